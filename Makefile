@@ -1,0 +1,56 @@
+# The project's commands. `make demo` runs the platform with simulated homes;
+# `make test` sets up and runs the whole test suite (CI runs it via .ci/run).
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+ELDERCARE := $(VENV)/bin/eldercare
+DEBS := mosquitto influxdb chromium
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test lint bench clean services-up services-down
+
+setup: $(STAMP)
+	@missing=""; \
+	command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto"; \
+	command -v influxd >/dev/null || missing="$$missing influxdb"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+	@# Debian's packages may start system-wide daemons; the project runs its own
+	@# on free ports, so leave any system instance alone.
+	@echo "setup ok"
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade pip 2>/dev/null
+	@$(PY) -m pip install -q -e '.[dev]' 2>&1 | grep -v "^WARNING: Location" || true
+	@$(PY) -c "import eldercare, paho.mqtt, fastapi, sqlalchemy" # fail here, not later
+	@touch $(STAMP)
+
+services-up: setup
+	@$(ELDERCARE) services up
+
+services-down:
+	@$(ELDERCARE) services down
+
+demo: setup
+	@$(VENV)/bin/python -m eldercare.demo
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check . || true
+
+test: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest -q -ra
+
+bench: setup
+	@$(ELDERCARE) bench ingest
+	@echo "figures are recorded by hand in BENCHMARKS.md with the machine they ran on"
+
+clean: services-down
+	rm -rf .run .pytest_cache

@@ -1,0 +1,125 @@
+"""The `eldercare` command.
+
+This module and `eldercare.platform` are the only places in the kernel that
+reach into the other packages, and only lazily: they are the wiring.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from eldercare.logs import configure_logging
+from eldercare.services import LocalServices, ServiceError
+from eldercare.settings import load_settings
+
+app = typer.Typer(
+    name="eldercare",
+    help="Round-the-clock safety monitoring for older people at home and in institutions.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+services_app = typer.Typer(
+    help="Local Mosquitto and InfluxDB run by the project.", no_args_is_help=True
+)
+app.add_typer(services_app, name="services")
+
+# Sub-commands owned by the other packages: (name, "module:attribute").
+# Each attribute is a typer.Typer. Keep this list the single place they are wired.
+_SUBCOMMANDS: list[tuple[str, str]] = []
+
+
+def _run_dir() -> Path:
+    return load_settings().run_dir
+
+
+@services_app.command("up")
+def services_up() -> None:
+    """Start the local broker and InfluxDB (idempotent); print their addresses."""
+    configure_logging("WARNING")
+    try:
+        statuses = LocalServices(_run_dir()).up()
+    except ServiceError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from exc
+    for s in statuses:
+        typer.echo(f"{s.name:<10} pid={s.pid} port={s.port} healthy={s.healthy}")
+
+
+@services_app.command("down")
+def services_down() -> None:
+    """Stop the local services."""
+    LocalServices(_run_dir()).down()
+    typer.echo("stopped")
+
+
+@services_app.command("status")
+def services_status(
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Show whether the local services run, and the platform's ingest counters if it runs."""
+    statuses = LocalServices(_run_dir()).status()
+    metrics = _platform_metrics()
+    if as_json:
+        doc = {"services": [vars(s) for s in statuses], "metrics": metrics}
+        typer.echo(json.dumps(doc, indent=2))
+        return
+    for s in statuses:
+        state = "healthy" if s.healthy else ("running, unhealthy" if s.running else "stopped")
+        typer.echo(f"{s.name:<10} {state:<18} pid={s.pid} port={s.port}")
+    if metrics:
+        typer.echo("platform counters:")
+        for k, v in sorted(metrics.items()):
+            typer.echo(f"  {k} {v}")
+    else:
+        typer.echo("platform: not running (no /metrics answer)")
+
+
+def _platform_metrics() -> dict[str, float]:
+    """Counters scraped from the running platform's /metrics, or {} if none runs."""
+    import httpx
+
+    settings = load_settings()
+    try:
+        resp = httpx.get(f"http://{settings.http_host}:{settings.http_port}/metrics", timeout=1.0)
+    except httpx.HTTPError:
+        return {}
+    out: dict[str, float] = {}
+    for line in resp.text.splitlines():
+        if line.startswith("#") or " " not in line:
+            continue
+        name, _, value = line.rpartition(" ")
+        if name.startswith("eldercare_"):
+            try:
+                out[name] = float(value)
+            except ValueError:
+                continue
+    return out
+
+
+@services_app.command("env")
+def services_env() -> None:
+    """Print KEY=VALUE lines for the local services (`set -a; . <(eldercare services env)`)."""
+    for k, v in LocalServices(_run_dir()).env().items():
+        typer.echo(f"{k}={v}")
+
+
+def _register_subcommands() -> None:
+    for name, target in _SUBCOMMANDS:
+        module_name, _, attr = target.partition(":")
+        sub = getattr(importlib.import_module(module_name), attr)
+        app.add_typer(sub, name=name)
+
+
+def main() -> None:
+    _register_subcommands()
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,200 @@
+"""Domain types shared by every part of the platform.
+
+A `Reading` is one fact a device reported at one event time. Codecs turn vendor
+payloads into readings; detectors turn readings into `Transition`s; the alert
+pipeline turns transitions into alerts people act on.
+
+Times are float seconds since the Unix epoch (UTC) everywhere in the hot path:
+cheap to compare and to serialise. Convert to a site's local time only where a
+rule needs a wall-clock notion (night windows, wake times).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+FieldValue = bool | int | float | str | tuple[float, ...]
+
+
+class Stream(StrEnum):
+    """What a reading is about. Native topics use these names as their last level."""
+
+    MOTION = "motion"  # fields: motion: bool
+    CONTACT = "contact"  # fields: open: bool  (True = door/window OPEN)
+    OCCUPANCY = "occupancy"  # fields: occupied: bool  (bed strap, chair, room presence)
+    PRESENCE = "presence"  # fields: present: bool  (mmWave presence in a room)
+    FALL = "fall"  # fields: status: "none" | "maybe_fall" | "fall"
+    SOS = "sos"  # fields: pressed: True  (momentary)
+    BATTERY = "battery"  # fields: percent: float 0..100
+    TAMPER = "tamper"  # fields: tamper: bool
+    ACCEL = "accel"  # fields: rate_hz: float, x, y, z: tuple[float, ...] in g (a batch)
+    VITALS = "vitals"  # fields: heart_rate: float bpm, breathing_rate: float per minute
+    LINK = "link"  # fields: linkquality: int  (radio link quality, 0..255)
+    HEARTBEAT = "heartbeat"  # fields: seq: int (optional)  (a device saying "I'm alive")
+    AVAILABILITY = "availability"  # fields: online: bool  (broker LWT / z2m availability)
+    FLUSH = "flush"  # fields: flushed: True  (toilet flush sensor)
+    POWER = "power"  # fields: watts: float  (appliance use, e.g. kettle)
+
+
+class SiteKind(StrEnum):
+    HOME = "home"
+    INSTITUTION = "institution"
+
+
+class RoomKind(StrEnum):
+    BEDROOM = "bedroom"
+    BATHROOM = "bathroom"
+    TOILET = "toilet"
+    LIVING = "living"
+    KITCHEN = "kitchen"
+    ENTRANCE = "entrance"
+    HALLWAY = "hallway"
+    DINING = "dining"
+    BALCONY = "balcony"
+    CORRIDOR = "corridor"
+    OTHER = "other"
+
+
+class DeviceKind(StrEnum):
+    MOTION = "motion"  # PIR
+    DOOR = "door"  # contact sensor
+    BED = "bed"  # bed occupancy strap / mat (may also report vitals)
+    FALL_RADAR = "fall_radar"  # mmWave radar reporting fall_down_status and presence
+    PRESENCE = "presence"  # mmWave presence only
+    SOS_BUTTON = "sos_button"
+    WEARABLE = "wearable"  # pendant / watch with accelerometer stream
+    VITALS = "vitals"  # contact-free vital signs monitor
+    FLUSH = "flush"
+    PLUG = "plug"  # smart plug measuring power
+    GATEWAY = "gateway"  # a site's hub; heartbeats only
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    WARNING = "warning"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        """Smaller is more urgent; for sorting queues."""
+        return _SEVERITY_RANK[self]
+
+
+_SEVERITY_RANK = {
+    Severity.CRITICAL: 0,
+    Severity.HIGH: 1,
+    Severity.MEDIUM: 2,
+    Severity.WARNING: 3,
+    Severity.INFO: 4,
+}
+
+
+class AlertKind(StrEnum):
+    """Stable identifiers used in the API, storage and dashboards."""
+
+    SOS = "sos"
+    FALL = "fall"
+    WEARABLE_FALL = "wearable_fall"
+    BED_EXIT_NO_RETURN = "bed_exit_no_return"
+    BATHROOM_TOO_LONG = "bathroom_too_long"
+    INACTIVITY = "inactivity"
+    NIGHT_DOOR_EXIT = "night_door_exit"
+    NOT_RETURNED = "not_returned"
+    NOT_UP = "not_up"
+    VITALS = "vitals"
+    DEVICE_OFFLINE = "device_offline"
+    SITE_OFFLINE = "site_offline"
+    LOW_BATTERY = "low_battery"
+    TAMPER = "tamper"
+    ROUTINE_DEVIATION = "routine_deviation"
+
+
+DEFAULT_SEVERITY: Mapping[AlertKind, Severity] = {
+    AlertKind.SOS: Severity.CRITICAL,
+    AlertKind.FALL: Severity.CRITICAL,
+    AlertKind.WEARABLE_FALL: Severity.CRITICAL,
+    AlertKind.BED_EXIT_NO_RETURN: Severity.HIGH,
+    AlertKind.BATHROOM_TOO_LONG: Severity.HIGH,
+    AlertKind.INACTIVITY: Severity.HIGH,
+    AlertKind.NIGHT_DOOR_EXIT: Severity.HIGH,
+    AlertKind.NOT_RETURNED: Severity.MEDIUM,
+    AlertKind.NOT_UP: Severity.MEDIUM,
+    AlertKind.VITALS: Severity.HIGH,
+    AlertKind.DEVICE_OFFLINE: Severity.WARNING,
+    AlertKind.SITE_OFFLINE: Severity.HIGH,
+    AlertKind.LOW_BATTERY: Severity.WARNING,
+    AlertKind.TAMPER: Severity.HIGH,
+    AlertKind.ROUTINE_DEVIATION: Severity.INFO,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One fact reported by one device at one event time.
+
+    `site_id`, `room_id` and `resident_id` are filled in by ingest from the
+    registry; a reading from an unregistered device never reaches detectors.
+    `fields` holds the stream's values (see `Stream` for each stream's keys).
+    """
+
+    site_id: str
+    device_id: str
+    stream: Stream
+    ts: float  # event time, epoch seconds UTC
+    fields: Mapping[str, FieldValue]
+    received_at: float = 0.0  # ingest wall time, epoch seconds
+    room_id: str | None = None
+    resident_id: str | None = None
+    source: str = "native"  # codec that produced it: native, z2m, shelly, tasmota
+
+    @property
+    def key(self) -> tuple[str, str, str, float]:
+        """Idempotency key: a redelivered message yields the same key."""
+        return (self.site_id, self.device_id, self.stream.value, self.ts)
+
+
+class TransitionAction(StrEnum):
+    RAISE = "raise"
+    UPDATE = "update"
+    CLEAR = "clear"
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """A reading (or derived fact) that made a detector decide."""
+
+    ts: float
+    device_id: str | None
+    stream: str
+    summary: str  # short, human readable, English: "bed empty", "front door opened"
+    room_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """A change in a detected condition, stamped with the event time it happened at.
+
+    Identity of the alert it belongs to is (site_id, resident_id, kind).
+    `details` carries kind-specific numbers (minutes out of bed, heart rate…)
+    that notifications and the console may show.
+    """
+
+    action: TransitionAction
+    kind: AlertKind
+    site_id: str
+    ts: float
+    severity: Severity
+    resident_id: str | None = None
+    room_id: str | None = None
+    device_id: str | None = None
+    evidence: tuple[Evidence, ...] = ()
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def identity(self) -> tuple[str, str | None, AlertKind]:
+        return (self.site_id, self.resident_id, self.kind)

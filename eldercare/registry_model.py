@@ -1,0 +1,264 @@
+"""The registry's declarative model: what `eldercare registry apply FILE.yaml` accepts.
+
+These pydantic models are both the YAML schema and the in-memory view every
+part uses (ingest resolves devices with it, detectors read room semantics and
+overrides from it, alerts read contacts from it). Unknown keys are refused so a
+typo in a file fails loudly instead of silently doing nothing.
+
+Example (abridged)::
+
+    sites:
+      - id: hh-3-2-401
+        kind: home
+        name: 张秀英家
+        organisation: 滨州市/滨城区/市中街道/黄河社区
+        address: 黄河社区 3-2-401
+        latitude: 37.38
+        longitude: 117.97
+        timezone: Asia/Shanghai
+        rooms:
+          - {id: bedroom, kind: bedroom, name: 卧室}
+          - {id: bathroom, kind: bathroom, name: 卫生间}
+          - {id: entrance, kind: entrance, name: 门厅}
+        residents:
+          - {id: zhang-xiuying, name: 张秀英, birth_year: 1941, room: bedroom,
+             flags: [dementia, hypertension]}
+        devices:
+          - {id: bed-1, kind: bed, room: bedroom, resident: zhang-xiuying,
+             report_interval_s: 600, vendor: {z2m: {base_topic: zigbee2mqtt,
+             friendly_name: "401/bed"}}}
+          - {id: door-1, kind: door, room: entrance, outer_door: true}
+        contacts:
+          - {id: daughter, name: 李梅, role: family, phone: "138xxxx",
+             language: zh-CN, residents: [zhang-xiuying],
+             apprise: ["mailto://..."]}
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from eldercare.domain import DeviceKind, RoomKind, SiteKind
+
+_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+Identifier = Annotated[str, Field(pattern=_ID, description="Stable id: letters, digits, _.:-")]
+_ID_RE = re.compile(_ID)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+Overrides = dict[str, dict[str, Any]]
+"""Detector threshold overrides by rule kind, e.g. {"bathroom_too_long": {"night_minutes": 20}}.
+Validated by the detectors package against each rule's settings model."""
+
+
+class Z2MBinding(_Strict):
+    base_topic: str = Field("zigbee2mqtt", description="zigbee2mqtt base topic")
+    friendly_name: str = Field(description="zigbee2mqtt friendly name; may contain '/'")
+
+
+class ShellyBinding(_Strict):
+    device_id: str = Field(description="Shelly Gen1 id as in shellies/<id>/...")
+
+
+class TasmotaBinding(_Strict):
+    topic: str = Field(description="Tasmota %topic% as in tele/<topic>/SENSOR")
+
+
+class VendorBinding(_Strict):
+    z2m: Z2MBinding | None = Field(None, description="bound to a zigbee2mqtt device")
+    shelly: ShellyBinding | None = Field(None, description="bound to a Shelly Gen1 device")
+    tasmota: TasmotaBinding | None = Field(None, description="bound to a Tasmota device")
+
+
+class Room(_Strict):
+    id: Identifier
+    kind: RoomKind = Field(description="what the room is for; rules use it")
+    name: str = Field("", description="display name, any language")
+    floor: str | None = Field(None, description="institution floor label")
+
+
+class Bed(_Strict):
+    id: Identifier
+    room: Identifier = Field(description="room id the bed stands in")
+    name: str = Field("", description="display label, e.g. 301-2")
+
+
+class Resident(_Strict):
+    id: Identifier
+    name: str = Field(min_length=1, description="full name")
+    birth_year: int | None = Field(None, ge=1890, le=2030)
+    sex: str | None = Field(None, pattern=r"^(f|m|x)$")
+    room: Identifier | None = Field(None, description="own room (bedroom) id")
+    bed: Identifier | None = Field(None, description="bed id (institutions)")
+    flags: list[str] = Field(default_factory=list, description="e.g. dementia, hypertension")
+    phone: str | None = None
+    notes: str = ""
+    detectors: Overrides = Field(default_factory=dict, description="per-resident overrides")
+
+
+class Device(_Strict):
+    id: Identifier
+    kind: DeviceKind
+    room: Identifier | None = Field(None, description="room the device is in")
+    bed: Identifier | None = None
+    resident: Identifier | None = Field(None, description="wearer / bed occupant")
+    outer_door: bool = Field(False, description="door contact on a door leading outside")
+    report_interval_s: float = Field(
+        3600.0, gt=0, le=7 * 86400, description="expected interval between messages"
+    )
+    vendor: VendorBinding | None = Field(None, description="vendor identity bound to this id")
+
+
+class Contact(_Strict):
+    id: Identifier
+    name: str = Field(min_length=1)
+    role: str = Field(
+        "family",
+        pattern=r"^(family|neighbour|responder|operator|supervisor|doctor)$",
+        description="who the contact is to the resident",
+    )
+    phone: str | None = None
+    language: str = Field("zh-CN", pattern=r"^(zh-CN|en)$")
+    residents: list[Identifier] = Field(default_factory=list)
+    apprise: list[str] = Field(default_factory=list, description="Apprise notification URLs")
+    order: int = Field(0, ge=0, description="escalation order among the site's contacts")
+    daily_summary: str | None = Field(
+        None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="local HH:MM, or off"
+    )
+
+
+class Site(_Strict):
+    id: Identifier
+    kind: SiteKind
+    name: str = Field(min_length=1)
+    organisation: str = Field(
+        description="organisation path, '/'-separated, e.g. 滨州市/滨城区/市中街道/黄河社区"
+    )
+    address: str = ""
+    latitude: float | None = Field(None, ge=-90, le=90)
+    longitude: float | None = Field(None, ge=-180, le=180)
+    timezone: str = Field("Asia/Shanghai", description="IANA time zone of the site")
+    rooms: list[Room] = Field(default_factory=list)
+    beds: list[Bed] = Field(default_factory=list)
+    residents: list[Resident] = Field(default_factory=list)
+    devices: list[Device] = Field(default_factory=list)
+    contacts: list[Contact] = Field(default_factory=list)
+    detectors: Overrides = Field(default_factory=dict, description="per-site overrides")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {v!r}") from exc
+        return v
+
+    @field_validator("organisation")
+    @classmethod
+    def _org_path(cls, v: str) -> str:
+        parts = [p.strip() for p in v.strip("/").split("/")]
+        if not parts or any(not p for p in parts):
+            raise ValueError("organisation must be a non-empty '/'-separated path")
+        return "/".join(parts)
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> Site:
+        rooms = _unique(self.rooms, "rooms")
+        beds = _unique(self.beds, "beds")
+        residents = _unique(self.residents, "residents")
+        _unique(self.devices, "devices")
+        _unique(self.contacts, "contacts")
+        for bed in self.beds:
+            _ref(bed.room, rooms, f"beds[{bed.id}].room")
+        for r in self.residents:
+            _ref(r.room, rooms, f"residents[{r.id}].room")
+            _ref(r.bed, beds, f"residents[{r.id}].bed")
+        for d in self.devices:
+            _ref(d.room, rooms, f"devices[{d.id}].room")
+            _ref(d.bed, beds, f"devices[{d.id}].bed")
+            _ref(d.resident, residents, f"devices[{d.id}].resident")
+        for c in self.contacts:
+            for rid in c.residents:
+                _ref(rid, residents, f"contacts[{c.id}].residents")
+        return self
+
+    def room(self, room_id: str | None) -> Room | None:
+        return next((r for r in self.rooms if r.id == room_id), None)
+
+    def device(self, device_id: str) -> Device | None:
+        return next((d for d in self.devices if d.id == device_id), None)
+
+    def resident(self, resident_id: str | None) -> Resident | None:
+        return next((r for r in self.residents if r.id == resident_id), None)
+
+    @property
+    def org_path(self) -> tuple[str, ...]:
+        return tuple(self.organisation.split("/"))
+
+
+class RegistryDocument(_Strict):
+    """A whole registry file. Device ids are unique across all sites."""
+
+    sites: list[Site] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _global_ids(self) -> RegistryDocument:
+        _unique(self.sites, "sites")
+        seen: dict[str, str] = {}
+        bindings: dict[tuple[str, ...], str] = {}
+        for s in self.sites:
+            for d in s.devices:
+                if d.id in seen:
+                    raise ValueError(
+                        f"device id {d.id!r} used by sites {seen[d.id]!r} and {s.id!r}"
+                    )
+                seen[d.id] = s.id
+                for key in vendor_keys(d):
+                    if key in bindings:
+                        raise ValueError(
+                            f"vendor binding {'/'.join(key)} bound to both "
+                            f"{bindings[key]!r} and {d.id!r}"
+                        )
+                    bindings[key] = d.id
+        return self
+
+
+def vendor_keys(device: Device) -> list[tuple[str, ...]]:
+    """The vendor identities a device answers to, as lookup keys for ingest."""
+    keys: list[tuple[str, ...]] = []
+    v = device.vendor
+    if v is None:
+        return keys
+    if v.z2m is not None:
+        keys.append(("z2m", v.z2m.base_topic, v.z2m.friendly_name))
+    if v.shelly is not None:
+        keys.append(("shelly", v.shelly.device_id))
+    if v.tasmota is not None:
+        keys.append(("tasmota", v.tasmota.topic))
+    return keys
+
+
+def _unique(items: list[Any], what: str) -> set[str]:
+    ids: set[str] = set()
+    for item in items:
+        if item.id in ids:
+            raise ValueError(f"duplicate id {item.id!r} in {what}")
+        ids.add(item.id)
+    return ids
+
+
+def _ref(value: str | None, known: set[str], where: str) -> None:
+    if value is not None and value not in known:
+        raise ValueError(f"{where} refers to unknown id {value!r}")
+
+
+def is_identifier(value: str) -> bool:
+    return bool(_ID_RE.match(value))

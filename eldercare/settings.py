@@ -1,0 +1,99 @@
+"""Process settings: `ELDERCARE_*` environment variables, else `eldercare.toml`, else defaults.
+
+`eldercare services env` prints the variables for the local services in the same
+names, so `set -a; . <(eldercare services env)` wires any shell to them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+RUN_DIR_DEFAULT = Path(".run")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ELDERCARE_",
+        extra="forbid",
+        toml_file=os.environ.get("ELDERCARE_CONFIG", "eldercare.toml"),
+    )
+
+    run_dir: Path = Field(RUN_DIR_DEFAULT, description="state of local services, spool, quarantine")
+
+    mqtt_host: str = Field("127.0.0.1", description="MQTT broker host")
+    mqtt_port: int = Field(1883, description="MQTT broker port")
+    mqtt_username: str | None = Field(None, description="MQTT user name")
+    mqtt_password: str | None = Field(None, description="MQTT password")
+    mqtt_tls: bool = Field(False, description="connect to the broker over TLS")
+    mqtt_ca_file: Path | None = Field(None, description="CA bundle for the broker's certificate")
+    mqtt_client_id: str = Field(
+        "eldercare-ingest", description="fixed client id: the broker keeps its session"
+    )
+    mqtt_topics: list[str] = Field(
+        default_factory=lambda: ["eldercare/#", "zigbee2mqtt/#", "shellies/#", "tele/#", "stat/#"],
+        description="subscriptions of the ingest session",
+    )
+
+    influx_url: str = Field("http://127.0.0.1:8086", description="InfluxDB HTTP API base URL")
+    influx_db: str = Field("eldercare", description="InfluxDB database (1.x) / bucket mapping")
+    influx_token: str | None = Field(None, description="token for InfluxDB 2.x/3.x (v1 compat API)")
+    influx_username: str | None = Field(None, description="user for InfluxDB 1.x auth")
+    influx_password: str | None = Field(None, description="password for InfluxDB 1.x auth")
+
+    database_url: str = Field(
+        "sqlite+aiosqlite:///.run/eldercare.db",
+        description="SQLAlchemy async URL of the relational store",
+    )
+
+    clock_mode: Literal["wall", "event"] = Field("wall", description="how detector timers advance")
+    http_host: str = Field("127.0.0.1", description="gateway bind address")
+    http_port: int = Field(8080, description="gateway port")
+    public_url: str = Field(
+        "http://127.0.0.1:8080", description="base URL used in notification links"
+    )
+
+    log_level: str = Field("INFO", description="logging level")
+    log_format: Literal["text", "json"] = Field("text", description="log line format")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            file_secret_settings,
+            TomlConfigSettingsSource(settings_cls),
+        )
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from overrides, environment and `eldercare.toml`; then, for the broker and
+    InfluxDB only where none of those configured them, the project's local services."""
+    from eldercare.services import read_env_file
+
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    local = read_env_file(settings.run_dir)
+    fill = {}
+    for key, value in local.items():
+        name = key.removeprefix("ELDERCARE_").lower()
+        if name in Settings.model_fields and name not in settings.model_fields_set and value:
+            fill[name] = value
+    if not fill:
+        return settings
+    return Settings(**{**settings.model_dump(exclude_unset=True), **fill})
