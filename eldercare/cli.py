@@ -31,7 +31,10 @@ app.add_typer(services_app, name="services")
 
 # Sub-commands owned by the other packages: (name, "module:attribute").
 # Each attribute is a typer.Typer. Keep this list the single place they are wired.
-_SUBCOMMANDS: list[tuple[str, str]] = []
+_SUBCOMMANDS: list[tuple[str, str]] = [
+    ("eval", "eldercare.eval_cli:app"),
+    ("bench", "eldercare.bench_cli:app"),
+]
 
 
 def _run_dir() -> Path:
