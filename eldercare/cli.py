@@ -34,6 +34,7 @@ app.add_typer(services_app, name="services")
 _SUBCOMMANDS: list[tuple[str, str]] = [
     ("eval", "eldercare.eval_cli:app"),
     ("bench", "eldercare.bench_cli:app"),
+    ("registry", "eldercare.registry_cli:app"),
 ]
 
 

@@ -53,3 +53,139 @@ def settings(tmp_path: Path, local_services: LocalServices) -> Settings:
 @pytest.fixture
 def fake_clock() -> FakeClock:
     return FakeClock()
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A fresh, uniquely named PostgreSQL database for this test session (asyncpg URL).
+
+    Uses the server on 127.0.0.1:5432 (trust auth, user postgres or the current
+    user) if one answers, else a throwaway cluster started with Debian's
+    initdb/pg_ctl on a free port (`ELDERCARE_TEST_PG_CLUSTER=1` forces that).
+    The database is dropped at the end of the session.
+    """
+    import os
+
+    if os.environ.get("ELDERCARE_TEST_PG_CLUSTER") != "1":
+        for user in _pg_candidate_users():
+            if _pg_run(_pg_ping("127.0.0.1", 5432, user)):
+                yield from _pg_fresh_database("127.0.0.1", 5432, user)
+                return
+    yield from _pg_throwaway_cluster()
+
+
+def _pg_candidate_users() -> list[str]:
+    import getpass
+
+    users = ["postgres"]
+    try:
+        me = getpass.getuser()
+    except (KeyError, OSError):
+        return users
+    return users if me in users else [*users, me]
+
+
+def _pg_run(coro: object) -> object:
+    """Run a coroutine to completion on a thread of its own (safe inside pytest-asyncio)."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()  # type: ignore[arg-type]
+
+
+async def _pg_ping(host: str, port: int, user: str) -> bool:
+    import asyncpg
+
+    try:
+        conn = await asyncpg.connect(
+            host=host, port=port, user=user, database="postgres", timeout=3
+        )
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        return False
+    await conn.close()
+    return True
+
+
+async def _pg_admin(host: str, port: int, user: str, sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(host=host, port=port, user=user, database="postgres", timeout=10)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def _pg_fresh_database(host: str, port: int, user: str) -> Iterator[str]:
+    import os
+    import uuid
+
+    name = f"eldercare_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    _pg_run(_pg_admin(host, port, user, f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"postgresql+asyncpg://{user}@{host}:{port}/{name}"
+    finally:
+        # FORCE: a test that leaked a connection must not leave the database behind.
+        _pg_run(_pg_admin(host, port, user, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _pg_throwaway_cluster() -> Iterator[str]:
+    import glob
+    import os
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+
+    initdbs = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+        key=lambda p: int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0,
+    )
+    if not initdbs:
+        pytest.fail(
+            "PostgreSQL is needed for these tests: nothing answers on 127.0.0.1:5432 "
+            "(trust auth, user postgres or the current user) and no initdb was found under "
+            "/usr/lib/postgresql/*/bin/. Install the server (apt-get install postgresql) "
+            "or start one on 127.0.0.1:5432 with trust authentication."
+        )
+    bindir = Path(initdbs[-1]).parent
+    base = Path(tempfile.mkdtemp(prefix="eldercare-pg-"))
+    as_root = os.geteuid() == 0
+    prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
+    if as_root:
+        shutil.chown(base, "postgres", "postgres")
+    data = base / "data"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    started = False
+    try:
+        subprocess.run(
+            [*prefix, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
+             "-E", "UTF8", "--no-sync"],
+            check=True, capture_output=True, timeout=120,
+        )  # fmt: skip
+        options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
+        subprocess.run(
+            [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(base / "log"),
+             "-o", options, "-w", "-t", "60", "start"],
+            check=True, capture_output=True, timeout=90,
+        )  # fmt: skip
+        started = True
+        yield from _pg_fresh_database("127.0.0.1", port, "postgres")
+    except subprocess.CalledProcessError as exc:
+        log = (base / "log").read_text(errors="replace") if (base / "log").exists() else ""
+        pytest.fail(
+            f"could not start a throwaway PostgreSQL with {bindir}: {exc.stderr!r} {log[-2000:]}"
+        )
+    finally:
+        if started:
+            subprocess.run(
+                [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                capture_output=True, timeout=60,
+            )  # fmt: skip
+        shutil.rmtree(base, ignore_errors=True)

@@ -1,0 +1,711 @@
+"""Applying a registry declaratively: validate a YAML file, plan the diff, apply it at once.
+
+`apply_document` makes the store match a document for the sites it names,
+creating, updating and deleting exactly the rows that differ, in one
+transaction; applying the same document twice changes nothing the second time
+(no write, no version bump). Sites the document does not name are left alone
+unless `prune` is set. Everything that can be wrong with a file (YAML syntax,
+unknown keys, bad values, dangling references, ids clashing with what the store
+already holds) is reported as a `RegistryError` naming the file, the key path
+and the reason, and nothing is changed.
+
+Functions take an `async_sessionmaker` (see `eldercare.registry_store`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from eldercare.registry_model import RegistryDocument, Site, vendor_keys
+from eldercare.registry_store import (
+    CHILD_ROWS,
+    ENTITY_TYPES,
+    SITE_CHILDREN,
+    VERSION_KEY,
+    ApplyResult,
+    DeviceRow,
+    OrgUnitRow,
+    RegistryMetaRow,
+    Sessions,
+    SiteRow,
+    VendorBindingRow,
+    chunks,
+    org_prefixes,
+    select_rows,
+)
+
+# --------------------------------------------------------------------------- errors
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with a registry file."""
+
+    path: str  # key path, e.g. sites[hh-401].devices[bed-1].kind; "" for the whole file
+    message: str
+    line: int | None = None  # 1-based line in the file, when known
+    column: int | None = None
+
+    def render(self, source: str) -> str:
+        where = source
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.column is not None:
+                where += f":{self.column}"
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class RegistryError(Exception):
+    """A registry file or document that cannot be applied; nothing was changed.
+
+    `str(error)` is one line per problem: `FILE[:LINE[:COL]]: KEY.PATH: reason`.
+    """
+
+    def __init__(self, source: str, problems: Sequence[Problem]) -> None:
+        self.source = source
+        self.problems = list(problems)
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return "\n".join(p.render(self.source) for p in self.problems)
+
+
+# --------------------------------------------------------------------------- reading files
+
+
+class _RegistryLoader(yaml.SafeLoader):
+    """Safe YAML, but refusing duplicate keys and keeping clock times such as 20:30 as text
+    (YAML 1.1 would read them as the base-60 integer 1230)."""
+
+
+_CLOCK_RE = re.compile(r"^[0-9]{1,2}:[0-5][0-9](?::[0-5][0-9])?$")
+_RegistryLoader.yaml_implicit_resolvers = {
+    first: ([("tag:yaml.org,2002:str", _CLOCK_RE)] if first.isdigit() else []) + list(resolvers)
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _construct_mapping_unique(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    loader.flatten_mapping(node)
+    first_line: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            seen = key in first_line
+        except TypeError:  # unhashable key; construct_mapping reports it
+            continue
+        if seen:
+            raise yaml.constructor.ConstructorError(
+                "while reading a mapping",
+                node.start_mark,
+                f"duplicate key {key!r} (first on line {first_line[key]})",
+                key_node.start_mark,
+            )
+        first_line[key] = key_node.start_mark.line + 1
+    return loader.construct_mapping(node, deep=True)
+
+
+_RegistryLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _construct_mapping_unique,  # type: ignore[arg-type]
+)
+
+
+def load_registry_file(path: str | Path) -> RegistryDocument:
+    """Read and validate a registry YAML file; RegistryError on any problem."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise RegistryError(source, [Problem("", "no such file")]) from exc
+    except UnicodeDecodeError as exc:
+        raise RegistryError(source, [Problem("", f"not UTF-8 text ({exc.reason})")]) from exc
+    except OSError as exc:
+        raise RegistryError(source, [Problem("", f"cannot read: {exc.strerror}")]) from exc
+    return parse_registry(text, source)
+
+
+def parse_registry(text: str, source: str = "<registry>") -> RegistryDocument:
+    """Validate registry YAML text; `source` names it in error messages."""
+    try:
+        data = yaml.load(text, Loader=_RegistryLoader)  # a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise RegistryError(source, [_yaml_problem(exc)]) from exc
+    if data is None:
+        raise RegistryError(
+            source, [Problem("", "the file is empty (write `sites: []` for no sites)")]
+        )
+    return validate_registry(data, source, text)
+
+
+def validate_registry(
+    data: Any, source: str = "<registry>", text: str | None = None
+) -> RegistryDocument:
+    """Validate already-parsed data (e.g. JSON from the API) as a RegistryDocument."""
+    try:
+        return RegistryDocument.model_validate(data)
+    except ValidationError as exc:
+        root = _compose(text) if text is not None else None
+        problems = [_validation_problem(err, data, root) for err in exc.errors()]
+        raise RegistryError(source, problems) from exc
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> Problem:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    message = f"YAML syntax error: {problem}" + (f" ({context})" if context else "")
+    if mark is None:
+        return Problem("", message)
+    return Problem("", message, line=mark.line + 1, column=mark.column + 1)
+
+
+_INNER_PATH = re.compile(r"^([a-z_]+\[[^\]]+\](?:\.[a-z_]+)?) (.+)$")
+_DUPLICATE = re.compile(r"^duplicate id '([^']+)' in ([a-z_]+)$")
+_DEVICE_CLASH = re.compile(r"^device id '([^']+)' used by sites '([^']+)' and '([^']+)'$")
+_BINDING_CLASH = re.compile(r"^vendor binding (.+) bound to both '([^']+)' and '([^']+)'$")
+
+
+def _validation_problem(err: Any, data: Any, root: yaml.Node | None) -> Problem:
+    loc: tuple[Any, ...] = tuple(err["loc"])
+    message: str = err["msg"].removeprefix("Value error, ")
+    # The model's own checks name the inner path in their message; lift it into the path.
+    suffix = ""
+    if m := _INNER_PATH.match(message):
+        suffix, message = "." + m.group(1), m.group(2)
+    elif m := _DUPLICATE.match(message):
+        suffix, message = f".{m.group(2)}[{m.group(1)}]", "duplicate id"
+    elif loc == () and (m := _DEVICE_CLASH.match(message)):
+        loc = _device_loc(data, m.group(3), m.group(1)) or loc
+        message = f"device id {m.group(1)!r} is already used by site {m.group(2)!r}"
+    elif loc == () and (m := _BINDING_CLASH.match(message)):
+        loc = _device_loc(data, None, m.group(3), "vendor") or loc
+        message = f"vendor binding {m.group(1)} is already bound to device {m.group(2)!r}"
+    path = _render_path(loc, data) + suffix
+    if err["type"] == "extra_forbidden":
+        message = "unknown key (not part of the registry schema)"
+    line = _line_of(root, loc) if root is not None else None
+    return Problem(path.lstrip("."), message, line=line)
+
+
+def _device_loc(
+    data: Any, site_id: str | None, device_id: str, last: str = "id"
+) -> tuple[Any, ...] | None:
+    """The location of a device in raw data (the last site holding it if site_id is None)."""
+    found: tuple[Any, ...] | None = None
+    for si, site in enumerate(_as_list(data.get("sites") if isinstance(data, dict) else None)):
+        if not isinstance(site, dict) or (site_id is not None and site.get("id") != site_id):
+            continue
+        for di, device in enumerate(_as_list(site.get("devices"))):
+            if isinstance(device, dict) and device.get("id") == device_id:
+                found = ("sites", si, "devices", di, last)
+    return found
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _render_path(loc: tuple[Any, ...], data: Any) -> str:
+    """('sites', 0, 'devices', 2, 'kind') -> sites[hh-401].devices[bed-1].kind, using ids
+    where the raw item has one, else the index."""
+    out = ""
+    node = data
+    for part in loc:
+        if isinstance(part, int):
+            item = node[part] if isinstance(node, list) and 0 <= part < len(node) else None
+            ident = item.get("id") if isinstance(item, dict) else None
+            label = ident if isinstance(ident, str) and ident and "]" not in ident else part
+            out += f"[{label}]"
+            node = item
+        else:
+            out += f".{part}"
+            node = node.get(part) if isinstance(node, dict) else None
+    return out
+
+
+def _compose(text: str) -> yaml.Node | None:
+    try:
+        return yaml.compose(text, Loader=_RegistryLoader)  # a SafeLoader subclass
+    except yaml.YAMLError:
+        return None
+
+
+def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    node = root
+    line = None if node is None else node.start_mark.line + 1
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            hit = next(((k, v) for k, v in node.value if k.value == str(part)), None)
+            if hit is None:
+                break
+            line = hit[0].start_mark.line + 1
+            node = hit[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if not 0 <= part < len(node.value):
+                break
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+# --------------------------------------------------------------------------- planning
+
+Key = str | tuple[str, str]
+Row = dict[str, Any]
+
+
+def site_row(site: Site, position: int) -> Row:
+    return {
+        "id": site.id,
+        "kind": str(site.kind),
+        "name": site.name,
+        "organisation": site.organisation,
+        "position": position,
+        "data": site.model_dump(mode="json", exclude=set(SITE_CHILDREN)),
+    }
+
+
+def child_rows(site: Site) -> dict[str, dict[Key, Row]]:
+    """The rows of a site's rooms, beds, residents, devices and contacts, keyed by primary key."""
+    out: dict[str, dict[Key, Row]] = {kind: {} for kind in SITE_CHILDREN}
+    for i, room in enumerate(site.rooms):
+        out["rooms"][(site.id, room.id)] = {
+            "site_id": site.id,
+            "id": room.id,
+            "kind": str(room.kind),
+            "floor": room.floor,
+            "position": i,
+            "data": room.model_dump(mode="json"),
+        }
+    for i, bed in enumerate(site.beds):
+        out["beds"][(site.id, bed.id)] = {
+            "site_id": site.id,
+            "id": bed.id,
+            "room_id": bed.room,
+            "position": i,
+            "data": bed.model_dump(mode="json"),
+        }
+    for i, r in enumerate(site.residents):
+        out["residents"][(site.id, r.id)] = {
+            "site_id": site.id,
+            "id": r.id,
+            "name": r.name,
+            "room_id": r.room,
+            "bed_id": r.bed,
+            "position": i,
+            "data": r.model_dump(mode="json"),
+        }
+    for i, d in enumerate(site.devices):
+        out["devices"][d.id] = {
+            "id": d.id,
+            "site_id": site.id,
+            "kind": str(d.kind),
+            "room_id": d.room,
+            "bed_id": d.bed,
+            "resident_id": d.resident,
+            "position": i,
+            "data": d.model_dump(mode="json"),
+        }
+    for i, c in enumerate(site.contacts):
+        out["contacts"][(site.id, c.id)] = {
+            "site_id": site.id,
+            "id": c.id,
+            "role": c.role,
+            "language": c.language,
+            "position": i,
+            "data": c.model_dump(mode="json"),
+        }
+    return out
+
+
+def _stored_row(row: Any) -> Row:
+    return {c.key: getattr(row, c.key) for c in row.__table__.columns if c.key != "updated_at"}
+
+
+def _same(kind: str, stored: Row, wanted: Row) -> bool:
+    if stored == wanted:
+        return True
+    # JSON written by an older model may lack fields added since (with defaults):
+    # compare what it means today, not its bytes.
+    try:
+        if kind == "sites":
+            site = Site.model_validate({**stored["data"], **{k: [] for k in SITE_CHILDREN}})
+            again = site_row(site, stored["position"])
+        else:
+            model = _child_model(kind).model_validate(stored["data"])
+            again = _child_row_again(kind, stored, model)
+    except ValidationError:
+        return False
+    return again == wanted
+
+
+def _child_model(kind: str) -> Any:
+    from eldercare.registry_store import CHILD_MODELS
+
+    return CHILD_MODELS[kind]
+
+
+def _child_row_again(kind: str, stored: Row, model: Any) -> Row:
+    shell = Site(id=stored["site_id"], kind="home", name="-", organisation="-")
+    rebuilt = shell.model_copy(update={kind: [model]})
+    row = next(iter(child_rows(rebuilt)[kind].values()))
+    row["position"] = stored["position"]
+    return row
+
+
+def _display(kind: str, key: Key, row: Row) -> str:
+    if kind == "sites":
+        return str(key)
+    return f"{row['site_id']}/{row['id']}"
+
+
+@dataclass
+class Plan:
+    """The writes that make the store match; `result` says what they change."""
+
+    result: ApplyResult = field(default_factory=ApplyResult)
+    inserts: dict[str, list[Row]] = field(default_factory=lambda: {t: [] for t in ENTITY_TYPES})
+    updates: dict[str, list[Row]] = field(default_factory=lambda: {t: [] for t in ENTITY_TYPES})
+    deletes: dict[str, list[Row]] = field(default_factory=lambda: {t: [] for t in ENTITY_TYPES})
+    bindings: list[Row] = field(default_factory=list)  # for created and updated devices
+
+    def add(self, kind: str, action: str, row: Row, key: Key) -> None:
+        changes = self.result.changes[kind]
+        label = _display(kind, key, row) if kind != "org_units" else row["path"]
+        if action == "create":
+            self.inserts[kind].append(row)
+            changes.created.append(label)
+        elif action == "update":
+            self.updates[kind].append(row)
+            changes.updated.append(label)
+        else:
+            self.deletes[kind].append(row)
+            changes.deleted.append(label)
+
+
+def _binding_key(key: tuple[str, ...]) -> str:
+    return json.dumps(list(key), ensure_ascii=False)
+
+
+async def _plan(
+    session: AsyncSession,
+    wanted_sites: Sequence[tuple[int, Site]],
+    scope: set[str],
+    source: str,
+    *,
+    prune: bool = False,
+) -> Plan:
+    """Diff the store against `wanted_sites`; every stored site in `scope` (all of them with
+    `prune`) that is not wanted is deleted. Reads only what the diff needs."""
+    plan = Plan()
+    stored_sites = {r.id: r for r in await select_rows(session, SiteRow, SiteRow.id, None)}
+    scope = scope | {s.id for _, s in wanted_sites}
+    if prune:
+        scope |= set(stored_sites)
+    wanted_children: dict[str, dict[Key, Row]] = {kind: {} for kind in SITE_CHILDREN}
+    wanted_site_rows: dict[Key, Row] = {}
+    for position, site in wanted_sites:
+        wanted_site_rows[site.id] = site_row(site, position)
+        for kind, rows in child_rows(site).items():
+            wanted_children[kind].update(rows)
+
+    scope_list = sorted(scope & set(stored_sites))
+    stored_children: dict[str, dict[Key, Row]] = {}
+    for kind, row_cls in CHILD_ROWS.items():
+        rows = await select_rows(session, row_cls, row_cls.site_id, scope_list)  # type: ignore[attr-defined]
+        stored_children[kind] = {
+            (r.id if kind == "devices" else (r.site_id, r.id)): _stored_row(r) for r in rows
+        }
+
+    _check_store_conflicts(
+        await select_rows(session, DeviceRow, DeviceRow.id, sorted(wanted_children["devices"])),
+        await select_rows(
+            session,
+            VendorBindingRow,
+            VendorBindingRow.key,
+            sorted(
+                _binding_key(k)
+                for row in wanted_children["devices"].values()
+                for k in _row_vendor_keys(row)
+            ),
+        ),
+        wanted_children["devices"],
+        scope,
+        source,
+    )
+
+    # Sites first, then each child type, in the document's order.
+    stored_site_rows = {k: _stored_row(r) for k, r in stored_sites.items()}
+    _diff(plan, "sites", stored_site_rows, wanted_site_rows, scope)
+    for kind in SITE_CHILDREN:
+        _diff(plan, kind, stored_children[kind], wanted_children[kind], scope)
+
+    for row in plan.inserts["devices"] + plan.updates["devices"]:
+        plan.bindings.extend(
+            {"key": _binding_key(k), "vendor": k[0], "device_id": row["id"]}
+            for k in _row_vendor_keys(row)
+        )
+
+    # The organisation tree: every prefix of every site's path after the apply.
+    final_orgs = {k: r["organisation"] for k, r in stored_site_rows.items()}
+    for row in plan.deletes["sites"]:
+        final_orgs.pop(row["id"], None)
+    final_orgs.update({str(k): r["organisation"] for k, r in wanted_site_rows.items()})
+    wanted_units: dict[Key, Row] = {}
+    for org in sorted(set(final_orgs.values())):
+        for depth, path in enumerate(org_prefixes(org), start=1):
+            parent = path.rpartition("/")[0] or None
+            wanted_units[path] = {
+                "path": path,
+                "name": path.rpartition("/")[2],
+                "parent_path": parent,
+                "depth": depth,
+            }
+    stored_units = {
+        r.path: _stored_row(r) for r in await select_rows(session, OrgUnitRow, None, None)
+    }
+    for path, row in wanted_units.items():
+        if path not in stored_units:
+            plan.add("org_units", "create", row, path)
+        elif stored_units[path] != row:
+            plan.add("org_units", "update", row, path)
+    for path, row in stored_units.items():
+        if path not in wanted_units:
+            plan.add("org_units", "delete", row, path)
+    return plan
+
+
+def _row_vendor_keys(row: Row) -> list[tuple[str, ...]]:
+    from eldercare.registry_model import Device
+
+    return vendor_keys(Device.model_validate(row["data"]))
+
+
+def _diff(
+    plan: Plan, kind: str, stored: dict[Key, Row], wanted: dict[Key, Row], scope: set[str]
+) -> None:
+    for key, row in wanted.items():
+        old = stored.get(key)
+        if old is None:
+            plan.add(kind, "create", row, key)
+        elif not _same(kind, old, row):
+            plan.add(kind, "update", row, key)
+    for key, row in stored.items():
+        owner = row["id"] if kind == "sites" else row["site_id"]
+        if key not in wanted and owner in scope:
+            plan.add(kind, "delete", row, key)
+
+
+def _check_store_conflicts(
+    existing_devices: Sequence[DeviceRow],
+    existing_bindings: Sequence[VendorBindingRow],
+    wanted_devices: dict[Key, Row],
+    scope: set[str],
+    source: str,
+) -> None:
+    """Device ids and vendor identities are unique across the whole store, including
+    sites this apply does not touch."""
+    problems: list[Problem] = []
+    owner_of = {d.id: d.site_id for d in existing_devices}
+    for d in existing_devices:
+        if d.site_id in scope:
+            continue
+        row = wanted_devices[d.id]
+        problems.append(
+            Problem(
+                f"sites[{row['site_id']}].devices[{d.id}].id",
+                f"device id {d.id!r} is already used by site {d.site_id!r} in the store",
+            )
+        )
+    by_key = {b.key: b.device_id for b in existing_bindings}
+    for row in wanted_devices.values():
+        for key in _row_vendor_keys(row):
+            holder = by_key.get(_binding_key(key))
+            if holder is None or holder == row["id"]:
+                continue
+            holder_site = owner_of.get(holder)
+            if holder_site is not None and holder_site in scope:
+                continue  # that device is being replaced by this apply
+            problems.append(
+                Problem(
+                    f"sites[{row['site_id']}].devices[{row['id']}].vendor",
+                    f"vendor binding {'/'.join(key)} is already bound to device {holder!r}"
+                    " in the store",
+                )
+            )
+    if problems:
+        problems.sort(key=lambda p: p.path)
+        raise RegistryError(source, problems)
+
+
+# --------------------------------------------------------------------------- writing
+
+
+async def _lock_version(session: AsyncSession) -> int | None:
+    """Read the version with a row lock, so concurrent appliers (on PostgreSQL) queue up."""
+    return await session.scalar(
+        select(RegistryMetaRow.value).where(RegistryMetaRow.key == VERSION_KEY).with_for_update()
+    )
+
+
+async def _execute(session: AsyncSession, plan: Plan, version: int | None) -> int:
+    """Write the plan in an order that keeps every constraint satisfied at every step."""
+    now = datetime.now(UTC)
+
+    def stamped(rows: Iterable[Row]) -> list[Row]:
+        return [{**r, "updated_at": now} for r in rows]
+
+    no_sync = {"synchronize_session": False}
+    changed_devices = [r["id"] for r in plan.updates["devices"] + plan.deletes["devices"]]
+    for part in chunks(changed_devices):
+        await session.execute(
+            delete(VendorBindingRow).where(VendorBindingRow.device_id.in_(part)),
+            execution_options=no_sync,
+        )
+    for kind in reversed(SITE_CHILDREN):
+        row_cls: Any = CHILD_ROWS[kind]
+        rows = plan.deletes[kind]
+        if kind == "devices":
+            for part in chunks([r["id"] for r in rows]):
+                await session.execute(
+                    delete(row_cls).where(row_cls.id.in_(part)), execution_options=no_sync
+                )
+            continue
+        by_site: dict[str, list[str]] = {}
+        for r in rows:
+            by_site.setdefault(r["site_id"], []).append(r["id"])
+        for site_id, ids in by_site.items():
+            for part in chunks(ids):
+                await session.execute(
+                    delete(row_cls).where(row_cls.site_id == site_id, row_cls.id.in_(part)),
+                    execution_options=no_sync,
+                )
+    if plan.inserts["sites"]:
+        await session.execute(insert(SiteRow), stamped(plan.inserts["sites"]))
+    if plan.updates["sites"]:
+        await session.execute(update(SiteRow), stamped(plan.updates["sites"]))
+    for kind in SITE_CHILDREN:
+        if plan.updates[kind]:
+            await session.execute(update(CHILD_ROWS[kind]), stamped(plan.updates[kind]))
+    for kind in SITE_CHILDREN:
+        if plan.inserts[kind]:
+            await session.execute(insert(CHILD_ROWS[kind]), stamped(plan.inserts[kind]))
+    if plan.bindings:
+        await session.execute(insert(VendorBindingRow), plan.bindings)
+    for part in chunks([r["id"] for r in plan.deletes["sites"]]):
+        await session.execute(
+            delete(SiteRow).where(SiteRow.id.in_(part)), execution_options=no_sync
+        )
+    for part in chunks([r["path"] for r in plan.deletes["org_units"]]):
+        await session.execute(
+            delete(OrgUnitRow).where(OrgUnitRow.path.in_(part)), execution_options=no_sync
+        )
+    if plan.updates["org_units"]:
+        await session.execute(update(OrgUnitRow), plan.updates["org_units"])
+    if plan.inserts["org_units"]:
+        await session.execute(insert(OrgUnitRow), plan.inserts["org_units"])
+
+    new_version = (version or 0) + 1
+    if version is None:
+        await session.execute(insert(RegistryMetaRow).values(key=VERSION_KEY, value=new_version))
+    else:
+        await session.execute(
+            update(RegistryMetaRow)
+            .where(RegistryMetaRow.key == VERSION_KEY)
+            .values(value=new_version),
+            execution_options=no_sync,
+        )
+    return new_version
+
+
+async def _apply(
+    sessions: Sessions,
+    wanted: Sequence[tuple[int, Site]],
+    scope: set[str],
+    *,
+    source: str,
+    dry_run: bool,
+    prune: bool = False,
+) -> ApplyResult:
+    async with sessions() as session, session.begin():
+        version = await _lock_version(session)
+        plan = await _plan(session, wanted, scope, source, prune=prune)
+        plan.result.dry_run = dry_run
+        plan.result.version = version or 0
+        if plan.result.total and not dry_run:
+            plan.result.version = await _execute(session, plan, version)
+    return plan.result
+
+
+async def apply_document(
+    sessions: Sessions,
+    doc: RegistryDocument,
+    *,
+    prune: bool = False,
+    dry_run: bool = False,
+    source: str = "<document>",
+) -> ApplyResult:
+    """Make the store match `doc` for the sites it names; with `prune`, delete every other
+    site. One transaction; nothing is written if nothing differs."""
+    return await _apply(
+        sessions, list(enumerate(doc.sites)), set(), source=source, dry_run=dry_run, prune=prune
+    )
+
+
+async def apply_file(
+    sessions: Sessions, path: str | Path, *, prune: bool = False, dry_run: bool = False
+) -> ApplyResult:
+    """Validate a YAML file and apply it (RegistryError, and no change, if it is not valid)."""
+    doc = load_registry_file(path)
+    return await apply_document(sessions, doc, prune=prune, dry_run=dry_run, source=str(path))
+
+
+async def upsert_site(sessions: Sessions, site: Site) -> ApplyResult:
+    """Create one site or replace everything in it; other sites are untouched."""
+    source = f"site {site.id}"
+    try:
+        RegistryDocument(sites=[site])  # vendor bindings unique within the site
+    except ValidationError as exc:
+        raise RegistryError(
+            source,
+            [_validation_problem(e, {"sites": [site.model_dump()]}, None) for e in exc.errors()],
+        ) from exc
+    async with sessions() as session:
+        positions = (await session.execute(select(SiteRow.id, SiteRow.position))).all()
+    existing = {sid: pos for sid, pos in positions}
+    position = existing.get(site.id, max(existing.values(), default=-1) + 1)
+    return await _apply(sessions, [(position, site)], {site.id}, source=source, dry_run=False)
+
+
+async def delete_site(sessions: Sessions, site_id: str) -> bool:
+    """Delete one site with its rooms, beds, residents, devices and contacts."""
+    result = await _apply(sessions, [], {site_id}, source=f"site {site_id}", dry_run=False)
+    return bool(result.changes["sites"].deleted)
+
+
+# --------------------------------------------------------------------------- export
+
+
+def dump_registry(doc: RegistryDocument) -> str:
+    """The registry as YAML that `parse_registry` reads back to an equal document.
+
+    Defaults are left out to keep the file short; clock times and numeric-looking
+    strings come out quoted, so they read back as text.
+    """
+    data = doc.model_dump(mode="json", exclude_defaults=True)
+    data.setdefault("sites", [])
+    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=100)
