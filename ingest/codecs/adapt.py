@@ -1,0 +1,129 @@
+"""Give a vendor reading the meaning its device's kind implies.
+
+Codecs cannot know what a relay input is wired to, or whether a z2m `occupancy`
+comes from a PIR or a bed strap: that is in the registry. Once ingest has resolved
+the device, `adapt_to_device` maps:
+
+- an ambiguous binary input (Tasmota `Switch1`, Shelly `input/0`; decoded as
+  `motion` with the input's active state) to what the device kind means: motion
+  for a PIR, `open` for a door contact (wire or configure the input to be active,
+  ON/1, while the door is open), occupancy for a bed mat, a press for an SOS
+  button, a flush for a flush sensor;
+- z2m `occupancy` to motion on a PIR, occupancy on a bed, presence on a radar;
+- `presence` to motion on a PIR, occupancy on a bed.
+
+It returns None for a reading that means nothing for the kind (a contact report
+from a bed sensor): not an error, just nothing to record. Battery, tamper, link
+quality, heartbeat and availability mean the same for every device. Native
+readings already carry their meaning; ingest applies this to vendor readings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from eldercare.domain import DeviceKind, Stream
+from eldercare.registry_model import Device
+from ingest.decoded import RawReading
+
+Rule = Callable[[RawReading], RawReading | None]
+
+_ANY_DEVICE = frozenset(
+    (Stream.BATTERY, Stream.TAMPER, Stream.LINK, Stream.HEARTBEAT, Stream.AVAILABILITY)
+)
+# The one boolean each binary stream carries.
+_FLAG = {
+    Stream.MOTION: "motion",
+    Stream.OCCUPANCY: "occupied",
+    Stream.PRESENCE: "present",
+    Stream.CONTACT: "open",
+}
+
+
+def _same(raw: RawReading) -> RawReading:
+    return raw
+
+
+def _as(stream: Stream) -> Rule:
+    """Carry a binary reading's flag over to another binary stream."""
+    target = _FLAG[stream]
+
+    def rule(raw: RawReading) -> RawReading | None:
+        value = raw.fields.get(_FLAG[raw.stream])
+        if type(value) is not bool:
+            return None
+        return RawReading(stream, raw.ts, {target: value})
+
+    return rule
+
+
+def _event_when_active(stream: Stream, field: str) -> Rule:
+    """A momentary event (SOS press, flush) from an input becoming active; release is nothing."""
+
+    def rule(raw: RawReading) -> RawReading | None:
+        if raw.fields.get(_FLAG[raw.stream]) is True:
+            return RawReading(stream, raw.ts, {field: True})
+        return None
+
+    return rule
+
+
+_RULES: dict[DeviceKind, dict[Stream, Rule]] = {
+    DeviceKind.MOTION: {
+        Stream.MOTION: _same,
+        Stream.OCCUPANCY: _as(Stream.MOTION),
+        Stream.PRESENCE: _as(Stream.MOTION),
+    },
+    DeviceKind.DOOR: {
+        Stream.CONTACT: _same,
+        Stream.MOTION: _as(Stream.CONTACT),  # an input, active while open
+    },
+    DeviceKind.BED: {
+        Stream.OCCUPANCY: _same,
+        Stream.PRESENCE: _as(Stream.OCCUPANCY),
+        Stream.MOTION: _as(Stream.OCCUPANCY),  # a pressure mat on an input
+        Stream.VITALS: _same,
+    },
+    DeviceKind.FALL_RADAR: {
+        Stream.FALL: _same,
+        Stream.PRESENCE: _same,
+        Stream.OCCUPANCY: _as(Stream.PRESENCE),
+        Stream.MOTION: _same,
+        Stream.VITALS: _same,
+    },
+    DeviceKind.PRESENCE: {
+        Stream.PRESENCE: _same,
+        Stream.OCCUPANCY: _as(Stream.PRESENCE),
+        Stream.MOTION: _same,
+    },
+    DeviceKind.SOS_BUTTON: {
+        Stream.SOS: _same,
+        Stream.MOTION: _event_when_active(Stream.SOS, "pressed"),
+    },
+    DeviceKind.WEARABLE: {
+        Stream.ACCEL: _same,
+        Stream.SOS: _same,
+        Stream.FALL: _same,
+    },
+    DeviceKind.VITALS: {
+        Stream.VITALS: _same,
+        Stream.PRESENCE: _same,
+        Stream.OCCUPANCY: _as(Stream.PRESENCE),
+    },
+    DeviceKind.FLUSH: {
+        Stream.FLUSH: _same,
+        Stream.MOTION: _event_when_active(Stream.FLUSH, "flushed"),
+    },
+    DeviceKind.PLUG: {
+        Stream.POWER: _same,
+    },
+    DeviceKind.GATEWAY: {},
+}
+
+
+def adapt_to_device(raw: RawReading, device: Device) -> RawReading | None:
+    """The reading as `device` means it, or None when it means nothing for its kind."""
+    if raw.stream in _ANY_DEVICE:
+        return raw
+    rule = _RULES.get(device.kind, {}).get(raw.stream)
+    return rule(raw) if rule is not None else None

@@ -1,0 +1,146 @@
+"""zigbee2mqtt: `<base_topic>/<friendly_name>` JSON state messages and availability.
+
+Facts this codec relies on (zigbee2mqtt documentation, "MQTT Topics and Messages"
+and "Device availability"):
+
+- A friendly name may contain `/`, so the identity is everything after the base topic.
+- `<name>/availability` is `{"state":"online"}` since z2m 2.0 and plain `online` /
+  `offline` before (or with `legacy_availability_payload`).
+- `<base>/bridge/...` is z2m's own state and logs; `<name>/set`, `<name>/get` (and
+  `/set/<attr>`) are commands to devices. Neither carries a reading.
+- `contact: true` means the magnet is present: the door is CLOSED.
+- `last_seen` is ISO 8601 (`ISO_8601`: UTC with `Z`; `ISO_8601_local`: with offset)
+  or epoch milliseconds (`epoch`), depending on `advanced.last_seen`.
+- A value z2m does not know yet is published as null.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eldercare.domain import FieldValue, Stream
+from ingest.codecs.common import (
+    MAX_EPOCH_S,
+    Invalid,
+    as_bool,
+    as_int,
+    as_number,
+    check_event_time,
+    decode_utf8,
+    invalid,
+    iso_to_epoch,
+    json_type,
+    parse_object,
+)
+from ingest.codecs.limits import DecodeLimits
+from ingest.decoded import (
+    Decoded,
+    DecodeResult,
+    Ignored,
+    RawReading,
+    RejectCause,
+    VendorIdentity,
+)
+
+SOURCE = "z2m"
+FALL_STATUSES = frozenset(("none", "maybe_fall", "fall"))
+_COMMAND_LEVELS = frozenset(("set", "get"))
+# Keys that carry no reading but are expected in state messages; they do not count
+# as unknown.
+_QUIET_KEYS = frozenset(("last_seen", "elapsed"))
+
+
+def decode_z2m(
+    base: str, rest: str, payload: bytes, received_at: float, limits: DecodeLimits
+) -> DecodeResult:
+    if rest == "bridge" or rest.startswith("bridge/"):
+        return Ignored("zigbee2mqtt bridge topic")
+    levels = rest.split("/")
+    if "" in levels:
+        raise Invalid(RejectCause.BAD_TOPIC, "empty level in zigbee2mqtt friendly name")
+    if levels[-1] in _COMMAND_LEVELS or (len(levels) > 1 and levels[-2] in _COMMAND_LEVELS):
+        return Ignored("zigbee2mqtt command topic")
+    if levels[-1] == "availability" and len(levels) > 1:
+        name = rest[: -len("/availability")]
+        return _availability(VendorIdentity((SOURCE, base, name)), payload, received_at)
+    return _state(VendorIdentity((SOURCE, base, rest)), payload, received_at, limits)
+
+
+def _availability(identity: VendorIdentity, payload: bytes, received_at: float) -> Decoded:
+    text = decode_utf8(payload).strip()
+    # JSON since z2m 2.0; the legacy payload is the plain string.
+    state = parse_object(payload).get("state") if text.startswith("{") else text
+    if state == "online":
+        online = True
+    elif state == "offline":
+        online = False
+    else:
+        raise Invalid(RejectCause.SCHEMA, "availability: expected online|offline")
+    reading = RawReading(Stream.AVAILABILITY, received_at, {"online": online})
+    return Decoded(identity, [reading], SOURCE, event_time_from_payload=False)
+
+
+def _event_time(last_seen: Any, received_at: float, limits: DecodeLimits) -> tuple[float, bool]:
+    if last_seen is None:
+        return received_at, False
+    if type(last_seen) is str:
+        ts = iso_to_epoch("last_seen", last_seen, require_offset=False)
+        if ts is None:  # no offset: a local time of unknown zone; trust our own clock
+            return received_at, False
+    elif type(last_seen) in (int, float):
+        ts = as_number("last_seen", last_seen, 0.0, MAX_EPOCH_S * 1000.0) / 1000.0
+    else:
+        invalid("last_seen", f"expected date-time or epoch ms, got {json_type(last_seen)}")
+    check_event_time(ts, received_at, limits)
+    return ts, True
+
+
+def _state(
+    identity: VendorIdentity, payload: bytes, received_at: float, limits: DecodeLimits
+) -> DecodeResult:
+    body = parse_object(payload)
+    ts, from_payload = _event_time(body.get("last_seen"), received_at, limits)
+    readings: list[RawReading] = []
+    vitals: dict[str, FieldValue] = {}
+    unknown = 0
+    other_actions = 0
+    for key, value in body.items():
+        if value is None:
+            continue  # z2m's "not known yet"
+        if key == "occupancy":
+            readings.append(RawReading(Stream.OCCUPANCY, ts, {"occupied": as_bool(key, value)}))
+        elif key == "presence":
+            readings.append(RawReading(Stream.PRESENCE, ts, {"present": as_bool(key, value)}))
+        elif key == "contact":
+            # z2m: contact true = magnet present = CLOSED; the platform stores `open`.
+            readings.append(RawReading(Stream.CONTACT, ts, {"open": not as_bool(key, value)}))
+        elif key == "fall_down_status":
+            if type(value) is not str or value not in FALL_STATUSES:
+                invalid(key, "expected none|maybe_fall|fall")
+            readings.append(RawReading(Stream.FALL, ts, {"status": value}))
+        elif key == "action":
+            if type(value) is not str:
+                invalid(key, f"expected string, got {json_type(value)}")
+            if value == "emergency":
+                readings.append(RawReading(Stream.SOS, ts, {"pressed": True}))
+            else:
+                other_actions += 1  # button clicks etc.: nothing this platform watches
+        elif key == "battery":
+            percent = as_number(key, value, 0, 100)
+            readings.append(RawReading(Stream.BATTERY, ts, {"percent": percent}))
+        elif key == "tamper":
+            readings.append(RawReading(Stream.TAMPER, ts, {"tamper": as_bool(key, value)}))
+        elif key == "linkquality":
+            quality = as_int(key, value, 0, 255)
+            readings.append(RawReading(Stream.LINK, ts, {"linkquality": quality}))
+        elif key == "heart_rate":
+            vitals["heart_rate"] = as_number(key, value, 0, 300)
+        elif key == "breath_rate":
+            vitals["breathing_rate"] = as_number(key, value, 0, 120)
+        elif key not in _QUIET_KEYS:
+            unknown += 1
+    if vitals:
+        readings.append(RawReading(Stream.VITALS, ts, vitals))
+    if not readings:
+        return Ignored(f"no known keys ({unknown} unknown, {other_actions} other actions)")
+    return Decoded(identity, readings, SOURCE, from_payload)
