@@ -408,6 +408,7 @@ async def _plan(
     source: str,
     *,
     prune: bool = False,
+    renumber_sites: bool = False,
 ) -> Plan:
     """Diff the store against `wanted_sites`; every stored site in `scope` (all of them with
     `prune`) that is not wanted is deleted. Reads only what the diff needs."""
@@ -416,13 +417,6 @@ async def _plan(
     scope = scope | {s.id for _, s in wanted_sites}
     if prune:
         scope |= set(stored_sites)
-    wanted_children: dict[str, dict[Key, Row]] = {kind: {} for kind in SITE_CHILDREN}
-    wanted_site_rows: dict[Key, Row] = {}
-    for position, site in wanted_sites:
-        wanted_site_rows[site.id] = site_row(site, position)
-        for kind, rows in child_rows(site).items():
-            wanted_children[kind].update(rows)
-
     scope_list = sorted(scope & set(stored_sites))
     stored_children: dict[str, dict[Key, Row]] = {}
     for kind, row_cls in CHILD_ROWS.items():
@@ -431,18 +425,42 @@ async def _plan(
             (r.id if kind == "devices" else (r.site_id, r.id)): _stored_row(r) for r in rows
         }
 
+    wanted_children: dict[str, dict[Key, Row]] = {kind: {} for kind in SITE_CHILDREN}
+    wanted_site_rows: dict[Key, Row] = {}
+    for position, site in wanted_sites:
+        wanted_site_rows[site.id] = site_row(site, position)
+        for kind, rows in child_rows(site).items():
+            stored = [stored_children[kind].get(k) for k in rows]
+            _keep_positions(
+                list(rows.values()),
+                [r["position"] if r and r["site_id"] == site.id else None for r in stored],
+            )
+            wanted_children[kind].update(rows)
+    if renumber_sites:
+        _keep_positions(
+            list(wanted_site_rows.values()),
+            [
+                stored_sites[str(k)].position if k in stored_sites else None
+                for k in wanted_site_rows
+            ],
+        )
+
+    wanted_keys = sorted(
+        _binding_key(k)
+        for row in wanted_children["devices"].values()
+        for k in _row_vendor_keys(row)
+    )
+    bound: list[tuple[str, str, str]] = []  # (key, device id, its site id)
+    for part in chunks(wanted_keys):
+        query = (
+            select(VendorBindingRow.key, VendorBindingRow.device_id, DeviceRow.site_id)
+            .join(DeviceRow, DeviceRow.id == VendorBindingRow.device_id)
+            .where(VendorBindingRow.key.in_(part))
+        )
+        bound.extend((k, d, s) for k, d, s in (await session.execute(query)).all())
     _check_store_conflicts(
         await select_rows(session, DeviceRow, DeviceRow.id, sorted(wanted_children["devices"])),
-        await select_rows(
-            session,
-            VendorBindingRow,
-            VendorBindingRow.key,
-            sorted(
-                _binding_key(k)
-                for row in wanted_children["devices"].values()
-                for k in _row_vendor_keys(row)
-            ),
-        ),
+        bound,
         wanted_children["devices"],
         scope,
         source,
@@ -489,6 +507,25 @@ async def _plan(
     return plan
 
 
+def _keep_positions(rows: list[Row], stored: list[int | None]) -> None:
+    """Give `rows` (in wanted order) positions that keep the stored ones where the order
+    allows, so removing or appending an item does not rewrite its siblings; renumber
+    0..n-1 only when the order itself changed."""
+    out: list[int] = []
+    last = -1
+    for i, p in enumerate(stored):
+        if p is not None and p > last:
+            out.append(p)
+        elif p is None and all(q is None or q > last + 1 for q in stored[i + 1 :]):
+            out.append(last + 1)
+        else:
+            out = list(range(len(rows)))
+            break
+        last = out[-1]
+    for row, position in zip(rows, out, strict=True):
+        row["position"] = position
+
+
 def _row_vendor_keys(row: Row) -> list[tuple[str, ...]]:
     from eldercare.registry_model import Device
 
@@ -512,7 +549,7 @@ def _diff(
 
 def _check_store_conflicts(
     existing_devices: Sequence[DeviceRow],
-    existing_bindings: Sequence[VendorBindingRow],
+    existing_bindings: Sequence[tuple[str, str, str]],
     wanted_devices: dict[Key, Row],
     scope: set[str],
     source: str,
@@ -520,7 +557,6 @@ def _check_store_conflicts(
     """Device ids and vendor identities are unique across the whole store, including
     sites this apply does not touch."""
     problems: list[Problem] = []
-    owner_of = {d.id: d.site_id for d in existing_devices}
     for d in existing_devices:
         if d.site_id in scope:
             continue
@@ -531,15 +567,12 @@ def _check_store_conflicts(
                 f"device id {d.id!r} is already used by site {d.site_id!r} in the store",
             )
         )
-    by_key = {b.key: b.device_id for b in existing_bindings}
+    by_key = {key: (device_id, site_id) for key, device_id, site_id in existing_bindings}
     for row in wanted_devices.values():
         for key in _row_vendor_keys(row):
-            holder = by_key.get(_binding_key(key))
-            if holder is None or holder == row["id"]:
-                continue
-            holder_site = owner_of.get(holder)
-            if holder_site is not None and holder_site in scope:
-                continue  # that device is being replaced by this apply
+            holder, holder_site = by_key.get(_binding_key(key), (None, None))
+            if holder is None or holder == row["id"] or holder_site in scope:
+                continue  # free, already this device's, or held by a device being replaced
             problems.append(
                 Problem(
                     f"sites[{row['site_id']}].devices[{row['id']}].vendor",
@@ -640,10 +673,13 @@ async def _apply(
     source: str,
     dry_run: bool,
     prune: bool = False,
+    renumber_sites: bool = False,
 ) -> ApplyResult:
     async with sessions() as session, session.begin():
         version = await _lock_version(session)
-        plan = await _plan(session, wanted, scope, source, prune=prune)
+        plan = await _plan(
+            session, wanted, scope, source, prune=prune, renumber_sites=renumber_sites
+        )
         plan.result.dry_run = dry_run
         plan.result.version = version or 0
         if plan.result.total and not dry_run:
@@ -662,7 +698,13 @@ async def apply_document(
     """Make the store match `doc` for the sites it names; with `prune`, delete every other
     site. One transaction; nothing is written if nothing differs."""
     return await _apply(
-        sessions, list(enumerate(doc.sites)), set(), source=source, dry_run=dry_run, prune=prune
+        sessions,
+        list(enumerate(doc.sites)),
+        set(),
+        source=source,
+        dry_run=dry_run,
+        prune=prune,
+        renumber_sites=True,
     )
 
 
