@@ -165,13 +165,16 @@ def _yaml_problem(exc: yaml.YAMLError) -> Problem:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     problem = getattr(exc, "problem", None) or str(exc)
     context = getattr(exc, "context", None)
-    message = f"YAML syntax error: {problem}" + (f" ({context})" if context else "")
+    kind = (
+        "YAML error" if isinstance(exc, yaml.constructor.ConstructorError) else "YAML syntax error"
+    )
+    message = f"{kind}: {problem}" + (f" ({context})" if context else "")
     if mark is None:
         return Problem("", message)
     return Problem("", message, line=mark.line + 1, column=mark.column + 1)
 
 
-_INNER_PATH = re.compile(r"^([a-z_]+\[[^\]]+\](?:\.[a-z_]+)?) (.+)$")
+_INNER_PATH = re.compile(r"^([a-z_]+)\[([^\]]+)\](?:\.([a-z_]+))? (.+)$")
 _DUPLICATE = re.compile(r"^duplicate id '([^']+)' in ([a-z_]+)$")
 _DEVICE_CLASH = re.compile(r"^device id '([^']+)' used by sites '([^']+)' and '([^']+)'$")
 _BINDING_CLASH = re.compile(r"^vendor binding (.+) bound to both '([^']+)' and '([^']+)'$")
@@ -180,23 +183,50 @@ _BINDING_CLASH = re.compile(r"^vendor binding (.+) bound to both '([^']+)' and '
 def _validation_problem(err: Any, data: Any, root: yaml.Node | None) -> Problem:
     loc: tuple[Any, ...] = tuple(err["loc"])
     message: str = err["msg"].removeprefix("Value error, ")
-    # The model's own checks name the inner path in their message; lift it into the path.
-    suffix = ""
+    # The model's own checks name the inner path in their message; lift it into the
+    # location, so the path and the line point at the offending item.
     if m := _INNER_PATH.match(message):
-        suffix, message = "." + m.group(1), m.group(2)
+        loc = _item_loc(loc, data, m.group(1), m.group(2), m.group(3))
+        message = m.group(4)
     elif m := _DUPLICATE.match(message):
-        suffix, message = f".{m.group(2)}[{m.group(1)}]", "duplicate id"
+        loc = _item_loc(loc, data, m.group(2), m.group(1), None)
+        message = "duplicate id"
     elif loc == () and (m := _DEVICE_CLASH.match(message)):
         loc = _device_loc(data, m.group(3), m.group(1)) or loc
         message = f"device id {m.group(1)!r} is already used by site {m.group(2)!r}"
     elif loc == () and (m := _BINDING_CLASH.match(message)):
         loc = _device_loc(data, None, m.group(3), "vendor") or loc
         message = f"vendor binding {m.group(1)} is already bound to device {m.group(2)!r}"
-    path = _render_path(loc, data) + suffix
     if err["type"] == "extra_forbidden":
         message = "unknown key (not part of the registry schema)"
+    elif err["type"] == "string_type" and isinstance(err.get("input"), int | float):
+        message += ' (quote numbers meant as text, e.g. phone: "13800000000")'
+    elif loc == () and err["type"] == "model_type":
+        message = "the top level must be a mapping with a `sites:` list"
     line = _line_of(root, loc) if root is not None else None
-    return Problem(path.lstrip("."), message, line=line)
+    return Problem(_render_path(loc, data).lstrip("."), message, line=line)
+
+
+def _item_loc(
+    loc: tuple[Any, ...], data: Any, collection: str, item_id: str, key: str | None
+) -> tuple[Any, ...]:
+    """loc + (collection, index of the (last) item with that id[, key]) in the raw data."""
+    node: Any = data
+    for part in loc:
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            node = None
+    items = _as_list(node.get(collection) if isinstance(node, dict) else None)
+    index = max(
+        (i for i, it in enumerate(items) if isinstance(it, dict) and it.get("id") == item_id),
+        default=None,
+    )
+    if index is None:
+        return (*loc, collection)
+    return (*loc, collection, index) + ((key,) if key else ())
 
 
 def _device_loc(
