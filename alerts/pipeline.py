@@ -1,0 +1,441 @@
+"""The alert pipeline: detector transitions in; stored alerts, escalation and
+notifications out.
+
+    transitions ─▶ store (merge by identity) ─▶ record ─▶ auto-resolve ─▶ inhibit
+        ─▶ silence ─▶ dedup ─▶ schedule escalation
+    tick(now): release inhibitions ─▶ escalate due steps (pending log rows)
+        ─▶ send with retry ─▶ record
+
+Each stage is `async (items) -> items`; decisions are the pure predicates of
+`alerts.decisions`. `handle_transitions` returns once the transitions are stored
+and their escalation scheduled (durable), so ingest can acknowledge; sending
+happens in `tick`, which the loop started by `start()` runs every second on the
+clock (and at once when new alerts arrive). Tests call `tick(now)` on a FakeClock.
+
+Sends are idempotent across restarts: a message is written `pending` (with the
+escalation step that caused it, in one transaction) before it is sent and marked
+`sent` after; a new pipeline over the same database sends only what is still
+pending. A send that fails is retried with backoff; after `max_attempts` it counts
+as unanswered, and if every message of a step failed the next step runs at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+
+from alerts import decisions
+from alerts.events import AlertEvent, AlertEventRecorder, NullRecorder
+from alerts.messages import alert_message
+from alerts.policy import (
+    InhibitRules,
+    PolicySet,
+    load_inhibit_rules,
+    parse_spec,
+)
+from alerts.recipients import channel_hash, resolve_all
+from alerts.records import AlertChange, NotificationRecord, PlannedNotification
+from alerts.sender import AppriseSender, DeliveryError, NotificationSender
+from alerts.store import AlertStore
+from eldercare.clock import Clock
+from eldercare.domain import Severity, Transition
+from eldercare.logs import get_logger
+from eldercare.registry_index import RegistryIndex
+
+log = get_logger(__name__)
+
+IndexProvider = Callable[[], RegistryIndex]
+Stage = Callable[[list[AlertChange]], Awaitable[list[AlertChange]]]
+
+
+@dataclass
+class TickReport:
+    released: int = 0
+    escalated: int = 0
+    summaries: int = 0
+    sends_started: int = 0
+
+
+class AlertPipeline:
+    """`eldercare.pipeline.TransitionSink` and `Component`."""
+
+    name = "alerts"
+
+    def __init__(
+        self,
+        store: AlertStore,
+        index_provider: IndexProvider,
+        clock: Clock,
+        *,
+        public_url: str,
+        policies: PolicySet | None = None,
+        inhibit_rules: InhibitRules | None = None,
+        recorder: AlertEventRecorder | None = None,
+        sender: NotificationSender | None = None,
+        tick_interval_s: float = 1.0,
+        daily_summaries: Callable[[float], Awaitable[int]] | None = None,
+    ) -> None:
+        self.store = store
+        self.index_provider = index_provider
+        self.clock = clock
+        self.public_url = public_url
+        self.policies = policies or PolicySet.load()
+        self.inhibit_rules = inhibit_rules or load_inhibit_rules()
+        self.recorder = recorder or NullRecorder()
+        self.sender = sender or AppriseSender()
+        self.tick_interval_s = tick_interval_s
+        self.daily_summaries = daily_summaries
+        self.stages: list[Stage] = [
+            self.record_changes,
+            self.auto_resolve,
+            self.inhibit,
+            self.silence,
+            self.dedup,
+            self.schedule,
+        ]
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._tick_lock = asyncio.Lock()
+        self._channel_limits: dict[str, asyncio.Semaphore] = {}
+        self._in_flight: dict[int, asyncio.Task[None]] = {}
+        self.counters: Counter[str] = Counter()
+
+    # ---- Component -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="alerts-tick")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        # Sends in flight finish (each is bounded by its timeout) and get logged.
+        await self.settle()
+        if isinstance(self.sender, AppriseSender):
+            self.sender.close()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.tick(wait=False)
+            except Exception:  # a bad tick must not stop escalation for good
+                log.exception("alert tick failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.tick_interval_s)
+            self._wake.clear()
+
+    # ---- TransitionSink --------------------------------------------------------------
+
+    async def handle_transitions(self, transitions: Sequence[Transition]) -> None:
+        """Store the batch and schedule escalation; returns when both are durable."""
+        if not transitions:
+            return
+        changes = await self.store.apply_transitions(transitions, self.clock.now())
+        for stage in self.stages:
+            if not changes:
+                break
+            changes = await stage(changes)
+        self._wake.set()
+
+    # ---- transition stages -----------------------------------------------------------
+
+    def _org(self, site_id: str) -> str | None:
+        site = self.index_provider().sites.get(site_id)
+        return site.organisation if site else None
+
+    async def record_changes(self, changes: list[AlertChange]) -> list[AlertChange]:
+        names = {"raised": "raised", "cleared": "cleared"}
+        events = [
+            AlertEvent(
+                names.get(c.change, "updated"),
+                c.alert,
+                c.alert.cleared_at
+                if c.change == "cleared" and c.alert.cleared_at
+                else c.alert.last_update,
+                self._org(c.alert.site),
+            )
+            for c in changes
+        ]
+        await self.recorder.record(events)
+        return changes
+
+    async def auto_resolve(self, changes: list[AlertChange]) -> list[AlertChange]:
+        out: list[AlertChange] = []
+        events: list[AlertEvent] = []
+        for c in changes:
+            policy = self.policies.for_site(c.alert.site).severities[Severity(c.alert.severity)]
+            if c.change == "cleared" and decisions.should_auto_resolve(c.alert, policy):
+                now = self.clock.now()
+                resolved = await self.store.auto_resolve(c.alert.id, c.alert.last_update, now)
+                events.append(
+                    AlertEvent(
+                        "resolved",
+                        resolved,
+                        now,
+                        self._org(resolved.site),
+                        resolve_seconds=now - resolved.created_at,
+                        outcome=resolved.outcome,
+                    )
+                )
+                continue
+            out.append(c)
+        await self.recorder.record(events)
+        return out
+
+    async def inhibit(self, changes: list[AlertChange]) -> list[AlertChange]:
+        candidates = [
+            c for c in changes if decisions.should_notify(c) and c.alert.inhibited_by is None
+        ]
+        if not candidates:
+            return changes
+        active = await self.store.active_alerts([c.alert.site for c in candidates])
+        marks: list[tuple[int, int, str]] = []
+        inhibited: set[int] = set()
+        for c in candidates:
+            found = decisions.inhibitor_of(c.alert, active, self.inhibit_rules)
+            if found is not None:
+                source, rule = found
+                marks.append((c.alert.id, source.id, rule.name))
+                inhibited.add(c.alert.id)
+        if not marks:
+            return changes
+        now = self.clock.now()
+        await self.store.mark_inhibited(marks, now, now)
+        by_id = {c.alert.id: c for c in candidates}
+        await self.recorder.record(
+            [
+                AlertEvent(
+                    "inhibited",
+                    by_id[a].alert,
+                    by_id[a].alert.last_update,
+                    self._org(by_id[a].alert.site),
+                )
+                for a, _, _ in marks
+            ]
+        )
+        log.info("alerts inhibited", extra={"count": len(marks)})
+        return [c for c in changes if c.alert.id not in inhibited]
+
+    async def silence(self, changes: list[AlertChange]) -> list[AlertChange]:
+        now = self.clock.now()
+        marks: list[tuple[int, str]] = []
+        for c in changes:
+            if not decisions.should_notify(c) or c.alert.silenced_by is not None:
+                continue
+            found = decisions.silence_of(
+                c.alert, self.policies.for_site(c.alert.site).silences, now
+            )
+            if found is not None:
+                marks.append((c.alert.id, found.reason))
+        if not marks:
+            return changes
+        await self.store.mark_silenced(marks, now, now)
+        silenced = {a for a, _ in marks}
+        return [c for c in changes if c.alert.id not in silenced]
+
+    async def dedup(self, changes: list[AlertChange]) -> list[AlertChange]:
+        """Keep the news only, once per alert (the latest change of a batch wins)."""
+        latest: dict[int, AlertChange] = {}
+        for c in changes:
+            if decisions.should_notify(c):
+                latest[c.alert.id] = c
+        return list(latest.values())
+
+    async def schedule(self, changes: list[AlertChange]) -> list[AlertChange]:
+        now = self.clock.now()
+        await self.store.start_escalations(
+            [(c.alert.id, c.alert.severity) for c in changes], now, now
+        )
+        return changes
+
+    # ---- timers ----------------------------------------------------------------------
+
+    async def tick(self, now: float | None = None, wait: bool = True) -> TickReport:
+        """Release ended inhibitions, run due escalation steps, start due sends (and with
+        `wait`, wait for them: tests; the loop does not, so a slow channel never delays
+        the next tick)."""
+        now = self.clock.now() if now is None else now
+        report = TickReport()
+        async with self._tick_lock:
+            report.released = await self.release_inhibitions(now)
+            report.escalated = await self.escalate_due(now)
+            if self.daily_summaries is not None:
+                report.summaries = await self.daily_summaries(now)
+            report.sends_started = await self.deliver_due(now, wait=False)
+        if wait:
+            await self.settle()
+        return report
+
+    async def release_inhibitions(self, now: float) -> int:
+        pairs = await self.store.inhibited_alerts()
+        releases = [
+            (alert.id, alert.inhibited_by or 0)
+            for alert, source in pairs
+            if decisions.inhibition_ended(source)
+        ]
+        if not releases:
+            return 0
+        await self.store.release_inhibited(releases, now)
+        released = {a for a, _ in releases}
+        starts = [
+            (a.id, a.severity) for a, _ in pairs if a.id in released and a.silenced_by is None
+        ]
+        await self.store.start_escalations(starts, now, now)
+        return len(releases)
+
+    async def escalate_due(self, now: float) -> int:
+        """Run every due escalation step: write its messages as pending (durably)."""
+        due = await self.store.due_escalations(now)
+        if not due:
+            return 0
+        index = self.index_provider()
+        firings = []
+        events: list[AlertEvent] = []
+        for alert, state in due:
+            if not decisions.should_escalate(alert, state, now):
+                continue
+            policy = self.policies.for_site(alert.site)
+            severity_policy = policy.severities[Severity(alert.severity)]
+            fired_step = state.step
+            new_state, specs, what = decisions.next_state(state, severity_policy, now)
+            site = index.sites.get(alert.site)
+            recipients = resolve_all(specs, site, alert.resident, policy.centre)
+            planned: list[PlannedNotification] = []
+            for r in recipients:
+                title, body = alert_message(alert, site, r, policy.centre, self.public_url, now)
+                for url in r.urls:
+                    h = channel_hash(url)
+                    planned.append(
+                        PlannedNotification(
+                            idempotency_key=f"alert/{alert.id}/r{new_state.round}/{r.key}/{h}",
+                            alert_id=alert.id,
+                            purpose="alert",
+                            step=fired_step,
+                            round=new_state.round,
+                            site=alert.site,
+                            recipient=r.key,
+                            role=r.role,
+                            language=r.language,
+                            channel_hash=h,
+                            title=title,
+                            body=body,
+                        )
+                    )
+            reaches_console = any(parse_spec(s)[0] == "centre" for s in specs)
+            unreachable = not planned and not reaches_console and what != "done"
+            if unreachable and decisions.has_next_step(new_state, severity_policy):
+                # Nobody of this step can be reached at all: that is unanswered already.
+                new_state = replace(new_state, next_due=now)
+            data = {
+                "step": fired_step,
+                "round": new_state.round,
+                "what": what,
+                "recipients": [r.key for r in recipients],
+                "channels": len(planned),
+                "unreachable": unreachable,
+            }
+            firings.append((new_state, planned, data))
+            events.append(
+                AlertEvent(
+                    "escalated", alert, now, site.organisation if site else None, step=fired_step
+                )
+            )
+        await self.store.fire_escalations(firings, now)
+        await self.recorder.record(events)
+        return len(firings)
+
+    def _urls_by_channel(self, n: NotificationRecord, index: RegistryIndex) -> str | None:
+        """The URL behind a logged channel hash, from today's registry and policy."""
+        site = index.sites.get(n.site)
+        if n.recipient == "centre":
+            urls = list(self.policies.for_site(n.site).centre.apprise)
+        else:
+            _, _, contact_id = n.recipient.partition(":")
+            contact = next((c for c in site.contacts if c.id == contact_id), None) if site else None
+            urls = list(contact.apprise) if contact else []
+        return next((u for u in urls if channel_hash(u) == n.channel_hash), None)
+
+    async def deliver_due(self, now: float, wait: bool = True) -> int:
+        """Start sending every pending message whose time has come, each in a task of
+        its own so that a slow channel never holds up another; with `wait`, return
+        when they have all finished. Returns how many sends were started."""
+        due = await self.store.due_notifications(now)
+        index = self.index_provider()
+        started = 0
+        for n in due:
+            if n.id in self._in_flight:
+                continue
+            task = asyncio.create_task(self._deliver(n, index), name=f"notify-{n.id}")
+            self._in_flight[n.id] = task
+            task.add_done_callback(lambda _t, nid=n.id: self._in_flight.pop(nid, None))
+            started += 1
+        if wait:
+            await self.settle()
+        return started
+
+    async def settle(self) -> None:
+        """Wait until every send in flight has finished and been logged."""
+        while self._in_flight:
+            await asyncio.gather(*list(self._in_flight.values()), return_exceptions=True)
+
+    async def _deliver(self, n: NotificationRecord, index: RegistryIndex) -> None:
+        error = await self._send_one(n, index)
+        wall = self.clock.now()
+        alert = await self.store.get(n.alert_id) if n.alert_id is not None else None
+        if error is None:
+            self.counters["sent"] += 1
+            await self.store.record_delivery(n, True, None, None, wall)
+            if alert is not None:
+                event = AlertEvent(
+                    "notified",
+                    alert,
+                    wall,
+                    self._org(alert.site),
+                    step=n.step,
+                    discriminator=f"{n.round}/{n.recipient}/{n.channel_hash}",
+                )
+                await self.recorder.record([event])
+            return
+        delivery = self.policies.for_site(n.site).delivery
+        retry = decisions.retry_at(n.attempts + 1, delivery, wall)
+        self.counters["retrying" if retry is not None else "failed"] += 1
+        log.warning(
+            "notification failed",
+            extra={
+                "key": n.idempotency_key,
+                "attempt": n.attempts + 1,
+                "error": error,
+                "final": retry is None,
+            },
+        )
+        unanswered = await self.store.record_delivery(n, False, error, retry, wall)
+        if unanswered and alert is not None:
+            state = await self.store.escalation_state(alert.id)
+            policy = self.policies.for_site(alert.site).severities[Severity(alert.severity)]
+            if state is not None and decisions.has_next_step(state, policy):
+                await self.store.pull_forward(alert.id, n.round, wall, wall)
+                self._wake.set()
+
+    async def _send_one(self, n: NotificationRecord, index: RegistryIndex) -> str | None:
+        """None when delivered, else why not."""
+        url = self._urls_by_channel(n, index)
+        if url is None:
+            return "channel no longer configured in the registry or policy"
+        delivery = self.policies.for_site(n.site).delivery
+        limit = self._channel_limits.setdefault(
+            n.channel_hash, asyncio.Semaphore(delivery.per_channel_concurrency)
+        )
+        async with limit:
+            try:
+                await self.sender.send(url, n.title, n.body, delivery.timeout_s)
+            except DeliveryError as exc:
+                return str(exc)
+            except Exception as exc:  # any failure of one channel stays with that channel
+                return f"{type(exc).__name__}: {exc}"
+        return None

@@ -1,0 +1,49 @@
+"""Sending one message to one Apprise URL, with a time limit.
+
+Apprise's `notify` is synchronous, so it runs on a thread pool of its own: a slow
+or dead channel occupies its threads, never the event loop, and the caller's
+per-send timeout bounds how long any message waits for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
+
+import apprise
+
+
+class DeliveryError(RuntimeError):
+    """A message was not delivered; the text says why (kept in the notification log)."""
+
+
+class NotificationSender(Protocol):
+    async def send(self, url: str, title: str, body: str, timeout_s: float) -> None:
+        """Deliver or raise `DeliveryError`."""
+        ...
+
+
+class AppriseSender:
+    def __init__(self, max_threads: int = 16) -> None:
+        self._executor = ThreadPoolExecutor(max_threads, thread_name_prefix="apprise")
+
+    async def send(self, url: str, title: str, body: str, timeout_s: float) -> None:
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._executor, _send_blocking, url, title, body)
+        try:
+            ok = await asyncio.wait_for(future, timeout_s)
+        except TimeoutError as exc:
+            raise DeliveryError(f"no answer within {timeout_s:g} s") from exc
+        if not ok:
+            raise DeliveryError("the channel refused or could not be reached (apprise)")
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _send_blocking(url: str, title: str, body: str) -> bool:
+    client = apprise.Apprise()
+    if not client.add(url):
+        raise DeliveryError("not a valid Apprise URL")
+    return bool(client.notify(body=body, title=title))
