@@ -1,0 +1,117 @@
+"""Out of bed at night: the bed sensor went empty during the night window and the
+resident has not come back for longer than `minutes` (30).
+
+The alert is raised when the limit passes inside the night window (getting up at
+05:50 for the day is not a night exit); it is updated every further `minutes`
+with the time out of bed, and clears when the bed is occupied again.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from detectors.rule import EvidenceData, Rule, RuleState, evidence
+from detectors.settings import BedExitSettings
+from eldercare.domain import AlertKind, Reading, Stream, Transition, TransitionAction
+
+
+class _Bed(RuleState):
+    occupied: bool
+    since: float
+    evidence: EvidenceData
+    device_id: str
+    room_id: str | None
+    raised: bool = False
+    reported_s: float = 0.0  # seconds out of bed at the last raise/update
+    skipped: bool = False  # limit passed outside the night window: no alert this time
+
+
+class BedExitState(RuleState):
+    beds: dict[str, _Bed] = Field(default_factory=dict)  # resident id → bed state
+
+
+class BedExitRule(Rule[BedExitState]):
+    name = "bed_exit_no_return"
+    kinds = (AlertKind.BED_EXIT_NO_RETURN,)
+    state_model = BedExitState
+
+    def _settings(self, resident: str) -> BedExitSettings:
+        return self.ctx.settings(self.name, BedExitSettings, resident)
+
+    def on_reading(self, reading: Reading) -> list[Transition]:
+        if reading.stream != Stream.OCCUPANCY:
+            return []
+        resident = self.ctx.bed_resident(reading.device_id)
+        if resident is None or not self._settings(resident).enabled:
+            return []
+        occupied = bool(reading.fields.get("occupied", False))
+        bed = self.state.beds.get(resident)
+        if bed is not None and bed.occupied == occupied:
+            return []  # a repeated report of the same state
+        room = self.ctx.room_of(reading)
+        ev = EvidenceData.of(reading, "in bed" if occupied else "bed empty", room)
+        self.state.beds[resident] = _Bed(
+            occupied=occupied,
+            since=reading.ts,
+            evidence=ev,
+            device_id=reading.device_id,
+            room_id=room,
+        )
+        if bed is None or not bed.raised:
+            return []
+        return [
+            self.ctx.transition(
+                TransitionAction.CLEAR,
+                AlertKind.BED_EXIT_NO_RETURN,
+                reading.ts,
+                resident_id=resident,
+                room_id=room,
+                device_id=reading.device_id,
+                evidence=evidence(bed.evidence, ev),
+                details={
+                    "minutes_out_of_bed": round((reading.ts - bed.since) / 60, 1),
+                    "left_bed_at": self.ctx.local(bed.since).strftime("%H:%M"),
+                },
+            )
+        ]
+
+    def _due(self, resident: str, bed: _Bed) -> float | None:
+        if bed.occupied or bed.skipped:
+            return None
+        limit_s = self._settings(resident).minutes * 60
+        return bed.since + (bed.reported_s + limit_s if bed.raised else limit_s)
+
+    def next_due(self) -> float | None:
+        dues = [d for r, b in self.state.beds.items() if (d := self._due(r, b)) is not None]
+        return min(dues) if dues else None
+
+    def fire(self, due: float) -> list[Transition]:
+        out: list[Transition] = []
+        for resident in sorted(self.state.beds):
+            bed = self.state.beds[resident]
+            if self._due(resident, bed) != due:
+                continue
+            s = self._settings(resident)
+            minutes = round((due - bed.since) / 60, 1)
+            if not bed.raised and not self.ctx.in_window(due, s.night_start, s.night_end):
+                bed.skipped = True
+                continue
+            action = TransitionAction.UPDATE if bed.raised else TransitionAction.RAISE
+            bed.raised = True
+            bed.reported_s = due - bed.since
+            out.append(
+                self.ctx.transition(
+                    action,
+                    AlertKind.BED_EXIT_NO_RETURN,
+                    due,
+                    resident_id=resident,
+                    room_id=bed.room_id,
+                    device_id=bed.device_id,
+                    evidence=evidence(bed.evidence),
+                    details={
+                        "minutes_out_of_bed": minutes,
+                        "left_bed_at": self.ctx.local(bed.since).strftime("%H:%M"),
+                    },
+                )
+            )
+        return out

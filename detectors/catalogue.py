@@ -1,0 +1,148 @@
+"""The detector catalogue: every rule the platform runs, and how to build it for a site.
+
+One entry per rule: its name (the settings key and the snapshot key), the settings
+model its overrides are checked against, a factory taking the site's
+`SiteContext`, and which sites it applies to (a fall rule is pointless without a
+fall radar). The runtime builds every applicable, enabled entry per site; rules
+built elsewhere (the per-device wearable fall detector) are hosted the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from detectors.base import Detector
+from detectors.bathroom_too_long import BathroomRule
+from detectors.bed_exit_no_return import BedExitRule
+from detectors.device_offline import DeviceOfflineRule
+from detectors.fall import FallRule
+from detectors.inactivity import InactivityRule
+from detectors.low_battery import LowBatteryRule
+from detectors.night_door_exit import NightDoorExitRule
+from detectors.not_returned import NotReturnedRule
+from detectors.not_up import NotUpRule
+from detectors.per_device import PerDeviceDetector
+from detectors.routine_deviation import RoutineDeviationRule
+from detectors.settings import SETTINGS_MODELS, AbsenceSettings, Overrides
+from detectors.site_context import SiteContext
+from detectors.site_offline import SiteOfflineRule
+from detectors.sos import SosRule
+from detectors.tamper import TamperRule
+from detectors.vitals import VitalsRule
+from eldercare.domain import AlertKind, DeviceKind
+from eldercare.registry_model import Device, Site
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogueEntry:
+    name: str
+    settings_model: type[BaseModel]
+    factory: Callable[[SiteContext], Detector]
+    applies: Callable[[SiteContext], bool] = lambda ctx: True
+
+
+def _has(*kinds: DeviceKind) -> Callable[[SiteContext], bool]:
+    return lambda ctx: any(d.kind in kinds for d in ctx.site.devices)
+
+
+def _has_activity_sensors(ctx: SiteContext) -> bool:
+    return any(
+        d.kind in (DeviceKind.MOTION, DeviceKind.DOOR, DeviceKind.FLUSH, DeviceKind.PRESENCE)
+        for d in ctx.site.devices
+    )
+
+
+def _entry(rule: type, applies: Callable[[SiteContext], bool] | None = None) -> CatalogueEntry:
+    name: str = rule.name
+    return CatalogueEntry(
+        name=name,
+        settings_model=SETTINGS_MODELS[name],
+        factory=rule,
+        applies=applies or (lambda ctx: True),
+    )
+
+
+def _wearable_fall_entry() -> CatalogueEntry:
+    """The wearable fall detector works per wearable device; one per wearable of the site."""
+    from detectors.wearable_fall import WearableFallDetector, WearableFallSettings
+
+    def inner(ctx: SiteContext, device: Device) -> Detector:
+        resident = device.resident or (ctx.resident_ids[0] if len(ctx.resident_ids) == 1 else None)
+        return WearableFallDetector(
+            ctx.site_id,
+            resident,
+            device.id,
+            ctx.device_room(device.id),
+            ctx.settings("wearable_fall", WearableFallSettings, resident),
+        )
+
+    def factory(ctx: SiteContext) -> Detector:
+        return PerDeviceDetector(
+            ctx, (AlertKind.WEARABLE_FALL,), lambda d: d.kind == DeviceKind.WEARABLE, inner
+        )
+
+    return CatalogueEntry(
+        name="wearable_fall",
+        settings_model=WearableFallSettings,
+        factory=factory,
+        applies=_has(DeviceKind.WEARABLE),
+    )
+
+
+def _build_catalogue() -> dict[str, CatalogueEntry]:
+    entries = [
+        _entry(SosRule, _has(DeviceKind.SOS_BUTTON, DeviceKind.WEARABLE)),
+        _entry(FallRule, _has(DeviceKind.FALL_RADAR)),
+        _entry(BedExitRule, _has(DeviceKind.BED)),
+        _entry(BathroomRule, lambda ctx: any(ctx.is_bathroom(r.id) for r in ctx.site.rooms)),
+        _entry(InactivityRule, _has_activity_sensors),
+        _entry(NightDoorExitRule, lambda ctx: ctx.has_outer_door()),
+        _entry(NotReturnedRule, lambda ctx: ctx.has_outer_door()),
+        _entry(NotUpRule, _has_activity_sensors),
+        _entry(VitalsRule, _has(DeviceKind.BED, DeviceKind.VITALS)),
+        _entry(DeviceOfflineRule, lambda ctx: bool(ctx.site.devices)),
+        _entry(SiteOfflineRule, lambda ctx: bool(ctx.site.devices)),
+        _entry(LowBatteryRule, lambda ctx: bool(ctx.site.devices)),
+        _entry(TamperRule, lambda ctx: bool(ctx.site.devices)),
+        _entry(RoutineDeviationRule, _has_activity_sensors),
+    ]
+    entries.append(_wearable_fall_entry())
+    return {e.name: e for e in entries}
+
+
+CATALOGUE: dict[str, CatalogueEntry] = _build_catalogue()
+
+
+def settings_models() -> dict[str, type[BaseModel]]:
+    """Every settings model the overrides of a site are checked against."""
+    models: dict[str, type[BaseModel]] = {"absence": AbsenceSettings}
+    models.update({name: e.settings_model for name, e in CATALOGUE.items()})
+    return models
+
+
+def site_context(site: Site, global_overrides: Overrides | None = None) -> SiteContext:
+    """A site's context; raises `DetectorSettingsError` naming a bad override."""
+    return SiteContext(site, global_overrides, settings_models())
+
+
+def build_site_detectors(ctx: SiteContext) -> dict[str, Detector]:
+    """Every catalogue rule that applies to the site and is enabled for someone there."""
+    out: dict[str, Detector] = {}
+    for name, entry in CATALOGUE.items():
+        if entry.applies(ctx) and ctx.rule_enabled(name):
+            out[name] = entry.factory(ctx)
+    return out
+
+
+def all_detectors(ctx: SiteContext) -> dict[str, Detector]:
+    """Every catalogue rule for the site, applicable or not (for checks and tests)."""
+    return {name: entry.factory(ctx) for name, entry in CATALOGUE.items()}
+
+
+def validate_overrides(sites: list[Site], global_overrides: Mapping | None = None) -> None:
+    """Check every site's and resident's overrides (e.g. before applying a registry)."""
+    for site in sites:
+        site_context(site, global_overrides)

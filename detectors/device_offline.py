@@ -1,0 +1,128 @@
+"""Device offline: no message for `factor` × the device's report interval, or its
+availability (MQTT Last Will / zigbee2mqtt availability) says offline.
+
+Devices that have never spoken are timed from when this detector first saw the
+site's time, so a device that never reports after installation is flagged too.
+Any message from the device brings it back.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from detectors import device_set
+from detectors.rule import EvidenceData, Rule
+from detectors.settings import DeviceOfflineSettings
+from eldercare.domain import AlertKind, Reading, Stream, Transition
+
+
+class DeviceOfflineState(device_set.DeviceSetState):
+    started_at: float | None = None
+    last_seen: dict[str, float] = Field(default_factory=dict)
+    offline_by_lwt: list[str] = Field(default_factory=list)
+
+
+def device_silence_due(
+    state_last_seen: dict[str, float],
+    offline_by_lwt: list[str],
+    started_at: float | None,
+    interval_s: float,
+    factor: float,
+    device_id: str,
+) -> float | None:
+    if device_id in offline_by_lwt:
+        return None
+    seen = state_last_seen.get(device_id, started_at)
+    return None if seen is None else seen + factor * interval_s
+
+
+class DeviceOfflineRule(Rule[DeviceOfflineState]):
+    name = "device_offline"
+    kinds = (AlertKind.DEVICE_OFFLINE,)
+    state_model = DeviceOfflineState
+
+    @property
+    def _settings(self) -> DeviceOfflineSettings:
+        return self.ctx.settings(self.name, DeviceOfflineSettings)
+
+    def advance(self, now: float) -> list[Transition]:
+        if self.state.started_at is None:
+            self.state.started_at = now
+        return super().advance(now)
+
+    def on_reading(self, reading: Reading) -> list[Transition]:
+        if self.ctx.device(reading.device_id) is None or not self._settings.enabled:
+            return []
+        d = reading.device_id
+        if reading.stream == Stream.AVAILABILITY and not reading.fields.get("online", True):
+            self.state.last_seen[d] = reading.ts
+            if d not in self.state.offline_by_lwt:
+                self.state.offline_by_lwt.append(d)
+            why = EvidenceData.of(reading, "device reported offline", self.ctx.device_room(d))
+            return device_set.change(
+                self.state,
+                self.ctx,
+                AlertKind.DEVICE_OFFLINE,
+                reading.ts,
+                d,
+                why,
+                {"reason": "availability offline"},
+            )
+        self.state.last_seen[d] = reading.ts
+        if d in self.state.offline_by_lwt:
+            self.state.offline_by_lwt.remove(d)
+        return device_set.change(
+            self.state,
+            self.ctx,
+            AlertKind.DEVICE_OFFLINE,
+            reading.ts,
+            d,
+            None,
+            {"reason": "device spoke again"},
+        )
+
+    def _due(self, device_id: str, interval_s: float) -> float | None:
+        if device_id in self.state.members:
+            return None
+        return device_silence_due(
+            self.state.last_seen,
+            self.state.offline_by_lwt,
+            self.state.started_at,
+            interval_s,
+            self._settings.factor,
+            device_id,
+        )
+
+    def next_due(self) -> float | None:
+        if not self._settings.enabled:
+            return None
+        dues = [
+            due
+            for dev in self.ctx.devices
+            if (due := self._due(dev.id, dev.report_interval_s)) is not None
+        ]
+        return min(dues) if dues else None
+
+    def fire(self, due: float) -> list[Transition]:
+        out: list[Transition] = []
+        for dev in self.ctx.devices:
+            if self._due(dev.id, dev.report_interval_s) != due:
+                continue
+            seen = self.state.last_seen.get(dev.id)
+            why = EvidenceData(
+                ts=seen if seen is not None else due,
+                device_id=dev.id,
+                stream="silence",
+                summary="no message since" if seen is not None else "never reported",
+                room_id=self.ctx.device_room(dev.id),
+            )
+            out += device_set.change(
+                self.state,
+                self.ctx,
+                AlertKind.DEVICE_OFFLINE,
+                due,
+                dev.id,
+                why,
+                {"reason": "silent", "silent_minutes": round((due - why.ts) / 60, 1)},
+            )
+        return out

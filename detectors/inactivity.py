@@ -1,0 +1,174 @@
+"""No activity: no movement anywhere at home for longer than the resident's usual gap.
+
+The limit depends on the local hour at which the quiet began: the longest gap the
+resident showed starting around that hour in recent weeks × `margin`, bounded to
+[`min_hours`, `max_hours`]; `default_hours` (3 h) until `learn_days` days of data.
+Not judged while the resident is away (outer door, then silence) or asleep: in bed
+by the bed sensor or, for a resident without one, last seen in a bedroom with the
+quiet beginning or due in the night window (`not_up` covers the morning after).
+Gaps that raised an alert, began asleep or contained an absence are not learned.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from detectors import absence as away
+from detectors.baseline import GapBaseline
+from detectors.movement import MovementState, is_movement
+from detectors.rule import EvidenceData, Rule, RuleState, evidence
+from detectors.settings import AbsenceSettings, InactivitySettings
+from eldercare.domain import AlertKind, Reading, Stream, Transition, TransitionAction
+
+
+class _Watch(RuleState):
+    last_move: float
+    last_room: str | None
+    last_evidence: EvidenceData
+    exclude_gap: bool = False  # do not learn the current gap
+    raised_at: float | None = None
+    limit_s: float = 0.0  # the limit the alert was raised with
+
+
+class InactivityState(RuleState):
+    movement: MovementState = Field(default_factory=MovementState)
+    absence: away.AbsenceState = Field(default_factory=away.AbsenceState)
+    in_bed: dict[str, bool] = Field(default_factory=dict)
+    watches: dict[str, _Watch] = Field(default_factory=dict)  # resident id ("" = site)
+    baselines: dict[str, GapBaseline] = Field(default_factory=dict)
+
+
+class InactivityRule(Rule[InactivityState]):
+    name = "inactivity"
+    kinds = (AlertKind.INACTIVITY,)
+    state_model = InactivityState
+
+    def _settings(self, resident: str) -> InactivitySettings:
+        return self.ctx.settings(self.name, InactivitySettings, resident or None)
+
+    @property
+    def _away_after_s(self) -> float:
+        return self.ctx.settings("absence", AbsenceSettings).away_after_minutes * 60
+
+    def _residents(self, reading: Reading) -> tuple[str, ...]:
+        if not self.ctx.resident_ids:
+            return ("",)
+        return self.ctx.activity_residents(reading)
+
+    # --- limits ---------------------------------------------------------------------------
+
+    def limit_s(self, resident: str, start: float) -> tuple[float, bool]:
+        """(limit in seconds for a quiet beginning at `start`, learned or default)."""
+        s = self._settings(resident)
+        baseline = self.state.baselines.get(resident)
+        if baseline is None or not baseline.ready(s.learn_days):
+            return s.default_hours * 3600, False
+        usual = baseline.usual_gap_s(self.ctx.local(start).hour)
+        hours = s.default_hours if usual is None else usual * s.margin / 3600
+        return min(max(hours, s.min_hours), s.max_hours) * 3600, True
+
+    def _asleep(self, resident: str, w: _Watch, due: float) -> bool:
+        in_bed = self.state.in_bed.get(resident)
+        if in_bed is not None:
+            return in_bed
+        s = self._settings(resident)
+        if not s.asleep_in_bedroom_at_night or not self.ctx.is_bedroom(w.last_room):
+            return False
+        return self.ctx.in_window(w.last_move, s.night_start, s.night_end) or self.ctx.in_window(
+            due, s.night_start, s.night_end
+        )
+
+    def _due(self, resident: str, w: _Watch) -> float | None:
+        if w.raised_at is not None or away.is_away(self.state.absence):
+            return None
+        if not self._settings(resident).enabled:
+            return None
+        due = w.last_move + self.limit_s(resident, w.last_move)[0]
+        return None if self._asleep(resident, w, due) else due
+
+    # --- events ---------------------------------------------------------------------------
+
+    def on_reading(self, reading: Reading) -> list[Transition]:
+        moved = is_movement(reading, self.state.movement)
+        away.observe(self.state.absence, self.ctx, reading, moved)
+        if reading.stream == Stream.OCCUPANCY:
+            bed_resident = self.ctx.bed_resident(reading.device_id)
+            if bed_resident is not None:
+                self.state.in_bed[bed_resident] = bool(reading.fields.get("occupied", False))
+        if not moved:
+            return []
+        out: list[Transition] = []
+        room = self.ctx.room_of(reading)
+        ev = EvidenceData.of(reading, "movement", room)
+        for resident in self._residents(reading):
+            out += self._moved(resident, reading.ts, room, ev)
+        return out
+
+    def _moved(
+        self, resident: str, ts: float, room: str | None, ev: EvidenceData
+    ) -> list[Transition]:
+        out: list[Transition] = []
+        w = self.state.watches.get(resident)
+        if w is not None:
+            gap = ts - w.last_move
+            if w.raised_at is not None:
+                out.append(
+                    self.ctx.transition(
+                        TransitionAction.CLEAR,
+                        AlertKind.INACTIVITY,
+                        ts,
+                        resident_id=resident or None,
+                        room_id=room,
+                        device_id=ev.device_id,
+                        evidence=evidence(w.last_evidence, ev),
+                        details={"minutes_inactive": round(gap / 60, 1)},
+                    )
+                )
+            elif not w.exclude_gap and not self._asleep(resident, w, ts) and gap > 0:
+                day = self.ctx.local_day(w.last_move)
+                hour = self.ctx.local(w.last_move).hour
+                self.state.baselines.setdefault(resident, GapBaseline()).learn(day, hour, gap)
+        self.state.watches[resident] = _Watch(last_move=ts, last_room=room, last_evidence=ev)
+        return out
+
+    # --- timers ---------------------------------------------------------------------------
+
+    def next_due(self) -> float | None:
+        dues = [d for r, w in self.state.watches.items() if (d := self._due(r, w)) is not None]
+        away_at = away.away_due(self.state.absence, self._away_after_s)
+        if away_at is not None:
+            dues.append(away_at)
+        return min(dues) if dues else None
+
+    def fire(self, due: float) -> list[Transition]:
+        if away.fire(self.state.absence, due, self._away_after_s):
+            for w in self.state.watches.values():
+                w.exclude_gap = True  # a quiet spent away is not a usual gap at home
+        out: list[Transition] = []
+        for resident in sorted(self.state.watches):
+            w = self.state.watches[resident]
+            if self._due(resident, w) != due:
+                continue
+            limit, learned = self.limit_s(resident, w.last_move)
+            w.raised_at = due
+            w.limit_s = limit
+            w.exclude_gap = True
+            out.append(
+                self.ctx.transition(
+                    TransitionAction.RAISE,
+                    AlertKind.INACTIVITY,
+                    due,
+                    resident_id=resident or None,
+                    room_id=w.last_room,
+                    device_id=w.last_evidence.device_id,
+                    evidence=evidence(w.last_evidence),
+                    details={
+                        "minutes_inactive": round((due - w.last_move) / 60, 1),
+                        "threshold_minutes": round(limit / 60, 1),
+                        "learned": learned,
+                        "last_room": w.last_room,
+                        "last_active_at": self.ctx.local(w.last_move).strftime("%H:%M"),
+                    },
+                )
+            )
+        return out

@@ -1,0 +1,46 @@
+"""Low battery, with hysteresis: raised below 15 %, cleared only at 20 % or more, so a
+battery hovering around the threshold (cold nights) does not flap."""
+
+from __future__ import annotations
+
+from detectors import device_set
+from detectors.rule import EvidenceData, Rule
+from detectors.settings import LowBatterySettings
+from eldercare.domain import AlertKind, Reading, Stream, Transition
+
+
+class LowBatteryRule(Rule[device_set.DeviceSetState]):
+    name = "low_battery"
+    kinds = (AlertKind.LOW_BATTERY,)
+    state_model = device_set.DeviceSetState
+
+    def on_reading(self, reading: Reading) -> list[Transition]:
+        if reading.stream != Stream.BATTERY:
+            return []
+        s = self.ctx.settings(self.name, LowBatterySettings)
+        percent = reading.fields.get("percent")
+        if not s.enabled or not isinstance(percent, int | float) or isinstance(percent, bool):
+            return []
+        extra = {"percent": float(percent)}
+        if percent < s.below_percent:
+            why = EvidenceData.of(reading, f"battery at {percent:.0f}%")
+            return device_set.change(
+                self.state,
+                self.ctx,
+                AlertKind.LOW_BATTERY,
+                reading.ts,
+                reading.device_id,
+                why,
+                extra,
+            )
+        if percent >= s.clear_at_percent:
+            return device_set.change(
+                self.state,
+                self.ctx,
+                AlertKind.LOW_BATTERY,
+                reading.ts,
+                reading.device_id,
+                None,
+                extra,
+            )
+        return []

@@ -1,0 +1,48 @@
+"""Which readings show a person moving, as opposed to a device merely reporting.
+
+Movement: a PIR firing, a door or cupboard opening or closing, a toilet flush, an
+SOS press, a bed or chair changing state, an appliance switching on. Not
+movement: heartbeats, batteries, link quality, availability, vital signs, and
+mmWave "present" (a person lying still on the floor is present), and wearable
+accelerometer batches (a worn pendant streams while its wearer lies still).
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from detectors.rule import RuleState
+from eldercare.domain import Reading, Stream
+
+APPLIANCE_ON_WATTS = 20.0
+
+
+class MovementState(RuleState):
+    last_bool: dict[str, bool] = Field(default_factory=dict)  # device → last occupancy / power on
+
+
+def _truthy(reading: Reading, key: str) -> bool:
+    return bool(reading.fields.get(key, False))
+
+
+def is_movement(reading: Reading, state: MovementState) -> bool:
+    """Classify one reading, remembering the last state of level-type sensors in `state`."""
+    s = reading.stream
+    if s == Stream.MOTION:
+        return _truthy(reading, "motion")
+    if s in (Stream.CONTACT, Stream.FLUSH):
+        return True
+    if s == Stream.SOS:
+        return _truthy(reading, "pressed")
+    if s in (Stream.OCCUPANCY, Stream.POWER):
+        if s == Stream.OCCUPANCY:
+            value = _truthy(reading, "occupied")
+        else:
+            watts = reading.fields.get("watts", 0.0)
+            value = isinstance(watts, int | float) and float(watts) >= APPLIANCE_ON_WATTS
+        previous = state.last_bool.get(reading.device_id)
+        state.last_bool[reading.device_id] = value
+        if s == Stream.POWER:
+            return value and previous is not True
+        return previous is not None and previous != value
+    return False

@@ -1,0 +1,95 @@
+"""Left home at night: in the night window an outer door is used and no indoor movement
+follows within `minutes` (10). Clears when movement is seen indoors again.
+
+Coming home at night opens the door too, but movement indoors follows at once.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from detectors.movement import MovementState, is_movement
+from detectors.rule import EvidenceData, Rule, RuleState, evidence
+from detectors.settings import NightDoorExitSettings
+from eldercare.domain import AlertKind, Reading, Transition, TransitionAction
+
+
+class _Exit(RuleState):
+    door_at: float
+    door: EvidenceData
+    resident_id: str | None
+    raised: bool = False
+
+
+class NightDoorExitState(RuleState):
+    movement: MovementState = Field(default_factory=MovementState)
+    exit: _Exit | None = None
+
+
+class NightDoorExitRule(Rule[NightDoorExitState]):
+    name = "night_door_exit"
+    kinds = (AlertKind.NIGHT_DOOR_EXIT,)
+    state_model = NightDoorExitState
+
+    def _settings(self, resident: str | None) -> NightDoorExitSettings:
+        return self.ctx.settings(self.name, NightDoorExitSettings, resident)
+
+    def on_reading(self, reading: Reading) -> list[Transition]:
+        if not is_movement(reading, self.state.movement):
+            return []
+        resident = self.ctx.reading_resident(reading)
+        pending = self.state.exit
+        if self.ctx.is_outer_door(reading.device_id):
+            s = self._settings(resident)
+            if (
+                pending is None
+                and s.enabled
+                and self.ctx.in_window(reading.ts, s.night_start, s.night_end)
+            ):
+                door = EvidenceData.of(reading, "outer door used", self.ctx.room_of(reading))
+                self.state.exit = _Exit(door_at=reading.ts, door=door, resident_id=resident)
+            return []
+        if pending is None:
+            return []
+        self.state.exit = None
+        if not pending.raised:
+            return []
+        room = self.ctx.room_of(reading)
+        return [
+            self.ctx.transition(
+                TransitionAction.CLEAR,
+                AlertKind.NIGHT_DOOR_EXIT,
+                reading.ts,
+                resident_id=pending.resident_id,
+                room_id=room,
+                device_id=reading.device_id,
+                evidence=evidence(pending.door, EvidenceData.of(reading, "movement indoors")),
+                details={"minutes_out": round((reading.ts - pending.door_at) / 60, 1)},
+            )
+        ]
+
+    def next_due(self) -> float | None:
+        e = self.state.exit
+        if e is None or e.raised:
+            return None
+        return e.door_at + self._settings(e.resident_id).minutes * 60
+
+    def fire(self, due: float) -> list[Transition]:
+        e = self.state.exit
+        assert e is not None
+        e.raised = True
+        return [
+            self.ctx.transition(
+                TransitionAction.RAISE,
+                AlertKind.NIGHT_DOOR_EXIT,
+                due,
+                resident_id=e.resident_id,
+                room_id=e.door.room_id,
+                device_id=e.door.device_id,
+                evidence=evidence(e.door),
+                details={
+                    "door_at": self.ctx.local(e.door_at).strftime("%H:%M"),
+                    "minutes_without_indoor_movement": round((due - e.door_at) / 60, 1),
+                },
+            )
+        ]

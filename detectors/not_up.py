@@ -1,0 +1,169 @@
+"""Not up as usual: by the deadline the resident, at home, has not got up.
+
+Getting up is movement in a room that is not a bedroom, bathroom or toilet (a
+night visit to the toilet is not getting up) at or after `day_start` local time.
+The deadline is the learned usual wake time (upper quartile of recent days) +
+`margin_hours`, at most `latest_deadline`; `default_deadline` (10:00) before
+`learn_days` days of wake times. Mornings that raised, or that began away from
+home, are not learned. Clears when the resident gets up.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from pydantic import Field
+
+from detectors import absence as away
+from detectors.baseline import WakeBaseline
+from detectors.movement import MovementState, is_movement
+from detectors.rule import EvidenceData, Rule, RuleState, evidence
+from detectors.settings import AbsenceSettings, NotUpSettings, minutes_of_day
+from eldercare.domain import AlertKind, Reading, Transition, TransitionAction
+
+
+class _Morning(RuleState):
+    check_day: str  # the local day whose deadline is next
+    up_day: str | None = None
+    raised_day: str | None = None
+    last_move: EvidenceData | None = None
+    home_since: float | None = None
+    wake: WakeBaseline = Field(default_factory=WakeBaseline)
+
+
+class NotUpState(RuleState):
+    movement: MovementState = Field(default_factory=MovementState)
+    absence: away.AbsenceState = Field(default_factory=away.AbsenceState)
+    mornings: dict[str, _Morning] = Field(default_factory=dict)  # resident id ("" = site)
+
+
+def _next_day(day: str) -> str:
+    return (date.fromisoformat(day) + timedelta(days=1)).isoformat()
+
+
+class NotUpRule(Rule[NotUpState]):
+    name = "not_up"
+    kinds = (AlertKind.NOT_UP,)
+    state_model = NotUpState
+
+    def _settings(self, resident: str) -> NotUpSettings:
+        return self.ctx.settings(self.name, NotUpSettings, resident or None)
+
+    @property
+    def _away_after_s(self) -> float:
+        return self.ctx.settings("absence", AbsenceSettings).away_after_minutes * 60
+
+    def deadline(self, resident: str, day: str) -> tuple[float, bool]:
+        """(epoch of the day's deadline, learned or default)."""
+        s = self._settings(resident)
+        m = self.state.mornings.get(resident)
+        learned = m is not None and m.wake.ready(s.learn_days)
+        minute = float(minutes_of_day(s.default_deadline))
+        if learned and m is not None:
+            usual = m.wake.usual_wake_minute()
+            assert usual is not None
+            minute = min(usual + s.margin_hours * 60, float(minutes_of_day(s.latest_deadline)))
+        return self.ctx.at_local(day, minute), learned
+
+    def _residents(self, reading: Reading) -> tuple[str, ...]:
+        if not self.ctx.resident_ids:
+            return ("",)
+        return self.ctx.activity_residents(reading)
+
+    def on_reading(self, reading: Reading) -> list[Transition]:
+        moved = is_movement(reading, self.state.movement)
+        returned = away.observe(self.state.absence, self.ctx, reading, moved) == "returned"
+        for resident in self.ctx.resident_ids or ("",):
+            if resident not in self.state.mornings:
+                day = self.ctx.local_day(reading.ts)
+                m = _Morning(check_day=day, home_since=reading.ts)
+                if self.deadline(resident, day)[0] <= reading.ts:
+                    m.check_day = _next_day(day)
+                self.state.mornings[resident] = m
+            if returned:
+                self.state.mornings[resident].home_since = reading.ts
+        if not moved:
+            return []
+        room = self.ctx.room_of(reading)
+        out: list[Transition] = []
+        for resident in self._residents(reading):
+            m = self.state.mornings[resident]
+            ev = EvidenceData.of(reading, "movement", room)
+            m.last_move = ev
+            s = self._settings(resident)
+            if room is None or self.ctx.is_bedroom(room) or self.ctx.is_bathroom(room):
+                continue
+            if self.ctx.minute_of_day(reading.ts) < minutes_of_day(s.day_start):
+                continue
+            day = self.ctx.local_day(reading.ts)
+            if m.up_day == day:
+                continue
+            m.up_day = day
+            day_start = self.ctx.at_local(day, minutes_of_day(s.day_start))
+            if m.raised_day is not None:
+                deadline = self.deadline(resident, m.raised_day)[0]
+                m.raised_day = None
+                out.append(
+                    self.ctx.transition(
+                        TransitionAction.CLEAR,
+                        AlertKind.NOT_UP,
+                        reading.ts,
+                        resident_id=resident or None,
+                        room_id=room,
+                        device_id=reading.device_id,
+                        evidence=evidence(ev),
+                        details={"minutes_late": round((reading.ts - deadline) / 60, 1)},
+                    )
+                )
+            elif m.home_since is not None and m.home_since <= day_start and not returned:
+                m.wake.learn(day, self.ctx.minute_of_day(reading.ts))
+        return out
+
+    def next_due(self) -> float | None:
+        dues = [
+            self.deadline(r, m.check_day)[0]
+            for r, m in self.state.mornings.items()
+            if self._settings(r).enabled
+        ]
+        away_at = away.away_due(self.state.absence, self._away_after_s)
+        if away_at is not None:
+            dues.append(away_at)
+        return min(dues) if dues else None
+
+    def fire(self, due: float) -> list[Transition]:
+        away.fire(self.state.absence, due, self._away_after_s)
+        out: list[Transition] = []
+        for resident in sorted(self.state.mornings):
+            if not self._settings(resident).enabled:
+                continue
+            m = self.state.mornings[resident]
+            deadline, learned = self.deadline(resident, m.check_day)
+            if deadline != due:
+                continue
+            day = m.check_day
+            m.check_day = _next_day(day)
+            if m.up_day == day or m.raised_day is not None:
+                continue  # up already, or still open from an earlier morning
+            if away.is_away(self.state.absence):
+                continue
+            m.raised_day = day
+            last = m.last_move
+            out.append(
+                self.ctx.transition(
+                    TransitionAction.RAISE,
+                    AlertKind.NOT_UP,
+                    due,
+                    resident_id=resident or None,
+                    room_id=last.room_id if last else None,
+                    device_id=last.device_id if last else None,
+                    evidence=evidence(last),
+                    details={
+                        "deadline": self.ctx.local(due).strftime("%H:%M"),
+                        "learned": learned,
+                        "last_active_at": self.ctx.local(last.ts).strftime("%Y-%m-%d %H:%M")
+                        if last
+                        else None,
+                    },
+                )
+            )
+        return out

@@ -1,0 +1,111 @@
+"""The shared machinery of a rule: timers fired at their due time, pydantic state snapshots.
+
+A rule implements `on_reading` (a reading arrived, timers up to its time already
+fired), `next_due` and `fire(due)` (handle whatever is due at exactly `due`).
+`advance(now)` fires every timer due by `now` in order, each stamped with its own
+due time, so calling `advance` once or many times between two readings gives the
+same transitions: replayed days raise the same alerts at the same event times.
+
+State lives in one pydantic model (`self.state`) of plain data, so `snapshot`
+and `restore` are a dump and a validated load.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from detectors.site_context import SiteContext
+from eldercare.domain import AlertKind, Evidence, Reading, Transition
+
+StateT = TypeVar("StateT", bound=BaseModel)
+
+_MAX_FIRES_PER_ADVANCE = 100_000  # a timer that never moves on is a bug, not a hang
+
+
+class RuleState(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EvidenceData(BaseModel):
+    """`Evidence` as plain data, to be kept in snapshots."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ts: float
+    device_id: str | None
+    stream: str
+    summary: str
+    room_id: str | None = None
+
+    @classmethod
+    def of(cls, reading: Reading, summary: str, room_id: str | None = None) -> EvidenceData:
+        return cls(
+            ts=reading.ts,
+            device_id=reading.device_id,
+            stream=reading.stream.value,
+            summary=summary,
+            room_id=room_id if room_id is not None else reading.room_id,
+        )
+
+    def to_evidence(self) -> Evidence:
+        return Evidence(
+            ts=self.ts,
+            device_id=self.device_id,
+            stream=self.stream,
+            summary=self.summary,
+            room_id=self.room_id,
+        )
+
+
+def evidence(*items: EvidenceData | None) -> tuple[Evidence, ...]:
+    return tuple(i.to_evidence() for i in items if i is not None)
+
+
+class Rule(ABC, Generic[StateT]):
+    """Base of every rule in the catalogue; implements the `Detector` protocol."""
+
+    name: ClassVar[str]  # catalogue name, also the settings key
+    kinds: tuple[AlertKind, ...]
+    state_model: ClassVar[type[BaseModel]]
+
+    def __init__(self, ctx: SiteContext) -> None:
+        self.ctx = ctx
+        self.state: StateT = self.state_model()  # type: ignore[assignment]
+
+    # --- protocol -------------------------------------------------------------------------
+
+    def update(self, reading: Reading) -> list[Transition]:
+        out = self.advance(reading.ts)
+        out.extend(self.on_reading(reading))
+        return out
+
+    def advance(self, now: float) -> list[Transition]:
+        out: list[Transition] = []
+        for _ in range(_MAX_FIRES_PER_ADVANCE):
+            due = self.next_due()
+            if due is None or due > now:
+                return out
+            out.extend(self.fire(due))
+        raise RuntimeError(f"{self.name}: timer at {self.next_due()} does not move on")
+
+    def snapshot(self) -> dict[str, Any]:
+        return self.state.model_dump(mode="json")
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        self.state = self.state_model.model_validate(dict(state))  # type: ignore[assignment]
+
+    # --- to implement ---------------------------------------------------------------------
+
+    @abstractmethod
+    def on_reading(self, reading: Reading) -> list[Transition]: ...
+
+    def next_due(self) -> float | None:
+        return None
+
+    def fire(self, due: float) -> list[Transition]:
+        """Handle every timer due at exactly `due`; must move `next_due` past it."""
+        return []

@@ -1,0 +1,260 @@
+"""Rule settings: one pydantic model per rule, with defaults drawn from fielded systems.
+
+Overrides are merged explicitly, key by key, global → site (`Site.detectors`) →
+resident (`Resident.detectors`). A typo or a wrong value fails with an error that
+names where it came from (site, resident, rule, key) instead of doing nothing.
+
+Local times are "HH:MM" in the site's own time zone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+LocalTime = Annotated[
+    str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="local time HH:MM")
+]
+
+
+def minutes_of_day(hhmm: str) -> int:
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+class RuleSettings(BaseModel):
+    """Common to every rule."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(True, description="run this rule at all")
+
+
+class NightWindowSettings(RuleSettings):
+    night_start: LocalTime = Field("22:00", description="start of the night window, local")
+    night_end: LocalTime = Field("06:00", description="end of the night window, local")
+
+
+class SosSettings(RuleSettings):
+    repeat_window_s: float = Field(
+        120.0, gt=0, le=3600, description="presses within this of the last one update the alert"
+    )
+
+
+class FallSettings(RuleSettings):
+    maybe_fall_confirm_s: float = Field(
+        60.0, gt=0, le=600, description="a maybe_fall becomes a fall without movement in this"
+    )
+    clear_after_none_s: float = Field(
+        600.0,
+        gt=0,
+        le=86400,
+        description="a raised fall clears after the radar reports `none` this long, "
+        "or at once on movement in another room after `none`",
+    )
+
+
+class BedExitSettings(NightWindowSettings):
+    minutes: float = Field(30.0, gt=0, le=600, description="out of bed longer than this at night")
+
+
+class BathroomSettings(NightWindowSettings):
+    night_minutes: float = Field(15.0, gt=0, le=600, description="limit at night")
+    day_minutes: float = Field(45.0, gt=0, le=600, description="limit by day")
+
+
+class InactivitySettings(NightWindowSettings):
+    default_hours: float = Field(3.0, gt=0, le=24, description="limit before learning")
+    min_hours: float = Field(1.0, gt=0, le=24, description="learned limit is at least this")
+    max_hours: float = Field(8.0, gt=0, le=48, description="learned limit is at most this")
+    learn_days: int = Field(7, ge=1, le=60, description="days of data before the learned limit")
+    margin: float = Field(
+        1.25, ge=1.0, le=5.0, description="learned limit = longest usual gap of the hour × this"
+    )
+    asleep_in_bedroom_at_night: bool = Field(
+        True,
+        description="without a bed sensor, last movement in a bedroom in the night window "
+        "counts as asleep in bed (not_up covers the morning)",
+    )
+
+    @model_validator(mode="after")
+    def _bounds(self) -> InactivitySettings:
+        if self.min_hours > self.max_hours:
+            raise ValueError("min_hours must not exceed max_hours")
+        return self
+
+
+class NightDoorExitSettings(NightWindowSettings):
+    minutes: float = Field(
+        10.0, gt=0, le=240, description="outer door opened, no indoor movement for this long"
+    )
+
+
+class AbsenceSettings(RuleSettings):
+    """How the detectors decide that the resident left home (shared by several rules)."""
+
+    away_after_minutes: float = Field(
+        10.0, gt=0, le=240, description="outer door, then no indoor movement this long = away"
+    )
+
+
+class NotReturnedSettings(NightWindowSettings):
+    max_hours: float = Field(12.0, gt=0, le=96, description="away longer than this")
+    by_night: bool = Field(True, description="also raise if still away at night_start")
+
+
+class NotUpSettings(RuleSettings):
+    default_deadline: LocalTime = Field("10:00", description="deadline before learning")
+    margin_hours: float = Field(2.0, ge=0, le=12, description="learned wake time + this")
+    day_start: LocalTime = Field(
+        "04:00", description="movement outside bedroom and bathroom after this = got up"
+    )
+    latest_deadline: LocalTime = Field("13:00", description="learned deadline is at most this")
+    learn_days: int = Field(7, ge=1, le=60, description="days of wake times before learning")
+
+
+class VitalsSettings(RuleSettings):
+    heart_rate_min: float = Field(40.0, gt=0, le=300, description="bpm")
+    heart_rate_max: float = Field(120.0, gt=0, le=300, description="bpm")
+    breathing_rate_min: float = Field(8.0, gt=0, le=100, description="breaths per minute")
+    breathing_rate_max: float = Field(30.0, gt=0, le=100, description="breaths per minute")
+    minutes: float = Field(5.0, gt=0, le=120, description="out of range for longer than this")
+
+
+class DeviceOfflineSettings(RuleSettings):
+    factor: float = Field(
+        2.0, ge=1.0, le=20, description="silent for factor × the device's report_interval_s"
+    )
+
+
+class SiteOfflineSettings(RuleSettings):
+    factor: float = Field(
+        2.0, ge=1.0, le=20, description="a device is silent after factor × its report interval"
+    )
+
+
+class LowBatterySettings(RuleSettings):
+    below_percent: float = Field(15.0, ge=0, le=100, description="raise below this")
+    clear_at_percent: float = Field(20.0, ge=0, le=100, description="clear at or above this")
+
+    @model_validator(mode="after")
+    def _hysteresis(self) -> LowBatterySettings:
+        if self.clear_at_percent < self.below_percent:
+            raise ValueError("clear_at_percent must be at least below_percent")
+        return self
+
+
+class TamperSettings(RuleSettings):
+    pass
+
+
+class RoutineDeviationSettings(RuleSettings):
+    baseline_days: int = Field(14, ge=3, le=120, description="days of baseline before judging")
+    z_threshold: float = Field(3.0, gt=0, le=20, description="|z| of today's activity rate")
+    min_ratio: float = Field(
+        0.5, gt=0, le=1, description="and today's rate below this × usual, or above 1/this"
+    )
+    min_home_hours: float = Field(8.0, gt=0, le=24, description="days with less time home skip")
+
+
+# Rule name → settings model. The catalogue adds models of rules built elsewhere.
+SETTINGS_MODELS: dict[str, type[RuleSettings]] = {
+    "sos": SosSettings,
+    "fall": FallSettings,
+    "bed_exit_no_return": BedExitSettings,
+    "bathroom_too_long": BathroomSettings,
+    "inactivity": InactivitySettings,
+    "absence": AbsenceSettings,
+    "night_door_exit": NightDoorExitSettings,
+    "not_returned": NotReturnedSettings,
+    "not_up": NotUpSettings,
+    "vitals": VitalsSettings,
+    "device_offline": DeviceOfflineSettings,
+    "site_offline": SiteOfflineSettings,
+    "low_battery": LowBatterySettings,
+    "tamper": TamperSettings,
+    "routine_deviation": RoutineDeviationSettings,
+}
+
+Overrides = Mapping[str, Mapping[str, Any]]
+ResolvedSettings = dict[str, BaseModel]
+
+
+class DetectorSettingsError(ValueError):
+    """An override that does not fit its rule; the message says where it came from."""
+
+
+def _where(site_id: str | None, resident_id: str | None) -> str:
+    if site_id is None:
+        return "global detector settings"
+    if resident_id is None:
+        return f"site {site_id!r}"
+    return f"site {site_id!r} resident {resident_id!r}"
+
+
+def _check_layer(
+    layer: Overrides,
+    models: Mapping[str, type[BaseModel]],
+    site_id: str | None,
+    resident_id: str | None,
+) -> None:
+    where = _where(site_id, resident_id)
+    for rule, values in layer.items():
+        model = models.get(rule)
+        if model is None:
+            known = ", ".join(sorted(models))
+            raise DetectorSettingsError(f"{where}: unknown detector rule {rule!r} (known: {known})")
+        if not isinstance(values, Mapping):
+            raise DetectorSettingsError(
+                f"{where}: rule {rule!r} overrides must be a mapping of key: value"
+            )
+        for key in values:
+            if key not in model.model_fields:
+                known = ", ".join(sorted(model.model_fields))
+                raise DetectorSettingsError(
+                    f"{where}: rule {rule!r} has no setting {key!r} (known: {known})"
+                )
+
+
+def resolve_settings(
+    global_overrides: Overrides | None = None,
+    site_overrides: Overrides | None = None,
+    resident_overrides: Overrides | None = None,
+    *,
+    site_id: str | None = None,
+    resident_id: str | None = None,
+    models: Mapping[str, type[BaseModel]] | None = None,
+) -> ResolvedSettings:
+    """Every rule's settings after merging the layers, key by key (later layers win)."""
+    models = SETTINGS_MODELS if models is None else models
+    layers: list[tuple[Overrides, str | None, str | None]] = [
+        (global_overrides or {}, None, None),
+        (site_overrides or {}, site_id, None),
+        (resident_overrides or {}, site_id, resident_id),
+    ]
+    for layer, sid, rid in layers:
+        _check_layer(layer, models, sid, rid)
+    resolved: ResolvedSettings = {}
+    for rule, model in models.items():
+        merged: dict[str, Any] = {}
+        for layer, _, _ in layers:
+            merged.update(layer.get(rule, {}))
+        try:
+            resolved[rule] = model.model_validate(merged)
+        except ValidationError as exc:
+            # Name the most specific layer that set a failing key.
+            bad_keys = {str(err["loc"][0]) for err in exc.errors() if err["loc"]}
+            source = "defaults"
+            for layer, sid, rid in layers:
+                if bad_keys & set(layer.get(rule, {})) or (not bad_keys and rule in layer):
+                    source = _where(sid, rid)
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or rule}: {err['msg']}"
+                for err in exc.errors()
+            )
+            raise DetectorSettingsError(
+                f"{source}: invalid settings for rule {rule!r}: {problems}"
+            ) from exc
+    return resolved

@@ -1,0 +1,104 @@
+"""SOS: a button press raises a critical alert at once.
+
+The press is momentary: presses within `repeat_window_s` of the last one update the
+alert (a frightened person presses again and again); once the window passes with
+no press the condition clears. Clearing ends the condition only; the alert stays
+open for handling until an operator resolves it.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from detectors.rule import EvidenceData, Rule, RuleState, evidence
+from detectors.settings import SosSettings
+from eldercare.domain import AlertKind, Reading, Stream, Transition, TransitionAction
+
+
+class _Episode(RuleState):
+    first_press: float
+    last_press: float
+    presses: int
+    device_id: str
+    room_id: str | None
+    first_evidence: EvidenceData
+
+
+class SosState(RuleState):
+    open: dict[str, _Episode] = Field(default_factory=dict)  # resident id ("" = site) → episode
+
+
+class SosRule(Rule[SosState]):
+    name = "sos"
+    kinds = (AlertKind.SOS,)
+    state_model = SosState
+
+    def _settings(self, resident: str | None) -> SosSettings:
+        return self.ctx.settings(self.name, SosSettings, resident)
+
+    def on_reading(self, reading: Reading) -> list[Transition]:
+        if reading.stream != Stream.SOS or not reading.fields.get("pressed", False):
+            return []
+        resident = self.ctx.reading_resident(reading)
+        if not self._settings(resident).enabled:
+            return []
+        key = resident or ""
+        room = self.ctx.room_of(reading)
+        ev = EvidenceData.of(reading, "SOS button pressed", room)
+        episode = self.state.open.get(key)
+        if episode is None:
+            self.state.open[key] = _Episode(
+                first_press=reading.ts,
+                last_press=reading.ts,
+                presses=1,
+                device_id=reading.device_id,
+                room_id=room,
+                first_evidence=ev,
+            )
+            action = TransitionAction.RAISE
+            presses = 1
+        else:
+            episode.last_press = reading.ts
+            episode.presses += 1
+            action = TransitionAction.UPDATE
+            presses = episode.presses
+        return [
+            self.ctx.transition(
+                action,
+                AlertKind.SOS,
+                reading.ts,
+                resident_id=resident,
+                room_id=room,
+                device_id=reading.device_id,
+                evidence=evidence(ev),
+                details={"presses": presses},
+            )
+        ]
+
+    def next_due(self) -> float | None:
+        dues = [
+            e.last_press + self._settings(k or None).repeat_window_s
+            for k, e in self.state.open.items()
+        ]
+        return min(dues) if dues else None
+
+    def fire(self, due: float) -> list[Transition]:
+        out = []
+        for key in sorted(self.state.open):
+            e = self.state.open[key]
+            if e.last_press + self._settings(key or None).repeat_window_s != due:
+                continue
+            del self.state.open[key]
+            out.append(
+                self.ctx.transition(
+                    TransitionAction.CLEAR,
+                    AlertKind.SOS,
+                    due,
+                    resident_id=key or None,
+                    room_id=e.room_id,
+                    device_id=e.device_id,
+                    evidence=evidence(e.first_evidence),
+                    details={"presses": e.presses, "reason": "no further press"},
+                )
+            )
+        return out

@@ -1,0 +1,25 @@
+"""Tamper: a device's tamper switch reports its case opened or the device removed."""
+
+from __future__ import annotations
+
+from detectors import device_set
+from detectors.rule import EvidenceData, Rule
+from detectors.settings import TamperSettings
+from eldercare.domain import AlertKind, Reading, Stream, Transition
+
+
+class TamperRule(Rule[device_set.DeviceSetState]):
+    name = "tamper"
+    kinds = (AlertKind.TAMPER,)
+    state_model = device_set.DeviceSetState
+
+    def on_reading(self, reading: Reading) -> list[Transition]:
+        if reading.stream != Stream.TAMPER:
+            return []
+        if not self.ctx.settings(self.name, TamperSettings).enabled:
+            return []
+        tampered = bool(reading.fields.get("tamper", False))
+        why = EvidenceData.of(reading, "tamper switch triggered") if tampered else None
+        return device_set.change(
+            self.state, self.ctx, AlertKind.TAMPER, reading.ts, reading.device_id, why
+        )

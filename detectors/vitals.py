@@ -1,0 +1,108 @@
+"""Vital signs out of range: heart or breathing rate from a bed sensor (or a contact-free
+monitor) outside its range continuously for longer than `minutes`.
+
+Judged on readings (monitors report every few seconds): the alert is raised by the
+first out-of-range reading that comes `minutes` after the run of out-of-range
+readings began, with no in-range reading between; it clears on an in-range
+reading. A rate of 0 or a missing rate is "no measurement" (nobody in bed), which
+ends a run rather than extending it.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from detectors.rule import EvidenceData, Rule, RuleState, evidence
+from detectors.settings import VitalsSettings
+from eldercare.domain import AlertKind, Reading, Stream, Transition, TransitionAction
+
+
+class _Run(RuleState):
+    since: float
+    first: EvidenceData
+    raised: bool = False
+
+
+class VitalsState(RuleState):
+    runs: dict[str, _Run] = Field(default_factory=dict)  # resident id ("" = unknown) → run
+
+
+def _problems(reading: Reading, s: VitalsSettings) -> tuple[list[str], bool]:
+    """(out-of-range descriptions, any valid measurement present)."""
+    out: list[str] = []
+    measured = False
+    for key, lo, hi, unit in (
+        ("heart_rate", s.heart_rate_min, s.heart_rate_max, "bpm"),
+        ("breathing_rate", s.breathing_rate_min, s.breathing_rate_max, "/min"),
+    ):
+        value = reading.fields.get(key)
+        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+            continue
+        measured = True
+        if value < lo:
+            out.append(f"{key} {value:g}{unit} < {lo:g}")
+        elif value > hi:
+            out.append(f"{key} {value:g}{unit} > {hi:g}")
+    return out, measured
+
+
+class VitalsRule(Rule[VitalsState]):
+    name = "vitals"
+    kinds = (AlertKind.VITALS,)
+    state_model = VitalsState
+
+    def on_reading(self, reading: Reading) -> list[Transition]:
+        if reading.stream != Stream.VITALS:
+            return []
+        resident = self.ctx.reading_resident(reading)
+        s = self.ctx.settings(self.name, VitalsSettings, resident)
+        if not s.enabled:
+            return []
+        key = resident or ""
+        problems, measured = _problems(reading, s)
+        run = self.state.runs.get(key)
+        room = self.ctx.room_of(reading)
+        details = {
+            k: reading.fields[k] for k in ("heart_rate", "breathing_rate") if k in reading.fields
+        }
+        if not problems:
+            if run is None:
+                return []
+            del self.state.runs[key]
+            if not run.raised:
+                return []
+            why = "back in range" if measured else "no measurement"
+            return [
+                self.ctx.transition(
+                    TransitionAction.CLEAR,
+                    AlertKind.VITALS,
+                    reading.ts,
+                    resident_id=resident,
+                    room_id=room,
+                    device_id=reading.device_id,
+                    evidence=evidence(EvidenceData.of(reading, why, room)),
+                    details={**details, "minutes": round((reading.ts - run.since) / 60, 1)},
+                )
+            ]
+        ev = EvidenceData.of(reading, "; ".join(problems), room)
+        if run is None:
+            self.state.runs[key] = _Run(since=reading.ts, first=ev)
+            return []
+        minutes = (reading.ts - run.since) / 60
+        if minutes < s.minutes:
+            return []
+        if run.raised:
+            return []  # one raise per run; the alert shows the values it was raised with
+        run.raised = True
+        return [
+            self.ctx.transition(
+                TransitionAction.RAISE,
+                AlertKind.VITALS,
+                reading.ts,
+                resident_id=resident,
+                room_id=room,
+                device_id=reading.device_id,
+                evidence=evidence(run.first, ev),
+                details={**details, "minutes": round(minutes, 1), "problems": problems},
+            )
+        ]
