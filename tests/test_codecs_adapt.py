@@ -1,0 +1,116 @@
+"""adapt_to_device: a vendor reading takes the meaning of the device it came from."""
+
+from __future__ import annotations
+
+import pytest
+
+from eldercare.domain import DeviceKind, FieldValue, Stream
+from eldercare.registry_model import Device
+from ingest.codecs import adapt_to_device, decode
+from ingest.decoded import Decoded, RawReading
+
+NOW = 1714528800.0
+
+
+def device(kind: DeviceKind) -> Device:
+    return Device(id=f"{kind.value}-1", kind=kind)
+
+
+def raw(stream: Stream, **fields: FieldValue) -> RawReading:
+    return RawReading(stream, NOW, fields)
+
+
+def adapted(reading: RawReading, kind: DeviceKind) -> tuple[Stream, dict[str, FieldValue]] | None:
+    out = adapt_to_device(reading, device(kind))
+    return None if out is None else (out.stream, dict(out.fields))
+
+
+def only_reading(topic: str, payload: bytes) -> RawReading:
+    result = decode(topic, payload, NOW)
+    assert isinstance(result, Decoded), result
+    [reading] = result.readings
+    return reading
+
+
+@pytest.mark.parametrize(
+    ("kind", "on", "off"),
+    [
+        (DeviceKind.MOTION, (Stream.MOTION, {"motion": True}), (Stream.MOTION, {"motion": False})),
+        (DeviceKind.DOOR, (Stream.CONTACT, {"open": True}), (Stream.CONTACT, {"open": False})),
+        (
+            DeviceKind.BED,
+            (Stream.OCCUPANCY, {"occupied": True}),
+            (Stream.OCCUPANCY, {"occupied": False}),
+        ),
+        (DeviceKind.SOS_BUTTON, (Stream.SOS, {"pressed": True}), None),
+        (DeviceKind.FLUSH, (Stream.FLUSH, {"flushed": True}), None),
+        (DeviceKind.PLUG, None, None),
+    ],
+)
+def test_tasmota_switch_and_shelly_input_by_kind(kind: DeviceKind, on: object, off: object) -> None:
+    tasmota_on = only_reading("tele/hall/SENSOR", b'{"Switch1":"ON"}')
+    tasmota_off = only_reading("stat/hall/RESULT", b'{"Switch1":{"Action":"OFF"}}')
+    shelly_on = only_reading("shellies/shelly1-40F520169316/input/0", b"1")
+    shelly_off = only_reading("shellies/shelly1-40F520169316/input/0", b"0")
+    assert adapted(tasmota_on, kind) == on
+    assert adapted(shelly_on, kind) == on
+    assert adapted(tasmota_off, kind) == off
+    assert adapted(shelly_off, kind) == off
+
+
+def test_z2m_occupancy_by_kind() -> None:
+    reading = only_reading("zigbee2mqtt/401/x", b'{"occupancy": true}')
+    assert adapted(reading, DeviceKind.BED) == (Stream.OCCUPANCY, {"occupied": True})
+    assert adapted(reading, DeviceKind.MOTION) == (Stream.MOTION, {"motion": True})
+    assert adapted(reading, DeviceKind.PRESENCE) == (Stream.PRESENCE, {"present": True})
+    assert adapted(reading, DeviceKind.FALL_RADAR) == (Stream.PRESENCE, {"present": True})
+    assert adapted(reading, DeviceKind.DOOR) is None
+
+
+def test_presence_radar_presence() -> None:
+    reading = only_reading("zigbee2mqtt/radar", b'{"presence": false}')
+    assert adapted(reading, DeviceKind.PRESENCE) == (Stream.PRESENCE, {"present": False})
+    assert adapted(reading, DeviceKind.FALL_RADAR) == (Stream.PRESENCE, {"present": False})
+    assert adapted(reading, DeviceKind.BED) == (Stream.OCCUPANCY, {"occupied": False})
+    assert adapted(reading, DeviceKind.SOS_BUTTON) is None
+
+
+def test_same_meaning_everywhere_streams_pass() -> None:
+    for stream, fields in [
+        (Stream.BATTERY, {"percent": 12.0}),
+        (Stream.TAMPER, {"tamper": True}),
+        (Stream.LINK, {"linkquality": 80}),
+        (Stream.HEARTBEAT, {}),
+        (Stream.AVAILABILITY, {"online": False}),
+    ]:
+        reading = raw(stream, **fields)
+        for kind in DeviceKind:
+            assert adapt_to_device(reading, device(kind)) is reading
+
+
+def test_readings_matching_the_kind_are_unchanged() -> None:
+    cases = [
+        (raw(Stream.CONTACT, open=True), DeviceKind.DOOR),
+        (raw(Stream.FALL, status="maybe_fall"), DeviceKind.FALL_RADAR),
+        (raw(Stream.SOS, pressed=True), DeviceKind.SOS_BUTTON),
+        (raw(Stream.VITALS, heart_rate=60.0), DeviceKind.BED),
+        (raw(Stream.ACCEL, rate_hz=50.0, x=(0.0,), y=(0.0,), z=(1.0,)), DeviceKind.WEARABLE),
+        (raw(Stream.POWER, watts=1800.0), DeviceKind.PLUG),
+        (raw(Stream.FLUSH, flushed=True), DeviceKind.FLUSH),
+    ]
+    for reading, kind in cases:
+        assert adapt_to_device(reading, device(kind)) is reading
+
+
+def test_readings_meaningless_for_the_kind_are_dropped() -> None:
+    assert adapt_to_device(raw(Stream.CONTACT, open=True), device(DeviceKind.BED)) is None
+    assert adapt_to_device(raw(Stream.FALL, status="fall"), device(DeviceKind.DOOR)) is None
+    assert adapt_to_device(raw(Stream.MOTION, motion=True), device(DeviceKind.GATEWAY)) is None
+    assert adapt_to_device(raw(Stream.ACCEL, rate_hz=50.0), device(DeviceKind.MOTION)) is None
+
+
+def test_adapted_reading_keeps_event_time() -> None:
+    out = adapt_to_device(
+        RawReading(Stream.MOTION, 123.5, {"motion": True}), device(DeviceKind.DOOR)
+    )
+    assert out is not None and out.ts == 123.5
