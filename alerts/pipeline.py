@@ -101,6 +101,8 @@ class AlertPipeline:
         self._tick_lock = asyncio.Lock()
         self._channel_limits: dict[str, asyncio.Semaphore] = {}
         self._in_flight: dict[int, asyncio.Task[None]] = {}
+        self._results: list[tuple[NotificationRecord, str | None]] = []
+        self._results_lock = asyncio.Lock()
         self.counters: Counter[str] = Counter()
 
     # ---- Component -------------------------------------------------------------------
@@ -386,41 +388,60 @@ class AlertPipeline:
 
     async def _deliver(self, n: NotificationRecord, index: RegistryIndex) -> None:
         error = await self._send_one(n, index)
-        wall = self.clock.now()
-        alert = await self.store.get(n.alert_id) if n.alert_id is not None else None
-        if error is None:
-            self.counters["sent"] += 1
-            await self.store.record_delivery(n, True, None, None, wall)
-            if alert is not None:
-                event = AlertEvent(
+        self._results.append((n, error))
+        await self._record_results()
+
+    async def _record_results(self) -> None:
+        """Log finished sends. While one batch is being written the next accumulates,
+        so a thousand sends cost a few transactions, not a thousand."""
+        async with self._results_lock:
+            batch, self._results = self._results, []
+            if not batch:
+                return
+            wall = self.clock.now()
+            rows: list[tuple[NotificationRecord, str | None, float | None]] = []
+            for n, error in batch:
+                if error is None:
+                    self.counters["sent"] += 1
+                    rows.append((n, None, None))
+                    continue
+                delivery = self.policies.for_site(n.site).delivery
+                retry = decisions.retry_at(n.attempts + 1, delivery, wall)
+                self.counters["retrying" if retry is not None else "failed"] += 1
+                log.warning(
+                    "notification failed",
+                    extra={
+                        "key": n.idempotency_key,
+                        "attempt": n.attempts + 1,
+                        "error": error,
+                        "final": retry is None,
+                    },
+                )
+                rows.append((n, error, retry))
+            unanswered = await self.store.record_deliveries(rows, wall)
+            alerts = await self.store.get_many([n.alert_id for n, _ in batch if n.alert_id])
+            events = [
+                AlertEvent(
                     "notified",
-                    alert,
+                    alerts[n.alert_id],
                     wall,
-                    self._org(alert.site),
+                    self._org(n.site),
                     step=n.step,
                     discriminator=f"{n.round}/{n.recipient}/{n.channel_hash}",
                 )
-                await self.recorder.record([event])
-            return
-        delivery = self.policies.for_site(n.site).delivery
-        retry = decisions.retry_at(n.attempts + 1, delivery, wall)
-        self.counters["retrying" if retry is not None else "failed"] += 1
-        log.warning(
-            "notification failed",
-            extra={
-                "key": n.idempotency_key,
-                "attempt": n.attempts + 1,
-                "error": error,
-                "final": retry is None,
-            },
-        )
-        unanswered = await self.store.record_delivery(n, False, error, retry, wall)
-        if unanswered and alert is not None:
-            state = await self.store.escalation_state(alert.id)
-            policy = self.policies.for_site(alert.site).severities[Severity(alert.severity)]
-            if state is not None and decisions.has_next_step(state, policy):
-                await self.store.pull_forward(alert.id, n.round, wall, wall)
-                self._wake.set()
+                for n, error in batch
+                if error is None and n.alert_id in alerts and n.purpose == "alert"
+            ]
+            await self.recorder.record(events)
+            for alert_id, round_ in unanswered:
+                alert = alerts.get(alert_id)
+                state = await self.store.escalation_state(alert_id)
+                if alert is None or state is None:
+                    continue
+                policy = self.policies.for_site(alert.site).severities[Severity(alert.severity)]
+                if decisions.has_next_step(state, policy):
+                    await self.store.pull_forward(alert_id, round_, wall, wall)
+                    self._wake.set()
 
     async def _send_one(self, n: NotificationRecord, index: RegistryIndex) -> str | None:
         """None when delivered, else why not."""

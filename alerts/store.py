@@ -56,6 +56,16 @@ class AlertStateError(ValueError):
     """A human action that the alert's state does not allow (e.g. resolving twice)."""
 
 
+@dataclass(slots=True)
+class _Applied:
+    row: AlertRow
+    change: str  # raised | updated | severity_raised | reactivated | cleared
+    action: str  # the history action
+    event_time: float
+    data: dict[str, Any]
+    previous_severity: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class AlertFilter:
     status: Sequence[str] | None = None  # e.g. ["open", "acknowledged"]
@@ -150,10 +160,13 @@ class AlertStore:
     async def apply_transitions(
         self, transitions: Sequence[Transition], wall_now: float
     ) -> list[AlertChange]:
-        """Merge detector transitions into alerts by identity (site, resident, kind)."""
+        """Merge detector transitions into alerts by identity (site, resident, kind).
+
+        One transaction for the batch; new alerts are inserted together. A change's
+        record shows the alert as it stands after the whole batch."""
         if not transitions:
             return []
-        changes: list[AlertChange] = []
+        applied: list[_Applied] = []
         async with self._write_lock, self.sessions.begin() as s:
             sites = sorted({t.site_id for t in transitions})
             open_rows: dict[tuple[str, str | None, str], AlertRow] = {}
@@ -162,19 +175,34 @@ class AlertStore:
                 for row in (await s.scalars(q)).all():
                     open_rows[(row.site, row.resident, row.kind)] = row
             for t in sorted(transitions, key=lambda t: t.ts):
-                change = await self._apply_one(s, t, open_rows, wall_now)
-                if change is not None:
-                    changes.append(change)
+                done = self._apply_one(s, t, open_rows, wall_now)
+                if done is not None:
+                    applied.append(done)
+            await s.flush()  # assigns ids to new alerts, in one multi-row insert
+            s.add_all(
+                AlertHistoryRow(
+                    alert_id=d.row.id,
+                    action=d.action,
+                    actor=SYSTEM,
+                    event_time=d.event_time,
+                    wall_time=wall_now,
+                    data=d.data,
+                )
+                for d in applied
+            )
+            changes = [
+                AlertChange(AlertRecord.of(d.row), d.change, d.previous_severity) for d in applied
+            ]
         await self._notify_changed()
         return changes
 
-    async def _apply_one(
+    def _apply_one(
         self,
         s: AsyncSession,
         t: Transition,
         open_rows: dict[tuple[str, str | None, str], AlertRow],
         wall_now: float,
-    ) -> AlertChange | None:
+    ) -> _Applied | None:
         key = (t.site_id, t.resident_id, t.kind.value)
         row = open_rows.get(key)
         evidence = [_evidence_doc(e) for e in t.evidence]
@@ -192,10 +220,7 @@ class AlertStore:
             row.cleared_at = t.ts
             row.last_update = max(row.last_update, t.ts)
             row.evidence = (list(row.evidence or []) + evidence)[-MAX_EVIDENCE:]
-            self._history(
-                s, row.id, "cleared", SYSTEM, t.ts, wall_now, {"details": dict(t.details)}
-            )
-            return AlertChange(AlertRecord.of(row), "cleared")
+            return _Applied(row, "cleared", "cleared", t.ts, {"details": dict(t.details)})
         if row is None:
             row = AlertRow(
                 site=t.site_id,
@@ -213,18 +238,9 @@ class AlertStore:
                 evidence=evidence[-MAX_EVIDENCE:],
             )
             s.add(row)
-            await s.flush()
             open_rows[key] = row
-            self._history(
-                s,
-                row.id,
-                "raised",
-                SYSTEM,
-                t.ts,
-                wall_now,
-                {"severity": row.severity, "details": dict(t.details), "via": t.action.value},
-            )
-            return AlertChange(AlertRecord.of(row), "raised")
+            data = {"severity": row.severity, "details": dict(t.details), "via": t.action.value}
+            return _Applied(row, "raised", "raised", t.ts, data)
         previous = row.severity
         change = "updated"
         if _rank(t.severity.value) < _rank(previous):
@@ -244,8 +260,7 @@ class AlertStore:
         if change != "updated":
             data["change"] = change
             data["previous_severity"] = previous
-        self._history(s, row.id, "updated", SYSTEM, t.ts, wall_now, data)
-        return AlertChange(AlertRecord.of(row), change, previous_severity=previous)
+        return _Applied(row, change, "updated", t.ts, data, previous)
 
     async def active_alerts(self, sites: Sequence[str]) -> list[AlertRecord]:
         """Unresolved alerts whose condition is active, at these sites (inhibition sources)."""
@@ -525,19 +540,23 @@ class AlertStore:
         async with self._write_lock, self.sessions.begin() as s:
             keys = [p.idempotency_key for _, planned, _ in firings for p in planned]
             existing = await self._existing_keys(s, keys)
+            # ORM bulk UPDATE by primary key: one executemany for the whole batch.
+            await s.execute(
+                update(EscalationStateRow),
+                [
+                    {
+                        "alert_id": state.alert_id,
+                        "step": state.step,
+                        "round": state.round,
+                        "next_due": state.next_due,
+                        "last_fired_at": state.last_fired_at,
+                        "active": state.active,
+                        "updated_at": wall_now,
+                    }
+                    for state, _, _ in firings
+                ],
+            )
             for state, planned, data in firings:
-                await s.execute(
-                    update(EscalationStateRow)
-                    .where(EscalationStateRow.alert_id == state.alert_id)
-                    .values(
-                        step=state.step,
-                        round=state.round,
-                        next_due=state.next_due,
-                        last_fired_at=state.last_fired_at,
-                        active=state.active,
-                        updated_at=wall_now,
-                    )
-                )
                 self._add_planned(s, planned, existing, wall_now)
                 self._history(s, state.alert_id, "escalated", SYSTEM, wall_now, wall_now, data)
         await self._notify_changed()
@@ -640,66 +659,78 @@ class AlertStore:
         async with self.sessions() as s:
             return bool(await self._existing_keys(s, [key]))
 
-    async def record_delivery(
+    async def record_deliveries(
         self,
-        n: NotificationRecord,
-        ok: bool,
-        error: str | None,
-        next_attempt_at: float | None,
+        results: Sequence[tuple[NotificationRecord, str | None, float | None]],
         wall_now: float,
-    ) -> bool:
-        """Log one send attempt. Returns True when the message is now definitively
-        failed and it was the last unfailed message of its alert's round."""
-        round_unanswered = False
+    ) -> list[tuple[int, int]]:
+        """Log send attempts: (message, error or None if sent, next attempt or None).
+
+        Returns the (alert id, round) pairs whose every message has now definitively
+        failed: those steps went unanswered."""
+        if not results:
+            return []
+        touched: set[tuple[int, int]] = set()
         async with self._write_lock, self.sessions.begin() as s:
-            row = await s.get(NotificationLogRow, n.id, with_for_update=True)
-            if row is None or row.state != "pending":
-                return False
-            row.attempts += 1
-            row.updated_at = wall_now
-            data = {
-                "recipient": row.recipient,
-                "role": row.role,
-                "channel": row.channel_hash,
-                "step": row.step,
-                "round": row.round,
-                "purpose": row.purpose,
-                "attempts": row.attempts,
-            }
-            if ok:
-                row.state = "sent"
-                row.sent_at = wall_now
-                row.next_attempt_at = None
-                row.last_error = None
-                if row.alert_id is not None:
-                    self._history(s, row.alert_id, "notified", SYSTEM, wall_now, wall_now, data)
-            elif next_attempt_at is not None:
-                row.last_error = error
-                row.next_attempt_at = next_attempt_at
-            else:
-                row.state = "failed"
-                row.last_error = error
-                row.next_attempt_at = None
-                if row.alert_id is not None:
-                    self._history(
-                        s,
-                        row.alert_id,
-                        "notification_failed",
-                        SYSTEM,
-                        wall_now,
-                        wall_now,
-                        {**data, "error": error},
-                    )
-                    await s.flush()
-                    q = select(func.count()).where(
-                        NotificationLogRow.alert_id == row.alert_id,
-                        NotificationLogRow.purpose == "alert",
-                        NotificationLogRow.round == row.round,
-                        NotificationLogRow.state != "failed",
-                    )
-                    round_unanswered = row.purpose == "alert" and (await s.scalar(q)) == 0
+            ids = [n.id for n, _, _ in results]
+            rows: dict[int, NotificationLogRow] = {}
+            for chunk in _chunks(ids):
+                q = select(NotificationLogRow).where(NotificationLogRow.id.in_(chunk))
+                rows.update({r.id: r for r in (await s.scalars(q)).all()})
+            for n, error, next_attempt_at in results:
+                row = rows.get(n.id)
+                if row is None or row.state != "pending":
+                    continue
+                row.attempts += 1
+                row.updated_at = wall_now
+                data = {
+                    "recipient": row.recipient,
+                    "role": row.role,
+                    "channel": row.channel_hash,
+                    "step": row.step,
+                    "round": row.round,
+                    "purpose": row.purpose,
+                    "attempts": row.attempts,
+                }
+                if error is None:
+                    row.state = "sent"
+                    row.sent_at = wall_now
+                    row.next_attempt_at = None
+                    row.last_error = None
+                    if row.alert_id is not None:
+                        self._history(s, row.alert_id, "notified", SYSTEM, wall_now, wall_now, data)
+                elif next_attempt_at is not None:
+                    row.last_error = error
+                    row.next_attempt_at = next_attempt_at
+                else:
+                    row.state = "failed"
+                    row.last_error = error
+                    row.next_attempt_at = None
+                    if row.alert_id is not None:
+                        self._history(
+                            s,
+                            row.alert_id,
+                            "notification_failed",
+                            SYSTEM,
+                            wall_now,
+                            wall_now,
+                            {**data, "error": error},
+                        )
+                        if row.purpose == "alert":
+                            touched.add((row.alert_id, row.round))
+            await s.flush()
+            unanswered: list[tuple[int, int]] = []
+            for alert_id, round_ in sorted(touched):
+                q = select(func.count()).where(
+                    NotificationLogRow.alert_id == alert_id,
+                    NotificationLogRow.purpose == "alert",
+                    NotificationLogRow.round == round_,
+                    NotificationLogRow.state != "failed",
+                )
+                if (await s.scalar(q)) == 0:
+                    unanswered.append((alert_id, round_))
         await self._notify_changed()
-        return round_unanswered
+        return unanswered
 
     # ---- queries ---------------------------------------------------------------------
 
