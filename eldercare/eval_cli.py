@@ -34,3 +34,25 @@ def wearable_fall(
 
     report = evaluate(sisfall, folds=folds, batch_s=batch_s, progress=progress)
     typer.echo(report_json(report) if as_json else format_table(report))
+
+
+@app.command("home")
+def home(
+    kasteren: Annotated[
+        Path,
+        typer.Option(
+            "--kasteren",
+            help="van Kasteren 2008 directory (or its kasterenSenseData.txt)",
+            exists=True,
+        ),
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Home detectors on a real flat: false alarms per home-day, recall and delay of incidents."""
+    from detectors.eval_kasteren import evaluate, format_table, report_json
+
+    def progress(msg: str) -> None:
+        typer.echo(msg, err=True)
+
+    report = evaluate(kasteren, progress=progress)
+    typer.echo(report_json(report) if as_json else format_table(report))

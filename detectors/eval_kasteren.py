@@ -1,0 +1,366 @@
+"""`eldercare eval home --kasteren PATH`: the detectors against a real home's life.
+
+The van Kasteren 2008 flat (one person, 25 Feb – 23 Mar 2008, 14 binary sensors;
+van Kasteren et al., UbiComp 2008) is replayed through the platform's detector
+runtime in `event` clock mode, as the registry below describes it:
+
+- front door → an outer-door contact in the hall;
+- Hall-Toilet door and toilet flush → the toilet, Hall-Bathroom door → the bathroom
+  (both bathroom-type rooms for `bathroom_too_long`);
+- Hall-Bedroom door → the bedroom;
+- kitchen cupboards, fridge, freezer, microwave, dishwasher, washing machine →
+  contacts in the kitchen (movement-like activity there).
+
+A sensor's firing interval becomes a contact opening at its start and closing at
+its end (a flush is one flush event). The flat has no bed sensor, fall radar, SOS
+button, wearable or vital-signs monitor, and its sensors send no heartbeats or
+availability, so `bed_exit_no_return`, `fall`, `sos`, `wearable_fall`, `vitals`,
+`low_battery`, `tamper` cannot apply and `device_offline` / `site_offline` are
+switched off (a silent reed switch here is normal, not a fault).
+
+Figures:
+- alerts raised by normal life, per home-day (each one a false alarm), by kind;
+- recall and delay for incidents injected into the real background, one incident
+  per replay, on every day of the recording: a long lie (a kitchen event at 15:00,
+  then all activity stops), a night exit (bedroom door at 02:59, front door at
+  03:00, then silence), a 90-minute bathroom stay by day (14:00) and by night
+  (02:00). An incident counts as caught when its rule raises within the rule's
+  delay (for inactivity: the limit in force, learned or default) plus one minute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from detectors.runtime import DetectorRuntime
+from eldercare.domain import AlertKind, Reading, Stream, Transition, TransitionAction
+from eldercare.registry_index import RegistryIndex
+from eldercare.registry_model import RegistryDocument, Site
+
+TIMEZONE = "Europe/Amsterdam"
+SITE_ID = "kasteren-2008"
+RESIDENT_ID = "resident"
+
+# sensor id → (device id, room id, is the flush)
+SENSORS: dict[int, tuple[str, str]] = {
+    1: ("microwave", "kitchen"),
+    5: ("toilet-door", "toilet"),
+    6: ("bathroom-door", "bathroom"),
+    7: ("cups-cupboard", "kitchen"),
+    8: ("fridge", "kitchen"),
+    9: ("plates-cupboard", "kitchen"),
+    12: ("front-door", "hall"),
+    13: ("dishwasher", "kitchen"),
+    14: ("toilet-flush", "toilet"),
+    17: ("freezer", "kitchen"),
+    18: ("pans-cupboard", "kitchen"),
+    20: ("washing-machine", "kitchen"),
+    23: ("groceries-cupboard", "kitchen"),
+    24: ("bedroom-door", "bedroom"),
+}
+FLUSH_SENSOR = 14
+NOT_APPLICABLE = {
+    "bed_exit_no_return": "no bed sensor",
+    "vitals": "no bed or vital-signs sensor",
+    "fall": "no fall radar",
+    "wearable_fall": "no wearable",
+    "sos": "no SOS button",
+    "low_battery": "no battery reports",
+    "tamper": "no tamper switches",
+    "device_offline": "sensors send no heartbeats or availability (switched off)",
+    "site_offline": "sensors send no heartbeats or availability (switched off)",
+}
+RULE_DELAY_MIN = {"night_exit": 10.0, "bathroom_day": 45.0, "bathroom_night": 15.0}
+
+
+@dataclass(frozen=True, slots=True)
+class Firing:
+    start: float
+    end: float
+    sensor: int
+
+
+def parse_sense_data(path: Path) -> list[Firing]:
+    """Rows of kasterenSenseData.txt: start, end, sensor id, value (header and footer skipped)."""
+    tz = ZoneInfo(TIMEZONE)
+    out: list[Firing] = []
+    for line in path.read_text(encoding="latin-1").splitlines():
+        parts = [p.strip() for p in line.split("\t")]
+        if len(parts) < 3:
+            continue
+        try:
+            start = datetime.strptime(parts[0], "%d-%b-%Y %H:%M:%S").replace(tzinfo=tz)
+            end = datetime.strptime(parts[1], "%d-%b-%Y %H:%M:%S").replace(tzinfo=tz)
+            sensor = int(parts[2])
+        except ValueError:
+            continue  # header, separator, footer
+        if sensor not in SENSORS:
+            raise ValueError(f"unknown sensor id {sensor} in {path}")
+        out.append(Firing(start.timestamp(), end.timestamp(), sensor))
+    if not out:
+        raise ValueError(f"no sensor rows in {path}")
+    return out
+
+
+def site() -> Site:
+    devices: list[dict[str, Any]] = []
+    for sensor, (device_id, room) in sorted(SENSORS.items()):
+        devices.append(
+            {
+                "id": device_id,
+                "kind": "flush" if sensor == FLUSH_SENSOR else "door",
+                "room": room,
+                "outer_door": device_id == "front-door",
+            }
+        )
+    return Site.model_validate(
+        {
+            "id": SITE_ID,
+            "kind": "home",
+            "name": "van Kasteren 2008 flat",
+            "organisation": "Evaluation/Kasteren",
+            "timezone": TIMEZONE,
+            "rooms": [
+                {"id": "hall", "kind": "entrance"},
+                {"id": "toilet", "kind": "toilet"},
+                {"id": "bathroom", "kind": "bathroom"},
+                {"id": "kitchen", "kind": "kitchen"},
+                {"id": "bedroom", "kind": "bedroom"},
+                {"id": "living", "kind": "living"},
+            ],
+            "residents": [{"id": RESIDENT_ID, "name": "Kasteren resident", "room": "bedroom"}],
+            "devices": devices,
+            "detectors": {
+                "device_offline": {"enabled": False},
+                "site_offline": {"enabled": False},
+            },
+        }
+    )
+
+
+def _reading(device_id: str, room: str, ts: float, flush: bool, opened: bool) -> Reading:
+    if flush:
+        return Reading(
+            SITE_ID, device_id, Stream.FLUSH, ts, {"flushed": True}, ts, room, RESIDENT_ID
+        )
+    return Reading(SITE_ID, device_id, Stream.CONTACT, ts, {"open": opened}, ts, room, RESIDENT_ID)
+
+
+def readings_of(firings: Sequence[Firing]) -> list[Reading]:
+    out: list[Reading] = []
+    for f in firings:
+        device_id, room = SENSORS[f.sensor]
+        if f.sensor == FLUSH_SENSOR:
+            out.append(_reading(device_id, room, f.start, True, True))
+            continue
+        out.append(_reading(device_id, room, f.start, False, True))
+        out.append(_reading(device_id, room, max(f.end, f.start + 1), False, False))
+    out.sort(key=lambda r: (r.ts, r.device_id))
+    return out
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.transitions: list[Transition] = []
+
+    async def handle_transitions(self, transitions: Sequence[Transition]) -> None:
+        self.transitions.extend(transitions)
+
+
+async def replay(readings: Sequence[Reading], until: float, batch: int = 64) -> list[Transition]:
+    index = RegistryIndex(RegistryDocument(sites=[site()]))
+    sink = _Collector()
+    runtime = DetectorRuntime(lambda: index, sink, clock_mode="event")
+    for i in range(0, len(readings), batch):
+        await runtime.handle_readings(readings[i : i + batch])
+    await runtime.advance_to(until)
+    return sink.transitions
+
+
+@dataclass
+class Incident:
+    name: str
+    kind: AlertKind
+    onset: float
+    readings: list[Reading]
+    quiet_until: float  # real readings in (onset, quiet_until] are removed
+    horizon: float  # replay ends here
+    results: dict[str, Any] = field(default_factory=dict)
+
+
+def _local(day: datetime, hour: int, minute: int = 0, second: int = 0) -> float:
+    return day.replace(hour=hour, minute=minute, second=second).timestamp()
+
+
+def incidents(days: list[datetime]) -> list[Incident]:
+    out: list[Incident] = []
+    for day in days:
+        nxt = day + timedelta(days=1)
+        onset = _local(day, 15)
+        out.append(
+            Incident(
+                "long_lie",
+                AlertKind.INACTIVITY,
+                onset,
+                [
+                    _reading("fridge", "kitchen", onset - 5, False, True),
+                    _reading("fridge", "kitchen", onset, False, False),
+                ],
+                onset + 12 * 3600,
+                onset + 12 * 3600,
+            )
+        )
+        onset = _local(nxt, 3)
+        out.append(
+            Incident(
+                "night_exit",
+                AlertKind.NIGHT_DOOR_EXIT,
+                onset,
+                [
+                    _reading("bedroom-door", "bedroom", onset - 60, False, True),
+                    _reading("bedroom-door", "bedroom", onset - 55, False, False),
+                    _reading("front-door", "hall", onset, False, True),
+                    _reading("front-door", "hall", onset + 5, False, False),
+                ],
+                onset + 2 * 3600,
+                onset + 2 * 3600,
+            )
+        )
+        for name, start in (("bathroom_day", _local(day, 14)), ("bathroom_night", _local(nxt, 2))):
+            out.append(
+                Incident(
+                    name,
+                    AlertKind.BATHROOM_TOO_LONG,
+                    start,
+                    [
+                        _reading("fridge", "kitchen", start - 60, False, True),
+                        _reading("fridge", "kitchen", start - 55, False, False),
+                        _reading("bathroom-door", "bathroom", start, False, True),
+                        _reading("bathroom-door", "bathroom", start + 5, False, False),
+                        _reading("bathroom-door", "bathroom", start + 90 * 60, False, True),
+                        _reading("bathroom-door", "bathroom", start + 90 * 60 + 5, False, False),
+                        _reading("fridge", "kitchen", start + 91 * 60, False, True),
+                    ],
+                    start + 91 * 60,
+                    start + 92 * 60,
+                )
+            )
+    return out
+
+
+async def _run_incident(background: list[Reading], inc: Incident) -> None:
+    before = [r for r in background if r.ts < inc.onset - 60]
+    after = [r for r in background if inc.quiet_until < r.ts <= inc.horizon]
+    readings = sorted([*before, *inc.readings, *after], key=lambda r: r.ts)
+    transitions = await replay(readings, inc.horizon)
+    raised = [
+        t
+        for t in transitions
+        if t.kind == inc.kind and t.action == TransitionAction.RAISE and t.ts >= inc.onset
+    ]
+    if inc.name == "long_lie":
+        allowed_min = float(raised[0].details["threshold_minutes"]) if raised else float("nan")
+    else:
+        allowed_min = RULE_DELAY_MIN[inc.name]
+    delay_min = (raised[0].ts - inc.onset) / 60 if raised else None
+    inc.results = {
+        "caught": delay_min is not None and delay_min <= allowed_min + 1.0,
+        "delay_minutes": None if delay_min is None else round(delay_min, 1),
+        "rule_delay_minutes": allowed_min,
+    }
+
+
+def _summary(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"median": None, "max": None}
+    return {"median": round(statistics.median(values), 1), "max": round(max(values), 1)}
+
+
+def evaluate(path: Path, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    sense = path / "kasterenSenseData.txt" if path.is_dir() else path
+    firings = parse_sense_data(sense)
+    background = readings_of(firings)
+    first, last = background[0].ts, background[-1].ts
+    tz = ZoneInfo(TIMEZONE)
+    home_days = (last - first) / 86400
+
+    clean = asyncio.run(replay(background, last))
+    raises = [t for t in clean if t.action == TransitionAction.RAISE]
+    by_kind: dict[str, int] = {}
+    for t in raises:
+        by_kind[t.kind.value] = by_kind.get(t.kind.value, 0) + 1
+
+    start_day = datetime.fromtimestamp(first, tz).replace(hour=0, minute=0, second=0)
+    days = [start_day + timedelta(days=i) for i in range(1, int(home_days))]
+    incs = incidents(days)
+    for i, inc in enumerate(incs):
+        asyncio.run(_run_incident(background, inc))
+        if progress and i % 20 == 0:
+            progress(f"incident {i + 1}/{len(incs)}")
+    by_incident: dict[str, Any] = {}
+    for name in ("long_lie", "night_exit", "bathroom_day", "bathroom_night"):
+        group = [i for i in incs if i.name == name]
+        caught = [i for i in group if i.results["caught"]]
+        delays = [i.results["delay_minutes"] for i in caught]
+        by_incident[name] = {
+            "kind": group[0].kind.value,
+            "injected": len(group),
+            "caught": len(caught),
+            "recall": round(len(caught) / len(group), 3),
+            "delay_minutes": _summary(delays),
+            "missed_onsets": [
+                datetime.fromtimestamp(i.onset, tz).strftime("%Y-%m-%d %H:%M")
+                for i in group
+                if not i.results["caught"]
+            ],
+        }
+        if name == "long_lie":
+            limits = [i.results["rule_delay_minutes"] for i in caught]
+            by_incident[name]["rule_delay_minutes"] = _summary(limits)
+    return {
+        "dataset": "van Kasteren 2008 (UbiComp 2008), one flat, 14 binary sensors",
+        "home_days": round(home_days, 2),
+        "readings": len(background),
+        "false_alarms": {
+            "total": len(raises),
+            "per_home_day": round(len(raises) / home_days, 3),
+            "by_kind": dict(sorted(by_kind.items())),
+            "alerts": [
+                {
+                    "kind": t.kind.value,
+                    "at": datetime.fromtimestamp(t.ts, tz).strftime("%Y-%m-%d %H:%M"),
+                    "details": dict(t.details),
+                }
+                for t in raises
+            ],
+        },
+        "incidents": by_incident,
+        "not_applicable": NOT_APPLICABLE,
+        "goal": {"false_alarms_per_home_day": 0.1, "caught_within": "rule delay + 1 min"},
+    }
+
+
+def report_json(report: dict[str, Any]) -> str:
+    return json.dumps(report, indent=2, ensure_ascii=False, default=str)
+
+
+def format_table(report: dict[str, Any]) -> str:
+    fa = report["false_alarms"]
+    lines = [
+        f"{report['dataset']}: {report['home_days']} home-days, {report['readings']} readings",
+        f"false alarms: {fa['total']} ({fa['per_home_day']} per home-day) {fa['by_kind']}",
+    ]
+    for name, r in report["incidents"].items():
+        lines.append(
+            f"{name:<15} {r['kind']:<18} caught {r['caught']}/{r['injected']} "
+            f"delay median {r['delay_minutes']['median']} min, max {r['delay_minutes']['max']}"
+        )
+    return "\n".join(lines)

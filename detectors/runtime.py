@@ -1,0 +1,337 @@
+"""The detector runtime: routes readings to per-site detectors and drives their timers.
+
+Partitioning: the site id is the partition key. Every reading of a site goes to
+that site's detector set (`SiteDetectors`), built lazily from the registry and
+rebuilt, carrying its detectors' state over, when the site's registry entry
+changes. A deployment that splits sites across workers splits by site id.
+
+Time:
+- `wall` mode (live): a timer task advances every site with a timer due by the
+  wall clock; a transition from a timer is stamped with its due time.
+- `event` mode (replay, simulation): a site's clock advances with its own
+  readings; after each batch, sites that have fallen behind the global watermark
+  (the newest event time seen anywhere) by more than `lateness_s` are advanced to
+  `watermark - lateness_s`, so a silent site's silence is judged against the rest
+  of the world. Timers fire stamped with their due time, so the same readings
+  give the same transitions whatever the batch boundaries.
+
+Order and duplicates: a batch is sorted by event time per site. A reading seen
+before (same device, stream and event time) is dropped and counted. A reading
+older than its site's clock but within `lateness_s` is applied at the site's
+current time (its effect counts, its timers start now); an older one is counted
+and left out of detection (ingest still stores it).
+
+Persistence: detector snapshots go to the `detector_snapshots` table every
+`snapshot_every_s` (sites that changed) and on stop, and are restored when a
+site's detectors are first built, so a restart resumes open conditions without
+re-raising or losing them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal
+
+from detectors.base import Detector
+from detectors.catalogue import build_site_detectors, site_context
+from detectors.settings import DetectorSettingsError, Overrides
+from detectors.snapshot_store import SiteStates, SnapshotStore
+from eldercare import metrics
+from eldercare.clock import Clock, WallClock
+from eldercare.domain import Reading, Transition
+from eldercare.logs import get_logger
+from eldercare.pipeline import TransitionSink
+from eldercare.registry_index import RegistryIndex
+from eldercare.registry_model import Site
+
+log = get_logger(__name__)
+
+ClockMode = Literal["wall", "event"]
+RUNTIME_ENTRY = "_runtime"  # reserved snapshot name for the site's own bookkeeping
+
+_readings = metrics.counter("detector_readings_total", "Readings given to detectors")
+_dropped = metrics.counter(
+    "detector_readings_dropped_total",
+    "Readings not given to detectors, by cause",
+    ["cause"],
+)
+_transitions = metrics.counter(
+    "detector_transitions_total", "Transitions emitted, by kind and action", ["kind", "action"]
+)
+_sites = metrics.gauge("detector_sites", "Sites with a detector set in this worker")
+_errors = metrics.counter(
+    "detector_errors_total", "Detector sets not built or not restored, by cause", ["cause"]
+)
+
+
+class SiteDetectors:
+    """One site's detector set and its event clock."""
+
+    def __init__(self, site: Site, detectors: dict[str, Detector]) -> None:
+        self.site = site
+        self.detectors = detectors
+        self.clock: float | None = None
+        self.recent: dict[tuple[str, str, float], None] = {}  # keys within the lateness window
+        self.dirty = True
+        self._next_due: float | None = None
+        self._due_stale = True
+
+    def next_due(self) -> float | None:
+        if self._due_stale:
+            dues = [d for det in self.detectors.values() if (d := det.next_due()) is not None]
+            self._next_due = min(dues) if dues else None
+            self._due_stale = False
+        return self._next_due
+
+    def apply(self, reading: Reading) -> list[Transition]:
+        # Timers due first, in one canonical order, then the reading's own effects: the same
+        # order whether the timers fire here or in an earlier `advance`.
+        out = self.advance(reading.ts)
+        for det in self.detectors.values():
+            out.extend(det.update(reading))
+        self.clock = reading.ts if self.clock is None else max(self.clock, reading.ts)
+        self.dirty = True
+        self._due_stale = True
+        return out
+
+    def advance(self, now: float) -> list[Transition]:
+        out: list[Transition] = []
+        for det in self.detectors.values():
+            out.extend(det.advance(now))
+        self.clock = now if self.clock is None else max(self.clock, now)
+        self.dirty = True
+        self._due_stale = True
+        out.sort(key=lambda t: t.ts)  # stable: keeps each detector's own order
+        return out
+
+    def forget_before(self, horizon: float) -> None:
+        for key in [k for k in self.recent if k[2] < horizon]:
+            del self.recent[key]
+
+    def snapshot(self) -> SiteStates:
+        states = {name: det.snapshot() for name, det in self.detectors.items()}
+        states[RUNTIME_ENTRY] = {
+            "clock": self.clock,
+            "recent": [list(k) for k in self.recent],
+        }
+        return states
+
+    def restore(self, states: Mapping[str, Any]) -> None:
+        for name, det in self.detectors.items():
+            if name not in states:
+                continue
+            try:
+                det.restore(states[name])
+            except Exception:  # a snapshot of an older schema must not stop the site
+                _errors.inc(cause="restore")
+                log.exception("detector snapshot not restored", extra={"detector": name})
+        own = states.get(RUNTIME_ENTRY) or {}
+        clock = own.get("clock")
+        self.clock = float(clock) if isinstance(clock, int | float) else None
+        self.recent = {
+            (str(k[0]), str(k[1]), float(k[2])): None
+            for k in own.get("recent", [])
+            if isinstance(k, list) and len(k) == 3
+        }
+        self._due_stale = True
+
+
+class DetectorRuntime:
+    """Implements `ReadingSink` and `Component`; emits to a `TransitionSink`."""
+
+    name = "detectors"
+
+    def __init__(
+        self,
+        index_provider: Callable[[], RegistryIndex],
+        sink: TransitionSink,
+        *,
+        clock_mode: ClockMode = "wall",
+        clock: Clock | None = None,
+        snapshot_store: SnapshotStore | None = None,
+        global_overrides: Overrides | None = None,
+        lateness_s: float = 120.0,
+        tick_s: float = 1.0,
+        snapshot_every_s: float = 60.0,
+    ) -> None:
+        if clock_mode not in ("wall", "event"):
+            raise ValueError(f"clock_mode must be 'wall' or 'event', not {clock_mode!r}")
+        self.index_provider = index_provider
+        self.sink = sink
+        self.clock_mode: ClockMode = clock_mode
+        self.clock: Clock = clock or WallClock()
+        self.snapshot_store = snapshot_store
+        self.global_overrides = global_overrides
+        self.lateness_s = lateness_s
+        self.tick_s = tick_s
+        self.snapshot_every_s = snapshot_every_s
+        self.sites: dict[str, SiteDetectors] = {}
+        self.watermark: float | None = None
+        self._stored: dict[str, SiteStates] = {}
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self._last_snapshot = 0.0
+        self._bad_sites: dict[str, Site] = {}  # sites whose overrides are invalid, as logged
+
+    # --- Component ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self.snapshot_store is not None:
+            self._stored = await self.snapshot_store.load_all()
+            log.info("detector snapshots loaded", extra={"sites": len(self._stored)})
+        self._last_snapshot = time.monotonic()
+        self._task = asyncio.create_task(self._run(), name="detector-runtime")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.save_snapshots(only_dirty=False)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick_s)
+            try:
+                if self.clock_mode == "wall":
+                    await self.tick()
+                if time.monotonic() - self._last_snapshot >= self.snapshot_every_s:
+                    await self.save_snapshots()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the loop must outlive one bad tick; the error is visible
+                _errors.inc(cause="tick")
+                log.exception("detector tick failed")
+
+    # --- ReadingSink ----------------------------------------------------------------------
+
+    async def handle_readings(self, readings: Sequence[Reading]) -> None:
+        async with self._lock:
+            out: list[Transition] = []
+            by_site: dict[str, list[Reading]] = {}
+            for r in readings:
+                by_site.setdefault(r.site_id, []).append(r)
+            index = self.index_provider()
+            for site_id, batch in by_site.items():
+                site = self._site(index, site_id)
+                if site is None:
+                    _dropped.inc(len(batch), cause="no_detectors")
+                    continue
+                out.extend(self._feed(site, sorted(batch, key=lambda r: r.ts)))
+            if self.clock_mode == "event" and readings:
+                top = max(r.ts for r in readings)
+                self.watermark = top if self.watermark is None else max(self.watermark, top)
+                out.extend(self._advance_all(self.watermark - self.lateness_s))
+            await self._emit(out)
+
+    async def tick(self) -> None:
+        """Wall mode: fire every timer due by the wall clock (the timer task calls this)."""
+        async with self._lock:
+            now = self.clock.now()
+            self._refresh_sites()
+            await self._emit(self._advance_all(now))
+
+    async def advance_to(self, now: float) -> None:
+        """Event mode: the whole replay has reached `now` (e.g. its end); fire timers due."""
+        async with self._lock:
+            self.watermark = now if self.watermark is None else max(self.watermark, now)
+            await self._emit(self._advance_all(now))
+
+    # --- internals ------------------------------------------------------------------------
+
+    def _feed(self, site: SiteDetectors, batch: list[Reading]) -> list[Transition]:
+        out: list[Transition] = []
+        fed = 0
+        for r in batch:
+            if (r.device_id, r.stream.value, r.ts) in site.recent:
+                _dropped.inc(cause="duplicate")
+                continue
+            if site.clock is not None and r.ts < site.clock:
+                if r.ts < site.clock - self.lateness_s:
+                    _dropped.inc(cause="too_late")
+                    continue
+                site.recent[(r.device_id, r.stream.value, r.ts)] = None
+                r = dataclasses.replace(r, ts=site.clock)
+            else:
+                site.recent[(r.device_id, r.stream.value, r.ts)] = None
+            out.extend(site.apply(r))
+            fed += 1
+        if site.clock is not None:
+            site.forget_before(site.clock - self.lateness_s)
+        _readings.inc(fed)
+        return out
+
+    def _advance_all(self, now: float) -> list[Transition]:
+        out: list[Transition] = []
+        for site in self.sites.values():
+            due = site.next_due()
+            if due is not None and due <= now:
+                out.extend(site.advance(now))
+            elif site.clock is not None and site.clock < now:
+                site.clock = now  # nothing due: just move the clock on
+        return out
+
+    async def _emit(self, transitions: list[Transition]) -> None:
+        if not transitions:
+            return
+        for t in transitions:
+            _transitions.inc(kind=t.kind.value, action=t.action.value)
+        await self.sink.handle_transitions(transitions)
+
+    def _build(self, site: Site) -> SiteDetectors | None:
+        try:
+            ctx = site_context(site, self.global_overrides)
+        except DetectorSettingsError as exc:
+            if self._bad_sites.get(site.id) is not site:
+                self._bad_sites[site.id] = site
+                _errors.inc(cause="settings")
+                log.error(
+                    "detector settings invalid; site keeps its previous detectors",
+                    extra={"site": site.id, "error": str(exc)},
+                )
+            return None
+        self._bad_sites.pop(site.id, None)
+        return SiteDetectors(site, build_site_detectors(ctx))
+
+    def _site(self, index: RegistryIndex, site_id: str) -> SiteDetectors | None:
+        entry = index.sites.get(site_id)
+        current = self.sites.get(site_id)
+        if entry is None:
+            return current  # unknown to this registry version: keep what we had, if anything
+        if current is not None and (current.site is entry or current.site == entry):
+            current.site = entry
+            return current
+        built = self._build(entry)
+        if built is None:
+            return current
+        if current is not None:
+            built.restore(current.snapshot())  # registry edit: carry state over
+        elif site_id in self._stored:
+            built.restore(self._stored.pop(site_id))  # first build after a restart
+        self.sites[site_id] = built
+        _sites.set(len(self.sites))
+        return built
+
+    def _refresh_sites(self) -> None:
+        index = self.index_provider()
+        for site_id in list(self.sites):
+            self._site(index, site_id)
+
+    async def save_snapshots(self, only_dirty: bool = True) -> None:
+        if self.snapshot_store is None:
+            return
+        async with self._lock:
+            states = {
+                site_id: site.snapshot()
+                for site_id, site in self.sites.items()
+                if site.dirty or not only_dirty
+            }
+            for site in self.sites.values():
+                site.dirty = False
+        await self.snapshot_store.save(states)
+        self._last_snapshot = time.monotonic()
