@@ -27,8 +27,9 @@ from pydantic import ValidationError
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from eldercare.registry_model import RegistryDocument, Site, vendor_keys
+from eldercare.registry_model import Device, RegistryDocument, Site, vendor_keys
 from eldercare.registry_store import (
+    CHILD_MODELS,
     CHILD_ROWS,
     ENTITY_TYPES,
     SITE_CHILDREN,
@@ -118,7 +119,7 @@ def _construct_mapping_unique(loader: yaml.SafeLoader, node: yaml.MappingNode) -
 
 _RegistryLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _construct_mapping_unique,  # type: ignore[arg-type]
+    _construct_mapping_unique,
 )
 
 
@@ -362,8 +363,8 @@ def child_rows(site: Site) -> dict[str, dict[Key, Row]]:
     return out
 
 
-def _stored_row(row: Any) -> Row:
-    return {c.key: getattr(row, c.key) for c in row.__table__.columns if c.key != "updated_at"}
+def _stored_row(row: Row) -> Row:
+    return {k: v for k, v in row.items() if k != "updated_at"}
 
 
 def _same(kind: str, stored: Row, wanted: Row) -> bool:
@@ -376,17 +377,11 @@ def _same(kind: str, stored: Row, wanted: Row) -> bool:
             site = Site.model_validate({**stored["data"], **{k: [] for k in SITE_CHILDREN}})
             again = site_row(site, stored["position"])
         else:
-            model = _child_model(kind).model_validate(stored["data"])
+            model = CHILD_MODELS[kind].model_validate(stored["data"])
             again = _child_row_again(kind, stored, model)
     except ValidationError:
         return False
     return again == wanted
-
-
-def _child_model(kind: str) -> Any:
-    from eldercare.registry_store import CHILD_MODELS
-
-    return CHILD_MODELS[kind]
 
 
 def _child_row_again(kind: str, stored: Row, model: Any) -> Row:
@@ -443,16 +438,17 @@ async def _plan(
     """Diff the store against `wanted_sites`; every stored site in `scope` (all of them with
     `prune`) that is not wanted is deleted. Reads only what the diff needs."""
     plan = Plan()
-    stored_sites = {r.id: r for r in await select_rows(session, SiteRow, SiteRow.id, None)}
+    stored_sites = {r["id"]: r for r in await select_rows(session, SiteRow, SiteRow.id, None)}
     scope = scope | {s.id for _, s in wanted_sites}
     if prune:
         scope |= set(stored_sites)
     scope_list = sorted(scope & set(stored_sites))
     stored_children: dict[str, dict[Key, Row]] = {}
     for kind, row_cls in CHILD_ROWS.items():
-        rows = await select_rows(session, row_cls, row_cls.site_id, scope_list)  # type: ignore[attr-defined]
+        found = await select_rows(session, row_cls, row_cls.site_id, scope_list)  # type: ignore[attr-defined]
         stored_children[kind] = {
-            (r.id if kind == "devices" else (r.site_id, r.id)): _stored_row(r) for r in rows
+            (r["id"] if kind == "devices" else (r["site_id"], r["id"])): _stored_row(r)
+            for r in found
         }
 
     wanted_children: dict[str, dict[Key, Row]] = {kind: {} for kind in SITE_CHILDREN}
@@ -470,7 +466,7 @@ async def _plan(
         _keep_positions(
             list(wanted_site_rows.values()),
             [
-                stored_sites[str(k)].position if k in stored_sites else None
+                stored_sites[str(k)]["position"] if k in stored_sites else None
                 for k in wanted_site_rows
             ],
         )
@@ -523,17 +519,17 @@ async def _plan(
                 "parent_path": parent,
                 "depth": depth,
             }
-    stored_units = {
-        r.path: _stored_row(r) for r in await select_rows(session, OrgUnitRow, None, None)
+    stored_units: dict[Key, Row] = {
+        r["path"]: _stored_row(r) for r in await select_rows(session, OrgUnitRow, None, None)
     }
-    for path, row in wanted_units.items():
-        if path not in stored_units:
-            plan.add("org_units", "create", row, path)
-        elif stored_units[path] != row:
-            plan.add("org_units", "update", row, path)
-    for path, row in stored_units.items():
-        if path not in wanted_units:
-            plan.add("org_units", "delete", row, path)
+    for unit, row in wanted_units.items():
+        if unit not in stored_units:
+            plan.add("org_units", "create", row, unit)
+        elif stored_units[unit] != row:
+            plan.add("org_units", "update", row, unit)
+    for unit, row in stored_units.items():
+        if unit not in wanted_units:
+            plan.add("org_units", "delete", row, unit)
     return plan
 
 
@@ -557,8 +553,6 @@ def _keep_positions(rows: list[Row], stored: list[int | None]) -> None:
 
 
 def _row_vendor_keys(row: Row) -> list[tuple[str, ...]]:
-    from eldercare.registry_model import Device
-
     return vendor_keys(Device.model_validate(row["data"]))
 
 
@@ -578,7 +572,7 @@ def _diff(
 
 
 def _check_store_conflicts(
-    existing_devices: Sequence[DeviceRow],
+    existing_devices: Sequence[Row],
     existing_bindings: Sequence[tuple[str, str, str]],
     wanted_devices: dict[Key, Row],
     scope: set[str],
@@ -588,13 +582,13 @@ def _check_store_conflicts(
     sites this apply does not touch."""
     problems: list[Problem] = []
     for d in existing_devices:
-        if d.site_id in scope:
+        if d["site_id"] in scope:
             continue
-        row = wanted_devices[d.id]
+        row = wanted_devices[d["id"]]
         problems.append(
             Problem(
-                f"sites[{row['site_id']}].devices[{d.id}].id",
-                f"device id {d.id!r} is already used by site {d.site_id!r} in the store",
+                f"sites[{row['site_id']}].devices[{d['id']}].id",
+                f"device id {d['id']!r} is already used by site {d['site_id']!r} in the store",
             )
         )
     by_key = {key: (device_id, site_id) for key, device_id, site_id in existing_bindings}

@@ -355,18 +355,18 @@ async def read_document(
     """The registry (or only the given sites) read inside the caller's transaction."""
     wanted = None if site_ids is None else sorted(set(site_ids))
     site_rows = await select_rows(session, SiteRow, SiteRow.id, wanted)
-    site_rows.sort(key=lambda r: (r.position, r.id))
+    site_rows.sort(key=lambda r: (r["position"], r["id"]))
     children: dict[str, dict[str, list[Any]]] = {
-        r.id: {kind: [] for kind in SITE_CHILDREN} for r in site_rows
+        r["id"]: {kind: [] for kind in SITE_CHILDREN} for r in site_rows
     }
     for kind, row_cls in CHILD_ROWS.items():
         model = CHILD_MODELS[kind]
         rows = await select_rows(session, row_cls, row_cls.site_id, wanted)  # type: ignore[attr-defined]
-        rows.sort(key=lambda r: (r.position, r.id))
+        rows.sort(key=lambda r: (r["position"], r["id"]))
         for row in rows:
-            if row.site_id in children:
-                children[row.site_id][kind].append(model.model_validate(row.data))
-    sites = [Site.model_validate({**r.data, **children[r.id]}) for r in site_rows]
+            if row["site_id"] in children:
+                children[row["site_id"]][kind].append(model.model_validate(row["data"]))
+    sites = [Site.model_validate({**r["data"], **children[r["id"]]}) for r in site_rows]
     return RegistryDocument(sites=sites)
 
 
@@ -471,11 +471,14 @@ def chunks(values: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]
 
 async def select_rows(
     session: AsyncSession, row_cls: type[Any], column: Any, values: Sequence[Any] | None
-) -> list[Any]:
-    """All rows, or the rows whose `column` is in `values` (chunked)."""
+) -> list[dict[str, Any]]:
+    """All rows, or the rows whose `column` is in `values` (chunked), as plain dicts
+    (no ORM identity map: reading thousands of sites stays cheap)."""
+    query = select(*row_cls.__table__.columns)
     if values is None:
-        return list((await session.scalars(select(row_cls))).all())
-    out: list[Any] = []
+        return [dict(m) for m in (await session.execute(query)).mappings()]
+    out: list[dict[str, Any]] = []
     for part in chunks(values):
-        out.extend((await session.scalars(select(row_cls).where(column.in_(part)))).all())
+        result = await session.execute(query.where(column.in_(part)))
+        out.extend(dict(m) for m in result.mappings())
     return out
