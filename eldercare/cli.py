@@ -35,6 +35,7 @@ _SUBCOMMANDS: list[tuple[str, str]] = [
     ("eval", "eldercare.eval_cli:app"),
     ("bench", "eldercare.bench_cli:app"),
     ("registry", "eldercare.registry_cli:app"),
+    ("users", "gateway.cli:users_app"),
 ]
 
 

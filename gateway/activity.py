@@ -1,0 +1,318 @@
+"""A resident's recent activity, read from InfluxDB and told as a story.
+
+Reading (`load_events`) is a handful of InfluxQL queries over the measurements of
+docs/influx-schema.md; everything after that is pure functions over
+`ActivityEvent`s: the 12-hour activity strip per room, the day's timeline (got
+up, kitchen activity, outings, night bathroom visits) and the one-sentence state
+the family portal shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, Field
+
+from eldercare.domain import RoomKind
+from eldercare.registry_model import Site
+from gateway.ports import InfluxQuery
+
+# measurement -> (field, value meaning "activity seen")
+ACTIVITY_MEASUREMENTS: dict[str, str] = {
+    "motion": "motion",
+    "presence": "present",
+    "contact": "open",
+    "occupancy": "occupied",
+}
+NIGHT_START_H = 22
+NIGHT_END_H = 6
+OUTING_MIN_S = 10 * 60  # no indoor movement this long after the outer door: gone out
+CLUSTER_GAP_S = 10 * 60
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityEvent:
+    ts: float
+    measurement: str  # motion, presence, contact, occupancy
+    value: bool
+    room_id: str | None
+    device_id: str | None
+
+
+class RoomActivity(BaseModel):
+    room_id: str
+    room_name: str
+    room_kind: str
+    last_active_at: float | None = Field(description="last movement seen, epoch seconds")
+    buckets: list[int] = Field(description="events per bucket, oldest first")
+
+
+class ActivityStrip(BaseModel):
+    since: float
+    until: float
+    bucket_seconds: int
+    rooms: list[RoomActivity]
+
+
+class TimelineItem(BaseModel):
+    at: float
+    until: float | None = None
+    kind: str = Field(description="got_up, kitchen, went_out, came_back, night_bathroom, in_bed")
+    room_id: str | None = None
+    room_name: str | None = None
+
+
+class ResidentState(BaseModel):
+    state: str = Field(description="at_home, in_bed, out, unknown")
+    since: float | None = None
+    last_active_at: float | None = None
+    last_active_room: str | None = None
+    last_active_room_name: str | None = None
+    last_active_room_kind: str | None = None
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _ts(value: Any) -> float:
+    if isinstance(value, int | float):
+        # Epoch values arrive in seconds from the client; nanoseconds if raw.
+        return float(value) / 1e9 if value > 1e14 else float(value)
+    text = str(value).replace("Z", "+00:00")
+    return datetime.fromisoformat(text).timestamp()
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.lower() == "true"
+    return bool(value)
+
+
+async def load_events(
+    influx: InfluxQuery, db: str | None, site_id: str, since: float, until: float
+) -> list[ActivityEvent]:
+    """Every motion/presence/door/bed reading of a site in [since, until), oldest first."""
+    events: list[ActivityEvent] = []
+    for measurement, field_name in ACTIVITY_MEASUREMENTS.items():
+        q = (
+            f'SELECT "{field_name}", "room", "device" FROM "{measurement}" '
+            f'WHERE "site" = {_quote(site_id)} '
+            f"AND time >= {int(since * 1e9)} AND time < {int(until * 1e9)}"
+        )
+        rows: Sequence[Mapping[str, Any]] = await influx.query(q, db)
+        for row in rows:
+            if row.get(field_name) is None:
+                continue
+            events.append(
+                ActivityEvent(
+                    ts=_ts(row["time"]),
+                    measurement=measurement,
+                    value=_truthy(row[field_name]),
+                    room_id=row.get("room") or None,
+                    device_id=row.get("device") or None,
+                )
+            )
+    events.sort(key=lambda e: e.ts)
+    return events
+
+
+def _is_movement(e: ActivityEvent) -> bool:
+    return e.value and e.measurement in ("motion", "presence")
+
+
+def _outer_door_devices(site: Site) -> set[str]:
+    return {d.id for d in site.devices if d.outer_door}
+
+
+def _bed_devices(site: Site) -> set[str]:
+    return {d.id for d in site.devices if d.kind == "bed"}
+
+
+def activity_strip(
+    site: Site, events: Sequence[ActivityEvent], since: float, until: float, bucket_s: int = 1800
+) -> ActivityStrip:
+    n = max(1, int((until - since + bucket_s - 1) // bucket_s))
+    rooms = {
+        r.id: RoomActivity(
+            room_id=r.id,
+            room_name=r.name or r.id,
+            room_kind=r.kind,
+            last_active_at=None,
+            buckets=[0] * n,
+        )
+        for r in site.rooms
+    }
+    for e in events:
+        room = rooms.get(e.room_id or "")
+        if room is None or not e.value or not since <= e.ts < until:
+            continue
+        room.buckets[int((e.ts - since) // bucket_s)] += 1
+        room.last_active_at = max(room.last_active_at or 0.0, e.ts)
+    return ActivityStrip(
+        since=since, until=until, bucket_seconds=bucket_s, rooms=list(rooms.values())
+    )
+
+
+def _local_hour(ts: float, zone: ZoneInfo) -> int:
+    return datetime.fromtimestamp(ts, zone).hour
+
+
+def _is_night(ts: float, zone: ZoneInfo) -> bool:
+    h = _local_hour(ts, zone)
+    return h >= NIGHT_START_H or h < NIGHT_END_H
+
+
+def day_start(ts: float, timezone: str) -> float:
+    zone = ZoneInfo(timezone)
+    local = datetime.fromtimestamp(ts, zone)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+
+def _clusters(times: list[float], gap: float) -> list[tuple[float, float]]:
+    out: list[tuple[float, float]] = []
+    for t in sorted(times):
+        if out and t - out[-1][1] <= gap:
+            out[-1] = (out[-1][0], t)
+        else:
+            out.append((t, t))
+    return out
+
+
+def day_timeline(site: Site, events: Sequence[ActivityEvent]) -> list[TimelineItem]:
+    """The day told in the family's terms, from one day's events (oldest first)."""
+    zone = ZoneInfo(site.timezone)
+    room_kind = {r.id: r.kind for r in site.rooms}
+    room_name = {r.id: r.name or r.id for r in site.rooms}
+    beds = _bed_devices(site)
+    doors = _outer_door_devices(site)
+    items: list[TimelineItem] = []
+
+    # Got up: the first time the bed empties after 05:00, else first movement after 05:00.
+    for e in events:
+        if _local_hour(e.ts, zone) < 5:
+            continue
+        left_bed = e.measurement == "occupancy" and e.device_id in beds and not e.value
+        if left_bed or (not beds and _is_movement(e)):
+            items.append(
+                TimelineItem(
+                    at=e.ts,
+                    kind="got_up",
+                    room_id=e.room_id,
+                    room_name=room_name.get(e.room_id or ""),
+                )
+            )
+            break
+
+    kitchen = [
+        e.ts
+        for e in events
+        if _is_movement(e) and room_kind.get(e.room_id or "") == RoomKind.KITCHEN
+    ]
+    for start, end in _clusters(kitchen, CLUSTER_GAP_S):
+        if end - start >= 60 or len(kitchen) == 1:
+            rid = next(r.id for r in site.rooms if r.kind == RoomKind.KITCHEN)
+            items.append(
+                TimelineItem(
+                    at=start, until=end, kind="kitchen", room_id=rid, room_name=room_name.get(rid)
+                )
+            )
+
+    bathroom_rooms = {
+        rid for rid, k in room_kind.items() if k in (RoomKind.BATHROOM, RoomKind.TOILET)
+    }
+    night_bath = [
+        e
+        for e in events
+        if _is_movement(e) and e.room_id in bathroom_rooms and _is_night(e.ts, zone)
+    ]
+    for start, end in _clusters([e.ts for e in night_bath], CLUSTER_GAP_S):
+        rid = next(e.room_id for e in night_bath if e.ts == start)
+        items.append(
+            TimelineItem(
+                at=start,
+                until=end,
+                kind="night_bathroom",
+                room_id=rid,
+                room_name=room_name.get(rid or ""),
+            )
+        )
+
+    items.extend(_outings(events, doors))
+    items.sort(key=lambda i: i.at)
+    return items
+
+
+def _outings(events: Sequence[ActivityEvent], doors: set[str]) -> list[TimelineItem]:
+    """Outer door opened, then no indoor movement for a while: out until the door again."""
+    out: list[TimelineItem] = []
+    opened: float | None = None
+    away_since: float | None = None
+    for e in events:
+        is_door = e.measurement == "contact" and e.device_id in doors and e.value
+        if away_since is not None:
+            if is_door or _is_movement(e):
+                out.append(TimelineItem(at=away_since, until=e.ts, kind="went_out"))
+                away_since = None
+                opened = e.ts if is_door else None
+            continue
+        if opened is not None and _is_movement(e):
+            if e.ts - opened >= OUTING_MIN_S:
+                out.append(TimelineItem(at=opened, until=e.ts, kind="went_out"))
+            opened = None
+        if is_door:
+            opened = e.ts
+    if opened is not None and events and events[-1].ts - opened >= OUTING_MIN_S:
+        out.append(TimelineItem(at=opened, kind="went_out"))
+    return out
+
+
+def resident_state(site: Site, events: Sequence[ActivityEvent], now: float) -> ResidentState:
+    """At home / in bed / out, and where and when she last moved."""
+    room = {r.id: r for r in site.rooms}
+    beds = _bed_devices(site)
+    doors = _outer_door_devices(site)
+    last_move = next((e for e in reversed(events) if _is_movement(e)), None)
+    last_bed = next(
+        (e for e in reversed(events) if e.measurement == "occupancy" and e.device_id in beds),
+        None,
+    )
+    last_door = next(
+        (
+            e
+            for e in reversed(events)
+            if e.measurement == "contact" and e.device_id in doors and e.value
+        ),
+        None,
+    )
+    state = ResidentState(state="unknown")
+    if last_move is not None:
+        r = room.get(last_move.room_id or "")
+        state = ResidentState(
+            state="at_home",
+            last_active_at=last_move.ts,
+            last_active_room=last_move.room_id,
+            last_active_room_name=(r.name or r.id) if r else None,
+            last_active_room_kind=r.kind if r else None,
+        )
+    if (
+        last_bed is not None
+        and last_bed.value
+        and (last_move is None or last_move.ts <= last_bed.ts + 120)
+    ):
+        state.state, state.since = "in_bed", last_bed.ts
+    elif (
+        last_door is not None
+        and (last_move is None or last_move.ts < last_door.ts)
+        and now - last_door.ts >= OUTING_MIN_S
+    ):
+        state.state, state.since = "out", last_door.ts
+    return state
+
+
+def twelve_hours(now: float) -> tuple[float, float]:
+    return now - timedelta(hours=12).total_seconds(), now

@@ -1,0 +1,171 @@
+"""The gateway application: REST API, live stream, operator console and family portal.
+
+Everything it talks to is passed in, so `eldercare run` hosts it next to the
+other parts and tests build it around a real SQLite store:
+
+    app = create_app(settings, sessions=sessions, index_provider=CachedStoreIndex(sessions),
+                     alert_service=service, influx=InfluxClient.from_settings(settings),
+                     clock=WallClock())
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import FastAPI, Header, Request
+from fastapi.responses import PlainTextResponse, StreamingResponse
+from pydantic import BaseModel
+
+from eldercare import metrics
+from eldercare.clock import Clock
+from eldercare.db import Base
+from eldercare.logs import get_logger
+from eldercare.settings import Settings
+from gateway import (
+    pages,
+    routes_activity,
+    routes_alerts,
+    routes_auth,
+    routes_family,
+    routes_registry,
+)
+from gateway.audit import AuditRow
+from gateway.auth import TokenRow
+from gateway.context import Auth, Ctx, GatewayContext, _token_from
+from gateway.ports import AlertService, IndexProvider, InfluxQuery
+from gateway.routes_family import FamilyPrefRow
+from gateway.stream import ChangeHub, alert_events
+from gateway.users import Sessions, UserRow, ensure_first_admin
+
+log = get_logger(__name__)
+
+GATEWAY_TABLES = [t.__table__ for t in (UserRow, TokenRow, AuditRow, FamilyPrefRow)]
+ADMIN_PASSWORD_ENV = "ELDERCARE_ADMIN_PASSWORD"
+
+_stream_clients = metrics.gauge("eldercare_gateway_stream_clients", "Connected live-stream clients")
+
+TAGS = [
+    {"name": "auth", "description": "Signing in and out"},
+    {"name": "alerts", "description": "The alert queue and the operator's actions"},
+    {"name": "registry", "description": "Sites, rooms, beds, residents, devices, contacts"},
+    {"name": "activity", "description": "A resident's recent activity and readings"},
+    {"name": "devices", "description": "Device health"},
+    {"name": "family", "description": "The family portal"},
+    {"name": "stream", "description": "Live stream of alert changes (Server-Sent Events)"},
+    {"name": "admin", "description": "Accounts and registry edits (admins only)"},
+    {"name": "platform", "description": "Health and metrics"},
+]
+
+
+class Health(BaseModel):
+    status: str
+    alert_feed_seq: int
+
+
+async def init_gateway_store(sessions: Sessions) -> None:
+    """Create the gateway's tables if missing (idempotent)."""
+    async with sessions() as session:
+        conn = await session.connection()
+        await conn.run_sync(lambda c: Base.metadata.create_all(c, tables=GATEWAY_TABLES))
+        await session.commit()
+
+
+def create_app(
+    settings: Settings,
+    *,
+    sessions: Sessions,
+    index_provider: IndexProvider,
+    alert_service: AlertService,
+    influx: InfluxQuery | None,
+    clock: Clock,
+    hub_poll_s: float = 0.25,
+) -> FastAPI:
+    hub = ChangeHub(alert_service, poll_s=hub_poll_s)
+    ctx = GatewayContext(
+        settings=settings,
+        sessions=sessions,
+        index_provider=index_provider,
+        alert_service=alert_service,
+        influx=influx,
+        clock=clock,
+        hub=hub,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await init_gateway_store(sessions)
+        if await ensure_first_admin(sessions, os.environ.get(ADMIN_PASSWORD_ENV), clock.now()):
+            log.info("created the first admin account 'admin' from %s", ADMIN_PASSWORD_ENV)
+        await hub.start()
+        try:
+            yield
+        finally:
+            await hub.stop()
+
+    app = FastAPI(
+        title="Elder-care monitoring gateway",
+        version="0.1.0",
+        description="REST API, live alert stream, operator console and family portal.",
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+    )
+    app.state.gateway = ctx
+    for module in (routes_auth, routes_alerts, routes_registry, routes_activity, routes_family):
+        app.include_router(module.router)
+    pages.mount(app)
+
+    @app.get("/healthz", response_model=Health, tags=["platform"], summary="Liveness")
+    async def healthz() -> Health:
+        return Health(status="ok", alert_feed_seq=hub.latest)
+
+    @app.get(
+        "/metrics",
+        response_class=PlainTextResponse,
+        tags=["platform"],
+        summary="Prometheus metrics",
+    )
+    async def prometheus() -> PlainTextResponse:
+        return PlainTextResponse(metrics.render_prometheus(), media_type=metrics.CONTENT_TYPE)
+
+    @app.get(
+        "/api/stream",
+        tags=["stream"],
+        summary="Alert changes as Server-Sent Events; send Last-Event-ID to resume",
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/event-stream": {}}}},
+    )
+    async def stream(
+        request: Request,
+        principal: Auth,
+        context: Ctx,
+        last_event_id: Annotated[str | None, Header()] = None,
+    ) -> StreamingResponse:
+        resume = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
+
+        async def body() -> AsyncIterator[str]:
+            _stream_clients.inc()
+            try:
+                async for chunk in alert_events(
+                    principal=principal,
+                    token=_token_from(request),
+                    last_event_id=resume,
+                    hub=context.hub,
+                    alert_service=context.alert_service,
+                    index_provider=context.index_provider,
+                    sessions=context.sessions,
+                    now=context.clock.now,
+                ):
+                    yield chunk
+            finally:
+                _stream_clients.inc(-1)
+
+        return StreamingResponse(
+            body(),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+
+    return app

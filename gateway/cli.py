@@ -1,0 +1,91 @@
+"""`eldercare users`: create and list gateway accounts."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import sys
+import time
+from typing import Annotated
+
+import typer
+
+from eldercare.db import create_engine, session_factory
+from eldercare.settings import load_settings
+from gateway import users
+from gateway.users import AccountError, Role
+
+users_app = typer.Typer(
+    help="Accounts of operators, supervisors, admins and families.", no_args_is_help=True
+)
+
+
+async def _with_sessions(fn):  # type: ignore[no-untyped-def]
+    from gateway.app import init_gateway_store
+
+    engine = create_engine(load_settings().database_url)
+    try:
+        sessions = session_factory(engine)
+        await init_gateway_store(sessions)
+        return await fn(sessions)
+    finally:
+        await engine.dispose()
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("password: ")
+    if first != getpass.getpass("again: "):
+        raise AccountError("the passwords differ")
+    return first
+
+
+@users_app.command("add")
+def add(
+    username: Annotated[str, typer.Option("--username", help="login name")],
+    role: Annotated[Role, typer.Option("--role", help="operator, supervisor, admin or family")],
+    scope: Annotated[
+        str | None, typer.Option("--scope", help="organisation path, e.g. 滨州市/滨城区")
+    ] = None,
+    residents: Annotated[
+        str | None, typer.Option("--residents", help="family: comma-separated resident ids")
+    ] = None,
+    display_name: Annotated[str, typer.Option("--name", help="name shown in the console")] = "",
+    language: Annotated[str, typer.Option("--language", help="zh-CN or en")] = "zh-CN",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="read the password from standard input")
+    ] = False,
+) -> None:
+    """Create an account (the password is asked for, or read with --password-stdin)."""
+    try:
+        password = _read_password(password_stdin)
+        account = asyncio.run(
+            _with_sessions(
+                lambda s: users.create_user(
+                    s,
+                    username=username,
+                    role=role,
+                    password=password,
+                    now=time.time(),
+                    scope=scope,
+                    residents=[r.strip() for r in (residents or "").split(",") if r.strip()],
+                    display_name=display_name,
+                    language=language,
+                )
+            )
+        )
+    except AccountError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"created {account.role} {account.username}")
+
+
+@users_app.command("list")
+def list_accounts() -> None:
+    """List accounts: user name, role, scope or residents, active."""
+    accounts = asyncio.run(_with_sessions(users.list_users))
+    for a in accounts:
+        where = a.scope_path or ",".join(sorted(a.residents)) or "-"
+        state = "active" if a.active else "disabled"
+        typer.echo(f"{a.username:<20} {a.role.value:<10} {state:<8} {where}")

@@ -1,0 +1,268 @@
+"""The alert queue: list and filter, one alert with its history, and the operator's
+actions (acknowledge, assign, note, resolve), plus response-time figures."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import BaseModel, Field
+
+from eldercare.domain import AlertKind, Severity
+from eldercare.registry_index import RegistryIndex
+from gateway.auth import Principal, can_see_alert
+from gateway.context import Auth, Ctx, Staff, not_found, visible_sites
+from gateway.ports import (
+    HUMAN_OUTCOMES,
+    AlertConflict,
+    AlertEventOut,
+    AlertNotFound,
+    AlertOut,
+    AlertQuery,
+    ResponseFigures,
+)
+from gateway.users import Role
+
+router = APIRouter(tags=["alerts"])
+
+Handling = Literal["open", "acknowledged", "resolved"]
+HumanOutcome = Literal[HUMAN_OUTCOMES]  # type: ignore[valid-type]
+
+
+class AlertDetail(BaseModel):
+    alert: AlertOut
+    history: list[AlertEventOut]
+
+
+class AssignRequest(BaseModel):
+    assignee: str = Field(min_length=1, max_length=128, description="responder to dispatch")
+
+
+class NoteRequest(BaseModel):
+    text: str = Field(min_length=1, max_length=4000)
+
+
+class ResolveRequest(BaseModel):
+    outcome: HumanOutcome = Field(description="how it ended")  # type: ignore[valid-type]
+    note: str | None = Field(None, max_length=4000)
+
+
+class Overview(BaseModel):
+    sites_monitored: int
+    sites_offline: int = Field(description="sites with an open site_offline alert: unprotected")
+    open_by_severity: dict[str, int]
+    figures_today: ResponseFigures
+
+
+def enrich(alert: AlertOut, index: RegistryIndex) -> AlertOut:
+    site = index.sites.get(alert.site_id)
+    if site is None:
+        return alert
+    resident = site.resident(alert.resident_id)
+    room_id = alert.room_id or (resident.room if resident else None)
+    room = site.room(room_id)
+    return alert.model_copy(
+        update={
+            "site_name": site.name,
+            "site_address": site.address,
+            "resident_name": resident.name if resident else None,
+            "room_id": room_id,
+            "room_name": (room.name or room.id) if room else None,
+        }
+    )
+
+
+def scope_query(
+    index: RegistryIndex, principal: Principal
+) -> tuple[frozenset[str] | None, frozenset[str] | None]:
+    """(site ids, resident ids) a query must be limited to; None = unlimited."""
+    if principal.role is Role.ADMIN:
+        return None, None
+    sites = frozenset(s.id for s in visible_sites(index, principal))
+    if principal.role is Role.FAMILY:
+        return sites, None  # then filtered per alert by can_see_alert
+    return sites, None
+
+
+async def visible_alert(ctx: Ctx, principal: Principal, alert_id: str) -> AlertOut:
+    alert = await ctx.alert_service.get_alert(alert_id)
+    index = await ctx.index()
+    if alert is None or not can_see_alert(
+        principal.account, index.sites.get(alert.site_id), alert.resident_id
+    ):
+        raise not_found("alert not found")
+    return enrich(alert, index)
+
+
+def _sort_queue(alerts: list[AlertOut]) -> list[AlertOut]:
+    """Critical first, then the longest waiting."""
+    return sorted(alerts, key=lambda a: (Severity(a.severity).rank, a.raised_at))
+
+
+@router.get("/api/alerts", response_model=list[AlertOut], summary="Alerts, filtered")
+async def list_alerts(
+    principal: Auth,
+    ctx: Ctx,
+    handling: Annotated[list[Handling] | None, Query()] = None,
+    kind: Annotated[list[AlertKind] | None, Query()] = None,
+    severity: Annotated[list[Severity] | None, Query()] = None,
+    site_id: str | None = None,
+    resident_id: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+    limit: Annotated[int, Query(ge=1, le=2000)] = 500,
+) -> list[AlertOut]:
+    index = await ctx.index()
+    sites, _ = scope_query(index, principal)
+    if site_id is not None:
+        sites = frozenset({site_id}) if sites is None else sites & {site_id}
+    query = AlertQuery(
+        site_ids=sites,
+        resident_ids=frozenset({resident_id}) if resident_id else None,
+        handling=frozenset(handling) if handling else None,
+        kinds=frozenset(k.value for k in kind) if kind else None,
+        severities=frozenset(s.value for s in severity) if severity else None,
+        since=since,
+        until=until,
+        limit=limit,
+    )
+    found = [] if sites == frozenset() else await ctx.alert_service.list_alerts(query)
+    visible = [
+        enrich(a, index)
+        for a in found
+        if can_see_alert(principal.account, index.sites.get(a.site_id), a.resident_id)
+    ]
+    return _sort_queue(visible)
+
+
+@router.get(
+    "/api/alerts/{alert_id}", response_model=AlertDetail, summary="An alert and its history"
+)
+async def get_alert(alert_id: str, principal: Auth, ctx: Ctx) -> AlertDetail:
+    alert = await visible_alert(ctx, principal, alert_id)
+    history = await ctx.alert_service.alert_history(alert_id)
+    return AlertDetail(alert=alert, history=history)
+
+
+async def _act(ctx: Ctx, principal: Principal, alert_id: str, step: str, **kw: object) -> AlertOut:
+    await visible_alert(ctx, principal, alert_id)
+    service = ctx.alert_service
+    now = ctx.clock.now()
+    try:
+        if step == "acknowledge":
+            result = await service.acknowledge(alert_id, actor=principal.username, at=now)
+        elif step == "assign":
+            result = await service.assign(
+                alert_id, actor=principal.username, assignee=str(kw["assignee"]), at=now
+            )
+        elif step == "note":
+            result = await service.add_note(
+                alert_id, actor=principal.username, text=str(kw["text"]), at=now
+            )
+        else:
+            result = await service.resolve(
+                alert_id,
+                actor=principal.username,
+                outcome=str(kw["outcome"]),
+                note=kw.get("note"),
+                at=now,  # type: ignore[arg-type]
+            )
+    except AlertNotFound as exc:
+        raise not_found("alert not found") from exc
+    except AlertConflict as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    ctx.hub.poke()
+    return enrich(result, await ctx.index())
+
+
+@router.post("/api/alerts/{alert_id}/acknowledge", response_model=AlertOut, summary="Acknowledge")
+async def acknowledge(alert_id: str, principal: Staff, ctx: Ctx) -> AlertOut:
+    return await _act(ctx, principal, alert_id, "acknowledge")
+
+
+@router.post(
+    "/api/alerts/{alert_id}/assign",
+    response_model=AlertOut,
+    summary="Assign or dispatch a responder",
+)
+async def assign(alert_id: str, body: AssignRequest, principal: Staff, ctx: Ctx) -> AlertOut:
+    return await _act(ctx, principal, alert_id, "assign", assignee=body.assignee)
+
+
+@router.post("/api/alerts/{alert_id}/notes", response_model=AlertOut, summary="Add a note")
+async def add_note(alert_id: str, body: NoteRequest, principal: Staff, ctx: Ctx) -> AlertOut:
+    return await _act(ctx, principal, alert_id, "note", text=body.text)
+
+
+@router.post(
+    "/api/alerts/{alert_id}/resolve", response_model=AlertOut, summary="Resolve with an outcome"
+)
+async def resolve(alert_id: str, body: ResolveRequest, principal: Staff, ctx: Ctx) -> AlertOut:
+    return await _act(ctx, principal, alert_id, "resolve", outcome=body.outcome, note=body.note)
+
+
+def today_window(now: float, timezone: str) -> tuple[float, float]:
+    local = datetime.fromtimestamp(now, ZoneInfo(timezone))
+    return local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp(), now
+
+
+def _zone(tz: str) -> str:
+    try:
+        ZoneInfo(tz)
+    except (ValueError, KeyError) as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "unknown time zone") from exc
+    except Exception as exc:  # ZoneInfoNotFoundError and malformed keys
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "unknown time zone") from exc
+    return tz
+
+
+@router.get(
+    "/api/figures/response",
+    response_model=ResponseFigures,
+    summary="Share of alerts acknowledged within 60 s and 180 s",
+)
+async def response_figures(
+    principal: Staff,
+    ctx: Ctx,
+    since: float | None = None,
+    until: float | None = None,
+    tz: str = "Asia/Shanghai",
+) -> ResponseFigures:
+    index = await ctx.index()
+    sites, _ = scope_query(index, principal)
+    start, end = today_window(ctx.clock.now(), _zone(tz))
+    return await ctx.alert_service.response_figures(
+        site_ids=sites,
+        since=since if since is not None else start,
+        until=until if until is not None else end,
+    )
+
+
+@router.get("/api/overview", response_model=Overview, summary="The console's top bar")
+async def overview(principal: Staff, ctx: Ctx, tz: str = "Asia/Shanghai") -> Overview:
+    index = await ctx.index()
+    sites, _ = scope_query(index, principal)
+    visible = visible_sites(index, principal)
+    open_alerts = (
+        []
+        if sites == frozenset()
+        else await ctx.alert_service.list_alerts(
+            AlertQuery(site_ids=sites, handling=frozenset({"open", "acknowledged"}), limit=100_000)
+        )
+    )
+    by_severity = {s.value: 0 for s in Severity}
+    offline: set[str] = set()
+    for a in open_alerts:
+        by_severity[a.severity] = by_severity.get(a.severity, 0) + 1
+        if a.kind == AlertKind.SITE_OFFLINE and a.condition == "active":
+            offline.add(a.site_id)
+    start, end = today_window(ctx.clock.now(), _zone(tz))
+    figures = await ctx.alert_service.response_figures(site_ids=sites, since=start, until=end)
+    return Overview(
+        sites_monitored=len(visible),
+        sites_offline=len(offline),
+        open_by_severity=by_severity,
+        figures_today=figures,
+    )

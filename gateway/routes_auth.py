@@ -1,0 +1,154 @@
+"""Signing in and out, and account administration."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Body, HTTPException, Request, Response, status
+from pydantic import BaseModel, Field
+
+from gateway import users
+from gateway.auth import SESSION_COOKIE, issue_token, revoke_all, revoke_token
+from gateway.context import Admin, Auth, Ctx
+from gateway.users import Account, AccountError, Role
+
+router = APIRouter(tags=["auth"])
+
+
+class LoginRequest(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+    token_kind: Literal["session", "bearer"] = Field(
+        "session", description="session: also set the HttpOnly cookie; bearer: token only"
+    )
+
+
+class AccountOut(BaseModel):
+    username: str
+    display_name: str
+    role: str
+    scope: str | None = None
+    residents: list[str] = Field(default_factory=list)
+    language: str
+    active: bool = True
+
+    @classmethod
+    def of(cls, a: Account) -> AccountOut:
+        return cls(
+            username=a.username,
+            display_name=a.display_name,
+            role=a.role.value,
+            scope=a.scope_path,
+            residents=sorted(a.residents),
+            language=a.language,
+            active=a.active,
+        )
+
+
+class LoginResponse(BaseModel):
+    token: str = Field(description="send as `Authorization: Bearer <token>`")
+    expires_at: float
+    account: AccountOut
+
+
+class NewAccount(BaseModel):
+    username: str = Field(min_length=2, max_length=64)
+    password: str = Field(min_length=users.MIN_PASSWORD_LENGTH, max_length=1024)
+    role: Role
+    scope: str | None = Field(None, max_length=512)
+    residents: list[str] = Field(default_factory=list, max_length=50)
+    display_name: str = Field("", max_length=128)
+    language: Literal["zh-CN", "en"] = "zh-CN"
+
+
+class RevokeResult(BaseModel):
+    revoked: int
+
+
+@router.post("/api/auth/login", response_model=LoginResponse, summary="Sign in")
+async def login(
+    body: LoginRequest, request: Request, response: Response, ctx: Ctx
+) -> LoginResponse:
+    account = await users.authenticate(ctx.sessions, body.username, body.password)
+    if account is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong user name or password")
+    issued = await issue_token(ctx.sessions, account, kind=body.token_kind, now=ctx.clock.now())
+    if body.token_kind == "session":
+        response.set_cookie(
+            SESSION_COOKIE,
+            issued.token,
+            max_age=int(issued.expires_at - ctx.clock.now()),
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            path="/",
+        )
+    return LoginResponse(
+        token=issued.token, expires_at=issued.expires_at, account=AccountOut.of(account)
+    )
+
+
+@router.post("/api/auth/logout", status_code=204, summary="Sign out (revoke this token)")
+async def logout(principal: Auth, response: Response, ctx: Ctx) -> Response:
+    await revoke_token(ctx.sessions, principal.token_id, now=ctx.clock.now())
+    response.status_code = 204
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/api/auth/me", response_model=AccountOut, summary="The signed-in account")
+async def me(principal: Auth) -> AccountOut:
+    return AccountOut.of(principal.account)
+
+
+@router.get("/api/users", response_model=list[AccountOut], tags=["admin"], summary="All accounts")
+async def list_accounts(_: Admin, ctx: Ctx) -> list[AccountOut]:
+    return [AccountOut.of(a) for a in await users.list_users(ctx.sessions)]
+
+
+@router.post(
+    "/api/users",
+    response_model=AccountOut,
+    status_code=201,
+    tags=["admin"],
+    summary="Create an account",
+)
+async def create_account(body: NewAccount, _: Admin, ctx: Ctx) -> AccountOut:
+    try:
+        account = await users.create_user(
+            ctx.sessions,
+            username=body.username,
+            role=body.role,
+            password=body.password,
+            now=ctx.clock.now(),
+            scope=body.scope,
+            residents=body.residents,
+            display_name=body.display_name,
+            language=body.language,
+        )
+    except AccountError as exc:
+        code = status.HTTP_409_CONFLICT if "exists" in str(exc) else 422
+        raise HTTPException(code, str(exc)) from exc
+    return AccountOut.of(account)
+
+
+@router.post(
+    "/api/users/{username}/revoke",
+    response_model=RevokeResult,
+    tags=["admin"],
+    summary="Revoke every token of an account; optionally deactivate it",
+)
+async def revoke_account(
+    username: str,
+    _: Admin,
+    ctx: Ctx,
+    deactivate: Annotated[bool, Body(embed=True)] = False,
+) -> RevokeResult:
+    account = next(
+        (a for a in await users.list_users(ctx.sessions) if a.username == username), None
+    )
+    if account is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such account")
+    if deactivate:
+        await users.set_active(ctx.sessions, username, False)
+    return RevokeResult(revoked=await revoke_all(ctx.sessions, account.id, now=ctx.clock.now()))

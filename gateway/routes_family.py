@@ -1,0 +1,154 @@
+"""The family portal's API: my relative's state, today, alerts in plain words, preferences.
+
+Safety alerts cannot be switched off, only re-routed: a preference without any
+channel for safety alerts is refused.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field, field_validator
+from sqlalchemy import JSON, Integer
+from sqlalchemy.orm import Mapped, mapped_column
+
+from eldercare.db import Base
+from gateway.activity import ResidentState, TimelineItem
+from gateway.auth import can_see_alert
+from gateway.context import Auth, Ctx, audit, require
+from gateway.ports import AlertEventOut, AlertOut, AlertQuery
+from gateway.routes_activity import resident_activity
+from gateway.routes_alerts import enrich
+from gateway.routes_registry import ResidentOut, resident_out, resident_site
+from gateway.users import Role
+
+router = APIRouter(tags=["family"])
+Family = require(Role.FAMILY, Role.ADMIN)
+
+Channel = Literal["sms", "wechat_work", "email", "push", "voice"]
+ALERT_DAYS = 30
+
+
+class FamilyPrefRow(Base):
+    __tablename__ = "gateway_family_pref"
+
+    user_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[dict[str, object]] = mapped_column(JSON)
+
+
+class Preferences(BaseModel):
+    safety_channels: list[Channel] = Field(
+        default_factory=lambda: ["sms", "voice"],
+        min_length=1,
+        description="where safety alerts go; at least one: they cannot be switched off",
+    )
+    other_channels: list[Channel] = Field(
+        default_factory=lambda: ["wechat_work"], description="other notifications; may be empty"
+    )
+    daily_summary: bool = True
+    daily_summary_time: str = Field("20:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    nickname: str = Field("", max_length=32, description="how the portal names her: Mum, 妈妈")
+    language: Literal["zh-CN", "en"] | None = None
+
+    @field_validator("safety_channels", "other_channels")
+    @classmethod
+    def _distinct(cls, v: list[str]) -> list[str]:
+        return list(dict.fromkeys(v))
+
+
+class HandledAlert(BaseModel):
+    alert: AlertOut
+    history: list[AlertEventOut]
+
+
+class FamilyView(BaseModel):
+    resident: ResidentOut
+    state: ResidentState | None = Field(description="None when activity is unavailable")
+    today: list[TimelineItem]
+    alerts: list[HandledAlert]
+
+
+@router.get(
+    "/api/family/residents",
+    response_model=list[ResidentOut],
+    summary="The relatives linked to my account",
+)
+async def my_residents(principal: Auth, ctx: Ctx, request: Request) -> list[ResidentOut]:
+    index = await ctx.index()
+    out = []
+    for rid in sorted(principal.account.residents):
+        site = next((s for s in index.document.sites if s.resident(rid)), None)
+        if site is not None:
+            out.append(resident_out(site, site.resident(rid)))  # type: ignore[arg-type]
+    if out:
+        await audit(ctx, request, principal, "read_resident", None, [r.id for r in out])
+    return out
+
+
+@router.get(
+    "/api/family/residents/{resident_id}",
+    response_model=FamilyView,
+    summary="State, today's timeline and recent alerts of my relative",
+)
+async def family_view(resident_id: str, principal: Auth, ctx: Ctx, request: Request) -> FamilyView:
+    from fastapi import HTTPException
+
+    index = await ctx.index()
+    site, resident = resident_site(index, principal, resident_id)
+    await audit(ctx, request, principal, "read_family_view", site.id, [resident.id])
+    state, today = None, []
+    try:
+        act = await resident_activity(ctx, site, resident.id)
+        state, today = act.state, act.today
+    except HTTPException:
+        pass  # InfluxDB down: the page still shows alerts and says activity is unavailable
+    now = ctx.clock.now()
+    alerts = await ctx.alert_service.list_alerts(
+        AlertQuery(site_ids=frozenset({site.id}), since=now - ALERT_DAYS * 86400, limit=50)
+    )
+    handled = []
+    for a in sorted(alerts, key=lambda a: -a.raised_at):
+        if a.resident_id not in (None, resident.id):
+            continue
+        if not can_see_alert(principal.account, site, a.resident_id):
+            continue
+        history = await ctx.alert_service.alert_history(a.id)
+        handled.append(HandledAlert(alert=enrich(a, index), history=history))
+    return FamilyView(
+        resident=resident_out(site, resident), state=state, today=today, alerts=handled
+    )
+
+
+@router.get(
+    "/api/family/preferences", response_model=Preferences, summary="My notification preferences"
+)
+async def get_preferences(principal: Auth, ctx: Ctx) -> Preferences:
+    async with ctx.sessions() as session:
+        row = await session.get(FamilyPrefRow, principal.account.id)
+    return Preferences.model_validate(row.data) if row else Preferences()
+
+
+@router.put(
+    "/api/family/preferences",
+    response_model=Preferences,
+    summary="Change my notification preferences (safety alerts can only be re-routed)",
+)
+async def put_preferences(body: Preferences, principal: Auth, ctx: Ctx) -> Preferences:
+    async with ctx.sessions() as session:
+        row = await session.get(FamilyPrefRow, principal.account.id)
+        if row is None:
+            session.add(FamilyPrefRow(user_id=principal.account.id, data=body.model_dump()))
+        else:
+            row.data = body.model_dump()
+        await session.commit()
+    return body
+
+
+async def preferences_of(ctx: Ctx, user_id: int) -> Preferences:
+    async with ctx.sessions() as session:
+        row = await session.get(FamilyPrefRow, user_id)
+    return Preferences.model_validate(row.data) if row else Preferences()
+
+
+_ = Family

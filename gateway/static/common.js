@@ -1,0 +1,97 @@
+// Shared by every page: language, strings from /i18n.json, API calls, time formatting.
+"use strict";
+
+const EC = (() => {
+  const LANG_KEY = "eldercare.lang";
+  let strings = {};
+  let lang = localStorage.getItem(LANG_KEY) ||
+    ((navigator.language || "").toLowerCase().startsWith("zh") ? "zh-CN" : "en");
+
+  function t(key, vars) {
+    let s = (strings[lang] && strings[lang][key]) || (strings.en && strings.en[key]) || key;
+    if (vars) for (const [k, v] of Object.entries(vars)) s = s.split("{" + k + "}").join(v);
+    return s;
+  }
+
+  function applyStatic(root) {
+    (root || document).querySelectorAll("[data-i18n]").forEach((el) => {
+      el.textContent = t(el.dataset.i18n);
+    });
+    (root || document).querySelectorAll("[data-i18n-placeholder]").forEach((el) => {
+      el.placeholder = t(el.dataset.i18nPlaceholder);
+    });
+    document.documentElement.lang = lang;
+  }
+
+  async function loadStrings() {
+    const resp = await fetch("/i18n.json", { credentials: "same-origin" });
+    strings = await resp.json();
+    applyStatic();
+  }
+
+  function setLang(next) {
+    lang = next;
+    localStorage.setItem(LANG_KEY, next);
+    applyStatic();
+    document.dispatchEvent(new CustomEvent("langchange"));
+  }
+
+  function toggleLang() { setLang(lang === "zh-CN" ? "en" : "zh-CN"); }
+
+  async function api(path, options) {
+    const opts = Object.assign({ credentials: "same-origin", headers: {} }, options || {});
+    if (opts.json !== undefined) {
+      opts.body = JSON.stringify(opts.json);
+      opts.headers["Content-Type"] = "application/json";
+      delete opts.json;
+    }
+    const resp = await fetch(path, opts);
+    if (resp.status === 401) {
+      location.href = "/login?next=" + encodeURIComponent(location.pathname);
+      throw new Error("not signed in");
+    }
+    if (!resp.ok) {
+      let detail = resp.statusText;
+      try { detail = (await resp.json()).detail; } catch (e) { /* not JSON */ }
+      throw new Error(typeof detail === "string" ? detail : JSON.stringify(detail));
+    }
+    return resp.status === 204 ? null : resp.json();
+  }
+
+  function pad(n) { return String(n).padStart(2, "0"); }
+  function hhmm(ts) { const d = new Date(ts * 1000); return pad(d.getHours()) + ":" + pad(d.getMinutes()); }
+  function hhmmss(ts) { const d = new Date(ts * 1000); return hhmm(ts) + ":" + pad(d.getSeconds()); }
+  function dateTime(ts) {
+    const d = new Date(ts * 1000);
+    return (d.getMonth() + 1) + "/" + d.getDate() + " " + hhmm(ts);
+  }
+  function duration(seconds) {
+    seconds = Math.max(0, Math.floor(seconds));
+    const h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60), s = seconds % 60;
+    return h ? h + ":" + pad(m) + ":" + pad(s) : m + ":" + pad(s);
+  }
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k === "class") node.className = v;
+      else if (k === "style") node.style.cssText = v;  // CSSOM: allowed by the page's CSP
+      else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+      else node.setAttribute(k, v === true ? "" : v);
+    }
+    for (const c of children.flat()) {
+      if (c === null || c === undefined || c === false) continue;
+      node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    }
+    return node;
+  }
+
+  async function signOut() {
+    try { await api("/api/auth/logout", { method: "POST" }); } finally { location.href = "/login"; }
+  }
+
+  return {
+    t, loadStrings, setLang, toggleLang, api, hhmm, hhmmss, dateTime, duration, el, signOut,
+    get lang() { return lang; },
+  };
+})();

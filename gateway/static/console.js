@@ -1,0 +1,402 @@
+// The operator console: queue, detail, actions, live stream, sound.
+"use strict";
+(() => {
+  const { t, api, el, hhmmss, hhmm, duration, dateTime } = EC;
+  const SEV_RANK = { critical: 0, high: 1, medium: 2, warning: 3, info: 4 };
+  const MUTE_SECONDS = 5 * 60;
+  const alerts = new Map();     // id -> alert
+  let selectedId = null;
+  let me = null;
+  let mutedUntil = 0;
+  let audio = null;
+  let source = null;
+  let connState = "connecting";
+  let lastSeq = null;
+  const flashing = new Set();  // critical alerts not yet acknowledged since this page saw them
+
+  // ---- queue --------------------------------------------------------------
+  function sorted() {
+    return [...alerts.values()].sort((a, b) =>
+      (SEV_RANK[a.severity] - SEV_RANK[b.severity]) || (a.raised_at - b.raised_at));
+  }
+
+  function timerClass(alert, now) {
+    if (alert.handling !== "open") return "acked";
+    const waited = now - alert.raised_at;
+    return waited >= 60 ? "late" : waited >= 30 ? "warn" : "ok";
+  }
+
+  function renderQueue() {
+    const list = document.getElementById("queue");
+    const now = Date.now() / 1000;
+    list.replaceChildren(...sorted().map((a) => {
+      const where = [a.site_name || a.site_id, a.room_name].filter(Boolean).join(" · ");
+      const timer = a.handling === "open"
+        ? el("span", { class: "timer " + timerClass(a, now), "data-raised": a.raised_at }, duration(now - a.raised_at))
+        : el("span", { class: "timer acked" }, t("handling." + a.handling));
+      return el("li", {
+        class: ["row", "sev-" + a.severity, a.id === selectedId ? "selected" : "",
+                flashing.has(a.id) ? "flash" : ""].join(" "),
+        "data-id": a.id, tabindex: 0,
+        onclick: () => select(a.id),
+      },
+        el("span", { class: "sev-bar" }),
+        el("div", { class: "row-main" },
+          el("div", { class: "row-top" },
+            el("span", { class: "sev-label" }, t("severity." + a.severity)),
+            el("strong", { class: "kind" }, t("kind." + a.kind)),
+            el("span", { class: "resident" }, a.resident_name || "")),
+          el("div", { class: "row-sub" }, el("span", {}, where), el("span", { class: "time" }, hhmmss(a.raised_at)))),
+        timer);
+    }));
+    document.getElementById("queue-empty").hidden = alerts.size > 0;
+  }
+
+  function tick() {
+    const now = Date.now() / 1000;
+    document.querySelectorAll(".timer[data-raised]").forEach((node) => {
+      const raised = Number(node.dataset.raised);
+      node.textContent = duration(now - raised);
+      node.classList.remove("ok", "warn", "late");
+      const waited = now - raised;
+      node.classList.add(waited >= 60 ? "late" : waited >= 30 ? "warn" : "ok");
+    });
+    renderMute();
+  }
+
+  // ---- sound --------------------------------------------------------------
+  function ensureAudio() {
+    if (!audio) {
+      const Ctx = window.AudioContext || window.webkitAudioContext;
+      if (Ctx) audio = new Ctx();
+    }
+    if (audio && audio.state === "suspended") audio.resume();
+  }
+
+  function beep() {
+    if (!audio || audio.state !== "running" || Date.now() / 1000 < mutedUntil) return;
+    const now = audio.currentTime;
+    for (const [i, freq] of [[0, 880], [1, 660], [2, 880]]) {
+      const osc = audio.createOscillator();
+      const gain = audio.createGain();
+      osc.frequency.value = freq;
+      gain.gain.setValueAtTime(0.0001, now + i * 0.25);
+      gain.gain.exponentialRampToValueAtTime(0.4, now + i * 0.25 + 0.02);
+      gain.gain.exponentialRampToValueAtTime(0.0001, now + i * 0.25 + 0.22);
+      osc.connect(gain).connect(audio.destination);
+      osc.start(now + i * 0.25);
+      osc.stop(now + i * 0.25 + 0.24);
+    }
+  }
+
+  function renderMute() {
+    const btn = document.getElementById("mute");
+    const left = mutedUntil - Date.now() / 1000;
+    if (!audio || audio.state !== "running") {
+      btn.textContent = "🔔 " + t("action.sound_on");
+      btn.className = "sound-off";
+    } else if (left > 0) {
+      btn.textContent = "🔕 " + t("action.muted", { m: Math.floor(left / 60), s: String(Math.floor(left % 60)).padStart(2, "0") });
+      btn.className = "muted";
+    } else {
+      btn.textContent = "🔔 " + t("action.mute");
+      btn.className = "";
+    }
+  }
+
+  // Flashing critical alerts keep sounding every few seconds until acknowledged.
+  setInterval(() => {
+    for (const id of [...flashing]) {
+      const a = alerts.get(id);
+      if (!a || a.handling !== "open") flashing.delete(id);
+    }
+    if (flashing.size) beep();
+  }, 3000);
+
+  // ---- live stream --------------------------------------------------------
+  function setConn(state) {
+    connState = state;
+    const badge = document.getElementById("conn");
+    badge.className = "conn " + state;
+    badge.textContent = t("stream." + state);
+    const banner = document.getElementById("conn-banner");
+    banner.hidden = state !== "lost";
+    banner.textContent = t("stream.lost");
+    document.body.classList.toggle("disconnected", state === "lost");
+  }
+
+  function connect() {
+    if (source) source.close();
+    source = new EventSource("/api/stream");
+    source.addEventListener("hello", async () => {
+      const wasLost = connState !== "live";
+      setConn("live");
+      if (wasLost) await loadQueue();  // a fresh page or a long outage: reload the whole queue
+    });
+    source.addEventListener("alert", (ev) => {
+      const change = JSON.parse(ev.data);
+      lastSeq = change.seq;
+      applyChange(change);
+    });
+    source.addEventListener("signed-out", () => { location.href = "/login?next=/console"; });
+    source.onerror = () => {
+      setConn("lost");
+      if (source.readyState === EventSource.CLOSED) {
+        // The browser gave up (e.g. an HTTP error): retry ourselves, and check the session.
+        setTimeout(async () => { try { await api("/api/auth/me"); } catch (e) { return; } connect(); }, 3000);
+      }
+    };
+  }
+
+  function applyChange(change) {
+    const a = change.alert;
+    const known = alerts.has(a.id);
+    if (a.handling === "resolved") {
+      alerts.delete(a.id);
+      flashing.delete(a.id);
+    } else {
+      alerts.set(a.id, a);
+      if (a.severity === "critical" && a.handling === "open" && !known) {
+        flashing.add(a.id);
+        beep();
+      }
+      if (a.handling !== "open") flashing.delete(a.id);
+    }
+    renderQueue();
+    if (a.id === selectedId) loadDetail(a.id);
+    if (!selectedId && alerts.size) select(sorted()[0].id);
+    scheduleOverview();
+  }
+
+  // ---- data ---------------------------------------------------------------
+  async function loadQueue() {
+    const list = await api("/api/alerts?handling=open&handling=acknowledged");
+    alerts.clear();
+    for (const a of list) alerts.set(a.id, a);
+    renderQueue();
+    if (selectedId && !alerts.has(selectedId)) selectedId = null;
+    if (!selectedId && alerts.size) select(sorted()[0].id);
+    await loadOverview();
+  }
+
+  let overviewTimer = null;
+  function scheduleOverview() {
+    clearTimeout(overviewTimer);
+    overviewTimer = setTimeout(loadOverview, 500);
+  }
+
+  async function loadOverview() {
+    const o = await api("/api/overview?tz=" + encodeURIComponent(Intl.DateTimeFormat().resolvedOptions().timeZone || "Asia/Shanghai"));
+    document.getElementById("st-sites").textContent = o.sites_monitored;
+    document.getElementById("st-offline").textContent = o.sites_offline;
+    document.getElementById("st-offline-box").classList.toggle("bad", o.sites_offline > 0);
+    const counts = document.getElementById("st-open");
+    counts.replaceChildren(...["critical", "high", "medium", "warning", "info"].map((s) =>
+      el("span", { class: "count sev-" + s + (o.open_by_severity[s] ? "" : " zero"), title: t("severity." + s) },
+        t("severity." + s) + " " + (o.open_by_severity[s] || 0))));
+    const share = o.figures_today.share_within_60s;
+    const ack = document.getElementById("st-ack60");
+    ack.textContent = share === null ? "–" : (share * 100).toFixed(1) + "%";
+    ack.parentElement.classList.toggle("bad", share !== null && share < 0.975);
+  }
+
+  // ---- detail -------------------------------------------------------------
+  function select(id) {
+    selectedId = id;
+    renderQueue();
+    const row = document.querySelector('.row[data-id="' + id + '"]');
+    if (row) row.scrollIntoView({ block: "nearest" });
+    loadDetail(id);
+  }
+
+  async function loadDetail(id) {
+    const pane = document.getElementById("detail");
+    const { alert: a, history } = await api("/api/alerts/" + encodeURIComponent(id));
+    if (id !== selectedId) return;
+    let resident = null, contacts = [], act = null;
+    if (a.resident_id) {
+      const rid = encodeURIComponent(a.resident_id);
+      [resident, contacts, act] = await Promise.all([
+        api("/api/residents/" + rid),
+        api("/api/residents/" + rid + "/contacts"),
+        api("/api/residents/" + rid + "/activity").catch(() => null),
+      ]);
+    }
+    if (id !== selectedId) return;
+    pane.replaceChildren(renderDetail(a, history, resident, contacts, act));
+  }
+
+  function mapLink(r) {
+    if (r.latitude == null || r.longitude == null) return null;
+    const url = "https://www.openstreetmap.org/?mlat=" + r.latitude + "&mlon=" + r.longitude + "#map=18/" + r.latitude + "/" + r.longitude;
+    return el("a", { href: url, target: "_blank", rel: "noopener" }, t("detail.map"));
+  }
+
+  function renderDetail(a, history, r, contacts, act) {
+    const now = Date.now() / 1000;
+    const head = el("div", { class: "detail-head sev-" + a.severity },
+      el("span", { class: "sev-label" }, t("severity." + a.severity)),
+      el("h2", {}, t("kind." + a.kind)),
+      el("span", { class: "handling h-" + a.handling }, t("handling." + a.handling)),
+      a.handling === "open"
+        ? el("span", { class: "timer big " + timerClass(a, now), "data-raised": a.raised_at }, duration(now - a.raised_at))
+        : null,
+      el("span", { class: "when" }, dateTime(a.raised_at)));
+    const actions = el("div", { class: "actions" },
+      el("button", { class: "primary", id: "btn-ack", disabled: a.handling !== "open", onclick: () => acknowledge(a.id) }, t("action.ack")),
+      el("button", { id: "btn-assign", disabled: a.handling === "resolved", onclick: () => assign(a.id) }, t("action.assign")),
+      el("button", { id: "btn-note", onclick: () => note(a.id) }, t("action.note")),
+      el("button", { class: "resolve", id: "btn-resolve", disabled: a.handling === "resolved", onclick: () => resolve(a.id) }, t("action.resolve")),
+      a.assigned_to ? el("span", { class: "assigned" }, "→ " + a.assigned_to) : null);
+
+    const card = r ? el("section", { class: "card resident-card" },
+      el("h3", {}, r.name,
+        r.birth_year ? el("span", { class: "age" }, t("detail.age", { n: new Date().getFullYear() - r.birth_year })) : null),
+      el("dl", {},
+        el("dt", {}, t("detail.conditions")),
+        el("dd", {}, r.flags.length ? r.flags.map((f) => el("span", { class: "flag" }, t("flag." + f) === "flag." + f ? f : t("flag." + f))) : "–"),
+        el("dt", {}, t("detail.room")),
+        el("dd", {}, [r.room_name, r.bed_name].filter(Boolean).join(" / ") || "–"),
+        el("dt", {}, t("detail.address")),
+        el("dd", {}, (r.address || r.site_name) + " ", mapLink(r)))) :
+      el("section", { class: "card resident-card" }, el("h3", {}, a.site_name || a.site_id), el("p", {}, a.site_address || ""));
+
+    const contactList = el("section", { class: "card" }, el("h3", {}, t("detail.contacts")),
+      el("ol", { class: "contacts" },
+        r && r.phone ? el("li", {}, el("span", { class: "cname" }, r.name + " (" + t("detail.resident_phone") + ")"),
+          el("a", { class: "tel", href: "tel:" + r.phone }, "📞 " + r.phone)) : null,
+        contacts.map((c) => el("li", {},
+          el("span", { class: "cname" }, c.name + " (" + t("contact_role." + c.role) + ")"),
+          c.phone ? el("a", { class: "tel", href: "tel:" + c.phone }, "📞 " + c.phone) : "–"))));
+
+    const evidence = el("section", { class: "card" }, el("h3", {}, t("detail.evidence")),
+      a.evidence.length ? el("ul", { class: "evidence" }, a.evidence.map((e) =>
+        el("li", {}, el("span", { class: "time" }, hhmmss(e.ts)), " ",
+          [e.room_id, e.device_id].filter(Boolean).join(" / "), ": ", e.summary))) : el("p", { class: "muted" }, "–"));
+
+    const strip = el("section", { class: "card" }, el("h3", {}, t("detail.activity")), renderStrip(act));
+
+    const hist = el("section", { class: "card" }, el("h3", {}, t("detail.history")),
+      el("ol", { class: "history" }, history.map((h) => el("li", {},
+        el("span", { class: "time" }, dateTime(h.at)), " ",
+        el("strong", {}, t("history." + h.event) === "history." + h.event ? h.event : t("history." + h.event)),
+        h.actor ? " · " + h.actor : "",
+        h.details && h.details.outcome ? " · " + t("outcome." + h.details.outcome) : "",
+        h.text ? " — " + h.text : ""))));
+
+    return el("div", { class: "detail-inner", "data-alert": a.id }, head, actions,
+      el("div", { class: "cards" }, card, contactList, evidence, strip, hist));
+  }
+
+  function renderStrip(act) {
+    if (!act || !act.strip.rooms.length) return el("p", { class: "muted" }, t("detail.no_activity"));
+    const { since, until, bucket_seconds: step } = act.strip;
+    const max = Math.max(1, ...act.strip.rooms.flatMap((r) => r.buckets));
+    const hours = [];
+    for (let ts = Math.ceil(since / 3600) * 3600; ts < until; ts += 3 * 3600) hours.push(ts);
+    return el("div", { class: "strip" },
+      act.strip.rooms.map((room) => el("div", { class: "strip-row" },
+        el("span", { class: "strip-label" }, room.room_name),
+        el("div", { class: "strip-cells" }, room.buckets.map((n, i) => el("span", {
+          class: "cell", style: "opacity:" + (n ? 0.25 + 0.75 * n / max : 0.06),
+          title: hhmm(since + i * step) + " · " + n }))))),
+      el("div", { class: "strip-row axis" }, el("span", { class: "strip-label" }),
+        el("div", { class: "strip-axis" }, hours.map((ts) => el("span", {
+          style: "left:" + (100 * (ts - since) / (until - since)) + "%" }, hhmm(ts))))));
+  }
+
+  // ---- actions ------------------------------------------------------------
+  async function act(id, path, body) {
+    try {
+      const a = await api("/api/alerts/" + encodeURIComponent(id) + "/" + path, { method: "POST", json: body || {} });
+      applyChange({ seq: lastSeq, event: path, alert: a });
+      loadDetail(id);
+    } catch (e) {
+      window.alert(t("error.generic", { msg: e.message }));
+    }
+  }
+
+  function acknowledge(id) { flashing.delete(id); return act(id, "acknowledge"); }
+
+  function dialog(title, body, onOk) {
+    const dlg = document.getElementById("dlg");
+    document.getElementById("dlg-title").textContent = title;
+    document.getElementById("dlg-body").replaceChildren(body);
+    dlg.onclose = () => { if (dlg.returnValue === "ok") onOk(); };
+    dlg.returnValue = "";
+    dlg.showModal();
+    const first = body.querySelector("input,select,textarea");
+    if (first) first.focus();
+  }
+
+  function assign(id) {
+    const input = el("input", { id: "assignee", required: true, maxlength: 128 });
+    dialog(t("action.assign"), el("label", {}, t("action.assignee"), input),
+      () => act(id, "assign", { assignee: input.value }));
+  }
+
+  function note(id) {
+    const input = el("textarea", { id: "note-text", required: true, rows: 3, maxlength: 4000 });
+    dialog(t("action.note"), el("label", {}, t("action.note_text"), input),
+      () => act(id, "notes", { text: input.value }));
+  }
+
+  function resolve(id) {
+    const outcomes = ["resident_fine", "false_alarm", "assisted_on_site", "family_attended", "ambulance_called", "device_fault", "other"];
+    const select = el("select", { id: "outcome", required: true },
+      el("option", { value: "" }, "—"),
+      outcomes.map((o) => el("option", { value: o }, t("outcome." + o))));
+    const text = el("textarea", { id: "resolve-note", rows: 2, maxlength: 4000 });
+    dialog(t("action.resolve"), el("div", {},
+      el("label", {}, t("action.outcome"), select), el("label", {}, t("action.note_text"), text)),
+      () => act(id, "resolve", { outcome: select.value, note: text.value || null }));
+  }
+
+  // ---- keyboard -----------------------------------------------------------
+  document.addEventListener("keydown", (ev) => {
+    if (ev.target.closest("input,textarea,select,dialog") || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    const list = sorted();
+    const i = list.findIndex((a) => a.id === selectedId);
+    const key = ev.key.toLowerCase();
+    if (key === "j" && list.length) select(list[Math.min(list.length - 1, i + 1)].id);
+    else if (key === "k" && list.length) select(list[Math.max(0, i - 1)].id);
+    else if (key === "a" && selectedId && alerts.get(selectedId)?.handling === "open") acknowledge(selectedId);
+    else if (key === "r" && selectedId) resolve(selectedId);
+    else return;
+    ev.preventDefault();
+  });
+
+  // ---- start --------------------------------------------------------------
+  async function start() {
+    await EC.loadStrings();
+    me = await api("/api/auth/me");
+    if (me.role === "family") { location.href = "/family"; return; }
+    document.getElementById("operator").textContent = me.display_name;
+    const langBtn = document.getElementById("lang");
+    langBtn.textContent = t("lang.switch");
+    langBtn.addEventListener("click", EC.toggleLang);
+    document.getElementById("logout").addEventListener("click", EC.signOut);
+    document.getElementById("mute").addEventListener("click", () => {
+      ensureAudio();
+      if (audio && audio.state === "running" && mutedUntil <= Date.now() / 1000 && document.getElementById("mute").className === "") {
+        mutedUntil = Date.now() / 1000 + MUTE_SECONDS;  // a few minutes only, never for good
+      }
+      renderMute();
+    });
+    document.addEventListener("click", ensureAudio, { once: true });
+    document.addEventListener("keydown", ensureAudio, { once: true });
+    document.addEventListener("langchange", () => {
+      langBtn.textContent = t("lang.switch");
+      setConn(connState);
+      renderQueue();
+      loadOverview();
+      if (selectedId) loadDetail(selectedId);
+    });
+    setConn("connecting");
+    connect();
+    setInterval(tick, 1000);
+    setInterval(loadOverview, 30000);
+  }
+
+  start();
+})();

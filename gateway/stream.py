@@ -1,0 +1,124 @@
+"""The live stream of alert changes (Server-Sent Events), scoped like the API.
+
+One `ChangeHub` per process watches the alert change feed's sequence number and
+wakes every connected client when it moves; each client then reads the changes
+after the last one it saw and sends those it may see. A client reconnecting with
+`Last-Event-ID: <seq>` is therefore sent exactly what it missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+
+from eldercare.logs import get_logger
+from gateway.auth import Principal, can_see_alert, principal_for_token
+from gateway.ports import AlertChange, AlertService, IndexProvider
+from gateway.users import Sessions
+
+log = get_logger(__name__)
+
+KEEPALIVE_S = 15.0
+RETRY_MS = 2000
+RECHECK_TOKEN_S = 60.0
+
+
+class ChangeHub:
+    """Polls the feed's latest sequence number and broadcasts that it moved."""
+
+    def __init__(self, alert_service: AlertService, poll_s: float = 0.25) -> None:
+        self._alerts = alert_service
+        self._poll_s = poll_s
+        self._latest = 0
+        self._moved = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def latest(self) -> int:
+        return self._latest
+
+    async def start(self) -> None:
+        self._latest = await self._alerts.latest_seq()
+        self._task = asyncio.create_task(self._run(), name="gateway-change-hub")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def poke(self) -> None:
+        """Poll now (an action through this gateway changed an alert)."""
+        self._wake.set()
+
+    async def wait_past(self, seq: int, wait_s: float) -> bool:
+        """Wait until the feed is past `seq` (True) or `wait_s` elapsed (False)."""
+        if self._latest > seq:
+            return True
+        event = self._moved
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), wait_s)
+        return self._latest > seq
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                latest = await self._alerts.latest_seq()
+            except Exception:  # keep the stream alive through a store hiccup
+                log.exception("alert change feed poll failed")
+                latest = self._latest
+            if latest != self._latest:
+                self._latest = latest
+                self._broadcast()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll_s)
+            self._wake.clear()
+
+    def _broadcast(self) -> None:
+        old, self._moved = self._moved, asyncio.Event()
+        old.set()
+
+
+def format_event(change: AlertChange) -> str:
+    data = change.model_dump_json()
+    return f"id: {change.seq}\nevent: alert\ndata: {data}\n\n"
+
+
+async def alert_events(
+    *,
+    principal: Principal,
+    token: str | None,
+    last_event_id: int | None,
+    hub: ChangeHub,
+    alert_service: AlertService,
+    index_provider: IndexProvider,
+    sessions: Sessions,
+    now: Callable[[], float],
+) -> AsyncIterator[str]:
+    """The SSE body for one client."""
+    seq = hub.latest if last_event_id is None else last_event_id
+    yield f'retry: {RETRY_MS}\nevent: hello\ndata: {{"seq": {seq}}}\n\n'
+    since_check = 0.0
+    while True:
+        changes = await alert_service.changes_since(seq, limit=500)
+        if changes:
+            index = await index_provider.current()
+            for change in changes:
+                seq = change.seq
+                site = index.sites.get(change.alert.site_id)
+                if can_see_alert(principal.account, site, change.alert.resident_id):
+                    yield format_event(change)
+            continue
+        moved = await hub.wait_past(seq, KEEPALIVE_S)
+        if not moved:
+            yield ": keepalive\n\n"
+            since_check += KEEPALIVE_S
+        if token is not None and since_check >= RECHECK_TOKEN_S:
+            since_check = 0.0
+            # A revoked or expired token ends the stream; the client then re-authenticates.
+            if await principal_for_token(sessions, token, now=now()) is None:
+                yield "event: signed-out\ndata: {}\n\n"
+                return
