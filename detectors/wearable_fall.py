@@ -293,7 +293,7 @@ class WearableFallDetector:
             batch = parse_accel(reading, self.settings)
         except BadAccelReading as exc:
             self.counters["rejected"] += 1
-            self._log_once(f"rejected:{exc}", "accel reading rejected", reason=str(exc))
+            self._log_once(f"rejected:{exc}", f"accel reading rejected: {exc}")
             return []
         self._data_clock = max(self._data_clock, batch.end)
         if self._frontier is not None and batch.end <= self._frontier + 0.5 / batch.rate_hz:
