@@ -29,12 +29,17 @@ def _is_id(value: str) -> bool:
     return is_identifier(value) and not value.endswith("\n")
 
 
+def _utf8_length(value: str) -> int:
+    return len(value.encode("utf-8", "surrogatepass"))
+
+
 def _check_common(value: str, what: str) -> None:
     if not value:
         raise TopicError(f"{what} is empty")
     if "\x00" in value:
         raise TopicError(f"{what} contains NUL")
-    if len(value) * 4 > _MAX_TOPIC_BYTES and len(value.encode("utf-8")) > _MAX_TOPIC_BYTES:
+    # A UTF-8 character is at most 4 bytes: only long strings need encoding to measure.
+    if len(value) * 4 > _MAX_TOPIC_BYTES and _utf8_length(value) > _MAX_TOPIC_BYTES:
         raise TopicError(f"{what} longer than {_MAX_TOPIC_BYTES} bytes")
 
 

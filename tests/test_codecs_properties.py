@@ -196,7 +196,7 @@ def test_generated_valid_payloads_are_accepted_by_both(case: tuple[Stream, Any])
     assert isinstance(result, Decoded), (value, result)
 
 
-@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=mutated_cases())
 def test_mutated_payloads_get_the_same_verdict(case: tuple[Stream, Any]) -> None:
     stream, value = case

@@ -55,4 +55,4 @@ def _decode(topic: str, payload: bytes, received_at: float, limits: DecodeLimits
         return decode_shelly(topic, payload, received_at, limits)
     if topic.startswith(TASMOTA_PREFIXES):
         return decode_tasmota(topic, payload, received_at, limits)
-    return Rejected(RejectCause.UNSUPPORTED, f"no codec for topic {topic[:60]!r}")
+    return Rejected(RejectCause.UNSUPPORTED, f"no codec for topic {repr(topic)[:80]}")
