@@ -64,16 +64,15 @@ def home_site(
     )
 
 
-def local_ts(timezone: str, year: int, month: int, day: int, hour: int, minute: int = 0,
-             second: float = 0.0) -> float:
+def local_ts(
+    timezone: str, year: int, month: int, day: int, hour: int, minute: int = 0, second: float = 0.0
+) -> float:
     whole = int(second)
     dt = datetime(year, month, day, hour, minute, whole, tzinfo=ZoneInfo(timezone))
     return dt.timestamp() + (second - whole)
 
 
-def reading(
-    site: Site, device_id: str, stream: Stream, ts: float, **fields: FieldValue
-) -> Reading:
+def reading(site: Site, device_id: str, stream: Stream, ts: float, **fields: FieldValue) -> Reading:
     device = site.device(device_id)
     assert device is not None, device_id
     resident = device.resident or (site.residents[0].id if len(site.residents) == 1 else None)
