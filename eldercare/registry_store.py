@@ -32,9 +32,11 @@ from sqlalchemy import (
     String,
     Table,
     func,
+    insert,
     or_,
     select,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -322,6 +324,16 @@ async def init_store(engine: AsyncEngine) -> None:
     """Create the registry tables if missing (Alembic migrations will take over later)."""
     async with engine.begin() as conn:
         await conn.run_sync(lambda c: Base.metadata.create_all(c, tables=REGISTRY_TABLES))
+    # The version row exists from the start, so appliers always have a row to lock.
+    try:
+        async with engine.begin() as conn:
+            exists = await conn.scalar(
+                select(RegistryMetaRow.value).where(RegistryMetaRow.key == VERSION_KEY)
+            )
+            if exists is None:
+                await conn.execute(insert(RegistryMetaRow).values(key=VERSION_KEY, value=0))
+    except IntegrityError:
+        pass  # another process created it meanwhile
 
 
 async def registry_version(sessions: Sessions) -> int:

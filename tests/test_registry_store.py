@@ -3,6 +3,7 @@ prune, export round-trip, store-level uniqueness, invalid files changing nothing
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -421,3 +422,25 @@ async def test_invalid_file_fails_clearly_and_changes_nothing(
     assert await row_counts(store) == before
     assert await registry_version(store.sessions) == 1
     assert await load_document(store.sessions) == example
+
+
+async def test_concurrent_appliers_queue_up_on_postgresql(
+    pg_url: str, example: RegistryDocument
+) -> None:
+    engine = create_engine(pg_url)
+    async with engine.begin() as conn:
+        await conn.run_sync(lambda c: Base.metadata.drop_all(c, tables=REGISTRY_TABLES))
+    await init_store(engine)
+    sessions = session_factory(engine)
+    try:
+        first = RegistryDocument(sites=example.sites[:2])
+        second = RegistryDocument(sites=example.sites[2:])
+        results = await asyncio.gather(
+            apply_document(sessions, first), apply_document(sessions, second)
+        )
+        assert sorted(r.version for r in results) == [1, 2]
+        assert len((await load_document(sessions)).sites) == 4
+        # both saw and kept the other's organisation units
+        assert len(await list_org_units(sessions)) == 7
+    finally:
+        await engine.dispose()
