@@ -444,3 +444,32 @@ async def test_concurrent_appliers_queue_up_on_postgresql(
         assert len(await list_org_units(sessions)) == 7
     finally:
         await engine.dispose()
+
+
+async def test_reordering_is_an_update_and_export_follows(
+    store: Store, example: RegistryDocument
+) -> None:
+    await apply_document(store.sessions, example)
+    site = site_of(example, "hh-3-2-401")
+    rooms = [site.rooms[-1], *site.rooms[:-1]]  # entrance first
+    edited = replace_site(example, site.model_copy(update={"rooms": rooms}))
+
+    result = await apply_document(store.sessions, edited)
+
+    assert result.total == len(rooms) and len(result.changes["rooms"].updated) == len(rooms)
+    stored = await load_site(store.sessions, "hh-3-2-401")
+    assert stored is not None and [r.id for r in stored.rooms] == [r.id for r in rooms]
+    assert (await apply_document(store.sessions, edited)).total == 0
+
+
+async def test_upsert_refuses_a_site_binding_one_identity_twice(store: Store) -> None:
+    door = Device(id="d1", kind="door", vendor={"z2m": {"friendly_name": "x/门"}})
+    twin = Device(id="d2", kind="door", vendor={"z2m": {"friendly_name": "x/门"}})
+    site = Site(id="hh-x", kind="home", name="X", organisation="滨州市", devices=[door, twin])
+    with pytest.raises(RegistryError) as caught:
+        await upsert_site(store.sessions, site)
+    assert str(caught.value) == (
+        "site hh-x: sites[hh-x].devices[d2].vendor: vendor binding z2m/zigbee2mqtt/x/门 is"
+        " already bound to device 'd1'"
+    )
+    assert await registry_version(store.sessions) == 0
