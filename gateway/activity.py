@@ -32,6 +32,8 @@ NIGHT_START_H = 22
 NIGHT_END_H = 6
 OUTING_MIN_S = 10 * 60  # no indoor movement this long after the outer door: gone out
 CLUSTER_GAP_S = 10 * 60
+LEAVING_GRACE_S = 60.0  # movement right after opening the door is the leaving itself
+MEAL_GAP_S = 30 * 60  # kitchen movement with pauses shorter than this is one meal
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +185,7 @@ def _clusters(times: list[float], gap: float) -> list[tuple[float, float]]:
     return out
 
 
-def day_timeline(site: Site, events: Sequence[ActivityEvent]) -> list[TimelineItem]:
+def day_timeline(site: Site, events: Sequence[ActivityEvent], now: float) -> list[TimelineItem]:
     """The day told in the family's terms, from one day's events (oldest first)."""
     zone = ZoneInfo(site.timezone)
     room_kind = {r.id: r.kind for r in site.rooms}
@@ -213,14 +215,17 @@ def day_timeline(site: Site, events: Sequence[ActivityEvent]) -> list[TimelineIt
         for e in events
         if _is_movement(e) and room_kind.get(e.room_id or "") == RoomKind.KITCHEN
     ]
-    for start, end in _clusters(kitchen, CLUSTER_GAP_S):
-        if end - start >= 60 or len(kitchen) == 1:
-            rid = next(r.id for r in site.rooms if r.kind == RoomKind.KITCHEN)
-            items.append(
-                TimelineItem(
-                    at=start, until=end, kind="kitchen", room_id=rid, room_name=room_name.get(rid)
-                )
+    kitchen_id = next((r.id for r in site.rooms if r.kind == RoomKind.KITCHEN), None)
+    for start, end in _clusters(kitchen, MEAL_GAP_S):
+        items.append(
+            TimelineItem(
+                at=start,
+                until=end,
+                kind="kitchen",
+                room_id=kitchen_id,
+                room_name=room_name.get(kitchen_id or ""),
             )
+        )
 
     bathroom_rooms = {
         rid for rid, k in room_kind.items() if k in (RoomKind.BATHROOM, RoomKind.TOILET)
@@ -242,31 +247,33 @@ def day_timeline(site: Site, events: Sequence[ActivityEvent]) -> list[TimelineIt
             )
         )
 
-    items.extend(_outings(events, doors))
+    items.extend(_outings(events, doors, now))
     items.sort(key=lambda i: i.at)
     return items
 
 
-def _outings(events: Sequence[ActivityEvent], doors: set[str]) -> list[TimelineItem]:
-    """Outer door opened, then no indoor movement for a while: out until the door again."""
+def _outings(events: Sequence[ActivityEvent], doors: set[str], now: float) -> list[TimelineItem]:
+    """Outer door opened, then no indoor movement for a while: out from that opening
+    until the door opens again or movement is seen (still out if neither yet)."""
     out: list[TimelineItem] = []
-    opened: float | None = None
-    away_since: float | None = None
+    opened: float | None = None  # the door opened and nobody has moved inside since
     for e in events:
-        is_door = e.measurement == "contact" and e.device_id in doors and e.value
-        if away_since is not None:
-            if is_door or _is_movement(e):
-                out.append(TimelineItem(at=away_since, until=e.ts, kind="went_out"))
-                away_since = None
-                opened = e.ts if is_door else None
+        is_door_open = e.measurement == "contact" and e.device_id in doors and e.value
+        if opened is None:
+            if is_door_open:
+                opened = e.ts
             continue
-        if opened is not None and _is_movement(e):
+        if _is_movement(e) and e.ts - opened <= LEAVING_GRACE_S:
+            continue  # walking out past the hallway sensor
+        if _is_movement(e) or is_door_open:
             if e.ts - opened >= OUTING_MIN_S:
                 out.append(TimelineItem(at=opened, until=e.ts, kind="went_out"))
-            opened = None
-        if is_door:
-            opened = e.ts
-    if opened is not None and events and events[-1].ts - opened >= OUTING_MIN_S:
+                opened = None
+            elif is_door_open:
+                opened = e.ts
+            else:
+                opened = None
+    if opened is not None and now - opened >= OUTING_MIN_S:
         out.append(TimelineItem(at=opened, kind="went_out"))
     return out
 

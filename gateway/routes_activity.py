@@ -105,7 +105,7 @@ async def resident_activity(ctx: GatewayContext, site: Any, resident_id: str) ->
         resident_id=resident_id,
         state=activity.resident_state(site, events, now),
         strip=activity.activity_strip(site, events, start_12h, now),
-        today=activity.day_timeline(site, todays),
+        today=activity.day_timeline(site, todays, now),
     )
 
 
@@ -292,7 +292,8 @@ async def _last_occupancy(
         return {}
     q = (
         f'SELECT last("occupied") AS "occupied" FROM "occupancy" WHERE "site" = '
-        f'{quote_string(site_id)} AND time >= {int((now - 2 * 86400) * 1e9)} GROUP BY "device"'
+        f"{quote_string(site_id)} AND time >= {int((now - 2 * 86400) * 1e9)} "
+        f'AND time <= {int(now * 1e9)} GROUP BY "device"'
     )
     try:
         rows = await ctx.influx.query(q, ctx.settings.influx_db)

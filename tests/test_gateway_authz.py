@@ -16,6 +16,8 @@ from gateway.audit import AuditRow, list_audit
 from gateway.auth import SESSION_COOKIE, TokenRow
 from tests.test_gateway_support import PASSWORD, Gateway, build_gateway, db_url, login, sos
 
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
 
 @pytest.fixture
 async def gw(tmp_path: Path) -> AsyncIterator[tuple[Gateway, httpx.AsyncClient, FakeClock]]:
