@@ -537,12 +537,17 @@ def _keep_positions(rows: list[Row], stored: list[int | None]) -> None:
     """Give `rows` (in wanted order) positions that keep the stored ones where the order
     allows, so removing or appending an item does not rewrite its siblings; renumber
     0..n-1 only when the order itself changed."""
+    # later_min[i]: the smallest stored position after item i (a new item must fit below it)
+    later_min: list[float] = [float("inf")] * (len(stored) + 1)
+    for i in range(len(stored) - 1, -1, -1):
+        p = stored[i]
+        later_min[i] = later_min[i + 1] if p is None else min(p, later_min[i + 1])
     out: list[int] = []
     last = -1
     for i, p in enumerate(stored):
         if p is not None and p > last:
             out.append(p)
-        elif p is None and all(q is None or q > last + 1 for q in stored[i + 1 :]):
+        elif p is None and later_min[i + 1] > last + 1:
             out.append(last + 1)
         else:
             out = list(range(len(rows)))

@@ -473,3 +473,24 @@ async def test_upsert_refuses_a_site_binding_one_identity_twice(store: Store) ->
         " already bound to device 'd1'"
     )
     assert await registry_version(store.sessions) == 0
+
+
+@pytest.mark.parametrize(
+    ("stored", "expected"),
+    [
+        ([None, None, None], [0, 1, 2]),  # all new
+        ([0, 2, 5], [0, 2, 5]),  # siblings removed: gaps are fine, nothing rewritten
+        ([0, None, 5], [0, 1, 5]),  # inserted where there is room
+        ([3, 4, None], [3, 4, 5]),  # appended
+        ([3, None, 4], [0, 1, 2]),  # no room: renumber
+        ([5, 2], [0, 1]),  # reordered: renumber
+    ],
+)
+def test_positions_are_kept_where_the_order_allows(
+    stored: list[int | None], expected: list[int]
+) -> None:
+    from eldercare.registry_apply import _keep_positions
+
+    rows: list[dict[str, object]] = [{} for _ in stored]
+    _keep_positions(rows, stored)
+    assert [r["position"] for r in rows] == expected
