@@ -36,6 +36,7 @@ _SUBCOMMANDS: list[tuple[str, str]] = [
     ("bench", "eldercare.bench_cli:app"),
     ("registry", "eldercare.registry_cli:app"),
     ("users", "gateway.cli:users_app"),
+    ("alerts", "alerts.cli:app"),
 ]
 
 
