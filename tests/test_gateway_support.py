@@ -7,6 +7,8 @@ can later swap in `eldercare run`'s wiring by changing only that function.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -211,3 +213,36 @@ async def login(client: httpx.AsyncClient, username: str) -> dict[str, str]:
 
 def db_url(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path}/gateway.db"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@asynccontextmanager
+async def serve(app: FastAPI) -> AsyncIterator[str]:
+    """Run the app under a real uvicorn on a free loopback port; yield its base URL."""
+    import asyncio
+
+    import uvicorn
+
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    for _ in range(200):
+        if server.started:
+            break
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        server.force_exit = True  # open SSE streams would otherwise hold shutdown
+        await task
