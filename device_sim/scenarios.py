@@ -1,0 +1,511 @@
+"""Incidents injected into residents' lives, each with the alert a correct platform raises.
+
+A scenario rewrites a stretch of a resident's life (an `Override` of segments) and/or
+adds device facts (a fall report, an SOS press, an accelerometer impact, a battery
+running low, an outage), and returns the `TruthRecord`s it implies. The timings
+follow the default rules in ARCHITECTURE.md, with margin on both sides: a bed exit
+at night lasts well over 30 min, a long lie well over the rule's delay, and so on.
+
+Specs on the command line: `NAME` (once, at a random eligible site and time),
+`NAME:COUNT`, `NAME@2026-11-20T02:10+08:00` (at that time, at a random eligible
+site), or `all` (every scenario once).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from device_sim import accel
+from device_sim.device import BATTERY_REPORT_S, SimDevice
+from device_sim.resident import Activity, Profile, ResidentSpec, Segment
+from device_sim.routine import MIN, Override, Visit
+from device_sim.sensors import Fact
+from device_sim.site import Outage, SimSite, VitalsOverride
+from device_sim.truth import TruthRecord
+from eldercare.domain import AlertKind, DeviceKind, SiteKind, Stream
+
+HOUR = 3600.0
+
+
+class ScenarioError(ValueError):
+    """A scenario spec that cannot be honoured (unknown name, no eligible site...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    name: str
+    kind: AlertKind
+    # Local clock hours (may wrap past 24) when it may start by default.
+    window_h: tuple[float, float]
+    # How long the incident occupies the site, for spacing incidents apart.
+    span_s: float
+    eligible: Callable[[SimSite, ResidentSpec], bool]
+    inject: Callable[[SimSite, ResidentSpec, float, random.Random, float], list[TruthRecord]]
+    night: bool = False  # the resident must be asleep in bed at the chosen time
+
+
+def _up_and_about(site: SimSite, r: ResidentSpec) -> bool:
+    return r.profile is not Profile.BED_BOUND
+
+
+def _home_resident(site: SimSite, r: ResidentSpec) -> bool:
+    return site.kind is SiteKind.HOME and r.profile is not Profile.BED_BOUND
+
+
+def _device_for(site: SimSite, r: ResidentSpec, kind: DeviceKind) -> SimDevice | None:
+    return site.resident_device(r.id, kind)
+
+
+def _room_device(site: SimSite, r: ResidentSpec, place: str, kind: DeviceKind) -> SimDevice | None:
+    room = r.places.get(place)
+    return None if room is None else site.room_device(room, kind)
+
+
+def _record(
+    name: str,
+    kind: AlertKind,
+    site: SimSite,
+    r: ResidentSpec | None,
+    device: SimDevice | None,
+    start: float,
+    due: float,
+    end: float | None,
+    **details: object,
+) -> TruthRecord:
+    return TruthRecord(
+        scenario=name,
+        kind=kind,
+        site=site.id,
+        resident=None if r is None else r.id,
+        device=None if device is None else device.id,
+        start=start,
+        due=due,
+        end=end,
+        details=details,
+    )
+
+
+def _segments(t: float, *parts: tuple[str | None, Activity, float]) -> tuple[Segment, ...]:
+    out: list[Segment] = []
+    for place, activity, duration in parts:
+        out.append(Segment(t, t + duration, place, activity))
+        t += duration
+    return tuple(out)
+
+
+def _override(
+    r: ResidentSpec, site: SimSite, segments: tuple[Segment, ...], visits: Iterable[Visit] = ()
+) -> None:
+    site.routines[r.id].add_override(
+        Override(segments[0].start, segments[-1].end, segments, tuple(visits))
+    )
+
+
+def _accel_facts(device: SimDevice, t: float, batches: list[list[list[float]]]) -> list[Fact]:
+    return [
+        Fact(t + i, device.id, Stream.ACCEL, {"rate_hz": accel.RATE_HZ, "samples": b})
+        for i, b in enumerate(batches)
+    ]
+
+
+def _wearable_fall_facts(
+    device: SimDevice, t0: float, lie_s: float, rng: random.Random
+) -> list[Fact]:
+    """Walking, the fall (impact in the batch at t0), stillness on the floor for the
+    pendant's post-impact capture, and later getting up and walking again."""
+    pre = [accel.walk(rng) for _ in range(4)]
+    capture = [accel.still("lying", rng) for _ in range(int(min(lie_s - 5, 120)))]
+    facts = _accel_facts(device, t0 - 4, [*pre, accel.fall(rng), *capture])
+    up = [accel.change_posture("lying", "upright", rng)] + [accel.walk(rng) for _ in range(14)]
+    facts += _accel_facts(device, t0 + lie_s, up)
+    return facts
+
+
+# -- the scenarios -------------------------------------------------------------------
+
+
+def _fall_long_lie(
+    site: SimSite, r: ResidentSpec, t0: float, rng: random.Random, origin: float
+) -> list[TruthRecord]:
+    radar = _room_device(site, r, "bathroom", DeviceKind.FALL_RADAR)
+    assert radar is not None
+    lie = rng.uniform(60, 90) * MIN
+    segs = _segments(
+        t0 - 6 * MIN,
+        ("bathroom", Activity.ACTIVE, 6 * MIN),
+        ("bathroom", Activity.FALLEN, lie),
+        ("bathroom", Activity.ACTIVE, 3 * MIN),  # helped up
+        ("living", Activity.SITTING, 20 * MIN),
+    )
+    helper = Visit(t0 + lie - 2 * MIN, t0 + lie + 25 * MIN, "bathroom", site.kind is SiteKind.HOME)
+    _override(r, site, segs, [helper])
+    site.extra_facts += [
+        Fact(t0 + 1.5, radar.id, Stream.FALL, {"status": "fall"}),
+        Fact(t0 + lie + 20, radar.id, Stream.FALL, {"status": "none"}),
+    ]
+    out = [_record("fall_long_lie", AlertKind.FALL, site, r, radar, t0, t0 + 1.5, t0 + lie,
+                   lie_minutes=round(lie / MIN, 1), room=r.places["bathroom"])]  # fmt: skip
+    wearable = _device_for(site, r, DeviceKind.WEARABLE)
+    if wearable is not None:
+        site.extra_facts += _wearable_fall_facts(wearable, t0, lie, rng)
+        out.append(_record("fall_long_lie", AlertKind.WEARABLE_FALL, site, r, wearable,
+                           t0, t0 + 10, t0 + lie))  # fmt: skip
+    return out
+
+
+def _wearable_fall(
+    site: SimSite, r: ResidentSpec, t0: float, rng: random.Random, origin: float
+) -> list[TruthRecord]:
+    wearable = _device_for(site, r, DeviceKind.WEARABLE)
+    assert wearable is not None
+    lie = rng.uniform(15, 30) * MIN
+    segs = _segments(
+        t0 - 5 * MIN,
+        ("living", Activity.ACTIVE, 5 * MIN),
+        ("living", Activity.FALLEN, lie),
+        ("living", Activity.ACTIVE, 3 * MIN),
+        ("living", Activity.SITTING, 20 * MIN),
+    )
+    _override(r, site, segs)
+    site.extra_facts += _wearable_fall_facts(wearable, t0, lie, rng)
+    # The impact peak is ~0.65 s into the batch at t0; the rule judges ~5 s later.
+    return [_record("wearable_fall", AlertKind.WEARABLE_FALL, site, r, wearable, t0, t0 + 10,
+                    t0 + lie, lie_minutes=round(lie / MIN, 1))]  # fmt: skip
+
+
+def _night_wandering_exit(
+    site: SimSite, r: ResidentSpec, t0: float, rng: random.Random, origin: float
+) -> list[TruthRecord]:
+    door = site.outer_door
+    assert door is not None
+    out_s = rng.uniform(16, 19) * MIN
+    segs = _segments(
+        t0 - 20 * MIN,
+        ("bedroom", Activity.ASLEEP, 20 * MIN),
+        ("bedroom", Activity.ACTIVE, 1 * MIN),
+        ("living", Activity.WANDERING, 3 * MIN),
+        ("entrance", Activity.ACTIVE, 1 * MIN),
+        (None, Activity.OUT, out_s),
+        ("entrance", Activity.ACTIVE, 1 * MIN),
+        ("living", Activity.WANDERING, 2 * MIN),
+        ("bedroom", Activity.ACTIVE, 1 * MIN),
+        ("bedroom", Activity.ASLEEP, 20 * MIN),
+    )
+    _override(r, site, segs)
+    left = t0 + 5 * MIN
+    opened = left - 6.0  # the door opens just before the resident is out (sensors._transition)
+    due = opened + 10 * MIN
+    return [_record("night_wandering_exit", AlertKind.NIGHT_DOOR_EXIT, site, r, door, opened,
+                    due, left + out_s, out_minutes=round(out_s / MIN, 1))]  # fmt: skip
+
+
+def _bed_exit_no_return(
+    site: SimSite, r: ResidentSpec, t0: float, rng: random.Random, origin: float
+) -> list[TruthRecord]:
+    bed = _device_for(site, r, DeviceKind.BED)
+    away = rng.uniform(50, 70) * MIN
+    segs = _segments(
+        t0 - 20 * MIN,
+        ("bedroom", Activity.ASLEEP, 20 * MIN),
+        ("bedroom", Activity.ACTIVE, 1 * MIN),
+        ("living", Activity.ACTIVE, 2 * MIN),
+        ("living", Activity.SITTING, away - 4 * MIN),
+        ("bedroom", Activity.ACTIVE, 1 * MIN),
+        ("bedroom", Activity.ASLEEP, 20 * MIN),
+    )
+    _override(r, site, segs)
+    return [_record("bed_exit_no_return", AlertKind.BED_EXIT_NO_RETURN, site, r, bed, t0,
+                    t0 + 30 * MIN, t0 + away, away_minutes=round(away / MIN, 1))]  # fmt: skip
+
+
+def _bathroom_too_long(
+    site: SimSite, r: ResidentSpec, t0: float, rng: random.Random, origin: float
+) -> list[TruthRecord]:
+    stay = rng.uniform(25, 35) * MIN
+    segs = _segments(
+        t0 - 21 * MIN,
+        ("bedroom", Activity.ASLEEP, 20 * MIN),
+        ("bedroom", Activity.ACTIVE, 1 * MIN),
+        ("bathroom", Activity.ACTIVE, stay),
+        ("bedroom", Activity.ACTIVE, 1 * MIN),
+        ("bedroom", Activity.ASLEEP, 20 * MIN),
+    )
+    _override(r, site, segs)
+    device = _room_device(site, r, "bathroom", DeviceKind.FALL_RADAR) or _room_device(
+        site, r, "bathroom", DeviceKind.MOTION
+    )
+    return [_record("bathroom_too_long", AlertKind.BATHROOM_TOO_LONG, site, r, device, t0,
+                    t0 + 15 * MIN, t0 + stay, stay_minutes=round(stay / MIN, 1),
+                    room=r.places["bathroom"])]  # fmt: skip
+
+
+def _no_activity(
+    site: SimSite, r: ResidentSpec, t0: float, rng: random.Random, origin: float
+) -> list[TruthRecord]:
+    still = rng.uniform(4.5, 5.0) * HOUR
+    segs = _segments(
+        t0 - 5 * MIN,
+        ("living", Activity.ACTIVE, 5 * MIN),
+        ("living", Activity.STILL, still),
+        ("living", Activity.ACTIVE, 10 * MIN),
+    )
+    # A neighbour checks in and finds them.
+    visitor = Visit(t0 + still - MIN, t0 + still + 30 * MIN, "living", through_door=True)
+    _override(r, site, segs, [visitor])
+    pir = _room_device(site, r, "living", DeviceKind.MOTION)
+    return [_record("no_activity", AlertKind.INACTIVITY, site, r, pir, t0, t0 + 3 * HOUR,
+                    t0 + still, still_hours=round(still / HOUR, 2),
+                    rule="3 h before learning")]  # fmt: skip
+
+
+def _not_up(
+    site: SimSite, r: ResidentSpec, t0: float, rng: random.Random, origin: float
+) -> list[TruthRecord]:
+    routine = site.routines[r.id]
+    cal = routine.calendar
+    d = cal.day_of(t0)
+    wake = routine.wake(d)
+    deadline = cal.at(d, 10.0)
+    until = cal.at(d, rng.uniform(11.25, 11.75))
+    segs = _segments(
+        wake - 30 * MIN,
+        ("bedroom", Activity.STILL_IN_BED, until - wake + 30 * MIN),
+        ("bedroom", Activity.ACTIVE, 3 * MIN),
+    )
+    _override(r, site, segs)
+    bed = _device_for(site, r, DeviceKind.BED)
+    return [_record("not_up", AlertKind.NOT_UP, site, r, bed, wake, deadline, until,
+                    rule="10:00 before learning; learned wake + 2 h")]  # fmt: skip
+
+
+def _offline_device(site: SimSite, r: ResidentSpec) -> SimDevice:
+    return _device_for(site, r, DeviceKind.SOS_BUTTON) or next(
+        d for d in site.devices if d.kind is DeviceKind.DOOR
+    )
+
+
+def _device_offline(
+    site: SimSite, r: ResidentSpec, t0: float, rng: random.Random, origin: float
+) -> list[TruthRecord]:
+    device = _offline_device(site, r)
+    silent = 3.5 * device.report_interval_s
+    site.outages.append(Outage(t0, t0 + silent, device.id))
+    last = _last_message_before(site, device, t0, origin)
+    return [_record("device_offline", AlertKind.DEVICE_OFFLINE, site, None, device, last,
+                    last + 2 * device.report_interval_s, t0 + silent,
+                    report_interval_s=device.report_interval_s)]  # fmt: skip
+
+
+def _last_message_before(site: SimSite, device: SimDevice, t0: float, origin: float) -> float:
+    """The device's last message before t0: a heartbeat, a battery/link report or an event."""
+    last = device.last_heartbeat_before(t0, origin)
+    k = math.floor((t0 - 8.0 - origin - device.phase) / BATTERY_REPORT_S)
+    report = origin + device.phase + k * BATTERY_REPORT_S + (8.0 if not device.z2m else 7.0)
+    events = [f.ts for f in site.extra_facts if isinstance(f, Fact) and f.device_id == device.id]
+    return max([last, report, *(t for t in events if t < t0)])
+
+
+def _site_offline(
+    site: SimSite, r: ResidentSpec, t0: float, rng: random.Random, origin: float
+) -> list[TruthRecord]:
+    longest = max(d.report_interval_s for d in site.devices)
+    silent = 2 * longest + 1.5 * HOUR
+    site.outages.append(Outage(t0, t0 + silent, None, cut_connection=True))
+    return [_record("site_offline", AlertKind.SITE_OFFLINE, site, None, site.gateway, t0,
+                    t0 + 2 * longest, t0 + silent,
+                    rule="every device silent for 2x its report interval")]  # fmt: skip
+
+
+def _low_battery(
+    site: SimSite, r: ResidentSpec, t0: float, rng: random.Random, origin: float
+) -> list[TruthRecord]:
+    candidates = [d for d in site.devices if d.has_battery and d.battery_low_from is None
+                  and d.kind is not DeviceKind.WEARABLE]  # fmt: skip
+    device = rng.choice(candidates)
+    device.battery_low_from = t0
+    device.battery_low_level = round(rng.uniform(10, 14), 1)
+    device.battery_replaced_at = t0 + rng.uniform(6, 10) * HOUR
+    return [_record("low_battery", AlertKind.LOW_BATTERY, site, None, device, t0, t0,
+                    device.battery_replaced_at, percent=device.battery_low_level)]  # fmt: skip
+
+
+def _sos(
+    site: SimSite, r: ResidentSpec, t0: float, rng: random.Random, origin: float
+) -> list[TruthRecord]:
+    button = _device_for(site, r, DeviceKind.SOS_BUTTON)
+    assert button is not None
+    site.extra_facts.append(Fact(t0, button.id, Stream.SOS, {"pressed": True}))
+    return [_record("sos", AlertKind.SOS, site, r, button, t0, t0, None)]
+
+
+def _abnormal_vitals(
+    site: SimSite, r: ResidentSpec, t0: float, rng: random.Random, origin: float
+) -> list[TruthRecord]:
+    vitals = _device_for(site, r, DeviceKind.VITALS)
+    assert vitals is not None
+    length = rng.uniform(18, 25) * MIN
+    segs = _segments(
+        t0 - 30 * MIN,
+        ("bedroom", Activity.ASLEEP, 30 * MIN + length + 15 * MIN),
+    )
+    _override(r, site, segs)
+    if rng.random() < 0.7:
+        hr, br, what = rng.uniform(128, 140), rng.uniform(24, 28), "tachycardia"
+    else:
+        hr, br, what = rng.uniform(34, 38), rng.uniform(9, 11), "bradycardia"
+    site.vitals_overrides.append(VitalsOverride(vitals.id, t0, t0 + length, hr, br))
+    return [_record("abnormal_vitals", AlertKind.VITALS, site, r, vitals, t0, t0 + 5 * MIN,
+                    t0 + length, heart_rate=round(hr), condition=what)]  # fmt: skip
+
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in [
+        Scenario("fall_long_lie", AlertKind.FALL, (8.5, 20.0), 3 * HOUR,
+                 lambda s, r: _up_and_about(s, r)
+                 and _room_device(s, r, "bathroom", DeviceKind.FALL_RADAR) is not None,
+                 _fall_long_lie),
+        Scenario("wearable_fall", AlertKind.WEARABLE_FALL, (9.0, 19.0), 2 * HOUR,
+                 lambda s, r: _up_and_about(s, r)
+                 and _device_for(s, r, DeviceKind.WEARABLE) is not None,
+                 _wearable_fall),
+        Scenario("night_wandering_exit", AlertKind.NIGHT_DOOR_EXIT, (25.0, 28.0), 2 * HOUR,
+                 lambda s, r: _home_resident(s, r) and s.outer_door is not None,
+                 _night_wandering_exit, night=True),
+        Scenario("bed_exit_no_return", AlertKind.BED_EXIT_NO_RETURN, (24.5, 27.5), 3 * HOUR,
+                 lambda s, r: _up_and_about(s, r)
+                 and _device_for(s, r, DeviceKind.BED) is not None,
+                 _bed_exit_no_return, night=True),
+        Scenario("bathroom_too_long", AlertKind.BATHROOM_TOO_LONG, (24.5, 28.0), 2 * HOUR,
+                 lambda s, r: _up_and_about(s, r)
+                 and _room_device(s, r, "bathroom", DeviceKind.MOTION) is not None,
+                 _bathroom_too_long, night=True),
+        Scenario("no_activity", AlertKind.INACTIVITY, (9.5, 12.5), 7 * HOUR,
+                 _home_resident, _no_activity),
+        Scenario("not_up", AlertKind.NOT_UP, (5.0, 5.0), 8 * HOUR,
+                 _home_resident, _not_up),
+        Scenario("device_offline", AlertKind.DEVICE_OFFLINE, (0.0, 24.0), 6 * HOUR,
+                 lambda s, r: True, _device_offline),
+        Scenario("site_offline", AlertKind.SITE_OFFLINE, (0.0, 24.0), 6 * HOUR,
+                 lambda s, r: s.kind is SiteKind.HOME, _site_offline),
+        Scenario("low_battery", AlertKind.LOW_BATTERY, (8.0, 20.0), 12 * HOUR,
+                 lambda s, r: True, _low_battery),
+        Scenario("sos", AlertKind.SOS, (8.0, 21.0), 1 * HOUR,
+                 lambda s, r: _device_for(s, r, DeviceKind.SOS_BUTTON) is not None, _sos),
+        Scenario("abnormal_vitals", AlertKind.VITALS, (24.5, 28.5), 2 * HOUR,
+                 lambda s, r: _device_for(s, r, DeviceKind.VITALS) is not None,
+                 _abnormal_vitals, night=True),
+    ]
+}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioRequest:
+    name: str
+    at: float | None = None  # event time; None = random
+
+
+def parse_specs(text: str) -> list[ScenarioRequest]:
+    out: list[ScenarioRequest] = []
+    for raw in (p.strip() for p in text.split(",")):
+        if not raw:
+            continue
+        if raw == "all":
+            out += [ScenarioRequest(n) for n in SCENARIOS]
+            continue
+        name, count, at = raw, 1, None
+        if "@" in raw:
+            name, _, when = raw.partition("@")
+            try:
+                moment = datetime.fromisoformat(when)
+            except ValueError as exc:
+                raise ScenarioError(f"{raw!r}: bad time {when!r} (ISO 8601 expected)") from exc
+            if moment.tzinfo is None:
+                raise ScenarioError(f"{raw!r}: give the time with its UTC offset, e.g. +08:00")
+            at = moment.timestamp()
+        elif ":" in raw:
+            name, _, n = raw.partition(":")
+            if not n.isdigit() or int(n) < 1:
+                raise ScenarioError(f"{raw!r}: count must be a positive integer")
+            count = int(n)
+        if name not in SCENARIOS:
+            known = ", ".join(SCENARIOS)
+            raise ScenarioError(f"unknown scenario {name!r}; known: {known}, all")
+        out += [ScenarioRequest(name, at) for _ in range(count)]
+    return out
+
+
+class Injector:
+    """Places requested incidents at eligible sites and times, spaced apart per site."""
+
+    def __init__(
+        self, sites: list[SimSite], seed: int, start: float, end: float, lead_s: float = 2 * HOUR
+    ) -> None:
+        self.sites = sites
+        self.lead_s = lead_s
+        self.rng = random.Random(f"{seed}|scenarios")
+        self.start = start
+        self.end = end
+        self.busy: dict[str, list[tuple[float, float]]] = {}
+        self.records: list[TruthRecord] = []
+
+    def inject(self, request: ScenarioRequest, required: bool = True) -> list[TruthRecord]:
+        """Inject one incident; if `required` is False, quietly skip one that does not fit."""
+        scenario = SCENARIOS[request.name]
+        pairs = [(s, r) for s in self.sites for r in s.residents if scenario.eligible(s, r)]
+        if not pairs and not required:
+            return []
+        if not pairs:
+            raise ScenarioError(
+                f"no site is eligible for {scenario.name!r} (e.g. wearable_fall needs a "
+                "wearable, abnormal_vitals a vitals monitor, site_offline a home)"
+            )
+        for _ in range(400):
+            site, resident = self.rng.choice(pairs)
+            t0 = request.at
+            if t0 is None:
+                t0 = self._random_time(site, resident, scenario)
+            if not self._fits(site, resident, scenario, t0, request.at is None):
+                continue
+            rng = random.Random(f"{self.rng.random()}")
+            records = scenario.inject(site, resident, t0, rng, self.start)
+            self.busy.setdefault(site.id, []).append((t0 - scenario.span_s, t0 + scenario.span_s))
+            self.records += records
+            return records
+        if not required:
+            return []
+        raise ScenarioError(f"found no free time and site for {scenario.name!r} in the run")
+
+    def _random_time(self, site: SimSite, r: ResidentSpec, sc: Scenario) -> float:
+        cal = site.routines[r.id].calendar
+        first, last = cal.day_of(self.start), cal.day_of(self.end)
+        d = self.rng.randint(first - 1, last)
+        lo, hi = sc.window_h
+        t = cal.at(d, self.rng.uniform(lo, hi))
+        if sc.name == "not_up":
+            t = site.routines[r.id].wake(d)
+        return t
+
+    def _fits(self, site: SimSite, r: ResidentSpec, sc: Scenario, t0: float, strict: bool) -> bool:
+        if not (self.start + self.lead_s <= t0 and t0 + sc.span_s <= self.end):
+            return False
+        for a, b in self.busy.get(site.id, []):
+            if a < t0 + sc.span_s and t0 - sc.span_s < b:
+                return False
+        if not strict:
+            return True
+        seg = site.routines[r.id].at(t0)
+        if sc.night:
+            return seg.activity is Activity.ASLEEP
+        if sc.kind in (
+            AlertKind.FALL,
+            AlertKind.WEARABLE_FALL,
+            AlertKind.INACTIVITY,
+            AlertKind.SOS,
+        ):
+            return seg.place is not None and not seg.in_bed
+        return True
