@@ -1,0 +1,239 @@
+"""The detector runtime: routing, clocks, order, duplicates, persistence (real SQLite)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from detectors.runtime import DetectorRuntime
+from detectors.snapshot_store import SnapshotStore
+from eldercare.clock import FakeClock
+from eldercare.db import create_all, create_engine
+from eldercare.domain import AlertKind, Reading, Stream, Transition, TransitionAction
+from eldercare.registry_index import RegistryIndex
+from eldercare.registry_model import RegistryDocument, Site
+from tests.detector_helpers import home_site, local_ts, reading
+
+SH = "Asia/Shanghai"
+RAISE, CLEAR = TransitionAction.RAISE, TransitionAction.CLEAR
+
+
+class Collector:
+    def __init__(self) -> None:
+        self.transitions: list[Transition] = []
+
+    async def handle_transitions(self, transitions: Sequence[Transition]) -> None:
+        self.transitions.extend(transitions)
+
+    def of(self, kind: AlertKind) -> list[tuple[TransitionAction, float]]:
+        return [(t.action, t.ts) for t in self.transitions if t.kind == kind]
+
+
+def _index(*sites: Site) -> RegistryIndex:
+    return RegistryIndex(RegistryDocument(sites=list(sites)))
+
+
+def _runtime(sink: Collector, *sites: Site, **kw) -> DetectorRuntime:
+    index = _index(*sites)
+    return DetectorRuntime(lambda: index, sink, clock_mode=kw.pop("clock_mode", "event"), **kw)
+
+
+def _night_exit(site: Site) -> tuple[list[Reading], float]:
+    t = local_ts(SH, 2024, 5, 10, 2, 0)
+    return [
+        reading(site, "bed-1", Stream.OCCUPANCY, t - 3600, occupied=True),
+        reading(site, "bed-1", Stream.OCCUPANCY, t, occupied=False),
+        reading(site, "pir-kitchen", Stream.MOTION, t + 300, motion=True),
+        reading(site, "bed-1", Stream.OCCUPANCY, t + 45 * 60, occupied=True),
+    ], t
+
+
+async def test_event_mode_timer_fires_stamped_with_due_time() -> None:
+    site = home_site(SH)
+    sink = Collector()
+    rt = _runtime(sink, site)
+    rs, t = _night_exit(site)
+    await rt.handle_readings(rs)
+    assert sink.of(AlertKind.BED_EXIT_NO_RETURN) == [(RAISE, t + 1800), (CLEAR, t + 2700)]
+
+
+async def test_out_of_order_within_a_batch_and_duplicates() -> None:
+    site = home_site(SH)
+    sink = Collector()
+    rt = _runtime(sink, site)
+    rs, t = _night_exit(site)
+    shuffled = [rs[2], rs[0], rs[3], rs[1], rs[1], rs[0]]
+    await rt.handle_readings(shuffled)
+    await rt.handle_readings([rs[3]])  # redelivered in a later batch
+    assert sink.of(AlertKind.BED_EXIT_NO_RETURN) == [(RAISE, t + 1800), (CLEAR, t + 2700)]
+
+
+async def test_late_reading_within_tolerance_counts_later_is_dropped() -> None:
+    site = home_site(SH)
+    sink = Collector()
+    rt = _runtime(sink, site, lateness_s=120)
+    t = local_ts(SH, 2024, 5, 10, 2, 0)
+    await rt.handle_readings([reading(site, "radar-1", Stream.FALL, t, status="maybe_fall")])
+    await rt.handle_readings([reading(site, "pir-living", Stream.MOTION, t + 50, motion=True)])
+    # Movement in the radar's room at t+40 arrives after t+50 was applied: 10 s late, applied.
+    await rt.handle_readings([reading(site, "pir-bath", Stream.MOTION, t + 40, motion=True)])
+    await rt.advance_to(t + 600)
+    assert sink.of(AlertKind.FALL) == []
+    # Same story but the movement is 500 s late: left out of detection, the fall stands.
+    sink2 = Collector()
+    rt2 = _runtime(sink2, site, lateness_s=120)
+    await rt2.handle_readings([reading(site, "radar-1", Stream.FALL, t, status="maybe_fall")])
+    await rt2.handle_readings([reading(site, "pir-living", Stream.MOTION, t + 540, motion=True)])
+    await rt2.handle_readings([reading(site, "pir-bath", Stream.MOTION, t + 40, motion=True)])
+    assert sink2.of(AlertKind.FALL) == [(RAISE, t + 60)]
+
+
+async def test_silent_site_judged_against_global_watermark() -> None:
+    devices = [{"id": "pir-a", "kind": "motion", "room": "living", "report_interval_s": 300}]
+    quiet = home_site(SH, site_id="quiet", devices=devices)
+    busy_devices = [{"id": "pir-b", "kind": "motion", "room": "living", "report_interval_s": 300}]
+    busy = home_site(SH, site_id="busy", devices=busy_devices)
+    sink = Collector()
+    rt = _runtime(sink, quiet, busy, lateness_s=60)
+    t = local_ts(SH, 2024, 5, 10, 12, 0)
+    await rt.handle_readings([reading(quiet, "pir-a", Stream.HEARTBEAT, t)])
+    for k in range(1, 30):  # only the busy site speaks, every minute
+        await rt.handle_readings([reading(busy, "pir-b", Stream.HEARTBEAT, t + 60 * k)])
+    offline = [
+        (x.site_id, x.action, x.ts) for x in sink.transitions if x.kind == AlertKind.SITE_OFFLINE
+    ]
+    assert offline == [("quiet", RAISE, t + 600)]
+
+
+async def test_wall_mode_timer_task_fires_on_the_fake_clock() -> None:
+    site = home_site(SH)
+    sink = Collector()
+    clock = FakeClock(local_ts(SH, 2024, 5, 10, 1, 0))
+    rt = _runtime(sink, site, clock_mode="wall", clock=clock)
+    t = clock.now()
+    await rt.handle_readings([reading(site, "sos-1", Stream.SOS, t, pressed=True)])
+    assert sink.of(AlertKind.SOS) == [(RAISE, t)]
+    clock.advance(119)
+    await rt.tick()
+    assert sink.of(AlertKind.SOS) == [(RAISE, t)]
+    clock.advance(600)
+    await rt.tick()
+    assert sink.of(AlertKind.SOS) == [(RAISE, t), (CLEAR, t + 120)]  # stamped with its due time
+
+
+async def test_registry_change_rebuilds_and_keeps_open_conditions() -> None:
+    site = home_site(SH)
+    sink = Collector()
+    holder = {"index": _index(site)}
+    rt = DetectorRuntime(lambda: holder["index"], sink, clock_mode="event")
+    rs, t = _night_exit(site)
+    await rt.handle_readings(rs[:2])
+    await rt.advance_to(t + 1800)
+    assert sink.of(AlertKind.BED_EXIT_NO_RETURN) == [(RAISE, t + 1800)]
+    edited = home_site(SH, site_overrides={"bathroom_too_long": {"day_minutes": 30}})
+    holder["index"] = _index(edited)
+    await rt.handle_readings(rs[2:])
+    assert rt.sites[site.id].site == edited
+    assert sink.of(AlertKind.BED_EXIT_NO_RETURN) == [(RAISE, t + 1800), (CLEAR, t + 2700)]
+
+
+async def test_invalid_overrides_keep_the_previous_detectors() -> None:
+    site = home_site(SH)
+    sink = Collector()
+    holder = {"index": _index(site)}
+    rt = DetectorRuntime(lambda: holder["index"], sink, clock_mode="event")
+    rs, t = _night_exit(site)
+    await rt.handle_readings(rs[:2])
+    bad = home_site(SH, site_overrides={"bed_exit_no_return": {"minutes": -5}})
+    holder["index"] = _index(bad)
+    await rt.handle_readings(rs[2:])
+    assert sink.of(AlertKind.BED_EXIT_NO_RETURN) == [(RAISE, t + 1800), (CLEAR, t + 2700)]
+
+
+async def test_restart_resumes_open_condition_without_reraising(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/snap.db")
+    await create_all(engine)
+    site = home_site(SH)
+    rs, t = _night_exit(site)
+
+    sink1 = Collector()
+    rt1 = _runtime(sink1, site, snapshot_store=SnapshotStore(engine))
+    await rt1.start()
+    await rt1.handle_readings(rs[:3])
+    await rt1.advance_to(t + 1900)
+    await rt1.stop()
+    assert sink1.of(AlertKind.BED_EXIT_NO_RETURN) == [(RAISE, t + 1800)]
+
+    sink2 = Collector()
+    rt2 = _runtime(sink2, site, snapshot_store=SnapshotStore(engine))
+    await rt2.start()
+    await rt2.handle_readings(rs[2:])  # the broker redelivers one reading already seen
+    await rt2.stop()
+    assert sink2.of(AlertKind.BED_EXIT_NO_RETURN) == [(CLEAR, t + 2700)]
+    await engine.dispose()
+
+
+# --- batch boundaries do not matter in event mode ---------------------------------------------
+
+
+def _busy_day() -> tuple[list[Site], list[Reading]]:
+    a = home_site(SH, site_id="home-a")
+    b_devices = [
+        {"id": "b-bed", "kind": "bed", "room": "bedroom", "report_interval_s": 600},
+        {"id": "b-pir", "kind": "motion", "room": "living", "report_interval_s": 900},
+        {"id": "b-door", "kind": "door", "room": "entrance", "outer_door": True},
+        {"id": "b-bath", "kind": "motion", "room": "bathroom"},
+    ]
+    b = home_site("Europe/Berlin", site_id="home-b", devices=b_devices)
+    t = local_ts(SH, 2024, 5, 10, 21, 0)
+    plan = [
+        (a, "pir-living", Stream.MOTION, 0, {"motion": True}),
+        (b, "b-pir", Stream.MOTION, 10, {"motion": True}),
+        (a, "bed-1", Stream.OCCUPANCY, 60, {"occupied": True}),
+        (a, "sos-1", Stream.SOS, 100, {"pressed": True}),
+        (b, "b-bath", Stream.MOTION, 200, {"motion": True}),
+        (a, "bed-1", Stream.OCCUPANCY, 180 * 60, {"occupied": False}),
+        (a, "radar-1", Stream.FALL, 181 * 60, {"status": "maybe_fall"}),
+        (b, "b-door", Stream.CONTACT, 300 * 60, {"open": True}),
+        (a, "pir-kitchen", Stream.MOTION, 330 * 60, {"motion": True}),
+        (a, "bed-1", Stream.OCCUPANCY, 340 * 60, {"occupied": True}),
+        (b, "b-pir", Stream.MOTION, 600 * 60, {"motion": True}),
+        (a, "pir-living", Stream.MOTION, 800 * 60, {"motion": True}),
+    ]
+    readings = [reading(s, d, stream, t + dt, **f) for s, d, stream, dt, f in plan]
+    return [a, b], readings
+
+
+async def _replay_in_batches(cuts: list[int]) -> dict[str, list[Transition]]:
+    sites, readings = _busy_day()
+    sink = Collector()
+    rt = _runtime(sink, *sites)
+    start = 0
+    for cut in [*sorted(set(cuts)), len(readings)]:
+        if cut > start:
+            await rt.handle_readings(readings[start:cut])
+            start = cut
+    await rt.advance_to(readings[-1].ts + 86400)
+    per_site: dict[str, list[Transition]] = {}
+    for tr in sink.transitions:
+        per_site.setdefault(tr.site_id, []).append(tr)
+    return per_site
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(st.integers(min_value=1, max_value=11), max_size=11))
+async def test_event_mode_same_transitions_whatever_the_batches(cuts: list[int]) -> None:
+    whole = await _replay_in_batches([])
+    assert whole["home-a"] and whole["home-b"]  # the day raises things at both sites
+    assert await _replay_in_batches(cuts) == whole
+
+
+def test_bad_clock_mode_is_refused() -> None:
+    with pytest.raises(ValueError, match="clock_mode"):
+        DetectorRuntime(lambda: RegistryIndex.empty(), Collector(), clock_mode="lunar")  # type: ignore[arg-type]
