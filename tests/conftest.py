@@ -7,7 +7,7 @@ never fight over ports.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -75,6 +75,30 @@ def pg_url() -> Iterator[str]:
                 yield from _pg_fresh_database("127.0.0.1", 5432, user)
                 return
     yield from _pg_throwaway_cluster()
+
+
+@pytest.fixture(scope="session")
+def pg_database(pg_url: str) -> Iterator[Callable[[str], str]]:
+    """Factory: `pg_database("label")` is the URL of a further empty database on the
+    session's PostgreSQL server, so a test module can drop and create its own tables
+    without touching tables other modules keep in `pg_url`. Dropped at session end."""
+    import uuid
+
+    from sqlalchemy.engine import make_url
+
+    base = make_url(pg_url)
+    host, port, user = base.host or "127.0.0.1", base.port or 5432, base.username or "postgres"
+    created: list[str] = []
+
+    def make(label: str) -> str:
+        name = f"{base.database}_{uuid.uuid4().hex[:6]}_{label}"[:63]
+        _pg_run(_pg_admin(host, port, user, f'CREATE DATABASE "{name}"'))
+        created.append(name)
+        return base.set(database=name).render_as_string(hide_password=False)
+
+    yield make
+    for name in created:
+        _pg_run(_pg_admin(host, port, user, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def _pg_candidate_users() -> list[str]:

@@ -6,6 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -32,12 +33,18 @@ def _drop_registry_tables(url: str) -> None:
         pool.submit(asyncio.run, drop()).result()
 
 
+@pytest.fixture(scope="module")
+def registry_cli_pg_url(pg_database: Callable[[str], str]) -> str:
+    """A database of this module's own on the session's PostgreSQL server."""
+    return pg_database("registry_cli")
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path}/cli.db"
-    url: str = request.getfixturevalue("pg_url")
-    _drop_registry_tables(url)  # the session's database is shared by the tests
+    url: str = request.getfixturevalue("registry_cli_pg_url")
+    _drop_registry_tables(url)  # the module's database is shared by its tests
     return url
 
 

@@ -4,7 +4,7 @@ prune, export round-trip, store-level uniqueness, invalid files changing nothing
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,15 +52,21 @@ class Store:
     backend: str
 
 
+@pytest.fixture(scope="module")
+def registry_pg_url(pg_database: Callable[[str], str]) -> str:
+    """A database of this module's own on the session's PostgreSQL server."""
+    return pg_database("registry")
+
+
 @pytest_asyncio.fixture(params=["sqlite", "postgresql"], loop_scope="function")
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
     if request.param == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path}/registry.db"
     else:
-        url = request.getfixturevalue("pg_url")
+        url = request.getfixturevalue("registry_pg_url")
     engine = create_engine(url)
     async with engine.begin() as conn:
-        # The PostgreSQL database lives for the session: start each test from empty tables.
+        # The PostgreSQL database lives for the module: start each test from empty tables.
         await conn.run_sync(lambda c: Base.metadata.drop_all(c, tables=REGISTRY_TABLES))
     await init_store(engine)
     yield Store(engine, session_factory(engine), request.param)
@@ -425,9 +431,9 @@ async def test_invalid_file_fails_clearly_and_changes_nothing(
 
 
 async def test_concurrent_appliers_queue_up_on_postgresql(
-    pg_url: str, example: RegistryDocument
+    registry_pg_url: str, example: RegistryDocument
 ) -> None:
-    engine = create_engine(pg_url)
+    engine = create_engine(registry_pg_url)
     async with engine.begin() as conn:
         await conn.run_sync(lambda c: Base.metadata.drop_all(c, tables=REGISTRY_TABLES))
     await init_store(engine)
