@@ -85,6 +85,9 @@ def plan_route(
     for i, step in enumerate(sp.steps):
         recipients = resolve_all(list(step.notify), site, resident_id, policy.centre)
         steps.append(RouteStep(at, f"step {i + 1}", recipients))
+        for spec in step.notify:
+            if not resolve_all([spec], site, resident_id, policy.centre):
+                warnings.append(f"step {i + 1}: nobody is {spec} for this alert")
         for r in recipients:
             if not r.urls and r.role != "centre":
                 warnings.append(f"{r.key} ({r.name}) has no notification channel")
