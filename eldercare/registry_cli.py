@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from eldercare.db import create_engine, session_factory
 from eldercare.registry_apply import RegistryError, apply_file, dump_registry
@@ -44,15 +46,22 @@ DatabaseOption = Annotated[
 def _run(database_url: str | None, work: Callable[[Sessions], Awaitable[T]]) -> T:
     """Open the store (creating the registry tables if missing), run `work`, close it."""
 
+    url = database_url or load_settings().database_url
+
     async def main() -> T:
-        engine = create_engine(database_url or load_settings().database_url)
+        engine = create_engine(url)
         try:
             await init_store(engine)
             return await work(session_factory(engine))
         finally:
             await engine.dispose()
 
-    return asyncio.run(main())
+    try:
+        return asyncio.run(main())
+    except (OSError, SQLAlchemyError) as exc:
+        shown = make_url(url).render_as_string(hide_password=True)
+        typer.secho(f"error: database {shown}: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from exc
 
 
 @app.command("apply")

@@ -149,3 +149,10 @@ def test_wired_into_the_eldercare_command(tmp_path: Path) -> None:
     )
     assert listed.returncode == 0, listed.stderr
     assert "hh-3-2-401" in listed.stdout and "inst-xingfu" in listed.stdout
+
+
+def test_unreachable_database_is_a_clear_error() -> None:
+    code, out, err = run("postgresql+asyncpg://nobody:secret@127.0.0.1:1/none", "sites")
+    assert code == 2 and out == ""
+    assert err.startswith("error: database postgresql+asyncpg://nobody:***@127.0.0.1:1/none:")
+    assert "secret" not in err
