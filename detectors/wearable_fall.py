@@ -23,9 +23,9 @@ never clears.
 
 Stream hygiene: batches are ordered by their start time; a batch whose
 start was already consumed is a duplicate or late and is dropped (counted); a
-missing stretch is waited for until samples `reorder_wait_s` newer arrive (or,
-with the device silent, until `advance` is `silence_wait_s` past it), then accepted
-as a gap; gaps up to `max_gap_s` are tolerated (windows use the samples
+missing stretch is waited for until a batch starting `reorder_wait_s` after it
+arrives (or, with the device silent, until `advance` is `silence_wait_s` past it),
+then accepted as a gap; gaps up to `max_gap_s` are tolerated (windows use the samples
 present, if enough), longer ones reset the signal history (an open alert stays).
 """
 
@@ -124,7 +124,7 @@ class WearableFallSettings(BaseModel):
         2.0,
         ge=0.0,
         le=60.0,
-        description="newer samples this far ahead: a missing batch is given up as a gap",
+        description="a batch starting this long after a missing one: give it up as a gap",
     )
     silence_wait_s: float = Field(
         30.0,
@@ -256,7 +256,7 @@ class WearableFallDetector:
     # ---- state -----------------------------------------------------------------
 
     def _reset_state(self) -> None:
-        self._data_clock = -math.inf  # end of the newest batch seen
+        self._data_clock = -math.inf  # start of the newest batch seen
         self._now = -math.inf  # latest time given to advance
         self._frontier: float | None = None  # signal is settled (consumed or given up) before this
         self._last_sample_ts: float | None = None
@@ -295,7 +295,7 @@ class WearableFallDetector:
             self.counters["rejected"] += 1
             self._log_once(f"rejected:{exc}", f"accel reading rejected: {exc}")
             return []
-        self._data_clock = max(self._data_clock, batch.end)
+        self._data_clock = max(self._data_clock, batch.ts)
         if self._frontier is not None and batch.end <= self._frontier + 0.5 / batch.rate_hz:
             self._count_stale(batch.ts)
             return []
