@@ -271,3 +271,11 @@ def test_unknown_root_is_unsupported() -> None:
     assert rejected("home/kitchen/temp", b"21.5").cause is RejectCause.UNSUPPORTED
     assert rejected("", b"x").cause is RejectCause.BAD_TOPIC
     assert rejected("a/+/b", b"x").cause is RejectCause.BAD_TOPIC
+
+
+def test_wrong_argument_types_do_not_raise() -> None:
+    for name, payload in [(None, b"{}"), ("eldercare/hh-1/d-1/motion", None), (b"t", b"")]:
+        result = decode(name, payload, NOW)  # type: ignore[arg-type]
+        assert isinstance(result, Rejected)
+    memory = decode(topic("motion"), memoryview(b'{"motion": true}'), NOW)  # type: ignore[arg-type]
+    assert isinstance(memory, Decoded)
