@@ -38,6 +38,8 @@ _SUBCOMMANDS: list[tuple[str, str]] = [
     ("users", "gateway.cli:users_app"),
     ("alerts", "alerts.cli:app"),
     ("sim", "device_sim.cli:app"),
+    ("ingest", "ingest.cli:ingest_app"),
+    ("devices", "ingest.cli:devices_app"),
 ]
 
 

@@ -266,7 +266,10 @@ class InfluxClient:
     async def write(self, lines: Iterable[str], db: str, precision: str = "ns") -> None:
         """Write lines (gzip body). Raises `InfluxError`; `retryable` is False when
         InfluxDB refused the data itself (a 4xx), True for outages and 5xx."""
-        body = "\n".join(lines).encode("utf-8")
+        await self.write_body("\n".join(lines).encode("utf-8"), db, precision)
+
+    async def write_body(self, body: bytes, db: str, precision: str = "ns") -> None:
+        """Write an already joined line-protocol body (e.g. a spooled batch)."""
         if not body:
             return
         payload = gzip.compress(body, compresslevel=self.gzip_level)

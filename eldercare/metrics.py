@@ -11,6 +11,7 @@ update under the GIL, cheap but not free.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 import threading
@@ -179,3 +180,29 @@ def render_prometheus() -> str:
 
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+async def serve_metrics(host: str, port: int) -> asyncio.AbstractServer:
+    """A minimal HTTP endpoint answering `GET /metrics`, for parts running without the
+    gateway (standalone ingest). The gateway serves the same text itself."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5.0)
+            path = request.split(b" ", 2)[1] if request.count(b" ") >= 2 else b"/"
+            if path.split(b"?")[0] == b"/metrics":
+                status, body, ctype = "200 OK", render_prometheus().encode(), CONTENT_TYPE
+            else:
+                status, body, ctype = "404 Not Found", b"not found\n", "text/plain"
+            writer.write(
+                f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+                + body
+            )
+            await writer.drain()
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    return await asyncio.start_server(handle, host, port)

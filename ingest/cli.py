@@ -1,0 +1,166 @@
+"""`eldercare ingest run` (standalone ingest) and `eldercare devices …` (what ingest saw).
+
+Standalone ingest is MQTT → InfluxDB without detectors (a `NullReadingSink`): the
+way to run ingest apart from the rest when a deployment scales parts out. It
+reads the registry from the relational store, reloads it when its version
+changes, and serves its counters at `http://<http_host>:<http_port>/metrics`
+(what `eldercare services status` shows).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+
+from eldercare.logs import configure_logging, get_logger
+from eldercare.settings import Settings, load_settings
+
+log = get_logger("ingest.cli")
+
+ingest_app = typer.Typer(
+    help="Ingest: MQTT → InfluxDB (standalone). 数据接入", no_args_is_help=True
+)
+devices_app = typer.Typer(
+    help="Devices seen by ingest: unregistered ones, quarantined messages. 设备接入情况",
+    no_args_is_help=True,
+)
+
+REGISTRY_POLL_S = 5.0
+
+
+@ingest_app.command("run")
+def run(
+    metrics_port: Annotated[
+        int | None, typer.Option(help="port of the /metrics endpoint (default: http_port)")
+    ] = None,
+) -> None:
+    """Run ingest alone: MQTT → InfluxDB (or spool), until SIGTERM / Ctrl-C."""
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    asyncio.run(run_standalone(settings, metrics_port=metrics_port))
+
+
+async def run_standalone(settings: Settings, *, metrics_port: int | None = None) -> None:
+    from eldercare.db import create_engine, session_factory
+    from eldercare.metrics import serve_metrics
+    from eldercare.pipeline import NullReadingSink
+    from eldercare.registry_store import init_store, load_index, registry_version
+    from ingest.service import IngestService
+
+    engine = create_engine(settings.database_url)
+    await init_store(engine)
+    sessions = session_factory(engine)
+    current = [await load_index(sessions)]
+    log.info("registry loaded", extra={"version": current[0].version, "devices": len(current[0])})
+    service = IngestService(settings, lambda: current[0], NullReadingSink())
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    server = None
+    port = metrics_port if metrics_port is not None else settings.http_port
+    try:
+        server = await serve_metrics(settings.http_host, port)
+    except OSError as exc:
+        log.warning("metrics endpoint not served", extra={"port": port, "error": str(exc)})
+
+    await service.start()
+    try:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), REGISTRY_POLL_S)
+            if stop.is_set():
+                break
+            try:
+                version = await registry_version(sessions)
+                if version != current[0].version:
+                    current[0] = await load_index(sessions)
+                    log.info("registry reloaded", extra={"version": version})
+            except Exception:
+                log.exception("registry reload failed; keeping the previous one")
+    finally:
+        await service.stop()
+        if server is not None:
+            server.close()
+        await engine.dispose()
+
+
+# -- devices -------------------------------------------------------------------
+
+
+@devices_app.command("unregistered")
+def unregistered(
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Devices sending data that are not in the registry (register them). 未登记设备"""
+    settings = load_settings()
+    devices = asyncio.run(_load_unregistered(settings))
+    if as_json:
+        typer.echo(json.dumps([d.to_json() for d in devices], ensure_ascii=False, indent=2))
+        return
+    if not devices:
+        typer.echo("没有未登记设备 / no unregistered devices")
+        return
+    typer.echo("未登记设备 / unregistered devices:")
+    typer.echo(f"{'identity':<40} {'count':>8} {'first seen':<20} {'last seen':<20} topic")
+    for d in devices:
+        typer.echo(
+            f"{d.identity:<40} {d.count:>8} {_iso(d.first_seen):<20} {_iso(d.last_seen):<20} "
+            f"{d.topic}"
+        )
+        typer.echo(f"    sample: {d.sample_payload[:160]}")
+
+
+async def _load_unregistered(settings: Settings):  # type: ignore[no-untyped-def]
+    from eldercare.db import create_engine, session_factory
+    from ingest.unregistered import init_unregistered_store, list_unregistered
+
+    engine = create_engine(settings.database_url)
+    try:
+        await init_unregistered_store(engine)
+        return await list_unregistered(session_factory(engine))
+    finally:
+        await engine.dispose()
+
+
+@devices_app.command("quarantine")
+def quarantine(
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    cause: Annotated[str | None, typer.Option(help="only this cause, e.g. bad_json")] = None,
+    limit: Annotated[int, typer.Option(help="newest entries to show")] = 20,
+) -> None:
+    """Messages ingest refused, with the cause. 隔离的消息"""
+    from ingest.quarantine import read_quarantine
+
+    settings = load_settings()
+    entries = list(read_quarantine(settings.run_dir / "quarantine", cause))
+    counts = Counter(e.cause for e in entries)
+    newest = entries[-limit:] if limit > 0 else []
+    if as_json:
+        doc = {"counts": dict(counts), "entries": [e.to_json() for e in newest]}
+        typer.echo(json.dumps(doc, ensure_ascii=False, indent=2))
+        return
+    if not entries:
+        typer.echo("没有隔离的消息 / no quarantined messages")
+        return
+    typer.echo("隔离的消息（按原因）/ quarantined messages by cause:")
+    for name, n in counts.most_common():
+        typer.echo(f"  {name:<20} {n}")
+    typer.echo(f"最近 / newest {len(newest)}:")
+    for e in newest:
+        payload = e.to_json().get("payload", "<binary, base64 in --json>")
+        typer.echo(f"  {_iso(e.received_at)} {e.cause:<18} {e.topic[:60]}  {e.detail[:80]}")
+        typer.echo(f"      {str(payload)[:120]!r}")
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S")

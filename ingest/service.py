@@ -1,0 +1,334 @@
+"""The ingest stage: MQTT → decode → resolve → Reading → InfluxDB (or spool) → sink → ack.
+
+Messages are handled in micro-batches: whatever arrived while the previous
+batch was being written. For each batch, in this order:
+
+1. decode every message (codecs; refused ones go to the quarantine, counted);
+2. resolve the device (native: site + device id; vendor: its binding) and let
+   the device's kind give vendor readings their meaning (`adapt_to_device`);
+   unknown devices are noted in the unregistered list;
+3. stamp site, room and resident into `eldercare.domain.Reading`s;
+4. write them to InfluxDB, or spool them (durable either way);
+5. hand them to the detectors (`sink.handle_readings`);
+6. only then acknowledge the batch's MQTT messages.
+
+A crash anywhere before 6 leaves the messages unacknowledged and the broker
+redelivers them to our persistent session; points and readings are keyed by
+device and event time, so the second delivery overwrites the first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from eldercare import metrics
+from eldercare.clock import Clock, WallClock
+from eldercare.db import create_engine, session_factory
+from eldercare.domain import Reading
+from eldercare.influx import InfluxClient, LineProtocolError, encode_line, point_for_reading
+from eldercare.logs import get_logger
+from eldercare.pipeline import ReadingSink
+from eldercare.registry_index import RegistryIndex, ResolvedDevice
+from eldercare.settings import Settings
+from ingest.codecs import DecodeLimits, adapt_to_device, decode
+from ingest.decoded import Decoded, NativeIdentity, RejectCause, Rejected
+from ingest.influx_writer import InfluxWriter
+from ingest.mqtt_session import Backoff, InboundMessage, MqttConfig, MqttConnection, MqttError
+from ingest.quarantine import Quarantine
+from ingest.spool import Spool
+from ingest.unregistered import UnregisteredDevices, init_unregistered_store
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+log = get_logger(__name__)
+
+_RECEIVED = metrics.counter("ingest_received_total", "MQTT messages received")
+_DECODED = metrics.counter("ingest_decoded_total", "messages decoded into readings")
+_IGNORED = metrics.counter("ingest_ignored_total", "messages with nothing to record")
+_READINGS = metrics.counter("ingest_readings_total", "readings handed to the detectors")
+_DUPLICATES = metrics.counter("ingest_duplicates_total", "readings seen before (redeliveries)")
+_BATCHES = metrics.counter("ingest_batches_total", "micro-batches handled")
+_ACKED = metrics.counter("ingest_acked_total", "MQTT messages acknowledged")
+_RECONNECTS = metrics.counter("ingest_mqtt_reconnects_total", "MQTT connection attempts failed")
+_LAG = metrics.gauge("ingest_lag_seconds", "wall time minus event time of the newest reading")
+_HEARTBEAT = metrics.gauge(
+    "ingest_heartbeat_timestamp_seconds", "wall time of ingest's last sign of life"
+)
+_CONNECTED = metrics.gauge("ingest_mqtt_connected", "1 while connected to the broker")
+
+STATS_INTERVAL_S = 10.0
+HOUSEKEEPING_INTERVAL_S = 1.0
+UNREGISTERED_FLUSH_S = 5.0
+DEDUP_WINDOW = 200_000  # reading keys remembered to count duplicates
+
+
+class IngestService:
+    """The ingest `Component`: `start()` spawns the pipeline, `stop()` drains and stops it."""
+
+    name = "ingest"
+
+    def __init__(
+        self,
+        settings: Settings,
+        index_provider: Callable[[], RegistryIndex],
+        sink: ReadingSink,
+        *,
+        clock: Clock | None = None,
+        mqtt: MqttConfig | None = None,
+        limits: DecodeLimits | None = None,
+        max_batch: int = 5000,
+        instance: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.index_provider = index_provider
+        self.sink = sink
+        self.clock = clock or WallClock()
+        self.mqtt_config = mqtt or MqttConfig.from_settings(settings)
+        self.limits = limits
+        self.max_batch = max_batch
+        self.instance = instance or f"{socket.gethostname()}:{settings.mqtt_client_id}"
+        run_dir = settings.run_dir
+        self.spool = Spool(run_dir / "spool")
+        self.quarantine = Quarantine(run_dir / "quarantine")
+        self.influx = InfluxClient.from_settings(settings)
+        self.writer = InfluxWriter(self.influx, settings.influx_db, self.spool)
+        self._engine: AsyncEngine | None = None
+        self.unregistered: UnregisteredDevices | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._connection: MqttConnection | None = None
+        self._seen: OrderedDict[tuple[str, str, str, float], None] = OrderedDict()
+        self._stamps: dict[str, tuple[str | None, str | None]] = {}
+        self._stamps_for: RegistryIndex | None = None
+        self.ready = asyncio.Event()  # set once subscribed (tests, health)
+        # Cumulative figures, also exported as `ingest_stats` points.
+        self.received = 0
+        self.decoded = 0
+        self.quarantined = 0
+        self.unregistered_count = 0
+        self.duplicates = 0
+        self.readings = 0
+        self.lag_seconds = 0.0
+        self._stats_last = (time.monotonic(), 0)
+
+    # -- Component -------------------------------------------------------------
+    async def start(self) -> None:
+        self._engine = create_engine(self.settings.database_url)
+        await init_unregistered_store(self._engine)
+        self.unregistered = UnregisteredDevices(session_factory(self._engine))
+        await self.writer.start()
+        _HEARTBEAT.set(time.time())
+        self._tasks = [
+            asyncio.create_task(self._consume_forever(), name="ingest-consume"),
+            asyncio.create_task(self._housekeeping(), name="ingest-housekeeping"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        await self.writer.stop()
+        if self.unregistered is not None:
+            with contextlib.suppress(Exception):
+                await self.unregistered.flush()
+        self.quarantine.close()
+        await self.influx.aclose()
+        if self._engine is not None:
+            await self._engine.dispose()
+
+    # -- the reconnect loop, outside the message iteration -------------------------
+    async def _consume_forever(self) -> None:
+        backoff = Backoff(initial=0.5, maximum=30.0)
+        while True:
+            try:
+                async with MqttConnection(self.mqtt_config) as conn:
+                    self._connection = conn
+                    _CONNECTED.set(1)
+                    backoff.reset()
+                    self.ready.set()
+                    async for batch in conn.batches(self.max_batch):
+                        readings = await self.handle_batch(batch)
+                        conn.ack(batch)
+                        _ACKED.inc(len(batch))
+                        self._count_duplicates(readings)
+            except MqttError as exc:
+                delay = backoff.next()
+                _RECONNECTS.inc()
+                log.warning(
+                    "mqtt unavailable; reconnecting", extra={"error": str(exc), "in_s": delay}
+                )
+            except Exception:
+                # The batch was not acknowledged; after reconnecting, the broker resends it.
+                delay = backoff.next()
+                log.exception("ingest batch failed; reconnecting", extra={"in_s": delay})
+            finally:
+                _CONNECTED.set(0)
+                self._connection = None
+            await asyncio.sleep(delay)
+
+    # -- one batch ------------------------------------------------------------------
+    async def handle_batch(self, batch: Sequence[InboundMessage]) -> list[Reading]:
+        """Decode, resolve, write durably and hand on one batch; the caller acks it."""
+        index = self.index_provider()
+        if index is not self._stamps_for:
+            self._stamps, self._stamps_for = {}, index
+        readings: list[Reading] = []
+        lines: list[str] = []
+        decoded = 0
+        ignored = 0
+        limits = self.limits
+        for m in batch:
+            if m.bad_topic:
+                self._quarantine(m, RejectCause.BAD_TOPIC.value, "topic is not UTF-8")
+                continue
+            result = decode(m.topic, m.payload, m.received_at, limits=limits)
+            if type(result) is Decoded:
+                decoded += 1
+                identity = result.identity
+                if type(identity) is NativeIdentity:
+                    resolved = index.resolve_native(identity.site_id, identity.device_id)
+                else:
+                    resolved = index.resolve_vendor(identity.key)  # type: ignore[union-attr]
+                if resolved is None:
+                    self._note_unregistered(result, m)
+                    continue
+                self._stamp(resolved, result, m, readings, lines)
+            elif type(result) is Rejected:
+                self._quarantine(m, result.cause.value, result.detail)
+            else:
+                ignored += 1
+        self.received += len(batch)
+        self.decoded += decoded
+        _RECEIVED.inc(len(batch))
+        _DECODED.inc(decoded)
+        if ignored:
+            _IGNORED.inc(ignored)
+        await self.writer.write(lines)
+        if readings:
+            await self.sink.handle_readings(readings)
+            self.readings += len(readings)
+            _READINGS.inc(len(readings))
+            newest = max(r.ts for r in readings)
+            self.lag_seconds = self.clock.now() - newest
+            _LAG.set(self.lag_seconds)
+        _BATCHES.inc()
+        _HEARTBEAT.set(time.time())
+        return readings
+
+    def _stamp(
+        self,
+        resolved: ResolvedDevice,
+        result: Decoded,
+        m: InboundMessage,
+        readings: list[Reading],
+        lines: list[str],
+    ) -> None:
+        device = resolved.device
+        stamp = self._stamps.get(device.id)
+        if stamp is None:
+            stamp = self._stamps[device.id] = (resolved.room_id, resolved.resident_id)
+        room_id, resident_id = stamp
+        native = result.source == "native"
+        for raw in result.readings:
+            if not native:
+                adapted = adapt_to_device(raw, device)
+                if adapted is None:
+                    continue
+                raw = adapted
+            reading = Reading(
+                resolved.site.id,
+                device.id,
+                raw.stream,
+                raw.ts,
+                raw.fields,
+                m.received_at,
+                room_id,
+                resident_id,
+                result.source,
+            )
+            try:
+                line = point_for_reading(reading)
+            except LineProtocolError as exc:
+                self._quarantine(m, RejectCause.SCHEMA.value, f"not storable: {exc}")
+                continue
+            readings.append(reading)
+            lines.append(line)
+
+    def _quarantine(self, m: InboundMessage, cause: str, detail: str) -> None:
+        self.quarantined += 1
+        self.quarantine.add(cause, detail, m.topic, m.payload, m.received_at)
+
+    def _note_unregistered(self, result: Decoded, m: InboundMessage) -> None:
+        self.unregistered_count += 1
+        assert self.unregistered is not None
+        self.unregistered.note(result.identity, result.source, m.topic, m.payload, m.received_at)
+
+    def _count_duplicates(self, readings: Sequence[Reading]) -> None:
+        """Count readings handled before (redeliveries), once their batch is acknowledged."""
+        seen = self._seen
+        dups = 0
+        for r in readings:
+            key = r.key
+            if key in seen:
+                dups += 1
+            else:
+                seen[key] = None
+        while len(seen) > DEDUP_WINDOW:
+            seen.popitem(last=False)
+        if dups:
+            self.duplicates += dups
+            _DUPLICATES.inc(dups)
+
+    # -- periodic work ----------------------------------------------------------------
+    async def _housekeeping(self) -> None:
+        last_unregistered = last_stats = time.monotonic()
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_INTERVAL_S)
+            now = time.monotonic()
+            _HEARTBEAT.set(time.time())
+            self.quarantine.flush()
+            try:
+                if now - last_unregistered >= UNREGISTERED_FLUSH_S and self.unregistered:
+                    last_unregistered = now
+                    await self.unregistered.flush()
+                if now - last_stats >= STATS_INTERVAL_S:
+                    last_stats = now
+                    await self.writer.write([self.stats_line()])
+            except Exception:
+                log.exception("ingest housekeeping failed; will retry")
+
+    def stats_line(self) -> str:
+        """An `ingest_stats` point (docs/influx-schema.md)."""
+        mono = time.monotonic()
+        last_t, last_received = self._stats_last
+        rate = (self.received - last_received) / max(mono - last_t, 1e-6)
+        self._stats_last = (mono, self.received)
+        fields: dict[str, Any] = {
+            "received": self.received,
+            "decoded": self.decoded,
+            "quarantined": self.quarantined,
+            "unregistered": self.unregistered_count,
+            "written": self.writer.written,
+            "spooled": self.writer.spooled,
+            "duplicates": self.duplicates,
+            "lag_seconds": float(self.lag_seconds),
+            "rate": float(rate),
+        }
+        ts_ns = int(self.clock.now() * 1e9)
+        return encode_line("ingest_stats", {"instance": self.instance}, fields, ts_ns)
+
+    @property
+    def connected(self) -> bool:
+        return self._connection is not None and self._connection.connected
+
+
+__all__ = ["IngestService", "MqttError"]

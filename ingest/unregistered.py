@@ -1,0 +1,185 @@
+"""Devices that send data but are not in the registry.
+
+Operators register them from this list (the console's device-health page, the
+`eldercare devices unregistered` command). Ingest notes each sighting in memory
+(`note`, cheap, on the hot path) and upserts the accumulated sightings into the
+relational store in one transaction every few seconds (`flush`), never per
+message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import BigInteger, Float, String, Text, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Mapped, mapped_column
+
+from eldercare import metrics
+from eldercare.db import Base
+from ingest.decoded import DeviceIdentity, NativeIdentity
+
+if TYPE_CHECKING:
+    Sessions = async_sessionmaker[AsyncSession]
+else:
+    Sessions = async_sessionmaker
+
+MAX_SAMPLE = 2048  # characters of a sample payload kept
+
+_UNREGISTERED = metrics.counter(
+    "ingest_unregistered_total", "messages from devices not in the registry"
+)
+
+
+class UnregisteredDeviceRow(Base):
+    __tablename__ = "ingest_unregistered_device"
+
+    identity: Mapped[str] = mapped_column(String(512), primary_key=True)
+    source: Mapped[str] = mapped_column(String(16))
+    topic: Mapped[str] = mapped_column(String(512))
+    first_seen: Mapped[float] = mapped_column(Float)
+    last_seen: Mapped[float] = mapped_column(Float)
+    count: Mapped[int] = mapped_column(BigInteger)
+    sample_payload: Mapped[str] = mapped_column(Text)
+
+
+def identity_text(identity: DeviceIdentity) -> str:
+    """A stable printable key: `native:<site>/<device>` or `<vendor>:<part>/<part>…`."""
+    if isinstance(identity, NativeIdentity):
+        return f"native:{identity.site_id}/{identity.device_id}"
+    vendor, *parts = identity.key
+    return f"{vendor}:" + "/".join(parts)
+
+
+@dataclass(slots=True)
+class _Sighting:
+    source: str
+    topic: str
+    first_seen: float
+    last_seen: float
+    count: int
+    sample: str
+
+
+@dataclass(frozen=True, slots=True)
+class UnregisteredDevice:
+    identity: str
+    source: str
+    topic: str
+    first_seen: float
+    last_seen: float
+    count: int
+    sample_payload: str
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "identity": self.identity,
+            "source": self.source,
+            "topic": self.topic,
+            "first_seen": _iso(self.first_seen),
+            "last_seen": _iso(self.last_seen),
+            "count": self.count,
+            "sample_payload": self.sample_payload,
+        }
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+
+
+async def init_unregistered_store(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await conn.run_sync(
+            lambda c: Base.metadata.create_all(c, tables=[UnregisteredDeviceRow.__table__])
+        )
+
+
+class UnregisteredDevices:
+    """Accumulates sightings; `flush` writes them in one transaction."""
+
+    def __init__(self, sessions: Sessions) -> None:
+        self.sessions = sessions
+        self._pending: dict[str, _Sighting] = {}
+
+    def note(
+        self, identity: DeviceIdentity, source: str, topic: str, payload: bytes, at: float
+    ) -> None:
+        key = identity_text(identity)
+        _UNREGISTERED.inc()
+        seen = self._pending.get(key)
+        if seen is None:
+            sample = payload[:MAX_SAMPLE].decode("utf-8", "replace")
+            self._pending[key] = _Sighting(source, topic, at, at, 1, sample)
+            return
+        seen.count += 1
+        seen.first_seen = min(seen.first_seen, at)
+        if at >= seen.last_seen:
+            seen.last_seen = at
+            seen.topic = topic
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    async def flush(self) -> int:
+        """Upsert what was noted since the last flush; returns how many devices."""
+        if not self._pending:
+            return 0
+        pending, self._pending = self._pending, {}
+        try:
+            async with self.sessions() as session, session.begin():
+                rows = await session.scalars(
+                    select(UnregisteredDeviceRow).where(
+                        UnregisteredDeviceRow.identity.in_(list(pending))
+                    )
+                )
+                existing = {row.identity: row for row in rows}
+                for key, s in pending.items():
+                    row = existing.get(key)
+                    if row is None:
+                        session.add(
+                            UnregisteredDeviceRow(
+                                identity=key,
+                                source=s.source,
+                                topic=s.topic[:512],
+                                first_seen=s.first_seen,
+                                last_seen=s.last_seen,
+                                count=s.count,
+                                sample_payload=s.sample,
+                            )
+                        )
+                        continue
+                    row.count += s.count
+                    row.first_seen = min(row.first_seen, s.first_seen)
+                    if s.last_seen >= row.last_seen:
+                        row.last_seen = s.last_seen
+                        row.topic = s.topic[:512]
+                        row.sample_payload = s.sample
+        except Exception:
+            # Keep the sightings for the next flush rather than lose them.
+            for key, s in pending.items():
+                merged = self._pending.get(key)
+                if merged is None:
+                    self._pending[key] = s
+                else:
+                    merged.count += s.count
+                    merged.first_seen = min(merged.first_seen, s.first_seen)
+            raise
+        return len(pending)
+
+
+async def list_unregistered(sessions: Sessions) -> Sequence[UnregisteredDevice]:
+    """Every unregistered device seen, most recently seen first."""
+    async with sessions() as session:
+        rows = await session.scalars(
+            select(UnregisteredDeviceRow).order_by(UnregisteredDeviceRow.last_seen.desc())
+        )
+        return [
+            UnregisteredDevice(
+                r.identity, r.source, r.topic, r.first_seen, r.last_seen, r.count, r.sample_payload
+            )
+            for r in rows
+        ]
