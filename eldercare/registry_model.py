@@ -261,4 +261,4 @@ def _ref(value: str | None, known: set[str], where: str) -> None:
 
 
 def is_identifier(value: str) -> bool:
-    return bool(_ID_RE.match(value))
+    return _ID_RE.fullmatch(value) is not None
