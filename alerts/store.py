@@ -659,6 +659,19 @@ class AlertStore:
         async with self.sessions() as s:
             return bool(await self._existing_keys(s, [key]))
 
+    async def existing_notification_prefixes(self, prefixes: Sequence[str]) -> set[str]:
+        """Which of these key prefixes ("summary/site/contact/resident/date") already
+        have a logged message (any channel)."""
+        found: set[str] = set()
+        async with self.sessions() as s:
+            for p in prefixes:
+                q = select(NotificationLogRow.id).where(
+                    NotificationLogRow.idempotency_key.startswith(p + "/", autoescape=True)
+                )
+                if (await s.scalar(q.limit(1))) is not None:
+                    found.add(p)
+        return found
+
     async def record_deliveries(
         self,
         results: Sequence[tuple[NotificationRecord, str | None, float | None]],
