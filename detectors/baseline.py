@@ -40,15 +40,16 @@ class GapBaseline(RuleState):
     def ready(self, learn_days: int) -> bool:
         return len(self.days) >= learn_days
 
-    def usual_gap_s(self, hour: int) -> float | None:
+    def usual_gap_s(self, hour: int, min_samples: int = 1) -> float | None:
         """Longest gap seen starting in this hour or its neighbours (a gap that started at
-        09:58 is as usual at 10:05)."""
+        09:58 is as usual at 10:05); None with fewer than `min_samples` day-hours of data
+        (an hour the resident is rarely home in teaches nothing)."""
         values = [
             g
             for h in ((hour - 1) % 24, hour, (hour + 1) % 24)
             for g in self.gaps.get(str(h), {}).values()
         ]
-        return max(values) if values else None
+        return max(values) if len(values) >= max(1, min_samples) else None
 
 
 class WakeBaseline(RuleState):

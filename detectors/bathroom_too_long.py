@@ -7,6 +7,8 @@ Where the person is comes from the rooms of the sensors that fire:
   sensor reporting nobody, or the bathroom door opening again (a door opening toggles:
   one opening lets the person in, the next lets them out; closings are ignored, so a
   door left open does not confuse it).
+A flush within `flush_after_exit_s` of leaving is the cistern refilling (flush
+sensors fire on the refill, after the person has gone) and does not start a stay.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class _Stay(RuleState):
 class BathroomState(RuleState):
     movement: MovementState = Field(default_factory=MovementState)
     stays: dict[str, _Stay] = Field(default_factory=dict)  # resident id ("" = unknown) → stay
+    left_at: dict[str, float] = Field(default_factory=dict)  # resident id → last stay's end
 
 
 class BathroomRule(Rule[BathroomState]):
@@ -77,7 +80,12 @@ class BathroomRule(Rule[BathroomState]):
             door_closing = reading.stream == Stream.CONTACT and not door_opening
             if stay is not None and stay.room_id == room and door_opening:
                 return self._leave(key, reading, "bathroom door opened to leave")
-            entering = stay is None and not door_closing
+            refill = (
+                reading.stream == Stream.FLUSH
+                and key in self.state.left_at
+                and reading.ts - self.state.left_at[key] <= s.flush_after_exit_s
+            )
+            entering = stay is None and not door_closing and not refill
             if stay is not None and stay.room_id != room:
                 out = self._leave(key, reading, "moved to another bathroom")
                 return out + self._enter(key, reading, room, s)
@@ -107,6 +115,8 @@ class BathroomRule(Rule[BathroomState]):
 
     def _leave(self, key: str, reading: Reading, why: str) -> list[Transition]:
         stay = self.state.stays.pop(key, None)
+        if stay is not None:
+            self.state.left_at[key] = reading.ts
         if stay is None or not stay.raised:
             return []
         return [

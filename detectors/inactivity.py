@@ -2,7 +2,8 @@
 
 The limit depends on the local hour at which the quiet began: the longest gap the
 resident showed starting around that hour in recent weeks × `margin`, bounded to
-[`min_hours`, `max_hours`]; `default_hours` (3 h) until `learn_days` days of data.
+[`min_hours`, `max_hours`]; `default_hours` (3 h) until `learn_days` days of data,
+and for hours with fewer than `min_samples` day-hours of data.
 Not judged while the resident is away (outer door, then silence) or asleep: in bed
 by the bed sensor or, for a resident without one, last seen in a bedroom with the
 quiet beginning or due in the night window (`not_up` covers the morning after).
@@ -63,8 +64,10 @@ class InactivityRule(Rule[InactivityState]):
         baseline = self.state.baselines.get(resident)
         if baseline is None or not baseline.ready(s.learn_days):
             return s.default_hours * 3600, False
-        usual = baseline.usual_gap_s(self.ctx.local(start).hour)
-        hours = s.default_hours if usual is None else usual * s.margin / 3600
+        usual = baseline.usual_gap_s(self.ctx.local(start).hour, s.min_samples)
+        if usual is None:
+            return s.default_hours * 3600, False
+        hours = usual * s.margin / 3600
         return min(max(hours, s.min_hours), s.max_hours) * 3600, True
 
     def _asleep(self, resident: str, w: _Watch, due: float) -> bool:

@@ -63,6 +63,12 @@ class BedExitSettings(NightWindowSettings):
 class BathroomSettings(NightWindowSettings):
     night_minutes: float = Field(15.0, gt=0, le=600, description="limit at night")
     day_minutes: float = Field(45.0, gt=0, le=600, description="limit by day")
+    flush_after_exit_s: float = Field(
+        60.0,
+        ge=0,
+        le=600,
+        description="a flush this soon after leaving is the cistern refilling, not a new visit",
+    )
 
 
 class InactivitySettings(NightWindowSettings):
@@ -70,6 +76,13 @@ class InactivitySettings(NightWindowSettings):
     min_hours: float = Field(1.0, gt=0, le=24, description="learned limit is at least this")
     max_hours: float = Field(8.0, gt=0, le=48, description="learned limit is at most this")
     learn_days: int = Field(7, ge=1, le=60, description="days of data before the learned limit")
+    min_samples: int = Field(
+        10,
+        ge=1,
+        le=90,
+        description="an hour needs this many day-hours of gaps (with its neighbours) to be "
+        "learned; else the default applies",
+    )
     margin: float = Field(
         1.25, ge=1.0, le=5.0, description="learned limit = longest usual gap of the hour × this"
     )

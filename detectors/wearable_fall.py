@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from detectors.accel_features import (
     FloatArray,
@@ -48,6 +48,7 @@ from detectors.accel_features import (
     smoothed_magnitude,
     window,
 )
+from detectors.settings import RuleSettings
 from eldercare.domain import (
     DEFAULT_SEVERITY,
     AlertKind,
@@ -66,12 +67,10 @@ _MAX_IN_FLIGHT = 64  # impacts awaiting their observation window (jogging makes 
 _RECENT_BATCHES = 256  # start times of consumed batches remembered to tell duplicates
 
 
-class WearableFallSettings(BaseModel):
-    """Thresholds of the wearable fall rule; overridable per site and resident."""
+class WearableFallSettings(RuleSettings):
+    """Thresholds of the wearable fall rule; overridable per site and resident
+    (extra keys forbidden, frozen, `enabled` as every rule's settings)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    enabled: bool = Field(True, description="run this rule at all")
     impact_g: float = Field(
         2.0, gt=1.0, le=16.0, description="an impact is an acceleration peak of at least this (g)"
     )

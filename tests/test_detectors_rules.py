@@ -235,17 +235,26 @@ def test_inactivity_not_while_asleep_in_bed() -> None:
     assert replay(InactivityRule(context(site)), rs, t + 9 * 3600) == []
 
 
-def test_inactivity_learns_usual_gaps_bounded() -> None:
-    site = _inactivity_site(learn_days=3)
-    rule = InactivityRule(context(site))
+def _learn_two_hour_quiets(**overrides: object) -> InactivityRule:
+    rule = InactivityRule(context(_inactivity_site(learn_days=3, **overrides)))
+    site = rule.ctx.site
     for day in range(10, 14):  # each day: a 2-hour quiet from 10:00
         t = local_ts(SH, 2024, 5, day, 10, 0)
         for ts in (t - 3600, t, t + 2 * 3600, t + 2 * 3600 + 600):
             rule.update(reading(site, "pir-kitchen", Stream.MOTION, ts, motion=True))
+    return rule
+
+
+def test_inactivity_learns_usual_gaps_bounded() -> None:
+    rule = _learn_two_hour_quiets(min_samples=4)
     limit, learned = rule.limit_s("res-1", local_ts(SH, 2024, 5, 14, 10, 0))
     assert learned and limit == pytest.approx(2 * 3600 * 1.25)
     # Bounded below: a resident who is never quiet gets at least min_hours.
-    assert rule.limit_s("res-1", local_ts(SH, 2024, 5, 14, 3, 0))[0] >= 3600
+    rule = _learn_two_hour_quiets(min_samples=4, margin=1.0, min_hours=2.5)
+    assert rule.limit_s("res-1", local_ts(SH, 2024, 5, 14, 10, 0))[0] == 2.5 * 3600
+    # An hour with too little data keeps the default.
+    rule = _learn_two_hour_quiets(min_samples=9)
+    assert rule.limit_s("res-1", local_ts(SH, 2024, 5, 14, 10, 0)) == (3 * 3600, False)
 
 
 def test_night_door_exit_raises_after_ten_quiet_minutes_only_at_night() -> None:
