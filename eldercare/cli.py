@@ -118,6 +118,28 @@ def services_env() -> None:
         typer.echo(f"{k}={v}")
 
 
+@app.command("run")
+def run(
+    port: Annotated[int | None, typer.Option("--port", help="HTTP port of the gateway")] = None,
+    clock_mode: Annotated[
+        str | None, typer.Option("--clock", help="wall (live) or event (replay, simulation)")
+    ] = None,
+) -> None:
+    """Run the platform in one process: ingest, detectors, alerts and the gateway."""
+    import asyncio
+
+    from eldercare.platform import run_until_signalled
+
+    overrides: dict[str, object] = {}
+    if port is not None:
+        overrides["http_port"] = port
+    if clock_mode is not None:
+        overrides["clock_mode"] = clock_mode
+    settings = load_settings(**overrides)
+    configure_logging(settings.log_level, settings.log_format)
+    asyncio.run(run_until_signalled(settings))
+
+
 def _register_subcommands() -> None:
     for name, target in _SUBCOMMANDS:
         module_name, _, attr = target.partition(":")

@@ -1,0 +1,215 @@
+"""Process wiring: which part feeds which inside `eldercare run`.
+
+    MQTT ─▶ ingest ─readings─▶ detectors ─transitions─▶ alerts ─▶ notifications
+                │                                         │
+                ▼                                         ▼
+            InfluxDB                           gateway (API, live stream, pages)
+
+This is the one place in the kernel that imports the other packages (lazily, in
+`build_platform`): every other module of `eldercare/` stands alone. Parts are
+started downstream-first (alerts before detectors before ingest) so nothing is
+handed to a stage that is not listening yet, and stopped upstream-first so every
+acknowledged message has been handed all the way on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from eldercare.clock import Clock, WallClock
+from eldercare.db import create_all, create_engine, session_factory
+from eldercare.logs import get_logger
+from eldercare.pipeline import Component
+from eldercare.registry_index import RegistryIndex
+from eldercare.registry_watch import RegistryWatcher
+from eldercare.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+log = get_logger(__name__)
+
+
+def import_all_tables() -> None:
+    """Import every module that declares tables, so `create_all` sees the whole store."""
+    import alerts.models  # noqa: F401
+    import detectors.snapshot_store  # noqa: F401
+    import eldercare.registry_store  # noqa: F401
+    import gateway.app  # noqa: F401  (users, tokens, audit, family preferences)
+    import ingest.unregistered  # noqa: F401
+
+
+async def prepare_store(engine: AsyncEngine) -> None:
+    import_all_tables()
+    await create_all(engine)
+
+
+class _AsyncIndex:
+    """The gateway reads the registry through an async provider."""
+
+    def __init__(self, watcher: RegistryWatcher) -> None:
+        self._watcher = watcher
+
+    async def current(self) -> RegistryIndex:
+        return self._watcher.current()
+
+    async def refresh(self) -> RegistryIndex:
+        return await self._watcher.refresh()
+
+
+@dataclass
+class Platform:
+    settings: Settings
+    engine: AsyncEngine
+    registry: RegistryWatcher
+    components: list[Component]  # in start order
+    parts: dict[str, Any] = field(default_factory=dict)
+    http_server: Any = None  # uvicorn.Server when the gateway is served
+    _serve_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.registry.start()
+        for component in self.components:
+            await component.start()
+            log.info("started", extra={"component": component.name})
+        if self.http_server is not None:
+            self._serve_task = asyncio.create_task(self.http_server.serve(), name="http")
+            while not self.http_server.started:
+                if self._serve_task.done():
+                    await self._serve_task  # raises the bind error
+                    raise RuntimeError("HTTP server stopped before it started")
+                await asyncio.sleep(0.05)
+
+    async def stop(self) -> None:
+        if self.http_server is not None and self._serve_task is not None:
+            self.http_server.should_exit = True
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._serve_task, 10)
+        for component in reversed(self.components):
+            try:
+                await component.stop()
+            except Exception:
+                log.exception("stop failed", extra={"component": component.name})
+        await self.registry.stop()
+        await self.parts["influx"].aclose()
+        await self.engine.dispose()
+
+
+async def build_platform(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    serve_http: bool = True,
+    sender: Any = None,
+) -> Platform:
+    """Construct every part, wired together; nothing runs until `Platform.start()`."""
+    from alerts.events import InfluxAlertEventRecorder
+    from alerts.pipeline import AlertPipeline
+    from alerts.service import AlertService
+    from alerts.store import AlertStore
+    from detectors.runtime import DetectorRuntime
+    from detectors.snapshot_store import SnapshotStore
+    from eldercare.influx import InfluxClient
+    from gateway.alert_adapter import PipelineAlertService
+    from gateway.app import create_app
+    from ingest.service import IngestService
+
+    clock = clock or WallClock()
+    engine = create_engine(settings.database_url)
+    await prepare_store(engine)
+    sessions = session_factory(engine)
+    registry = RegistryWatcher(sessions)
+    influx = InfluxClient.from_settings(settings)
+
+    def org_of(site_id: str) -> str | None:
+        site = registry.current().sites.get(site_id)
+        return site.organisation if site else None
+
+    recorder = InfluxAlertEventRecorder(influx, settings.influx_db, org_of=org_of)
+    store = AlertStore(engine)
+    alert_pipeline = AlertPipeline(
+        store,
+        registry.current,
+        clock,
+        public_url=settings.public_url,
+        recorder=recorder,
+        sender=sender,
+    )
+    detector_runtime = DetectorRuntime(
+        registry.current,
+        alert_pipeline,
+        clock_mode=settings.clock_mode,
+        clock=clock,
+        snapshot_store=SnapshotStore(engine),
+    )
+    ingest = IngestService(settings, registry.current, detector_runtime, clock=clock)
+    alert_service = AlertService(
+        store, clock, registry.current, public_url=settings.public_url, recorder=recorder
+    )
+
+    http_server = None
+    app = None
+    if serve_http:
+        import uvicorn
+
+        app = create_app(
+            settings,
+            sessions=sessions,
+            index_provider=_AsyncIndex(registry),
+            alert_service=PipelineAlertService(alert_service),
+            influx=influx,
+            clock=clock,
+        )
+        config = uvicorn.Config(
+            app,
+            host=settings.http_host,
+            port=settings.http_port,
+            log_level="warning",
+            lifespan="on",
+        )
+        http_server = uvicorn.Server(config)
+        http_server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+
+    return Platform(
+        settings=settings,
+        engine=engine,
+        registry=registry,
+        components=[alert_pipeline, detector_runtime, ingest],
+        parts={
+            "alerts": alert_pipeline,
+            "alert_service": alert_service,
+            "alert_store": store,
+            "detectors": detector_runtime,
+            "ingest": ingest,
+            "influx": influx,
+            "sessions": sessions,
+            "app": app,
+        },
+        http_server=http_server,
+    )
+
+
+async def run_until_signalled(settings: Settings) -> None:
+    platform = await build_platform(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await platform.start()
+    log.info(
+        "platform running",
+        extra={
+            "http": f"http://{settings.http_host}:{settings.http_port}",
+            "mqtt": f"{settings.mqtt_host}:{settings.mqtt_port}",
+            "influx": settings.influx_url,
+        },
+    )
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping")
+        await platform.stop()

@@ -1,0 +1,59 @@
+"""The current registry for a running process: one snapshot, swapped whole on change.
+
+Ingest, detectors and alerts read `current()` on their hot paths, so it is a
+plain attribute read; a background task checks the store's version counter and
+reloads the index only when it moved (an `apply` or an API edit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from eldercare.logs import get_logger
+from eldercare.registry_index import RegistryIndex
+from eldercare.registry_store import Sessions, load_index, registry_version
+
+log = get_logger(__name__)
+
+
+class RegistryWatcher:
+    name = "registry"
+
+    def __init__(self, sessions: Sessions, *, poll_s: float = 2.0) -> None:
+        self.sessions = sessions
+        self.poll_s = poll_s
+        self._index = RegistryIndex.empty()
+        self._task: asyncio.Task[None] | None = None
+
+    def current(self) -> RegistryIndex:
+        return self._index
+
+    async def refresh(self) -> RegistryIndex:
+        version = await registry_version(self.sessions)
+        if version != self._index.version or not self._index.sites:
+            self._index = await load_index(self.sessions)
+            log.info(
+                "registry loaded",
+                extra={"version": self._index.version, "sites": len(self._index.sites)},
+            )
+        return self._index
+
+    async def start(self) -> None:
+        await self.refresh()
+        self._task = asyncio.create_task(self._poll(), name="registry-watch")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_s)
+            try:
+                await self.refresh()
+            except Exception:  # a store hiccup must not stop the watch; retry next poll
+                log.exception("registry reload failed")
