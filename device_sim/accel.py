@@ -44,8 +44,8 @@ def _round(rows: list[Vector]) -> list[list[float]]:
     return [[round(x, 3), round(y, 3), round(z, 3)] for x, y, z in rows]
 
 
-def still(posture: str, rng: random.Random, noise: float = 0.008) -> list[list[float]]:
-    g = gravity(posture, rng)
+def still(g: Vector, rng: random.Random, noise: float = 0.008) -> list[list[float]]:
+    """Lying (or sitting) still in orientation `g`: breathing-level noise only."""
     return _round(
         [
             (g[0] + rng.gauss(0, noise), g[1] + rng.gauss(0, noise), g[2] + rng.gauss(0, noise))
@@ -54,8 +54,8 @@ def still(posture: str, rng: random.Random, noise: float = 0.008) -> list[list[f
     )
 
 
-def walk(rng: random.Random) -> list[list[float]]:
-    g = gravity("upright", rng)
+def walk(rng: random.Random, g: Vector | None = None) -> list[list[float]]:
+    g = gravity("upright", rng) if g is None else g
     cadence = rng.uniform(1.4, 1.9)  # steps per second, slower in old age
     amp = rng.uniform(0.12, 0.28)
     phase = rng.uniform(0, 2 * math.pi)
@@ -74,9 +74,8 @@ def walk(rng: random.Random) -> list[list[float]]:
     return _round(rows)
 
 
-def change_posture(src: str, dst: str, rng: random.Random) -> list[list[float]]:
+def change_posture(a: Vector, b: Vector, rng: random.Random) -> list[list[float]]:
     """Sitting or lying down, or getting up: a smooth turn with a small bump, no impact."""
-    a, b = gravity(src, rng), gravity(dst, rng)
     rows: list[Vector] = []
     for i in range(SAMPLES):
         f = min(1.0, i / (0.8 * SAMPLES))
@@ -86,9 +85,8 @@ def change_posture(src: str, dst: str, rng: random.Random) -> list[list[float]]:
     return _round(rows)
 
 
-def fall(rng: random.Random) -> list[list[float]]:
+def fall(rng: random.Random, up: Vector, down: Vector) -> list[list[float]]:
     """Walking, ~0.3 s of free fall, an impact of 3-6 g, then settling lying down."""
-    up, down = gravity("upright", rng), gravity("lying", rng)
     peak = rng.uniform(3.0, 6.0)
     rows: list[Vector] = []
     for i in range(SAMPLES):

@@ -38,7 +38,8 @@ def z2m_topic(friendly_name: str) -> str:
 
 def iso_utc(ts: float) -> str:
     """zigbee2mqtt's `last_seen` in its ISO_8601 form: UTC with milliseconds and Z."""
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    moment = datetime.fromtimestamp(round(ts, 3), UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{round(moment.microsecond / 1000):03d}Z"
 
 
 def native_payload(fact: Fact) -> dict[str, Any]:

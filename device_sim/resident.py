@@ -45,9 +45,9 @@ class ActivityTraits:
 TRAITS: dict[Activity, ActivityTraits] = {
     Activity.ASLEEP: ActivityTraits(True, 2700.0, "lying"),
     Activity.RESTING: ActivityTraits(True, 900.0, "lying"),
-    Activity.ACTIVE: ActivityTraits(False, 75.0, "upright"),
+    Activity.ACTIVE: ActivityTraits(False, 40.0, "upright"),
     Activity.SITTING: ActivityTraits(False, 420.0, "sitting"),
-    Activity.WANDERING: ActivityTraits(False, 50.0, "upright"),
+    Activity.WANDERING: ActivityTraits(False, 30.0, "upright"),
     Activity.FALLEN: ActivityTraits(False, None, "lying"),
     Activity.STILL: ActivityTraits(False, None, "sitting"),
     Activity.STILL_IN_BED: ActivityTraits(True, None, "lying"),

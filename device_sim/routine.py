@@ -112,12 +112,13 @@ class Routine:
     def wake(self, d: int) -> float:
         h = self.spec.habits
         hours = self._rng(d, "wake").gauss(h.wake_h, h.wake_sd_h)
-        return self.calendar.at(d, min(max(hours, 5.0), 8.5))
+        # Up no earlier than 05:45: a bed left before 05:30 would be a night bed exit.
+        return self.calendar.at(d, min(max(hours, 5.75), 8.5))
 
     def bedtime(self, d: int) -> float:
         h = self.spec.habits
         hours = self._rng(d, "bed").gauss(h.bed_h, h.bed_sd_h)
-        return self.calendar.at(d, min(max(hours, 19.5), 23.0))
+        return self.calendar.at(d, min(max(hours, 19.5), 22.4))
 
     def plan(self, d: int) -> DayPlan:
         plan = self._plans.get(d)

@@ -82,9 +82,10 @@ def _record(
         site=site.id,
         resident=None if r is None else r.id,
         device=None if device is None else device.id,
-        start=start,
-        due=due,
-        end=end,
+        # Rounded as payloads carry times (ms), so truth and readings compare exactly.
+        start=round(start, 3),
+        due=round(due, 3),
+        end=None if end is None else round(end, 3),
         details=details,
     )
 
@@ -117,11 +118,14 @@ def _wearable_fall_facts(
 ) -> list[Fact]:
     """Walking, the fall (impact in the batch at t0), stillness on the floor for the
     pendant's post-impact capture, and later getting up and walking again."""
-    pre = [accel.walk(rng) for _ in range(4)]
-    capture = [accel.still("lying", rng) for _ in range(int(min(lie_s - 5, 120)))]
-    facts = _accel_facts(device, t0 - 4, [*pre, accel.fall(rng), *capture])
-    up = [accel.change_posture("lying", "upright", rng)] + [accel.walk(rng) for _ in range(14)]
-    facts += _accel_facts(device, t0 + lie_s, up)
+    up, down = accel.gravity("upright", rng), accel.gravity("lying", rng)
+    pre = [accel.walk(rng, up) for _ in range(4)]
+    capture = [accel.still(down, rng) for _ in range(int(min(lie_s - 5, 120)))]
+    facts = _accel_facts(device, t0 - 4, [*pre, accel.fall(rng, up, down), *capture])
+    risen = accel.gravity("upright", rng)
+    getting_up = [accel.change_posture(down, risen, rng)]
+    getting_up += [accel.walk(rng, risen) for _ in range(14)]
+    facts += _accel_facts(device, t0 + lie_s, getting_up)
     return facts
 
 

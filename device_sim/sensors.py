@@ -192,10 +192,11 @@ class SiteSensors:
             return []  # incident bursts come from the scenario
         rng = random.Random(f"{self.seed}|{wearable.id}|{seg.start:.3f}|acc")
         batches: list[list[list[float]]] = []
+        before, after = accel.gravity(src, rng), accel.gravity(dst, rng)
         if src != dst and src == "upright":
-            batches = [accel.walk(rng), accel.change_posture(src, dst, rng)]
+            batches = [accel.walk(rng, before), accel.change_posture(before, after, rng)]
         elif src != dst:
-            batches = [accel.change_posture(src, dst, rng), accel.walk(rng)]
+            batches = [accel.change_posture(before, after, rng), accel.walk(rng, after)]
         elif moved:
             batches = [accel.walk(rng), accel.walk(rng)]
         t0 = seg.start - len(batches)

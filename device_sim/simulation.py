@@ -61,6 +61,8 @@ class SimConfig:
     vitals_share: float = 0.3
     apprise: tuple[str, ...] = ()
     lead_s: float = 2 * 3600.0  # no incident starts earlier than this into the run
+    institution_floors: int = 3
+    rooms_per_floor: int = 8
 
 
 class Simulation:
@@ -78,6 +80,8 @@ class Simulation:
             wearable_share=cfg.wearable_share,
             vitals_share=cfg.vitals_share,
             apprise=cfg.apprise,
+            institution_floors=cfg.institution_floors,
+            rooms_per_floor=cfg.rooms_per_floor,
         )
         self.sites: list[SimSite] = build_population(pop, self.calendar)
         injector = Injector(self.sites, cfg.seed, self.start, self.end, lead_s=cfg.lead_s)

@@ -1,0 +1,346 @@
+"""Every scenario produces the readings its detector needs, as the platform decodes them.
+
+The simulation's messages are decoded by the platform's own codecs (native and
+zigbee2mqtt) and resolved against the registry the simulator wrote, so these tests
+check the whole contract: payload shapes, vendor bindings, and the evidence each
+default rule in ARCHITECTURE.md needs to fire for each injected incident.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from device_sim.device import Impairments
+from device_sim.scenarios import SCENARIOS, parse_specs
+from device_sim.simulation import SimConfig, Simulation
+from device_sim.truth import TruthRecord
+from eldercare.domain import AlertKind, DeviceKind, Stream
+from eldercare.registry_index import RegistryIndex
+from ingest.codecs import adapt_to_device, decode
+from ingest.decoded import Decoded, NativeIdentity, VendorIdentity
+
+START = datetime(2026, 11, 2, 0, 0, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp()
+NIGHT = (22.0, 6.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    site: str
+    device: str
+    stream: Stream
+    ts: float
+    fields: dict[str, object]
+    source: str
+
+
+def decode_all(sim: Simulation) -> tuple[list[Seen], list[str]]:
+    """Every message of the run through the platform's codecs; also the rejections."""
+    index = RegistryIndex(sim.registry())
+    seen: list[Seen] = []
+    problems: list[str] = []
+    for item in sim.messages():
+        if item.message is None:
+            continue
+        m = item.message
+        result = decode(m.topic, m.payload, item.ts + 1.0)
+        if not isinstance(result, Decoded):
+            problems.append(f"{m.topic}: {result}")
+            continue
+        ident = result.identity
+        if isinstance(ident, NativeIdentity):
+            resolved = index.resolve_native(ident.site_id, ident.device_id)
+        else:
+            assert isinstance(ident, VendorIdentity)
+            resolved = index.resolve_vendor(ident.key)
+        if resolved is None:
+            problems.append(f"{m.topic}: unregistered")
+            continue
+        for raw in result.readings:
+            reading = raw if result.source == "native" else adapt_to_device(raw, resolved.device)
+            if reading is None:
+                continue
+            seen.append(
+                Seen(
+                    resolved.site_id,
+                    resolved.device_id,
+                    reading.stream,
+                    reading.ts,
+                    dict(reading.fields),
+                    result.source,
+                )
+            )
+    return seen, problems
+
+
+@pytest.fixture(scope="module")
+def run() -> tuple[Simulation, list[Seen], list[str]]:
+    cfg = SimConfig(
+        homes=14,
+        institutions=1,
+        days=2.5,
+        seed=11,
+        start=START,
+        fmt="mixed",
+        scenarios=tuple(parse_specs("all")),
+        impairments=Impairments.none(),
+        wearable_share=0.5,
+        vitals_share=0.5,
+        institution_floors=1,
+        rooms_per_floor=4,
+    )
+    sim = Simulation(cfg)
+    seen, problems = decode_all(sim)
+    return sim, seen, problems
+
+
+def _local_hours(ts: float) -> float:
+    t = datetime.fromtimestamp(ts, ZoneInfo("Asia/Shanghai"))
+    return t.hour + t.minute / 60 + t.second / 3600
+
+
+def _in_night(ts: float) -> bool:
+    h = _local_hours(ts)
+    return h >= NIGHT[0] or h < NIGHT[1]
+
+
+class Evidence:
+    def __init__(self, sim: Simulation, seen: list[Seen], rec: TruthRecord) -> None:
+        self.site = next(s for s in sim.sites if s.id == rec.site)
+        self.rec = rec
+        self.mine = [r for r in seen if r.site == rec.site]
+
+    def kind_of(self, device_id: str) -> DeviceKind:
+        return self.site.device(device_id).kind
+
+    def stream(self, stream: Stream, a: float, b: float, device: str | None = None) -> list[Seen]:
+        return [
+            r
+            for r in self.mine
+            if r.stream is stream and a <= r.ts <= b and (device is None or r.device == device)
+        ]
+
+    def motion(self, a: float, b: float, rooms: set[str] | None = None) -> list[Seen]:
+        out = []
+        for r in self.stream(Stream.MOTION, a, b):
+            room = self.site.device(r.device).room
+            if r.fields["motion"] and (rooms is None or room in rooms):
+                out.append(r)
+        return out
+
+    def resident_rooms(self) -> set[str]:
+        resident = next(r for r in self.site.residents if r.id == self.rec.resident)
+        return set(resident.places.values())
+
+
+def test_every_scenario_was_injected(run: tuple[Simulation, list[Seen], list[str]]) -> None:
+    sim, _, _ = run
+    assert {r.scenario for r in sim.truth} == set(SCENARIOS)
+    for r in sim.truth:
+        assert sim.start < r.start <= r.due < sim.end
+        assert AlertKind(r.kind)
+
+
+def test_every_message_decodes_and_resolves(run: tuple[Simulation, list[Seen], list[str]]) -> None:
+    _, seen, problems = run
+    assert problems == []
+    sources = {r.source for r in seen}
+    assert sources == {"native", "z2m"}
+
+
+def _records(run: tuple[Simulation, list[Seen], list[str]], name: str) -> list[Evidence]:
+    sim, seen, _ = run
+    return [Evidence(sim, seen, r) for r in sim.truth if r.scenario == name]
+
+
+def test_fall_long_lie(run: tuple[Simulation, list[Seen], list[str]]) -> None:
+    for ev in _records(run, "fall_long_lie"):
+        rec = ev.rec
+        if rec.kind is AlertKind.WEARABLE_FALL:
+            continue
+        falls = ev.stream(Stream.FALL, rec.start, rec.due + 1, device=rec.device)
+        assert [f.fields["status"] for f in falls] == ["fall"]
+        assert rec.end is not None and rec.end - rec.start >= 60 * 60
+        # Lying on the floor: the resident's own bathroom sees no movement for the lie.
+        bathroom = {ev.site.device(rec.device).room}
+        assert ev.motion(rec.start + 5, rec.end - 180, bathroom) == []
+
+
+def test_wearable_fall(run: tuple[Simulation, list[Seen], list[str]]) -> None:
+    records = [ev for ev in _records(run, "wearable_fall")]
+    records += [
+        ev for ev in _records(run, "fall_long_lie") if ev.rec.kind is AlertKind.WEARABLE_FALL
+    ]
+    assert records
+    for ev in records:
+        rec = ev.rec
+        batches = ev.stream(Stream.ACCEL, rec.start - 10, rec.start + 30, device=rec.device)
+        samples: list[tuple[float, float, float, float]] = []
+        for b in sorted(batches, key=lambda r: r.ts):
+            rate = float(b.fields["rate_hz"])  # type: ignore[arg-type]
+            xs, ys, zs = b.fields["x"], b.fields["y"], b.fields["z"]
+            for i, (x, y, z) in enumerate(zip(xs, ys, zs, strict=True)):  # type: ignore[call-overload]
+                samples.append((b.ts + i / rate, x, y, z))
+        mag = [(t, math.sqrt(x * x + y * y + z * z)) for t, x, y, z in samples]
+        peak_t, peak = max(mag, key=lambda m: m[1])
+        assert peak >= 3.0 and rec.start <= peak_t < rec.start + 1
+        # Before: upright for the 2.5 s the rule looks back; after: lying and still.
+        before = [(x, y, z) for t, x, y, z in samples if peak_t - 2.5 <= t < peak_t - 1.0]
+        after = [(x, y, z) for t, x, y, z in samples if peak_t + 1.5 <= t < peak_t + 4.5]
+        assert len(before) >= 60 and len(after) >= 140
+
+        def mean(rows: list[tuple[float, float, float]]) -> tuple[float, ...]:
+            return tuple(sum(c) / len(rows) for c in zip(*rows, strict=True))
+
+        g0, g1 = mean(before), mean(after)
+        cos = sum(a * b for a, b in zip(g0, g1, strict=True)) / (
+            math.dist(g0, (0, 0, 0)) * math.dist(g1, (0, 0, 0))
+        )
+        assert math.degrees(math.acos(max(-1.0, min(1.0, cos)))) > 40
+        rms = math.sqrt(sum(math.dist(v, g1) ** 2 for v in after) / len(after))
+        assert rms < 0.1
+
+
+def test_night_wandering_exit(run: tuple[Simulation, list[Seen], list[str]]) -> None:
+    for ev in _records(run, "night_wandering_exit"):
+        rec = ev.rec
+        assert _in_night(rec.start)
+        opened = ev.stream(Stream.CONTACT, rec.start - 1, rec.start + 1, device=rec.device)
+        assert opened and opened[0].fields["open"] is True
+        assert ev.site.device(rec.device).outer_door
+        # No indoor movement for the rule's 10 minutes after the door opened.
+        assert ev.motion(rec.start + 30, rec.due + 60) == []
+
+
+def test_bed_exit_no_return(run: tuple[Simulation, list[Seen], list[str]]) -> None:
+    for ev in _records(run, "bed_exit_no_return"):
+        rec = ev.rec
+        assert _in_night(rec.start) and _in_night(rec.due)
+        bed = ev.stream(Stream.OCCUPANCY, rec.start - 600, rec.due + 120, device=rec.device)
+        assert [(r.ts, r.fields["occupied"]) for r in bed] == [(rec.start, False)]
+        # Up and about elsewhere, not lying unseen: movement outside the bedroom.
+        assert ev.motion(rec.start, rec.due)
+
+
+def test_bathroom_too_long(run: tuple[Simulation, list[Seen], list[str]]) -> None:
+    for ev in _records(run, "bathroom_too_long"):
+        rec = ev.rec
+        assert _in_night(rec.start)
+        bathroom = {ev.site.device(rec.device).room}
+        inside = ev.motion(rec.start, rec.due, bathroom)
+        assert inside and inside[0].ts - rec.start < 10
+        assert ev.motion(rec.due, rec.due + 300, bathroom)  # still in there at `due`
+        others = ev.resident_rooms() - bathroom
+        assert ev.motion(rec.start + 10, rec.due + 60, others) == []
+
+
+def test_no_activity(run: tuple[Simulation, list[Seen], list[str]]) -> None:
+    for ev in _records(run, "no_activity"):
+        rec = ev.rec
+        assert ev.motion(rec.start + 120, rec.due + 300) == []
+        bed = ev.site.resident_device(rec.resident or "", DeviceKind.BED)
+        assert bed is not None
+        assert not any(
+            r.fields["occupied"] for r in ev.stream(Stream.OCCUPANCY, rec.start, rec.due, bed.id)
+        )
+        door = ev.site.outer_door
+        assert door is not None and ev.stream(Stream.CONTACT, rec.start, rec.due, door.id) == []
+
+
+def test_not_up(run: tuple[Simulation, list[Seen], list[str]]) -> None:
+    for ev in _records(run, "not_up"):
+        rec = ev.rec
+        assert _local_hours(rec.due) == 10.0
+        changes = ev.stream(Stream.OCCUPANCY, rec.start - 1800, rec.due + 600, device=rec.device)
+        assert all(r.fields["occupied"] for r in changes)
+        assert ev.motion(rec.start, rec.due + 600) == []
+
+
+def test_device_offline(run: tuple[Simulation, list[Seen], list[str]]) -> None:
+    for ev in _records(run, "device_offline"):
+        rec = ev.rec
+        interval = ev.site.device(rec.device).report_interval_s
+        assert rec.due - rec.start == 2 * interval
+        mine = [r for r in ev.mine if r.device == rec.device]
+        assert any(abs(r.ts - rec.start) < 1e-3 for r in mine)  # its last message
+        assert [r for r in mine if rec.start + 1e-3 < r.ts <= rec.due + 60] == []
+        assert any(r.ts > (rec.end or 0) for r in mine)  # and it came back
+
+
+def test_site_offline(run: tuple[Simulation, list[Seen], list[str]]) -> None:
+    for ev in _records(run, "site_offline"):
+        rec = ev.rec
+        assert [r for r in ev.mine if rec.start <= r.ts <= rec.due + 60] == []
+        longest = max(d.report_interval_s for d in ev.site.devices)
+        alive = {r.device for r in ev.mine if rec.start - 2 * longest <= r.ts < rec.start}
+        # Every device was alive before the cut, and silent past 2x its interval by `due`.
+        assert alive == {d.id for d in ev.site.devices}
+        assert rec.due - rec.start == 2 * longest
+        assert any(r.ts > (rec.end or 0) for r in ev.mine)
+
+
+def test_low_battery(run: tuple[Simulation, list[Seen], list[str]]) -> None:
+    for ev in _records(run, "low_battery"):
+        rec = ev.rec
+        low = ev.stream(Stream.BATTERY, rec.start, rec.due, device=rec.device)
+        assert low and float(low[0].fields["percent"]) < 15  # type: ignore[arg-type]
+        before = ev.stream(Stream.BATTERY, rec.start - 86400, rec.start - 1, device=rec.device)
+        assert all(float(r.fields["percent"]) >= 20 for r in before)  # type: ignore[arg-type]
+
+
+def test_sos(run: tuple[Simulation, list[Seen], list[str]]) -> None:
+    for ev in _records(run, "sos"):
+        rec = ev.rec
+        presses = ev.stream(Stream.SOS, rec.start, rec.due, device=rec.device)
+        assert [p.fields for p in presses] == [{"pressed": True}]
+
+
+def test_abnormal_vitals(run: tuple[Simulation, list[Seen], list[str]]) -> None:
+    for ev in _records(run, "abnormal_vitals"):
+        rec = ev.rec
+        vit = ev.stream(Stream.VITALS, rec.start, rec.due + 120, device=rec.device)
+        assert len(vit) >= 6  # one a minute for more than the rule's 5 minutes
+        for r in vit:
+            hr, br = r.fields["heart_rate"], r.fields["breathing_rate"]
+            assert not (40 <= hr <= 120) or not (8 <= br <= 30)  # type: ignore[operator]
+        bed = ev.site.resident_device(rec.resident or "", DeviceKind.BED)
+        assert bed is not None
+        assert not any(
+            not r.fields["occupied"]
+            for r in ev.stream(Stream.OCCUPANCY, rec.start, rec.due, bed.id)
+        )
+
+
+def test_normal_days_stay_inside_the_rules(run: tuple[Simulation, list[Seen], list[str]]) -> None:
+    """Without incidents, nights keep bed exits under 30 min and no outer door opens."""
+    sim, seen, _ = run
+    busy = defaultdict(list)
+    for r in sim.truth:
+        busy[r.site].append((r.start - 3600, (r.end or r.due) + 3600))
+    for site in sim.sites:
+        for resident in site.residents:
+            bed = site.resident_device(resident.id, DeviceKind.BED)
+            if bed is None:
+                continue
+            events = sorted(
+                (r.ts, r.fields["occupied"])
+                for r in seen
+                if r.device == bed.id and r.stream is Stream.OCCUPANCY
+            )
+            left = None
+            for ts, occupied in events:
+                if any(a <= ts <= b for a, b in busy[site.id]):
+                    left = None
+                    continue
+                if not occupied and _in_night(ts):
+                    left = ts
+                elif occupied and left is not None:
+                    # Up for the day before 06:00 counts only until the window ends.
+                    away = ts - left if _in_night(ts) else (6.0 - _local_hours(left)) * 3600
+                    assert away < 30 * 60, f"{resident.id} out of bed {away:.0f}s at night"
+                    left = None
