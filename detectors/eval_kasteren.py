@@ -79,6 +79,9 @@ NOT_APPLICABLE = {
     "device_offline": "sensors send no heartbeats or availability (switched off)",
     "site_offline": "sensors send no heartbeats or availability (switched off)",
 }
+# Rules that flag going out in the evening or staying away overnight: alarming for an
+# older person living alone, ordinary for the recording's subject (a young adult).
+OUTING_RULES = frozenset({"not_returned", "night_door_exit"})
 RULE_DELAY_MIN = {"night_exit": 10.0, "bathroom_day": 45.0, "bathroom_night": 15.0}
 
 
@@ -326,6 +329,7 @@ def evaluate(path: Path, progress: Callable[[str], None] | None = None) -> dict[
         if name == "long_lie":
             limits = [i.results["rule_delay_minutes"] for i in caught]
             by_incident[name]["rule_delay_minutes"] = _summary(limits)
+    others = sum(n for kind, n in by_kind.items() if kind not in OUTING_RULES)
     return {
         "dataset": "van Kasteren 2008 (UbiComp 2008), one flat, 14 binary sensors",
         "home_days": round(home_days, 2),
@@ -334,6 +338,11 @@ def evaluate(path: Path, progress: Callable[[str], None] | None = None) -> dict[
             "total": len(raises),
             "per_home_day": round(len(raises) / home_days, 3),
             "by_kind": dict(sorted(by_kind.items())),
+            "per_home_day_by_kind": {
+                k: round(n / home_days, 3) for k, n in sorted(by_kind.items())
+            },
+            "per_home_day_without_outing_rules": round(others / home_days, 3),
+            "outing_rules": sorted(OUTING_RULES),
             "alerts": [
                 {
                     "kind": t.kind.value,
@@ -358,6 +367,8 @@ def format_table(report: dict[str, Any]) -> str:
     lines = [
         f"{report['dataset']}: {report['home_days']} home-days, {report['readings']} readings",
         f"false alarms: {fa['total']} ({fa['per_home_day']} per home-day) {fa['by_kind']}",
+        f"  without {', '.join(fa['outing_rules'])}: "
+        f"{fa['per_home_day_without_outing_rules']} per home-day",
     ]
     for name, r in report["incidents"].items():
         lines.append(

@@ -1,0 +1,57 @@
+"""`eval home` on a small file in the Kasteren format (the real data is not needed)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from detectors.eval_kasteren import evaluate, format_table, parse_sense_data
+
+HEADER = "Start time\tEnd time\tID\tVal\n--------\t--------\t--\t---\n"
+
+
+def _line(start: datetime, seconds: int, sensor: int) -> str:
+    fmt = "%d-%b-%Y %H:%M:%S"
+    end = start + timedelta(seconds=seconds)
+    return f"{start.strftime(fmt)}\t{end.strftime(fmt)}\t{sensor}\t1\n"
+
+
+def _write_days(path: Path, days: int) -> Path:
+    lines = [HEADER]
+    base = datetime(2008, 2, 25)
+    for d in range(days):
+        day = base + timedelta(days=d)
+        for hour, minute, sensor, seconds in [
+            (7, 30, 24, 5),  # bedroom door: up
+            (7, 32, 6, 3),  # bathroom door in
+            (7, 33, 14, 1),  # flush
+            (7, 34, 6, 3),  # bathroom door out
+            (7, 40, 8, 20),  # fridge
+            (8, 10, 12, 5),  # out to work
+            (17, 30, 12, 5),  # back
+            (17, 35, 18, 10),  # pans
+            (19, 0, 7, 2),  # cups
+            (21, 0, 9, 3),  # plates
+            (22, 50, 24, 5),  # to bed
+        ]:
+            lines.append(_line(day.replace(hour=hour, minute=minute), seconds, sensor))
+    lines.append(f"Length: {len(lines) - 1}\n")
+    path.write_text("".join(lines), encoding="latin-1")
+    return path
+
+
+def test_parses_the_format_and_skips_header_and_footer(tmp_path: Path) -> None:
+    rows = parse_sense_data(_write_days(tmp_path / "kasterenSenseData.txt", 2))
+    assert len(rows) == 22 and rows[0].sensor == 24 and rows[0].end - rows[0].start == 5
+
+
+def test_quiet_regular_life_raises_nothing_and_incidents_are_caught(tmp_path: Path) -> None:
+    _write_days(tmp_path / "kasterenSenseData.txt", 4)
+    report = evaluate(tmp_path)
+    assert report["false_alarms"]["total"] == 0, report["false_alarms"]["alerts"]
+    for name, result in report["incidents"].items():
+        assert result["recall"] == 1.0, (name, result)
+    assert report["incidents"]["night_exit"]["delay_minutes"]["max"] == 10.0
+    assert report["incidents"]["bathroom_night"]["delay_minutes"]["max"] == 15.0
+    assert report["incidents"]["bathroom_day"]["delay_minutes"]["max"] == 45.0
+    assert "caught 2/2" in format_table(report)  # days 2 and 3 (first and last left out)
