@@ -33,17 +33,28 @@ class ChangeHub:
         self._latest = 0
         self._moved = asyncio.Event()
         self._wake = asyncio.Event()
+        self._closing = False
         self._task: asyncio.Task[None] | None = None
 
     @property
     def latest(self) -> int:
         return self._latest
 
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
     async def start(self) -> None:
+        self._closing = False
+        self._moved = asyncio.Event()
         self._latest = await self._alerts.latest_seq()
         self._task = asyncio.create_task(self._run(), name="gateway-change-hub")
 
     async def stop(self) -> None:
+        # End every open stream, so clients reconnect (to this process when it is back,
+        # or to another replica) instead of waiting on a process that went away.
+        self._closing = True
+        self._broadcast()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -102,7 +113,7 @@ async def alert_events(
     seq = hub.latest if last_event_id is None else last_event_id
     yield f'retry: {RETRY_MS}\nevent: hello\ndata: {{"seq": {seq}}}\n\n'
     since_check = 0.0
-    while True:
+    while not hub.closing:
         changes = await alert_service.changes_since(seq, limit=500)
         if changes:
             index = await index_provider.current()
@@ -113,6 +124,8 @@ async def alert_events(
                     yield format_event(change)
             continue
         moved = await hub.wait_past(seq, KEEPALIVE_S)
+        if hub.closing:
+            return
         if not moved:
             yield ": keepalive\n\n"
             since_check += KEEPALIVE_S

@@ -224,14 +224,22 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def serve(app: FastAPI) -> AsyncIterator[str]:
+async def serve(app: FastAPI, port: int | None = None) -> AsyncIterator[str]:
     """Run the app under a real uvicorn on a free loopback port; yield its base URL."""
     import asyncio
 
     import uvicorn
 
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    port = port or free_port()
+    # Open SSE streams never finish by themselves: uvicorn cancels them after this grace.
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        timeout_graceful_shutdown=1,
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     for _ in range(200):
@@ -244,5 +252,4 @@ async def serve(app: FastAPI) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        server.force_exit = True  # open SSE streams would otherwise hold shutdown
         await task

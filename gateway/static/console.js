@@ -172,7 +172,12 @@
   async function loadQueue() {
     const list = await api("/api/alerts?handling=open&handling=acknowledged");
     alerts.clear();
-    for (const a of list) alerts.set(a.id, a);
+    for (const a of list) {
+      alerts.set(a.id, a);
+      // Critical alerts still waiting when the page (re)loads call for attention too.
+      if (a.severity === "critical" && a.handling === "open") flashing.add(a.id);
+    }
+    if (flashing.size) beep();
     renderQueue();
     if (selectedId && !alerts.has(selectedId)) selectedId = null;
     if (!selectedId && alerts.size) select(sorted()[0].id);
