@@ -23,9 +23,9 @@ never clears.
 
 Stream hygiene: batches are ordered by their start time; a batch whose
 start was already consumed is a duplicate or late and is dropped (counted); a
-missing stretch is waited for until a batch starting `reorder_wait_s` after it
-arrives (or, with the device silent, until `advance` is `silence_wait_s` past it),
-then accepted as a gap; gaps up to `max_gap_s` are tolerated (windows use the samples
+missing stretch is waited for until a batch starting `reorder_wait_s` after its
+end arrives (or, with the device silent, until `advance` is `silence_wait_s` past
+it), then accepted as a gap; gaps up to `max_gap_s` are tolerated (windows use the samples
 present, if enough), longer ones reset the signal history (an open alert stays).
 """
 
@@ -123,7 +123,7 @@ class WearableFallSettings(RuleSettings):
         2.0,
         ge=0.0,
         le=60.0,
-        description="a batch starting this long after a missing one: give it up as a gap",
+        description="a batch starting this long after a hole's end: give the hole up as a gap",
     )
     silence_wait_s: float = Field(
         30.0,
@@ -421,8 +421,8 @@ class WearableFallDetector:
                 break  # a batch before it may still arrive
             self._pending.pop(0)
             out += self._consume(batch)
-        # Nothing more can arrive before the watermark: settle the signal up to it.
-        if self._frontier is not None and watermark > self._frontier:
+        # The device is silent (no hole waits for filling): settle the signal up to the watermark.
+        if not self._pending and self._frontier is not None and watermark > self._frontier:
             self._frontier = watermark
             out += self._evaluate()
         return out
