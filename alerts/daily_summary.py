@@ -372,7 +372,7 @@ class DailySummaries:
                 facts = DayFacts()
             alerts = [
                 a
-                for a in await self.store.list(
+                for a in await self.store.find(
                     AlertFilter(sites=[site.id], since=at - 86400.0, until=at, limit=1000)
                 )
                 if a.resident in (resident.id, None)

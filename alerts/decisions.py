@@ -101,7 +101,7 @@ def retry_at(attempts_so_far: int, delivery: Delivery, now: float) -> float | No
     """When to try a failed send again, or None once it has failed `max_attempts` times."""
     if attempts_so_far >= delivery.max_attempts:
         return None
-    return now + delivery.backoff_s * (2 ** (attempts_so_far - 1))
+    return now + delivery.backoff_s * 2.0 ** (attempts_so_far - 1)
 
 
 def should_auto_resolve(alert: AlertRecord, policy: SeverityPolicy) -> bool:

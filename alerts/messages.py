@@ -91,7 +91,9 @@ def alert_message(
     tag = severity_tag(alert.severity, lang)
     link = alert_link(public_url, alert.id, recipient.portal)
     phone = resident.phone if resident else None
-    centre_name = centre.name.get(lang) or ("服务中心" if lang == "zh-CN" else "the service centre")
+    centre_name = centre.name.get("en" if lang == "en" else "zh-CN") or (
+        "服务中心" if lang == "zh-CN" else "the service centre"
+    )
     family = contacts_for(site, alert.resident, "family")
     first_family = next((c for c in family if c.phone), None)
     if lang == "zh-CN":

@@ -26,6 +26,7 @@ import contextlib
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 
 from alerts import decisions
 from alerts.events import AlertEvent, AlertEventRecorder, NullRecorder
@@ -375,11 +376,14 @@ class AlertPipeline:
                 continue
             task = asyncio.create_task(self._deliver(n, index), name=f"notify-{n.id}")
             self._in_flight[n.id] = task
-            task.add_done_callback(lambda _t, nid=n.id: self._in_flight.pop(nid, None))
+            task.add_done_callback(partial(self._forget, n.id))
             started += 1
         if wait:
             await self.settle()
         return started
+
+    def _forget(self, notification_id: int, _task: asyncio.Task[None]) -> None:
+        self._in_flight.pop(notification_id, None)
 
     async def settle(self) -> None:
         """Wait until every send in flight has finished and been logged."""

@@ -70,7 +70,7 @@ class SeverityPolicy(_Strict):
 
 class Centre(_Strict):
     name: dict[Literal["zh-CN", "en"], str] = Field(
-        default_factory=lambda: {"zh-CN": "服务中心", "en": "the service centre"},
+        default_factory=lambda: {"zh-CN": "服务中心", "en": "the service centre"},  # type: ignore[arg-type]
         description="how messages name the monitoring centre",
     )
     phone: str | None = Field(None, description="the centre's phone number, quoted in messages")

@@ -118,11 +118,11 @@ class AlertService:
     # ---- queries ---------------------------------------------------------------------
 
     async def list_alerts(self, f: AlertFilter | None = None) -> list[AlertRecord]:
-        return await self.store.list(f or AlertFilter())
+        return await self.store.find(f or AlertFilter())
 
     async def queue(self, sites: Sequence[str] | None = None) -> list[AlertRecord]:
         """The operator's queue: unresolved alerts, most severe first, then the oldest."""
-        alerts = await self.store.list(
+        alerts = await self.store.find(
             AlertFilter(status=["open", "acknowledged"], sites=sites, limit=100_000)
         )
         return sorted(

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import ColumnElement, Table, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from alerts.models import AlertHistoryRow, AlertRow, EscalationStateRow, NotificationLogRow
@@ -46,6 +46,14 @@ log = get_logger(__name__)
 SYSTEM = "system"
 MAX_EVIDENCE = 50  # per alert; a long-running condition keeps only its latest evidence
 _CHUNK = 500  # bound IN (...) lists
+
+
+ALERT_TABLES: list[Table] = [
+    AlertRow.__table__,  # type: ignore[list-item]
+    AlertHistoryRow.__table__,  # type: ignore[list-item]
+    NotificationLogRow.__table__,  # type: ignore[list-item]
+    EscalationStateRow.__table__,  # type: ignore[list-item]
+]
 
 
 class AlertNotFound(LookupError):
@@ -86,12 +94,7 @@ async def init_store(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
         await conn.run_sync(
             Base.metadata.create_all,
-            tables=[
-                AlertRow.__table__,
-                AlertHistoryRow.__table__,
-                NotificationLogRow.__table__,
-                EscalationStateRow.__table__,
-            ],
+            tables=ALERT_TABLES,
         )
 
 
@@ -239,8 +242,8 @@ class AlertStore:
             )
             s.add(row)
             open_rows[key] = row
-            data = {"severity": row.severity, "details": dict(t.details), "via": t.action.value}
-            return _Applied(row, "raised", "raised", t.ts, data)
+            raised = {"severity": row.severity, "details": dict(t.details), "via": t.action.value}
+            return _Applied(row, "raised", "raised", t.ts, raised)
         previous = row.severity
         change = "updated"
         if _rank(t.severity.value) < _rank(previous):
@@ -734,13 +737,13 @@ class AlertStore:
             await s.flush()
             unanswered: list[tuple[int, int]] = []
             for alert_id, round_ in sorted(touched):
-                q = select(func.count()).where(
+                still_open = select(func.count()).where(
                     NotificationLogRow.alert_id == alert_id,
                     NotificationLogRow.purpose == "alert",
                     NotificationLogRow.round == round_,
                     NotificationLogRow.state != "failed",
                 )
-                if (await s.scalar(q)) == 0:
+                if (await s.scalar(still_open)) == 0:
                     unanswered.append((alert_id, round_))
         await self._notify_changed()
         return unanswered
@@ -769,10 +772,10 @@ class AlertStore:
             )
             return [HistoryEntry.of(r) for r in (await s.scalars(q)).all()]
 
-    async def list(self, f: AlertFilter) -> list[AlertRecord]:
+    async def find(self, f: AlertFilter) -> list[AlertRecord]:
         async with self.sessions() as s:
             q = select(AlertRow)
-            conds = []
+            conds: list[ColumnElement[bool]] = []
             if f.status:
                 conds.append(AlertRow.status.in_(list(f.status)))
             if f.sites is not None:

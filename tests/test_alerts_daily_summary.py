@@ -21,6 +21,8 @@ from alerts.daily_summary import (
     got_up_time,
     windows,
 )
+from alerts.pipeline import AlertPipeline
+from alerts.service import AlertService
 from alerts.store import AlertStore
 from eldercare.clock import FakeClock
 from eldercare.domain import AlertKind
@@ -151,7 +153,7 @@ async def test_sent_once_a_day_at_the_chosen_time_even_across_restarts(
     clock = FakeClock(T0)
     facts = FixedFacts()
 
-    def build() -> tuple[object, object]:
+    def build() -> tuple[AlertPipeline, AlertService]:
         summaries = DailySummaries(store, lambda: index, facts, PUBLIC_URL)
         return make_pipeline(
             store, index, clock, policies([rx.url("centre")]), daily_summaries=summaries

@@ -85,7 +85,7 @@ async def test_lifecycle_steps_are_written_as_alert_events(
     [res] = by_event["resolved"]
     assert res["resolve_seconds"] == 300.0 and res["outcome"] == "assisted_on_site"
     [raised] = [r for r in by_event["raised"] if r["alert_id"] == "1"]
-    assert raised["time"] // 1000 == round(T0 * 1e6)  # event time, microseconds
+    assert int(str(raised["time"])) // 1000 == round(T0 * 1e6)  # event time, microseconds
     assert raised["resident"] == "zhang-xiuying" and raised["value"] == 1
     tags = await client.query(
         'SHOW TAG VALUES FROM alert_event WITH KEY IN ("org", "site", "kind")', db=db
