@@ -79,7 +79,7 @@ def read_truth(path: Path) -> list[TruthRecord]:
 class KindScore:
     expected: int
     detected: int
-    late: int  # detected, but after `due` + tolerance... counted as missed in recall
+    late: int  # raised after `due` + tolerance (before the end): missed, not a false alarm
     recall: float
     delay_p50_s: float | None  # raised_at - start, over detected incidents
     delay_p95_s: float | None
