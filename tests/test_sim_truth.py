@@ -30,7 +30,7 @@ def test_jsonl_round_trip(tmp_path: Path) -> None:
             T0 + 7205,
             None,
             {"rule": "2x interval"},
-        ),  # fmt: skip
+        ),
     ]
     path = tmp_path / "truth.jsonl"
     assert write_truth(records, path) == 2
