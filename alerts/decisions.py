@@ -36,6 +36,10 @@ def inhibitor_of(
     return None
 
 
+def inhibits_any(kind: str, rules: InhibitRules) -> bool:
+    return any(kind in r.source_kinds for r in rules.rules)
+
+
 def inhibition_ended(inhibitor: AlertRecord | None) -> bool:
     """An inhibited alert is released once its inhibitor is gone, resolved or cleared."""
     return inhibitor is None or inhibitor.status == "resolved" or inhibitor.condition != "active"

@@ -192,33 +192,42 @@ class AlertPipeline:
         return out
 
     async def inhibit(self, changes: list[AlertChange]) -> list[AlertChange]:
-        candidates = [
-            c for c in changes if decisions.should_notify(c) and c.alert.inhibited_by is None
+        """Mark new alerts that an active alert inhibits; and when an inhibiting alert is
+        raised, the unacknowledged alerts it inhibits that were already open (their
+        escalation pauses until it ends)."""
+        news = [c for c in changes if decisions.should_notify(c) and c.alert.inhibited_by is None]
+        sources = [
+            c
+            for c in changes
+            if c.change == "raised" and decisions.inhibits_any(c.alert.kind, self.inhibit_rules)
         ]
-        if not candidates:
+        if not news and not sources:
             return changes
-        active = await self.store.active_alerts([c.alert.site for c in candidates])
+        active = await self.store.active_alerts([c.alert.site for c in [*news, *sources]])
+        targets = {c.alert.id: c.alert for c in news}
+        source_sites = {c.alert.site for c in sources}
+        for a in active:
+            if (
+                a.site in source_sites
+                and a.id not in targets
+                and a.status == "open"
+                and a.inhibited_by is None
+            ):
+                targets[a.id] = a
         marks: list[tuple[int, int, str]] = []
-        inhibited: set[int] = set()
-        for c in candidates:
-            found = decisions.inhibitor_of(c.alert, active, self.inhibit_rules)
+        for alert in targets.values():
+            found = decisions.inhibitor_of(alert, active, self.inhibit_rules)
             if found is not None:
                 source, rule = found
-                marks.append((c.alert.id, source.id, rule.name))
-                inhibited.add(c.alert.id)
+                marks.append((alert.id, source.id, rule.name))
         if not marks:
             return changes
+        inhibited = {a for a, _, _ in marks}
         now = self.clock.now()
         await self.store.mark_inhibited(marks, now, now)
-        by_id = {c.alert.id: c for c in candidates}
         await self.recorder.record(
             [
-                AlertEvent(
-                    "inhibited",
-                    by_id[a].alert,
-                    by_id[a].alert.last_update,
-                    self._org(by_id[a].alert.site),
-                )
+                AlertEvent("inhibited", targets[a], now, self._org(targets[a].site))
                 for a, _, _ in marks
             ]
         )

@@ -250,3 +250,28 @@ async def test_silenced_alert_is_recorded_not_notified(
     assert rx.to("centre") == []
     detail = await service.get_alert(alert.id)
     assert detail is not None and "silenced" in [h.action for h in detail.history]
+
+
+async def test_a_new_inhibitor_pauses_an_open_alerts_escalation(
+    store: AlertStore, http_receiver: HttpReceiver
+) -> None:
+    rx = http_receiver
+    clock = FakeClock(T0)
+    pipeline, service = make_pipeline(
+        store, registry([rx.url("daughter")]), clock, policies([rx.url("centre")])
+    )
+    await pipeline.handle_transitions([transition(AlertKind.INACTIVITY, T0)])
+    await pipeline.tick()
+    assert [r.doc["title"] for r in rx.to("centre")] == ["【高】长时间无活动：张秀英"]
+    clock.set(T0 + 100)
+    await pipeline.handle_transitions([transition(AlertKind.FALL, T0 + 100)])
+    await pipeline.tick()
+    by_kind = {a.kind: a for a in await service.list_alerts()}
+    assert by_kind["inactivity"].inhibited_by == by_kind["fall"].id
+    clock.set(T0 + 120)
+    await service.acknowledge(by_kind["fall"].id, by="王敏")  # before its family step
+    for t in (180, 400, 1000):  # the inactivity alert's family step would be due at +180
+        clock.set(T0 + t)
+        await pipeline.tick()
+    assert rx.to("daughter") == []
+    assert len(rx.to("centre")) == 2  # inactivity, then the fall
