@@ -144,21 +144,25 @@ class InfluxWriter:
 
     async def _write_durably(self, lines: list[str]) -> None:
         body = "\n".join(lines).encode("utf-8")
-        if self.influx_up and await self._try_write(body, len(lines)):
-            self.written += len(lines)
-            _WRITTEN.inc(len(lines))
-            return
+        if self.influx_up:
+            outcome = await self._try_write(body, len(lines))
+            if outcome == "written":
+                self.written += len(lines)
+                _WRITTEN.inc(len(lines))
+                return
+            if outcome == "refused":
+                return
         await self._spool(body)
         self.spooled += len(lines)
         _SPOOLED.inc(len(lines))
 
-    async def _try_write(self, body: bytes, n_lines: int) -> bool:
-        """True when InfluxDB has the body (or refused it for good); False: spool it."""
+    async def _try_write(self, body: bytes, n_lines: int) -> str:
+        """"written"; "refused" (invalid data: retrying cannot help); "failed": spool it."""
         delay = self.retry_initial
         for attempt in range(1, self.attempts + 1):
             try:
                 await self.client.write_body(body, self.db)
-                return True
+                return "written"
             except InfluxError as exc:
                 _WRITE_ERRORS.inc()
                 if not exc.retryable:
@@ -168,13 +172,13 @@ class InfluxWriter:
                         "InfluxDB refused a batch; not retried",
                         extra={"lines": n_lines, "error": str(exc)[:300]},
                     )
-                    return True
+                    return "refused"
                 if attempt == self.attempts:
                     break
                 await asyncio.sleep(delay)
                 delay *= 2
         self._mark_down("write failed after retries")
-        return False
+        return "failed"
 
     async def _spool(self, body: bytes) -> None:
         async with self._spool_lock:
