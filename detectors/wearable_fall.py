@@ -457,11 +457,27 @@ class WearableFallDetector:
         end = float(t[-1]) + 1.0 / batch.rate_hz
         self._frontier = end if self._frontier is None else max(self._frontier, end)
         out = self._evaluate()
-        keep_from = int(np.searchsorted(self._t, self._frontier - s.history_s, side="left"))
-        if keep_from:
-            self._t = self._t[keep_from:]
-            self._xyz = self._xyz[keep_from:]
+        self._trim()
         return out
+
+    def _trim(self) -> None:
+        """Keep only the samples a future decision can look at (small snapshots)."""
+        assert self._frontier is not None
+        s = self.settings
+        margin = 2.0 / self._rate_hz
+        # Impacts not yet found look back over their pre-impact window and their
+        # neighbourhood (smoothed); impacts in flight over their pre-impact window;
+        # clearing over the current one-second block.
+        needed = [self._scanned_until - max(s.pre_impact_from_s, s.peak_merge_s + s.smoothing_s)]
+        if self._in_flight:
+            needed.append(self._in_flight[0][0] - s.pre_impact_from_s)
+        if self._alarm is not None:
+            needed.append(self._alarm.next_block)
+        keep_since = max(min(needed) - margin, self._frontier - s.history_s)
+        first = int(np.searchsorted(self._t, keep_since, side="left"))
+        if first:
+            self._t = self._t[first:]
+            self._xyz = self._xyz[first:]
 
     def _reset_history(self, resume_at: float) -> None:
         """A long gap: the signal before it tells nothing about what comes after."""

@@ -228,8 +228,10 @@ def test_history_stays_bounded_on_a_long_stream() -> None:
     sig = Signal().walk(600)
     run(batches(sig), det)
     state = det.snapshot()
-    limit = det.settings.history_s * sig.rate_hz + 2 * sig.rate_hz
-    assert len(state["t"]) <= limit
+    # Without an impact in flight only a pre-impact window (+ neighbourhood) is kept.
+    needed_s = det.settings.pre_impact_from_s + det.settings.peak_merge_s
+    assert len(state["t"]) <= needed_s * sig.rate_hz + 3
+    assert len(json.dumps(state)) < 20_000
     assert len(state["recent_batches"]) <= 256
 
 
