@@ -8,6 +8,7 @@ batch, and anything dropped beyond the bound is counted and logged.
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -103,6 +104,7 @@ class InfluxAlertEventRecorder:
         self.max_backlog = max_backlog
         self.dropped = 0
         self.invalid = 0
+        self._flush_lock = asyncio.Lock()
 
     async def record(self, events: Sequence[AlertEvent]) -> None:
         for e in events:
@@ -123,30 +125,37 @@ class InfluxAlertEventRecorder:
             except LineProtocolError as exc:
                 self.invalid += 1
                 log.warning("alert event not encodable", extra={"error": str(exc)})
-        while len(self._backlog) > self.max_backlog:
-            self._backlog.popleft()
-            self.dropped += 1
-        if self.dropped:
-            log.warning("alert events dropped over backlog bound", extra={"dropped": self.dropped})
         await self.flush()
 
     async def flush(self) -> None:
-        if not self._backlog:
-            return
-        lines = list(self._backlog)
-        try:
-            await self.client.write(lines, self.db)
-        except InfluxError as exc:
-            if not exc.retryable:
-                # InfluxDB refused the data itself; retrying would refuse it again.
-                self.invalid += len(lines)
-                self._backlog.clear()
-                log.error("alert events refused by InfluxDB", extra={"error": str(exc)})
-            else:
+        # One write at a time: concurrent callers would send (and drop) the same lines.
+        async with self._flush_lock:
+            if len(self._backlog) > self.max_backlog:
+                excess = len(self._backlog) - self.max_backlog
+                for _ in range(excess):
+                    self._backlog.popleft()
+                self.dropped += excess
                 log.warning(
-                    "alert events kept for retry",
-                    extra={"backlog": len(self._backlog), "error": str(exc)},
+                    "alert events dropped over backlog bound", extra={"dropped": self.dropped}
                 )
-            return
-        for _ in lines:
-            self._backlog.popleft()
+            if not self._backlog:
+                return
+            lines = list(self._backlog)
+            try:
+                await self.client.write(lines, self.db)
+            except InfluxError as exc:
+                if not exc.retryable:
+                    # InfluxDB refused the data itself; retrying would refuse it again.
+                    # Drop only what was sent: lines queued meanwhile get their own try.
+                    self.invalid += len(lines)
+                    for _ in lines:
+                        self._backlog.popleft()
+                    log.error("alert events refused by InfluxDB", extra={"error": str(exc)})
+                else:
+                    log.warning(
+                        "alert events kept for retry",
+                        extra={"backlog": len(self._backlog), "error": str(exc)},
+                    )
+                return
+            for _ in lines:
+                self._backlog.popleft()

@@ -27,6 +27,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
+from typing import Any
 
 from alerts import decisions
 from alerts.events import AlertEvent, AlertEventRecorder, NullRecorder
@@ -105,6 +106,8 @@ class AlertPipeline:
         self._results: list[tuple[NotificationRecord, str | None]] = []
         self._results_lock = asyncio.Lock()
         self.counters: Counter[str] = Counter()
+        # Clients the pipeline's builder opened (e.g. InfluxDB), closed by `close_alerts`.
+        self.resources: list[Any] = []
 
     # ---- Component -------------------------------------------------------------------
 
