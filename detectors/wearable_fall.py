@@ -21,12 +21,16 @@ the pre-impact gravity direction, at least `clear_active_s` of them with
 movement >= `clear_active_g` (e.g. walking). Lying, sitting hunched or no data
 never clears.
 
-Stream hygiene: batches are ordered by their start time; a batch whose
-start was already consumed is a duplicate or late and is dropped (counted); a
-missing stretch is waited for until a batch starting `reorder_wait_s` after its
-end arrives (or, with the device silent, until `advance` is `silence_wait_s` past
-it), then accepted as a gap; gaps up to `max_gap_s` are tolerated (windows use the samples
-present, if enough), longer ones reset the signal history (an open alert stays).
+Stream hygiene: batches are put in order of their start time; a batch wholly
+before the samples already consumed is a duplicate (counted as such if its start
+was seen) or late, and is dropped; overlapping samples are trimmed. A missing
+stretch is waited for until a batch starting `reorder_wait_s` after its end
+arrives (or, with the device silent, until `advance` is `silence_wait_s` past
+it), then accepted as a gap. Gaps up to `max_gap_s` are tolerated (windows use
+the samples present, if enough); longer ones reset the signal history (an open
+alert stays open). So a host must hand ACCEL batches over with their own `ts`
+(the first sample's time), never restamped to a site clock: sample times are
+`ts + i / rate_hz`.
 """
 
 from __future__ import annotations
@@ -412,7 +416,7 @@ class WearableFallDetector:
     def _drain(self) -> list[Transition]:
         out: list[Transition] = []
         s = self.settings
-        # Before this no more samples are awaited: newer ones came, or the device went silent.
+        # A hole before this is given up: batches well after it came, or the device went silent.
         watermark = max(self._data_clock - s.reorder_wait_s, self._now - s.silence_wait_s)
         while self._pending:
             batch = self._pending[0]
