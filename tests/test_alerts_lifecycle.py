@@ -19,12 +19,16 @@ from eldercare.db import create_engine
 from eldercare.domain import AlertKind, Severity, TransitionAction
 from tests.test_alerts_support import (
     T0,
+    HttpReceiver,
+    http_receiver,
     make_pipeline,
     policies,
     registry,
     sqlite_url,
     transition,
 )
+
+__all__ = ["http_receiver"]
 
 
 @pytest_asyncio.fixture(loop_scope="function", params=["sqlite", "postgresql"])
@@ -262,3 +266,34 @@ def test_service_docstring_lists_the_public_api() -> None:
     for name in ("list_alerts", "get_alert", "acknowledge", "assign", "add_note", "resolve"):
         assert name in text_ and hasattr(AlertService, name)
     assert "changes_since" in text_ and "subscribe" in text_
+
+
+async def test_escalation_and_notification_log_on_both_databases(
+    any_store: AlertStore, http_receiver: HttpReceiver
+) -> None:
+    rx = http_receiver
+    clock = FakeClock(T0)
+    index = registry([rx.url("daughter")], [rx.url("son")])
+    pipeline, service = make_pipeline(any_store, index, clock, policies([rx.url("centre")]))
+    await pipeline.handle_transitions(
+        [transition(AlertKind.SOS, T0, resident=f"r{i}") for i in range(20)]
+    )
+    await pipeline.tick()
+    clock.set(T0 + 60)
+    await pipeline.tick()
+    await pipeline.tick()
+    # Site-wide contacts? No: the daughter and son look after zhang-xiuying only, so the
+    # twenty alerts of other residents reach the centre alone.
+    assert len(rx.to("centre")) == 20 and rx.to("daughter") == []
+    await pipeline.handle_transitions([transition(AlertKind.SOS, T0 + 61)])
+    clock.set(T0 + 61)
+    await pipeline.tick()
+    clock.set(T0 + 121)
+    await pipeline.tick()
+    assert len(rx.to("daughter")) == 1 and len(rx.to("son")) == 1
+    log = await any_store.notifications()
+    assert len(log) == 23 and {n.state for n in log} == {"sent"}
+    await service.acknowledge(21, by="op")
+    clock.set(T0 + 1000)
+    await pipeline.tick()
+    assert len(rx.to("daughter")) == 1
