@@ -37,6 +37,8 @@ UI: dict[str, dict[str, str]] = {
         "zh-CN": "实时连接中断！警情可能未显示，正在重连…",
         "en": "LIVE CONNECTION LOST — new alerts may not show. Reconnecting…",
     },
+    "stream.lost_short": {"zh-CN": "连接中断", "en": "LOST"},
+    "floor.legend_out": {"zh-CN": "夜间离床", "en": "Out of bed at night"},
     "queue.empty": {"zh-CN": "当前没有待处理警情", "en": "No open alerts"},
     "queue.waiting": {"zh-CN": "等待", "en": "waiting"},
     "detail.none": {"zh-CN": "请在左侧选择一条警情", "en": "Select an alert on the left"},

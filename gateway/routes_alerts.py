@@ -14,6 +14,7 @@ from eldercare.domain import AlertKind, Severity
 from eldercare.registry_index import RegistryIndex
 from gateway.auth import Principal, can_see_alert
 from gateway.context import Auth, Ctx, Staff, not_found, visible_sites
+from gateway.enrich import enrich
 from gateway.ports import (
     HUMAN_OUTCOMES,
     AlertConflict,
@@ -54,24 +55,6 @@ class Overview(BaseModel):
     sites_offline: int = Field(description="sites with an open site_offline alert: unprotected")
     open_by_severity: dict[str, int]
     figures_today: ResponseFigures
-
-
-def enrich(alert: AlertOut, index: RegistryIndex) -> AlertOut:
-    site = index.sites.get(alert.site_id)
-    if site is None:
-        return alert
-    resident = site.resident(alert.resident_id)
-    room_id = alert.room_id or (resident.room if resident else None)
-    room = site.room(room_id)
-    return alert.model_copy(
-        update={
-            "site_name": site.name,
-            "site_address": site.address,
-            "resident_name": resident.name if resident else None,
-            "room_id": room_id,
-            "room_name": (room.name or room.id) if room else None,
-        }
-    )
 
 
 def scope_query(

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 
 from eldercare.logs import get_logger
 from gateway.auth import Principal, can_see_alert, principal_for_token
+from gateway.enrich import enrich
 from gateway.ports import AlertChange, AlertService, IndexProvider
 from gateway.users import Sessions
 
@@ -121,7 +122,8 @@ async def alert_events(
                 seq = change.seq
                 site = index.sites.get(change.alert.site_id)
                 if can_see_alert(principal.account, site, change.alert.resident_id):
-                    yield format_event(change)
+                    alert = enrich(change.alert, index)
+                    yield format_event(change.model_copy(update={"alert": alert}))
             continue
         moved = await hub.wait_past(seq, KEEPALIVE_S)
         if hub.closing:

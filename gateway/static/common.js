@@ -59,12 +59,20 @@ const EC = (() => {
   }
 
   function pad(n) { return String(n).padStart(2, "0"); }
-  function hhmm(ts) { const d = new Date(ts * 1000); return pad(d.getHours()) + ":" + pad(d.getMinutes()); }
-  function hhmmss(ts) { const d = new Date(ts * 1000); return hhmm(ts) + ":" + pad(d.getSeconds()); }
-  function dateTime(ts) {
-    const d = new Date(ts * 1000);
-    return (d.getMonth() + 1) + "/" + d.getDate() + " " + hhmm(ts);
+  // Times show in one zone: the browser's, or a site's (the family page uses the home's).
+  let zone;
+  function parts(ts) {
+    const fmt = new Intl.DateTimeFormat("en-GB", {
+      timeZone: zone, hourCycle: "h23", month: "numeric", day: "numeric",
+      hour: "2-digit", minute: "2-digit", second: "2-digit" });
+    const out = {};
+    for (const p of fmt.formatToParts(new Date(ts * 1000))) out[p.type] = p.value;
+    return out;
   }
+  function setZone(z) { zone = z || undefined; }
+  function hhmm(ts) { const p = parts(ts); return p.hour + ":" + p.minute; }
+  function hhmmss(ts) { const p = parts(ts); return p.hour + ":" + p.minute + ":" + p.second; }
+  function dateTime(ts) { const p = parts(ts); return p.month + "/" + p.day + " " + p.hour + ":" + p.minute; }
   function duration(seconds) {
     seconds = Math.max(0, Math.floor(seconds));
     const h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60), s = seconds % 60;
@@ -91,7 +99,7 @@ const EC = (() => {
   }
 
   return {
-    t, loadStrings, setLang, toggleLang, api, hhmm, hhmmss, dateTime, duration, el, signOut,
+    t, loadStrings, setLang, toggleLang, api, setZone, hhmm, hhmmss, dateTime, duration, el, signOut,
     get lang() { return lang; },
   };
 })();

@@ -93,13 +93,13 @@
     const btn = document.getElementById("mute");
     const left = mutedUntil - Date.now() / 1000;
     if (!audio || audio.state !== "running") {
-      btn.textContent = "🔔 " + t("action.sound_on");
+      btn.textContent = t("action.sound_on");
       btn.className = "sound-off";
     } else if (left > 0) {
-      btn.textContent = "🔕 " + t("action.muted", { m: Math.floor(left / 60), s: String(Math.floor(left % 60)).padStart(2, "0") });
+      btn.textContent = t("action.muted", { m: Math.floor(left / 60), s: String(Math.floor(left % 60)).padStart(2, "0") });
       btn.className = "muted";
     } else {
-      btn.textContent = "🔔 " + t("action.mute");
+      btn.textContent = t("action.mute");
       btn.className = "";
     }
   }
@@ -118,7 +118,7 @@
     connState = state;
     const badge = document.getElementById("conn");
     badge.className = "conn " + state;
-    badge.textContent = t("stream." + state);
+    badge.textContent = t("stream." + state + (state === "lost" ? "_short" : ""));
     const banner = document.getElementById("conn-banner");
     banner.hidden = state !== "lost";
     banner.textContent = t("stream.lost");
@@ -196,9 +196,12 @@
     document.getElementById("st-offline").textContent = o.sites_offline;
     document.getElementById("st-offline-box").classList.toggle("bad", o.sites_offline > 0);
     const counts = document.getElementById("st-open");
-    counts.replaceChildren(...["critical", "high", "medium", "warning", "info"].map((s) =>
-      el("span", { class: "count sev-" + s + (o.open_by_severity[s] ? "" : " zero"), title: t("severity." + s) },
-        t("severity." + s) + " " + (o.open_by_severity[s] || 0))));
+    // Only the severities that have alerts: a glance shows what is waiting.
+    const present = ["critical", "high", "medium", "warning", "info"].filter((s) => o.open_by_severity[s]);
+    counts.replaceChildren(...(present.length ? present.map((s) =>
+      el("span", { class: "count sev-" + s, title: t("severity." + s) },
+        t("severity." + s) + " " + o.open_by_severity[s]))
+      : [el("span", { class: "count zero" }, "0")]));
     const share = o.figures_today.share_within_60s;
     const ack = document.getElementById("st-ack60");
     ack.textContent = share === null ? "–" : (share * 100).toFixed(1) + "%";
@@ -269,10 +272,10 @@
     const contactList = el("section", { class: "card" }, el("h3", {}, t("detail.contacts")),
       el("ol", { class: "contacts" },
         r && r.phone ? el("li", {}, el("span", { class: "cname" }, r.name + " (" + t("detail.resident_phone") + ")"),
-          el("a", { class: "tel", href: "tel:" + r.phone }, "📞 " + r.phone)) : null,
+          el("a", { class: "tel", href: "tel:" + r.phone }, r.phone)) : null,
         contacts.map((c) => el("li", {},
           el("span", { class: "cname" }, c.name + " (" + t("contact_role." + c.role) + ")"),
-          c.phone ? el("a", { class: "tel", href: "tel:" + c.phone }, "📞 " + c.phone) : "–"))));
+          c.phone ? el("a", { class: "tel", href: "tel:" + c.phone }, c.phone) : "–"))));
 
     const evidence = el("section", { class: "card" }, el("h3", {}, t("detail.evidence")),
       a.evidence.length ? el("ul", { class: "evidence" }, a.evidence.map((e) =>
@@ -398,6 +401,7 @@
       if (selectedId) loadDetail(selectedId);
     });
     setConn("connecting");
+    renderMute();
     connect();
     setInterval(tick, 1000);
     setInterval(loadOverview, 30000);

@@ -69,6 +69,7 @@
 
   async function loadView() {
     view = await api("/api/family/residents/" + encodeURIComponent(current));
+    EC.setZone(view.resident.timezone);
     render();
   }
 

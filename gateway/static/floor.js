@@ -7,7 +7,7 @@
   function legend() {
     document.getElementById("legend").replaceChildren(
       ...[["occupied", "var(--ok)"], ["empty", "var(--line)"], ["out_of_bed", "var(--amber)"], ["alerting", "var(--red)"]]
-        .map(([k, c]) => el("span", { style: "--c:" + c }, t("floor." + (k === "out_of_bed" ? "out_of_bed" : k), { n: "…" }))));
+        .map(([k, c]) => el("span", { style: "--c:" + c }, t(k === "out_of_bed" ? "floor.legend_out" : "floor." + k))));
   }
 
   async function load() {
