@@ -100,7 +100,13 @@ def fall(rng: random.Random, up: Vector, down: Vector) -> list[list[float]]:
             rows.append((g[0] * scale, g[1] * scale, g[2] * scale))
         elif t < 0.68:
             k = peak * math.sin(math.pi * (t - 0.6) / 0.08)
-            rows.append((down[0] * k + rng.gauss(0, 0.3), rng.gauss(0, 0.8), rng.gauss(0, 0.8)))
+            rows.append(
+                (
+                    down[0] * k + rng.gauss(0, 0.05),
+                    down[1] * k + rng.gauss(0, 0.05),
+                    down[2] * k + rng.gauss(0, 0.05),
+                )
+            )
         else:
             ring = 0.4 * math.exp(-(t - 0.68) * 12) * math.sin(2 * math.pi * 9 * t)
             rows.append(

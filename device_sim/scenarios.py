@@ -29,6 +29,8 @@ from device_sim.truth import TruthRecord
 from eldercare.domain import AlertKind, DeviceKind, SiteKind, Stream
 
 HOUR = 3600.0
+# Incidents rewrite up to this much of the resident's life before their start time.
+LEAD_IN_S = 3600.0
 
 
 class ScenarioError(ValueError):
@@ -396,7 +398,7 @@ SCENARIOS: dict[str, Scenario] = {
                  lambda s, r: True, _device_offline),
         Scenario("site_offline", AlertKind.SITE_OFFLINE, (0.0, 24.0), 6 * HOUR,
                  lambda s, r: s.kind is SiteKind.HOME, _site_offline),
-        Scenario("low_battery", AlertKind.LOW_BATTERY, (8.0, 20.0), 12 * HOUR,
+        Scenario("low_battery", AlertKind.LOW_BATTERY, (8.0, 20.0), 1 * HOUR,
                  lambda s, r: True, _low_battery),
         Scenario("sos", AlertKind.SOS, (8.0, 21.0), 1 * HOUR,
                  lambda s, r: _device_for(s, r, DeviceKind.SOS_BUTTON) is not None, _sos),
@@ -460,16 +462,23 @@ class Injector:
     def inject(self, request: ScenarioRequest, required: bool = True) -> list[TruthRecord]:
         """Inject one incident; if `required` is False, quietly skip one that does not fit."""
         scenario = SCENARIOS[request.name]
-        pairs = [(s, r) for s in self.sites for r in s.residents if scenario.eligible(s, r)]
-        if not pairs and not required:
-            return []
-        if not pairs:
+        eligible: dict[str, list[ResidentSpec]] = {}
+        for s in self.sites:
+            residents = [r for r in s.residents if scenario.eligible(s, r)]
+            if residents:
+                eligible[s.id] = residents
+        if not eligible:
+            if not required:
+                return []
             raise ScenarioError(
                 f"no site is eligible for {scenario.name!r} (e.g. wearable_fall needs a "
                 "wearable, abnormal_vitals a vitals monitor, site_offline a home)"
             )
-        for _ in range(400):
-            site, resident = self.rng.choice(pairs)
+        # A site first, then one of its residents: a care home does not take every incident.
+        sites = [s for s in self.sites if s.id in eligible]
+        for _ in range(1000):
+            site = self.rng.choice(sites)
+            resident = self.rng.choice(eligible[site.id])
             t0 = request.at
             if t0 is None:
                 t0 = self._random_time(site, resident, scenario)
@@ -477,28 +486,36 @@ class Injector:
                 continue
             rng = random.Random(f"{self.rng.random()}")
             records = scenario.inject(site, resident, t0, rng, self.start)
-            self.busy.setdefault(site.id, []).append((t0 - scenario.span_s, t0 + scenario.span_s))
+            self.busy.setdefault(site.id, []).append((t0 - LEAD_IN_S, t0 + scenario.span_s))
             self.records += records
             return records
         if not required:
             return []
-        raise ScenarioError(f"found no free time and site for {scenario.name!r} in the run")
+        lo, hi = scenario.window_h
+        when = "at any time" if hi - lo >= 24 else f"between {_hhmm(lo)} and {_hhmm(hi)} local"
+        raise ScenarioError(
+            f"found no free time and site for {scenario.name!r} in the run: it starts {when}, "
+            f"at least {self.lead_s / HOUR:g} h into the run and {scenario.span_s / HOUR:g} h "
+            "before its end, apart from other incidents at the site (make the run longer, "
+            "or give a time with NAME@ISO)"
+        )
 
     def _random_time(self, site: SimSite, r: ResidentSpec, sc: Scenario) -> float:
-        cal = site.routines[r.id].calendar
-        first, last = cal.day_of(self.start), cal.day_of(self.end)
-        d = self.rng.randint(first - 1, last)
-        lo, hi = sc.window_h
-        t = cal.at(d, self.rng.uniform(lo, hi))
+        routine = site.routines[r.id]
+        cal = routine.calendar
+        first = cal.day_of(self.start + self.lead_s) - 1
+        last = cal.day_of(self.end - sc.span_s)
+        d = self.rng.randint(first, max(first, last))
         if sc.name == "not_up":
-            t = site.routines[r.id].wake(d)
-        return t
+            return routine.wake(d)
+        lo, hi = sc.window_h
+        return cal.at(d, self.rng.uniform(lo, hi))
 
     def _fits(self, site: SimSite, r: ResidentSpec, sc: Scenario, t0: float, strict: bool) -> bool:
         if not (self.start + self.lead_s <= t0 and t0 + sc.span_s <= self.end):
             return False
         for a, b in self.busy.get(site.id, []):
-            if a < t0 + sc.span_s and t0 - sc.span_s < b:
+            if a < t0 + sc.span_s and t0 - LEAD_IN_S < b:
                 return False
         if not strict:
             return True
@@ -513,3 +530,8 @@ class Injector:
         ):
             return seg.place is not None and not seg.in_bed
         return True
+
+
+def _hhmm(hours: float) -> str:
+    minutes = round(hours * 60) % (24 * 60)
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
