@@ -40,6 +40,7 @@ _SUBCOMMANDS: list[tuple[str, str]] = [
     ("sim", "device_sim.cli:app"),
     ("ingest", "ingest.cli:ingest_app"),
     ("devices", "ingest.cli:devices_app"),
+    ("dashboards", "dashboards.cli:app"),
 ]
 
 
