@@ -196,3 +196,11 @@ async def test_thousand_alerts_at_once_are_stored_and_routed(
     assert len(rx.to("centre")) == 1000
     assert {r.doc["message"].split("）")[0] for r in rx.to("centre")} >= {"【紧急】r-0（site-0000"}
     assert RESIDENT not in {a.resident for a in await service.list_alerts(AlertFilter(limit=5))}
+
+
+async def test_bench_command_measures_a_real_run() -> None:
+    from alerts.bench import run_bench
+
+    figures = await run_bench(25)
+    assert figures["escalated"] == 25 and figures["delivered"] == 25
+    assert figures["sent_logged"] == 25 and figures["total_s"] > 0

@@ -1,0 +1,104 @@
+"""`eldercare alerts bench`: how long N alerts raised at once take to be stored,
+routed (escalation step 0) and delivered to a local HTTP receiver via Apprise.
+
+Runs on a throwaway SQLite file unless `--database-url` names another store (then
+it uses that database's tables; run it against an empty one).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from alerts.pipeline import AlertPipeline
+from alerts.policy import EscalationPolicy, PolicySet, load_policy
+from alerts.sender import AppriseSender
+from alerts.store import AlertStore, init_store
+from eldercare.clock import FakeClock
+from eldercare.db import create_engine
+from eldercare.domain import AlertKind, Evidence, Severity, Transition, TransitionAction
+from eldercare.registry_index import RegistryIndex
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    count = 0
+    lock = threading.Lock()
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        with _Receiver.lock:
+            _Receiver.count += 1
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        return None
+
+
+async def run_bench(
+    n: int, database_url: str | None = None, concurrency: int = 8
+) -> dict[str, Any]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _Receiver.count = 0
+    tmp = tempfile.TemporaryDirectory()
+    url = database_url or f"sqlite+aiosqlite:///{Path(tmp.name) / 'bench.db'}"
+    engine = create_engine(url)
+    sender = AppriseSender()
+    try:
+        await init_store(engine)
+        doc = load_policy().model_dump(mode="json")
+        doc["centre"]["apprise"] = [f"json://127.0.0.1:{server.server_address[1]}/centre"]
+        doc["delivery"]["per_channel_concurrency"] = concurrency
+        policies = PolicySet(EscalationPolicy.model_validate(doc))
+        clock = FakeClock(time.time())
+        pipeline = AlertPipeline(
+            AlertStore(engine),
+            RegistryIndex.empty,
+            clock,
+            public_url="http://127.0.0.1",
+            policies=policies,
+            sender=sender,
+        )
+        now = clock.now()
+        batch = [
+            Transition(
+                TransitionAction.RAISE,
+                AlertKind.SOS,
+                f"bench-{i:06d}",
+                now,
+                Severity.CRITICAL,
+                resident_id=f"r-{i}",
+                evidence=(Evidence(now, "sos", "sos", "button pressed"),),
+            )
+            for i in range(n)
+        ]
+        t0 = time.perf_counter()
+        await pipeline.handle_transitions(batch)
+        t1 = time.perf_counter()
+        escalated = await pipeline.escalate_due(clock.now())
+        t2 = time.perf_counter()
+        await pipeline.deliver_due(clock.now())
+        t3 = time.perf_counter()
+        return {
+            "alerts": n,
+            "database": url.split("://")[0],
+            "store_s": round(t1 - t0, 3),
+            "route_s": round(t2 - t1, 3),
+            "deliver_s": round(t3 - t2, 3),
+            "total_s": round(t3 - t0, 3),
+            "escalated": escalated,
+            "delivered": _Receiver.count,
+            "sent_logged": pipeline.counters["sent"],
+            "alerts_per_s": round(n / (t3 - t0), 1),
+        }
+    finally:
+        sender.close()
+        await engine.dispose()
+        server.shutdown()
+        server.server_close()
+        tmp.cleanup()
