@@ -7,6 +7,8 @@ Where the person is comes from the rooms of the sensors that fire:
   sensor reporting nobody, or the bathroom door opening again (a door opening toggles:
   one opening lets the person in, the next lets them out; closings are ignored, so a
   door left open does not confuse it).
+A bathroom door opened again within `door_debounce_s` of its last counted opening
+is the same passage (fumbling with the door or the light), not in-and-out.
 A flush within `flush_after_exit_s` of leaving is the cistern refilling (flush
 sensors fire on the refill, after the person has gone) and does not start a stay.
 """
@@ -34,6 +36,7 @@ class BathroomState(RuleState):
     movement: MovementState = Field(default_factory=MovementState)
     stays: dict[str, _Stay] = Field(default_factory=dict)  # resident id ("" = unknown) → stay
     left_at: dict[str, float] = Field(default_factory=dict)  # resident id → last stay's end
+    door_passage: dict[str, float] = Field(default_factory=dict)  # door → last counted opening
 
 
 class BathroomRule(Rule[BathroomState]):
@@ -50,6 +53,8 @@ class BathroomRule(Rule[BathroomState]):
         if not moved and not present:
             return []
         room = self.ctx.room_of(reading)
+        if self._repeated_opening(reading, room):
+            return []
         residents = self.ctx.activity_residents(reading) or (
             (self.ctx.reading_resident(reading) or "",)
         )
@@ -57,6 +62,19 @@ class BathroomRule(Rule[BathroomState]):
         for resident in residents:
             out += self._locate(resident or "", reading, room, moved)
         return out
+
+    def _repeated_opening(self, reading: Reading, room: str | None) -> bool:
+        """A bathroom door opened again within `door_debounce_s` is the same passage."""
+        if reading.stream != Stream.CONTACT or not reading.fields.get("open", False):
+            return False
+        if not self.ctx.is_bathroom(room) or self.ctx.is_outer_door(reading.device_id):
+            return False
+        last = self.state.door_passage.get(reading.device_id)
+        debounce = self._settings(self.ctx.reading_resident(reading)).door_debounce_s
+        if last is not None and reading.ts - last <= debounce:
+            return True
+        self.state.door_passage[reading.device_id] = reading.ts
+        return False
 
     def _locate(
         self, key: str, reading: Reading, room: str | None, moved: bool

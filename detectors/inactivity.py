@@ -5,8 +5,11 @@ resident showed starting around that hour in recent weeks × `margin`, bounded t
 [`min_hours`, `max_hours`]; `default_hours` (3 h) until `learn_days` days of data,
 and for hours with fewer than `min_samples` day-hours of data.
 Not judged while the resident is away (outer door, then silence) or asleep: in bed
-by the bed sensor or, for a resident without one, last seen in a bedroom with the
-quiet beginning or due in the night window (`not_up` covers the morning after).
+by the bed sensor or, for a resident without one (`presume_asleep`), last seen in a
+bedroom or bathroom (night visits end in bed) with the quiet beginning or due in
+the night window, or before getting up that day (movement outside bedroom and
+bathroom after `not_up.day_start`). `bathroom_too_long` watches the bathroom, and
+`not_up` the morning after; a quiet that began elsewhere is always judged.
 Gaps that raised an alert, began asleep or contained an absence are not learned.
 """
 
@@ -18,7 +21,12 @@ from detectors import absence as away
 from detectors.baseline import GapBaseline
 from detectors.movement import MovementState, is_movement
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
-from detectors.settings import AbsenceSettings, InactivitySettings
+from detectors.settings import (
+    AbsenceSettings,
+    InactivitySettings,
+    NotUpSettings,
+    minutes_of_day,
+)
 from eldercare.domain import AlertKind, Reading, Stream, Transition, TransitionAction
 
 
@@ -35,6 +43,7 @@ class InactivityState(RuleState):
     movement: MovementState = Field(default_factory=MovementState)
     absence: away.AbsenceState = Field(default_factory=away.AbsenceState)
     in_bed: dict[str, bool] = Field(default_factory=dict)
+    up_day: dict[str, str] = Field(default_factory=dict)  # resident → last local day got up
     watches: dict[str, _Watch] = Field(default_factory=dict)  # resident id ("" = site)
     baselines: dict[str, GapBaseline] = Field(default_factory=dict)
 
@@ -75,11 +84,16 @@ class InactivityRule(Rule[InactivityState]):
         if in_bed is not None:
             return in_bed
         s = self._settings(resident)
-        if not s.asleep_in_bedroom_at_night or not self.ctx.is_bedroom(w.last_room):
+        if not s.presume_asleep or not self._resting_room(w.last_room):
             return False
-        return self.ctx.in_window(w.last_move, s.night_start, s.night_end) or self.ctx.in_window(
-            due, s.night_start, s.night_end
-        )
+        if self.ctx.in_window(w.last_move, s.night_start, s.night_end):
+            return True
+        if self.ctx.in_window(due, s.night_start, s.night_end):
+            return self.ctx.is_bedroom(w.last_room)  # an evening in the bathroom is judged
+        return self.state.up_day.get(resident) != self.ctx.local_day(w.last_move)
+
+    def _resting_room(self, room: str | None) -> bool:
+        return self.ctx.is_bedroom(room) or self.ctx.is_bathroom(room)
 
     def _due(self, resident: str, w: _Watch) -> float | None:
         if w.raised_at is not None or away.is_away(self.state.absence):
@@ -132,6 +146,13 @@ class InactivityRule(Rule[InactivityState]):
                 hour = self.ctx.local(w.last_move).hour
                 self.state.baselines.setdefault(resident, GapBaseline()).learn(day, hour, gap)
         self.state.watches[resident] = _Watch(last_move=ts, last_room=room, last_evidence=ev)
+        day_start = self.ctx.settings("not_up", NotUpSettings, resident or None).day_start
+        if (
+            room is not None
+            and not self._resting_room(room)
+            and self.ctx.minute_of_day(ts) >= minutes_of_day(day_start)
+        ):
+            self.state.up_day[resident] = self.ctx.local_day(ts)
         return out
 
     # --- timers ---------------------------------------------------------------------------

@@ -63,6 +63,12 @@ class BedExitSettings(NightWindowSettings):
 class BathroomSettings(NightWindowSettings):
     night_minutes: float = Field(15.0, gt=0, le=600, description="limit at night")
     day_minutes: float = Field(45.0, gt=0, le=600, description="limit by day")
+    door_debounce_s: float = Field(
+        15.0,
+        ge=0,
+        le=600,
+        description="a bathroom door opened again within this is the same passage",
+    )
     flush_after_exit_s: float = Field(
         60.0,
         ge=0,
@@ -84,12 +90,12 @@ class InactivitySettings(NightWindowSettings):
         "learned; else the default applies",
     )
     margin: float = Field(
-        1.25, ge=1.0, le=5.0, description="learned limit = longest usual gap of the hour × this"
+        2.0, ge=1.0, le=5.0, description="learned limit = longest usual gap of the hour × this"
     )
-    asleep_in_bedroom_at_night: bool = Field(
+    presume_asleep: bool = Field(
         True,
-        description="without a bed sensor, last movement in a bedroom in the night window "
-        "counts as asleep in bed (not_up covers the morning)",
+        description="without a bed sensor, a quiet that began in a bedroom or bathroom at "
+        "night, or before getting up, counts as asleep in bed (not_up covers the morning)",
     )
 
     @model_validator(mode="after")

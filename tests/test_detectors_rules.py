@@ -17,7 +17,15 @@ from detectors.site_offline import SiteOfflineRule
 from detectors.sos import SosRule
 from detectors.vitals import VitalsRule
 from eldercare.domain import AlertKind, Severity, Stream, TransitionAction
-from tests.detector_helpers import context, home_site, kinds_actions, local_ts, reading, replay
+from tests.detector_helpers import (
+    HOME_DEVICES,
+    context,
+    home_site,
+    kinds_actions,
+    local_ts,
+    reading,
+    replay,
+)
 
 SH = "Asia/Shanghai"
 BERLIN = "Europe/Berlin"
@@ -248,13 +256,56 @@ def _learn_two_hour_quiets(**overrides: object) -> InactivityRule:
 def test_inactivity_learns_usual_gaps_bounded() -> None:
     rule = _learn_two_hour_quiets(min_samples=4)
     limit, learned = rule.limit_s("res-1", local_ts(SH, 2024, 5, 14, 10, 0))
-    assert learned and limit == pytest.approx(2 * 3600 * 1.25)
+    assert learned and limit == pytest.approx(2 * 3600 * 2.0)  # twice the longest usual gap
     # Bounded below: a resident who is never quiet gets at least min_hours.
     rule = _learn_two_hour_quiets(min_samples=4, margin=1.0, min_hours=2.5)
     assert rule.limit_s("res-1", local_ts(SH, 2024, 5, 14, 10, 0))[0] == 2.5 * 3600
     # An hour with too little data keeps the default.
     rule = _learn_two_hour_quiets(min_samples=9)
     assert rule.limit_s("res-1", local_ts(SH, 2024, 5, 14, 10, 0)) == (3 * 3600, False)
+
+
+def test_inactivity_without_bed_sensor_presumes_sleep_only_where_people_sleep() -> None:
+    devices = [d for d in HOME_DEVICES if d["kind"] != "bed"]
+    site = home_site(SH, devices=devices)
+    night = local_ts(SH, 2024, 5, 10, 23, 30)
+    # A night toilet visit, then nothing till morning: back in bed (not_up's business).
+    rs = [reading(site, "pir-bath", Stream.MOTION, night, motion=True)]
+    assert replay(InactivityRule(context(site)), rs, night + 8 * 3600) == []
+    # Quiet that began in the kitchen at night is judged.
+    rs = [reading(site, "pir-kitchen", Stream.MOTION, night, motion=True)]
+    out = replay(InactivityRule(context(site)), rs, night + 8 * 3600)
+    assert [(x.action, x.ts) for x in out] == [(RAISE, night + 3 * 3600)]
+    # Awake at 06:30 in the bedroom, not yet up for the day: still presumed in bed ...
+    dawn = local_ts(SH, 2024, 5, 11, 6, 30)
+    rs = [reading(site, "pir-bed", Stream.MOTION, dawn, motion=True)]
+    assert replay(InactivityRule(context(site)), rs, dawn + 4 * 3600) == []
+    # ... but after getting up (kitchen at 07:00), a quiet in the bedroom by day is judged.
+    rs = [
+        reading(site, "pir-kitchen", Stream.MOTION, dawn + 1800, motion=True),
+        reading(site, "pir-bed", Stream.MOTION, dawn + 3600, motion=True),
+    ]
+    out = replay(InactivityRule(context(site)), rs, dawn + 5 * 3600)
+    assert [(x.action, x.ts) for x in out] == [(RAISE, dawn + 4 * 3600)]
+
+
+def test_bathroom_door_fumbled_on_entry_and_cistern_refill_after_leaving() -> None:
+    site = home_site(SH)
+    t = local_ts(SH, 2024, 5, 10, 3, 0)
+    rs = [
+        reading(site, "pir-living", Stream.MOTION, t - 60, motion=True),
+        reading(site, "door-bath", Stream.CONTACT, t, open=True),
+        reading(site, "door-bath", Stream.CONTACT, t + 10, open=True),  # reopened: same passage
+        reading(site, "flush-1", Stream.FLUSH, t + 60, flushed=True),
+        reading(site, "door-bath", Stream.CONTACT, t + 120, open=True),  # out
+        reading(site, "flush-1", Stream.FLUSH, t + 150, flushed=True),  # the cistern refilling
+    ]
+    assert replay(BathroomRule(context(site)), rs, t + 3600) == []
+    # Without the refill allowance the late flush would start a stay that never ends.
+    site2 = home_site(SH, site_overrides={"bathroom_too_long": {"flush_after_exit_s": 0}})
+    rs2 = [reading(site2, r.device_id, r.stream, r.ts, **r.fields) for r in rs]
+    out = replay(BathroomRule(context(site2)), rs2, t + 3600)
+    assert [(x.action, x.ts) for x in out] == [(RAISE, t + 150 + 900)]
 
 
 def test_night_door_exit_raises_after_ten_quiet_minutes_only_at_night() -> None:
