@@ -149,12 +149,13 @@ class AlertService:
         happen. Writes of this process wake it at once; others are seen by polling."""
         seq = await self.last_seq() if since is None else since
         while True:
+            seen = self.store.version
             items = await self.store.changes_since(seq)
             for item in items:
                 seq = item.seq
                 yield item
             if not items:
-                await self.store.wait_changed(self.poll_interval_s)
+                await self.store.wait_changed(self.poll_interval_s, seen)
 
     # ---- human actions ---------------------------------------------------------------
 

@@ -125,15 +125,20 @@ class AlertStore:
         # Woken after every committed write, so subscribers of this process need not poll.
         self._changed = asyncio.Condition()
         self.orphan_clears = 0
+        self.version = 0  # bumped after every committed write of this process
 
     async def _notify_changed(self) -> None:
         async with self._changed:
+            self.version += 1
             self._changed.notify_all()
 
-    async def wait_changed(self, max_wait_s: float) -> None:
-        """Return after the next write of this process, or after `max_wait_s` seconds
-        (writes of other processes are only seen by polling)."""
+    async def wait_changed(self, max_wait_s: float, seen_version: int | None = None) -> None:
+        """Return after the next write of this process (at once if one happened since
+        `seen_version`), or after `max_wait_s` seconds: writes of other processes are
+        only seen by polling."""
         async with self._changed:
+            if seen_version is not None and self.version != seen_version:
+                return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), max_wait_s)
 
@@ -574,6 +579,7 @@ class AlertStore:
                 row.next_due = due
                 row.updated_at = wall_now
             self._history(s, alert_id, "unanswered", SYSTEM, wall_now, wall_now, {"round": round_})
+        await self._notify_changed()
         return True
 
     # ---- notification log ------------------------------------------------------------
