@@ -276,3 +276,19 @@ async def test_family_preferences_cannot_switch_off_safety_alerts(gw) -> None:
     assert resp.status_code == 200
     again = (await client.get("/api/family/preferences", headers=family)).json()
     assert again["safety_channels"] == ["wechat_work"] and again["nickname"] == "妈妈"
+
+
+async def test_response_figures_count_acknowledgements_within_60_and_180_s(gw) -> None:
+    _, client, clock = gw
+    op = await login(client, "op-bincheng")
+    ids = await _alert_ids(client, op)  # two alerts in scope, stored at clock.now()
+    clock.advance(45)
+    await client.post(f"/api/alerts/{ids['hh-401']}/acknowledge", headers=op)
+    clock.advance(100)  # 145 s after it was stored
+    await client.post(f"/api/alerts/{ids['yiyang']}/acknowledge", headers=op)
+    figures = (await client.get("/api/figures/response", headers=op)).json()
+    assert figures["raised"] == 2 and figures["acknowledged"] == 2
+    assert figures["within_60s"] == 1 and figures["within_180s"] == 2
+    assert figures["share_within_60s"] == 0.5 and figures["share_within_180s"] == 1.0
+    overview = (await client.get("/api/overview", headers=op)).json()
+    assert overview["figures_today"]["share_within_60s"] == 0.5

@@ -60,8 +60,8 @@ class Platform:
     gateway: Gateway
     pipeline: AlertPipeline
 
-    async def raise_sos(self, site: str, resident: str) -> None:
-        await self.pipeline.handle_transitions([sos(site, resident, time.time())])
+    async def raise_sos(self, site: str, resident: str, room: str = "bedroom") -> None:
+        await self.pipeline.handle_transitions([sos(site, resident, time.time(), room)])
 
 
 def _recent_day(now: float) -> list[Reading]:
@@ -116,7 +116,9 @@ async def browser() -> AsyncIterator[Any]:
 
 
 async def _page(browser: Any, base: str, username: str, lang: str, **ctx: Any) -> Any:
-    context = await browser.new_context(locale=lang, base_url=base, **ctx)
+    context = await browser.new_context(
+        locale=lang, base_url=base, timezone_id="Asia/Shanghai", **ctx
+    )
     # The first visit's language; a switch on the page is then remembered.
     await context.add_init_script(
         "if (!localStorage.getItem('eldercare.lang')) "
@@ -124,6 +126,8 @@ async def _page(browser: Any, base: str, username: str, lang: str, **ctx: Any) -
     )
     page = await context.new_page()
     page.set_default_timeout(5000)
+    page.on("pageerror", lambda exc: print("page error:", exc))
+    page.on("console", lambda msg: print("console:", msg.text) if msg.type == "error" else None)
     await page.goto("/login")
     await page.fill("#username", username)
     await page.fill("#password", PASSWORD)
@@ -167,6 +171,7 @@ async def test_sos_from_raise_to_family_portal(platform: Platform, browser: Any)
     await expect(console.locator("#queue .row")).to_have_count(0)
     await expect(console.locator(".detail-head .handling")).to_have_text("已处置")
     await expect(console.locator(".history li")).to_have_count(3)
+    await expect(console.locator("#st-ack60")).to_have_text("100.0%")
     await _shot(console, "console-zh-resolved")
 
     family = await _page(
@@ -205,7 +210,7 @@ async def test_console_in_english_and_the_other_pages(platform: Platform, browse
     from playwright.async_api import expect
 
     await platform.raise_sos("hh-401", "zhang-xiuying")
-    await platform.raise_sos("yiyang", "sun-lan")
+    await platform.raise_sos("yiyang", "sun-lan", "r301")
     page = await _page(
         browser, platform.url, "op-bincheng", "en", viewport={"width": 1440, "height": 900}
     )
@@ -217,6 +222,8 @@ async def test_console_in_english_and_the_other_pages(platform: Platform, browse
     await page.keyboard.press("j")
     await expect(page.locator("#queue .row").nth(1)).to_have_class(re.compile(r"\bselected\b"))
     await expect(page.locator("#queue .row").nth(1)).to_have_class(re.compile(r"\bflash\b"))
+    await expect(page.locator(".resident-card h3")).to_contain_text("孙兰")
+    await expect(page.locator(".resident-card")).to_contain_text("301-1")
     await _shot(page, "console-en")
 
     await page.click("#lang")  # switch to Chinese, remembered

@@ -270,6 +270,7 @@
       el("section", { class: "card resident-card" }, el("h3", {}, a.site_name || a.site_id), el("p", {}, a.site_address || ""));
 
     const contactList = el("section", { class: "card" }, el("h3", {}, t("detail.contacts")),
+      !contacts.length && !(r && r.phone) ? el("p", { class: "muted" }, "–") : null,
       el("ol", { class: "contacts" },
         r && r.phone ? el("li", {}, el("span", { class: "cname" }, r.name + " (" + t("detail.resident_phone") + ")"),
           el("a", { class: "tel", href: "tel:" + r.phone }, r.phone)) : null,
