@@ -9,8 +9,9 @@ built elsewhere (the per-device wearable fall detector) are hosted the same way.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -26,6 +27,7 @@ from detectors.not_returned import NotReturnedRule
 from detectors.not_up import NotUpRule
 from detectors.per_device import PerDeviceDetector
 from detectors.routine_deviation import RoutineDeviationRule
+from detectors.rule import Rule
 from detectors.settings import SETTINGS_MODELS, AbsenceSettings, Overrides
 from detectors.site_context import SiteContext
 from detectors.site_offline import SiteOfflineRule
@@ -55,8 +57,10 @@ def _has_activity_sensors(ctx: SiteContext) -> bool:
     )
 
 
-def _entry(rule: type, applies: Callable[[SiteContext], bool] | None = None) -> CatalogueEntry:
-    name: str = rule.name
+def _entry(
+    rule: type[Rule[Any]], applies: Callable[[SiteContext], bool] | None = None
+) -> CatalogueEntry:
+    name = rule.name
     return CatalogueEntry(
         name=name,
         settings_model=SETTINGS_MODELS[name],
@@ -142,7 +146,7 @@ def all_detectors(ctx: SiteContext) -> dict[str, Detector]:
     return {name: entry.factory(ctx) for name, entry in CATALOGUE.items()}
 
 
-def validate_overrides(sites: list[Site], global_overrides: Mapping | None = None) -> None:
+def validate_overrides(sites: list[Site], global_overrides: Overrides | None = None) -> None:
     """Check every site's and resident's overrides (e.g. before applying a registry)."""
     for site in sites:
         site_context(site, global_overrides)

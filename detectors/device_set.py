@@ -7,6 +7,8 @@ join or leave, cleared when the set is empty. `details["devices"]` lists them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from pydantic import Field
 
 from detectors.rule import EvidenceData, RuleState, evidence
@@ -25,7 +27,7 @@ def change(
     ts: float,
     device_id: str,
     why: EvidenceData | None,
-    extra: dict[str, object] | None = None,
+    extra: Mapping[str, object] | None = None,
 ) -> list[Transition]:
     """Put a device in the set (`why` given) or take it out (`why` None)."""
     was_open = bool(state.members)
