@@ -11,12 +11,14 @@ from sqlalchemy import inspect, text
 from eldercare.domain import AlertKind
 from eldercare.logs import get_logger
 from gateway import activity
-from gateway.context import Auth, Ctx, GatewayContext, Staff, audit, visible_sites
+from gateway.context import Auth, Ctx, GatewayContext, Staff, audit
 from gateway.ports import AlertQuery
 from gateway.routes_alerts import scope_query
 from gateway.routes_registry import resident_site
 
 log = get_logger(__name__)
+UNREGISTERED_TABLE = "ingest_unregistered_device"
+UNREGISTERED_LIMIT = 500
 router = APIRouter(tags=["activity"])
 
 Measurement = Literal[
@@ -176,33 +178,30 @@ async def get_readings(
 
 async def unregistered_devices(ctx: GatewayContext) -> tuple[bool, list[UnregisteredDevice]]:
     """Ingest's table of unknown devices that are sending data, if it keeps one."""
-    from eldercare.db import Base
-
-    table = Base.metadata.tables.get("ingest_unregistered") or Base.metadata.tables.get(
-        "unregistered_devices"
-    )
-    name = table.name if table is not None else None
+    # Ingest's table is read by name (the gateway does not import ingest): a deployment
+    # running ingest elsewhere shares the relational store, not the code.
     async with ctx.sessions() as session:
         conn = await session.connection()
         names = await conn.run_sync(lambda c: inspect(c).get_table_names())
-        if name is None:
-            name = next((n for n in names if "unregistered" in n), None)
-        if name is None or name not in names:
+        if UNREGISTERED_TABLE not in names:
             return False, []
-        result = await session.execute(text(f'SELECT * FROM "{name}" LIMIT 500'))
+        result = await session.execute(
+            text(
+                f'SELECT * FROM "{UNREGISTERED_TABLE}" ORDER BY last_seen DESC '
+                f"LIMIT {UNREGISTERED_LIMIT}"
+            )
+        )
         rows = [dict(r._mapping) for r in result]
     out = []
     for r in rows:
-        key = r.get("key") or r.get("topic") or r.get("device_key") or r.get("id")
+        key = r.get("identity") or r.get("topic")
         out.append(
             UnregisteredDevice(
                 key=str(key),
                 first_seen=_num(r.get("first_seen")),
                 last_seen=_num(r.get("last_seen")),
-                messages=int(r["count"])
-                if isinstance(r.get("count"), int)
-                else (int(r["messages"]) if isinstance(r.get("messages"), int) else None),
-                sample=str(r.get("sample") or r.get("payload") or "")[:500] or None,
+                messages=int(r["count"]) if isinstance(r.get("count"), int) else None,
+                sample=str(r.get("sample_payload") or "")[:500] or None,
             )
         )
     return True, out
@@ -258,7 +257,6 @@ async def device_health(principal: Staff, ctx: Ctx) -> DeviceHealth:
         available, unknown = await unregistered_devices(ctx)
     else:
         available, unknown = False, []
-    _ = visible_sites
     return DeviceHealth(problems=problems, unregistered=unknown, unregistered_available=available)
 
 

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from eldercare.clock import FakeClock
+from eldercare.domain import AlertKind, Severity, Transition, TransitionAction
 from eldercare.settings import Settings
 from gateway.audit import AuditRow, list_audit
 from gateway.auth import SESSION_COOKIE, TokenRow
@@ -292,3 +293,43 @@ async def test_response_figures_count_acknowledgements_within_60_and_180_s(gw) -
     assert figures["share_within_60s"] == 0.5 and figures["share_within_180s"] == 1.0
     overview = (await client.get("/api/overview", headers=op)).json()
     assert overview["figures_today"]["share_within_60s"] == 0.5
+
+
+async def test_device_health_lists_problems_in_scope_and_unknown_devices_for_admins(gw) -> None:
+    gateway, client, clock = gw
+    offline = Transition(
+        action=TransitionAction.RAISE,
+        kind=AlertKind.DEVICE_OFFLINE,
+        site_id="zh-12",
+        ts=clock.now(),
+        severity=Severity.WARNING,
+        device_id="zh12-sos",
+        room_id="bedroom",
+    )
+    await gateway.store.apply_transitions([offline], clock.now())
+    async with gateway.sessions() as s:  # type: ignore[operator]
+        await s.execute(
+            text(
+                "CREATE TABLE ingest_unregistered_device (identity TEXT PRIMARY KEY, source TEXT,"
+                " topic TEXT, first_seen FLOAT, last_seen FLOAT, count BIGINT, sample_payload TEXT)"
+            )
+        )
+        await s.execute(
+            text(
+                "INSERT INTO ingest_unregistered_device VALUES ('z2m/zigbee2mqtt/0x00158d', 'z2m',"
+                " 'zigbee2mqtt/0x00158d', 1, 2, 7, '{\"occupancy\": true}')"
+            )
+        )
+        await s.commit()
+    zhanhua = await login(client, "op-zhanhua")
+    bincheng = await login(client, "op-bincheng")
+    admin = await login(client, "admin1")
+    mine = (await client.get("/api/device-health", headers=zhanhua)).json()
+    assert [(p["kind"], p["device_id"]) for p in mine["problems"]] == [
+        ("device_offline", "zh12-sos")
+    ]
+    assert mine["unregistered_available"] is False
+    assert (await client.get("/api/device-health", headers=bincheng)).json()["problems"] == []
+    everything = (await client.get("/api/device-health", headers=admin)).json()
+    assert everything["unregistered"][0]["key"] == "z2m/zigbee2mqtt/0x00158d"
+    assert everything["unregistered"][0]["messages"] == 7
