@@ -70,20 +70,33 @@ def ack_share_query(within_s: float, where: str = "", group_by: str = "") -> str
     counts it: inhibited alerts and alerts the system resolved by itself are left out of
     the denominator; unacknowledged alerts count as not answered in time.
 
-    InfluxQL cannot put two WHERE clauses in one aggregate, so three subqueries each
-    contribute a column (`hit` or `n`) and the outer query divides the sums."""
+    InfluxQL cannot put two WHERE clauses in one aggregate, so three subqueries give
+    each event a `hit` (numerator) and an `n` (denominator) contribution and the outer
+    query divides the sums. Every subquery yields both columns: InfluxDB 1.x returns a
+    null sum for a column that the first subquery lacks."""
     extra = f" AND {where}" if where else ""
     group = f" GROUP BY {group_by}" if group_by else ""
+
+    def part(hit: str, n: str, condition: str) -> str:
+        return (
+            f'(SELECT {hit} AS "hit", {n} AS "n" FROM "alert_event" '
+            f"WHERE {condition}{extra} AND $timeFilter{group})"
+        )
+
+    acked = f'"event" = \'acknowledged\' AND "ack_seconds" <= {within_s:g}'
+    left_out = (
+        "(\"event\" = 'inhibited' OR (\"event\" = 'resolved' AND \"outcome\" = 'auto_cleared'))"
+    )
     return (
-        'SELECT 100 * sum("hit") / sum("n") FROM '
-        f'(SELECT "value" AS "hit" FROM "alert_event" WHERE "event" = \'acknowledged\' '
-        f'AND "ack_seconds" <= {within_s:g}{extra} AND $timeFilter{group}), '
-        f'(SELECT "value" AS "n" FROM "alert_event" WHERE "event" = \'raised\'{extra} '
-        f"AND $timeFilter{group}), "
-        f'(SELECT -1 * "value" AS "n" FROM "alert_event" WHERE ("event" = \'inhibited\' '
-        f"OR (\"event\" = 'resolved' AND \"outcome\" = 'auto_cleared')){extra} "
-        f"AND $timeFilter{group})"
-        f"{group}"
+        'SELECT 100 * sum("hit") / sum("n") AS "share" FROM '
+        + ", ".join(
+            [
+                part('"value"', '0 * "value"', acked),
+                part('0 * "value"', '"value"', "\"event\" = 'raised'"),
+                part('0 * "value"', '-1 * "value"', left_out),
+            ]
+        )
+        + group
     )
 
 
