@@ -39,7 +39,7 @@ from alerts.policy import (
     parse_spec,
 )
 from alerts.recipients import channel_hash, resolve_all
-from alerts.records import AlertChange, NotificationRecord, PlannedNotification
+from alerts.records import AlertChange, EscalationState, NotificationRecord, PlannedNotification
 from alerts.sender import AppriseSender, DeliveryError, NotificationSender
 from alerts.store import AlertStore
 from eldercare.clock import Clock
@@ -263,11 +263,18 @@ class AlertPipeline:
         return list(latest.values())
 
     async def schedule(self, changes: list[AlertChange]) -> list[AlertChange]:
+        """Start escalation at step 0, due now; a severity without steps (info: the
+        console only) has nothing to escalate."""
         now = self.clock.now()
+        paged = [
+            c
+            for c in changes
+            if self.policies.for_site(c.alert.site).severities[Severity(c.alert.severity)].steps
+        ]
         await self.store.start_escalations(
-            [(c.alert.id, c.alert.severity) for c in changes], now, now
+            [(c.alert.id, c.alert.severity) for c in paged], now, now
         )
-        return changes
+        return paged
 
     # ---- timers ----------------------------------------------------------------------
 
@@ -310,7 +317,7 @@ class AlertPipeline:
         if not due:
             return 0
         index = self.index_provider()
-        firings = []
+        firings: list[tuple[EscalationState, list[PlannedNotification], dict[str, Any] | None]] = []
         events: list[AlertEvent] = []
         for alert, state in due:
             if not decisions.should_escalate(alert, state, now):
@@ -355,6 +362,10 @@ class AlertPipeline:
                 "channels": len(planned),
                 "unreachable": unreachable,
             }
+            if what == "done":
+                # Nothing left to run (e.g. a policy edited since): just stop, quietly.
+                firings.append((new_state, [], None))
+                continue
             firings.append((new_state, planned, data))
             events.append(
                 AlertEvent(

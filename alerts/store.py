@@ -538,7 +538,7 @@ class AlertStore:
 
     async def fire_escalations(
         self,
-        firings: Sequence[tuple[EscalationState, list[PlannedNotification], dict[str, Any]]],
+        firings: Sequence[tuple[EscalationState, list[PlannedNotification], dict[str, Any] | None]],
         wall_now: float,
     ) -> None:
         """Advance each escalation to its new state and write its messages as pending,
@@ -566,7 +566,8 @@ class AlertStore:
             )
             for state, planned, data in firings:
                 self._add_planned(s, planned, existing, wall_now)
-                self._history(s, state.alert_id, "escalated", SYSTEM, wall_now, wall_now, data)
+                if data is not None:
+                    self._history(s, state.alert_id, "escalated", SYSTEM, wall_now, wall_now, data)
         await self._notify_changed()
 
     async def pull_forward(self, alert_id: int, round_: int, due: float, wall_now: float) -> bool:

@@ -275,3 +275,25 @@ async def test_a_new_inhibitor_pauses_an_open_alerts_escalation(
         await pipeline.tick()
     assert rx.to("daughter") == []
     assert len(rx.to("centre")) == 2  # inactivity, then the fall
+
+
+async def test_info_shows_in_the_console_only_and_warning_pages_the_centre_once(
+    store: AlertStore, http_receiver: HttpReceiver
+) -> None:
+    rx = http_receiver
+    clock = FakeClock(T0)
+    pipeline, service = make_pipeline(
+        store, registry([rx.url("daughter")]), clock, policies([rx.url("centre")])
+    )
+    await pipeline.handle_transitions(
+        [transition(AlertKind.ROUTINE_DEVIATION, T0), transition(AlertKind.LOW_BATTERY, T0)]
+    )
+    for t in (0, 60, 600, 3600):
+        clock.set(T0 + t)
+        await pipeline.tick()
+    by_kind = {a.kind: a for a in await service.list_alerts()}
+    info = await service.get_alert(by_kind["routine_deviation"].id)
+    assert info is not None and [h.action for h in info.history] == ["raised"]
+    assert await store.escalation_state(info.alert.id) is None
+    assert [r.doc["title"] for r in rx.to("centre")] == ["【提示】电量低：张秀英"]
+    assert rx.to("daughter") == []
