@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from eldercare.domain import AlertKind, Severity
 from eldercare.registry_index import RegistryIndex
+from eldercare.registry_model import Site
 from gateway.auth import Principal, can_see_alert
 from gateway.context import Auth, Ctx, Staff, not_found, visible_sites
 from gateway.enrich import enrich
@@ -126,7 +127,20 @@ async def list_alerts(
 async def get_alert(alert_id: str, principal: Auth, ctx: Ctx) -> AlertDetail:
     alert = await visible_alert(ctx, principal, alert_id)
     history = await ctx.alert_service.alert_history(alert_id)
-    return AlertDetail(alert=alert, history=history)
+    site = (await ctx.index()).sites.get(alert.site_id)
+    return AlertDetail(alert=alert, history=[name_recipient(h, site) for h in history])
+
+
+def name_recipient(event: AlertEventOut, site: Site | None) -> AlertEventOut:
+    """`family:daughter` -> `李梅 (family)`: who was notified, as a person reads it."""
+    recipient = event.details.get("recipient")
+    if event.event not in ("notified", "notification_failed") or not isinstance(recipient, str):
+        return event
+    role, _, contact_id = recipient.partition(":")
+    contact = next((c for c in site.contacts if c.id == contact_id), None) if site else None
+    if contact is None:
+        return event
+    return event.model_copy(update={"actor": f"{contact.name} ({role})"})
 
 
 async def _act(ctx: Ctx, principal: Principal, alert_id: str, step: str, **kw: object) -> AlertOut:

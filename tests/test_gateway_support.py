@@ -147,7 +147,11 @@ def current_index(provider: CachedStoreIndex) -> RegistryIndex:
 
 
 async def build_gateway(
-    settings: Settings, clock: Clock, influx: InfluxQuery | None = None, hub_poll_s: float = 0.1
+    settings: Settings,
+    clock: Clock,
+    influx: InfluxQuery | None = None,
+    hub_poll_s: float = 0.1,
+    with_accounts: bool = True,
 ) -> Gateway:
     engine = create_engine(settings.database_url)
     async with engine.begin() as conn:
@@ -168,13 +172,14 @@ async def build_gateway(
         hub_poll_s=hub_poll_s,
     )
     now = clock.now()
-    for username, role, scope, residents in [
+    accounts = [
         ("admin1", Role.ADMIN, None, None),
         ("op-bincheng", Role.OPERATOR, BINCHENG, None),
         ("op-zhanhua", Role.OPERATOR, ZHANHUA, None),
         ("sup-bincheng", Role.SUPERVISOR, BINCHENG, None),
         ("family-zhang", Role.FAMILY, None, ["zhang-xiuying"]),
-    ]:
+    ]
+    for username, role, scope, residents in accounts if with_accounts else []:
         await create_user(
             sessions,
             username=username,

@@ -289,7 +289,7 @@
       el("ol", { class: "history" }, history.map((h) => el("li", {},
         el("span", { class: "time" }, dateTime(h.at)), " ",
         el("strong", {}, t("history." + h.event) === "history." + h.event ? h.event : t("history." + h.event)),
-        h.actor ? " · " + h.actor : "",
+        h.actor ? " · " + (h.actor === "centre" ? t("history.centre") : h.actor) : "",
         h.details && h.details.outcome ? " · " + t("outcome." + h.details.outcome) : "",
         h.text ? " — " + h.text : ""))));
 
