@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -106,6 +107,17 @@ def _evidence_doc(e: Evidence) -> dict[str, Any]:
         "summary": e.summary,
         "room_id": e.room_id,
     }
+
+
+def _jsonable(details: Any) -> dict[str, Any]:
+    """Details as JSON can store them: a detector's odd value (a datetime, a numpy
+    number) is kept as text rather than failing the whole batch."""
+    try:
+        text = json.dumps(dict(details), default=str, allow_nan=False)
+    except ValueError:  # NaN or infinity: no JSON for it, and PostgreSQL would refuse it
+        text = json.dumps({str(k): str(v) for k, v in dict(details).items()})
+    doc: dict[str, Any] = json.loads(text)
+    return doc
 
 
 def _rank(severity: str) -> int:
@@ -228,7 +240,7 @@ class AlertStore:
             row.cleared_at = t.ts
             row.last_update = max(row.last_update, t.ts)
             row.evidence = (list(row.evidence or []) + evidence)[-MAX_EVIDENCE:]
-            return _Applied(row, "cleared", "cleared", t.ts, {"details": dict(t.details)})
+            return _Applied(row, "cleared", "cleared", t.ts, {"details": _jsonable(t.details)})
         if row is None:
             row = AlertRow(
                 site=t.site_id,
@@ -242,12 +254,16 @@ class AlertStore:
                 raised_at=t.ts,
                 created_at=wall_now,
                 last_update=t.ts,
-                details=dict(t.details),
+                details=_jsonable(t.details),
                 evidence=evidence[-MAX_EVIDENCE:],
             )
             s.add(row)
             open_rows[key] = row
-            raised = {"severity": row.severity, "details": dict(t.details), "via": t.action.value}
+            raised = {
+                "severity": row.severity,
+                "details": _jsonable(t.details),
+                "via": t.action.value,
+            }
             return _Applied(row, "raised", "raised", t.ts, raised)
         previous = row.severity
         change = "updated"
@@ -262,9 +278,9 @@ class AlertStore:
         row.last_update = max(row.last_update, t.ts)
         row.room = t.room_id or row.room
         row.device = t.device_id or row.device
-        row.details = {**(row.details or {}), **dict(t.details)}
+        row.details = {**(row.details or {}), **_jsonable(t.details)}
         row.evidence = (list(row.evidence or []) + evidence)[-MAX_EVIDENCE:]
-        data: dict[str, Any] = {"severity": row.severity, "details": dict(t.details)}
+        data: dict[str, Any] = {"severity": row.severity, "details": _jsonable(t.details)}
         if change != "updated":
             data["change"] = change
             data["previous_severity"] = previous

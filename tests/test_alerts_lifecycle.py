@@ -297,3 +297,17 @@ async def test_escalation_and_notification_log_on_both_databases(
     clock.set(T0 + 1000)
     await pipeline.tick()
     assert len(rx.to("daughter")) == 1
+
+
+async def test_odd_detail_values_are_kept_as_text(any_store: AlertStore) -> None:
+    from datetime import UTC, datetime
+
+    clock = FakeClock(T0)
+    pipeline, service = _setup(any_store, clock)
+    when = datetime(2026, 11, 23, tzinfo=UTC)
+    await pipeline.handle_transitions([transition(AlertKind.VITALS, T0, since=when, rate=72.5)])
+    await pipeline.handle_transitions(
+        [transition(AlertKind.VITALS, T0 + 1, TransitionAction.UPDATE, rate=float("nan"))]
+    )
+    [alert] = await service.list_alerts()
+    assert alert.details["since"] == str(when) and alert.details["rate"] == "nan"
