@@ -154,7 +154,7 @@ def _alerts_per_day() -> timeseries.Panel:
         .draw_style(GraphDrawStyle.BARS)
         .fill_opacity(80)
         .stacking(StackingConfig().mode(StackingMode.NORMAL))
-        .span(12)
+        .span(8)
         .height(9)
     )
 
