@@ -362,7 +362,7 @@ def _abnormal_vitals(
     if rng.random() < 0.7:
         hr, br, what = rng.uniform(128, 140), rng.uniform(24, 28), "tachycardia"
     else:
-        hr, br, what = rng.uniform(34, 38), rng.uniform(9, 11), "bradycardia"
+        hr, br, what = rng.uniform(30, 34), rng.uniform(6, 7), "bradycardia"
     site.vitals_overrides.append(VitalsOverride(vitals.id, t0, t0 + length, hr, br))
     return [_record("abnormal_vitals", AlertKind.VITALS, site, r, vitals, t0, t0 + 5 * MIN,
                     t0 + length, heart_rate=round(hr), condition=what)]  # fmt: skip

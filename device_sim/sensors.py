@@ -228,8 +228,8 @@ class SiteSensors:
             br = base_br + 0.8 * math.sin(t / 2300.0) + rng.gauss(0, 0.6)
             for o in self.site.vitals_overrides:
                 if o.device_id == device.id and o.start <= t < o.end:
-                    hr = o.heart_rate + rng.gauss(0, 2.0)
-                    br = o.breathing_rate + rng.gauss(0, 0.8)
+                    hr = o.heart_rate + rng.gauss(0, 1.0)
+                    br = o.breathing_rate + rng.gauss(0, 0.4)
             fields = {"heart_rate": round(hr, 1), "breathing_rate": round(br, 1)}
             out.append(Fact(t, device.id, Stream.VITALS, fields))
             k += 1

@@ -9,6 +9,7 @@ default rule in ARCHITECTURE.md needs to fire for each injected incident.
 from __future__ import annotations
 
 import math
+import os
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -84,7 +85,7 @@ def run() -> tuple[Simulation, list[Seen], list[str]]:
         homes=14,
         institutions=1,
         days=2.5,
-        seed=11,
+        seed=int(os.environ.get("SIM_TEST_SEED", "11")),  # try others: any seed must pass
         start=START,
         fmt="mixed",
         scenarios=tuple(parse_specs("all")),
@@ -102,6 +103,23 @@ def run() -> tuple[Simulation, list[Seen], list[str]]:
 def _local_hours(ts: float) -> float:
     t = datetime.fromtimestamp(ts, ZoneInfo("Asia/Shanghai"))
     return t.hour + t.minute / 60 + t.second / 3600
+
+
+def _changes(readings: list[Seen], key: str) -> list[tuple[float, object]]:
+    """State changes only: z2m repeats the whole state in every message."""
+    out: list[tuple[float, object]] = []
+    last: object = None
+    for r in sorted(readings, key=lambda r: r.ts):
+        if r.fields[key] != last:
+            out.append((r.ts, r.fields[key]))
+            last = r.fields[key]
+    return out[1:] if readings and readings[0].fields[key] is True else out
+
+
+def _night_end(ts: float) -> float:
+    """The end (06:00 local) of the night window that `ts` is in or precedes."""
+    h = _local_hours(ts)
+    return ts + ((6.0 - h) if h < 6.0 else (30.0 - h)) * 3600
 
 
 def _in_night(ts: float) -> bool:
@@ -222,7 +240,7 @@ def test_bed_exit_no_return(run: tuple[Simulation, list[Seen], list[str]]) -> No
         rec = ev.rec
         assert _in_night(rec.start) and _in_night(rec.due)
         bed = ev.stream(Stream.OCCUPANCY, rec.start - 600, rec.due + 120, device=rec.device)
-        assert [(r.ts, r.fields["occupied"]) for r in bed] == [(rec.start, False)]
+        assert _changes(bed, "occupied") == [(rec.start, False)]
         # Up and about elsewhere, not lying unseen: movement outside the bedroom.
         assert ev.motion(rec.start, rec.due)
 
@@ -343,7 +361,6 @@ def test_normal_days_stay_inside_the_rules(run: tuple[Simulation, list[Seen], li
                 if not occupied and _in_night(ts):
                     left = ts
                 elif occupied and left is not None:
-                    # Up for the day before 06:00 counts only until the window ends.
-                    away = ts - left if _in_night(ts) else (6.0 - _local_hours(left)) * 3600
+                    away = min(ts, _night_end(left)) - left
                     assert away < 30 * 60, f"{resident.id} out of bed {away:.0f}s at night"
                     left = None
