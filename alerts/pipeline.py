@@ -55,6 +55,7 @@ Stage = Callable[[list[AlertChange]], Awaitable[list[AlertChange]]]
 
 @dataclass
 class TickReport:
+    rescheduled: int = 0
     released: int = 0
     escalated: int = 0
     summaries: int = 0
@@ -142,11 +143,13 @@ class AlertPipeline:
         """Store the batch and schedule escalation; returns when both are durable."""
         if not transitions:
             return
-        changes = await self.store.apply_transitions(transitions, self.clock.now())
-        for stage in self.stages:
-            if not changes:
-                break
-            changes = await stage(changes)
+        # Under the tick lock, so a tick never sees an alert whose stages are half run.
+        async with self._tick_lock:
+            changes = await self.store.apply_transitions(transitions, self.clock.now())
+            for stage in self.stages:
+                if not changes:
+                    break
+                changes = await stage(changes)
         self._wake.set()
 
     # ---- transition stages -----------------------------------------------------------
@@ -285,6 +288,7 @@ class AlertPipeline:
         now = self.clock.now() if now is None else now
         report = TickReport()
         async with self._tick_lock:
+            report.rescheduled = await self.schedule_unscheduled(now)
             report.released = await self.release_inhibitions(now)
             report.escalated = await self.escalate_due(now)
             if self.daily_summaries is not None:
@@ -293,6 +297,20 @@ class AlertPipeline:
         if wait:
             await self.settle()
         return report
+
+    async def schedule_unscheduled(self, now: float) -> int:
+        """Start escalation for open alerts that have none: a batch stored before a
+        later stage failed must still reach people (the redelivered batch only merges)."""
+        found = [
+            a
+            for a in await self.store.unscheduled_alerts()
+            if self.policies.for_site(a.site).severities[Severity(a.severity)].steps
+        ]
+        if not found:
+            return 0
+        log.warning("escalating alerts that had no escalation", extra={"count": len(found)})
+        await self.store.start_escalations([(a.id, a.severity) for a in found], now, now)
+        return len(found)
 
     async def release_inhibitions(self, now: float) -> int:
         pairs = await self.store.inhibited_alerts()

@@ -530,6 +530,22 @@ class AlertStore:
                     row.active = True
                     row.updated_at = wall_now
 
+    async def unscheduled_alerts(self) -> list[AlertRecord]:
+        """Open alerts that are neither inhibited, silenced nor escalating: only left by
+        a batch whose stages failed after it was stored."""
+        async with self.sessions() as s:
+            q = (
+                select(AlertRow)
+                .outerjoin(EscalationStateRow, EscalationStateRow.alert_id == AlertRow.id)
+                .where(
+                    EscalationStateRow.alert_id.is_(None),
+                    AlertRow.status == "open",
+                    AlertRow.inhibited_by.is_(None),
+                    AlertRow.silenced_by.is_(None),
+                )
+            )
+            return [AlertRecord.of(r) for r in (await s.scalars(q)).all()]
+
     async def due_escalations(self, now: float) -> list[tuple[AlertRecord, EscalationState]]:
         """Active escalations of open (unacknowledged) alerts whose next step is due."""
         async with self.sessions() as s:

@@ -204,3 +204,37 @@ async def test_bench_command_measures_a_real_run() -> None:
     figures = await run_bench(25)
     assert figures["escalated"] == 25 and figures["delivered"] == 25
     assert figures["sent_logged"] == 25 and figures["total_s"] > 0
+
+
+class _BrokenOnce:
+    """A recorder that fails once: a stage error after the batch was stored."""
+
+    def __init__(self) -> None:
+        self.failed = False
+
+    async def record(self, events: object) -> None:
+        if not self.failed:
+            self.failed = True
+            raise RuntimeError("recorder bug")
+
+
+async def test_alert_stored_before_a_stage_failed_still_escalates(
+    store: AlertStore, http_receiver: HttpReceiver
+) -> None:
+    import pytest
+
+    rx = http_receiver
+    clock = FakeClock(T0)
+    pipeline, service = make_pipeline(
+        store, registry([]), clock, policies([rx.url("centre")]), recorder=_BrokenOnce()
+    )
+    with pytest.raises(RuntimeError):
+        await pipeline.handle_transitions([transition(AlertKind.SOS, T0)])
+    # Ingest did not get its acknowledgement, so the broker redelivers: it only merges.
+    await pipeline.handle_transitions([transition(AlertKind.SOS, T0)])
+    assert len(await service.list_alerts()) == 1
+    report = await pipeline.tick()
+    assert report.rescheduled == 1
+    assert len(rx.to("centre")) == 1
+    await pipeline.tick()
+    assert len(rx.to("centre")) == 1
