@@ -26,9 +26,12 @@ class NotificationSender(Protocol):
 
 class AppriseSender:
     def __init__(self, max_threads: int = 16) -> None:
-        self._executor = ThreadPoolExecutor(max_threads, thread_name_prefix="apprise")
+        self.max_threads = max_threads
+        self._executor: ThreadPoolExecutor | None = None
 
     async def send(self, url: str, title: str, body: str, timeout_s: float) -> None:
+        if self._executor is None:  # created on first use, again after close()
+            self._executor = ThreadPoolExecutor(self.max_threads, thread_name_prefix="apprise")
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(self._executor, _send_blocking, url, title, body)
         try:
@@ -39,7 +42,9 @@ class AppriseSender:
             raise DeliveryError("the channel refused or could not be reached (apprise)")
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
 
 
 def _send_blocking(url: str, title: str, body: str) -> bool:
