@@ -150,7 +150,7 @@ class BathroomRule(Rule[BathroomState]):
             )
         ]
 
-    def next_due(self) -> float | None:
+    def compute_due(self) -> float | None:
         dues = [s.since + s.limit_s for s in self.state.stays.values() if not s.raised]
         return min(dues) if dues else None
 

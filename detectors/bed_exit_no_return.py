@@ -81,7 +81,7 @@ class BedExitRule(Rule[BedExitState]):
         limit_s = self._settings(resident).minutes * 60
         return bed.since + (bed.reported_s + limit_s if bed.raised else limit_s)
 
-    def next_due(self) -> float | None:
+    def compute_due(self) -> float | None:
         dues = [d for r, b in self.state.beds.items() if (d := self._due(r, b)) is not None]
         return min(dues) if dues else None
 

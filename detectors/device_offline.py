@@ -48,6 +48,7 @@ class DeviceOfflineRule(Rule[DeviceOfflineState]):
     def advance(self, now: float) -> list[Transition]:
         if self.state.started_at is None:
             self.state.started_at = now
+            self.state_changed()
         return super().advance(now)
 
     def on_reading(self, reading: Reading) -> list[Transition]:
@@ -93,7 +94,7 @@ class DeviceOfflineRule(Rule[DeviceOfflineState]):
             device_id,
         )
 
-    def next_due(self) -> float | None:
+    def compute_due(self) -> float | None:
         if not self._settings.enabled:
             return None
         dues = [

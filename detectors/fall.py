@@ -117,7 +117,7 @@ class FallRule(Rule[FallState]):
             return None if f.maybe_since is None else f.maybe_since + s.maybe_fall_confirm_s
         return None if f.none_since is None else f.none_since + s.clear_after_none_s
 
-    def next_due(self) -> float | None:
+    def compute_due(self) -> float | None:
         dues = [d for f in self.state.falls.values() if (d := self._due(f)) is not None]
         return min(dues) if dues else None
 

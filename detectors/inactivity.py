@@ -157,7 +157,7 @@ class InactivityRule(Rule[InactivityState]):
 
     # --- timers ---------------------------------------------------------------------------
 
-    def next_due(self) -> float | None:
+    def compute_due(self) -> float | None:
         dues = [d for r, w in self.state.watches.items() if (d := self._due(r, w)) is not None]
         away_at = away.away_due(self.state.absence, self._away_after_s)
         if away_at is not None:

@@ -68,7 +68,7 @@ class NightDoorExitRule(Rule[NightDoorExitState]):
             )
         ]
 
-    def next_due(self) -> float | None:
+    def compute_due(self) -> float | None:
         e = self.state.exit
         if e is None or e.raised:
             return None

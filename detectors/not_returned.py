@@ -73,7 +73,7 @@ class NotReturnedRule(Rule[NotReturnedState]):
         # Never before the absence was known.
         return max(deadline, since + self._away_after_s)
 
-    def next_due(self) -> float | None:
+    def compute_due(self) -> float | None:
         dues = [
             d
             for d in (self._deadline(), away.away_due(self.state.absence, self._away_after_s))

@@ -119,7 +119,7 @@ class NotUpRule(Rule[NotUpState]):
                 m.wake.learn(day, self.ctx.minute_of_day(reading.ts))
         return out
 
-    def next_due(self) -> float | None:
+    def compute_due(self) -> float | None:
         dues = [
             self.deadline(r, m.check_day)[0]
             for r, m in self.state.mornings.items()

@@ -69,7 +69,7 @@ class RoutineDeviationRule(Rule[RoutineDeviationState]):
                 self.state.residents.setdefault(resident, _Day()).count += 1
         return []
 
-    def next_due(self) -> float | None:
+    def compute_due(self) -> float | None:
         dues = []
         if self.state.day is not None:
             dues.append(self._day_bounds(self.state.day)[1])

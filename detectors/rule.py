@@ -1,7 +1,7 @@
 """The shared machinery of a rule: timers fired at their due time, pydantic state snapshots.
 
 A rule implements `on_reading` (a reading arrived, timers up to its time already
-fired), `next_due` and `fire(due)` (handle whatever is due at exactly `due`).
+fired), `compute_due` and `fire(due)` (handle whatever is due at exactly `due`).
 `advance(now)` fires every timer due by `now` in order, each stamped with its own
 due time, so calling `advance` once or many times between two readings gives the
 same transitions: replayed days raise the same alerts at the same event times.
@@ -75,12 +75,16 @@ class Rule(ABC, Generic[StateT]):
     def __init__(self, ctx: SiteContext) -> None:
         self.ctx = ctx
         self.state: StateT = self.state_model()  # type: ignore[assignment]
+        self._cached_due: float | None = None
+        self._cached_due_known = False  # valid until the state changes
 
     # --- protocol -------------------------------------------------------------------------
 
     def update(self, reading: Reading) -> list[Transition]:
         out = self.advance(reading.ts)
+        self._cached_due_known = False  # on_reading may change state, then advance
         out.extend(self.on_reading(reading))
+        self._cached_due_known = False
         return out
 
     def advance(self, now: float) -> list[Transition]:
@@ -90,20 +94,33 @@ class Rule(ABC, Generic[StateT]):
             if due is None or due > now:
                 return out
             out.extend(self.fire(due))
+            self._cached_due_known = False
         raise RuntimeError(f"{self.name}: timer at {self.next_due()} does not move on")
+
+    def next_due(self) -> float | None:
+        if not self._cached_due_known:
+            self._cached_due = self.compute_due()
+            self._cached_due_known = True
+        return self._cached_due
 
     def snapshot(self) -> dict[str, Any]:
         return self.state.model_dump(mode="json")
 
     def restore(self, state: Mapping[str, Any]) -> None:
         self.state = self.state_model.model_validate(dict(state))  # type: ignore[assignment]
+        self._cached_due_known = False
+
+    def state_changed(self) -> None:
+        """For a rule that changes its state outside `on_reading` and `fire`."""
+        self._cached_due_known = False
 
     # --- to implement ---------------------------------------------------------------------
 
     @abstractmethod
     def on_reading(self, reading: Reading) -> list[Transition]: ...
 
-    def next_due(self) -> float | None:
+    def compute_due(self) -> float | None:
+        """Earliest due timer, from the state (cached by `next_due` until the state changes)."""
         return None
 
     def fire(self, due: float) -> list[Transition]:

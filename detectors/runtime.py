@@ -90,7 +90,8 @@ class SiteDetectors:
     def apply(self, reading: Reading) -> list[Transition]:
         # Timers due first, in one canonical order, then the reading's own effects: the same
         # order whether the timers fire here or in an earlier `advance`.
-        out = self.advance(reading.ts)
+        due = self.next_due()
+        out = self.advance(reading.ts) if due is not None and due <= reading.ts else []
         for det in self.detectors.values():
             out.extend(det.update(reading))
         self.clock = reading.ts if self.clock is None else max(self.clock, reading.ts)

@@ -36,6 +36,7 @@ class SiteOfflineRule(Rule[SiteOfflineState]):
     def advance(self, now: float) -> list[Transition]:
         if self.state.started_at is None:
             self.state.started_at = now
+            self.state_changed()
         return super().advance(now)
 
     def on_reading(self, reading: Reading) -> list[Transition]:
@@ -78,7 +79,7 @@ class SiteOfflineRule(Rule[SiteOfflineState]):
                 deadlines.append(seen + factor * dev.report_interval_s)
         return max(deadlines)
 
-    def next_due(self) -> float | None:
+    def compute_due(self) -> float | None:
         if self.state.open_since is not None or not self._settings.enabled:
             return None
         return self._silent_at()

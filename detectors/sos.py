@@ -75,7 +75,7 @@ class SosRule(Rule[SosState]):
             )
         ]
 
-    def next_due(self) -> float | None:
+    def compute_due(self) -> float | None:
         dues = [
             e.last_press + self._settings(k or None).repeat_window_s
             for k, e in self.state.open.items()
