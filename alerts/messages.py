@@ -90,6 +90,9 @@ def alert_message(
     kind = kind_term(alert.kind, lang)
     tag = severity_tag(alert.severity, lang)
     link = alert_link(public_url, alert.id, recipient.portal)
+    if resident is None and site is not None and len(site.residents) == 1:
+        # A site-level alert (site offline) at a home of one: she is the one to call.
+        resident = site.residents[0]
     phone = resident.phone if resident else None
     centre_name = centre.name.get("en" if lang == "en" else "zh-CN") or (
         "服务中心" if lang == "zh-CN" else "the service centre"

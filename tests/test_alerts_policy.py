@@ -189,6 +189,9 @@ async def test_inhibited_alerts_are_stored_recorded_and_not_notified(
     assert by_kind["sos"].inhibited_by is None
     messages = [r.doc["title"] for r in rx.to("centre")]
     assert sorted(messages) == ["【紧急】一键呼叫：张秀英", "【高】站点离线（无监护）：张秀英家"]
+    [offline_msg] = [r.doc["message"] for r in rx.to("centre") if "站点离线" in r.doc["title"]]
+    assert offline_msg.startswith("【高】张秀英家（黄河社区 3-2-401）02:41 站点离线（无监护）。")
+    assert "请致电本人 13800000001" in offline_msg
     detail = await service.get_alert(by_kind["inactivity"].id)
     assert detail is not None
     inhibited = [h for h in detail.history if h.action == "inhibited"]
