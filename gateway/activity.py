@@ -66,6 +66,7 @@ class TimelineItem(BaseModel):
     kind: str = Field(description="got_up, kitchen, went_out, came_back, night_bathroom, in_bed")
     room_id: str | None = None
     room_name: str | None = None
+    room_kind: str | None = None
 
 
 class ResidentState(BaseModel):
@@ -206,6 +207,7 @@ def day_timeline(site: Site, events: Sequence[ActivityEvent], now: float) -> lis
                     kind="got_up",
                     room_id=e.room_id,
                     room_name=room_name.get(e.room_id or ""),
+                    room_kind=room_kind.get(e.room_id or ""),
                 )
             )
             break
@@ -224,6 +226,7 @@ def day_timeline(site: Site, events: Sequence[ActivityEvent], now: float) -> lis
                 kind="kitchen",
                 room_id=kitchen_id,
                 room_name=room_name.get(kitchen_id or ""),
+                room_kind=RoomKind.KITCHEN,
             )
         )
 
@@ -244,6 +247,7 @@ def day_timeline(site: Site, events: Sequence[ActivityEvent], now: float) -> lis
                 kind="night_bathroom",
                 room_id=rid,
                 room_name=room_name.get(rid or ""),
+                room_kind=room_kind.get(rid or ""),
             )
         )
 

@@ -59,6 +59,7 @@ class DeviceProblem(BaseModel):
     kind: str = Field(description="device_offline, low_battery, site_offline or tamper")
     since: float
     room_id: str | None = None
+    room_name: str | None = None
     details: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -240,6 +241,7 @@ async def device_health(principal: Staff, ctx: Ctx) -> DeviceHealth:
         if a.condition != "active":
             continue
         site = index.sites.get(a.site_id)
+        room = site.room(a.room_id) if site else None
         problems.append(
             DeviceProblem(
                 site_id=a.site_id,
@@ -248,6 +250,7 @@ async def device_health(principal: Staff, ctx: Ctx) -> DeviceHealth:
                 kind=a.kind,
                 since=a.raised_at,
                 room_id=a.room_id,
+                room_name=(room.name or room.id) if room else None,
                 details=a.details,
             )
         )

@@ -21,7 +21,14 @@ import pytest
 
 from alerts.pipeline import AlertPipeline
 from eldercare.clock import WallClock
-from eldercare.domain import Reading, Stream
+from eldercare.domain import (
+    AlertKind,
+    Reading,
+    Severity,
+    Stream,
+    Transition,
+    TransitionAction,
+)
 from eldercare.influx import InfluxClient, point_for_reading
 from eldercare.settings import Settings
 from tests.test_gateway_support import (
@@ -232,8 +239,35 @@ async def test_console_in_english_and_the_other_pages(platform: Platform, browse
     await expect(page.locator(".bed")).to_have_count(3)
     await expect(page.locator(".bed.alerting")).to_have_count(1)
     await _shot(page, "floor-zh")
+    now = time.time()
+    await platform.pipeline.handle_transitions(
+        [
+            Transition(
+                TransitionAction.RAISE,
+                AlertKind.DEVICE_OFFLINE,
+                "hh-401",
+                now - 3600,
+                Severity.WARNING,
+                device_id="hh401-pir-k",
+                room_id="kitchen",
+            ),
+            Transition(
+                TransitionAction.RAISE,
+                AlertKind.LOW_BATTERY,
+                "yiyang",
+                now - 7200,
+                Severity.WARNING,
+                device_id="yy-bed-302-1",
+                details={"battery": 12.0},
+            ),
+        ]
+    )
     await page.goto("/console/devices")
     await expect(page.locator("h2").first).to_have_text("离线设备与低电量")
+    rows = page.locator("#problems-table tbody tr")
+    await expect(rows).to_have_count(2)
+    await expect(rows.first).to_contain_text("电量低 12%")  # the longest-standing first
+    await expect(rows.nth(1)).to_contain_text("设备离线")
     await _shot(page, "devices-zh")
 
     login = await (await browser.new_context(locale="en", base_url=platform.url)).new_page()

@@ -8,18 +8,20 @@
     const now = Date.now() / 1000;
     document.getElementById("problems").replaceChildren(h.problems.length
       ? el("table", { class: "list", id: "problems-table" },
-          el("thead", {}, el("tr", {}, ["", "", "", ""].map((x, i) => el("th", {}, [t("kind.device_offline") + " / " + t("kind.low_battery"), t("floor.site"), "ID", t("devices.since")][i])))),
+          el("thead", {}, el("tr", {}, ["problem", "site", "device", "since"].map((c) => el("th", {}, t("devices.col." + c))))),
           el("tbody", {}, h.problems.map((p) => el("tr", { class: "sev-" + (p.kind === "site_offline" ? "high" : "warning") },
             el("td", {}, el("span", { class: "sev-label" }, t("kind." + p.kind)),
               p.details && p.details.battery != null ? " " + Math.round(p.details.battery) + "%" : ""),
             el("td", {}, p.site_name),
-            el("td", {}, [p.device_id, p.room_id].filter(Boolean).join(" · ")),
+            el("td", {}, [p.device_id, p.room_name || p.room_id].filter(Boolean).join(" · ")),
             el("td", {}, dateTime(p.since) + " (" + duration(now - p.since) + ")")))))
       : el("p", { class: "muted" }, t("devices.none")));
     document.getElementById("unregistered").replaceChildren(!h.unregistered_available
       ? el("p", { class: "muted" }, t("devices.not_available"))
       : h.unregistered.length
-        ? el("table", { class: "list" }, el("tbody", {}, h.unregistered.map((u) => el("tr", {},
+        ? el("table", { class: "list" },
+            el("thead", {}, el("tr", {}, ["identity", "last_seen", "messages", "sample"].map((c) => el("th", {}, t("devices.col." + c))))),
+            el("tbody", {}, h.unregistered.map((u) => el("tr", {},
             el("td", {}, u.key), el("td", {}, u.last_seen ? dateTime(u.last_seen) : ""),
             el("td", {}, u.messages ?? ""), el("td", {}, el("code", {}, u.sample || ""))))))
         : el("p", { class: "muted" }, t("devices.none")));

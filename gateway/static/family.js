@@ -15,13 +15,19 @@
     return t("family.ago.hour", { n: Math.floor(min / 60) });
   }
 
+  // Room names in the registry are usually Chinese; English readers get the room's kind.
+  function roomLabel(name, kind) {
+    if (EC.lang === "en" && kind) return t("room_kind." + kind);
+    return name || (kind ? t("room_kind." + kind) : "");
+  }
+
   function name() { return (prefs && prefs.nickname) || (view && view.resident.name) || ""; }
 
   function sentence(state) {
     if (!state || state.state === "unknown") return [t("family.state.unknown", { name: name() }), "unknown"];
     if (state.state === "in_bed") return [t("family.state.in_bed", { name: name(), time: hhmm(state.since) }), "in_bed"];
     if (state.state === "out") return [t("family.state.out", { name: name(), time: hhmm(state.since) }), "out"];
-    const room = state.last_active_room_name;
+    const room = roomLabel(state.last_active_room_name, state.last_active_room_kind);
     const key = room ? "family.state.at_home" : "family.state.at_home_noroom";
     return [t(key, { name: name(), ago: ago(state.last_active_at), room: room || "" }), "at_home"];
   }
@@ -47,7 +53,7 @@
     tl.replaceChildren(...(view.today.length ? view.today.map((i) => el("li", { class: "tl-" + i.kind },
       el("span", { class: "t" }, hhmm(i.at)),
       el("span", {}, t("family.timeline." + i.kind),
-        i.room_name && i.kind !== "kitchen" ? " · " + i.room_name : "",
+        (i.room_name || i.room_kind) && i.kind !== "kitchen" ? " · " + roomLabel(i.room_name, i.room_kind) : "",
         i.until && i.until - i.at >= 60 ? el("span", { class: "until" }, " " + t("family.timeline.until", { time: hhmm(i.until) })) : "")))
       : [el("li", { class: "muted" }, t("family.today_empty"))]));
     document.getElementById("alerts").replaceChildren(...(view.alerts.length ? view.alerts.map((item) =>
