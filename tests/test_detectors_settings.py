@@ -114,3 +114,14 @@ def test_wearable_fall_settings_are_overridable_like_the_others() -> None:
 def test_global_overrides_that_are_not_mappings_are_refused() -> None:
     with pytest.raises(DetectorSettingsError, match="global detector settings: rule 'sos'"):
         resolve_settings({"sos": "off"})  # type: ignore[dict-item]
+
+
+def test_docs_settings_reference_is_current() -> None:
+    from pathlib import Path
+
+    from detectors.settings_doc import render
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "detectors.md").read_text(
+        encoding="utf-8"
+    )
+    assert render(page) == page, "run: python -m detectors.settings_doc"
