@@ -27,7 +27,7 @@ from device_sim.device import Impairments
 from device_sim.population import write_registry
 from device_sim.publisher import BrokerConfig, MqttPublisher, PublishError
 from device_sim.runner import RunStats, run
-from device_sim.scenarios import ScenarioError, parse_specs
+from device_sim.scenarios import ScenarioError, ScenarioRequest, parse_specs
 from device_sim.simulation import TIMEZONE, SimConfig, Simulation
 from device_sim.truth import write_truth
 from eldercare.logs import configure_logging
@@ -84,6 +84,11 @@ def demo_config(start: float, seed: int = 7) -> SimConfig:
         wearable_share=0.3,
         vitals_share=0.4,
         lead_s=600.0,
+        # Something to see in the first minutes, then the random mix.
+        scenarios=(
+            ScenarioRequest("sos", start + 180.0),
+            ScenarioRequest("low_battery", start + 300.0),
+        ),
     )
 
 
@@ -159,7 +164,8 @@ def sim(
         else:
             start_ts = default_start(days, speed)
         if preset is Preset.DEMO:
-            cfg = replace(demo_config(start_ts if start else time.time(), seed), scenarios=requests)
+            cfg = demo_config(start_ts if start else time.time(), seed)
+            cfg = replace(cfg, scenarios=cfg.scenarios + requests)
             speed = 1.0 if not fast and speed == 1.0 else speed
         else:
             cfg = SimConfig(

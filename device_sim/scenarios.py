@@ -512,7 +512,9 @@ class Injector:
         return cal.at(d, self.rng.uniform(lo, hi))
 
     def _fits(self, site: SimSite, r: ResidentSpec, sc: Scenario, t0: float, strict: bool) -> bool:
-        if not (self.start + self.lead_s <= t0 and t0 + sc.span_s <= self.end):
+        # A random time keeps clear of the run's start; a requested one only has to fit.
+        earliest = self.start + (self.lead_s if strict else 0.0)
+        if not (earliest <= t0 and t0 + sc.span_s <= self.end):
             return False
         for a, b in self.busy.get(site.id, []):
             if a < t0 + sc.span_s and t0 - LEAD_IN_S < b:
