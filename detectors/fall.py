@@ -4,7 +4,8 @@
 room within `maybe_fall_confirm_s` (60 s) — a person who stumbled and got up moves.
 A raised fall clears when the radar has gone back to `none` and either movement
 is seen in another room (the person walked away) or the radar has stayed at
-`none` for `clear_after_none_s`. Further `fall`/`maybe_fall` reports update it.
+`none` for `clear_after_none_s`. A changed `fall`/`maybe_fall` report updates it (a
+radar repeating the same status every second does not).
 Presence alone never clears a fall: a person lying on the floor is present.
 """
 
@@ -26,6 +27,7 @@ class _Fall(RuleState):
     maybe_since: float | None = None  # pending maybe_fall, not raised yet
     raised_at: float | None = None
     none_since: float | None = None  # radar back at `none` since
+    last_status: str | None = None  # last fall / maybe_fall status reported in the alert
 
 
 class FallState(RuleState):
@@ -98,7 +100,10 @@ class FallRule(Rule[FallState]):
             return []
         ev = EvidenceData.of(reading, f"radar reports {status}", room)
         if f is not None and f.raised_at is not None:
+            if f.none_since is None and f.last_status == status:
+                return []  # a radar repeating itself is not news
             f.none_since = None
+            f.last_status = status
             return [self._transition(TransitionAction.UPDATE, f, reading.ts, ev, status=status)]
         if f is None:
             f = _Fall(device_id=reading.device_id, room_id=room, resident_id=resident, first=ev)
@@ -106,6 +111,7 @@ class FallRule(Rule[FallState]):
         if status == "fall":
             f.raised_at = reading.ts
             f.maybe_since = None
+            f.last_status = "fall"
             return [self._transition(TransitionAction.RAISE, f, reading.ts, status="fall")]
         if f.maybe_since is None:
             f.maybe_since = reading.ts
@@ -130,6 +136,7 @@ class FallRule(Rule[FallState]):
             if f.raised_at is None:
                 f.raised_at = due
                 f.maybe_since = None
+                f.last_status = "maybe_fall"
                 s = self._settings(f.resident_id)
                 out.append(
                     self._transition(

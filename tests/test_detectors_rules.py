@@ -168,6 +168,19 @@ def test_fall_raises_at_once_and_maybe_fall_needs_stillness() -> None:
     assert [(x.action, x.ts) for x in out] == [(RAISE, t + 60)]
 
 
+def test_fall_repeated_reports_update_only_on_change() -> None:
+    site = home_site(SH)
+    t = local_ts(SH, 2024, 5, 10, 10, 0)
+    statuses = ["fall", "fall", "fall", "none", "fall", "maybe_fall", "maybe_fall"]
+    rs = [reading(site, "radar-1", Stream.FALL, t + i, status=s) for i, s in enumerate(statuses)]
+    out = replay(FallRule(context(site)), rs)
+    assert [(x.action, x.ts - t, x.details["status"]) for x in out] == [
+        (RAISE, 0, "fall"),
+        (UPDATE, 4, "fall"),
+        (UPDATE, 5, "maybe_fall"),
+    ]
+
+
 def test_fall_clears_after_radar_none_for_a_while_or_walking_away() -> None:
     site = home_site(SH)
     t = local_ts(SH, 2024, 5, 10, 10, 0)
