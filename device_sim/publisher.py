@@ -9,6 +9,7 @@ services all sockets with one `select` (PUBACKs, keep-alive pings).
 from __future__ import annotations
 
 import contextlib
+import os
 import selectors
 import ssl
 import time
@@ -89,7 +90,9 @@ class BrokerConfig:
     tls: bool = False
     ca_file: str | None = None
     keepalive: int = 60
-    client_prefix: str = "sim"
+    # Client ids are `<prefix>-<site>`; the process id keeps two simulators on one
+    # broker from taking over each other's connections.
+    client_prefix: str = field(default_factory=lambda: f"sim{os.getpid()}")
 
 
 @dataclass(slots=True)
