@@ -95,7 +95,8 @@ class Platform:
             except Exception:
                 log.exception("stop failed", extra={"component": component.name})
         await self.registry.stop()
-        await self.parts["influx"].aclose()
+        for client in [self.parts["influx"], *self.parts["alerts"].resources]:
+            await client.aclose()
         await self.engine.dispose()
 
 
@@ -104,13 +105,9 @@ async def build_platform(
     *,
     clock: Clock | None = None,
     serve_http: bool = True,
-    sender: Any = None,
 ) -> Platform:
     """Construct every part, wired together; nothing runs until `Platform.start()`."""
-    from alerts.events import InfluxAlertEventRecorder
-    from alerts.pipeline import AlertPipeline
-    from alerts.service import AlertService
-    from alerts.store import AlertStore
+    from alerts.runtime import build_alerts
     from detectors.runtime import DetectorRuntime
     from detectors.snapshot_store import SnapshotStore
     from eldercare.influx import InfluxClient
@@ -125,19 +122,12 @@ async def build_platform(
     registry = RegistryWatcher(sessions)
     influx = InfluxClient.from_settings(settings)
 
-    def org_of(site_id: str) -> str | None:
-        site = registry.current().sites.get(site_id)
-        return site.organisation if site else None
-
-    recorder = InfluxAlertEventRecorder(influx, settings.influx_db, org_of=org_of)
-    store = AlertStore(engine)
-    alert_pipeline = AlertPipeline(
-        store,
+    alert_pipeline, alert_service = await build_alerts(
+        settings,
         registry.current,
-        clock,
-        public_url=settings.public_url,
-        recorder=recorder,
-        sender=sender,
+        clock=clock,
+        engine=engine,
+        policies_dir=settings.alert_policies_dir,
     )
     detector_runtime = DetectorRuntime(
         registry.current,
@@ -147,9 +137,6 @@ async def build_platform(
         snapshot_store=SnapshotStore(engine),
     )
     ingest = IngestService(settings, registry.current, detector_runtime, clock=clock)
-    alert_service = AlertService(
-        store, clock, registry.current, public_url=settings.public_url, recorder=recorder
-    )
 
     http_server = None
     app = None
@@ -182,7 +169,7 @@ async def build_platform(
         parts={
             "alerts": alert_pipeline,
             "alert_service": alert_service,
-            "alert_store": store,
+            "alert_store": alert_service.store,
             "detectors": detector_runtime,
             "ingest": ingest,
             "influx": influx,

@@ -55,6 +55,10 @@ class Settings(BaseSettings):
         description="SQLAlchemy async URL of the relational store",
     )
 
+    alert_policies_dir: Path | None = Field(
+        None, description="folder of per-site escalation policy overrides (<site id>.yaml)"
+    )
+
     clock_mode: Literal["wall", "event"] = Field("wall", description="how detector timers advance")
     http_host: str = Field("127.0.0.1", description="gateway bind address")
     http_port: int = Field(8080, description="gateway port")
