@@ -69,7 +69,7 @@ def push_cmd(
     influx_token: Annotated[str | None, typer.Option(help="token (default: settings)")] = None,
 ) -> None:
     """Upload the data source, folder and dashboards through Grafana's HTTP API."""
-    from grafana_client import GrafanaApi
+    from grafana_client.api import GrafanaApi
     from grafana_client.client import GrafanaException
 
     from dashboards.build import dashboard_docs

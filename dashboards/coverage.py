@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders import bargauge
 from grafana_foundation_sdk.builders import dashboard as dash
+from grafana_foundation_sdk.builders.dashboard import ThresholdsConfig
 from grafana_foundation_sdk.models.common import BarGaugeDisplayMode, VizOrientation
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
@@ -43,7 +44,7 @@ ACK_WITHIN_60 = p.ack_share_query(60, where=IN_ORG, group_by='"org"')
 ACK_WITHIN_180 = p.ack_share_query(180, where=IN_ORG, group_by='"org"')
 
 
-def _per_unit(title: str, query: str, unit: str, steps: p.dash.ThresholdsConfig) -> bargauge.Panel:
+def _per_unit(title: str, query: str, unit: str, steps: ThresholdsConfig) -> bargauge.Panel:
     panel = (
         bargauge.Panel()
         .title(title)

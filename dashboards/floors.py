@@ -49,9 +49,9 @@ def institution_of(site: Site) -> Institution:
     residents: dict[str, list[str]] = {}
     for r in site.residents:
         room = r.room or (room_of_bed.get(r.bed) if r.bed else None)
-        label = floor_of_room.get(room) if room else None
-        if label:
-            residents.setdefault(label, []).append(r.id)
+        floor = floor_of_room.get(room) if room else None
+        if floor:
+            residents.setdefault(floor, []).append(r.id)
     floors = tuple(
         Floor(label, tuple(sorted(rooms[label])), tuple(sorted(residents.get(label, []))))
         for label in sorted(rooms, key=_floor_key)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from grafana_client import GrafanaApi
+from grafana_client.api import GrafanaApi
 from grafana_client.client import GrafanaClientError
 
 from dashboards.influxql import DATASOURCE_UID
@@ -22,7 +22,7 @@ class PushReport:
 
 
 def _missing(exc: GrafanaClientError) -> bool:
-    return exc.status_code == 404
+    return bool(exc.status_code == 404)
 
 
 def push(
@@ -35,27 +35,31 @@ def push(
 ) -> PushReport:
     """Create or update, idempotently: running it twice leaves the same Grafana."""
     report = PushReport()
+    # grafana-client's element methods are untyped.
+    datasources: Any = api.datasource
+    folders: Any = api.folder
+    dashboards: Any = api.dashboard
     ds = datasource(influx_url, influx_db, influx_token)
     try:
-        api.datasource.get_datasource_by_uid(DATASOURCE_UID)
+        datasources.get_datasource_by_uid(DATASOURCE_UID)
     except GrafanaClientError as exc:
         if not _missing(exc):
             raise
-        api.datasource.create_datasource(ds)
+        datasources.create_datasource(ds)
         report.datasource = "created"
     else:
-        api.datasource.update_datasource_by_uid(DATASOURCE_UID, ds)
+        datasources.update_datasource_by_uid(DATASOURCE_UID, ds)
         report.datasource = "updated"
     try:
-        api.folder.get_folder(FOLDER_UID)
+        folders.get_folder(FOLDER_UID)
         report.folder = "exists"
     except GrafanaClientError as exc:
         if not _missing(exc):
             raise
-        api.folder.create_folder(FOLDER_TITLE, uid=FOLDER_UID)
+        folders.create_folder(FOLDER_TITLE, uid=FOLDER_UID)
         report.folder = "created"
     for doc in docs:
-        api.dashboard.update_dashboard(
+        dashboards.update_dashboard(
             {
                 "dashboard": {**doc, "id": None},
                 "folderUid": FOLDER_UID,
