@@ -13,11 +13,12 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import FastAPI, Header, Request
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from pydantic import BaseModel
+from sqlalchemy import Table
 
 from eldercare import metrics
 from eldercare.clock import Clock
@@ -42,7 +43,9 @@ from gateway.users import Sessions, UserRow, ensure_first_admin
 
 log = get_logger(__name__)
 
-GATEWAY_TABLES = [t.__table__ for t in (UserRow, TokenRow, AuditRow, FamilyPrefRow)]
+GATEWAY_TABLES: list[Table] = [
+    cast(Table, t.__table__) for t in (UserRow, TokenRow, AuditRow, FamilyPrefRow)
+]
 ADMIN_PASSWORD_ENV = "ELDERCARE_ADMIN_PASSWORD"
 
 _stream_clients = metrics.gauge("eldercare_gateway_stream_clients", "Connected live-stream clients")

@@ -6,21 +6,24 @@ import asyncio
 import getpass
 import sys
 import time
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
 
 import typer
 
 from eldercare.db import create_engine, session_factory
 from eldercare.settings import load_settings
 from gateway import users
-from gateway.users import AccountError, Role
+from gateway.users import AccountError, Role, Sessions
+
+T = TypeVar("T")
 
 users_app = typer.Typer(
     help="Accounts of operators, supervisors, admins and families.", no_args_is_help=True
 )
 
 
-async def _with_sessions(fn):  # type: ignore[no-untyped-def]
+async def _with_sessions(fn: Callable[[Sessions], Awaitable[T]]) -> T:
     from gateway.app import init_gateway_store
 
     engine = create_engine(load_settings().database_url)

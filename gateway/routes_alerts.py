@@ -3,6 +3,7 @@ actions (acknowledge, assign, note, resolve), plus response-time figures."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
@@ -23,6 +24,7 @@ from gateway.ports import (
     AlertNotFound,
     AlertOut,
     AlertQuery,
+    AlertService,
     ResponseFigures,
 )
 from gateway.users import Role
@@ -47,7 +49,7 @@ class NoteRequest(BaseModel):
 
 
 class ResolveRequest(BaseModel):
-    outcome: HumanOutcome = Field(description="how it ended")  # type: ignore[valid-type]
+    outcome: HumanOutcome = Field(description="how it ended")
     note: str | None = Field(None, max_length=4000)
 
 
@@ -143,29 +145,14 @@ def name_recipient(event: AlertEventOut, site: Site | None) -> AlertEventOut:
     return event.model_copy(update={"actor": f"{contact.name} ({role})"})
 
 
-async def _act(ctx: Ctx, principal: Principal, alert_id: str, step: str, **kw: object) -> AlertOut:
+Step = Callable[[AlertService, str, float], Awaitable[AlertOut]]
+
+
+async def _act(ctx: Ctx, principal: Principal, alert_id: str, step: Step) -> AlertOut:
+    """Run one human step on an alert the principal may see; 404 / 409 as the API says."""
     await visible_alert(ctx, principal, alert_id)
-    service = ctx.alert_service
-    now = ctx.clock.now()
     try:
-        if step == "acknowledge":
-            result = await service.acknowledge(alert_id, actor=principal.username, at=now)
-        elif step == "assign":
-            result = await service.assign(
-                alert_id, actor=principal.username, assignee=str(kw["assignee"]), at=now
-            )
-        elif step == "note":
-            result = await service.add_note(
-                alert_id, actor=principal.username, text=str(kw["text"]), at=now
-            )
-        else:
-            result = await service.resolve(
-                alert_id,
-                actor=principal.username,
-                outcome=str(kw["outcome"]),
-                note=kw.get("note"),
-                at=now,  # type: ignore[arg-type]
-            )
+        result = await step(ctx.alert_service, principal.username, ctx.clock.now())
     except AlertNotFound as exc:
         raise not_found("alert not found") from exc
     except AlertConflict as exc:
@@ -176,7 +163,9 @@ async def _act(ctx: Ctx, principal: Principal, alert_id: str, step: str, **kw: o
 
 @router.post("/api/alerts/{alert_id}/acknowledge", response_model=AlertOut, summary="Acknowledge")
 async def acknowledge(alert_id: str, principal: Staff, ctx: Ctx) -> AlertOut:
-    return await _act(ctx, principal, alert_id, "acknowledge")
+    return await _act(
+        ctx, principal, alert_id, lambda svc, who, now: svc.acknowledge(alert_id, actor=who, at=now)
+    )
 
 
 @router.post(
@@ -185,19 +174,36 @@ async def acknowledge(alert_id: str, principal: Staff, ctx: Ctx) -> AlertOut:
     summary="Assign or dispatch a responder",
 )
 async def assign(alert_id: str, body: AssignRequest, principal: Staff, ctx: Ctx) -> AlertOut:
-    return await _act(ctx, principal, alert_id, "assign", assignee=body.assignee)
+    return await _act(
+        ctx,
+        principal,
+        alert_id,
+        lambda svc, who, now: svc.assign(alert_id, actor=who, assignee=body.assignee, at=now),
+    )
 
 
 @router.post("/api/alerts/{alert_id}/notes", response_model=AlertOut, summary="Add a note")
 async def add_note(alert_id: str, body: NoteRequest, principal: Staff, ctx: Ctx) -> AlertOut:
-    return await _act(ctx, principal, alert_id, "note", text=body.text)
+    return await _act(
+        ctx,
+        principal,
+        alert_id,
+        lambda svc, who, now: svc.add_note(alert_id, actor=who, text=body.text, at=now),
+    )
 
 
 @router.post(
     "/api/alerts/{alert_id}/resolve", response_model=AlertOut, summary="Resolve with an outcome"
 )
 async def resolve(alert_id: str, body: ResolveRequest, principal: Staff, ctx: Ctx) -> AlertOut:
-    return await _act(ctx, principal, alert_id, "resolve", outcome=body.outcome, note=body.note)
+    return await _act(
+        ctx,
+        principal,
+        alert_id,
+        lambda svc, who, now: svc.resolve(
+            alert_id, actor=who, outcome=body.outcome, note=body.note, at=now
+        ),
+    )
 
 
 def today_window(now: float, timezone: str) -> tuple[float, float]:

@@ -17,9 +17,9 @@ from eldercare.db import Base
 from gateway.activity import ResidentState, TimelineItem
 from gateway.auth import can_see_alert
 from gateway.context import Auth, Ctx, audit, require
+from gateway.enrich import enrich
 from gateway.ports import AlertEventOut, AlertOut, AlertQuery
 from gateway.routes_activity import resident_activity
-from gateway.routes_alerts import enrich
 from gateway.routes_registry import ResidentOut, resident_out, resident_site
 from gateway.users import Role
 
@@ -28,6 +28,10 @@ Family = require(Role.FAMILY, Role.ADMIN)
 
 Channel = Literal["sms", "wechat_work", "email", "push", "voice"]
 ALERT_DAYS = 30
+
+
+def _channels(*names: Channel) -> list[Channel]:
+    return list(names)
 
 
 class FamilyPrefRow(Base):
@@ -39,12 +43,13 @@ class FamilyPrefRow(Base):
 
 class Preferences(BaseModel):
     safety_channels: list[Channel] = Field(
-        default_factory=lambda: ["sms", "voice"],
+        default_factory=lambda: _channels("sms", "voice"),
         min_length=1,
         description="where safety alerts go; at least one: they cannot be switched off",
     )
     other_channels: list[Channel] = Field(
-        default_factory=lambda: ["wechat_work"], description="other notifications; may be empty"
+        default_factory=lambda: _channels("wechat_work"),
+        description="other notifications; may be empty",
     )
     daily_summary: bool = True
     daily_summary_time: str = Field("20:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
