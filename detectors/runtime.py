@@ -16,10 +16,13 @@ Time:
   give the same transitions whatever the batch boundaries.
 
 Order and duplicates: a batch is sorted by event time per site. A reading seen
-before (same device, stream and event time) is dropped and counted. A reading
-older than its site's clock but within `lateness_s` is applied at the site's
-current time (its effect counts, its timers start now); an older one is counted
-and left out of detection (ingest still stores it).
+before (same device, stream and event time) within the last `dedupe_s` is dropped.
+A reading older than its site's clock (a slow device clock, a redelivery, a spool
+draining) is applied at the site's current time: its effect counts, its timers
+start now, and nothing already emitted moves back in time. One older than
+`dedupe_s` cannot be told from a redelivery and is left out of detection (ingest
+still stores it). All counted in `eldercare_detector_readings_late_total` and
+`eldercare_detector_readings_dropped_total{cause}`.
 
 Persistence: detector snapshots go to the `detector_snapshots` table every
 `snapshot_every_s` (sites that changed) and on stop, and are restored when a
@@ -59,6 +62,9 @@ _dropped = metrics.counter(
     "Readings not given to detectors, by cause",
     ["cause"],
 )
+_late = metrics.counter(
+    "detector_readings_late_total", "Readings older than their site's clock, applied at it"
+)
 _transitions = metrics.counter(
     "detector_transitions_total", "Transitions emitted, by kind and action", ["kind", "action"]
 )
@@ -75,7 +81,7 @@ class SiteDetectors:
         self.site = site
         self.detectors = detectors
         self.clock: float | None = None
-        self.recent: dict[tuple[str, str, float], None] = {}  # keys within the lateness window
+        self.recent: dict[tuple[str, str, float], None] = {}  # keys within the dedupe window
         self.dirty = True
         self._next_due: float | None = None
         self._due_stale = True
@@ -156,6 +162,7 @@ class DetectorRuntime:
         snapshot_store: SnapshotStore | None = None,
         global_overrides: Overrides | None = None,
         lateness_s: float = 120.0,
+        dedupe_s: float = 900.0,
         tick_s: float = 1.0,
         snapshot_every_s: float = 60.0,
     ) -> None:
@@ -168,6 +175,7 @@ class DetectorRuntime:
         self.snapshot_store = snapshot_store
         self.global_overrides = global_overrides
         self.lateness_s = lateness_s
+        self.dedupe_s = max(dedupe_s, lateness_s)
         self.tick_s = tick_s
         self.snapshot_every_s = snapshot_every_s
         self.sites: dict[str, SiteDetectors] = {}
@@ -176,6 +184,7 @@ class DetectorRuntime:
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._last_snapshot = 0.0
+        self._logged: set[tuple[str, str]] = set()  # (site, cause) already logged
         self._bad_sites: dict[str, Site] = {}  # sites whose overrides are invalid, as logged
 
     # --- Component ------------------------------------------------------------------------
@@ -253,9 +262,11 @@ class DetectorRuntime:
                 _dropped.inc(cause="duplicate")
                 continue
             if site.clock is not None and r.ts < site.clock:
-                if r.ts < site.clock - self.lateness_s:
-                    _dropped.inc(cause="too_late")
+                if r.ts < site.clock - self.dedupe_s:
+                    _dropped.inc(cause="too_old")
+                    self._log_once(site.site.id, "too_old", r)
                     continue
+                _late.inc()
                 site.recent[(r.device_id, r.stream.value, r.ts)] = None
                 r = dataclasses.replace(r, ts=site.clock)
             else:
@@ -263,9 +274,18 @@ class DetectorRuntime:
             out.extend(site.apply(r))
             fed += 1
         if site.clock is not None:
-            site.forget_before(site.clock - self.lateness_s)
+            site.forget_before(site.clock - self.dedupe_s)
         _readings.inc(fed)
         return out
+
+    def _log_once(self, site_id: str, cause: str, r: Reading) -> None:
+        if (site_id, cause) in self._logged:
+            return
+        self._logged.add((site_id, cause))
+        log.warning(
+            "reading left out of detection",
+            extra={"site": site_id, "cause": cause, "device": r.device_id, "ts": r.ts},
+        )
 
     def _advance_all(self, now: float) -> list[Transition]:
         out: list[Transition] = []

@@ -72,24 +72,26 @@ async def test_out_of_order_within_a_batch_and_duplicates() -> None:
     assert sink.of(AlertKind.BED_EXIT_NO_RETURN) == [(RAISE, t + 1800), (CLEAR, t + 2700)]
 
 
-async def test_late_reading_within_tolerance_counts_later_is_dropped() -> None:
+async def test_late_reading_applied_at_site_time_too_old_left_out() -> None:
     site = home_site(SH)
-    sink = Collector()
-    rt = _runtime(sink, site, lateness_s=120)
     t = local_ts(SH, 2024, 5, 10, 2, 0)
+    sink = Collector()
+    rt = _runtime(sink, site, dedupe_s=900)
     await rt.handle_readings([reading(site, "radar-1", Stream.FALL, t, status="maybe_fall")])
     await rt.handle_readings([reading(site, "pir-living", Stream.MOTION, t + 50, motion=True)])
-    # Movement in the radar's room at t+40 arrives after t+50 was applied: 10 s late, applied.
+    # Movement in the radar's room at t+40 arrives after t+50 was applied: still counts.
     await rt.handle_readings([reading(site, "pir-bath", Stream.MOTION, t + 40, motion=True)])
     await rt.advance_to(t + 600)
     assert sink.of(AlertKind.FALL) == []
-    # Same story but the movement is 500 s late: left out of detection, the fall stands.
+    # An SOS pressed 500 s before the site's clock is raised, stamped with the site's time;
+    # one 1000 s old (beyond the duplicate memory) is left out.
     sink2 = Collector()
-    rt2 = _runtime(sink2, site, lateness_s=120)
-    await rt2.handle_readings([reading(site, "radar-1", Stream.FALL, t, status="maybe_fall")])
-    await rt2.handle_readings([reading(site, "pir-living", Stream.MOTION, t + 540, motion=True)])
-    await rt2.handle_readings([reading(site, "pir-bath", Stream.MOTION, t + 40, motion=True)])
-    assert sink2.of(AlertKind.FALL) == [(RAISE, t + 60)]
+    rt2 = _runtime(sink2, site, dedupe_s=900)
+    await rt2.handle_readings([reading(site, "pir-living", Stream.MOTION, t + 2000, motion=True)])
+    await rt2.handle_readings([reading(site, "sos-1", Stream.SOS, t + 1000, pressed=True)])
+    await rt2.handle_readings([reading(site, "sos-1", Stream.SOS, t + 1500, pressed=True)])
+    assert sink2.of(AlertKind.SOS) == [(RAISE, t + 2000)]
+    assert sink2.transitions[0].evidence[0].ts == t + 2000
 
 
 async def test_silent_site_judged_against_global_watermark() -> None:
