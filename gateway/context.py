@@ -7,7 +7,7 @@ and the authenticated `Principal`, through FastAPI dependencies.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, HTTPException, Request, status
@@ -18,6 +18,7 @@ from eldercare.registry_model import Site
 from eldercare.settings import Settings
 from gateway.audit import record_read
 from gateway.auth import SESSION_COOKIE, Principal, can_see_site, principal_for_token
+from gateway.login_guard import LoginGuard
 from gateway.ports import AlertService, IndexProvider, InfluxQuery
 from gateway.users import Role, Sessions
 
@@ -34,6 +35,7 @@ class GatewayContext:
     influx: InfluxQuery | None
     clock: Clock
     hub: ChangeHub
+    login_guard: LoginGuard = field(default_factory=LoginGuard)
 
     async def index(self) -> RegistryIndex:
         return await self.index_provider.current()

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, HTTPException, Request, Response, status
+from fastapi import APIRouter, Body, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel, Field
 
 from gateway import users
+from gateway.audit import list_audit
 from gateway.auth import SESSION_COOKIE, issue_token, revoke_all, revoke_token
 from gateway.context import Admin, Auth, Ctx
 from gateway.users import Account, AccountError, Role
@@ -69,9 +70,20 @@ class RevokeResult(BaseModel):
 async def login(
     body: LoginRequest, request: Request, response: Response, ctx: Ctx
 ) -> LoginResponse:
+    client = request.client.host if request.client else ""
+    now = ctx.clock.now()
+    wait = ctx.login_guard.retry_after(body.username, client, now)
+    if wait is not None:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            "too many failed sign-ins; try again later",
+            headers={"Retry-After": str(int(wait) + 1)},
+        )
     account = await users.authenticate(ctx.sessions, body.username, body.password)
     if account is None:
+        ctx.login_guard.failed(body.username, client, now)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong user name or password")
+    ctx.login_guard.succeeded(body.username, client)
     issued = await issue_token(ctx.sessions, account, kind=body.token_kind, now=ctx.clock.now())
     if body.token_kind == "session":
         response.set_cookie(
@@ -152,3 +164,33 @@ async def revoke_account(
     if deactivate:
         await users.set_active(ctx.sessions, username, False)
     return RevokeResult(revoked=await revoke_all(ctx.sessions, account.id, now=ctx.clock.now()))
+
+
+class AuditEntryOut(BaseModel):
+    at: float
+    username: str
+    role: str
+    action: str
+    site_id: str | None = None
+    resident_id: str | None = None
+    path: str
+    client: str
+
+
+@router.get(
+    "/api/audit",
+    response_model=list[AuditEntryOut],
+    tags=["admin"],
+    summary="Who read whose personal data, newest first",
+)
+async def read_audit(
+    _: Admin,
+    ctx: Ctx,
+    resident_id: str | None = None,
+    username: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 200,
+) -> list[AuditEntryOut]:
+    entries = await list_audit(
+        ctx.sessions, resident_id=resident_id, username=username, limit=limit
+    )
+    return [AuditEntryOut.model_validate(e, from_attributes=True) for e in entries]

@@ -223,6 +223,10 @@ async def test_personal_data_reads_are_audited(gw) -> None:
         others = await s.scalars(select(AuditRow).where(AuditRow.resident_id == "liu-jianguo"))
         assert others.all() == []
     assert len(await list_audit(gateway.sessions, resident_id="zhang-xiuying")) == before
+    admin = await login(client, "admin1")
+    trail = await client.get("/api/audit", params={"resident_id": "zhang-xiuying"}, headers=admin)
+    assert trail.status_code == 200 and len(trail.json()) == before
+    assert (await client.get("/api/audit", headers=op)).status_code == 403
 
 
 async def test_cookie_session_logout_and_token_expiry(gw) -> None:
@@ -333,3 +337,16 @@ async def test_device_health_lists_problems_in_scope_and_unknown_devices_for_adm
     everything = (await client.get("/api/device-health", headers=admin)).json()
     assert everything["unregistered"][0]["key"] == "z2m/zigbee2mqtt/0x00158d"
     assert everything["unregistered"][0]["messages"] == 7
+
+
+async def test_password_guessing_is_slowed_down(gw) -> None:
+    _, client, clock = gw
+    wrong = {"username": "op-bincheng", "password": "guess-guess-guess"}
+    for _ in range(10):
+        assert (await client.post("/api/auth/login", json=wrong)).status_code == 401
+    resp = await client.post("/api/auth/login", json={**wrong, "password": PASSWORD})
+    assert resp.status_code == 429 and int(resp.headers["Retry-After"]) > 0
+    # Another account from the same client is not affected.
+    assert await login(client, "op-zhanhua")
+    clock.advance(15 * 60 + 1)
+    assert await login(client, "op-bincheng")
