@@ -328,3 +328,31 @@ async def test_figures_match_what_was_written(filled: Filled, influx_url: str) -
     beds = [d for d in institution.devices if d.kind.value == "bed"]
     assert monitored[0]["count"] == len(beds)
     assert 0 < in_bed[0]["count"] <= len(beds)
+
+
+async def test_check_command_runs_every_query_and_exits_zero(
+    filled: Filled, influx_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from eldercare.cli import _register_subcommands, app
+
+    site, resident = _home_with_incidents(filled)
+    monkeypatch.setenv("ELDERCARE_INFLUX_URL", influx_url)
+    monkeypatch.setenv("ELDERCARE_INFLUX_DB", filled.db)
+    monkeypatch.setenv("ELDERCARE_RUN_DIR", str(tmp_path / "run"))
+    hours = (time.time() - START) / 3600 + 2
+    _register_subcommands()
+    args = ["dashboards", "check", "--hours", f"{hours:.1f}"]
+    # The command runs its own event loop: give it a thread.
+    ok = await asyncio.to_thread(
+        CliRunner().invoke, app, [*args, "--var", f"site={site}", "--var", f"resident={resident}"]
+    )
+    assert ok.exit_code == 0, ok.output
+    assert "ERROR" not in ok.output
+    assert "运营总览 Operations | 待处理警报（按级别）Open alerts by severity | A:" in ok.output
+    # A resident with no data at all: its panels are empty and the command says so.
+    empty = await asyncio.to_thread(
+        CliRunner().invoke, app, [*args, "--var", "site=nowhere", "--var", "resident=nobody"]
+    )
+    assert empty.exit_code == 1
