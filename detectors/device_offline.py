@@ -52,6 +52,12 @@ class DeviceOfflineRule(Rule[DeviceOfflineState]):
         return super().advance(now)
 
     def on_reading(self, reading: Reading) -> list[Transition]:
+        if self.state.members:
+            pruned = device_set.prune_removed(
+                self.state, self.ctx, AlertKind.DEVICE_OFFLINE, reading.ts
+            )
+            if pruned:
+                return pruned + self.on_reading(reading)
         if self.ctx.device(reading.device_id) is None or not self._settings.enabled:
             return []
         d = reading.device_id

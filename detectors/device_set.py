@@ -54,3 +54,14 @@ def change(
             details={"devices": sorted(state.members), **(extra or {})},
         )
     ]
+
+
+def prune_removed(
+    state: DeviceSetState, ctx: SiteContext, kind: AlertKind, ts: float
+) -> list[Transition]:
+    """Devices taken out of the registry leave the set (after a rebuild with old state)."""
+    out: list[Transition] = []
+    for device_id in sorted(state.members):
+        if ctx.device(device_id) is None:
+            out += change(state, ctx, kind, ts, device_id, None, {"reason": "device removed"})
+    return out

@@ -80,9 +80,8 @@ class InactivityRule(Rule[InactivityState]):
         return min(max(hours, s.min_hours), s.max_hours) * 3600, True
 
     def _asleep(self, resident: str, w: _Watch, due: float) -> bool:
-        in_bed = self.state.in_bed.get(resident)
-        if in_bed is not None:
-            return in_bed
+        if resident in self.ctx.residents_with_bed_sensor:
+            return self.state.in_bed.get(resident, False)
         s = self._settings(resident)
         if not s.presume_asleep or not self._resting_room(w.last_room):
             return False

@@ -15,6 +15,12 @@ class LowBatteryRule(Rule[device_set.DeviceSetState]):
     state_model = device_set.DeviceSetState
 
     def on_reading(self, reading: Reading) -> list[Transition]:
+        if self.state.members:
+            pruned = device_set.prune_removed(
+                self.state, self.ctx, AlertKind.LOW_BATTERY, reading.ts
+            )
+            if pruned:
+                return pruned + self.on_reading(reading)
         if reading.stream != Stream.BATTERY:
             return []
         s = self.ctx.settings(self.name, LowBatterySettings)

@@ -7,6 +7,7 @@ across daylight-saving changes.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import datetime, time, timedelta
 from typing import TypeVar
@@ -136,13 +137,11 @@ class SiteContext:
             return self.site.residents[0].id
         return None
 
-    def residents_with_bed_sensor(self) -> set[str]:
-        out = set()
-        for d in self.site.devices:
-            rid = self.bed_resident(d.id)
-            if rid is not None:
-                out.add(rid)
-        return out
+    @functools.cached_property
+    def residents_with_bed_sensor(self) -> frozenset[str]:
+        return frozenset(
+            rid for d in self.site.devices if (rid := self.bed_resident(d.id)) is not None
+        )
 
     def activity_residents(self, reading: Reading) -> tuple[str, ...]:
         """Whose activity a reading shows. In a home every resident shares the rooms; in an

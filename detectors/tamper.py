@@ -14,6 +14,10 @@ class TamperRule(Rule[device_set.DeviceSetState]):
     state_model = device_set.DeviceSetState
 
     def on_reading(self, reading: Reading) -> list[Transition]:
+        if self.state.members:
+            pruned = device_set.prune_removed(self.state, self.ctx, AlertKind.TAMPER, reading.ts)
+            if pruned:
+                return pruned + self.on_reading(reading)
         if reading.stream != Stream.TAMPER:
             return []
         if not self.ctx.settings(self.name, TamperSettings).enabled:

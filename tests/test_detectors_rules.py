@@ -16,7 +16,8 @@ from detectors.not_up import NotUpRule
 from detectors.site_offline import SiteOfflineRule
 from detectors.sos import SosRule
 from detectors.vitals import VitalsRule
-from eldercare.domain import AlertKind, Severity, Stream, TransitionAction
+from eldercare.domain import AlertKind, Reading, Severity, Stream, TransitionAction
+from eldercare.registry_model import Site
 from tests.detector_helpers import (
     HOME_DEVICES,
     context,
@@ -439,3 +440,87 @@ def test_low_battery_hysteresis() -> None:
     ]
     out = replay(LowBatteryRule(context(site)), rs)
     assert [(x.action, x.ts - t) for x in out] == [(RAISE, 1), (CLEAR, 6)]
+
+
+def test_removed_device_leaves_a_device_alert_after_a_registry_edit() -> None:
+    site = home_site(SH)
+    t = local_ts(SH, 2024, 5, 10, 2, 0)
+    rule = LowBatteryRule(context(site))
+    out = rule.update(reading(site, "pir-kitchen", Stream.BATTERY, t, percent=5.0))
+    assert [x.action for x in out] == [RAISE]
+    edited = home_site(SH, devices=[d for d in HOME_DEVICES if d["id"] != "pir-kitchen"])
+    rebuilt = LowBatteryRule(context(edited))
+    rebuilt.restore(rule.snapshot())
+    out = rebuilt.update(reading(edited, "pir-living", Stream.BATTERY, t + 60, percent=90.0))
+    assert [(x.action, x.device_id, x.details["reason"]) for x in out] == [
+        (CLEAR, "pir-kitchen", "device removed")
+    ]
+
+
+def _institution() -> Site:
+    return Site.model_validate(
+        {
+            "id": "care-home",
+            "kind": "institution",
+            "name": "Care home",
+            "organisation": "Institution/Floor 3",
+            "timezone": SH,
+            "rooms": [
+                {"id": "r301", "kind": "bedroom"},
+                {"id": "r302", "kind": "bedroom"},
+                {"id": "corridor", "kind": "corridor"},
+            ],
+            "beds": [{"id": "b301", "room": "r301"}, {"id": "b302", "room": "r302"}],
+            "residents": [
+                {"id": "wang", "name": "Wang", "room": "r301", "bed": "b301"},
+                {"id": "li", "name": "Li", "room": "r302", "bed": "b302"},
+            ],
+            "devices": [
+                {"id": "bed-301", "kind": "bed", "bed": "b301"},
+                {"id": "bed-302", "kind": "bed", "bed": "b302"},
+                {"id": "pir-301", "kind": "motion", "room": "r301"},
+                {"id": "pir-302", "kind": "motion", "room": "r302"},
+                {"id": "pir-corridor", "kind": "motion", "room": "corridor"},
+            ],
+        }
+    )
+
+
+def _inst_reading(site: Site, device_id: str, stream: Stream, ts: float, **fields: object):
+    from eldercare.registry_index import ResolvedDevice
+
+    device = site.device(device_id)
+    assert device is not None
+    resolved = ResolvedDevice(site, device)
+    return Reading(
+        site.id,
+        device_id,
+        stream,
+        ts,
+        dict(fields),  # type: ignore[arg-type]
+        room_id=resolved.room_id,
+        resident_id=resolved.resident_id,
+    )
+
+
+def test_institution_rules_follow_each_residents_bed_and_room() -> None:
+    site = _institution()
+    t = local_ts(SH, 2024, 5, 10, 1, 0)
+    rs = [
+        _inst_reading(site, "bed-301", Stream.OCCUPANCY, t - 3600, occupied=True),
+        _inst_reading(site, "bed-302", Stream.OCCUPANCY, t - 3600, occupied=True),
+        _inst_reading(site, "bed-302", Stream.OCCUPANCY, t, occupied=False),
+        _inst_reading(site, "pir-302", Stream.MOTION, t + 60, motion=True),
+    ]
+    out = replay(BedExitRule(context(site)), rs, t + 31 * 60)
+    assert [(x.action, x.resident_id, x.room_id) for x in out] == [(RAISE, "li", "r302")]
+    # Inactivity by day: Wang's room stays quiet, Li moves in hers; only Wang is raised.
+    day = local_ts(SH, 2024, 5, 10, 9, 0)
+    rs = [
+        _inst_reading(site, "pir-301", Stream.MOTION, day, motion=True),
+        _inst_reading(site, "pir-302", Stream.MOTION, day, motion=True),
+        _inst_reading(site, "pir-302", Stream.MOTION, day + 2 * 3600, motion=True),
+        _inst_reading(site, "pir-corridor", Stream.MOTION, day + 2.5 * 3600, motion=True),
+    ]
+    out = replay(InactivityRule(context(site)), rs, day + 3 * 3600 + 1)
+    assert [(x.action, x.resident_id) for x in out] == [(RAISE, "wang")]
