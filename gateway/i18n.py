@@ -101,6 +101,10 @@ UI: dict[str, dict[str, str]] = {
     "devices.col.last_seen": {"zh-CN": "最近消息", "en": "Last message"},
     "devices.col.messages": {"zh-CN": "消息数", "en": "Messages"},
     "devices.col.sample": {"zh-CN": "消息样例", "en": "Sample"},
+    "devices.col.received": {"zh-CN": "接收时间", "en": "Received"},
+    "devices.col.cause": {"zh-CN": "原因", "en": "Cause"},
+    "devices.col.topic": {"zh-CN": "主题", "en": "Topic"},
+    "devices.quarantined": {"zh-CN": "被隔离的消息", "en": "Quarantined messages"},
     "devices.none": {"zh-CN": "全部正常", "en": "All fine"},
     "devices.since": {"zh-CN": "自", "en": "since"},
     "devices.not_available": {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
@@ -71,10 +73,21 @@ class UnregisteredDevice(BaseModel):
     sample: str | None = None
 
 
+class QuarantinedOut(BaseModel):
+    received_at: float
+    cause: str
+    detail: str
+    topic: str
+    payload: str = Field(description="UTF-8 text, or base64 of binary payloads")
+
+
 class DeviceHealth(BaseModel):
     problems: list[DeviceProblem]
     unregistered: list[UnregisteredDevice]
     unregistered_available: bool = Field(description="False when ingest keeps no such table")
+    quarantined: list[QuarantinedOut] = Field(
+        default_factory=list, description="newest messages ingest refused (admins only)"
+    )
 
 
 def _influx(ctx: GatewayContext) -> Any:
@@ -208,6 +221,38 @@ async def unregistered_devices(ctx: GatewayContext) -> tuple[bool, list[Unregist
     return True, out
 
 
+QUARANTINE_SHOWN = 50
+
+
+def recent_quarantine(run_dir: Path, limit: int = QUARANTINE_SHOWN) -> list[QuarantinedOut]:
+    """The newest refused messages, from ingest's JSON-lines files
+    (`<run_dir>/quarantine/quarantine-<n>.jsonl`, documented in ingest/quarantine.py)."""
+    files = sorted((run_dir / "quarantine").glob("quarantine-*.jsonl"), reverse=True)
+    out: list[QuarantinedOut] = []
+    for path in files:
+        try:
+            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            continue
+        for line in reversed(lines):
+            try:
+                doc = json.loads(line)
+                out.append(
+                    QuarantinedOut(
+                        received_at=float(doc.get("received_at", 0.0)),
+                        cause=str(doc["cause"]),
+                        detail=str(doc.get("detail", ""))[:300],
+                        topic=str(doc.get("topic", ""))[:300],
+                        payload=str(doc.get("payload", doc.get("payload_base64", "")))[:500],
+                    )
+                )
+            except (ValueError, KeyError, TypeError):
+                continue  # a torn line from a crash mid-write
+            if len(out) >= limit:
+                return out
+    return out
+
+
 def _num(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
@@ -256,11 +301,18 @@ async def device_health(principal: Staff, ctx: Ctx) -> DeviceHealth:
         )
     problems.sort(key=lambda p: (p.kind != "site_offline", p.since))
     # Unknown devices are not in anyone's scope yet; only admins register them.
+    quarantined: list[QuarantinedOut] = []
     if principal.role.value == "admin":
         available, unknown = await unregistered_devices(ctx)
+        quarantined = recent_quarantine(ctx.settings.run_dir)
     else:
         available, unknown = False, []
-    return DeviceHealth(problems=problems, unregistered=unknown, unregistered_available=available)
+    return DeviceHealth(
+        problems=problems,
+        unregistered=unknown,
+        unregistered_available=available,
+        quarantined=quarantined,
+    )
 
 
 class BedState(BaseModel):

@@ -334,7 +334,15 @@ async def test_device_health_lists_problems_in_scope_and_unknown_devices_for_adm
     ]
     assert mine["unregistered_available"] is False
     assert (await client.get("/api/device-health", headers=bincheng)).json()["problems"] == []
+    quarantine = Path(gateway.app.state.gateway.settings.run_dir) / "quarantine"
+    quarantine.mkdir(parents=True)
+    (quarantine / "quarantine-000001.jsonl").write_text(
+        '{"cause": "malformed_json", "detail": "Expecting value", "topic": "eldercare/x/y/motion",'
+        ' "received_at": 5.0, "payload_size": 3, "payload": "{{{"}\n{"torn'
+    )
     everything = (await client.get("/api/device-health", headers=admin)).json()
+    assert [q["cause"] for q in everything["quarantined"]] == ["malformed_json"]
+    assert mine["quarantined"] == []
     assert everything["unregistered"][0]["key"] == "z2m/zigbee2mqtt/0x00158d"
     assert everything["unregistered"][0]["messages"] == 7
 

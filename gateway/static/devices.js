@@ -25,6 +25,14 @@
             el("td", {}, u.key), el("td", {}, u.last_seen ? dateTime(u.last_seen) : ""),
             el("td", {}, u.messages ?? ""), el("td", {}, el("code", {}, u.sample || ""))))))
         : el("p", { class: "muted" }, t("devices.none")));
+    document.getElementById("quarantine-block").hidden = !h.unregistered_available;
+    document.getElementById("quarantined").replaceChildren(h.quarantined.length
+      ? el("table", { class: "list" },
+          el("thead", {}, el("tr", {}, ["received", "cause", "topic", "sample"].map((c) => el("th", {}, t("devices.col." + c))))),
+          el("tbody", {}, h.quarantined.map((q) => el("tr", {},
+            el("td", {}, dateTime(q.received_at)), el("td", {}, q.cause + (q.detail ? ": " + q.detail : "")),
+            el("td", {}, q.topic), el("td", {}, el("code", {}, q.payload))))))
+      : el("p", { class: "muted" }, t("devices.none")));
   }
 
   async function start() {
