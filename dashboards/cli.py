@@ -94,6 +94,18 @@ def push_cmd(
         typer.echo(f"dashboard {uid}")
 
 
+@app.command("list")
+def list_cmd(registry: RegistryOption = None) -> None:
+    """Print every panel and the InfluxQL it runs (Markdown), dashboard by dashboard."""
+    from dashboards.build import dashboard_docs
+    from dashboards.check import panel_queries, variable_queries
+
+    for doc in dashboard_docs(_registry(registry)):
+        typer.echo(f"\n## {doc['title']} (`{doc['uid']}`)\n")
+        for ref in [*variable_queries(doc), *panel_queries(doc)]:
+            typer.echo(f"- **{ref.panel}** [{ref.ref_id}]: `{ref.query}`")
+
+
 @app.command("check")
 def check_cmd(
     hours: Annotated[float, typer.Option(min=0.01, help="time range: the last HOURS")] = 24.0,

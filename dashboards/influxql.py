@@ -130,9 +130,12 @@ class InfluxQLTarget(cogbuilder.Builder[InfluxQLQuery]):
         return self
 
 
+_LEGACY_ANNOTATION_KEYS = ("query", "textColumn", "tagsColumn")
+
+
 class InfluxQLAnnotation(AnnotationQuery):
     """A dashboard annotation from an InfluxQL query (Grafana 10's InfluxDB plugin
-    reads `target.query` plus the columns giving title, text and tags)."""
+    reads `target.query` plus the columns giving text and tags)."""
 
     def __init__(
         self,
@@ -159,6 +162,7 @@ class InfluxQLAnnotation(AnnotationQuery):
         doc = super().to_json()
         target: dict[str, object] = {
             "refId": "Anno",
+            "fromAnnotations": True,
             "rawQuery": True,
             "query": self.query,
             "resultFormat": "table",
@@ -168,6 +172,9 @@ class InfluxQLAnnotation(AnnotationQuery):
         if self.tags_column:
             target["tagsColumn"] = self.tags_column
         doc["target"] = target
+        # The same fields at the top level too: the InfluxDB plugin's older annotation
+        # format, which Grafana migrates into `target` when no target is present.
+        doc.update({k: v for k, v in target.items() if k in _LEGACY_ANNOTATION_KEYS})
         return doc
 
     @classmethod

@@ -205,3 +205,15 @@ def test_build_command_writes_a_folder_grafana_loads(
         app, ["dashboards", "build", "--out", str(out), "--registry", str(tmp_path / "none.yaml")]
     )
     assert bad.exit_code == 2 and "registry" in bad.output
+
+
+def test_list_command_prints_every_panel_and_its_query() -> None:
+    _register_subcommands()
+    result = CliRunner().invoke(app, ["dashboards", "list"])
+    assert result.exit_code == 0, result.output
+    for doc in dashboard_docs(None):
+        assert f"## {doc['title']}" in result.output
+        for panel in _panels(doc):
+            assert f"**{panel['title']}**" in result.output
+            for t in panel["targets"]:
+                assert t["query"] in result.output
