@@ -35,7 +35,14 @@ def home_site(
     devices: list[dict[str, Any]] | None = None,
     site_overrides: Mapping[str, Mapping[str, Any]] | None = None,
     resident_overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    device_suffix: str = "",
 ) -> Site:
+    """A small home; `device_suffix` keeps device ids unique when several homes share a
+    registry."""
+    devices = [
+        {**d, "id": d["id"] + device_suffix}
+        for d in (devices if devices is not None else HOME_DEVICES)
+    ]
     return Site.model_validate(
         {
             "id": site_id,
@@ -58,7 +65,7 @@ def home_site(
                     "detectors": dict(resident_overrides or {}),
                 }
             ],
-            "devices": devices if devices is not None else HOME_DEVICES,
+            "devices": devices,
             "detectors": dict(site_overrides or {}),
         }
     )

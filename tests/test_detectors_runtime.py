@@ -239,3 +239,79 @@ async def test_event_mode_same_transitions_whatever_the_batches(cuts: list[int])
 def test_bad_clock_mode_is_refused() -> None:
     with pytest.raises(ValueError, match="clock_mode"):
         DetectorRuntime(lambda: RegistryIndex.empty(), Collector(), clock_mode="lunar")  # type: ignore[arg-type]
+
+
+_EVENTS = [
+    ("pir-living", Stream.MOTION, {"motion": True}),
+    ("pir-kitchen", Stream.MOTION, {"motion": True}),
+    ("pir-bath", Stream.MOTION, {"motion": True}),
+    ("door-bath", Stream.CONTACT, {"open": True}),
+    ("door-front", Stream.CONTACT, {"open": True}),
+    ("door-front", Stream.CONTACT, {"open": False}),
+    ("bed-1", Stream.OCCUPANCY, {"occupied": True}),
+    ("bed-1", Stream.OCCUPANCY, {"occupied": False}),
+    ("radar-1", Stream.FALL, {"status": "maybe_fall"}),
+    ("radar-1", Stream.FALL, {"status": "none"}),
+    ("sos-1", Stream.SOS, {"pressed": True}),
+    ("vitals-1", Stream.VITALS, {"heart_rate": 130.0, "breathing_rate": 14.0}),
+    ("pir-living", Stream.BATTERY, {"percent": 10.0}),
+    ("pir-living", Stream.BATTERY, {"percent": 30.0}),
+    ("door-front", Stream.AVAILABILITY, {"online": False}),
+]
+
+
+def _random_sites() -> list[Site]:
+    return [
+        home_site(SH, site_id="h1"),
+        home_site("Europe/Berlin", site_id="h2", device_suffix="-b"),
+    ]
+
+
+@st.composite
+def _random_day(draw: st.DrawFn) -> tuple[list[Reading], list[int]]:
+    sites = _random_sites()
+    steps = draw(
+        st.lists(
+            st.tuples(
+                st.integers(0, 1),
+                st.integers(0, len(_EVENTS) - 1),
+                st.floats(0, 4 * 3600, allow_nan=False),
+            ),
+            min_size=1,
+            max_size=40,
+        )
+    )
+    t = local_ts(SH, 2024, 3, 30, 20, 0)  # across Berlin's DST change
+    readings = []
+    for site_index, event, gap in steps:
+        t += gap
+        device, stream, fields = _EVENTS[event]
+        suffix = "-b" if site_index else ""
+        readings.append(reading(sites[site_index], device + suffix, stream, t, **fields))
+    cuts = draw(st.lists(st.integers(1, len(readings)), max_size=10))
+    return readings, cuts
+
+
+async def _replay_random(readings: list[Reading], cuts: list[int]) -> dict[str, list[Transition]]:
+    index = _index(*_random_sites())
+    sink = Collector()
+    rt = DetectorRuntime(lambda: index, sink, clock_mode="event")
+    start = 0
+    for cut in [*sorted(set(cuts)), len(readings)]:
+        if cut > start:
+            await rt.handle_readings(readings[start:cut])
+            start = cut
+    await rt.advance_to(readings[-1].ts + 2 * 86400)
+    per_site: dict[str, list[Transition]] = {}
+    for tr in sink.transitions:
+        per_site.setdefault(tr.site_id, []).append(tr)
+    return per_site
+
+
+@settings(max_examples=60, deadline=None)
+@given(_random_day())
+async def test_random_days_same_transitions_whatever_the_batches(
+    day: tuple[list[Reading], list[int]],
+) -> None:
+    readings, cuts = day
+    assert await _replay_random(readings, cuts) == await _replay_random(readings, [])
