@@ -172,19 +172,26 @@ class PipelineAlertService:
         return await self._call(alert_id, "resolve", outcome, note, actor)
 
     async def response_figures(
-        self, *, site_ids: frozenset[str] | None, since: float, until: float
+        self,
+        *,
+        site_ids: frozenset[str] | None,
+        since: float,
+        until: float,
+        severities: frozenset[str] | None = None,
     ) -> ResponseFigures:
         # The window is over the wall time alerts were stored (created_at); raised_at is
         # event time and may be far in the past for replayed data.
         records = await self.service.list_alerts(
             AlertFilter(
                 sites=sorted(site_ids) if site_ids is not None else None,
+                severities=sorted(severities) if severities else None,
                 since=since - _MAX_STORE_DELAY_S,
                 limit=1_000_000,
             )
         )
-        window = [r for r in records if since <= r.created_at < until]
-        return response_figures_of(window, since, until)
+        window = [r for r in records if since <= r.created_at <= until]
+        figures = response_figures_of(window, since, until)
+        return figures.model_copy(update={"severities": sorted(severities or [])})
 
     async def changes_since(self, seq: int, *, limit: int = 500) -> list[AlertChange]:
         items: list[FeedItem] = await self.service.changes_since(seq, limit)

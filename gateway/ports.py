@@ -77,9 +77,15 @@ class AlertChange(BaseModel):
     alert: AlertOut
 
 
+# Alarms a person must answer; warnings and info (device upkeep, routine notes) are not
+# what the telecare 60 s / 180 s standard is about.
+ALARM_SEVERITIES: frozenset[str] = frozenset({"critical", "high", "medium"})
+
+
 class ResponseFigures(BaseModel):
     since: float
     until: float
+    severities: list[str] = Field(default_factory=list, description="severities counted")
     raised: int = Field(description="alerts raised in the window")
     acknowledged: int = Field(description="of those, acknowledged")
     within_60s: int
@@ -128,7 +134,12 @@ class AlertService(Protocol):
     ) -> AlertOut: ...
 
     async def response_figures(
-        self, *, site_ids: frozenset[str] | None, since: float, until: float
+        self,
+        *,
+        site_ids: frozenset[str] | None,
+        since: float,
+        until: float,
+        severities: frozenset[str] | None = None,
     ) -> ResponseFigures: ...
 
     async def changes_since(self, seq: int, *, limit: int = 500) -> list[AlertChange]: ...

@@ -18,6 +18,7 @@ from gateway.auth import Principal, can_see_alert
 from gateway.context import Auth, Ctx, Staff, not_found, visible_sites
 from gateway.enrich import enrich
 from gateway.ports import (
+    ALARM_SEVERITIES,
     HUMAN_OUTCOMES,
     AlertConflict,
     AlertEventOut,
@@ -232,6 +233,10 @@ async def response_figures(
     since: float | None = None,
     until: float | None = None,
     tz: str = "Asia/Shanghai",
+    severity: Annotated[
+        list[Severity] | None,
+        Query(description="severities to count; default critical, high and medium"),
+    ] = None,
 ) -> ResponseFigures:
     index = await ctx.index()
     sites, _ = scope_query(index, principal)
@@ -240,6 +245,7 @@ async def response_figures(
         site_ids=sites,
         since=since if since is not None else start,
         until=until if until is not None else end,
+        severities=frozenset(s.value for s in severity) if severity else ALARM_SEVERITIES,
     )
 
 
@@ -262,7 +268,9 @@ async def overview(principal: Staff, ctx: Ctx, tz: str = "Asia/Shanghai") -> Ove
         if a.kind == AlertKind.SITE_OFFLINE and a.condition == "active":
             offline.add(a.site_id)
     start, end = today_window(ctx.clock.now(), _zone(tz))
-    figures = await ctx.alert_service.response_figures(site_ids=sites, since=start, until=end)
+    figures = await ctx.alert_service.response_figures(
+        site_ids=sites, since=start, until=end, severities=ALARM_SEVERITIES
+    )
     return Overview(
         sites_monitored=len(visible),
         sites_offline=len(offline),

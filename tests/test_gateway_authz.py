@@ -297,6 +297,24 @@ async def test_response_figures_count_acknowledgements_within_60_and_180_s(gw) -
     assert figures["share_within_60s"] == 0.5 and figures["share_within_180s"] == 1.0
     overview = (await client.get("/api/overview", headers=op)).json()
     assert overview["figures_today"]["share_within_60s"] == 0.5
+    # A low battery is device upkeep, not an alarm: it does not count against the centre.
+    low = Transition(
+        action=TransitionAction.RAISE,
+        kind=AlertKind.LOW_BATTERY,
+        site_id="hh-401",
+        ts=clock.now(),
+        severity=Severity.WARNING,
+        device_id="hh401-sos",
+    )
+    await gw[0].store.apply_transitions([low], clock.now())
+    figures = (await client.get("/api/figures/response", headers=op)).json()
+    assert figures["raised"] == 2 and figures["severities"] == ["critical", "high", "medium"]
+    everything = (
+        await client.get(
+            "/api/figures/response", params={"severity": ["warning", "critical"]}, headers=op
+        )
+    ).json()
+    assert everything["raised"] == 3 and everything["share_within_60s"] == 1 / 3
 
 
 async def test_device_health_lists_problems_in_scope_and_unknown_devices_for_admins(gw) -> None:
