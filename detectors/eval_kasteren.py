@@ -23,8 +23,9 @@ Figures:
 - alerts raised by normal life, per home-day (each one a false alarm), by kind;
 - recall and delay for incidents injected into the real background, one incident
   per replay, on every day of the recording: a long lie (a kitchen event at 15:00,
-  then all activity stops), a night exit (bedroom door at 02:59, front door at
-  03:00, then silence), a 90-minute bathroom stay by day (14:00) and by night
+  then all activity stops; and, on days the resident really was active at home in
+  the two hours before 15:00, from the last real movement), a night exit (bedroom
+  door at 02:59, front door at 03:00, then silence), a 90-minute bathroom stay by day (14:00) and by night
   (02:00). An incident counts as caught when its rule raises within the rule's
   delay (for inactivity: the limit in force, learned or default) plus one minute.
 """
@@ -197,6 +198,7 @@ class Incident:
     readings: list[Reading]
     quiet_until: float  # real readings in (onset, quiet_until] are removed
     horizon: float  # replay ends here
+    keep_before: float | None = None  # real readings before this stay (default: onset - 60 s)
     results: dict[str, Any] = field(default_factory=dict)
 
 
@@ -260,8 +262,34 @@ def incidents(days: list[datetime]) -> list[Incident]:
     return out
 
 
+def lies_at_home(background: list[Reading], days: list[datetime]) -> list[Incident]:
+    """The resident's real last movement before 15:00 becomes the onset, on days when it
+    is indoors (not the front door) and within the two hours before: a lie that begins
+    in the middle of a real afternoon at home, judged with whatever limit was learned."""
+    out: list[Incident] = []
+    for day in days:
+        mid = _local(day, 15)
+        earlier = [r for r in background if mid - 2 * 3600 <= r.ts < mid]
+        if not earlier or earlier[-1].device_id == "front-door":
+            continue
+        onset = earlier[-1].ts
+        out.append(
+            Incident(
+                "long_lie_at_home",
+                AlertKind.INACTIVITY,
+                onset,
+                [],
+                onset + 12 * 3600,
+                onset + 12 * 3600,
+                keep_before=onset + 0.5,
+            )
+        )
+    return out
+
+
 async def _run_incident(background: list[Reading], inc: Incident) -> None:
-    before = [r for r in background if r.ts < inc.onset - 60]
+    keep_before = inc.onset - 60 if inc.keep_before is None else inc.keep_before
+    before = [r for r in background if r.ts < keep_before]
     after = [r for r in background if inc.quiet_until < r.ts <= inc.horizon]
     readings = sorted([*before, *inc.readings, *after], key=lambda r: r.ts)
     transitions = await replay(readings, inc.horizon)
@@ -270,7 +298,7 @@ async def _run_incident(background: list[Reading], inc: Incident) -> None:
         for t in transitions
         if t.kind == inc.kind and t.action == TransitionAction.RAISE and t.ts >= inc.onset
     ]
-    if inc.name == "long_lie":
+    if inc.kind == AlertKind.INACTIVITY:
         allowed_min = float(raised[0].details["threshold_minutes"]) if raised else float("nan")
     else:
         allowed_min = RULE_DELAY_MIN[inc.name]
@@ -304,14 +332,16 @@ def evaluate(path: Path, progress: Callable[[str], None] | None = None) -> dict[
 
     start_day = datetime.fromtimestamp(first, tz).replace(hour=0, minute=0, second=0)
     days = [start_day + timedelta(days=i) for i in range(1, int(home_days))]
-    incs = incidents(days)
+    incs = incidents(days) + lies_at_home(background, days)
     for i, inc in enumerate(incs):
         asyncio.run(_run_incident(background, inc))
         if progress and i % 20 == 0:
             progress(f"incident {i + 1}/{len(incs)}")
     by_incident: dict[str, Any] = {}
-    for name in ("long_lie", "night_exit", "bathroom_day", "bathroom_night"):
+    for name in ("long_lie", "long_lie_at_home", "night_exit", "bathroom_day", "bathroom_night"):
         group = [i for i in incs if i.name == name]
+        if not group:
+            continue
         caught = [i for i in group if i.results["caught"]]
         delays = [i.results["delay_minutes"] for i in caught]
         by_incident[name] = {
@@ -326,7 +356,7 @@ def evaluate(path: Path, progress: Callable[[str], None] | None = None) -> dict[
                 if not i.results["caught"]
             ],
         }
-        if name == "long_lie":
+        if group[0].kind == AlertKind.INACTIVITY:
             limits = [i.results["rule_delay_minutes"] for i in caught]
             by_incident[name]["rule_delay_minutes"] = _summary(limits)
     others = sum(n for kind, n in by_kind.items() if kind not in OUTING_RULES)
