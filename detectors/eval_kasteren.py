@@ -25,9 +25,10 @@ Figures:
   per replay, on every day of the recording: a long lie (a kitchen event at 15:00,
   then all activity stops; and, on days the resident really was active at home in
   the two hours before 15:00, from the last real movement), a night exit (bedroom
-  door at 02:59, front door at 03:00, then silence), a 90-minute bathroom stay by day (14:00) and by night
-  (02:00). An incident counts as caught when its rule raises within the rule's
-  delay (for inactivity: the limit in force, learned or default) plus one minute.
+  door at 02:59, front door at 03:00, then silence), a 90-minute bathroom stay by
+  day (14:00) and by night (02:00). An incident counts as caught when its rule
+  raises within the rule's delay (for inactivity: the limit in force, learned or
+  default) plus one minute.
 """
 
 from __future__ import annotations
