@@ -68,6 +68,10 @@ _late = metrics.counter(
 _transitions = metrics.counter(
     "detector_transitions_total", "Transitions emitted, by kind and action", ["kind", "action"]
 )
+_timer_lag = metrics.gauge(
+    "detector_timer_lag_seconds",
+    "Wall mode: how long after its due time the latest timer transition was emitted",
+)
 _sites = metrics.gauge("detector_sites", "Sites with a detector set in this worker")
 _errors = metrics.counter(
     "detector_errors_total", "Detector sets not built or not restored, by cause", ["cause"]
@@ -244,7 +248,10 @@ class DetectorRuntime:
         async with self._lock:
             now = self.clock.now()
             self._refresh_sites()
-            await self._emit(self._advance_all(now))
+            fired = self._advance_all(now)
+            if fired:
+                _timer_lag.set(max(now - t.ts for t in fired))
+            await self._emit(fired)
 
     async def advance_to(self, now: float) -> None:
         """Event mode: the whole replay has reached `now` (e.g. its end); fire timers due."""
