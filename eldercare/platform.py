@@ -27,6 +27,7 @@ from eldercare.pipeline import Component
 from eldercare.registry_index import RegistryIndex
 from eldercare.registry_watch import RegistryWatcher
 from eldercare.settings import Settings
+from eldercare.site_status import FanOutSink, SiteStatusTracker
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -136,7 +137,19 @@ async def build_platform(
         clock=clock,
         snapshot_store=SnapshotStore(engine),
     )
-    ingest = IngestService(settings, registry.current, detector_runtime, clock=clock)
+    async def open_alerts_by_site() -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for alert in await alert_service.queue():
+            counts[alert.site] = counts.get(alert.site, 0) + 1
+        return counts
+
+    async def write_status(lines: list[str]) -> None:
+        await influx.write(lines, settings.influx_db)
+
+    status = SiteStatusTracker(registry.current, open_alerts_by_site, write_status, clock)
+    ingest = IngestService(
+        settings, registry.current, FanOutSink(status, detector_runtime), clock=clock
+    )
 
     http_server = None
     app = None
@@ -165,13 +178,14 @@ async def build_platform(
         settings=settings,
         engine=engine,
         registry=registry,
-        components=[alert_pipeline, detector_runtime, ingest],
+        components=[alert_pipeline, detector_runtime, status, ingest],
         parts={
             "alerts": alert_pipeline,
             "alert_service": alert_service,
             "alert_store": alert_service.store,
             "detectors": detector_runtime,
             "ingest": ingest,
+            "status": status,
             "influx": influx,
             "sessions": sessions,
             "app": app,
