@@ -109,6 +109,8 @@
     document.addEventListener("langchange", () => { langBtn.textContent = t("lang.switch"); render(); renderPrefs(); });
     document.getElementById("logout").addEventListener("click", EC.signOut);
     document.getElementById("prefs").addEventListener("submit", savePrefs);
+    const me = await api("/api/auth/me");
+    if (me.role !== "family" && me.role !== "admin") { location.href = "/console"; return; }
     [residents, prefs] = await Promise.all([api("/api/family/residents"), api("/api/family/preferences")]);
     renderPrefs();
     if (!residents.length) return;
