@@ -226,7 +226,8 @@ async def list_residents(
             if can_see_resident(principal.account, site, r.id):
                 out.append(resident_out(site, r))
     if out:
-        await audit(ctx, request, principal, "list_residents", site_id, [r.id for r in out])
+        # One row per listing, not per resident: a district lists thousands at once.
+        await audit(ctx, request, principal, "list_residents", site_id, [None])
     return out
 
 
