@@ -36,7 +36,7 @@ from __future__ import annotations
 import asyncio
 import json
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -181,10 +181,29 @@ class _Collector:
         self.transitions.extend(transitions)
 
 
-async def replay(readings: Sequence[Reading], until: float, batch: int = 64) -> list[Transition]:
+def parse_overrides(assignments: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """`rule.key=value` strings (value as YAML: 20, false, "22:30") as global overrides."""
+    import yaml
+
+    out: dict[str, dict[str, Any]] = {}
+    for item in assignments:
+        target, sep, raw = item.partition("=")
+        rule, dot, key = target.strip().partition(".")
+        if not sep or not dot or not rule or not key:
+            raise ValueError(f"expected rule.key=value, got {item!r}")
+        out.setdefault(rule, {})[key] = yaml.safe_load(raw)
+    return out
+
+
+async def replay(
+    readings: Sequence[Reading],
+    until: float,
+    batch: int = 64,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list[Transition]:
     index = RegistryIndex(RegistryDocument(sites=[site()]))
     sink = _Collector()
-    runtime = DetectorRuntime(lambda: index, sink, clock_mode="event")
+    runtime = DetectorRuntime(lambda: index, sink, clock_mode="event", global_overrides=overrides)
     for i in range(0, len(readings), batch):
         await runtime.handle_readings(readings[i : i + batch])
     await runtime.advance_to(until)
@@ -288,12 +307,16 @@ def lies_at_home(background: list[Reading], days: list[datetime]) -> list[Incide
     return out
 
 
-async def _run_incident(background: list[Reading], inc: Incident) -> None:
+async def _run_incident(
+    background: list[Reading],
+    inc: Incident,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> None:
     keep_before = inc.onset - 60 if inc.keep_before is None else inc.keep_before
     before = [r for r in background if r.ts < keep_before]
     after = [r for r in background if inc.quiet_until < r.ts <= inc.horizon]
     readings = sorted([*before, *inc.readings, *after], key=lambda r: r.ts)
-    transitions = await replay(readings, inc.horizon)
+    transitions = await replay(readings, inc.horizon, overrides=overrides)
     raised = [
         t
         for t in transitions
@@ -317,7 +340,16 @@ def _summary(values: list[float]) -> dict[str, float | None]:
     return {"median": round(statistics.median(values), 1), "max": round(max(values), 1)}
 
 
-def evaluate(path: Path, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+def evaluate(
+    path: Path,
+    progress: Callable[[str], None] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Replay the recording (and each injected incident); `overrides` are global detector
+    settings (checked like a registry's: an unknown rule or key is an error)."""
+    from detectors.catalogue import site_context
+
+    site_context(site(), overrides)  # fail before a minute of replays, naming the bad key
     sense = path / "kasterenSenseData.txt" if path.is_dir() else path
     firings = parse_sense_data(sense)
     background = readings_of(firings)
@@ -325,7 +357,7 @@ def evaluate(path: Path, progress: Callable[[str], None] | None = None) -> dict[
     tz = ZoneInfo(TIMEZONE)
     home_days = (last - first) / 86400
 
-    clean = asyncio.run(replay(background, last))
+    clean = asyncio.run(replay(background, last, overrides=overrides))
     raises = [t for t in clean if t.action == TransitionAction.RAISE]
     by_kind: dict[str, int] = {}
     for t in raises:
@@ -335,7 +367,7 @@ def evaluate(path: Path, progress: Callable[[str], None] | None = None) -> dict[
     days = [start_day + timedelta(days=i) for i in range(1, int(home_days))]
     incs = incidents(days) + lies_at_home(background, days)
     for i, inc in enumerate(incs):
-        asyncio.run(_run_incident(background, inc))
+        asyncio.run(_run_incident(background, inc, overrides))
         if progress and i % 20 == 0:
             progress(f"incident {i + 1}/{len(incs)}")
     by_incident: dict[str, Any] = {}
@@ -385,6 +417,7 @@ def evaluate(path: Path, progress: Callable[[str], None] | None = None) -> dict[
         },
         "incidents": by_incident,
         "not_applicable": NOT_APPLICABLE,
+        "overrides": {k: dict(v) for k, v in (overrides or {}).items()},
         "goal": {"false_alarms_per_home_day": 0.1, "caught_within": "rule delay + 1 min"},
     }
 

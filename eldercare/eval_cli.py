@@ -47,12 +47,23 @@ def home(
         ),
     ],
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set", help="detector setting for the whole replay, rule.key=value (repeatable)"
+        ),
+    ] = None,
 ) -> None:
     """Home detectors on a real flat: false alarms per home-day, recall and delay of incidents."""
-    from detectors.eval_kasteren import evaluate, format_table, report_json
+    from detectors.eval_kasteren import evaluate, format_table, parse_overrides, report_json
+    from detectors.settings import DetectorSettingsError
 
     def progress(msg: str) -> None:
         typer.echo(msg, err=True)
 
-    report = evaluate(kasteren, progress=progress)
+    try:
+        report = evaluate(kasteren, progress=progress, overrides=parse_overrides(set_ or []))
+    except (ValueError, DetectorSettingsError) as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from exc
     typer.echo(report_json(report) if as_json else format_table(report))

@@ -55,3 +55,24 @@ def test_quiet_regular_life_raises_nothing_and_incidents_are_caught(tmp_path: Pa
     assert report["incidents"]["bathroom_night"]["delay_minutes"]["max"] == 15.0
     assert report["incidents"]["bathroom_day"]["delay_minutes"]["max"] == 45.0
     assert "caught 2/2" in format_table(report)  # days 2 and 3 (first and last left out)
+
+
+def test_overrides_apply_to_the_replay_and_bad_ones_fail_early(tmp_path: Path) -> None:
+    import pytest
+
+    from detectors.eval_kasteren import parse_overrides
+    from detectors.settings import DetectorSettingsError
+
+    assert parse_overrides(["bathroom_too_long.day_minutes=100", "sos.enabled=false"]) == {
+        "bathroom_too_long": {"day_minutes": 100},
+        "sos": {"enabled": False},
+    }
+    with pytest.raises(ValueError, match=r"rule\.key=value"):
+        parse_overrides(["day_minutes=100"])
+    _write_days(tmp_path / "kasterenSenseData.txt", 4)
+    with pytest.raises(DetectorSettingsError, match="no setting 'day_minute'"):
+        evaluate(tmp_path, overrides={"bathroom_too_long": {"day_minute": 100}})
+    report = evaluate(tmp_path, overrides={"bathroom_too_long": {"day_minutes": 100}})
+    # The 90-minute daytime stay is now within the limit: not caught.
+    assert report["incidents"]["bathroom_day"]["caught"] == 0
+    assert report["overrides"] == {"bathroom_too_long": {"day_minutes": 100}}
