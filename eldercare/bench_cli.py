@@ -13,3 +13,65 @@ def bench_codecs() -> None:
     from ingest.codecs.bench import main as run_codec_bench
 
     run_codec_bench()
+
+
+@app.command("ingest")
+def bench_ingest(
+    messages: int = typer.Option(100_000, "--messages", help="QoS 1 messages to publish"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+    profile: str | None = typer.Option(
+        None, "--profile", help="write a pyinstrument profile of the ingest process here"
+    ),
+) -> None:
+    """Sustained msg/s MQTT → InfluxDB with zero loss, against a bare subscriber's rate."""
+    import json
+    from pathlib import Path
+
+    from ingest.bench import run_ingest_bench
+
+    result = run_ingest_bench(messages, Path(profile) if profile else None)
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), indent=2))
+        return
+    typer.echo(f"messages                 {result.messages}")
+    typer.echo(f"publisher                {result.publisher_msgs_per_s} msg/s")
+    typer.echo(f"bare paho subscriber     {result.bare_subscriber_msgs_per_s} msg/s (ceiling)")
+    typer.echo(
+        f"ingest → InfluxDB        {result.ingest_msgs_per_s} msg/s "
+        f"({result.ingest_vs_bare:.0%} of the bare subscriber)"
+    )
+    typer.echo(
+        f"InfluxDB count/distinct  {result.influx_count}/{result.influx_distinct} "
+        f"zero loss: {result.zero_loss}"
+    )
+    typer.echo(f"ingest CPU               {result.ingest_cpu_us_per_msg} µs/msg")
+    typer.echo(f"machine                  {result.nproc} cores, {result.cpu_model}, {result.date}")
+    if not result.zero_loss:
+        raise typer.Exit(1)
+
+
+@app.command("latency")
+def bench_latency(
+    homes: int = typer.Option(1000, "--homes", min=1, help="registered homes"),
+    rate: float = typer.Option(5000.0, "--rate", min=0.0, help="background messages per second"),
+    samples: int = typer.Option(100, "--samples", min=1, help="SOS presses and falls, each"),
+    warmup: float = typer.Option(10.0, "--warmup", min=0.0, help="seconds of load before sampling"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+    profile: str | None = typer.Option(
+        None, "--profile", help="write a pyinstrument profile of the platform process here"
+    ),
+) -> None:
+    """Device publish → alert stored / on the live stream / first notification, under load."""
+    import json
+    from pathlib import Path
+
+    from eldercare.bench_latency import render, run_latency_bench
+
+    result = run_latency_bench(
+        homes, rate, samples, warmup_s=warmup, profile=Path(profile) if profile else None
+    )
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+    else:
+        for line in render(result):
+            typer.echo(line)

@@ -71,6 +71,7 @@ class Platform:
     parts: dict[str, Any] = field(default_factory=dict)
     http_server: Any = None  # uvicorn.Server when the gateway is served
     _serve_task: asyncio.Task[None] | None = None
+    _stream_wake_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.registry.start()
@@ -84,8 +85,16 @@ class Platform:
                     await self._serve_task  # raises the bind error
                     raise RuntimeError("HTTP server stopped before it started")
                 await asyncio.sleep(0.05)
+            self._stream_wake_task = asyncio.create_task(
+                wake_stream_on_alert_writes(self.parts["alert_store"], self.parts["app"]),
+                name="stream-wake",
+            )
 
     async def stop(self) -> None:
+        if self._stream_wake_task is not None:
+            self._stream_wake_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._stream_wake_task
         if self.http_server is not None and self._serve_task is not None:
             self.http_server.should_exit = True
             with contextlib.suppress(Exception):
@@ -99,6 +108,17 @@ class Platform:
         for client in [self.parts["influx"], *self.parts["alerts"].resources]:
             await client.aclose()
         await self.engine.dispose()
+
+
+async def wake_stream_on_alert_writes(store: Any, app: Any) -> None:
+    """Poke the gateway's live stream after every alert write of this process, so a new
+    alert reaches the console at once instead of at the stream's next poll (0.25 s)."""
+    hub = app.state.gateway.hub
+    while True:
+        seen = store.version
+        await store.wait_changed(60.0, seen)
+        if store.version != seen:
+            hub.poke()
 
 
 async def build_platform(
@@ -137,6 +157,7 @@ async def build_platform(
         clock=clock,
         snapshot_store=SnapshotStore(engine),
     )
+
     async def open_alerts_by_site() -> dict[str, int]:
         counts: dict[str, int] = {}
         for alert in await alert_service.queue():
