@@ -524,3 +524,16 @@ def test_institution_rules_follow_each_residents_bed_and_room() -> None:
     ]
     out = replay(InactivityRule(context(site)), rs, day + 3 * 3600 + 1)
     assert [(x.action, x.resident_id) for x in out] == [(RAISE, "wang")]
+
+
+@pytest.mark.parametrize("day", [(2024, 3, 31), (2024, 10, 27)])
+def test_not_up_deadline_is_local_ten_on_dst_change_days(day: tuple[int, int, int]) -> None:
+    site = home_site(BERLIN)
+    y, m, d = day
+    evening = local_ts(BERLIN, y, m, d - 1, 22, 0)
+    rule = NotUpRule(context(site))
+    rule.update(reading(site, "pir-bed", Stream.MOTION, evening, motion=True))
+    ten = local_ts(BERLIN, y, m, d, 10, 0)
+    out = rule.advance(ten + 3600)
+    assert [(x.action, x.ts) for x in out] == [(RAISE, ten)]
+    assert out[0].details["deadline"] == "10:00"
