@@ -60,6 +60,9 @@ def bench_latency(
     profile: str | None = typer.Option(
         None, "--profile", help="write a pyinstrument profile of the platform process here"
     ),
+    configured: bool = typer.Option(
+        False, "--configured-services", help="use the configured broker and InfluxDB"
+    ),
 ) -> None:
     """Device publish → alert stored / on the live stream / first notification, under load."""
     import json
@@ -67,11 +70,51 @@ def bench_latency(
 
     from eldercare.bench_latency import render, run_latency_bench
 
+    if samples > homes:
+        raise typer.BadParameter("--samples must not exceed --homes (one new alert per home)")
     result = run_latency_bench(
-        homes, rate, samples, warmup_s=warmup, profile=Path(profile) if profile else None
+        homes,
+        rate,
+        samples,
+        warmup_s=warmup,
+        profile=Path(profile) if profile else None,
+        use_configured=configured,
     )
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+    else:
+        for line in render(result):
+            typer.echo(line)
+
+
+@app.command("scale")
+def bench_scale(
+    max_homes: int = typer.Option(30_000, "--max-homes", min=1, help="largest home count"),
+    step: int = typer.Option(10_000, "--step", min=0, help="homes added per step (0: one step)"),
+    start: int | None = typer.Option(None, "--start", min=1, help="first home count (--step)"),
+    window: float = typer.Option(90.0, "--window", min=1.0, help="seconds measured per step"),
+    warmup: float = typer.Option(20.0, "--warmup", min=0.0, help="seconds of load before that"),
+    keep_going: bool = typer.Option(False, "--keep-going", help="step on past a failed count"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+    configured: bool = typer.Option(
+        False, "--configured-services", help="use the configured broker and InfluxDB"
+    ),
+) -> None:
+    """Homes one platform process follows in real time; CPU and memory per 1,000 homes."""
+    import json
+
+    from eldercare.bench_scale import home_counts, render, run_scale_bench
+
+    counts = home_counts(start or step or max_homes, step, max_homes)
+    result = run_scale_bench(
+        counts,
+        warmup_s=warmup,
+        window_s=window,
+        keep_going=keep_going,
+        use_configured=configured,
+    )
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), indent=2))
     else:
         for line in render(result):
             typer.echo(line)

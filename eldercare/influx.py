@@ -197,21 +197,55 @@ def reading_fields(reading: Reading) -> dict[str, bool | int | float | str]:
     return {k: v for k, v in reading.fields.items() if not isinstance(v, tuple)}
 
 
+_PREFIXES: dict[tuple[str, str, str, str | None, str | None, str], str] = {}
+_FIELD_KEYS: dict[str, str] = {}
+_CACHE_MAX = 100_000  # distinct series / field names remembered
+
+
+def _series_prefix(reading: Reading) -> str:
+    key = (
+        reading.stream.value,
+        reading.site_id,
+        reading.device_id,
+        reading.room_id,
+        reading.resident_id,
+        reading.source,
+    )
+    prefix = _PREFIXES.get(key)
+    if prefix is None:
+        tags = f"device={_tag(reading.device_id)},site={_tag(reading.site_id)}"
+        if reading.room_id:
+            tags = f"{tags},room={_tag(reading.room_id)}"
+        if reading.resident_id:
+            tags = f"{tags},resident={_tag(reading.resident_id)}"
+        if reading.source:
+            tags = f"{tags},source={_tag(reading.source)}"
+        prefix = f"{reading.stream.value},{tags} "
+        if len(_PREFIXES) >= _CACHE_MAX:
+            _PREFIXES.clear()
+        _PREFIXES[key] = prefix
+    return prefix
+
+
+def _field_key(name: str) -> str:
+    escaped = _FIELD_KEYS.get(name)
+    if escaped is None:
+        escaped = escape_key(name)
+        if len(_FIELD_KEYS) >= _CACHE_MAX:
+            _FIELD_KEYS.clear()
+        _FIELD_KEYS[name] = escaped
+    return escaped
+
+
 def point_for_reading(reading: Reading) -> str:
     """The line for one reading (docs/influx-schema.md): measurement = stream, tags
-    site/device/room/resident/source, timestamp = event time in ns."""
-    tags = f"device={_tag(reading.device_id)},site={_tag(reading.site_id)}"
-    if reading.room_id:
-        tags = f"{tags},room={_tag(reading.room_id)}"
-    if reading.resident_id:
-        tags = f"{tags},resident={_tag(reading.resident_id)}"
-    if reading.source:
-        tags = f"{tags},source={_tag(reading.source)}"
+    site/device/room/resident/source, timestamp = event time in ns. The escaped
+    series prefix and field keys are cached: ingest writes the same series over and over."""
     fields = reading_fields(reading)
     if not fields:
         raise LineProtocolError(f"reading of {reading.stream} has no storable fields")
-    body = ",".join(f"{escape_key(k)}={format_field_value(v)}" for k, v in fields.items())
-    return f"{reading.stream.value},{tags} {body} {ts_to_ns(reading.ts)}"
+    body = ",".join(f"{_field_key(k)}={format_field_value(v)}" for k, v in fields.items())
+    return f"{_series_prefix(reading)}{body} {round(reading.ts * 1e6) * 1000}"
 
 
 # --- HTTP client ----------------------------------------------------------------

@@ -24,16 +24,18 @@ import asyncio
 import contextlib
 import socket
 import ssl
+import struct
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.exception import MalformedPacket
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -122,38 +124,124 @@ class Backoff:
         self._next = self.initial
 
 
-class _BufferedClient(paho.Client):
-    """paho reads the fixed header a byte at a time (three `recv` calls a message);
-    reading the socket in large chunks and serving paho from the buffer makes it
-    one syscall per chunk. `would_block` tells the reader callback when to stop."""
+RawPublishHandler = Callable[[bytes, bytes, int, int, bool], None]
+_PUBACK = 0x40
+_EMPTY_IN_PACKET: dict[str, Any] = {
+    "command": 0,
+    "have_remaining": 0,
+    "remaining_count": [],
+    "remaining_mult": 1,
+    "remaining_length": 0,
+    "packet": bytearray(b""),
+    "to_process": 0,
+    "pos": 0,
+}
+
+
+class _LeanClient(paho.Client):
+    """paho with a leaner receive path for a subscriber that acknowledges by hand.
+
+    - paho reads each packet's fixed header a byte at a time (three `recv` calls a
+      message); here the socket is read in large chunks and whole packets are cut
+      from the buffer. `would_block` tells the reader callback when to stop.
+    - MQTT 3.1.1 QoS 0/1 PUBLISH packets go straight to `raw_handler` as bytes,
+      without paho's message objects, locks and topic matcher (MQTT 5 and QoS 2
+      take paho's own path).
+    - `ack_many` sends a batch's PUBACKs as one write instead of one per message.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._rbuf = bytearray()
         self.would_block = False
+        self.raw_handler: RawPublishHandler | None = None
 
     def reset_buffer(self) -> None:
         self._rbuf = bytearray()
 
-    def _sock_recv(self, bufsize: int) -> bytes:
-        buf = self._rbuf
-        if not buf:
-            try:
-                data = super()._sock_recv(_READ_CHUNK)
-            except BlockingIOError:
-                self.would_block = True
-                raise
-            if not data:
-                return b""  # peer closed
-            if len(data) <= bufsize:
-                return data
-            buf += data
-        chunk = bytes(buf[:bufsize])
-        del buf[:bufsize]
-        return chunk
-
     def buffered(self) -> int:
         return len(self._rbuf)
+
+    def _packet_read(self) -> MQTTErrorCode:
+        buf = self._rbuf
+        while True:
+            n = len(buf)
+            if n >= 2:
+                length, mult, i = 0, 1, 1
+                while i < n:
+                    byte = buf[i]
+                    length += (byte & 127) * mult
+                    mult *= 128
+                    i += 1
+                    if not byte & 128:
+                        break
+                    if i > 4:
+                        return MQTTErrorCode.MQTT_ERR_PROTOCOL
+                else:
+                    i = -1  # remaining length incomplete
+                if i > 0 and n >= i + length:
+                    break
+            try:
+                data = self._sock_recv(_READ_CHUNK)
+            except BlockingIOError:
+                self.would_block = True
+                return MQTTErrorCode.MQTT_ERR_AGAIN
+            except OSError as err:
+                self._easy_log(paho.MQTT_LOG_ERR, "failed to receive on socket: %s", err)
+                return MQTTErrorCode.MQTT_ERR_CONN_LOST
+            if not data:
+                return MQTTErrorCode.MQTT_ERR_CONN_LOST
+            buf += data
+            with self._msgtime_mutex:
+                self._last_bytes_received = paho.time_func()
+        command = buf[0]
+        packet = bytes(buf[i : i + length])
+        del buf[: i + length]
+        self._in_packet = {
+            **_EMPTY_IN_PACKET,
+            "command": command,
+            "have_remaining": 1,
+            "remaining_length": length,
+            "packet": packet,
+        }
+        try:
+            rc = self._packet_handle()
+        except MalformedPacket as exc:
+            self._easy_log(paho.MQTT_LOG_DEBUG, "Received malformed packet: %s", exc)
+            rc = MQTTErrorCode.MQTT_ERR_PROTOCOL
+        self._in_packet = {**_EMPTY_IN_PACKET, "remaining_count": [], "packet": bytearray()}
+        return rc
+
+    def _handle_publish(self) -> MQTTErrorCode:
+        handler = self.raw_handler
+        command = self._in_packet["command"]
+        qos = (command & 0x06) >> 1
+        if handler is None or qos == 2 or self._protocol == MQTTProtocolVersion.MQTTv5:
+            return super()._handle_publish()
+        packet: bytes = self._in_packet["packet"]
+        if len(packet) < 2:
+            return MQTTErrorCode.MQTT_ERR_PROTOCOL
+        (topic_len,) = _U16.unpack_from(packet, 0)
+        pos = 2 + topic_len
+        if topic_len == 0 or len(packet) < pos + (2 if qos else 0):
+            return MQTTErrorCode.MQTT_ERR_PROTOCOL
+        mid = 0
+        if qos:
+            (mid,) = _U16.unpack_from(packet, pos)
+            pos += 2
+        handler(packet[2 : 2 + topic_len], packet[pos:], qos, mid, bool(command & 1))
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def ack_many(self, mids: Sequence[int]) -> MQTTErrorCode:
+        """PUBACK every id, in order, as one write (same bytes for MQTT 3.1.1 and 5)."""
+        if not mids:
+            return MQTTErrorCode.MQTT_ERR_SUCCESS
+        pack = _PUBACK_PACKET.pack
+        return self._packet_queue(_PUBACK, b"".join([pack(_PUBACK, 2, m) for m in mids]), 0, 0)
+
+
+_U16 = struct.Struct("!H")
+_PUBACK_PACKET = struct.Struct("!BBH")
 
 
 _connection_counter = 0
@@ -193,12 +281,12 @@ class MqttConnection:
         self._client = self._make_client()
 
     # -- setup -------------------------------------------------------------
-    def _make_client(self) -> _BufferedClient:
+    def _make_client(self) -> _LeanClient:
         cfg = self.config
         if cfg.protocol not in ("3.1.1", "5"):
             raise ValueError(f"MQTT protocol {cfg.protocol!r}: use 3.1.1 or 5")
         v5 = cfg.protocol == "5"
-        client = _BufferedClient(
+        client = _LeanClient(
             CallbackAPIVersion.VERSION2,
             client_id=cfg.client_id,
             protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
@@ -216,7 +304,8 @@ class MqttConnection:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
-        client.on_message = self._on_message
+        client.on_message = self._on_message  # MQTT 5 and QoS 2
+        client.raw_handler = self._on_publish
         client.on_socket_open = self._on_socket_open
         client.on_socket_close = self._on_socket_close
         client.on_socket_register_write = self._on_register_write
@@ -314,16 +403,16 @@ class MqttConnection:
         Messages of an earlier connection are skipped: the broker redelivers them."""
         if self._lost is not None:
             return 0
-        client = self._client
-        sent = 0
-        for m in messages:
-            if m.qos and m.connection == self.id:
-                client.ack(m.mid, m.qos)
-                sent += 1
-        if sent:
-            self.acked += sent
+        this = self.id
+        mids = [m.mid for m in messages if m.qos == 1 and m.connection == this]
+        if mids:
+            rc = self._client.ack_many(mids)
+            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                self._connection_failed(rc)
+                return 0
+            self.acked += len(mids)
             self._flush_writes()
-        return sent
+        return len(mids)
 
     @property
     def queued(self) -> int:
@@ -377,7 +466,11 @@ class MqttConnection:
         self._arrived.set()
 
     def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
-        raw_topic: bytes = msg._topic  # bytes: avoids a decode per access
+        self._on_publish(msg._topic, msg.payload, msg.qos, msg.mid, msg.retain)
+
+    def _on_publish(
+        self, raw_topic: bytes, payload: bytes, qos: int, mid: int, retain: bool
+    ) -> None:
         try:
             topic = raw_topic.decode("utf-8")
             bad = False
@@ -385,9 +478,7 @@ class MqttConnection:
             topic = raw_topic.decode("utf-8", "backslashreplace")
             bad = True
         self._queue.append(
-            InboundMessage(
-                topic, msg.payload, msg.qos, msg.mid, msg.retain, self._wakeup_at, self.id, bad
-            )
+            InboundMessage(topic, payload, qos, mid, retain, self._wakeup_at, self.id, bad)
         )
         self.received += 1
         if len(self._queue) >= self.config.queue_max and not self._paused:
