@@ -235,10 +235,8 @@ def _result(proc: subprocess.Popen[str], timeout: float = 600) -> dict[str, Any]
 def measure_bare(host: str, port: int, n: int) -> tuple[float, float]:
     """(publisher msgs/s, bare subscriber msgs/s) for n messages."""
     site = f"bare{os.getpid()}"
-    sub = _spawn(
-        ["-m", "ingest.bench", "bare", "--host", host, "--port", str(port)]
-        + ["--site", site, "--n", str(n)]
-    )
+    args = ["--host", host, "--port", str(port), "--site", site, "--n", str(n)]
+    sub = _spawn(["-m", "ingest.bench", "bare", *args])
     _expect_ready(sub, "bare subscriber")
     pub = _publisher(host, port, site, n)
     _go(pub)

@@ -157,7 +157,7 @@ class InfluxWriter:
         _SPOOLED.inc(len(lines))
 
     async def _try_write(self, body: bytes, n_lines: int) -> str:
-        """"written"; "refused" (invalid data: retrying cannot help); "failed": spool it."""
+        """Outcome: `written`, `refused` (invalid data: retrying cannot help) or `failed`."""
         delay = self.retry_initial
         for attempt in range(1, self.attempts + 1):
             try:
