@@ -244,8 +244,20 @@ def point_for_reading(reading: Reading) -> str:
     fields = reading_fields(reading)
     if not fields:
         raise LineProtocolError(f"reading of {reading.stream} has no storable fields")
-    body = ",".join(f"{_field_key(k)}={format_field_value(v)}" for k, v in fields.items())
+    body = ",".join(f"{_field_key(k)}={_field_value(v)}" for k, v in fields.items())
     return f"{_series_prefix(reading)}{body} {round(reading.ts * 1e6) * 1000}"
+
+
+def _field_value(value: bool | int | float | str) -> str:
+    """`format_field_value` with the common cases first (exact types, no isinstance chain)."""
+    kind = type(value)
+    if kind is float and value - value == 0:  # finite: inf - inf and nan - nan are nan
+        return repr(value)
+    if kind is int and INT64_MIN <= value <= INT64_MAX:  # type: ignore[operator]
+        return f"{value}i"
+    if kind is bool:
+        return "true" if value else "false"
+    return format_field_value(value)
 
 
 # --- HTTP client ----------------------------------------------------------------

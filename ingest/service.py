@@ -103,7 +103,7 @@ class IngestService:
         self.unregistered: UnregisteredDevices | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._connection: MqttConnection | None = None
-        self._seen: OrderedDict[tuple[str, str, str, float], None] = OrderedDict()
+        self._seen: OrderedDict[tuple[str, str, float], None] = OrderedDict()
         self._stamps: dict[str, tuple[str | None, str | None]] = {}
         self._stamps_for: RegistryIndex | None = None
         self.ready = asyncio.Event()  # set once subscribed (tests, health)
@@ -277,7 +277,8 @@ class IngestService:
         seen = self._seen
         dups = 0
         for r in readings:
-            key = r.key
+            # Reading.key without the enum lookups; device ids are unique across sites.
+            key = (r.device_id, r.stream, r.ts)
             if key in seen:
                 dups += 1
             else:

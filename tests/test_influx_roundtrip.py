@@ -146,6 +146,11 @@ def test_point_for_reading_follows_the_schema() -> None:
         f"heart_rate=61.0,breathing_rate=14.5,seq=7i {ts_to_ns(reading.ts)}"
     )
     assert ts_to_ns(1_700_000_000.123456) == 1_700_000_000_123_456_000
+    for bad in (float("nan"), float("inf"), 2**64):
+        with pytest.raises(LineProtocolError):
+            point_for_reading(
+                Reading("hh-1", "bed-1", Stream.VITALS, 1.0, {"heart_rate": bad}, room_id="b")
+            )
 
 
 def test_accel_is_summarised() -> None:
