@@ -34,7 +34,7 @@ from detectors.site_offline import SiteOfflineRule
 from detectors.sos import SosRule
 from detectors.tamper import TamperRule
 from detectors.vitals import VitalsRule
-from eldercare.domain import AlertKind, DeviceKind
+from eldercare.domain import AlertKind, DeviceKind, Stream
 from eldercare.registry_model import Device, Site
 
 
@@ -85,7 +85,11 @@ def _wearable_fall_entry() -> CatalogueEntry:
 
     def factory(ctx: SiteContext) -> Detector:
         return PerDeviceDetector(
-            ctx, (AlertKind.WEARABLE_FALL,), lambda d: d.kind == DeviceKind.WEARABLE, inner
+            ctx,
+            (AlertKind.WEARABLE_FALL,),
+            lambda d: d.kind == DeviceKind.WEARABLE,
+            inner,
+            event_time_streams=frozenset({Stream.ACCEL}),
         )
 
     return CatalogueEntry(

@@ -12,7 +12,7 @@ from typing import Any
 
 from detectors.base import Detector
 from detectors.site_context import SiteContext
-from eldercare.domain import AlertKind, Reading, Transition
+from eldercare.domain import AlertKind, Reading, Stream, Transition
 from eldercare.registry_model import Device
 
 InnerFactory = Callable[[SiteContext, Device], Detector]
@@ -25,8 +25,12 @@ class PerDeviceDetector:
         kinds: tuple[AlertKind, ...],
         matches: Callable[[Device], bool],
         factory: InnerFactory,
+        event_time_streams: frozenset[Stream] = frozenset(),
     ) -> None:
         self.kinds = kinds
+        # Streams whose late readings the runtime must hand over with their own event time
+        # (accelerometer batches: their samples are timed from `ts`).
+        self.event_time_streams = event_time_streams
         self.inner: dict[str, Detector] = {
             d.id: factory(ctx, d) for d in ctx.site.devices if matches(d)
         }

@@ -19,10 +19,24 @@ Order and duplicates: a batch is sorted by event time per site. A reading seen
 before (same device, stream and event time) within the last `dedupe_s` is dropped.
 A reading older than its site's clock (a slow device clock, a redelivery, a spool
 draining) is applied at the site's current time: its effect counts, its timers
-start now, and nothing already emitted moves back in time. One older than
-`dedupe_s` cannot be told from a redelivery and is left out of detection (ingest
-still stores it). All counted in `eldercare_detector_readings_late_total` and
+start now, and nothing already emitted moves back in time. Exception: a detector
+that declares a stream in `event_time_streams` (the wearable fall detector, for
+ACCEL batches) gets such readings with their own `ts`, because its samples are
+timed from it; a 1 s batch routinely starts before another sensor's latest event.
+One older than `dedupe_s` cannot be told from a redelivery and is left out of
+detection (ingest still stores it). All counted in
+`eldercare_detector_readings_late_total` and
 `eldercare_detector_readings_dropped_total{cause}`.
+
+Containment: an exception inside one detector's `update`, `advance` or `next_due`
+is caught per detector (logged once per site, detector and cause; counted in
+`eldercare_detector_errors_total{cause,detector}`); that reading or timer is skipped
+for that detector only, and `handle_readings` returns normally, so one bad reading
+can never become a poison message that ingest redelivers forever.
+
+Removal: a site that disappears from the registry loses its detector set; each of
+its open conditions is cleared (a `clear` transition at the site's clock) and its
+snapshot rows are deleted.
 
 Persistence: detector snapshots go to the `detector_snapshots` table every
 `snapshot_every_s` (sites that changed) and on stop, and are restored when a
@@ -74,16 +88,31 @@ _timer_lag = metrics.gauge(
 )
 _sites = metrics.gauge("detector_sites", "Sites with a detector set in this worker")
 _errors = metrics.counter(
-    "detector_errors_total", "Detector sets not built or not restored, by cause", ["cause"]
+    "detector_errors_total",
+    "Detector failures (build, restore, update, advance, next_due, tick), by cause and detector",
+    ["cause", "detector"],
 )
+
+ErrorReporter = Callable[[str, str, Exception], None]  # (detector, cause, error)
+
+
+def _unreported(detector: str, cause: str, error: Exception) -> None:
+    _errors.inc(cause=cause, detector=detector)
+    log.error("detector failed", extra={"detector": detector, "cause": cause, "error": repr(error)})
 
 
 class SiteDetectors:
     """One site's detector set and its event clock."""
 
-    def __init__(self, site: Site, detectors: dict[str, Detector]) -> None:
+    def __init__(
+        self,
+        site: Site,
+        detectors: dict[str, Detector],
+        on_error: ErrorReporter = _unreported,
+    ) -> None:
         self.site = site
         self.detectors = detectors
+        self.on_error = on_error
         self.clock: float | None = None
         self.recent: dict[tuple[str, str, float], None] = {}  # keys within the dedupe window
         self.dirty = True
@@ -92,18 +121,34 @@ class SiteDetectors:
 
     def next_due(self) -> float | None:
         if self._due_stale:
-            dues = [d for det in self.detectors.values() if (d := det.next_due()) is not None]
+            dues = []
+            for name, det in self.detectors.items():
+                try:
+                    due = det.next_due()
+                except Exception as exc:  # one broken detector must not stop the site
+                    self.on_error(name, "next_due", exc)
+                    continue
+                if due is not None:
+                    dues.append(due)
             self._next_due = min(dues) if dues else None
             self._due_stale = False
         return self._next_due
 
-    def apply(self, reading: Reading) -> list[Transition]:
+    def apply(self, reading: Reading, own_time: Reading | None = None) -> list[Transition]:
+        """Apply `reading` (stamped at most at the site's clock); `own_time` is the same
+        reading with its own, older event time, for detectors that ask for it."""
         # Timers due first, in one canonical order, then the reading's own effects: the same
         # order whether the timers fire here or in an earlier `advance`.
         due = self.next_due()
         out = self.advance(reading.ts) if due is not None and due <= reading.ts else []
-        for det in self.detectors.values():
-            out.extend(det.update(reading))
+        for name, det in self.detectors.items():
+            given = reading
+            if own_time is not None and own_time.stream in getattr(det, "event_time_streams", ()):
+                given = own_time
+            try:
+                out.extend(det.update(given))
+            except Exception as exc:  # skip this reading for this detector only
+                self.on_error(name, "update", exc)
         self.clock = reading.ts if self.clock is None else max(self.clock, reading.ts)
         self.dirty = True
         self._due_stale = True
@@ -111,8 +156,11 @@ class SiteDetectors:
 
     def advance(self, now: float) -> list[Transition]:
         out: list[Transition] = []
-        for det in self.detectors.values():
-            out.extend(det.advance(now))
+        for name, det in self.detectors.items():
+            try:
+                out.extend(det.advance(now))
+            except Exception as exc:
+                self.on_error(name, "advance", exc)
         self.clock = now if self.clock is None else max(self.clock, now)
         self.dirty = True
         self._due_stale = True
@@ -138,7 +186,7 @@ class SiteDetectors:
             try:
                 det.restore(states[name])
             except Exception:  # a snapshot of an older schema must not stop the site
-                _errors.inc(cause="restore")
+                _errors.inc(cause="restore", detector=name)
                 log.exception("detector snapshot not restored", extra={"detector": name})
         own = states.get(RUNTIME_ENTRY) or {}
         clock = own.get("clock")
@@ -219,7 +267,7 @@ class DetectorRuntime:
             except asyncio.CancelledError:
                 raise
             except Exception:  # the loop must outlive one bad tick; the error is visible
-                _errors.inc(cause="tick")
+                _errors.inc(cause="tick", detector="")
                 log.exception("detector tick failed")
 
     # --- ReadingSink ----------------------------------------------------------------------
@@ -275,10 +323,10 @@ class DetectorRuntime:
                     continue
                 _late.inc()
                 site.recent[(r.device_id, r.stream.value, r.ts)] = None
-                r = dataclasses.replace(r, ts=site.clock)
+                out.extend(site.apply(dataclasses.replace(r, ts=site.clock), own_time=r))
             else:
                 site.recent[(r.device_id, r.stream.value, r.ts)] = None
-            out.extend(site.apply(r))
+                out.extend(site.apply(r))
             fed += 1
         if site.clock is not None:
             site.forget_before(site.clock - self.dedupe_s)
@@ -317,14 +365,37 @@ class DetectorRuntime:
         except DetectorSettingsError as exc:
             if self._bad_sites.get(site.id) is not site:
                 self._bad_sites[site.id] = site
-                _errors.inc(cause="settings")
+                _errors.inc(cause="settings", detector="")
                 log.error(
                     "detector settings invalid; site keeps its previous detectors",
                     extra={"site": site.id, "error": str(exc)},
                 )
             return None
+        except Exception as exc:  # a registry shape no rule expected: keep ingest going
+            self._report(site.id, "", "build", exc)
+            return None
         self._bad_sites.pop(site.id, None)
-        return SiteDetectors(site, build_site_detectors(ctx))
+        try:
+            detectors = build_site_detectors(ctx)
+        except Exception as exc:
+            self._report(site.id, "", "build", exc)
+            return None
+        return SiteDetectors(
+            site, detectors, lambda det, cause, exc: self._report(site.id, det, cause, exc)
+        )
+
+    def _report(self, site_id: str, detector: str, cause: str, exc: Exception) -> None:
+        """A detector failed: count every time, log once per site, detector and cause."""
+        _errors.inc(cause=cause, detector=detector)
+        key = (site_id, f"{detector}:{cause}:{type(exc).__name__}")
+        if key in self._logged:
+            return
+        self._logged.add(key)
+        log.error(
+            "detector failed; skipped for this reading or timer",
+            exc_info=exc,
+            extra={"site": site_id, "detector": detector, "cause": cause},
+        )
 
     def _site(self, index: RegistryIndex, site_id: str) -> SiteDetectors | None:
         entry = index.sites.get(site_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -9,14 +10,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from detectors.runtime import DetectorRuntime
+from detectors.runtime import DetectorRuntime, _errors
 from detectors.snapshot_store import SnapshotStore
 from eldercare.clock import FakeClock
 from eldercare.db import create_all, create_engine
 from eldercare.domain import AlertKind, Reading, Stream, Transition, TransitionAction
 from eldercare.registry_index import RegistryIndex
 from eldercare.registry_model import RegistryDocument, Site
-from tests.detector_helpers import home_site, local_ts, reading
+from tests.detector_helpers import HOME_DEVICES, home_site, local_ts, reading
+from tests.test_wearable_fall_signals import Signal, batches
 
 SH = "Asia/Shanghai"
 RAISE, CLEAR = TransitionAction.RAISE, TransitionAction.CLEAR
@@ -315,3 +317,98 @@ async def test_random_days_same_transitions_whatever_the_batches(
 ) -> None:
     readings, cuts = day
     assert await _replay_random(readings, cuts) == await _replay_random(readings, [])
+
+
+# --- accelerometer batches keep their own event time ------------------------------------------
+
+
+def _wearable_home() -> Site:
+    devices = [
+        *HOME_DEVICES,
+        {"id": "pendant-1", "kind": "wearable", "room": "living", "resident": "res-1"},
+    ]
+    return home_site(SH, devices=devices)
+
+
+def _accel_story(site: Site) -> tuple[list[Reading], float]:
+    """Walk, fall, lie still: 1 s ACCEL batches, each arriving with a living-room PIR event
+    stamped 0.7 s after the batch's start (so every batch is older than the site's clock)."""
+    sig = Signal(start=local_ts(SH, 2024, 5, 10, 15, 0)).still(2).walk(8).fall(lie_s=40)
+    out: list[Reading] = []
+    for b in batches(sig):
+        out.append(dataclasses.replace(b, site_id=site.id, room_id="living"))
+        out.append(reading(site, "pir-kitchen", Stream.MOTION, b.ts + 0.7, motion=True))
+    return out, sig.marks["impact"]
+
+
+async def test_late_accel_batches_keep_their_own_time_and_still_raise_at_the_impact() -> None:
+    site = _wearable_home()
+    rs, impact = _accel_story(site)
+    for batch_size in (1, 2, 7):  # batches of arrivals as ingest would hand them over
+        sink = Collector()
+        rt = _runtime(sink, site)
+        # Each arrival pair in the order ingest receives it: the PIR event first, then the
+        # accelerometer batch that started before it.
+        arrivals = [r for i in range(0, len(rs), 2) for r in (rs[i + 1], rs[i])]
+        for k in range(0, len(arrivals), batch_size):
+            await rt.handle_readings(arrivals[k : k + batch_size])
+        raised = [t for t in sink.transitions if t.kind == AlertKind.WEARABLE_FALL]
+        assert [t.action for t in raised] == [RAISE], batch_size
+        assert raised[0].ts == pytest.approx(impact, abs=1e-6)
+
+
+# --- a failing detector never blocks ingest ---------------------------------------------------
+
+
+class _Broken:
+    """A detector that fails on motion readings, on advancing past a time, or in next_due."""
+
+    kinds = (AlertKind.INACTIVITY,)
+
+    def __init__(self, fail_on: str) -> None:
+        self.fail_on = fail_on
+
+    def update(self, reading: Reading) -> list[Transition]:
+        if self.fail_on == "update" and reading.stream is Stream.MOTION:
+            raise ValueError("broken rule")
+        return []
+
+    def advance(self, now: float) -> list[Transition]:
+        if self.fail_on == "advance":
+            raise ZeroDivisionError("broken timer")
+        return []
+
+    def next_due(self) -> float | None:
+        if self.fail_on == "next_due":
+            raise KeyError("broken due")
+        return 0.0 if self.fail_on == "advance" else None
+
+    def snapshot(self) -> dict[str, object]:
+        return {}
+
+    def restore(self, state: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("fail_on", ["update", "advance", "next_due"])
+async def test_a_failing_detector_is_contained_and_counted(
+    fail_on: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    site = home_site(SH)
+    sink = Collector()
+    rt = _runtime(sink, site)
+    rs, t = _night_exit(site)
+    await rt.handle_readings(rs[:1])  # builds the site's detectors
+    rt.sites[site.id].detectors["broken"] = _Broken(fail_on)
+    before = _errors.value(cause=fail_on, detector="broken")
+    caplog.clear()
+    for r in rs[1:]:  # every call returns normally: ingest can acknowledge its messages
+        await rt.handle_readings([r])
+    await rt.advance_to(t + 3600)
+    # The other detectors saw everything.
+    assert sink.of(AlertKind.BED_EXIT_NO_RETURN) == [(RAISE, t + 1800), (CLEAR, t + 2700)]
+    assert _errors.value(cause=fail_on, detector="broken") > before
+    failures = [r for r in caplog.records if r.getMessage().startswith("detector failed")]
+    assert len(failures) == 1  # logged once per cause, however often it fails
+    assert failures[0].__dict__["site"] == site.id
+    assert failures[0].__dict__["detector"] == "broken"
