@@ -9,6 +9,7 @@ so InfluxDB ends up with every sequence number exactly once.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -19,7 +20,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from eldercare.cli import app
 from eldercare.influx import InfluxClient
 from eldercare.services import free_port
 from eldercare.settings import Settings
@@ -168,3 +171,9 @@ async def test_kill_9_mid_stream_loses_and_duplicates_nothing(
     assert (rows[0]["min"], rows[0]["max"]) == (0, N_MESSAGES - 1)
     assert rows[0]["sum"] == N_MESSAGES * (N_MESSAGES - 1) // 2
     assert process.metrics().get("eldercare_ingest_mqtt_connected") == 1
+    # `eldercare services status` shows the running ingest's counters.
+    result = CliRunner().invoke(app, ["services", "status", "--json"], env=process.env)
+    assert result.exit_code == 0, result.output
+    counters = json.loads(result.output)["metrics"]
+    assert counters["eldercare_ingest_received_total"] > 0
+    assert counters["eldercare_ingest_written_total"] > 0
