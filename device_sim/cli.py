@@ -74,6 +74,7 @@ def broker_from(settings: Settings) -> BrokerConfig:
 def demo_config(start: float, seed: int = 7) -> SimConfig:
     """The `make demo` population: 50 homes and a care home, live, a few incidents an hour."""
     return SimConfig(
+        live=True,
         homes=50,
         institutions=1,
         days=7.0,
@@ -165,8 +166,7 @@ def sim(
             start_ts = default_start(days, speed)
         if preset is Preset.DEMO:
             cfg = demo_config(start_ts if start else time.time(), seed)
-            cfg = replace(cfg, scenarios=cfg.scenarios + requests)
-            speed = 1.0 if not fast and speed == 1.0 else speed
+            cfg = replace(cfg, scenarios=cfg.scenarios + requests, live=speed == 1)
         else:
             cfg = SimConfig(
                 homes=homes,
@@ -181,6 +181,7 @@ def sim(
                 wearable_share=wearable_share,
                 vitals_share=vitals_share,
                 apprise=tuple(apprise or ()),
+                live=speed == 1,
             )
         simulation = Simulation(cfg)
     except (ScenarioError, ValueError) as exc:

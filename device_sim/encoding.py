@@ -58,18 +58,26 @@ class SiteEncoder:
         self._devices = {d.id: d for d in site.devices}
         self._z2m_state: dict[str, dict[str, Any]] = {}
 
-    def availability(self) -> list[Message]:
-        """Retained `online` for every device, as each would announce on connecting."""
+    def availability(self, ts: float | None = None) -> list[Message]:
+        """Retained `online` for every device, as each announces on connecting.
+
+        Live (`ts` None): the plain strings real devices send; their event time is
+        when ingest receives them, which is now. Replayed faster than real time, a
+        message without its own time would carry the wall clock into event time, so
+        native devices send the JSON form with `ts`, and zigbee2mqtt availability
+        (which has no time field) is left out."""
         out: list[Message] = []
         for d in self.site.devices:
-            if d.z2m_name is not None:
-                out.append(
-                    Message(z2m_topic(d.z2m_name) + "/availability", b'{"state":"online"}', True)
-                )
-            else:
+            if ts is None and d.z2m_name is not None:
+                topic = z2m_topic(d.z2m_name) + "/availability"
+                out.append(Message(topic, b'{"state":"online"}', True))
+            elif ts is None:
                 out.append(
                     Message(native_topic(self.site.id, d.id, "availability"), b"online", True)
                 )
+            elif d.z2m_name is None:
+                payload = _dumps({"ts": round(ts, 3), "state": "online"})
+                out.append(Message(native_topic(self.site.id, d.id, "availability"), payload, True))
         return out
 
     def will(self) -> Message:

@@ -63,6 +63,9 @@ class SimConfig:
     lead_s: float = 2 * 3600.0  # no incident starts earlier than this into the run
     institution_floors: int = 3
     rooms_per_floor: int = 8
+    # Published in real time: availability goes out as the plain strings devices send
+    # (see SiteEncoder.availability). The runner's pacing must agree.
+    live: bool = False
 
 
 class Simulation:
@@ -126,7 +129,7 @@ class Simulation:
             return (at, index, n, Outgoing(at, index, n, site.id, **kw))  # type: ignore[arg-type]
 
         yield out(self.start, control="connect")
-        for m in encoder.availability():
+        for m in encoder.availability(None if cfg.live else self.start):
             yield out(self.start, message=m, ts=self.start)
         for f in sensors.initial_facts(self.start):
             yield out(self.start, message=encoder.encode(f), ts=f.ts)

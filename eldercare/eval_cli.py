@@ -67,3 +67,54 @@ def home(
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from exc
     typer.echo(report_json(report) if as_json else format_table(report))
+
+
+@app.command("scenarios")
+def scenarios(
+    homes: Annotated[int, typer.Option(min=1, help="simulated homes")] = 20,
+    institutions: Annotated[int, typer.Option(min=0, help="simulated care institutions")] = 0,
+    days: Annotated[float, typer.Option(min=0.5, help="simulated days")] = 3.0,
+    seed: Annotated[int, typer.Option(help="simulation seed")] = 1,
+    scenario_specs: Annotated[
+        str, typer.Option("--scenarios", help="as `eldercare sim --scenarios`")
+    ] = "all,all",
+    fmt: Annotated[str, typer.Option("--format", help="native, z2m or mixed")] = "mixed",
+    impairments: Annotated[bool, typer.Option(help="simulate unreliable delivery")] = True,
+    tolerance_s: Annotated[float, typer.Option(help="seconds past `due` still on time")] = 300.0,
+    workdir: Annotated[
+        Path | None, typer.Option(help="where services, store, truth and logs go")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """The whole platform against simulated incidents: recall, delay, false alarms per site-day."""
+    import json
+    import tempfile
+
+    from device_sim.cli import default_start
+    from device_sim.device import Impairments
+    from device_sim.evaluate import EvaluationError, evaluate_scenarios, format_report
+    from device_sim.scenarios import ScenarioError, parse_specs
+    from device_sim.simulation import SimConfig
+
+    try:
+        cfg = SimConfig(
+            homes=homes,
+            institutions=institutions,
+            days=days,
+            seed=seed,
+            start=default_start(days, speed=0),
+            fmt=fmt,
+            scenarios=tuple(parse_specs(scenario_specs)),
+            impairments=Impairments() if impairments else Impairments.none(),
+        )
+        where = workdir or Path(tempfile.mkdtemp(prefix="eldercare-eval-"))
+        result = evaluate_scenarios(
+            cfg, where, progress=lambda m: typer.echo(m, err=True), tolerance_s=tolerance_s
+        )
+    except (ScenarioError, EvaluationError) as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from exc
+    if as_json:
+        typer.echo(json.dumps(result.report.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        typer.echo(format_report(result))
