@@ -41,6 +41,7 @@ _SUBCOMMANDS: list[tuple[str, str]] = [
     ("ingest", "ingest.cli:ingest_app"),
     ("devices", "ingest.cli:devices_app"),
     ("dashboards", "dashboards.cli:app"),
+    ("mqtt", "eldercare.mqtt_cli:app"),
 ]
 
 
@@ -53,7 +54,8 @@ def services_up() -> None:
     """Start the local broker and InfluxDB (idempotent); print their addresses."""
     configure_logging("WARNING")
     try:
-        statuses = LocalServices(_run_dir()).up()
+        settings = load_settings()
+        statuses = LocalServices(settings.run_dir, mqtt_tls=settings.mqtt_tls).up()
     except ServiceError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(1) from exc

@@ -14,6 +14,7 @@ InfluxDB is configured explicitly.
 from __future__ import annotations
 
 import contextlib
+import getpass
 import os
 import shutil
 import signal
@@ -28,10 +29,20 @@ from pathlib import Path
 from typing import ClassVar
 
 from eldercare.logs import get_logger
+from eldercare.mqtt_auth import (
+    PLATFORM_USER,
+    BrokerFiles,
+    ensure_platform_account,
+    platform_password,
+    write_private,
+)
 
 log = get_logger(__name__)
 
 ENV_FILE = "env"
+
+# Whether the local broker refuses anonymous clients unless told otherwise.
+MQTT_AUTH_BY_DEFAULT = False
 
 
 class ServiceError(RuntimeError):
@@ -211,41 +222,146 @@ class LocalService:
 
 
 class Mosquitto(LocalService):
+    """The local broker. Anonymous clients are refused: the platform's account is created
+    on first start (see `eldercare.mqtt_auth`), site accounts by `eldercare mqtt
+    credentials`. With `tls`, a second listener serves TLS with a certificate from a CA
+    of the run directory's own (`tls/ca.pem`), and the env points clients at it."""
+
     name = "mosquitto"
     binary = "mosquitto"
     standard_port = 1883
+    standard_tls_port = 8883
+
+    def __init__(self, run_dir: Path, tls: bool = False, auth: bool | None = None) -> None:
+        super().__init__(run_dir)
+        self.tls = tls
+        self.auth = MQTT_AUTH_BY_DEFAULT if auth is None else auth
+        self.tls_port_file = self.dir / "tls_port"
+        self.tls_dir = self.dir / "tls"
+
+    @property
+    def broker_files(self) -> BrokerFiles:
+        return BrokerFiles.in_dir(self.dir)
+
+    @property
+    def tls_port(self) -> int | None:
+        try:
+            return int(self.tls_port_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    @property
+    def ca_file(self) -> Path:
+        return self.tls_dir / "ca.pem"
+
+    def platform_password(self) -> str | None:
+        return platform_password(self.broker_files)
+
+    def start(self, timeout: float = 30.0) -> ServiceStatus:
+        if self.running() and (self.tls, self.auth) != self._running_mode():
+            self.stop()  # asked for another TLS or auth mode: restart with the new config
+        return super().start(timeout)
+
+    def _running_mode(self) -> tuple[bool, bool]:
+        try:
+            conf = (self.dir / "mosquitto.conf").read_text()
+        except OSError:
+            conf = ""
+        return self.tls_port is not None, "allow_anonymous false" in conf
 
     def write_config(self, port: int) -> list[str]:
         data = self.dir / "data"
         data.mkdir(exist_ok=True)
+        ensure_platform_account(self.broker_files)
+        tls_port = None
+        if self.tls:
+            ensure_local_certificates(self.tls_dir)
+            tls_port = free_port(self.tls_port or self.standard_tls_port)
+            if tls_port == port:
+                tls_port = free_port()
+            self.tls_port_file.write_text(str(tls_port))
+        else:
+            self.tls_port_file.unlink(missing_ok=True)
         conf = self.dir / "mosquitto.conf"
-        conf.write_text(self.config_text(port, data))
+        conf.write_text(self.config_text(port, data, tls_port))
         return [shutil.which(self.binary) or self.binary, "-c", str(conf)]
 
-    def config_text(self, port: int, data: Path) -> str:
+    def config_text(self, port: int, data: Path, tls_port: int | None = None) -> str:
+        files = self.broker_files
+        lines = [
+            # Run as whoever started the services: as root Mosquitto would otherwise
+            # switch to the `mosquitto` user, which cannot read our 0600 password file.
+            f"user {getpass.getuser()}",
+            "per_listener_settings false",
+        ]
+        if self.auth:
+            lines += [
+                "allow_anonymous false",
+                f"password_file {files.password_file}",
+                f"acl_file {files.acl_file}",
+            ]
+        else:
+            lines.append("allow_anonymous true")
+        lines.append(f"listener {port} {self.host}")
+        if tls_port is not None:
+            lines += [
+                f"listener {tls_port} {self.host}",
+                f"cafile {self.tls_dir / 'ca.pem'}",
+                f"certfile {self.tls_dir / 'server.pem'}",
+                f"keyfile {self.tls_dir / 'server.key'}",
+                "tls_version tlsv1.2",
+            ]
         # Persistence keeps the ingest session's queued QoS 1 messages across a
         # broker restart; the large queue lets a restarting platform catch up.
-        return "\n".join(
-            [
-                f"listener {port} {self.host}",
-                "allow_anonymous true",
-                "persistence true",
-                f"persistence_location {data}/",
-                "autosave_interval 30",
-                "max_queued_messages 1000000",
-                "max_inflight_messages 1000",
-                "max_packet_size 1048576",
-                "log_dest stderr",
-                "log_type error",
-                "log_type warning",
-                "log_type notice",
-                "",
-            ]
-        )
+        lines += [
+            "persistence true",
+            f"persistence_location {data}/",
+            "autosave_interval 30",
+            "max_queued_messages 1000000",
+            "max_inflight_messages 1000",
+            "max_packet_size 1048576",
+            "log_dest stderr",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+            "",
+        ]
+        return "\n".join(lines)
 
     def healthy(self) -> bool:
         port = self.port
         return port is not None and _tcp_open(self.host, port)
+
+
+def ensure_local_certificates(folder: Path, days: int = 825) -> None:
+    """A CA and a server certificate for 127.0.0.1/localhost, made once with openssl."""
+    ca_key, ca, key, csr, cert = (
+        folder / n for n in ("ca.key", "ca.pem", "server.key", "server.csr", "server.pem")
+    )
+    if ca.exists() and cert.exists() and key.exists():
+        return
+    if shutil.which("openssl") is None:
+        raise ServiceError("openssl not found: needed to make the local broker's TLS certificate")
+    folder.mkdir(parents=True, exist_ok=True)
+    ext = folder / "server.ext"
+    ext.write_text(
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+        "extendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n"
+    )
+    steps = [
+        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(ca_key), "-out", str(ca),
+         "-days", str(days), "-subj", "/CN=eldercare local CA"],
+        ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr),
+         "-subj", "/CN=localhost"],
+        ["x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key),
+         "-CAcreateserial", "-out", str(cert), "-days", str(days), "-extfile", str(ext)],
+    ]  # fmt: skip
+    for args in steps:
+        done = subprocess.run(["openssl", *args], capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            raise ServiceError(f"openssl {args[0]} failed: {done.stderr.strip()}")
+    for private in (ca_key, key):
+        os.chmod(private, 0o600)
 
 
 class InfluxDB(LocalService):
@@ -306,9 +422,11 @@ bind-address = "{self.host}:{rpc_port}"
 class LocalServices:
     """The set of local services of one run directory."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(
+        self, run_dir: Path, mqtt_tls: bool = False, mqtt_auth: bool | None = None
+    ) -> None:
         self.run_dir = run_dir
-        self.mosquitto = Mosquitto(run_dir)
+        self.mosquitto = Mosquitto(run_dir, tls=mqtt_tls, auth=mqtt_auth)
         self.influxdb = InfluxDB(run_dir)
 
     @property
@@ -329,17 +447,25 @@ class LocalServices:
         return [svc.status() for svc in self.all]
 
     def env(self) -> dict[str, str]:
-        return {
-            "ELDERCARE_MQTT_HOST": self.mosquitto.host,
-            "ELDERCARE_MQTT_PORT": str(self.mosquitto.port or ""),
+        mqtt = self.mosquitto
+        env = {
+            "ELDERCARE_MQTT_HOST": mqtt.host,
+            "ELDERCARE_MQTT_PORT": str(mqtt.port or ""),
+            "ELDERCARE_MQTT_USERNAME": PLATFORM_USER,
+            "ELDERCARE_MQTT_PASSWORD": mqtt.platform_password() or "",
             "ELDERCARE_INFLUX_URL": self.influxdb.url,
             "ELDERCARE_INFLUX_DB": self.influxdb.database,
         }
+        if mqtt.tls_port is not None:
+            env["ELDERCARE_MQTT_PORT"] = str(mqtt.tls_port)
+            env["ELDERCARE_MQTT_TLS"] = "true"
+            env["ELDERCARE_MQTT_CA_FILE"] = str(mqtt.ca_file)
+        return env
 
     def write_env(self) -> None:
+        # 0600: it holds the platform's broker password.
         path = self.run_dir / "services" / ENV_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("".join(f"{k}={v}\n" for k, v in self.env().items()))
+        write_private(path, "".join(f"{k}={v}\n" for k, v in self.env().items()))
 
 
 def read_env_file(run_dir: Path) -> dict[str, str]:

@@ -86,6 +86,9 @@ class Settings(BaseSettings):
         )
 
 
+_LOCAL_BROKER_ONLY = frozenset({"mqtt_username", "mqtt_password", "mqtt_tls", "mqtt_ca_file"})
+
+
 def load_settings(**overrides: object) -> Settings:
     """Settings from overrides, environment and `eldercare.toml`; then, for the broker and
     InfluxDB only where none of those configured them, the project's local services."""
@@ -94,8 +97,15 @@ def load_settings(**overrides: object) -> Settings:
     settings = Settings(**overrides)  # type: ignore[arg-type]
     local = read_env_file(settings.run_dir)
     fill = {}
+    # The local broker's account must not be offered to a broker configured elsewhere.
+    own_broker = (settings.mqtt_host, str(settings.mqtt_port)) == (
+        local.get("ELDERCARE_MQTT_HOST", settings.mqtt_host),
+        local.get("ELDERCARE_MQTT_PORT", str(settings.mqtt_port)),
+    ) or not {"mqtt_host", "mqtt_port"} & settings.model_fields_set
     for key, value in local.items():
         name = key.removeprefix("ELDERCARE_").lower()
+        if name in _LOCAL_BROKER_ONLY and not own_broker:
+            continue
         if name in Settings.model_fields and name not in settings.model_fields_set and value:
             fill[name] = value
     if not fill:

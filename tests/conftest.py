@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from eldercare.clock import FakeClock
+from eldercare.mqtt_auth import PLATFORM_USER
 from eldercare.services import LocalServices
 from eldercare.settings import Settings
 
@@ -37,6 +38,15 @@ def influx_url(local_services: LocalServices) -> str:
     return local_services.influxdb.url
 
 
+@pytest.fixture(scope="session")
+def mqtt_credentials(local_services: LocalServices) -> tuple[str, str]:
+    """(user, password) of the platform's account on the session broker, which refuses
+    anonymous clients: for tests that make their own MQTT clients."""
+    password = local_services.mosquitto.platform_password()
+    assert password is not None
+    return PLATFORM_USER, password
+
+
 @pytest.fixture
 def settings(tmp_path: Path, local_services: LocalServices) -> Settings:
     """Settings pointing at the session's services, with a private run dir and SQLite file."""
@@ -44,6 +54,8 @@ def settings(tmp_path: Path, local_services: LocalServices) -> Settings:
         run_dir=tmp_path / "run",
         mqtt_host=local_services.mosquitto.host,
         mqtt_port=local_services.mosquitto.port or 0,
+        mqtt_username=PLATFORM_USER,
+        mqtt_password=local_services.mosquitto.platform_password(),
         influx_url=local_services.influxdb.url,
         influx_db=local_services.influxdb.database,
         database_url=f"sqlite+aiosqlite:///{tmp_path}/eldercare.db",
