@@ -251,11 +251,15 @@ def point_for_reading(reading: Reading) -> str:
 def _field_value(value: bool | int | float | str) -> str:
     """`format_field_value` with the common cases first (exact types, no isinstance chain)."""
     kind = type(value)
-    if kind is float and value - value == 0:  # finite: inf - inf and nan - nan are nan
-        return repr(value)
-    if kind is int and INT64_MIN <= value <= INT64_MAX:  # type: ignore[operator]
-        return f"{value}i"
-    if kind is bool:
+    if kind is float:
+        number = float(value)
+        if number - number == 0:  # finite: inf - inf and nan - nan are nan
+            return repr(number)
+    elif kind is int:
+        integer = int(value)
+        if INT64_MIN <= integer <= INT64_MAX:
+            return f"{integer}i"
+    elif kind is bool:
         return "true" if value else "false"
     return format_field_value(value)
 

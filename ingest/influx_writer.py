@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
+from pathlib import Path
 
 from eldercare import metrics
 from eldercare.influx import InfluxClient, InfluxError
@@ -216,7 +217,7 @@ class InfluxWriter:
             await asyncio.to_thread(self.spool.seal)
             segments = self.spool.sealed_segments()
         for segment in segments:
-            records = await asyncio.to_thread(lambda s=segment: list(Spool.read(s)))
+            records = await asyncio.to_thread(_read_all, segment)
             for body in records:
                 try:
                     await self.client.write_body(body, self.db)
@@ -234,3 +235,7 @@ class InfluxWriter:
             self.spool.remove(segment)
             _SPOOL_BYTES.set(self.spool.size_bytes())
         return self.spool.is_empty()
+
+
+def _read_all(segment: Path) -> list[bytes]:
+    return list(Spool.read(segment))

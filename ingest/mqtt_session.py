@@ -126,16 +126,6 @@ class Backoff:
 
 RawPublishHandler = Callable[[bytes, bytes, int, int, bool], None]
 _PUBACK = 0x40
-_EMPTY_IN_PACKET: dict[str, Any] = {
-    "command": 0,
-    "have_remaining": 0,
-    "remaining_count": [],
-    "remaining_mult": 1,
-    "remaining_length": 0,
-    "packet": bytearray(b""),
-    "to_process": 0,
-    "pos": 0,
-}
 
 
 class _LeanClient(paho.Client):
@@ -195,21 +185,33 @@ class _LeanClient(paho.Client):
             with self._msgtime_mutex:
                 self._last_bytes_received = paho.time_func()
         command = buf[0]
-        packet = bytes(buf[i : i + length])
+        packet = buf[i : i + length]  # a copy, as paho's own bytearray
         del buf[: i + length]
         self._in_packet = {
-            **_EMPTY_IN_PACKET,
             "command": command,
             "have_remaining": 1,
+            "remaining_count": [],
+            "remaining_mult": 1,
             "remaining_length": length,
             "packet": packet,
+            "to_process": 0,
+            "pos": 0,
         }
         try:
             rc = self._packet_handle()
         except MalformedPacket as exc:
             self._easy_log(paho.MQTT_LOG_DEBUG, "Received malformed packet: %s", exc)
             rc = MQTTErrorCode.MQTT_ERR_PROTOCOL
-        self._in_packet = {**_EMPTY_IN_PACKET, "remaining_count": [], "packet": bytearray()}
+        self._in_packet = {
+            "command": 0,
+            "have_remaining": 0,
+            "remaining_count": [],
+            "remaining_mult": 1,
+            "remaining_length": 0,
+            "packet": bytearray(),
+            "to_process": 0,
+            "pos": 0,
+        }
         return rc
 
     def _handle_publish(self) -> MQTTErrorCode:
@@ -218,7 +220,7 @@ class _LeanClient(paho.Client):
         qos = (command & 0x06) >> 1
         if handler is None or qos == 2 or self._protocol == MQTTProtocolVersion.MQTTv5:
             return super()._handle_publish()
-        packet: bytes = self._in_packet["packet"]
+        packet = self._in_packet["packet"]
         if len(packet) < 2:
             return MQTTErrorCode.MQTT_ERR_PROTOCOL
         (topic_len,) = _U16.unpack_from(packet, 0)
@@ -229,7 +231,7 @@ class _LeanClient(paho.Client):
         if qos:
             (mid,) = _U16.unpack_from(packet, pos)
             pos += 2
-        handler(packet[2 : 2 + topic_len], packet[pos:], qos, mid, bool(command & 1))
+        handler(bytes(packet[2 : 2 + topic_len]), bytes(packet[pos:]), qos, mid, bool(command & 1))
         return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def ack_many(self, mids: Sequence[int]) -> MQTTErrorCode:
@@ -315,7 +317,7 @@ class MqttConnection:
     async def __aenter__(self) -> MqttConnection:
         cfg = self.config
         if cfg.protocol == "5":
-            props = Properties(PacketTypes.CONNECT)
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = cfg.session_expiry_s
             props.ReceiveMaximum = max(1, min(cfg.receive_maximum, 65535))
 
@@ -466,7 +468,7 @@ class MqttConnection:
         self._arrived.set()
 
     def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
-        self._on_publish(msg._topic, msg.payload, msg.qos, msg.mid, msg.retain)
+        self._on_publish(msg._topic, bytes(msg.payload), msg.qos, msg.mid, msg.retain)
 
     def _on_publish(
         self, raw_topic: bytes, payload: bytes, qos: int, mid: int, retain: bool

@@ -93,7 +93,10 @@ def _iso(ts: float) -> str:
 async def init_unregistered_store(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
         await conn.run_sync(
-            lambda c: Base.metadata.create_all(c, tables=[UnregisteredDeviceRow.__table__])
+            lambda c: Base.metadata.create_all(
+                c,
+                tables=[UnregisteredDeviceRow.__table__],  # type: ignore[list-item]
+            )
         )
 
 
