@@ -82,7 +82,8 @@ def event_out(h: HistoryEntry) -> AlertEventOut:
 
 
 def _int_id(alert_id: str) -> int | None:
-    return int(alert_id) if alert_id.isdigit() and len(alert_id) < 19 else None
+    ok = alert_id.isascii() and alert_id.isdigit() and len(alert_id) < 19
+    return int(alert_id) if ok else None
 
 
 def response_figures_of(alerts: list[AlertRecord], since: float, until: float) -> ResponseFigures:

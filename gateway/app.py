@@ -146,7 +146,11 @@ def create_app(
         context: Ctx,
         last_event_id: Annotated[str | None, Header()] = None,
     ) -> StreamingResponse:
-        resume = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
+        resume = (
+            int(last_event_id)
+            if last_event_id and last_event_id.isascii() and last_event_id.isdigit()
+            else None
+        )
 
         async def body() -> AsyncIterator[str]:
             _stream_clients.inc()

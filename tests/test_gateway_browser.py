@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
+import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -331,10 +332,16 @@ class MqttPlatform:
         import paho.mqtt.client as mqtt
 
         s = self.platform.settings
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"gw-e2e-{site}")
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=f"gw-e2e-{secrets.token_hex(4)}"
+        )
+        connected = threading.Event()
+        client.on_connect = lambda *_: connected.set()
         client.connect(s.mqtt_host, s.mqtt_port)
         client.loop_start()
         try:
+            # Publishing before the broker's CONNACK fails: wait for it (off the event loop).
+            assert await asyncio.to_thread(connected.wait, 5), "device could not connect"
             payload = json.dumps({"ts": time.time(), "pressed": True})
             topic = f"eldercare/{site}/{SOS_BUTTONS[site]}/sos"
             client.publish(topic, payload, qos=1).wait_for_publish(5)
