@@ -47,7 +47,15 @@ def run(
     asyncio.run(run_standalone(settings, metrics_port=metrics_port))
 
 
-async def run_standalone(settings: Settings, *, metrics_port: int | None = None) -> None:
+async def run_standalone(
+    settings: Settings,
+    *,
+    metrics_port: int | None = None,
+    stop: asyncio.Event | None = None,
+    registry_poll_s: float = REGISTRY_POLL_S,
+    started: asyncio.Event | None = None,
+) -> None:
+    """Standalone ingest until `stop` is set (by default: until SIGTERM or SIGINT)."""
     from eldercare.db import create_engine, session_factory
     from eldercare.metrics import serve_metrics
     from eldercare.pipeline import NullReadingSink
@@ -61,10 +69,11 @@ async def run_standalone(settings: Settings, *, metrics_port: int | None = None)
     log.info("registry loaded", extra={"version": current[0].version, "devices": len(current[0])})
     service = IngestService(settings, lambda: current[0], NullReadingSink())
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
 
     server = None
     port = metrics_port if metrics_port is not None else settings.http_port
@@ -74,10 +83,12 @@ async def run_standalone(settings: Settings, *, metrics_port: int | None = None)
         log.warning("metrics endpoint not served", extra={"port": port, "error": str(exc)})
 
     await service.start()
+    if started is not None:
+        started.set()
     try:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), REGISTRY_POLL_S)
+                await asyncio.wait_for(stop.wait(), registry_poll_s)
             if stop.is_set():
                 break
             try:
