@@ -99,7 +99,7 @@ def test_no_server_errors(api_server: str, admin_headers: dict[str, str]) -> Non
 
         @given(case=operation.as_strategy())
         @settings(
-            max_examples=4,
+            max_examples=10,
             deadline=None,
             suppress_health_check=list(HealthCheck),
             derandomize=True,
