@@ -12,6 +12,7 @@ from collections import deque
 
 MAX_FAILURES = 10
 WINDOW_S = 15 * 60.0
+MAX_TRACKED = 10_000  # keys kept before expired ones are swept (guessing random names)
 
 
 class LoginGuard:
@@ -37,7 +38,16 @@ class LoginGuard:
         return times[0] + self.window_s - now
 
     def failed(self, username: str, client: str, now: float) -> None:
+        if len(self._failures) >= MAX_TRACKED:
+            self._sweep(now)
         self._recent((username.lower(), client), now).append(now)
+
+    def _sweep(self, now: float) -> None:
+        for key in [k for k, times in self._failures.items() if times[-1] <= now - self.window_s]:
+            del self._failures[key]
+
+    def __len__(self) -> int:
+        return len(self._failures)
 
     def succeeded(self, username: str, client: str) -> None:
         self._failures.pop((username.lower(), client), None)

@@ -133,3 +133,18 @@ def test_users_command(tmp_path: Path, monkeypatch) -> None:
     assert result.exit_code == 0
     assert "li-mei" in result.output and "zhang-xiuying" in result.output
     assert "op7" not in result.output
+
+
+def test_login_guard_forgets_old_failures() -> None:
+    from gateway.login_guard import MAX_TRACKED, LoginGuard
+
+    guard = LoginGuard(max_failures=3, window_s=60)
+    for i in range(3):
+        guard.failed("op", "10.0.0.1", now=float(i))
+    assert guard.retry_after("op", "10.0.0.1", now=10) == 50
+    assert guard.retry_after("op", "10.0.0.2", now=10) is None
+    assert guard.retry_after("op", "10.0.0.1", now=61) is None
+    for i in range(MAX_TRACKED):  # a guesser cycling through names
+        guard.failed(f"name{i}", "10.0.0.9", now=100.0)
+    guard.failed("last", "10.0.0.9", now=500.0)
+    assert len(guard) == 1
