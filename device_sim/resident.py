@@ -63,6 +63,7 @@ class Segment:
     end: float
     place: str | None  # logical place; None = out of the home
     activity: Activity
+    scripted: bool = False  # part of an injected incident (no random sensor quirks)
 
     @property
     def in_bed(self) -> bool:

@@ -13,6 +13,11 @@ from device_sim.encoding import Message, SiteEncoder, native_topic
 from device_sim.simulation import Simulation
 
 MAX_UNACKED = 20_000  # back-pressure: wait for the broker's acks beyond this
+# The publisher gathers writes per site connection; sending them at least every 30 s
+# of event time keeps sites' messages within 30 s of each other at the broker (the
+# platform's event clock tolerates 120 s of lateness across sites).
+FLUSH_EVERY_EVENT_S = 30.0
+FLUSH_EVERY_MESSAGES = 512
 
 
 class Publisher(Protocol):
@@ -58,6 +63,8 @@ def run(
     gateways = {s.id: s.gateway.id for s in sim.sites}
     began = time.monotonic()
     last_progress = began
+    flushed_at: float | None = None
+    since_flush = 0
     try:
         for item in sim.messages():
             if stop is not None and stop.is_set():
@@ -86,8 +93,15 @@ def run(
                 if stats.first_ts is None:
                     stats.first_ts = item.ts
                 stats.last_ts = item.deliver_at
-                if stats.messages % 512 == 0:
+                since_flush += 1
+                if flushed_at is None:
+                    flushed_at = item.deliver_at
+                if (
+                    since_flush >= FLUSH_EVERY_MESSAGES
+                    or item.deliver_at - flushed_at >= FLUSH_EVERY_EVENT_S
+                ):
                     publisher.pump(0.0)
+                    flushed_at, since_flush = item.deliver_at, 0
                     while publisher.pending() > MAX_UNACKED:
                         publisher.pump(0.01)
             now = time.monotonic()

@@ -95,7 +95,7 @@ def _record(
 def _segments(t: float, *parts: tuple[str | None, Activity, float]) -> tuple[Segment, ...]:
     out: list[Segment] = []
     for place, activity, duration in parts:
-        out.append(Segment(t, t + duration, place, activity))
+        out.append(Segment(t, t + duration, place, activity, scripted=True))
         t += duration
     return tuple(out)
 
@@ -155,6 +155,11 @@ def _fall_long_lie(
     ]
     out = [_record("fall_long_lie", AlertKind.FALL, site, r, radar, t0, t0 + 1.5, t0 + lie,
                    lie_minutes=round(lie / MIN, 1), room=r.places["bathroom"])]  # fmt: skip
+    # On the bathroom floor for over an hour: the bathroom rule is right to fire too
+    # (by day: 45 min after walking in).
+    entered = t0 - 6 * MIN
+    out.append(_record("fall_long_lie", AlertKind.BATHROOM_TOO_LONG, site, r, radar, entered,
+                       entered + 45 * MIN, t0 + lie, room=r.places["bathroom"]))  # fmt: skip
     wearable = _device_for(site, r, DeviceKind.WEARABLE)
     if wearable is not None:
         site.extra_facts += _wearable_fall_facts(wearable, t0, lie, rng)

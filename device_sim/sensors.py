@@ -129,7 +129,7 @@ class SiteSensors:
                 if pir is not None:
                     detections[pir.id].extend(self._motion(r, seg))
                 radar = self._radar.get(room)
-                if radar is not None and seg.activity is Activity.ACTIVE:
+                if radar is not None and seg.activity is Activity.ACTIVE and not seg.scripted:
                     out.extend(self._radar_quirk(radar, r, seg))
             if vitals is not None and seg.in_bed:
                 out.extend(self._vitals(vitals, seg))
