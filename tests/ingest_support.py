@@ -65,8 +65,16 @@ def heartbeat(seq: int, base_ts: float, n_devices: int = 20, site: str = SITE) -
 class Publisher:
     """A QoS 1 publisher on its own paho thread; `publish_all` waits for every PUBACK."""
 
-    def __init__(self, host: str, port: int, client_id: str = "test-publisher") -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        client_id: str = "test-publisher",
+        credentials: tuple[str, str | None] | None = None,
+    ) -> None:
         self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
+        if credentials is not None:
+            self.client.username_pw_set(*credentials)
         self.client.max_inflight_messages_set(1000)
         self.client.max_queued_messages_set(0)
         self.client.connect(host, port)

@@ -82,9 +82,10 @@ def _simulation() -> Simulation:
     )
 
 
-def _publish(sim: Simulation, host: str, port: int) -> int:
+def _publish(sim: Simulation, host: str, port: int, credentials: tuple[str, str]) -> int:
+    user, password = credentials
     publisher = MqttPublisher(
-        BrokerConfig(host, port, client_prefix=f"dash-{secrets.token_hex(3)}")
+        BrokerConfig(host, port, user, password, client_prefix=f"dash-{secrets.token_hex(3)}")
     )
     try:
         stats = run(sim, publisher, Pacer(0.0, sim.start))
@@ -171,7 +172,10 @@ def _status_lines(
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def filled(
-    tmp_path_factory: pytest.TempPathFactory, local_services: Any, mqtt_addr: tuple[str, int]
+    tmp_path_factory: pytest.TempPathFactory,
+    local_services: Any,
+    mqtt_addr: tuple[str, int],
+    mqtt_credentials: tuple[str, str],
 ) -> AsyncIterator[Filled]:
     tmp: Path = tmp_path_factory.mktemp("dashboards")
     db = f"dash_{secrets.token_hex(4)}"
@@ -183,6 +187,8 @@ async def filled(
         run_dir=tmp / "run",
         mqtt_host=mqtt_addr[0],
         mqtt_port=mqtt_addr[1],
+        mqtt_username=mqtt_credentials[0],
+        mqtt_password=mqtt_credentials[1],
         mqtt_client_id=f"dash-ingest-{secrets.token_hex(3)}",
         mqtt_topics=["eldercare/#"],
         influx_url=url,
@@ -196,7 +202,7 @@ async def filled(
     await service.start()
     try:
         assert await wait_until(lambda: _is(service.ready.is_set()), 10), "ingest not subscribed"
-        messages = await asyncio.to_thread(_publish, sim, *mqtt_addr)
+        messages = await asyncio.to_thread(_publish, sim, *mqtt_addr, mqtt_credentials)
         # Availability messages are not readings; wait for everything to be received.
         assert await wait_until(lambda: _is(service.received >= messages), 60), (
             f"ingest received {service.received} of {messages}"

@@ -89,6 +89,8 @@ async def test_influx_outage_spools_then_drains_without_loss(
         run_dir=tmp_path / "run",
         mqtt_host=own_services.mosquitto.host,
         mqtt_port=own_services.mosquitto.port or 0,
+        mqtt_username=own_services.env()["ELDERCARE_MQTT_USERNAME"],
+        mqtt_password=own_services.mosquitto.platform_password(),
         mqtt_client_id=unique("ingest-outage-"),
         mqtt_topics=[f"eldercare/{site}/#"],
         influx_url=influx.url,
@@ -100,7 +102,11 @@ async def test_influx_outage_spools_then_drains_without_loss(
     index = registry_index(site=site)
     service = IngestService(settings, lambda: index, sink)
     await service.start()
-    publisher = Publisher(own_services.mosquitto.host, own_services.mosquitto.port or 0)
+    publisher = Publisher(
+        own_services.mosquitto.host,
+        own_services.mosquitto.port or 0,
+        credentials=(settings.mqtt_username or "", settings.mqtt_password),
+    )
     stream = SteadyStream(publisher, site, base_ts=time.time() - 120)
     try:
         assert await wait_until(lambda: _true(service.ready.is_set()), 10)

@@ -112,6 +112,8 @@ def ingest_process(settings: Settings, tmp_path: Path) -> Iterator[tuple[IngestP
         "ELDERCARE_RUN_DIR": str(settings.run_dir),
         "ELDERCARE_MQTT_HOST": settings.mqtt_host,
         "ELDERCARE_MQTT_PORT": str(settings.mqtt_port),
+        "ELDERCARE_MQTT_USERNAME": settings.mqtt_username or "",
+        "ELDERCARE_MQTT_PASSWORD": settings.mqtt_password or "",
         "ELDERCARE_MQTT_CLIENT_ID": unique("ingest-kill-"),
         "ELDERCARE_MQTT_TOPICS": f'["eldercare/{site}/#"]',
         "ELDERCARE_INFLUX_URL": settings.influx_url,
@@ -136,7 +138,11 @@ async def test_kill_9_mid_stream_loses_and_duplicates_nothing(
     await process.wait_connected()
 
     base = time.time() - 120
-    publisher = Publisher(*mqtt_addr, client_id=unique("pub-kill-"))
+    publisher = Publisher(
+        *mqtt_addr,
+        client_id=unique("pub-kill-"),
+        credentials=(settings.mqtt_username or "", settings.mqtt_password),
+    )
     try:
         stream = asyncio.create_task(
             asyncio.to_thread(

@@ -50,8 +50,10 @@ async def ingest_settings(settings: Settings, site: str) -> Settings:
 
 
 @pytest.fixture
-def publisher(mqtt_addr: tuple[str, int]) -> AsyncIterator[Publisher]:
-    pub = Publisher(*mqtt_addr, client_id=unique("pub-"))
+def publisher(
+    mqtt_addr: tuple[str, int], mqtt_credentials: tuple[str, str]
+) -> AsyncIterator[Publisher]:
+    pub = Publisher(*mqtt_addr, client_id=unique("pub-"), credentials=mqtt_credentials)
     yield pub
     pub.close()
 

@@ -107,6 +107,8 @@ async def _true(value: bool) -> bool:
 
 def publish(settings: Settings, topic: str, payload: dict[str, Any]) -> None:
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="e2e-device")
+    if settings.mqtt_username:
+        client.username_pw_set(settings.mqtt_username, settings.mqtt_password)
     client.connect(settings.mqtt_host, settings.mqtt_port)
     client.loop_start()
     try:
