@@ -75,7 +75,15 @@ def publish_fast(
     sock = socket.create_connection((host, port))
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     client_id = f"bench-pub-{os.getpid()}"
-    connect = b"\x00\x04MQTT\x04\x02\x00\x3c" + _utf8_field(client_id)
+    # A broker that refuses anonymous clients: log in as ELDERCARE_MQTT_USERNAME.
+    user, password = (
+        os.environ.get("ELDERCARE_MQTT_USERNAME"),
+        os.environ.get("ELDERCARE_MQTT_PASSWORD", ""),
+    )
+    flags = 0xC2 if user else 0x02  # clean session (+ user name and password)
+    connect = b"\x00\x04MQTT\x04" + bytes([flags]) + b"\x00\x3c" + _utf8_field(client_id)
+    if user:
+        connect += _utf8_field(user) + _utf8_field(password)
     sock.sendall(b"\x10" + _remaining_length(len(connect)) + connect)
     connack = sock.recv(4)
     if len(connack) < 4 or connack[0] != 0x20 or connack[3] != 0:
@@ -144,6 +152,10 @@ def _bare_main(args: argparse.Namespace) -> None:
 
     client.on_message = on_message
     client.on_subscribe = on_subscribe
+    if os.environ.get("ELDERCARE_MQTT_USERNAME"):
+        client.username_pw_set(
+            os.environ["ELDERCARE_MQTT_USERNAME"], os.environ.get("ELDERCARE_MQTT_PASSWORD")
+        )
     client.connect(args.host, args.port)
     client.subscribe(f"eldercare/{args.site}/#", 1)
     client.loop_forever()
@@ -394,6 +406,12 @@ def run_ingest_bench(messages: int, profile: Path | None = None) -> IngestBenchR
             started = LocalServices(work / "services-run")
             started.up()
             mqtt = (started.mosquitto.host, started.mosquitto.port or 0)
+            # Helper processes inherit the environment; the ingest child gets it too.
+            os.environ["ELDERCARE_MQTT_USERNAME"] = started.env()["ELDERCARE_MQTT_USERNAME"]
+            os.environ["ELDERCARE_MQTT_PASSWORD"] = started.env()["ELDERCARE_MQTT_PASSWORD"]
+        elif settings.mqtt_username:
+            os.environ["ELDERCARE_MQTT_USERNAME"] = settings.mqtt_username
+            os.environ["ELDERCARE_MQTT_PASSWORD"] = settings.mqtt_password or ""
             influx_url = started.influxdb.url
         try:
             publisher_rate, bare_rate = measure_bare(*mqtt, messages)
