@@ -63,10 +63,15 @@ def publish_packet(topic: bytes, packet_id: int, payload: bytes, qos: int = 1) -
     return bytes([header]) + remaining_length(len(body)) + body
 
 
-def connect(host: str, port: int, client_id: str) -> socket.socket:
+def connect(
+    host: str, port: int, client_id: str, username: str | None = None, password: str = ""
+) -> socket.socket:
     sock = socket.create_connection((host, port))
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    variable = b"\x00\x04MQTT\x04\x02\x00\x3c" + utf8_field(client_id)
+    flags = 0x02 | (0xC0 if username else 0)  # clean session, user name and password
+    variable = b"\x00\x04MQTT\x04" + bytes([flags]) + b"\x00\x3c" + utf8_field(client_id)
+    if username:
+        variable += utf8_field(username) + utf8_field(password)
     sock.sendall(b"\x10" + remaining_length(len(variable)) + variable)
     connack = sock.recv(4)
     if len(connack) < 4 or connack[0] != 0x20 or connack[3] != 0:
@@ -82,6 +87,8 @@ def run_load(
     rate: float,
     duration_s: float,
     window: int = 20_000,
+    username: str | None = None,
+    password: str = "",
 ) -> dict[str, float]:
     sites = [f"{prefix}{h:05d}" for h in range(homes)]
     topics = [
@@ -89,7 +96,7 @@ def run_load(
         for site in sites
     ]
     bodies = [body for _, _, body in PATTERN]
-    sock = connect(host, port, f"bench-load-{os.getpid()}")
+    sock = connect(host, port, f"bench-load-{os.getpid()}", username, password)
     stop = False
 
     def on_term(*_: object) -> None:
@@ -152,12 +159,23 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="eldercare.bench_load")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--username", default=None)
+    parser.add_argument("--password", default="")
     parser.add_argument("--prefix", required=True, help="site id prefix of the bench homes")
     parser.add_argument("--homes", type=int, required=True)
     parser.add_argument("--rate", type=float, required=True, help="messages per second")
     parser.add_argument("--duration", type=float, required=True, help="seconds")
     args = parser.parse_args(argv)
-    result = run_load(args.host, args.port, args.prefix, args.homes, args.rate, args.duration)
+    result = run_load(
+        args.host,
+        args.port,
+        args.prefix,
+        args.homes,
+        args.rate,
+        args.duration,
+        username=args.username,
+        password=args.password,
+    )
     sys.stdout.write(json.dumps(result) + "\n")
 
 

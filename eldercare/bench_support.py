@@ -97,6 +97,15 @@ class Endpoints:
     mqtt_host: str
     mqtt_port: int
     influx_url: str
+    mqtt_username: str | None = None
+    mqtt_password: str | None = None
+
+    def mqtt_args(self) -> list[str]:
+        """Command-line arguments of `bench_load` for the broker."""
+        args = ["--host", self.mqtt_host, "--port", str(self.mqtt_port)]
+        if self.mqtt_username:
+            args += ["--username", self.mqtt_username, "--password", self.mqtt_password or ""]
+        return args
 
 
 def tcp_open(host: str, port: int) -> bool:
@@ -128,9 +137,16 @@ def bench_services(work: Path, *, use_configured: bool = False) -> Iterator[Endp
         and tcp_open(settings.mqtt_host, settings.mqtt_port)
         and influx_ok(settings.influx_url)
     ):
-        yield Endpoints(settings.mqtt_host, settings.mqtt_port, settings.influx_url)
+        yield Endpoints(
+            settings.mqtt_host,
+            settings.mqtt_port,
+            settings.influx_url,
+            settings.mqtt_username,
+            settings.mqtt_password,
+        )
         return
-    services = LocalServices(work / "services-run")
+    # Anonymous on loopback: broker authentication is not what is measured here.
+    services = LocalServices(work / "services-run", mqtt_auth=False)
     services.up()
     try:
         yield Endpoints(
@@ -269,6 +285,8 @@ class PlatformProcess:
             "ELDERCARE_RUN_DIR": str(self.work / "run"),
             "ELDERCARE_MQTT_HOST": self.endpoints.mqtt_host,
             "ELDERCARE_MQTT_PORT": str(self.endpoints.mqtt_port),
+            "ELDERCARE_MQTT_USERNAME": self.endpoints.mqtt_username or "",
+            "ELDERCARE_MQTT_PASSWORD": self.endpoints.mqtt_password or "",
             "ELDERCARE_MQTT_CLIENT_ID": f"bench-platform-{os.getpid()}-{self.http_port}",
             "ELDERCARE_MQTT_TOPICS": '["eldercare/#"]',
             "ELDERCARE_INFLUX_URL": self.endpoints.influx_url,
@@ -356,10 +374,7 @@ class LoadProcess:
                 sys.executable,
                 "-m",
                 "eldercare.bench_load",
-                "--host",
-                self.endpoints.mqtt_host,
-                "--port",
-                str(self.endpoints.mqtt_port),
+                *self.endpoints.mqtt_args(),
                 "--prefix",
                 self.prefix,
                 "--homes",
