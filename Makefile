@@ -14,6 +14,7 @@ setup: $(STAMP)
 	command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto"; \
 	command -v influxd >/dev/null || missing="$$missing influxdb"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	fc-list 2>/dev/null | grep -qi "wenquanyi\|noto.*cjk" || missing="$$missing fonts-wqy-microhei"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \

@@ -191,6 +191,8 @@ async def build_platform(
             port=settings.http_port,
             log_level="warning",
             lifespan="on",
+            # Open live streams must not hold a shutdown up.
+            timeout_graceful_shutdown=3,
         )
         http_server = uvicorn.Server(config)
         http_server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
