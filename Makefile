@@ -50,7 +50,12 @@ test: setup
 	$(VENV)/bin/pytest -q -ra
 
 bench: setup
+	@echo "== ingest: MQTT → InfluxDB, msg/s with zero loss"
 	@$(ELDERCARE) bench ingest
+	@echo "== latency: device publish → alert stored / live stream / notification, under load"
+	@$(ELDERCARE) bench latency
+	@echo "== scale: homes one platform process follows in real time"
+	@$(ELDERCARE) bench scale
 	@echo "figures are recorded by hand in BENCHMARKS.md with the machine they ran on"
 
 clean: services-down
