@@ -191,6 +191,10 @@ class MqttPublisher:
             for state in list(self._sites.values()):
                 state.client.loop_misc()
 
+    def buffered(self) -> int:
+        """Bytes gathered but not yet written to the sockets."""
+        return sum(s.client.buffered for s in self._sites.values())
+
     def pending(self) -> int:
         """Messages not yet acknowledged by the broker (QoS 1) or not yet sent."""
         return sum(
