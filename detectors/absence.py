@@ -1,40 +1,66 @@
 """Has the resident left home? Derived from the outer door and indoor movement.
 
-Left home: an outer door opened or closed and no indoor movement followed for
-`away_after_minutes`; the absence is dated from the door. Back home: any outer
-door event or indoor movement. Several rules embed this (inactivity, not_up,
-not_returned, routine_deviation), each with its own copy of the state, so that
-every rule stays a self-contained state machine. A site without an outer-door
-sensor is never judged away.
+Door events within `door_passage_s` of each other are one passage (a reed switch
+reports open, close, open, close as one person goes through). A passage's direction
+follows from what came before it:
+- going out: someone was seen inside since the last passage (or there was none);
+- coming in: after an absence, i.e. the last passage went out and nobody has been
+  seen inside for at least `away_after_minutes` (door, silence, door). A return is
+  not followed by a new absence however quiet the home is afterwards (sitting in a
+  room without a sensor);
+- a passage sooner after a passage out, with nobody seen inside, is ambiguous (back
+  for the keys, or locking up from outside) and continues the departure.
+Left home: a passage going out and no indoor movement for `away_after_minutes`; the
+absence is dated from the door. Back home: a passage coming in or indoor movement.
+Several rules embed this (inactivity, not_up, not_returned, night_door_exit,
+routine_deviation), each with its own copy of the state, so that every rule stays a
+self-contained state machine. A site without an outer-door sensor is never judged
+away.
 """
 
 from __future__ import annotations
 
+from typing import Literal
+
 from detectors.rule import EvidenceData, RuleState
+from detectors.settings import AbsenceSettings
 from detectors.site_context import SiteContext
 from eldercare.domain import Reading
+
+Change = Literal["returned", "went_out", "came_in"]
 
 
 class AbsenceState(RuleState):
     last_door: float | None = None  # last outer-door event
-    door_evidence: EvidenceData | None = None
-    indoor_after_door: bool = True  # indoor movement seen since the last door event
+    door_evidence: EvidenceData | None = None  # first door event of the last passage out
+    indoor_after_door: bool = True  # someone is known inside since the last passage
     away_since: float | None = None  # confirmed absence, dated from the door
 
 
-def observe(state: AbsenceState, ctx: SiteContext, reading: Reading, moved: bool) -> str | None:
-    """Feed one reading; returns "returned" when an absence ends, else None."""
+def observe(state: AbsenceState, ctx: SiteContext, reading: Reading, moved: bool) -> Change | None:
+    """Feed one reading. Returns "returned" when a confirmed absence ends, "went_out" /
+    "came_in" when a new door passage starts in that direction, else None."""
     if not moved:
         return None
-    returned = state.away_since is not None
-    if ctx.is_outer_door(reading.device_id):
-        state.last_door = reading.ts
-        state.door_evidence = EvidenceData.of(reading, "outer door used", ctx.room_of(reading))
-        state.indoor_after_door = False
-    else:
+    was_away = state.away_since is not None
+    if not ctx.is_outer_door(reading.device_id):
         state.indoor_after_door = True
+        state.away_since = None
+        return "returned" if was_away else None
+    s = ctx.settings("absence", AbsenceSettings)
+    last = state.last_door
+    state.last_door = reading.ts
+    if not was_away and last is not None and reading.ts - last <= s.door_passage_s:
+        return None  # the same passage
     state.away_since = None
-    return "returned" if returned else None
+    if last is not None and not state.indoor_after_door:
+        if was_away or reading.ts - last >= s.away_after_minutes * 60:
+            state.indoor_after_door = True  # back after an absence: the person is inside
+            return "returned" if was_away else "came_in"
+        return None  # soon after going out: still the departure
+    state.door_evidence = EvidenceData.of(reading, "outer door used", ctx.room_of(reading))
+    state.indoor_after_door = False
+    return "went_out"
 
 
 def away_due(state: AbsenceState, away_after_s: float) -> float | None:

@@ -96,3 +96,36 @@ class ActivityBaseline(RuleState):
         # A floor on the spread: a very regular resident must not alarm on tiny changes.
         sd = max(sd, 0.1 * mean, 1e-9)
         return (rate - mean) / sd, (rate / mean if mean > 0 else math.inf)
+
+
+class ReturnBaseline(RuleState):
+    """The latest time of coming home per evening, as minutes after the evening's local
+    midnight (01:00 the next morning is 1500), so late returns order correctly."""
+
+    latest: dict[str, float] = Field(default_factory=dict)  # evening day → minute
+    first_day: str | None = None  # first local day observed (for the warm-up)
+
+    def observe_day(self, day: str) -> None:
+        if self.first_day is None or day < self.first_day:
+            self.first_day = day
+
+    def learn(self, day: str, minute: float) -> None:
+        self.latest[day] = max(self.latest.get(day, minute), minute)
+        if len(self.latest) > KEEP_DAYS:
+            for old in sorted(self.latest)[: len(self.latest) - KEEP_DAYS]:
+                del self.latest[old]
+
+    def ready(self, today: str, learn_days: int) -> bool:
+        if self.first_day is None:
+            return False
+        from datetime import date
+
+        return (date.fromisoformat(today) - date.fromisoformat(self.first_day)).days >= learn_days
+
+    def usual_latest_minute(self, min_samples: int) -> float | None:
+        """The upper quartile of the evenings' latest returns: a return later than most of
+        the resident's evenings out is unusual; None with fewer than `min_samples`."""
+        values = sorted(self.latest.values())
+        if len(values) < max(1, min_samples):
+            return None
+        return values[min(len(values) - 1, math.ceil(0.75 * len(values)) - 1)]

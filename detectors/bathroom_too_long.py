@@ -11,6 +11,16 @@ A bathroom door opened again within `door_debounce_s` of its last counted openin
 is the same passage (fumbling with the door or the light), not in-and-out.
 A flush within `flush_after_exit_s` of leaving is the cistern refilling (flush
 sensors fire on the refill, after the person has gone) and does not start a stay.
+
+A bathroom whose only occupancy evidence is its door (a door contact, no motion or
+presence sensor) shows someone inside only while that door is shut: door-only
+systems in the field alarm on "bathroom door closed too long". With the door left
+open the person may have walked out unseen into a room without sensors, so such a
+stay is not timed (ambiguous) until the door is shut during the stay; it is timed
+from the entry if the door was shut within the same passage (`door_debounce_s`),
+else from the shutting. A stay begun without the door (a flush, while the door was
+open, or shut with no entry seen) is ambiguous the same way. The cost: where the
+resident never shuts the bathroom door, a door-only bathroom cannot time stays.
 """
 
 from __future__ import annotations
@@ -20,7 +30,7 @@ from pydantic import Field
 from detectors.movement import MovementState, is_movement
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
 from detectors.settings import BathroomSettings
-from eldercare.domain import AlertKind, Reading, Stream, Transition, TransitionAction
+from eldercare.domain import AlertKind, DeviceKind, Reading, Stream, Transition, TransitionAction
 
 
 class _Stay(RuleState):
@@ -30,6 +40,8 @@ class _Stay(RuleState):
     device_id: str
     limit_s: float
     raised: bool = False
+    door_only: bool = False  # the room's door is its only occupancy evidence
+    closed_at: float | None = None  # door-only: when the door was last shut during the stay
 
 
 class BathroomState(RuleState):
@@ -37,6 +49,7 @@ class BathroomState(RuleState):
     stays: dict[str, _Stay] = Field(default_factory=dict)  # resident id ("" = unknown) → stay
     left_at: dict[str, float] = Field(default_factory=dict)  # resident id → last stay's end
     door_passage: dict[str, float] = Field(default_factory=dict)  # door → last counted opening
+    door_open: dict[str, bool] = Field(default_factory=dict)  # bathroom door → open now?
 
 
 class BathroomRule(Rule[BathroomState]):
@@ -53,6 +66,7 @@ class BathroomRule(Rule[BathroomState]):
         if not moved and not present:
             return []
         room = self.ctx.room_of(reading)
+        self._track_door(reading, room)
         if self._repeated_opening(reading, room):
             return []
         residents = self.ctx.activity_residents(reading) or (
@@ -62,6 +76,32 @@ class BathroomRule(Rule[BathroomState]):
         for resident in residents:
             out += self._locate(resident or "", reading, room, moved)
         return out
+
+    def _door_only(self, room: str) -> bool:
+        devices = [d for d in self.ctx.site.devices if self.ctx.device_room(d.id) == room]
+        has_door = any(d.kind == DeviceKind.DOOR and not d.outer_door for d in devices)
+        return has_door and not any(
+            d.kind in (DeviceKind.MOTION, DeviceKind.PRESENCE) for d in devices
+        )
+
+    def _doors_shut(self, room: str) -> bool:
+        """Every door of the room known to be shut."""
+        doors = [
+            d.id
+            for d in self.ctx.site.devices
+            if d.kind == DeviceKind.DOOR and not d.outer_door and self.ctx.device_room(d.id) == room
+        ]
+        return bool(doors) and all(self.state.door_open.get(d) is False for d in doors)
+
+    def _track_door(self, reading: Reading, room: str | None) -> None:
+        if reading.stream != Stream.CONTACT or not self.ctx.is_bathroom(room):
+            return
+        if self.ctx.is_outer_door(reading.device_id) or room is None:
+            return
+        self.state.door_open[reading.device_id] = bool(reading.fields.get("open", False))
+        for stay in self.state.stays.values():
+            if stay.door_only and stay.room_id == room:
+                stay.closed_at = reading.ts if self._doors_shut(room) else None
 
     def _repeated_opening(self, reading: Reading, room: str | None) -> bool:
         """A bathroom door opened again within `door_debounce_s` is the same passage."""
@@ -122,14 +162,29 @@ class BathroomRule(Rule[BathroomState]):
             return []
         night = self.ctx.in_window(reading.ts, s.night_start, s.night_end)
         limit = (s.night_minutes if night else s.day_minutes) * 60
+        door_only = self._door_only(room)
         self.state.stays[key] = _Stay(
             room_id=room,
             since=reading.ts,
             entered=EvidenceData.of(reading, "activity in bathroom", room),
             device_id=reading.device_id,
             limit_s=limit,
+            door_only=door_only,
+            # Door-only: timed once the door is shut behind the person (`_track_door`); a stay
+            # begun without the door (a flush) contradicts a shut door and waits likewise.
+            closed_at=None,
         )
         return []
+
+    def _due(self, key: str, stay: _Stay) -> float | None:
+        if stay.raised:
+            return None
+        if not stay.door_only:
+            return stay.since + stay.limit_s
+        if stay.closed_at is None:
+            return None  # door open: the person may have left unseen
+        same_passage = stay.closed_at - stay.since <= self._settings(key or None).door_debounce_s
+        return (stay.since if same_passage else stay.closed_at) + stay.limit_s
 
     def _leave(self, key: str, reading: Reading, why: str) -> list[Transition]:
         stay = self.state.stays.pop(key, None)
@@ -151,14 +206,14 @@ class BathroomRule(Rule[BathroomState]):
         ]
 
     def compute_due(self) -> float | None:
-        dues = [s.since + s.limit_s for s in self.state.stays.values() if not s.raised]
+        dues = [d for k, s in self.state.stays.items() if (d := self._due(k, s)) is not None]
         return min(dues) if dues else None
 
     def fire(self, due: float) -> list[Transition]:
         out: list[Transition] = []
         for key in sorted(self.state.stays):
             stay = self.state.stays[key]
-            if stay.raised or stay.since + stay.limit_s != due:
+            if self._due(key, stay) != due:
                 continue
             stay.raised = True
             out.append(

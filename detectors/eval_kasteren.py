@@ -393,6 +393,16 @@ def evaluate(
             limits = [i.results["rule_delay_minutes"] for i in caught]
             by_incident[name]["rule_delay_minutes"] = _summary(limits)
     others = sum(n for kind, n in by_kind.items() if kind not in OUTING_RULES)
+    # A fair protocol: rules are designed on the first half of the days; the second half
+    # is reported on its own (held out), split at the local midnight nearest the middle.
+    middle = datetime.fromtimestamp((first + last) / 2, tz)
+    split = middle.replace(hour=0, minute=0, second=0)
+    if middle.hour >= 12:
+        split += timedelta(days=1)
+    halves = {
+        "first": _half(raises, incs, first, split.timestamp(), tz),
+        "second_held_out": _half(raises, incs, split.timestamp(), last, tz),
+    }
     return {
         "dataset": "van Kasteren 2008 (UbiComp 2008), one flat, 14 binary sensors",
         "home_days": round(home_days, 2),
@@ -416,9 +426,32 @@ def evaluate(
             ],
         },
         "incidents": by_incident,
+        "halves": halves,
         "not_applicable": NOT_APPLICABLE,
         "overrides": {k: dict(v) for k, v in (overrides or {}).items()},
         "goal": {"false_alarms_per_home_day": 0.1, "caught_within": "rule delay + 1 min"},
+    }
+
+
+def _half(
+    raises: list[Transition], incs: list[Incident], start: float, end: float, tz: ZoneInfo
+) -> dict[str, Any]:
+    """False alarms and recall of the days in [start, end)."""
+    days = (end - start) / 86400
+    inside = [t for t in raises if start <= t.ts < end]
+    by_kind: dict[str, int] = {}
+    for t in inside:
+        by_kind[t.kind.value] = by_kind.get(t.kind.value, 0) + 1
+    group = [i for i in incs if start <= i.onset < end]
+    return {
+        "from": datetime.fromtimestamp(start, tz).strftime("%Y-%m-%d %H:%M"),
+        "to": datetime.fromtimestamp(end, tz).strftime("%Y-%m-%d %H:%M"),
+        "home_days": round(days, 2),
+        "false_alarms": len(inside),
+        "per_home_day": round(len(inside) / days, 3) if days > 0 else None,
+        "by_kind": dict(sorted(by_kind.items())),
+        "incidents_caught": sum(1 for i in group if i.results["caught"]),
+        "incidents_injected": len(group),
     }
 
 
@@ -434,6 +467,12 @@ def format_table(report: dict[str, Any]) -> str:
         f"  without {', '.join(fa['outing_rules'])}: "
         f"{fa['per_home_day_without_outing_rules']} per home-day",
     ]
+    for name, h in report["halves"].items():
+        lines.append(
+            f"{name:<15} {h['from']} – {h['to']}: {h['false_alarms']} false alarms "
+            f"({h['per_home_day']} per home-day) {h['by_kind']}, incidents caught "
+            f"{h['incidents_caught']}/{h['incidents_injected']}"
+        )
     for name, r in report["incidents"].items():
         lines.append(
             f"{name:<15} {r['kind']:<18} caught {r['caught']}/{r['injected']} "

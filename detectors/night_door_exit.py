@@ -1,13 +1,18 @@
-"""Left home at night: in the night window an outer door is used and no indoor movement
-follows within `minutes` (10). Clears when movement is seen indoors again.
+"""Left home at night: in the night window the resident, known to be inside, goes out
+through an outer door and no indoor movement follows within `minutes` (10). Clears
+when movement is seen indoors again or the resident comes back in through the door.
 
-Coming home at night opens the door too, but movement indoors follows at once.
+The door sequence decides (`absence.py`): inside activity, then a door passage, then
+silence is leaving. Coming home opens the door too, and a flat may have no sensor in
+the room the resident then sits in: a passage that follows a passage out with nobody
+seen inside in between (door, silence, door) is coming back in, never an exit.
 """
 
 from __future__ import annotations
 
 from pydantic import Field
 
+from detectors import absence as away
 from detectors.movement import MovementState, is_movement
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
 from detectors.settings import NightDoorExitSettings
@@ -24,6 +29,7 @@ class _Exit(RuleState):
 class NightDoorExitState(RuleState):
     movement: MovementState = Field(default_factory=MovementState)
     exit: _Exit | None = None
+    absence: away.AbsenceState = Field(default_factory=away.AbsenceState)
 
 
 class NightDoorExitRule(Rule[NightDoorExitState]):
@@ -39,16 +45,22 @@ class NightDoorExitRule(Rule[NightDoorExitState]):
             return []
         resident = self.ctx.reading_resident(reading)
         pending = self.state.exit
+        change = away.observe(self.state.absence, self.ctx, reading, True)
         if self.ctx.is_outer_door(reading.device_id):
             s = self._settings(resident)
             if (
-                pending is None
+                change == "went_out"
+                and pending is None
                 and s.enabled
                 and self.ctx.in_window(reading.ts, s.night_start, s.night_end)
             ):
                 door = EvidenceData.of(reading, "outer door used", self.ctx.room_of(reading))
                 self.state.exit = _Exit(door_at=reading.ts, door=door, resident_id=resident)
-            return []
+            if change not in ("came_in", "returned"):
+                return []
+            why = "came back in through the door"
+        else:
+            why = "movement indoors"
         if pending is None:
             return []
         self.state.exit = None
@@ -63,7 +75,7 @@ class NightDoorExitRule(Rule[NightDoorExitState]):
                 resident_id=pending.resident_id,
                 room_id=room,
                 device_id=reading.device_id,
-                evidence=evidence(pending.door, EvidenceData.of(reading, "movement indoors")),
+                evidence=evidence(pending.door, EvidenceData.of(reading, why)),
                 details={"minutes_out": round((reading.ts - pending.door_at) / 60, 1)},
             )
         ]

@@ -1,7 +1,19 @@
 """Not back home: the resident left (outer door, then no indoor movement) and is still
 away `max_hours` (12 h) later, or, having left before the night window, still away
-when it begins. A departure inside the night window is `night_door_exit`'s business,
-and only the `max_hours` limit applies to it. Clears when the resident is back.
+by night. A departure inside the night window is `night_door_exit`'s business, and
+only the `max_hours` limit applies to it. Clears when the resident is back.
+
+"By night" is personal: someone who habitually comes home at 23:00 must not alarm
+every evening, someone never out after 20:00 must alarm when still out at 22:30.
+So the night deadline is the resident's usual latest return (the upper quartile of
+the latest return of each evening out, `ReturnBaseline`) + `margin_minutes`,
+bounded to [night_start, latest_night_deadline]; before `learn_days` days of data
+and `min_evenings` evenings with a return after noon, it is night_start.
+Learning never learns from alerted periods once the learned deadline is in force
+(otherwise an incident found at 02:00 would teach that 02:00 is usual), nor from
+absences past `max_hours`. During the warm-up the night alerts come from a default
+that knows nothing of the person, so those evenings are learned from: without them
+a resident who always comes home at 23:00 could never be learned.
 """
 
 from __future__ import annotations
@@ -9,9 +21,10 @@ from __future__ import annotations
 from pydantic import Field
 
 from detectors import absence as away
+from detectors.baseline import ReturnBaseline
 from detectors.movement import MovementState, is_movement
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
-from detectors.settings import AbsenceSettings, NotReturnedSettings
+from detectors.settings import AbsenceSettings, NotReturnedSettings, minutes_of_day
 from eldercare.domain import AlertKind, Reading, Transition, TransitionAction
 
 
@@ -19,6 +32,8 @@ class NotReturnedState(RuleState):
     movement: MovementState = Field(default_factory=MovementState)
     absence: away.AbsenceState = Field(default_factory=away.AbsenceState)
     raised_for: float | None = None  # away_since of the absence that raised
+    raised_learned: bool = False  # it raised against a learned deadline, or past max_hours
+    returns: ReturnBaseline = Field(default_factory=ReturnBaseline)
 
 
 class NotReturnedRule(Rule[NotReturnedState]):
@@ -40,6 +55,8 @@ class NotReturnedRule(Rule[NotReturnedState]):
         return self.ctx.settings("absence", AbsenceSettings).away_after_minutes * 60
 
     def on_reading(self, reading: Reading) -> list[Transition]:
+        if self.state.returns.first_day is None:
+            self.state.returns.observe_day(self.ctx.local_day(reading.ts))
         moved = is_movement(reading, self.state.movement)
         since = self.state.absence.away_since
         door = self.state.absence.door_evidence
@@ -47,6 +64,9 @@ class NotReturnedRule(Rule[NotReturnedState]):
             return []
         raised = self.state.raised_for
         self.state.raised_for = None
+        if since is not None and not (raised is not None and self.state.raised_learned):
+            self._learn_return(reading.ts)
+        self.state.raised_learned = False
         if raised is None or since is None:
             return []
         return [
@@ -62,16 +82,52 @@ class NotReturnedRule(Rule[NotReturnedState]):
             )
         ]
 
-    def _deadline(self) -> float | None:
+    def _learn_return(self, ts: float) -> None:
+        """An evening's return (noon to night_end next morning) as minutes after the
+        evening's local midnight."""
+        s = self._settings
+        for back in (0, 1):
+            day = self.ctx.local_day(ts - back * 86400)
+            minute = (ts - self.ctx.at_local(day, 0)) / 60
+            if 12 * 60 <= minute <= 1440 + minutes_of_day(s.night_end):
+                self.state.returns.learn(day, minute)
+                return
+
+    def _night_deadline(self, since: float) -> tuple[float, bool]:
+        """(deadline, learned?) for an absence that began outside the night window."""
+        s = self._settings
+        default = self.ctx.next_local(since, s.night_start)
+        day = self.ctx.local_day(since)
+        usual = (
+            self.state.returns.usual_latest_minute(s.min_evenings)
+            if self.state.returns.ready(day, s.learn_days)
+            else None
+        )
+        if usual is None:
+            return default, False
+        earliest = minutes_of_day(s.night_start)
+        latest = minutes_of_day(s.latest_night_deadline)
+        if latest <= minutes_of_day(s.night_end) or latest < earliest:
+            latest += 1440  # after midnight: the next morning of the evening
+        minute = min(max(usual + s.margin_minutes, earliest), latest)
+        # The evening is the one of `since` (an absence begun before night_end is in window).
+        return max(self.ctx.at_local(day, minute), default), True
+
+    def _deadlines(self) -> list[tuple[float, bool]]:
+        """(deadline, learned or past max_hours?) of the absence in progress."""
         since = self.state.absence.away_since
         s = self._settings
         if since is None or self.state.raised_for is not None or not s.enabled:
-            return None
-        deadline = since + s.max_hours * 3600
+            return []
+        out = [(since + s.max_hours * 3600, True)]
         if s.by_night and not self.ctx.in_window(since, s.night_start, s.night_end):
-            deadline = min(deadline, self.ctx.next_local(since, s.night_start))
+            out.append(self._night_deadline(since))
         # Never before the absence was known.
-        return max(deadline, since + self._away_after_s)
+        return [(max(d, since + self._away_after_s), why) for d, why in out]
+
+    def _deadline(self) -> float | None:
+        deadlines = self._deadlines()
+        return min(d for d, _ in deadlines) if deadlines else None
 
     def compute_due(self) -> float | None:
         dues = [
@@ -87,7 +143,9 @@ class NotReturnedRule(Rule[NotReturnedState]):
             return []
         since = self.state.absence.away_since
         assert since is not None
+        learned = any(why for d, why in self._deadlines() if d == due)
         self.state.raised_for = since
+        self.state.raised_learned = learned
         return [
             self.ctx.transition(
                 TransitionAction.RAISE,
@@ -104,6 +162,7 @@ class NotReturnedRule(Rule[NotReturnedState]):
                 details={
                     "hours_away": round((due - since) / 3600, 2),
                     "left_at": self.ctx.local(since).strftime("%H:%M"),
+                    "deadline": self.ctx.local(due).strftime("%H:%M"),
                 },
             )
         ]

@@ -117,11 +117,35 @@ class AbsenceSettings(RuleSettings):
     away_after_minutes: float = Field(
         10.0, gt=0, le=240, description="outer door, then no indoor movement this long = away"
     )
+    door_passage_s: float = Field(
+        60.0,
+        gt=0,
+        le=600,
+        description="outer-door events this close together are one passage (open, close, "
+        "open again for the shopping)",
+    )
 
 
 class NotReturnedSettings(NightWindowSettings):
     max_hours: float = Field(12.0, gt=0, le=96, description="away longer than this")
-    by_night: bool = Field(True, description="also raise if still away at night_start")
+    by_night: bool = Field(
+        True,
+        description="also raise if still away by night: at the learned usual latest return "
+        "+ margin_minutes (night_start before learning; never earlier than night_start, "
+        "never later than latest_night_deadline)",
+    )
+    margin_minutes: float = Field(
+        60.0, ge=0, le=240, description="learned usual latest return + this = night deadline"
+    )
+    latest_night_deadline: LocalTime = Field(
+        "01:00",
+        description="the learned night deadline is at most this (local, after midnight "
+        "if before night_end)",
+    )
+    learn_days: int = Field(7, ge=1, le=60, description="days of data before learning")
+    min_evenings: int = Field(
+        3, ge=1, le=28, description="evenings out with a known return needed to learn"
+    )
 
 
 class NotUpSettings(RuleSettings):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from detectors.eval_kasteren import evaluate, format_table, parse_sense_data
 
 HEADER = "Start time\tEnd time\tID\tVal\n--------\t--------\t--\t---\n"
@@ -55,6 +57,12 @@ def test_quiet_regular_life_raises_nothing_and_incidents_are_caught(tmp_path: Pa
     assert report["incidents"]["bathroom_night"]["delay_minutes"]["max"] == 15.0
     assert report["incidents"]["bathroom_day"]["delay_minutes"]["max"] == 45.0
     assert "caught 2/2" in format_table(report)  # days 2 and 3 (first and last left out)
+    first, second = report["halves"]["first"], report["halves"]["second_held_out"]
+    assert first["to"] == second["from"] and first["to"].endswith("00:00")
+    assert first["home_days"] + second["home_days"] == pytest.approx(report["home_days"], 0.01)
+    injected = sum(r["injected"] for r in report["incidents"].values())
+    assert first["incidents_injected"] + second["incidents_injected"] == injected
+    assert first["incidents_injected"] > 0 and second["incidents_injected"] > 0
 
 
 def test_overrides_apply_to_the_replay_and_bad_ones_fail_early(tmp_path: Path) -> None:

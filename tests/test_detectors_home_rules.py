@@ -1,0 +1,171 @@
+"""Home rules that read a resident's routine and the door sequence: learned night deadline
+for `not_returned`, leaving vs coming home for `night_door_exit`, door-only bathrooms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from detectors.bathroom_too_long import BathroomRule
+from detectors.night_door_exit import NightDoorExitRule
+from detectors.not_returned import NotReturnedRule
+from eldercare.domain import Reading, Stream, Transition, TransitionAction
+from eldercare.registry_model import Site
+from tests.detector_helpers import context, home_site, local_ts, reading, replay
+
+SH = "Asia/Shanghai"
+RAISE, CLEAR = TransitionAction.RAISE, TransitionAction.CLEAR
+
+
+def _evening_out(site: Site, day: int, leave: tuple[int, int], back: tuple[int, int]) -> list:
+    """Kitchen, out through the front door, back through it, kitchen again."""
+    t_out = local_ts(SH, 2024, 5, day, *leave)
+    back_day = day + 1 if back < leave else day
+    t_in = local_ts(SH, 2024, 5, back_day, *back)
+    return [
+        reading(site, "pir-kitchen", Stream.MOTION, t_out - 120, motion=True),
+        reading(site, "door-front", Stream.CONTACT, t_out, open=True),
+        reading(site, "door-front", Stream.CONTACT, t_out + 5, open=False),
+        reading(site, "door-front", Stream.CONTACT, t_in, open=True),
+        reading(site, "door-front", Stream.CONTACT, t_in + 5, open=False),
+        reading(site, "pir-kitchen", Stream.MOTION, t_in + 60, motion=True),
+    ]
+
+
+def _raises(out: list[Transition]) -> list[str]:
+    return [f"{x.details['left_at']}→{x.details['deadline']}" for x in out if x.action == RAISE]
+
+
+def test_not_returned_learns_a_habitual_late_return() -> None:
+    site = home_site(SH)
+    rule = NotReturnedRule(context(site))
+    out: list[Transition] = []
+    for day in range(1, 15):  # out every evening 19:00, home at 23:00
+        rs = _evening_out(site, day, (19, 0), (23, 0))
+        out += replay(rule, rs, rs[-1].ts)
+    # Warm-up (7 days of data): the default night start (22:00) raises; from then on the
+    # learned usual latest return (23:00) + 60 min applies: no more alerts.
+    assert _raises(out) == ["19:00→22:00"] * 7
+    # Still out at 00:05 (after the learned deadline, 00:00): raised at midnight.
+    rs = _evening_out(site, 15, (19, 0), (0, 30))
+    out = replay(rule, rs, rs[-1].ts)
+    assert [(x.action, x.ts) for x in out] == [
+        (RAISE, local_ts(SH, 2024, 5, 16, 0, 0)),
+        (CLEAR, rs[3].ts),
+    ]
+
+
+def test_not_returned_early_homecomer_alarms_by_night_start() -> None:
+    site = home_site(SH)
+    rule = NotReturnedRule(context(site))
+    for day in range(1, 12):  # shopping every afternoon, home by 17:00 (before 20:00)
+        rs = _evening_out(site, day, (15, 0), (17, 0))
+        assert replay(rule, rs, rs[-1].ts) == []
+    rs = _evening_out(site, 12, (19, 0), (23, 30))
+    out = replay(rule, rs, rs[-1].ts)
+    # Learned 17:00 + 60 min is before the night start: the night start (22:00) applies,
+    # so someone never out after 20:00 is flagged well before 22:30.
+    assert [(x.action, x.ts) for x in out] == [
+        (RAISE, local_ts(SH, 2024, 5, 12, 22, 0)),
+        (CLEAR, rs[3].ts),
+    ]
+
+
+def test_not_returned_does_not_learn_from_alerted_evenings_once_learned() -> None:
+    site = home_site(SH)
+    rule = NotReturnedRule(context(site))
+    for day in range(1, 10):
+        rs = _evening_out(site, day, (15, 0), (17, 0))
+        replay(rule, rs, rs[-1].ts)
+    out: list[Transition] = []
+    for day in range(10, 24):  # now out late every evening: each one alarms, none is learned
+        rs = _evening_out(site, day, (19, 0), (23, 30))
+        out += replay(rule, rs, rs[-1].ts)
+    assert _raises(out) == ["19:00→22:00"] * 14
+
+
+def test_not_returned_learned_deadline_is_bounded() -> None:
+    site = home_site(SH, resident_overrides={"not_returned": {"latest_night_deadline": "00:30"}})
+    rule = NotReturnedRule(context(site))
+    for day in range(1, 10):  # home at 02:00 every night during the warm-up
+        rs = _evening_out(site, day, (19, 0), (2, 0))
+        replay(rule, rs, rs[-1].ts)
+    rs = _evening_out(site, 10, (19, 0), (3, 0))
+    out = replay(rule, rs, rs[-1].ts)
+    assert out[0].action == RAISE and out[0].ts == local_ts(SH, 2024, 5, 11, 0, 30)
+
+
+def test_night_door_exit_coming_home_is_not_leaving() -> None:
+    site = home_site(SH)
+    # Out since the afternoon, back at 23:30, then sits quietly (a room without a sensor).
+    t_out = local_ts(SH, 2024, 5, 10, 15, 0)
+    t_in = local_ts(SH, 2024, 5, 10, 23, 30)
+    rs = [
+        reading(site, "pir-kitchen", Stream.MOTION, t_out - 60, motion=True),
+        reading(site, "door-front", Stream.CONTACT, t_out, open=True),
+        reading(site, "door-front", Stream.CONTACT, t_out + 5, open=False),
+        reading(site, "door-front", Stream.CONTACT, t_in, open=True),
+        reading(site, "door-front", Stream.CONTACT, t_in + 5, open=False),
+        reading(site, "door-front", Stream.CONTACT, t_in + 20, open=True),  # same passage
+        reading(site, "door-front", Stream.CONTACT, t_in + 25, open=False),
+    ]
+    assert replay(NightDoorExitRule(context(site)), rs, t_in + 3600) == []
+
+
+def test_night_door_exit_leaving_then_coming_back_in_clears() -> None:
+    site = home_site(SH)
+    t = local_ts(SH, 2024, 5, 11, 2, 0)
+    rs = [
+        reading(site, "pir-bed", Stream.MOTION, t - 60, motion=True),
+        reading(site, "door-front", Stream.CONTACT, t, open=True),
+        reading(site, "door-front", Stream.CONTACT, t + 5, open=False),
+        reading(site, "door-front", Stream.CONTACT, t + 30 * 60, open=True),
+    ]
+    out = replay(NightDoorExitRule(context(site)), rs, t + 3600)
+    assert [(x.action, x.ts - t) for x in out] == [(RAISE, 600), (CLEAR, 1800)]
+
+
+# --- a bathroom whose only sensors are its door and a flush -----------------------------------
+
+_DOOR_ONLY: list[dict[str, Any]] = [
+    {"id": "pir-living", "kind": "motion", "room": "living"},
+    {"id": "door-bath", "kind": "door", "room": "bathroom"},
+    {"id": "flush-1", "kind": "flush", "room": "bathroom"},
+    {"id": "door-front", "kind": "door", "room": "entrance", "outer_door": True},
+]
+
+
+def _door(site: Site, t: float, opened: bool) -> Reading:
+    return reading(site, "door-bath", Stream.CONTACT, t, open=opened)
+
+
+def test_door_only_bathroom_times_a_stay_behind_a_shut_door() -> None:
+    site = home_site(SH, devices=_DOOR_ONLY)
+    t = local_ts(SH, 2024, 5, 10, 14, 0)
+    rs = [_door(site, t, True), _door(site, t + 5, False)]
+    out = replay(BathroomRule(context(site)), rs, t + 3600)
+    assert [(x.action, x.ts - t) for x in out] == [(RAISE, 45 * 60)]
+
+
+def test_door_only_bathroom_door_left_open_is_not_timed() -> None:
+    site = home_site(SH, devices=_DOOR_ONLY)
+    t = local_ts(SH, 2024, 5, 10, 23, 0)
+    # In, door pulled to and pushed open again: left open, the person may have walked out.
+    rs = [_door(site, t, True), _door(site, t + 1, False), _door(site, t + 5, True)]
+    rule = BathroomRule(context(site))
+    assert replay(rule, rs, t + 3 * 3600) == []
+    # Shut later from inside: timed from the shutting.
+    later = t + 3 * 3600
+    out = replay(rule, [_door(site, later, False)], later + 3600)
+    assert [(x.action, x.ts - later) for x in out] == [(RAISE, 15 * 60)]
+
+
+def test_door_only_bathroom_flush_without_the_door_is_not_timed() -> None:
+    site = home_site(SH, devices=_DOOR_ONLY)
+    t = local_ts(SH, 2024, 5, 10, 8, 40)
+    rs = [
+        _door(site, t - 3600, True),
+        _door(site, t - 3590, False),
+        reading(site, "pir-living", Stream.MOTION, t - 3500, motion=True),  # left
+        reading(site, "flush-1", Stream.FLUSH, t, flushed=True),  # the door never opened
+    ]
+    assert replay(BathroomRule(context(site)), rs, t + 3 * 3600) == []
