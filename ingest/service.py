@@ -186,6 +186,7 @@ class IngestService:
         decoded = 0
         ignored = 0
         limits = self.limits
+        quarantined_before = self.quarantined
         for m in batch:
             if m.bad_topic:
                 self._quarantine(m, RejectCause.BAD_TOPIC.value, "topic is not UTF-8")
@@ -206,6 +207,10 @@ class IngestService:
                 self._quarantine(m, result.cause.value, result.detail)
             else:
                 ignored += 1
+        if self.quarantined != quarantined_before:
+            # Into the OS before the batch is acknowledged: a crash after the ack
+            # must not lose the record of what was refused.
+            self.quarantine.flush()
         self.received += len(batch)
         self.decoded += decoded
         _RECEIVED.inc(len(batch))
