@@ -42,6 +42,7 @@ _SUBCOMMANDS: list[tuple[str, str]] = [
     ("devices", "ingest.cli:devices_app"),
     ("dashboards", "dashboards.cli:app"),
     ("mqtt", "eldercare.mqtt_cli:app"),
+    ("privacy", "eldercare.privacy_cli:app"),
 ]
 
 
