@@ -406,13 +406,14 @@ def run_ingest_bench(messages: int, profile: Path | None = None) -> IngestBenchR
             started = LocalServices(work / "services-run")
             started.up()
             mqtt = (started.mosquitto.host, started.mosquitto.port or 0)
+            influx_url = started.influxdb.url
             # Helper processes inherit the environment; the ingest child gets it too.
-            os.environ["ELDERCARE_MQTT_USERNAME"] = started.env()["ELDERCARE_MQTT_USERNAME"]
-            os.environ["ELDERCARE_MQTT_PASSWORD"] = started.env()["ELDERCARE_MQTT_PASSWORD"]
+            local_env = started.env()
+            os.environ["ELDERCARE_MQTT_USERNAME"] = local_env.get("ELDERCARE_MQTT_USERNAME", "")
+            os.environ["ELDERCARE_MQTT_PASSWORD"] = local_env.get("ELDERCARE_MQTT_PASSWORD", "")
         elif settings.mqtt_username:
             os.environ["ELDERCARE_MQTT_USERNAME"] = settings.mqtt_username
             os.environ["ELDERCARE_MQTT_PASSWORD"] = settings.mqtt_password or ""
-            influx_url = started.influxdb.url
         try:
             publisher_rate, bare_rate = measure_bare(*mqtt, messages)
             ingest = measure_ingest(mqtt, influx_url, messages, work, profile)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from eldercare.mqtt_auth import PLATFORM_USER
 from eldercare.services import LocalServices, Mosquitto
 from eldercare.settings import Settings
 from ingest.service import IngestService
@@ -45,6 +46,8 @@ async def test_broker_restart_reconnects_and_loses_nothing(
         run_dir=tmp_path / "run",
         mqtt_host=broker.host,
         mqtt_port=broker.port or 0,
+        mqtt_username=_credentials(broker)[0],
+        mqtt_password=_credentials(broker)[1],
         mqtt_client_id=unique("ingest-restart-"),
         mqtt_topics=[f"eldercare/{site}/#"],
         influx_url=influx_url,
@@ -77,8 +80,15 @@ async def test_broker_restart_reconnects_and_loses_nothing(
     assert await seq_counts(influx_url, db) == (1500, 1500)
 
 
+def _credentials(broker: Mosquitto) -> tuple[str, str | None]:
+    """The platform account of a broker that may refuse anonymous clients."""
+    return PLATFORM_USER, broker.platform_password()
+
+
 def _publish(broker: Mosquitto, messages: list[tuple[str, bytes]]) -> None:
-    publisher = Publisher(broker.host, broker.port or 0, client_id=unique("pub-"))
+    publisher = Publisher(
+        broker.host, broker.port or 0, client_id=unique("pub-"), credentials=_credentials(broker)
+    )
     try:
         publisher.publish_all(messages)
     finally:

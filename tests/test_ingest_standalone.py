@@ -27,7 +27,7 @@ pytestmark = pytest.mark.integration
 
 
 async def test_registry_change_is_picked_up_while_running(
-    settings: Settings, mqtt_addr: tuple[str, int]
+    settings: Settings, mqtt_addr: tuple[str, int], mqtt_credentials: tuple[str, str]
 ) -> None:
     site = unique("reload")
     db = unique("reload_")
@@ -46,7 +46,7 @@ async def test_registry_change_is_picked_up_while_running(
     task = asyncio.create_task(
         run_standalone(ingest_settings, stop=stop, registry_poll_s=0.1, started=started)
     )
-    publisher = Publisher(*mqtt_addr, client_id=unique("pub-reload-"))
+    publisher = Publisher(*mqtt_addr, client_id=unique("pub-reload-"), credentials=mqtt_credentials)
     try:
         await asyncio.wait_for(started.wait(), 20)
 
