@@ -148,7 +148,8 @@ def evaluate_scenarios(
         _wait_subscribed(platform, http_port, log_path)
 
         host, port = env["ELDERCARE_MQTT_HOST"], int(env["ELDERCARE_MQTT_PORT"])
-        publisher = MqttPublisher(BrokerConfig(host, port), qos=1)
+        user, password = env.get("ELDERCARE_MQTT_USERNAME"), env.get("ELDERCARE_MQTT_PASSWORD")
+        publisher = MqttPublisher(BrokerConfig(host, port, user, password), qos=1)
         progress("publishing the simulation as fast as the broker takes it")
         try:
             stats = run(

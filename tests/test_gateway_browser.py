@@ -337,6 +337,8 @@ class MqttPlatform:
         )
         connected = threading.Event()
         client.on_connect = lambda *_: connected.set()
+        if s.mqtt_username:
+            client.username_pw_set(s.mqtt_username, s.mqtt_password)
         client.connect(s.mqtt_host, s.mqtt_port)
         client.loop_start()
         try:
