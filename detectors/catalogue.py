@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -28,14 +28,23 @@ from detectors.not_up import NotUpRule
 from detectors.per_device import PerDeviceDetector
 from detectors.routine_deviation import RoutineDeviationRule
 from detectors.rule import Rule
-from detectors.settings import SETTINGS_MODELS, AbsenceSettings, Overrides
+from detectors.settings import (
+    SETTINGS_MODELS,
+    AbsenceSettings,
+    DetectorSettingsError,
+    Overrides,
+    resolve_settings,
+)
 from detectors.site_context import SiteContext
 from detectors.site_offline import SiteOfflineRule
 from detectors.sos import SosRule
 from detectors.tamper import TamperRule
 from detectors.vitals import VitalsRule
 from eldercare.domain import AlertKind, DeviceKind, Stream
-from eldercare.registry_model import Device, Site
+from eldercare.registry_model import Device, RegistryDocument, Site
+
+if TYPE_CHECKING:
+    from eldercare.registry_apply import Problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,3 +163,38 @@ def validate_overrides(sites: list[Site], global_overrides: Overrides | None = N
     """Check every site's and resident's overrides (e.g. before applying a registry)."""
     for site in sites:
         site_context(site, global_overrides)
+
+
+def registry_problems(doc: RegistryDocument) -> list[Problem]:
+    """Every bad `detectors:` override of a registry document, as registry problems with
+    the key path of the rule (`sites[hh-401].residents[zhang].detectors.inactivity`), for
+    `registry apply` to refuse the file before it changes anything."""
+    from eldercare.registry_apply import Problem  # the registry's error type, only here
+
+    models = settings_models()
+    out: list[Problem] = []
+    for site in doc.sites:
+        good_site_rules: dict[str, Any] = {}
+        for rule, values in site.detectors.items():
+            try:
+                resolve_settings(None, {rule: values}, None, site_id=site.id, models=models)
+            except DetectorSettingsError as exc:
+                out.append(Problem(f"sites[{site.id}].detectors.{rule}", str(exc)))
+            else:
+                good_site_rules[rule] = values
+        for resident in site.residents:
+            for rule, values in resident.detectors.items():
+                site_layer = {rule: good_site_rules[rule]} if rule in good_site_rules else {}
+                try:
+                    resolve_settings(
+                        None,
+                        site_layer,
+                        {rule: values},
+                        site_id=site.id,
+                        resident_id=resident.id,
+                        models=models,
+                    )
+                except DetectorSettingsError as exc:
+                    path = f"sites[{site.id}].residents[{resident.id}].detectors.{rule}"
+                    out.append(Problem(path, str(exc)))
+    return out

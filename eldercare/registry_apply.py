@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,6 +65,20 @@ class Problem:
             if self.column is not None:
                 where += f":{self.column}"
         return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+# A check of a whole document by another part (e.g. the detectors' settings overrides),
+# run before anything is written; the kernel cannot import those parts itself.
+RegistryValidator = Callable[[RegistryDocument], list[Problem]]
+
+
+def run_validators(
+    doc: RegistryDocument, validators: Sequence[RegistryValidator], source: str
+) -> None:
+    """RegistryError listing every problem the validators find (nothing changed)."""
+    problems = [p for check in validators for p in check(doc)]
+    if problems:
+        raise RegistryError(source, problems)
 
 
 class RegistryError(Exception):
@@ -723,9 +737,12 @@ async def apply_document(
     prune: bool = False,
     dry_run: bool = False,
     source: str = "<document>",
+    extra_validators: Sequence[RegistryValidator] = (),
 ) -> ApplyResult:
     """Make the store match `doc` for the sites it names; with `prune`, delete every other
-    site. One transaction; nothing is written if nothing differs."""
+    site. One transaction; nothing is written if nothing differs. `extra_validators` run
+    first: any problem they report refuses the document."""
+    run_validators(doc, extra_validators, source)
     return await _apply(
         sessions,
         list(enumerate(doc.sites)),
@@ -738,11 +755,23 @@ async def apply_document(
 
 
 async def apply_file(
-    sessions: Sessions, path: str | Path, *, prune: bool = False, dry_run: bool = False
+    sessions: Sessions,
+    path: str | Path,
+    *,
+    prune: bool = False,
+    dry_run: bool = False,
+    extra_validators: Sequence[RegistryValidator] = (),
 ) -> ApplyResult:
     """Validate a YAML file and apply it (RegistryError, and no change, if it is not valid)."""
     doc = load_registry_file(path)
-    return await apply_document(sessions, doc, prune=prune, dry_run=dry_run, source=str(path))
+    return await apply_document(
+        sessions,
+        doc,
+        prune=prune,
+        dry_run=dry_run,
+        source=str(path),
+        extra_validators=extra_validators,
+    )
 
 
 async def upsert_site(sessions: Sessions, site: Site) -> ApplyResult:

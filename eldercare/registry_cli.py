@@ -76,8 +76,15 @@ def apply_command(
     database_url: DatabaseOption = None,
 ) -> None:
     """Make the store match FILE: create, update and delete exactly what differs."""
+    from detectors.catalogue import registry_problems  # CLI wiring: checks detector overrides
+
     try:
-        result = _run(database_url, lambda s: apply_file(s, file, prune=prune, dry_run=dry_run))
+        result = _run(
+            database_url,
+            lambda s: apply_file(
+                s, file, prune=prune, dry_run=dry_run, extra_validators=[registry_problems]
+            ),
+        )
     except RegistryError as exc:
         typer.secho(str(exc), fg="red", err=True)
         typer.secho("nothing was changed", err=True)
