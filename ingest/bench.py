@@ -25,6 +25,7 @@ import contextlib
 import json
 import os
 import platform
+import select
 import socket
 import struct
 import subprocess
@@ -150,8 +151,14 @@ def _bare_main(args: argparse.Namespace) -> None:
     def on_subscribe(*_: Any) -> None:
         print("ready", flush=True)
 
+    def on_connect(c: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if reason.is_failure:
+            print(f"broker refused the subscriber: {reason}", flush=True)
+            c.disconnect()
+
     client.on_message = on_message
     client.on_subscribe = on_subscribe
+    client.on_connect = on_connect
     if os.environ.get("ELDERCARE_MQTT_USERNAME"):
         client.username_pw_set(
             os.environ["ELDERCARE_MQTT_USERNAME"], os.environ.get("ELDERCARE_MQTT_PASSWORD")
@@ -204,11 +211,13 @@ def _spawn(args: list[str], env: dict[str, str] | None = None, **kw: Any) -> sub
     )
 
 
-def _expect_ready(proc: subprocess.Popen[str], what: str) -> None:
+def _expect_ready(proc: subprocess.Popen[str], what: str, within: float = 60.0) -> None:
     assert proc.stdout is not None
-    line = proc.stdout.readline()
+    readable, _, _ = select.select([proc.stdout], [], [], within)
+    line = proc.stdout.readline() if readable else ""
     if line.strip() != "ready":
-        raise RuntimeError(f"{what} did not start: {line!r}")
+        proc.kill()
+        raise RuntimeError(f"{what} did not start within {within:.0f} s: {line!r}")
 
 
 def _publisher(host: str, port: int, site: str, n: int) -> subprocess.Popen[str]:
@@ -239,7 +248,7 @@ def _go(proc: subprocess.Popen[str]) -> None:
     proc.stdin.flush()
 
 
-def _result(proc: subprocess.Popen[str], timeout: float = 600) -> dict[str, Any]:
+def _result(proc: subprocess.Popen[str], timeout: float = 300) -> dict[str, Any]:
     out, _ = proc.communicate(timeout=timeout)
     return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
