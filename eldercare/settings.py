@@ -81,9 +81,30 @@ class Settings(BaseSettings):
         return (
             init_settings,
             env_settings,
+            SecretFileSettingsSource(settings_cls),
             file_secret_settings,
             TomlConfigSettingsSource(settings_cls),
         )
+
+
+# Secrets that may come from a file (Docker/Kubernetes secrets): ELDERCARE_<NAME>_FILE.
+SECRET_FIELDS = ("mqtt_password", "influx_token", "influx_password", "database_url")
+
+
+class SecretFileSettingsSource(PydanticBaseSettingsSource):
+    """`ELDERCARE_MQTT_PASSWORD_FILE=/run/secrets/mqtt` reads the secret from that file
+    (trailing newline stripped), so it never sits in the environment or the TOML."""
+
+    def get_field_value(self, field: object, field_name: str) -> tuple[object, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, object]:
+        values: dict[str, object] = {}
+        for name in SECRET_FIELDS:
+            path = os.environ.get(f"ELDERCARE_{name.upper()}_FILE")
+            if path:
+                values[name] = Path(path).read_text(encoding="utf-8").strip()
+        return values
 
 
 _LOCAL_BROKER_ONLY = frozenset({"mqtt_username", "mqtt_password", "mqtt_tls", "mqtt_ca_file"})

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Annotated, cast
 
 from fastapi import FastAPI, Header, Request
@@ -38,6 +39,7 @@ from gateway.auth import TokenRow
 from gateway.context import Auth, Ctx, GatewayContext, _token_from
 from gateway.ports import AlertService, IndexProvider, InfluxQuery
 from gateway.routes_family import FamilyPrefRow
+from gateway.security import BrowserSecurity
 from gateway.stream import ChangeHub, alert_events
 from gateway.users import Sessions, UserRow, ensure_first_admin
 
@@ -47,6 +49,19 @@ GATEWAY_TABLES: list[Table] = [
     cast(Table, t.__table__) for t in (UserRow, TokenRow, AuditRow, FamilyPrefRow)
 ]
 ADMIN_PASSWORD_ENV = "ELDERCARE_ADMIN_PASSWORD"
+
+
+def first_admin_password() -> str | None:
+    """`ELDERCARE_ADMIN_PASSWORD`, or the content of the file named by
+    `ELDERCARE_ADMIN_PASSWORD_FILE` (a container secret), stripped of the newline."""
+    value = os.environ.get(ADMIN_PASSWORD_ENV)
+    if value:
+        return value
+    path = os.environ.get(ADMIN_PASSWORD_ENV + "_FILE")
+    if path:
+        return Path(path).read_text(encoding="utf-8").strip() or None
+    return None
+
 
 _stream_clients = metrics.gauge("eldercare_gateway_stream_clients", "Connected live-stream clients")
 
@@ -100,7 +115,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await init_gateway_store(sessions)
-        if await ensure_first_admin(sessions, os.environ.get(ADMIN_PASSWORD_ENV), clock.now()):
+        if await ensure_first_admin(sessions, first_admin_password(), clock.now()):
             log.info("created the first admin account 'admin' from %s", ADMIN_PASSWORD_ENV)
         await hub.start()
         try:
@@ -114,7 +129,12 @@ def create_app(
         description="REST API, live alert stream, operator console and family portal.",
         openapi_tags=TAGS,
         lifespan=lifespan,
+        # The interactive docs page needs a CDN and inline script, which the
+        # Content-Security-Policy forbids; the schema stays at /openapi.json.
+        docs_url=None,
+        redoc_url=None,
     )
+    app.add_middleware(BrowserSecurity, public_url=settings.public_url)
     app.state.gateway = ctx
     for module in (routes_auth, routes_alerts, routes_registry, routes_activity, routes_family):
         app.include_router(module.router)

@@ -1,9 +1,11 @@
 """Slows down password guessing: too many failed logins from one client for one
-account within a window get 429 until the window has passed.
+account within a window get 429 until the window has passed, even with the right
+password (the account stays locked for that client for the window).
 
 Keyed by (user name, client address), so a guesser elsewhere cannot lock an
-operator out of her own console in the middle of a shift. Pure and clocked from
-outside, so it is tested without sleeping.
+operator out of her own console in the middle of a shift. A second, larger budget
+per client address across all user names stops one client from spraying guesses
+over many accounts. Pure and clocked from outside, so it is tested without sleeping.
 """
 
 from __future__ import annotations
@@ -11,13 +13,21 @@ from __future__ import annotations
 from collections import deque
 
 MAX_FAILURES = 10
+MAX_CLIENT_FAILURES = 30  # across every user name, from one address
+_ANY_USER = "\0any"  # the per-client key's user part; no user name can equal it
 WINDOW_S = 15 * 60.0
 MAX_TRACKED = 10_000  # keys kept before expired ones are swept (guessing random names)
 
 
 class LoginGuard:
-    def __init__(self, max_failures: int = MAX_FAILURES, window_s: float = WINDOW_S) -> None:
+    def __init__(
+        self,
+        max_failures: int = MAX_FAILURES,
+        window_s: float = WINDOW_S,
+        max_client_failures: int = MAX_CLIENT_FAILURES,
+    ) -> None:
         self.max_failures = max_failures
+        self.max_client_failures = max_client_failures
         self.window_s = window_s
         self._failures: dict[tuple[str, str], deque[float]] = {}
 
@@ -27,27 +37,39 @@ class LoginGuard:
             times.popleft()
         return times
 
-    def retry_after(self, username: str, client: str, now: float) -> float | None:
-        """Seconds to wait before trying again, or None if a try is allowed now."""
-        key = (username.lower(), client)
+    def _wait(self, key: tuple[str, str], limit: int, now: float) -> float | None:
         times = self._recent(key, now)
         if not times:
             self._failures.pop(key, None)
-        if len(times) < self.max_failures:
+        if len(times) < limit:
             return None
-        return times[0] + self.window_s - now
+        return times[-limit] + self.window_s - now
+
+    def retry_after(self, username: str, client: str, now: float) -> float | None:
+        """Seconds to wait before trying again, or None if a try is allowed now."""
+        waits = [
+            w
+            for w in (
+                self._wait((username.lower(), client), self.max_failures, now),
+                self._wait((_ANY_USER, client), self.max_client_failures, now),
+            )
+            if w is not None
+        ]
+        return max(waits) if waits else None
 
     def failed(self, username: str, client: str, now: float) -> None:
         if len(self._failures) >= MAX_TRACKED:
             self._sweep(now)
         self._recent((username.lower(), client), now).append(now)
+        self._recent((_ANY_USER, client), now).append(now)
 
     def _sweep(self, now: float) -> None:
         for key in [k for k, times in self._failures.items() if times[-1] <= now - self.window_s]:
             del self._failures[key]
 
     def __len__(self) -> int:
-        return len(self._failures)
+        """(account, client) pairs tracked; the per-client budgets are not counted."""
+        return sum(1 for user, _ in self._failures if user != _ANY_USER)
 
     def succeeded(self, username: str, client: str) -> None:
         self._failures.pop((username.lower(), client), None)

@@ -23,15 +23,9 @@ _PAGES = {
     "/family": "family.html",
     "/login": "login.html",
 }
-_HEADERS = {
-    "Cache-Control": "no-cache",
-    "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        "connect-src 'self'; frame-ancestors 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-}
+# Security headers (CSP and the rest) are added to every response by
+# gateway.security.BrowserSecurity.
+_HEADERS = {"Cache-Control": "no-cache"}
 
 
 def mount(app: FastAPI) -> None:

@@ -11,6 +11,7 @@ from gateway import users
 from gateway.audit import list_audit
 from gateway.auth import SESSION_COOKIE, issue_token, revoke_all, revoke_token
 from gateway.context import Admin, Auth, Ctx
+from gateway.security import CSRF_COOKIE, csrf_token_for
 from gateway.users import Account, AccountError, Role
 
 router = APIRouter(tags=["auth"])
@@ -95,8 +96,22 @@ async def login(
             secure=request.url.scheme == "https",
             path="/",
         )
+        _set_csrf_cookie(response, request, issued.token, issued.expires_at - ctx.clock.now())
     return LoginResponse(
         token=issued.token, expires_at=issued.expires_at, account=AccountOut.of(account)
+    )
+
+
+def _set_csrf_cookie(response: Response, request: Request, session: str, ttl: float) -> None:
+    # Readable by the pages' script (not HttpOnly): it echoes it as X-CSRF-Token.
+    response.set_cookie(
+        CSRF_COOKIE,
+        csrf_token_for(session),
+        max_age=max(1, int(ttl)),
+        httponly=False,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
     )
 
 
@@ -105,11 +120,16 @@ async def logout(principal: Auth, response: Response, ctx: Ctx) -> Response:
     await revoke_token(ctx.sessions, principal.token_id, now=ctx.clock.now())
     response.status_code = 204
     response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(CSRF_COOKIE, path="/")
     return response
 
 
 @router.get("/api/auth/me", response_model=AccountOut, summary="The signed-in account")
-async def me(principal: Auth) -> AccountOut:
+async def me(principal: Auth, request: Request, response: Response, ctx: Ctx) -> AccountOut:
+    session = request.cookies.get(SESSION_COOKIE)
+    if session and CSRF_COOKIE not in request.cookies:
+        # A session opened before the CSRF cookie existed gets one on the next page load.
+        _set_csrf_cookie(response, request, session, 3600.0)
     return AccountOut.of(principal.account)
 
 

@@ -238,7 +238,8 @@ async def test_cookie_session_logout_and_token_expiry(gw) -> None:
     cookie = resp.headers["set-cookie"]
     assert SESSION_COOKIE in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
     assert (await client.get("/api/auth/me")).json()["username"] == "op-bincheng"
-    assert (await client.post("/api/auth/logout")).status_code == 204
+    csrf = {"X-CSRF-Token": client.cookies["eldercare_csrf"]}
+    assert (await client.post("/api/auth/logout", headers=csrf)).status_code == 204
     client.cookies.clear()
     token = resp.json()["token"]
     headers = {"Authorization": f"Bearer {token}"}

@@ -38,8 +38,17 @@ const EC = (() => {
 
   function toggleLang() { setLang(lang === "zh-CN" ? "en" : "zh-CN"); }
 
+  // The session cookie is HttpOnly; its CSRF companion is readable and is echoed in a
+  // header on every state-changing request (see gateway/security.py).
+  function csrfToken() {
+    const m = document.cookie.match(/(?:^|;\s*)eldercare_csrf=([^;]*)/);
+    return m ? decodeURIComponent(m[1]) : "";
+  }
+
   async function api(path, options) {
     const opts = Object.assign({ credentials: "same-origin", headers: {} }, options || {});
+    const method = (opts.method || "GET").toUpperCase();
+    if (method !== "GET" && method !== "HEAD") opts.headers["X-CSRF-Token"] = csrfToken();
     if (opts.json !== undefined) {
       opts.body = JSON.stringify(opts.json);
       opts.headers["Content-Type"] = "application/json";
