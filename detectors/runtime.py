@@ -34,9 +34,12 @@ is caught per detector (logged once per site, detector and cause; counted in
 for that detector only, and `handle_readings` returns normally, so one bad reading
 can never become a poison message that ingest redelivers forever.
 
-Removal: a site that disappears from the registry loses its detector set; each of
-its open conditions is cleared (a `clear` transition at the site's clock) and its
-snapshot rows are deleted.
+Removal: a site that disappears from a loaded registry (not the empty placeholder a
+process starts with) loses its detector set; each of its open conditions (the runtime
+keeps the raised, not yet cleared (kind, resident) of every site, in its snapshot) is
+cleared with a `clear` transition at the site's clock, and its snapshot rows are
+deleted at the next snapshot save. A site removed while the process was down is
+handled the same way from its stored snapshot.
 
 Persistence: detector snapshots go to the `detector_snapshots` table every
 `snapshot_every_s` (sites that changed) and on stop, and are restored when a
@@ -59,7 +62,7 @@ from detectors.settings import DetectorSettingsError, Overrides
 from detectors.snapshot_store import SiteStates, SnapshotStore
 from eldercare import metrics
 from eldercare.clock import Clock, WallClock
-from eldercare.domain import Reading, Transition
+from eldercare.domain import AlertKind, Reading, Severity, Transition, TransitionAction
 from eldercare.logs import get_logger
 from eldercare.pipeline import TransitionSink
 from eldercare.registry_index import RegistryIndex
@@ -118,6 +121,15 @@ class SiteDetectors:
         self.dirty = True
         self._next_due: float | None = None
         self._due_stale = True
+        # Raised and not yet cleared: (kind, resident) → severity, to clear them on removal.
+        self.open: dict[tuple[str, str | None], str] = {}
+
+    def note(self, t: Transition) -> None:
+        key = (t.kind.value, t.resident_id)
+        if t.action == TransitionAction.CLEAR:
+            self.open.pop(key, None)
+        else:
+            self.open[key] = t.severity.value
 
     def next_due(self) -> float | None:
         if self._due_stale:
@@ -176,6 +188,7 @@ class SiteDetectors:
         states[RUNTIME_ENTRY] = {
             "clock": self.clock,
             "recent": [list(k) for k in self.recent],
+            "open": [[kind, resident, sev] for (kind, resident), sev in sorted(self.open.items())],
         }
         return states
 
@@ -196,7 +209,39 @@ class SiteDetectors:
             for k in own.get("recent", [])
             if isinstance(k, list) and len(k) == 3
         }
+        self.open = _open_conditions(own)
         self._due_stale = True
+
+
+def _open_conditions(own: Mapping[str, Any]) -> dict[tuple[str, str | None], str]:
+    out: dict[tuple[str, str | None], str] = {}
+    for item in own.get("open", []):
+        if isinstance(item, list) and len(item) == 3 and isinstance(item[0], str):
+            out[(item[0], item[1] if isinstance(item[1], str) else None)] = str(item[2])
+    return out
+
+
+def removal_clears(
+    site_id: str, open_conditions: Mapping[tuple[str, str | None], str], ts: float
+) -> list[Transition]:
+    """`clear` transitions for the open conditions of a site removed from the registry."""
+    out: list[Transition] = []
+    for (kind, resident), severity in sorted(open_conditions.items(), key=str):
+        try:
+            out.append(
+                Transition(
+                    action=TransitionAction.CLEAR,
+                    kind=AlertKind(kind),
+                    site_id=site_id,
+                    ts=ts,
+                    severity=Severity(severity),
+                    resident_id=resident,
+                    details={"reason": "site removed from the registry"},
+                )
+            )
+        except ValueError:  # a kind or severity this version no longer knows
+            _errors.inc(cause="removal", detector="")
+    return out
 
 
 class DetectorRuntime:
@@ -238,6 +283,8 @@ class DetectorRuntime:
         self._last_snapshot = 0.0
         self._logged: set[tuple[str, str]] = set()  # (site, cause) already logged
         self._bad_sites: dict[str, Site] = {}  # sites whose overrides are invalid, as logged
+        self._checked_index: RegistryIndex | None = None  # the last index checked for removals
+        self._to_delete: set[str] = set()  # removed sites whose snapshot rows are to go
 
     # --- Component ------------------------------------------------------------------------
 
@@ -279,6 +326,7 @@ class DetectorRuntime:
             for r in readings:
                 by_site.setdefault(r.site_id, []).append(r)
             index = self.index_provider()
+            out.extend(self._drop_removed(index))
             for site_id, batch in by_site.items():
                 site = self._site(index, site_id)
                 if site is None:
@@ -295,17 +343,19 @@ class DetectorRuntime:
         """Wall mode: fire every timer due by the wall clock (the timer task calls this)."""
         async with self._lock:
             now = self.clock.now()
+            removed = self._drop_removed(self.index_provider())
             self._refresh_sites()
             fired = self._advance_all(now)
             if fired:
                 _timer_lag.set(max(now - t.ts for t in fired))
-            await self._emit(fired)
+            await self._emit(removed + fired)
 
     async def advance_to(self, now: float) -> None:
         """Event mode: the whole replay has reached `now` (e.g. its end); fire timers due."""
         async with self._lock:
             self.watermark = now if self.watermark is None else max(self.watermark, now)
-            await self._emit(self._advance_all(now))
+            removed = self._drop_removed(self.index_provider())
+            await self._emit(removed + self._advance_all(now))
 
     # --- internals ------------------------------------------------------------------------
 
@@ -352,11 +402,38 @@ class DetectorRuntime:
                 site.clock = now  # nothing due: just move the clock on
         return out
 
+    def _drop_removed(self, index: RegistryIndex) -> list[Transition]:
+        """Drop the detector sets of sites no longer in the registry; clear what they had
+        open. The empty index a process starts with (version 0, no sites) is not a registry
+        without sites."""
+        if index is self._checked_index or (index.version == 0 and not index.sites):
+            return []
+        self._checked_index = index
+        out: list[Transition] = []
+        for site_id in [s for s in self.sites if s not in index.sites]:
+            site = self.sites.pop(site_id)
+            ts = site.clock if site.clock is not None else self.clock.now()
+            out.extend(removal_clears(site_id, site.open, ts))
+            self._to_delete.add(site_id)
+            self._bad_sites.pop(site_id, None)
+            log.info("site removed from the registry: detectors dropped", extra={"site": site_id})
+        for site_id in [s for s in self._stored if s not in index.sites]:
+            own = self._stored.pop(site_id).get(RUNTIME_ENTRY) or {}
+            clock = own.get("clock")
+            ts = float(clock) if isinstance(clock, int | float) else self.clock.now()
+            out.extend(removal_clears(site_id, _open_conditions(own), ts))
+            self._to_delete.add(site_id)
+        _sites.set(len(self.sites))
+        return out
+
     async def _emit(self, transitions: list[Transition]) -> None:
         if not transitions:
             return
         for t in transitions:
             _transitions.inc(kind=t.kind.value, action=t.action.value)
+            site = self.sites.get(t.site_id)
+            if site is not None:
+                site.note(t)
         await self.sink.handle_transitions(transitions)
 
     def _build(self, site: Site) -> SiteDetectors | None:
@@ -432,5 +509,8 @@ class DetectorRuntime:
             }
             for site in self.sites.values():
                 site.dirty = False
+            removed, self._to_delete = self._to_delete, set()
         await self.snapshot_store.save(states)
+        for site_id in sorted(removed):
+            await self.snapshot_store.delete_site(site_id)
         self._last_snapshot = time.monotonic()

@@ -412,3 +412,98 @@ async def test_a_failing_detector_is_contained_and_counted(
     assert len(failures) == 1  # logged once per cause, however often it fails
     assert failures[0].__dict__["site"] == site.id
     assert failures[0].__dict__["detector"] == "broken"
+
+
+# --- a site removed from the registry ---------------------------------------------------------
+
+
+async def test_removed_site_clears_open_conditions_and_forgets_its_snapshots(
+    tmp_path: Path,
+) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/snap.db")
+    await create_all(engine)
+    store = SnapshotStore(engine)
+    gone = home_site(SH, site_id="gone")
+    kept = home_site(SH, site_id="kept", device_suffix="-k")
+    holder = {"index": RegistryIndex(RegistryDocument(sites=[gone, kept]), version=1)}
+    sink = Collector()
+    rt = DetectorRuntime(lambda: holder["index"], sink, clock_mode="event", snapshot_store=store)
+    await rt.start()
+    rs, t = _night_exit(gone)
+    await rt.handle_readings(rs[:2])
+    await rt.advance_to(t + 1900)
+    await rt.handle_readings([reading(kept, "pir-living-k", Stream.MOTION, t + 1900, motion=True)])
+    assert sink.of(AlertKind.BED_EXIT_NO_RETURN) == [(RAISE, t + 1800)]
+    await rt.save_snapshots()
+    assert set(await store.load_all()) == {"gone", "kept"}
+
+    # The process starts with an empty placeholder index: that is not a removal.
+    holder["index"] = RegistryIndex.empty()
+    await rt.advance_to(t + 1950)
+    assert set(rt.sites) == {"gone", "kept"}
+
+    holder["index"] = RegistryIndex(RegistryDocument(sites=[kept]), version=2)
+    await rt.handle_readings([reading(kept, "pir-living-k", Stream.MOTION, t + 2000, motion=True)])
+    removal = [
+        x for x in sink.transitions if x.details.get("reason") == "site removed from the registry"
+    ]
+    assert {(x.site_id, x.action, x.ts) for x in removal} == {("gone", CLEAR, t + 1950)}
+    assert {(x.kind, x.resident_id) for x in removal} == _open_at_end(
+        sink.transitions[: -len(removal)], "gone"
+    )
+    assert (AlertKind.BED_EXIT_NO_RETURN, "res-1") in {(x.kind, x.resident_id) for x in removal}
+    assert set(rt.sites) == {"kept"}
+    await rt.stop()
+    assert set(await store.load_all()) == {"kept"}
+    # Readings still arriving for it (a device not yet unplugged) are not detected on.
+    before = len(sink.transitions)
+    await rt.handle_readings([reading(gone, "sos-1", Stream.SOS, t + 2100, pressed=True)])
+    assert len(sink.transitions) == before
+    await engine.dispose()
+
+
+def _open_at_end(transitions: list[Transition], site_id: str) -> set[tuple[AlertKind, str | None]]:
+    open_: set[tuple[AlertKind, str | None]] = set()
+    for x in transitions:
+        if x.site_id == site_id:
+            key = (x.kind, x.resident_id)
+            (open_.discard if x.action == CLEAR else open_.add)(key)
+    return open_
+
+
+async def test_site_removed_while_down_is_cleared_from_its_snapshot(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/snap.db")
+    await create_all(engine)
+    store = SnapshotStore(engine)
+    gone = home_site(SH, site_id="gone")
+    rs, t = _night_exit(gone)
+    sink1 = Collector()
+    rt1 = DetectorRuntime(
+        lambda: RegistryIndex(RegistryDocument(sites=[gone]), version=1),
+        sink1,
+        clock_mode="event",
+        snapshot_store=store,
+    )
+    await rt1.start()
+    await rt1.handle_readings(rs[:2])
+    await rt1.advance_to(t + 1900)
+    await rt1.stop()
+    assert sink1.of(AlertKind.BED_EXIT_NO_RETURN) == [(RAISE, t + 1800)]
+
+    other = home_site(SH, site_id="other", device_suffix="-o")
+    sink2 = Collector()
+    rt2 = DetectorRuntime(
+        lambda: RegistryIndex(RegistryDocument(sites=[other]), version=5),
+        sink2,
+        clock_mode="event",
+        snapshot_store=store,
+    )
+    await rt2.start()
+    await rt2.handle_readings([reading(other, "pir-living-o", Stream.MOTION, t + 4000)])
+    removal = [x for x in sink2.transitions if x.site_id == "gone"]
+    assert {(x.action, x.ts) for x in removal} == {(CLEAR, t + 1900)}
+    assert {(x.kind, x.resident_id) for x in removal} == _open_at_end(sink1.transitions, "gone")
+    assert AlertKind.BED_EXIT_NO_RETURN in {x.kind for x in removal}
+    await rt2.stop()
+    assert set(await store.load_all()) == {"other"}
+    await engine.dispose()
