@@ -184,7 +184,12 @@ class SiteDetectors:
             del self.recent[key]
 
     def snapshot(self) -> SiteStates:
-        states = {name: det.snapshot() for name, det in self.detectors.items()}
+        states: SiteStates = {}
+        for name, det in self.detectors.items():
+            try:
+                states[name] = det.snapshot()
+            except Exception as exc:  # its previous row stays; the others are still saved
+                self.on_error(name, "snapshot", exc)
         states[RUNTIME_ENTRY] = {
             "clock": self.clock,
             "recent": [list(k) for k in self.recent],

@@ -384,6 +384,8 @@ class _Broken:
         return 0.0 if self.fail_on == "advance" else None
 
     def snapshot(self) -> dict[str, object]:
+        if self.fail_on == "snapshot":
+            raise TypeError("broken snapshot")
         return {}
 
     def restore(self, state: object) -> None:
@@ -506,4 +508,25 @@ async def test_site_removed_while_down_is_cleared_from_its_snapshot(tmp_path: Pa
     assert AlertKind.BED_EXIT_NO_RETURN in {x.kind for x in removal}
     await rt2.stop()
     assert set(await store.load_all()) == {"other"}
+    await engine.dispose()
+
+
+async def test_a_detector_failing_to_snapshot_does_not_stop_the_others(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/snap.db")
+    await create_all(engine)
+    store = SnapshotStore(engine)
+    site = home_site(SH)
+    holder = {"index": _index(site)}
+    rt = DetectorRuntime(lambda: holder["index"], Collector(), snapshot_store=store)
+    rs, _ = _night_exit(site)
+    await rt.handle_readings(rs[:1])
+    rt.sites[site.id].detectors["broken"] = _Broken("snapshot")
+    before = _errors.value(cause="snapshot", detector="broken")
+    await rt.save_snapshots()
+    # A registry edit carries state over through snapshots: still no exception.
+    holder["index"] = _index(home_site(SH, site_overrides={"sos": {"repeat_window_s": 60}}))
+    await rt.handle_readings(rs[1:2])
+    assert _errors.value(cause="snapshot", detector="broken") == before + 2
+    stored = (await store.load_all())[site.id]
+    assert "broken" not in stored and "bed_exit_no_return" in stored
     await engine.dispose()
