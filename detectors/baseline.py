@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from datetime import date
 
 from pydantic import Field
 
@@ -118,8 +119,6 @@ class ReturnBaseline(RuleState):
     def ready(self, today: str, learn_days: int) -> bool:
         if self.first_day is None:
             return False
-        from datetime import date
-
         return (date.fromisoformat(today) - date.fromisoformat(self.first_day)).days >= learn_days
 
     def usual_latest_minute(self, min_samples: int) -> float | None:

@@ -94,6 +94,28 @@ def test_not_returned_learned_deadline_is_bounded() -> None:
     assert out[0].action == RAISE and out[0].ts == local_ts(SH, 2024, 5, 11, 0, 30)
 
 
+def test_coming_home_then_quiet_is_home_not_a_new_absence() -> None:
+    site = home_site(SH)
+    rs = _evening_out(site, 10, (15, 0), (23, 39))[:-1]  # back, then no sensor fires
+    out = replay(NotReturnedRule(context(site)), rs, rs[-1].ts + 24 * 3600)
+    assert [(x.action, x.ts) for x in out] == [
+        (RAISE, local_ts(SH, 2024, 5, 10, 22, 0)),
+        (CLEAR, rs[3].ts),
+    ]
+    # A second door passage soon after going out (back for the keys, locking up) continues
+    # the departure rather than ending it: away, dated from the last door event.
+    t = local_ts(SH, 2024, 5, 12, 9, 0)
+    rs = [
+        reading(site, "pir-kitchen", Stream.MOTION, t - 60, motion=True),
+        reading(site, "door-front", Stream.CONTACT, t, open=True),
+        reading(site, "door-front", Stream.CONTACT, t + 5, open=False),
+        reading(site, "door-front", Stream.CONTACT, t + 120, open=True),
+        reading(site, "door-front", Stream.CONTACT, t + 125, open=False),
+    ]
+    out = replay(NotReturnedRule(context(site)), rs, t + 13 * 3600)
+    assert [(x.action, x.ts - t) for x in out] == [(RAISE, 12 * 3600 + 125)]
+
+
 def test_night_door_exit_coming_home_is_not_leaving() -> None:
     site = home_site(SH)
     # Out since the afternoon, back at 23:30, then sits quietly (a room without a sensor).
