@@ -45,6 +45,7 @@ from eldercare.registry_store import (
     org_prefixes,
     select_rows,
 )
+from eldercare.yaml_limits import YamlLimitError, check_yaml_limits
 
 # --------------------------------------------------------------------------- errors
 
@@ -154,9 +155,15 @@ def load_registry_file(path: str | Path) -> RegistryDocument:
 def parse_registry(text: str, source: str = "<registry>") -> RegistryDocument:
     """Validate registry YAML text; `source` names it in error messages."""
     try:
+        # Deep nesting and alias bombs are refused before anything is built.
+        check_yaml_limits(text)
         data = yaml.load(text, Loader=_RegistryLoader)  # a SafeLoader subclass
+    except YamlLimitError as exc:
+        raise RegistryError(source, [Problem("", str(exc), exc.line, exc.column)]) from exc
     except yaml.YAMLError as exc:
         raise RegistryError(source, [_yaml_problem(exc)]) from exc
+    except RecursionError as exc:  # a last resort: the limits above should come first
+        raise RegistryError(source, [Problem("", "YAML nested too deeply")]) from exc
     if data is None:
         raise RegistryError(
             source, [Problem("", "the file is empty (write `sites: []` for no sites)")]
