@@ -193,7 +193,10 @@ class SiteDetectors:
         states[RUNTIME_ENTRY] = {
             "clock": self.clock,
             "recent": [list(k) for k in self.recent],
-            "open": [[kind, resident, sev] for (kind, resident), sev in sorted(self.open.items())],
+            "open": [
+                [kind, resident, sev]
+                for (kind, resident), sev in sorted(self.open.items(), key=lambda i: str(i[0]))
+            ],
         }
         return states
 

@@ -14,7 +14,7 @@ from detectors.runtime import DetectorRuntime, _errors
 from detectors.snapshot_store import SnapshotStore
 from eldercare.clock import FakeClock
 from eldercare.db import create_all, create_engine
-from eldercare.domain import AlertKind, Reading, Stream, Transition, TransitionAction
+from eldercare.domain import AlertKind, Reading, Severity, Stream, Transition, TransitionAction
 from eldercare.registry_index import RegistryIndex
 from eldercare.registry_model import RegistryDocument, Site
 from tests.detector_helpers import HOME_DEVICES, home_site, local_ts, reading
@@ -530,3 +530,15 @@ async def test_a_detector_failing_to_snapshot_does_not_stop_the_others(tmp_path:
     stored = (await store.load_all())[site.id]
     assert "broken" not in stored and "bed_exit_no_return" in stored
     await engine.dispose()
+
+
+def test_open_conditions_of_known_and_unknown_residents_survive_a_snapshot() -> None:
+    from detectors.runtime import SiteDetectors
+
+    site = home_site(SH)
+    states = SiteDetectors(site, {})
+    for resident in ("res-1", None):
+        states.note(Transition(RAISE, AlertKind.INACTIVITY, site.id, 1.0, Severity.HIGH, resident))
+    again = SiteDetectors(site, {})
+    again.restore(states.snapshot())
+    assert again.open == {("inactivity", "res-1"): "high", ("inactivity", None): "high"}
