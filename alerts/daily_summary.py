@@ -28,7 +28,7 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from alerts.messages import local_time
-from alerts.recipients import channel_hash
+from alerts.recipients import ContactPreferences, channel_hash, summary_contact
 from alerts.records import AlertRecord, PlannedNotification
 from alerts.store import AlertFilter, AlertStore
 from alerts.terms import kind_term, language_of, outcome_term
@@ -329,7 +329,9 @@ class DailySummaries:
         facts: DayFactsSource,
         public_url: str,
         check_every_s: float = 60.0,
+        preferences: ContactPreferences | None = None,
     ) -> None:
+        self.preferences = preferences
         self.store = store
         self.index_provider = index_provider
         self.facts = facts
@@ -342,9 +344,17 @@ class DailySummaries:
             return 0
         self._last_check = now
         index = self.index_provider()
+        prefs = {}
+        if self.preferences is not None:
+            try:
+                prefs = dict(await self.preferences.contact_preferences())
+            except Exception as exc:  # then the registry's times and channels hold
+                log.warning("contact preferences unavailable", extra={"error": str(exc)})
         due: list[tuple[Site, Contact, Resident, float, str]] = []
         for site in index.sites.values():
-            for contact in site.contacts:
+            for registered in site.contacts:
+                # A family's own choice (portal) of time, on/off and channels wins.
+                contact = summary_contact(registered, prefs.get((site.id, registered.id)))
                 if contact.role != "family" or not contact.apprise:
                     continue
                 at = summary_due(contact, now, site.timezone)

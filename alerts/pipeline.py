@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
@@ -38,7 +38,14 @@ from alerts.policy import (
     load_inhibit_rules,
     parse_spec,
 )
-from alerts.recipients import channel_hash, resolve_all
+from alerts.recipients import (
+    ContactKey,
+    ContactPreference,
+    ContactPreferences,
+    channel_hash,
+    is_safety,
+    resolve_all,
+)
 from alerts.records import AlertChange, EscalationState, NotificationRecord, PlannedNotification
 from alerts.sender import AppriseSender, DeliveryError, NotificationSender
 from alerts.store import AlertStore
@@ -80,6 +87,7 @@ class AlertPipeline:
         sender: NotificationSender | None = None,
         tick_interval_s: float = 1.0,
         daily_summaries: Callable[[float], Awaitable[int]] | None = None,
+        preferences: ContactPreferences | None = None,
     ) -> None:
         self.store = store
         self.index_provider = index_provider
@@ -91,6 +99,7 @@ class AlertPipeline:
         self.sender = sender or AppriseSender()
         self.tick_interval_s = tick_interval_s
         self.daily_summaries = daily_summaries
+        self.preferences = preferences
         self.stages: list[Stage] = [
             self.record_changes,
             self.auto_resolve,
@@ -335,6 +344,7 @@ class AlertPipeline:
         if not due:
             return 0
         index = self.index_provider()
+        prefs = await self._contact_preferences()
         firings: list[tuple[EscalationState, list[PlannedNotification], dict[str, Any] | None]] = []
         events: list[AlertEvent] = []
         for alert, state in due:
@@ -345,7 +355,9 @@ class AlertPipeline:
             fired_step = state.step
             new_state, specs, what = decisions.next_state(state, severity_policy, now)
             site = index.sites.get(alert.site)
-            recipients = resolve_all(specs, site, alert.resident, policy.centre)
+            recipients = resolve_all(
+                specs, site, alert.resident, policy.centre, prefs, is_safety(alert.severity)
+            )
             planned: list[PlannedNotification] = []
             for r in recipients:
                 title, body = alert_message(alert, site, r, policy.centre, self.public_url, now)
@@ -393,6 +405,18 @@ class AlertPipeline:
         await self.store.fire_escalations(firings, now)
         await self.recorder.record(events)
         return len(firings)
+
+    async def _contact_preferences(self) -> Mapping[ContactKey, ContactPreference]:
+        """Families' channel choices (from the portal); without them, the registry's.
+        An unreadable preference store must not hold an alert up."""
+        if self.preferences is None:
+            return {}
+        try:
+            return await self.preferences.contact_preferences()
+        except Exception:
+            self.counters["preferences_unavailable"] += 1
+            log.exception("contact preferences unavailable; using the registry's channels")
+            return {}
 
     def _urls_by_channel(self, n: NotificationRecord, index: RegistryIndex) -> str | None:
         """The URL behind a logged channel hash, from today's registry and policy."""

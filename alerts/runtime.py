@@ -21,6 +21,7 @@ from alerts.daily_summary import DailySummaries, InfluxDayFacts
 from alerts.events import InfluxAlertEventRecorder
 from alerts.pipeline import AlertPipeline
 from alerts.policy import PolicySet, load_inhibit_rules
+from alerts.recipients import ContactPreferences
 from alerts.service import AlertService
 from alerts.store import AlertStore, init_store
 from eldercare.clock import Clock, WallClock
@@ -37,6 +38,7 @@ async def build_alerts(
     clock: Clock | None = None,
     engine: AsyncEngine | None = None,
     policies_dir: Path | None = None,
+    preferences: ContactPreferences | None = None,
 ) -> tuple[AlertPipeline, AlertService]:
     """The pipeline (TransitionSink + Component) and the service (for the gateway),
     sharing one store so the gateway's live stream wakes on the pipeline's writes."""
@@ -53,7 +55,11 @@ async def build_alerts(
 
     recorder = InfluxAlertEventRecorder(influx, settings.influx_db, org_of)
     summaries = DailySummaries(
-        store, index_provider, InfluxDayFacts(influx, settings.influx_db), settings.public_url
+        store,
+        index_provider,
+        InfluxDayFacts(influx, settings.influx_db),
+        settings.public_url,
+        preferences=preferences,
     )
     pipeline = AlertPipeline(
         store,
@@ -64,6 +70,7 @@ async def build_alerts(
         inhibit_rules=load_inhibit_rules(),
         recorder=recorder,
         daily_summaries=summaries,
+        preferences=preferences,
     )
     pipeline.resources = [influx]
     service = AlertService(

@@ -134,6 +134,7 @@ async def build_platform(
     from eldercare.influx import InfluxClient
     from gateway.alert_adapter import PipelineAlertService
     from gateway.app import create_app
+    from gateway.family_link import GatewayContactPreferences
     from ingest.service import IngestService
 
     clock = clock or WallClock()
@@ -149,6 +150,8 @@ async def build_platform(
         clock=clock,
         engine=engine,
         policies_dir=settings.alert_policies_dir,
+        # Families' channel choices from the portal, kept in the gateway's tables.
+        preferences=GatewayContactPreferences(sessions),
     )
     detector_runtime = DetectorRuntime(
         registry.current,

@@ -37,6 +37,7 @@ from gateway import (
 from gateway.audit import AuditRow
 from gateway.auth import TokenRow
 from gateway.context import Auth, Ctx, GatewayContext, _token_from
+from gateway.family_link import FamilyContactRow
 from gateway.ports import AlertService, IndexProvider, InfluxQuery
 from gateway.routes_family import FamilyPrefRow
 from gateway.security import BrowserSecurity
@@ -46,7 +47,7 @@ from gateway.users import Sessions, UserRow, ensure_first_admin
 log = get_logger(__name__)
 
 GATEWAY_TABLES: list[Table] = [
-    cast(Table, t.__table__) for t in (UserRow, TokenRow, AuditRow, FamilyPrefRow)
+    cast(Table, t.__table__) for t in (UserRow, TokenRow, AuditRow, FamilyPrefRow, FamilyContactRow)
 ]
 ADMIN_PASSWORD_ENV = "ELDERCARE_ADMIN_PASSWORD"
 

@@ -54,34 +54,72 @@ def add(
     residents: Annotated[
         str | None, typer.Option("--residents", help="family: comma-separated resident ids")
     ] = None,
+    contact: Annotated[
+        str | None,
+        typer.Option(
+            "--contact",
+            help="family: the registry contact this person is, site_id/contact_id "
+            "(links portal preferences to notifications; residents default to the contact's)",
+        ),
+    ] = None,
+    contact_phone: Annotated[
+        str | None,
+        typer.Option("--contact-phone", help="family: find the registry contact by phone"),
+    ] = None,
     display_name: Annotated[str, typer.Option("--name", help="name shown in the console")] = "",
-    language: Annotated[str, typer.Option("--language", help="zh-CN or en")] = "zh-CN",
+    language: Annotated[str | None, typer.Option("--language", help="zh-CN or en")] = None,
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="read the password from standard input")
     ] = False,
 ) -> None:
     """Create an account (the password is asked for, or read with --password-stdin)."""
+    resident_ids = [r.strip() for r in (residents or "").split(",") if r.strip()]
+    linking = contact is not None or contact_phone is not None
     try:
+        if linking and role is not Role.FAMILY:
+            raise AccountError("--contact/--contact-phone link family accounts only")
         password = _read_password(password_stdin)
-        account = asyncio.run(
-            _with_sessions(
-                lambda s: users.create_user(
+
+        async def create(s: Sessions) -> tuple[users.Account, str]:
+            if linking:
+                from eldercare import registry_store
+                from gateway.family_link import create_family_account
+
+                try:
+                    index = await registry_store.load_index(s)
+                except Exception as exc:  # no registry tables yet
+                    raise AccountError("no registry yet: run 'eldercare registry apply'") from exc
+                account, linked = await create_family_account(
                     s,
+                    index,
                     username=username,
-                    role=role,
                     password=password,
                     now=time.time(),
-                    scope=scope,
-                    residents=[r.strip() for r in (residents or "").split(",") if r.strip()],
+                    contact=contact,
+                    contact_phone=contact_phone,
+                    residents=resident_ids,
                     display_name=display_name,
                     language=language,
                 )
+                return account, f" linked to contact {linked.ref}"
+            account = await users.create_user(
+                s,
+                username=username,
+                role=role,
+                password=password,
+                now=time.time(),
+                scope=scope,
+                residents=resident_ids,
+                display_name=display_name,
+                language=language or "zh-CN",
             )
-        )
+            return account, ""
+
+        account, note = asyncio.run(_with_sessions(create))
     except AccountError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from exc
-    typer.echo(f"created {account.role} {account.username}")
+    typer.echo(f"created {account.role} {account.username}{note}")
 
 
 @users_app.command("list")

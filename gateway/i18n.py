@@ -165,6 +165,16 @@ UI: dict[str, dict[str, str]] = {
         "zh-CN": "安全警报至少要选择一种接收方式",
         "en": "Choose at least one channel for safety alerts",
     },
+    "family.prefs.not_set_up": {"zh-CN": "（未登记）", "en": " (not set up)"},
+    "family.prefs.unlinked": {
+        "zh-CN": "此账户尚未关联到登记的联系人，设置暂不影响通知。请联系服务中心。",
+        "en": "This account is not linked to a registered contact yet, so these choices "
+        "do not change notifications. Please ask the service centre.",
+    },
+    "family.prefs.fallback": {
+        "zh-CN": "所选方式都未登记时，安全警报会发到您登记的全部方式。",
+        "en": "If none of the chosen channels is set up, safety alerts go to all of yours.",
+    },
     "channel.sms": {"zh-CN": "短信", "en": "SMS"},
     "channel.wechat_work": {"zh-CN": "企业微信", "en": "WeChat Work"},
     "channel.email": {"zh-CN": "电子邮件", "en": "E-mail"},

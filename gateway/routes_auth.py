@@ -11,6 +11,7 @@ from gateway import users
 from gateway.audit import list_audit
 from gateway.auth import SESSION_COOKIE, issue_token, revoke_all, revoke_token
 from gateway.context import Admin, Auth, Ctx
+from gateway.family_link import create_family_account
 from gateway.security import CSRF_COOKIE, csrf_token_for
 from gateway.users import Account, AccountError, Role
 
@@ -60,7 +61,18 @@ class NewAccount(BaseModel):
     scope: str | None = Field(None, max_length=512)
     residents: list[str] = Field(default_factory=list, max_length=50)
     display_name: str = Field("", max_length=128)
-    language: Literal["zh-CN", "en"] = "zh-CN"
+    language: Literal["zh-CN", "en"] | None = Field(
+        None, description="default zh-CN, or a linked contact's language"
+    )
+    contact: str | None = Field(
+        None,
+        max_length=129,
+        description="family: the registry contact (site_id/contact_id) this person is; "
+        "her portal preferences then decide her notification channels",
+    )
+    contact_phone: str | None = Field(
+        None, max_length=32, description="family: find the registry contact by phone instead"
+    )
 
 
 class RevokeResult(BaseModel):
@@ -147,6 +159,22 @@ async def list_accounts(_: Admin, ctx: Ctx) -> list[AccountOut]:
 )
 async def create_account(body: NewAccount, _: Admin, ctx: Ctx) -> AccountOut:
     try:
+        if body.contact is not None or body.contact_phone is not None:
+            if body.role is not Role.FAMILY:
+                raise AccountError("only family accounts are linked to a contact")
+            account, _linked = await create_family_account(
+                ctx.sessions,
+                await ctx.index(),
+                username=body.username,
+                password=body.password,
+                now=ctx.clock.now(),
+                contact=body.contact,
+                contact_phone=body.contact_phone,
+                residents=body.residents,
+                display_name=body.display_name,
+                language=body.language,
+            )
+            return AccountOut.of(account)
         account = await users.create_user(
             ctx.sessions,
             username=body.username,
@@ -156,10 +184,10 @@ async def create_account(body: NewAccount, _: Admin, ctx: Ctx) -> AccountOut:
             scope=body.scope,
             residents=body.residents,
             display_name=body.display_name,
-            language=body.language,
+            language=body.language or "zh-CN",
         )
     except AccountError as exc:
-        code = status.HTTP_409_CONFLICT if "exists" in str(exc) else 422
+        code = status.HTTP_409_CONFLICT if "already" in str(exc) else 422
         raise HTTPException(code, str(exc)) from exc
     return AccountOut.of(account)
 

@@ -13,11 +13,15 @@ from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import JSON, Integer
 from sqlalchemy.orm import Mapped, mapped_column
 
+from alerts.recipients import ContactKey, channel_kind
 from eldercare.db import Base
+from eldercare.registry_index import RegistryIndex
+from eldercare.registry_model import Contact
 from gateway.activity import ResidentState, TimelineItem
 from gateway.auth import can_see_alert
-from gateway.context import Auth, Ctx, audit, require
+from gateway.context import Auth, Ctx, GatewayContext, audit, require
 from gateway.enrich import enrich
+from gateway.family_link import linked_contacts
 from gateway.ports import AlertEventOut, AlertOut, AlertQuery
 from gateway.routes_activity import resident_activity
 from gateway.routes_registry import ResidentOut, resident_out, resident_site
@@ -60,6 +64,19 @@ class Preferences(BaseModel):
     @classmethod
     def _distinct(cls, v: list[str]) -> list[str]:
         return list(dict.fromkeys(v))
+
+
+class PreferencesOut(Preferences):
+    available_channels: list[Channel] = Field(
+        default_factory=list,
+        description="channels the linked registry contact has an address for; safety "
+        "alerts chosen for none of them still go to every address",
+    )
+    linked_contacts: list[str] = Field(
+        default_factory=list,
+        description="registry contacts (site_id/contact_id) these choices apply to; "
+        "empty: the account is not linked and the choices do not yet reach notifications",
+    )
 
 
 class HandledAlert(BaseModel):
@@ -125,29 +142,66 @@ async def family_view(resident_id: str, principal: Auth, ctx: Ctx, request: Requ
     )
 
 
+def _linked(index: RegistryIndex, keys: list[ContactKey]) -> list[Contact]:
+    out = []
+    for site_id, contact_id in keys:
+        site = index.sites.get(site_id)
+        contact = next((c for c in site.contacts if c.id == contact_id), None) if site else None
+        if contact is not None:
+            out.append(contact)
+    return out
+
+
+async def _preferences_out(
+    ctx: GatewayContext, user_id: int, saved: Preferences | None
+) -> PreferencesOut:
+    keys = await linked_contacts(ctx.sessions, user_id)
+    contacts = _linked(await ctx.index(), keys)
+    available = sorted({channel_kind(u) for c in contacts for u in c.apprise})
+    if saved is None and contacts:
+        # Nothing chosen yet: show what the registry does today, not a made-up default.
+        first = contacts[0]
+        saved = Preferences(
+            safety_channels=available or Preferences().safety_channels,  # type: ignore[arg-type]
+            other_channels=available,  # type: ignore[arg-type]
+            daily_summary=first.daily_summary is not None,
+            daily_summary_time=first.daily_summary or "20:00",
+            language=first.language,  # type: ignore[arg-type]
+        )
+    return PreferencesOut(
+        **(saved or Preferences()).model_dump(),
+        available_channels=available,  # type: ignore[arg-type]
+        linked_contacts=[f"{s}/{c}" for s, c in keys],
+    )
+
+
 @router.get(
-    "/api/family/preferences", response_model=Preferences, summary="My notification preferences"
+    "/api/family/preferences",
+    response_model=PreferencesOut,
+    summary="My notification preferences and the channels my contact entry has",
 )
-async def get_preferences(principal: Auth, ctx: Ctx) -> Preferences:
+async def get_preferences(principal: Auth, ctx: Ctx) -> PreferencesOut:
     async with ctx.sessions() as session:
         row = await session.get(FamilyPrefRow, principal.account.id)
-    return Preferences.model_validate(row.data) if row else Preferences()
+    saved = Preferences.model_validate(row.data) if row else None
+    return await _preferences_out(ctx, principal.account.id, saved)
 
 
 @router.put(
     "/api/family/preferences",
-    response_model=Preferences,
+    response_model=PreferencesOut,
     summary="Change my notification preferences (safety alerts can only be re-routed)",
 )
-async def put_preferences(body: Preferences, principal: Auth, ctx: Ctx) -> Preferences:
+async def put_preferences(body: Preferences, principal: Auth, ctx: Ctx) -> PreferencesOut:
+    data = Preferences.model_validate(body.model_dump()).model_dump()
     async with ctx.sessions() as session:
         row = await session.get(FamilyPrefRow, principal.account.id)
         if row is None:
-            session.add(FamilyPrefRow(user_id=principal.account.id, data=body.model_dump()))
+            session.add(FamilyPrefRow(user_id=principal.account.id, data=data))
         else:
-            row.data = body.model_dump()
+            row.data = data
         await session.commit()
-    return body
+    return await _preferences_out(ctx, principal.account.id, Preferences.model_validate(data))
 
 
 async def preferences_of(ctx: Ctx, user_id: int) -> Preferences:

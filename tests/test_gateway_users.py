@@ -135,6 +135,44 @@ def test_users_command(tmp_path: Path, monkeypatch) -> None:
     assert "op7" not in result.output
 
 
+def test_users_command_links_a_family_contact(tmp_path: Path, monkeypatch) -> None:
+    import asyncio
+
+    from eldercare import cli, registry_store
+    from eldercare.registry_model import RegistryDocument
+    from tests.test_gateway_support import REGISTRY
+
+    async def apply_registry() -> None:
+        engine = create_engine(db_url(tmp_path))
+        async with engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+        doc = RegistryDocument.model_validate(REGISTRY)
+        await registry_store.apply_document(session_factory(engine), doc)
+        await engine.dispose()
+
+    asyncio.run(apply_registry())
+    monkeypatch.setenv("ELDERCARE_DATABASE_URL", db_url(tmp_path))
+    monkeypatch.setenv("ELDERCARE_RUN_DIR", str(tmp_path / "run"))
+    cli._register_subcommands()
+    runner = CliRunner()
+    add = ["users", "add", "--role", "family", "--password-stdin"]
+    result = runner.invoke(
+        cli.app, [*add, "--username", "li-mei", "--contact", "hh-401/daughter"], input=PASSWORD
+    )
+    assert result.exit_code == 0, result.output
+    assert "linked to contact hh-401/daughter" in result.output
+    result = runner.invoke(
+        cli.app, [*add, "--username", "li-mei2", "--contact", "hh-401/daughter"], input=PASSWORD
+    )
+    assert result.exit_code == 2 and "linked to an account already" in result.output
+    result = runner.invoke(
+        cli.app, [*add, "--username", "liu", "--contact-phone", "13600000004"], input=PASSWORD
+    )
+    assert result.exit_code == 0, result.output
+    listing = runner.invoke(cli.app, ["users", "list"]).output
+    assert "zhang-xiuying" in listing and "liu-jianguo" in listing
+
+
 def test_login_guard_forgets_old_failures() -> None:
     from gateway.login_guard import MAX_TRACKED, LoginGuard
 

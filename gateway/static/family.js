@@ -64,8 +64,14 @@
   }
 
   function renderPrefs() {
+    // Channels the registry holds no address for are marked, so she knows what reaches her.
+    const linked = (prefs.linked_contacts || []).length > 0;
+    const have = new Set(prefs.available_channels || []);
+    const label = (c) => t("channel." + c) + (linked && !have.has(c) ? t("family.prefs.not_set_up") : "");
     const box = (id, list, name) => document.getElementById(id).replaceChildren(...CHANNELS.map((c) =>
-      el("label", { class: "chk" }, el("input", { type: "checkbox", name, value: c, checked: list.includes(c) }), t("channel." + c))));
+      el("label", { class: "chk" }, el("input", { type: "checkbox", name, value: c, checked: list.includes(c) }), label(c))));
+    const note = document.getElementById("prefs-note");
+    note.textContent = linked ? t("family.prefs.fallback") : t("family.prefs.unlinked");
     box("safety", prefs.safety_channels, "safety");
     box("other", prefs.other_channels, "other");
     document.getElementById("summary-on").checked = prefs.daily_summary;
