@@ -106,6 +106,18 @@ UI: dict[str, dict[str, str]] = {
     "devices.col.topic": {"zh-CN": "主题", "en": "Topic"},
     "devices.quarantined": {"zh-CN": "被隔离的消息", "en": "Quarantined messages"},
     "devices.none": {"zh-CN": "全部正常", "en": "All fine"},
+    "devices.intake.unregistered": {
+        "zh-CN": "未登记设备 {n} 台。",
+        "en": "{n} unregistered devices.",
+    },
+    "devices.intake.quarantined": {
+        "zh-CN": "被隔离的消息 {n} 条（最近一条 {newest}）。",
+        "en": "{n} quarantined messages (latest {newest}).",
+    },
+    "devices.intake.tell_admin": {
+        "zh-CN": "详情仅管理员可见，请告知管理员登记设备或检查消息。",
+        "en": "Only admins see the details: please tell an admin to register or check them.",
+    },
     "devices.since": {"zh-CN": "自", "en": "since"},
     "devices.not_available": {
         "zh-CN": "仅管理员可见，或接入服务未记录",

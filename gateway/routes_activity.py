@@ -81,7 +81,19 @@ class QuarantinedOut(BaseModel):
     payload: str = Field(description="UTF-8 text, or base64 of binary payloads")
 
 
+class IntakeCounts(BaseModel):
+    """What ingest could not place, as numbers only: every operator sees them (to tell
+    an admin); the devices and messages themselves are for admins."""
+
+    unregistered_devices: int | None = Field(
+        None, description="unknown devices sending data; None when ingest keeps no table"
+    )
+    quarantined_messages: int = Field(0, description="refused messages held in quarantine")
+    newest_quarantined_at: float | None = None
+
+
 class DeviceHealth(BaseModel):
+    intake: IntakeCounts = Field(default_factory=IntakeCounts)
     problems: list[DeviceProblem]
     unregistered: list[UnregisteredDevice]
     unregistered_available: bool = Field(description="False when ingest keeps no such table")
@@ -221,6 +233,30 @@ async def unregistered_devices(ctx: GatewayContext) -> tuple[bool, list[Unregist
     return True, out
 
 
+async def unregistered_count(ctx: GatewayContext) -> int | None:
+    async with ctx.sessions() as session:
+        conn = await session.connection()
+        names = await conn.run_sync(lambda c: inspect(c).get_table_names())
+        if UNREGISTERED_TABLE not in names:
+            return None
+        count = await session.scalar(text(f'SELECT COUNT(*) FROM "{UNREGISTERED_TABLE}"'))
+        return int(count or 0)
+
+
+def quarantine_counts(run_dir: Path) -> tuple[int, float | None]:
+    """How many messages the quarantine holds (one per line; the store is bounded, so
+    counting newlines stays cheap) and when the newest arrived."""
+    files = sorted((run_dir / "quarantine").glob("quarantine-*.jsonl"))
+    held = 0
+    for path in files:
+        try:
+            held += path.read_bytes().count(b"\n")
+        except OSError:
+            continue
+    newest = recent_quarantine(run_dir, limit=1)
+    return held, (newest[0].received_at if newest else None)
+
+
 QUARANTINE_SHOWN = 50
 
 
@@ -307,7 +343,14 @@ async def device_health(principal: Staff, ctx: Ctx) -> DeviceHealth:
         quarantined = recent_quarantine(ctx.settings.run_dir)
     else:
         available, unknown = False, []
+    held, newest_at = quarantine_counts(ctx.settings.run_dir)
+    intake = IntakeCounts(
+        unregistered_devices=await unregistered_count(ctx),
+        quarantined_messages=held,
+        newest_quarantined_at=newest_at,
+    )
     return DeviceHealth(
+        intake=intake,
         problems=problems,
         unregistered=unknown,
         unregistered_available=available,

@@ -364,6 +364,16 @@ async def test_device_health_lists_problems_in_scope_and_unknown_devices_for_adm
     assert mine["quarantined"] == []
     assert everything["unregistered"][0]["key"] == "z2m/zigbee2mqtt/0x00158d"
     assert everything["unregistered"][0]["messages"] == 7
+    # Operators get the numbers, to tell an admin, never the devices or the payloads.
+    counts = {"unregistered_devices": 1, "quarantined_messages": 1, "newest_quarantined_at": 5.0}
+    assert everything["intake"] == counts
+    resp = await client.get("/api/device-health", headers=zhanhua)
+    seen = resp.json()
+    assert seen["intake"] == counts
+    assert seen["unregistered"] == [] and seen["quarantined"] == []
+    assert (
+        "0x00158d" not in resp.text and "{{{" not in resp.text and "eldercare/x/y" not in resp.text
+    )
 
 
 async def test_password_guessing_is_slowed_down(gw) -> None:

@@ -279,8 +279,18 @@ async def test_console_in_english_and_the_other_pages(platform: Platform, browse
             ),
         ]
     )
+    run_dir = Path(platform.gateway.app.state.gateway.settings.run_dir)
+    (run_dir / "quarantine").mkdir(parents=True, exist_ok=True)
+    (run_dir / "quarantine" / "quarantine-000001.jsonl").write_text(
+        '{"cause": "malformed_json", "detail": "x", "topic": "eldercare/a/b/motion",'
+        f' "received_at": {now - 60}, "payload": "secret-ish payload"}}\n'
+    )
     await page.goto("/console/devices")
     await expect(page.locator("h2").first).to_have_text("离线设备与低电量")
+    # An operator gets the numbers to tell an admin, not the payloads.
+    await expect(page.locator("#intake")).to_contain_text("被隔离的消息 1 条")
+    await expect(page.locator("#intake")).to_contain_text("告知管理员")
+    await expect(page.locator("body")).not_to_contain_text("secret-ish payload")
     rows = page.locator("#problems-table tbody tr")
     await expect(rows).to_have_count(2)
     await expect(rows.first).to_contain_text("电量低 12%")  # the longest-standing first

@@ -16,8 +16,17 @@
             el("td", {}, [p.device_id, p.room_name || p.room_id].filter(Boolean).join(" · ")),
             el("td", {}, dateTime(p.since) + " (" + duration(now - p.since) + ")")))))
       : el("p", { class: "muted" }, t("devices.none")));
-    document.getElementById("unregistered").replaceChildren(!h.unregistered_available
-      ? el("p", { class: "muted" }, t("devices.not_available"))
+    // Everyone sees how much ingest could not place; the details are for admins.
+    const intake = h.intake || {};
+    const counts = intake.unregistered_devices == null && !intake.quarantined_messages ? null
+      : el("p", { id: "intake", class: intake.unregistered_devices || intake.quarantined_messages ? "" : "muted" },
+          intake.unregistered_devices == null ? "" : t("devices.intake.unregistered", { n: intake.unregistered_devices }),
+          intake.quarantined_messages ? t("devices.intake.quarantined", {
+            n: intake.quarantined_messages,
+            newest: intake.newest_quarantined_at ? dateTime(intake.newest_quarantined_at) : "–" }) : "",
+          h.unregistered_available ? "" : " " + t("devices.intake.tell_admin"));
+    document.getElementById("unregistered").replaceChildren(counts || "", !h.unregistered_available
+      ? (counts ? "" : el("p", { class: "muted" }, t("devices.not_available")))
       : h.unregistered.length
         ? el("table", { class: "list" },
             el("thead", {}, el("tr", {}, ["identity", "last_seen", "messages", "sample"].map((c) => el("th", {}, t("devices.col." + c))))),
