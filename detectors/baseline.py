@@ -128,3 +128,23 @@ class ReturnBaseline(RuleState):
         if len(values) < max(1, min_samples):
             return None
         return values[min(len(values) - 1, math.ceil(0.75 * len(values)) - 1)]
+
+
+class DurationBaseline(RuleState):
+    """The longest absence from home per local day (of its start), in hours."""
+
+    longest: dict[str, float] = Field(default_factory=dict)  # day → hours
+
+    def learn(self, day: str, hours: float) -> None:
+        self.longest[day] = max(self.longest.get(day, hours), hours)
+        if len(self.longest) > KEEP_DAYS:
+            for old in sorted(self.longest)[: len(self.longest) - KEEP_DAYS]:
+                del self.longest[old]
+
+    def usual_long_hours(self, min_samples: int) -> float | None:
+        """The upper quartile of the days' longest absences: the resident's usual long
+        outing (a working day, a day at the daughter's); None with fewer than `min_samples`."""
+        values = sorted(self.longest.values())
+        if len(values) < max(1, min_samples):
+            return None
+        return values[min(len(values) - 1, math.ceil(0.75 * len(values)) - 1)]

@@ -21,7 +21,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from detectors import absence as away
-from detectors.baseline import ReturnBaseline
+from detectors.baseline import DurationBaseline, ReturnBaseline
 from detectors.movement import MovementState, is_movement
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
 from detectors.settings import AbsenceSettings, NotReturnedSettings, minutes_of_day
@@ -34,6 +34,7 @@ class NotReturnedState(RuleState):
     raised_for: float | None = None  # away_since of the absence that raised
     raised_learned: bool = False  # it raised against a learned deadline, or past max_hours
     returns: ReturnBaseline = Field(default_factory=ReturnBaseline)
+    durations: DurationBaseline = Field(default_factory=DurationBaseline)
 
 
 class NotReturnedRule(Rule[NotReturnedState]):
@@ -64,8 +65,10 @@ class NotReturnedRule(Rule[NotReturnedState]):
             return []
         raised = self.state.raised_for
         self.state.raised_for = None
-        if since is not None and not (raised is not None and self.state.raised_learned):
+        alerted_in_force = raised is not None and self.state.raised_learned
+        if since is not None and not alerted_in_force and not self._planned_covers(since):
             self._learn_return(reading.ts)
+            self.state.durations.learn(self.ctx.local_day(since), (reading.ts - since) / 3600)
         self.state.raised_learned = False
         if raised is None or since is None:
             return []
@@ -83,13 +86,14 @@ class NotReturnedRule(Rule[NotReturnedState]):
         ]
 
     def _learn_return(self, ts: float) -> None:
-        """An evening's return (noon to night_end next morning) as minutes after the
-        evening's local midnight."""
+        """An evening out's return (evening_start to night_end next morning) as minutes
+        after the evening's local midnight. Returns earlier in the day say nothing about
+        how late the resident stays out when out in the evening, so they are not learned."""
         s = self._settings
         for back in (0, 1):
             day = self.ctx.local_day(ts - back * 86400)
             minute = (ts - self.ctx.at_local(day, 0)) / 60
-            if 12 * 60 <= minute <= 1440 + minutes_of_day(s.night_end):
+            if minutes_of_day(s.evening_start) <= minute <= 1440 + minutes_of_day(s.night_end):
                 self.state.returns.learn(day, minute)
                 return
 
@@ -113,17 +117,52 @@ class NotReturnedRule(Rule[NotReturnedState]):
         # The evening is the one of `since` (an absence begun before night_end is in window).
         return max(self.ctx.at_local(day, minute), default), True
 
+    def _limit_hours(self, since: float) -> tuple[float, bool]:
+        """(absence limit in hours, learned?): the resident's usual long absence ×
+        duration_factor within [max_hours, max_hours_cap]; max_hours before learning."""
+        s = self._settings
+        usual = (
+            self.state.durations.usual_long_hours(s.min_absences)
+            if self.state.returns.ready(self.ctx.local_day(since), s.learn_days)
+            else None
+        )
+        if usual is None:
+            return s.max_hours, False
+        return min(
+            max(s.max_hours, usual * s.duration_factor), max(s.max_hours_cap, s.max_hours)
+        ), True
+
+    def _planned_end(self) -> float | None:
+        """End of the declared absence (`planned_absence_until`), epoch seconds."""
+        until = self._settings.planned_absence_until
+        if until is None:
+            return None
+        day, _, hhmm = until.partition("T")
+        return self.ctx.at_local(day, minutes_of_day(hhmm))
+
+    def _planned_covers(self, since: float) -> bool:
+        end = self._planned_end()
+        return end is not None and since < end
+
     def _deadlines(self) -> list[tuple[float, bool]]:
-        """(deadline, learned or past max_hours?) of the absence in progress."""
+        """(deadline, not to be learned from?) of the absence in progress: the absence
+        limit and the night deadline, each learned (alerts then are not learned from) or
+        a default (alerts then are: the default knows nothing of the person)."""
         since = self.state.absence.away_since
         s = self._settings
         if since is None or self.state.raised_for is not None or not s.enabled:
             return []
-        out = [(since + s.max_hours * 3600, True)]
+        hours, learned = self._limit_hours(since)
+        out = [(since + hours * 3600, learned)]
         if s.by_night and not self.ctx.in_window(since, s.night_start, s.night_end):
             out.append(self._night_deadline(since))
         # Never before the absence was known.
-        return [(max(d, since + self._away_after_s), why) for d, why in out]
+        out = [(max(d, since + self._away_after_s), why) for d, why in out]
+        planned = self._planned_end()
+        if planned is not None and since < planned:
+            # A declared absence: expected back by its end (+ the margin), not before.
+            out = [(max(d, planned + s.margin_minutes * 60), True) for d, _ in out]
+        return out
 
     def _deadline(self) -> float | None:
         deadlines = self._deadlines()
@@ -163,6 +202,10 @@ class NotReturnedRule(Rule[NotReturnedState]):
                     "hours_away": round((due - since) / 3600, 2),
                     "left_at": self.ctx.local(since).strftime("%H:%M"),
                     "deadline": self.ctx.local(due).strftime("%H:%M"),
+                    "limit_hours": round(self._limit_hours(since)[0], 2),
+                    "planned_until": self._settings.planned_absence_until
+                    if self._planned_covers(since)
+                    else None,
                 },
             )
         ]

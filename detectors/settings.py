@@ -10,12 +10,22 @@ Local times are "HH:MM" in the site's own time zone.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 LocalTime = Annotated[
     str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="local time HH:MM")
+]
+
+
+LocalDateTime = Annotated[
+    str,
+    Field(
+        pattern=r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d$",
+        description="local date and time YYYY-MM-DDTHH:MM",
+    ),
 ]
 
 
@@ -127,7 +137,12 @@ class AbsenceSettings(RuleSettings):
 
 
 class NotReturnedSettings(NightWindowSettings):
-    max_hours: float = Field(12.0, gt=0, le=96, description="away longer than this")
+    max_hours: float = Field(
+        12.0,
+        gt=0,
+        le=96,
+        description="away longer than this (before learning; the learned limit is at least this)",
+    )
     by_night: bool = Field(
         True,
         description="also raise if still away by night: at the learned usual latest return "
@@ -146,6 +161,41 @@ class NotReturnedSettings(NightWindowSettings):
     min_evenings: int = Field(
         3, ge=1, le=28, description="evenings out with a known return needed to learn"
     )
+    evening_start: LocalTime = Field(
+        "21:00",
+        description="an evening out is an absence still in progress at this time (it ends "
+        "after it, before night_end next morning): only those teach the usual latest return",
+    )
+    max_hours_cap: float = Field(
+        24.0,
+        gt=0,
+        le=96,
+        description="the learned absence limit is at most this (or max_hours, if higher)",
+    )
+    duration_factor: float = Field(
+        1.5,
+        ge=1,
+        le=4,
+        description="learned absence limit = usual long absence (upper quartile of each "
+        "day's longest) × this",
+    )
+    min_absences: int = Field(
+        5, ge=1, le=28, description="days with an absence needed to learn the absence limit"
+    )
+    planned_absence_until: LocalDateTime | None = Field(
+        None,
+        description='a declared absence ("at my daughter\'s until Sunday 18:00"), local '
+        "YYYY-MM-DDTHH:MM: no not_returned alert before this + margin_minutes; not learned from",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> NotReturnedSettings:
+        if self.planned_absence_until is not None:
+            try:
+                datetime.fromisoformat(self.planned_absence_until)
+            except ValueError as exc:
+                raise ValueError(f"planned_absence_until: {exc}") from None
+        return self
 
 
 class NotUpSettings(RuleSettings):

@@ -3,7 +3,10 @@ for `not_returned`, leaving vs coming home for `night_door_exit`, door-only bath
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
+
+import pytest
 
 from detectors.bathroom_too_long import BathroomRule
 from detectors.night_door_exit import NightDoorExitRule
@@ -73,14 +76,97 @@ def test_not_returned_early_homecomer_alarms_by_night_start() -> None:
 def test_not_returned_does_not_learn_from_alerted_evenings_once_learned() -> None:
     site = home_site(SH)
     rule = NotReturnedRule(context(site))
-    for day in range(1, 10):
-        rs = _evening_out(site, day, (15, 0), (17, 0))
-        replay(rule, rs, rs[-1].ts)
+    for day in range(1, 10):  # evenings out until 21:30: learned deadline 22:30
+        rs = _evening_out(site, day, (19, 0), (21, 30))
+        assert replay(rule, rs, rs[-1].ts) == []
     out: list[Transition] = []
     for day in range(10, 24):  # now out late every evening: each one alarms, none is learned
         rs = _evening_out(site, day, (19, 0), (23, 30))
         out += replay(rule, rs, rs[-1].ts)
-    assert _raises(out) == ["19:00→22:00"] * 14
+    assert _raises(out) == ["19:00→22:30"] * 14
+
+
+def test_not_returned_learns_only_from_evenings_out() -> None:
+    """Home by 17:00 on most days, out until 23:00 on some evenings: the afternoons say
+    nothing about how late an evening out ends, so they must not pull the deadline early."""
+    site = home_site(SH)
+    rule = NotReturnedRule(context(site))
+    out: list[Transition] = []
+    for day in range(1, 13):
+        rs = _evening_out(site, day, (15, 0), (17, 0))
+        if day in (2, 5, 8):
+            rs += _evening_out(site, day, (19, 0), (23, 0))
+        out += replay(rule, rs, rs[-1].ts)
+    # Warm-up (7 days of data, 3 evenings out): the default night start raises.
+    assert _raises(out) == ["19:00→22:00"] * 3
+    assert sorted(rule.state.returns.latest.values()) == [23 * 60] * 3  # no afternoons
+    rs = _evening_out(site, 13, (19, 0), (23, 0))  # learned 23:00 + 60 min: no alert
+    assert replay(rule, rs, rs[-1].ts) == []
+    rs = _evening_out(site, 14, (19, 0), (0, 30))
+    out = replay(rule, rs, rs[-1].ts)
+    assert [(x.action, x.ts) for x in out] == [
+        (RAISE, local_ts(SH, 2024, 5, 15, 0, 0)),
+        (CLEAR, rs[3].ts),
+    ]
+
+
+def test_not_returned_learns_the_usual_absence_length_within_bounds() -> None:
+    # by_night off: only the absence limit is judged here.
+    site = home_site(SH, resident_overrides={"not_returned": {"by_night": False}})
+    rule = NotReturnedRule(context(site))
+    for day in range(1, 11):  # a long day out, 07:00–17:00, every day
+        rs = _evening_out(site, day, (7, 0), (17, 0))
+        assert replay(rule, rs, rs[-1].ts) == []
+    # Learned: the usual long absence (10 h) × 1.5 = 15 h instead of the default 12 h.
+    rs = _evening_out(site, 11, (7, 0), (21, 0))  # 14 h: usual enough, no alert
+    assert replay(rule, rs, rs[-1].ts) == []
+    rs = _evening_out(site, 12, (7, 0), (23, 0))
+    out = replay(rule, rs, rs[-1].ts)
+    assert [x.action for x in out] == [RAISE, CLEAR]
+    assert out[0].ts == pytest.approx(local_ts(SH, 2024, 5, 12, 22, 0), abs=10)
+    assert out[0].details["limit_hours"] == 15.0
+    assert "2024-05-12" not in rule.state.durations.longest  # alerted: not learned
+
+
+def test_not_returned_default_absence_limit_before_learning_and_cap_after() -> None:
+    site = home_site(SH, resident_overrides={"not_returned": {"by_night": False}})
+    rule = NotReturnedRule(context(site))
+    rs = _evening_out(site, 1, (7, 0), (3, 0))  # 20 h away on the first day: 12 h applies
+    out = replay(rule, rs, rs[-1].ts)
+    assert out[0].action == RAISE and out[0].ts == local_ts(SH, 2024, 5, 1, 19, 0) + 5
+    for day in range(3, 12):  # then 20 h away each day (day 1, alerted by a default, is learned)
+        rs = _evening_out(site, day, (7, 0), (3, 0))
+        replay(rule, rs, rs[-1].ts)
+    # 20 h × 1.5 = 30 h is capped at 24 h.
+    rs = _evening_out(site, 13, (7, 0), (3, 0))
+    rs = rs[:3] + [replace(r, ts=r.ts + 5 * 3600) for r in rs[3:]]  # back at 08:00: 25 h
+    out = replay(rule, rs, rs[-1].ts)
+    assert [(x.action, x.ts) for x in out] == [
+        (RAISE, local_ts(SH, 2024, 5, 14, 7, 0) + 5),
+        (CLEAR, rs[3].ts),
+    ]
+    assert out[0].details["limit_hours"] == 24.0
+
+
+def test_not_returned_planned_absence_waits_for_its_end() -> None:
+    plan = {"not_returned": {"planned_absence_until": "2024-05-12T18:00"}}
+    site = home_site(SH, resident_overrides=plan)
+    rule = NotReturnedRule(context(site))
+    # At the daughter's from Friday morning, back Sunday 17:30 as declared: no alert.
+    rs = _evening_out(site, 10, (9, 0), (17, 30))
+    rs = rs[:3] + [replace(r, ts=r.ts + 2 * 86400) for r in rs[3:]]
+    assert replay(rule, rs, rs[-1].ts) == []
+    assert rule.state.durations.longest == {} and rule.state.returns.latest == {}
+    # Not back by the declared end: raised at the end + the margin (60 min).
+    rule = NotReturnedRule(context(site))
+    rs = _evening_out(site, 10, (9, 0), (17, 30))[:3]
+    out = replay(rule, rs, local_ts(SH, 2024, 5, 13, 0, 0))
+    assert [(x.action, x.ts) for x in out] == [(RAISE, local_ts(SH, 2024, 5, 12, 19, 0))]
+    assert out[0].details["planned_until"] == "2024-05-12T18:00"
+    # An absence after the declared end is judged as usual.
+    rule = NotReturnedRule(context(site))
+    rs = _evening_out(site, 13, (19, 0), (23, 30))
+    assert _raises(replay(rule, rs, rs[-1].ts)) == ["19:00→22:00"]
 
 
 def test_not_returned_learned_deadline_is_bounded() -> None:

@@ -92,6 +92,16 @@ def test_site_context_resolves_per_resident() -> None:
             None,
             "site 'home-1': invalid settings for rule 'not_up': default_deadline",
         ),
+        (
+            None,
+            {"not_returned": {"planned_absence_until": "2024-02-30T18:00"}},
+            "planned_absence_until: day is out of range for month",
+        ),
+        (
+            None,
+            {"not_returned": {"planned_absence_until": "Sunday 18:00"}},
+            "rule 'not_returned': planned_absence_until",
+        ),
     ],
 )
 def test_invalid_overrides_name_site_resident_rule_and_key(
