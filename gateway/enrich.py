@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from eldercare.registry_index import RegistryIndex
-from gateway.ports import AlertOut
+from eldercare.registry_model import Site
+from gateway.evidence_text import phrases
+from gateway.ports import AlertOut, EvidenceOut
 
 
 def enrich(alert: AlertOut, index: RegistryIndex) -> AlertOut:
@@ -20,5 +22,18 @@ def enrich(alert: AlertOut, index: RegistryIndex) -> AlertOut:
             "resident_name": resident.name if resident else None,
             "room_id": room_id,
             "room_name": (room.name or room.id) if room else None,
+            "evidence": [_evidence(e, site) for e in alert.evidence],
+        }
+    )
+
+
+def _evidence(e: EvidenceOut, site: Site) -> EvidenceOut:
+    room = site.room(e.room_id)
+    device = site.device(e.device_id) if e.device_id else None
+    return e.model_copy(
+        update={
+            "room_name": (room.name or room.id) if room else None,
+            "device_kind": device.kind.value if device else None,
+            "phrases": phrases(e.summary),
         }
     )

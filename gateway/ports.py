@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from alerts.terms import Outcome
 from eldercare.registry_index import RegistryIndex
+from gateway.evidence_text import EvidencePhrase
 
 # The outcomes a person may record when resolving (the pipeline alone uses auto_cleared).
 HUMAN_OUTCOMES: tuple[str, ...] = tuple(o.value for o in Outcome if o is not Outcome.AUTO_CLEARED)
@@ -27,6 +28,12 @@ class EvidenceOut(BaseModel):
     stream: str
     summary: str = Field(description="what the sensor saw, short English text")
     room_id: str | None = None
+    room_name: str | None = Field(None, description="from the registry")
+    device_kind: str | None = Field(None, description="from the registry: motion, door, ...")
+    phrases: list[EvidencePhrase] = Field(
+        default_factory=list,
+        description="the summary as i18n phrases (evidence.<key>); empty: show the summary",
+    )
 
 
 class AlertOut(BaseModel):

@@ -176,6 +176,10 @@ async def sos_scenario(platform: Any, browser: Any, shots: str) -> None:
     await expect(row).to_have_class("row sev-critical selected flash")
     await expect(console.locator(".resident-card h3")).to_contain_text("张秀英")
     await expect(console.locator("a.tel").first).to_have_attribute("href", "tel:13800000001")
+    # Evidence in the operator's language, from structured parts, not the English summary.
+    await expect(console.locator("ul.evidence")).to_contain_text("卧室")
+    await expect(console.locator("ul.evidence")).to_contain_text("按下一键呼叫按钮")
+    await expect(console.locator("ul.evidence")).not_to_contain_text("SOS button pressed")
     await expect(console.locator(".strip-row").first).to_be_visible()
     if not shots:
         await _shot(console, "console-zh-alert")

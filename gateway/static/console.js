@@ -169,6 +169,22 @@
   }
 
   // ---- data ---------------------------------------------------------------
+  // Evidence in the reader's language: phrases and values from the server, the
+  // detector's English summary only when no phrase is known for it.
+  function evidenceText(e) {
+    if (!e.phrases || !e.phrases.length) return e.summary;
+    return e.phrases.map((p) => {
+      const v = Object.assign({}, p.values);
+      if (v.measure) v.measure = t("vital." + v.measure);
+      if (v.unit) v.unit = t("unit." + v.unit);
+      return t("evidence." + p.key, v);
+    }).join(EC.lang === "zh-CN" ? "；" : "; ");
+  }
+  function evidenceSource(e) {
+    const device = e.device_kind ? t("device_kind." + e.device_kind) + (e.device_id ? " " + e.device_id : "") : e.device_id;
+    return [e.room_name || e.room_id, device].filter(Boolean).join(" · ");
+  }
+
   async function loadQueue() {
     const list = await api("/api/alerts?handling=open&handling=acknowledged");
     alerts.clear();
@@ -281,7 +297,7 @@
     const evidence = el("section", { class: "card" }, el("h3", {}, t("detail.evidence")),
       a.evidence.length ? el("ul", { class: "evidence" }, a.evidence.map((e) =>
         el("li", {}, el("span", { class: "time" }, hhmmss(e.ts)), " ",
-          [e.room_id, e.device_id].filter(Boolean).join(" / "), ": ", e.summary))) : el("p", { class: "muted" }, "–"));
+          evidenceSource(e), ": ", evidenceText(e)))) : el("p", { class: "muted" }, "–"));
 
     const strip = el("section", { class: "card" }, el("h3", {}, t("detail.activity")), renderStrip(act));
 

@@ -1,0 +1,104 @@
+"""Evidence in the reader's language.
+
+Detectors describe what a sensor saw in short English (`Evidence.summary`: "bed empty",
+"battery at 12%", "heart_rate 130bpm > 100"). The console renders evidence from
+structured parts instead: the room's name and the device's kind from the registry, and
+phrases with their values, each an i18n key (`evidence.<key>`) filled with numbers.
+A summary no pattern knows stays as it is: the page shows the English text.
+
+The patterns mirror the detectors' summaries (detectors/*.py); the test
+tests/test_gateway_evidence.py runs every one of them through.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from pydantic import BaseModel, Field
+
+Values = dict[str, str | float]
+
+
+class EvidencePhrase(BaseModel):
+    key: str = Field(description="i18n key under evidence.*, e.g. battery")
+    values: Values = Field(default_factory=dict, description="numbers and names to fill in")
+
+
+def _num(text: str) -> float:
+    return float(text)
+
+
+_FIXED: dict[str, str] = {
+    "SOS button pressed": "sos_pressed",
+    "radar reports fall": "radar_fall",
+    "radar reports maybe_fall": "radar_maybe_fall",
+    "movement": "movement",
+    "movement in another room": "movement_elsewhere",
+    "in bed": "in_bed",
+    "bed empty": "bed_empty",
+    "activity in bathroom": "bathroom_activity",
+    "outer door used": "door_used",
+    "back home": "back_home",
+    "device reported offline": "device_offline",
+    "no message since": "silent_since",
+    "never reported": "never_reported",
+    "message received": "message_received",
+    "tamper switch triggered": "tamper",
+    "back in range": "vitals_ok",
+    "no measurement": "no_measurement",
+}
+
+_PATTERNS: list[tuple[re.Pattern[str], Callable[[re.Match[str]], EvidencePhrase]]] = [
+    (
+        re.compile(r"battery at (\d+(?:\.\d+)?)%"),
+        lambda m: EvidencePhrase(key="battery", values={"percent": _num(m[1])}),
+    ),
+    (
+        re.compile(r"(heart_rate|breathing_rate) (\d+(?:\.\d+)?)(bpm|/min) ([<>]) (\d+(?:\.\d+)?)"),
+        lambda m: EvidencePhrase(
+            key="vital_high" if m[4] == ">" else "vital_low",
+            values={"measure": m[1], "value": _num(m[2]), "unit": m[3], "limit": _num(m[5])},
+        ),
+    ),
+    (
+        re.compile(r"impact (\d+(?:\.\d+)?) g"),
+        lambda m: EvidencePhrase(key="impact", values={"g": _num(m[1])}),
+    ),
+    (
+        re.compile(
+            r"posture changed (\d+(?:\.\d+)?)°, then still \((\d+(?:\.\d+)?) g\) "
+            r"for (\d+(?:\.\d+)?) s"
+        ),
+        lambda m: EvidencePhrase(
+            key="posture_still", values={"deg": _num(m[1]), "g": _num(m[2]), "s": _num(m[3])}
+        ),
+    ),
+    (
+        re.compile(r"upright and moving again for (\d+(?:\.\d+)?) s"),
+        lambda m: EvidencePhrase(key="upright_again", values={"s": _num(m[1])}),
+    ),
+]
+
+
+def _phrase(part: str) -> EvidencePhrase | None:
+    part = part.strip()
+    if part in _FIXED:
+        return EvidencePhrase(key=_FIXED[part])
+    for pattern, build in _PATTERNS:
+        match = pattern.fullmatch(part)
+        if match:
+            return build(match)
+    return None
+
+
+def phrases(summary: str) -> list[EvidencePhrase]:
+    """The summary's phrases ("; "-separated), or [] if any part is unknown, so that
+    nothing a detector said is ever dropped from the display."""
+    out = []
+    for part in summary.split(";"):
+        phrase = _phrase(part)
+        if phrase is None:
+            return []
+        out.append(phrase)
+    return out
