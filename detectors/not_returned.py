@@ -1,19 +1,33 @@
 """Not back home: the resident left (outer door, then no indoor movement) and is still
-away `max_hours` (12 h) later, or, having left before the night window, still away
+away after the absence limit, or, having left before the night window, still away
 by night. A departure inside the night window is `night_door_exit`'s business, and
-only the `max_hours` limit applies to it. Clears when the resident is back.
+only the absence limit applies to it. Clears when the resident is back.
 
 "By night" is personal: someone who habitually comes home at 23:00 must not alarm
 every evening, someone never out after 20:00 must alarm when still out at 22:30.
-So the night deadline is the resident's usual latest return (the upper quartile of
-the latest return of each evening out, `ReturnBaseline`) + `margin_minutes`,
+So the night deadline is the resident's usual latest return (`ReturnBaseline`: the
+upper quartile of the latest return of each evening out) + `margin_minutes`,
 bounded to [night_start, latest_night_deadline]; before `learn_days` days of data
-and `min_evenings` evenings with a return after noon, it is night_start.
-Learning never learns from alerted periods once the learned deadline is in force
-(otherwise an incident found at 02:00 would teach that 02:00 is usual), nor from
-absences past `max_hours`. During the warm-up the night alerts come from a default
-that knows nothing of the person, so those evenings are learned from: without them
-a resident who always comes home at 23:00 could never be learned.
+and `min_evenings` evenings out, it is night_start. Only evenings out teach it (an
+absence still in progress at `evening_start`, 21:00, ending before night_end): how
+late a resident comes home when out in the evening is not told by the afternoons
+they came home from the shops or from work, which would otherwise pull the deadline
+back to night_start.
+
+The absence limit is personal too: the resident's usual long absence
+(`DurationBaseline`: upper quartile of each day's longest absence) × `duration_factor`,
+within [max_hours, max_hours_cap] (12–24 h); max_hours before learning.
+
+Learning never learns from alerted absences once the learned deadline or limit that
+raised is in force (otherwise an incident found at 02:00 would teach that 02:00 is
+usual). During the warm-up the alerts come from defaults that know nothing of the
+person, so those absences are learned from: without them a resident who always comes
+home at 23:00 could never be learned.
+
+A declared absence (`planned_absence_until`, a resident override in the registry:
+"at my daughter's until Sunday 18:00", set by family or an operator) moves every
+deadline of an absence begun before its end to that end + `margin_minutes`; it is not
+learned from (declared, not habitual).
 """
 
 from __future__ import annotations
