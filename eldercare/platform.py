@@ -193,6 +193,10 @@ async def build_platform(
             host=settings.http_host,
             port=settings.http_port,
             log_level="warning",
+            # uvicorn's records go through our formatter (which masks secrets); no access
+            # log, so no request line can carry a credential into the log.
+            log_config=None,
+            access_log=False,
             lifespan="on",
             # Open live streams must not hold a shutdown up.
             timeout_graceful_shutdown=3,

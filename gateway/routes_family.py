@@ -162,15 +162,15 @@ async def _preferences_out(
         # Nothing chosen yet: show what the registry does today, not a made-up default.
         first = contacts[0]
         saved = Preferences(
-            safety_channels=available or Preferences().safety_channels,  # type: ignore[arg-type]
-            other_channels=available,  # type: ignore[arg-type]
+            safety_channels=available or Preferences().safety_channels,
+            other_channels=available,
             daily_summary=first.daily_summary is not None,
             daily_summary_time=first.daily_summary or "20:00",
-            language=first.language,  # type: ignore[arg-type]
+            language=first.language,
         )
     return PreferencesOut(
         **(saved or Preferences()).model_dump(),
-        available_channels=available,  # type: ignore[arg-type]
+        available_channels=available,
         linked_contacts=[f"{s}/{c}" for s, c in keys],
     )
 
