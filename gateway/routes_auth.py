@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from gateway import users
 from gateway.audit import list_audit
-from gateway.auth import SESSION_COOKIE, issue_token, revoke_all, revoke_token
+from gateway.auth import SESSION_COOKIE, SESSION_TTL_S, issue_token, revoke_all, revoke_token
 from gateway.context import Admin, Auth, Ctx
 from gateway.family_link import create_family_account
 from gateway.security import CSRF_COOKIE, csrf_token_for
@@ -140,8 +140,9 @@ async def logout(principal: Auth, response: Response, ctx: Ctx) -> Response:
 async def me(principal: Auth, request: Request, response: Response, ctx: Ctx) -> AccountOut:
     session = request.cookies.get(SESSION_COOKIE)
     if session and CSRF_COOKIE not in request.cookies:
-        # A session opened before the CSRF cookie existed gets one on the next page load.
-        _set_csrf_cookie(response, request, session, 3600.0)
+        # A session opened before the CSRF cookie existed gets one on the next page load;
+        # it may outlive the session harmlessly (useless without it), never the reverse.
+        _set_csrf_cookie(response, request, session, SESSION_TTL_S)
     return AccountOut.of(principal.account)
 
 
