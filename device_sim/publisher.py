@@ -13,6 +13,7 @@ import os
 import selectors
 import ssl
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 import paho.mqtt.client as mqtt
@@ -79,6 +80,9 @@ class _Site:
     client: _BatchingClient
     connected: bool = False
     refused: str | None = None
+    # Publish sequence numbers not yet acknowledged, oldest first (a broker
+    # acknowledges one connection's QoS 1 messages in order).
+    unacked: deque[int] = field(default_factory=deque)
 
 
 @dataclass(slots=True)
@@ -129,7 +133,12 @@ class MqttPublisher:
             else:
                 state.connected = True
 
+        def on_publish(c: mqtt.Client, u: object, mid: int, reason: object, p: object) -> None:
+            if state.unacked:
+                state.unacked.popleft()
+
         client.on_connect = on_connect
+        client.on_publish = on_publish
         try:
             client.connect(self.broker.host, self.broker.port, keepalive=self.broker.keepalive)
         except OSError as exc:
@@ -148,16 +157,34 @@ class MqttPublisher:
                 raise PublishError(f"no CONNACK from the broker for site {site_id}")
             self.pump(0.05)
 
-    def publish(self, site_id: str, message: Message) -> None:
+    def publish(self, site_id: str, message: Message) -> int:
+        """Send one message; returns its publish sequence number (see `acked_through`)."""
         state = self._sites.get(site_id)
         if state is None:
-            return  # the site is cut off (simulated power cut): nothing leaves it
+            return self.published  # the site is cut off (simulated power cut): nothing leaves
         info = state.client.publish(
             message.topic, message.payload, qos=self.qos, retain=message.retain
         )
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             raise PublishError(f"publish to {message.topic} failed: {mqtt.error_string(info.rc)}")
         self.published += 1
+        state.unacked.append(self.published)
+        return self.published
+
+    def acked_through(self, seq: int) -> bool:
+        """Has the broker acknowledged every message up to publish number `seq`?"""
+        return all(not s.unacked or s.unacked[0] > seq for s in self._sites.values())
+
+    def wait_acked(self, seq: int) -> None:
+        """Read acknowledgements until `acked_through(seq)`; sends nothing gathered since."""
+        while not self.acked_through(seq):
+            self.pump(0.001, send=False)
+
+    def send_all(self) -> None:
+        """Write everything gathered to the sockets, however long a full socket takes."""
+        self.pump(0.0)
+        while self.buffered():
+            self.pump(0.001)
 
     def cut(self, site_id: str) -> None:
         """Drop the site's connection without DISCONNECT: the broker publishes its Will."""
@@ -169,10 +196,12 @@ class MqttPublisher:
         if sock is not None:
             sock.close()  # what is still buffered is lost, as in a power cut
 
-    def pump(self, timeout: float = 0.0) -> None:
-        """Send what is buffered, read acks and pings, keep connections alive."""
-        for state in self._sites.values():
-            state.client.flush_writes()
+    def pump(self, timeout: float = 0.0, send: bool = True) -> None:
+        """Send what is gathered (unless `send` is False), read acks and pings, keep
+        connections alive."""
+        if send:
+            for state in self._sites.values():
+                state.client.flush_writes()
         if not self._selector.get_map():
             if timeout > 0:
                 time.sleep(timeout)
