@@ -82,3 +82,27 @@ def test_each_alert_detects_one_incident_and_percentiles() -> None:
     assert sos.delay_p95_s is not None and abs(sos.delay_p95_s - 18.05) < 1e-9
     one_alert = match_alerts(truth[:2], alerts[:1], home_days=1.0)
     assert one_alert.per_kind["sos"].detected == 1
+
+
+def test_alert_raises_counts_reactivations() -> None:
+    from device_sim.evaluate import alert_raises
+
+    alert = {
+        "site": "hh-1",
+        "resident": "r1",
+        "kind": "bed_exit_no_return",
+        "raised_at": "2026-11-02T18:30:00.000Z",
+        "history": [
+            {"action": "raised", "event_time": "2026-11-02T18:30:00.000Z", "data": {}},
+            {"action": "cleared", "event_time": "2026-11-02T18:50:00.000Z", "data": {}},
+            {
+                "action": "updated",
+                "event_time": "2026-11-03T18:40:00.000Z",
+                "data": {"change": "reactivated"},
+            },
+            {"action": "updated", "event_time": "2026-11-03T18:45:00.000Z", "data": {}},
+        ],
+    }
+    raises = alert_raises([alert])
+    assert [r["raised_at"] for r in raises] == [1793644200.0, 1793731200.0]
+    assert {r["site"] for r in raises} == {"hh-1"}
