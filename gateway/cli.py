@@ -122,11 +122,53 @@ def add(
     typer.echo(f"created {account.role} {account.username}{note}")
 
 
+@users_app.command("link")
+def link(
+    username: Annotated[str, typer.Option("--username", help="an existing family account")],
+    contact: Annotated[
+        str | None, typer.Option("--contact", help="site_id/contact_id in the registry")
+    ] = None,
+    contact_phone: Annotated[
+        str | None, typer.Option("--contact-phone", help="find the contact by phone")
+    ] = None,
+) -> None:
+    """Link an existing family account to the registry contact she is."""
+    from eldercare import registry_store
+    from gateway.family_link import find_contact, link_contact
+
+    async def run(s: Sessions) -> str:
+        account = next((a for a in await users.list_users(s) if a.username == username), None)
+        if account is None or account.role is not Role.FAMILY:
+            raise AccountError(f"no family account {username!r}")
+        linked = find_contact(await registry_store.load_index(s), contact, contact_phone)
+        stray = sorted(account.residents - {r.id for r in linked.site.residents})
+        if stray:
+            raise AccountError(f"the account's residents {stray} do not live at {linked.site.id}")
+        await link_contact(s, account.id, linked)
+        return linked.ref
+
+    try:
+        ref = asyncio.run(_with_sessions(run))
+    except AccountError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"linked {username} to contact {ref}")
+
+
 @users_app.command("list")
 def list_accounts() -> None:
-    """List accounts: user name, role, scope or residents, active."""
-    accounts = asyncio.run(_with_sessions(users.list_users))
-    for a in accounts:
+    """List accounts: user name, role, scope or residents, active, linked contacts."""
+    from gateway.family_link import linked_contacts
+
+    async def run(s: Sessions) -> list[tuple[users.Account, list[str]]]:
+        out = []
+        for a in await users.list_users(s):
+            links = await linked_contacts(s, a.id) if a.role is Role.FAMILY else []
+            out.append((a, [f"{site}/{contact}" for site, contact in links]))
+        return out
+
+    for a, links in asyncio.run(_with_sessions(run)):
         where = a.scope_path or ",".join(sorted(a.residents)) or "-"
         state = "active" if a.active else "disabled"
-        typer.echo(f"{a.username:<20} {a.role.value:<10} {state:<8} {where}")
+        contact = f"  contact {','.join(links)}" if links else ""
+        typer.echo(f"{a.username:<20} {a.role.value:<10} {state:<8} {where}{contact}")

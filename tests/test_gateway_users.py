@@ -137,6 +137,7 @@ def test_users_command(tmp_path: Path, monkeypatch) -> None:
 
 def test_users_command_links_a_family_contact(tmp_path: Path, monkeypatch) -> None:
     import asyncio
+    import copy
 
     from eldercare import cli, registry_store
     from eldercare.registry_model import RegistryDocument
@@ -146,7 +147,10 @@ def test_users_command_links_a_family_contact(tmp_path: Path, monkeypatch) -> No
         engine = create_engine(db_url(tmp_path))
         async with engine.begin() as conn:
             await conn.run_sync(Base.metadata.create_all)
-        doc = RegistryDocument.model_validate(REGISTRY)
+        registry = copy.deepcopy(REGISTRY)
+        home = next(site for site in registry["sites"] if site["id"] == "hh-401")
+        home["contacts"].append({"id": "grandson", "name": "张伟", "phone": "13500000009"})
+        doc = RegistryDocument.model_validate(registry)
         await registry_store.apply_document(session_factory(engine), doc)
         await engine.dispose()
 
@@ -171,6 +175,25 @@ def test_users_command_links_a_family_contact(tmp_path: Path, monkeypatch) -> No
     assert result.exit_code == 0, result.output
     listing = runner.invoke(cli.app, ["users", "list"]).output
     assert "zhang-xiuying" in listing and "liu-jianguo" in listing
+    assert "contact hh-401/daughter" in listing
+    # An account made before links existed is linked afterwards.
+    result = runner.invoke(
+        cli.app, [*add, "--username", "old-family", "--residents", "sun-lan"], input=PASSWORD
+    )
+    assert result.exit_code == 0, result.output
+    link = ["users", "link", "--username", "old-family", "--contact", "hh-401/neighbour"]
+    result = runner.invoke(cli.app, link)
+    assert result.exit_code == 2 and "not family" in result.output
+    result = runner.invoke(cli.app, [*link[:4], "--contact", "hh-401/daughter"])
+    assert result.exit_code == 2 and "do not live at hh-401" in result.output
+    result = runner.invoke(
+        cli.app, [*add, "--username", "zhang-wei", "--residents", "zhang-xiuying"], input=PASSWORD
+    )
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(
+        cli.app, ["users", "link", "--username", "zhang-wei", "--contact-phone", "135-0000-0009"]
+    )
+    assert result.exit_code == 0 and "linked zhang-wei to contact hh-401/grandson" in result.output
 
 
 def test_login_guard_forgets_old_failures() -> None:

@@ -297,7 +297,7 @@
     const evidence = el("section", { class: "card" }, el("h3", {}, t("detail.evidence")),
       a.evidence.length ? el("ul", { class: "evidence" }, a.evidence.map((e) =>
         el("li", {}, el("span", { class: "time" }, hhmmss(e.ts)), " ",
-          evidenceSource(e), ": ", evidenceText(e)))) : el("p", { class: "muted" }, "–"));
+          evidenceSource(e), EC.lang === "zh-CN" ? "：" : ": ", evidenceText(e)))) : el("p", { class: "muted" }, "–"));
 
     const strip = el("section", { class: "card" }, el("h3", {}, t("detail.activity")), renderStrip(act));
 
