@@ -163,8 +163,8 @@ class NotReturnedSettings(NightWindowSettings):
     )
     evening_start: LocalTime = Field(
         "21:00",
-        description="an evening out is an absence still in progress at this time (it ends "
-        "after it, before night_end next morning): only those teach the usual latest return",
+        description="an evening out is an absence that ends after this and before night_end "
+        "next morning (out at this time or later): only those teach the usual latest return",
     )
     max_hours_cap: float = Field(
         24.0,
