@@ -7,6 +7,7 @@ never fight over ports.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,6 +17,17 @@ from eldercare.clock import FakeClock
 from eldercare.mqtt_auth import PLATFORM_USER
 from eldercare.services import LocalServices
 from eldercare.settings import Settings
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """CLI commands run in-process configure logging onto the test's captured stderr;
+    put the root logger back so later tests don't log into a closed stream."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")

@@ -129,7 +129,8 @@ async def test_influx_outage_spools_then_drains_without_loss(
         async def drained() -> bool:
             return (await seq_counts(influx.url, db))[0] >= total and service.spool.is_empty()
 
-        assert await wait_until(drained, 30)
+        # Patience, not a bound on speed: a loaded machine restarts InfluxDB slowly.
+        assert await wait_until(drained, 90)
         assert await seq_counts(influx.url, db) == (total, total)
         assert service.spool.is_empty()
         assert not list((settings.run_dir / "spool").glob("*.spool"))
