@@ -277,3 +277,17 @@ def test_door_only_bathroom_flush_without_the_door_is_not_timed() -> None:
         reading(site, "flush-1", Stream.FLUSH, t, flushed=True),  # the door never opened
     ]
     assert replay(BathroomRule(context(site)), rs, t + 3 * 3600) == []
+
+
+def test_not_returned_restores_a_snapshot_from_before_the_absence_limit_was_learned() -> None:
+    site = home_site(SH)
+    rule = NotReturnedRule(context(site))
+    for day in range(1, 5):
+        rs = _evening_out(site, day, (19, 0), (23, 0))
+        replay(rule, rs, rs[-1].ts)
+    old = rule.snapshot()
+    del old["durations"]  # written by the previous version
+    restored = NotReturnedRule(context(site))
+    restored.restore(old)
+    assert restored.state.durations.longest == {}
+    assert restored.state.returns.latest == rule.state.returns.latest

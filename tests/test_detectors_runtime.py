@@ -542,3 +542,32 @@ def test_open_conditions_of_known_and_unknown_residents_survive_a_snapshot() -> 
     again = SiteDetectors(site, {})
     again.restore(states.snapshot())
     assert again.open == {("inactivity", "res-1"): "high", ("inactivity", None): "high"}
+
+
+async def test_planned_absence_declared_in_the_registry_during_an_absence() -> None:
+    """Family declares "at my daughter's until Sunday 18:00" after she has left: the
+    edit reaches the running rule with the site's next reading, state carried over."""
+    site = home_site(SH)
+    sink = Collector()
+    holder = {"index": RegistryIndex(RegistryDocument(sites=[site]), version=1)}
+    rt = DetectorRuntime(lambda: holder["index"], sink, clock_mode="event")
+    t = local_ts(SH, 2024, 5, 10, 9, 0)
+    await rt.handle_readings(
+        [
+            reading(site, "pir-kitchen", Stream.MOTION, t - 60, motion=True),
+            reading(site, "door-front", Stream.CONTACT, t, open=True),
+            reading(site, "door-front", Stream.CONTACT, t + 5, open=False),
+        ]
+    )
+    await rt.advance_to(t + 6 * 3600)
+    assert sink.of(AlertKind.NOT_RETURNED) == []
+    plan = {"not_returned": {"planned_absence_until": "2024-05-12T18:00"}}
+    holder["index"] = RegistryIndex(
+        RegistryDocument(sites=[home_site(SH, resident_overrides=plan)]), version=2
+    )
+    await rt.handle_readings(
+        [reading(site, "sos-1", Stream.BATTERY, t + 6 * 3600 + 1, percent=90.0)]
+    )
+    await rt.advance_to(local_ts(SH, 2024, 5, 12, 23, 0))
+    # Not at 22:00 that evening (by night) nor after 12 h: at the declared end + 60 min.
+    assert sink.of(AlertKind.NOT_RETURNED) == [(RAISE, local_ts(SH, 2024, 5, 12, 19, 0))]
