@@ -144,6 +144,32 @@ def run(
     asyncio.run(run_until_signalled(settings))
 
 
+db_app = typer.Typer(help="The relational store (SQLite or PostgreSQL).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the store named by ELDERCARE_DATABASE_URL to the current schema."""
+    import asyncio
+
+    from eldercare.db import create_engine
+    from eldercare.migrate import upgrade
+
+    settings = load_settings()
+    configure_logging("WARNING")
+
+    async def _go() -> None:
+        engine = create_engine(settings.database_url)
+        try:
+            await upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(_go())
+    typer.echo("store is at the current schema")
+
+
 def _register_subcommands() -> None:
     for name, target in _SUBCOMMANDS:
         module_name, _, attr = target.partition(":")

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from eldercare.clock import Clock, WallClock
-from eldercare.db import create_all, create_engine, session_factory
+from eldercare.db import create_engine, session_factory
 from eldercare.logs import get_logger
 from eldercare.pipeline import Component
 from eldercare.registry_index import RegistryIndex
@@ -39,14 +39,17 @@ def import_all_tables() -> None:
     """Import every module that declares tables, so `create_all` sees the whole store."""
     import alerts.models  # noqa: F401
     import detectors.snapshot_store  # noqa: F401
+    import eldercare.privacy
     import eldercare.registry_store  # noqa: F401
     import gateway.app  # noqa: F401  (users, tokens, audit, family preferences)
     import ingest.unregistered  # noqa: F401
 
 
 async def prepare_store(engine: AsyncEngine) -> None:
-    import_all_tables()
-    await create_all(engine)
+    """Bring the relational store to the current schema (Alembic migrations)."""
+    from eldercare.migrate import upgrade
+
+    await upgrade(engine)
 
 
 class _AsyncIndex:
