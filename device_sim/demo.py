@@ -40,8 +40,13 @@ def run_demo(
     simulation: Simulation | None = None,
     speed: float = 1.0,
 ) -> RunStats:
-    """Publish the demo population to the configured broker until `stop` is set."""
+    """Publish the demo population to the configured broker until `stop` is set.
+
+    The demo is live (`speed` 1): devices announce themselves with the plain
+    availability strings real devices send, timed by when the broker gets them."""
     sim = simulation if simulation is not None else prepare_demo(settings)[0]
+    if (speed == 1) != sim.cfg.live:
+        raise ValueError("a live simulation runs at speed 1 (SimConfig.live), and only then")
     publisher = MqttPublisher(broker_from(settings), qos=1)
     try:
         return run(sim, publisher, Pacer(speed, sim.start), stop=stop)
