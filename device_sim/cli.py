@@ -166,7 +166,9 @@ def sim(
             start_ts = default_start(days, speed)
         if preset is Preset.DEMO:
             cfg = demo_config(start_ts if start else time.time(), seed)
-            cfg = replace(cfg, scenarios=cfg.scenarios + requests, live=speed == 1)
+            cfg = replace(
+                cfg, scenarios=cfg.scenarios + requests, live=speed == 1 and start is None
+            )
         else:
             cfg = SimConfig(
                 homes=homes,
@@ -181,7 +183,7 @@ def sim(
                 wearable_share=wearable_share,
                 vitals_share=vitals_share,
                 apprise=tuple(apprise or ()),
-                live=speed == 1,
+                live=speed == 1 and start is None,
             )
         simulation = Simulation(cfg)
     except (ScenarioError, ValueError) as exc:
