@@ -104,10 +104,14 @@ class NotReturnedRule(Rule[NotReturnedState]):
         after the evening's local midnight. Returns earlier in the day say nothing about
         how late the resident stays out when out in the evening, so they are not learned."""
         s = self._settings
+        start = minutes_of_day(s.evening_start)
+        night = minutes_of_day(s.night_start)
+        if 12 * 60 <= night < start:
+            start = night  # an earlier night (override): an evening out begins with it
         for back in (0, 1):
             day = self.ctx.local_day(ts - back * 86400)
             minute = (ts - self.ctx.at_local(day, 0)) / 60
-            if minutes_of_day(s.evening_start) <= minute <= 1440 + minutes_of_day(s.night_end):
+            if start <= minute <= 1440 + minutes_of_day(s.night_end):
                 self.state.returns.learn(day, minute)
                 return
 

@@ -164,7 +164,8 @@ class NotReturnedSettings(NightWindowSettings):
     evening_start: LocalTime = Field(
         "21:00",
         description="an evening out is an absence that ends after this and before night_end "
-        "next morning (out at this time or later): only those teach the usual latest return",
+        "next morning (out at this time or later; night_start if that is earlier in the "
+        "evening): only those teach the usual latest return",
     )
     max_hours_cap: float = Field(
         24.0,

@@ -291,3 +291,14 @@ def test_not_returned_restores_a_snapshot_from_before_the_absence_limit_was_lear
     restored.restore(old)
     assert restored.state.durations.longest == {}
     assert restored.state.returns.latest == rule.state.returns.latest
+
+
+def test_not_returned_an_earlier_night_start_begins_the_evening_out_with_it() -> None:
+    site = home_site(SH, resident_overrides={"not_returned": {"night_start": "20:00"}})
+    rule = NotReturnedRule(context(site))
+    for day in range(1, 10):  # choir every evening, 18:00–20:30 (after the 20:00 night start)
+        rs = _evening_out(site, day, (18, 0), (20, 30))
+        replay(rule, rs, rs[-1].ts)
+    assert sorted(set(rule.state.returns.latest.values())) == [20 * 60 + 30]
+    rs = _evening_out(site, 10, (18, 0), (21, 0))  # learned 20:30 + 60 min: no alert
+    assert replay(rule, rs, rs[-1].ts) == []
