@@ -30,9 +30,7 @@ class Pacer:
         return self.speed == 0
 
     @property
-    def live(self) -> bool:
-        """Real time: event time is the wall clock, so broker-side effects (a Last Will
-        published when a connection drops) carry the right time too."""
+    def real_time(self) -> bool:
         return self.speed == 1
 
     def wall_due(self, event_time: float) -> float:

@@ -91,10 +91,10 @@ def run(
             if item.control == "connect":
                 publisher.connect(item.site_id, wills[item.site_id])
             elif item.control == "cut":
-                if pacer.live:
+                if sim.cfg.live:
                     publisher.cut(item.site_id)
             elif item.control == "restore":
-                if pacer.live:
+                if sim.cfg.live:
                     publisher.connect(item.site_id, wills[item.site_id])
                     topic = native_topic(item.site_id, gateways[item.site_id], "availability")
                     publisher.publish(item.site_id, Message(topic, b"online", True))

@@ -279,6 +279,6 @@ def test_pacer() -> None:
     assert pacer.wait_s(1_600.0) == 5.0
     fast = Pacer(0, event_origin=0.0, monotonic=lambda: now[0])
     assert fast.unpaced and fast.wait_s(1e9) == 0.0
-    assert Pacer(1, 0.0).live
+    assert Pacer(1, 0.0).real_time
     with pytest.raises(ValueError):
         Pacer(-1, 0.0)
