@@ -26,9 +26,10 @@ Figures:
   then all activity stops; and, on days the resident really was active at home in
   the two hours before 15:00, from the last real movement), a night exit (bedroom
   door at 02:59, front door at 03:00, then silence), a 90-minute bathroom stay by
-  day (14:00) and by night (02:00). An incident counts as caught when its rule
-  raises within the rule's delay (for inactivity: the limit in force, learned or
-  default) plus one minute.
+  day (14:00) and by night (02:00), and not coming back (kitchen, front door at 19:00,
+  then silence). An incident counts as caught when its rule raises within the rule's
+  delay (for inactivity: the limit in force, learned or default; for not coming back:
+  by 01:00, the latest a learned night deadline may be) plus one minute.
 """
 
 from __future__ import annotations
@@ -84,7 +85,13 @@ NOT_APPLICABLE = {
 # Rules that flag going out in the evening or staying away overnight: alarming for an
 # older person living alone, ordinary for the recording's subject (a young adult).
 OUTING_RULES = frozenset({"not_returned", "night_door_exit"})
-RULE_DELAY_MIN = {"night_exit": 10.0, "bathroom_day": 45.0, "bathroom_night": 15.0}
+# Not back after leaving at 19:00: the learned night deadline is at most 01:00 (6 h later).
+RULE_DELAY_MIN = {
+    "night_exit": 10.0,
+    "bathroom_day": 45.0,
+    "bathroom_night": 15.0,
+    "not_back": 360.0,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +267,22 @@ def incidents(days: list[datetime]) -> list[Incident]:
                 onset + 2 * 3600,
             )
         )
+        onset = _local(day, 19)
+        out.append(
+            Incident(
+                "not_back",
+                AlertKind.NOT_RETURNED,
+                onset,
+                [
+                    _reading("fridge", "kitchen", onset - 60, False, True),
+                    _reading("fridge", "kitchen", onset - 55, False, False),
+                    _reading("front-door", "hall", onset, False, True),
+                    _reading("front-door", "hall", onset + 5, False, False),
+                ],
+                onset + 7 * 3600,
+                onset + 7 * 3600,
+            )
+        )
         for name, start in (("bathroom_day", _local(day, 14)), ("bathroom_night", _local(nxt, 2))):
             out.append(
                 Incident(
@@ -371,7 +394,8 @@ def evaluate(
         if progress and i % 20 == 0:
             progress(f"incident {i + 1}/{len(incs)}")
     by_incident: dict[str, Any] = {}
-    for name in ("long_lie", "long_lie_at_home", "night_exit", "bathroom_day", "bathroom_night"):
+    names = ("long_lie", "long_lie_at_home", "night_exit", "bathroom_day", "bathroom_night")
+    for name in (*names, "not_back"):
         group = [i for i in incs if i.name == name]
         if not group:
             continue

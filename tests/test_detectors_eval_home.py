@@ -56,6 +56,8 @@ def test_quiet_regular_life_raises_nothing_and_incidents_are_caught(tmp_path: Pa
     assert report["incidents"]["night_exit"]["delay_minutes"]["max"] == 10.0
     assert report["incidents"]["bathroom_night"]["delay_minutes"]["max"] == 15.0
     assert report["incidents"]["bathroom_day"]["delay_minutes"]["max"] == 45.0
+    # Out at 19:00 and not back: the default night start (22:00) in the warm-up.
+    assert report["incidents"]["not_back"]["delay_minutes"]["max"] == 180.0
     assert "caught 2/2" in format_table(report)  # days 2 and 3 (first and last left out)
     first, second = report["halves"]["first"], report["halves"]["second_held_out"]
     assert first["to"] == second["from"] and first["to"].endswith("00:00")
