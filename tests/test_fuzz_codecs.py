@@ -75,7 +75,10 @@ def z2m_messages(draw: st.DrawFn) -> tuple[str, bytes]:
             | st.sampled_from(["online", "offline"])
             | anything
         )
-        raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        if isinstance(body, str):  # raw bytes as a device would send them, surrogates too
+            raw = body.encode("utf-8", "surrogatepass")
+        else:
+            raw = json.dumps(body).encode()
         return f"zigbee2mqtt/{name}/availability", raw
     keys = draw(st.lists(st.sampled_from(sorted(z2m_values)), max_size=6, unique=True))
     payload = {k: draw(z2m_values[k] if draw(st.integers(0, 4)) else anything) for k in keys}
