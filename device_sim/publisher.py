@@ -93,7 +93,7 @@ class BrokerConfig:
     password: str | None = None
     tls: bool = False
     ca_file: str | None = None
-    keepalive: int = 60
+    keepalive: int = 120  # generous: a broker on a busy machine may read late
     # Client ids are `<prefix>-<site>`; the process id keeps two simulators on one
     # broker from taking over each other's connections.
     client_prefix: str = field(default_factory=lambda: f"sim{os.getpid()}")

@@ -14,13 +14,13 @@ from device_sim.encoding import Message, SiteEncoder, native_topic
 from device_sim.simulation import Simulation
 
 # Sites publish over separate connections, and a broker reads its sockets in no
-# particular order. The runner sends in windows of at most 20 s of event time. Before
+# particular order. The runner sends in windows of at most 30 s of event time. Before
 # a window goes out, every message more than 60 s older than its start has been
 # acknowledged by the broker (QoS 1); so no message reaches subscribers after one
-# more than 80 s of event time newer, inside the 120 s of lateness the platform's
+# more than 90 s of event time newer, inside the 120 s of lateness the platform's
 # event clock tolerates. Waiting only for old windows keeps the connections busy
 # instead of idling on round trips. QoS 0: best effort.
-WINDOW_EVENT_S = 20.0
+WINDOW_EVENT_S = 30.0
 WINDOW_MESSAGES = 1024
 ACK_LAG_S = 60.0
 MAX_SKEW_S = WINDOW_EVENT_S + ACK_LAG_S
