@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections import defaultdict
@@ -37,6 +38,18 @@ START = datetime(2026, 11, 9, 6, 0, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp(
 Received = dict[str, list[bytes]]
 
 
+@pytest.fixture(autouse=True)
+def _platform_login(mqtt_credentials: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The session broker refuses anonymous clients: every client here (and the CLI, through
+    its settings) logs in with the platform's account."""
+    monkeypatch.setenv("ELDERCARE_MQTT_USERNAME", mqtt_credentials[0])
+    monkeypatch.setenv("ELDERCARE_MQTT_PASSWORD", mqtt_credentials[1])
+
+
+def _login() -> tuple[str, str]:
+    return os.environ["ELDERCARE_MQTT_USERNAME"], os.environ["ELDERCARE_MQTT_PASSWORD"]
+
+
 @contextmanager
 def subscriber(
     addr: tuple[str, int], topics: list[str], order: list[float] | None = None
@@ -64,6 +77,7 @@ def subscriber(
     client.on_connect = on_connect
     client.on_subscribe = on_subscribe
     client.on_message = on_message
+    client.username_pw_set(*_login())
     client.connect(*addr)
     client.loop_start()
     assert ready.wait(30)
@@ -98,7 +112,7 @@ def _publish(addr: tuple[str, int], cfg: SimConfig, prefix: str) -> tuple[Receiv
     expected = sum(1 for m in sim.messages() if m.message is not None)
     sim = Simulation(cfg)
     with subscriber(addr, ["eldercare/#", "zigbee2mqtt/#"]) as (got, count):
-        publisher = MqttPublisher(BrokerConfig(*addr, client_prefix=prefix))
+        publisher = MqttPublisher(BrokerConfig(*addr, *_login(), client_prefix=prefix))
         stats = run(sim, publisher, Pacer(0, sim.start))
         publisher.close()
         assert stats.messages == expected
@@ -152,7 +166,7 @@ def test_sites_stay_in_step_at_the_broker(mqtt_addr: tuple[str, int]) -> None:
     arrival: list[float] = []
     with subscriber(mqtt_addr, ["eldercare/#"], order=arrival) as (_, count):
         sim = Simulation(cfg)
-        publisher = MqttPublisher(BrokerConfig(*mqtt_addr))
+        publisher = MqttPublisher(BrokerConfig(*mqtt_addr, *_login()))
         stats = run(sim, publisher, Pacer(0, sim.start))
         publisher.close()
         _wait_for(count, stats.messages)
@@ -218,7 +232,7 @@ def test_payload_shapes() -> None:
 
 def test_a_cut_connection_leaves_the_last_will(mqtt_addr: tuple[str, int]) -> None:
     topic = "eldercare/sim-will-test/sim-will-test-gw/availability"
-    publisher = MqttPublisher(BrokerConfig(*mqtt_addr, client_prefix="sim-will"))
+    publisher = MqttPublisher(BrokerConfig(*mqtt_addr, *_login(), client_prefix="sim-will"))
     with subscriber(mqtt_addr, [topic]) as (got, count):
         publisher.connect("sim-will-test", Message(topic, b"offline", True))
         publisher.publish("sim-will-test", Message(topic, b"online", True))
@@ -232,7 +246,7 @@ def test_a_cut_connection_leaves_the_last_will(mqtt_addr: tuple[str, int]) -> No
 
 def test_clean_close_leaves_no_will(mqtt_addr: tuple[str, int]) -> None:
     topic = "eldercare/sim-bye-test/sim-bye-test-gw/availability"
-    publisher = MqttPublisher(BrokerConfig(*mqtt_addr, client_prefix="sim-bye"))
+    publisher = MqttPublisher(BrokerConfig(*mqtt_addr, *_login(), client_prefix="sim-bye"))
     with subscriber(mqtt_addr, [topic]) as (got, count):
         publisher.connect("sim-bye-test", Message(topic, b"offline", True))
         publisher.publish("sim-bye-test", Message(topic, b"online", True))
