@@ -45,6 +45,9 @@ PasswordFileOption = Annotated[
     Path | None, typer.Option("--password-file", help="Mosquitto password_file to maintain")
 ]
 AclFileOption = Annotated[Path | None, typer.Option("--acl-file", help="Mosquitto acl_file")]
+PlatformUserOption = Annotated[
+    str, typer.Option("--platform-user", help="the platform's user name on this broker")
+]
 SecretOption = Annotated[
     Path | None,
     typer.Option("--platform-secret", help="file holding the platform's password (0600)"),
@@ -102,6 +105,7 @@ def credentials_command(
     password_file: PasswordFileOption = None,
     acl_file: AclFileOption = None,
     platform_secret: SecretOption = None,
+    platform_user: PlatformUserOption = PLATFORM_USER,
 ) -> None:
     """Create missing accounts (or rotate passwords) and print each new secret ONCE.
 
@@ -111,8 +115,10 @@ def credentials_command(
     try:
         doc = _registry(registry, database_url)
         files, local = _files(password_file, acl_file, platform_secret)
-        only = [*(site or []), *([PLATFORM_USER] if platform else [])] or None
-        issued = issue_credentials(files, doc, only=only, rotate=rotate)
+        only = [*(site or []), *([platform_user] if platform else [])] or None
+        issued = issue_credentials(
+            files, doc, only=only, rotate=rotate, platform_user=platform_user
+        )
     except (RegistryError, MqttAuthError) as exc:
         raise _fail(str(exc)) from exc
     for secret in issued:
@@ -121,7 +127,7 @@ def credentials_command(
     if not issued:
         typer.echo("no new accounts (use --rotate to replace passwords)")
     if local:
-        _after_local_change(platform_changed=any(s.user == PLATFORM_USER for s in issued))
+        _after_local_change(platform_changed=any(s.user == platform_user for s in issued))
 
 
 @app.command("acl")
@@ -133,6 +139,7 @@ def acl_command(
     registry: RegistryOption = None,
     database_url: DatabaseOption = None,
     acl_file: AclFileOption = None,
+    platform_user: PlatformUserOption = PLATFORM_USER,
 ) -> None:
     """Regenerate the ACL from the registry."""
     try:
@@ -140,7 +147,7 @@ def acl_command(
     except RegistryError as exc:
         raise _fail(str(exc)) from exc
     files, local = _files(None, acl_file, None)
-    acl = write_acl(files, doc)
+    acl = write_acl(files, doc, platform_user)
     typer.echo(f"{files.acl_file}: platform + {len(acl.sites)} site account(s)")
     for site_id, why in acl.skipped.items():
         typer.secho(f"skipped {site_id}: {why}", fg="yellow", err=True)

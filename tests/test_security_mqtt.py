@@ -90,7 +90,7 @@ def test_acl_confines_each_site_to_its_topics() -> None:
             current = blocks.setdefault(line, [])
         elif line.startswith("topic "):
             current.append(line)
-    assert blocks[f"user {PLATFORM_USER}"] == ["topic readwrite #"]
+    assert blocks[f"user {PLATFORM_USER}"] == ["topic readwrite #", "topic read $SYS/#"]
     site_a = blocks["user home-a"]
     assert "topic readwrite eldercare/home-a/#" in site_a
     # zigbee2mqtt's base topic is shared by two sites: granted per friendly name only.
@@ -433,3 +433,24 @@ def test_cli_credentials_and_registry_apply_keep_the_broker_in_step(
         assert "local broker reloaded" in shown.output
     finally:
         mosquitto.stop()
+
+
+def test_cli_maintains_a_deployments_files(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from eldercare.cli import _register_subcommands, app
+
+    _register_subcommands()
+    registry = tmp_path / "registry.yaml"
+    registry.write_text(REGISTRY_YAML)
+    deploy = tmp_path / "deploy"
+    args = ["mqtt", "credentials", "--registry", str(registry), "--platform-user", "eldercare",
+            "--password-file", str(deploy / "passwd"), "--acl-file", str(deploy / "acl"),
+            "--platform-secret", str(deploy / "platform")]  # fmt: skip
+    made = CliRunner().invoke(app, args, env={"ELDERCARE_RUN_DIR": str(tmp_path / "run")})
+    assert made.exit_code == 0, made.output
+    users = {line.split()[1] for line in made.output.splitlines() if line.startswith("created")}
+    assert users == {"eldercare", "home-a", "home-b"}
+    assert set(read_password_file(deploy / "passwd")) == users
+    assert "user eldercare\ntopic readwrite #" in (deploy / "acl").read_text()
+    assert not (tmp_path / "run" / "services").exists()  # the local broker's files untouched
