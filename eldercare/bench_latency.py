@@ -185,9 +185,9 @@ def run_latency_bench(
         for what in ("stored", "stream", "notified"):
             delays = [s.delay(getattr(s, f"{what}_at")) for s in of_kind]
             found = [d for d in delays if d is not None]
-            latency[f"{kind}_{what}"] = percentiles_ms(found)
             # Samples never taken (given up) count as missing too.
             missing[f"{kind}_{what}"] = samples - len(found)
+            latency[f"{kind}_{what}"] = percentiles_ms(found, samples - len(found))
     return LatencyResult(
         homes=homes,
         target_rate=rate,
@@ -343,4 +343,5 @@ def render(result: LatencyResult) -> list[str]:
 
 
 def _f(value: float | None) -> str:
-    return f"{'-':>9}" if value is None else f"{value:>9.1f}"
+    """None: the percentile falls on a sample that did not arrive within the wait."""
+    return f"{'>' + str(round(SAMPLE_TIMEOUT_S * 1000)):>9}" if value is None else f"{value:>9.1f}"

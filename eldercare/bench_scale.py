@@ -25,6 +25,7 @@ and the largest sustained N.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -68,6 +69,8 @@ class Step:
     loadavg_1_5_15: list[float]
     sustained: bool
     why_not: str = ""
+    # Seconds since the platform was up at which the lag was over 1 s (stalls show a period).
+    lag_over_1s_at: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -136,6 +139,7 @@ def run_step(
         t_boot = time.monotonic()
         platform.start()
         boot_s = time.monotonic() - t_boot
+        t_up = time.time()
         proc = platform.psutil_process()
         load = LoadProcess(endpoints, prefix, homes, rate, duration_s=warmup_s + window_s + 5)
         load.start()
@@ -146,7 +150,7 @@ def run_step(
             lags: list[tuple[float, float]] = []
             rss: list[int] = []
             while time.time() - t0 < window_s:
-                time.sleep(1.0)
+                time.sleep(0.5)
                 lag = platform.metrics().get("eldercare_ingest_lag_seconds", 0.0)
                 lags.append((time.time(), lag))
                 rss.append(proc.memory_info().rss)
@@ -190,6 +194,7 @@ def run_step(
         loadavg_1_5_15=[round(x, 2) for x in os.getloadavg()],
         sustained=not why,
         why_not="; ".join(why),
+        lag_over_1s_at=[round(t - t_up) for t, lag in lags if lag > 1.0],
     )
 
 
@@ -221,6 +226,7 @@ def run_scale_bench(
                     window_s=window_s,
                 )
                 result.steps.append(step)
+                print(f"scale: {vars(step)}", file=sys.stderr, flush=True)
                 if not step.sustained and not keep_going:
                     break
     return result

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import os
 import platform as _platform
 import socket
@@ -70,22 +71,26 @@ def machine() -> dict[str, Any]:
     }
 
 
-def percentiles_ms(values_s: list[float]) -> dict[str, Any]:
-    """p50/p95/p99/max in milliseconds (nearest-rank), and how many values."""
-    if not values_s:
-        return {"n": 0, "p50": None, "p95": None, "p99": None, "max": None}
+def percentiles_ms(values_s: list[float], missing: int = 0) -> dict[str, Any]:
+    """p50/p95/p99/max in milliseconds (nearest rank) of the values and `missing` ones that
+    never arrived, which rank above every value: a percentile that falls on one of them is
+    None (slower than the wait), never a flattering figure of the arrivals alone."""
     ordered = sorted(values_s)
+    total = len(ordered) + missing
+    if total == 0:
+        return {"n": 0, "missing": 0, "p50": None, "p95": None, "p99": None, "max": None}
 
-    def rank(q: float) -> float:
-        index = max(0, min(len(ordered) - 1, int(-(-q * len(ordered) // 1)) - 1))
-        return round(ordered[index] * 1000, 1)
+    def rank(q: float) -> float | None:
+        index = max(0, math.ceil(q * total) - 1)
+        return round(ordered[index] * 1000, 1) if index < len(ordered) else None
 
     return {
         "n": len(ordered),
+        "missing": missing,
         "p50": rank(0.50),
         "p95": rank(0.95),
         "p99": rank(0.99),
-        "max": round(ordered[-1] * 1000, 1),
+        "max": round(ordered[-1] * 1000, 1) if ordered and not missing else None,
     }
 
 

@@ -31,11 +31,11 @@ def test_latency_bench_prints_json_with_every_sample_measured(service_env: None)
         ],
     )
     assert result.exit_code == 0, result.output
-    doc = json.loads(result.output)
+    doc = json.loads(result.stdout)
     for kind in ("sos", "fall"):
         for what in ("stored", "stream", "notified"):
             figures = doc["latency_ms"][f"{kind}_{what}"]
-            assert figures["n"] == 3, (kind, what, doc["missing"])
+            assert figures["n"] == 3 and figures["missing"] == 0, (kind, what, doc["missing"])
             assert 0 < figures["p50"] <= figures["p95"] <= figures["p99"] <= figures["max"]
     background = doc["background"]
     assert background["published"] > 0
@@ -50,3 +50,20 @@ def test_latency_bench_refuses_more_samples_than_homes() -> None:
     assert result.exit_code != 0
     assert result.exit_code == 2
     assert "--samples must not exceed --homes" in result.output
+
+
+def test_percentiles_rank_missing_samples_above_every_arrival() -> None:
+    from eldercare.bench_support import percentiles_ms
+
+    assert percentiles_ms([0.1, 0.2, 0.3, 0.4]) == {
+        "n": 4,
+        "missing": 0,
+        "p50": 200.0,
+        "p95": 400.0,
+        "p99": 400.0,
+        "max": 400.0,
+    }
+    # 19 arrivals and one that never came: p95 is the slowest arrival, p99 unknown.
+    figures = percentiles_ms([i / 100 for i in range(1, 20)], missing=1)
+    assert figures["p50"] == 100.0 and figures["p95"] == 190.0
+    assert figures["p99"] is None and figures["max"] is None

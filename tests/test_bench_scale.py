@@ -30,7 +30,7 @@ def test_scale_bench_steps_up_and_prints_json(service_env: None) -> None:
         ],
     )
     assert result.exit_code == 0, result.output
-    doc = json.loads(result.output)
+    doc = json.loads(result.stdout)
     assert [s["homes"] for s in doc["steps"]] == [50, 100]
     for step in doc["steps"]:
         assert step["rss_mb"] > 0
