@@ -9,6 +9,10 @@ running, healthy service is reused.
 The chosen ports are recorded in `<run_dir>/services/env`, which
 `eldercare services env` prints and `load_settings` reads when no broker or
 InfluxDB is configured explicitly.
+
+The broker refuses anonymous clients: its platform account is made on first start
+and recorded in the env file (0600) as ELDERCARE_MQTT_USERNAME/PASSWORD; site
+accounts and the ACL come from the registry (`eldercare mqtt ...`, docs/security.md).
 """
 
 from __future__ import annotations
@@ -41,8 +45,8 @@ log = get_logger(__name__)
 
 ENV_FILE = "env"
 
-# Whether the local broker refuses anonymous clients unless told otherwise.
-MQTT_AUTH_BY_DEFAULT = False
+# The local broker refuses anonymous clients unless a caller asks otherwise (auth=False).
+MQTT_AUTH_BY_DEFAULT = True
 
 
 class ServiceError(RuntimeError):
