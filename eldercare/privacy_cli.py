@@ -50,10 +50,11 @@ def _with_stores(work: Callable[[Sessions, InfluxClient, Settings], Awaitable[T]
         engine = create_engine(settings.database_url)
         try:
             await init_store(engine)
-            tables = [
-                m.__table__  # type: ignore[attr-defined]
+            names = [
+                m.__tablename__
                 for m in (AlertRow, AlertHistoryRow, NotificationLogRow, PrivacyAuditRow)
             ]
+            tables = [Base.metadata.tables[name] for name in names]
             async with engine.begin() as conn:
                 await conn.run_sync(lambda c: Base.metadata.create_all(c, tables=tables))
             async with _influx(settings) as influx:

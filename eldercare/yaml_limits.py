@@ -12,7 +12,6 @@ pass and constant memory per level, and refused before anything is built.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import yaml
 
@@ -37,20 +36,23 @@ def check_yaml_limits(
     max_depth: int = MAX_DEPTH,
     max_expanded_nodes: int = MAX_EXPANDED_NODES,
     max_expansion_factor: int = MAX_EXPANSION_FACTOR,
-    loader: type[Any] | None = None,
+    loader: type[yaml.SafeLoader] | type[yaml.CSafeLoader] | None = None,
 ) -> None:
     """Raise YamlLimitError if `text` nests deeper than `max_depth` or would expand (with
     every alias replaced by a copy of its anchor) to more than the bound: `max_expanded_nodes`,
     or `max_expansion_factor` times the nodes actually written. Syntax errors are left
     for the real load to report (it gives the better message). Events come from libyaml
     when PyYAML has it (the structure is the same whatever loader reads the text)."""
-    loader = loader or getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    fastest: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = (
+        yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
+    )
+    events = loader or fastest
     stack: list[_Open] = []  # the collections being read, outermost first
     anchors: dict[str, int] = {}  # anchor → expanded node count of what it names
     written = 0
     expanded = 0  # finished top-level nodes, expanded
     try:
-        for event in yaml.parse(text, Loader=loader):
+        for event in yaml.parse(text, Loader=events):
             if isinstance(event, yaml.CollectionStartEvent):
                 if len(stack) >= max_depth:
                     raise _limit(f"nested deeper than {max_depth} levels", event)
