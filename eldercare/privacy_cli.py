@@ -11,17 +11,16 @@ from typing import Annotated, TypeVar
 
 import typer
 
-from eldercare.db import Base, create_engine, session_factory
+from eldercare.db import create_engine, session_factory
 from eldercare.influx import InfluxClient, InfluxError
 from eldercare.privacy import (
     DEFAULT_RETENTION,
-    PrivacyAuditRow,
     PrivacyError,
     apply_retention,
     erase_resident,
     export_resident,
 )
-from eldercare.registry_store import Sessions, init_store
+from eldercare.registry_store import Sessions
 from eldercare.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -45,18 +44,11 @@ def _with_stores(work: Callable[[Sessions, InfluxClient, Settings], Awaitable[T]
     settings = load_settings()
 
     async def main() -> T:
-        from alerts.models import AlertHistoryRow, AlertRow, NotificationLogRow
+        from eldercare.migrate import upgrade
 
         engine = create_engine(settings.database_url)
         try:
-            await init_store(engine)
-            names = [
-                m.__tablename__
-                for m in (AlertRow, AlertHistoryRow, NotificationLogRow, PrivacyAuditRow)
-            ]
-            tables = [Base.metadata.tables[name] for name in names]
-            async with engine.begin() as conn:
-                await conn.run_sync(lambda c: Base.metadata.create_all(c, tables=tables))
+            await upgrade(engine)  # the relational store at the current schema
             async with _influx(settings) as influx:
                 return await work(session_factory(engine), influx, settings)
         finally:
