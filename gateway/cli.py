@@ -155,6 +155,32 @@ def link(
     typer.echo(f"linked {username} to contact {ref}")
 
 
+@users_app.command("passwd")
+def passwd(
+    username: Annotated[str, typer.Option("--username", help="the account")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="read the password from standard input")
+    ] = False,
+) -> None:
+    """Set a new password and sign the account out everywhere (every token revoked)."""
+    from gateway.auth import revoke_all
+
+    try:
+        password = _read_password(password_stdin)
+
+        async def run(s: Sessions) -> int:
+            account = await users.set_password(s, username, password)
+            if account is None:
+                raise AccountError(f"no account {username!r}")
+            return await revoke_all(s, account.id, now=time.time())
+
+        revoked = asyncio.run(_with_sessions(run))
+    except AccountError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"password of {username} changed; {revoked} session(s) and token(s) revoked")
+
+
 @users_app.command("list")
 def list_accounts() -> None:
     """List accounts: user name, role, scope or residents, active, linked contacts."""

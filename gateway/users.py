@@ -196,6 +196,19 @@ async def authenticate(sessions: Sessions, username: str, password: str) -> Acco
         return Account.from_row(row)
 
 
+async def set_password(sessions: Sessions, username: str, password: str) -> Account | None:
+    """Replace an account's password (same length rule as at creation); None if no such
+    account. The caller revokes the account's tokens: a changed password ends sessions."""
+    password_hash = hash_password(password)
+    async with sessions() as session:
+        row = await session.scalar(select(UserRow).where(UserRow.username == username))
+        if row is None:
+            return None
+        row.password_hash = password_hash
+        await session.commit()
+        return Account.from_row(row)
+
+
 async def set_active(sessions: Sessions, username: str, active: bool) -> bool:
     async with sessions() as session:
         row = await session.scalar(select(UserRow).where(UserRow.username == username))
