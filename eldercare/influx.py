@@ -194,7 +194,11 @@ def reading_fields(reading: Reading) -> dict[str, bool | int | float | str]:
         if isinstance(seq, int) and not isinstance(seq, bool):
             out["seq"] = seq
         return out
-    return {k: v for k, v in reading.fields.items() if not isinstance(v, tuple)}
+    fields = {k: v for k, v in reading.fields.items() if not isinstance(v, tuple)}
+    if reading.stream is Stream.HEARTBEAT:
+        # A heartbeat's news is that it came; most carry nothing else (no `seq`).
+        fields["alive"] = True
+    return fields
 
 
 _PREFIXES: dict[tuple[str, str, str, str | None, str | None, str], str] = {}
