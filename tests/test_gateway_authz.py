@@ -333,8 +333,9 @@ async def test_device_health_lists_problems_in_scope_and_unknown_devices_for_adm
     async with gateway.sessions() as s:  # type: ignore[operator]
         await s.execute(
             text(
-                "CREATE TABLE ingest_unregistered_device (identity TEXT PRIMARY KEY, source TEXT,"
-                " topic TEXT, first_seen FLOAT, last_seen FLOAT, count BIGINT, sample_payload TEXT)"
+                "CREATE TABLE IF NOT EXISTS ingest_unregistered_device (identity TEXT PRIMARY KEY,"
+                " source TEXT, topic TEXT, first_seen FLOAT, last_seen FLOAT, count BIGINT,"
+                " sample_payload TEXT)"
             )
         )
         await s.execute(
