@@ -25,7 +25,7 @@ from eldercare.db import create_engine, session_factory
 from eldercare.logs import get_logger
 from eldercare.pipeline import Component
 from eldercare.registry_index import RegistryIndex
-from eldercare.registry_watch import RegistryWatcher
+from eldercare.registry_watch import OnChange, RegistryWatcher
 from eldercare.settings import Settings
 from eldercare.site_status import FanOutSink, SiteStatusTracker
 
@@ -124,6 +124,44 @@ async def wake_stream_on_alert_writes(store: Any, app: Any) -> None:
             hub.poke()
 
 
+ISSUED_DIR = "issued"  # beside the local broker's files: new site passwords, one file each
+
+
+def local_broker_follower(settings: Settings) -> OnChange:
+    """A registry listener keeping the project's local Mosquitto (the one `eldercare
+    services up` made in this run directory) in step with the registry: accounts for new
+    sites, none for removed ones, the ACL regenerated, then SIGHUP. A new site's password
+    goes to `<broker dir>/issued/<site>` (0600) to be copied into its gateway. Does
+    nothing when there is no local broker with accounts here (e.g. a deployment's)."""
+    from eldercare.mqtt_auth import acl_text, issue_credentials, reload_broker, write_private
+    from eldercare.services import LocalServices
+
+    mosquitto = LocalServices(settings.run_dir).mosquitto
+    files = mosquitto.broker_files
+
+    def sync(index: RegistryIndex) -> bool:
+        if not (files.password_file.exists() and mosquitto.running()):
+            return False
+        # Sites only (those that can have an account): the platform's own password is
+        # the one this process connected with, and stays.
+        sites = acl_text(index.document).sites
+        issued = issue_credentials(files, index.document, only=sites)
+        for secret in issued:
+            write_private(mosquitto.dir / ISSUED_DIR / secret.user, secret.password + "\n")
+            log.warning(
+                "mqtt account created for a new site; copy its password into the site's"
+                " gateway, then delete the file",
+                extra={"site": secret.user, "file": str(mosquitto.dir / ISSUED_DIR)},
+            )
+        return reload_broker(files)
+
+    async def on_change(index: RegistryIndex) -> None:
+        if await asyncio.to_thread(sync, index):
+            log.info("local broker reloaded", extra={"version": index.version})
+
+    return on_change
+
+
 async def build_platform(
     settings: Settings,
     *,
@@ -132,6 +170,7 @@ async def build_platform(
 ) -> Platform:
     """Construct every part, wired together; nothing runs until `Platform.start()`."""
     from alerts.runtime import build_alerts
+    from detectors.catalogue import registry_problems
     from detectors.runtime import DetectorRuntime
     from detectors.snapshot_store import SnapshotStore
     from eldercare.influx import InfluxClient
@@ -144,7 +183,7 @@ async def build_platform(
     engine = create_engine(settings.database_url)
     await prepare_store(engine)
     sessions = session_factory(engine)
-    registry = RegistryWatcher(sessions)
+    registry = RegistryWatcher(sessions, on_change=[local_broker_follower(settings)])
     influx = InfluxClient.from_settings(settings)
 
     alert_pipeline, alert_service = await build_alerts(
@@ -190,6 +229,8 @@ async def build_platform(
             alert_service=PipelineAlertService(alert_service),
             influx=influx,
             clock=clock,
+            # API edits get the same detector-override check as `registry apply`.
+            registry_validators=[registry_problems],
         )
         config = uvicorn.Config(
             app,

@@ -781,16 +781,20 @@ async def apply_file(
     )
 
 
-async def upsert_site(sessions: Sessions, site: Site) -> ApplyResult:
-    """Create one site or replace everything in it; other sites are untouched."""
+async def upsert_site(
+    sessions: Sessions, site: Site, *, extra_validators: Sequence[RegistryValidator] = ()
+) -> ApplyResult:
+    """Create one site or replace everything in it; other sites are untouched.
+    `extra_validators` see a document of this one site; any problem refuses it."""
     source = f"site {site.id}"
     try:
-        RegistryDocument(sites=[site])  # vendor bindings unique within the site
+        doc = RegistryDocument(sites=[site])  # vendor bindings unique within the site
     except ValidationError as exc:
         raise RegistryError(
             source,
             [_validation_problem(e, {"sites": [site.model_dump()]}, None) for e in exc.errors()],
         ) from exc
+    run_validators(doc, extra_validators, source)
     async with sessions() as session:
         positions = (await session.execute(select(SiteRow.id, SiteRow.position))).all()
     existing = {sid: pos for sid, pos in positions}

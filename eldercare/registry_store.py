@@ -459,11 +459,14 @@ async def apply_document(
     return await registry_apply.apply_document(sessions, doc, prune=prune, dry_run=dry_run)
 
 
-async def upsert_site(sessions: Sessions, site: Site) -> ApplyResult:
-    """Create or replace one site with everything in it."""
+async def upsert_site(
+    sessions: Sessions, site: Site, *, extra_validators: Sequence[Any] = ()
+) -> ApplyResult:
+    """Create or replace one site with everything in it (`extra_validators`: see
+    `registry_apply.upsert_site`)."""
     from eldercare import registry_apply
 
-    return await registry_apply.upsert_site(sessions, site)
+    return await registry_apply.upsert_site(sessions, site, extra_validators=extra_validators)
 
 
 async def delete_site(sessions: Sessions, site_id: str) -> bool:

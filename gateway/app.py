@@ -11,10 +11,10 @@ other parts and tests build it around a real SQLite store:
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, cast
+from typing import Annotated, Any, cast
 
 from fastapi import FastAPI, Header, Request
 from fastapi.responses import PlainTextResponse, StreamingResponse
@@ -25,6 +25,7 @@ from eldercare import metrics
 from eldercare.clock import Clock
 from eldercare.db import Base
 from eldercare.logs import get_logger
+from eldercare.registry_model import RegistryDocument
 from eldercare.settings import Settings
 from gateway import (
     pages,
@@ -101,7 +102,10 @@ def create_app(
     influx: InfluxQuery | None,
     clock: Clock,
     hub_poll_s: float = 0.25,
+    registry_validators: Sequence[Callable[[RegistryDocument], list[Any]]] = (),
 ) -> FastAPI:
+    """`registry_validators` run on every registry edit through the API (any problem → 422,
+    nothing changed); `eldercare.platform` passes the detectors' override check."""
     hub = ChangeHub(alert_service, poll_s=hub_poll_s)
     ctx = GatewayContext(
         settings=settings,
@@ -111,6 +115,7 @@ def create_app(
         influx=influx,
         clock=clock,
         hub=hub,
+        registry_validators=tuple(registry_validators),
     )
 
     @asynccontextmanager

@@ -7,14 +7,15 @@ and the authenticated `Principal`, through FastAPI dependencies.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
 
 from eldercare.clock import Clock
 from eldercare.registry_index import RegistryIndex
-from eldercare.registry_model import Site
+from eldercare.registry_model import RegistryDocument, Site
 from eldercare.settings import Settings
 from gateway.audit import record_read
 from gateway.auth import SESSION_COOKIE, Principal, can_see_site, principal_for_token
@@ -36,6 +37,9 @@ class GatewayContext:
     clock: Clock
     hub: ChangeHub
     login_guard: LoginGuard = field(default_factory=LoginGuard)
+    # Checks the gateway cannot make itself (e.g. detector overrides), run on every
+    # registry edit through the API: `(document) -> [registry_apply.Problem]`.
+    registry_validators: Sequence[Callable[[RegistryDocument], list[Any]]] = ()
 
     async def index(self) -> RegistryIndex:
         return await self.index_provider.current()

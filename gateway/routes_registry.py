@@ -286,7 +286,9 @@ async def _store(ctx: Ctx, site: Site) -> ChangeResult:
     from eldercare.registry_apply import RegistryError
 
     try:
-        result = await registry_store.upsert_site(ctx.sessions, site)
+        result = await registry_store.upsert_site(
+            ctx.sessions, site, extra_validators=ctx.registry_validators
+        )
     except RegistryError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
     await ctx.index_provider.refresh()
