@@ -376,6 +376,11 @@ class ErasureReport:
     history_rows_scrubbed: int = 0
     notifications_scrubbed: int = 0
     contacts_blanked: list[str] = field(default_factory=list)
+    family_accounts_deleted: int = 0  # linked to this resident only
+    family_accounts_unlinked: int = 0  # linked to others too: only this link removed
+    gateway_audit_rows_blanked: int = 0
+    detector_snapshots_trimmed: int = 0  # the resident's entries taken out
+    detector_snapshots_deleted: int = 0  # state that could not be separated from them
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -427,6 +432,116 @@ async def _drop_readings(
     if lines:
         await client.write(lines, db)
     report.alert_events_anonymised = len(lines)
+
+
+def _names(value: Any, resident_id: str) -> bool:
+    """Whether a snapshot's state mentions the resident (as a key or a string)."""
+    if isinstance(value, dict):
+        return any(k == resident_id or _names(v, resident_id) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_names(v, resident_id) for v in value)
+    return value == resident_id
+
+
+def without_resident(value: Any, resident_id: str) -> Any:
+    """A detector state with the resident's entries taken out: keys naming them, and list
+    items (e.g. `[kind, resident, ...]` records) that hold their id directly."""
+    if isinstance(value, dict):
+        return {k: without_resident(v, resident_id) for k, v in value.items() if k != resident_id}
+    if isinstance(value, list):
+        return [
+            without_resident(v, resident_id)
+            for v in value
+            if v != resident_id and not (isinstance(v, list) and resident_id in v)
+        ]
+    return value
+
+
+async def _erase_detector_state(
+    session: AsyncSession, site_id: str, resident_id: str, whole_site: bool, report: ErasureReport
+) -> None:
+    """Learned baselines are about the person: take theirs out of the site's snapshots
+    (all of a one-person home's), deleting a row whose rest still names them; the
+    detectors warm up again from what is left."""
+    from detectors.snapshot_store import DetectorSnapshot
+
+    rows = (
+        await session.scalars(select(DetectorSnapshot).where(DetectorSnapshot.site_id == site_id))
+    ).all()
+    for row in rows:
+        if whole_site:
+            await session.delete(row)
+            report.detector_snapshots_deleted += 1
+            continue
+        if not _names(row.state, resident_id):
+            continue
+        trimmed = without_resident(row.state, resident_id)
+        if _names(trimmed, resident_id):
+            await session.delete(row)
+            report.detector_snapshots_deleted += 1
+        else:
+            row.state = trimmed
+            report.detector_snapshots_trimmed += 1
+
+
+async def _erase_gateway_records(
+    session: AsyncSession,
+    site_id: str,
+    resident_id: str,
+    contact_ids: Sequence[str],
+    secrets: Sequence[str],
+    report: ErasureReport,
+) -> None:
+    """Family accounts of this resident alone go (with their tokens, preferences and
+    contact links); others lose the link. The read audit keeps its rows, with the
+    request path, client address and deleted accounts' names blanked."""
+    from sqlalchemy import delete, or_
+
+    from gateway.audit import AuditRow
+    from gateway.auth import TokenRow
+    from gateway.family_link import FamilyContactRow
+    from gateway.routes_family import FamilyPrefRow
+    from gateway.users import Role, UserRow
+
+    family = (await session.scalars(select(UserRow).where(UserRow.role == Role.FAMILY))).all()
+    deleted_ids: list[int] = []
+    deleted_names: list[str] = []
+    for user in family:
+        linked = list(user.residents or [])
+        if resident_id not in linked:
+            continue
+        if linked == [resident_id]:
+            deleted_ids.append(user.id)
+            deleted_names.append(user.username)
+            await session.delete(user)
+            report.family_accounts_deleted += 1
+        else:
+            user.residents = [r for r in linked if r != resident_id]
+            report.family_accounts_unlinked += 1
+    if deleted_ids:
+        await session.execute(delete(TokenRow).where(TokenRow.user_id.in_(deleted_ids)))
+        await session.execute(delete(FamilyPrefRow).where(FamilyPrefRow.user_id.in_(deleted_ids)))
+        await session.execute(
+            delete(FamilyContactRow).where(FamilyContactRow.user_id.in_(deleted_ids))
+        )
+    if contact_ids:
+        await session.execute(
+            delete(FamilyContactRow).where(
+                FamilyContactRow.site_id == site_id, FamilyContactRow.contact_id.in_(contact_ids)
+            )
+        )
+    for pref in (await session.scalars(select(FamilyPrefRow))).all():
+        cleaned = scrub(pref.data, secrets)
+        if cleaned != pref.data:
+            pref.data = cleaned
+    about = [AuditRow.resident_id == resident_id]
+    if deleted_names:
+        about.append(AuditRow.username.in_(deleted_names))
+    for row in (await session.scalars(select(AuditRow).where(or_(*about)))).all():
+        row.path, row.client = "", ""
+        if row.username in deleted_names:
+            row.username = ERASED
+        report.gateway_audit_rows_blanked += 1
 
 
 async def erase_resident(
@@ -539,6 +654,10 @@ async def erase_resident(
             if n in notifications or named:
                 n.title, n.body = ERASED, ERASED
                 report.notifications_scrubbed += 1
+        await _erase_gateway_records(
+            session, site.id, resident_id, [c.id for c in contacts], secrets, report
+        )
+        await _erase_detector_state(session, site.id, resident_id, whole_site, report)
         session.add(
             PrivacyAuditRow(
                 at=wall,

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from alerts.models import AlertHistoryRow, AlertRow, NotificationLogRow
 from eldercare.db import create_all, create_engine, session_factory
 from eldercare.influx import InfluxClient, encode_line, quote_ident
+from eldercare.platform import import_all_tables
 from eldercare.privacy import (
     ERASED,
     PrivacyError,
@@ -61,6 +62,7 @@ REGISTRY = {
 @pytest_asyncio.fixture(loop_scope="function")
 async def stores(settings: Settings) -> AsyncIterator[tuple[Sessions, InfluxClient, str]]:
     engine = create_engine(settings.database_url)
+    import_all_tables()  # erasure reaches the gateway's and the detectors' tables too
     await create_all(engine)
     sessions = session_factory(engine)
     await apply_document(sessions, validate_registry(REGISTRY))
@@ -294,3 +296,93 @@ async def test_cli_export_and_erase(
         runner.invoke, app, ["erase", "--resident", "nobody", "--by", "x", "--yes"]
     )
     assert unknown.exit_code == 1 and "no resident" in unknown.output
+
+
+async def test_erasure_reaches_gateway_accounts_audit_and_detector_snapshots(
+    stores: tuple[Sessions, InfluxClient, str],
+) -> None:
+    from detectors.snapshot_store import DetectorSnapshot
+    from gateway import users
+    from gateway.audit import AuditRow, record_read
+    from gateway.auth import TokenRow, issue_token
+    from gateway.family_link import FamilyContactRow
+    from gateway.routes_family import FamilyPrefRow
+    from gateway.users import Role, UserRow
+
+    sessions, _, _ = stores
+    family = users.Role.FAMILY
+    mei = await users.create_user(
+        sessions, username="wang-mei", role=family, password="pw-123456789",
+        now=NOW, residents=["wang"], display_name="王梅",
+    )  # fmt: skip
+    both = await users.create_user(
+        sessions, username="li-gang", role=family, password="pw-123456789",
+        now=NOW, residents=["wang", "li"],
+    )  # fmt: skip
+    await users.create_user(
+        sessions, username="li-only", role=family, password="pw-123456789",
+        now=NOW, residents=["li"],
+    )  # fmt: skip
+    await issue_token(sessions, mei, kind="bearer", now=NOW)
+    for who, rid, path in (
+        ("wang-mei", "wang", "/api/residents/wang?q=王秀兰"),
+        ("li-gang", "wang", "/api/family/residents/wang"),
+        ("li-only", "li", "/api/family/residents/li"),
+    ):
+        await record_read(
+            sessions, at=NOW, username=who, role="family", action="read_family_view",
+            site_id="care-1", resident_ids=[rid], path=path, client="10.0.0.5",
+        )  # fmt: skip
+    async with sessions() as session, session.begin():
+        session.add(FamilyPrefRow(user_id=mei.id, data={"nickname": "妈妈"}))
+        session.add(FamilyPrefRow(user_id=both.id, data={"nickname": "王秀兰阿姨"}))
+        session.add(FamilyContactRow(user_id=mei.id, site_id="care-1", contact_id="daughter"))
+        learned = {"wang": {"gaps": [3.0, 4.0]}, "li": {"gaps": [5.0]}}
+        states = {
+            "inactivity": {"residents": learned},
+            "__runtime__": {"clock": 9.0, "open": [["inactivity", "wang", 3], ["sos", "li", 4]]},
+            "wake": {"resident": "wang", "usual_wake": 7.5},
+            "door": {"opened": 2},
+        }
+        for name, state in states.items():
+            session.add(
+                DetectorSnapshot(site_id="care-1", detector=name, state=state, updated_at=NOW)
+            )
+
+    report = await erase_resident(sessions, None, "", "wang", by="dpo-chen", now=NOW)
+    assert report.family_accounts_deleted == 1
+    assert report.family_accounts_unlinked == 1
+    assert report.gateway_audit_rows_blanked == 2
+    assert report.detector_snapshots_trimmed == 2
+    assert report.detector_snapshots_deleted == 1
+
+    async with sessions() as session:
+        accounts = {u.username: u for u in (await session.scalars(select(UserRow))).all()}
+        tokens = (await session.scalars(select(TokenRow))).all()
+        prefs = {p.user_id: p.data for p in (await session.scalars(select(FamilyPrefRow))).all()}
+        links = (await session.scalars(select(FamilyContactRow))).all()
+        audit = (await session.scalars(select(AuditRow).order_by(AuditRow.id))).all()
+        snaps = {
+            s.detector: s.state for s in (await session.scalars(select(DetectorSnapshot))).all()
+        }
+    assert set(accounts) == {"li-gang", "li-only"}
+    assert accounts["li-gang"].residents == ["li"]
+    assert accounts["li-only"].residents == ["li"]
+    assert Role(accounts["li-gang"].role) is Role.FAMILY
+    assert tokens == []
+    assert prefs == {both.id: {"nickname": ERASED}}
+    assert links == []
+    rows = [(a.username, a.resident_id, a.path, a.client) for a in audit]
+    assert rows == [
+        (ERASED, "wang", "", ""),
+        ("li-gang", "wang", "", ""),
+        ("li-only", "li", "/api/family/residents/li", "10.0.0.5"),
+    ]
+    assert snaps == {
+        "inactivity": {"residents": {"li": {"gaps": [5.0]}}},
+        "__runtime__": {"clock": 9.0, "open": [["sos", "li", 4]]},
+        "door": {"opened": 2},
+    }
+    entries = await audit_entries(sessions, "wang")
+    assert [e["action"] for e in entries] == ["erase"]
+    assert entries[0]["details"]["family_accounts_deleted"] == 1
