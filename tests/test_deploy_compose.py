@@ -20,8 +20,12 @@ import paho.mqtt.client as paho
 import pytest
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
+from typer.testing import CliRunner
 
 from dashboards.build import write_build
+from eldercare.mqtt_auth import acl_text
+from eldercare.mqtt_cli import app as mqtt_app
+from eldercare.registry_model import RegistryDocument
 from eldercare.settings import Settings
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
@@ -120,7 +124,7 @@ def test_every_variable_is_documented_and_every_documented_one_used(
 def test_required_secrets_fail_loudly_when_missing(compose: dict[str, Any]) -> None:
     text = COMPOSE.read_text()
     for secret in (
-        "MQTT_PLATFORM_PASSWORD", "MQTT_DEVICE_PASSWORD", "INFLUXDB_ADMIN_PASSWORD",
+        "MQTT_PLATFORM_PASSWORD", "INFLUXDB_ADMIN_PASSWORD",
         "INFLUXDB_ADMIN_TOKEN", "GRAFANA_ADMIN_PASSWORD", "GRAFANA_INFLUX_TOKEN",
     ):  # fmt: skip
         assert re.search(r"\$\{" + secret + r":\?", text), secret
@@ -219,10 +223,60 @@ def test_mosquitto_config_refuses_anonymous_and_uses_password_and_acl_files(
     targets = {m.split(":")[1] for m in mounts}
     for key in ("password_file", "acl_file", "persistence_location"):
         assert any(conf[key].startswith(t) for t in targets), f"{key} {conf[key]} not mounted"
-    acl_mount = next(m for m in mounts if m.split(":")[1] == conf["acl_file"])
-    assert (DEPLOY / acl_mount.split(":")[0]).is_file()
     script = compose["services"]["mosquitto-passwords"]["command"][-1]
     assert script.endswith("make-passwords.sh")
+    # Password file and ACL share one volume: written by the bootstrap job and by
+    # `eldercare mqtt credentials` in the platform's image, only read by the broker.
+    auth = {"mosquitto-auth:/mosquitto/auth:ro"}
+    assert auth <= set(mounts)
+    assert conf["password_file"] == "/mosquitto/auth/passwd"
+    assert conf["acl_file"] == "/mosquitto/auth/acl"
+    for writer in ("mosquitto-passwords", "platform"):
+        assert "mosquitto-auth:/mosquitto/auth" in compose["services"][writer]["volumes"]
+    assert not (DEPLOY / "mosquitto" / "acl").exists(), "no static ACL: generated per site"
+
+
+SITES = {
+    "sites": [
+        {"id": "s1", "kind": "home", "name": "one", "organisation": "city",
+         "devices": [{"id": "d1", "kind": "motion"},
+                     {"id": "plug1", "kind": "plug", "vendor": {"tasmota": {"topic": "plug1"}}}]},
+        {"id": "s2", "kind": "home", "name": "two", "organisation": "city",
+         "devices": [{"id": "d2", "kind": "motion"}]},
+    ]
+}  # fmt: skip
+SITE_PASSWORDS: dict[str, str] = {}  # filled by the `broker` fixture
+
+
+def _bootstrap(auth: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """The deployment's `mosquitto-passwords` job on a folder standing for its volume."""
+    return subprocess.run(
+        ["sh", str(DEPLOY / "mosquitto" / "make-passwords.sh"), *args],
+        env={**os.environ, "MQTT_PLATFORM_PASSWORD": "platform-pw",
+             "MOSQUITTO_AUTH_DIR": str(auth), **env},
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+
+
+def test_bootstrap_never_overwrites_existing_files_unless_forced(tmp_path: Path) -> None:
+    auth = tmp_path / "auth"
+    first = _bootstrap(auth)
+    assert "password file written" in first.stdout and "ACL written" in first.stdout
+    assert (auth / "passwd").read_text().startswith("eldercare:$7$")
+    assert (auth / "acl").read_text() == acl_text(RegistryDocument(), "eldercare").text
+    generated = {"passwd": "eldercare:$7$kept\ns1:$7$site\n", "acl": "user s1\n"}
+    for name, text in generated.items():
+        (auth / name).write_text(text)
+        (auth / name).chmod(0o644)
+    again = _bootstrap(auth)
+    assert "left as it is" in again.stderr
+    for name, text in generated.items():
+        assert (auth / name).read_text() == text
+        assert (auth / name).stat().st_mode & 0o777 == 0o600  # only owner and mode set
+    for forced in (_bootstrap(auth, "--force"), _bootstrap(auth, MOSQUITTO_PASSWORDS_FORCE="1")):
+        assert "password file written" in forced.stdout
+        assert "s1:" not in (auth / "passwd").read_text()
+        assert (auth / "acl").read_text() == acl_text(RegistryDocument(), "eldercare").text
 
 
 def _free_port() -> int:
@@ -241,25 +295,29 @@ def broker() -> Iterator[tuple[int, Path, subprocess.Popen[bytes]]]:
     base.chmod(0o755)
     data = base / "data"
     data.mkdir()
-    passwd = base / "passwd"
-    acl = base / "acl"
-    shutil.copy(DEPLOY / "mosquitto" / "acl", acl)
-    env = {
-        **os.environ,
-        "MQTT_PLATFORM_PASSWORD": "platform-pw",
-        "MQTT_DEVICE_PASSWORD": "device-pw",
-        "MOSQUITTO_PASSWORD_FILE": str(passwd),
-    }
-    subprocess.run(
-        ["sh", str(DEPLOY / "mosquitto" / "make-passwords.sh")], env=env, check=True,
-        capture_output=True,
-    )  # fmt: skip
+    auth = base / "auth"
+    passwd = auth / "passwd"
+    _bootstrap(auth)
     assert "platform-pw" not in passwd.read_text()  # hashed
+    # The sites' own accounts, as OPERATIONS.md has them made, then the bootstrap job
+    # again: it keeps the files and gives them to the broker's user.
+    registry = base / "registry.yaml"
+    registry.write_text(yaml.safe_dump(SITES))
+    done = CliRunner().invoke(
+        mqtt_app,
+        ["credentials", "--registry", str(registry), "--password-file", str(passwd),
+         "--acl-file", str(auth / "acl"), "--platform-user", "eldercare"],
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    created = [line.split() for line in done.output.splitlines() if line.startswith("created")]
+    SITE_PASSWORDS.clear()
+    SITE_PASSWORDS.update({user: password for _, user, password in created})
+    assert set(SITE_PASSWORDS) == {"s1", "s2"}  # the platform's account was kept
+    _bootstrap(auth)
     port = _free_port()
     text = (DEPLOY / "mosquitto" / "mosquitto.conf").read_text()
     text = text.replace("/mosquitto/data/", f"{data}/")
-    text = text.replace("/mosquitto/passwd/passwd", str(passwd))
-    text = text.replace("/mosquitto/config/acl", str(acl))
+    text = text.replace("/mosquitto/auth/", f"{auth}/")
     text = text.replace("listener 1883", f"listener {port} 127.0.0.1")
     conf = base / "mosquitto.conf"
     conf.write_text(text)
@@ -335,27 +393,34 @@ def test_broker_refuses_strangers_enforces_the_acl_and_persists(
     broker: tuple[int, Path, subprocess.Popen[bytes]],
 ) -> None:
     port, data, proc = broker
-    for user, password in ((None, None), ("device", "wrong"), ("nobody", "device-pw")):
+    s1_pw = SITE_PASSWORDS["s1"]
+    for user, password in ((None, None), ("s1", "wrong"), ("nobody", s1_pw), ("device", s1_pw)):
         stranger = _connect(port, user, password)
         assert stranger.reason.is_failure, (user, stranger.reason)
         stranger.close()
     platform = _connect(port, "eldercare", "platform-pw")
-    device = _connect(port, "device", "device-pw")
+    s1 = _connect(port, "s1", s1_pw)
+    s2 = _connect(port, "s2", SITE_PASSWORDS["s2"])
     try:
-        assert not platform.reason.is_failure and not device.reason.is_failure
+        assert not platform.reason.is_failure and not s1.reason.is_failure
         platform.subscribe("eldercare/#")
-        device.subscribe("eldercare/#")  # granted, but the ACL lets nothing through
-        device.subscribe("cmnd/#")
-        device.c.publish("eldercare/s1/d1/motion", b'{"motion": true}', qos=1).wait_for_publish(5)
-        assert platform.got.wait(5) and platform.messages == ["eldercare/s1/d1/motion"]
-        # The device may write readings but not read other devices' readings: by the time
-        # the platform's command reaches it, the earlier reading would have arrived too.
-        platform.c.publish("cmnd/d1/power", b"off", qos=1).wait_for_publish(5)
-        assert device.got.wait(5)
-        assert device.messages == ["cmnd/d1/power"]
+        s2.subscribe("eldercare/#")  # granted, but the ACL lets only its own site through
+        s1.subscribe("cmnd/#")
+        # A site cannot publish into another site's topics: dropped, while its own
+        # reading (sent after it on the same connection) arrives.
+        s1.c.publish("eldercare/s2/d2/motion", b'{"motion": true}', qos=1).wait_for_publish(5)
+        s1.c.publish("eldercare/s1/d1/motion", b'{"motion": true}', qos=1).wait_for_publish(5)
+        assert platform.got.wait(5)
+        # The platform's command reaches s1's plug; by then s2 would have had s1's reading.
+        platform.c.publish("cmnd/plug1/power", b"off", qos=1).wait_for_publish(5)
+        assert s1.got.wait(5)
+        assert s1.messages == ["cmnd/plug1/power"]
+        assert platform.messages == ["eldercare/s1/d1/motion"]
+        assert s2.messages == []
     finally:
         platform.close()
-        device.close()
+        s1.close()
+        s2.close()
     proc.terminate()
     assert proc.wait(timeout=10) == 0
     assert (data / "mosquitto.db").is_file()  # sessions and queued messages kept on disk
