@@ -148,10 +148,11 @@ def local_broker_follower(settings: Settings) -> OnChange:
         issued = issue_credentials(files, index.document, only=sites)
         for secret in issued:
             write_private(mosquitto.dir / ISSUED_DIR / secret.user, secret.password + "\n")
+        if issued:
             log.warning(
-                "mqtt account created for a new site; copy its password into the site's"
-                " gateway, then delete the file",
-                extra={"site": secret.user, "file": str(mosquitto.dir / ISSUED_DIR)},
+                "mqtt accounts created for new sites; copy each password file into its"
+                " site's gateway, then delete it",
+                extra={"sites": [s.user for s in issued], "dir": str(mosquitto.dir / ISSUED_DIR)},
             )
         return reload_broker(files)
 

@@ -210,3 +210,33 @@ async def test_a_site_added_while_running_gets_an_account_and_its_topics(
 
     await wait_for(gone, what="the removed site's account to go")
     assert "user fu-b" not in files.acl_file.read_text()
+
+
+async def test_watcher_tells_listeners_once_per_version_and_survives_a_failing_one(
+    settings: Settings,
+) -> None:
+    from eldercare.db import create_engine, session_factory
+    from eldercare.platform import prepare_store
+    from eldercare.registry_index import RegistryIndex
+    from eldercare.registry_watch import RegistryWatcher
+
+    engine = create_engine(settings.database_url)
+    await prepare_store(engine)
+    sessions = session_factory(engine)
+    seen: list[tuple[int, list[str]]] = []
+
+    async def broken(_: RegistryIndex) -> None:
+        raise RuntimeError("listener bug")
+
+    async def record(index: RegistryIndex) -> None:
+        seen.append((index.version, sorted(index.sites)))
+
+    try:
+        watcher = RegistryWatcher(sessions, on_change=[broken, record])
+        await watcher.refresh()
+        await registry_store.upsert_site(sessions, site("fu-w"))
+        await watcher.refresh()
+        await watcher.refresh()  # same version: nobody is told again
+        assert seen == [(0, []), (1, ["fu-w"])]
+    finally:
+        await engine.dispose()
