@@ -162,13 +162,14 @@ class MqttPublisher:
         state = self._sites.get(site_id)
         if state is None:
             return self.published  # the site is cut off (simulated power cut): nothing leaves
+        self.published += 1
+        # Recorded first: with QoS 0, paho reports the message done inside publish().
+        state.unacked.append(self.published)
         info = state.client.publish(
             message.topic, message.payload, qos=self.qos, retain=message.retain
         )
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             raise PublishError(f"publish to {message.topic} failed: {mqtt.error_string(info.rc)}")
-        self.published += 1
-        state.unacked.append(self.published)
         return self.published
 
     def acked_through(self, seq: int) -> bool:
@@ -176,7 +177,8 @@ class MqttPublisher:
         return all(not s.unacked or s.unacked[0] > seq for s in self._sites.values())
 
     def wait_acked(self, seq: int) -> None:
-        """Read acknowledgements until `acked_through(seq)`; sends nothing gathered since."""
+        """Read acknowledgements until `acked_through(seq)`. Sends nothing: messages up to
+        `seq` must have gone out already (`send_all`)."""
         while not self.acked_through(seq):
             self.pump(0.001, send=False)
 

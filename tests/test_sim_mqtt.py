@@ -179,6 +179,19 @@ def test_sites_stay_in_step_at_the_broker(mqtt_addr: tuple[str, int]) -> None:
     assert worst <= MAX_SKEW_S < 120  # the platform's event-clock lateness
 
 
+def test_qos0_runs_to_the_end(mqtt_addr: tuple[str, int]) -> None:
+    """QoS 0 has no acknowledgements to wait for: the windows must not wait for any."""
+    cfg = replace(_config(9, "native"), homes=2, days=0.2)
+    with subscriber(mqtt_addr, ["eldercare/#"]) as (_, count):
+        sim = Simulation(cfg)
+        publisher = MqttPublisher(BrokerConfig(*mqtt_addr, *_login()), qos=0)
+        stats = run(sim, publisher, Pacer(0, sim.start))
+        publisher.close()
+        _wait_for(count, stats.messages, 20)
+    assert stats.messages > 300
+    assert count[0] == stats.messages
+
+
 def test_payload_shapes() -> None:
     """Native payloads satisfy the published JSON Schemas; z2m ones look like z2m's."""
     validators: dict[str, jsonschema.Draft202012Validator] = {}
