@@ -205,11 +205,12 @@ async def test_a_site_added_while_running_gets_an_account_and_its_topics(
     # Removing the site removes its account and its grants.
     await registry_store.delete_site(platform.parts["sessions"], "fu-b")
 
-    async def gone() -> bool:
-        return "fu-b" not in read_password_file(files.password_file)
+    async def gone() -> bool:  # the password file is written first, then the ACL
+        acl = files.acl_file.read_text()
+        return "fu-b" not in read_password_file(files.password_file) and "user fu-b" not in acl
 
-    await wait_for(gone, what="the removed site's account to go")
-    assert "user fu-b" not in files.acl_file.read_text()
+    await wait_for(gone, what="the removed site's account and grants to go")
+    assert "user fu-a" in files.acl_file.read_text()
 
 
 async def test_watcher_tells_listeners_once_per_version_and_survives_a_failing_one(
