@@ -386,3 +386,30 @@ async def test_erasure_reaches_gateway_accounts_audit_and_detector_snapshots(
     entries = await audit_entries(sessions, "wang")
     assert [e["action"] for e in entries] == ["erase"]
     assert entries[0]["details"]["family_accounts_deleted"] == 1
+
+
+async def test_erasing_a_one_person_home_drops_all_its_detector_snapshots(
+    stores: tuple[Sessions, InfluxClient, str],
+) -> None:
+    from detectors.snapshot_store import DetectorSnapshot
+
+    sessions, _, _ = stores
+    home = {
+        "id": "home-9", "kind": "home", "name": "赵家", "organisation": "city/district",
+        "residents": [{"id": "zhao", "name": "赵淑芬"}],
+    }  # fmt: skip
+    await apply_document(sessions, validate_registry({"sites": [home]}))
+    async with sessions() as session, session.begin():
+        for site_id, name, state in (
+            ("home-9", "wake", {"usual_wake": 7.0}),  # no id in it: still hers, a home of one
+            ("home-9", "inactivity", {"residents": {"zhao": {"gaps": [2.0]}}}),
+            ("care-1", "wake", {"usual_wake": 6.5}),
+        ):
+            row = DetectorSnapshot(site_id=site_id, detector=name, state=state, updated_at=NOW)
+            session.add(row)
+
+    report = await erase_resident(sessions, None, "", "zhao", by="dpo-chen", now=NOW)
+    assert report.whole_site and report.detector_snapshots_deleted == 2
+    async with sessions() as session:
+        left = [(s.site_id, s.detector) for s in (await session.scalars(select(DetectorSnapshot)))]
+    assert left == [("care-1", "wake")]
