@@ -6,6 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,6 +21,7 @@ from eldercare.registry_store import REGISTRY_TABLES
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "registry.yaml"
+_RUN_DIR = Path(tempfile.mkdtemp(prefix="registry-cli-run-"))
 
 
 def _drop_registry_tables(url: str) -> None:
@@ -49,7 +51,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 def run(url: str, *args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, list(args), env={"ELDERCARE_DATABASE_URL": url})
+    # A run directory of its own: never the checkout's .run, where a demo may be running.
+    env = {"ELDERCARE_DATABASE_URL": url, "ELDERCARE_RUN_DIR": str(_RUN_DIR)}
+    result = CliRunner().invoke(app, list(args), env=env)
     if result.exception and not isinstance(result.exception, SystemExit):
         raise result.exception
     return result.exit_code, result.stdout, result.stderr
