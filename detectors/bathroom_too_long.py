@@ -63,10 +63,10 @@ class BathroomRule(Rule[BathroomState]):
     def on_reading(self, reading: Reading) -> list[Transition]:
         moved = is_movement(reading, self.state.movement)
         present = reading.stream == Stream.PRESENCE
+        room = self.ctx.room_of(reading)
+        self._track_door(reading, room)  # a repeated "closed" still tells the door is shut
         if not moved and not present:
             return []
-        room = self.ctx.room_of(reading)
-        self._track_door(reading, room)
         if self._repeated_opening(reading, room):
             return []
         residents = self.ctx.activity_residents(reading) or (
@@ -98,7 +98,11 @@ class BathroomRule(Rule[BathroomState]):
             return
         if self.ctx.is_outer_door(reading.device_id) or room is None:
             return
-        self.state.door_open[reading.device_id] = bool(reading.fields.get("open", False))
+        value = bool(reading.fields.get("open", False))
+        previous = self.state.door_open.get(reading.device_id)
+        self.state.door_open[reading.device_id] = value
+        if previous == value:
+            return  # a repeated state report: the door was shut (or open) before this
         for stay in self.state.stays.values():
             if stay.door_only and stay.room_id == room:
                 stay.closed_at = reading.ts if self._doors_shut(room) else None

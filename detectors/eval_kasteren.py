@@ -38,7 +38,7 @@ import asyncio
 import json
 import statistics
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -330,13 +330,29 @@ def lies_at_home(background: list[Reading], days: list[datetime]) -> list[Incide
     return out
 
 
+def _close_cut_firings(before: list[Reading], cut: float) -> list[Reading]:
+    """Cutting the background mid-firing leaves a contact open; its closing is cut off
+    with the rest. Close it just before the cut, so that the injected readings start from
+    doors shut (a door opened while already open is not an event, `movement.py`)."""
+    last: dict[str, Reading] = {}
+    for r in before:
+        if r.stream == Stream.CONTACT:
+            last[r.device_id] = r
+    closings = [
+        replace(r, ts=max(r.ts, cut - 1), fields={"open": False}, received_at=max(r.ts, cut - 1))
+        for r in last.values()
+        if r.fields.get("open")
+    ]
+    return [*before, *closings]
+
+
 async def _run_incident(
     background: list[Reading],
     inc: Incident,
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> None:
     keep_before = inc.onset - 60 if inc.keep_before is None else inc.keep_before
-    before = [r for r in background if r.ts < keep_before]
+    before = _close_cut_firings([r for r in background if r.ts < keep_before], keep_before)
     after = [r for r in background if inc.quiet_until < r.ts <= inc.horizon]
     readings = sorted([*before, *inc.readings, *after], key=lambda r: r.ts)
     transitions = await replay(readings, inc.horizon, overrides=overrides)

@@ -5,6 +5,11 @@ SOS press, a bed or chair changing state, an appliance switching on. Not
 movement: heartbeats, batteries, link quality, availability, vital signs, and
 mmWave "present" (a person lying still on the floor is present), and wearable
 accelerometer batches (a worn pendant streams while its wearer lies still).
+
+A door contact is movement only when it opens or changes state. zigbee2mqtt repeats
+the contact state in every state message (battery, link quality), and devices
+report "closed" when they join: a repeated state is not an event, nor is a
+device's first report unless it is "open".
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ APPLIANCE_ON_WATTS = 20.0
 
 class MovementState(RuleState):
     last_bool: dict[str, bool] = Field(default_factory=dict)  # device → last occupancy / power on
+    last_open: dict[str, bool] = Field(default_factory=dict)  # contact device → last open state
 
 
 def _truthy(reading: Reading, key: str) -> bool:
@@ -30,7 +36,9 @@ def is_movement(reading: Reading, state: MovementState) -> bool:
     s = reading.stream
     if s == Stream.MOTION:
         return _truthy(reading, "motion")
-    if s in (Stream.CONTACT, Stream.FLUSH):
+    if s == Stream.CONTACT:
+        return contact_changed(reading, state)
+    if s == Stream.FLUSH:
         return True
     if s == Stream.SOS:
         return _truthy(reading, "pressed")
@@ -46,3 +54,13 @@ def is_movement(reading: Reading, state: MovementState) -> bool:
             return value and previous is not True
         return previous is not None and previous != value
     return False
+
+
+def contact_changed(reading: Reading, state: MovementState) -> bool:
+    """A door event: the contact opened or changed state. Remembers the state in `state`."""
+    value = _truthy(reading, "open")
+    previous = state.last_open.get(reading.device_id)
+    state.last_open[reading.device_id] = value
+    if previous is None:
+        return value
+    return previous != value

@@ -309,7 +309,9 @@ def test_bathroom_door_fumbled_on_entry_and_cistern_refill_after_leaving() -> No
     rs = [
         reading(site, "pir-living", Stream.MOTION, t - 60, motion=True),
         reading(site, "door-bath", Stream.CONTACT, t, open=True),
+        reading(site, "door-bath", Stream.CONTACT, t + 5, open=False),
         reading(site, "door-bath", Stream.CONTACT, t + 10, open=True),  # reopened: same passage
+        reading(site, "door-bath", Stream.CONTACT, t + 15, open=False),
         reading(site, "flush-1", Stream.FLUSH, t + 60, flushed=True),
         reading(site, "door-bath", Stream.CONTACT, t + 120, open=True),  # out
         reading(site, "flush-1", Stream.FLUSH, t + 150, flushed=True),  # the cistern refilling
