@@ -44,6 +44,8 @@ class BedExitRule(Rule[BedExitState]):
         resident = self.ctx.bed_resident(reading.device_id)
         if resident is None or not self._settings(resident).enabled:
             return []
+        if self.ctx.is_bed_bound(resident):  # out of bed only with carers; falls are the radar's
+            return []
         occupied = bool(reading.fields.get("occupied", False))
         bed = self.state.beds.get(resident)
         if bed is not None and bed.occupied == occupied:

@@ -35,7 +35,7 @@ from detectors.settings import (
     Overrides,
     resolve_settings,
 )
-from detectors.site_context import SiteContext
+from detectors.site_context import DEMENTIA, SiteContext
 from detectors.site_offline import SiteOfflineRule
 from detectors.sos import SosRule
 from detectors.tamper import TamperRule
@@ -64,6 +64,24 @@ def _has_activity_sensors(ctx: SiteContext) -> bool:
         d.kind in (DeviceKind.MOTION, DeviceKind.DOOR, DeviceKind.FLUSH, DeviceKind.PRESENCE)
         for d in ctx.site.devices
     )
+
+
+def _home(applies: Callable[[SiteContext], bool]) -> Callable[[SiteContext], bool]:
+    """A home-only rule: an institution's residents do not come and go by a front door,
+    and one ward's activity is no resident's routine."""
+    return lambda ctx: not ctx.is_institution and applies(ctx)
+
+
+def _judges_someone(ctx: SiteContext) -> bool:
+    return _has_activity_sensors(ctx) and (
+        not ctx.resident_ids or any(ctx.judges_activity(r) for r in ctx.resident_ids)
+    )
+
+
+def _night_door_watched(ctx: SiteContext) -> bool:
+    if not ctx.has_outer_door():
+        return False
+    return not ctx.is_institution or any(ctx.has_flag(r, DEMENTIA) for r in ctx.resident_ids)
 
 
 def _entry(
@@ -115,16 +133,16 @@ def _build_catalogue() -> dict[str, CatalogueEntry]:
         _entry(FallRule, _has(DeviceKind.FALL_RADAR)),
         _entry(BedExitRule, _has(DeviceKind.BED)),
         _entry(BathroomRule, lambda ctx: any(ctx.is_bathroom(r.id) for r in ctx.site.rooms)),
-        _entry(InactivityRule, _has_activity_sensors),
-        _entry(NightDoorExitRule, lambda ctx: ctx.has_outer_door()),
-        _entry(NotReturnedRule, lambda ctx: ctx.has_outer_door()),
-        _entry(NotUpRule, _has_activity_sensors),
+        _entry(InactivityRule, _judges_someone),
+        _entry(NightDoorExitRule, _night_door_watched),
+        _entry(NotReturnedRule, _home(lambda ctx: ctx.has_outer_door())),
+        _entry(NotUpRule, _judges_someone),
         _entry(VitalsRule, _has(DeviceKind.BED, DeviceKind.VITALS)),
         _entry(DeviceOfflineRule, lambda ctx: bool(ctx.site.devices)),
         _entry(SiteOfflineRule, lambda ctx: bool(ctx.site.devices)),
         _entry(LowBatteryRule, lambda ctx: bool(ctx.site.devices)),
         _entry(TamperRule, lambda ctx: bool(ctx.site.devices)),
-        _entry(RoutineDeviationRule, _has_activity_sensors),
+        _entry(RoutineDeviationRule, _home(_has_activity_sensors)),
     ]
     entries.append(_wearable_fall_entry())
     return {e.name: e for e in entries}

@@ -11,6 +11,9 @@ the night window, or before getting up that day (movement outside bedroom and
 bathroom after `not_up.day_start`). `bathroom_too_long` watches the bathroom, and
 `not_up` the morning after; a quiet that began elsewhere is always judged.
 Gaps that raised an alert, began asleep or contained an absence are not learned.
+In an institution each resident is judged from their own room's sensors and their own
+devices (bed, worn), never from a corridor or another resident's room; bed-bound
+residents and residents of a shared room are not judged (`SiteContext.judges_activity`).
 """
 
 from __future__ import annotations
@@ -63,7 +66,7 @@ class InactivityRule(Rule[InactivityState]):
     def _residents(self, reading: Reading) -> tuple[str, ...]:
         if not self.ctx.resident_ids:
             return ("",)
-        return self.ctx.activity_residents(reading)
+        return tuple(r for r in self.ctx.activity_residents(reading) if self.ctx.judges_activity(r))
 
     # --- limits ---------------------------------------------------------------------------
 

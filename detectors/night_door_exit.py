@@ -6,6 +6,11 @@ The door sequence decides (`absence.py`): inside activity, then a door passage, 
 silence is leaving. Coming home opens the door too, and a flat may have no sensor in
 the room the resident then sits in: a passage that follows a passage out with nobody
 seen inside in between (door, silence, door) is coming back in, never an exit.
+
+In an institution only residents flagged `dementia` are watched: a door of a room
+whose residents include one (raised for that resident if the room is theirs alone),
+or a ward door (an outer door in a room where nobody lives) while any resident of the
+site has the flag (raised for the ward, no resident).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from detectors import absence as away
 from detectors.movement import MovementState, is_movement
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
 from detectors.settings import NightDoorExitSettings
+from detectors.site_context import DEMENTIA
 from eldercare.domain import AlertKind, Reading, Transition, TransitionAction
 
 
@@ -40,16 +46,29 @@ class NightDoorExitRule(Rule[NightDoorExitState]):
     def _settings(self, resident: str | None) -> NightDoorExitSettings:
         return self.ctx.settings(self.name, NightDoorExitSettings, resident)
 
+    def _door_resident(self, reading: Reading) -> tuple[str | None, bool]:
+        """(the resident a door exit is raised for, whether that door is watched)."""
+        if not self.ctx.is_institution:
+            return self.ctx.reading_resident(reading), True
+        room_residents = self.ctx.room_residents(self.ctx.room_of(reading))
+        if not room_residents:  # a ward door
+            return None, any(self.ctx.has_flag(r, DEMENTIA) for r in self.ctx.resident_ids)
+        flagged = [r for r in room_residents if self.ctx.has_flag(r, DEMENTIA)]
+        if len(room_residents) == 1:
+            return room_residents[0], bool(flagged)
+        return None, bool(flagged)
+
     def on_reading(self, reading: Reading) -> list[Transition]:
         if not is_movement(reading, self.state.movement):
             return []
-        resident = self.ctx.reading_resident(reading)
+        resident, watched = self._door_resident(reading)
         pending = self.state.exit
         change = away.observe(self.state.absence, self.ctx, reading, True)
         if self.ctx.is_outer_door(reading.device_id):
             s = self._settings(resident)
             if (
                 change == "went_out"
+                and watched
                 and pending is None
                 and s.enabled
                 and self.ctx.in_window(reading.ts, s.night_start, s.night_end)

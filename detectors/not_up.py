@@ -6,6 +6,9 @@ The deadline is the learned usual wake time (upper quartile of recent days) +
 `margin_hours`, at most `latest_deadline`; `default_deadline` (10:00) before
 `learn_days` days of wake times. Mornings that raised, or that began away from
 home, are not learned. Clears when the resident gets up.
+In an institution getting up is leaving one's own bed (the bed sensor reports it empty
+after `day_start`); residents without a bed sensor, bed-bound residents and residents
+of a shared room are not judged.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from detectors.baseline import WakeBaseline
 from detectors.movement import MovementState, is_movement
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
 from detectors.settings import AbsenceSettings, NotUpSettings, minutes_of_day
-from eldercare.domain import AlertKind, Reading, Transition, TransitionAction
+from eldercare.domain import AlertKind, Reading, Stream, Transition, TransitionAction
 
 
 class _Morning(RuleState):
@@ -65,15 +68,32 @@ class NotUpRule(Rule[NotUpState]):
             minute = min(usual + s.margin_hours * 60, float(minutes_of_day(s.latest_deadline)))
         return self.ctx.at_local(day, minute), learned
 
+    def _judged(self, resident: str) -> bool:
+        """In an institution getting up is leaving one's own bed: judged only with a bed
+        sensor, and never for bed-bound residents or those of a shared room."""
+        if not self.ctx.judges_activity(resident or None):
+            return False
+        return not self.ctx.is_institution or resident in self.ctx.residents_with_bed_sensor
+
     def _residents(self, reading: Reading) -> tuple[str, ...]:
         if not self.ctx.resident_ids:
             return ("",)
-        return self.ctx.activity_residents(reading)
+        return tuple(r for r in self.ctx.activity_residents(reading) if self._judged(r))
+
+    def _left_own_bed(self, reading: Reading, resident: str) -> bool:
+        return (
+            self.ctx.is_institution
+            and reading.stream == Stream.OCCUPANCY
+            and self.ctx.bed_resident(reading.device_id) == resident
+            and not reading.fields.get("occupied", False)
+        )
 
     def on_reading(self, reading: Reading) -> list[Transition]:
         moved = is_movement(reading, self.state.movement)
         returned = away.observe(self.state.absence, self.ctx, reading, moved) == "returned"
         for resident in self.ctx.resident_ids or ("",):
+            if not self._judged(resident):
+                continue
             if resident not in self.state.mornings:
                 day = self.ctx.local_day(reading.ts)
                 m = _Morning(check_day=day, home_since=reading.ts)
@@ -91,7 +111,8 @@ class NotUpRule(Rule[NotUpState]):
             ev = EvidenceData.of(reading, "movement", room)
             m.last_move = ev
             s = self._settings(resident)
-            if room is None or self.ctx.is_bedroom(room) or self.ctx.is_bathroom(room):
+            resting = room is None or self.ctx.is_bedroom(room) or self.ctx.is_bathroom(room)
+            if resting and not self._left_own_bed(reading, resident):
                 continue
             if self.ctx.minute_of_day(reading.ts) < minutes_of_day(s.day_start):
                 continue

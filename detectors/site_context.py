@@ -39,6 +39,8 @@ from eldercare.registry_model import Device, Site
 S = TypeVar("S", bound=BaseModel)
 
 BATHROOM_KINDS = frozenset({RoomKind.BATHROOM, RoomKind.TOILET})
+BED_BOUND = "bed_bound"  # resident flag: does not get out of bed unaided
+DEMENTIA = "dementia"  # resident flag: may wander out at night
 
 
 class SiteContext:
@@ -69,6 +71,7 @@ class SiteContext:
         self._rooms = {r.id: r for r in site.rooms}
         self._devices = {d.id: d for d in site.devices}
         self._bed_room = {b.id: b.room for b in site.beds}
+        self._residents = {r.id: r for r in site.residents}
         self.resident_ids: tuple[str, ...] = tuple(r.id for r in site.residents)
 
     # --- settings -------------------------------------------------------------------------
@@ -145,19 +148,53 @@ class SiteContext:
 
     def activity_residents(self, reading: Reading) -> tuple[str, ...]:
         """Whose activity a reading shows. In a home every resident shares the rooms; in an
-        institution a room's sensors speak for the residents living in that room."""
+        institution a room's sensors speak for the one resident living in that room, a
+        bed sensor or worn device for its own resident. A shared room's sensors cannot
+        tell its residents apart: they speak for nobody."""
         if reading.resident_id is not None:
             return (reading.resident_id,)
         if self.site.kind == SiteKind.HOME:
             return self.resident_ids
-        room = self.room_of(reading)
-        if room is None:
+        owner = self.bed_resident(reading.device_id)
+        if owner is not None:
+            return (owner,)
+        residents = self.room_residents(self.room_of(reading))
+        return residents if len(residents) == 1 else ()
+
+    # --- institutions -----------------------------------------------------------------------
+
+    @property
+    def is_institution(self) -> bool:
+        return self.site.kind == SiteKind.INSTITUTION
+
+    def has_flag(self, resident_id: str | None, flag: str) -> bool:
+        r = self._residents.get(resident_id or "")
+        return r is not None and flag in r.flags
+
+    def is_bed_bound(self, resident_id: str | None) -> bool:
+        return self.has_flag(resident_id, BED_BOUND)
+
+    def resident_room(self, resident_id: str | None) -> str | None:
+        r = self._residents.get(resident_id or "")
+        if r is None:
+            return None
+        return r.room or (self._bed_room.get(r.bed) if r.bed else None)
+
+    def room_residents(self, room_id: str | None) -> tuple[str, ...]:
+        if room_id is None:
             return ()
-        return tuple(
-            r.id
-            for r in self.site.residents
-            if r.room == room or (r.bed is not None and self._bed_room.get(r.bed) == room)
-        )
+        return tuple(rid for rid in self.resident_ids if self.resident_room(rid) == room_id)
+
+    def in_shared_room(self, resident_id: str | None) -> bool:
+        return len(self.room_residents(self.resident_room(resident_id))) > 1
+
+    def judges_activity(self, resident_id: str | None) -> bool:
+        """Are `inactivity` and `not_up` judged for this resident? Always at home; in an
+        institution not for bed-bound residents (they do not get up, staff move around
+        them) nor for residents of a shared room (its sensors cannot tell them apart)."""
+        if not self.is_institution:
+            return True
+        return not self.is_bed_bound(resident_id) and not self.in_shared_room(resident_id)
 
     def reading_resident(self, reading: Reading) -> str | None:
         if reading.resident_id is not None:
