@@ -24,7 +24,10 @@ that declares a stream in `event_time_streams` (the wearable fall detector, for
 ACCEL batches) gets such readings with their own `ts`, because its samples are
 timed from it; a 1 s batch routinely starts before another sensor's latest event.
 One older than `dedupe_s` cannot be told from a redelivery and is left out of
-detection (ingest still stores it). All counted in
+detection (ingest still stores it). In `event` mode a reading without its own event
+time (`Reading.time_from_payload` false: ingest stamped it with the receive time, e.g.
+a plain-string availability) neither moves a site's clock nor the watermark: it is
+applied at the site's clock (or the watermark), and left out before either exists. All counted in
 `eldercare_detector_readings_late_total` and
 `eldercare_detector_readings_dropped_total{cause}`.
 
@@ -341,8 +344,9 @@ class DetectorRuntime:
                     _dropped.inc(len(batch), cause="no_detectors")
                     continue
                 out.extend(self._feed(site, sorted(batch, key=lambda r: r.ts)))
-            if self.clock_mode == "event" and readings:
-                top = max(r.ts for r in readings)
+            timed = [r.ts for r in readings if r.time_from_payload]
+            if self.clock_mode == "event" and timed:
+                top = max(timed)
                 self.watermark = top if self.watermark is None else max(self.watermark, top)
                 out.extend(self._advance_all(self.watermark - self.lateness_s))
             await self._emit(out)
@@ -371,6 +375,17 @@ class DetectorRuntime:
         out: list[Transition] = []
         fed = 0
         for r in batch:
+            if self.clock_mode == "event" and not r.time_from_payload:
+                now = site.clock if site.clock is not None else self.watermark
+                if now is None:  # no event time reached yet to judge it at
+                    _dropped.inc(cause="no_event_time")
+                    self._log_once(site.site.id, "no_event_time", r)
+                    continue
+                # Receive wall time is not event time: judged at the time the site (or the
+                # replay) has reached, never ahead of it; no event time to dedupe on.
+                out.extend(site.apply(dataclasses.replace(r, ts=now)))
+                fed += 1
+                continue
             if (r.device_id, r.stream.value, r.ts) in site.recent:
                 _dropped.inc(cause="duplicate")
                 continue

@@ -151,6 +151,8 @@ class Reading:
     room_id: str | None = None
     resident_id: str | None = None
     source: str = "native"  # codec that produced it: native, z2m, shelly, tasmota
+    # False when the message carried no time and `ts` is ingest's receive time.
+    time_from_payload: bool = True
 
     @property
     def key(self) -> tuple[str, str, str, float]:

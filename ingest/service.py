@@ -259,6 +259,7 @@ class IngestService:
                 room_id,
                 resident_id,
                 result.source,
+                time_from_payload=result.event_time_from_payload,
             )
             try:
                 line = point_for_reading(reading)
