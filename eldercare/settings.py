@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -51,8 +51,9 @@ class Settings(BaseSettings):
     influx_password: str | None = Field(None, description="password for InfluxDB 1.x auth")
 
     database_url: str = Field(
-        "sqlite+aiosqlite:///.run/eldercare.db",
-        description="SQLAlchemy async URL of the relational store",
+        "",
+        description="SQLAlchemy async URL of the relational store "
+        "(default: SQLite at <run_dir>/eldercare.db)",
     )
 
     alert_policies_dir: Path | None = Field(
@@ -85,6 +86,15 @@ class Settings(BaseSettings):
             file_secret_settings,
             TomlConfigSettingsSource(settings_cls),
         )
+
+
+    @model_validator(mode="after")
+    def _store_beside_run_dir(self) -> Settings:
+        # One run directory holds one platform's state: its store goes with it.
+        if not self.database_url:
+            url = f"sqlite+aiosqlite:///{self.run_dir / 'eldercare.db'}"
+            object.__setattr__(self, "database_url", url)
+        return self
 
 
 # Secrets that may come from a file (Docker/Kubernetes secrets): ELDERCARE_<NAME>_FILE.
