@@ -10,7 +10,6 @@ changes, and serves its counters at `http://<http_host>:<http_port>/metrics`
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import signal
 from collections import Counter
@@ -59,15 +58,15 @@ async def run_standalone(
     from eldercare.db import create_engine, session_factory
     from eldercare.metrics import serve_metrics
     from eldercare.pipeline import NullReadingSink
-    from eldercare.registry_store import init_store, load_index, registry_version
+    from eldercare.registry_store import init_store
+    from eldercare.registry_watch import RegistryWatcher
     from ingest.service import IngestService
 
     engine = create_engine(settings.database_url)
     await init_store(engine)
-    sessions = session_factory(engine)
-    current = [await load_index(sessions)]
-    log.info("registry loaded", extra={"version": current[0].version, "devices": len(current[0])})
-    service = IngestService(settings, lambda: current[0], NullReadingSink())
+    registry = RegistryWatcher(session_factory(engine), poll_s=registry_poll_s)
+    await registry.start()
+    service = IngestService(settings, registry.current, NullReadingSink())
 
     if stop is None:
         stop = asyncio.Event()
@@ -86,20 +85,10 @@ async def run_standalone(
     if started is not None:
         started.set()
     try:
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), registry_poll_s)
-            if stop.is_set():
-                break
-            try:
-                version = await registry_version(sessions)
-                if version != current[0].version:
-                    current[0] = await load_index(sessions)
-                    log.info("registry reloaded", extra={"version": version})
-            except Exception:
-                log.exception("registry reload failed; keeping the previous one")
+        await stop.wait()
     finally:
         await service.stop()
+        await registry.stop()
         if server is not None:
             server.close()
         await engine.dispose()
