@@ -65,8 +65,9 @@ def _add_user(env: dict[str, str], username: str, role: str, *extra: str) -> str
     return password
 
 
-def _population_facts(registry: Path) -> tuple[str, str, str]:
-    """The city at the root of the organisation tree, and a home resident for the family."""
+def _population_facts(registry: Path) -> tuple[str, str, str, str | None]:
+    """The city at the root of the organisation tree, a home resident for the family
+    account, and that resident's first family contact (site/contact) to link it to."""
     import yaml
 
     doc = yaml.safe_load(registry.read_text())
@@ -75,7 +76,12 @@ def _population_facts(registry: Path) -> tuple[str, str, str]:
     for site in sites:
         if site.get("kind") == "home" and site.get("residents"):
             resident = site["residents"][0]
-            return city, resident["id"], resident["name"]
+            contact = next(
+                (c for c in site.get("contacts", []) if resident["id"] in c.get("residents", [])),
+                None,
+            )
+            linked = f"{site['id']}/{contact['id']}" if contact else None
+            return city, resident["id"], resident["name"], linked
     raise SystemExit("demo: the simulated population has no home resident")
 
 
@@ -123,7 +129,8 @@ def main() -> None:
     _run(_eldercare(*sim_args, "--registry-only"), env, "writing the population")
     _run(_eldercare("registry", "apply", str(registry)), env, "applying the registry")
 
-    city, resident_id, resident_name = _population_facts(registry)
+    city, resident_id, resident_name, contact = _population_facts(registry)
+    family_link = ["--contact", contact] if contact else ["--residents", resident_id]
     creds = demo_dir / "credentials.txt"
     known = dict(line.split(" ", 1) for line in _read_lines(creds) if " " in line)
     accounts = {
@@ -131,7 +138,7 @@ def main() -> None:
         "operator": _add_user(
             env, "operator", "operator", "--scope", city, "--name", "值班员 小李"
         ),
-        "family": _add_user(env, "family", "family", "--residents", resident_id),
+        "family": _add_user(env, "family", "family", *family_link),
     }
     for user, password in accounts.items():
         if password is None:
@@ -161,7 +168,7 @@ The platform is running with 50 simulated homes and a care home.
   operator console   {base}/console      login: operator / {accounts["operator"]}
   family portal      {base}/family       login: family / {accounts["family"]}  ({resident_name})
   admin              {base}/console      login: admin / {accounts["admin"]}
-  API (OpenAPI)      {base}/docs
+  API (OpenAPI)      {base}/openapi.json
   metrics            {base}/metrics
 
   MQTT broker        {services.mosquitto.host}:{services.mosquitto.port}
