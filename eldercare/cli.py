@@ -178,8 +178,23 @@ def _register_subcommands() -> None:
 
 
 def main() -> None:
+    from pydantic import ValidationError
+
     _register_subcommands()
-    app()
+    try:
+        app()
+    except ValidationError as exc:
+        if exc.title != "Settings":
+            raise
+        # A bad ELDERCARE_* variable or eldercare.toml entry: say which, not a traceback.
+        for err in exc.errors():
+            name = "_".join(str(part) for part in err["loc"]).upper()
+            typer.secho(
+                f"configuration error: ELDERCARE_{name}: {err['msg']} (got {err.get('input')!r})",
+                fg="red",
+                err=True,
+            )
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":
