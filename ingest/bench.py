@@ -27,7 +27,6 @@ import os
 import platform
 import select
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -37,25 +36,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from eldercare.raw_mqtt import connect, publish_packet
+
 N_DEVICES = 100
 REPO = Path(__file__).resolve().parent.parent
 
 
 # -- the load generator -------------------------------------------------------------
-
-
-def _remaining_length(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n % 128, n // 128
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _utf8_field(text: str) -> bytes:
-    raw = text.encode("utf-8")
-    return struct.pack(">H", len(raw)) + raw
 
 
 def bench_messages(site: str, n: int, base_ts: float) -> Iterator[tuple[str, bytes]]:
@@ -69,26 +56,18 @@ def publish_fast(
     host: str, port: int, messages: list[tuple[str, bytes]], *, window: int = 2000
 ) -> dict[str, float]:
     """Publish QoS 1 messages with at most `window` unacknowledged; return timings."""
-    packets = []
-    for i, (topic, payload) in enumerate(messages):
-        body = _utf8_field(topic) + struct.pack(">H", i % 65535 + 1) + payload
-        packets.append(b"\x32" + _remaining_length(len(body)) + body)
-    sock = socket.create_connection((host, port))
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    client_id = f"bench-pub-{os.getpid()}"
+    packets = [
+        publish_packet(topic.encode(), i % 65535 + 1, payload)
+        for i, (topic, payload) in enumerate(messages)
+    ]
     # A broker that refuses anonymous clients: log in as ELDERCARE_MQTT_USERNAME.
-    user, password = (
+    sock = connect(
+        host,
+        port,
+        f"bench-pub-{os.getpid()}",
         os.environ.get("ELDERCARE_MQTT_USERNAME"),
         os.environ.get("ELDERCARE_MQTT_PASSWORD", ""),
     )
-    flags = 0xC2 if user else 0x02  # clean session (+ user name and password)
-    connect = b"\x00\x04MQTT\x04" + bytes([flags]) + b"\x00\x3c" + _utf8_field(client_id)
-    if user:
-        connect += _utf8_field(user) + _utf8_field(password)
-    sock.sendall(b"\x10" + _remaining_length(len(connect)) + connect)
-    connack = sock.recv(4)
-    if len(connack) < 4 or connack[0] != 0x20 or connack[3] != 0:
-        raise ConnectionError(f"broker refused the publisher: {connack!r}")
     sent = acked = 0
     pending = b""
     t_first = time.time()
