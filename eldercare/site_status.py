@@ -22,6 +22,7 @@ from eldercare.clock import Clock
 from eldercare.domain import Reading, Stream
 from eldercare.influx import encode_line, ts_to_ns
 from eldercare.logs import get_logger
+from eldercare.pipeline import ReadingSink
 from eldercare.registry_index import RegistryIndex
 
 log = get_logger(__name__)
@@ -140,9 +141,9 @@ class SiteStatusTracker:
 class FanOutSink:
     """Hands each batch to several sinks in order (the status tap, then the detectors)."""
 
-    def __init__(self, *sinks: object) -> None:
+    def __init__(self, *sinks: ReadingSink) -> None:
         self.sinks = sinks
 
     async def handle_readings(self, readings: Sequence[Reading]) -> None:
         for sink in self.sinks:
-            await sink.handle_readings(readings)  # type: ignore[attr-defined]
+            await sink.handle_readings(readings)
