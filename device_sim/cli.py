@@ -167,7 +167,10 @@ def sim(
         if preset is Preset.DEMO:
             cfg = demo_config(start_ts if start else time.time(), seed)
             cfg = replace(
-                cfg, scenarios=cfg.scenarios + requests, live=speed == 1 and start is None
+                cfg,
+                scenarios=cfg.scenarios + requests,
+                live=speed == 1 and start is None,
+                apprise=tuple(apprise or ()) or cfg.apprise,
             )
         else:
             cfg = SimConfig(

@@ -34,7 +34,6 @@ from eldercare.bench_support import (
     LoadProcess,
     PlatformProcess,
     StreamReader,
-    WebhookReceiver,
     bench_registry,
     bench_services,
     influx_query,
@@ -46,6 +45,7 @@ from eldercare.bench_support import (
     stored_at,
 )
 from eldercare.services import free_port
+from eldercare.webhook_receiver import WebhookReceiver
 
 # What a notification of each kind says (the contact's language is English).
 NOTIFICATION_TEXT = {"sos": "SOS call", "fall": "Fall"}

@@ -23,7 +23,6 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -409,60 +408,6 @@ class LoadProcess:
 
 
 # -- measurement clients ----------------------------------------------------------------
-
-
-@dataclass
-class Arrival:
-    at: float  # wall time it reached the receiver
-    key: str
-    doc: dict[str, Any]
-
-
-class WebhookReceiver:
-    """A real HTTP server taking Apprise `json://` posts; `<path>` is the key."""
-
-    def __init__(self) -> None:
-        self.arrivals: list[Arrival] = []
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                at = time.time()
-                raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                with contextlib.suppress(ValueError):
-                    doc = json.loads(raw.decode("utf-8"))
-                    with receiver.lock:
-                        receiver.arrivals.append(Arrival(at, self.path.strip("/"), doc))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = int(self.server.server_address[1])
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"json://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> WebhookReceiver:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def first(self, key: str, since: float, text: str) -> Arrival | None:
-        with self.lock:
-            for a in self.arrivals:
-                blob = json.dumps(a.doc, ensure_ascii=False)
-                if a.key == key and a.at >= since and text in blob:
-                    return a
-        return None
 
 
 class StreamReader:

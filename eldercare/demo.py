@@ -22,6 +22,7 @@ from pathlib import Path
 
 from eldercare.services import LocalServices, ServiceError, free_port
 from eldercare.settings import load_settings
+from eldercare.webhook_receiver import WebhookReceiver
 
 DEMO_DIR = "demo"
 
@@ -124,8 +125,21 @@ def main() -> None:
 
     registry = demo_dir / "registry.yaml"
     truth = demo_dir / "truth.jsonl"
+    # Every contact's notifications land at a local webhook (a stand-in for SMS/WeChat,
+    # which cost money) and are kept in a journal, so the demo shows them arriving.
+    inbox = WebhookReceiver(journal=demo_dir / "notifications.jsonl")
     print("writing and applying the simulated population …", flush=True)
-    sim_args = ["sim", "--preset", "demo", "--registry-out", str(registry), "--truth", str(truth)]
+    sim_args = [
+        "sim",
+        "--preset",
+        "demo",
+        "--registry-out",
+        str(registry),
+        "--truth",
+        str(truth),
+        "--apprise",
+        f"{inbox.url}/{{site}}/{{contact}}",
+    ]
     _run(_eldercare(*sim_args, "--registry-only"), env, "writing the population")
     _run(_eldercare("registry", "apply", str(registry)), env, "applying the registry")
 
@@ -151,6 +165,7 @@ def main() -> None:
     platform_log = demo_dir / "platform.log"
     sim_log = demo_dir / "sim.log"
     children: list[subprocess.Popen[bytes]] = []
+    inbox.__enter__()
     try:
         with open(platform_log, "ab") as out:
             platform = subprocess.Popen(_eldercare("run"), env=env, stdout=out, stderr=out)
@@ -174,6 +189,7 @@ The platform is running with 50 simulated homes and a care home.
   MQTT broker        {services.mosquitto.host}:{services.mosquitto.port}
   InfluxDB           {services.influxdb.url}  (database {services.influxdb.database})
   logs               {platform_log}, {sim_log}
+  notifications      {inbox.journal}  (families' SMS/WeChat stand-in)
   ground truth       {truth}
 
 Incidents are injected a few times an hour; `eldercare alerts list` shows them too.
@@ -198,6 +214,7 @@ Press Ctrl-C to stop (the broker and InfluxDB stay up: `eldercare services down`
                 c.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 c.kill()
+        inbox.__exit__()
 
 
 if __name__ == "__main__":
