@@ -28,7 +28,8 @@ or the way out where doors are nested (a bathroom inside a toilet lobby, an en-s
 and the second door is passed through after the first. Door contacts cannot tell
 entering from leaving, so such a stay is held to the day limit (`day_minutes`) even
 at night: still caught if the person stays, but not on the short night limit, which
-presumes we know they are inside.
+presumes we know they are inside. Activity in that room (a flush) confirms the stay,
+which then has its usual limit.
 """
 
 from __future__ import annotations
@@ -160,6 +161,8 @@ class BathroomRule(Rule[BathroomState]):
                 out = self._leave(key, reading, "bathroom door opened to leave")
                 self.state.door_exit[key] = _DoorExit(room_id=room, ts=reading.ts)
                 return out
+            if stay is not None and stay.room_id == room and stay.transit and not door_closing:
+                self._confirm(stay, s)  # a flush in that room: the person is in it
             refill = (
                 reading.stream == Stream.FLUSH
                 and key in self.state.left_at
@@ -179,6 +182,12 @@ class BathroomRule(Rule[BathroomState]):
             transit = self._in_transit(key, reading, room, s)
             return self._enter(key, reading, room, s, transit=transit)
         return []
+
+    def _confirm(self, stay: _Stay, s: BathroomSettings) -> None:
+        """Activity inside the room ends the doubt of a transit: the usual limit applies."""
+        stay.transit = False
+        night = self.ctx.in_window(stay.since, s.night_start, s.night_end)
+        stay.limit_s = (s.night_minutes if night else s.day_minutes) * 60
 
     def _in_transit(self, key: str, reading: Reading, room: str, s: BathroomSettings) -> bool:
         """A door-only bathroom's door opened within `door_transit_s` of leaving another

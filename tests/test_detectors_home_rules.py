@@ -380,3 +380,16 @@ def test_door_only_toilet_transit_setting_and_snapshot_mid_stay() -> None:
     restored.restore(rule.snapshot())
     out = replay(restored, rs[-2:], t + 3 * 3600)
     assert [(x.action, x.ts - (t + 6)) for x in out] == [(RAISE, 45 * 60)]
+
+
+def test_door_only_transit_confirmed_by_a_flush_in_that_room_gets_the_night_limit() -> None:
+    base = _two_bathrooms_site().model_dump()
+    base["devices"].append({"id": "flush-wc", "kind": "flush", "room": "toilet"})
+    site = Site.model_validate(base)
+    t = local_ts(SH, 2024, 5, 10, 22, 55)
+    rs = _bath_then_wc(site, t, 6, [])
+    rs.append(reading(site, "flush-wc", Stream.FLUSH, t + 120, flushed=True))
+    out = replay(BathroomRule(context(site)), rs, t + 3 * 3600)
+    # In the toilet after all: the night limit, from the entry.
+    assert [(x.action, x.ts - (t + 6)) for x in out] == [(RAISE, 15 * 60)]
+    assert out[0].details["just_left_another_bathroom"] is False
