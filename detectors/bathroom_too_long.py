@@ -21,6 +21,15 @@ from the entry if the door was shut within the same passage (`door_debounce_s`),
 else from the shutting. A stay begun without the door (a flush, while the door was
 open, or shut with no entry seen) is ambiguous the same way. The cost: where the
 resident never shuts the bathroom door, a door-only bathroom cannot time stays.
+
+Leaving one bathroom by its door and, within `door_transit_s` and with nothing seen
+elsewhere, opening the door of a door-only bathroom is ambiguous too: a second visit,
+or the way out where doors are nested (a bathroom inside a toilet lobby, an en-suite)
+and the second door is passed through after the first. Door contacts cannot tell
+entering from leaving, so such a stay is held to the day limit (`day_minutes`) even
+at night: still caught if the person stays, but not on the short night limit, which
+presumes we know they are inside. Activity in that room (a flush) confirms the stay,
+which then has its usual limit.
 """
 
 from __future__ import annotations
@@ -42,6 +51,12 @@ class _Stay(RuleState):
     raised: bool = False
     door_only: bool = False  # the room's door is its only occupancy evidence
     closed_at: float | None = None  # door-only: when the door was last shut during the stay
+    transit: bool = False  # entered just after leaving another bathroom by its door
+
+
+class _DoorExit(RuleState):
+    room_id: str
+    ts: float
 
 
 class BathroomState(RuleState):
@@ -50,6 +65,8 @@ class BathroomState(RuleState):
     left_at: dict[str, float] = Field(default_factory=dict)  # resident id → last stay's end
     door_passage: dict[str, float] = Field(default_factory=dict)  # door → last counted opening
     door_open: dict[str, bool] = Field(default_factory=dict)  # bathroom door → open now?
+    # resident id → the last stay, if it ended by its door and nothing was seen since
+    door_exit: dict[str, _DoorExit] = Field(default_factory=dict)
 
 
 class BathroomRule(Rule[BathroomState]):
@@ -141,7 +158,11 @@ class BathroomRule(Rule[BathroomState]):
             )
             door_closing = reading.stream == Stream.CONTACT and not door_opening
             if stay is not None and stay.room_id == room and door_opening:
-                return self._leave(key, reading, "bathroom door opened to leave")
+                out = self._leave(key, reading, "bathroom door opened to leave")
+                self.state.door_exit[key] = _DoorExit(room_id=room, ts=reading.ts)
+                return out
+            if stay is not None and stay.room_id == room and stay.transit and not door_closing:
+                self._confirm(stay, s)  # a flush in that room: the person is in it
             refill = (
                 reading.stream == Stream.FLUSH
                 and key in self.state.left_at
@@ -152,19 +173,48 @@ class BathroomRule(Rule[BathroomState]):
                 out = self._leave(key, reading, "moved to another bathroom")
                 return out + self._enter(key, reading, room, s)
         else:
+            if moved:
+                self.state.door_exit.pop(key, None)  # seen elsewhere: no longer in transit
             if stay is None or not moved:
                 return []
             return self._leave(key, reading, "movement elsewhere")
         if entering and room is not None:
-            return self._enter(key, reading, room, s)
+            transit = self._in_transit(key, reading, room, s)
+            return self._enter(key, reading, room, s, transit=transit)
         return []
 
+    def _confirm(self, stay: _Stay, s: BathroomSettings) -> None:
+        """Activity inside the room ends the doubt of a transit: the usual limit applies."""
+        stay.transit = False
+        night = self.ctx.in_window(stay.since, s.night_start, s.night_end)
+        stay.limit_s = (s.night_minutes if night else s.day_minutes) * 60
+
+    def _in_transit(self, key: str, reading: Reading, room: str, s: BathroomSettings) -> bool:
+        """A door-only bathroom's door opened within `door_transit_s` of leaving another
+        bathroom by its door, nothing seen in between: maybe the way out, not a visit."""
+        last = self.state.door_exit.pop(key, None)
+        opening = reading.stream == Stream.CONTACT and bool(reading.fields.get("open", False))
+        return (
+            last is not None
+            and opening
+            and last.room_id != room
+            and reading.ts - last.ts <= s.door_transit_s
+            and self._door_only(room)
+        )
+
     def _enter(
-        self, key: str, reading: Reading, room: str | None, s: BathroomSettings
+        self,
+        key: str,
+        reading: Reading,
+        room: str | None,
+        s: BathroomSettings,
+        *,
+        transit: bool = False,
     ) -> list[Transition]:
         if room is None:
             return []
-        night = self.ctx.in_window(reading.ts, s.night_start, s.night_end)
+        # In transit the person may be on the way out: not the night limit's certainty.
+        night = not transit and self.ctx.in_window(reading.ts, s.night_start, s.night_end)
         limit = (s.night_minutes if night else s.day_minutes) * 60
         door_only = self._door_only(room)
         self.state.stays[key] = _Stay(
@@ -174,6 +224,7 @@ class BathroomRule(Rule[BathroomState]):
             device_id=reading.device_id,
             limit_s=limit,
             door_only=door_only,
+            transit=transit,
             # Door-only: timed once the door is shut behind the person (`_track_door`); a stay
             # begun without the door (a flush) contradicts a shut door and waits likewise.
             closed_at=None,
@@ -233,6 +284,7 @@ class BathroomRule(Rule[BathroomState]):
                         "minutes_in_bathroom": round((due - stay.since) / 60, 1),
                         "limit_minutes": round(stay.limit_s / 60, 1),
                         "entered_at": self.ctx.local(stay.since).strftime("%H:%M"),
+                        "just_left_another_bathroom": stay.transit,
                     },
                 )
             )

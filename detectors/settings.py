@@ -85,6 +85,14 @@ class BathroomSettings(NightWindowSettings):
         le=600,
         description="a flush this soon after leaving is the cistern refilling, not a new visit",
     )
+    door_transit_s: float = Field(
+        30.0,
+        ge=0,
+        le=600,
+        description="a door-only bathroom's door opened this soon after leaving another "
+        "bathroom by its door may be the way out (nested doors, a shared lobby), not a new "
+        "visit: that stay is held to day_minutes even at night",
+    )
 
 
 class InactivitySettings(NightWindowSettings):

@@ -86,3 +86,26 @@ def test_overrides_apply_to_the_replay_and_bad_ones_fail_early(tmp_path: Path) -
     # The 90-minute daytime stay is now within the limit: not caught.
     assert report["incidents"]["bathroom_day"]["caught"] == 0
     assert report["overrides"] == {"bathroom_too_long": {"day_minutes": 100}}
+
+
+def test_leaving_the_bathroom_through_the_toilet_door_at_night_is_no_alarm(
+    tmp_path: Path,
+) -> None:
+    """The flat's toilet has only its door: opening it seconds after leaving the bathroom
+    may be the way out (20 Mar 2008), so that stay gets the day limit, not the night's."""
+    path = _write_days(tmp_path / "kasterenSenseData.txt", 3)
+    night = datetime(2008, 2, 26, 23, 20)
+    extra = [
+        _line(night, 3, 6),  # bathroom door in
+        _line(night + timedelta(minutes=2), 1, 14),  # flush
+        _line(night + timedelta(minutes=4), 3, 6),  # bathroom door out
+        _line(night + timedelta(minutes=4, seconds=9), 3, 5),  # toilet door, 9 s later
+        _line(night + timedelta(minutes=35), 5, 24),  # bedroom door, 31 min later
+    ]
+    text = path.read_text(encoding="latin-1").split("Length:")[0]
+    path.write_text(text + "".join(extra), encoding="latin-1")
+    assert evaluate(tmp_path)["false_alarms"]["by_kind"] == {}
+    off = evaluate(tmp_path, overrides={"bathroom_too_long": {"door_transit_s": 0}})
+    assert [(a["kind"], a["at"]) for a in off["false_alarms"]["alerts"]] == [
+        ("bathroom_too_long", "2008-02-26 23:39")
+    ]

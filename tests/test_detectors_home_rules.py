@@ -302,3 +302,94 @@ def test_not_returned_an_earlier_night_start_begins_the_evening_out_with_it() ->
     assert sorted(set(rule.state.returns.latest.values())) == [20 * 60 + 30]
     rs = _evening_out(site, 10, (18, 0), (21, 0))  # learned 20:30 + 60 min: no alert
     assert replay(rule, rs, rs[-1].ts) == []
+
+
+# --- door-only toilet next to a bathroom: leaving one and opening the other's door ------------
+
+
+def _two_bathrooms_site(site_overrides: dict[str, Any] | None = None) -> Site:
+    """A door-only bathroom (door and flush) and a door-only toilet (door only)."""
+    base = home_site(SH, devices=_DOOR_ONLY, site_overrides=site_overrides).model_dump()
+    base["rooms"].append({"id": "toilet", "kind": "toilet"})
+    base["devices"].append({"id": "door-wc", "kind": "door", "room": "toilet"})
+    return Site.model_validate(base)
+
+
+def _bath_then_wc(site: Site, t: float, gap_s: float, between: list[Reading]) -> list[Reading]:
+    """Into the bathroom, flush, out by its door at t; the toilet door opens `gap_s` later
+    and is shut behind the person; then nothing (`between` goes between the two doors)."""
+    return [
+        reading(site, "door-bath", Stream.CONTACT, t - 300, open=True),
+        reading(site, "door-bath", Stream.CONTACT, t - 296, open=False),
+        reading(site, "flush-1", Stream.FLUSH, t - 60, flushed=True),
+        reading(site, "door-bath", Stream.CONTACT, t, open=True),
+        reading(site, "door-bath", Stream.CONTACT, t + 4, open=False),
+        *between,
+        reading(site, "door-wc", Stream.CONTACT, t + gap_s, open=True),
+        reading(site, "door-wc", Stream.CONTACT, t + gap_s + 3, open=False),
+    ]
+
+
+def test_door_only_toilet_opened_just_after_leaving_the_bathroom_gets_the_day_limit() -> None:
+    site = _two_bathrooms_site()
+    t = local_ts(SH, 2024, 5, 10, 22, 55)  # at night: the limit would be 15 min
+    out = replay(BathroomRule(context(site)), _bath_then_wc(site, t, 6, []), t + 3 * 3600)
+    # Maybe the way out through nested doors: held to the day limit (45 min) from the entry.
+    assert [(x.action, x.ts - (t + 6)) for x in out] == [(RAISE, 45 * 60)]
+    assert out[0].details["just_left_another_bathroom"] is True
+    assert out[0].details["limit_minutes"] == 45.0
+
+
+def test_door_only_toilet_after_a_pause_or_other_activity_is_a_new_night_visit() -> None:
+    site = _two_bathrooms_site()
+    t = local_ts(SH, 2024, 5, 10, 22, 55)
+    late = replay(BathroomRule(context(site)), _bath_then_wc(site, t, 31, []), t + 3 * 3600)
+    assert [(x.action, x.ts - (t + 31)) for x in late] == [(RAISE, 15 * 60)]
+    seen = [reading(site, "pir-living", Stream.MOTION, t + 3, motion=True)]
+    via_living = replay(BathroomRule(context(site)), _bath_then_wc(site, t, 6, seen), t + 3 * 3600)
+    assert [(x.action, x.ts - (t + 6)) for x in via_living] == [(RAISE, 15 * 60)]
+    assert via_living[0].details["just_left_another_bathroom"] is False
+
+
+def test_door_only_bathroom_reentered_soon_is_not_a_transit() -> None:
+    site = _two_bathrooms_site()
+    t = local_ts(SH, 2024, 5, 10, 23, 0)
+    rs = [
+        reading(site, "door-bath", Stream.CONTACT, t - 120, open=True),
+        reading(site, "door-bath", Stream.CONTACT, t - 116, open=False),
+        reading(site, "door-bath", Stream.CONTACT, t, open=True),  # out
+        reading(site, "door-bath", Stream.CONTACT, t + 4, open=False),
+        reading(site, "door-bath", Stream.CONTACT, t + 25, open=True),  # back in: same room
+        reading(site, "door-bath", Stream.CONTACT, t + 28, open=False),
+    ]
+    out = replay(BathroomRule(context(site)), rs, t + 3 * 3600)
+    assert [(x.action, x.ts - (t + 25)) for x in out] == [(RAISE, 15 * 60)]
+
+
+def test_door_only_toilet_transit_setting_and_snapshot_mid_stay() -> None:
+    off = _two_bathrooms_site({"bathroom_too_long": {"door_transit_s": 0}})
+    t = local_ts(SH, 2024, 5, 10, 22, 55)
+    out = replay(BathroomRule(context(off)), _bath_then_wc(off, t, 6, []), t + 3 * 3600)
+    assert [(x.action, x.ts - (t + 6)) for x in out] == [(RAISE, 15 * 60)]  # switched off
+
+    on = _two_bathrooms_site()
+    rule = BathroomRule(context(on))
+    rs = _bath_then_wc(on, t, 6, [])
+    replay(rule, rs[:-2], t + 5)  # out of the bathroom, the toilet door not yet opened
+    restored = BathroomRule(context(on))
+    restored.restore(rule.snapshot())
+    out = replay(restored, rs[-2:], t + 3 * 3600)
+    assert [(x.action, x.ts - (t + 6)) for x in out] == [(RAISE, 45 * 60)]
+
+
+def test_door_only_transit_confirmed_by_a_flush_in_that_room_gets_the_night_limit() -> None:
+    base = _two_bathrooms_site().model_dump()
+    base["devices"].append({"id": "flush-wc", "kind": "flush", "room": "toilet"})
+    site = Site.model_validate(base)
+    t = local_ts(SH, 2024, 5, 10, 22, 55)
+    rs = _bath_then_wc(site, t, 6, [])
+    rs.append(reading(site, "flush-wc", Stream.FLUSH, t + 120, flushed=True))
+    out = replay(BathroomRule(context(site)), rs, t + 3 * 3600)
+    # In the toilet after all: the night limit, from the entry.
+    assert [(x.action, x.ts - (t + 6)) for x in out] == [(RAISE, 15 * 60)]
+    assert out[0].details["just_left_another_bathroom"] is False
