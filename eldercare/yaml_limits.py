@@ -43,48 +43,65 @@ def check_yaml_limits(
     or `max_expansion_factor` times the nodes actually written. Syntax errors are left
     for the real load to report (it gives the better message). Events come from libyaml
     when PyYAML has it (the structure is the same whatever loader reads the text)."""
-    fastest: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = (
-        yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
-    )
-    events = loader or fastest
+    if loader is None and yaml.__with_libyaml__:
+        try:
+            _check_events(
+                text, yaml.CSafeLoader, max_depth, max_expanded_nodes, max_expansion_factor
+            )
+            return
+        except yaml.YAMLError:
+            # libyaml refuses some texts the Python parser reads (libyaml caps nesting at
+            # 1,000 levels, and the real load's recursive composer takes minutes on such a
+            # text): judge those by the Python parser's events, which stop at `max_depth`.
+            pass
+    try:
+        _check_events(
+            text, loader or yaml.SafeLoader, max_depth, max_expanded_nodes, max_expansion_factor
+        )
+    except yaml.YAMLError:
+        return
+
+
+def _check_events(
+    text: str,
+    events: type[yaml.SafeLoader] | type[yaml.CSafeLoader],
+    max_depth: int,
+    max_expanded_nodes: int,
+    max_expansion_factor: int,
+) -> None:
     stack: list[_Open] = []  # the collections being read, outermost first
     anchors: dict[str, int] = {}  # anchor → expanded node count of what it names
     written = 0
     expanded = 0  # finished top-level nodes, expanded
-    try:
-        for event in yaml.parse(text, Loader=events):
-            if isinstance(event, yaml.CollectionStartEvent):
-                if len(stack) >= max_depth:
-                    raise _limit(f"nested deeper than {max_depth} levels", event)
-                stack.append(_Open(event.anchor))
-                written += 1
-                continue
-            if isinstance(event, yaml.CollectionEndEvent):
-                done = stack.pop()
-                size, anchor = done.size, done.anchor
-            elif isinstance(event, yaml.ScalarEvent):
-                size, anchor = 1, event.anchor
-                written += 1
-            elif isinstance(event, yaml.AliasEvent):
-                size, anchor = anchors.get(event.anchor or "", 1), None
-                written += 1
-            else:
-                continue
-            if anchor is not None:
-                anchors[anchor] = size
-            if stack:
-                stack[-1].size += size
-                total = stack[-1].size
-            else:
-                expanded += size
-                total = expanded
-            bound = max(
-                written, min(max_expanded_nodes, max(100_000, max_expansion_factor * written))
-            )
-            if total > bound:
-                raise _limit(f"aliases expand to more than {bound} nodes (a YAML bomb?)", event)
-    except yaml.YAMLError:
-        return
+    for event in yaml.parse(text, Loader=events):
+        if isinstance(event, yaml.CollectionStartEvent):
+            if len(stack) >= max_depth:
+                raise _limit(f"nested deeper than {max_depth} levels", event)
+            stack.append(_Open(event.anchor))
+            written += 1
+            continue
+        if isinstance(event, yaml.CollectionEndEvent):
+            done = stack.pop()
+            size, anchor = done.size, done.anchor
+        elif isinstance(event, yaml.ScalarEvent):
+            size, anchor = 1, event.anchor
+            written += 1
+        elif isinstance(event, yaml.AliasEvent):
+            size, anchor = anchors.get(event.anchor or "", 1), None
+            written += 1
+        else:
+            continue
+        if anchor is not None:
+            anchors[anchor] = size
+        if stack:
+            stack[-1].size += size
+            total = stack[-1].size
+        else:
+            expanded += size
+            total = expanded
+        bound = max(written, min(max_expanded_nodes, max(100_000, max_expansion_factor * written)))
+        if total > bound:
+            raise _limit(f"aliases expand to more than {bound} nodes (a YAML bomb?)", event)
 
 
 @dataclass(slots=True)
