@@ -27,7 +27,6 @@ import asyncio
 import contextlib
 import socket
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +44,7 @@ from ingest.decoded import Decoded, NativeIdentity, RejectCause, Rejected
 from ingest.influx_writer import InfluxWriter
 from ingest.mqtt_session import Backoff, InboundMessage, MqttConfig, MqttConnection, MqttError
 from ingest.quarantine import Quarantine
+from ingest.recent_keys import RecentKeys
 from ingest.spool import Spool
 from ingest.unregistered import UnregisteredDevices, init_unregistered_store
 
@@ -70,7 +70,7 @@ _CONNECTED = metrics.gauge("ingest_mqtt_connected", "1 while connected to the br
 STATS_INTERVAL_S = 10.0
 HOUSEKEEPING_INTERVAL_S = 1.0
 UNREGISTERED_FLUSH_S = 5.0
-DEDUP_WINDOW = 200_000  # reading keys remembered to count duplicates
+DEDUP_WINDOW = 200_000  # reading keys remembered (100k-200k latest) to count duplicates
 # Messages handed on but not yet durable; past this, handing on waits for acks. (QoS 1
 # is bounded by the broker's in-flight window anyway; this bounds QoS 0 too.)
 UNACKED_MAX = 20_000
@@ -118,7 +118,7 @@ class IngestService:
         self.unregistered: UnregisteredDevices | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._connection: MqttConnection | None = None
-        self._seen: OrderedDict[tuple[str, str, float], None] = OrderedDict()
+        self._seen = RecentKeys(DEDUP_WINDOW)
         self._stamps: dict[str, tuple[str | None, str | None]] = {}
         self._stamps_for: RegistryIndex | None = None
         self.ready = asyncio.Event()  # set once subscribed (tests, health)
@@ -352,17 +352,12 @@ class IngestService:
 
     def _count_duplicates(self, readings: Sequence[Reading]) -> None:
         """Count readings handled before (redeliveries), once their batch is acknowledged."""
-        seen = self._seen
+        seen_before = self._seen.seen_before
         dups = 0
         for r in readings:
             # Reading.key without the enum lookups; device ids are unique across sites.
-            key = (r.device_id, r.stream, r.ts)
-            if key in seen:
+            if seen_before((r.device_id, r.stream, r.ts)):
                 dups += 1
-            else:
-                seen[key] = None
-        while len(seen) > DEDUP_WINDOW:
-            seen.popitem(last=False)
         if dups:
             self.duplicates += dups
             _DUPLICATES.inc(dups)

@@ -201,3 +201,40 @@ async def test_acks_wait_for_the_write_but_detectors_do_not(
         gated.gate.set()
         await service.stop()
         publisher.close()
+
+
+@pytest.mark.integration
+async def test_a_reading_seen_again_is_counted_as_a_duplicate(
+    settings: Settings,
+    mqtt_addr: tuple[str, int],
+    mqtt_credentials: tuple[str, str],
+) -> None:
+    site = unique("site")
+    db = unique("dups_")
+    await recreate_db(settings.influx_url, db)
+    ingest_settings = settings.model_copy(
+        update={
+            "influx_db": db,
+            "mqtt_client_id": unique("ingest-"),
+            "mqtt_topics": [f"eldercare/{site}/#"],
+        }
+    )
+    index = registry_index(site=site)
+    service = IngestService(ingest_settings, lambda: index, RecordingSink())
+    publisher = Publisher(*mqtt_addr, client_id=unique("pub-"), credentials=mqtt_credentials)
+
+    def acked() -> int:
+        return service.acked
+
+    await service.start()
+    try:
+        assert await wait_until(lambda: _true(service.ready.is_set()), 10)
+        base = time.time() - 60
+        once = [heartbeat(i, base, site=site) for i in range(50)]
+        await asyncio.to_thread(publisher.publish_all, once + once[:20])
+        assert await wait_until(lambda: _true(acked() == 70), 20)
+    finally:
+        await service.stop()
+        publisher.close()
+    assert service.duplicates == 20
+    assert await seq_counts(settings.influx_url, db) == (50, 50)
