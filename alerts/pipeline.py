@@ -1,10 +1,15 @@
 """The alert pipeline: detector transitions in; stored alerts, escalation and
 notifications out.
 
-    transitions ─▶ store (merge by identity) ─▶ record ─▶ auto-resolve ─▶ inhibit
-        ─▶ silence ─▶ dedup ─▶ schedule escalation
+    transitions ─▶ store (merge by identity) ─┬▶ auto-resolve ─▶ inhibit ─▶ silence
+                                               │    ─▶ dedup ─▶ schedule escalation
+                                               └▶ record (alongside, to InfluxDB)
     tick(now): release inhibitions ─▶ escalate due steps (pending log rows)
         ─▶ send with retry ─▶ record
+
+The InfluxDB copy of the events is written alongside the later stages and the
+sends start before a step's events are recorded: the first notification of a new
+alert waits for the store, never for InfluxDB.
 
 Each stage is `async (items) -> items`; decisions are the pure predicates of
 `alerts.decisions`. `handle_transitions` returns once the transitions are stored
@@ -100,8 +105,8 @@ class AlertPipeline:
         self.tick_interval_s = tick_interval_s
         self.daily_summaries = daily_summaries
         self.preferences = preferences
+        # After the store; `record_changes` runs alongside them.
         self.stages: list[Stage] = [
-            self.record_changes,
             self.auto_resolve,
             self.inhibit,
             self.silence,
@@ -161,14 +166,21 @@ class AlertPipeline:
         """Store the batch and schedule escalation; returns when both are durable."""
         if not transitions:
             return
-        # Under the tick lock, so a tick never sees an alert whose stages are half run.
-        async with self._tick_lock:
-            changes = await self.store.apply_transitions(transitions, self.clock.now())
-            for stage in self.stages:
-                if not changes:
-                    break
-                changes = await stage(changes)
-        self._wake.set()
+        recording: asyncio.Task[list[AlertChange]] | None = None
+        try:
+            # Under the tick lock, so a tick never sees an alert whose stages are half run.
+            async with self._tick_lock:
+                changes = await self.store.apply_transitions(transitions, self.clock.now())
+                if changes:
+                    recording = asyncio.create_task(self.record_changes(changes))
+                for stage in self.stages:
+                    if not changes:
+                        break
+                    changes = await stage(changes)
+            self._wake.set()
+        finally:
+            if recording is not None:
+                await recording  # recorded (or kept for retry) before we return, as before
 
     # ---- transition stages -----------------------------------------------------------
 
