@@ -7,11 +7,13 @@ messages behind them be acknowledged (at least once, end to end).
 Batching: lines from every caller are coalesced, at most `max_lines` (5,000) a
 request and at most `max_in_flight` (2) requests at a time. A write waits up to
 `linger_s` (20 ms) after its first line arrived for more to join it, unless
-`max_lines` are already waiting: at 1,000 msg/s this makes ~50 POSTs a second
-instead of one per MQTT batch, and costs a quiet system at most 20 ms before
-its lines are durable (so before the MQTT ack, not before the detectors: see
-`ingest.service`). `submit(lines)` returns the future at once, so a caller can
-go on while its lines linger.
+`eager_lines` (500) are already waiting: at 1,000 msg/s this makes ~50 POSTs a
+second instead of one per MQTT batch, and costs a quiet system at most 20 ms
+before its lines are durable (so before the MQTT ack, not before the detectors:
+see `ingest.service`). `eager_lines` stays well under the broker's in-flight
+window (1,000): a flood is not held at the window waiting out the linger.
+`submit(lines)` returns the future at once, so a caller can go on while its
+lines linger.
 
 Failures: an outage or a 5xx is retried with backoff (`attempts`); if InfluxDB
 still cannot take the batch, it goes to the spool and the writer marks
@@ -41,6 +43,7 @@ log = get_logger(__name__)
 _WRITTEN = metrics.counter("ingest_written_total", "lines written to InfluxDB")
 _SPOOLED = metrics.counter("ingest_spooled_total", "lines spooled to disk (InfluxDB away)")
 _DRAINED = metrics.counter("ingest_spool_drained_total", "spooled lines replayed into InfluxDB")
+_REQUESTS = metrics.counter("ingest_influx_requests_total", "write requests (coalesced batches)")
 _REFUSED = metrics.counter("ingest_influx_refused_total", "batches InfluxDB refused as invalid")
 _WRITE_ERRORS = metrics.counter("ingest_influx_errors_total", "failed InfluxDB write attempts")
 _INFLUX_UP = metrics.gauge("ingest_influx_up", "1 while InfluxDB takes writes, 0 while spooling")
@@ -48,13 +51,13 @@ _SPOOL_BYTES = metrics.gauge("ingest_spool_bytes", "bytes waiting in the spool")
 
 
 def linger_left(
-    pending_lines: int, first_at: float, now: float, *, linger_s: float, max_lines: int
+    pending_lines: int, first_at: float, now: float, *, linger_s: float, eager_lines: int
 ) -> float:
     """Seconds a coalesced write should still wait for more lines (0: write now).
 
-    A full request goes at once; otherwise the oldest waiting line bounds the wait,
-    so no line lingers more than `linger_s` before its write starts."""
-    if pending_lines >= max_lines:
+    A request of `eager_lines` goes at once; otherwise the oldest waiting line bounds
+    the wait, so no line lingers more than `linger_s` before its write starts."""
+    if pending_lines >= eager_lines:
         return 0.0
     return max(0.0, first_at + linger_s - now)
 
@@ -68,6 +71,7 @@ class InfluxWriter:
         *,
         max_lines: int = 5000,
         linger_s: float = 0.02,
+        eager_lines: int = 500,
         max_in_flight: int = 2,
         attempts: int = 3,
         retry_initial: float = 0.2,
@@ -78,6 +82,7 @@ class InfluxWriter:
         self.db = db
         self.spool = spool
         self.max_lines = max_lines
+        self.eager_lines = min(eager_lines, max_lines)
         self.linger_s = linger_s
         self.max_in_flight = max(1, max_in_flight)
         self.attempts = attempts
@@ -135,7 +140,7 @@ class InfluxWriter:
             raise RuntimeError("writer stopped")
         self._pending.append((lines, future, self.monotonic()))
         self._pending_lines += len(lines)
-        if self._pending_lines >= self.max_lines or len(self._pending) == 1:
+        if self._pending_lines >= self.eager_lines or len(self._pending) == 1:
             self._wake.set()
         return future
 
@@ -163,7 +168,7 @@ class InfluxWriter:
                     self._pending[0][2],
                     self.monotonic(),
                     linger_s=self.linger_s,
-                    max_lines=self.max_lines,
+                    eager_lines=self.eager_lines,
                 )
                 if left > 0:
                     await self._sleep_until_woken(left)
@@ -227,6 +232,7 @@ class InfluxWriter:
         body = "\n".join(lines).encode("utf-8")
         if self.influx_up:
             self.requests += 1
+            _REQUESTS.inc()
             outcome = await self._try_write(body, len(lines))
             if outcome == "written":
                 self.written += len(lines)

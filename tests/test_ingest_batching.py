@@ -47,19 +47,19 @@ class CountingInflux(InfluxClient):
 
 def test_linger_waits_for_the_oldest_line_at_most_linger_s() -> None:
     # First line at t=100.000; later arrivals do not extend the wait.
-    assert linger_left(1, 100.0, 100.0, linger_s=0.02, max_lines=5000) == pytest.approx(0.02)
-    assert linger_left(40, 100.0, 100.015, linger_s=0.02, max_lines=5000) == pytest.approx(0.005)
-    assert linger_left(40, 100.0, 100.02, linger_s=0.02, max_lines=5000) == 0.0
-    assert linger_left(40, 100.0, 107.0, linger_s=0.02, max_lines=5000) == 0.0
+    assert linger_left(1, 100.0, 100.0, linger_s=0.02, eager_lines=500) == pytest.approx(0.02)
+    assert linger_left(40, 100.0, 100.015, linger_s=0.02, eager_lines=500) == pytest.approx(0.005)
+    assert linger_left(40, 100.0, 100.02, linger_s=0.02, eager_lines=500) == 0.0
+    assert linger_left(40, 100.0, 107.0, linger_s=0.02, eager_lines=500) == 0.0
 
 
-def test_a_full_request_does_not_linger() -> None:
-    assert linger_left(5000, 100.0, 100.0, linger_s=0.02, max_lines=5000) == 0.0
-    assert linger_left(4999, 100.0, 100.0, linger_s=0.02, max_lines=5000) > 0
+def test_enough_lines_do_not_linger() -> None:
+    assert linger_left(500, 100.0, 100.0, linger_s=0.02, eager_lines=500) == 0.0
+    assert linger_left(499, 100.0, 100.0, linger_s=0.02, eager_lines=500) > 0
 
 
 def test_no_linger_writes_at_once() -> None:
-    assert linger_left(1, 100.0, 100.0, linger_s=0.0, max_lines=5000) == 0.0
+    assert linger_left(1, 100.0, 100.0, linger_s=0.0, eager_lines=500) == 0.0
 
 
 # -- against the real InfluxDB --------------------------------------------------------
@@ -78,7 +78,9 @@ async def test_many_small_batches_coalesce_into_few_posts(influx_url: str, tmp_p
     await recreate_db(influx_url, db)
     client = CountingInflux(influx_url)
     # A long linger so that the 200 submissions below surely share it, even on a busy box.
-    writer = InfluxWriter(client, db, Spool(tmp_path / "spool"), linger_s=5.0, max_lines=5000)
+    writer = InfluxWriter(
+        client, db, Spool(tmp_path / "spool"), linger_s=5.0, eager_lines=5000, max_lines=5000
+    )
     await writer.start()
     try:
         futures = [writer.submit(_lines(b, 5)) for b in range(200)]
@@ -110,6 +112,33 @@ async def test_a_full_request_goes_without_waiting_out_the_linger(
         await writer.stop()
         await client.aclose()
     assert await seq_counts(influx_url, db, "probe") == (300, 300)
+
+
+@pytest.mark.integration
+async def test_eager_lines_start_a_write_with_all_that_waits(
+    influx_url: str, tmp_path: Path
+) -> None:
+    db = unique("eager_")
+    await recreate_db(influx_url, db)
+    client = CountingInflux(influx_url)
+    writer = InfluxWriter(
+        client, db, Spool(tmp_path / "spool"), linger_s=3600, eager_lines=50, max_lines=5000
+    )
+    await writer.start()
+    try:
+        futures = [writer.submit(_lines(b, 10)) for b in range(12)]  # 120 ≥ 50 lines
+        await asyncio.wait_for(asyncio.gather(*futures), 30)
+        assert client.lines_per_post == [120]  # one request, not 50-line pieces
+        # Under eager_lines, the hour's linger holds (the write does not start).
+        late = writer.submit(_lines(99, 10))
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not late.done() and client.posts == 1
+    finally:
+        await writer.stop()  # writes what lingers
+        await client.aclose()
+    assert late.done() and client.lines_per_post == [120, 10]
+    assert await seq_counts(influx_url, db, "probe") == (130, 130)
 
 
 @pytest.mark.integration
