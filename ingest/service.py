@@ -1,4 +1,4 @@
-"""The ingest stage: MQTT → decode → resolve → Reading → InfluxDB (or spool) → sink → ack.
+"""The ingest stage: MQTT → decode → resolve → Reading → detectors + InfluxDB (or spool) → ack.
 
 Messages are handled in micro-batches: whatever arrived while the previous
 batch was being handled. For each batch, in this order:
