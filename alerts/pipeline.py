@@ -1,10 +1,15 @@
 """The alert pipeline: detector transitions in; stored alerts, escalation and
 notifications out.
 
-    transitions ─▶ store (merge by identity) ─▶ record ─▶ auto-resolve ─▶ inhibit
-        ─▶ silence ─▶ dedup ─▶ schedule escalation
+    transitions ─▶ store (merge by identity) ─┬▶ auto-resolve ─▶ inhibit ─▶ silence
+                                               │    ─▶ dedup ─▶ schedule escalation
+                                               └▶ record (alongside, to InfluxDB)
     tick(now): release inhibitions ─▶ escalate due steps (pending log rows)
         ─▶ send with retry ─▶ record
+
+The InfluxDB copy of the events is written alongside the later stages and the
+sends start before a step's events are recorded: the first notification of a new
+alert waits for the store, never for InfluxDB.
 
 Each stage is `async (items) -> items`; decisions are the pure predicates of
 `alerts.decisions`. `handle_transitions` returns once the transitions are stored
@@ -100,8 +105,8 @@ class AlertPipeline:
         self.tick_interval_s = tick_interval_s
         self.daily_summaries = daily_summaries
         self.preferences = preferences
+        # After the store; `record_changes` runs alongside them.
         self.stages: list[Stage] = [
-            self.record_changes,
             self.auto_resolve,
             self.inhibit,
             self.silence,
@@ -110,6 +115,7 @@ class AlertPipeline:
         ]
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._warm_task: asyncio.Task[None] | None = None
         self._tick_lock = asyncio.Lock()
         self._channel_limits: dict[str, asyncio.Semaphore] = {}
         self._in_flight: dict[int, asyncio.Task[None]] = {}
@@ -124,6 +130,10 @@ class AlertPipeline:
     async def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="alerts-tick")
+        if isinstance(self.sender, AppriseSender) and self._warm_task is None:
+            # Apprise loads its plugins on first use (~0.2 s, seconds on a busy box):
+            # not on the first SOS.
+            self._warm_task = asyncio.create_task(self.sender.warm(), name="apprise-warm")
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -131,6 +141,10 @@ class AlertPipeline:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._warm_task is not None:
+            with contextlib.suppress(Exception):
+                await self._warm_task
+            self._warm_task = None
         # Sends in flight finish (each is bounded by its timeout) and get logged.
         await self.settle()
         if isinstance(self.sender, AppriseSender):
@@ -152,14 +166,21 @@ class AlertPipeline:
         """Store the batch and schedule escalation; returns when both are durable."""
         if not transitions:
             return
-        # Under the tick lock, so a tick never sees an alert whose stages are half run.
-        async with self._tick_lock:
-            changes = await self.store.apply_transitions(transitions, self.clock.now())
-            for stage in self.stages:
-                if not changes:
-                    break
-                changes = await stage(changes)
-        self._wake.set()
+        recording: asyncio.Task[list[AlertChange]] | None = None
+        try:
+            # Under the tick lock, so a tick never sees an alert whose stages are half run.
+            async with self._tick_lock:
+                changes = await self.store.apply_transitions(transitions, self.clock.now())
+                if changes:
+                    recording = asyncio.create_task(self.record_changes(changes))
+                for stage in self.stages:
+                    if not changes:
+                        break
+                    changes = await stage(changes)
+            self._wake.set()
+        finally:
+            if recording is not None:
+                await recording  # recorded (or kept for retry) before we return, as before
 
     # ---- transition stages -----------------------------------------------------------
 
@@ -299,10 +320,15 @@ class AlertPipeline:
         async with self._tick_lock:
             report.rescheduled = await self.schedule_unscheduled(now)
             report.released = await self.release_inhibitions(now)
-            report.escalated = await self.escalate_due(now)
+            report.escalated, escalated = await self._fire_due_steps(now)
+            # The sends first: recording the steps (InfluxDB) and looking for daily
+            # summaries must not hold up the first notification of a new alert.
+            report.sends_started = await self.deliver_due(now, wait=False)
+            await self.recorder.record(escalated)
             if self.daily_summaries is not None:
                 report.summaries = await self.daily_summaries(now)
-            report.sends_started = await self.deliver_due(now, wait=False)
+                if report.summaries:
+                    report.sends_started += await self.deliver_due(now, wait=False)
         if wait:
             await self.settle()
         return report
@@ -340,9 +366,15 @@ class AlertPipeline:
 
     async def escalate_due(self, now: float) -> int:
         """Run every due escalation step: write its messages as pending (durably)."""
+        fired, events = await self._fire_due_steps(now)
+        await self.recorder.record(events)
+        return fired
+
+    async def _fire_due_steps(self, now: float) -> tuple[int, list[AlertEvent]]:
+        """`escalate_due` without recording its `escalated` events (the caller does)."""
         due = await self.store.due_escalations(now)
         if not due:
-            return 0
+            return 0, []
         index = self.index_provider()
         prefs = await self._contact_preferences()
         firings: list[tuple[EscalationState, list[PlannedNotification], dict[str, Any] | None]] = []
@@ -403,8 +435,7 @@ class AlertPipeline:
                 )
             )
         await self.store.fire_escalations(firings, now)
-        await self.recorder.record(events)
-        return len(firings)
+        return len(firings), events
 
     async def _contact_preferences(self) -> Mapping[ContactKey, ContactPreference]:
         """Families' channel choices (from the portal); without them, the registry's.

@@ -29,11 +29,19 @@ class AppriseSender:
         self.max_threads = max_threads
         self._executor: ThreadPoolExecutor | None = None
 
-    async def send(self, url: str, title: str, body: str, timeout_s: float) -> None:
+    def _pool(self) -> ThreadPoolExecutor:
         if self._executor is None:  # created on first use, again after close()
             self._executor = ThreadPoolExecutor(self.max_threads, thread_name_prefix="apprise")
+        return self._executor
+
+    async def warm(self) -> None:
+        """Load Apprise's plugin table now, on a pool thread, instead of in the first send."""
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._executor, _send_blocking, url, title, body)
+        await loop.run_in_executor(self._pool(), _load_plugins)
+
+    async def send(self, url: str, title: str, body: str, timeout_s: float) -> None:
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._pool(), _send_blocking, url, title, body)
         try:
             ok = await asyncio.wait_for(future, timeout_s)
         except TimeoutError as exc:
@@ -45,6 +53,11 @@ class AppriseSender:
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
+
+
+def _load_plugins() -> None:
+    # Parsing any URL makes Apprise import and index every plugin, once per process.
+    apprise.Apprise().add("json://localhost/")
 
 
 def _send_blocking(url: str, title: str, body: str) -> bool:

@@ -244,28 +244,38 @@ def _field_key(name: str) -> str:
 def point_for_reading(reading: Reading) -> str:
     """The line for one reading (docs/influx-schema.md): measurement = stream, tags
     site/device/room/resident/source, timestamp = event time in ns. The escaped
-    series prefix and field keys are cached: ingest writes the same series over and over."""
-    fields = reading_fields(reading)
-    if not fields:
-        raise LineProtocolError(f"reading of {reading.stream} has no storable fields")
-    body = ",".join(f"{_field_key(k)}={_field_value(v)}" for k, v in fields.items())
-    return f"{_series_prefix(reading)}{body} {round(reading.ts * 1e6) * 1000}"
+    series prefix and field keys are cached: ingest writes the same series over and over.
 
-
-def _field_value(value: bool | int | float | str) -> str:
-    """`format_field_value` with the common cases first (exact types, no isinstance chain)."""
-    kind = type(value)
-    if kind is float:
-        number = float(value)
-        if number - number == 0:  # finite: inf - inf and nan - nan are nan
-            return repr(number)
-    elif kind is int:
-        integer = int(value)
-        if INT64_MIN <= integer <= INT64_MAX:
-            return f"{integer}i"
-    elif kind is bool:
-        return "true" if value else "false"
-    return format_field_value(value)
+    The fields of `reading_fields`, built in one pass without the intermediate dict
+    (ingest calls this for every reading)."""
+    stream = reading.stream
+    if stream is Stream.ACCEL:
+        fields: Mapping[str, FieldValue] = reading_fields(reading)
+        heartbeat = False
+    else:
+        fields = reading.fields
+        heartbeat = stream is Stream.HEARTBEAT
+    keys = _FIELD_KEYS
+    parts: list[str] = []
+    for k, v in fields.items():
+        kind = type(v)
+        if kind is tuple:
+            continue
+        if heartbeat and k == "alive":
+            continue  # written as true below, as reading_fields does
+        key = keys.get(k) or _field_key(k)
+        if kind is float and v - v == 0:  # type: ignore[operator]  # finite
+            parts.append(f"{key}={v!r}")
+        elif kind is int and INT64_MIN <= v <= INT64_MAX:  # type: ignore[operator]
+            parts.append(f"{key}={v}i")
+        else:
+            parts.append(f"{key}={format_field_value(v)}")  # type: ignore[arg-type]
+    if heartbeat:
+        # A heartbeat's news is that it came; most carry nothing else (no `seq`).
+        parts.append("alive=true")
+    if not parts:
+        raise LineProtocolError(f"reading of {stream} has no storable fields")
+    return f"{_series_prefix(reading)}{','.join(parts)} {round(reading.ts * 1e6) * 1000}"
 
 
 # --- HTTP client ----------------------------------------------------------------

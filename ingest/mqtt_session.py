@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
@@ -92,8 +92,10 @@ class MqttConfig:
         return cls(**base)
 
 
-@dataclass(frozen=True, slots=True)
-class InboundMessage:
+class InboundMessage(NamedTuple):
+    """One received PUBLISH. A named tuple: built for every message on the receive
+    path, ~4× cheaper than a frozen dataclass and as immutable."""
+
     topic: str
     payload: bytes
     qos: int

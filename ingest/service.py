@@ -1,21 +1,25 @@
-"""The ingest stage: MQTT → decode → resolve → Reading → InfluxDB (or spool) → sink → ack.
+"""The ingest stage: MQTT → decode → resolve → Reading → detectors + InfluxDB (or spool) → ack.
 
 Messages are handled in micro-batches: whatever arrived while the previous
-batch was being written. For each batch, in this order:
+batch was being handled. For each batch, in this order:
 
 1. decode every message (codecs; refused ones go to the quarantine, counted);
 2. resolve the device (native: site + device id; vendor: its binding) and let
    the device's kind give vendor readings their meaning (`adapt_to_device`);
    unknown devices are noted in the unregistered list;
 3. stamp site, room and resident into `eldercare.domain.Reading`s;
-4. write them to InfluxDB, or spool them (durable either way);
-5. hand them to the detectors (`sink.handle_readings`);
-6. only then acknowledge the batch's MQTT messages.
+4. submit their lines to the InfluxDB writer, which coalesces batches for up
+   to 20 ms and makes them durable (written, or spooled);
+5. hand the readings to the detectors (`sink.handle_readings`) at once, while
+   their lines linger and are written: an SOS does not wait for InfluxDB;
+6. acknowledge the batch's MQTT messages only once both 4 and 5 are done, in
+   the order the batches arrived (a task of its own, so the next batches are
+   decoded and handed on meanwhile).
 
 A crash anywhere before 6 leaves the messages unacknowledged and the broker
 redelivers them to our persistent session; points and readings are keyed by
-device and event time, so the second delivery overwrites the first.
-"""
+device and event time, so the second delivery overwrites the first (and the
+detectors drop readings they have seen)."""
 
 from __future__ import annotations
 
@@ -23,7 +27,6 @@ import asyncio
 import contextlib
 import socket
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +44,7 @@ from ingest.decoded import Decoded, NativeIdentity, RejectCause, Rejected
 from ingest.influx_writer import InfluxWriter
 from ingest.mqtt_session import Backoff, InboundMessage, MqttConfig, MqttConnection, MqttError
 from ingest.quarantine import Quarantine
+from ingest.recent_keys import RecentKeys
 from ingest.spool import Spool
 from ingest.unregistered import UnregisteredDevices, init_unregistered_store
 
@@ -66,7 +70,18 @@ _CONNECTED = metrics.gauge("ingest_mqtt_connected", "1 while connected to the br
 STATS_INTERVAL_S = 10.0
 HOUSEKEEPING_INTERVAL_S = 1.0
 UNREGISTERED_FLUSH_S = 5.0
-DEDUP_WINDOW = 200_000  # reading keys remembered to count duplicates
+DEDUP_WINDOW = 200_000  # reading keys remembered (100k-200k latest) to count duplicates
+# Messages handed on but not yet durable; past this, handing on waits for acks. (QoS 1
+# is bounded by the broker's in-flight window anyway; this bounds QoS 0 too.)
+UNACKED_MAX = 20_000
+
+_Unacked = tuple[Sequence[InboundMessage], "asyncio.Future[None]", list[Reading]]
+
+
+def _consume_outcome(future: asyncio.Future[None]) -> None:
+    """Retrieve a write outcome nobody awaits, so asyncio does not log it as lost."""
+    if not future.cancelled():
+        future.exception()
 
 
 class IngestService:
@@ -103,10 +118,12 @@ class IngestService:
         self.unregistered: UnregisteredDevices | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._connection: MqttConnection | None = None
-        self._seen: OrderedDict[tuple[str, str, float], None] = OrderedDict()
+        self._seen = RecentKeys(DEDUP_WINDOW)
         self._stamps: dict[str, tuple[str | None, str | None]] = {}
         self._stamps_for: RegistryIndex | None = None
         self.ready = asyncio.Event()  # set once subscribed (tests, health)
+        self._unacked = 0  # messages handed on, not yet acknowledged (this connection)
+        self._ack_progress = asyncio.Event()
         # Cumulative figures, also exported as `ingest_stats` points.
         self.received = 0
         self.decoded = 0
@@ -114,6 +131,7 @@ class IngestService:
         self.unregistered_count = 0
         self.duplicates = 0
         self.readings = 0
+        self.acked = 0
         self.lag_seconds = 0.0
         self._stats_last = (time.monotonic(), 0)
 
@@ -155,11 +173,7 @@ class IngestService:
                     _CONNECTED.set(1)
                     backoff.reset()
                     self.ready.set()
-                    async for batch in conn.batches(self.max_batch):
-                        readings = await self.handle_batch(batch)
-                        conn.ack(batch)
-                        _ACKED.inc(len(batch))
-                        self._count_duplicates(readings)
+                    await self._pump(conn)
             except MqttError as exc:
                 delay = backoff.next()
                 _RECONNECTS.inc()
@@ -175,9 +189,77 @@ class IngestService:
                 self._connection = None
             await asyncio.sleep(delay)
 
+    async def _pump(self, conn: MqttConnection) -> None:
+        """Hand batches on as they come; acknowledge each, in order, once it is durable.
+        Returns or raises when either side fails (then nothing later is acknowledged)."""
+        unacked: asyncio.Queue[_Unacked] = asyncio.Queue()
+        self._unacked = 0
+        reader = asyncio.create_task(self._hand_on(conn, unacked), name="ingest-hand-on")
+        acker = asyncio.create_task(self._ack_in_order(conn, unacked), name="ingest-ack")
+        try:
+            done, _ = await asyncio.wait({reader, acker}, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()
+        finally:
+            for task in (reader, acker):
+                task.cancel()
+            for task in (reader, acker):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    async def _hand_on(self, conn: MqttConnection, unacked: asyncio.Queue[_Unacked]) -> None:
+        async for batch in conn.batches(self.max_batch):
+            readings, durable = await self.hand_on_batch(batch)
+            unacked.put_nowait((batch, durable, readings))
+            self._unacked += len(batch)
+            while self._unacked >= UNACKED_MAX:
+                self._ack_progress.clear()
+                await self._ack_progress.wait()
+
+    async def _ack_in_order(self, conn: MqttConnection, unacked: asyncio.Queue[_Unacked]) -> None:
+        while True:
+            batch, durable, readings = await unacked.get()
+            await durable  # raises if even the spool failed: this batch stays unacknowledged
+            conn.ack(batch)
+            self.acked += len(batch)
+            _ACKED.inc(len(batch))
+            self._unacked -= len(batch)
+            self._ack_progress.set()
+            self._count_duplicates(readings)
+
     # -- one batch ------------------------------------------------------------------
     async def handle_batch(self, batch: Sequence[InboundMessage]) -> list[Reading]:
         """Decode, resolve, write durably and hand on one batch; the caller acks it."""
+        readings, durable = await self.hand_on_batch(batch)
+        await durable
+        return readings
+
+    async def hand_on_batch(
+        self, batch: Sequence[InboundMessage]
+    ) -> tuple[list[Reading], asyncio.Future[None]]:
+        """Decode and resolve one batch, submit its lines to the writer and hand its
+        readings to the sink. The future is done once the lines are durable: only then
+        may the batch be acknowledged."""
+        readings, lines = self.prepare_batch(batch)
+        durable = self.writer.submit(lines)
+        try:
+            if readings:
+                await self.sink.handle_readings(readings)
+                self.readings += len(readings)
+                _READINGS.inc(len(readings))
+                newest = max(r.ts for r in readings)
+                self.lag_seconds = self.clock.now() - newest
+                _LAG.set(self.lag_seconds)
+        except BaseException:
+            # Not acknowledged; the write still goes on (harmless: redelivery overwrites).
+            durable.add_done_callback(_consume_outcome)
+            raise
+        _BATCHES.inc()
+        _HEARTBEAT.set(time.time())
+        return readings, durable
+
+    def prepare_batch(self, batch: Sequence[InboundMessage]) -> tuple[list[Reading], list[str]]:
+        """Decode, resolve and stamp: the readings and their line-protocol lines."""
         index = self.index_provider()
         if index is not self._stamps_for:
             self._stamps, self._stamps_for = {}, index
@@ -217,17 +299,7 @@ class IngestService:
         _DECODED.inc(decoded)
         if ignored:
             _IGNORED.inc(ignored)
-        await self.writer.write(lines)
-        if readings:
-            await self.sink.handle_readings(readings)
-            self.readings += len(readings)
-            _READINGS.inc(len(readings))
-            newest = max(r.ts for r in readings)
-            self.lag_seconds = self.clock.now() - newest
-            _LAG.set(self.lag_seconds)
-        _BATCHES.inc()
-        _HEARTBEAT.set(time.time())
-        return readings
+        return readings, lines
 
     def _stamp(
         self,
@@ -280,17 +352,12 @@ class IngestService:
 
     def _count_duplicates(self, readings: Sequence[Reading]) -> None:
         """Count readings handled before (redeliveries), once their batch is acknowledged."""
-        seen = self._seen
+        seen_before = self._seen.seen_before
         dups = 0
         for r in readings:
             # Reading.key without the enum lookups; device ids are unique across sites.
-            key = (r.device_id, r.stream, r.ts)
-            if key in seen:
+            if seen_before((r.device_id, r.stream, r.ts)):
                 dups += 1
-            else:
-                seen[key] = None
-        while len(seen) > DEDUP_WINDOW:
-            seen.popitem(last=False)
         if dups:
             self.duplicates += dups
             _DUPLICATES.inc(dups)

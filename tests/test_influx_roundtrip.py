@@ -21,6 +21,7 @@ from eldercare.influx import (
     format_field_value,
     point_for_reading,
     quote_ident,
+    reading_fields,
     ts_to_ns,
 )
 
@@ -151,6 +152,42 @@ def test_point_for_reading_follows_the_schema() -> None:
             point_for_reading(
                 Reading("hh-1", "bed-1", Stream.VITALS, 1.0, {"heart_rate": bad}, room_id="b")
             )
+
+
+def _parsed(line: str) -> tuple[str, set[str], set[str], str]:
+    head, fields, ts = line.rsplit(" ", 2)
+    measurement, *tags = head.split(",")
+    return measurement, set(tags), set(fields.split(",")), ts
+
+
+@pytest.mark.parametrize(
+    ("stream", "fields"),
+    [
+        (Stream.HEARTBEAT, {}),
+        (Stream.HEARTBEAT, {"seq": 12}),
+        (Stream.HEARTBEAT, {"alive": False, "seq": 3}),
+        (Stream.VITALS, {"heart_rate": 61.0, "breath_rate": -2, "seq": 2**63 - 1}),
+        (Stream.CONTACT, {"open": True, "note": 'say"hi",\\o/'}),
+        (Stream.BATTERY, {"percent": 0.1 + 0.2, "voltage": 3}),
+        (Stream.ACCEL, {"rate_hz": 25.0, "x": (0.0, 3.0), "y": (0.0, 0.0), "z": (1.0, 4.0)}),
+    ],
+)
+def test_point_for_reading_is_the_schema_line_built_in_one_pass(
+    stream: Stream, fields: dict[str, object]
+) -> None:
+    reading = Reading(
+        "hh-1", "dev-1", stream, 1_700_000_000.5, fields,  # type: ignore[arg-type]
+        room_id="bedroom", resident_id="zhang", source="z2m",
+    )  # fmt: skip
+    tags = {
+        "site": reading.site_id,
+        "device": reading.device_id,
+        "room": reading.room_id,
+        "resident": reading.resident_id,
+        "source": reading.source,
+    }
+    reference = encode_line(stream.value, tags, reading_fields(reading), ts_to_ns(reading.ts))
+    assert _parsed(point_for_reading(reading)) == _parsed(reference)
 
 
 def test_accel_is_summarised() -> None:
