@@ -22,6 +22,9 @@ def bench_ingest(
     profile: str | None = typer.Option(
         None, "--profile", help="write a pyinstrument profile of the ingest process here"
     ),
+    configured: bool = typer.Option(
+        False, "--configured-services", help="use the configured broker and InfluxDB"
+    ),
 ) -> None:
     """Sustained msg/s MQTT → InfluxDB with zero loss, against a bare subscriber's rate."""
     import json
@@ -29,7 +32,7 @@ def bench_ingest(
 
     from ingest.bench import run_ingest_bench
 
-    result = run_ingest_bench(messages, Path(profile) if profile else None)
+    result = run_ingest_bench(messages, Path(profile) if profile else None, configured)
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
         return

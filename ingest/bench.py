@@ -1,7 +1,7 @@
 """The ingest benchmark: sustained messages/s from MQTT into InfluxDB, with zero loss.
 
-`eldercare bench ingest --messages N` runs, against the project's local services
-(started in a temporary run directory if none are configured):
+`eldercare bench ingest --messages N` runs, against a broker and InfluxDB of its own
+(started in a temporary run directory; `--configured-services` uses the configured ones):
 
 1. the ceiling: a bare paho subscriber (QoS 1, acknowledging on receipt, doing
    nothing else) in its own process, while a publisher process sends N QoS 1
@@ -26,7 +26,6 @@ import json
 import os
 import platform
 import select
-import socket
 import subprocess
 import sys
 import tempfile
@@ -379,35 +378,23 @@ def measure_ingest(
     }
 
 
-def run_ingest_bench(messages: int, profile: Path | None = None) -> IngestBenchResult:
-    """Run both measurements against configured or temporary local services."""
-    from eldercare.services import LocalServices
-    from eldercare.settings import load_settings
+def run_ingest_bench(
+    messages: int, profile: Path | None = None, use_configured: bool = False
+) -> IngestBenchResult:
+    """Run both measurements against temporary local services (started and stopped
+    here, so no other traffic shares them), or the configured ones with `use_configured`."""
+    from eldercare.bench_support import bench_services
 
-    settings = load_settings()
-    started: LocalServices | None = None
-    with tempfile.TemporaryDirectory(prefix="eldercare-bench-") as tmp:
-        work = Path(tmp)
-        mqtt = (settings.mqtt_host, settings.mqtt_port)
-        influx_url = settings.influx_url
-        if not (_tcp_open(*mqtt) and _influx_ok(influx_url)):
-            started = LocalServices(work / "services-run")
-            started.up()
-            mqtt = (started.mosquitto.host, started.mosquitto.port or 0)
-            influx_url = started.influxdb.url
-            # Helper processes inherit the environment; the ingest child gets it too.
-            local_env = started.env()
-            os.environ["ELDERCARE_MQTT_USERNAME"] = local_env.get("ELDERCARE_MQTT_USERNAME", "")
-            os.environ["ELDERCARE_MQTT_PASSWORD"] = local_env.get("ELDERCARE_MQTT_PASSWORD", "")
-        elif settings.mqtt_username:
-            os.environ["ELDERCARE_MQTT_USERNAME"] = settings.mqtt_username
-            os.environ["ELDERCARE_MQTT_PASSWORD"] = settings.mqtt_password or ""
-        try:
-            publisher_rate, bare_rate = measure_bare(*mqtt, messages)
-            ingest = measure_ingest(mqtt, influx_url, messages, work, profile)
-        finally:
-            if started is not None:
-                started.down()
+    with (
+        tempfile.TemporaryDirectory(prefix="eldercare-bench-") as tmp,
+        bench_services(Path(tmp), use_configured=use_configured) as ends,
+    ):
+        # Helper processes inherit the environment; the ingest child gets it too.
+        os.environ["ELDERCARE_MQTT_USERNAME"] = ends.mqtt_username or ""
+        os.environ["ELDERCARE_MQTT_PASSWORD"] = ends.mqtt_password or ""
+        mqtt = (ends.mqtt_host, ends.mqtt_port)
+        publisher_rate, bare_rate = measure_bare(*mqtt, messages)
+        ingest = measure_ingest(mqtt, ends.influx_url, messages, Path(tmp), profile)
     zero_loss = ingest["count"] == messages and ingest["distinct"] == messages
     return IngestBenchResult(
         messages=messages,
@@ -423,23 +410,6 @@ def run_ingest_bench(messages: int, profile: Path | None = None) -> IngestBenchR
         cpu_model=_cpu_model(),
         date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     )
-
-
-def _tcp_open(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-def _influx_ok(url: str) -> bool:
-    import httpx
-
-    try:
-        return httpx.get(f"{url.rstrip('/')}/ping", timeout=2).status_code == 204
-    except httpx.HTTPError:
-        return False
 
 
 def main(argv: list[str] | None = None) -> None:
