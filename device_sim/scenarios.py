@@ -236,7 +236,9 @@ def _bed_exit_no_return(
 def _bathroom_too_long(
     site: SimSite, r: ResidentSpec, t0: float, rng: random.Random, origin: float
 ) -> list[TruthRecord]:
-    stay = rng.uniform(25, 35) * MIN
+    # Out of bed for the stay + 2 min: under bed_exit_no_return's 30 min, so the
+    # incident is one alert, not two (a longer stay would rightly raise both).
+    stay = rng.uniform(20, 26) * MIN
     segs = _segments(
         t0 - 21 * MIN,
         ("bedroom", Activity.ASLEEP, 20 * MIN),

@@ -264,6 +264,15 @@ def test_bathroom_too_long(run: tuple[Simulation, list[Seen], list[str]]) -> Non
         assert ev.motion(rec.due, rec.due + 300, bathroom)  # still in there at `due`
         others = ev.resident_rooms() - bathroom
         assert ev.motion(rec.start + 10, rec.due + 60, others) == []
+        # Back in bed within bed_exit_no_return's 30 min: one incident, one alert.
+        assert rec.end is not None
+        bed = ev.site.resident_device(rec.resident or "", DeviceKind.BED)
+        if bed is not None:
+            occ = ev.stream(Stream.OCCUPANCY, rec.start - 600, rec.end + 600, device=bed.id)
+            changes = _changes(occ, "occupied")
+            left = [t for t, v in changes if not v and t <= rec.start]
+            back = [t for t, v in changes if v and t > rec.start]
+            assert left and back and back[0] - left[-1] < 29 * 60
 
 
 def test_no_activity(run: tuple[Simulation, list[Seen], list[str]]) -> None:
