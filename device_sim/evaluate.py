@@ -180,8 +180,10 @@ def evaluate_scenarios(
         )
         _check(listing, "alerts list")
         alerts = json.loads(listing.stdout or b"[]")
+        (workdir / "alerts.json").write_bytes(listing.stdout or b"[]")
         raises = alert_raises(alerts)
         report = match_alerts(sim.truth, raises, home_days=sim.home_days, tolerance_s=tolerance_s)
+        (workdir / "report.json").write_text(json.dumps(report.as_dict(), indent=1) + "\n")
         return EvaluationResult(report, stats, len(alerts), len(raises), metrics, workdir)
     finally:
         if platform is not None and platform.poll() is None:
@@ -235,7 +237,7 @@ def format_report(result: EvaluationResult) -> str:
     r = result.report
     lines = [
         f"{'kind':<20} {'expected':>8} {'detected':>8} {'late':>5} {'recall':>7} "
-        f"{'p50 s':>8} {'p95 s':>8} {'false':>6}",
+        f"{'p50 s':>8} {'p95 s':>8} {'false':>6} {'outage':>6}",
     ]
     for kind, k in sorted(r.per_kind.items()):
         recall = "-" if k.expected == 0 else f"{k.recall:.2f}"
@@ -243,18 +245,19 @@ def format_report(result: EvaluationResult) -> str:
         p95 = "-" if k.delay_p95_s is None else f"{k.delay_p95_s:.0f}"
         lines.append(
             f"{kind:<20} {k.expected:>8} {k.detected:>8} {k.late:>5} {recall:>7} "
-            f"{p50:>8} {p95:>8} {k.false_alarms:>6}"
+            f"{p50:>8} {p95:>8} {k.false_alarms:>6} {k.during_outage:>6}"
         )
     m = result.platform_metrics
     lines += [
         "",
         f"false alarms: {r.false_alarms} over {r.home_days:.1f} site-days "
-        f"= {r.false_alarms_per_home_day:.3f} per site-day",
+        f"= {r.false_alarms_per_home_day:.3f} per site-day "
+        f"(and {r.during_outage} raised during injected site outages)",
         f"alerts: {result.alerts} ({result.raises} raises); "
         f"published {result.stats.messages} messages at {result.stats.rate:.0f} msg/s",
         f"ingest: acked {_metric(m, 'eldercare_ingest_acked_total'):.0f}, "
         f"quarantined {_metric(m, 'eldercare_ingest_quarantined_total'):.0f}, "
         f"unregistered {_metric(m, 'eldercare_ingest_unregistered_total'):.0f}",
-        f"work directory (truth, registry, platform log): {result.workdir}",
+        f"work directory (truth, registry, alerts, report, platform log): {result.workdir}",
     ]
     return "\n".join(lines)
