@@ -23,7 +23,6 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from device_sim.encoding import Message
 from eldercare import raw_mqtt
@@ -66,20 +65,6 @@ class BrokerConfig:
         if password is not None:
             return site_id, password
         return self.username, self.password or ""
-
-
-def read_site_passwords(folder: Path, site_ids: list[str]) -> dict[str, str]:
-    """Passwords of the given sites from a folder of `<site id>` files (as the platform's
-    local broker issues them: `<broker dir>/issued/<site>`); sites without one are left out."""
-    out: dict[str, str] = {}
-    for site_id in site_ids:
-        try:
-            password = (folder / site_id).read_text().strip()
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        if password:
-            out[site_id] = password
-    return out
 
 
 @dataclass(slots=True)
