@@ -89,7 +89,7 @@ class Simulation:
         self.sites: list[SimSite] = build_population(pop, self.calendar)
         injector = Injector(self.sites, cfg.seed, self.start, self.end, lead_s=cfg.lead_s)
         for request in cfg.scenarios:
-            injector.inject(request)
+            injector.inject(request, required=not request.optional)
         for request in self._random_incidents():
             injector.inject(request, required=False)
         self.truth: list[TruthRecord] = sorted(injector.records, key=lambda r: r.start)
