@@ -186,9 +186,9 @@ class MqttPublisher:
                 time.sleep(timeout)
             return
         for key, _ in self._selector.select(timeout):
-            state = self._sites.get(key.data)
-            if state is not None:
-                self._read(key.data, state)
+            readable = self._sites.get(key.data)
+            if readable is not None:
+                self._read(key.data, readable)
         now = time.monotonic()
         if now - self._last_ping_check > 1.0:
             self._last_ping_check = now
