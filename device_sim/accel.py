@@ -81,7 +81,7 @@ def change_posture(a: Vector, b: Vector, rng: random.Random) -> list[list[float]
         f = min(1.0, i / (0.8 * SAMPLES))
         g = _blend(a, b, f)
         bump = 1.0 + 0.25 * math.sin(math.pi * f) if f < 1.0 else 1.0
-        rows.append(tuple(x * bump + rng.gauss(0, 0.02) for x in g))  # type: ignore[misc]
+        rows.append(tuple(x * bump + rng.gauss(0, 0.02) for x in g))  # type: ignore[arg-type]
     return _round(rows)
 
 

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 
+from device_sim.accounts import local_issued_dir, wait_site_passwords
 from device_sim.clock import Pacer
 from device_sim.device import Impairments
 from device_sim.population import write_registry
@@ -37,6 +38,9 @@ app = typer.Typer(
     help="Simulate homes and institutions: residents, devices and incidents over MQTT.",
     pretty_exceptions_enable=False,
 )
+
+
+SITE_ACCOUNT_WAIT_S = 15.0
 
 
 class Format(StrEnum):
@@ -149,6 +153,13 @@ def sim(
     ] = False,
     mqtt_host: Annotated[str | None, typer.Option(help="broker host (default: settings)")] = None,
     mqtt_port: Annotated[int | None, typer.Option(help="broker port (default: settings)")] = None,
+    site_credentials: Annotated[
+        Path | None,
+        typer.Option(
+            help="folder of <site id> password files: each site logs in with its own account "
+            "(default: the local broker's issued/ folder, when it enforces accounts)"
+        ),
+    ] = None,
 ) -> None:
     """Run the simulator (see `eldercare sim --help`)."""
     settings = load_settings()
@@ -202,6 +213,15 @@ def sim(
     broker = broker_from(settings)
     broker.host = mqtt_host or broker.host
     broker.port = mqtt_port or broker.port
+    folder = site_credentials or local_issued_dir(settings, broker.host, broker.port)
+    if folder is not None:
+        ids = [s.id for s in simulation.sites]
+        # The platform issues accounts when it sees the registry: give it a moment.
+        broker.site_passwords = wait_site_passwords(folder, ids, SITE_ACCOUNT_WAIT_S)
+        typer.echo(
+            f"accounts: {len(broker.site_passwords)} of {len(ids)} sites log in with their "
+            f"own account ({folder}); the others with {broker.username or 'no account'}"
+        )
     pace = "as fast as possible" if speed == 0 else f"speed x{speed:g}"
     typer.echo(f"broker:   {broker.host}:{broker.port}, qos {qos}, {pace}")
     stop = threading.Event()

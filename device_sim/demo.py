@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+from device_sim.accounts import local_issued_dir, read_site_passwords
 from device_sim.cli import broker_from, demo_config
 from device_sim.clock import Pacer
 from device_sim.population import write_registry
@@ -47,7 +48,11 @@ def run_demo(
     sim = simulation if simulation is not None else prepare_demo(settings)[0]
     if (speed == 1) != sim.cfg.live:
         raise ValueError("a live simulation runs at speed 1 (SimConfig.live), and only then")
-    publisher = MqttPublisher(broker_from(settings), qos=1)
+    broker = broker_from(settings)
+    folder = local_issued_dir(settings, broker.host, broker.port)
+    if folder is not None:
+        broker.site_passwords = read_site_passwords(folder, [s.id for s in sim.sites])
+    publisher = MqttPublisher(broker, qos=1)
     try:
         return run(sim, publisher, Pacer(speed, sim.start), stop=stop)
     finally:

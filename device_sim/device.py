@@ -13,9 +13,17 @@ import math
 import random
 from dataclasses import dataclass, field
 
-from eldercare.domain import DeviceKind
+from eldercare.domain import DeviceKind, Stream
 
 BATTERY_REPORT_S = 6 * 3600.0
+
+# Fire-and-forget periodic reports: the only messages radio trouble loses or delays by
+# minutes. A device retries its events, and a gateway delivers one device's reports in
+# order, so a state change (door, bed, presence, fall, SOS, tamper) or a movement is
+# never lost, nor delivered minutes late behind newer reports of the same device: that
+# would be an incident (a bed left empty for hours, a door opening now) the ground truth
+# does not know of. Events are still duplicated and overtaken by a few seconds.
+PERIODIC_STREAMS = frozenset({Stream.HEARTBEAT, Stream.BATTERY, Stream.LINK, Stream.VITALS})
 # Devices heartbeat this much faster than their registered report interval.
 HEARTBEAT_FACTOR = 0.95
 
@@ -166,16 +174,23 @@ class Impairer:
         default_factory=lambda: {"duplicated": 0, "late": 0, "reordered": 0, "dropped": 0}
     )
 
-    def deliveries(self, ts: float) -> list[float]:
+    def deliveries(self, ts: float, stream: Stream, keep: bool = False) -> list[float]:
+        """When the message of an event at `ts` arrives (none: lost). Only periodic reports
+        are lost or delivered late (see PERIODIC_STREAMS), and not when `keep`."""
         imp = self.impairments
         if not imp.active:
             return [ts]
         r = self.rng.random()
+        fragile = stream in PERIODIC_STREAMS and not keep
         if r < imp.drop_rate:
+            if not fragile:
+                return [ts]
             self.counts["dropped"] += 1
             return []
         r -= imp.drop_rate
         if r < imp.late_rate:
+            if not fragile:
+                return [ts]
             self.counts["late"] += 1
             return [ts + self.rng.uniform(*imp.late_delay_s)]
         r -= imp.late_rate

@@ -5,9 +5,10 @@
 2. write and apply the simulated population's registry;
 3. start `eldercare run --clock event` as a child process and wait until ingest is
    subscribed;
-4. publish the simulation as fast as the broker takes it (QoS 1), then wait until
-   ingest has acknowledged every message (it acknowledges only after the readings
-   are recorded and handed to the detectors);
+4. publish the simulation as fast as the platform takes it (QoS 1, each site with
+   its own broker account, holding back while the platform's backlog at the broker
+   exceeds MAX_BACKLOG), then wait until ingest has acknowledged every message (it
+   acknowledges only after the readings are recorded and handed to the detectors);
 5. stop the platform (it drains downstream first), read every alert with
    `eldercare alerts list --json`, and score them with `match_alerts`.
 
@@ -31,13 +32,20 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from device_sim.accounts import wait_site_passwords
 from device_sim.clock import Pacer
 from device_sim.population import write_registry
 from device_sim.publisher import BrokerConfig, MqttPublisher
 from device_sim.runner import RunStats, run
 from device_sim.simulation import SimConfig, Simulation
 from device_sim.truth import MatchReport, match_alerts, write_truth
+from eldercare.platform import ISSUED_DIR
 from eldercare.services import LocalServices, free_port
+
+# The platform's session queue at the broker holds 1,000,000 messages (eldercare.services):
+# the simulator waits while the platform is this far behind.
+MAX_BACKLOG = 200_000
+STALL_S = 120.0  # draining: no progress for this long means messages were lost
 
 
 class EvaluationError(RuntimeError):
@@ -149,14 +157,28 @@ def evaluate_scenarios(
 
         host, port = env["ELDERCARE_MQTT_HOST"], int(env["ELDERCARE_MQTT_PORT"])
         user, password = env.get("ELDERCARE_MQTT_USERNAME"), env.get("ELDERCARE_MQTT_PASSWORD")
-        publisher = MqttPublisher(BrokerConfig(host, port, user, password), qos=1)
-        progress("publishing the simulation as fast as the broker takes it")
+        broker = BrokerConfig(host, port, user, password)
+        if services.mosquitto.broker_files.password_file.exists():
+            # Each home's gateway logs in with its own site account, as in the field.
+            broker.site_passwords = _site_accounts(services, [s.id for s in sim.sites])
+            progress(f"{len(broker.site_passwords)} sites log in with their own accounts")
+        publisher = MqttPublisher(broker, qos=1)
+
+        def hold(published: int) -> bool:
+            """Keep the platform's backlog at the broker well inside what it queues."""
+            if platform is not None and platform.poll() is not None:
+                raise EvaluationError(f"the platform exited ({platform.returncode})")
+            acked = _metric(_metrics(http_port), "eldercare_ingest_acked_total")
+            return published - acked > MAX_BACKLOG
+
+        progress("publishing the simulation as fast as the platform takes it")
         try:
             stats = run(
                 sim,
                 publisher,
                 Pacer(0, sim.start),
                 progress=lambda s: progress(f"  {s.messages} messages, {s.rate:.0f} msg/s"),
+                hold=hold,
             )
         finally:
             publisher.close()
@@ -180,14 +202,27 @@ def evaluate_scenarios(
         )
         _check(listing, "alerts list")
         alerts = json.loads(listing.stdout or b"[]")
+        (workdir / "alerts.json").write_bytes(listing.stdout or b"[]")
         raises = alert_raises(alerts)
         report = match_alerts(sim.truth, raises, home_days=sim.home_days, tolerance_s=tolerance_s)
+        (workdir / "report.json").write_text(json.dumps(report.as_dict(), indent=1) + "\n")
         return EvaluationResult(report, stats, len(alerts), len(raises), metrics, workdir)
     finally:
         if platform is not None and platform.poll() is None:
             platform.kill()
             platform.wait()
         services.down()
+
+
+def _site_accounts(services: LocalServices, site_ids: list[str]) -> dict[str, str]:
+    folder = services.mosquitto.dir / ISSUED_DIR
+    passwords = wait_site_passwords(folder, site_ids, 120.0)
+    if len(passwords) < len(site_ids):
+        raise EvaluationError(
+            f"the platform issued broker accounts for {len(passwords)} of {len(site_ids)} "
+            f"sites in 120 s (in {folder})"
+        )
+    return passwords
 
 
 def _check(proc: subprocess.CompletedProcess[bytes], what: str) -> None:
@@ -217,6 +252,7 @@ def _wait_drained(
 ) -> dict[str, float]:
     deadline = time.monotonic() + timeout_s
     last_report = 0.0
+    last_acked, moved_at = -1.0, time.monotonic()
     while time.monotonic() < deadline:
         if platform.poll() is not None:
             raise EvaluationError(f"the platform exited ({platform.returncode}) while draining")
@@ -224,6 +260,13 @@ def _wait_drained(
         acked = _metric(metrics, "eldercare_ingest_acked_total")
         if acked >= published:
             return metrics
+        if acked != last_acked:
+            last_acked, moved_at = acked, time.monotonic()
+        elif time.monotonic() - moved_at > STALL_S:
+            raise EvaluationError(
+                f"ingest acknowledged {acked:.0f} of {published} messages and nothing more in "
+                f"{STALL_S:.0f} s: the broker dropped some (an ACL refusal, a full queue?)"
+            )
         if time.monotonic() - last_report > 15:
             last_report = time.monotonic()
             progress(f"  ingest acknowledged {acked:.0f} of {published}")
@@ -235,7 +278,7 @@ def format_report(result: EvaluationResult) -> str:
     r = result.report
     lines = [
         f"{'kind':<20} {'expected':>8} {'detected':>8} {'late':>5} {'recall':>7} "
-        f"{'p50 s':>8} {'p95 s':>8} {'false':>6}",
+        f"{'p50 s':>8} {'p95 s':>8} {'false':>6} {'outage':>6}",
     ]
     for kind, k in sorted(r.per_kind.items()):
         recall = "-" if k.expected == 0 else f"{k.recall:.2f}"
@@ -243,18 +286,19 @@ def format_report(result: EvaluationResult) -> str:
         p95 = "-" if k.delay_p95_s is None else f"{k.delay_p95_s:.0f}"
         lines.append(
             f"{kind:<20} {k.expected:>8} {k.detected:>8} {k.late:>5} {recall:>7} "
-            f"{p50:>8} {p95:>8} {k.false_alarms:>6}"
+            f"{p50:>8} {p95:>8} {k.false_alarms:>6} {k.during_outage:>6}"
         )
     m = result.platform_metrics
     lines += [
         "",
         f"false alarms: {r.false_alarms} over {r.home_days:.1f} site-days "
-        f"= {r.false_alarms_per_home_day:.3f} per site-day",
+        f"= {r.false_alarms_per_home_day:.3f} per site-day "
+        f"(and {r.during_outage} raised during injected site outages)",
         f"alerts: {result.alerts} ({result.raises} raises); "
         f"published {result.stats.messages} messages at {result.stats.rate:.0f} msg/s",
         f"ingest: acked {_metric(m, 'eldercare_ingest_acked_total'):.0f}, "
         f"quarantined {_metric(m, 'eldercare_ingest_quarantined_total'):.0f}, "
         f"unregistered {_metric(m, 'eldercare_ingest_unregistered_total'):.0f}",
-        f"work directory (truth, registry, platform log): {result.workdir}",
+        f"work directory (truth, registry, alerts, report, platform log): {result.workdir}",
     ]
     return "\n".join(lines)

@@ -48,6 +48,9 @@ class Scenario:
     eligible: Callable[[SimSite, ResidentSpec], bool]
     inject: Callable[[SimSite, ResidentSpec, float, random.Random, float], list[TruthRecord]]
     night: bool = False  # the resident must be asleep in bed at the chosen time
+    # The first day of the run (0 = its first local day) it may happen on: a learned
+    # rule judges only after its baseline.
+    first_day: int = 0
 
 
 def _up_and_about(site: SimSite, r: ResidentSpec) -> bool:
@@ -236,7 +239,9 @@ def _bed_exit_no_return(
 def _bathroom_too_long(
     site: SimSite, r: ResidentSpec, t0: float, rng: random.Random, origin: float
 ) -> list[TruthRecord]:
-    stay = rng.uniform(25, 35) * MIN
+    # Out of bed for the stay + 2 min: under bed_exit_no_return's 30 min, so the
+    # incident is one alert, not two (a longer stay would rightly raise both).
+    stay = rng.uniform(20, 26) * MIN
     segs = _segments(
         t0 - 21 * MIN,
         ("bedroom", Activity.ASLEEP, 20 * MIN),
@@ -373,6 +378,70 @@ def _abnormal_vitals(
                     t0 + length, heart_rate=round(hr), condition=what)]  # fmt: skip
 
 
+def _tamper_device(site: SimSite) -> SimDevice | None:
+    doors = [d for d in site.devices if d.kind is DeviceKind.DOOR]
+    return next((d for d in doors if d.outer_door), doors[0] if doors else None)
+
+
+def _tamper(
+    site: SimSite, r: ResidentSpec, t0: float, rng: random.Random, origin: float
+) -> list[TruthRecord]:
+    """The cover of a door contact is prised off (its tamper switch opens); a technician
+    refits it 1-3 h later."""
+    door = _tamper_device(site)
+    assert door is not None
+    refit = t0 + rng.uniform(1, 3) * HOUR
+    site.extra_facts += [
+        Fact(t0, door.id, Stream.TAMPER, {"tamper": True}),
+        Fact(refit, door.id, Stream.TAMPER, {"tamper": False}),
+    ]
+    return [_record("tamper", AlertKind.TAMPER, site, None, door, t0, t0, refit)]
+
+
+# routine_deviation judges a day against `baseline_days` (14) earlier scored days.
+ROUTINE_BASELINE_DAYS = 14
+
+
+def _routine_deviation(
+    site: SimSite, r: ResidentSpec, t0: float, rng: random.Random, origin: float
+) -> list[TruthRecord]:
+    """A day unwell at home: up at the usual time, then mostly dozing in bed, getting up
+    every 2.5-3 h for the bathroom or a drink in the kitchen, in bed early. Far less
+    movement than the resident's usual day; never long still out of bed."""
+    routine = site.routines[r.id]
+    cal = routine.calendar
+    d = cal.day_of(t0)
+    night = routine.bedtime(d)
+    parts: list[tuple[str | None, Activity, float]] = [
+        ("bedroom", Activity.ACTIVE, 2 * MIN),
+        ("bathroom", Activity.ACTIVE, 8 * MIN),
+        ("kitchen", Activity.ACTIVE, 10 * MIN),
+    ]
+    t = t0 + 20 * MIN
+    trip = 0
+    while t < night - 3 * HOUR:
+        doze = rng.uniform(140, 170) * MIN
+        place = "bathroom" if trip % 2 == 0 else "kitchen"
+        parts += [
+            ("bedroom", Activity.ACTIVE, MIN),
+            ("bedroom", Activity.RESTING, 10 * MIN),
+            ("bedroom", Activity.ASLEEP, doze),
+            ("bedroom", Activity.RESTING, 10 * MIN),
+            ("bedroom", Activity.ACTIVE, MIN),
+            (place, Activity.ACTIVE, 4 * MIN),
+        ]
+        t += doze + 26 * MIN
+        trip += 1
+    end = cal.at(d + 1, 0.0)
+    parts.append(("bedroom", Activity.ACTIVE, MIN))
+    parts.append(("bedroom", Activity.ASLEEP, end + HOUR - t - MIN))
+    _override(r, site, _segments(t0, *parts))
+    bed = _device_for(site, r, DeviceKind.BED)
+    # Judged when the local day ends.
+    return [_record("routine_deviation", AlertKind.ROUTINE_DEVIATION, site, r, bed, t0, end,
+                    end, rule=f"after {ROUTINE_BASELINE_DAYS} days of baseline")]  # fmt: skip
+
+
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in [
@@ -410,6 +479,12 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("abnormal_vitals", AlertKind.VITALS, (24.5, 28.5), 2 * HOUR,
                  lambda s, r: _device_for(s, r, DeviceKind.VITALS) is not None,
                  _abnormal_vitals, night=True),
+        Scenario("tamper", AlertKind.TAMPER, (8.0, 20.0), 4 * HOUR,
+                 lambda s, r: _tamper_device(s) is not None, _tamper),
+        Scenario("routine_deviation", AlertKind.ROUTINE_DEVIATION, (5.0, 5.0), 26 * HOUR,
+                 lambda s, r: _home_resident(s, r)
+                 and _device_for(s, r, DeviceKind.BED) is not None,
+                 _routine_deviation, first_day=ROUTINE_BASELINE_DAYS + 1),
     ]
 }  # fmt: skip
 
@@ -418,6 +493,9 @@ SCENARIOS: dict[str, Scenario] = {
 class ScenarioRequest:
     name: str
     at: float | None = None  # event time; None = random
+    # Skipped quietly when the run has no room for it (`all` in a run too short for a
+    # learned rule's baseline), instead of an error.
+    optional: bool = False
 
 
 def parse_specs(text: str) -> list[ScenarioRequest]:
@@ -426,7 +504,7 @@ def parse_specs(text: str) -> list[ScenarioRequest]:
         if not raw:
             continue
         if raw == "all":
-            out += [ScenarioRequest(n) for n in SCENARIOS]
+            out += [ScenarioRequest(n, optional=s.first_day > 0) for n, s in SCENARIOS.items()]
             continue
         name, count, at = raw, 1, None
         if "@" in raw:
@@ -508,10 +586,10 @@ class Injector:
     def _random_time(self, site: SimSite, r: ResidentSpec, sc: Scenario) -> float:
         routine = site.routines[r.id]
         cal = routine.calendar
-        first = cal.day_of(self.start + self.lead_s) - 1
+        first = max(cal.day_of(self.start + self.lead_s) - 1, cal.day_of(self.start) + sc.first_day)
         last = cal.day_of(self.end - sc.span_s)
         d = self.rng.randint(first, max(first, last))
-        if sc.name == "not_up":
+        if sc.name in ("not_up", "routine_deviation"):
             return routine.wake(d)
         lo, hi = sc.window_h
         return cal.at(d, self.rng.uniform(lo, hi))
@@ -520,6 +598,9 @@ class Injector:
         # A random time keeps clear of the run's start; a requested one only has to fit.
         earliest = self.start + (self.lead_s if strict else 0.0)
         if not (earliest <= t0 and t0 + sc.span_s <= self.end):
+            return False
+        cal = site.routines[r.id].calendar
+        if cal.day_of(t0) < cal.day_of(self.start) + sc.first_day:
             return False
         for a, b in self.busy.get(site.id, []):
             if a < t0 + sc.span_s and t0 - LEAD_IN_S < b:

@@ -311,16 +311,12 @@ class SiteSensors:
         return out
 
     def _silence(self, facts: list[Fact], a: float, b: float) -> list[Fact]:
-        """Drop what devices could not send: incident outages and radio dropouts."""
+        """Drop what devices could not send in incident outages. (Radio dropouts, which
+        lose periodic reports only, are applied with delivery: `radio_dropouts`.)"""
         gaps: dict[str | None, list[tuple[float, float]]] = defaultdict(list)
         for o in self.site.outages:
             if o.end > a and o.start < b:
                 gaps[o.device_id].append((o.start, o.end))
-        if self.impairer is not None:
-            day_seed = f"{self.seed}|{self.site.id}|{a:.0f}"
-            for d in self.site.devices:
-                for span in self.impairer.dropouts(d, day_seed, a, b):
-                    gaps[d.id].append(span)
         if not gaps:
             return facts
         everyone = gaps.get(None, [])
@@ -330,6 +326,18 @@ class SiteSensors:
             return any(s <= f.ts < e for s, e in spans)
 
         return [f for f in facts if not silent(f)]
+
+    def radio_dropouts(self, a: float, b: float) -> dict[str, list[tuple[float, float]]]:
+        """Short radio outages per device in [a, b) (the window `facts(a, b)` covered)."""
+        out: dict[str, list[tuple[float, float]]] = {}
+        if self.impairer is None:
+            return out
+        day_seed = f"{self.seed}|{self.site.id}|{a:.0f}"
+        for d in self.site.devices:
+            spans = self.impairer.dropouts(d, day_seed, a, b)
+            if spans:
+                out[d.id] = spans
+        return out
 
 
 def _pir_reports(device_id: str, times: list[float]) -> list[Fact]:

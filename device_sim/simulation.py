@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from device_sim.device import Impairer, Impairments
+from device_sim.device import PERIODIC_STREAMS, Impairer, Impairments
 from device_sim.encoding import Message, SiteEncoder
 from device_sim.population import PopulationConfig, build_population, registry_document
 from device_sim.routine import Calendar
@@ -23,6 +23,7 @@ from device_sim.scenarios import SCENARIOS, Injector, ScenarioRequest
 from device_sim.sensors import SiteSensors
 from device_sim.site import SimSite
 from device_sim.truth import TruthRecord
+from eldercare.domain import Stream
 from eldercare.registry_model import RegistryDocument
 
 TIMEZONE = "Asia/Shanghai"
@@ -89,7 +90,7 @@ class Simulation:
         self.sites: list[SimSite] = build_population(pop, self.calendar)
         injector = Injector(self.sites, cfg.seed, self.start, self.end, lead_s=cfg.lead_s)
         for request in cfg.scenarios:
-            injector.inject(request)
+            injector.inject(request, required=not request.optional)
         for request in self._random_incidents():
             injector.inject(request, required=False)
         self.truth: list[TruthRecord] = sorted(injector.records, key=lambda r: r.start)
@@ -138,12 +139,35 @@ class Simulation:
             if o.cut_connection and self.start <= o.start < self.end:
                 heapq.heappush(heap, out(o.start, control="cut"))
                 heapq.heappush(heap, out(o.end, control="restore"))
+        periods = {d.id: (d.heartbeat_period, d.report_interval_s) for d in site.devices}
+        last_heartbeat: dict[str, float] = {}  # event time of each device's last one sent
         a = self.start
         while a < self.end:
             b = min(a + WINDOW_S, self.end)
+            radio = sensors.radio_dropouts(a, b)
             for f in sensors.facts(a, b):
                 message = encoder.encode(f)
-                for at in impairer.deliveries(f.ts):
+                keep = False
+                if f.stream is Stream.HEARTBEAT:
+                    # At most one heartbeat in a row is lost or late (a dropout or a lost
+                    # message): two would be a device_offline the truth does not know of.
+                    # Losing this one would leave the gap from the last one sent (or the
+                    # run's start, when every device reports) to the next one.
+                    prev = last_heartbeat.get(f.device_id, self.start)
+                    period, interval = periods[f.device_id]
+                    keep = f.ts + period - prev >= 2 * interval - 20.0
+                spans = radio.get(f.device_id)
+                if (
+                    spans
+                    and not keep
+                    and f.stream in PERIODIC_STREAMS
+                    and any(s <= f.ts < e for s, e in spans)
+                ):
+                    continue  # lost in a radio dropout
+                deliveries = impairer.deliveries(f.ts, f.stream, keep)
+                if f.stream is Stream.HEARTBEAT and deliveries and deliveries[0] - f.ts < 10.0:
+                    last_heartbeat[f.device_id] = f.ts
+                for at in deliveries:
                     heapq.heappush(heap, out(at, message=message, ts=f.ts))
             while heap and heap[0][0] < b:
                 yield heapq.heappop(heap)

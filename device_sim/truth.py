@@ -84,6 +84,9 @@ class KindScore:
     delay_p50_s: float | None  # raised_at - start, over detected incidents
     delay_p95_s: float | None
     false_alarms: int
+    # Raised at a site while an injected outage kept it silent: the platform sees
+    # nothing there, so these are effects of the incident, not of normal life.
+    during_outage: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,14 +96,19 @@ class MatchReport:
     false_alarms_per_home_day: float
     home_days: float
     unmatched_truth: list[TruthRecord]
+    during_outage: int = 0
+    # Alerts that detected nothing and were not raised during an outage, for analysis.
+    false_alarm_alerts: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "per_kind": {k: asdict(v) for k, v in self.per_kind.items()},
             "false_alarms": self.false_alarms,
             "false_alarms_per_home_day": self.false_alarms_per_home_day,
+            "during_outage": self.during_outage,
             "home_days": self.home_days,
             "missed": [json.loads(r.to_json()) for r in self.unmatched_truth],
+            "false_alarm_list": self.false_alarm_alerts,
         }
 
 
@@ -136,8 +144,12 @@ def match_alerts(
     ISO 8601) detects an incident of the same site and kind (and resident, when
     both name one) if it was raised in [start - early_s, due + tolerance_s]; each
     alert detects at most one incident, each incident is detected at most once,
-    earliest first. Alerts detecting nothing are false alarms. `home_days` is the
-    exposure (sites x simulated days) the false-alarm rate is divided by.
+    earliest first. Alerts detecting nothing are false alarms, except those raised at
+    a site between the start and the end (+ tolerance) of an injected `site_offline`:
+    with every device silent the platform cannot tell those from the incident (a
+    device's silence, a resident not seen getting up), so they are counted apart as
+    `during_outage`. `home_days` is the exposure (sites x simulated days) the
+    false-alarm rate is divided by.
     """
     truth = sorted(truth_records, key=lambda r: r.start)
     pending = sorted(
@@ -163,12 +175,26 @@ def match_alerts(
                 used[j] = True  # raised, but too late to count: neither a hit nor a false alarm
                 late.add(i)
                 break
+    outages: dict[str, list[tuple[float, float]]] = {}
+    for rec in truth:
+        if rec.kind is AlertKind.SITE_OFFLINE:
+            span = (rec.start - early_s, (rec.end or rec.due) + tolerance_s)
+            outages.setdefault(rec.site, []).append(span)
+    explained = [
+        not used[j] and any(a <= p["_t"] <= b for a, b in outages.get(str(p.get("site")), []))
+        for j, p in enumerate(pending)
+    ]
     kinds = sorted({r.kind.value for r in truth} | {a["_kind"] for a in pending})
     per_kind: dict[str, KindScore] = {}
     for kind in kinds:
         idx = [i for i, r in enumerate(truth) if r.kind.value == kind]
         delays = [detected[i] for i in idx if i in detected]
-        fa = sum(1 for j, a in enumerate(pending) if not used[j] and a["_kind"] == kind)
+        fa = sum(
+            1
+            for j, a in enumerate(pending)
+            if not used[j] and not explained[j] and a["_kind"] == kind
+        )
+        outage = sum(1 for j, a in enumerate(pending) if explained[j] and a["_kind"] == kind)
         per_kind[kind] = KindScore(
             expected=len(idx),
             detected=len(delays),
@@ -177,12 +203,18 @@ def match_alerts(
             delay_p50_s=_percentile(delays, 0.5),
             delay_p95_s=_percentile(delays, 0.95),
             false_alarms=fa,
+            during_outage=outage,
         )
-    false_alarms = used.count(False)
+    false = [j for j in range(len(pending)) if not used[j] and not explained[j]]
+    false_alarms = len(false)
     return MatchReport(
         per_kind=per_kind,
         false_alarms=false_alarms,
         false_alarms_per_home_day=false_alarms / home_days if home_days > 0 else math.nan,
         home_days=home_days,
         unmatched_truth=[r for i, r in enumerate(truth) if i not in detected],
+        during_outage=sum(explained),
+        false_alarm_alerts=[
+            {k: v for k, v in pending[j].items() if not k.startswith("_")} for j in false
+        ],
     )

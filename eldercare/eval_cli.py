@@ -115,6 +115,14 @@ def scenarios(
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(1) from exc
     if as_json:
-        typer.echo(json.dumps(result.report.as_dict(), ensure_ascii=False, indent=2))
+        doc = result.report.as_dict()
+        doc["run"] = {
+            "messages": result.stats.messages,
+            "publish_s": round(result.stats.wall_s, 1),
+            "alerts": result.alerts,
+            "raises": result.raises,
+            "workdir": str(result.workdir),
+        }
+        typer.echo(json.dumps(doc, ensure_ascii=False, indent=2))
     else:
         typer.echo(format_report(result))

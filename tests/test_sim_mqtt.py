@@ -20,15 +20,18 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from device_sim.accounts import wait_site_passwords
 from device_sim.cli import app as sim_app
 from device_sim.clock import Pacer
 from device_sim.device import Impairments
 from device_sim.encoding import Message
-from device_sim.publisher import BrokerConfig, MqttPublisher
+from device_sim.publisher import BrokerConfig, MqttPublisher, PublishError
 from device_sim.runner import MAX_SKEW_S, run
 from device_sim.scenarios import parse_specs
 from device_sim.simulation import SimConfig, Simulation
+from eldercare.mqtt_auth import PLATFORM_USER, issue_credentials
 from eldercare.registry_model import RegistryDocument
+from eldercare.services import Mosquitto
 from ingest.codecs import decode, native_schema
 from ingest.decoded import Decoded
 
@@ -52,7 +55,10 @@ def _login() -> tuple[str, str]:
 
 @contextmanager
 def subscriber(
-    addr: tuple[str, int], topics: list[str], order: list[float] | None = None
+    addr: tuple[str, int],
+    topics: list[str],
+    order: list[float] | None = None,
+    login: tuple[str, str] | None = None,
 ) -> Iterator[tuple[Received, list[int]]]:
     """Collects live (not retained) messages per topic, in arrival order; with `order`,
     also the `ts` of every native JSON payload in global arrival order."""
@@ -77,7 +83,7 @@ def subscriber(
     client.on_connect = on_connect
     client.on_subscribe = on_subscribe
     client.on_message = on_message
-    client.username_pw_set(*_login())
+    client.username_pw_set(*(login or _login()))
     client.connect(*addr)
     client.loop_start()
     assert ready.wait(30)
@@ -309,3 +315,37 @@ def test_pacer() -> None:
     assert Pacer(1, 0.0).real_time
     with pytest.raises(ValueError):
         Pacer(-1, 0.0)
+
+
+def test_each_site_logs_in_with_its_own_account(tmp_path: Path) -> None:
+    """On a broker that enforces site accounts (as `eldercare run` sets the local one up),
+    every site publishes with its own account, and its ACL admits everything the site
+    sends, native and zigbee2mqtt; a wrong password is refused, not ignored."""
+    sim = Simulation(replace(_config(12, "mixed"), days=0.15, scenarios=()))
+    mosquitto = Mosquitto(tmp_path / "broker", auth=True)
+    issued = {s.user: s.password for s in issue_credentials(mosquitto.broker_files, sim.registry())}
+    folder = tmp_path / "issued"
+    folder.mkdir()
+    for site in sim.sites:
+        (folder / site.id).write_text(issued[site.id] + "\n")
+    mosquitto.start()
+    try:
+        addr = (mosquitto.host, mosquitto.port or 0)
+        passwords = wait_site_passwords(folder, [s.id for s in sim.sites], 0.0)
+        assert passwords == {s.id: issued[s.id] for s in sim.sites}
+        login = (PLATFORM_USER, issued[PLATFORM_USER])
+        with subscriber(addr, ["eldercare/#", "zigbee2mqtt/#"], login=login) as (_, count):
+            # No platform account for the simulator: only the site accounts can publish.
+            broker = BrokerConfig(*addr, site_passwords=passwords)
+            publisher = MqttPublisher(broker)
+            stats = run(sim, publisher, Pacer(0, sim.start))
+            publisher.close()
+            _wait_for(count, stats.messages, 30)
+        assert stats.messages > 100 and count[0] == stats.messages
+        site = sim.sites[0].id
+        wrong = MqttPublisher(BrokerConfig(*addr, site_passwords={site: "wrong"}))
+        with pytest.raises(PublishError, match=r"bad user name or password|not authorised"):
+            wrong.connect(site, Message(f"eldercare/{site}/gw/availability", b"offline", True))
+        wrong.close()
+    finally:
+        mosquitto.stop()

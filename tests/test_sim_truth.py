@@ -106,3 +106,29 @@ def test_alert_raises_counts_reactivations() -> None:
     raises = alert_raises([alert])
     assert [r["raised_at"] for r in raises] == [1793644200.0, 1793731200.0]
     assert {r["site"] for r in raises} == {"hh-1"}
+
+
+def test_alerts_during_an_injected_outage_are_counted_apart() -> None:
+    outage = TruthRecord(
+        "site_offline", AlertKind.SITE_OFFLINE, "hh-1", None, "gw", T0, T0 + 7200, T0 + 12600
+    )
+    alerts = [
+        {"site": "hh-1", "resident": None, "kind": "site_offline", "raised_at": T0 + 7200},
+        # A device silent since before the outage, a resident not seen getting up.
+        {"site": "hh-1", "resident": None, "kind": "device_offline", "raised_at": T0 + 400},
+        {"site": "hh-1", "resident": "r1", "kind": "not_up", "raised_at": T0 + 12000},
+        # After the outage (+ tolerance), or at another site: false alarms.
+        {"site": "hh-1", "resident": "r1", "kind": "not_up", "raised_at": T0 + 13000},
+        {"site": "hh-2", "resident": None, "kind": "device_offline", "raised_at": T0 + 400},
+    ]
+    report = match_alerts([outage], alerts, home_days=2.0, tolerance_s=300.0)
+    assert report.per_kind["site_offline"].detected == 1
+    assert report.during_outage == 2
+    assert report.per_kind["not_up"].during_outage == 1
+    assert report.per_kind["not_up"].false_alarms == 1
+    assert report.per_kind["device_offline"].false_alarms == 1
+    assert report.false_alarms == 2
+    assert [(a["site"], a["kind"]) for a in report.false_alarm_alerts] == [
+        ("hh-2", "device_offline"),
+        ("hh-1", "not_up"),
+    ]
