@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from detectors.site_context import SiteContext
-from eldercare.domain import AlertKind, Evidence, Reading, Transition
+from eldercare.domain import AlertKind, Evidence, Reading, Stream, Transition
 
 StateT = TypeVar("StateT", bound=BaseModel)
 
@@ -71,6 +71,11 @@ class Rule(ABC, Generic[StateT]):
     name: ClassVar[str]  # catalogue name, also the settings key
     kinds: tuple[AlertKind, ...]
     state_model: ClassVar[type[BaseModel]]
+    # The streams whose readings can change the rule's state (None: every stream). The
+    # runtime gives a rule only those, besides the first reading after it is built or
+    # restored; its timers fire whatever the reading. A stream left out by mistake loses
+    # alerts silently: tests/test_detectors_routing.py checks each declaration.
+    streams: ClassVar[frozenset[Stream] | None] = None
 
     def __init__(self, ctx: SiteContext) -> None:
         self.ctx = ctx

@@ -65,7 +65,14 @@ from detectors.settings import DetectorSettingsError, Overrides
 from detectors.snapshot_store import SiteStates, SnapshotStore
 from eldercare import metrics
 from eldercare.clock import Clock, WallClock
-from eldercare.domain import AlertKind, Reading, Severity, Transition, TransitionAction
+from eldercare.domain import (
+    AlertKind,
+    Reading,
+    Severity,
+    Stream,
+    Transition,
+    TransitionAction,
+)
 from eldercare.logs import get_logger
 from eldercare.pipeline import TransitionSink
 from eldercare.registry_index import RegistryIndex
@@ -107,8 +114,87 @@ def _unreported(detector: str, cause: str, error: Exception) -> None:
     log.error("detector failed", extra={"detector": detector, "cause": cause, "error": repr(error)})
 
 
+class DetectorSet(dict[str, Detector]):
+    """A site's detectors by name, in canonical order; counts its own changes so the
+    site's routing table follows a detector added or replaced after the build."""
+
+    version = 0
+
+    def _changed(self) -> None:
+        self.version += 1
+
+    def __setitem__(self, key: str, value: Detector) -> None:
+        super().__setitem__(key, value)
+        self._changed()
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self._changed()
+
+    def pop(self, key: str, *default: Any) -> Any:  # type: ignore[override]
+        self._changed()
+        return super().pop(key, *default)
+
+    def clear(self) -> None:
+        super().clear()
+        self._changed()
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        super().update(*args, **kwargs)
+        self._changed()
+
+    def setdefault(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        self._changed()
+        return super().setdefault(key, default)
+
+    def popitem(self) -> tuple[str, Detector]:
+        self._changed()
+        return super().popitem()
+
+
+class _Layout:
+    """Which detectors (by position) take a reading of each stream; shared by every site
+    with the same detectors (names and stream declarations), so it costs no memory per site."""
+
+    __slots__ = ("event_time", "names", "routes")
+
+    def __init__(self, detectors: Mapping[str, Detector]) -> None:
+        self.names = tuple(detectors)
+        declared = [getattr(d, "streams", None) for d in detectors.values()]
+        self.routes: dict[Stream, tuple[int, ...]] = {
+            stream: tuple(i for i, s in enumerate(declared) if s is None or stream in s)
+            for stream in Stream
+        }
+        self.event_time = tuple(
+            bool(getattr(d, "event_time_streams", ())) for d in detectors.values()
+        )
+
+
+_LAYOUTS: dict[tuple[tuple[str, frozenset[Stream] | None], ...], _Layout] = {}
+
+
+def _layout(detectors: Mapping[str, Detector]) -> _Layout:
+    key = tuple((name, getattr(d, "streams", None)) for name, d in detectors.items())
+    found = _LAYOUTS.get(key)
+    if found is None:
+        found = _LAYOUTS[key] = _Layout(detectors)
+    return found
+
+
+_NO_DUE = float("inf")
+
+
 class SiteDetectors:
-    """One site's detector set and its event clock."""
+    """One site's detector set and its event clock.
+
+    Routing: a reading goes only to the detectors that declare its stream (`streams`;
+    none declared: every stream), except the first reading after the set is built or
+    restored, which every detector gets (a rule may settle state carried over from a
+    snapshot, or start its day, on whatever reading comes first). Timers of every
+    detector due by the reading's time fire first, whoever the reading goes to.
+    Due times: each detector's is cached here and recomputed only for detectors that
+    took a reading (or after an `advance` or `restore`), so a reading costs the due
+    computation of the few rules it concerns, not of all of them."""
 
     def __init__(
         self,
@@ -117,15 +203,23 @@ class SiteDetectors:
         on_error: ErrorReporter = _unreported,
     ) -> None:
         self.site = site
-        self.detectors = detectors
+        self.detectors = DetectorSet(detectors)
         self.on_error = on_error
         self.clock: float | None = None
         self.recent: dict[tuple[str, str, float], None] = {}  # keys within the dedupe window
         self.dirty = True
-        self._next_due: float | None = None
-        self._due_stale = True
         # Raised and not yet cleared: (kind, resident) → severity, to clear them on removal.
         self.open: dict[tuple[str, str | None], str] = {}
+        self._relayout()
+
+    def _relayout(self) -> None:
+        self._version = self.detectors.version
+        self._layout = _layout(self.detectors)
+        self._dets: tuple[Detector, ...] = tuple(self.detectors.values())
+        self._dues: list[float] = [_NO_DUE] * len(self._dets)
+        self._stale: set[int] | None = None  # None: every detector's due is stale
+        self._next_due: float | None = None
+        self._fresh = True  # the next reading goes to every detector
 
     def note(self, t: Transition) -> None:
         key = (t.kind.value, t.resident_id)
@@ -135,18 +229,21 @@ class SiteDetectors:
             self.open[key] = t.severity.value
 
     def next_due(self) -> float | None:
-        if self._due_stale:
-            dues = []
-            for name, det in self.detectors.items():
+        if self._version != self.detectors.version:
+            self._relayout()
+        stale = self._stale
+        if stale is None or stale:
+            dets, dues = self._dets, self._dues
+            for i in range(len(dets)) if stale is None else stale:
                 try:
-                    due = det.next_due()
+                    due = dets[i].next_due()
                 except Exception as exc:  # one broken detector must not stop the site
-                    self.on_error(name, "next_due", exc)
-                    continue
-                if due is not None:
-                    dues.append(due)
-            self._next_due = min(dues) if dues else None
-            self._due_stale = False
+                    self.on_error(self._layout.names[i], "next_due", exc)
+                    due = None
+                dues[i] = _NO_DUE if due is None else due
+            self._stale = set()
+            least = min(dues, default=_NO_DUE)
+            self._next_due = None if least == _NO_DUE else least
         return self._next_due
 
     def apply(self, reading: Reading, own_time: Reading | None = None) -> list[Transition]:
@@ -154,19 +251,33 @@ class SiteDetectors:
         reading with its own, older event time, for detectors that ask for it."""
         # Timers due first, in one canonical order, then the reading's own effects: the same
         # order whether the timers fire here or in an earlier `advance`.
-        due = self.next_due()
+        due = self.next_due()  # also follows a changed detector set
         out = self.advance(reading.ts) if due is not None and due <= reading.ts else []
-        for name, det in self.detectors.items():
+        layout, dets = self._layout, self._dets
+        targets: Sequence[int]
+        if self._fresh:
+            targets = range(len(dets))
+            self._fresh = False
+        else:
+            targets = layout.routes[reading.stream]
+        stale = self._stale
+        for i in targets:
+            det = dets[i]
             given = reading
-            if own_time is not None and own_time.stream in getattr(det, "event_time_streams", ()):
+            if (
+                own_time is not None
+                and layout.event_time[i]
+                and own_time.stream in getattr(det, "event_time_streams", ())
+            ):
                 given = own_time
             try:
                 out.extend(det.update(given))
             except Exception as exc:  # skip this reading for this detector only
-                self.on_error(name, "update", exc)
+                self.on_error(layout.names[i], "update", exc)
+            if stale is not None:
+                stale.add(i)
         self.clock = reading.ts if self.clock is None else max(self.clock, reading.ts)
         self.dirty = True
-        self._due_stale = True
         return out
 
     def advance(self, now: float) -> list[Transition]:
@@ -178,7 +289,7 @@ class SiteDetectors:
                 self.on_error(name, "advance", exc)
         self.clock = now if self.clock is None else max(self.clock, now)
         self.dirty = True
-        self._due_stale = True
+        self._stale = None  # cheap: a rule's own cached due survives an advance that fired nothing
         out.sort(key=lambda t: t.ts)  # stable: keeps each detector's own order
         return out
 
@@ -221,7 +332,8 @@ class SiteDetectors:
             if isinstance(k, list) and len(k) == 3
         }
         self.open = _open_conditions(own)
-        self._due_stale = True
+        self._stale = None
+        self._fresh = True
 
 
 def _open_conditions(own: Mapping[str, Any]) -> dict[tuple[str, str | None], str]:
