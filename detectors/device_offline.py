@@ -8,11 +8,15 @@ Any message from the device brings it back.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from pydantic import Field
 
 from detectors import device_set
 from detectors.rule import EvidenceData, Rule
 from detectors.settings import DeviceOfflineSettings
+from detectors.site_context import SiteContext
 from eldercare.domain import AlertKind, Reading, Stream, Transition
 
 
@@ -41,6 +45,22 @@ class DeviceOfflineRule(Rule[DeviceOfflineState]):
     kinds = (AlertKind.DEVICE_OFFLINE,)
     state_model = DeviceOfflineState
 
+    def __init__(self, ctx: SiteContext) -> None:
+        super().__init__(ctx)
+        # The earliest device deadline (due, device), kept up to date per reading: a reading
+        # changes only its own device's deadline, so the site's earliest one moves only if
+        # that device held it (then all devices are scanned again). Not part of the state.
+        self._least: tuple[float, str] | None = None
+        self._least_known = False
+
+    def state_changed(self) -> None:
+        self._least_known = False
+        super().state_changed()
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        self._least_known = False
+        super().restore(state)
+
     @property
     def _settings(self) -> DeviceOfflineSettings:
         return self.ctx.settings(self.name, DeviceOfflineSettings)
@@ -52,6 +72,21 @@ class DeviceOfflineRule(Rule[DeviceOfflineState]):
         return super().advance(now)
 
     def on_reading(self, reading: Reading) -> list[Transition]:
+        out = self._on_reading(reading)
+        dev = self.ctx.device(reading.device_id)
+        if self._least_known and dev is not None:
+            after = self._due(dev.id, dev.report_interval_s)
+            least = self._least
+            if least is not None and least[1] == dev.id:
+                if after is None or after > least[0]:
+                    self._least_known = False  # it held the earliest: scan again
+                else:
+                    self._least = (after, dev.id)
+            elif after is not None and (least is None or after < least[0]):
+                self._least = (after, dev.id)
+        return out
+
+    def _on_reading(self, reading: Reading) -> list[Transition]:
         if self.state.members:
             pruned = device_set.prune_removed(
                 self.state, self.ctx, AlertKind.DEVICE_OFFLINE, reading.ts
@@ -103,14 +138,20 @@ class DeviceOfflineRule(Rule[DeviceOfflineState]):
     def compute_due(self) -> float | None:
         if not self._settings.enabled:
             return None
-        dues = [
-            due
-            for dev in self.ctx.devices
-            if (due := self._due(dev.id, dev.report_interval_s)) is not None
-        ]
-        return min(dues) if dues else None
+        if not self._least_known:
+            self._least = min(
+                (
+                    (due, dev.id)
+                    for dev in self.ctx.site.devices
+                    if (due := self._due(dev.id, dev.report_interval_s)) is not None
+                ),
+                default=None,
+            )
+            self._least_known = True
+        return None if self._least is None else self._least[0]
 
     def fire(self, due: float) -> list[Transition]:
+        self._least_known = False
         out: list[Transition] = []
         for dev in self.ctx.devices:
             if self._due(dev.id, dev.report_interval_s) != due:
