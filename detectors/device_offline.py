@@ -8,6 +8,7 @@ Any message from the device brings it back.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Mapping
 from typing import Any
 
@@ -47,18 +48,19 @@ class DeviceOfflineRule(Rule[DeviceOfflineState]):
 
     def __init__(self, ctx: SiteContext) -> None:
         super().__init__(ctx)
-        # The earliest device deadline (due, device), kept up to date per reading: a reading
-        # changes only its own device's deadline, so the site's earliest one moves only if
-        # that device held it (then all devices are scanned again). Not part of the state.
-        self._least: tuple[float, str] | None = None
-        self._least_known = False
+        # Device deadlines as a heap of (due, device), so the earliest is found without
+        # scanning every device per reading: a reading changes only its own device's
+        # deadline and pushes the new one; entries no longer current are dropped when they
+        # come to the top. None: rebuild from the state (after a timer, a restore, or when
+        # stale entries pile up). Not part of the state.
+        self._heap: list[tuple[float, str]] | None = None
 
     def state_changed(self) -> None:
-        self._least_known = False
+        self._heap = None
         super().state_changed()
 
     def restore(self, state: Mapping[str, Any]) -> None:
-        self._least_known = False
+        self._heap = None
         super().restore(state)
 
     @property
@@ -73,17 +75,14 @@ class DeviceOfflineRule(Rule[DeviceOfflineState]):
 
     def on_reading(self, reading: Reading) -> list[Transition]:
         out = self._on_reading(reading)
+        heap = self._heap
         dev = self.ctx.device(reading.device_id)
-        if self._least_known and dev is not None:
+        if heap is not None and dev is not None:
             after = self._due(dev.id, dev.report_interval_s)
-            least = self._least
-            if least is not None and least[1] == dev.id:
-                if after is None or after > least[0]:
-                    self._least_known = False  # it held the earliest: scan again
-                else:
-                    self._least = (after, dev.id)
-            elif after is not None and (least is None or after < least[0]):
-                self._least = (after, dev.id)
+            if after is not None:
+                heapq.heappush(heap, (after, dev.id))
+                if len(heap) > 2 * len(self.ctx.site.devices) + 8:
+                    self._heap = None  # mostly stale entries: rebuild when next asked
         return out
 
     def _on_reading(self, reading: Reading) -> list[Transition]:
@@ -138,20 +137,24 @@ class DeviceOfflineRule(Rule[DeviceOfflineState]):
     def compute_due(self) -> float | None:
         if not self._settings.enabled:
             return None
-        if not self._least_known:
-            self._least = min(
-                (
-                    (due, dev.id)
-                    for dev in self.ctx.site.devices
-                    if (due := self._due(dev.id, dev.report_interval_s)) is not None
-                ),
-                default=None,
-            )
-            self._least_known = True
-        return None if self._least is None else self._least[0]
+        heap = self._heap
+        if heap is None:
+            heap = self._heap = [
+                (due, dev.id)
+                for dev in self.ctx.site.devices
+                if (due := self._due(dev.id, dev.report_interval_s)) is not None
+            ]
+            heapq.heapify(heap)
+        while heap:
+            due, device_id = heap[0]
+            dev = self.ctx.device(device_id)
+            if dev is not None and self._due(device_id, dev.report_interval_s) == due:
+                return due
+            heapq.heappop(heap)  # that device has reported (or gone offline) since
+        return None
 
     def fire(self, due: float) -> list[Transition]:
-        self._least_known = False
+        self._heap = None
         out: list[Transition] = []
         for dev in self.ctx.devices:
             if self._due(dev.id, dev.report_interval_s) != due:

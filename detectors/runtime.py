@@ -7,7 +7,9 @@ changes. A deployment that splits sites across workers splits by site id.
 
 Time:
 - `wall` mode (live): a timer task advances every site with a timer due by the
-  wall clock; a transition from a timer is stamped with its due time.
+  wall clock; a transition from a timer is stamped with its due time. A site with
+  nothing due keeps its clock (its last event), so the next reading, published a
+  moment before the tick, still counts at its own time.
 - `event` mode (replay, simulation): a site's clock advances with its own
   readings; after each batch, sites that have fallen behind the global watermark
   (the newest event time seen anywhere) by more than `lateness_s` are advanced to
@@ -16,7 +18,8 @@ Time:
   give the same transitions whatever the batch boundaries.
 
 Order and duplicates: a batch is sorted by event time per site. A reading seen
-before (same device, stream and event time) within the last `dedupe_s` is dropped.
+before (same device, stream and event time) within the last `dedupe_s` is dropped
+(the keys are kept in arrival order and forgotten from the front).
 A reading older than its site's clock (a slow device clock, a redelivery, a spool
 draining) is applied at the site's current time: its effect counts, its timers
 start now, and nothing already emitted moves back in time. Exception: a detector
@@ -294,7 +297,15 @@ class SiteDetectors:
         return out
 
     def forget_before(self, horizon: float) -> None:
-        for key in [k for k in self.recent if k[2] < horizon]:
+        """Forget keys older than `horizon`. Keys are kept in arrival order, which is nearly
+        time order, so the old ones are at the front: stop at the first one to keep (a late
+        key behind it waits for the next call that reaches it, a little longer than needed)."""
+        expired = []
+        for key in self.recent:
+            if key[2] >= horizon:
+                break
+            expired.append(key)
+        for key in expired:
             del self.recent[key]
 
     def snapshot(self) -> SiteStates:
@@ -533,8 +544,12 @@ class DetectorRuntime:
             due = site.next_due()
             if due is not None and due <= now:
                 out.extend(site.advance(now))
-            elif site.clock is not None and site.clock < now:
-                site.clock = now  # nothing due: just move the clock on
+            elif self.clock_mode == "event" and site.clock is not None and site.clock < now:
+                # Nothing due: just move the clock on, so the site's silence is judged at the
+                # watermark. In wall mode a site that emitted nothing keeps its clock: a
+                # reading stamped before this tick then counts at its own time (nothing the
+                # site emitted is later), instead of becoming "late" and copied.
+                site.clock = now
         return out
 
     def _drop_removed(self, index: RegistryIndex) -> list[Transition]:
@@ -548,6 +563,8 @@ class DetectorRuntime:
         for site_id in [s for s in self.sites if s not in index.sites]:
             site = self.sites.pop(site_id)
             ts = site.clock if site.clock is not None else self.clock.now()
+            if self.clock_mode == "wall":  # the site's clock stays at its last event
+                ts = max(ts, self.clock.now())
             out.extend(removal_clears(site_id, site.open, ts))
             self._to_delete.add(site_id)
             self._bad_sites.pop(site_id, None)
