@@ -48,9 +48,10 @@ deleted at the next snapshot save. A site removed while the process was down is
 handled the same way from its stored snapshot.
 
 Persistence: detector snapshots go to the `detector_snapshots` table every
-`snapshot_every_s` (sites that changed) and on stop, and are restored when a
-site's detectors are first built, so a restart resumes open conditions without
-re-raising or losing them.
+`snapshot_every_s` (sites that changed) and on stop, in chunks of `snapshot_chunk`
+sites with readings handled in between, and are restored when a site's detectors
+are first built, so a restart resumes open conditions without re-raising or losing
+them.
 """
 
 from __future__ import annotations
@@ -396,6 +397,7 @@ class DetectorRuntime:
         dedupe_s: float = 900.0,
         tick_s: float = 1.0,
         snapshot_every_s: float = 60.0,
+        snapshot_chunk: int = 200,
     ) -> None:
         if clock_mode not in ("wall", "event"):
             raise ValueError(f"clock_mode must be 'wall' or 'event', not {clock_mode!r}")
@@ -409,6 +411,7 @@ class DetectorRuntime:
         self.dedupe_s = max(dedupe_s, lateness_s)
         self.tick_s = tick_s
         self.snapshot_every_s = snapshot_every_s
+        self.snapshot_chunk = max(1, snapshot_chunk)
         self.sites: dict[str, SiteDetectors] = {}
         self.watermark: float | None = None
         self._stored: dict[str, SiteStates] = {}
@@ -651,18 +654,26 @@ class DetectorRuntime:
             self._site(index, site_id)
 
     async def save_snapshots(self, only_dirty: bool = True) -> None:
+        """Save the sites that changed (every site with `only_dirty` false), in chunks of
+        `snapshot_chunk` sites: each chunk is taken under the lock (a site's snapshot is
+        atomic) and written in its own transaction, and readings are handled between
+        chunks, so thousands of sites never hold the event loop for seconds at once."""
         if self.snapshot_store is None:
             return
         async with self._lock:
-            states = {
-                site_id: site.snapshot()
-                for site_id, site in self.sites.items()
-                if site.dirty or not only_dirty
-            }
-            for site in self.sites.values():
-                site.dirty = False
+            todo = [sid for sid, site in self.sites.items() if site.dirty or not only_dirty]
             removed, self._to_delete = self._to_delete, set()
-        await self.snapshot_store.save(states)
+        for start in range(0, len(todo), self.snapshot_chunk):
+            states: dict[str, SiteStates] = {}
+            async with self._lock:
+                for site_id in todo[start : start + self.snapshot_chunk]:
+                    site = self.sites.get(site_id)
+                    if site is None:  # removed meanwhile: its rows go at the next save
+                        continue
+                    states[site_id] = site.snapshot()
+                    site.dirty = False
+            await self.snapshot_store.save(states)
+            await asyncio.sleep(0)  # a write of few sites may not have yielded at all
         for site_id in sorted(removed):
             await self.snapshot_store.delete_site(site_id)
         self._last_snapshot = time.monotonic()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
@@ -228,6 +229,35 @@ async def test_restart_resumes_open_condition_without_reraising(tmp_path: Path) 
     await rt2.handle_readings(rs[2:])  # the broker redelivers one reading already seen
     await rt2.stop()
     assert sink2.of(AlertKind.BED_EXIT_NO_RETURN) == [(CLEAR, t + 2700)]
+    await engine.dispose()
+
+
+async def test_snapshots_are_saved_in_chunks_with_readings_handled_between(
+    tmp_path: Path,
+) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/snap.db")
+    await create_all(engine)
+    store = SnapshotStore(engine)
+    sites = [home_site(SH, site_id=f"h{i}", device_suffix=f"-{i}") for i in range(5)]
+    rt = _runtime(Collector(), *sites, snapshot_store=store, snapshot_chunk=2)
+    await rt.start()
+    t = local_ts(SH, 2024, 5, 10, 15, 0)
+    await rt.handle_readings(
+        [reading(s, f"pir-living-{i}", Stream.MOTION, t, motion=True) for i, s in enumerate(sites)]
+    )
+    saving = asyncio.create_task(rt.save_snapshots())
+    await asyncio.sleep(0)  # the save takes its first chunk (h0, h1) and writes it
+    await rt.handle_readings([reading(sites[0], "pir-living-0", Stream.MOTION, t + 5, motion=True)])
+    await rt.handle_readings([reading(sites[4], "pir-living-4", Stream.MOTION, t + 5, motion=True)])
+    assert not saving.done()  # the readings did not wait for the whole save
+    await saving
+    stored = await store.load_all()
+    assert set(stored) == {s.id for s in sites}
+    # h0 was saved before its reading, h4 after (its chunk came later): it is clean.
+    assert [rt.sites[s.id].dirty for s in sites] == [True, False, False, False, False]
+    assert [stored[s.id]["_runtime"]["clock"] for s in sites] == [t, t, t, t, t + 5]
+    await rt.stop()  # saves everything, the site changed during the save included
+    assert (await store.load_all())["h0"]["_runtime"]["clock"] == t + 5
     await engine.dispose()
 
 
