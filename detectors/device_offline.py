@@ -122,33 +122,36 @@ class DeviceOfflineRule(Rule[DeviceOfflineState]):
             {"reason": "device spoke again"},
         )
 
-    def _due(self, device_id: str, interval_s: float) -> float | None:
-        if device_id in self.state.members:
+    def _due(self, device_id: str, interval_s: float, factor: float | None = None) -> float | None:
+        state = self.state
+        if device_id in state.members:
             return None
         return device_silence_due(
-            self.state.last_seen,
-            self.state.offline_by_lwt,
-            self.state.started_at,
+            state.last_seen,
+            state.offline_by_lwt,
+            state.started_at,
             interval_s,
-            self._settings.factor,
+            self._settings.factor if factor is None else factor,
             device_id,
         )
 
     def compute_due(self) -> float | None:
-        if not self._settings.enabled:
+        settings = self._settings
+        if not settings.enabled:
             return None
+        factor = settings.factor
         heap = self._heap
         if heap is None:
             heap = self._heap = [
                 (due, dev.id)
                 for dev in self.ctx.site.devices
-                if (due := self._due(dev.id, dev.report_interval_s)) is not None
+                if (due := self._due(dev.id, dev.report_interval_s, factor)) is not None
             ]
             heapq.heapify(heap)
         while heap:
             due, device_id = heap[0]
             dev = self.ctx.device(device_id)
-            if dev is not None and self._due(device_id, dev.report_interval_s) == due:
+            if dev is not None and self._due(device_id, dev.report_interval_s, factor) == due:
                 return due
             heapq.heappop(heap)  # that device has reported (or gone offline) since
         return None

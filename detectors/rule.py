@@ -43,8 +43,11 @@ class EvidenceData(BaseModel):
 
     @classmethod
     def of(cls, reading: Reading, summary: str, room_id: str | None = None) -> EvidenceData:
-        return cls(
-            ts=reading.ts,
+        # Built without validation from an already typed Reading, once per reading in
+        # several rules; frozen, so all of them can share one set of "fields set".
+        return cls.model_construct(
+            _fields_set=_EVIDENCE_FIELDS,
+            ts=float(reading.ts),
             device_id=reading.device_id,
             stream=reading.stream.value,
             summary=summary,
@@ -59,6 +62,9 @@ class EvidenceData(BaseModel):
             summary=self.summary,
             room_id=self.room_id,
         )
+
+
+_EVIDENCE_FIELDS: set[str] = frozenset(EvidenceData.model_fields)  # type: ignore[assignment]
 
 
 def evidence(*items: EvidenceData | None) -> tuple[Evidence, ...]:
