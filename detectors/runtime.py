@@ -135,7 +135,7 @@ class DetectorSet(dict[str, Detector]):
         super().__delitem__(key)
         self._changed()
 
-    def pop(self, key: str, *default: Any) -> Any:  # type: ignore[override]
+    def pop(self, key: str, *default: Any) -> Any:
         self._changed()
         return super().pop(key, *default)
 
@@ -147,7 +147,7 @@ class DetectorSet(dict[str, Detector]):
         super().update(*args, **kwargs)
         self._changed()
 
-    def setdefault(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+    def setdefault(self, key: str, default: Any = None) -> Any:
         self._changed()
         return super().setdefault(key, default)
 

@@ -90,7 +90,9 @@ class _EveryReading:
     def __init__(self, inner: Detector) -> None:
         self.inner = inner
         self.kinds = inner.kinds
-        self.event_time_streams = getattr(inner, "event_time_streams", frozenset())
+        self.event_time_streams: frozenset[Stream] = getattr(
+            inner, "event_time_streams", frozenset()
+        )
 
     def update(self, reading: Reading) -> list[Transition]:
         return self.inner.update(reading)
@@ -156,7 +158,7 @@ def test_the_first_reading_after_a_build_goes_to_every_rule() -> None:
 
 
 class _Counting:
-    kinds = (AlertKind.VITALS,)
+    kinds: tuple[AlertKind, ...] = (AlertKind.VITALS,)
     streams = frozenset({Stream.VITALS})
 
     def __init__(self) -> None:
