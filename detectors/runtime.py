@@ -430,6 +430,25 @@ class DetectorRuntime:
             self._stored = await self.snapshot_store.load_all()
             log.info("detector snapshots loaded", extra={"sites": len(self._stored)})
         self._last_snapshot = time.monotonic()
+
+    async def _save_chunk(self, site_ids: list[str]) -> None:
+        assert self.snapshot_store is not None
+        states: dict[str, SiteStates] = {}
+        async with self._lock:
+            for site_id in site_ids:
+                site = self.sites.get(site_id)
+                if site is None:  # removed meanwhile: its rows go at the next save
+                    continue
+                states[site_id] = site.snapshot()
+                site.dirty = False
+        try:
+            await self.snapshot_store.save(states)
+        except BaseException:
+            for site_id in states:
+                if (site := self.sites.get(site_id)) is not None:
+                    site.dirty = True
+            raise
+        await asyncio.sleep(0)  # a write of few sites may not have yielded at all
         self._task = asyncio.create_task(self._run(), name="detector-runtime")
 
     async def stop(self) -> None:
@@ -663,17 +682,12 @@ class DetectorRuntime:
         async with self._lock:
             todo = [sid for sid, site in self.sites.items() if site.dirty or not only_dirty]
             removed, self._to_delete = self._to_delete, set()
-        for start in range(0, len(todo), self.snapshot_chunk):
-            states: dict[str, SiteStates] = {}
-            async with self._lock:
-                for site_id in todo[start : start + self.snapshot_chunk]:
-                    site = self.sites.get(site_id)
-                    if site is None:  # removed meanwhile: its rows go at the next save
-                        continue
-                    states[site_id] = site.snapshot()
-                    site.dirty = False
-            await self.snapshot_store.save(states)
-            await asyncio.sleep(0)  # a write of few sites may not have yielded at all
-        for site_id in sorted(removed):
-            await self.snapshot_store.delete_site(site_id)
+        try:
+            for start in range(0, len(todo), self.snapshot_chunk):
+                await self._save_chunk(todo[start : start + self.snapshot_chunk])
+            for site_id in sorted(removed):
+                await self.snapshot_store.delete_site(site_id)
+        except BaseException:  # not written (database down, or stopping): again next time
+            self._to_delete |= removed
+            raise
         self._last_snapshot = time.monotonic()

@@ -261,6 +261,25 @@ async def test_snapshots_are_saved_in_chunks_with_readings_handled_between(
     await engine.dispose()
 
 
+async def test_a_failed_snapshot_save_leaves_the_sites_to_save_again(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/snap.db")  # no table yet
+    store = SnapshotStore(engine)
+    sites = [home_site(SH, site_id=f"h{i}", device_suffix=f"-{i}") for i in range(3)]
+    rt = _runtime(Collector(), *sites, snapshot_store=store, snapshot_chunk=2)
+    t = local_ts(SH, 2024, 5, 10, 15, 0)
+    await rt.handle_readings(
+        [reading(s, f"pir-living-{i}", Stream.MOTION, t, motion=True) for i, s in enumerate(sites)]
+    )
+    with pytest.raises(Exception, match="detector_snapshots"):
+        await rt.save_snapshots()
+    assert [rt.sites[s.id].dirty for s in sites] == [True, True, True]
+    await create_all(engine)  # the database is back
+    await rt.save_snapshots()
+    assert set(await store.load_all()) == {s.id for s in sites}
+    assert not any(rt.sites[s.id].dirty for s in sites)
+    await engine.dispose()
+
+
 # --- batch boundaries do not matter in event mode ---------------------------------------------
 
 
