@@ -100,6 +100,9 @@ class Rule(ABC, Generic[StateT]):
         return out
 
     def advance(self, now: float) -> list[Transition]:
+        due = self._cached_due if self._cached_due_known else self.next_due()
+        if due is None or due > now:
+            return []  # the common case, once per reading: nothing due
         out: list[Transition] = []
         for _ in range(_MAX_FIRES_PER_ADVANCE):
             due = self.next_due()

@@ -531,7 +531,8 @@ class DetectorRuntime:
                 out.extend(site.apply(dataclasses.replace(r, ts=now)))
                 fed += 1
                 continue
-            if (r.device_id, r.stream.value, r.ts) in site.recent:
+            key = (r.device_id, r.stream.value, r.ts)
+            if key in site.recent:
                 _dropped.inc(cause="duplicate")
                 continue
             if site.clock is not None and r.ts < site.clock:
@@ -540,10 +541,10 @@ class DetectorRuntime:
                     self._log_once(site.site.id, "too_old", r)
                     continue
                 _late.inc()
-                site.recent[(r.device_id, r.stream.value, r.ts)] = None
+                site.recent[key] = None
                 out.extend(site.apply(dataclasses.replace(r, ts=site.clock), own_time=r))
             else:
-                site.recent[(r.device_id, r.stream.value, r.ts)] = None
+                site.recent[key] = None
                 out.extend(site.apply(r))
             fed += 1
         if site.clock is not None:
