@@ -397,7 +397,7 @@ class DetectorRuntime:
         dedupe_s: float = 900.0,
         tick_s: float = 1.0,
         snapshot_every_s: float = 60.0,
-        snapshot_chunk: int = 200,
+        snapshot_chunk: int = 100,
     ) -> None:
         if clock_mode not in ("wall", "event"):
             raise ValueError(f"clock_mode must be 'wall' or 'event', not {clock_mode!r}")
