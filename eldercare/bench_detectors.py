@@ -12,7 +12,9 @@ as they do live.
 Two phases: the first builds every site's detectors and gives each home one round of
 its mix (RSS growth over it, per 1,000 homes); the second times `handle_readings` and
 `tick` for `readings` readings. In between, a separate runtime of up to 2,000 homes is
-given the same first round under tracemalloc: the bytes the detector state holds.
+given the same first round under tracemalloc: the bytes the detector state holds. At
+the end every site's snapshot is saved to a fresh SQLite store, as on stop, timing the
+save and the longest stretch it holds the event loop.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import resource
+import tempfile
 import time
 import tracemalloc
 from collections.abc import Sequence
@@ -79,6 +82,8 @@ class DetectorBenchResult:
     tracemalloc_mb_per_1k_homes: float
     rss_mb_per_1k_homes: float
     peak_rss_mb: float
+    snapshot_save_s: float  # every site's snapshot to SQLite, as on stop
+    snapshot_longest_stall_ms: float  # longest the event loop was held meanwhile
     machine: dict[str, Any] = field(default_factory=machine)
 
     def to_json(self) -> dict[str, Any]:
@@ -128,6 +133,40 @@ async def _traced_bytes(index: Any, homes: int, rate: float, batch: int) -> int:
     del runtime
     gc.collect()
     return traced
+
+
+async def _snapshot_stall(runtime: Any) -> tuple[float, float]:
+    """(seconds to save every site's snapshot to a fresh SQLite store, longest stall of the
+    event loop meanwhile): what the once-a-minute save costs the readings waiting."""
+    from detectors.snapshot_store import SnapshotStore
+    from eldercare.db import create_all, create_engine
+
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = create_engine(f"sqlite+aiosqlite:///{tmp}/snapshots.db")
+        try:
+            await create_all(engine)
+            runtime.snapshot_store = SnapshotStore(engine)
+            longest = 0.0
+            done = False
+
+            async def watch() -> None:
+                nonlocal longest
+                while not done:
+                    t = time.perf_counter()
+                    await asyncio.sleep(0.005)
+                    longest = max(longest, time.perf_counter() - t - 0.005)
+
+            watcher = asyncio.create_task(watch())
+            await asyncio.sleep(0.02)
+            t0 = time.perf_counter()
+            await runtime.save_snapshots(only_dirty=False)
+            seconds = time.perf_counter() - t0
+            done = True
+            await watcher
+        finally:
+            runtime.snapshot_store = None
+            await engine.dispose()
+    return seconds, longest
 
 
 def _rss_mb() -> float:
@@ -181,6 +220,9 @@ async def _run(
             next_tick += 1.0
     seconds = time.perf_counter() - t0
     cpu_s = time.process_time() - c0
+    del todo, chunk  # the readings made up front are not the platform's to collect
+    gc.collect()
+    save_s, stall_s = await _snapshot_stall(runtime)
     per_1k = 1000 / homes
     return DetectorBenchResult(
         homes=homes,
@@ -197,6 +239,8 @@ async def _run(
         tracemalloc_mb_per_1k_homes=round(traced / 1e6 * 1000 / traced_homes, 2),
         rss_mb_per_1k_homes=round((rss1 - rss0) * per_1k, 2),
         peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        snapshot_save_s=round(save_s, 2),
+        snapshot_longest_stall_ms=round(stall_s * 1000, 1),
     )
 
 
@@ -222,6 +266,8 @@ def render(r: DetectorBenchResult) -> list[str]:
         f"detector memory          {r.tracemalloc_mb_per_1k_homes} MB / 1,000 homes (tracemalloc), "
         f"{r.rss_mb_per_1k_homes} MB / 1,000 homes (RSS growth)",
         f"peak RSS                 {r.peak_rss_mb} MB",
+        f"snapshots of every site  {r.snapshot_save_s} s to SQLite, event loop held at most "
+        f"{r.snapshot_longest_stall_ms} ms at a time",
         f"machine                  {r.machine['nproc']} cores, {r.machine['cpu_model']}, "
         f"{r.machine['date']}, load {r.machine['loadavg_1_5_15']}",
     ]
