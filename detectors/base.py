@@ -12,6 +12,10 @@ timers exactly at their due time in `event` clock mode and sleep until then in
 
 `snapshot()` returns plain JSON-serialisable data; `restore()` takes it back, so
 a restart resumes open conditions ("out of bed since 02:10") without re-raising.
+
+Optionally a detector names the streams whose readings can change it (`streams`, a
+frozenset of `Stream`; absent or None: every stream): the runtime then gives it only
+those (and the first reading after a build or restore), firing its timers as always.
 """
 
 from __future__ import annotations

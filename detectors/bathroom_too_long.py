@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from detectors.movement import MovementState, is_movement
+from detectors.movement import MOVEMENT_STREAMS, MovementState, is_movement
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
 from detectors.settings import BathroomSettings
 from eldercare.domain import AlertKind, DeviceKind, Reading, Stream, Transition, TransitionAction
@@ -73,6 +73,7 @@ class BathroomRule(Rule[BathroomState]):
     name = "bathroom_too_long"
     kinds = (AlertKind.BATHROOM_TOO_LONG,)
     state_model = BathroomState
+    streams = MOVEMENT_STREAMS | {Stream.PRESENCE}
 
     def _settings(self, resident: str | None) -> BathroomSettings:
         return self.ctx.settings(self.name, BathroomSettings, resident)

@@ -34,6 +34,7 @@ class BedExitRule(Rule[BedExitState]):
     name = "bed_exit_no_return"
     kinds = (AlertKind.BED_EXIT_NO_RETURN,)
     state_model = BedExitState
+    streams = frozenset({Stream.OCCUPANCY})
 
     def _settings(self, resident: str) -> BedExitSettings:
         return self.ctx.settings(self.name, BedExitSettings, resident)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from detectors.movement import MovementState, is_movement
+from detectors.movement import MOVEMENT_STREAMS, MovementState, is_movement
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
 from detectors.settings import FallSettings
 from eldercare.domain import AlertKind, Reading, Stream, Transition, TransitionAction
@@ -39,6 +39,7 @@ class FallRule(Rule[FallState]):
     name = "fall"
     kinds = (AlertKind.FALL,)
     state_model = FallState
+    streams = MOVEMENT_STREAMS | {Stream.FALL}
 
     def _settings(self, resident: str | None) -> FallSettings:
         return self.ctx.settings(self.name, FallSettings, resident)

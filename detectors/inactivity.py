@@ -22,7 +22,7 @@ from pydantic import Field
 
 from detectors import absence as away
 from detectors.baseline import GapBaseline
-from detectors.movement import MovementState, is_movement
+from detectors.movement import MOVEMENT_STREAMS, MovementState, is_movement
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
 from detectors.settings import (
     AbsenceSettings,
@@ -55,6 +55,7 @@ class InactivityRule(Rule[InactivityState]):
     name = "inactivity"
     kinds = (AlertKind.INACTIVITY,)
     state_model = InactivityState
+    streams = MOVEMENT_STREAMS
 
     def _settings(self, resident: str) -> InactivitySettings:
         return self.ctx.settings(self.name, InactivitySettings, resident or None)

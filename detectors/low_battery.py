@@ -13,6 +13,7 @@ class LowBatteryRule(Rule[device_set.DeviceSetState]):
     name = "low_battery"
     kinds = (AlertKind.LOW_BATTERY,)
     state_model = device_set.DeviceSetState
+    streams = frozenset({Stream.BATTERY})
 
     def on_reading(self, reading: Reading) -> list[Transition]:
         if self.state.members:

@@ -21,6 +21,12 @@ from eldercare.domain import Reading, Stream
 
 APPLIANCE_ON_WATTS = 20.0
 
+# Every stream `is_movement` may call movement (or remember a level of): a rule that
+# looks only at movement declares these as its `streams`.
+MOVEMENT_STREAMS = frozenset(
+    {Stream.MOTION, Stream.CONTACT, Stream.FLUSH, Stream.SOS, Stream.OCCUPANCY, Stream.POWER}
+)
+
 
 class MovementState(RuleState):
     last_bool: dict[str, bool] = Field(default_factory=dict)  # device → last occupancy / power on

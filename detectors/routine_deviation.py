@@ -15,7 +15,7 @@ from pydantic import Field
 
 from detectors import absence as away
 from detectors.baseline import ActivityBaseline
-from detectors.movement import MovementState, is_movement
+from detectors.movement import MOVEMENT_STREAMS, MovementState, is_movement
 from detectors.rule import Rule, RuleState
 from detectors.settings import AbsenceSettings, RoutineDeviationSettings
 from eldercare.domain import AlertKind, Reading, Transition, TransitionAction
@@ -43,6 +43,7 @@ class RoutineDeviationRule(Rule[RoutineDeviationState]):
     name = "routine_deviation"
     kinds = (AlertKind.ROUTINE_DEVIATION,)
     state_model = RoutineDeviationState
+    streams = MOVEMENT_STREAMS
 
     def _settings(self, resident: str) -> RoutineDeviationSettings:
         return self.ctx.settings(self.name, RoutineDeviationSettings, resident or None)

@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from detectors.site_context import SiteContext
-from eldercare.domain import AlertKind, Evidence, Reading, Transition
+from eldercare.domain import AlertKind, Evidence, Reading, Stream, Transition
 
 StateT = TypeVar("StateT", bound=BaseModel)
 
@@ -43,13 +43,17 @@ class EvidenceData(BaseModel):
 
     @classmethod
     def of(cls, reading: Reading, summary: str, room_id: str | None = None) -> EvidenceData:
-        return cls(
+        made = cls(
             ts=reading.ts,
             device_id=reading.device_id,
             stream=reading.stream.value,
             summary=summary,
             room_id=room_id if room_id is not None else reading.room_id,
         )
+        # Made per reading by several rules and kept in their state: frozen, so every one
+        # can share one "fields set" instead of holding a set of its own (216 bytes).
+        object.__setattr__(made, "__pydantic_fields_set__", _EVIDENCE_FIELDS)
+        return made
 
     def to_evidence(self) -> Evidence:
         return Evidence(
@@ -59,6 +63,9 @@ class EvidenceData(BaseModel):
             summary=self.summary,
             room_id=self.room_id,
         )
+
+
+_EVIDENCE_FIELDS: set[str] = frozenset(EvidenceData.model_fields)  # type: ignore[assignment]
 
 
 def evidence(*items: EvidenceData | None) -> tuple[Evidence, ...]:
@@ -71,6 +78,11 @@ class Rule(ABC, Generic[StateT]):
     name: ClassVar[str]  # catalogue name, also the settings key
     kinds: tuple[AlertKind, ...]
     state_model: ClassVar[type[BaseModel]]
+    # The streams whose readings can change the rule's state (None: every stream). The
+    # runtime gives a rule only those, besides the first reading after it is built or
+    # restored; its timers fire whatever the reading. A stream left out by mistake loses
+    # alerts silently: tests/test_detectors_routing.py checks each declaration.
+    streams: ClassVar[frozenset[Stream] | None] = None
 
     def __init__(self, ctx: SiteContext) -> None:
         self.ctx = ctx
@@ -88,6 +100,9 @@ class Rule(ABC, Generic[StateT]):
         return out
 
     def advance(self, now: float) -> list[Transition]:
+        due = self._cached_due if self._cached_due_known else self.next_due()
+        if due is None or due > now:
+            return []  # the common case, once per reading: nothing due
         out: list[Transition] = []
         for _ in range(_MAX_FIRES_PER_ADVANCE):
             due = self.next_due()

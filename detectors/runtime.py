@@ -7,7 +7,9 @@ changes. A deployment that splits sites across workers splits by site id.
 
 Time:
 - `wall` mode (live): a timer task advances every site with a timer due by the
-  wall clock; a transition from a timer is stamped with its due time.
+  wall clock; a transition from a timer is stamped with its due time. A site with
+  nothing due keeps its clock (its last event), so the next reading, published a
+  moment before the tick, still counts at its own time.
 - `event` mode (replay, simulation): a site's clock advances with its own
   readings; after each batch, sites that have fallen behind the global watermark
   (the newest event time seen anywhere) by more than `lateness_s` are advanced to
@@ -16,7 +18,8 @@ Time:
   give the same transitions whatever the batch boundaries.
 
 Order and duplicates: a batch is sorted by event time per site. A reading seen
-before (same device, stream and event time) within the last `dedupe_s` is dropped.
+before (same device, stream and event time) within the last `dedupe_s` is dropped
+(the keys are kept in arrival order and forgotten from the front).
 A reading older than its site's clock (a slow device clock, a redelivery, a spool
 draining) is applied at the site's current time: its effect counts, its timers
 start now, and nothing already emitted moves back in time. Exception: a detector
@@ -45,9 +48,10 @@ deleted at the next snapshot save. A site removed while the process was down is
 handled the same way from its stored snapshot.
 
 Persistence: detector snapshots go to the `detector_snapshots` table every
-`snapshot_every_s` (sites that changed) and on stop, and are restored when a
-site's detectors are first built, so a restart resumes open conditions without
-re-raising or losing them.
+`snapshot_every_s` (sites that changed) and on stop, in chunks of `snapshot_chunk`
+sites with readings handled in between, and are restored when a site's detectors
+are first built, so a restart resumes open conditions without re-raising or losing
+them.
 """
 
 from __future__ import annotations
@@ -65,7 +69,14 @@ from detectors.settings import DetectorSettingsError, Overrides
 from detectors.snapshot_store import SiteStates, SnapshotStore
 from eldercare import metrics
 from eldercare.clock import Clock, WallClock
-from eldercare.domain import AlertKind, Reading, Severity, Transition, TransitionAction
+from eldercare.domain import (
+    AlertKind,
+    Reading,
+    Severity,
+    Stream,
+    Transition,
+    TransitionAction,
+)
 from eldercare.logs import get_logger
 from eldercare.pipeline import TransitionSink
 from eldercare.registry_index import RegistryIndex
@@ -107,8 +118,87 @@ def _unreported(detector: str, cause: str, error: Exception) -> None:
     log.error("detector failed", extra={"detector": detector, "cause": cause, "error": repr(error)})
 
 
+class DetectorSet(dict[str, Detector]):
+    """A site's detectors by name, in canonical order; counts its own changes so the
+    site's routing table follows a detector added or replaced after the build."""
+
+    version = 0
+
+    def _changed(self) -> None:
+        self.version += 1
+
+    def __setitem__(self, key: str, value: Detector) -> None:
+        super().__setitem__(key, value)
+        self._changed()
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self._changed()
+
+    def pop(self, key: str, *default: Any) -> Any:
+        self._changed()
+        return super().pop(key, *default)
+
+    def clear(self) -> None:
+        super().clear()
+        self._changed()
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        super().update(*args, **kwargs)
+        self._changed()
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        self._changed()
+        return super().setdefault(key, default)
+
+    def popitem(self) -> tuple[str, Detector]:
+        self._changed()
+        return super().popitem()
+
+
+class _Layout:
+    """Which detectors (by position) take a reading of each stream; shared by every site
+    with the same detectors (names and stream declarations), so it costs no memory per site."""
+
+    __slots__ = ("event_time", "names", "routes")
+
+    def __init__(self, detectors: Mapping[str, Detector]) -> None:
+        self.names = tuple(detectors)
+        declared = [getattr(d, "streams", None) for d in detectors.values()]
+        self.routes: dict[Stream, tuple[int, ...]] = {
+            stream: tuple(i for i, s in enumerate(declared) if s is None or stream in s)
+            for stream in Stream
+        }
+        self.event_time = tuple(
+            bool(getattr(d, "event_time_streams", ())) for d in detectors.values()
+        )
+
+
+_LAYOUTS: dict[tuple[tuple[str, frozenset[Stream] | None], ...], _Layout] = {}
+
+
+def _layout(detectors: Mapping[str, Detector]) -> _Layout:
+    key = tuple((name, getattr(d, "streams", None)) for name, d in detectors.items())
+    found = _LAYOUTS.get(key)
+    if found is None:
+        found = _LAYOUTS[key] = _Layout(detectors)
+    return found
+
+
+_NO_DUE = float("inf")
+
+
 class SiteDetectors:
-    """One site's detector set and its event clock."""
+    """One site's detector set and its event clock.
+
+    Routing: a reading goes only to the detectors that declare its stream (`streams`;
+    none declared: every stream), except the first reading after the set is built or
+    restored, which every detector gets (a rule may settle state carried over from a
+    snapshot, or start its day, on whatever reading comes first). Timers of every
+    detector due by the reading's time fire first, whoever the reading goes to.
+    Due times: each detector's is cached here and recomputed only for detectors that
+    took a reading (or after an `advance` or `restore`), so a reading costs the due
+    computation of the few rules it concerns, not of all of them."""
 
     def __init__(
         self,
@@ -117,15 +207,23 @@ class SiteDetectors:
         on_error: ErrorReporter = _unreported,
     ) -> None:
         self.site = site
-        self.detectors = detectors
+        self.detectors = DetectorSet(detectors)
         self.on_error = on_error
         self.clock: float | None = None
         self.recent: dict[tuple[str, str, float], None] = {}  # keys within the dedupe window
         self.dirty = True
-        self._next_due: float | None = None
-        self._due_stale = True
         # Raised and not yet cleared: (kind, resident) → severity, to clear them on removal.
         self.open: dict[tuple[str, str | None], str] = {}
+        self._relayout()
+
+    def _relayout(self) -> None:
+        self._version = self.detectors.version
+        self._layout = _layout(self.detectors)
+        self._dets: tuple[Detector, ...] = tuple(self.detectors.values())
+        self._dues: list[float] = [_NO_DUE] * len(self._dets)
+        self._stale: set[int] | None = None  # None: every detector's due is stale
+        self._next_due: float | None = None
+        self._fresh = True  # the next reading goes to every detector
 
     def note(self, t: Transition) -> None:
         key = (t.kind.value, t.resident_id)
@@ -135,18 +233,21 @@ class SiteDetectors:
             self.open[key] = t.severity.value
 
     def next_due(self) -> float | None:
-        if self._due_stale:
-            dues = []
-            for name, det in self.detectors.items():
+        if self._version != self.detectors.version:
+            self._relayout()
+        stale = self._stale
+        if stale is None or stale:
+            dets, dues = self._dets, self._dues
+            for i in range(len(dets)) if stale is None else stale:
                 try:
-                    due = det.next_due()
+                    due = dets[i].next_due()
                 except Exception as exc:  # one broken detector must not stop the site
-                    self.on_error(name, "next_due", exc)
-                    continue
-                if due is not None:
-                    dues.append(due)
-            self._next_due = min(dues) if dues else None
-            self._due_stale = False
+                    self.on_error(self._layout.names[i], "next_due", exc)
+                    due = None
+                dues[i] = _NO_DUE if due is None else due
+            self._stale = set()
+            least = min(dues, default=_NO_DUE)
+            self._next_due = None if least == _NO_DUE else least
         return self._next_due
 
     def apply(self, reading: Reading, own_time: Reading | None = None) -> list[Transition]:
@@ -154,19 +255,33 @@ class SiteDetectors:
         reading with its own, older event time, for detectors that ask for it."""
         # Timers due first, in one canonical order, then the reading's own effects: the same
         # order whether the timers fire here or in an earlier `advance`.
-        due = self.next_due()
+        due = self.next_due()  # also follows a changed detector set
         out = self.advance(reading.ts) if due is not None and due <= reading.ts else []
-        for name, det in self.detectors.items():
+        layout, dets = self._layout, self._dets
+        targets: Sequence[int]
+        if self._fresh:
+            targets = range(len(dets))
+            self._fresh = False
+        else:
+            targets = layout.routes[reading.stream]
+        stale = self._stale
+        for i in targets:
+            det = dets[i]
             given = reading
-            if own_time is not None and own_time.stream in getattr(det, "event_time_streams", ()):
+            if (
+                own_time is not None
+                and layout.event_time[i]
+                and own_time.stream in getattr(det, "event_time_streams", ())
+            ):
                 given = own_time
             try:
                 out.extend(det.update(given))
             except Exception as exc:  # skip this reading for this detector only
-                self.on_error(name, "update", exc)
+                self.on_error(layout.names[i], "update", exc)
+            if stale is not None:
+                stale.add(i)
         self.clock = reading.ts if self.clock is None else max(self.clock, reading.ts)
         self.dirty = True
-        self._due_stale = True
         return out
 
     def advance(self, now: float) -> list[Transition]:
@@ -178,12 +293,20 @@ class SiteDetectors:
                 self.on_error(name, "advance", exc)
         self.clock = now if self.clock is None else max(self.clock, now)
         self.dirty = True
-        self._due_stale = True
+        self._stale = None  # cheap: a rule's own cached due survives an advance that fired nothing
         out.sort(key=lambda t: t.ts)  # stable: keeps each detector's own order
         return out
 
     def forget_before(self, horizon: float) -> None:
-        for key in [k for k in self.recent if k[2] < horizon]:
+        """Forget keys older than `horizon`. Keys are kept in arrival order, which is nearly
+        time order, so the old ones are at the front: stop at the first one to keep (a late
+        key behind it waits for the next call that reaches it, a little longer than needed)."""
+        expired = []
+        for key in self.recent:
+            if key[2] >= horizon:
+                break
+            expired.append(key)
+        for key in expired:
             del self.recent[key]
 
     def snapshot(self) -> SiteStates:
@@ -221,7 +344,8 @@ class SiteDetectors:
             if isinstance(k, list) and len(k) == 3
         }
         self.open = _open_conditions(own)
-        self._due_stale = True
+        self._stale = None
+        self._fresh = True
 
 
 def _open_conditions(own: Mapping[str, Any]) -> dict[tuple[str, str | None], str]:
@@ -273,6 +397,7 @@ class DetectorRuntime:
         dedupe_s: float = 900.0,
         tick_s: float = 1.0,
         snapshot_every_s: float = 60.0,
+        snapshot_chunk: int = 100,
     ) -> None:
         if clock_mode not in ("wall", "event"):
             raise ValueError(f"clock_mode must be 'wall' or 'event', not {clock_mode!r}")
@@ -286,6 +411,7 @@ class DetectorRuntime:
         self.dedupe_s = max(dedupe_s, lateness_s)
         self.tick_s = tick_s
         self.snapshot_every_s = snapshot_every_s
+        self.snapshot_chunk = max(1, snapshot_chunk)
         self.sites: dict[str, SiteDetectors] = {}
         self.watermark: float | None = None
         self._stored: dict[str, SiteStates] = {}
@@ -304,6 +430,25 @@ class DetectorRuntime:
             self._stored = await self.snapshot_store.load_all()
             log.info("detector snapshots loaded", extra={"sites": len(self._stored)})
         self._last_snapshot = time.monotonic()
+
+    async def _save_chunk(self, site_ids: list[str]) -> None:
+        assert self.snapshot_store is not None
+        states: dict[str, SiteStates] = {}
+        async with self._lock:
+            for site_id in site_ids:
+                site = self.sites.get(site_id)
+                if site is None:  # removed meanwhile: its rows go at the next save
+                    continue
+                states[site_id] = site.snapshot()
+                site.dirty = False
+        try:
+            await self.snapshot_store.save(states)
+        except BaseException:
+            for site_id in states:
+                if (site := self.sites.get(site_id)) is not None:
+                    site.dirty = True
+            raise
+        await asyncio.sleep(0)  # a write of few sites may not have yielded at all
         self._task = asyncio.create_task(self._run(), name="detector-runtime")
 
     async def stop(self) -> None:
@@ -386,7 +531,8 @@ class DetectorRuntime:
                 out.extend(site.apply(dataclasses.replace(r, ts=now)))
                 fed += 1
                 continue
-            if (r.device_id, r.stream.value, r.ts) in site.recent:
+            key = (r.device_id, r.stream.value, r.ts)
+            if key in site.recent:
                 _dropped.inc(cause="duplicate")
                 continue
             if site.clock is not None and r.ts < site.clock:
@@ -395,10 +541,10 @@ class DetectorRuntime:
                     self._log_once(site.site.id, "too_old", r)
                     continue
                 _late.inc()
-                site.recent[(r.device_id, r.stream.value, r.ts)] = None
+                site.recent[key] = None
                 out.extend(site.apply(dataclasses.replace(r, ts=site.clock), own_time=r))
             else:
-                site.recent[(r.device_id, r.stream.value, r.ts)] = None
+                site.recent[key] = None
                 out.extend(site.apply(r))
             fed += 1
         if site.clock is not None:
@@ -421,8 +567,12 @@ class DetectorRuntime:
             due = site.next_due()
             if due is not None and due <= now:
                 out.extend(site.advance(now))
-            elif site.clock is not None and site.clock < now:
-                site.clock = now  # nothing due: just move the clock on
+            elif self.clock_mode == "event" and site.clock is not None and site.clock < now:
+                # Nothing due: just move the clock on, so the site's silence is judged at the
+                # watermark. In wall mode a site that emitted nothing keeps its clock: a
+                # reading stamped before this tick then counts at its own time (nothing the
+                # site emitted is later), instead of becoming "late" and copied.
+                site.clock = now
         return out
 
     def _drop_removed(self, index: RegistryIndex) -> list[Transition]:
@@ -436,6 +586,8 @@ class DetectorRuntime:
         for site_id in [s for s in self.sites if s not in index.sites]:
             site = self.sites.pop(site_id)
             ts = site.clock if site.clock is not None else self.clock.now()
+            if self.clock_mode == "wall":  # the site's clock stays at its last event
+                ts = max(ts, self.clock.now())
             out.extend(removal_clears(site_id, site.open, ts))
             self._to_delete.add(site_id)
             self._bad_sites.pop(site_id, None)
@@ -522,18 +674,21 @@ class DetectorRuntime:
             self._site(index, site_id)
 
     async def save_snapshots(self, only_dirty: bool = True) -> None:
+        """Save the sites that changed (every site with `only_dirty` false), in chunks of
+        `snapshot_chunk` sites: each chunk is taken under the lock (a site's snapshot is
+        atomic) and written in its own transaction, and readings are handled between
+        chunks, so thousands of sites never hold the event loop for seconds at once."""
         if self.snapshot_store is None:
             return
         async with self._lock:
-            states = {
-                site_id: site.snapshot()
-                for site_id, site in self.sites.items()
-                if site.dirty or not only_dirty
-            }
-            for site in self.sites.values():
-                site.dirty = False
+            todo = [sid for sid, site in self.sites.items() if site.dirty or not only_dirty]
             removed, self._to_delete = self._to_delete, set()
-        await self.snapshot_store.save(states)
-        for site_id in sorted(removed):
-            await self.snapshot_store.delete_site(site_id)
+        try:
+            for start in range(0, len(todo), self.snapshot_chunk):
+                await self._save_chunk(todo[start : start + self.snapshot_chunk])
+            for site_id in sorted(removed):
+                await self.snapshot_store.delete_site(site_id)
+        except BaseException:  # not written (database down, or stopping): again next time
+            self._to_delete |= removed
+            raise
         self._last_snapshot = time.monotonic()

@@ -9,9 +9,10 @@ Local times are "HH:MM" in the site's own time zone.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -329,13 +330,22 @@ def resolve_settings(
     resident_id: str | None = None,
     models: Mapping[str, type[BaseModel]] | None = None,
 ) -> ResolvedSettings:
-    """Every rule's settings after merging the layers, key by key (later layers win)."""
+    """Every rule's settings after merging the layers, key by key (later layers win).
+
+    Shared, not copied: equal layers (by content) give the same dict, and equal merged
+    settings of a rule the same frozen model, so the many sites and residents without
+    overrides hold one set between them. Do not mutate the result."""
     models = SETTINGS_MODELS if models is None else models
     layers: list[tuple[Overrides, str | None, str | None]] = [
         (global_overrides or {}, None, None),
         (site_overrides or {}, site_id, None),
         (resident_overrides or {}, site_id, resident_id),
     ]
+    model_key = tuple(models.items())
+    key = (model_key, *(_canonical(layer) for layer, _, _ in layers))
+    found = _RESOLVED.get(key)
+    if found is not None:
+        return found  # the same content was checked and validated before
     for layer, sid, rid in layers:
         _check_layer(layer, models, sid, rid)
     resolved: ResolvedSettings = {}
@@ -343,8 +353,13 @@ def resolve_settings(
         merged: dict[str, Any] = {}
         for layer, _, _ in layers:
             merged.update(layer.get(rule, {}))
+        rule_key = (model, _canonical(merged))
+        shared = _VALIDATED.get(rule_key)
+        if shared is not None:
+            resolved[rule] = shared
+            continue
         try:
-            resolved[rule] = model.model_validate(merged)
+            resolved[rule] = _remember(_VALIDATED, rule_key, model.model_validate(merged))
         except ValidationError as exc:
             # Name the most specific layer that set a failing key.
             bad_keys = {str(err["loc"][0]) for err in exc.errors() if err["loc"]}
@@ -359,4 +374,25 @@ def resolve_settings(
             raise DetectorSettingsError(
                 f"{source}: invalid settings for rule {rule!r}: {problems}"
             ) from exc
-    return resolved
+    return _remember(_RESOLVED, key, resolved)
+
+
+# Memo of validated settings by content. Bounded: a registry of many distinct overrides
+# starts the memo afresh rather than growing without end.
+_MEMO_MAX = 10_000
+_RESOLVED: dict[tuple[Any, ...], ResolvedSettings] = {}
+_VALIDATED: dict[tuple[type[BaseModel], str], BaseModel] = {}
+
+_T = TypeVar("_T")
+
+
+def _remember(memo: dict[Any, _T], key: Any, value: _T) -> _T:
+    if len(memo) >= _MEMO_MAX:
+        memo.clear()
+    memo[key] = value
+    return value
+
+
+def _canonical(layer: Mapping[str, Any]) -> str:
+    """The content of an override layer as a key: equal content, equal key."""
+    return json.dumps(layer, sort_keys=True, default=repr)

@@ -11,7 +11,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import JSON, Float, String, delete, select
+from sqlalchemy import JSON, Float, String, delete, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -20,6 +20,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 from eldercare.db import Base, session_factory
 
 SiteStates = dict[str, dict[str, Any]]  # detector name → state
+
+_SITES_PER_STATEMENT = 100  # ~1,500 (site, detector) pairs: within every database's limits
+
+
+def _parts(values: list[str], size: int) -> list[list[str]]:
+    return [values[i : i + size] for i in range(0, len(values), size)]
 
 
 class DetectorSnapshot(Base):
@@ -55,24 +61,26 @@ class SnapshotStore:
             for name, state in states.items()
         ]
         dialect = self.engine.dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        upsert = insert(DetectorSnapshot)
+        upsert = upsert.on_conflict_do_update(
+            index_elements=["site_id", "detector"],
+            set_={"state": upsert.excluded.state, "updated_at": upsert.excluded.updated_at},
+        )
+        # Few statements, each compiled once and cached: rendering one multi-row VALUES of
+        # thousands of parameters (or one DELETE per site) cost seconds of the event loop.
         async with self._sessions() as session, session.begin():
-            # Detectors no longer built for a site (rule disabled, device removed) go.
-            for site_id, states in sites.items():
-                await session.execute(
-                    delete(DetectorSnapshot).where(
-                        DetectorSnapshot.site_id == site_id,
-                        DetectorSnapshot.detector.not_in(list(states)),
-                    )
-                )
-            if not rows:
-                return
-            insert = pg_insert if dialect == "postgresql" else sqlite_insert
-            stmt = insert(DetectorSnapshot).values(rows)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["site_id", "detector"],
-                set_={"state": stmt.excluded.state, "updated_at": stmt.excluded.updated_at},
-            )
-            await session.execute(stmt)
+            conn = await session.connection()
+            for part in _parts(list(sites), _SITES_PER_STATEMENT):
+                # Detectors no longer built for a site (rule disabled, device removed) go.
+                kept = [(site_id, name) for site_id in part for name in sites[site_id]]
+                stale = delete(DetectorSnapshot).where(DetectorSnapshot.site_id.in_(part))
+                if kept:
+                    pair = tuple_(DetectorSnapshot.site_id, DetectorSnapshot.detector)
+                    stale = stale.where(pair.not_in(kept))
+                await conn.execute(stale)
+            if rows:
+                await conn.execute(upsert, rows)
 
     async def delete_site(self, site_id: str) -> None:
         async with self._sessions() as session, session.begin():

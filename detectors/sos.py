@@ -32,6 +32,7 @@ class SosRule(Rule[SosState]):
     name = "sos"
     kinds = (AlertKind.SOS,)
     state_model = SosState
+    streams = frozenset({Stream.SOS})
 
     def _settings(self, resident: str | None) -> SosSettings:
         return self.ctx.settings(self.name, SosSettings, resident)

@@ -12,6 +12,7 @@ class TamperRule(Rule[device_set.DeviceSetState]):
     name = "tamper"
     kinds = (AlertKind.TAMPER,)
     state_model = device_set.DeviceSetState
+    streams = frozenset({Stream.TAMPER})
 
     def on_reading(self, reading: Reading) -> list[Transition]:
         if self.state.members:

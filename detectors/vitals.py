@@ -50,6 +50,7 @@ class VitalsRule(Rule[VitalsState]):
     name = "vitals"
     kinds = (AlertKind.VITALS,)
     state_model = VitalsState
+    streams = frozenset({Stream.VITALS})
 
     def on_reading(self, reading: Reading) -> list[Transition]:
         if reading.stream != Stream.VITALS:

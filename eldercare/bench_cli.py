@@ -53,6 +53,29 @@ def bench_ingest(
         raise typer.Exit(1)
 
 
+@app.command("detectors")
+def bench_detectors(
+    homes: int = typer.Option(1000, "--homes", min=1, help="generated homes"),
+    readings: int = typer.Option(200_000, "--readings", min=1, help="readings timed"),
+    rate: float = typer.Option(
+        5000.0, "--rate", min=1.0, help="readings per second of simulated event time"
+    ),
+    batch: int = typer.Option(200, "--batch", min=1, help="readings per handle_readings call"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+) -> None:
+    """Readings per second through the detector runtime alone, in-process; its memory."""
+    import json
+
+    from eldercare.bench_detectors import render, run_detector_bench
+
+    result = run_detector_bench(homes, readings, rate=rate, batch=batch)
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        for line in render(result):
+            typer.echo(line)
+
+
 @app.command("latency")
 def bench_latency(
     homes: int = typer.Option(1000, "--homes", min=1, help="registered homes"),

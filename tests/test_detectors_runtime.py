@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
@@ -129,6 +130,56 @@ async def test_wall_mode_timer_task_fires_on_the_fake_clock() -> None:
     assert sink.of(AlertKind.SOS) == [(RAISE, t), (CLEAR, t + 120)]  # stamped with its due time
 
 
+async def test_wall_mode_tick_with_nothing_due_leaves_readings_their_own_time() -> None:
+    """The 1 s tick of wall mode does not push a site with nothing due to the wall clock: a
+    reading published just before the tick keeps its own event time (not late, not copied)."""
+    from detectors.runtime import _late
+
+    site = home_site(SH)
+    sink = Collector()
+    clock = FakeClock(local_ts(SH, 2024, 5, 10, 15, 0))
+    rt = _runtime(sink, site, clock_mode="wall", clock=clock)
+    t = clock.now()
+    await rt.handle_readings([reading(site, "pir-living", Stream.MOTION, t, motion=True)])
+    clock.advance(1.0)
+    await rt.tick()
+    assert rt.sites[site.id].clock == t
+    late_before = _late.value()
+    await rt.handle_readings([reading(site, "sos-1", Stream.SOS, t + 0.95, pressed=True)])
+    assert _late.value() == late_before
+    assert sink.of(AlertKind.SOS) == [(RAISE, t + 0.95)]
+    # A tick that fires a timer moves the clock on: an older reading is then applied at it,
+    # so nothing is stamped before what the site already emitted.
+    clock.set(t + 200)
+    await rt.tick()
+    assert sink.of(AlertKind.SOS) == [(RAISE, t + 0.95), (CLEAR, t + 120.95)]
+    assert rt.sites[site.id].clock == t + 200
+    await rt.handle_readings([reading(site, "sos-1", Stream.SOS, t + 150, pressed=True)])
+    assert sink.of(AlertKind.SOS)[-1] == (RAISE, t + 200)
+    assert _late.value() == late_before + 1
+
+
+async def test_dedupe_window_forgets_from_the_front() -> None:
+    site = home_site(SH)
+    rt = _runtime(Collector(), site, dedupe_s=900, lateness_s=60)
+    t = local_ts(SH, 2024, 5, 10, 15, 0)
+    for k in range(40):  # one a minute, and one late reading 5 minutes behind
+        await rt.handle_readings([reading(site, "pir-living", Stream.HEARTBEAT, t + 60 * k)])
+        if k == 20:
+            await rt.handle_readings([reading(site, "pir-bed", Stream.HEARTBEAT, t + 60 * k - 300)])
+    recent = rt.sites[site.id].recent
+    horizon = t + 60 * 39 - 900
+    assert all(key[2] >= horizon for key in recent if key[1] == "heartbeat")
+    assert [k for k in recent if k[0] == "pir-living"] == [
+        ("pir-living", "heartbeat", t + 60 * k) for k in range(24, 40)
+    ]
+    assert ("pir-bed", "heartbeat", t + 60 * 20 - 300) not in recent
+    # A redelivery within the window is still recognised.
+    before = dict(recent)
+    await rt.handle_readings([reading(site, "pir-living", Stream.HEARTBEAT, t + 60 * 30)])
+    assert rt.sites[site.id].recent == before
+
+
 async def test_registry_change_rebuilds_and_keeps_open_conditions() -> None:
     site = home_site(SH)
     sink = Collector()
@@ -178,6 +229,54 @@ async def test_restart_resumes_open_condition_without_reraising(tmp_path: Path) 
     await rt2.handle_readings(rs[2:])  # the broker redelivers one reading already seen
     await rt2.stop()
     assert sink2.of(AlertKind.BED_EXIT_NO_RETURN) == [(CLEAR, t + 2700)]
+    await engine.dispose()
+
+
+async def test_snapshots_are_saved_in_chunks_with_readings_handled_between(
+    tmp_path: Path,
+) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/snap.db")
+    await create_all(engine)
+    store = SnapshotStore(engine)
+    sites = [home_site(SH, site_id=f"h{i}", device_suffix=f"-{i}") for i in range(5)]
+    rt = _runtime(Collector(), *sites, snapshot_store=store, snapshot_chunk=2)
+    await rt.start()
+    t = local_ts(SH, 2024, 5, 10, 15, 0)
+    await rt.handle_readings(
+        [reading(s, f"pir-living-{i}", Stream.MOTION, t, motion=True) for i, s in enumerate(sites)]
+    )
+    saving = asyncio.create_task(rt.save_snapshots())
+    await asyncio.sleep(0)  # the save takes its first chunk (h0, h1) and writes it
+    await rt.handle_readings([reading(sites[0], "pir-living-0", Stream.MOTION, t + 5, motion=True)])
+    await rt.handle_readings([reading(sites[4], "pir-living-4", Stream.MOTION, t + 5, motion=True)])
+    assert not saving.done()  # the readings did not wait for the whole save
+    await saving
+    stored = await store.load_all()
+    assert set(stored) == {s.id for s in sites}
+    # h0 was saved before its reading, h4 after (its chunk came later): it is clean.
+    assert [rt.sites[s.id].dirty for s in sites] == [True, False, False, False, False]
+    assert [stored[s.id]["_runtime"]["clock"] for s in sites] == [t, t, t, t, t + 5]
+    await rt.stop()  # saves everything, the site changed during the save included
+    assert (await store.load_all())["h0"]["_runtime"]["clock"] == t + 5
+    await engine.dispose()
+
+
+async def test_a_failed_snapshot_save_leaves_the_sites_to_save_again(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/snap.db")  # no table yet
+    store = SnapshotStore(engine)
+    sites = [home_site(SH, site_id=f"h{i}", device_suffix=f"-{i}") for i in range(3)]
+    rt = _runtime(Collector(), *sites, snapshot_store=store, snapshot_chunk=2)
+    t = local_ts(SH, 2024, 5, 10, 15, 0)
+    await rt.handle_readings(
+        [reading(s, f"pir-living-{i}", Stream.MOTION, t, motion=True) for i, s in enumerate(sites)]
+    )
+    with pytest.raises(Exception, match="detector_snapshots"):
+        await rt.save_snapshots()
+    assert [rt.sites[s.id].dirty for s in sites] == [True, True, True]
+    await create_all(engine)  # the database is back
+    await rt.save_snapshots()
+    assert set(await store.load_all()) == {s.id for s in sites}
+    assert not any(rt.sites[s.id].dirty for s in sites)
     await engine.dispose()
 
 

@@ -121,6 +121,32 @@ def test_wearable_fall_settings_are_overridable_like_the_others() -> None:
         site_context(home_site(site_overrides={"wearable_fall": {"impact": 2}}))
 
 
+def test_sites_with_equal_overrides_share_one_validated_settings_object() -> None:
+    plain = [site_context(home_site(site_id=f"h{i}", device_suffix=str(i))) for i in range(3)]
+    assert plain[0].site_settings is plain[1].site_settings is plain[2].site_settings
+    assert plain[0].resident_settings["res-1"] is plain[1].resident_settings["res-1"]
+    tuned = site_context(home_site(site_overrides={"sos": {"repeat_window_s": 60}}))
+    assert tuned.site_settings is not plain[0].site_settings
+    assert tuned.site_settings["sos"].repeat_window_s == 60  # type: ignore[attr-defined]
+    assert plain[0].site_settings["sos"].repeat_window_s == 120  # type: ignore[attr-defined]
+    # Rules nobody overrode are still shared with the plain sites.
+    assert tuned.site_settings["inactivity"] is plain[0].site_settings["inactivity"]
+    # Equal content in another order or another site is the same settings.
+    again = site_context(
+        home_site(site_id="x", site_overrides={"sos": {"repeat_window_s": 60, "enabled": True}})
+    )
+    other = site_context(
+        home_site(site_id="y", site_overrides={"sos": {"enabled": True, "repeat_window_s": 60}})
+    )
+    assert again.site_settings is other.site_settings
+
+
+def test_a_bad_override_is_refused_every_time_naming_its_own_site() -> None:
+    for sid in ("first", "second"):
+        with pytest.raises(DetectorSettingsError, match=f"site '{sid}'"):
+            site_context(home_site(site_id=sid, site_overrides={"sos": {"repeat_window_s": -1}}))
+
+
 def test_global_overrides_that_are_not_mappings_are_refused() -> None:
     with pytest.raises(DetectorSettingsError, match="global detector settings: rule 'sos'"):
         resolve_settings({"sos": "off"})  # type: ignore[dict-item]

@@ -46,3 +46,18 @@ async def test_save_load_replace(engine: AsyncEngine) -> None:
     assert loaded["home-2"] == {"sos": {"open": {}}}
     await store.delete_site("home-2")
     assert set(await store.load_all()) == {"home-1"}
+
+
+async def test_many_sites_in_one_save_replace_their_rows(engine: AsyncEngine) -> None:
+    """More sites than one statement takes: every site's dropped detectors still go."""
+    store = SnapshotStore(engine)
+    sites = [f"home-{i}" for i in range(250)]
+    await store.save({s: {"sos": {"open": {}}, "fall": {"falls": {}}} for s in sites}, 1.0)
+    # Every other site no longer has a fall radar; the rest keep both.
+    later = {
+        s: ({"sos": {"open": {"": i}}} if i % 2 else {"sos": {}, "fall": {}})
+        for i, s in enumerate(sites)
+    }
+    await store.save(later, 2.0)
+    loaded = await store.load_all()
+    assert loaded == later
