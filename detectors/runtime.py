@@ -397,6 +397,7 @@ class DetectorRuntime:
         dedupe_s: float = 900.0,
         tick_s: float = 1.0,
         snapshot_every_s: float = 60.0,
+        on_growth: Callable[[], None] | None = None,
         snapshot_chunk: int = 100,
     ) -> None:
         if clock_mode not in ("wall", "event"):
@@ -411,6 +412,10 @@ class DetectorRuntime:
         self.dedupe_s = max(dedupe_s, lateness_s)
         self.tick_s = tick_s
         self.snapshot_every_s = snapshot_every_s
+        # Called when the detector sets have grown by a quarter since the last call (the
+        # platform freezes them out of garbage collection).
+        self.on_growth = on_growth
+        self._sites_at_growth = 0
         self.snapshot_chunk = max(1, snapshot_chunk)
         self.sites: dict[str, SiteDetectors] = {}
         self.watermark: float | None = None
@@ -666,6 +671,9 @@ class DetectorRuntime:
             built.restore(self._stored.pop(site_id))  # first build after a restart
         self.sites[site_id] = built
         _sites.set(len(self.sites))
+        if self.on_growth is not None and len(self.sites) >= max(64, 1.25 * self._sites_at_growth):
+            self._sites_at_growth = len(self.sites)
+            self.on_growth()
         return built
 
     def _refresh_sites(self) -> None:

@@ -298,6 +298,8 @@ def _measure(
             "boot_s": round(boot_s, 1),
             "cpu_percent_of_one_core": round((cpu1 - cpu0) / window * 100, 1),
             "rss_mb": round(rss / 2**20, 1),
+            "gc_pause_max_ms": round(m_end.get("eldercare_gc_pause_max_seconds", 0.0) * 1000, 1),
+            "gc_seconds_total": round(m_end.get("eldercare_gc_pause_seconds_total", 0.0), 2),
         },
     }
 
@@ -332,7 +334,8 @@ def render(result: LatencyResult) -> list[str]:
     p = result.platform
     lines.append(
         f"platform: CPU {p['cpu_percent_of_one_core']} % of a core, RSS {p['rss_mb']} MB, "
-        f"boot {p['boot_s']} s, registry apply {p.get('registry_apply_s')} s"
+        f"boot {p['boot_s']} s, registry apply {p.get('registry_apply_s')} s, "
+        f"longest GC pause {p.get('gc_pause_max_ms')} ms ({p.get('gc_seconds_total')} s in GC)"
     )
     m0, m1 = result.machine_before, result.machine_after
     lines.append(

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from eldercare.clock import Clock, WallClock
 from eldercare.db import create_engine, session_factory
+from eldercare.gc_pauses import freeze_grown, freeze_loaded, watch_pauses
 from eldercare.logs import get_logger
 from eldercare.pipeline import Component
 from eldercare.registry_index import RegistryIndex
@@ -77,10 +78,12 @@ class Platform:
     _stream_wake_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        watch_pauses()
         await self.registry.start()
         for component in self.components:
             await component.start()
             log.info("started", extra={"component": component.name})
+        freeze_loaded()  # the registry and what the components loaded live as long
         if self.http_server is not None:
             self._serve_task = asyncio.create_task(self.http_server.serve(), name="http")
             while not self.http_server.started:
@@ -202,6 +205,7 @@ async def build_platform(
         clock_mode=settings.clock_mode,
         clock=clock,
         snapshot_store=SnapshotStore(engine),
+        on_growth=freeze_grown,
     )
 
     async def open_alerts_by_site() -> dict[str, int]:

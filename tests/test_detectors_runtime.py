@@ -670,3 +670,17 @@ async def test_planned_absence_declared_in_the_registry_during_an_absence() -> N
     await rt.advance_to(local_ts(SH, 2024, 5, 12, 23, 0))
     # Not at 22:00 that evening (by night) nor after 12 h: at the declared end + 60 min.
     assert sink.of(AlertKind.NOT_RETURNED) == [(RAISE, local_ts(SH, 2024, 5, 12, 19, 0))]
+
+
+async def test_on_growth_is_called_as_detector_sets_grow_by_a_quarter() -> None:
+    sites = [home_site(SH, site_id=f"h{i:03d}", device_suffix=f"-{i}") for i in range(200)]
+    calls: list[int] = []
+    sink = Collector()
+    rt = _runtime(sink, *sites, on_growth=lambda: calls.append(len(rt.sites)))
+    t = local_ts(SH, 2024, 5, 10, 9, 0)
+    for i, site in enumerate(sites):
+        await rt.handle_readings(
+            [reading(site, f"pir-kitchen-{i}", Stream.MOTION, t + i, motion=True)]
+        )
+    # At least 64 sets before the first call, then a quarter more each time.
+    assert calls == [64, 80, 100, 125, 157, 197]
