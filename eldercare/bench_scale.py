@@ -148,11 +148,15 @@ def run_step(
             m0 = platform.metrics()
             cpu0, t0 = sum(proc.cpu_times()[:2]), time.time()
             lags: list[tuple[float, float]] = []
+            unanswered = 0  # /metrics reads that failed or lacked the lag: not "no lag"
             rss: list[int] = []
             while time.time() - t0 < window_s:
                 time.sleep(0.5)
-                lag = platform.metrics().get("eldercare_ingest_lag_seconds", 0.0)
-                lags.append((time.time(), lag))
+                lag = platform.metrics().get("eldercare_ingest_lag_seconds")
+                if lag is None:
+                    unanswered += 1
+                else:
+                    lags.append((time.time(), lag))
                 rss.append(proc.memory_info().rss)
             m1 = platform.metrics()
             cpu1, t1 = sum(proc.cpu_times()[:2]), time.time()
@@ -162,15 +166,19 @@ def run_step(
     finally:
         platform.stop()
         influx_query(endpoints.influx_url, f'DROP DATABASE "{influx_db}"')
-    received = m1.get("eldercare_ingest_received_total", 0) - m0.get(
-        "eldercare_ingest_received_total", 0
-    )
-    ingest_rate = received / (t1 - t0)
+    counted = [m.get("eldercare_ingest_received_total") for m in (m0, m1)]
+    if counted[0] is None or counted[1] is None:
+        unanswered += 1
+        ingest_rate = 0.0  # unknown: judged not sustained below
+    else:
+        ingest_rate = (counted[1] - counted[0]) / (t1 - t0)
     lag_values = sorted(y for _, y in lags)
     lag_slope = slope(lags)
     cpu_pct = (cpu1 - cpu0) / (t1 - t0) * 100
     rss_mb = max(rss) / 2**20
     why: list[str] = []
+    if unanswered:
+        why.append(f"/metrics unanswered {unanswered} times")
     if ingest_rate < MIN_KEEP_UP * rate:
         why.append(f"ingest {ingest_rate:.0f} msg/s < {MIN_KEEP_UP:.0%} of {rate:.0f}")
     if lag_values and lag_values[-1] > MAX_LAG_S:
