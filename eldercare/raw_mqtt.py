@@ -69,25 +69,33 @@ def connect_packet(
     return b"\x10" + remaining_length(len(variable)) + variable
 
 
+def read_remaining_length(buf: bytes | bytearray, start: int) -> tuple[int, int] | None:
+    """Decode MQTT's variable-length "remaining length" at `buf[start:]`: (length, index
+    of the body), or None while its bytes have not all arrived. ValueError past the
+    4 bytes the protocol allows."""
+    length, multiplier, i, n = 0, 1, start, len(buf)
+    while i < n:
+        byte = buf[i]
+        length += (byte & 0x7F) * multiplier
+        multiplier *= 128
+        i += 1
+        if not byte & 0x80:
+            return length, i
+        if i - start >= 4:
+            raise ValueError("MQTT remaining length longer than 4 bytes")
+    return None
+
+
 def split_packets(buf: bytearray) -> list[tuple[int, bytes]]:
     """Take the complete packets off the front of `buf`: (type byte, body) each."""
     out: list[tuple[int, bytes]] = []
     pos = 0
     n = len(buf)
     while pos + 2 <= n:
-        length, multiplier, i = 0, 1, pos + 1
-        while True:
-            if i >= n:
-                del buf[:pos]
-                return out
-            byte = buf[i]
-            length += (byte & 0x7F) * multiplier
-            multiplier *= 128
-            i += 1
-            if not byte & 0x80:
-                break
-        if i + length > n:
+        head = read_remaining_length(buf, pos + 1)
+        if head is None or head[1] + head[0] > n:
             break
+        length, i = head
         out.append((buf[pos], bytes(buf[i : i + length])))
         pos = i + length
     del buf[:pos]

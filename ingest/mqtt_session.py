@@ -41,6 +41,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from eldercare.logs import get_logger
+from eldercare.raw_mqtt import read_remaining_length
 
 log = get_logger(__name__)
 
@@ -159,19 +160,12 @@ class _LeanClient(paho.Client):
         while True:
             n = len(buf)
             if n >= 2:
-                length, mult, i = 0, 1, 1
-                while i < n:
-                    byte = buf[i]
-                    length += (byte & 127) * mult
-                    mult *= 128
-                    i += 1
-                    if not byte & 128:
-                        break
-                    if i > 4:
-                        return MQTTErrorCode.MQTT_ERR_PROTOCOL
-                else:
-                    i = -1  # remaining length incomplete
-                if i > 0 and n >= i + length:
+                try:
+                    head = read_remaining_length(buf, 1)
+                except ValueError:
+                    return MQTTErrorCode.MQTT_ERR_PROTOCOL
+                if head is not None and n >= head[1] + head[0]:
+                    length, i = head
                     break
             try:
                 data = self._sock_recv(_READ_CHUNK)
