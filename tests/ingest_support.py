@@ -18,6 +18,7 @@ from eldercare.influx import InfluxClient, quote_ident
 from eldercare.registry_index import RegistryIndex
 from eldercare.registry_model import RegistryDocument
 from eldercare.registry_store import apply_document, init_store
+from eldercare.settings import Settings
 
 SITE = "s1"
 
@@ -140,3 +141,21 @@ def sqlite_url(path: Path) -> str:
 def unique(prefix: str) -> str:
     """A fresh id for a test's site, client id or database: tests share one broker."""
     return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+async def site_ingest_settings(
+    settings: Settings, site: str, db_prefix: str, **update: object
+) -> Settings:
+    """`settings` for an ingest that subscribes to `site`'s topics only and writes to a
+    fresh InfluxDB database of its own (its name in `influx_db`): tests share one broker
+    and one InfluxDB."""
+    db = unique(db_prefix)
+    await recreate_db(settings.influx_url, db)
+    return settings.model_copy(
+        update={
+            "influx_db": db,
+            "mqtt_client_id": unique("ingest-"),
+            "mqtt_topics": [f"eldercare/{site}/#"],
+            **update,
+        }
+    )

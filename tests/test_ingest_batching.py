@@ -20,6 +20,7 @@ from tests.ingest_support import (
     recreate_db,
     registry_index,
     seq_counts,
+    site_ingest_settings,
     unique,
     wait_until,
 )
@@ -186,15 +187,8 @@ async def test_acks_wait_for_the_write_but_detectors_do_not(
     mqtt_credentials: tuple[str, str],
 ) -> None:
     site = unique("site")
-    db = unique("acks_")
-    await recreate_db(settings.influx_url, db)
-    ingest_settings = settings.model_copy(
-        update={
-            "influx_db": db,
-            "mqtt_client_id": unique("ingest-"),
-            "mqtt_topics": [f"eldercare/{site}/#"],
-        }
-    )
+    ingest_settings = await site_ingest_settings(settings, site, "acks_")
+    db = ingest_settings.influx_db
     index = registry_index(site=site)
     sink = RecordingSink()
     service = IngestService(ingest_settings, lambda: index, sink)
@@ -239,15 +233,8 @@ async def test_a_reading_seen_again_is_counted_as_a_duplicate(
     mqtt_credentials: tuple[str, str],
 ) -> None:
     site = unique("site")
-    db = unique("dups_")
-    await recreate_db(settings.influx_url, db)
-    ingest_settings = settings.model_copy(
-        update={
-            "influx_db": db,
-            "mqtt_client_id": unique("ingest-"),
-            "mqtt_topics": [f"eldercare/{site}/#"],
-        }
-    )
+    ingest_settings = await site_ingest_settings(settings, site, "dups_")
+    db = ingest_settings.influx_db
     index = registry_index(site=site)
     service = IngestService(ingest_settings, lambda: index, RecordingSink())
     publisher = Publisher(*mqtt_addr, client_id=unique("pub-"), credentials=mqtt_credentials)

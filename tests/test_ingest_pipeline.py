@@ -21,9 +21,9 @@ from tests.ingest_support import (
     Publisher,
     RecordingSink,
     heartbeat,
-    recreate_db,
     registry_index,
     seq_counts,
+    site_ingest_settings,
     unique,
     wait_until,
 )
@@ -38,15 +38,7 @@ def site() -> str:
 
 @pytest.fixture
 async def ingest_settings(settings: Settings, site: str) -> Settings:
-    db = unique("ingest_")
-    await recreate_db(settings.influx_url, db)
-    return settings.model_copy(
-        update={
-            "influx_db": db,
-            "mqtt_client_id": unique("ingest-"),
-            "mqtt_topics": [f"eldercare/{site}/#"],
-        }
-    )
+    return await site_ingest_settings(settings, site, "ingest_")
 
 
 @pytest.fixture

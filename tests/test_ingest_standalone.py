@@ -16,8 +16,8 @@ from ingest.cli import run_standalone
 from tests.ingest_support import (
     Publisher,
     heartbeat,
-    recreate_db,
     registry_document,
+    site_ingest_settings,
     store_registry,
     unique,
     wait_until,
@@ -30,17 +30,9 @@ async def test_registry_change_is_picked_up_while_running(
     settings: Settings, mqtt_addr: tuple[str, int], mqtt_credentials: tuple[str, str]
 ) -> None:
     site = unique("reload")
-    db = unique("reload_")
     port = free_port()
-    ingest_settings = settings.model_copy(
-        update={
-            "influx_db": db,
-            "mqtt_client_id": unique("ingest-reload-"),
-            "mqtt_topics": [f"eldercare/{site}/#"],
-            "http_port": port,
-        }
-    )
-    await recreate_db(settings.influx_url, db)
+    ingest_settings = await site_ingest_settings(settings, site, "reload_", http_port=port)
+    db = ingest_settings.influx_db
     await store_registry(settings.database_url, registry_document(n_devices=2, site=site))
     stop, started = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(
