@@ -8,9 +8,7 @@ it uses that database's tables; run it against an empty one).
 from __future__ import annotations
 
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -22,29 +20,13 @@ from eldercare.clock import FakeClock
 from eldercare.db import create_engine
 from eldercare.domain import AlertKind, Evidence, Severity, Transition, TransitionAction
 from eldercare.registry_index import RegistryIndex
-
-
-class _Receiver(BaseHTTPRequestHandler):
-    count = 0
-    lock = threading.Lock()
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        with _Receiver.lock:
-            _Receiver.count += 1
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        return None
+from eldercare.webhook_receiver import WebhookReceiver
 
 
 async def run_bench(
     n: int, database_url: str | None = None, concurrency: int = 8
 ) -> dict[str, Any]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    _Receiver.count = 0
+    inbox = WebhookReceiver().__enter__()
     tmp = tempfile.TemporaryDirectory()
     url = database_url or f"sqlite+aiosqlite:///{Path(tmp.name) / 'bench.db'}"
     engine = create_engine(url)
@@ -52,7 +34,7 @@ async def run_bench(
     try:
         await init_store(engine)
         doc = load_policy().model_dump(mode="json")
-        doc["centre"]["apprise"] = [f"json://127.0.0.1:{server.server_address[1]}/centre"]
+        doc["centre"]["apprise"] = [f"{inbox.url}/centre"]
         doc["delivery"]["per_channel_concurrency"] = concurrency
         policies = PolicySet(EscalationPolicy.model_validate(doc))
         clock = FakeClock(time.time())
@@ -92,13 +74,12 @@ async def run_bench(
             "deliver_s": round(t3 - t2, 3),
             "total_s": round(t3 - t0, 3),
             "escalated": escalated,
-            "delivered": _Receiver.count,
+            "delivered": len(inbox.arrivals),
             "sent_logged": pipeline.counters["sent"],
             "alerts_per_s": round(n / (t3 - t0), 1),
         }
     finally:
         sender.close()
         await engine.dispose()
-        server.shutdown()
-        server.server_close()
+        inbox.__exit__()
         tmp.cleanup()
