@@ -27,7 +27,9 @@ home at 23:00 could never be learned.
 A declared absence (`planned_absence_until`, a resident override in the registry:
 "at my daughter's until Sunday 18:00", set by family or an operator) moves every
 deadline of an absence begun before its end to that end + `margin_minutes`; it is not
-learned from (declared, not habitual).
+learned from (declared, not habitual). One declared after the alert (the operator
+called the daughter: "she is with me until Sunday") re-arms it: if the resident is
+still away at the declared end + margin, it raises again.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class NotReturnedState(RuleState):
     absence: away.AbsenceState = Field(default_factory=away.AbsenceState)
     raised_for: float | None = None  # away_since of the absence that raised
     raised_learned: bool = False  # it raised against a learned deadline, or past max_hours
+    raised_at: float | None = None  # when it last raised (a later declaration re-arms it)
     returns: ReturnBaseline = Field(default_factory=ReturnBaseline)
     durations: DurationBaseline = Field(default_factory=DurationBaseline)
 
@@ -80,6 +83,7 @@ class NotReturnedRule(Rule[NotReturnedState]):
             return []
         raised = self.state.raised_for
         self.state.raised_for = None
+        self.state.raised_at = None
         alerted_in_force = raised is not None and self.state.raised_learned
         if since is not None and not alerted_in_force and not self._planned_covers(since):
             self._learn_return(reading.ts)
@@ -169,8 +173,17 @@ class NotReturnedRule(Rule[NotReturnedState]):
         a default (alerts then are: the default knows nothing of the person)."""
         since = self.state.absence.away_since
         s = self._settings
-        if since is None or self.state.raised_for is not None or not s.enabled:
+        if since is None or not s.enabled:
             return []
+        if self.state.raised_for is not None:
+            # Raised, then declared ("she is at my place until Sunday"): expected back by
+            # the declared end; raised again once if still away then.
+            end = self._planned_end()
+            raised_at = self.state.raised_at
+            if end is None or since >= end or raised_at is None:
+                return []
+            again = end + s.margin_minutes * 60
+            return [(again, True)] if again > raised_at else []
         hours, learned = self._limit_hours(since)
         out = [(since + hours * 3600, learned)]
         if s.by_night and not self.ctx.in_window(since, s.night_start, s.night_end):
@@ -202,8 +215,10 @@ class NotReturnedRule(Rule[NotReturnedState]):
         since = self.state.absence.away_since
         assert since is not None
         learned = any(why for d, why in self._deadlines() if d == due)
+        again = self.state.raised_for is not None  # past a declaration made after the alert
         self.state.raised_for = since
-        self.state.raised_learned = learned
+        self.state.raised_at = due
+        self.state.raised_learned = learned or again
         return [
             self.ctx.transition(
                 TransitionAction.RAISE,

@@ -655,7 +655,7 @@ class DetectorRuntime:
         )
 
     def _site(self, index: RegistryIndex, site_id: str) -> SiteDetectors | None:
-        entry = index.sites.get(site_id)
+        entry = index.detector_site(site_id)  # with declared absences laid over
         current = self.sites.get(site_id)
         if entry is None:
             return current  # unknown to this registry version: keep what we had, if anything

@@ -6,9 +6,26 @@ changes, so readers never see a half-applied registry.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from eldercare.registry_model import Device, RegistryDocument, Site, vendor_keys
+
+# The detector setting a declared absence sets for its resident.
+PLANNED_ABSENCE_SETTING = ("not_returned", "planned_absence_until")
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedAbsence:
+    """A declared absence of one resident: away until `until` (site-local
+    YYYY-MM-DDTHH:MM), said by `declared_by` at `declared_at` (epoch seconds)."""
+
+    resident_id: str
+    site_id: str
+    until: str
+    note: str
+    declared_by: str
+    declared_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +61,21 @@ class ResolvedDevice:
 
 
 class RegistryIndex:
-    def __init__(self, document: RegistryDocument, version: int = 0) -> None:
+    def __init__(
+        self,
+        document: RegistryDocument,
+        version: int = 0,
+        planned_absences: Mapping[str, PlannedAbsence] | None = None,
+    ) -> None:
         self.document = document
         self.version = version
         self.sites: dict[str, Site] = {s.id: s for s in document.sites}
+        # Declared absences by resident (live state, not part of the registry document).
+        self.planned_absences: dict[str, PlannedAbsence] = dict(planned_absences or {})
+        self._absences_by_site: dict[str, list[PlannedAbsence]] = {}
+        for p in self.planned_absences.values():
+            self._absences_by_site.setdefault(p.site_id, []).append(p)
+        self._detector_sites: dict[str, Site] = {}
         self._by_device: dict[str, ResolvedDevice] = {}
         self._by_vendor: dict[tuple[str, ...], ResolvedDevice] = {}
         for site in document.sites:
@@ -60,6 +88,38 @@ class RegistryIndex:
     @classmethod
     def empty(cls) -> RegistryIndex:
         return cls(RegistryDocument())
+
+    def detector_site(self, site_id: str) -> Site | None:
+        """The site as its detectors see it: the registry entry with its residents'
+        declared absences laid over their overrides (the document itself, which the API
+        edits and exports, never holds them). The same object for the life of the index,
+        so the runtime rebuilds a site's detectors only when this really changed."""
+        site = self.sites.get(site_id)
+        if site is None:
+            return None
+        declared = self._absences_by_site.get(site_id)
+        if not declared:
+            return site
+        cached = self._detector_sites.get(site_id)
+        if cached is None:
+            rule, key = PLANNED_ABSENCE_SETTING
+            until = {p.resident_id: p.until for p in declared}
+            residents = [
+                r.model_copy(
+                    update={
+                        "detectors": {
+                            **r.detectors,
+                            rule: {**r.detectors.get(rule, {}), key: until[r.id]},
+                        }
+                    }
+                )
+                if r.id in until
+                else r
+                for r in site.residents
+            ]
+            cached = site.model_copy(update={"residents": residents})
+            self._detector_sites[site_id] = cached
+        return cached
 
     def resolve_native(self, site_id: str, device_id: str) -> ResolvedDevice | None:
         """A native topic names both; a device speaking for another site is not resolved."""

@@ -27,6 +27,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     String,
@@ -41,7 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
 from eldercare.db import Base
-from eldercare.registry_index import RegistryIndex
+from eldercare.registry_index import PlannedAbsence, RegistryIndex
 from eldercare.registry_model import Bed, Contact, Device, RegistryDocument, Resident, Room, Site
 
 if TYPE_CHECKING:
@@ -170,6 +171,22 @@ class OrgUnitRow(Base):
     depth: Mapped[int] = mapped_column(Integer)
 
 
+class PlannedAbsenceRow(Base):
+    """A declared absence ("at my daughter's until Sunday 18:00"): live state set by family
+    or staff through the API, kept apart from the registry rows so that re-applying the
+    registry YAML does not wipe it. Read into the index with the registry (one per resident)."""
+
+    __tablename__ = "planned_absence"
+
+    resident_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    site_id: Mapped[str] = mapped_column(String(ID_LEN), index=True)
+    until: Mapped[str] = mapped_column(String(16))  # site-local YYYY-MM-DDTHH:MM
+    until_ts: Mapped[float] = mapped_column(Float, index=True)  # the same, epoch seconds
+    note: Mapped[str] = mapped_column(String(200), default="")
+    declared_by: Mapped[str] = mapped_column(String(128))
+    declared_at: Mapped[float] = mapped_column(Float)
+
+
 class RegistryMetaRow(Base):
     __tablename__ = "registry_meta"
 
@@ -202,6 +219,7 @@ REGISTRY_TABLES: list[Table] = [
         VendorBindingRow,
         ContactRow,
         OrgUnitRow,
+        PlannedAbsenceRow,
         RegistryMetaRow,
     )
 ]
@@ -358,7 +376,24 @@ async def load_index(sessions: Sessions) -> RegistryIndex:
             select(RegistryMetaRow.value).where(RegistryMetaRow.key == VERSION_KEY)
         )
         document = await read_document(session)
-    return RegistryIndex(document, version=int(version or 0))
+        declared = await read_planned_absences(session)
+    return RegistryIndex(document, version=int(version or 0), planned_absences=declared)
+
+
+async def read_planned_absences(session: AsyncSession) -> dict[str, PlannedAbsence]:
+    """Declared absences by resident id, read inside the caller's transaction."""
+    rows = await select_rows(session, PlannedAbsenceRow, PlannedAbsenceRow.resident_id, None)
+    return {
+        r["resident_id"]: PlannedAbsence(
+            resident_id=r["resident_id"],
+            site_id=r["site_id"],
+            until=r["until"],
+            note=r["note"],
+            declared_by=r["declared_by"],
+            declared_at=r["declared_at"],
+        )
+        for r in rows
+    }
 
 
 async def read_document(

@@ -32,6 +32,7 @@ from gateway import (
     routes_activity,
     routes_alerts,
     routes_auth,
+    routes_away,
     routes_family,
     routes_registry,
 )
@@ -142,7 +143,14 @@ def create_app(
     )
     app.add_middleware(BrowserSecurity, public_url=settings.public_url)
     app.state.gateway = ctx
-    for module in (routes_auth, routes_alerts, routes_registry, routes_activity, routes_family):
+    for module in (
+        routes_auth,
+        routes_alerts,
+        routes_registry,
+        routes_away,
+        routes_activity,
+        routes_family,
+    ):
         app.include_router(module.router)
     pages.mount(app)
 

@@ -24,6 +24,7 @@ from gateway.enrich import enrich
 from gateway.family_link import linked_contacts
 from gateway.ports import AlertEventOut, AlertOut, AlertQuery
 from gateway.routes_activity import resident_activity
+from gateway.routes_away import AwayOut, current_away
 from gateway.routes_registry import ResidentOut, resident_out, resident_site
 from gateway.users import Role
 
@@ -89,6 +90,7 @@ class FamilyView(BaseModel):
     state: ResidentState | None = Field(description="None when activity is unavailable")
     today: list[TimelineItem]
     alerts: list[HandledAlert]
+    away: AwayOut | None = Field(None, description="her declared absence, while current")
 
 
 @router.get(
@@ -138,7 +140,11 @@ async def family_view(resident_id: str, principal: Auth, ctx: Ctx, request: Requ
         history = await ctx.alert_service.alert_history(a.id)
         handled.append(HandledAlert(alert=enrich(a, index), history=history))
     return FamilyView(
-        resident=resident_out(site, resident), state=state, today=today, alerts=handled
+        resident=resident_out(site, resident),
+        state=state,
+        today=today,
+        alerts=handled,
+        away=current_away(site, index.planned_absences.get(resident.id), now),
     )
 
 

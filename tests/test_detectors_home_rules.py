@@ -169,6 +169,56 @@ def test_not_returned_planned_absence_waits_for_its_end() -> None:
     assert _raises(replay(rule, rs, rs[-1].ts)) == ["19:00→22:00"]
 
 
+def _declared_after_the_alert(back: tuple[int, int, int] | None) -> list[Transition]:
+    """Out Friday 09:00, raised at 21:00 (the 12 h default limit); then the daughter
+    declares "with me until Sunday 18:00" and the rule is rebuilt with the new settings,
+    its state carried over (as the runtime does on a registry change)."""
+    site = home_site(SH)
+    rule = NotReturnedRule(context(site))
+    rs = _evening_out(site, 10, (9, 0), (17, 30))
+    out = replay(rule, rs[:3], local_ts(SH, 2024, 5, 10, 23, 0))
+    plan = {"not_returned": {"planned_absence_until": "2024-05-12T18:00"}}
+    declared = NotReturnedRule(context(home_site(SH, resident_overrides=plan)))
+    declared.restore(rule.snapshot())
+    end = local_ts(SH, 2024, 5, 13, 9, 0)
+    if back is None:
+        return out + replay(declared, [], end)
+    t_in = local_ts(SH, 2024, 5, *back)
+    tail = [replace(r, ts=t_in + (r.ts - rs[3].ts)) for r in rs[3:]]
+    return out + replay(declared, tail, end)
+
+
+def test_not_returned_declared_after_the_alert_rearms_at_the_declared_end() -> None:
+    out = _declared_after_the_alert(back=None)
+    # Raised Friday 21:00; still away at the declared end + 60 min: raised once more.
+    assert [(x.action, x.ts) for x in out] == [
+        (RAISE, local_ts(SH, 2024, 5, 10, 21, 0) + 5),
+        (RAISE, local_ts(SH, 2024, 5, 12, 19, 0)),
+    ]
+    assert out[1].details["planned_until"] == "2024-05-12T18:00"
+    # Back Sunday 17:30 as declared: the first alert clears, nothing more.
+    out = _declared_after_the_alert(back=(12, 17, 30))
+    assert [(x.action, x.ts) for x in out] == [
+        (RAISE, local_ts(SH, 2024, 5, 10, 21, 0) + 5),
+        (CLEAR, local_ts(SH, 2024, 5, 12, 17, 30)),
+    ]
+    # Back Sunday 20:00, after the second raise: one clear.
+    out = _declared_after_the_alert(back=(12, 20, 0))
+    assert [x.action for x in out] == [RAISE, RAISE, CLEAR]
+
+
+def test_not_returned_declaration_ending_before_the_alert_does_not_rearm() -> None:
+    """A declaration whose end (+ margin) had passed when the alert raised (here: ended
+    at noon, so the 12 h limit from 09:00 applies) does not raise again later."""
+    site = home_site(
+        SH, resident_overrides={"not_returned": {"planned_absence_until": "2024-05-10T12:00"}}
+    )
+    rule = NotReturnedRule(context(site))
+    rs = _evening_out(site, 10, (9, 0), (17, 30))[:3]
+    out = replay(rule, rs, local_ts(SH, 2024, 5, 12, 0, 0))
+    assert [(x.action, x.ts) for x in out] == [(RAISE, local_ts(SH, 2024, 5, 10, 21, 0) + 5)]
+
+
 def test_not_returned_learned_deadline_is_bounded() -> None:
     site = home_site(SH, resident_overrides={"not_returned": {"latest_night_deadline": "00:30"}})
     rule = NotReturnedRule(context(site))

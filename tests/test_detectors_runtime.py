@@ -16,7 +16,7 @@ from detectors.snapshot_store import SnapshotStore
 from eldercare.clock import FakeClock
 from eldercare.db import create_all, create_engine
 from eldercare.domain import AlertKind, Reading, Severity, Stream, Transition, TransitionAction
-from eldercare.registry_index import RegistryIndex
+from eldercare.registry_index import PlannedAbsence, RegistryIndex
 from eldercare.registry_model import RegistryDocument, Site
 from tests.detector_helpers import HOME_DEVICES, home_site, local_ts, reading
 from tests.test_wearable_fall_signals import Signal, batches
@@ -669,6 +669,42 @@ async def test_planned_absence_declared_in_the_registry_during_an_absence() -> N
     )
     await rt.advance_to(local_ts(SH, 2024, 5, 12, 23, 0))
     # Not at 22:00 that evening (by night) nor after 12 h: at the declared end + 60 min.
+    assert sink.of(AlertKind.NOT_RETURNED) == [(RAISE, local_ts(SH, 2024, 5, 12, 19, 0))]
+
+
+async def test_declared_absence_in_the_index_reaches_the_running_rule() -> None:
+    """The same, declared through the API's table (`RegistryIndex.planned_absences`) rather
+    than the registry YAML: the runtime builds from `detector_site`, which lays it over."""
+    site = home_site(SH)
+    sink = Collector()
+    holder = {"index": RegistryIndex(RegistryDocument(sites=[site]), version=1)}
+    rt = DetectorRuntime(lambda: holder["index"], sink, clock_mode="event")
+    t = local_ts(SH, 2024, 5, 10, 9, 0)
+    await rt.handle_readings(
+        [
+            reading(site, "pir-kitchen", Stream.MOTION, t - 60, motion=True),
+            reading(site, "door-front", Stream.CONTACT, t, open=True),
+            reading(site, "door-front", Stream.CONTACT, t + 5, open=False),
+        ]
+    )
+    await rt.advance_to(t + 6 * 3600)
+    declared = PlannedAbsence(
+        resident_id=site.residents[0].id,
+        site_id=site.id,
+        until="2024-05-12T18:00",
+        note="",
+        declared_by="daughter",
+        declared_at=t + 6 * 3600,
+    )
+    holder["index"] = RegistryIndex(
+        RegistryDocument(sites=[site]),
+        version=2,
+        planned_absences={declared.resident_id: declared},
+    )
+    await rt.handle_readings(
+        [reading(site, "sos-1", Stream.BATTERY, t + 6 * 3600 + 1, percent=90.0)]
+    )
+    await rt.advance_to(local_ts(SH, 2024, 5, 12, 23, 0))
     assert sink.of(AlertKind.NOT_RETURNED) == [(RAISE, local_ts(SH, 2024, 5, 12, 19, 0))]
 
 
