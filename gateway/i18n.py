@@ -162,6 +162,27 @@ UI: dict[str, dict[str, str]] = {
     "family.timeline.night_bathroom": {"zh-CN": "夜间如厕", "en": "Night bathroom visit"},
     "family.timeline.in_bed": {"zh-CN": "上床休息", "en": "Went to bed"},
     "family.timeline.until": {"zh-CN": "至 {time}", "en": "until {time}"},
+    "away.title": {"zh-CN": "外出报备", "en": "Away from home"},
+    "away.explain": {
+        "zh-CN": "去子女家或外出旅行？请填写预计回家时间，在此之前不会发出“外出未归”提醒；"
+        "到时仍未回家，服务中心会照常收到提醒。",
+        "en": "Staying with family or travelling? Say when {name} will be back: no “Not "
+        "back home” alert is raised before then, and the centre is alerted as usual if "
+        "not back by then.",
+    },
+    "away.until": {"zh-CN": "预计回家时间（当地时间）", "en": "Expected back (local time)"},
+    "away.note": {"zh-CN": "备注（如：在女儿家）", "en": "Note (e.g. staying with me)"},
+    "away.declare": {"zh-CN": "报备", "en": "Declare"},
+    "away.withdraw": {"zh-CN": "撤销报备", "en": "Withdraw"},
+    "away.current": {
+        "zh-CN": "{name}已报备外出，预计{until}回家",
+        "en": "{name} is declared away until {until}",
+    },
+    "away.by": {"zh-CN": "（{who}报备）", "en": " (declared by {who})"},
+    "away.none": {"zh-CN": "未报备", "en": "None declared"},
+    "away.set": {"zh-CN": "报备外出…", "en": "Declare away…"},
+    "away.need_until": {"zh-CN": "请填写预计回家时间", "en": "Please give the expected return"},
+    "detail.away": {"zh-CN": "外出报备", "en": "Declared away"},
     "family.prefs": {"zh-CN": "通知设置", "en": "Notification preferences"},
     "family.prefs.safety": {
         "zh-CN": "安全警报（不能关闭，只能选择接收方式）",

@@ -113,7 +113,7 @@ async def put_away(
             timezone=site.timezone,
             until=body.until,
             note=body.note,
-            declared_by=principal.username,
+            declared_by=principal.account.display_name or principal.username,
             now=ctx.clock.now(),
         )
     except planned_absence.PlannedAbsenceError as exc:

@@ -306,6 +306,44 @@ async def test_console_in_english_and_the_other_pages(platform: Platform, browse
     await _shot(login, "login-en")
 
 
+async def test_family_declares_away_and_the_operator_sees_and_withdraws_it(
+    platform: Platform, browser: Any
+) -> None:
+    """The daughter declares her mother away until a time on the portal; the operator sees
+    it on the resident card of an alert and withdraws it; the portal offers the form again."""
+    from playwright.async_api import expect
+
+    family = await _page(browser, platform.url, "family-zhang", "zh-CN")
+    await family.wait_for_url("**/family")
+    await expect(family.locator("#away-form")).to_be_visible()
+    await expect(family.locator("#away-explain")).to_contain_text("外出未归")
+    until = time.strftime("%Y-%m-%dT18:00", time.gmtime(time.time() + 8 * 3600 + 2 * 86400))
+    await family.fill("#away-until", until)
+    await family.fill("#away-note", "在女儿家")
+    await family.click("#away-form button[type=submit]")
+    shown = until[5:10].replace("-", "/") + " " + until[11:16]
+    await expect(family.locator("#away-current")).to_contain_text(f"预计{shown}回家")
+    await expect(family.locator("#away-current")).to_contain_text("在女儿家")
+    await expect(family.locator("#away-form")).to_be_hidden()
+    await _shot(family, "family-away-zh")
+
+    await platform.raise_sos("hh-401", "zhang-xiuying")
+    page = await _page(
+        browser, platform.url, "op-bincheng", "en", viewport={"width": 1440, "height": 900}
+    )
+    await page.wait_for_url("**/console")
+    await page.locator("#queue .row").first.click()
+    await expect(page.locator("#away")).to_contain_text(f"declared away until {shown}")
+    await expect(page.locator("#away")).to_contain_text("family-zhang")
+    await _shot(page, "console-away-en")
+    await page.click("#btn-away-withdraw")
+    await expect(page.locator("#away")).to_contain_text("None declared")
+
+    await family.reload()
+    await expect(family.locator("#away-form")).to_be_visible()
+    await expect(family.locator("#away-current")).to_be_hidden()
+
+
 async def test_lost_stream_is_impossible_to_miss(tmp_path: Path, browser: Any) -> None:
     from playwright.async_api import expect
 

@@ -79,6 +79,15 @@ const EC = (() => {
     return out;
   }
   function setZone(z) { zone = z || undefined; }
+  // "YYYY-MM-DDTHH:MM" of an instant in the zone: a datetime-local input's value.
+  function localIso(ts) {
+    const fmt = new Intl.DateTimeFormat("en-GB", {
+      timeZone: zone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit" });
+    const p = {};
+    for (const x of fmt.formatToParts(new Date(ts * 1000))) p[x.type] = x.value;
+    return p.year + "-" + p.month + "-" + p.day + "T" + p.hour + ":" + p.minute;
+  }
   function hhmm(ts) { const p = parts(ts); return p.hour + ":" + p.minute; }
   function hhmmss(ts) { const p = parts(ts); return p.hour + ":" + p.minute + ":" + p.second; }
   function dateTime(ts) { const p = parts(ts); return p.month + "/" + p.day + " " + p.hour + ":" + p.minute; }
@@ -108,7 +117,8 @@ const EC = (() => {
   }
 
   return {
-    t, loadStrings, setLang, toggleLang, api, setZone, hhmm, hhmmss, dateTime, duration, el, signOut,
+    t, loadStrings, setLang, toggleLang, api, setZone, localIso, hhmm, hhmmss, dateTime, duration, el,
+    signOut,
     get lang() { return lang; },
   };
 })();

@@ -237,17 +237,18 @@
     const pane = document.getElementById("detail");
     const { alert: a, history } = await api("/api/alerts/" + encodeURIComponent(id));
     if (id !== selectedId) return;
-    let resident = null, contacts = [], act = null;
+    let resident = null, contacts = [], act = null, away = null;
     if (a.resident_id) {
       const rid = encodeURIComponent(a.resident_id);
-      [resident, contacts, act] = await Promise.all([
+      [resident, contacts, act, away] = await Promise.all([
         api("/api/residents/" + rid),
         api("/api/residents/" + rid + "/contacts"),
         api("/api/residents/" + rid + "/activity").catch(() => null),
+        api("/api/residents/" + rid + "/away").catch(() => null),
       ]);
     }
     if (id !== selectedId) return;
-    pane.replaceChildren(renderDetail(a, history, resident, contacts, act));
+    pane.replaceChildren(renderDetail(a, history, resident, contacts, act, away));
   }
 
   function mapLink(r) {
@@ -256,7 +257,44 @@
     return el("a", { href: url, target: "_blank", rel: "noopener" }, t("detail.map"));
   }
 
-  function renderDetail(a, history, r, contacts, act) {
+  // A declared absence ("with her daughter until Sunday 18:00"), set or withdrawn here
+  // when the family tells the centre on the phone; "until" is the site's wall time.
+  function awayRow(a, r, away) {
+    const until = away ? away.until.slice(5, 10).replace("-", "/") + " " + away.until.slice(11, 16) : null;
+    return el("dd", { id: "away" },
+      away ? t("away.current", { name: r.name, until }) + t("away.by", { who: away.declared_by }) +
+        (away.note ? " · " + away.note : "") : t("away.none"),
+      el("span", { class: "away-actions" },
+        el("button", { id: "btn-away", onclick: () => declareAway(a, r) }, t("away.set")),
+        away ? el("button", { id: "btn-away-withdraw", onclick: () => withdrawAway(a, r) }, t("away.withdraw")) : null));
+  }
+
+  function declareAway(a, r) {
+    const now = Date.now() / 1000;
+    EC.setZone(r.timezone);
+    const until = el("input", { id: "away-until", type: "datetime-local", required: true,
+      min: EC.localIso(now), max: EC.localIso(now + 31 * 86400) });
+    EC.setZone(null);
+    const note = el("input", { id: "away-note", maxlength: 200 });
+    dialog(t("away.title"), el("div", {},
+      el("label", {}, t("away.until") + " (" + r.timezone + ")", until), el("label", {}, t("away.note"), note)),
+      async () => {
+        try {
+          await api("/api/residents/" + encodeURIComponent(r.id) + "/away",
+            { method: "PUT", json: { until: until.value.slice(0, 16), note: note.value.trim() } });
+        } catch (e) { window.alert(t("error.generic", { msg: e.message })); }
+        loadDetail(a.id);
+      });
+  }
+
+  async function withdrawAway(a, r) {
+    try {
+      await api("/api/residents/" + encodeURIComponent(r.id) + "/away", { method: "DELETE" });
+    } catch (e) { window.alert(t("error.generic", { msg: e.message })); }
+    loadDetail(a.id);
+  }
+
+  function renderDetail(a, history, r, contacts, act, away) {
     const now = Date.now() / 1000;
     const head = el("div", { class: "detail-head sev-" + a.severity },
       el("span", { class: "sev-label" }, t("severity." + a.severity)),
@@ -282,7 +320,9 @@
         el("dt", {}, t("detail.room")),
         el("dd", {}, [r.room_name, r.bed_name].filter(Boolean).join(" / ") || "–"),
         el("dt", {}, t("detail.address")),
-        el("dd", {}, (r.address || r.site_name) + " ", mapLink(r)))) :
+        el("dd", {}, (r.address || r.site_name) + " ", mapLink(r)),
+        el("dt", {}, t("detail.away")),
+        awayRow(a, r, away))) :
       el("section", { class: "card resident-card" }, el("h3", {}, a.site_name || a.site_id), el("p", {}, a.site_address || ""));
 
     const contactList = el("section", { class: "card" }, el("h3", {}, t("detail.contacts")),

@@ -63,6 +63,50 @@
       : [el("p", { class: "muted" }, t("family.alerts_none"))]));
   }
 
+  // A declared absence: "until" is the site's local wall time, shown as written.
+  function untilText(until) { return until.slice(5, 10).replace("-", "/") + " " + until.slice(11, 16); }
+
+  function renderAway() {
+    if (!view) return;
+    const away = view.away;
+    const cur = document.getElementById("away-current");
+    const form = document.getElementById("away-form");
+    document.getElementById("away-explain").textContent = t("away.explain", { name: name() });
+    cur.hidden = !away;
+    document.getElementById("away-withdraw").hidden = !away;
+    form.hidden = !!away;
+    if (away) {
+      cur.textContent = t("away.current", { name: name(), until: untilText(away.until) }) +
+        t("away.by", { who: away.declared_by }) + (away.note ? " · " + away.note : "");
+    } else {
+      const now = Date.now() / 1000;
+      const input = document.getElementById("away-until");
+      input.min = EC.localIso(now);
+      input.max = EC.localIso(now + 31 * 86400);
+    }
+  }
+
+  async function declareAway(ev) {
+    ev.preventDefault();
+    const err = document.getElementById("away-error");
+    err.hidden = true;
+    const until = document.getElementById("away-until").value;
+    if (!until) { err.textContent = t("away.need_until"); err.hidden = false; return; }
+    try {
+      await api("/api/residents/" + encodeURIComponent(current) + "/away", { method: "PUT",
+        json: { until: until.slice(0, 16), note: document.getElementById("away-note").value.trim() } });
+    } catch (e) { err.textContent = t("error.generic", { msg: e.message }); err.hidden = false; return; }
+    document.getElementById("away-note").value = "";
+    await loadView();
+  }
+
+  async function withdrawAway() {
+    try {
+      await api("/api/residents/" + encodeURIComponent(current) + "/away", { method: "DELETE" });
+    } catch (e) { window.alert(t("error.generic", { msg: e.message })); return; }
+    await loadView();
+  }
+
   function renderPrefs() {
     // Channels the registry holds no address for are marked, so she knows what reaches her.
     const linked = (prefs.linked_contacts || []).length > 0;
@@ -83,6 +127,7 @@
     view = await api("/api/family/residents/" + encodeURIComponent(current));
     EC.setZone(view.resident.timezone);
     render();
+    renderAway();
   }
 
   async function savePrefs(ev) {
@@ -112,9 +157,11 @@
     const langBtn = document.getElementById("lang");
     langBtn.textContent = t("lang.switch");
     langBtn.addEventListener("click", EC.toggleLang);
-    document.addEventListener("langchange", () => { langBtn.textContent = t("lang.switch"); render(); renderPrefs(); });
+    document.addEventListener("langchange", () => { langBtn.textContent = t("lang.switch"); render(); renderAway(); renderPrefs(); });
     document.getElementById("logout").addEventListener("click", EC.signOut);
     document.getElementById("prefs").addEventListener("submit", savePrefs);
+    document.getElementById("away-form").addEventListener("submit", declareAway);
+    document.getElementById("away-withdraw").addEventListener("click", withdrawAway);
     const me = await api("/api/auth/me");
     if (me.role !== "family" && me.role !== "admin") { location.href = "/console"; return; }
     [residents, prefs] = await Promise.all([api("/api/family/residents"), api("/api/family/preferences")]);
