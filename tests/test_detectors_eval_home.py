@@ -109,3 +109,49 @@ def test_leaving_the_bathroom_through_the_toilet_door_at_night_is_no_alarm(
     assert [(a["kind"], a["at"]) for a in off["false_alarms"]["alerts"]] == [
         ("bathroom_too_long", "2008-02-26 23:39")
     ]
+
+
+def test_a_declared_weekend_away_is_no_alarm_and_a_late_evening_still_is(tmp_path: Path) -> None:
+    """Regular days, then a weekend away (out Friday 18:00, back Sunday 17:00) and one
+    evening out past the night deadline. Undeclared, the weekend raises `not_returned`;
+    declared as he leaves (the what-if section), only the late evening does."""
+    path = _write_days(tmp_path / "kasterenSenseData.txt", 10)
+    text = path.read_text(encoding="latin-1").splitlines(keepends=True)
+    keep = text[2:-1]
+    friday = datetime(2008, 3, 7)
+    # Nothing between Friday 18:00 and Sunday 17:00 but leaving and coming back.
+    fmt = "%d-%b-%Y %H:%M:%S"
+    gone_from, gone_to = friday.replace(hour=18), friday + timedelta(days=2, hours=17)
+    kept = [
+        line
+        for line in keep
+        if not (gone_from <= datetime.strptime(line.split("\t")[0], fmt) <= gone_to)
+    ]
+    kept += [_line(gone_from, 5, 12), _line(gone_to, 5, 12)]
+    late = datetime(2008, 3, 4)  # Tuesday: out 19:30, back 02:30 (his usual is 17:30)
+    kept = [
+        line
+        for line in kept
+        if not (
+            late.replace(hour=19, minute=30)
+            <= datetime.strptime(line.split("\t")[0], fmt)
+            <= late + timedelta(days=1, hours=2, minutes=30)
+        )
+    ]
+    kept += [
+        _line(late.replace(hour=19, minute=30), 5, 12),
+        _line(late + timedelta(days=1, hours=2, minutes=30), 5, 12),
+    ]
+    kept.sort(key=lambda line: datetime.strptime(line.split("\t")[0], fmt))
+    path.write_text(text[0] + text[1] + "".join(kept) + text[-1], encoding="latin-1")
+
+    report = evaluate(tmp_path)
+    undeclared = [a["at"] for a in report["false_alarms"]["alerts"] if a["kind"] == "not_returned"]
+    assert "2008-03-04 22:00" in undeclared and any(a.startswith("2008-03-07") for a in undeclared)
+    what_if = report["with_overnight_trips_declared"]
+    # The late evening is no trip (back before 03:00): not declared, still alarmed.
+    assert [(t["left"], t["back"], t["declared_until"]) for t in what_if["trips"]] == [
+        ("2008-03-07 18:00", "2008-03-09 17:00", "2008-03-09 18:00"),
+    ]
+    declared = [a["at"] for a in what_if["alerts"] if a["kind"] == "not_returned"]
+    assert declared == ["2008-03-04 22:00"]
