@@ -52,7 +52,13 @@ from alerts.recipients import (
     resolve_all,
 )
 from alerts.records import AlertChange, EscalationState, NotificationRecord, PlannedNotification
-from alerts.sender import AppriseSender, DeliveryError, NotificationSender
+from alerts.sender import (
+    AppriseSender,
+    DeliveryError,
+    NotificationSender,
+    NotifyType,
+    notify_type,
+)
 from alerts.store import AlertStore
 from eldercare.clock import Clock
 from eldercare.domain import Severity, Transition
@@ -466,11 +472,14 @@ class AlertPipeline:
         when they have all finished. Returns how many sends were started."""
         due = await self.store.due_notifications(now)
         index = self.index_provider()
+        alerts = await self.store.get_many([n.alert_id for n in due if n.alert_id]) if due else {}
         started = 0
         for n in due:
             if n.id in self._in_flight:
                 continue
-            task = asyncio.create_task(self._deliver(n, index), name=f"notify-{n.id}")
+            alert = alerts.get(n.alert_id) if n.alert_id else None
+            kind = notify_type(n.purpose, alert.severity if alert else None)
+            task = asyncio.create_task(self._deliver(n, index, kind), name=f"notify-{n.id}")
             self._in_flight[n.id] = task
             task.add_done_callback(partial(self._forget, n.id))
             started += 1
@@ -486,8 +495,8 @@ class AlertPipeline:
         while self._in_flight:
             await asyncio.gather(*list(self._in_flight.values()), return_exceptions=True)
 
-    async def _deliver(self, n: NotificationRecord, index: RegistryIndex) -> None:
-        error = await self._send_one(n, index)
+    async def _deliver(self, n: NotificationRecord, index: RegistryIndex, kind: NotifyType) -> None:
+        error = await self._send_one(n, index, kind)
         self._results.append((n, error))
         await self._record_results()
 
@@ -543,7 +552,9 @@ class AlertPipeline:
                     await self.store.pull_forward(alert_id, round_, wall, wall)
                     self._wake.set()
 
-    async def _send_one(self, n: NotificationRecord, index: RegistryIndex) -> str | None:
+    async def _send_one(
+        self, n: NotificationRecord, index: RegistryIndex, kind: NotifyType
+    ) -> str | None:
         """None when delivered, else why not."""
         url = self._urls_by_channel(n, index)
         if url is None:
@@ -554,7 +565,7 @@ class AlertPipeline:
         )
         async with limit:
             try:
-                await self.sender.send(url, n.title, n.body, delivery.timeout_s)
+                await self.sender.send(url, n.title, n.body, delivery.timeout_s, kind)
             except DeliveryError as exc:
                 return str(exc)
             except Exception as exc:  # any failure of one channel stays with that channel

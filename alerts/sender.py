@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol
+from typing import Literal, Protocol
 
 import apprise
 
@@ -18,8 +18,30 @@ class DeliveryError(RuntimeError):
     """A message was not delivered; the text says why (kept in the notification log)."""
 
 
+# Apprise's notification types: services that show them (a colour, an icon, a JSON
+# `type` field a receiving integration can route on) tell an emergency from a summary.
+NotifyType = Literal["info", "success", "warning", "failure"]
+_BY_SEVERITY: dict[str, NotifyType] = {
+    "critical": "failure",
+    "high": "failure",
+    "medium": "warning",
+    "warning": "warning",
+    "info": "info",
+}
+
+
+def notify_type(purpose: str, severity: str | None) -> NotifyType:
+    """An alert by its severity; a follow-up ("handled, resident fine") is good news;
+    anything else (a daily summary) is information."""
+    if purpose == "alert" and severity is not None:
+        return _BY_SEVERITY.get(severity, "warning")
+    return "success" if purpose == "followup" else "info"
+
+
 class NotificationSender(Protocol):
-    async def send(self, url: str, title: str, body: str, timeout_s: float) -> None:
+    async def send(
+        self, url: str, title: str, body: str, timeout_s: float, kind: NotifyType = "info"
+    ) -> None:
         """Deliver or raise `DeliveryError`."""
         ...
 
@@ -39,9 +61,11 @@ class AppriseSender:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._pool(), _load_plugins)
 
-    async def send(self, url: str, title: str, body: str, timeout_s: float) -> None:
+    async def send(
+        self, url: str, title: str, body: str, timeout_s: float, kind: NotifyType = "info"
+    ) -> None:
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._pool(), _send_blocking, url, title, body)
+        future = loop.run_in_executor(self._pool(), _send_blocking, url, title, body, kind)
         try:
             ok = await asyncio.wait_for(future, timeout_s)
         except TimeoutError as exc:
@@ -60,8 +84,8 @@ def _load_plugins() -> None:
     apprise.Apprise().add("json://localhost/")
 
 
-def _send_blocking(url: str, title: str, body: str) -> bool:
+def _send_blocking(url: str, title: str, body: str, kind: NotifyType) -> bool:
     client = apprise.Apprise()
     if not client.add(url):
         raise DeliveryError("not a valid Apprise URL")
-    return bool(client.notify(body=body, title=title))
+    return bool(client.notify(body=body, title=title, notify_type=apprise.NotifyType(kind)))

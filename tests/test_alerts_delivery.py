@@ -238,3 +238,28 @@ async def test_alert_stored_before_a_stage_failed_still_escalates(
     assert len(rx.to("centre")) == 1
     await pipeline.tick()
     assert len(rx.to("centre")) == 1
+
+
+async def test_messages_carry_a_notify_type_by_severity_and_purpose(
+    store: AlertStore, http_receiver: HttpReceiver
+) -> None:
+    """Apprise's type reaches the channel (here the JSON `type` field): an SOS is a
+    failure, a low battery a warning, the follow-up saying it was handled a success."""
+    rx = http_receiver
+    clock = FakeClock(T0)
+    pipeline, service = make_pipeline(
+        store, registry([rx.url("daughter")]), clock, policies([rx.url("centre")])
+    )
+    await pipeline.handle_transitions(
+        [transition(AlertKind.SOS, T0), transition(AlertKind.LOW_BATTERY, T0, resident=None)]
+    )
+    await pipeline.tick()
+    assert sorted(r.doc["type"] for r in rx.to("centre")) == ["failure", "warning"]
+    clock.set(T0 + 60)  # unacknowledged: the family is told
+    await pipeline.tick()
+    await pipeline.tick()
+    assert [r.doc["type"] for r in rx.to("daughter")] == ["failure"]
+    sos = next(a for a in await service.list_alerts(AlertFilter()) if a.kind == "sos")
+    await service.resolve(sos.id, "resident_fine", None, by="王敏")
+    await pipeline.tick()
+    assert [r.doc["type"] for r in rx.to("daughter")] == ["failure", "success"]
