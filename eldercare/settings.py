@@ -50,6 +50,19 @@ class Settings(BaseSettings):
     influx_username: str | None = Field(None, description="user for InfluxDB 1.x auth")
     influx_password: str | None = Field(None, description="password for InfluxDB 1.x auth")
 
+    spool_max_mb: int = Field(
+        4096,
+        ge=1,
+        description="cap of ingest's on-disk spool while InfluxDB is away; past it, readings "
+        "stay unacknowledged with the broker (detection goes on)",
+    )
+    spool_min_free_mb: int = Field(
+        1024,
+        ge=0,
+        description="the spool never leaves less than this free on its disk (the alert "
+        "store usually shares it)",
+    )
+
     database_url: str = Field(
         "",
         description="SQLAlchemy async URL of the relational store "

@@ -36,7 +36,7 @@ from pathlib import Path
 from eldercare import metrics
 from eldercare.influx import InfluxClient, InfluxError
 from eldercare.logs import get_logger
-from ingest.spool import Spool
+from ingest.spool import Spool, SpoolFull
 
 log = get_logger(__name__)
 
@@ -48,6 +48,10 @@ _REFUSED = metrics.counter("ingest_influx_refused_total", "batches InfluxDB refu
 _WRITE_ERRORS = metrics.counter("ingest_influx_errors_total", "failed InfluxDB write attempts")
 _INFLUX_UP = metrics.gauge("ingest_influx_up", "1 while InfluxDB takes writes, 0 while spooling")
 _SPOOL_BYTES = metrics.gauge("ingest_spool_bytes", "bytes waiting in the spool")
+_SPOOL_REFUSED = metrics.counter(
+    "ingest_spool_refused_total",
+    "lines the full spool refused (left unacknowledged with the broker, redelivered later)",
+)
 
 
 def linger_left(
@@ -92,6 +96,8 @@ class InfluxWriter:
         self.influx_up = True
         self.written = 0
         self.spooled = 0
+        self.spool_refused = 0  # lines refused by a full spool
+        self._spool_full = False
         self.drained = 0
         self.refused_batches = 0
         self.requests = 0  # write requests made (coalesced batches), for tests and stats
@@ -107,7 +113,7 @@ class InfluxWriter:
 
     async def start(self) -> None:
         _INFLUX_UP.set(1)
-        _SPOOL_BYTES.set(self.spool.size_bytes())
+        _SPOOL_BYTES.set(self.spool.bytes)
         self._flusher = asyncio.create_task(self._flush_loop(), name="influx-flush")
         self._drainer = asyncio.create_task(self._drain_loop(), name="influx-drain")
 
@@ -202,6 +208,10 @@ class InfluxWriter:
     ) -> None:
         try:
             await self._write_items(items)
+        except SpoolFull as exc:  # logged once per episode by _spool
+            for _, future, _ in items:
+                if not future.done():
+                    future.set_exception(exc)
         except Exception as exc:  # the spool itself failed: nothing is durable
             log.exception("write and spool both failed")
             for _, future, _ in items:
@@ -240,7 +250,7 @@ class InfluxWriter:
                 return
             if outcome == "refused":
                 return
-        await self._spool(body)
+        await self._spool(body, len(lines))
         self.spooled += len(lines)
         _SPOOLED.inc(len(lines))
 
@@ -268,10 +278,25 @@ class InfluxWriter:
         self._mark_down("write failed after retries")
         return "failed"
 
-    async def _spool(self, body: bytes) -> None:
+    async def _spool(self, body: bytes, n_lines: int) -> None:
         async with self._spool_lock:
-            await asyncio.to_thread(self.spool.append, body)
-        _SPOOL_BYTES.set(self.spool.size_bytes())
+            try:
+                await asyncio.to_thread(self.spool.append, body)
+            except SpoolFull as exc:
+                self.spool_refused += n_lines
+                _SPOOL_REFUSED.inc(n_lines)
+                if not self._spool_full:
+                    log.error(
+                        "spool full: readings stay unacknowledged with the broker until "
+                        "InfluxDB is back (detection goes on)",
+                        extra={"why": str(exc)},
+                    )
+                self._spool_full = True
+                raise
+            if self._spool_full:
+                log.info("spool taking batches again", extra={"bytes": self.spool.bytes})
+            self._spool_full = False
+        _SPOOL_BYTES.set(self.spool.bytes)
 
     def _mark_down(self, why: str) -> None:
         if self.influx_up:
@@ -320,7 +345,7 @@ class InfluxWriter:
                 _DRAINED.inc(n)
                 self._mark_up()
             self.spool.remove(segment)
-            _SPOOL_BYTES.set(self.spool.size_bytes())
+            _SPOOL_BYTES.set(self.spool.bytes)
         return self.spool.is_empty()
 
 

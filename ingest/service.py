@@ -45,7 +45,7 @@ from ingest.influx_writer import InfluxWriter
 from ingest.mqtt_session import Backoff, InboundMessage, MqttConfig, MqttConnection, MqttError
 from ingest.quarantine import Quarantine
 from ingest.recent_keys import RecentKeys
-from ingest.spool import Spool
+from ingest.spool import Spool, SpoolFull
 from ingest.unregistered import UnregisteredDevices, init_unregistered_store
 
 if TYPE_CHECKING:
@@ -74,6 +74,8 @@ DEDUP_WINDOW = 200_000  # reading keys remembered (100k-200k latest) to count du
 # Messages handed on but not yet durable; past this, handing on waits for acks. (QoS 1
 # is bounded by the broker's in-flight window anyway; this bounds QoS 0 too.)
 UNACKED_MAX = 20_000
+
+SPOOL_FULL_RETRY_S = 10.0  # while the spool is full, fetch redeliveries this often
 
 _Unacked = tuple[Sequence[InboundMessage], "asyncio.Future[None]", list[Reading]]
 
@@ -110,7 +112,11 @@ class IngestService:
         self.max_batch = max_batch
         self.instance = instance or f"{socket.gethostname()}:{settings.mqtt_client_id}"
         run_dir = settings.run_dir
-        self.spool = Spool(run_dir / "spool")
+        self.spool = Spool(
+            run_dir / "spool",
+            max_bytes=settings.spool_max_mb * 1024 * 1024,
+            min_free_bytes=settings.spool_min_free_mb * 1024 * 1024,
+        )
         self.quarantine = Quarantine(run_dir / "quarantine")
         self.influx = InfluxClient.from_settings(settings)
         self.writer = InfluxWriter(self.influx, settings.influx_db, self.spool)
@@ -180,6 +186,11 @@ class IngestService:
                 log.warning(
                     "mqtt unavailable; reconnecting", extra={"error": str(exc), "in_s": delay}
                 )
+            except SpoolFull:
+                # InfluxDB away and the spool at its cap (logged by the writer): the broker
+                # keeps the unacknowledged messages; come back for them at a slow pace
+                # instead of reconnecting at once, over and over.
+                delay = max(backoff.next(), SPOOL_FULL_RETRY_S)
             except Exception:
                 # The batch was not acknowledged; after reconnecting, the broker resends it.
                 delay = backoff.next()

@@ -12,6 +12,13 @@ Draining goes oldest segment first, record by record; `seal()` closes the
 segment being appended so it can be drained while new batches go to a fresh one.
 A segment is removed only after all its records are in InfluxDB; a crash during
 draining writes some records twice, which is harmless (idempotent points).
+
+Bounded: an append that would take the spool past `max_bytes`, or leave less than
+`min_free_bytes` free on its file system (which the alert store usually shares), raises
+`SpoolFull` instead. The batch is then not durable, so its MQTT messages stay
+unacknowledged with the broker (whose persistent session keeps them) while the
+detectors, which got the readings before the write, keep watching; nothing is lost
+until the broker's own queue limit, and the disk never fills.
 """
 
 from __future__ import annotations
@@ -31,25 +38,54 @@ _HEADER = struct.Struct(">II")
 SUFFIX = ".spool"
 
 
+class SpoolFull(OSError):
+    """The spool may not grow: at its size cap, or the disk at its free-space floor."""
+
+
 class Spool:
-    def __init__(self, directory: Path, segment_bytes: int = 16 * 1024 * 1024) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        segment_bytes: int = 16 * 1024 * 1024,
+        max_bytes: int | None = None,
+        min_free_bytes: int = 0,
+    ) -> None:
         self.directory = directory
         self.segment_bytes = segment_bytes
+        self.max_bytes = max_bytes
+        self.min_free_bytes = min_free_bytes
         directory.mkdir(parents=True, exist_ok=True)
         self._current: BinaryIO | None = None
         self._current_path: Path | None = None
         existing = self._segment_numbers()
         self._next_number = (existing[-1] + 1) if existing else 1
+        self.bytes = self.size_bytes()  # kept up to date by append and remove
 
     # -- appending ------------------------------------------------------------
     def append(self, body: bytes) -> None:
-        """Append one batch and fsync it. Blocking: call from a worker thread."""
+        """Append one batch and fsync it, or raise `SpoolFull`. Blocking: call from a
+        worker thread."""
+        record = _HEADER.pack(len(body), zlib.crc32(body)) + body
+        self._check_room(len(record))
         if self._current is None or self._current.tell() >= self.segment_bytes:
             self._open_new()
         assert self._current is not None
-        self._current.write(_HEADER.pack(len(body), zlib.crc32(body)) + body)
+        self._current.write(record)
         self._current.flush()
         os.fsync(self._current.fileno())
+        self.bytes += len(record)
+
+    def _check_room(self, n: int) -> None:
+        if self.max_bytes is not None and self.bytes + n > self.max_bytes:
+            raise SpoolFull(f"spool at its cap ({self.bytes} of {self.max_bytes} bytes)")
+        if self.min_free_bytes:
+            st = os.statvfs(self.directory)
+            free = st.f_bavail * st.f_frsize
+            if free - n < self.min_free_bytes:
+                raise SpoolFull(
+                    f"disk of the spool at its free-space floor ({free} bytes free, "
+                    f"keeping {self.min_free_bytes})"
+                )
 
     def seal(self) -> None:
         """Close the segment being appended; the next append starts a new one."""
@@ -107,7 +143,12 @@ class Spool:
                 yield body
 
     def remove(self, path: Path) -> None:
+        try:
+            size = path.stat().st_size
+        except OSError:
+            size = 0
         path.unlink(missing_ok=True)
+        self.bytes = max(0, self.bytes - size)
 
     def is_empty(self) -> bool:
         return not self._segment_numbers()

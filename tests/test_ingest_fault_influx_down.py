@@ -145,3 +145,61 @@ async def test_influx_outage_spools_then_drains_without_loss(
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_a_full_spool_leaves_readings_with_the_broker_then_nothing_is_missing(
+    own_services: LocalServices, tmp_path: Path
+) -> None:
+    """The same outage with the spool capped at 40 kB (~4 s of this stream): past the
+    cap, batches stay unacknowledged with the broker, the disk use stays at the cap, and
+    once InfluxDB is back every reading is stored exactly once and reached detection."""
+    cap = 40_000
+    site = unique("spoolcap")
+    db = unique("fault_cap_")
+    influx = own_services.influxdb
+    settings = Settings(
+        run_dir=tmp_path / "run",
+        mqtt_host=own_services.mosquitto.host,
+        mqtt_port=own_services.mosquitto.port or 0,
+        mqtt_username=own_services.env()["ELDERCARE_MQTT_USERNAME"],
+        mqtt_password=own_services.mosquitto.platform_password(),
+        mqtt_client_id=unique("ingest-cap-"),
+        mqtt_topics=[f"eldercare/{site}/#"],
+        influx_url=influx.url,
+        influx_db=db,
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/eldercare.db",
+    )
+    await recreate_db(influx.url, db)
+    sink = RecordingSink()
+    index = registry_index(site=site)
+    service = IngestService(settings, lambda: index, sink)
+    service.spool.max_bytes = cap  # the setting is in MB; a test wants seconds
+    await service.start()
+    publisher = Publisher(
+        own_services.mosquitto.host,
+        own_services.mosquitto.port or 0,
+        credentials=(settings.mqtt_username or "", settings.mqtt_password),
+    )
+    stream = SteadyStream(publisher, site, base_ts=time.time() - 120)
+    try:
+        assert await wait_until(lambda: _true(service.ready.is_set()), 10)
+        stream.start()
+        await asyncio.sleep(2.0)
+        await asyncio.to_thread(influx.stop)
+        await asyncio.sleep(20.0)
+        assert service.writer.spool_refused > 0
+        assert 0 < service.spool.bytes <= cap and service.spool.size_bytes() <= cap
+        await asyncio.to_thread(influx.start)
+        await asyncio.sleep(4.0)
+        total = await asyncio.to_thread(stream.finish)
+
+        async def all_stored() -> bool:
+            return (await seq_counts(influx.url, db))[0] >= total and service.spool.is_empty()
+
+        assert await wait_until(all_stored, 90)
+        assert await seq_counts(influx.url, db) == (total, total)
+        assert {int(r.fields["seq"]) for r in sink.readings} == set(range(total))
+    finally:
+        stream.stopping.set()
+        publisher.close()
+        await service.stop()

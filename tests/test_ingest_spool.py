@@ -8,7 +8,7 @@ import pytest
 
 from eldercare.influx import InfluxClient
 from ingest.influx_writer import InfluxWriter
-from ingest.spool import Spool
+from ingest.spool import Spool, SpoolFull
 from tests.ingest_support import recreate_db, unique
 
 
@@ -89,3 +89,48 @@ async def test_refused_batches_are_counted_not_retried_forever(
         finally:
             await writer.stop()
     assert writer.refused_batches == 1 and writer.written == 1 and writer.spooled == 0
+
+
+def test_the_spool_refuses_past_its_cap_and_takes_again_once_drained(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool", segment_bytes=64, max_bytes=200)
+    body = b"m,t=a v=1i 1700000000000000000"  # 30 bytes + 8 of header per record
+    for _ in range(5):
+        spool.append(body)
+    assert spool.bytes == 5 * 38 == spool.size_bytes()
+    with pytest.raises(SpoolFull, match="cap"):
+        spool.append(body)
+    assert spool.bytes == 190  # the refused batch wrote nothing
+    spool.seal()
+    spool.remove(spool.sealed_segments()[0])
+    assert spool.bytes == spool.size_bytes() < 190
+    spool.append(body)
+    # A restart counts what is already on disk.
+    assert Spool(tmp_path / "spool", max_bytes=200).bytes == spool.size_bytes()
+
+
+def test_the_spool_never_takes_the_disk_below_its_floor(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool", min_free_bytes=2**62)  # more than any disk has free
+    with pytest.raises(SpoolFull, match="free-space floor"):
+        spool.append(b"x")
+    assert spool.is_empty()
+
+
+async def test_a_full_spool_fails_the_batch_and_counts_it(influx_url: str, tmp_path: Path) -> None:
+    """InfluxDB away and the spool full: the caller's future fails (its MQTT messages stay
+    unacknowledged), the lines are counted; once there is room, batches spool again."""
+    spool = Spool(tmp_path / "spool", max_bytes=120)
+    dead = InfluxClient("http://127.0.0.1:9", timeout=0.5)
+    writer = InfluxWriter(dead, "x", spool, attempts=1, retry_initial=0.01, drain_interval=3600)
+    await writer.start()
+    try:
+        line = "fullprobe,device=d1 v=1i 1700000000000000000"
+        await writer.write([line, line])  # 2 lines: 90 + 8 bytes, spooled
+        with pytest.raises(SpoolFull):
+            await writer.write([line])
+        assert writer.spooled == 2 and writer.spool_refused == 1
+        spool.max_bytes = 1000
+        await writer.write([line])
+        assert writer.spooled == 3 and writer.spool_refused == 1
+    finally:
+        await writer.stop()
+        await dead.aclose()
