@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import getpass
 import os
+import random
 import shutil
 import signal
 import socket
@@ -63,9 +64,33 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
+def _listen_range() -> tuple[int, int] | None:
+    """Ports to listen on that outgoing connections never take: below the kernel's
+    ephemeral range. A port picked by binding port 0 lies inside that range, so once a
+    service stops, any process's next outgoing connection may take it as its local port,
+    and the restarted service could not have it back (a client configured with its URL
+    would then talk to nothing)."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768  # Linux's default
+    if low <= 11000:
+        return None  # no room below the ephemeral range
+    return max(10000, low - 12000), low - 1
+
+
 def free_port(preferred: int | None = None, host: str = "127.0.0.1") -> int:
+    """`preferred` if it is free, else a free port below the ephemeral range (where a
+    service restarted later gets it back), else any free port."""
     if preferred is not None and port_is_free(preferred, host):
         return preferred
+    span = _listen_range()
+    if span is not None:
+        pick = random.Random()
+        for _ in range(200):
+            port = pick.randint(*span)
+            if port_is_free(port, host):
+                return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
@@ -159,9 +184,7 @@ class LocalService:
                 f"{self.binary} not found: run `make setup` (installs the Debian package)"
             )
         self.dir.mkdir(parents=True, exist_ok=True)
-        port = free_port(self.port or self.standard_port)
-        if not port_is_free(port):
-            port = free_port()
+        port = self._port_to_listen_on()
         cmd = self.write_config(port)
         self.port_file.write_text(str(port))
         with open(self.log_file, "ab") as logf:
@@ -188,6 +211,23 @@ class LocalService:
             time.sleep(0.1)
         self.stop()
         raise ServiceError(f"{self.name} not healthy after {timeout:.0f}s; see {self.log_file}")
+
+    def _port_to_listen_on(self, patience_s: float = 10.0) -> int:
+        """The port of the last run if it is free (give a restart a moment to get it
+        back), else the standard port, else any free one (never fight over a port)."""
+        if self.port is not None:
+            deadline = time.monotonic() + patience_s
+            while True:
+                if port_is_free(self.port):
+                    return self.port
+                if time.monotonic() >= deadline:
+                    log.warning(
+                        "port of the last run taken; listening elsewhere",
+                        extra={"service": self.name, "port": self.port},
+                    )
+                    break
+                time.sleep(0.2)
+        return free_port(self.standard_port)
 
     def stop(self, timeout: float = 10.0) -> None:
         pid = self.pid

@@ -643,10 +643,11 @@ def test_open_conditions_of_known_and_unknown_residents_survive_a_snapshot() -> 
     assert again.open == {("inactivity", "res-1"): "high", ("inactivity", None): "high"}
 
 
-async def test_planned_absence_declared_in_the_registry_during_an_absence() -> None:
-    """Family declares "at my daughter's until Sunday 18:00" after she has left: the
-    edit reaches the running rule with the site's next reading, state carried over."""
-    site = home_site(SH)
+async def _out_since_nine(
+    site: Site,
+) -> tuple[DetectorRuntime, Collector, dict[str, RegistryIndex], float]:
+    """A runtime whose resident left at 09:00 and has been away six hours (no alert yet);
+    the registry index it reads sits in the returned dict, to be swapped."""
     sink = Collector()
     holder = {"index": RegistryIndex(RegistryDocument(sites=[site]), version=1)}
     rt = DetectorRuntime(lambda: holder["index"], sink, clock_mode="event")
@@ -660,6 +661,14 @@ async def test_planned_absence_declared_in_the_registry_during_an_absence() -> N
     )
     await rt.advance_to(t + 6 * 3600)
     assert sink.of(AlertKind.NOT_RETURNED) == []
+    return rt, sink, holder, t
+
+
+async def test_planned_absence_declared_in_the_registry_during_an_absence() -> None:
+    """Family declares "at my daughter's until Sunday 18:00" after she has left: the
+    edit reaches the running rule with the site's next reading, state carried over."""
+    site = home_site(SH)
+    rt, sink, holder, t = await _out_since_nine(site)
     plan = {"not_returned": {"planned_absence_until": "2024-05-12T18:00"}}
     holder["index"] = RegistryIndex(
         RegistryDocument(sites=[home_site(SH, resident_overrides=plan)]), version=2
@@ -676,18 +685,7 @@ async def test_declared_absence_in_the_index_reaches_the_running_rule() -> None:
     """The same, declared through the API's table (`RegistryIndex.planned_absences`) rather
     than the registry YAML: the runtime builds from `detector_site`, which lays it over."""
     site = home_site(SH)
-    sink = Collector()
-    holder = {"index": RegistryIndex(RegistryDocument(sites=[site]), version=1)}
-    rt = DetectorRuntime(lambda: holder["index"], sink, clock_mode="event")
-    t = local_ts(SH, 2024, 5, 10, 9, 0)
-    await rt.handle_readings(
-        [
-            reading(site, "pir-kitchen", Stream.MOTION, t - 60, motion=True),
-            reading(site, "door-front", Stream.CONTACT, t, open=True),
-            reading(site, "door-front", Stream.CONTACT, t + 5, open=False),
-        ]
-    )
-    await rt.advance_to(t + 6 * 3600)
+    rt, sink, holder, t = await _out_since_nine(site)
     declared = PlannedAbsence(
         resident_id=site.residents[0].id,
         site_id=site.id,

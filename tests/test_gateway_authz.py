@@ -15,7 +15,15 @@ from eldercare.domain import AlertKind, Severity, Transition, TransitionAction
 from eldercare.settings import Settings
 from gateway.audit import AuditRow, list_audit
 from gateway.auth import SESSION_COOKIE, TokenRow
-from tests.test_gateway_support import PASSWORD, Gateway, build_gateway, db_url, login, sos
+from tests.test_gateway_support import (
+    PASSWORD,
+    Gateway,
+    build_gateway,
+    db_url,
+    in_process_client,
+    login,
+    sos,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -33,13 +41,8 @@ async def gw(tmp_path: Path) -> AsyncIterator[tuple[Gateway, httpx.AsyncClient, 
         ],
         clock.now(),
     )
-    transport = httpx.ASGITransport(app=gateway.app)
-    async with (
-        gateway.app.router.lifespan_context(gateway.app),
-        httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,
-    ):
+    async with in_process_client(gateway) as client:
         yield gateway, client, clock
-    await gateway.engine.dispose()  # type: ignore[attr-defined]
 
 
 async def _alert_ids(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[str, str]:

@@ -31,6 +31,7 @@ from tests.test_gateway_support import (
     build_gateway,
     current_index,
     db_url,
+    in_process_client,
     login,
 )
 
@@ -45,13 +46,8 @@ async def gw(tmp_path: Path) -> AsyncIterator[tuple[Gateway, httpx.AsyncClient, 
     clock = FakeClock(1_770_000_000.0)
     settings = Settings(run_dir=tmp_path / "run", database_url=db_url(tmp_path))
     gateway = await build_gateway(settings, clock)
-    transport = httpx.ASGITransport(app=gateway.app)
-    async with (
-        gateway.app.router.lifespan_context(gateway.app),
-        httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,
-    ):
+    async with in_process_client(gateway) as client:
         yield gateway, client, clock
-    await gateway.engine.dispose()  # type: ignore[attr-defined]
 
 
 async def _give_daughter_channels(

@@ -17,7 +17,15 @@ from eldercare.settings import Settings
 from gateway.app import first_admin_password
 from gateway.login_guard import LoginGuard
 from gateway.security import CSRF_COOKIE, csrf_token_for
-from tests.test_gateway_support import PASSWORD, Gateway, build_gateway, db_url, login, sos
+from tests.test_gateway_support import (
+    PASSWORD,
+    Gateway,
+    build_gateway,
+    db_url,
+    in_process_client,
+    login,
+    sos,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -34,13 +42,8 @@ async def gw(tmp_path: Path) -> AsyncIterator[tuple[Gateway, httpx.AsyncClient, 
     await gateway.store.apply_transitions(
         [sos("hh-401", "zhang-xiuying", clock.now() - 30)], clock.now()
     )
-    transport = httpx.ASGITransport(app=gateway.app)
-    async with (
-        gateway.app.router.lifespan_context(gateway.app),
-        httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,
-    ):
+    async with in_process_client(gateway) as client:
         yield gateway, client, clock
-    await gateway.engine.dispose()  # type: ignore[attr-defined]
 
 
 async def _cookie_login(client: httpx.AsyncClient, username: str) -> str:

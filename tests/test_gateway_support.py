@@ -229,6 +229,21 @@ def free_port() -> int:
 
 
 @asynccontextmanager
+async def in_process_client(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client talking to the app in process (lifespan run), the engine disposed
+    at the end: what the API tests' `gw` fixtures yield beside the gateway."""
+    transport = httpx.ASGITransport(app=gateway.app)
+    try:
+        async with (
+            gateway.app.router.lifespan_context(gateway.app),
+            httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,
+        ):
+            yield client
+    finally:
+        await gateway.engine.dispose()  # type: ignore[attr-defined]
+
+
+@asynccontextmanager
 async def serve(app: FastAPI, port: int | None = None) -> AsyncIterator[str]:
     """Run the app under a real uvicorn on a free loopback port; yield its base URL."""
     import asyncio

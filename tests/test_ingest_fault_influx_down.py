@@ -79,35 +79,46 @@ class SteadyStream(threading.Thread):
         return self.sent
 
 
-async def test_influx_outage_spools_then_drains_without_loss(
-    own_services: LocalServices, tmp_path: Path
-) -> None:
-    site = unique("outage")
-    db = unique("fault_b_")
-    influx = own_services.influxdb
+async def _stream_into_ingest(
+    services: LocalServices, tmp_path: Path, label: str
+) -> tuple[Settings, str, RecordingSink, IngestService, Publisher, SteadyStream]:
+    """An ingest (not started) of one site of its own on the test's own services, its
+    InfluxDB database fresh, and a heartbeat stream (not started) to feed it."""
+    site = unique(label)
+    db = unique(f"fault_{label}_")
     settings = Settings(
         run_dir=tmp_path / "run",
-        mqtt_host=own_services.mosquitto.host,
-        mqtt_port=own_services.mosquitto.port or 0,
-        mqtt_username=own_services.env()["ELDERCARE_MQTT_USERNAME"],
-        mqtt_password=own_services.mosquitto.platform_password(),
-        mqtt_client_id=unique("ingest-outage-"),
+        mqtt_host=services.mosquitto.host,
+        mqtt_port=services.mosquitto.port or 0,
+        mqtt_username=services.env()["ELDERCARE_MQTT_USERNAME"],
+        mqtt_password=services.mosquitto.platform_password(),
+        mqtt_client_id=unique(f"ingest-{label}-"),
         mqtt_topics=[f"eldercare/{site}/#"],
-        influx_url=influx.url,
+        influx_url=services.influxdb.url,
         influx_db=db,
         database_url=f"sqlite+aiosqlite:///{tmp_path}/eldercare.db",
     )
-    await recreate_db(influx.url, db)
+    await recreate_db(services.influxdb.url, db)
     sink = RecordingSink()
     index = registry_index(site=site)
     service = IngestService(settings, lambda: index, sink)
-    await service.start()
     publisher = Publisher(
-        own_services.mosquitto.host,
-        own_services.mosquitto.port or 0,
+        services.mosquitto.host,
+        services.mosquitto.port or 0,
         credentials=(settings.mqtt_username or "", settings.mqtt_password),
     )
     stream = SteadyStream(publisher, site, base_ts=time.time() - 120)
+    return settings, db, sink, service, publisher, stream
+
+
+async def test_influx_outage_spools_then_drains_without_loss(
+    own_services: LocalServices, tmp_path: Path
+) -> None:
+    influx = own_services.influxdb
+    settings, db, sink, service, publisher, stream = await _stream_into_ingest(
+        own_services, tmp_path, "outage"
+    )
+    await service.start()
     try:
         assert await wait_until(lambda: _true(service.ready.is_set()), 10)
         stream.start()
@@ -154,33 +165,12 @@ async def test_a_full_spool_leaves_readings_with_the_broker_then_nothing_is_miss
     cap, batches stay unacknowledged with the broker, the disk use stays at the cap, and
     once InfluxDB is back every reading is stored exactly once and reached detection."""
     cap = 40_000
-    site = unique("spoolcap")
-    db = unique("fault_cap_")
     influx = own_services.influxdb
-    settings = Settings(
-        run_dir=tmp_path / "run",
-        mqtt_host=own_services.mosquitto.host,
-        mqtt_port=own_services.mosquitto.port or 0,
-        mqtt_username=own_services.env()["ELDERCARE_MQTT_USERNAME"],
-        mqtt_password=own_services.mosquitto.platform_password(),
-        mqtt_client_id=unique("ingest-cap-"),
-        mqtt_topics=[f"eldercare/{site}/#"],
-        influx_url=influx.url,
-        influx_db=db,
-        database_url=f"sqlite+aiosqlite:///{tmp_path}/eldercare.db",
+    _, db, sink, service, publisher, stream = await _stream_into_ingest(
+        own_services, tmp_path, "spoolcap"
     )
-    await recreate_db(influx.url, db)
-    sink = RecordingSink()
-    index = registry_index(site=site)
-    service = IngestService(settings, lambda: index, sink)
     service.spool.max_bytes = cap  # the setting is in MB; a test wants seconds
     await service.start()
-    publisher = Publisher(
-        own_services.mosquitto.host,
-        own_services.mosquitto.port or 0,
-        credentials=(settings.mqtt_username or "", settings.mqtt_password),
-    )
-    stream = SteadyStream(publisher, site, base_ts=time.time() - 120)
     try:
         assert await wait_until(lambda: _true(service.ready.is_set()), 10)
         stream.start()

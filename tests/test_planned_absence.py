@@ -17,7 +17,14 @@ from eldercare.domain import AlertKind, Severity, Transition, TransitionAction
 from eldercare.registry_model import RegistryDocument
 from eldercare.settings import Settings
 from gateway.audit import AuditRow
-from tests.test_gateway_support import REGISTRY, Gateway, build_gateway, db_url, login
+from tests.test_gateway_support import (
+    REGISTRY,
+    Gateway,
+    build_gateway,
+    db_url,
+    in_process_client,
+    login,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -31,13 +38,8 @@ async def gw(tmp_path: Path) -> AsyncIterator[tuple[Gateway, httpx.AsyncClient, 
     clock = FakeClock(NOW)
     settings = Settings(run_dir=tmp_path / "run", database_url=db_url(tmp_path))
     gateway = await build_gateway(settings, clock)
-    transport = httpx.ASGITransport(app=gateway.app)
-    async with (
-        gateway.app.router.lifespan_context(gateway.app),
-        httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,
-    ):
+    async with in_process_client(gateway) as client:
         yield gateway, client, clock
-    await gateway.engine.dispose()  # type: ignore[attr-defined]
 
 
 async def test_until_is_site_local_ahead_and_bounded() -> None:
