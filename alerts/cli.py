@@ -24,7 +24,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 import yaml
 
-from alerts.events import AlertEventRecorder, InfluxAlertEventRecorder
+from alerts.events import OUTBOX_DIR, AlertEventRecorder, InfluxAlertEventRecorder
 from alerts.policy import PolicyError, PolicySet, load_inhibit_rules
 from alerts.route import format_route, plan_route
 from alerts.service import HUMAN_OUTCOMES, AlertService
@@ -102,10 +102,10 @@ def _run(
     async def main() -> T:
         engine = create_engine(settings.database_url)
         client = None
+        recorder: AlertEventRecorder | None = None
         try:
             await init_store(engine)
             index = file_index if file_index is not None else await _store_index(engine)
-            recorder: AlertEventRecorder | None = None
             if with_events:
                 from eldercare.influx import InfluxClient
 
@@ -114,6 +114,7 @@ def _run(
                     client,
                     settings.influx_db,
                     lambda s: index.sites[s].organisation if s in index.sites else None,
+                    outbox=settings.run_dir / OUTBOX_DIR,
                 )
             service = AlertService(
                 AlertStore(engine),
@@ -125,6 +126,9 @@ def _run(
             )
             return await work(settings, service, index)
         finally:
+            if isinstance(recorder, InfluxAlertEventRecorder):
+                # InfluxDB away: the platform's recorder writes them later.
+                await recorder.hand_over()
             if client is not None:
                 await client.aclose()
             await engine.dispose()

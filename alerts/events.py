@@ -4,15 +4,25 @@ annotations and response statistics.
 The store is the record of truth; these events are a copy for dashboards. A write
 that fails for a transient reason is kept (bounded) and retried with the next
 batch, and anything dropped beyond the bound is counted and logged.
+
+A process that ends with events still unwritten (InfluxDB away) hands them over
+(`hand_over`): one fsync'd file of lines in the outbox folder (`<run_dir>/
+alert-events-outbox`). A running recorder (the platform's, flushed every tick)
+writes the outbox's files once InfluxDB takes its own backlog, deleting each file
+only after it is written. So `eldercare alerts ack` while InfluxDB is down, or a
+platform stopped during an outage, loses none of the dashboards' events.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 import zlib
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from alerts.records import AlertRecord
@@ -75,6 +85,15 @@ class AlertEvent:
         return encode_line("alert_event", tags, fields, ns)
 
 
+def _write_durably(path: Path, lines: list[str]) -> None:
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.rename(path)  # whole or not at all: a reader never sees half a file
+
+
 class AlertEventRecorder(Protocol):
     async def record(self, events: Sequence[AlertEvent]) -> None:
         """Write the events; never raise for an outage (keep, retry, count)."""
@@ -84,6 +103,9 @@ class AlertEventRecorder(Protocol):
 class NullRecorder:
     async def record(self, events: Sequence[AlertEvent]) -> None:
         return None
+
+
+OUTBOX_DIR = "alert-events-outbox"  # under the run directory
 
 
 class InfluxAlertEventRecorder:
@@ -96,6 +118,8 @@ class InfluxAlertEventRecorder:
         db: str,
         org_of: Callable[[str], str | None] = lambda site: None,
         max_backlog: int = 100_000,
+        outbox: Path | None = None,
+        outbox_every_s: float = 10.0,
     ) -> None:
         self.client = client
         self.db = db
@@ -104,6 +128,10 @@ class InfluxAlertEventRecorder:
         self.max_backlog = max_backlog
         self.dropped = 0
         self.invalid = 0
+        self.outbox = outbox
+        self.outbox_every_s = outbox_every_s
+        self._outbox_checked = float("-inf")
+        self.adopted = 0  # lines written from the outbox
         self._flush_lock = asyncio.Lock()
 
     async def record(self, events: Sequence[AlertEvent]) -> None:
@@ -128,6 +156,11 @@ class InfluxAlertEventRecorder:
         await self.flush()
 
     async def flush(self) -> None:
+        if await self._flush_backlog():
+            await self._write_outbox()
+
+    async def _flush_backlog(self) -> bool:
+        """Write the backlog; True when it is empty afterwards (InfluxDB took it)."""
         # One write at a time: concurrent callers would send (and drop) the same lines.
         async with self._flush_lock:
             if len(self._backlog) > self.max_backlog:
@@ -139,7 +172,7 @@ class InfluxAlertEventRecorder:
                     "alert events dropped over backlog bound", extra={"dropped": self.dropped}
                 )
             if not self._backlog:
-                return
+                return True
             lines = list(self._backlog)
             try:
                 await self.client.write(lines, self.db)
@@ -151,11 +184,49 @@ class InfluxAlertEventRecorder:
                     for _ in lines:
                         self._backlog.popleft()
                     log.error("alert events refused by InfluxDB", extra={"error": str(exc)})
-                else:
-                    log.warning(
-                        "alert events kept for retry",
-                        extra={"backlog": len(self._backlog), "error": str(exc)},
-                    )
-                return
+                    return not self._backlog
+                log.warning(
+                    "alert events kept for retry",
+                    extra={"backlog": len(self._backlog), "error": str(exc)},
+                )
+                return False
             for _ in lines:
                 self._backlog.popleft()
+            return not self._backlog
+
+    async def _write_outbox(self) -> None:
+        """Write what other processes handed over, a file at a time, oldest first; a file
+        is deleted once written. Checked every `outbox_every_s`, and only after this
+        recorder's own backlog went through (InfluxDB is taking writes)."""
+        if self.outbox is None or time.monotonic() - self._outbox_checked < self.outbox_every_s:
+            return
+        self._outbox_checked = time.monotonic()
+        async with self._flush_lock:
+            for path in sorted(self.outbox.glob("*.lp")):
+                text = await asyncio.to_thread(path.read_text, encoding="utf-8")
+                lines = [x for x in text.splitlines() if x]
+                try:
+                    if lines:
+                        await self.client.write(lines, self.db)
+                except InfluxError as exc:
+                    if exc.retryable:
+                        return  # away again: the file waits for the next check
+                    self.invalid += len(lines)
+                    log.error("handed-over alert events refused", extra={"file": path.name})
+                else:
+                    self.adopted += len(lines)
+                path.unlink(missing_ok=True)
+
+    async def hand_over(self) -> int:
+        """At the end of a process: put the unwritten backlog in the outbox (one fsync'd
+        file) for a running recorder to write. Returns the lines handed over."""
+        async with self._flush_lock:
+            if not self._backlog or self.outbox is None:
+                return 0
+            lines = list(self._backlog)
+            self.outbox.mkdir(parents=True, exist_ok=True)
+            path = self.outbox / f"{time.time_ns():020d}-{os.getpid()}.lp"
+            await asyncio.to_thread(_write_durably, path, lines)
+            self._backlog.clear()
+        log.warning("alert events handed over for later", extra={"lines": len(lines)})
+        return len(lines)

@@ -18,7 +18,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alerts.daily_summary import DailySummaries, InfluxDayFacts
-from alerts.events import InfluxAlertEventRecorder
+from alerts.events import OUTBOX_DIR, InfluxAlertEventRecorder
 from alerts.pipeline import AlertPipeline
 from alerts.policy import PolicySet, load_inhibit_rules
 from alerts.recipients import ContactPreferences
@@ -53,7 +53,9 @@ async def build_alerts(
         site = index_provider().sites.get(site_id)
         return site.organisation if site else None
 
-    recorder = InfluxAlertEventRecorder(influx, settings.influx_db, org_of)
+    recorder = InfluxAlertEventRecorder(
+        influx, settings.influx_db, org_of, outbox=settings.run_dir / OUTBOX_DIR
+    )
     summaries = DailySummaries(
         store,
         index_provider,
@@ -86,6 +88,9 @@ async def build_alerts(
 
 async def close_alerts(pipeline: AlertPipeline) -> None:
     await pipeline.stop()
+    if isinstance(pipeline.recorder, InfluxAlertEventRecorder):
+        await pipeline.recorder.flush()
+        await pipeline.recorder.hand_over()  # what InfluxDB did not take, for the next run
     for resource in pipeline.resources:
         await resource.aclose()
     await pipeline.store.engine.dispose()

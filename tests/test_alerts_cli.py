@@ -214,3 +214,18 @@ def test_wired_into_the_eldercare_command(env: dict[str, str], tmp_path: Path) -
         check=True,
     )
     assert json.loads(out.stdout)["steps"][0]["recipients"][0]["key"] == "centre"
+
+
+def test_ack_while_influxdb_is_down_hands_its_events_over(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The acknowledgement is stored; its dashboard event, which InfluxDB could not take,
+    waits in the outbox for the platform's recorder instead of vanishing with the CLI."""
+    _seed(env["ELDERCARE_DATABASE_URL"])
+    monkeypatch.setenv("ELDERCARE_INFLUX_URL", "http://127.0.0.1:9")
+    result = runner.invoke(app, ["ack", "4", "--by", "王敏"])
+    assert result.exit_code == 0, result.output
+    files = list((Path(env["ELDERCARE_RUN_DIR"]) / "alert-events-outbox").glob("*.lp"))
+    assert len(files) == 1
+    [line] = files[0].read_text(encoding="utf-8").splitlines()
+    assert line.startswith("alert_event,") and "event=acknowledged" in line

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest_asyncio
 
@@ -108,4 +110,35 @@ async def test_an_influx_outage_keeps_events_for_the_next_write(
     await pipeline.tick()
     rows = await client.query('SELECT count("value") FROM alert_event', db=db)
     assert rows[0]["count"] == 2  # raised (kept) + escalated
+    await dead.aclose()
+
+
+async def test_a_process_ending_in_an_outage_hands_its_events_to_the_running_one(
+    influx: tuple[InfluxClient, str], store: AlertStore, tmp_path: Path
+) -> None:
+    """`eldercare alerts ack` while InfluxDB is down: its events go to the outbox, and the
+    platform's recorder writes them (then deletes the file) once InfluxDB takes writes."""
+    client, db = influx
+    outbox = tmp_path / "outbox"
+    dead = InfluxClient("http://127.0.0.1:9", timeout=2.0)
+    short_lived = InfluxAlertEventRecorder(dead, db, outbox=outbox)
+    clock = FakeClock(T0)
+    pipeline, service = make_pipeline(
+        store, registry([]), clock, policies([]), recorder=short_lived
+    )
+    await pipeline.handle_transitions([transition(AlertKind.SOS, T0)])
+    await service.acknowledge(1, by="op")
+    assert len(short_lived._backlog) == 2  # raised + acknowledged
+    assert await short_lived.hand_over() == 2
+    assert short_lived._backlog == deque() and len(list(outbox.glob("*.lp"))) == 1
+    assert await short_lived.hand_over() == 0  # nothing left to hand over
+
+    running = InfluxAlertEventRecorder(dead, db, outbox=outbox, outbox_every_s=0)
+    await running.flush()  # InfluxDB still away: the file stays
+    assert len(list(outbox.glob("*.lp"))) == 1 and running.adopted == 0
+    running.client = client
+    await running.flush()
+    assert running.adopted == 2 and list(outbox.glob("*")) == []
+    rows = await client.query('SELECT "value", "event" FROM alert_event', db=db)
+    assert sorted(r["event"] for r in rows) == ["acknowledged", "raised"]
     await dead.aclose()
