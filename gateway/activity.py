@@ -287,7 +287,16 @@ def resident_state(site: Site, events: Sequence[ActivityEvent], now: float) -> R
     room = {r.id: r for r in site.rooms}
     beds = _bed_devices(site)
     doors = _outer_door_devices(site)
-    last_move = next((e for e in reversed(events) if _is_movement(e)), None)
+    last_move = next(
+        (
+            e
+            for e in reversed(events)
+            # Getting out of bed is moving too (in the morning it may be all there is yet).
+            if _is_movement(e)
+            or (e.measurement == "occupancy" and e.device_id in beds and not e.value)
+        ),
+        None,
+    )
     last_bed = next(
         (e for e in reversed(events) if e.measurement == "occupancy" and e.device_id in beds),
         None,

@@ -37,6 +37,18 @@ def test_in_bed_since_she_lay_down() -> None:
     assert (state.state, state.since) == ("in_bed", at(22, 40))
 
 
+def test_just_got_up_is_at_home_in_the_bedroom() -> None:
+    """Out of bed and no other sensor yet: at home, last active in the bedroom (not
+    "no activity data")."""
+    events = [bed(at(6, 40), False)]
+    state = resident_state(SITE, events, now=at(6, 42))
+    assert (state.state, state.last_active_at, state.last_active_room) == (
+        "at_home",
+        at(6, 40),
+        "bedroom",
+    )
+
+
 def test_out_after_the_door_with_no_movement_since() -> None:
     events = [move(at(9, 5), "kitchen"), door(at(9, 12)), door(at(9, 13), False)]
     assert resident_state(SITE, events, now=at(9, 20)).state == "at_home"  # too soon to say

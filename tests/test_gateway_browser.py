@@ -325,6 +325,7 @@ async def test_family_declares_away_and_the_operator_sees_and_withdraws_it(
     await expect(family.locator("#away-current")).to_contain_text(f"预计{shown}回家")
     await expect(family.locator("#away-current")).to_contain_text("在女儿家")
     await expect(family.locator("#away-form")).to_be_hidden()
+    await expect(family.locator("#state-away")).to_have_text(f"张秀英已报备外出，预计{shown}回家")
     await _shot(family, "family-away-zh")
 
     await platform.raise_sos("hh-401", "zhang-xiuying")
@@ -342,6 +343,7 @@ async def test_family_declares_away_and_the_operator_sees_and_withdraws_it(
     await family.reload()
     await expect(family.locator("#away-form")).to_be_visible()
     await expect(family.locator("#away-current")).to_be_hidden()
+    await expect(family.locator("#state-away")).to_be_hidden()
 
 
 async def test_lost_stream_is_impossible_to_miss(tmp_path: Path, browser: Any) -> None:

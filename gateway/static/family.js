@@ -72,6 +72,9 @@
     const cur = document.getElementById("away-current");
     const form = document.getElementById("away-form");
     document.getElementById("away-explain").textContent = t("away.explain", { name: name() });
+    const line = document.getElementById("state-away");  // also under the state sentence
+    line.hidden = !away;
+    line.textContent = away ? t("away.current", { name: name(), until: untilText(away.until) }) : "";
     cur.hidden = !away;
     document.getElementById("away-withdraw").hidden = !away;
     form.hidden = !!away;
