@@ -1,21 +1,29 @@
-"""Site offline: every device of the site is silent or offline; nobody is watching.
+"""Site offline: the site's devices fell silent together; nobody is watching.
 
-Each device's silence deadline is `factor` × its report interval after its last
-message (availability `offline` counts as silent at once). The site goes offline
-when the last deadline passes, and comes back with any message. In `event` clock
-mode the runtime advances a silent site with the global watermark, so its silence
-is judged against the rest of the world's time.
+Each device is overdue `factor` × its report interval after its last message (at once
+on availability `offline`; `detectors/silence.py`). The site is offline once
+`silent_devices` (2) devices are overdue and nothing at all has been heard from the
+site since before the first of them was due: devices failing one by one leave the
+others talking in between, so two deadlines passing in one unbroken silence point at
+the site (its power, gateway or link), not at two devices dying together. A site with
+fewer devices still reporting is offline when every one of them is overdue. Devices
+that were already overdue while the site still spoke (dead devices, `device_offline`'s
+business) do not count. Any message brings the site back, and from then on every
+device is timed afresh from the return. In `event` clock mode the runtime advances a
+silent site with the global watermark, so its silence is judged against the rest of
+the world's time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from pydantic import Field
 
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
 from detectors.settings import SiteOfflineSettings
+from detectors.silence import DeadlineHeap, silence_deadline
 from detectors.site_context import SiteContext
 from eldercare.domain import AlertKind, Reading, Stream, Transition, TransitionAction
 
@@ -26,6 +34,11 @@ class SiteOfflineState(RuleState):
     offline_by_lwt: dict[str, float] = Field(default_factory=dict)  # device → when
     open_since: float | None = None
     last_evidence: EvidenceData | None = None
+    # The site's latest message (an availability `offline` is the broker speaking for a
+    # lost connection, not the site). None in snapshots from before it was kept: every
+    # device counts until the next message.
+    heard_at: float | None = None
+    timed_from: float | None = None  # deadlines count from here; None: started_at
 
 
 class SiteOfflineRule(Rule[SiteOfflineState]):
@@ -35,29 +48,51 @@ class SiteOfflineRule(Rule[SiteOfflineState]):
 
     def __init__(self, ctx: SiteContext) -> None:
         super().__init__(ctx)
-        # When the whole site falls silent, kept up to date per reading: a reading moves only
-        # its own device's deadline, and a later deadline can only move the last one later.
-        # Anything else (a deadline brought forward, a restore) scans all devices again.
-        self._silent: float | None = None
-        self._silent_known = False
+        self._deadlines = DeadlineHeap()
 
     def state_changed(self) -> None:
-        self._silent_known = False
+        self._deadlines.reset()
         super().state_changed()
 
     def restore(self, state: Mapping[str, Any]) -> None:
-        self._silent_known = False
+        self._deadlines.reset()
         super().restore(state)
-
-    def _deadline(self, device_id: str, interval_s: float) -> float | None:
-        if device_id in self.state.offline_by_lwt:
-            return self.state.offline_by_lwt[device_id]
-        seen = self.state.last_seen.get(device_id, self.state.started_at)
-        return None if seen is None else seen + self._settings.factor * interval_s
 
     @property
     def _settings(self) -> SiteOfflineSettings:
         return self.ctx.settings(self.name, SiteOfflineSettings)
+
+    def _deadline(self, device_id: str, factor: float) -> float | None:
+        dev = self.ctx.device(device_id)
+        if dev is None:
+            return None
+        state = self.state
+        return silence_deadline(
+            state.last_seen.get(device_id),
+            state.offline_by_lwt.get(device_id),
+            state.started_at if state.timed_from is None else state.timed_from,
+            dev.report_interval_s,
+            factor,
+        )
+
+    def _counted(self, device_id: str) -> float | None:
+        """The device's deadline, if the device is one the site's silence is judged by: heard
+        since the site was last timed afresh (a device not back since an outage, or never
+        heard, is device_offline's) and due in the present silence (not before the site's
+        latest message: then the site outlived it)."""
+        state = self.state
+        seen = state.last_seen.get(device_id)
+        since = state.started_at if state.timed_from is None else state.timed_from
+        if seen is None or (since is not None and seen < since):
+            return None
+        due = self._deadline(device_id, self._settings.factor)
+        heard = state.heard_at
+        return None if due is None or (heard is not None and due < heard) else due
+
+    def _all_counted(self) -> Iterator[tuple[float, str]]:
+        for dev in self.ctx.site.devices:
+            if (due := self._counted(dev.id)) is not None:
+                yield due, dev.id
 
     def advance(self, now: float) -> list[Transition]:
         if self.state.started_at is None:
@@ -66,32 +101,33 @@ class SiteOfflineRule(Rule[SiteOfflineState]):
         return super().advance(now)
 
     def on_reading(self, reading: Reading) -> list[Transition]:
-        dev = self.ctx.device(reading.device_id)
-        if dev is None:
+        if self.ctx.device(reading.device_id) is None:
             return []
-        before = self._deadline(dev.id, dev.report_interval_s)
         out = self._on_reading(reading)
-        if self._silent_known:
-            after = self._deadline(dev.id, dev.report_interval_s)
-            if before is None or after is None or after < before:
-                self._silent_known = False
-            elif self._silent is not None:
-                self._silent = max(self._silent, after)
+        d = reading.device_id
+        self._deadlines.push(
+            self._deadline(d, self._settings.factor), d, len(self.ctx.site.devices)
+        )
         return out
 
     def _on_reading(self, reading: Reading) -> list[Transition]:
         d = reading.device_id
-        self.state.last_seen[d] = reading.ts
+        state = self.state
+        state.last_seen[d] = reading.ts
         if reading.stream == Stream.AVAILABILITY and not reading.fields.get("online", True):
-            self.state.offline_by_lwt[d] = reading.ts
-            self._silent_known = False
-            return self.advance(reading.ts)  # this may have been the last device standing
-        self.state.offline_by_lwt.pop(d, None)
-        self.state.last_evidence = EvidenceData.of(reading, "message received")
-        if self.state.open_since is None:
+            state.offline_by_lwt[d] = reading.ts
+            self._deadlines.push(reading.ts, d, len(self.ctx.site.devices))
+            return self.advance(reading.ts)  # this may have made the silence a site outage
+        state.offline_by_lwt.pop(d, None)
+        if state.heard_at is None or reading.ts > state.heard_at:
+            state.heard_at = reading.ts
+        state.last_evidence = EvidenceData.of(reading, "message received")
+        if state.open_since is None:
             return []
-        since = self.state.open_since
-        self.state.open_since = None
+        since = state.open_since
+        state.open_since = None
+        state.timed_from = reading.ts  # every device is timed afresh from the return
+        self._deadlines.reset()
         return [
             self.ctx.transition(
                 TransitionAction.CLEAR,
@@ -99,39 +135,26 @@ class SiteOfflineRule(Rule[SiteOfflineState]):
                 reading.ts,
                 device_id=d,
                 room_id=self.ctx.room_of(reading),
-                evidence=evidence(self.state.last_evidence),
+                evidence=evidence(state.last_evidence),
                 details={"offline_minutes": round((reading.ts - since) / 60, 1)},
             )
         ]
 
-    def _silent_at(self) -> float | None:
-        """When the whole site is (or will be) silent, if nothing more arrives."""
-        if not self._silent_known:
-            self._silent = self._scan_silent_at()
-            self._silent_known = True
-        return self._silent
-
-    def _scan_silent_at(self) -> float | None:
+    def compute_due(self) -> float | None:
+        settings = self._settings
+        if self.state.open_since is not None or not settings.enabled:
+            return None
         if self.state.started_at is None or not self.ctx.site.devices:
             return None
-        factor = self._settings.factor
-        deadlines = []
-        for dev in self.ctx.site.devices:
-            if dev.id in self.state.offline_by_lwt:
-                deadlines.append(self.state.offline_by_lwt[dev.id])
-            else:
-                seen = self.state.last_seen.get(dev.id, self.state.started_at)
-                deadlines.append(seen + factor * dev.report_interval_s)
-        return max(deadlines)
-
-    def compute_due(self) -> float | None:
-        if self.state.open_since is not None or not self._settings.enabled:
-            return None
-        return self._silent_at()
+        # The silent_devices-th deadline of the present silence, or the last one if fewer
+        # devices count: when that passes with nothing heard, the site is offline.
+        dues = self._deadlines.smallest(settings.silent_devices, self._counted, self._all_counted)
+        return dues[-1] if dues else None
 
     def fire(self, due: float) -> list[Transition]:
         self.state.open_since = due
-        last = max(self.state.last_seen.values(), default=None)
+        heard = self.state.heard_at
+        overdue = sorted(d for at, d in self._all_counted() if at <= due)
         return [
             self.ctx.transition(
                 TransitionAction.RAISE,
@@ -140,9 +163,10 @@ class SiteOfflineRule(Rule[SiteOfflineState]):
                 evidence=evidence(self.state.last_evidence),
                 details={
                     "devices": len(self.ctx.devices),
+                    "overdue_devices": overdue,
                     "last_message_minutes_ago": None
-                    if last is None
-                    else round((due - last) / 60, 1),
+                    if heard is None
+                    else round((due - heard) / 60, 1),
                 },
             )
         ]

@@ -87,7 +87,6 @@ class Settings(BaseSettings):
             TomlConfigSettingsSource(settings_cls),
         )
 
-
     @model_validator(mode="after")
     def _store_beside_run_dir(self) -> Settings:
         # One run directory holds one platform's state: its store goes with it.
