@@ -19,6 +19,7 @@ Any message from the device brings it back.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -27,7 +28,7 @@ from pydantic import Field
 from detectors import device_set
 from detectors.rule import EvidenceData, Rule
 from detectors.settings import DeviceOfflineSettings, SiteOfflineSettings
-from detectors.silence import DeadlineHeap, silence_deadline
+from detectors.silence import Deadlines, silence_deadline
 from detectors.site_context import SiteContext
 from eldercare.domain import AlertKind, Reading, Stream, Transition
 
@@ -46,7 +47,7 @@ class DeviceOfflineRule(Rule[DeviceOfflineState]):
 
     def __init__(self, ctx: SiteContext) -> None:
         super().__init__(ctx)
-        self._deadlines = DeadlineHeap()  # of devices not raised
+        self._deadlines = Deadlines()  # of the devices not raised, kept sorted per reading
 
     def state_changed(self) -> None:
         self._deadlines.reset()
@@ -56,14 +57,15 @@ class DeviceOfflineRule(Rule[DeviceOfflineState]):
         self._deadlines.reset()
         super().restore(state)
 
-    @property
+    @functools.cached_property
     def _settings(self) -> DeviceOfflineSettings:
-        return self.ctx.settings(self.name, DeviceOfflineSettings)
+        return self.ctx.settings(self.name, DeviceOfflineSettings)  # the context never changes
 
-    @property
+    @functools.cached_property
     def _site_settings(self) -> SiteOfflineSettings:
         return self.ctx.settings("site_offline", SiteOfflineSettings)
 
+    @functools.cached_property
     def _held(self) -> bool:
         """Whether a device overdue waits for the site to be heard (site_offline runs)."""
         return self._site_settings.enabled
@@ -95,56 +97,60 @@ class DeviceOfflineRule(Rule[DeviceOfflineState]):
                 yield due, dev.id
 
     def on_reading(self, reading: Reading) -> list[Transition]:
-        out = self._on_reading(reading)
-        d = reading.device_id
-        self._deadlines.push(self._due(d), d, len(self.ctx.site.devices))
-        return out
-
-    def _on_reading(self, reading: Reading) -> list[Transition]:
         state = self.state
         if state.members:
             pruned = device_set.prune_removed(state, self.ctx, AlertKind.DEVICE_OFFLINE, reading.ts)
             if pruned:
-                return pruned + self._on_reading(reading)
-        if self.ctx.device(reading.device_id) is None or not self._settings.enabled:
-            return []
+                self._deadlines.reset()
+                return pruned + self.on_reading(reading)
         d = reading.device_id
+        if self.ctx.device(d) is None or not self._settings.enabled:
+            return []
+        before = self._due(d)
+        out: list[Transition] = []
         if reading.stream == Stream.AVAILABILITY and not reading.fields.get("online", True):
             state.last_seen[d] = reading.ts
             if d not in state.offline_by_lwt:
                 state.offline_by_lwt.append(d)
-            if self._held():
-                return []  # overdue now: raised when the site is next heard, if it is
-            why = EvidenceData.of(reading, "device reported offline", self.ctx.device_room(d))
-            return device_set.change(
+            if not self._held:  # else overdue now: raised when the site is next heard, if it is
+                why = EvidenceData.of(reading, "device reported offline", self.ctx.device_room(d))
+                out = device_set.change(
+                    state,
+                    self.ctx,
+                    AlertKind.DEVICE_OFFLINE,
+                    reading.ts,
+                    d,
+                    why,
+                    {"reason": "availability offline"},
+                )
+        else:
+            if self._held:
+                out, popped = self._site_heard(reading)
+                if popped:
+                    before = None  # its entry was taken out with the others due
+            state.last_seen[d] = reading.ts
+            if d in state.offline_by_lwt:
+                state.offline_by_lwt.remove(d)
+            out += device_set.change(
                 state,
                 self.ctx,
                 AlertKind.DEVICE_OFFLINE,
                 reading.ts,
                 d,
-                why,
-                {"reason": "availability offline"},
+                None,
+                {"reason": "device spoke again"},
             )
-        out = self._site_heard(reading) if self._held() else []
-        state.last_seen[d] = reading.ts
-        if d in state.offline_by_lwt:
-            state.offline_by_lwt.remove(d)
-        return out + device_set.change(
-            state,
-            self.ctx,
-            AlertKind.DEVICE_OFFLINE,
-            reading.ts,
-            d,
-            None,
-            {"reason": "device spoke again"},
-        )
+        self._deadlines.move(d, before, self._due(d))
+        return out
 
-    def _site_heard(self, reading: Reading) -> list[Transition]:
-        """The site spoke at `reading.ts`: judge the devices that fell due while it was quiet."""
-        overdue = self._deadlines.pop_until(reading.ts, self._due, self._all_dues)
+    def _site_heard(self, reading: Reading) -> tuple[list[Transition], bool]:
+        """The site spoke at `reading.ts`: judge the devices that fell due while it was quiet
+        (and say whether the speaker was one of them)."""
+        overdue = self._deadlines.pop_until(reading.ts, self._all_dues)
         if not overdue:
-            return []
+            return [], False
         state = self.state
+        speaker = reading.device_id
         since = state.started_at if state.timed_from is None else state.timed_from
         # The devices site_offline judges the silence by: heard since the site was last timed
         # afresh (start, or the return from an outage) and not raised.
@@ -161,13 +167,12 @@ class DeviceOfflineRule(Rule[DeviceOfflineState]):
             # to be heard again from the return, as after installation.
             state.timed_from = reading.ts
             self._deadlines.reset()
-            return []
+            return [], True
         out: list[Transition] = []
         for due, device_id in overdue:
-            if device_id == reading.device_id:
-                continue  # late, but here: nothing to raise
-            out += self._raise(device_id, due, reading.ts)
-        return out
+            if device_id != speaker:  # the speaker was late, but is here
+                out += self._raise(device_id, due, reading.ts)
+        return out, any(device_id == speaker for _, device_id in overdue)
 
     def _raise(self, device_id: str, due: float, now: float) -> list[Transition]:
         state = self.state
@@ -196,9 +201,10 @@ class DeviceOfflineRule(Rule[DeviceOfflineState]):
         )
 
     def compute_due(self) -> float | None:
-        if not self._settings.enabled or self._held():
+        if not self._settings.enabled or self._held:
             return None  # held devices are judged when the site is next heard
-        return self._deadlines.earliest(self._due, self._all_dues)
+        items = self._deadlines.items(self._all_dues)
+        return items[0][0] if items else None
 
     def fire(self, due: float) -> list[Transition]:
         self._deadlines.reset()

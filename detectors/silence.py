@@ -7,19 +7,20 @@ still timed), moved to the site's return after an outage (every device then has 
 full `factor` × interval to be heard again, and an availability `offline` from before
 the return says nothing about now).
 
-`DeadlineHeap` keeps (deadline, device) entries so the earliest deadlines are found
-without scanning every device per reading. A reading changes only its own device's
-deadline and pushes the new one; entries that no longer hold (the device spoke since,
-or the rule no longer counts it) are dropped when they reach the top.
+`Deadlines` keeps one (deadline, device) per device a rule counts, sorted, so the
+earliest deadlines are read without scanning every device per reading: a reading
+changes only its own device's deadline, moved in place (a binary search, no Python
+loop); anything else (a timer, a restore, a site's return) rebuilds the list from the
+state when next asked.
 """
 
 from __future__ import annotations
 
-import heapq
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Iterable
+from operator import itemgetter
 
-# The deadline a device has now, or None if the rule does not count it.
-Current = Callable[[str], float | None]
+Build = Callable[[], Iterable[tuple[float, str]]]  # every (deadline, device) counted
 
 
 def silence_deadline(
@@ -38,67 +39,44 @@ def silence_deadline(
     return None if seen is None else seen + factor * interval_s
 
 
-class DeadlineHeap:
-    """A lazily pruned heap of (deadline, device); not part of a rule's state."""
+class Deadlines:
+    """The sorted (deadline, device) of the devices a rule counts; not part of its state."""
 
-    __slots__ = ("_heap",)
+    __slots__ = ("_items",)
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, str]] | None = None  # None: rebuild when next asked
+        self._items: list[tuple[float, str]] | None = None  # None: rebuild when next asked
 
     def reset(self) -> None:
-        self._heap = None
+        self._items = None
 
-    def push(self, due: float | None, device_id: str, devices: int) -> None:
-        heap = self._heap
-        if heap is None or due is None:
+    def items(self, build: Build) -> list[tuple[float, str]]:
+        items = self._items
+        if items is None:
+            items = self._items = sorted(build())
+        return items
+
+    def move(self, device_id: str, old: float | None, new: float | None) -> None:
+        """The device's deadline went from `old` to `new` (None: not counted)."""
+        items = self._items
+        if items is None or old == new:
             return
-        heapq.heappush(heap, (due, device_id))
-        if len(heap) > 2 * devices + 8:
-            self._heap = None  # mostly stale entries: rebuild when next asked
+        if old is not None:
+            i = bisect_left(items, (old, device_id))
+            if i == len(items) or items[i] != (old, device_id):
+                self._items = None  # not where the state says: rebuild rather than guess
+                return
+            del items[i]
+        if new is not None:
+            insort(items, (new, device_id))
 
-    def _built(self, build: Callable[[], Iterable[tuple[float, str]]]) -> list[tuple[float, str]]:
-        heap = self._heap
-        if heap is None:
-            heap = self._heap = list(build())
-            heapq.heapify(heap)
-        return heap
-
-    def smallest(
-        self, k: int, current: Current, build: Callable[[], Iterable[tuple[float, str]]]
-    ) -> list[float]:
-        """The `k` earliest deadlines that hold (fewer if fewer devices count), in order."""
-        heap = self._built(build)
-        found: list[tuple[float, str]] = []
-        while heap and len(found) < k:
-            entry = heapq.heappop(heap)
-            # A device's deadline may be in twice (two readings at one time): count it once.
-            if current(entry[1]) == entry[0] and entry not in found:
-                found.append(entry)
-        for entry in found:
-            heapq.heappush(heap, entry)
-        return [due for due, _ in found]
-
-    def pop_until(
-        self, until: float, current: Current, build: Callable[[], Iterable[tuple[float, str]]]
-    ) -> list[tuple[float, str]]:
-        """Take out every entry due by `until` that holds, in order (the caller handles
-        those devices and pushes whatever deadline each has next)."""
-        heap = self._built(build)
-        out: list[tuple[float, str]] = []
-        while heap and heap[0][0] <= until:
-            entry = heapq.heappop(heap)
-            if current(entry[1]) == entry[0] and (not out or out[-1] != entry):
-                out.append(entry)
+    def pop_until(self, until: float, build: Build) -> list[tuple[float, str]]:
+        """Take out every entry due by `until`, in order (the caller handles those devices
+        and moves each to whatever deadline it has next)."""
+        items = self.items(build)
+        if not items or items[0][0] > until:
+            return []
+        k = bisect_right(items, until, key=itemgetter(0))
+        out = items[:k]
+        del items[:k]
         return out
-
-    def earliest(
-        self, current: Current, build: Callable[[], Iterable[tuple[float, str]]]
-    ) -> float | None:
-        heap = self._built(build)
-        while heap:
-            due, device_id = heap[0]
-            if current(device_id) == due:
-                return due
-            heapq.heappop(heap)
-        return None

@@ -16,14 +16,17 @@ the world's time.
 
 from __future__ import annotations
 
+import functools
+from bisect import bisect_left
 from collections.abc import Iterator, Mapping
+from operator import itemgetter
 from typing import Any
 
 from pydantic import Field
 
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
 from detectors.settings import SiteOfflineSettings
-from detectors.silence import DeadlineHeap, silence_deadline
+from detectors.silence import Deadlines, silence_deadline
 from detectors.site_context import SiteContext
 from eldercare.domain import AlertKind, Reading, Stream, Transition, TransitionAction
 
@@ -48,7 +51,8 @@ class SiteOfflineRule(Rule[SiteOfflineState]):
 
     def __init__(self, ctx: SiteContext) -> None:
         super().__init__(ctx)
-        self._deadlines = DeadlineHeap()
+        # The deadlines of the devices the silence is judged by, kept sorted per reading.
+        self._deadlines = Deadlines()
 
     def state_changed(self) -> None:
         self._deadlines.reset()
@@ -58,41 +62,38 @@ class SiteOfflineRule(Rule[SiteOfflineState]):
         self._deadlines.reset()
         super().restore(state)
 
-    @property
+    @functools.cached_property
     def _settings(self) -> SiteOfflineSettings:
-        return self.ctx.settings(self.name, SiteOfflineSettings)
+        return self.ctx.settings(self.name, SiteOfflineSettings)  # the context never changes
 
     def _deadline(self, device_id: str, factor: float) -> float | None:
-        dev = self.ctx.device(device_id)
-        if dev is None:
-            return None
-        state = self.state
-        return silence_deadline(
-            state.last_seen.get(device_id),
-            state.offline_by_lwt.get(device_id),
-            state.started_at if state.timed_from is None else state.timed_from,
-            dev.report_interval_s,
-            factor,
-        )
-
-    def _counted(self, device_id: str) -> float | None:
-        """The device's deadline, if the device is one the site's silence is judged by: heard
+        """The device's deadline, if the site's silence is judged by it: it has been heard
         since the site was last timed afresh (a device not back since an outage, or never
-        heard, is device_offline's) and due in the present silence (not before the site's
-        latest message: then the site outlived it)."""
+        heard, is device_offline's)."""
         state = self.state
         seen = state.last_seen.get(device_id)
         since = state.started_at if state.timed_from is None else state.timed_from
         if seen is None or (since is not None and seen < since):
             return None
-        due = self._deadline(device_id, self._settings.factor)
-        heard = state.heard_at
-        return None if due is None or (heard is not None and due < heard) else due
+        dev = self.ctx.device(device_id)
+        if dev is None:
+            return None
+        return silence_deadline(
+            seen, state.offline_by_lwt.get(device_id), since, dev.report_interval_s, factor
+        )
 
-    def _all_counted(self) -> Iterator[tuple[float, str]]:
+    def _all_deadlines(self) -> Iterator[tuple[float, str]]:
+        factor = self._settings.factor
         for dev in self.ctx.site.devices:
-            if (due := self._counted(dev.id)) is not None:
+            if (due := self._deadline(dev.id, factor)) is not None:
                 yield due, dev.id
+
+    def _in_silence(self) -> list[tuple[float, str]]:
+        """The deadlines due in the site's present silence, in order: not before its latest
+        message (the site outlived those devices)."""
+        items = self._deadlines.items(self._all_deadlines)
+        heard = self.state.heard_at
+        return items if heard is None else items[bisect_left(items, heard, key=itemgetter(0)) :]
 
     def advance(self, now: float) -> list[Transition]:
         if self.state.started_at is None:
@@ -101,27 +102,24 @@ class SiteOfflineRule(Rule[SiteOfflineState]):
         return super().advance(now)
 
     def on_reading(self, reading: Reading) -> list[Transition]:
-        if self.ctx.device(reading.device_id) is None:
+        d = reading.device_id
+        if self.ctx.device(d) is None:
             return []
-        out = self._on_reading(reading)
-        d = reading.device_id
-        self._deadlines.push(
-            self._deadline(d, self._settings.factor), d, len(self.ctx.site.devices)
-        )
-        return out
-
-    def _on_reading(self, reading: Reading) -> list[Transition]:
-        d = reading.device_id
         state = self.state
+        factor = self._settings.factor
+        before = self._deadline(d, factor)
         state.last_seen[d] = reading.ts
-        if reading.stream == Stream.AVAILABILITY and not reading.fields.get("online", True):
+        offline = reading.stream == Stream.AVAILABILITY and not reading.fields.get("online", True)
+        if offline:
             state.offline_by_lwt[d] = reading.ts
-            self._deadlines.push(reading.ts, d, len(self.ctx.site.devices))
-            return self.advance(reading.ts)  # this may have made the silence a site outage
-        state.offline_by_lwt.pop(d, None)
-        if state.heard_at is None or reading.ts > state.heard_at:
-            state.heard_at = reading.ts
-        state.last_evidence = EvidenceData.of(reading, "message received")
+        else:
+            state.offline_by_lwt.pop(d, None)
+            if state.heard_at is None or reading.ts > state.heard_at:
+                state.heard_at = reading.ts
+            state.last_evidence = EvidenceData.of(reading, "message received")
+        self._deadlines.move(d, before, self._deadline(d, factor))
+        if offline:
+            return self.advance(reading.ts)  # this may have made the silence an outage
         if state.open_since is None:
             return []
         since = state.open_since
@@ -144,17 +142,21 @@ class SiteOfflineRule(Rule[SiteOfflineState]):
         settings = self._settings
         if self.state.open_since is not None or not settings.enabled:
             return None
-        if self.state.started_at is None or not self.ctx.site.devices:
+        if self.state.started_at is None:
             return None
         # The silent_devices-th deadline of the present silence, or the last one if fewer
         # devices count: when that passes with nothing heard, the site is offline.
-        dues = self._deadlines.smallest(settings.silent_devices, self._counted, self._all_counted)
-        return dues[-1] if dues else None
+        items = self._deadlines.items(self._all_deadlines)
+        heard = self.state.heard_at
+        first = 0 if heard is None else bisect_left(items, heard, key=itemgetter(0))
+        if first == len(items):
+            return None
+        return items[min(first + settings.silent_devices, len(items)) - 1][0]
 
     def fire(self, due: float) -> list[Transition]:
         self.state.open_since = due
         heard = self.state.heard_at
-        overdue = sorted(d for at, d in self._all_counted() if at <= due)
+        overdue = sorted(d for at, d in self._in_silence() if at <= due)
         return [
             self.ctx.transition(
                 TransitionAction.RAISE,
