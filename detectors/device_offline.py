@@ -28,7 +28,7 @@ from pydantic import Field
 from detectors import device_set
 from detectors.rule import EvidenceData, Rule
 from detectors.settings import DeviceOfflineSettings, SiteOfflineSettings
-from detectors.silence import Deadlines, silence_deadline
+from detectors.silence import Deadlines
 from detectors.site_context import SiteContext
 from eldercare.domain import AlertKind, Reading, Stream, Transition
 
@@ -77,19 +77,21 @@ class DeviceOfflineRule(Rule[DeviceOfflineState]):
         return super().advance(now)
 
     def _due(self, device_id: str) -> float | None:
-        """The device's deadline; None once raised (or not in the registry)."""
+        """The device's deadline; None once raised (or not in the registry).
+        `silence_deadline`, unrolled: this runs twice per reading."""
         state = self.state
+        if device_id in state.members:
+            return None
         dev = self.ctx.device(device_id)
-        if dev is None or device_id in state.members:
+        if dev is None:
             return None
         seen = state.last_seen.get(device_id)
-        return silence_deadline(
-            seen,
-            seen if device_id in state.offline_by_lwt else None,
-            state.started_at if state.timed_from is None else state.timed_from,
-            dev.report_interval_s,
-            self._settings.factor,
-        )
+        since = state.started_at if state.timed_from is None else state.timed_from
+        if seen is None or (since is not None and since > seen):
+            seen = since  # never heard, or not since the site's return: timed from then
+        elif device_id in state.offline_by_lwt:
+            return seen  # offline since its last_seen, after the site was timed afresh
+        return None if seen is None else seen + self._settings.factor * dev.report_interval_s
 
     def _all_dues(self) -> Iterator[tuple[float, str]]:
         for dev in self.ctx.site.devices:
@@ -124,7 +126,7 @@ class DeviceOfflineRule(Rule[DeviceOfflineState]):
                     {"reason": "availability offline"},
                 )
         else:
-            if self._held:
+            if self._held and self._deadlines.due_by(reading.ts, self._all_dues):
                 out, popped = self._site_heard(reading)
                 if popped:
                     before = None  # its entry was taken out with the others due

@@ -70,6 +70,12 @@ class Deadlines:
         if new is not None:
             insort(items, (new, device_id))
 
+    def due_by(self, until: float, build: Build) -> bool:
+        items = self._items
+        if items is None:
+            items = self.items(build)
+        return bool(items) and items[0][0] <= until
+
     def pop_until(self, until: float, build: Build) -> list[tuple[float, str]]:
         """Take out every entry due by `until`, in order (the caller handles those devices
         and moves each to whatever deadline it has next)."""

@@ -19,14 +19,13 @@ from __future__ import annotations
 import functools
 from bisect import bisect_left
 from collections.abc import Iterator, Mapping
-from operator import itemgetter
 from typing import Any
 
 from pydantic import Field
 
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
 from detectors.settings import SiteOfflineSettings
-from detectors.silence import Deadlines, silence_deadline
+from detectors.silence import Deadlines
 from detectors.site_context import SiteContext
 from eldercare.domain import AlertKind, Reading, Stream, Transition, TransitionAction
 
@@ -36,11 +35,9 @@ class SiteOfflineState(RuleState):
     last_seen: dict[str, float] = Field(default_factory=dict)
     offline_by_lwt: dict[str, float] = Field(default_factory=dict)  # device → when
     open_since: float | None = None
+    # The site's latest message; its time is when the site was last heard (an availability
+    # `offline` is the broker speaking for a lost connection, not the site).
     last_evidence: EvidenceData | None = None
-    # The site's latest message (an availability `offline` is the broker speaking for a
-    # lost connection, not the site). None in snapshots from before it was kept: every
-    # device counts until the next message.
-    heard_at: float | None = None
     timed_from: float | None = None  # deadlines count from here; None: started_at
 
 
@@ -69,18 +66,22 @@ class SiteOfflineRule(Rule[SiteOfflineState]):
     def _deadline(self, device_id: str, factor: float) -> float | None:
         """The device's deadline, if the site's silence is judged by it: it has been heard
         since the site was last timed afresh (a device not back since an outage, or never
-        heard, is device_offline's)."""
+        heard, is device_offline's). `silence_deadline`, unrolled for that case: this runs
+        twice per reading."""
         state = self.state
         seen = state.last_seen.get(device_id)
+        if seen is None:
+            return None
         since = state.started_at if state.timed_from is None else state.timed_from
-        if seen is None or (since is not None and seen < since):
+        if since is not None and seen < since:
             return None
         dev = self.ctx.device(device_id)
         if dev is None:
             return None
-        return silence_deadline(
-            seen, state.offline_by_lwt.get(device_id), since, dev.report_interval_s, factor
-        )
+        offline_at = state.offline_by_lwt.get(device_id)
+        if offline_at is not None and (since is None or offline_at >= since):
+            return offline_at
+        return seen + factor * dev.report_interval_s
 
     def _all_deadlines(self) -> Iterator[tuple[float, str]]:
         factor = self._settings.factor
@@ -88,12 +89,17 @@ class SiteOfflineRule(Rule[SiteOfflineState]):
             if (due := self._deadline(dev.id, factor)) is not None:
                 yield due, dev.id
 
+    @property
+    def _heard_at(self) -> float | None:
+        last = self.state.last_evidence
+        return None if last is None else last.ts
+
     def _in_silence(self) -> list[tuple[float, str]]:
         """The deadlines due in the site's present silence, in order: not before its latest
         message (the site outlived those devices)."""
         items = self._deadlines.items(self._all_deadlines)
-        heard = self.state.heard_at
-        return items if heard is None else items[bisect_left(items, heard, key=itemgetter(0)) :]
+        heard = self._heard_at
+        return items if heard is None else items[bisect_left(items, (heard,)) :]
 
     def advance(self, now: float) -> list[Transition]:
         if self.state.started_at is None:
@@ -114,8 +120,6 @@ class SiteOfflineRule(Rule[SiteOfflineState]):
             state.offline_by_lwt[d] = reading.ts
         else:
             state.offline_by_lwt.pop(d, None)
-            if state.heard_at is None or reading.ts > state.heard_at:
-                state.heard_at = reading.ts
             state.last_evidence = EvidenceData.of(reading, "message received")
         self._deadlines.move(d, before, self._deadline(d, factor))
         if offline:
@@ -147,15 +151,15 @@ class SiteOfflineRule(Rule[SiteOfflineState]):
         # The silent_devices-th deadline of the present silence, or the last one if fewer
         # devices count: when that passes with nothing heard, the site is offline.
         items = self._deadlines.items(self._all_deadlines)
-        heard = self.state.heard_at
-        first = 0 if heard is None else bisect_left(items, heard, key=itemgetter(0))
+        heard = self._heard_at
+        first = 0 if heard is None else bisect_left(items, (heard,))  # (heard,) sorts first
         if first == len(items):
             return None
         return items[min(first + settings.silent_devices, len(items)) - 1][0]
 
     def fire(self, due: float) -> list[Transition]:
         self.state.open_since = due
-        heard = self.state.heard_at
+        heard = self._heard_at
         overdue = sorted(d for at, d in self._in_silence() if at <= due)
         return [
             self.ctx.transition(

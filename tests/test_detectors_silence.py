@@ -306,8 +306,8 @@ def test_restoring_at_every_reading_changes_nothing(devices: list[dict[str, Any]
     assert run(site, rs, T0 + 18 * HOUR, restore_each=True) == whole
 
 
-def test_a_snapshot_from_before_heard_at_restores() -> None:
-    """site_offline snapshots written before `heard_at` and `timed_from` existed load."""
+def test_a_snapshot_from_before_timed_from_restores() -> None:
+    """site_offline snapshots written before `timed_from` existed load."""
     site = home_site(SH, devices=RARE)
     rule = SiteOfflineRule(context(site))
     rule.restore(
