@@ -241,8 +241,9 @@ class SiteOfflineSettings(RuleSettings):
         ge=1,
         le=10_000,
         description="the site is offline once this many devices are overdue with nothing heard"
-        " from the site since the first of them was due (every device still reporting, if"
-        " fewer); device_offline then waits for the site to speak again",
+        " from the site since the first of them was due (or every device still reporting, if"
+        " fewer); device_offline holds an overdue device until the site is heard, and does not"
+        " raise it if that silence was such an outage",
     )
 
 

@@ -7,11 +7,12 @@ site since before the first of them was due: devices failing one by one leave th
 others talking in between, so two deadlines passing in one unbroken silence point at
 the site (its power, gateway or link), not at two devices dying together. A site with
 fewer devices still reporting is offline when every one of them is overdue. Devices
-that were already overdue while the site still spoke (dead devices, `device_offline`'s
-business) do not count. Any message brings the site back, and from then on every
-device is timed afresh from the return. In `event` clock mode the runtime advances a
-silent site with the global watermark, so its silence is judged against the rest of
-the world's time.
+already overdue while the site still spoke (dead devices, `device_offline`'s
+business), and devices not heard since the site was last timed afresh (never heard,
+or not back since an outage), do not count. Any message brings the site back, and
+from then on every device is timed afresh from the return. In `event` clock mode the
+runtime advances a silent site with the global watermark, so its silence is judged
+against the rest of the world's time.
 """
 
 from __future__ import annotations
