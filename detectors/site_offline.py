@@ -153,9 +153,13 @@ class SiteOfflineRule(Rule[SiteOfflineState]):
         # devices count: when that passes with nothing heard, the site is offline.
         items = self._deadlines.items(self._all_deadlines)
         heard = self._heard_at
-        first = 0 if heard is None else bisect_left(items, (heard,))  # (heard,) sorts first
-        if first == len(items):
+        if not items:
             return None
+        first = 0
+        if heard is not None and items[0][0] < heard:  # rare: devices dead while it spoke
+            first = bisect_left(items, (heard,))  # (heard,) sorts before (heard, device)
+            if first == len(items):
+                return None
         return items[min(first + settings.silent_devices, len(items)) - 1][0]
 
     def fire(self, due: float) -> list[Transition]:
