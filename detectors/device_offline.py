@@ -1,5 +1,16 @@
-"""Device offline: no message for `factor` × the device's report interval, or its
-availability (MQTT Last Will / zigbee2mqtt availability) says offline.
+"""Device offline: a device silent for `factor` × its report interval, or whose
+availability (MQTT Last Will / zigbee2mqtt availability) says offline, while the rest
+of the site is heard.
+
+A device overdue is only a device problem if the site outlives it: when the whole
+site goes quiet (power, internet, gateway), its devices fall due one after another
+and each would be a `device_offline` before `site_offline` could tell the outage
+apart. So, while `site_offline` runs for the site, a device overdue is held until the
+site speaks again: a message from any device after the deadline raises it then (the
+site is alive, this device is not); a silence in which `site_offline`'s
+`silent_devices` devices fell due was an outage, reported as `site_offline`, and every
+device is then timed afresh from the return instead of raised. With `site_offline`
+disabled, a device is raised at its deadline (or at once on availability offline).
 
 Devices that have never spoken are timed from when this detector first saw the
 site's time, so a device that never reports after installation is flagged too.
@@ -8,37 +19,25 @@ Any message from the device brings it back.
 
 from __future__ import annotations
 
-import heapq
-from collections.abc import Mapping
+import functools
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from pydantic import Field
 
 from detectors import device_set
 from detectors.rule import EvidenceData, Rule
-from detectors.settings import DeviceOfflineSettings
+from detectors.settings import DeviceOfflineSettings, SiteOfflineSettings
+from detectors.silence import Deadlines
 from detectors.site_context import SiteContext
 from eldercare.domain import AlertKind, Reading, Stream, Transition
 
 
 class DeviceOfflineState(device_set.DeviceSetState):
     started_at: float | None = None
-    last_seen: dict[str, float] = Field(default_factory=dict)
-    offline_by_lwt: list[str] = Field(default_factory=list)
-
-
-def device_silence_due(
-    state_last_seen: dict[str, float],
-    offline_by_lwt: list[str],
-    started_at: float | None,
-    interval_s: float,
-    factor: float,
-    device_id: str,
-) -> float | None:
-    if device_id in offline_by_lwt:
-        return None
-    seen = state_last_seen.get(device_id, started_at)
-    return None if seen is None else seen + factor * interval_s
+    last_seen: dict[str, float] = Field(default_factory=dict)  # an offline availability too
+    offline_by_lwt: list[str] = Field(default_factory=list)  # offline since their last_seen
+    timed_from: float | None = None  # deadlines count from here; None: started_at
 
 
 class DeviceOfflineRule(Rule[DeviceOfflineState]):
@@ -48,24 +47,28 @@ class DeviceOfflineRule(Rule[DeviceOfflineState]):
 
     def __init__(self, ctx: SiteContext) -> None:
         super().__init__(ctx)
-        # Device deadlines as a heap of (due, device), so the earliest is found without
-        # scanning every device per reading: a reading changes only its own device's
-        # deadline and pushes the new one; entries no longer current are dropped when they
-        # come to the top. None: rebuild from the state (after a timer, a restore, or when
-        # stale entries pile up). Not part of the state.
-        self._heap: list[tuple[float, str]] | None = None
+        self._deadlines = Deadlines()  # of the devices not raised, kept sorted per reading
 
     def state_changed(self) -> None:
-        self._heap = None
+        self._deadlines.reset()
         super().state_changed()
 
     def restore(self, state: Mapping[str, Any]) -> None:
-        self._heap = None
+        self._deadlines.reset()
         super().restore(state)
 
-    @property
+    @functools.cached_property
     def _settings(self) -> DeviceOfflineSettings:
-        return self.ctx.settings(self.name, DeviceOfflineSettings)
+        return self.ctx.settings(self.name, DeviceOfflineSettings)  # the context never changes
+
+    @functools.cached_property
+    def _site_settings(self) -> SiteOfflineSettings:
+        return self.ctx.settings("site_offline", SiteOfflineSettings)
+
+    @functools.cached_property
+    def _held(self) -> bool:
+        """Whether a device overdue waits for the site to be heard (site_offline runs)."""
+        return self._site_settings.enabled
 
     def advance(self, now: float) -> list[Transition]:
         if self.state.started_at is None:
@@ -73,110 +76,142 @@ class DeviceOfflineRule(Rule[DeviceOfflineState]):
             self.state_changed()
         return super().advance(now)
 
-    def on_reading(self, reading: Reading) -> list[Transition]:
-        out = self._on_reading(reading)
-        heap = self._heap
-        dev = self.ctx.device(reading.device_id)
-        if heap is not None and dev is not None:
-            after = self._due(dev.id, dev.report_interval_s)
-            if after is not None:
-                heapq.heappush(heap, (after, dev.id))
-                if len(heap) > 2 * len(self.ctx.site.devices) + 8:
-                    self._heap = None  # mostly stale entries: rebuild when next asked
-        return out
+    def _due(self, device_id: str) -> float | None:
+        """The device's deadline; None once raised (or not in the registry).
+        `silence_deadline`, unrolled: this runs twice per reading."""
+        state = self.state
+        if device_id in state.members:
+            return None
+        dev = self.ctx.device(device_id)
+        if dev is None:
+            return None
+        seen = state.last_seen.get(device_id)
+        since = state.started_at if state.timed_from is None else state.timed_from
+        if seen is None or (since is not None and since > seen):
+            seen = since  # never heard, or not since the site's return: timed from then
+        elif device_id in state.offline_by_lwt:
+            return seen  # offline since its last_seen, after the site was timed afresh
+        return None if seen is None else seen + self._settings.factor * dev.report_interval_s
 
-    def _on_reading(self, reading: Reading) -> list[Transition]:
-        if self.state.members:
-            pruned = device_set.prune_removed(
-                self.state, self.ctx, AlertKind.DEVICE_OFFLINE, reading.ts
-            )
+    def _all_dues(self) -> Iterator[tuple[float, str]]:
+        for dev in self.ctx.site.devices:
+            if (due := self._due(dev.id)) is not None:
+                yield due, dev.id
+
+    def on_reading(self, reading: Reading) -> list[Transition]:
+        state = self.state
+        if state.members:
+            pruned = device_set.prune_removed(state, self.ctx, AlertKind.DEVICE_OFFLINE, reading.ts)
             if pruned:
+                self._deadlines.reset()
                 return pruned + self.on_reading(reading)
-        if self.ctx.device(reading.device_id) is None or not self._settings.enabled:
-            return []
         d = reading.device_id
+        if self.ctx.device(d) is None or not self._settings.enabled:
+            return []
+        before = self._due(d)
+        out: list[Transition] = []
         if reading.stream == Stream.AVAILABILITY and not reading.fields.get("online", True):
-            self.state.last_seen[d] = reading.ts
-            if d not in self.state.offline_by_lwt:
-                self.state.offline_by_lwt.append(d)
-            why = EvidenceData.of(reading, "device reported offline", self.ctx.device_room(d))
-            return device_set.change(
-                self.state,
+            state.last_seen[d] = reading.ts
+            if d not in state.offline_by_lwt:
+                state.offline_by_lwt.append(d)
+            if not self._held:  # else overdue now: raised when the site is next heard, if it is
+                why = EvidenceData.of(reading, "device reported offline", self.ctx.device_room(d))
+                out = device_set.change(
+                    state,
+                    self.ctx,
+                    AlertKind.DEVICE_OFFLINE,
+                    reading.ts,
+                    d,
+                    why,
+                    {"reason": "availability offline"},
+                )
+        else:
+            if self._held and self._deadlines.due_by(reading.ts, self._all_dues):
+                out, popped = self._site_heard(reading)
+                if popped:
+                    before = None  # its entry was taken out with the others due
+            state.last_seen[d] = reading.ts
+            if d in state.offline_by_lwt:
+                state.offline_by_lwt.remove(d)
+            out += device_set.change(
+                state,
                 self.ctx,
                 AlertKind.DEVICE_OFFLINE,
                 reading.ts,
                 d,
-                why,
-                {"reason": "availability offline"},
+                None,
+                {"reason": "device spoke again"},
             )
-        self.state.last_seen[d] = reading.ts
-        if d in self.state.offline_by_lwt:
-            self.state.offline_by_lwt.remove(d)
+        self._deadlines.move(d, before, self._due(d))
+        return out
+
+    def _site_heard(self, reading: Reading) -> tuple[list[Transition], bool]:
+        """The site spoke at `reading.ts`: judge the devices that fell due while it was quiet
+        (and say whether the speaker was one of them)."""
+        overdue = self._deadlines.pop_until(reading.ts, self._all_dues)
+        if not overdue:
+            return [], False
+        state = self.state
+        speaker = reading.device_id
+        since = state.started_at if state.timed_from is None else state.timed_from
+        # The devices site_offline judges the silence by: heard since the site was last timed
+        # afresh (start, or the return from an outage) and not raised.
+        judged = {
+            dev.id
+            for dev in self.ctx.site.devices
+            if dev.id not in state.members
+            and (seen := state.last_seen.get(dev.id)) is not None
+            and (since is None or seen >= since)
+        }
+        fell_due = sum(1 for _, device_id in overdue if device_id in judged)
+        if fell_due and fell_due >= min(self._site_settings.silent_devices, len(judged)):
+            # An outage (site_offline's, raised by now): every device gets its full time
+            # to be heard again from the return, as after installation.
+            state.timed_from = reading.ts
+            self._deadlines.reset()
+            return [], True
+        out: list[Transition] = []
+        for due, device_id in overdue:
+            if device_id != speaker:  # the speaker was late, but is here
+                out += self._raise(device_id, due, reading.ts)
+        return out, any(device_id == speaker for _, device_id in overdue)
+
+    def _raise(self, device_id: str, due: float, now: float) -> list[Transition]:
+        state = self.state
+        seen = state.last_seen.get(device_id)
+        if device_id in state.offline_by_lwt:
+            summary, reason = "device reported offline", "availability offline"
+        elif seen is not None:
+            summary, reason = "no message since", "silent"
+        else:
+            summary, reason = "never reported", "silent"
+        why = EvidenceData(
+            ts=seen if seen is not None else due,
+            device_id=device_id,
+            stream=Stream.AVAILABILITY.value if reason != "silent" else "silence",
+            summary=summary,
+            room_id=self.ctx.device_room(device_id),
+        )
         return device_set.change(
-            self.state,
+            state,
             self.ctx,
             AlertKind.DEVICE_OFFLINE,
-            reading.ts,
-            d,
-            None,
-            {"reason": "device spoke again"},
-        )
-
-    def _due(self, device_id: str, interval_s: float, factor: float | None = None) -> float | None:
-        state = self.state
-        if device_id in state.members:
-            return None
-        return device_silence_due(
-            state.last_seen,
-            state.offline_by_lwt,
-            state.started_at,
-            interval_s,
-            self._settings.factor if factor is None else factor,
+            now,
             device_id,
+            why,
+            {"reason": reason, "silent_minutes": round((now - why.ts) / 60, 1)},
         )
 
     def compute_due(self) -> float | None:
-        settings = self._settings
-        if not settings.enabled:
-            return None
-        factor = settings.factor
-        heap = self._heap
-        if heap is None:
-            heap = self._heap = [
-                (due, dev.id)
-                for dev in self.ctx.site.devices
-                if (due := self._due(dev.id, dev.report_interval_s, factor)) is not None
-            ]
-            heapq.heapify(heap)
-        while heap:
-            due, device_id = heap[0]
-            dev = self.ctx.device(device_id)
-            if dev is not None and self._due(device_id, dev.report_interval_s, factor) == due:
-                return due
-            heapq.heappop(heap)  # that device has reported (or gone offline) since
-        return None
+        if not self._settings.enabled or self._held:
+            return None  # held devices are judged when the site is next heard
+        items = self._deadlines.items(self._all_dues)
+        return items[0][0] if items else None
 
     def fire(self, due: float) -> list[Transition]:
-        self._heap = None
+        self._deadlines.reset()
         out: list[Transition] = []
         for dev in self.ctx.devices:
-            if self._due(dev.id, dev.report_interval_s) != due:
-                continue
-            seen = self.state.last_seen.get(dev.id)
-            why = EvidenceData(
-                ts=seen if seen is not None else due,
-                device_id=dev.id,
-                stream="silence",
-                summary="no message since" if seen is not None else "never reported",
-                room_id=self.ctx.device_room(dev.id),
-            )
-            out += device_set.change(
-                self.state,
-                self.ctx,
-                AlertKind.DEVICE_OFFLINE,
-                due,
-                dev.id,
-                why,
-                {"reason": "silent", "silent_minutes": round((due - why.ts) / 60, 1)},
-            )
+            if self._due(dev.id) == due:
+                out += self._raise(dev.id, due, due)
         return out

@@ -236,6 +236,15 @@ class SiteOfflineSettings(RuleSettings):
     factor: float = Field(
         2.0, ge=1.0, le=20, description="a device is silent after factor × its report interval"
     )
+    silent_devices: int = Field(
+        2,
+        ge=1,
+        le=10_000,
+        description="the site is offline once this many devices are overdue with nothing heard"
+        " from the site since the first of them was due (or every device still reporting, if"
+        " fewer); device_offline holds an overdue device until the site is heard, and does not"
+        " raise it if that silence was such an outage",
+    )
 
 
 class LowBatterySettings(RuleSettings):

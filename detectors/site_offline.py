@@ -1,21 +1,32 @@
-"""Site offline: every device of the site is silent or offline; nobody is watching.
+"""Site offline: the site's devices fell silent together; nobody is watching.
 
-Each device's silence deadline is `factor` × its report interval after its last
-message (availability `offline` counts as silent at once). The site goes offline
-when the last deadline passes, and comes back with any message. In `event` clock
-mode the runtime advances a silent site with the global watermark, so its silence
-is judged against the rest of the world's time.
+Each device is overdue `factor` × its report interval after its last message (at once
+on availability `offline`; `detectors/silence.py`). The site is offline once
+`silent_devices` (2) devices are overdue and nothing at all has been heard from the
+site since before the first of them was due: devices failing one by one leave the
+others talking in between, so two deadlines passing in one unbroken silence point at
+the site (its power, gateway or link), not at two devices dying together. A site with
+fewer devices still reporting is offline when every one of them is overdue. Devices
+already overdue while the site still spoke (dead devices, `device_offline`'s
+business), and devices not heard since the site was last timed afresh (never heard,
+or not back since an outage), do not count. Any message brings the site back, and
+from then on every device is timed afresh from the return. In `event` clock mode the
+runtime advances a silent site with the global watermark, so its silence is judged
+against the rest of the world's time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from bisect import bisect_left
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from pydantic import Field
 
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
 from detectors.settings import SiteOfflineSettings
+from detectors.silence import Deadlines
 from detectors.site_context import SiteContext
 from eldercare.domain import AlertKind, Reading, Stream, Transition, TransitionAction
 
@@ -25,7 +36,10 @@ class SiteOfflineState(RuleState):
     last_seen: dict[str, float] = Field(default_factory=dict)
     offline_by_lwt: dict[str, float] = Field(default_factory=dict)  # device → when
     open_since: float | None = None
+    # The site's latest message; its time is when the site was last heard (an availability
+    # `offline` is the broker speaking for a lost connection, not the site).
     last_evidence: EvidenceData | None = None
+    timed_from: float | None = None  # deadlines count from here; None: started_at
 
 
 class SiteOfflineRule(Rule[SiteOfflineState]):
@@ -35,29 +49,58 @@ class SiteOfflineRule(Rule[SiteOfflineState]):
 
     def __init__(self, ctx: SiteContext) -> None:
         super().__init__(ctx)
-        # When the whole site falls silent, kept up to date per reading: a reading moves only
-        # its own device's deadline, and a later deadline can only move the last one later.
-        # Anything else (a deadline brought forward, a restore) scans all devices again.
-        self._silent: float | None = None
-        self._silent_known = False
+        # The deadlines of the devices the silence is judged by, kept sorted per reading.
+        self._deadlines = Deadlines()
 
     def state_changed(self) -> None:
-        self._silent_known = False
+        self._deadlines.reset()
         super().state_changed()
 
     def restore(self, state: Mapping[str, Any]) -> None:
-        self._silent_known = False
+        self._deadlines.reset()
         super().restore(state)
 
-    def _deadline(self, device_id: str, interval_s: float) -> float | None:
-        if device_id in self.state.offline_by_lwt:
-            return self.state.offline_by_lwt[device_id]
-        seen = self.state.last_seen.get(device_id, self.state.started_at)
-        return None if seen is None else seen + self._settings.factor * interval_s
+    @functools.cached_property
+    def _settings(self) -> SiteOfflineSettings:
+        return self.ctx.settings(self.name, SiteOfflineSettings)  # the context never changes
+
+    def _deadline(self, device_id: str, factor: float) -> float | None:
+        """The device's deadline, if the site's silence is judged by it: it has been heard
+        since the site was last timed afresh (a device not back since an outage, or never
+        heard, is device_offline's). `silence_deadline`, unrolled for that case: this runs
+        twice per reading."""
+        state = self.state
+        seen = state.last_seen.get(device_id)
+        if seen is None:
+            return None
+        since = state.started_at if state.timed_from is None else state.timed_from
+        if since is not None and seen < since:
+            return None
+        dev = self.ctx.device(device_id)
+        if dev is None:
+            return None
+        offline_at = state.offline_by_lwt.get(device_id)
+        if offline_at is not None and (since is None or offline_at >= since):
+            return offline_at
+        return seen + factor * dev.report_interval_s
+
+    def _all_deadlines(self) -> Iterator[tuple[float, str]]:
+        factor = self._settings.factor
+        for dev in self.ctx.site.devices:
+            if (due := self._deadline(dev.id, factor)) is not None:
+                yield due, dev.id
 
     @property
-    def _settings(self) -> SiteOfflineSettings:
-        return self.ctx.settings(self.name, SiteOfflineSettings)
+    def _heard_at(self) -> float | None:
+        last = self.state.last_evidence
+        return None if last is None else last.ts
+
+    def _in_silence(self) -> list[tuple[float, str]]:
+        """The deadlines due in the site's present silence, in order: not before its latest
+        message (the site outlived those devices)."""
+        items = self._deadlines.items(self._all_deadlines)
+        heard = self._heard_at
+        return items if heard is None else items[bisect_left(items, (heard,)) :]
 
     def advance(self, now: float) -> list[Transition]:
         if self.state.started_at is None:
@@ -66,32 +109,28 @@ class SiteOfflineRule(Rule[SiteOfflineState]):
         return super().advance(now)
 
     def on_reading(self, reading: Reading) -> list[Transition]:
-        dev = self.ctx.device(reading.device_id)
-        if dev is None:
-            return []
-        before = self._deadline(dev.id, dev.report_interval_s)
-        out = self._on_reading(reading)
-        if self._silent_known:
-            after = self._deadline(dev.id, dev.report_interval_s)
-            if before is None or after is None or after < before:
-                self._silent_known = False
-            elif self._silent is not None:
-                self._silent = max(self._silent, after)
-        return out
-
-    def _on_reading(self, reading: Reading) -> list[Transition]:
         d = reading.device_id
-        self.state.last_seen[d] = reading.ts
-        if reading.stream == Stream.AVAILABILITY and not reading.fields.get("online", True):
-            self.state.offline_by_lwt[d] = reading.ts
-            self._silent_known = False
-            return self.advance(reading.ts)  # this may have been the last device standing
-        self.state.offline_by_lwt.pop(d, None)
-        self.state.last_evidence = EvidenceData.of(reading, "message received")
-        if self.state.open_since is None:
+        if self.ctx.device(d) is None:
             return []
-        since = self.state.open_since
-        self.state.open_since = None
+        state = self.state
+        factor = self._settings.factor
+        before = self._deadline(d, factor)
+        state.last_seen[d] = reading.ts
+        offline = reading.stream == Stream.AVAILABILITY and not reading.fields.get("online", True)
+        if offline:
+            state.offline_by_lwt[d] = reading.ts
+        else:
+            state.offline_by_lwt.pop(d, None)
+            state.last_evidence = EvidenceData.of(reading, "message received")
+        self._deadlines.move(d, before, self._deadline(d, factor))
+        if offline:
+            return self.advance(reading.ts)  # this may have made the silence an outage
+        if state.open_since is None:
+            return []
+        since = state.open_since
+        state.open_since = None
+        state.timed_from = reading.ts  # every device is timed afresh from the return
+        self._deadlines.reset()
         return [
             self.ctx.transition(
                 TransitionAction.CLEAR,
@@ -99,39 +138,34 @@ class SiteOfflineRule(Rule[SiteOfflineState]):
                 reading.ts,
                 device_id=d,
                 room_id=self.ctx.room_of(reading),
-                evidence=evidence(self.state.last_evidence),
+                evidence=evidence(state.last_evidence),
                 details={"offline_minutes": round((reading.ts - since) / 60, 1)},
             )
         ]
 
-    def _silent_at(self) -> float | None:
-        """When the whole site is (or will be) silent, if nothing more arrives."""
-        if not self._silent_known:
-            self._silent = self._scan_silent_at()
-            self._silent_known = True
-        return self._silent
-
-    def _scan_silent_at(self) -> float | None:
-        if self.state.started_at is None or not self.ctx.site.devices:
-            return None
-        factor = self._settings.factor
-        deadlines = []
-        for dev in self.ctx.site.devices:
-            if dev.id in self.state.offline_by_lwt:
-                deadlines.append(self.state.offline_by_lwt[dev.id])
-            else:
-                seen = self.state.last_seen.get(dev.id, self.state.started_at)
-                deadlines.append(seen + factor * dev.report_interval_s)
-        return max(deadlines)
-
     def compute_due(self) -> float | None:
-        if self.state.open_since is not None or not self._settings.enabled:
+        settings = self._settings
+        if self.state.open_since is not None or not settings.enabled:
             return None
-        return self._silent_at()
+        if self.state.started_at is None:
+            return None
+        # The silent_devices-th deadline of the present silence, or the last one if fewer
+        # devices count: when that passes with nothing heard, the site is offline.
+        items = self._deadlines.items(self._all_deadlines)
+        heard = self._heard_at
+        if not items:
+            return None
+        first = 0
+        if heard is not None and items[0][0] < heard:  # rare: devices dead while it spoke
+            first = bisect_left(items, (heard,))  # (heard,) sorts before (heard, device)
+            if first == len(items):
+                return None
+        return items[min(first + settings.silent_devices, len(items)) - 1][0]
 
     def fire(self, due: float) -> list[Transition]:
         self.state.open_since = due
-        last = max(self.state.last_seen.values(), default=None)
+        heard = self._heard_at
+        overdue = sorted(d for at, d in self._in_silence() if at <= due)
         return [
             self.ctx.transition(
                 TransitionAction.RAISE,
@@ -140,9 +174,10 @@ class SiteOfflineRule(Rule[SiteOfflineState]):
                 evidence=evidence(self.state.last_evidence),
                 details={
                     "devices": len(self.ctx.devices),
+                    "overdue_devices": overdue,
                     "last_message_minutes_ago": None
-                    if last is None
-                    else round((due - last) / 60, 1),
+                    if heard is None
+                    else round((due - heard) / 60, 1),
                 },
             )
         ]

@@ -391,8 +391,12 @@ def test_vitals_out_of_range_longer_than_five_minutes() -> None:
     assert out[0].details["problems"] == ["heart_rate 131bpm > 120"]
 
 
-def test_device_offline_after_twice_the_interval_and_on_lwt() -> None:
-    site = home_site(SH)  # bed-1 reports every 600 s; others default to 3600 s
+def test_device_offline_after_twice_the_interval_and_on_lwt_without_site_offline() -> None:
+    # With site_offline off, nothing waits for the site to be heard: a device is raised at
+    # its deadline, or at once on availability offline (tests/test_detectors_silence.py
+    # has the default, where device_offline waits for the site to speak).
+    site = home_site(SH, site_overrides={"site_offline": {"enabled": False}})
+    # bed-1 reports every 600 s; others default to 3600 s
     t = local_ts(SH, 2024, 5, 10, 2, 0)
     rule = DeviceOfflineRule(context(site))
     rs = [reading(site, d.id, Stream.HEARTBEAT, t) for d in site.devices]
