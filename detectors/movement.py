@@ -10,6 +10,15 @@ A door contact is movement only when it opens or changes state. zigbee2mqtt repe
 the contact state in every state message (battery, link quality), and devices
 report "closed" when they join: a repeated state is not an event, nor is a
 device's first report unless it is "open".
+
+A motion report is movement only when it is a new detection. zigbee2mqtt repeats the
+cached `occupancy: true` in every state message until its occupancy timeout sends
+`false` (a battery or link-quality report a few seconds after a detection carries it
+again), and Tasmota repeats an input's state every telemetry period. A PIR cannot
+report a new detection within its blind time (Aqara: 60 s) of the last one, so a
+`motion: true` within `MOTION_REPEAT_S` of the last one counted, with no `false` in
+between, is the same detection repeated. A `true` after a `false`, or after that
+time (a PIR re-triggering while the person moves about), counts.
 """
 
 from __future__ import annotations
@@ -20,6 +29,9 @@ from detectors.rule import RuleState
 from eldercare.domain import Reading, Stream
 
 APPLIANCE_ON_WATTS = 20.0
+# A PIR's blind time after a report (Aqara's fixed 60 s; most PIRs are no shorter in
+# their default setting): a repeated `motion: true` sooner than this is not new.
+MOTION_REPEAT_S = 60.0
 
 # Every stream `is_movement` may call movement (or remember a level of): a rule that
 # looks only at movement declares these as its `streams`.
@@ -31,6 +43,8 @@ MOVEMENT_STREAMS = frozenset(
 class MovementState(RuleState):
     last_bool: dict[str, bool] = Field(default_factory=dict)  # device → last occupancy / power on
     last_open: dict[str, bool] = Field(default_factory=dict)  # contact device → last open state
+    # motion device → time of the last `motion: true` counted, while no `false` has followed
+    motion_on_since: dict[str, float] = Field(default_factory=dict)
 
 
 def _truthy(reading: Reading, key: str) -> bool:
@@ -41,7 +55,7 @@ def is_movement(reading: Reading, state: MovementState) -> bool:
     """Classify one reading, remembering the last state of level-type sensors in `state`."""
     s = reading.stream
     if s == Stream.MOTION:
-        return _truthy(reading, "motion")
+        return motion_detected(reading, state)
     if s == Stream.CONTACT:
         return contact_changed(reading, state)
     if s == Stream.FLUSH:
@@ -70,3 +84,17 @@ def contact_changed(reading: Reading, state: MovementState) -> bool:
     if previous is None:
         return value
     return previous != value
+
+
+def motion_detected(reading: Reading, state: MovementState) -> bool:
+    """A new detection: `motion: true` not merely repeating the device's last one (see the
+    module's doc). Remembers the detection in `state`."""
+    device = reading.device_id
+    if not _truthy(reading, "motion"):
+        state.motion_on_since.pop(device, None)
+        return False
+    last = state.motion_on_since.get(device)
+    if last is not None and reading.ts - last < MOTION_REPEAT_S:
+        return False  # the same detection repeated (or delivered twice, or out of order)
+    state.motion_on_since[device] = reading.ts
+    return True

@@ -58,6 +58,13 @@ class FallSettings(RuleSettings):
     maybe_fall_confirm_s: float = Field(
         60.0, gt=0, le=600, description="a maybe_fall becomes a fall without movement in this"
     )
+    maybe_fall_retracted_confirm_s: float = Field(
+        180.0,
+        gt=0,
+        le=1800,
+        description="a maybe_fall the radar took back (`none`) before it was raised becomes "
+        "a fall without movement in this (in the room, or indoors in a one-resident home)",
+    )
     clear_after_none_s: float = Field(
         600.0,
         gt=0,
