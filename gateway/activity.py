@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
 
+from detectors.movement import MOTION_REPEAT_S
 from eldercare.domain import RoomKind
 from eldercare.registry_model import Site
 from gateway.ports import InfluxQuery
@@ -121,7 +122,27 @@ async def load_events(
                 )
             )
     events.sort(key=lambda e: e.ts)
-    return events
+    return without_motion_repeats(events)
+
+
+def without_motion_repeats(events: Sequence[ActivityEvent]) -> list[ActivityEvent]:
+    """Drop a `motion: true` that repeats the last one counted from its device within a
+    PIR's blind time with no `false` between: zigbee2mqtt's cached state sent again with a
+    battery or link report, not a person moving (the detectors' rule, `detectors.movement`;
+    without it a repeat just after the front door closed reads as "at home")."""
+    out: list[ActivityEvent] = []
+    on_since: dict[str | None, float] = {}
+    for e in events:
+        if e.measurement == "motion":
+            if not e.value:
+                on_since.pop(e.device_id, None)
+            else:
+                last = on_since.get(e.device_id)
+                if last is not None and e.ts - last < MOTION_REPEAT_S:
+                    continue
+                on_since[e.device_id] = e.ts
+        out.append(e)
+    return out
 
 
 def _is_movement(e: ActivityEvent) -> bool:

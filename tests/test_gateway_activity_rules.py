@@ -7,7 +7,12 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from eldercare.registry_model import RegistryDocument
-from gateway.activity import ActivityEvent, day_timeline, resident_state
+from gateway.activity import (
+    ActivityEvent,
+    day_timeline,
+    resident_state,
+    without_motion_repeats,
+)
 from tests.test_gateway_support import REGISTRY
 
 SITE = RegistryDocument.model_validate(REGISTRY).sites[0]
@@ -92,3 +97,19 @@ def test_got_up_is_the_first_bed_exit_after_five() -> None:
     events = [bed(at(2, 0), False), bed(at(2, 10), True), bed(at(6, 35), False)]
     got_up = [i for i in day_timeline(SITE, events, now=at(8, 0)) if i.kind == "got_up"]
     assert [i.at for i in got_up] == [at(6, 35)]
+
+
+def test_a_cached_motion_repeat_after_the_door_is_not_being_home() -> None:
+    """zigbee2mqtt repeats the hall PIR's `occupancy: true` with a battery report 10 s
+    after the front door closed: the same detection, so she went out. A real new
+    detection (after a `false`, or past the blind time) still counts."""
+    walk = move(at(9, 11), "kitchen")
+    repeat = ActivityEvent(walk.ts + 40, "motion", True, "kitchen", "hh401-pir-k")
+    events = [walk, door(at(9, 11) + 20), door(at(9, 11) + 30, False), repeat]
+    assert without_motion_repeats(events) == events[:3]
+    state = resident_state(SITE, without_motion_repeats(events), now=at(10, 0))
+    assert (state.state, state.since) == ("out", at(9, 11) + 20)
+    off = ActivityEvent(walk.ts + 35, "motion", False, "kitchen", "hh401-pir-k")
+    assert without_motion_repeats([walk, off, repeat]) == [walk, off, repeat]
+    later = ActivityEvent(walk.ts + 60, "motion", True, "kitchen", "hh401-pir-k")
+    assert without_motion_repeats([walk, later]) == [walk, later]
