@@ -107,6 +107,7 @@ class AlertPipeline:
         self.policies = policies or PolicySet.load()
         self.inhibit_rules = inhibit_rules or load_inhibit_rules()
         self.recorder = recorder or NullRecorder()
+        self._severity_of: dict[int, str] = {}  # alert id → severity (a rise escalates anew)
         self.sender = sender or AppriseSender()
         self.tick_interval_s = tick_interval_s
         self.daily_summaries = daily_summaries
@@ -386,6 +387,7 @@ class AlertPipeline:
         firings: list[tuple[EscalationState, list[PlannedNotification], dict[str, Any] | None]] = []
         events: list[AlertEvent] = []
         for alert, state in due:
+            self._severity_of[alert.id] = alert.severity  # for the sends' notify type
             if not decisions.should_escalate(alert, state, now):
                 continue
             policy = self.policies.for_site(alert.site)
@@ -472,13 +474,12 @@ class AlertPipeline:
         when they have all finished. Returns how many sends were started."""
         due = await self.store.due_notifications(now)
         index = self.index_provider()
-        alerts = await self.store.get_many([n.alert_id for n in due if n.alert_id]) if due else {}
+        severity = await self._severities([n.alert_id for n in due if n.alert_id])
         started = 0
         for n in due:
             if n.id in self._in_flight:
                 continue
-            alert = alerts.get(n.alert_id) if n.alert_id else None
-            kind = notify_type(n.purpose, alert.severity if alert else None)
+            kind = notify_type(n.purpose, severity.get(n.alert_id) if n.alert_id else None)
             task = asyncio.create_task(self._deliver(n, index, kind), name=f"notify-{n.id}")
             self._in_flight[n.id] = task
             task.add_done_callback(partial(self._forget, n.id))
@@ -486,6 +487,18 @@ class AlertPipeline:
         if wait:
             await self.settle()
         return started
+
+    async def _severities(self, alert_ids: list[int]) -> dict[int, str]:
+        """Severity of each alert, from the escalations this process fired (no query on
+        the way to a first notification), else from the store (after a restart)."""
+        missing = [i for i in alert_ids if i not in self._severity_of]
+        if missing:
+            for alert_id, alert in (await self.store.get_many(missing)).items():
+                self._severity_of[alert_id] = alert.severity
+        known = {i: self._severity_of[i] for i in alert_ids if i in self._severity_of}
+        if len(self._severity_of) > 100_000:  # bounded: old alerts' sends are long done
+            self._severity_of = dict(known)
+        return known
 
     def _forget(self, notification_id: int, _task: asyncio.Task[None]) -> None:
         self._in_flight.pop(notification_id, None)
