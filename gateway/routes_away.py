@@ -3,9 +3,11 @@
 night (see `eldercare.planned_absence`).
 
 Anyone who may see the resident may declare or withdraw (the family portal, an
-operator on the phone with the daughter). Each change is written to the audit trail,
-and to the history of the resident's unresolved `not_returned` alert if there is one,
-so whoever handles it sees why it will not come back before the declared end.
+operator on the phone with the daughter). Home-care beds only: an institution's rules
+cannot see one resident leave, so there a declaration would change nothing. Each
+change is written to the audit trail, and to the history of the resident's unresolved
+`not_returned` alert if there is one, so whoever handles it sees why it will not come
+back before the declared end.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from fastapi import APIRouter, HTTPException, Request, Response, status
 from pydantic import BaseModel, Field
 
 from eldercare import planned_absence
-from eldercare.domain import AlertKind
+from eldercare.domain import AlertKind, SiteKind
 from eldercare.registry_index import PlannedAbsence
 from eldercare.registry_model import Site
 from gateway.context import Auth, Ctx, GatewayContext, audit
@@ -105,6 +107,14 @@ async def put_away(
 ) -> AwayOut:
     index = await ctx.index()
     site, resident = resident_site(index, principal, resident_id)
+    if site.kind != SiteKind.HOME:
+        # An institution's rules cannot see one resident leave (no front door of her
+        # own): a declaration would change nothing, and silencing its activity rules
+        # safely needs a leave that starts, not only one that ends.
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            "declared absences apply to home-care beds, not to institution residents",
+        )
     try:
         declared = await planned_absence.declare(
             ctx.sessions,

@@ -161,6 +161,17 @@ async def test_family_declares_for_her_mother_only(gw) -> None:
     assert "declare_away" in actions and "withdraw_away" in actions
 
 
+async def test_institution_residents_cannot_be_declared_away(gw) -> None:
+    """Their rules cannot see one resident leave: a declaration would silence nothing, so
+    it is refused with the reason rather than taken and ignored."""
+    _, client, _ = gw
+    admin = await login(client, "admin1")
+    resp = await client.put(
+        "/api/residents/sun-lan/away", headers=admin, json={"until": "2026-02-08T18:00"}
+    )
+    assert resp.status_code == 422 and "home-care beds" in resp.text
+
+
 async def test_operators_declare_in_their_scope_only(gw) -> None:
     _, client, _ = gw
     url = f"/api/residents/{RESIDENT}/away"

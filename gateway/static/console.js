@@ -321,8 +321,8 @@
         el("dd", {}, [r.room_name, r.bed_name].filter(Boolean).join(" / ") || "–"),
         el("dt", {}, t("detail.address")),
         el("dd", {}, (r.address || r.site_name) + " ", mapLink(r)),
-        el("dt", {}, t("detail.away")),
-        awayRow(a, r, away))) :
+        r.site_kind === "home" ? el("dt", {}, t("detail.away")) : null,
+        r.site_kind === "home" ? awayRow(a, r, away) : null)) :
       el("section", { class: "card resident-card" }, el("h3", {}, a.site_name || a.site_id), el("p", {}, a.site_address || ""));
 
     const contactList = el("section", { class: "card" }, el("h3", {}, t("detail.contacts")),

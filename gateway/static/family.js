@@ -68,6 +68,8 @@
 
   function renderAway() {
     if (!view) return;
+    // Home-care beds only: in an institution the outing rule does not run.
+    document.getElementById("away-card").hidden = view.resident.site_kind !== "home";
     const away = view.away;
     const cur = document.getElementById("away-current");
     const form = document.getElementById("away-form");
