@@ -25,7 +25,7 @@ from gateway.routes_registry import resident_site
 
 router = APIRouter(tags=["residents"])
 
-MARGIN_NOTE_S = 3600.0  # shown as current until its end + the rule's default margin
+SHOWN_PAST_END_S = 3600.0  # current until its end + the outing rule's default margin
 
 
 class AwayIn(BaseModel):
@@ -63,7 +63,7 @@ def current_away(site: Site, p: PlannedAbsence | None, now: float) -> AwayOut | 
     if p is None:
         return None
     try:
-        planned_absence.until_epoch(p.until, site.timezone, now - MARGIN_NOTE_S)
+        planned_absence.until_epoch(p.until, site.timezone, now - SHOWN_PAST_END_S)
     except planned_absence.PlannedAbsenceError:
         return None  # over (or, impossibly, too far ahead)
     return away_out(site, p)
