@@ -18,15 +18,15 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from eldercare.registry_index import PlannedAbsence
 from eldercare.registry_store import (
-    VERSION_KEY,
     PlannedAbsenceRow,
-    RegistryMetaRow,
     Sessions,
+    bump_version,
+    lock_version,
 )
 
 MAX_DAYS = 31  # a longer stay away is a change of address, for the registry
@@ -54,20 +54,6 @@ def until_epoch(until: str, timezone: str, now: float) -> float:
     return ts
 
 
-async def _bump_version(session: AsyncSession) -> None:
-    version = await session.scalar(
-        select(RegistryMetaRow.value).where(RegistryMetaRow.key == VERSION_KEY).with_for_update()
-    )
-    if version is None:
-        await session.execute(insert(RegistryMetaRow).values(key=VERSION_KEY, value=1))
-    else:
-        await session.execute(
-            update(RegistryMetaRow)
-            .where(RegistryMetaRow.key == VERSION_KEY)
-            .values(value=version + 1)
-        )
-
-
 async def _prune(session: AsyncSession, now: float) -> None:
     await session.execute(
         delete(PlannedAbsenceRow).where(PlannedAbsenceRow.until_ts < now - KEEP_AFTER_S)
@@ -89,6 +75,7 @@ async def declare(
     until_ts = until_epoch(until, timezone, now)
     note = note.strip()[:MAX_NOTE]
     async with sessions() as session, session.begin():
+        version = await lock_version(session)
         await _prune(session, now)
         await session.execute(
             delete(PlannedAbsenceRow).where(PlannedAbsenceRow.resident_id == resident_id)
@@ -104,7 +91,7 @@ async def declare(
                 declared_at=now,
             )
         )
-        await _bump_version(session)
+        await bump_version(session, version)
     return PlannedAbsence(
         resident_id=resident_id,
         site_id=site_id,
@@ -118,11 +105,12 @@ async def declare(
 async def withdraw(sessions: Sessions, resident_id: str, now: float) -> bool:
     """Remove the resident's declared absence (back early, plans changed); False if none."""
     async with sessions() as session, session.begin():
+        version = await lock_version(session)
         await _prune(session, now)
         result = await session.execute(
             delete(PlannedAbsenceRow).where(PlannedAbsenceRow.resident_id == resident_id)
         )
         removed = bool(result.rowcount)  # type: ignore[attr-defined]
         if removed:
-            await _bump_version(session)
+            await bump_version(session, version)
     return removed

@@ -33,15 +33,15 @@ from eldercare.registry_store import (
     CHILD_ROWS,
     ENTITY_TYPES,
     SITE_CHILDREN,
-    VERSION_KEY,
     ApplyResult,
     DeviceRow,
     OrgUnitRow,
-    RegistryMetaRow,
     Sessions,
     SiteRow,
     VendorBindingRow,
+    bump_version,
     chunks,
+    lock_version,
     org_prefixes,
     select_rows,
 )
@@ -638,13 +638,6 @@ def _check_store_conflicts(
 # --------------------------------------------------------------------------- writing
 
 
-async def _lock_version(session: AsyncSession) -> int | None:
-    """Read the version with a row lock, so concurrent appliers (on PostgreSQL) queue up."""
-    return await session.scalar(
-        select(RegistryMetaRow.value).where(RegistryMetaRow.key == VERSION_KEY).with_for_update()
-    )
-
-
 async def _execute(session: AsyncSession, plan: Plan, version: int | None) -> int:
     """Write the plan in an order that keeps every constraint satisfied at every step."""
     now = datetime.now(UTC)
@@ -702,17 +695,7 @@ async def _execute(session: AsyncSession, plan: Plan, version: int | None) -> in
     if plan.inserts["org_units"]:
         await session.execute(insert(OrgUnitRow), plan.inserts["org_units"])
 
-    new_version = (version or 0) + 1
-    if version is None:
-        await session.execute(insert(RegistryMetaRow).values(key=VERSION_KEY, value=new_version))
-    else:
-        await session.execute(
-            update(RegistryMetaRow)
-            .where(RegistryMetaRow.key == VERSION_KEY)
-            .values(value=new_version),
-            execution_options=no_sync,
-        )
-    return new_version
+    return await bump_version(session, version)
 
 
 async def _apply(
@@ -726,7 +709,7 @@ async def _apply(
     renumber_sites: bool = False,
 ) -> ApplyResult:
     async with sessions() as session, session.begin():
-        version = await _lock_version(session)
+        version = await lock_version(session)
         plan = await _plan(
             session, wanted, scope, source, prune=prune, renumber_sites=renumber_sites
         )

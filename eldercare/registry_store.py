@@ -36,6 +36,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    update,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -361,6 +362,29 @@ async def registry_version(sessions: Sessions) -> int:
             select(RegistryMetaRow.value).where(RegistryMetaRow.key == VERSION_KEY)
         )
     return int(value or 0)
+
+
+async def lock_version(session: AsyncSession) -> int | None:
+    """Read the version with a row lock, so concurrent writers (on PostgreSQL) queue up."""
+    return await session.scalar(
+        select(RegistryMetaRow.value).where(RegistryMetaRow.key == VERSION_KEY).with_for_update()
+    )
+
+
+async def bump_version(session: AsyncSession, version: int | None) -> int:
+    """Write `version` + 1 (the value `lock_version` read) inside the caller's transaction;
+    every process's watcher then reloads the registry. Returns the new version."""
+    new_version = (version or 0) + 1
+    if version is None:
+        await session.execute(insert(RegistryMetaRow).values(key=VERSION_KEY, value=new_version))
+    else:
+        await session.execute(
+            update(RegistryMetaRow)
+            .where(RegistryMetaRow.key == VERSION_KEY)
+            .values(value=new_version),
+            execution_options={"synchronize_session": False},
+        )
+    return new_version
 
 
 async def load_document(sessions: Sessions) -> RegistryDocument:
