@@ -20,16 +20,14 @@ Any message from the device brings it back.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Iterator
 
 from pydantic import Field
 
 from detectors import device_set
-from detectors.rule import EvidenceData, Rule
+from detectors.rule import EvidenceData
 from detectors.settings import DeviceOfflineSettings, SiteOfflineSettings
-from detectors.silence import Deadlines
-from detectors.site_context import SiteContext
+from detectors.silence import SilenceRule
 from eldercare.domain import AlertKind, Reading, Stream, Transition
 
 
@@ -40,22 +38,12 @@ class DeviceOfflineState(device_set.DeviceSetState):
     timed_from: float | None = None  # deadlines count from here; None: started_at
 
 
-class DeviceOfflineRule(Rule[DeviceOfflineState]):
+class DeviceOfflineRule(SilenceRule[DeviceOfflineState]):
+    """`_deadlines`: of the devices not raised."""
+
     name = "device_offline"
     kinds = (AlertKind.DEVICE_OFFLINE,)
     state_model = DeviceOfflineState
-
-    def __init__(self, ctx: SiteContext) -> None:
-        super().__init__(ctx)
-        self._deadlines = Deadlines()  # of the devices not raised, kept sorted per reading
-
-    def state_changed(self) -> None:
-        self._deadlines.reset()
-        super().state_changed()
-
-    def restore(self, state: Mapping[str, Any]) -> None:
-        self._deadlines.reset()
-        super().restore(state)
 
     @functools.cached_property
     def _settings(self) -> DeviceOfflineSettings:

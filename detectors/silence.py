@@ -16,9 +16,14 @@ state when next asked.
 
 from __future__ import annotations
 
+from abc import ABC
 from bisect import bisect_left, bisect_right, insort
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from operator import itemgetter
+from typing import Any
+
+from detectors.rule import Rule, StateT
+from detectors.site_context import SiteContext
 
 Build = Callable[[], Iterable[tuple[float, str]]]  # every (deadline, device) counted
 
@@ -86,3 +91,20 @@ class Deadlines:
         out = items[:k]
         del items[:k]
         return out
+
+
+class SilenceRule(Rule[StateT], ABC):
+    """A rule that judges devices' silence by their deadlines, kept in `_deadlines`
+    (derived from the state, so dropped whenever the state changes outside a reading)."""
+
+    def __init__(self, ctx: SiteContext) -> None:
+        super().__init__(ctx)
+        self._deadlines = Deadlines()
+
+    def state_changed(self) -> None:
+        self._deadlines.reset()
+        super().state_changed()
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        self._deadlines.reset()
+        super().restore(state)

@@ -19,15 +19,13 @@ from __future__ import annotations
 
 import functools
 from bisect import bisect_left
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Iterator
 
 from pydantic import Field
 
-from detectors.rule import EvidenceData, Rule, RuleState, evidence
+from detectors.rule import EvidenceData, RuleState, evidence
 from detectors.settings import SiteOfflineSettings
-from detectors.silence import Deadlines
-from detectors.site_context import SiteContext
+from detectors.silence import SilenceRule
 from eldercare.domain import AlertKind, Reading, Stream, Transition, TransitionAction
 
 
@@ -42,23 +40,12 @@ class SiteOfflineState(RuleState):
     timed_from: float | None = None  # deadlines count from here; None: started_at
 
 
-class SiteOfflineRule(Rule[SiteOfflineState]):
+class SiteOfflineRule(SilenceRule[SiteOfflineState]):
+    """`_deadlines`: of the devices the silence is judged by."""
+
     name = "site_offline"
     kinds = (AlertKind.SITE_OFFLINE,)
     state_model = SiteOfflineState
-
-    def __init__(self, ctx: SiteContext) -> None:
-        super().__init__(ctx)
-        # The deadlines of the devices the silence is judged by, kept sorted per reading.
-        self._deadlines = Deadlines()
-
-    def state_changed(self) -> None:
-        self._deadlines.reset()
-        super().state_changed()
-
-    def restore(self, state: Mapping[str, Any]) -> None:
-        self._deadlines.reset()
-        super().restore(state)
 
     @functools.cached_property
     def _settings(self) -> SiteOfflineSettings:
