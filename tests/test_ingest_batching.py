@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,22 +76,33 @@ def _lines(batch: int, per_batch: int) -> list[str]:
     ]
 
 
-@pytest.mark.integration
-async def test_many_small_batches_coalesce_into_few_posts(influx_url: str, tmp_path: Path) -> None:
-    db = unique("coalesce_")
+@asynccontextmanager
+async def _running_writer(
+    influx_url: str, tmp_path: Path, label: str, **options: Any
+) -> AsyncIterator[tuple[InfluxWriter, CountingInflux, str]]:
+    """A started writer over a counting client to a fresh database; stopped (writing what
+    lingers) and closed on leaving."""
+    db = unique(label)
     await recreate_db(influx_url, db)
     client = CountingInflux(influx_url)
-    # A long linger so that the 200 submissions below surely share it, even on a busy box.
-    writer = InfluxWriter(
-        client, db, Spool(tmp_path / "spool"), linger_s=5.0, eager_lines=5000, max_lines=5000
-    )
+    writer = InfluxWriter(client, db, Spool(tmp_path / "spool"), **options)
     await writer.start()
     try:
-        futures = [writer.submit(_lines(b, 5)) for b in range(200)]
-        await asyncio.gather(*futures)
+        yield writer, client, db
     finally:
+        client.gate.set()
         await writer.stop()
         await client.aclose()
+
+
+@pytest.mark.integration
+async def test_many_small_batches_coalesce_into_few_posts(influx_url: str, tmp_path: Path) -> None:
+    # A long linger so that the 200 submissions below surely share it, even on a busy box.
+    options = {"linger_s": 5.0, "eager_lines": 5000, "max_lines": 5000}
+    async with _running_writer(influx_url, tmp_path, "coalesce_", **options) as running:
+        writer, client, db = running
+        futures = [writer.submit(_lines(b, 5)) for b in range(200)]
+        await asyncio.gather(*futures)
     # 200 caller batches of 5 lines: one request, not 200.
     assert client.posts == 1 and client.lines_per_post == [1000]
     assert writer.written == 1000 and writer.requests == 1
@@ -99,19 +113,12 @@ async def test_many_small_batches_coalesce_into_few_posts(influx_url: str, tmp_p
 async def test_a_full_request_goes_without_waiting_out_the_linger(
     influx_url: str, tmp_path: Path
 ) -> None:
-    db = unique("full_")
-    await recreate_db(influx_url, db)
-    client = CountingInflux(influx_url)
     # An hour's linger: only reaching max_lines can start these writes.
-    writer = InfluxWriter(client, db, Spool(tmp_path / "spool"), linger_s=3600, max_lines=100)
-    await writer.start()
-    try:
+    options = {"linger_s": 3600, "max_lines": 100}
+    async with _running_writer(influx_url, tmp_path, "full_", **options) as (writer, client, db):
         futures = [writer.submit(_lines(b, 10)) for b in range(30)]
         await asyncio.wait_for(asyncio.gather(*futures), 30)
         assert client.posts == 3 and client.lines_per_post == [100, 100, 100]
-    finally:
-        await writer.stop()
-        await client.aclose()
     assert await seq_counts(influx_url, db, "probe") == (300, 300)
 
 
@@ -119,14 +126,8 @@ async def test_a_full_request_goes_without_waiting_out_the_linger(
 async def test_eager_lines_start_a_write_with_all_that_waits(
     influx_url: str, tmp_path: Path
 ) -> None:
-    db = unique("eager_")
-    await recreate_db(influx_url, db)
-    client = CountingInflux(influx_url)
-    writer = InfluxWriter(
-        client, db, Spool(tmp_path / "spool"), linger_s=3600, eager_lines=50, max_lines=5000
-    )
-    await writer.start()
-    try:
+    options = {"linger_s": 3600, "eager_lines": 50, "max_lines": 5000}
+    async with _running_writer(influx_url, tmp_path, "eager_", **options) as (writer, client, db):
         futures = [writer.submit(_lines(b, 10)) for b in range(12)]  # 120 ≥ 50 lines
         await asyncio.wait_for(asyncio.gather(*futures), 30)
         assert client.lines_per_post == [120]  # one request, not 50-line pieces
@@ -135,9 +136,7 @@ async def test_eager_lines_start_a_write_with_all_that_waits(
         for _ in range(20):
             await asyncio.sleep(0)
         assert not late.done() and client.posts == 1
-    finally:
-        await writer.stop()  # writes what lingers
-        await client.aclose()
+    # Leaving stopped the writer, which writes what lingers.
     assert late.done() and client.lines_per_post == [120, 10]
     assert await seq_counts(influx_url, db, "probe") == (130, 130)
 
@@ -146,13 +145,9 @@ async def test_eager_lines_start_a_write_with_all_that_waits(
 async def test_futures_resolve_only_once_the_lines_are_in_influxdb(
     influx_url: str, tmp_path: Path
 ) -> None:
-    db = unique("durable_")
-    await recreate_db(influx_url, db)
-    client = CountingInflux(influx_url)
-    client.gate.clear()  # InfluxDB answers only when the test opens the gate
-    writer = InfluxWriter(client, db, Spool(tmp_path / "spool"), linger_s=0.0, max_in_flight=2)
-    await writer.start()
-    try:
+    options = {"linger_s": 0.0, "max_in_flight": 2}
+    async with _running_writer(influx_url, tmp_path, "durable_", **options) as (writer, client, db):
+        client.gate.clear()  # InfluxDB answers only when the test opens the gate
         first = writer.submit(_lines(0, 3))
         await wait_until(lambda: _true(len(writer._writes) == 1), 5, interval=0.01)
         second = writer.submit(_lines(1, 3))
@@ -167,10 +162,6 @@ async def test_futures_resolve_only_once_the_lines_are_in_influxdb(
         client.gate.set()
         await asyncio.wait_for(asyncio.gather(first, second, third), 30)
         assert await seq_counts(influx_url, db, "probe") == (9, 9)
-    finally:
-        client.gate.set()
-        await writer.stop()
-        await client.aclose()
 
 
 async def _true(value: bool) -> bool:
