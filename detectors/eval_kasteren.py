@@ -225,7 +225,9 @@ async def replay(
         while chunk:
             if pending and chunk[0].ts >= pending[0][0]:
                 at, end = pending.pop(0)
-                declared = PlannedAbsence(RESIDENT_ID, SITE_ID, end, "", "family", at)
+                local_end = datetime.strptime(end, "%Y-%m-%dT%H:%M")
+                end_ts = local_end.replace(tzinfo=ZoneInfo(TIMEZONE)).timestamp()
+                declared = PlannedAbsence(RESIDENT_ID, SITE_ID, end, end_ts, "", "family", at)
                 index["now"] = RegistryIndex(
                     doc, version=index["now"].version + 1, planned_absences={RESIDENT_ID: declared}
                 )

@@ -96,6 +96,7 @@ async def declare(
         resident_id=resident_id,
         site_id=site_id,
         until=until,
+        until_ts=until_ts,
         note=note,
         declared_by=declared_by,
         declared_at=now,

@@ -18,11 +18,13 @@ PLANNED_ABSENCE_SETTING = ("not_returned", "planned_absence_until")
 @dataclass(frozen=True, slots=True)
 class PlannedAbsence:
     """A declared absence of one resident: away until `until` (site-local
-    YYYY-MM-DDTHH:MM), said by `declared_by` at `declared_at` (epoch seconds)."""
+    YYYY-MM-DDTHH:MM; `until_ts` the same instant, epoch seconds), said by `declared_by`
+    at `declared_at` (epoch seconds)."""
 
     resident_id: str
     site_id: str
     until: str
+    until_ts: float
     note: str
     declared_by: str
     declared_at: float

@@ -412,6 +412,7 @@ async def read_planned_absences(session: AsyncSession) -> dict[str, PlannedAbsen
             resident_id=r["resident_id"],
             site_id=r["site_id"],
             until=r["until"],
+            until_ts=r["until_ts"],
             note=r["note"],
             declared_by=r["declared_by"],
             declared_at=r["declared_at"],

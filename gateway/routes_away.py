@@ -60,12 +60,8 @@ def away_out(site: Site, p: PlannedAbsence) -> AwayOut:
 
 def current_away(site: Site, p: PlannedAbsence | None, now: float) -> AwayOut | None:
     """The declaration while it still matters (until its end + an hour), else None."""
-    if p is None:
+    if p is None or p.until_ts + SHOWN_PAST_END_S <= now:
         return None
-    try:
-        planned_absence.until_epoch(p.until, site.timezone, now - SHOWN_PAST_END_S)
-    except planned_absence.PlannedAbsenceError:
-        return None  # over (or, impossibly, too far ahead)
     return away_out(site, p)
 
 

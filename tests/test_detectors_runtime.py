@@ -690,6 +690,7 @@ async def test_declared_absence_in_the_index_reaches_the_running_rule() -> None:
         resident_id=site.residents[0].id,
         site_id=site.id,
         until="2024-05-12T18:00",
+        until_ts=local_ts(SH, 2024, 5, 12, 18, 0),
         note="",
         declared_by="daughter",
         declared_at=t + 6 * 3600,

@@ -132,6 +132,12 @@ async def test_family_declares_for_her_mother_only(gw) -> None:
     assert (await client.get(url, headers=family)).json()["note"] == "在女儿家"
     view = (await client.get(f"/api/family/residents/{RESIDENT}", headers=family)).json()
     assert view["away"]["until"] == "2026-02-08T18:00"
+    # Shown until an hour past its end (the rule's margin), then no more.
+    end = planned_absence.until_epoch("2026-02-08T18:00", "Asia/Shanghai", NOW)
+    clock.set(end + 3599)
+    assert (await client.get(url, headers=family)).json()["until"] == "2026-02-08T18:00"
+    clock.set(end + 3600)
+    assert (await client.get(url, headers=family)).json() is None
     # Someone else's relative: not found, nothing written.
     other = await client.put(
         "/api/residents/liu-jianguo/away", headers=family, json={"until": "2026-02-08T18:00"}
