@@ -3,13 +3,21 @@ notifications out.
 
     transitions ─▶ store (merge by identity) ─┬▶ auto-resolve ─▶ inhibit ─▶ silence
                                                │    ─▶ dedup ─▶ schedule escalation
-                                               └▶ record (alongside, to InfluxDB)
+                                               └▶ record (in the background, to InfluxDB)
     tick(now): release inhibitions ─▶ escalate due steps (pending log rows)
         ─▶ send with retry ─▶ record
 
-The InfluxDB copy of the events is written alongside the later stages and the
-sends start before a step's events are recorded: the first notification of a new
-alert waits for the store, never for InfluxDB.
+The InfluxDB copy of the events is submitted to the recorder and written by a
+background flush that nothing on the alert path awaits: storing an alert, the live
+stream and the first notification wait for the store, never for InfluxDB (a hung
+InfluxDB holds a write for its whole timeout).
+
+A store that cannot be written (SQLite write-locked by another process or
+read-only, PostgreSQL away) makes `handle_transitions` hold and retry the batch,
+with backoff, until it is stored: the caller (the detectors, and ingest behind
+them) holds too, so nothing is acknowledged to the broker and nothing is dropped.
+`availability` (`alerts.store_availability`) makes the episode visible. A retried
+batch is harmless: a transition already merged only updates its alert again.
 
 Each stage is `async (items) -> items`; decisions are the pure predicates of
 `alerts.decisions`. `handle_transitions` returns once the transitions are stored
@@ -60,6 +68,7 @@ from alerts.sender import (
     notify_type,
 )
 from alerts.store import AlertStore
+from alerts.store_availability import AlertStoreAvailability
 from eldercare.clock import Clock
 from eldercare.domain import Severity, Transition
 from eldercare.logs import get_logger
@@ -99,8 +108,13 @@ class AlertPipeline:
         tick_interval_s: float = 1.0,
         daily_summaries: Callable[[float], Awaitable[int]] | None = None,
         preferences: ContactPreferences | None = None,
+        availability: AlertStoreAvailability | None = None,
+        store_retry_s: tuple[float, float] = (0.25, 5.0),
     ) -> None:
         self.store = store
+        # Whether the store takes writes; read by health checks and the console banner.
+        self.availability = availability or AlertStoreAvailability()
+        self.store_retry_s = store_retry_s  # first and longest wait between attempts
         self.index_provider = index_provider
         self.clock = clock
         self.public_url = public_url
@@ -126,6 +140,9 @@ class AlertPipeline:
         self._tick_lock = asyncio.Lock()
         self._channel_limits: dict[str, asyncio.Semaphore] = {}
         self._in_flight: dict[int, asyncio.Task[None]] = {}
+        self._recording: asyncio.Task[None] | None = None  # the background event flush
+        self._record_again = False
+        self._tick_failures = 0  # consecutive failed ticks (logged once per streak)
         self._results: list[tuple[NotificationRecord, str | None]] = []
         self._results_lock = asyncio.Lock()
         self.counters: Counter[str] = Counter()
@@ -154,6 +171,13 @@ class AlertPipeline:
             self._warm_task = None
         # Sends in flight finish (each is bounded by its timeout) and get logged.
         await self.settle()
+        if self._recording is not None:
+            # Events not yet written stay in the recorder's backlog (`close_alerts` hands
+            # them over to the outbox): a hung InfluxDB must not hold the stop up.
+            self._recording.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._recording
+            self._recording = None
         if isinstance(self.sender, AppriseSender):
             self.sender.close()
 
@@ -162,7 +186,14 @@ class AlertPipeline:
             try:
                 await self.tick(wait=False)
             except Exception:  # a bad tick must not stop escalation for good
-                log.exception("alert tick failed")
+                self._tick_failures += 1
+                if self._tick_failures == 1:  # once per streak: a locked store fails each
+                    log.exception("alert tick failed; retrying every tick")
+            else:
+                if self._tick_failures:
+                    log.warning("alert ticks work again", extra={"failed": self._tick_failures})
+                self._tick_failures = 0
+            self._flush_records()  # retries what an InfluxDB outage kept, in the background
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.tick_interval_s)
             self._wake.clear()
@@ -170,24 +201,61 @@ class AlertPipeline:
     # ---- TransitionSink --------------------------------------------------------------
 
     async def handle_transitions(self, transitions: Sequence[Transition]) -> None:
-        """Store the batch and schedule escalation; returns when both are durable."""
+        """Store the batch and schedule escalation; returns when both are durable. While
+        the store cannot be written, holds and retries (see the module docstring)."""
         if not transitions:
             return
-        recording: asyncio.Task[list[AlertChange]] | None = None
-        try:
-            # Under the tick lock, so a tick never sees an alert whose stages are half run.
-            async with self._tick_lock:
-                changes = await self.store.apply_transitions(transitions, self.clock.now())
-                if changes:
-                    recording = asyncio.create_task(self.record_changes(changes))
-                for stage in self.stages:
-                    if not changes:
-                        break
-                    changes = await stage(changes)
+        wait, longest = self.store_retry_s
+        while True:
+            try:
+                await self._store_and_stage(transitions)
+            except Exception as exc:
+                self.availability.failed(exc)
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, longest)
+                continue
+            self.availability.succeeded()
             self._wake.set()
-        finally:
-            if recording is not None:
-                await recording  # recorded (or kept for retry) before we return, as before
+            return
+
+    async def _store_and_stage(self, transitions: Sequence[Transition]) -> None:
+        # Under the tick lock, so a tick never sees an alert whose stages are half run.
+        async with self._tick_lock:
+            changes = await self.store.apply_transitions(transitions, self.clock.now())
+            if changes:
+                await self.record_changes(changes)
+            for stage in self.stages:
+                if not changes:
+                    break
+                changes = await stage(changes)
+
+    def _record(self, events: Sequence[AlertEvent]) -> None:
+        """Hand events to the recorder and let the background flush write them."""
+        if events:
+            self.recorder.submit(events)
+            self._flush_records()
+
+    def _flush_records(self) -> None:
+        """Start the background flush, or ask the running one to go round again."""
+        if self._recording is None or self._recording.done():
+            self._recording = asyncio.create_task(self._flush_loop(), name="alert-events")
+        else:
+            self._record_again = True
+
+    async def _flush_loop(self) -> None:
+        while True:
+            self._record_again = False
+            try:
+                await self.recorder.flush()
+            except Exception:  # a recorder bug must not end the flushing for good
+                log.exception("alert event recording failed")
+            if not self._record_again:
+                return
+
+    async def flush_records(self) -> None:
+        """Wait until the background flush has written what was submitted (tests, CLI)."""
+        while self._recording is not None and not self._recording.done():
+            await self._recording
 
     # ---- transition stages -----------------------------------------------------------
 
@@ -208,7 +276,7 @@ class AlertPipeline:
             )
             for c in changes
         ]
-        await self.recorder.record(events)
+        self._record(events)
         return changes
 
     async def auto_resolve(self, changes: list[AlertChange]) -> list[AlertChange]:
@@ -231,7 +299,7 @@ class AlertPipeline:
                 )
                 continue
             out.append(c)
-        await self.recorder.record(events)
+        self._record(events)
         return out
 
     async def inhibit(self, changes: list[AlertChange]) -> list[AlertChange]:
@@ -268,7 +336,7 @@ class AlertPipeline:
         inhibited = {a for a, _, _ in marks}
         now = self.clock.now()
         await self.store.mark_inhibited(marks, now, now)
-        await self.recorder.record(
+        self._record(
             [
                 AlertEvent("inhibited", targets[a], now, self._org(targets[a].site))
                 for a, _, _ in marks
@@ -331,13 +399,14 @@ class AlertPipeline:
             # The sends first: recording the steps (InfluxDB) and looking for daily
             # summaries must not hold up the first notification of a new alert.
             report.sends_started = await self.deliver_due(now, wait=False)
-            await self.recorder.record(escalated)
+            self._record(escalated)
             if self.daily_summaries is not None:
                 report.summaries = await self.daily_summaries(now)
                 if report.summaries:
                     report.sends_started += await self.deliver_due(now, wait=False)
         if wait:
             await self.settle()
+            await self.flush_records()
         return report
 
     async def schedule_unscheduled(self, now: float) -> int:
@@ -374,7 +443,7 @@ class AlertPipeline:
     async def escalate_due(self, now: float) -> int:
         """Run every due escalation step: write its messages as pending (durably)."""
         fired, events = await self._fire_due_steps(now)
-        await self.recorder.record(events)
+        self._record(events)
         return fired
 
     async def _fire_due_steps(self, now: float) -> tuple[int, list[AlertEvent]]:
@@ -554,7 +623,7 @@ class AlertPipeline:
                 for n, error in batch
                 if error is None and n.alert_id in alerts and n.purpose == "alert"
             ]
-            await self.recorder.record(events)
+            self._record(events)
             for alert_id, round_ in unanswered:
                 alert = alerts.get(alert_id)
                 state = await self.store.escalation_state(alert_id)

@@ -29,6 +29,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from alerts import decisions
 from alerts.events import AlertEvent, AlertEventRecorder, NullRecorder
 from alerts.messages import followup_message
 from alerts.policy import PolicySet
@@ -175,7 +176,7 @@ class AlertService:
                         alert,
                         now,
                         self._org(alert.site),
-                        ack_seconds=now - alert.created_at,
+                        ack_seconds=now - decisions.waiting_since(before),
                     )
                 ]
             )
@@ -202,7 +203,7 @@ class AlertService:
                     alert,
                     now,
                     self._org(alert.site),
-                    ack_seconds=now - alert.created_at,
+                    ack_seconds=now - decisions.waiting_since(before),
                 )
             )
         events.append(

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import ColumnElement, Table, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from alerts import decisions
 from alerts.models import AlertHistoryRow, AlertRow, EscalationStateRow, NotificationLogRow
 from alerts.records import (
     AlertChange,
@@ -267,6 +268,9 @@ class AlertStore:
             return _Applied(row, "raised", "raised", t.ts, raised)
         previous = row.severity
         change = "updated"
+        again = decisions.re_raise_of(row.kind, row.status, t.action, t.ts, row.last_update)
+        if again is not None:
+            return self._re_raise(row, t, again, evidence, wall_now)
         if _rank(t.severity.value) < _rank(previous):
             row.severity = t.severity.value
             change = "severity_raised"
@@ -285,6 +289,39 @@ class AlertStore:
             data["change"] = change
             data["previous_severity"] = previous
         return _Applied(row, change, "updated", t.ts, data, previous)
+
+    @staticmethod
+    def _re_raise(
+        row: AlertRow, t: Transition, what: str, evidence: list[dict[str, Any]], wall_now: float
+    ) -> _Applied:
+        """A new press or fall on an acknowledged alert: open again, to be escalated anew
+        from the first step. `details.re_raised` tells the console what happened and
+        when (wall time, so the next acknowledgement's response time counts from it)."""
+        previous = row.severity
+        if _rank(t.severity.value) < _rank(previous):
+            row.severity = t.severity.value
+        count = int((row.details or {}).get("re_raised", {}).get("count", 0)) + 1
+        again = {"what": what, "count": count, "ts": t.ts, "at": wall_now}
+        row.status = "open"
+        row.condition = "active"
+        row.cleared_at = None
+        row.last_update = t.ts
+        row.room = t.room_id or row.room
+        row.device = t.device_id or row.device
+        row.details = {**(row.details or {}), **_jsonable(t.details), "re_raised": again}
+        row.evidence = (list(row.evidence or []) + evidence)[-MAX_EVIDENCE:]
+        data = {
+            "severity": row.severity,
+            "details": _jsonable(t.details),
+            "what": what,
+            "count": count,
+            # The history keeps the earlier acknowledgement; the alert waits for a new one.
+            "acknowledged_by": row.acknowledged_by,
+            "acknowledged_at": row.acknowledged_at,
+        }
+        row.acknowledged_at = None
+        row.acknowledged_by = None
+        return _Applied(row, "re_raised", "re_raised", t.ts, data, previous)
 
     async def active_alerts(self, sites: Sequence[str]) -> list[AlertRecord]:
         """Unresolved alerts whose condition is active, at these sites (inhibition sources)."""
@@ -414,7 +451,7 @@ class AlertStore:
                     by,
                     wall_now,
                     wall_now,
-                    {"ack_seconds": wall_now - row.created_at},
+                    {"ack_seconds": wall_now - decisions.waiting_since(AlertRecord.of(row))},
                 )
             record = AlertRecord.of(row)
         await self._notify_changed()
@@ -462,7 +499,10 @@ class AlertStore:
                     by,
                     wall_now,
                     wall_now,
-                    {"ack_seconds": wall_now - row.created_at, "implied_by": "resolve"},
+                    {
+                        "ack_seconds": wall_now - decisions.waiting_since(AlertRecord.of(row)),
+                        "implied_by": "resolve",
+                    },
                 )
             row.status = "resolved"
             row.resolved_at = wall_now
