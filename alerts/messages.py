@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from alerts.policy import Centre
 from alerts.recipients import Recipient, contacts_for
 from alerts.records import AlertRecord
-from alerts.terms import kind_term, language_of, outcome_term, severity_tag
+from alerts.terms import AGAIN_TERMS, again_term, kind_term, language_of, outcome_term, severity_tag
 from eldercare.registry_model import Resident, Site
 
 
@@ -72,6 +72,18 @@ def _minutes(alert: AlertRecord, lang: str) -> str:
     return f"（已 {minutes:.0f} 分钟）" if lang == "zh-CN" else f" ({minutes:.0f} min)"
 
 
+def _again(alert: AlertRecord, lang: str) -> tuple[str, float]:
+    """("（再次按下）" / " (pressed again)", its event time) for a re-raised alert, else
+    ("", the first trigger's time)."""
+    again = alert.details.get("re_raised")
+    if not isinstance(again, dict) or again.get("what") not in AGAIN_TERMS:
+        return "", alert.raised_at
+    term = again_term(str(again["what"]), language_of(lang))
+    ts = again.get("ts")
+    when = float(ts) if isinstance(ts, int | float) else alert.last_update
+    return (f"（{term}）" if lang == "zh-CN" else f" ({term})"), when
+
+
 def alert_message(
     alert: AlertRecord,
     site: Site | None,
@@ -86,8 +98,9 @@ def alert_message(
     place = _place(site, alert)
     room = _room(site, alert)
     tz = site.timezone if site else "Asia/Shanghai"
-    when = local_time(alert.raised_at, tz, now)
-    kind = kind_term(alert.kind, lang)
+    again, at = _again(alert, lang)
+    when = local_time(at, tz, now)
+    kind = kind_term(alert.kind, lang) + again
     tag = severity_tag(alert.severity, lang)
     link = alert_link(public_url, alert.id, recipient.portal)
     if resident is None and site is not None and len(site.residents) == 1:

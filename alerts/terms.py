@@ -80,6 +80,12 @@ OUTCOME_TERMS: dict[Outcome, dict[Language, str]] = {
     Outcome.OTHER: {"zh-CN": "其他", "en": "other"},
 }
 
+# What re-raised an acknowledged alert (`alerts.decisions.RE_RAISING_TRIGGERS`).
+AGAIN_TERMS: dict[str, dict[str, str]] = {
+    "pressed_again": {"zh-CN": "再次按下", "en": "pressed again"},
+    "fell_again": {"zh-CN": "再次跌倒", "en": "fell again"},
+}
+
 
 def language_of(value: str | None) -> Language:
     """A contact's language, defaulting to Simplified Chinese for anything unknown."""
@@ -104,3 +110,7 @@ def status_term(status: str, language: Language) -> str:
 
 def outcome_term(outcome: Outcome | str, language: Language) -> str:
     return OUTCOME_TERMS[Outcome(outcome)][language_of(language)]
+
+
+def again_term(what: str, language: Language) -> str:
+    return AGAIN_TERMS[what][language_of(language)]

@@ -68,6 +68,7 @@ UI: dict[str, dict[str, str]] = {
     "action.muted": {"zh-CN": "已静音 {m}:{s}", "en": "Muted {m}:{s}"},
     "action.sound_on": {"zh-CN": "开启声音", "en": "Enable sound"},
     "history.raised": {"zh-CN": "发生", "en": "raised"},
+    "history.re_raised": {"zh-CN": "再次发生", "en": "raised again"},
     "history.updated": {"zh-CN": "更新", "en": "updated"},
     "history.cleared": {"zh-CN": "情况解除", "en": "condition cleared"},
     "history.notified": {"zh-CN": "已通知", "en": "notified"},
@@ -297,7 +298,8 @@ UI: dict[str, dict[str, str]] = {
 
 
 def catalogue() -> dict[str, Any]:
-    """{"zh-CN": {key: text}, "en": {...}} with kind.*, severity.*, handling.*, outcome.*."""
+    """{"zh-CN": {key: text}, "en": {...}} with kind.*, severity.*, handling.*, again.*,
+    outcome.*."""
     out: dict[str, dict[str, str]] = {lang: {} for lang in terms.LANGUAGES}
     for lang in terms.LANGUAGES:
         for key, texts in UI.items():
@@ -308,6 +310,8 @@ def catalogue() -> dict[str, Any]:
             out[lang][f"severity.{sev.value}"] = terms.severity_term(sev, lang)
         for status in terms.STATUS_TERMS:
             out[lang][f"handling.{status}"] = terms.status_term(status, lang)
+        for what in terms.AGAIN_TERMS:
+            out[lang][f"again.{what}"] = terms.again_term(what, lang)
         for outcome in terms.Outcome:
             out[lang][f"outcome.{outcome.value}"] = terms.outcome_term(outcome, lang)
     return out

@@ -26,6 +26,13 @@
     return waited >= 60 ? "late" : waited >= 30 ? "warn" : "ok";
   }
 
+  // "pressed again" / "fell again": a new press or fall re-raised an acknowledged alert.
+  function againBadge(a) {
+    const again = a.details && a.details.re_raised;
+    if (!again || a.handling !== "open") return null;
+    return el("span", { class: "again" }, t("again." + again.what));
+  }
+
   function renderQueue() {
     const list = document.getElementById("queue");
     const now = Date.now() / 1000;
@@ -45,6 +52,7 @@
           el("div", { class: "row-top" },
             el("span", { class: "sev-label" }, t("severity." + a.severity)),
             el("strong", { class: "kind" }, t("kind." + a.kind)),
+            againBadge(a),
             el("span", { class: "resident" }, a.resident_name || "")),
           el("div", { class: "row-sub" }, el("span", {}, where), el("span", { class: "time" }, hhmmss(a.raised_at)))),
         timer);
@@ -150,13 +158,15 @@
 
   function applyChange(change) {
     const a = change.alert;
-    const known = alerts.has(a.id);
+    const before = alerts.get(a.id);
+    // New, or open again (a second press or fall re-raised an acknowledged alert).
+    const news = !before || before.handling !== "open";
     if (a.handling === "resolved") {
       alerts.delete(a.id);
       flashing.delete(a.id);
     } else {
       alerts.set(a.id, a);
-      if (a.severity === "critical" && a.handling === "open" && !known) {
+      if (a.severity === "critical" && a.handling === "open" && news) {
         flashing.add(a.id);
         beep();
       }
@@ -299,6 +309,7 @@
     const head = el("div", { class: "detail-head sev-" + a.severity },
       el("span", { class: "sev-label" }, t("severity." + a.severity)),
       el("h2", {}, t("kind." + a.kind)),
+      againBadge(a),
       el("span", { class: "handling h-" + a.handling }, t("handling." + a.handling)),
       a.handling === "open"
         ? el("span", { class: "timer big " + timerClass(a, now), "data-raised": a.raised_at }, duration(now - a.raised_at))
