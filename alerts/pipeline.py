@@ -264,7 +264,7 @@ class AlertPipeline:
         return site.organisation if site else None
 
     async def record_changes(self, changes: list[AlertChange]) -> list[AlertChange]:
-        names = {"raised": "raised", "cleared": "cleared"}
+        names = {"raised": "raised", "re_raised": "re_raised", "cleared": "cleared"}
         events = [
             AlertEvent(
                 names.get(c.change, "updated"),
