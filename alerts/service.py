@@ -113,6 +113,8 @@ class AlertService:
         self.index_provider = index_provider
         self.public_url = public_url
         self.policies = policies or PolicySet.load()
+        # Human actions only submit their events: the pipeline's background flush (or the
+        # CLI's, before it exits) writes them, so an acknowledgement never waits for InfluxDB.
         self.recorder = recorder or NullRecorder()
         self.poll_interval_s = poll_interval_s
 
@@ -169,7 +171,7 @@ class AlertService:
         now = self.clock.now()
         alert = await self.store.acknowledge(alert_id, by, now)
         if before.status == "open":
-            await self.recorder.record(
+            self.recorder.submit(
                 [
                     AlertEvent(
                         "acknowledged",
@@ -216,7 +218,7 @@ class AlertService:
                 outcome=code.value,
             )
         )
-        await self.recorder.record(events)
+        self.recorder.submit(events)
         await self._queue_followups(alert, now)
         return alert
 
