@@ -111,9 +111,26 @@ class Platform:
             except Exception:
                 log.exception("stop failed", extra={"component": component.name})
         await self.registry.stop()
+        await hand_over_alert_events(self.parts["alerts"])
         for client in [self.parts["influx"], *self.parts["alerts"].resources]:
             await client.aclose()
         await self.engine.dispose()
+
+
+async def hand_over_alert_events(pipeline: Any, flush_s: float = 5.0) -> None:
+    """Alert events InfluxDB has not taken yet (it is away, or hung) go to the outbox for
+    the next run, after one bounded try: a stop must not wait out a hung InfluxDB."""
+    from alerts.events import InfluxAlertEventRecorder
+
+    recorder = pipeline.recorder
+    if not isinstance(recorder, InfluxAlertEventRecorder):
+        return
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(recorder.flush(), flush_s)
+    try:
+        await recorder.hand_over()
+    except OSError:
+        log.exception("alert events not handed over", extra={"lines": len(recorder._backlog)})
 
 
 async def wake_stream_on_alert_writes(store: Any, app: Any) -> None:
@@ -262,6 +279,9 @@ async def build_platform(
             "alerts": alert_pipeline,
             "alert_service": alert_service,
             "alert_store": alert_service.store,
+            # "alert store unavailable since T, reason" (None while it takes writes), for
+            # /healthz and the console banner: `.status()`.
+            "alert_store_availability": alert_pipeline.availability,
             "detectors": detector_runtime,
             "ingest": ingest,
             "status": status,
