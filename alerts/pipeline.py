@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -77,6 +78,7 @@ from eldercare.registry_index import RegistryIndex
 log = get_logger(__name__)
 
 IndexProvider = Callable[[], RegistryIndex]
+RECORD_RETRY_S = 10.0  # the tick retries alert events InfluxDB did not take this often
 Stage = Callable[[list[AlertChange]], Awaitable[list[AlertChange]]]
 
 
@@ -142,6 +144,7 @@ class AlertPipeline:
         self._in_flight: dict[int, asyncio.Task[None]] = {}
         self._recording: asyncio.Task[None] | None = None  # the background event flush
         self._record_again = False
+        self._flushed_by_tick = float("-inf")
         self._tick_failures = 0  # consecutive failed ticks (logged once per streak)
         self._results: list[tuple[NotificationRecord, str | None]] = []
         self._results_lock = asyncio.Lock()
@@ -193,7 +196,10 @@ class AlertPipeline:
                 if self._tick_failures:
                     log.warning("alert ticks work again", extra={"failed": self._tick_failures})
                 self._tick_failures = 0
-            self._flush_records()  # retries what an InfluxDB outage kept, in the background
+            if time.monotonic() - self._flushed_by_tick >= RECORD_RETRY_S:
+                # Retries what an InfluxDB outage kept (and the outbox), in the background.
+                self._flushed_by_tick = time.monotonic()
+                self._flush_records()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.tick_interval_s)
             self._wake.clear()

@@ -11,7 +11,10 @@ batch was being handled. For each batch, in this order:
 4. submit their lines to the InfluxDB writer, which coalesces batches for up
    to 20 ms and makes them durable (written, or spooled);
 5. hand the readings to the detectors (`sink.handle_readings`) at once, while
-   their lines linger and are written: an SOS does not wait for InfluxDB;
+   their lines linger and are written: an SOS does not wait for InfluxDB. That
+   call returns once the transitions the readings caused are stored in the alert
+   store; while the store cannot be written it holds (and so does ingest: the
+   next batches wait, nothing is acknowledged), see `alerts.store_availability`;
 6. acknowledge the batch's MQTT messages only once both 4 and 5 are done, in
    the order the batches arrived (a task of its own, so the next batches are
    decoded and handed on meanwhile).
@@ -19,7 +22,8 @@ batch was being handled. For each batch, in this order:
 A crash anywhere before 6 leaves the messages unacknowledged and the broker
 redelivers them to our persistent session; points and readings are keyed by
 device and event time, so the second delivery overwrites the first (and the
-detectors drop readings they have seen)."""
+detectors drop readings they have seen, after handing on any transitions of theirs
+the alert store has not taken yet)."""
 
 from __future__ import annotations
 
