@@ -28,6 +28,7 @@ import httpx
 import paho.mqtt.client as mqtt
 import pytest
 import yaml
+from paho.mqtt.enums import CallbackAPIVersion
 
 from alerts.records import AlertRecord
 from eldercare.platform import Platform, build_platform
@@ -134,7 +135,7 @@ class Buttons:
 
     def __init__(self, settings: Settings) -> None:
         self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=f"hold-buttons-{os.getpid()}"
+            CallbackAPIVersion.VERSION2, client_id=f"hold-buttons-{os.getpid()}"
         )
         if settings.mqtt_username:
             self.client.username_pw_set(settings.mqtt_username, settings.mqtt_password)

@@ -10,6 +10,8 @@ import json
 import pytest
 
 from alerts.decisions import re_raise_of
+from alerts.pipeline import AlertPipeline
+from alerts.service import AlertService
 from alerts.store import AlertStore
 from eldercare.clock import FakeClock
 from eldercare.domain import AlertKind, TransitionAction
@@ -31,7 +33,7 @@ UPDATE = TransitionAction.UPDATE
 
 async def _acknowledged(
     store: AlertStore, rx: HttpReceiver, kind: AlertKind, clock: FakeClock
-) -> tuple[object, object]:
+) -> tuple[AlertPipeline, AlertService]:
     """A pipeline with an alert of `kind` raised at T0, notified and acknowledged."""
     pipeline, service = make_pipeline(store, registry([]), clock, policies([rx.url("centre")]))
     await pipeline.handle_transitions([transition(kind, T0)])
