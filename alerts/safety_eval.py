@@ -201,7 +201,16 @@ def _second_press(
     }
 
 
-def run(lock_s: float, read_only_s: float, hang_s: float, settle_s: float) -> list[dict[str, Any]]:
+SCENARIOS = ("lock", "read-only", "influx-hung", "second-press")
+
+
+def run(
+    lock_s: float,
+    read_only_s: float,
+    hang_s: float,
+    settle_s: float,
+    only: tuple[str, ...] = SCENARIOS,
+) -> list[dict[str, Any]]:
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
@@ -236,34 +245,40 @@ def run(lock_s: float, read_only_s: float, hang_s: float, settle_s: float) -> li
                 sites = [site_id(prefix, i) for i in range(HOMES)]
                 try:
                     with StreamReader(platform.base_url, token) as stream:
-                        out.append(
-                            _unwritable_store(
-                                f"store write-locked {lock_s:.0f} s",
-                                _write_locked,
-                                lock_s,
-                                settle_s,
-                                sites[0:3],
-                                db,
-                                device,
-                                hook,
+                        if "lock" in only:
+                            out.append(
+                                _unwritable_store(
+                                    f"store write-locked {lock_s:.0f} s",
+                                    _write_locked,
+                                    lock_s,
+                                    settle_s,
+                                    sites[0:3],
+                                    db,
+                                    device,
+                                    hook,
+                                )
                             )
-                        )
-                        out.append(
-                            _unwritable_store(
-                                f"store read-only {read_only_s:.0f} s",
-                                _read_only,
-                                read_only_s,
-                                settle_s,
-                                sites[3:6],
-                                db,
-                                device,
-                                hook,
+                        if "read-only" in only:
+                            out.append(
+                                _unwritable_store(
+                                    f"store read-only {read_only_s:.0f} s",
+                                    _read_only,
+                                    read_only_s,
+                                    settle_s,
+                                    sites[3:6],
+                                    db,
+                                    device,
+                                    hook,
+                                )
                             )
-                        )
-                        out.append(_influx_hung(hang_s, sites[6:9], influx_pid, device, stream))
-                        out.append(
-                            _second_press(sites[9:12], db, device, hook, platform.base_url, token)
-                        )
+                        if "influx-hung" in only:
+                            out.append(_influx_hung(hang_s, sites[6:9], influx_pid, device, stream))
+                        if "second-press" in only:
+                            out.append(
+                                _second_press(
+                                    sites[9:12], db, device, hook, platform.base_url, token
+                                )
+                            )
                 finally:
                     device.loop_stop()
                     device.disconnect()
@@ -279,8 +294,11 @@ def main() -> None:
     parser.add_argument("--read-only-s", type=float, default=40.0)
     parser.add_argument("--hang-s", type=float, default=60.0)
     parser.add_argument("--settle-s", type=float, default=60.0)
+    parser.add_argument(
+        "--only", nargs="+", choices=SCENARIOS, default=list(SCENARIOS), help="scenarios to run"
+    )
     args = parser.parse_args()
-    for row in run(args.lock_s, args.read_only_s, args.hang_s, args.settle_s):
+    for row in run(args.lock_s, args.read_only_s, args.hang_s, args.settle_s, tuple(args.only)):
         print(json.dumps(row, ensure_ascii=False))
 
 
