@@ -39,7 +39,7 @@ services-down:
 	@$(ELDERCARE) services down
 
 demo: setup
-	@$(VENV)/bin/python -m eldercare.demo
+	@$(VENV)/bin/python -m eldercare_app.demo
 
 lint: setup
 	$(VENV)/bin/ruff check .

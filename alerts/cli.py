@@ -307,7 +307,7 @@ def bench(
     ] = None,
 ) -> None:
     """Time storing, routing and delivering N alerts raised at once (local receiver)."""
-    from alerts.bench import run_bench
+    from benchmarks.alert_delivery import run_bench
 
     configure_logging("WARNING")
     typer.echo(json.dumps(asyncio.run(run_bench(alerts, database_url)), indent=2))

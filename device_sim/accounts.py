@@ -1,7 +1,7 @@
 """Which MQTT account each simulated site logs in with.
 
 A real home's gateway logs in with its site's own account (user name = site id),
-whose ACL lets it publish only under its own topics (`eldercare.mqtt_auth`). When
+whose ACL lets it publish only under its own topics (`eldercare_app.mqtt_accounts`). When
 the platform manages the project's local broker (`eldercare run`, `make demo`), it
 creates those accounts as it sees the registry and leaves each new password in
 `<broker dir>/issued/<site id>`; the simulator reads them there, as an installer
@@ -21,8 +21,8 @@ from eldercare.settings import Settings
 def local_issued_dir(settings: Settings, host: str, port: int) -> Path | None:
     """The local broker's folder of issued site passwords, if `host:port` is the project's
     local broker (of `settings.run_dir`) and it enforces accounts; else None."""
-    from eldercare.platform import ISSUED_DIR
-    from eldercare.services import LocalServices
+    from eldercare_app.local_services import LocalServices
+    from eldercare_app.wiring import ISSUED_DIR
 
     broker = LocalServices(settings.run_dir).mosquitto
     if not broker.broker_files.password_file.exists():

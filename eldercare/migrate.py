@@ -39,7 +39,7 @@ def _state(sync_conn) -> tuple[bool, bool]:  # type: ignore[no-untyped-def]
 
 async def upgrade(engine: AsyncEngine) -> None:
     """Run every pending revision on the engine's database."""
-    from eldercare.platform import import_all_tables
+    from eldercare_app.wiring import import_all_tables
 
     import_all_tables()
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))

@@ -135,7 +135,7 @@ _LOCAL_BROKER_ONLY = frozenset({"mqtt_username", "mqtt_password", "mqtt_tls", "m
 def load_settings(**overrides: object) -> Settings:
     """Settings from overrides, environment and `eldercare.toml`; then, for the broker and
     InfluxDB only where none of those configured them, the project's local services."""
-    from eldercare.services import read_env_file
+    from eldercare_app.local_services import read_env_file
 
     settings = Settings(**overrides)  # type: ignore[arg-type]
     local = read_env_file(settings.run_dir)

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from eldercare.clock import FakeClock
-from eldercare.mqtt_auth import PLATFORM_USER
-from eldercare.services import LocalServices
 from eldercare.settings import Settings
+from eldercare_app.local_services import LocalServices
+from eldercare_app.mqtt_accounts import PLATFORM_USER
 
 
 @pytest.fixture(autouse=True)

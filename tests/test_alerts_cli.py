@@ -197,7 +197,7 @@ def test_wired_into_the_eldercare_command(env: dict[str, str], tmp_path: Path) -
         [
             sys.executable,
             "-m",
-            "eldercare.cli",
+            "eldercare_app.cli",
             "alerts",
             "route",
             "--site",

@@ -199,7 +199,7 @@ async def test_thousand_alerts_at_once_are_stored_and_routed(
 
 
 async def test_bench_command_measures_a_real_run() -> None:
-    from alerts.bench import run_bench
+    from benchmarks.alert_delivery import run_bench
 
     figures = await run_bench(25)
     assert figures["escalated"] == 25 and figures["delivered"] == 25

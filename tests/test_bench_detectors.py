@@ -6,8 +6,8 @@ import json
 
 from typer.testing import CliRunner
 
-from eldercare.bench_detectors import MIX, run_detector_bench
-from eldercare.bench_load import PATTERN
+from benchmarks.detectors import MIX, run_detector_bench
+from benchmarks.load import PATTERN
 
 
 def test_the_mix_is_the_platform_benchmarks_load() -> None:
@@ -25,7 +25,7 @@ def test_a_small_run_measures_and_raises_nothing_for_a_healthy_population() -> N
 
 
 def test_cli_json() -> None:
-    from eldercare.bench_cli import app
+    from benchmarks.cli import app
 
     out = CliRunner().invoke(app, ["detectors", "--homes", "5", "--readings", "200", "--json"])
     assert out.exit_code == 0, out.output

@@ -10,8 +10,8 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from eldercare.bench_cli import app
-from eldercare.services import LocalServices
+from benchmarks.cli import app
+from eldercare_app.local_services import LocalServices
 
 pytestmark = pytest.mark.integration
 
@@ -53,7 +53,7 @@ def test_latency_bench_refuses_more_samples_than_homes() -> None:
 
 
 def test_percentiles_rank_missing_samples_above_every_arrival() -> None:
-    from eldercare.bench_support import percentiles_ms
+    from benchmarks.support import percentiles_ms
 
     assert percentiles_ms([0.1, 0.2, 0.3, 0.4]) == {
         "n": 4,

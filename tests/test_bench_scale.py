@@ -8,9 +8,9 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from eldercare.bench_cli import app
-from eldercare.bench_scale import home_counts, slope
-from eldercare.services import LocalServices
+from benchmarks.cli import app
+from benchmarks.scale import home_counts, slope
+from eldercare_app.local_services import LocalServices
 
 pytestmark = pytest.mark.integration
 

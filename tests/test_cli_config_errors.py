@@ -11,7 +11,7 @@ from pathlib import Path
 def test_bad_setting_is_named_without_a_traceback(tmp_path: Path) -> None:
     env = {**os.environ, "ELDERCARE_RUN_DIR": str(tmp_path), "ELDERCARE_MQTT_PORT": "abc"}
     proc = subprocess.run(
-        [sys.executable, "-m", "eldercare.cli", "services", "env"],
+        [sys.executable, "-m", "eldercare_app.cli", "services", "env"],
         env=env,
         capture_output=True,
         text=True,

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from ingest.codecs.bench import CASES, microseconds_per_message
+from benchmarks.codecs import CASES, microseconds_per_message
 
 
 def test_every_benchmark_case_decodes() -> None:

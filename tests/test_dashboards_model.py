@@ -20,8 +20,8 @@ from dashboards.influxql import DATASOURCE_UID, InfluxQLTarget, dashboard_json, 
 from dashboards.provisioning import DEFAULT_DASHBOARDS_PATH
 from device_sim.population import registry_document
 from device_sim.simulation import SimConfig, Simulation
-from eldercare.cli import _register_subcommands, app
 from eldercare.registry_model import RegistryDocument
+from eldercare_app.cli import _register_subcommands, app
 
 
 @pytest.fixture(scope="module")

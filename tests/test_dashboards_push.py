@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from dashboards.build import dashboard_docs
 from dashboards.influxql import DATASOURCE_UID
 from dashboards.provisioning import FOLDER_UID
-from eldercare.cli import _register_subcommands, app
+from eldercare_app.cli import _register_subcommands, app
 
 
 @dataclass

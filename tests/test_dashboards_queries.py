@@ -341,7 +341,7 @@ async def test_check_command_runs_every_query_and_exits_zero(
 ) -> None:
     from typer.testing import CliRunner
 
-    from eldercare.cli import _register_subcommands, app
+    from eldercare_app.cli import _register_subcommands, app
 
     site, resident = _home_with_incidents(filled)
     monkeypatch.setenv("ELDERCARE_INFLUX_URL", influx_url)

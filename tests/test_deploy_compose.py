@@ -23,10 +23,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 from typer.testing import CliRunner
 
 from dashboards.build import write_build
-from eldercare.mqtt_auth import acl_text
-from eldercare.mqtt_cli import app as mqtt_app
 from eldercare.registry_model import RegistryDocument
 from eldercare.settings import Settings
+from eldercare_app.mqtt_accounts import acl_text
+from eldercare_app.mqtt_cli import app as mqtt_app
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 ROOT = DEPLOY.parent

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from detectors.eval_kasteren import evaluate, format_table, parse_sense_data
+from evaluation.kasteren import evaluate, format_table, parse_sense_data
 
 HEADER = "Start time\tEnd time\tID\tVal\n--------\t--------\t--\t---\n"
 
@@ -70,8 +70,8 @@ def test_quiet_regular_life_raises_nothing_and_incidents_are_caught(tmp_path: Pa
 def test_overrides_apply_to_the_replay_and_bad_ones_fail_early(tmp_path: Path) -> None:
     import pytest
 
-    from detectors.eval_kasteren import parse_overrides
     from detectors.settings import DetectorSettingsError
+    from evaluation.kasteren import parse_overrides
 
     assert parse_overrides(["bathroom_too_long.day_minutes=100", "sos.enabled=false"]) == {
         "bathroom_too_long": {"day_minutes": 100},

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 from detectors.catalogue import registry_problems
 from eldercare.db import create_all, create_engine, session_factory
 from eldercare.registry_apply import RegistryError, apply_document, parse_registry
-from eldercare.registry_cli import app
 from eldercare.registry_store import load_document
+from eldercare_app.registry_cli import app
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "registry.yaml"
 GOOD = "bathroom_too_long: {night_minutes: 20}"

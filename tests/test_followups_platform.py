@@ -18,12 +18,12 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from eldercare import registry_store
-from eldercare.mqtt_auth import PLATFORM_USER, read_password_file
-from eldercare.platform import ISSUED_DIR, Platform, build_platform
 from eldercare.registry_apply import apply_document
 from eldercare.registry_model import RegistryDocument, Site
-from eldercare.services import Mosquitto, free_port
 from eldercare.settings import Settings
+from eldercare_app.local_services import Mosquitto, free_port
+from eldercare_app.mqtt_accounts import PLATFORM_USER, read_password_file
+from eldercare_app.wiring import ISSUED_DIR, Platform, build_platform
 from gateway.app import ADMIN_PASSWORD_ENV
 from tests.test_platform_e2e import wait_for
 
@@ -217,9 +217,9 @@ async def test_watcher_tells_listeners_once_per_version_and_survives_a_failing_o
     settings: Settings,
 ) -> None:
     from eldercare.db import create_engine, session_factory
-    from eldercare.platform import prepare_store
     from eldercare.registry_index import RegistryIndex
     from eldercare.registry_watch import RegistryWatcher
+    from eldercare_app.wiring import prepare_store
 
     engine = create_engine(settings.database_url)
     await prepare_store(engine)

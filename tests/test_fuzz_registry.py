@@ -15,7 +15,6 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from eldercare.mqtt_auth import acl_text
 from eldercare.registry_apply import (
     RegistryError,
     dump_registry,
@@ -23,6 +22,7 @@ from eldercare.registry_apply import (
     validate_registry,
 )
 from eldercare.registry_model import RegistryDocument
+from eldercare_app.mqtt_accounts import acl_text
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "registry.yaml"
 # The sample registry's first home (PyYAML's pure-Python loader is slow: a small base

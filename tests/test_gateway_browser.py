@@ -409,8 +409,8 @@ class MqttPlatform:
 @pytest.fixture
 async def mqtt_platform(settings: Settings) -> AsyncIterator[MqttPlatform]:
     from eldercare import registry_store
-    from eldercare.platform import build_platform
     from eldercare.registry_model import RegistryDocument
+    from eldercare_app.wiring import build_platform
     from tests.test_gateway_support import REGISTRY, free_port
 
     port = free_port()

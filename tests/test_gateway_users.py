@@ -101,7 +101,7 @@ async def test_app_start_creates_the_first_admin(tmp_path: Path, monkeypatch) ->
 
 
 def test_users_command(tmp_path: Path, monkeypatch) -> None:
-    from eldercare import cli
+    from eldercare_app import cli
 
     monkeypatch.setenv("ELDERCARE_DATABASE_URL", db_url(tmp_path))
     monkeypatch.setenv("ELDERCARE_RUN_DIR", str(tmp_path / "run"))
@@ -139,8 +139,9 @@ def test_users_command_links_a_family_contact(tmp_path: Path, monkeypatch) -> No
     import asyncio
     import copy
 
-    from eldercare import cli, registry_store
+    from eldercare import registry_store
     from eldercare.registry_model import RegistryDocument
+    from eldercare_app import cli
     from tests.test_gateway_support import REGISTRY
 
     async def apply_registry() -> None:

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from eldercare import gc_pauses, metrics
+from eldercare import metrics
+from eldercare_app import gc_pauses
 
 
 def _sample(name: str) -> float:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from eldercare.mqtt_auth import PLATFORM_USER
-from eldercare.services import LocalServices, Mosquitto
 from eldercare.settings import Settings
+from eldercare_app.local_services import LocalServices, Mosquitto
+from eldercare_app.mqtt_accounts import PLATFORM_USER
 from ingest.service import IngestService
 from tests.ingest_support import (
     Publisher,

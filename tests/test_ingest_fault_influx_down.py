@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from eldercare.services import LocalServices
 from eldercare.settings import Settings
+from eldercare_app.local_services import LocalServices
 from ingest.service import IngestService
 from tests.ingest_support import (
     Publisher,

@@ -1,6 +1,6 @@
 """Fault (a): standalone ingest killed with SIGKILL mid-stream loses nothing.
 
-The ingest runs as a real process (`python -m eldercare.cli ingest run`). While
+The ingest runs as a real process (`python -m eldercare_app.cli ingest run`). While
 20,000 QoS 1 messages stream in, it is killed with `kill -9` and started again:
 the broker redelivers every unacknowledged message to the persistent session,
 so InfluxDB ends up with every sequence number exactly once.
@@ -22,10 +22,10 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from eldercare.cli import app
 from eldercare.influx import InfluxClient
-from eldercare.services import free_port
 from eldercare.settings import Settings
+from eldercare_app.cli import app
+from eldercare_app.local_services import free_port
 from tests.ingest_support import (
     Publisher,
     heartbeat,
@@ -53,7 +53,7 @@ class IngestProcess:
     def start(self) -> None:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "eldercare.cli", "ingest", "run"],
+                [sys.executable, "-m", "eldercare_app.cli", "ingest", "run"],
                 cwd=REPO,
                 env=self.env,
                 stdout=log,

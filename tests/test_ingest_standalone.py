@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from eldercare.influx import InfluxClient
-from eldercare.services import free_port
 from eldercare.settings import Settings
+from eldercare_app.local_services import free_port
 from ingest.cli import run_standalone
 from tests.ingest_support import (
     Publisher,

@@ -13,7 +13,7 @@ from sqlalchemy import inspect, text
 
 from eldercare.db import Base, create_engine
 from eldercare.migrate import upgrade
-from eldercare.platform import import_all_tables
+from eldercare_app.wiring import import_all_tables
 
 
 def _differences(sync_conn) -> list[object]:  # type: ignore[no-untyped-def]

@@ -16,11 +16,11 @@ import pytest
 import yaml
 
 from eldercare.influx import InfluxClient
-from eldercare.platform import Platform, build_platform
 from eldercare.registry_apply import apply_document
 from eldercare.registry_model import RegistryDocument
-from eldercare.services import free_port
 from eldercare.settings import Settings
+from eldercare_app.local_services import free_port
+from eldercare_app.wiring import Platform, build_platform
 from tests.test_alerts_support import HttpReceiver, http_receiver  # noqa: F401 (fixture)
 
 # The platform runs on the fixture loop; the test must run on the same one.

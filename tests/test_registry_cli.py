@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 
 from eldercare.db import Base, create_engine
 from eldercare.registry_apply import load_registry_file, parse_registry
-from eldercare.registry_cli import app
 from eldercare.registry_store import REGISTRY_TABLES
+from eldercare_app.registry_cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "registry.yaml"
@@ -143,7 +143,7 @@ def test_invalid_file_exits_non_zero_and_changes_nothing(database_url: str, tmp_
 
 def test_wired_into_the_eldercare_command(tmp_path: Path) -> None:
     env = {**os.environ, "ELDERCARE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/sub.db"}
-    cmd = [sys.executable, "-m", "eldercare.cli", "registry"]
+    cmd = [sys.executable, "-m", "eldercare_app.cli", "registry"]
     applied = subprocess.run(
         [*cmd, "apply", str(EXAMPLE)], env=env, capture_output=True, text=True, timeout=60
     )

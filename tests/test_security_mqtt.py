@@ -14,7 +14,11 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from eldercare.mqtt_auth import (
+from eldercare.registry_apply import validate_registry
+from eldercare.registry_model import RegistryDocument
+from eldercare.settings import load_settings
+from eldercare_app.local_services import LocalServices, Mosquitto
+from eldercare_app.mqtt_accounts import (
     PLATFORM_USER,
     MqttAuthError,
     acl_text,
@@ -25,10 +29,6 @@ from eldercare.mqtt_auth import (
     verify_password,
     write_acl,
 )
-from eldercare.registry_apply import validate_registry
-from eldercare.registry_model import RegistryDocument
-from eldercare.services import LocalServices, Mosquitto
-from eldercare.settings import load_settings
 
 
 def _registry(*extra_sites: dict[str, object]) -> RegistryDocument:
@@ -396,7 +396,7 @@ def test_cli_credentials_and_registry_apply_keep_the_broker_in_step(
 ) -> None:
     from typer.testing import CliRunner
 
-    from eldercare.cli import _register_subcommands, app
+    from eldercare_app.cli import _register_subcommands, app
 
     _register_subcommands()
     mosquitto = Mosquitto(tmp_path / "run", auth=True)
@@ -438,7 +438,7 @@ def test_cli_credentials_and_registry_apply_keep_the_broker_in_step(
 def test_cli_maintains_a_deployments_files(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from eldercare.cli import _register_subcommands, app
+    from eldercare_app.cli import _register_subcommands, app
 
     _register_subcommands()
     registry = tmp_path / "registry.yaml"

@@ -16,8 +16,10 @@ from sqlalchemy import select
 from alerts.models import AlertHistoryRow, AlertRow, NotificationLogRow
 from eldercare.db import create_all, create_engine, session_factory
 from eldercare.influx import InfluxClient, encode_line, quote_ident
-from eldercare.platform import import_all_tables
-from eldercare.privacy import (
+from eldercare.registry_apply import validate_registry
+from eldercare.registry_store import Sessions, apply_document, load_document
+from eldercare.settings import Settings
+from eldercare_app.privacy import (
     ERASED,
     PrivacyError,
     apply_retention,
@@ -25,9 +27,7 @@ from eldercare.privacy import (
     erase_resident,
     export_resident,
 )
-from eldercare.registry_apply import validate_registry
-from eldercare.registry_store import Sessions, apply_document, load_document
-from eldercare.settings import Settings
+from eldercare_app.wiring import import_all_tables
 
 NOW = time.time()
 
@@ -266,7 +266,7 @@ async def test_cli_export_and_erase(
 
     from typer.testing import CliRunner
 
-    from eldercare.privacy_cli import app
+    from eldercare_app.privacy_cli import app
 
     sessions, client, db = stores
     await _fill(sessions, client, db)

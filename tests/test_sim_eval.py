@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from device_sim.cli import default_start
-from device_sim.evaluate import evaluate_scenarios, format_report
 from device_sim.scenarios import parse_specs
 from device_sim.simulation import SimConfig
+from evaluation.platform_scenarios import evaluate_scenarios, format_report
 
 pytestmark = pytest.mark.integration
 

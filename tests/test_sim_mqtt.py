@@ -29,9 +29,9 @@ from device_sim.publisher import BrokerConfig, MqttPublisher, PublishError
 from device_sim.runner import MAX_SKEW_S, run
 from device_sim.scenarios import parse_specs
 from device_sim.simulation import SimConfig, Simulation
-from eldercare.mqtt_auth import PLATFORM_USER, issue_credentials
 from eldercare.registry_model import RegistryDocument
-from eldercare.services import Mosquitto
+from eldercare_app.local_services import Mosquitto
+from eldercare_app.mqtt_accounts import PLATFORM_USER, issue_credentials
 from ingest.codecs import decode, native_schema
 from ingest.decoded import Decoded
 

@@ -85,7 +85,7 @@ def test_each_alert_detects_one_incident_and_percentiles() -> None:
 
 
 def test_alert_raises_counts_reactivations() -> None:
-    from device_sim.evaluate import alert_raises
+    from evaluation.platform_scenarios import alert_raises
 
     alert = {
         "site": "hh-1",

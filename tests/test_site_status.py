@@ -9,7 +9,7 @@ from eldercare.domain import Reading, Stream
 from eldercare.influx import InfluxClient
 from eldercare.registry_index import RegistryIndex
 from eldercare.registry_model import RegistryDocument
-from eldercare.site_status import SiteStatusTracker
+from ingest.site_status import SiteStatusTracker
 
 DOC = RegistryDocument.model_validate(
     yaml.safe_load(

@@ -15,7 +15,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from detectors.eval_sisfall import (
+from evaluation import cli as eval_cli
+from evaluation.sisfall import (
     COUNTS_TO_G,
     NPZ_NAME,
     evaluate,
@@ -23,7 +24,6 @@ from detectors.eval_sisfall import (
     load_trials,
     subject_folds,
 )
-from eldercare import eval_cli
 from tests.test_wearable_fall_signals import UPRIGHT, Signal
 
 SUBJECTS = ("SA01", "SA02", "SA03", "SA04", "SE01", "SE06")

@@ -10,7 +10,7 @@ from pathlib import Path
 import apprise
 import pytest
 
-from eldercare.webhook_receiver import WebhookReceiver
+from eldercare_app.webhook_receiver import WebhookReceiver
 
 
 def test_apprise_post_is_kept_and_journaled(tmp_path: Path) -> None:

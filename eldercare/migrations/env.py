@@ -10,7 +10,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from eldercare.db import Base, create_engine
-from eldercare.platform import import_all_tables
+from eldercare_app.wiring import import_all_tables
 
 import_all_tables()
 target_metadata = Base.metadata

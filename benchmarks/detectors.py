@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from eldercare.bench_support import bench_registry, machine, site_id
+from benchmarks.support import bench_registry, machine, site_id
 from eldercare.domain import Reading, Stream, Transition
 
 # (device, stream, fields) of reading k % 10 of a home, as `bench_load.PATTERN`.

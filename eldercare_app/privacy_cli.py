@@ -13,15 +13,15 @@ import typer
 
 from eldercare.db import create_engine, session_factory
 from eldercare.influx import InfluxClient, InfluxError
-from eldercare.privacy import (
+from eldercare.registry_store import Sessions
+from eldercare.settings import Settings, load_settings
+from eldercare_app.privacy import (
     DEFAULT_RETENTION,
     PrivacyError,
     apply_retention,
     erase_resident,
     export_resident,
 )
-from eldercare.registry_store import Sessions
-from eldercare.settings import Settings, load_settings
 
 app = typer.Typer(
     help="Personal data: retention per data kind, a resident's export, erasure.",

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from eldercare.logs import get_logger
-from eldercare.mqtt_auth import (
+from eldercare_app.mqtt_accounts import (
     PLATFORM_USER,
     BrokerFiles,
     ensure_platform_account,
@@ -267,7 +267,7 @@ class LocalService:
 
 class Mosquitto(LocalService):
     """The local broker. Anonymous clients are refused: the platform's account is created
-    on first start (see `eldercare.mqtt_auth`), site accounts by `eldercare mqtt
+    on first start (see `eldercare_app.mqtt_accounts`), site accounts by `eldercare mqtt
     credentials`. With `tls`, a second listener serves TLS with a certificate from a CA
     of the run directory's own (`tls/ca.pem`), and the env points clients at it."""
 

@@ -30,9 +30,9 @@ from eldercare.clock import Clock
 from eldercare.domain import Reading, Stream
 from eldercare.influx import encode_line, ts_to_ns
 from eldercare.logs import get_logger
-from eldercare.pipeline import ReadingSink
 from eldercare.registry_index import RegistryIndex
 from eldercare.registry_model import Site
+from eldercare.stage_contracts import ReadingSink
 
 log = get_logger(__name__)
 

@@ -91,7 +91,9 @@ def apply_command(
         raise typer.Exit(1) from exc
     typer.echo(f"{file}: {result.summary()}")
     if not dry_run:
-        from eldercare.mqtt_cli import refresh_local_acl  # the broker's ACL follows the registry
+        from eldercare_app.mqtt_cli import (
+            refresh_local_acl,  # the broker's ACL follows the registry
+        )
 
         if refresh_local_acl(database_url):
             typer.echo("local MQTT broker ACL updated")

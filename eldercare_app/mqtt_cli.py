@@ -15,7 +15,12 @@ from typing import Annotated
 import typer
 
 from eldercare.db import create_engine, session_factory
-from eldercare.mqtt_auth import (
+from eldercare.registry_apply import RegistryError, load_registry_file
+from eldercare.registry_model import RegistryDocument
+from eldercare.registry_store import init_store, load_document
+from eldercare.settings import load_settings
+from eldercare_app.local_services import LocalServices, read_env_file
+from eldercare_app.mqtt_accounts import (
     PLATFORM_USER,
     BrokerFiles,
     MqttAuthError,
@@ -23,11 +28,6 @@ from eldercare.mqtt_auth import (
     reload_broker,
     write_acl,
 )
-from eldercare.registry_apply import RegistryError, load_registry_file
-from eldercare.registry_model import RegistryDocument
-from eldercare.registry_store import init_store, load_document
-from eldercare.services import LocalServices, read_env_file
-from eldercare.settings import load_settings
 
 app = typer.Typer(
     help="MQTT broker accounts (one per site, one for the platform) and their ACL.",

@@ -1,7 +1,7 @@
 """Shared parts of the platform benchmarks (`eldercare bench latency|scale`).
 
 The platform under test always runs as its own process (`eldercare run`), the
-background load as another (`python -m eldercare.bench_load`), and the
+background load as another (`python -m benchmarks.load`), and the
 measurement client (device publishes, live-stream reader, webhook receiver) in
 the benchmark's process, so none of them shares an event loop or a GIL with the
 platform it measures.
@@ -132,8 +132,8 @@ def bench_services(work: Path, *, use_configured: bool = False) -> Iterator[Endp
     """The project's own broker and InfluxDB, started in `work` and stopped afterwards,
     so no other traffic on a shared broker loads the platform under test; with
     `use_configured`, the configured ones if they answer."""
-    from eldercare.services import LocalServices
     from eldercare.settings import load_settings
+    from eldercare_app.local_services import LocalServices
 
     settings = load_settings()
     if (
@@ -216,8 +216,8 @@ def bench_registry(n_homes: int, prefix: str, notify_url: str | None) -> Registr
 
 async def _prepare_store(database_url: str, doc: RegistryDocument, user: tuple[str, str]) -> None:
     from eldercare.db import create_engine, session_factory
-    from eldercare.platform import prepare_store
     from eldercare.registry_apply import apply_document
+    from eldercare_app.wiring import prepare_store
     from gateway.users import Role, create_user
 
     engine = create_engine(database_url)
@@ -302,10 +302,10 @@ class PlatformProcess:
         }
 
     def start(self, timeout_s: float = 180.0) -> None:
-        cmd = [sys.executable, "-m", "eldercare.cli", "run"]
+        cmd = [sys.executable, "-m", "eldercare_app.cli", "run"]
         if self.profile is not None:
             cmd = [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", str(self.profile)]
-            cmd += ["-m", "eldercare.cli", "run"]
+            cmd += ["-m", "eldercare_app.cli", "run"]
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
                 cmd, cwd=REPO, env=self.env(), stdout=log, stderr=subprocess.STDOUT
@@ -363,7 +363,7 @@ def login(base_url: str, user: tuple[str, str]) -> str:
 
 @dataclass
 class LoadProcess:
-    """`python -m eldercare.bench_load` publishing native readings at a set rate."""
+    """`python -m benchmarks.load` publishing native readings at a set rate."""
 
     endpoints: Endpoints
     prefix: str
@@ -377,7 +377,7 @@ class LoadProcess:
             [
                 sys.executable,
                 "-m",
-                "eldercare.bench_load",
+                "benchmarks.load",
                 *self.endpoints.mqtt_args(),
                 "--prefix",
                 self.prefix,

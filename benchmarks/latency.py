@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eldercare.bench_support import (
+from benchmarks.support import (
     Endpoints,
     LoadProcess,
     PlatformProcess,
@@ -44,8 +44,8 @@ from eldercare.bench_support import (
     site_id,
     stored_at,
 )
-from eldercare.services import free_port
-from eldercare.webhook_receiver import WebhookReceiver
+from eldercare_app.local_services import free_port
+from eldercare_app.webhook_receiver import WebhookReceiver
 
 # What a notification of each kind says (the contact's language is English).
 NOTIFICATION_TEXT = {"sos": "SOS call", "fall": "Fall"}

@@ -27,7 +27,7 @@ def wearable_fall(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """Wearable fall detector on SisFall, subject-wise (tuned and tested on different people)."""
-    from detectors.eval_sisfall import evaluate, format_table, report_json
+    from evaluation.sisfall import evaluate, format_table, report_json
 
     def progress(msg: str) -> None:
         typer.echo(msg, err=True)
@@ -55,8 +55,8 @@ def home(
     ] = None,
 ) -> None:
     """Home detectors on a real flat: false alarms per home-day, recall and delay of incidents."""
-    from detectors.eval_kasteren import evaluate, format_table, parse_overrides, report_json
     from detectors.settings import DetectorSettingsError
+    from evaluation.kasteren import evaluate, format_table, parse_overrides, report_json
 
     def progress(msg: str) -> None:
         typer.echo(msg, err=True)
@@ -92,9 +92,9 @@ def scenarios(
 
     from device_sim.cli import default_start
     from device_sim.device import Impairments
-    from device_sim.evaluate import EvaluationError, evaluate_scenarios, format_report
     from device_sim.scenarios import ScenarioError, parse_specs
     from device_sim.simulation import SimConfig
+    from evaluation.platform_scenarios import EvaluationError, evaluate_scenarios, format_report
 
     try:
         cfg = SimConfig(

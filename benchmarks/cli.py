@@ -10,7 +10,7 @@ app = typer.Typer(help="Benchmarks of this machine and the platform.", no_args_i
 @app.command("codecs")
 def bench_codecs() -> None:
     """Microseconds per message of `ingest.codecs.decode`, per codec."""
-    from ingest.codecs.bench import main as run_codec_bench
+    from benchmarks.codecs import main as run_codec_bench
 
     run_codec_bench()
 
@@ -30,7 +30,7 @@ def bench_ingest(
     import json
     from pathlib import Path
 
-    from ingest.bench import run_ingest_bench
+    from benchmarks.ingest_throughput import run_ingest_bench
 
     result = run_ingest_bench(messages, Path(profile) if profile else None, configured)
     if as_json:
@@ -66,7 +66,7 @@ def bench_detectors(
     """Readings per second through the detector runtime alone, in-process; its memory."""
     import json
 
-    from eldercare.bench_detectors import render, run_detector_bench
+    from benchmarks.detectors import render, run_detector_bench
 
     result = run_detector_bench(homes, readings, rate=rate, batch=batch)
     if as_json:
@@ -94,7 +94,7 @@ def bench_latency(
     import json
     from pathlib import Path
 
-    from eldercare.bench_latency import render, run_latency_bench
+    from benchmarks.latency import render, run_latency_bench
 
     if samples > homes:
         raise typer.BadParameter("--samples must not exceed --homes (one new alert per home)")
@@ -129,7 +129,7 @@ def bench_scale(
     """Homes one platform process follows in real time; CPU and memory per 1,000 homes."""
     import json
 
-    from eldercare.bench_scale import home_counts, render, run_scale_bench
+    from benchmarks.scale import home_counts, render, run_scale_bench
 
     counts = home_counts(start or step or max_homes, step, max_homes)
     result = run_scale_bench(

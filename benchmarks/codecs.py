@@ -1,6 +1,6 @@
 """How long `decode` takes per message, for typical messages of each codec.
 
-Run `eldercare bench codecs` (or `python -m ingest.codecs.bench`). Single-threaded,
+Run `eldercare bench codecs` (or `python -m benchmarks.codecs`). Single-threaded,
 best of several rounds, so the figure is the codec's own cost on this machine.
 """
 

@@ -1,6 +1,6 @@
 """The `eldercare` command.
 
-This module and `eldercare.platform` are the only places in the kernel that
+This module and `eldercare_app.wiring` are the only places in the kernel that
 reach into the other packages, and only lazily: they are the wiring.
 """
 
@@ -14,8 +14,8 @@ from typing import Annotated
 import typer
 
 from eldercare.logs import configure_logging
-from eldercare.services import LocalServices, ServiceError
 from eldercare.settings import load_settings
+from eldercare_app.local_services import LocalServices, ServiceError
 
 app = typer.Typer(
     name="eldercare",
@@ -32,17 +32,17 @@ app.add_typer(services_app, name="services")
 # Sub-commands owned by the other packages: (name, "module:attribute").
 # Each attribute is a typer.Typer. Keep this list the single place they are wired.
 _SUBCOMMANDS: list[tuple[str, str]] = [
-    ("eval", "eldercare.eval_cli:app"),
-    ("bench", "eldercare.bench_cli:app"),
-    ("registry", "eldercare.registry_cli:app"),
+    ("eval", "evaluation.cli:app"),
+    ("bench", "benchmarks.cli:app"),
+    ("registry", "eldercare_app.registry_cli:app"),
     ("users", "gateway.cli:users_app"),
     ("alerts", "alerts.cli:app"),
     ("sim", "device_sim.cli:app"),
     ("ingest", "ingest.cli:ingest_app"),
     ("devices", "ingest.cli:devices_app"),
     ("dashboards", "dashboards.cli:app"),
-    ("mqtt", "eldercare.mqtt_cli:app"),
-    ("privacy", "eldercare.privacy_cli:app"),
+    ("mqtt", "eldercare_app.mqtt_cli:app"),
+    ("privacy", "eldercare_app.privacy_cli:app"),
 ]
 
 
@@ -132,7 +132,7 @@ def run(
     """Run the platform in one process: ingest, detectors, alerts and the gateway."""
     import asyncio
 
-    from eldercare.platform import run_until_signalled
+    from eldercare_app.wiring import run_until_signalled
 
     overrides: dict[str, object] = {}
     if port is not None:

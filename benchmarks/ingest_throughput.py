@@ -202,7 +202,7 @@ def _publisher(host: str, port: int, site: str, n: int) -> subprocess.Popen[str]
     proc = _spawn(
         [
             "-m",
-            "ingest.bench",
+            "benchmarks.ingest_throughput",
             "publish",
             "--host",
             host,
@@ -235,7 +235,7 @@ def measure_bare(host: str, port: int, n: int) -> tuple[float, float]:
     """(publisher msgs/s, bare subscriber msgs/s) for n messages."""
     site = f"bare{os.getpid()}"
     args = ["--host", host, "--port", str(port), "--site", site, "--n", str(n)]
-    sub = _spawn(["-m", "ingest.bench", "bare", *args])
+    sub = _spawn(["-m", "benchmarks.ingest_throughput", "bare", *args])
     _expect_ready(sub, "bare subscriber")
     pub = _publisher(host, port, site, n)
     _go(pub)
@@ -278,7 +278,7 @@ def measure_ingest(
     from eldercare.influx import InfluxClient, quote_ident
     from eldercare.registry_model import RegistryDocument
     from eldercare.registry_store import apply_document, init_store
-    from eldercare.services import free_port
+    from eldercare_app.local_services import free_port
 
     site = f"bench{os.getpid()}"
     db = f"bench_{int(time.time())}"
@@ -327,7 +327,7 @@ def measure_ingest(
         "ELDERCARE_HTTP_PORT": str(http_port),
         "ELDERCARE_LOG_LEVEL": "WARNING",
     }
-    cmd = ["-m", "eldercare.cli", "ingest", "run"]
+    cmd = ["-m", "eldercare_app.cli", "ingest", "run"]
     if profile is not None:
         cmd = ["-m", "pyinstrument", "-r", "text", "-o", str(profile), *cmd]
     log_path = work / "ingest.log"
@@ -383,7 +383,7 @@ def run_ingest_bench(
 ) -> IngestBenchResult:
     """Run both measurements against temporary local services (started and stopped
     here, so no other traffic shares them), or the configured ones with `use_configured`."""
-    from eldercare.bench_support import bench_services
+    from benchmarks.support import bench_services
 
     with (
         tempfile.TemporaryDirectory(prefix="eldercare-bench-") as tmp,
@@ -413,8 +413,8 @@ def run_ingest_bench(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Helper processes of the benchmark (`python -m ingest.bench publish|bare`)."""
-    parser = argparse.ArgumentParser(prog="ingest.bench")
+    """Helper processes of the benchmark (`python -m benchmarks.ingest_throughput publish|bare`)."""
+    parser = argparse.ArgumentParser(prog="benchmarks.ingest_throughput")
     sub = parser.add_subparsers(dest="role", required=True)
     for role in ("publish", "bare"):
         p = sub.add_parser(role)

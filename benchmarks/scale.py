@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eldercare.bench_support import (
+from benchmarks.support import (
     Endpoints,
     LoadProcess,
     PlatformProcess,
@@ -42,7 +42,7 @@ from eldercare.bench_support import (
     machine,
     prepare_store,
 )
-from eldercare.services import free_port
+from eldercare_app.local_services import free_port
 
 # device_sim, 20 homes x 1 simulated day (seed 1): 30,096 messages = 1,505 / home / day.
 MSGS_PER_HOME_PER_S = 1505 / 86400

@@ -39,10 +39,10 @@ from device_sim.publisher import BrokerConfig, MqttPublisher
 from device_sim.runner import RunStats, run
 from device_sim.simulation import SimConfig, Simulation
 from device_sim.truth import MatchReport, match_alerts, write_truth
-from eldercare.platform import ISSUED_DIR
-from eldercare.services import LocalServices, free_port
+from eldercare_app.local_services import LocalServices, free_port
+from eldercare_app.wiring import ISSUED_DIR
 
-# The platform's session queue at the broker holds 1,000,000 messages (eldercare.services):
+# The platform's session queue at the broker holds 1,000,000 messages (local_services):
 # the simulator waits while the platform is this far behind.
 MAX_BACKLOG = 200_000
 STALL_S = 120.0  # draining: no progress for this long means messages were lost
@@ -63,7 +63,7 @@ class EvaluationResult:
 
 
 def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "eldercare.cli", *args]
+    return [sys.executable, "-m", "eldercare_app.cli", *args]
 
 
 def _metrics(port: int) -> dict[str, float]:

@@ -20,15 +20,15 @@ import time
 import urllib.request
 from pathlib import Path
 
-from eldercare.services import LocalServices, ServiceError, free_port
 from eldercare.settings import load_settings
-from eldercare.webhook_receiver import WebhookReceiver
+from eldercare_app.local_services import LocalServices, ServiceError, free_port
+from eldercare_app.webhook_receiver import WebhookReceiver
 
 DEMO_DIR = "demo"
 
 
 def _eldercare(*args: str) -> list[str]:
-    return [sys.executable, "-m", "eldercare.cli", *args]
+    return [sys.executable, "-m", "eldercare_app.cli", *args]
 
 
 def _run(args: list[str], env: dict[str, str], what: str) -> str:

@@ -20,7 +20,7 @@ from eldercare.clock import FakeClock
 from eldercare.db import create_engine
 from eldercare.domain import AlertKind, Evidence, Severity, Transition, TransitionAction
 from eldercare.registry_index import RegistryIndex
-from eldercare.webhook_receiver import WebhookReceiver
+from eldercare_app.webhook_receiver import WebhookReceiver
 
 
 async def run_bench(

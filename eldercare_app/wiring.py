@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING, Any
 
 from eldercare.clock import Clock, WallClock
 from eldercare.db import create_engine, session_factory
-from eldercare.gc_pauses import freeze_grown, freeze_loaded, watch_pauses
 from eldercare.logs import get_logger
-from eldercare.pipeline import Component
 from eldercare.registry_index import RegistryIndex
 from eldercare.registry_watch import OnChange, RegistryWatcher
 from eldercare.settings import Settings
-from eldercare.site_status import FanOutSink, SiteStatusTracker
+from eldercare.stage_contracts import Component
+from eldercare_app.gc_pauses import freeze_grown, freeze_loaded, watch_pauses
+from ingest.site_status import FanOutSink, SiteStatusTracker
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -40,8 +40,8 @@ def import_all_tables() -> None:
     """Import every module that declares tables, so `create_all` sees the whole store."""
     import alerts.models  # noqa: F401
     import detectors.snapshot_store  # noqa: F401
-    import eldercare.privacy
     import eldercare.registry_store  # noqa: F401
+    import eldercare_app.privacy  # noqa: F401
     import gateway.app  # noqa: F401  (users, tokens, audit, family preferences)
     import ingest.unregistered  # noqa: F401
 
@@ -136,8 +136,13 @@ def local_broker_follower(settings: Settings) -> OnChange:
     sites, none for removed ones, the ACL regenerated, then SIGHUP. A new site's password
     goes to `<broker dir>/issued/<site>` (0600) to be copied into its gateway. Does
     nothing when there is no local broker with accounts here (e.g. a deployment's)."""
-    from eldercare.mqtt_auth import acl_text, issue_credentials, reload_broker, write_private
-    from eldercare.services import LocalServices
+    from eldercare_app.local_services import LocalServices
+    from eldercare_app.mqtt_accounts import (
+        acl_text,
+        issue_credentials,
+        reload_broker,
+        write_private,
+    )
 
     mosquitto = LocalServices(settings.run_dir).mosquitto
     files = mosquitto.broker_files

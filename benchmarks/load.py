@@ -1,6 +1,6 @@
 """Background load for the platform benchmarks: native readings at a set rate, QoS 1.
 
-Run as its own process (`python -m eldercare.bench_load --rate R ...`) so it never
+Run as its own process (`python -m benchmarks.load --rate R ...`) so it never
 shares a GIL with the platform or the measurement client. It speaks MQTT 3.1.1
 over a plain socket (a paho client costs several times more CPU per message on
 these shared cores), paces publishes to the stated rate on the wall clock, keeps
@@ -117,7 +117,7 @@ def run_load(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="eldercare.bench_load")
+    parser = argparse.ArgumentParser(prog="benchmarks.load")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--username", default=None)

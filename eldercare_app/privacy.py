@@ -20,7 +20,7 @@ Which readings are a resident's: those tagged with the resident; in a home
 whose only resident this is, every reading of the site (the sensors of a
 one-person home describe that person whether tagged or not).
 
-Like `eldercare.cli`, this module is wiring across the stores: it reads the
+Like `eldercare_app.cli`, this module is wiring across the stores: it reads the
 alert store's tables (imported lazily) as well as the registry's.
 """
 
