@@ -7,10 +7,14 @@ it uses that database's tables; run it against an empty one).
 
 from __future__ import annotations
 
+import asyncio
+import json
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+import typer
 
 from alerts.pipeline import AlertPipeline
 from alerts.policy import EscalationPolicy, PolicySet, load_policy
@@ -19,6 +23,7 @@ from alerts.store import AlertStore, init_store
 from eldercare.clock import FakeClock
 from eldercare.db import create_engine
 from eldercare.domain import AlertKind, Evidence, Severity, Transition, TransitionAction
+from eldercare.logs import configure_logging
 from eldercare.registry_index import RegistryIndex
 from eldercare_app.webhook_receiver import WebhookReceiver
 
@@ -83,3 +88,14 @@ async def run_bench(
         await engine.dispose()
         inbox.__exit__()
         tmp.cleanup()
+
+
+def bench_command(
+    alerts: Annotated[int, typer.Option("--alerts", help="alerts raised at once")] = 1000,
+    database_url: Annotated[
+        str | None, typer.Option(help="store to use (default: a throwaway SQLite file)")
+    ] = None,
+) -> None:
+    """Time storing, routing and delivering N alerts raised at once (local receiver)."""
+    configure_logging("WARNING")
+    typer.echo(json.dumps(asyncio.run(run_bench(alerts, database_url)), indent=2))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -44,6 +44,9 @@ _SUBCOMMANDS: list[tuple[str, str]] = [
     ("mqtt", "eldercare_app.mqtt_cli:app"),
     ("privacy", "eldercare_app.privacy_cli:app"),
 ]
+
+
+_SUBCOMMANDS_REGISTERED: list[bool] = []  # register once per process (tests call it again)
 
 
 def _run_dir() -> Path:
@@ -154,7 +157,7 @@ def db_upgrade() -> None:
     import asyncio
 
     from eldercare.db import create_engine
-    from eldercare.migrate import upgrade
+    from eldercare_app.wiring import prepare_store
 
     settings = load_settings()
     configure_logging("WARNING")
@@ -162,7 +165,7 @@ def db_upgrade() -> None:
     async def _go() -> None:
         engine = create_engine(settings.database_url)
         try:
-            await upgrade(engine)
+            await prepare_store(engine)
         finally:
             await engine.dispose()
 
@@ -170,11 +173,38 @@ def db_upgrade() -> None:
     typer.echo("store is at the current schema")
 
 
+# Commands a stage's group shows but whose code lives in a leaf package the stage must not
+# import: (group, command, "module:function").
+_LEAF_COMMANDS: list[tuple[str, str, str]] = [
+    ("alerts", "bench", "benchmarks.alert_delivery:bench_command"),
+]
+
+
+def _attribute(target: str) -> Any:
+    module_name, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module_name), attr)
+
+
 def _register_subcommands() -> None:
+    if _SUBCOMMANDS_REGISTERED:
+        return
+    groups: dict[str, typer.Typer] = {}
     for name, target in _SUBCOMMANDS:
-        module_name, _, attr = target.partition(":")
-        sub = getattr(importlib.import_module(module_name), attr)
+        groups[name] = _attribute(target)
+    for group, command, target in _LEAF_COMMANDS:
+        groups[group].command(command)(_attribute(target))
+    for name, sub in groups.items():
         app.add_typer(sub, name=name)
+    _SUBCOMMANDS_REGISTERED.append(True)
+
+
+@app.callback()
+def _inject(ctx: typer.Context) -> None:
+    """Hand the stages' commands what only the composition root knows."""
+    from device_sim.accounts import ISSUED_DIR_FINDER
+    from eldercare_app.local_services import local_issued_dir
+
+    ctx.meta[ISSUED_DIR_FINDER] = local_issued_dir
 
 
 def main() -> None:

@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import ClassVar
 
 from eldercare.logs import get_logger
+from eldercare.settings import LOCAL_SERVICES_ENV_FILE as ENV_FILE
+from eldercare.settings import Settings
 from eldercare_app.mqtt_accounts import (
     PLATFORM_USER,
     BrokerFiles,
@@ -44,7 +46,6 @@ from eldercare_app.mqtt_accounts import (
 
 log = get_logger(__name__)
 
-ENV_FILE = "env"
 
 # The local broker refuses anonymous clients unless a caller asks otherwise (auth=False).
 MQTT_AUTH_BY_DEFAULT = True
@@ -512,12 +513,17 @@ class LocalServices:
         write_private(path, "".join(f"{k}={v}\n" for k, v in self.env().items()))
 
 
-def read_env_file(run_dir: Path) -> dict[str, str]:
-    """The `KEY=VALUE` lines recorded by the last `up`, or {} when none are running."""
-    path = run_dir / "services" / ENV_FILE
-    try:
-        lines = path.read_text().splitlines()
-    except OSError:
-        return {}
-    pairs = (line.split("=", 1) for line in lines if "=" in line)
-    return {k.strip(): v.strip() for k, v in pairs}
+ISSUED_DIR = "issued"  # beside the local broker's files: new site passwords, one file each
+
+
+def local_issued_dir(settings: Settings, host: str, port: int) -> Path | None:
+    """The local broker's folder of issued site passwords, if `host:port` is the project's
+    local broker (of `settings.run_dir`) and it enforces accounts; else None."""
+    broker = LocalServices(settings.run_dir).mosquitto
+    if not broker.broker_files.password_file.exists():
+        return None
+    if host not in ("127.0.0.1", "localhost", broker.host):
+        return None
+    if port not in (broker.port, broker.tls_port):
+        return None
+    return broker.dir / ISSUED_DIR

@@ -18,8 +18,8 @@ from eldercare.db import create_engine, session_factory
 from eldercare.registry_apply import RegistryError, load_registry_file
 from eldercare.registry_model import RegistryDocument
 from eldercare.registry_store import init_store, load_document
-from eldercare.settings import load_settings
-from eldercare_app.local_services import LocalServices, read_env_file
+from eldercare.settings import load_settings, read_env_file
+from eldercare_app.local_services import LocalServices
 from eldercare_app.mqtt_accounts import (
     PLATFORM_USER,
     BrokerFiles,

@@ -44,11 +44,11 @@ def _with_stores(work: Callable[[Sessions, InfluxClient, Settings], Awaitable[T]
     settings = load_settings()
 
     async def main() -> T:
-        from eldercare.migrate import upgrade
+        from eldercare_app.wiring import prepare_store
 
         engine = create_engine(settings.database_url)
         try:
-            await upgrade(engine)  # the relational store at the current schema
+            await prepare_store(engine)  # the relational store at the current schema
             async with _influx(settings) as influx:
                 return await work(session_factory(engine), influx, settings)
         finally:

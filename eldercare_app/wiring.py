@@ -5,8 +5,8 @@
                 ▼                                         ▼
             InfluxDB                           gateway (API, live stream, pages)
 
-This is the one place in the kernel that imports the other packages (lazily, in
-`build_platform`): every other module of `eldercare/` stands alone. Parts are
+This is the one place that builds the stages and hands each its parts; with the CLI
+beside it in `eldercare_app/`, the only package that imports every stage. Parts are
 started downstream-first (alerts before detectors before ingest) so nothing is
 handed to a stage that is not listening yet, and stopped upstream-first so every
 acknowledged message has been handed all the way on.
@@ -20,14 +20,30 @@ import signal
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import alerts.models  # noqa: F401  (tables)
+import eldercare.registry_store  # noqa: F401  (tables)
+import ingest.unregistered  # noqa: F401  (tables)
+from alerts.runtime import build_alerts
+from detectors.catalogue import registry_problems
+from detectors.runtime import DetectorRuntime
+from detectors.snapshot_store import SnapshotStore
 from eldercare.clock import Clock, WallClock
 from eldercare.db import create_engine, session_factory
+from eldercare.influx import InfluxClient
 from eldercare.logs import get_logger
+from eldercare.migrate import upgrade
 from eldercare.registry_index import RegistryIndex
 from eldercare.registry_watch import OnChange, RegistryWatcher
 from eldercare.settings import Settings
 from eldercare.stage_contracts import Component
+from eldercare_app import privacy  # noqa: F401  (tables)
 from eldercare_app.gc_pauses import freeze_grown, freeze_loaded, watch_pauses
+from eldercare_app.local_services import ISSUED_DIR, LocalServices
+from eldercare_app.mqtt_accounts import acl_text, issue_credentials, reload_broker, write_private
+from gateway.alert_adapter import PipelineAlertService
+from gateway.app import create_app  # also the users, tokens, audit and family tables
+from gateway.family_link import GatewayContactPreferences
+from ingest.service import IngestService
 from ingest.site_status import FanOutSink, SiteStatusTracker
 
 if TYPE_CHECKING:
@@ -37,19 +53,14 @@ log = get_logger(__name__)
 
 
 def import_all_tables() -> None:
-    """Import every module that declares tables, so `create_all` sees the whole store."""
-    import alerts.models  # noqa: F401
-    import detectors.snapshot_store  # noqa: F401
-    import eldercare.registry_store  # noqa: F401
-    import eldercare_app.privacy  # noqa: F401
-    import gateway.app  # noqa: F401  (users, tokens, audit, family preferences)
-    import ingest.unregistered  # noqa: F401
+    """Every module that declares tables is imported at the top of this one, so by now
+    `Base.metadata` holds the whole store; kept as the name callers and tests use."""
 
 
 async def prepare_store(engine: AsyncEngine) -> None:
-    """Bring the relational store to the current schema (Alembic migrations)."""
-    from eldercare.migrate import upgrade
-
+    """Bring the relational store to the current schema (Alembic migrations), with
+    every stage's tables known to the kernel's migration runner."""
+    import_all_tables()
     await upgrade(engine)
 
 
@@ -127,23 +138,12 @@ async def wake_stream_on_alert_writes(store: Any, app: Any) -> None:
             hub.poke()
 
 
-ISSUED_DIR = "issued"  # beside the local broker's files: new site passwords, one file each
-
-
 def local_broker_follower(settings: Settings) -> OnChange:
     """A registry listener keeping the project's local Mosquitto (the one `eldercare
     services up` made in this run directory) in step with the registry: accounts for new
     sites, none for removed ones, the ACL regenerated, then SIGHUP. A new site's password
     goes to `<broker dir>/issued/<site>` (0600) to be copied into its gateway. Does
     nothing when there is no local broker with accounts here (e.g. a deployment's)."""
-    from eldercare_app.local_services import LocalServices
-    from eldercare_app.mqtt_accounts import (
-        acl_text,
-        issue_credentials,
-        reload_broker,
-        write_private,
-    )
-
     mosquitto = LocalServices(settings.run_dir).mosquitto
     files = mosquitto.broker_files
 
@@ -178,16 +178,6 @@ async def build_platform(
     serve_http: bool = True,
 ) -> Platform:
     """Construct every part, wired together; nothing runs until `Platform.start()`."""
-    from alerts.runtime import build_alerts
-    from detectors.catalogue import registry_problems
-    from detectors.runtime import DetectorRuntime
-    from detectors.snapshot_store import SnapshotStore
-    from eldercare.influx import InfluxClient
-    from gateway.alert_adapter import PipelineAlertService
-    from gateway.app import create_app
-    from gateway.family_link import GatewayContactPreferences
-    from ingest.service import IngestService
-
     clock = clock or WallClock()
     engine = create_engine(settings.database_url)
     await prepare_store(engine)

@@ -39,8 +39,7 @@ from device_sim.publisher import BrokerConfig, MqttPublisher
 from device_sim.runner import RunStats, run
 from device_sim.simulation import SimConfig, Simulation
 from device_sim.truth import MatchReport, match_alerts, write_truth
-from eldercare_app.local_services import LocalServices, free_port
-from eldercare_app.wiring import ISSUED_DIR
+from eldercare_app.local_services import ISSUED_DIR, LocalServices, free_port
 
 # The platform's session queue at the broker holds 1,000,000 messages (local_services):
 # the simulator waits while the platform is this far behind.

@@ -6,8 +6,8 @@ import socket
 import urllib.request
 from pathlib import Path
 
-from eldercare.settings import load_settings
-from eldercare_app.local_services import LocalServices, port_is_free, read_env_file
+from eldercare.settings import load_settings, read_env_file
+from eldercare_app.local_services import LocalServices, port_is_free
 
 
 def test_services_up_is_idempotent_and_avoids_taken_ports(tmp_path: Path) -> None:
