@@ -97,8 +97,9 @@ class LatencyResult:
 
 def _device_client(endpoints: Endpoints) -> Any:
     import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
 
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-device-{os.getpid()}")
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-device-{os.getpid()}")
     if endpoints.mqtt_username:
         client.username_pw_set(endpoints.mqtt_username, endpoints.mqtt_password)
     client.connect(endpoints.mqtt_host, endpoints.mqtt_port)

@@ -19,6 +19,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import cast
 
 from eldercare.settings import load_settings
 from eldercare_app.local_services import LocalServices, ServiceError, free_port
@@ -202,7 +203,8 @@ Press Ctrl-C to stop (the broker and InfluxDB stay up: `eldercare services down`
             time.sleep(0.5)
         for c in children:
             if c.poll() is not None:
-                print(f"demo: a child process exited ({c.args[3]}, {c.returncode})")
+                command = cast(list[str], c.args)[3]  # `eldercare <command>`
+                print(f"demo: a child process exited ({command}, {c.returncode})")
     except KeyboardInterrupt:
         print("\nstopping …")
     finally:

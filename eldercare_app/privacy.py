@@ -440,7 +440,7 @@ def _names(value: Any, resident_id: str) -> bool:
         return any(k == resident_id or _names(v, resident_id) for k, v in value.items())
     if isinstance(value, list):
         return any(_names(v, resident_id) for v in value)
-    return value == resident_id
+    return bool(value == resident_id)
 
 
 def without_resident(value: Any, resident_id: str) -> Any:

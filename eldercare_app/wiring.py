@@ -246,7 +246,9 @@ async def build_platform(
             timeout_graceful_shutdown=3,
         )
         http_server = uvicorn.Server(config)
-        http_server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        # uvicorn before 0.29 installed its own handlers unless told not to; later ones
+        # have no such attribute and setting it is harmless.
+        http_server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]
 
     return Platform(
         settings=settings,
