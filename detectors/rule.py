@@ -81,7 +81,7 @@ class Rule(ABC, Generic[StateT]):
     # The streams whose readings can change the rule's state (None: every stream). The
     # runtime gives a rule only those, besides the first reading after it is built or
     # restored; its timers fire whatever the reading. A stream left out by mistake loses
-    # alerts silently: tests/test_detectors_routing.py checks each declaration.
+    # alerts silently: tests/unit/detectors/test_detectors_routing.py checks each declaration.
     streams: ClassVar[frozenset[Stream] | None] = None
 
     def __init__(self, ctx: SiteContext) -> None:

@@ -7,7 +7,7 @@ phrases with their values, each an i18n key (`evidence.<key>`) filled with numbe
 A summary no pattern knows stays as it is: the page shows the English text.
 
 The patterns mirror the detectors' summaries (detectors/*.py); the test
-tests/test_gateway_evidence.py runs every one of them through.
+tests/unit/gateway/test_gateway_evidence.py runs every one of them through.
 """
 
 from __future__ import annotations
