@@ -21,7 +21,7 @@ from eldercare.registry_model import RegistryDocument
 from eldercare.settings import Settings
 from eldercare_app.local_services import free_port
 from eldercare_app.wiring import Platform, build_platform
-from tests.helpers.alerts import HttpReceiver, http_receiver  # noqa: F401 (fixture)
+from tests.helpers.alerts import HttpReceiver
 
 # The platform runs on the fixture loop; the test must run on the same one.
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
@@ -81,7 +81,7 @@ async def wait_for(
 @pytest.fixture
 async def platform(
     settings: Settings,
-    http_receiver: HttpReceiver,  # noqa: F811
+    http_receiver: HttpReceiver,
 ) -> AsyncIterator[Platform]:
     port = free_port()
     cfg = settings.model_copy(
@@ -120,7 +120,7 @@ def publish(settings: Settings, topic: str, payload: dict[str, Any]) -> None:
 
 async def test_sos_over_mqtt_becomes_alert_notification_point_and_api_entry(
     platform: Platform,
-    http_receiver: HttpReceiver,  # noqa: F811
+    http_receiver: HttpReceiver,
 ) -> None:
     settings = platform.settings
     t_event = time.time()

@@ -3,28 +3,19 @@ json://, an SMTP server for mailto://), a registry, transitions, a pipeline fact
 
 from __future__ import annotations
 
-import json
 import socket
 import threading
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from email import message_from_bytes
 from email.header import decode_header, make_header
 from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-
-import pytest
-import pytest_asyncio
-from aiosmtpd.controller import Controller
 
 from alerts.pipeline import AlertPipeline
 from alerts.policy import EscalationPolicy, PolicySet, load_policy
 from alerts.service import AlertService
-from alerts.store import AlertStore, init_store
+from alerts.store import AlertStore
 from eldercare.clock import FakeClock
-from eldercare.db import create_engine
 from eldercare.domain import AlertKind, Evidence, Severity, Transition, TransitionAction
 from eldercare.registry_index import RegistryIndex
 from eldercare.registry_model import RegistryDocument
@@ -63,31 +54,6 @@ class HttpReceiver:
             return [r for r in self.received if r.path == "/" + path]
 
 
-@pytest.fixture
-def http_receiver() -> Iterator[HttpReceiver]:
-    receiver = HttpReceiver(port=0)
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length", "0"))
-            raw = self.rfile.read(length)
-            with receiver.lock:
-                receiver.received.append(Received(self.path, json.loads(raw.decode("utf-8"))))
-            self.send_response(receiver.status)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            return None
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    receiver.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield receiver
-    server.shutdown()
-    server.server_close()
-
-
 @dataclass
 class SmtpReceiver:
     port: int
@@ -111,21 +77,6 @@ def text_body(m: Message) -> str:
             assert isinstance(payload, bytes)
             return payload.decode(part.get_content_charset() or "utf-8")
     raise AssertionError("no text/plain part")
-
-
-@pytest.fixture
-def smtp_receiver() -> Iterator[SmtpReceiver]:
-    receiver = SmtpReceiver(port=free_port())
-
-    class Handler:
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-            receiver.messages.append(message_from_bytes(envelope.content))
-            return "250 OK"
-
-    controller = Controller(Handler(), hostname="127.0.0.1", port=receiver.port)
-    controller.start()
-    yield receiver
-    controller.stop()
 
 
 def registry(
@@ -258,11 +209,3 @@ def make_pipeline(
 
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path}/alerts.db"
-
-
-@pytest_asyncio.fixture(loop_scope="function")
-async def store(tmp_path: Path) -> AsyncIterator[AlertStore]:
-    engine = create_engine(sqlite_url(tmp_path))
-    await init_store(engine)
-    yield AlertStore(engine)
-    await engine.dispose()

@@ -33,15 +33,11 @@ from tests.helpers.alerts import (
     PUBLIC_URL,
     T0,
     HttpReceiver,
-    http_receiver,
     make_pipeline,
     policies,
     registry,
-    store,
     transition,
 )
-
-__all__ = ["http_receiver", "store"]
 
 TZ = ZoneInfo("Asia/Shanghai")
 

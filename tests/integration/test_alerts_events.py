@@ -18,15 +18,11 @@ from tests.helpers.alerts import (
     SITE,
     T0,
     HttpReceiver,
-    http_receiver,
     make_pipeline,
     policies,
     registry,
-    store,
     transition,
 )
-
-__all__ = ["http_receiver", "store"]
 
 
 @pytest_asyncio.fixture(loop_scope="function")

@@ -15,16 +15,12 @@ from eldercare.influx import InfluxClient
 from tests.helpers.alerts import (
     T0,
     HttpReceiver,
-    http_receiver,
     make_pipeline,
     policies,
     registry,
-    store,
     transition,
 )
 from tests.helpers.ingest import recreate_db, unique, wait_until
-
-__all__ = ["http_receiver", "store"]  # fixtures used by name
 
 
 class GatedInflux(InfluxClient):

@@ -13,9 +13,12 @@ import httpx
 from alerts.runtime import build_alerts, close_alerts
 from eldercare.domain import AlertKind
 from eldercare.settings import Settings
-from tests.helpers.alerts import SITE, HttpReceiver, http_receiver, registry, transition
-
-__all__ = ["http_receiver"]
+from tests.helpers.alerts import (
+    SITE,
+    HttpReceiver,
+    registry,
+    transition,
+)
 
 
 async def test_running_component_notifies_and_records(

@@ -40,7 +40,7 @@ from tests.helpers.ingest import (
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 N_MESSAGES = 20_000
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 class IngestProcess:

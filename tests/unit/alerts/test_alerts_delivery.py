@@ -15,16 +15,12 @@ from tests.helpers.alerts import (
     T0,
     HttpReceiver,
     free_port,
-    http_receiver,
     make_pipeline,
     policies,
     registry,
     sqlite_url,
-    store,
     transition,
 )
-
-__all__ = ["http_receiver", "store"]
 
 
 async def test_restart_mid_escalation_resumes_without_duplicates(

@@ -20,15 +20,12 @@ from eldercare.domain import AlertKind, Severity, TransitionAction
 from tests.helpers.alerts import (
     T0,
     HttpReceiver,
-    http_receiver,
     make_pipeline,
     policies,
     registry,
     sqlite_url,
     transition,
 )
-
-__all__ = ["http_receiver"]
 
 
 @pytest_asyncio.fixture(loop_scope="function", params=["sqlite", "postgresql"])

@@ -23,15 +23,11 @@ from tests.helpers.alerts import (
     RESIDENT,
     T0,
     HttpReceiver,
-    http_receiver,
     make_pipeline,
     policies,
     registry,
-    store,
     transition,
 )
-
-__all__ = ["http_receiver", "store"]
 
 
 def _alert(**kw: object) -> AlertRecord:

@@ -24,17 +24,12 @@ from tests.helpers.alerts import (
     T0,
     HttpReceiver,
     SmtpReceiver,
-    http_receiver,
     make_pipeline,
     policies,
     registry,
-    smtp_receiver,
-    store,
     transition,
 )
 from tests.integration.test_alerts_daily_summary import FixedFacts, at
-
-__all__ = ["http_receiver", "smtp_receiver", "store"]  # fixtures used by name
 
 MAIL = "limei@example.org"
 

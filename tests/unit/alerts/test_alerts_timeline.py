@@ -10,18 +10,13 @@ from tests.helpers.alerts import (
     T0,
     HttpReceiver,
     SmtpReceiver,
-    http_receiver,
     make_pipeline,
     policies,
     registry,
-    smtp_receiver,
-    store,
     subject,
     text_body,
     transition,
 )
-
-__all__ = ["http_receiver", "smtp_receiver", "store"]  # fixtures used by name
 
 
 async def test_sos_notifies_centre_at_once_then_family_at_60s(

@@ -14,7 +14,7 @@ from eldercare.registry_apply import RegistryError, apply_document, parse_regist
 from eldercare.registry_store import load_document
 from eldercare_app.registry_cli import app
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "registry.yaml"
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "registry.yaml"
 GOOD = "bathroom_too_long: {night_minutes: 20}"
 
 

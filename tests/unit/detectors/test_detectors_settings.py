@@ -157,7 +157,7 @@ def test_docs_settings_reference_is_current() -> None:
 
     from detectors.settings_doc import render
 
-    page = (Path(__file__).resolve().parent.parent / "docs" / "detectors.md").read_text(
+    page = (Path(__file__).resolve().parents[3] / "docs" / "detectors.md").read_text(
         encoding="utf-8"
     )
     assert render(page) == page, "run: python -m detectors.settings_doc"

@@ -24,7 +24,7 @@ from eldercare.registry_apply import (
 from eldercare.registry_model import RegistryDocument
 from eldercare_app.mqtt_accounts import acl_text
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "registry.yaml"
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "registry.yaml"
 # The sample registry's first home (PyYAML's pure-Python loader is slow: a small base
 # keeps many examples cheap).
 EXAMPLE_DATA: dict[str, Any] = {

@@ -42,7 +42,7 @@ from eldercare.registry_store import (
     site_ids_in_scope,
 )
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "registry.yaml"
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "registry.yaml"
 
 
 @dataclass

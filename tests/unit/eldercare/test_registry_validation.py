@@ -14,7 +14,7 @@ from eldercare.registry_apply import (
     parse_registry,
 )
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "registry.yaml"
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "registry.yaml"
 
 SITE = """\
 sites:

@@ -28,7 +28,7 @@ from eldercare.settings import Settings
 from eldercare_app.mqtt_accounts import acl_text
 from eldercare_app.mqtt_cli import app as mqtt_app
 
-DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
+DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
 ROOT = DEPLOY.parent
 COMPOSE = DEPLOY / "docker-compose.yml"
 ONE_SHOT = {"mosquitto-passwords", "dashboards"}

@@ -19,7 +19,7 @@ from eldercare.registry_apply import load_registry_file, parse_registry
 from eldercare.registry_store import REGISTRY_TABLES
 from eldercare_app.registry_cli import app
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "examples" / "registry.yaml"
 _RUN_DIR = Path(tempfile.mkdtemp(prefix="registry-cli-run-"))
 

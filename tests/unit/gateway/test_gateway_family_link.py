@@ -19,10 +19,8 @@ from gateway.security import CSRF_COOKIE
 from tests.helpers.alerts import (
     HttpReceiver,
     SmtpReceiver,
-    http_receiver,
     make_pipeline,
     policies,
-    smtp_receiver,
     transition,
 )
 from tests.helpers.gateway import (
@@ -35,7 +33,6 @@ from tests.helpers.gateway import (
     login,
 )
 
-__all__ = ["http_receiver", "smtp_receiver"]
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 MAIL = "limei@example.org"

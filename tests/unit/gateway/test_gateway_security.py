@@ -141,7 +141,7 @@ async def test_no_hsts_on_plain_http_without_an_https_public_url(tmp_path: Path)
 
 
 async def test_pages_have_no_inline_script() -> None:
-    static = Path(__file__).parents[1] / "gateway" / "static"
+    static = Path(__file__).parents[3] / "gateway" / "static"
     for page in static.glob("*.html"):
         html = page.read_text()
         assert "<script>" not in html and " on" + "click=" not in html, page.name
