@@ -40,8 +40,29 @@ def test_catalogue_covers_every_alert_kind() -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_follows_the_protocol(name: str) -> None:
-    assert isinstance(_fresh(name), Detector)
+def test_follows_the_protocol(name: str, day: list[Reading]) -> None:
+    """What the runtime relies on, by behaviour (a runtime-checkable Protocol only looks
+    at attribute names): transitions of its own kinds, none stamped after the time
+    advanced to, a due time that is a number or None, and a snapshot that survives JSON
+    into a fresh detector."""
+    det = _fresh(name)
+    assert det.kinds, "a detector declares the kinds it may raise"
+    out: list[Transition] = []
+    for r in day:
+        step = det.update(r)
+        assert isinstance(step, list)
+        out.extend(step)
+        due = det.next_due()
+        assert due is None or isinstance(due, int | float)
+    until = day[-1].ts + 86400
+    late = det.advance(until)
+    assert all(t.ts <= until for t in late)
+    out.extend(late)
+    assert all(isinstance(t, Transition) and t.kind in det.kinds for t in out)
+    state = json.loads(json.dumps(det.snapshot()))
+    twin = _fresh(name)
+    twin.restore(state)
+    assert twin.snapshot() == det.snapshot()
 
 
 @pytest.mark.parametrize("name", NAMES)
