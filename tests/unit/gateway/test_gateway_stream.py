@@ -31,25 +31,41 @@ async def live(tmp_path: Path) -> AsyncIterator[tuple[Gateway, httpx.AsyncClient
     await gateway.engine.dispose()  # type: ignore[attr-defined]
 
 
-async def _events(resp: httpx.Response, n: int, within_s: float) -> list[dict[str, object]]:
-    """The next `n` `alert` events of an open SSE response (fails after `within_s`)."""
-    out: list[dict[str, object]] = []
-    event: dict[str, str] = {}
+class _Sse:
+    """One open SSE response read event by event (httpx iterates a body only once, so the
+    hello and the alerts after it come from the same line iterator)."""
 
-    async def read() -> None:
-        async for line in resp.aiter_lines():
+    def __init__(self, resp: httpx.Response) -> None:
+        self._lines = resp.aiter_lines()
+
+    async def _next_event(self) -> dict[str, str]:
+        event: dict[str, str] = {}
+        async for line in self._lines:
             if line == "":
-                if event.get("event") == "alert":
-                    out.append({"id": int(event["id"]), **json.loads(event["data"])})
-                    if len(out) == n:
-                        return
-                event.clear()
+                if event:
+                    return event
             elif not line.startswith(":"):
                 key, _, value = line.partition(":")
                 event[key] = value.lstrip(" ")
+        raise AssertionError("the stream ended")
 
-    await asyncio.wait_for(read(), within_s)
-    return out
+    async def hello(self, within_s: float) -> None:
+        """Wait for the stream's `hello`: from then on every alert change reaches it."""
+        event = await asyncio.wait_for(self._next_event(), within_s)
+        assert event.get("event") == "hello", event
+
+    async def alerts(self, n: int, within_s: float) -> list[dict[str, object]]:
+        """The next `n` `alert` events (fails after `within_s`)."""
+
+        async def read() -> list[dict[str, object]]:
+            out: list[dict[str, object]] = []
+            while len(out) < n:
+                event = await self._next_event()
+                if event.get("event") == "alert":
+                    out.append({"id": int(event["id"]), **json.loads(event["data"])})
+            return out
+
+        return await asyncio.wait_for(read(), within_s)
 
 
 async def test_new_alert_is_pushed_and_scoped(live) -> None:
@@ -62,15 +78,17 @@ async def test_new_alert_is_pushed_and_scoped(live) -> None:
     ):
         assert mine.status_code == 200
         assert mine.headers["content-type"].startswith("text/event-stream")
-        await asyncio.sleep(0.3)  # both connected and past their hello
+        mine_events, their_events = _Sse(mine), _Sse(theirs)
+        await mine_events.hello(within_s=2.0)
+        await their_events.hello(within_s=2.0)
         await gateway.store.apply_transitions(
             [sos("zh-12", "liu-jianguo", clock.now()), sos("hh-401", "zhang-xiuying", clock.now())],
             clock.now(),
         )
-        got = await _events(mine, 1, within_s=2.0)
+        got = await mine_events.alerts(1, within_s=2.0)
         assert got[0]["alert"]["site_id"] == "hh-401"  # type: ignore[index]
         assert got[0]["event"] == "raised"
-        other = await _events(theirs, 1, within_s=2.0)
+        other = await their_events.alerts(1, within_s=2.0)
         assert other[0]["alert"]["site_id"] == "zh-12"  # type: ignore[index]
 
 
@@ -78,11 +96,12 @@ async def test_reconnect_with_last_event_id_gets_what_was_missed(live) -> None:
     gateway, client, clock = live
     op = await login(client, "op-bincheng")
     async with client.stream("GET", "/api/stream", headers=op) as resp:
-        await asyncio.sleep(0.3)
+        events = _Sse(resp)
+        await events.hello(within_s=2.0)
         await gateway.store.apply_transitions(
             [sos("hh-401", "zhang-xiuying", clock.now())], clock.now()
         )
-        first = await _events(resp, 1, within_s=2.0)
+        first = await events.alerts(1, within_s=2.0)
     last_id = first[0]["id"]
     alert_id = first[0]["alert"]["id"]  # type: ignore[index]
     # While disconnected: acknowledged, then resolved (through the API, by someone else).
@@ -94,7 +113,7 @@ async def test_reconnect_with_last_event_id_gets_what_was_missed(live) -> None:
     async with client.stream(
         "GET", "/api/stream", headers={**op, "Last-Event-ID": str(last_id)}
     ) as resp:
-        missed = await _events(resp, 2, within_s=2.0)
+        missed = await _Sse(resp).alerts(2, within_s=2.0)
     assert [e["event"] for e in missed] == ["acknowledged", "resolved"]
     assert [e["id"] for e in missed] == sorted(e["id"] for e in missed)
     assert all(int(e["id"]) > int(last_id) for e in missed)  # type: ignore[call-overload]
