@@ -34,7 +34,7 @@ from alerts.records import (
 )
 from alerts.terms import Outcome
 from eldercare.db import Base, session_factory
-from eldercare.domain import Evidence, Severity, Transition, TransitionAction
+from eldercare.domain import AlertChangeKind, Evidence, Severity, Transition, TransitionAction
 from eldercare.logs import get_logger
 
 if TYPE_CHECKING:
@@ -211,7 +211,12 @@ class AlertStore:
                 for d in applied
             )
             changes = [
-                AlertChange(AlertRecord.of(d.row), d.change, d.previous_severity) for d in applied
+                AlertChange(
+                    AlertRecord.of(d.row),
+                    AlertChangeKind(d.change),
+                    None if d.previous_severity is None else Severity(d.previous_severity),
+                )
+                for d in applied
             ]
         await self._notify_changed()
         return changes

@@ -114,6 +114,31 @@ class AlertKind(StrEnum):
     ROUTINE_DEVIATION = "routine_deviation"
 
 
+class AlertCondition(StrEnum):
+    """An alert's detector axis: is what was detected still there."""
+
+    ACTIVE = "active"
+    CLEARED = "cleared"
+
+
+class AlertStatus(StrEnum):
+    """An alert's handling axis: what people have done about it."""
+
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+class AlertChangeKind(StrEnum):
+    """What one detector transition did to a stored alert."""
+
+    RAISED = "raised"
+    UPDATED = "updated"
+    SEVERITY_RAISED = "severity_raised"  # an update that made it more urgent
+    REACTIVATED = "reactivated"  # an update to an alert whose condition had cleared
+    CLEARED = "cleared"
+
+
 DEFAULT_SEVERITY: Mapping[AlertKind, Severity] = {
     AlertKind.SOS: Severity.CRITICAL,
     AlertKind.FALL: Severity.CRITICAL,
