@@ -18,6 +18,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from eldercare.wire import ingest_subscriptions
+
 RUN_DIR_DEFAULT = Path(".run")
 
 
@@ -40,7 +42,7 @@ class Settings(BaseSettings):
         "eldercare-ingest", description="fixed client id: the broker keeps its session"
     )
     mqtt_topics: list[str] = Field(
-        default_factory=lambda: ["eldercare/#", "zigbee2mqtt/#", "shellies/#", "tele/#", "stat/#"],
+        default_factory=ingest_subscriptions,
         description="subscriptions of the ingest session",
     )
 

@@ -5,14 +5,8 @@ from __future__ import annotations
 import pytest
 
 from eldercare.domain import Stream
-from ingest.topic import (
-    NativeTopic,
-    Topic,
-    TopicError,
-    TopicFilter,
-    native_topic,
-    subscription_filters,
-)
+from eldercare.wire import NativeTopic, TopicError, ingest_subscriptions, native_topic
+from ingest.topic import Topic, TopicFilter
 
 
 @pytest.mark.parametrize(
@@ -67,7 +61,7 @@ def test_native_topic_round_trip() -> None:
 
 
 def test_subscriptions_cover_every_decoded_topic() -> None:
-    filters = [TopicFilter(f) for f in subscription_filters(["zigbee2mqtt", "site7/z2m"])]
+    filters = [TopicFilter(f) for f in ingest_subscriptions(["zigbee2mqtt", "site7/z2m"])]
     for topic in [
         "eldercare/hh-1/pir-1/motion",
         "eldercare/hh-1/pir-1/availability",
