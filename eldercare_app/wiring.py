@@ -17,13 +17,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import uvicorn
+from fastapi import FastAPI
 
 import alerts.models  # noqa: F401  (tables)
 import eldercare.registry_store  # noqa: F401  (tables)
 import ingest.unregistered  # noqa: F401  (tables)
+from alerts.pipeline import AlertPipeline
 from alerts.runtime import build_alerts
+from alerts.service import AlertService
+from alerts.store import AlertStore
 from detectors.catalogue import registry_problems
 from detectors.runtime import DetectorRuntime
 from detectors.snapshot_store import SnapshotStore
@@ -33,6 +39,7 @@ from eldercare.influx import InfluxClient
 from eldercare.logs import get_logger
 from eldercare.migrate import upgrade
 from eldercare.registry_index import RegistryIndex
+from eldercare.registry_store import Sessions
 from eldercare.registry_watch import OnChange, RegistryWatcher
 from eldercare.settings import Settings
 from eldercare.stage_contracts import Component
@@ -77,14 +84,33 @@ class _AsyncIndex:
         return await self._watcher.refresh()
 
 
+@dataclass(frozen=True)
+class PlatformParts:
+    """The parts `build_platform` made, for tests and tools that drive a running platform."""
+
+    alerts: AlertPipeline
+    alert_service: AlertService
+    alert_store: AlertStore
+    detectors: DetectorRuntime
+    ingest: IngestService
+    status: SiteStatusTracker
+    influx: InfluxClient
+    sessions: Sessions
+    app: FastAPI | None  # None when the gateway is not served
+
+    def __getitem__(self, name: str) -> Any:
+        """`parts["sessions"]`, as when parts were a dict (kept for code written then)."""
+        return getattr(self, name)
+
+
 @dataclass
 class Platform:
     settings: Settings
     engine: AsyncEngine
     registry: RegistryWatcher
     components: list[Component]  # in start order
-    parts: dict[str, Any] = field(default_factory=dict)
-    http_server: Any = None  # uvicorn.Server when the gateway is served
+    parts: PlatformParts
+    http_server: uvicorn.Server | None = None  # when the gateway is served
     _serve_task: asyncio.Task[None] | None = None
     _stream_wake_task: asyncio.Task[None] | None = None
 
@@ -102,8 +128,9 @@ class Platform:
                     await self._serve_task  # raises the bind error
                     raise RuntimeError("HTTP server stopped before it started")
                 await asyncio.sleep(0.05)
+        if self.http_server is not None and self.parts.app is not None:
             self._stream_wake_task = asyncio.create_task(
-                wake_stream_on_alert_writes(self.parts["alert_store"], self.parts["app"]),
+                wake_stream_on_alert_writes(self.parts.alert_store, self.parts.app),
                 name="stream-wake",
             )
 
@@ -122,12 +149,12 @@ class Platform:
             except Exception:
                 log.exception("stop failed", extra={"component": component.name})
         await self.registry.stop()
-        for client in [self.parts["influx"], *self.parts["alerts"].resources]:
+        for client in [self.parts.influx, *self.parts.alerts.resources]:
             await client.aclose()
         await self.engine.dispose()
 
 
-async def wake_stream_on_alert_writes(store: Any, app: Any) -> None:
+async def wake_stream_on_alert_writes(store: AlertStore, app: FastAPI) -> None:
     """Poke the gateway's live stream after every alert write of this process, so a new
     alert reaches the console at once instead of at the stream's next poll (0.25 s)."""
     hub = app.state.gateway.hub
@@ -220,8 +247,6 @@ async def build_platform(
     http_server = None
     app = None
     if serve_http:
-        import uvicorn
-
         app = create_app(
             settings,
             sessions=sessions,
@@ -255,17 +280,17 @@ async def build_platform(
         engine=engine,
         registry=registry,
         components=[alert_pipeline, detector_runtime, status, ingest],
-        parts={
-            "alerts": alert_pipeline,
-            "alert_service": alert_service,
-            "alert_store": alert_service.store,
-            "detectors": detector_runtime,
-            "ingest": ingest,
-            "status": status,
-            "influx": influx,
-            "sessions": sessions,
-            "app": app,
-        },
+        parts=PlatformParts(
+            alerts=alert_pipeline,
+            alert_service=alert_service,
+            alert_store=alert_service.store,
+            detectors=detector_runtime,
+            ingest=ingest,
+            status=status,
+            influx=influx,
+            sessions=sessions,
+            app=app,
+        ),
         http_server=http_server,
     )
 

@@ -78,9 +78,9 @@ async def platform(
     )
     p = await build_platform(cfg)
     p.registry.poll_s = 0.2
-    await apply_document(p.parts["sessions"], RegistryDocument(sites=[site("fu-a")]))
+    await apply_document(p.parts.sessions, RegistryDocument(sites=[site("fu-a")]))
     await p.start()
-    await wait_for(lambda: _true(p.parts["ingest"].ready.is_set()), what="ingest subscribed")
+    await wait_for(lambda: _true(p.parts.ingest.ready.is_set()), what="ingest subscribed")
     try:
         yield p
     finally:
@@ -102,7 +102,7 @@ async def test_api_edit_with_a_bad_detector_override_is_refused_with_its_key_pat
         )
         assert login.status_code == 200, login.text
         auth = {"Authorization": f"Bearer {login.json()['token']}"}
-        version = (await registry_store.load_index(platform.parts["sessions"])).version
+        version = (await registry_store.load_index(platform.parts.sessions)).version
 
         bad = {"name": "李秀英", "room": "bedroom", "detectors": {"inactivity": {"bogus": 1}}}
         resp = await client.put("/api/sites/fu-a/residents/fu-a-r", json=bad, headers=auth)
@@ -115,7 +115,7 @@ async def test_api_edit_with_a_bad_detector_override_is_refused_with_its_key_pat
         assert resp.status_code == 422, resp.text
         assert "sites[fu-a].detectors.not_a_rule" in resp.text
 
-        index = await registry_store.load_index(platform.parts["sessions"])
+        index = await registry_store.load_index(platform.parts.sessions)
         assert index.version == version
         assert index.sites["fu-a"].residents[0].detectors == {}
         assert index.sites["fu-a"].detectors == {}
@@ -182,7 +182,7 @@ async def test_a_site_added_while_running_gets_an_account_and_its_topics(
     assert "fu-a" in read_password_file(files.password_file)  # synced at start
     assert "user fu-a" in files.acl_file.read_text()
 
-    await registry_store.upsert_site(platform.parts["sessions"], site("fu-b"))
+    await registry_store.upsert_site(platform.parts.sessions, site("fu-b"))
     issued = broker.dir / ISSUED_DIR / "fu-b"
     await wait_for(lambda: _true(issued.exists()), what="the new site's password file")
     assert issued.stat().st_mode & 0o077 == 0
@@ -203,7 +203,7 @@ async def test_a_site_added_while_running_gets_an_account_and_its_topics(
     assert topics == ["eldercare/fu-b/fu-b-pir/motion"]
 
     # Removing the site removes its account and its grants.
-    await registry_store.delete_site(platform.parts["sessions"], "fu-b")
+    await registry_store.delete_site(platform.parts.sessions, "fu-b")
 
     async def gone() -> bool:  # the password file is written first, then the ACL
         acl = files.acl_file.read_text()

@@ -427,7 +427,7 @@ async def mqtt_platform(settings: Settings) -> AsyncIterator[MqttPlatform]:
     await influx.query(f'CREATE DATABASE "{db}"')
     await influx.write([point_for_reading(x) for x in _recent_day(time.time())], db)
     platform = await build_platform(cfg)
-    sessions = platform.parts["sessions"]
+    sessions = platform.parts.sessions
     await registry_store.apply_document(sessions, RegistryDocument.model_validate(REGISTRY))
     for username, role, scope, residents in [
         ("op-bincheng", Role.OPERATOR, "滨州市/滨城区", None),
@@ -445,7 +445,7 @@ async def mqtt_platform(settings: Settings) -> AsyncIterator[MqttPlatform]:
         )
     await platform.start()
     for _ in range(200):  # ingest subscribed to the broker
-        if platform.parts["ingest"].ready.is_set():
+        if platform.parts.ingest.ready.is_set():
             break
         await asyncio.sleep(0.05)
     try:

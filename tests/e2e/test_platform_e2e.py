@@ -92,9 +92,9 @@ async def platform(
         }
     )
     p = await build_platform(cfg)
-    await apply_document(p.parts["sessions"], registry(http_receiver))
+    await apply_document(p.parts.sessions, registry(http_receiver))
     await p.start()
-    await wait_for(lambda: _true(p.parts["ingest"].ready.is_set()), what="ingest subscribed")
+    await wait_for(lambda: _true(p.parts.ingest.ready.is_set()), what="ingest subscribed")
     try:
         yield p
     finally:
@@ -126,7 +126,7 @@ async def test_sos_over_mqtt_becomes_alert_notification_point_and_api_entry(
     t_event = time.time()
     publish(settings, f"eldercare/{SITE}/e2e-sos/sos", {"ts": t_event, "pressed": True})
 
-    service = platform.parts["alert_service"]
+    service = platform.parts.alert_service
 
     async def stored() -> Any:
         alerts = await service.list_alerts()
@@ -168,7 +168,7 @@ async def test_sos_over_mqtt_becomes_alert_notification_point_and_api_entry(
         from gateway.users import Role, create_user
 
         await create_user(
-            platform.parts["sessions"],
+            platform.parts.sessions,
             username="admin",
             role=Role.ADMIN,
             password="correct horse battery",
