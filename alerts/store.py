@@ -35,6 +35,7 @@ from alerts.records import (
 from alerts.terms import Outcome
 from eldercare.db import Base, session_factory
 from eldercare.domain import AlertChangeKind, Evidence, Severity, Transition, TransitionAction
+from eldercare.errors import EldercareError
 from eldercare.logs import get_logger
 
 if TYPE_CHECKING:
@@ -57,11 +58,11 @@ ALERT_TABLES: list[Table] = [
 ]
 
 
-class AlertNotFound(LookupError):
+class AlertNotFound(EldercareError, LookupError):
     pass
 
 
-class AlertStateError(ValueError):
+class AlertStateError(EldercareError, ValueError):
     """A human action that the alert's state does not allow (e.g. resolving twice)."""
 
 

@@ -62,6 +62,7 @@ from eldercare.domain import (
     Transition,
     TransitionAction,
 )
+from eldercare.errors import EldercareError
 from eldercare.logs import get_logger
 
 log = get_logger(__name__)
@@ -176,7 +177,7 @@ def looks_like_fall(a: ImpactAssessment, s: WearableFallSettings) -> bool:
     )
 
 
-class BadAccelReading(ValueError):
+class BadAccelReading(EldercareError, ValueError):
     """An accelerometer reading that cannot be used; the message says why."""
 
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import NamedTuple
 
 from eldercare.domain import Stream
+from eldercare.errors import EldercareError
 from eldercare.registry_model import is_identifier
 
 NATIVE_ROOT = "eldercare"
@@ -21,7 +22,7 @@ Z2M_DEFAULT_BASE_TOPIC = "zigbee2mqtt"
 _STREAMS: dict[str, Stream] = {s.value: s for s in Stream}
 
 
-class TopicError(ValueError):
+class TopicError(EldercareError, ValueError):
     """A string that is not a valid topic (or not the topic kind expected)."""
 
 

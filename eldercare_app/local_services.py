@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from eldercare.errors import EldercareError
 from eldercare.logs import get_logger
 from eldercare.settings import LOCAL_SERVICES_ENV_FILE as ENV_FILE
 from eldercare.settings import Settings
@@ -51,7 +52,7 @@ log = get_logger(__name__)
 MQTT_AUTH_BY_DEFAULT = True
 
 
-class ServiceError(RuntimeError):
+class ServiceError(EldercareError, RuntimeError):
     """A local service could not be started or is unhealthy."""
 
 

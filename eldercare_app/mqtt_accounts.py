@@ -37,6 +37,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from eldercare.errors import EldercareError
 from eldercare.logs import get_logger
 from eldercare.registry_model import RegistryDocument, Site
 
@@ -58,7 +59,7 @@ _HASH_BYTES = 64
 _UNSAFE_TOPIC = re.compile(r"[+#\x00\r\n]")
 
 
-class MqttAuthError(ValueError):
+class MqttAuthError(EldercareError, ValueError):
     """An account or topic that cannot be expressed safely in Mosquitto's files."""
 
 

@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from eldercare.db import Base
+from eldercare.errors import EldercareError
 from eldercare.influx import InfluxClient, encode_line, quote_ident, quote_string
 from eldercare.registry_model import Site
 from eldercare.registry_store import (
@@ -53,7 +54,7 @@ ERASED = "（已删除）erased"  # shown wherever an erased person's name was
 _PAGE = 10_000  # InfluxDB rows per query page on export
 
 
-class PrivacyError(ValueError):
+class PrivacyError(EldercareError, ValueError):
     """A privacy request that cannot be carried out as asked (e.g. an unknown resident)."""
 
 

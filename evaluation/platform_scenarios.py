@@ -39,6 +39,7 @@ from device_sim.publisher import BrokerConfig, MqttPublisher
 from device_sim.runner import RunStats, run
 from device_sim.simulation import SimConfig, Simulation
 from device_sim.truth import MatchReport, match_alerts, write_truth
+from eldercare.errors import EldercareError
 from eldercare_app.local_services import ISSUED_DIR, LocalServices, free_port
 
 # The platform's session queue at the broker holds 1,000,000 messages (local_services):
@@ -47,7 +48,7 @@ MAX_BACKLOG = 200_000
 STALL_S = 120.0  # draining: no progress for this long means messages were lost
 
 
-class EvaluationError(RuntimeError):
+class EvaluationError(EldercareError, RuntimeError):
     """The platform could not be started, or did not take the messages in time."""
 
 

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, Field
 
 from alerts.terms import Outcome
+from eldercare.errors import EldercareError
 from eldercare.registry_index import RegistryIndex
 from gateway.evidence_text import EvidencePhrase
 
@@ -115,11 +116,11 @@ class AlertQuery:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
-class AlertNotFound(LookupError):
+class AlertNotFound(EldercareError, LookupError):
     pass
 
 
-class AlertConflict(ValueError):
+class AlertConflict(EldercareError, ValueError):
     """The step is not allowed in the alert's current state (e.g. resolve twice)."""
 
 
