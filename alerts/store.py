@@ -101,13 +101,18 @@ async def init_store(engine: AsyncEngine) -> None:
 
 
 def _evidence_doc(e: Evidence) -> dict[str, Any]:
-    return {
+    doc: dict[str, Any] = {
         "ts": e.ts,
         "device_id": e.device_id,
         "stream": e.stream,
         "summary": e.summary,
         "room_id": e.room_id,
     }
+    if e.observations:  # what was seen as codes: the gateway renders them per language
+        doc["observations"] = [
+            {"code": o.code.value, "params": dict(o.params)} for o in e.observations
+        ]
+    return doc
 
 
 def _jsonable(details: Any) -> dict[str, Any]:

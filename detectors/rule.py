@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict
 
 from detectors.site_context import SiteContext
 from eldercare.domain import AlertKind, Evidence, Reading, Stream, Transition
+from eldercare.evidence import Observation, describe
 
 StateT = TypeVar("StateT", bound=BaseModel)
 
@@ -40,15 +41,32 @@ class EvidenceData(BaseModel):
     stream: str
     summary: str
     room_id: str | None = None
+    observations: tuple[Observation, ...] = ()
 
     @classmethod
-    def of(cls, reading: Reading, summary: str, room_id: str | None = None) -> EvidenceData:
+    def seen(
+        cls, reading: Reading, *observations: Observation, room_id: str | None = None
+    ) -> EvidenceData:
+        """Evidence from a reading, as what was seen (codes the gateway renders in zh-CN
+        and en); the summary is their English text."""
+        return cls.of(reading, describe(observations), room_id, observations)
+
+    @classmethod
+    def of(
+        cls,
+        reading: Reading,
+        summary: str,
+        room_id: str | None = None,
+        observations: tuple[Observation, ...] = (),
+    ) -> EvidenceData:
+        """Evidence from a reading with a free-text English summary (prefer `seen`)."""
         made = cls(
             ts=reading.ts,
             device_id=reading.device_id,
             stream=reading.stream.value,
             summary=summary,
             room_id=room_id if room_id is not None else reading.room_id,
+            observations=observations,
         )
         # Made per reading by several rules and kept in their state: frozen, so every one
         # can share one "fields set" instead of holding a set of its own (216 bytes).
@@ -62,6 +80,7 @@ class EvidenceData(BaseModel):
             stream=self.stream,
             summary=self.summary,
             room_id=self.room_id,
+            observations=self.observations,
         )
 
 

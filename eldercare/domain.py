@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from eldercare.evidence import Observation
+
 FieldValue = bool | int | float | str | tuple[float, ...]
 
 
@@ -200,6 +202,9 @@ class Evidence:
     stream: str
     summary: str  # short, human readable, English: "bed empty", "front door opened"
     room_id: str | None = None
+    # What was seen as codes and values (eldercare.evidence), rendered per language by
+    # the gateway; `summary` is their English text (free text from rules without codes).
+    observations: tuple[Observation, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

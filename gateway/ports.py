@@ -33,7 +33,7 @@ class EvidenceOut(BaseModel):
     device_kind: str | None = Field(None, description="from the registry: motion, door, ...")
     phrases: list[EvidencePhrase] = Field(
         default_factory=list,
-        description="the summary as i18n phrases (evidence.<key>); empty: show the summary",
+        description="what was seen as i18n phrases (evidence.<code>); empty: show the summary",
     )
 
 
