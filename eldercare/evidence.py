@@ -9,7 +9,7 @@ character for character, the summaries the detectors wrote before they said code
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -91,14 +91,23 @@ class Observation:
     params: Mapping[str, ParamValue] = field(default_factory=dict)
 
     def english(self) -> str:
-        return ENGLISH[self.code].format(**self.params)
+        template = ENGLISH[self.code]
+        return template.format(**self.params) if self.params else template
 
 
-def describe(observations: Iterable[Observation]) -> str:
+def describe(observations: Sequence[Observation]) -> str:
     """The English summary of what was seen ("; " between observations)."""
+    if len(observations) == 1:  # nearly always: no join on the hot path
+        return observations[0].english()
     return "; ".join(o.english() for o in observations)
 
 
 def seen(code: EvidenceCode, **params: ParamValue) -> Observation:
-    """`seen(EvidenceCode.BATTERY, percent=12)`."""
+    """`seen(EvidenceCode.BATTERY, percent=12)`. Detectors keep evidence of every motion
+    in their state, so an observation without values is one shared instance per code."""
+    if not params:
+        return _PLAIN[code]
     return Observation(code, params)
+
+
+_PLAIN: Mapping[EvidenceCode, Observation] = {code: Observation(code) for code in EvidenceCode}
