@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-ParamValue = str | float
+ParamValue = str | int | float
 
 
 class EvidenceCode(StrEnum):
