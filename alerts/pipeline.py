@@ -71,7 +71,7 @@ from alerts.sender import (
 from alerts.store import AlertStore
 from alerts.store_availability import AlertStoreAvailability
 from eldercare.clock import Clock
-from eldercare.domain import Severity, Transition
+from eldercare.domain import AlertChangeKind, Severity, Transition
 from eldercare.logs import get_logger
 from eldercare.registry_index import RegistryIndex
 
@@ -270,7 +270,11 @@ class AlertPipeline:
         return site.organisation if site else None
 
     async def record_changes(self, changes: list[AlertChange]) -> list[AlertChange]:
-        names = {"raised": "raised", "re_raised": "re_raised", "cleared": "cleared"}
+        names = {
+            AlertChangeKind.RAISED: "raised",
+            AlertChangeKind.RE_RAISED: "re_raised",
+            AlertChangeKind.CLEARED: "cleared",
+        }
         events = [
             AlertEvent(
                 names.get(c.change, "updated"),

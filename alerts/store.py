@@ -35,7 +35,16 @@ from alerts.records import (
 )
 from alerts.terms import Outcome
 from eldercare.db import Base, session_factory
-from eldercare.domain import AlertChangeKind, Evidence, Severity, Transition, TransitionAction
+from eldercare.domain import (
+    AlertChangeKind,
+    AlertCondition,
+    AlertKind,
+    AlertStatus,
+    Evidence,
+    Severity,
+    Transition,
+    TransitionAction,
+)
 from eldercare.errors import EldercareError
 from eldercare.logs import get_logger
 
@@ -70,7 +79,7 @@ class AlertStateError(EldercareError, ValueError):
 @dataclass(slots=True)
 class _Applied:
     row: AlertRow
-    change: str  # raised | updated | severity_raised | reactivated | cleared
+    change: str  # raised | updated | severity_raised | reactivated | cleared | re_raised
     action: str  # the history action
     event_time: float
     data: dict[str, Any]
@@ -279,7 +288,9 @@ class AlertStore:
             return _Applied(row, "raised", "raised", t.ts, raised)
         previous = row.severity
         change = "updated"
-        again = decisions.re_raise_of(row.kind, row.status, t.action, t.ts, row.last_update)
+        again = decisions.re_raise_of(
+            AlertKind(row.kind), AlertStatus(row.status), t.action, t.ts, row.last_update
+        )
         if again is not None:
             return self._re_raise(row, t, again, evidence, wall_now)
         if _rank(t.severity.value) < _rank(previous):
@@ -313,8 +324,8 @@ class AlertStore:
             row.severity = t.severity.value
         count = int((row.details or {}).get("re_raised", {}).get("count", 0)) + 1
         again = {"what": what, "count": count, "ts": t.ts, "at": wall_now}
-        row.status = "open"
-        row.condition = "active"
+        row.status = AlertStatus.OPEN.value
+        row.condition = AlertCondition.ACTIVE.value
         row.cleared_at = None
         row.last_update = t.ts
         row.room = t.room_id or row.room
@@ -332,7 +343,8 @@ class AlertStore:
         }
         row.acknowledged_at = None
         row.acknowledged_by = None
-        return _Applied(row, "re_raised", "re_raised", t.ts, data, previous)
+        change = AlertChangeKind.RE_RAISED.value
+        return _Applied(row, change, change, t.ts, data, previous)
 
     async def active_alerts(self, sites: Sequence[str]) -> list[AlertRecord]:
         """Unresolved alerts whose condition is active, at these sites (inhibition sources)."""

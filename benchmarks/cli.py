@@ -144,3 +144,33 @@ def bench_scale(
     else:
         for line in render(result):
             typer.echo(line)
+
+
+@app.command("safety")
+def bench_safety(
+    lock_s: float = typer.Option(45.0, "--lock-s", min=0.0, help="seconds the store is locked"),
+    read_only_s: float = typer.Option(
+        40.0, "--read-only-s", min=0.0, help="seconds the store file is read-only"
+    ),
+    hang_s: float = typer.Option(60.0, "--hang-s", min=0.0, help="seconds InfluxDB is stopped"),
+    settle_s: float = typer.Option(
+        60.0, "--settle-s", min=0.0, help="seconds to wait for held alerts after a release"
+    ),
+    only: list[str] | None = typer.Option(
+        None,
+        "--only",
+        help="lock, read-only, influx-hung or second-press (repeatable; default: all)",
+    ),
+) -> None:
+    """Issue 14's figures: SOS with the alert store locked or read-only, with InfluxDB hung,
+    and a second press after an acknowledgement (JSON lines)."""
+    import json
+
+    from benchmarks.safety import SCENARIOS, run
+
+    chosen = tuple(only or SCENARIOS)
+    unknown = sorted(set(chosen) - set(SCENARIOS))
+    if unknown:
+        raise typer.BadParameter(f"unknown scenario {', '.join(unknown)}", param_hint="--only")
+    for row in run(lock_s, read_only_s, hang_s, settle_s, chosen):
+        typer.echo(json.dumps(row, ensure_ascii=False))

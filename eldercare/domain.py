@@ -139,6 +139,7 @@ class AlertChangeKind(StrEnum):
     SEVERITY_RAISED = "severity_raised"  # an update that made it more urgent
     REACTIVATED = "reactivated"  # an update to an alert whose condition had cleared
     CLEARED = "cleared"
+    RE_RAISED = "re_raised"  # a new press or fall on an acknowledged alert: open again
 
 
 DEFAULT_SEVERITY: Mapping[AlertKind, Severity] = {

@@ -17,7 +17,7 @@ from eldercare.db import create_all, create_engine
 from eldercare.domain import AlertKind, Stream, Transition, TransitionAction
 from eldercare.registry_index import RegistryIndex
 from eldercare.registry_model import RegistryDocument, Site
-from tests.detector_helpers import home_site, local_ts, reading
+from tests.helpers.detectors import home_site, local_ts, reading
 
 SH = "Asia/Shanghai"
 T = local_ts(SH, 2024, 5, 10, 14, 0)

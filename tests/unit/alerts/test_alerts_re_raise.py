@@ -14,19 +14,15 @@ from alerts.pipeline import AlertPipeline
 from alerts.service import AlertService
 from alerts.store import AlertStore
 from eldercare.clock import FakeClock
-from eldercare.domain import AlertKind, TransitionAction
-from tests.test_alerts_support import (
+from eldercare.domain import AlertKind, AlertStatus, TransitionAction
+from tests.helpers.alerts import (
     T0,
     HttpReceiver,
-    http_receiver,
     make_pipeline,
     policies,
     registry,
-    store,
     transition,
 )
-
-__all__ = ["http_receiver", "store"]  # fixtures used by name
 
 UPDATE = TransitionAction.UPDATE
 
@@ -159,9 +155,10 @@ async def test_a_press_on_an_alert_still_open_only_updates_it(
 
 def test_which_triggers_re_raise() -> None:
     raise_, update = TransitionAction.RAISE, TransitionAction.UPDATE
-    assert re_raise_of("sos", "acknowledged", update, 2.0, 1.0) == "pressed_again"
-    assert re_raise_of("wearable_fall", "acknowledged", raise_, 2.0, 1.0) == "fell_again"
-    assert re_raise_of("sos", "acknowledged", update, 1.0, 1.0) is None  # not newer
-    assert re_raise_of("sos", "open", update, 2.0, 1.0) is None
-    assert re_raise_of("sos", "acknowledged", TransitionAction.CLEAR, 2.0, 1.0) is None
-    assert re_raise_of("inactivity", "acknowledged", raise_, 2.0, 1.0) is None
+    sos, acked = AlertKind.SOS, AlertStatus.ACKNOWLEDGED
+    assert re_raise_of(sos, acked, update, 2.0, 1.0) == "pressed_again"
+    assert re_raise_of(AlertKind.WEARABLE_FALL, acked, raise_, 2.0, 1.0) == "fell_again"
+    assert re_raise_of(sos, acked, update, 1.0, 1.0) is None  # not newer
+    assert re_raise_of(sos, AlertStatus.OPEN, update, 2.0, 1.0) is None
+    assert re_raise_of(sos, acked, TransitionAction.CLEAR, 2.0, 1.0) is None
+    assert re_raise_of(AlertKind.INACTIVITY, acked, raise_, 2.0, 1.0) is None

@@ -18,8 +18,8 @@ from eldercare import metrics
 from eldercare.clock import FakeClock
 from eldercare.db import create_engine
 from eldercare.domain import AlertKind
-from tests.ingest_support import wait_until
-from tests.test_alerts_support import T0, make_pipeline, policies, registry, transition
+from tests.helpers.alerts import T0, make_pipeline, policies, registry, transition
+from tests.helpers.ingest import wait_until
 
 
 def _gauge(name: str) -> float:

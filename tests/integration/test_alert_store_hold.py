@@ -31,14 +31,13 @@ import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
 from alerts.records import AlertRecord
-from eldercare.platform import Platform, build_platform
+from eldercare.domain import AlertKind, AlertStatus
 from eldercare.registry_apply import apply_document
 from eldercare.registry_model import RegistryDocument
-from eldercare.services import LocalServices, free_port
 from eldercare.settings import Settings
-from tests.test_alerts_support import HttpReceiver, http_receiver
-
-__all__ = ["http_receiver"]  # fixture used by name
+from eldercare_app.local_services import LocalServices, free_port
+from eldercare_app.wiring import Platform, build_platform
+from tests.helpers.alerts import HttpReceiver
 
 # The platform runs on the fixture loop; the test must run on the same one.
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
@@ -116,11 +115,11 @@ async def platform(
         }
     )
     p = await build_platform(cfg)
-    await apply_document(p.parts["sessions"], registry(http_receiver))
+    await apply_document(p.parts.sessions, registry(http_receiver))
     await p.start()
 
     async def subscribed() -> bool:
-        return bool(p.parts["ingest"].ready.is_set())
+        return bool(p.parts.ingest.ready.is_set())
 
     await wait_for(subscribed, what="ingest subscribed")
     try:
@@ -159,13 +158,13 @@ def buttons(settings: Settings) -> Iterator[Buttons]:
 
 
 async def sos_alerts(platform: Platform, site: str) -> list[AlertRecord]:
-    alerts = await platform.parts["alert_service"].list_alerts()
-    return [a for a in alerts if a.kind == "sos" and a.site == site]
+    alerts = await platform.parts.alert_service.list_alerts()
+    return [a for a in alerts if a.kind == AlertKind.SOS and a.site == site]
 
 
 async def logged_sends(platform: Platform, alert_id: int) -> list[Any]:
     """The alert's notification log, once no message of it is pending any more."""
-    logged = await platform.parts["alert_store"].notifications(alert_id)
+    logged = await platform.parts.alert_store.notifications(alert_id)
     return [] if any(n.state == "pending" for n in logged) else logged
 
 
@@ -185,7 +184,7 @@ async def assert_raised_and_notified_once(
     await wait_for(notified, 15, "the centre notified")
     # Exactly once: one raise in the history, one logged send, one message received, and
     # the press acknowledged to the broker (nothing left to redeliver).
-    history = await platform.parts["alert_store"].history(alert.id)
+    history = await platform.parts.alert_store.history(alert.id)
     assert [h.action for h in history].count("raised") == 1
 
     async def logged() -> list[Any]:
@@ -197,7 +196,7 @@ async def assert_raised_and_notified_once(
     assert len(await sos_alerts(platform, site)) == 1
 
     async def acked() -> bool:
-        return bool(platform.parts["ingest"].acked >= 1)
+        return bool(platform.parts.ingest.acked >= 1)
 
     await wait_for(acked, 10, "the press acknowledged to the broker")
 
@@ -263,7 +262,7 @@ async def _held_while_unavailable(
     platform: Platform, receiver: HttpReceiver, buttons: Buttons, make_unwritable: Any
 ) -> None:
     site = HOMES[0]
-    availability = platform.parts["alerts"].availability
+    availability = platform.parts.alert_store_availability
     with make_unwritable(db_path(platform.settings)) as release:
         ts = time.time()
         buttons.press(site, ts)
@@ -277,7 +276,7 @@ async def _held_while_unavailable(
         # Held, not dropped: nothing stored, nobody told, the press not acknowledged.
         assert await sos_alerts(platform, site) == []
         assert receiver.received == []
-        assert platform.parts["ingest"].acked == 0
+        assert platform.parts.ingest.acked == 0
         release()
     await assert_raised_and_notified_once(platform, receiver, site, ts)
     assert availability.status() is None
@@ -308,7 +307,7 @@ async def test_a_redelivery_after_a_failed_first_processing_is_not_dropped(
     """The first processing fails after the detectors took the press (as when ingest's
     connection drops while the store holds it): the broker redelivers it, and the
     detectors, having seen it, must still hand its transition on."""
-    pipeline = platform.parts["alerts"]
+    pipeline = platform.parts.alerts
     real = pipeline.handle_transitions
     calls: list[int] = []
 
@@ -335,7 +334,7 @@ async def stream(base_url: str, platform: Platform) -> AsyncIterator[httpx.Respo
     from gateway.users import Role, create_user
 
     await create_user(
-        platform.parts["sessions"],
+        platform.parts.sessions,
         username="hold-admin",
         role=Role.ADMIN,
         password="correct horse battery",
@@ -422,7 +421,7 @@ async def test_a_second_press_after_acknowledgement_re_raises_and_notifies(
     http_receiver: HttpReceiver,
 ) -> None:
     site = HOMES[0]
-    service = platform.parts["alert_service"]
+    service = platform.parts.alert_service
     buttons.press(site, time.time())
 
     async def notified(n: int) -> bool:
@@ -438,7 +437,7 @@ async def test_a_second_press_after_acknowledgement_re_raises_and_notifies(
     buttons.press(site, time.time())  # she presses again
 
     async def reopened() -> list[AlertRecord]:
-        return [a for a in await sos_alerts(platform, site) if a.status == "open"]
+        return [a for a in await sos_alerts(platform, site) if a.status == AlertStatus.OPEN]
 
     (again,) = await wait_for(reopened, 15, "the alert re-raised")
     assert again.id == alert.id
@@ -451,6 +450,6 @@ async def test_a_second_press_after_acknowledgement_re_raises_and_notifies(
     await wait_for(second, 15, "the centre notified again")
     text = json.dumps(http_receiver.to("centre-1")[1].doc, ensure_ascii=False)
     assert "再次按下" in text
-    history = [h.action for h in await platform.parts["alert_store"].history(alert.id)]
+    history = [h.action for h in await platform.parts.alert_store.history(alert.id)]
     assert history.count("re_raised") == 1
     assert history.index("re_raised") > history.index("acknowledged")

@@ -12,10 +12,8 @@ from typing import Any
 import pytest
 
 from eldercare.domain import TransitionAction
-from tests.test_gateway_browser import Platform, _page, browser, platform
-from tests.test_gateway_support import sos
-
-__all__ = ["browser", "platform"]  # fixtures used by name
+from tests.helpers.browser import Platform, open_page
+from tests.helpers.gateway import sos
 
 pytestmark = [
     pytest.mark.browser,
@@ -42,7 +40,7 @@ async def test_a_second_press_comes_back_open_flashing_sounding_and_marked(
 ) -> None:
     from playwright.async_api import expect
 
-    console = await _page(
+    console = await open_page(
         browser, platform.url, "op-bincheng", "zh-CN", viewport={"width": 1440, "height": 900}
     )
     await console.context.add_init_script(COUNT_TONES)

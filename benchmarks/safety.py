@@ -1,4 +1,6 @@
-"""Issue 14, defects 2-4, measured on the running platform (`python -m alerts.safety_eval`).
+"""Issue 14, defects 2-4, measured on the running platform (`eldercare bench safety`).
+
+Also `python -m benchmarks.safety` (the same options; `--only` takes several names).
 
 `eldercare run` in its own process (wall clock) over the project's own Mosquitto and
 InfluxDB started in a temporary directory, a SQLite store, and an operator contact per
@@ -35,7 +37,7 @@ from typing import Any
 
 import httpx
 
-from eldercare.bench_support import (
+from benchmarks.support import (
     Endpoints,
     PlatformProcess,
     StreamReader,
@@ -45,8 +47,8 @@ from eldercare.bench_support import (
     prepare_store,
     site_id,
 )
-from eldercare.services import LocalServices, free_port
-from eldercare.webhook_receiver import WebhookReceiver
+from eldercare_app.local_services import LocalServices, free_port
+from eldercare_app.webhook_receiver import WebhookReceiver
 
 SOS_TEXT = "SOS call"  # what the English notification of an SOS says
 HOMES = 12
