@@ -68,7 +68,8 @@ def _add_user(env: dict[str, str], username: str, role: str, *extra: str) -> str
 
 def _population_facts(registry: Path) -> tuple[str, str, str, str | None]:
     """The city at the root of the organisation tree, a home resident for the family
-    account, and that resident's first family contact (site/contact) to link it to."""
+    account (site/resident: ids are unique only within a site), and that resident's
+    first family contact (site/contact) to link it to."""
     import yaml
 
     doc = yaml.safe_load(registry.read_text())
@@ -82,7 +83,7 @@ def _population_facts(registry: Path) -> tuple[str, str, str, str | None]:
                 None,
             )
             linked = f"{site['id']}/{contact['id']}" if contact else None
-            return city, resident["id"], resident["name"], linked
+            return city, f"{site['id']}/{resident['id']}", resident["name"], linked
     raise SystemExit("demo: the simulated population has no home resident")
 
 

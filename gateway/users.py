@@ -3,6 +3,8 @@
 Roles: `operator` and `supervisor` work within a scope (an organisation subtree
 such as 滨州市/滨城区/市中街道/黄河社区, or an institution's path); `admin` sees
 and edits everything; `family` sees only the residents linked to the account.
+A resident id is unique only within its site, so a family account names each of its
+residents as `site_id/resident_id` (`resident_ref`); a bare id grants nothing.
 Passwords are hashed with argon2; there is no built-in default password: the
 first admin comes from `ELDERCARE_ADMIN_PASSWORD` at first start or from
 `eldercare users add`.
@@ -88,6 +90,19 @@ class Account:
         return "/".join(self.scope) if self.scope else None
 
 
+def resident_ref(site_id: str, resident_id: str) -> str:
+    """How an account names a resident: ids are unique only within a site."""
+    return f"{site_id}/{resident_id}"
+
+
+def split_resident_ref(ref: str) -> tuple[str, str] | None:
+    """`(site_id, resident_id)` of a `site_id/resident_id` ref, None if malformed."""
+    site_id, sep, resident_id = ref.partition("/")
+    if not sep or not site_id or not is_identifier(resident_id):
+        return None
+    return site_id, resident_id
+
+
 def parse_scope(path: str) -> tuple[str, ...]:
     parts = tuple(p.strip() for p in path.strip().strip("/").split("/"))
     if not parts or any(not p for p in parts):
@@ -125,9 +140,12 @@ def _validate(role: Role, scope: str | None, residents: list[str]) -> None:
             raise AccountError("a family account needs --residents")
     elif residents:
         raise AccountError("only family accounts are linked to residents")
-    for rid in residents:
-        if not is_identifier(rid):
-            raise AccountError(f"not a resident id: {rid!r}")
+    for ref in residents:
+        if split_resident_ref(ref) is None:
+            raise AccountError(
+                f"not a resident: {ref!r} (name residents as site_id/resident_id: "
+                "ids are unique only within a site)"
+            )
 
 
 async def create_user(
