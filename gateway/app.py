@@ -38,6 +38,7 @@ from gateway import (
 )
 from gateway.audit import AuditRow
 from gateway.auth import TokenRow
+from gateway.body_limit import BodyLimit
 from gateway.context import Auth, Ctx, GatewayContext, _token_from
 from gateway.family_link import FamilyContactRow
 from gateway.ports import AlertService, IndexProvider, InfluxQuery
@@ -142,6 +143,8 @@ def create_app(
         redoc_url=None,
     )
     app.add_middleware(BrowserSecurity, public_url=settings.public_url)
+    # Outermost: an oversized body is refused before anything else reads it.
+    app.add_middleware(BodyLimit)
     app.state.gateway = ctx
     for module in (
         routes_auth,

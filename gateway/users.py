@@ -25,6 +25,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from eldercare.db import Base
 from eldercare.registry_model import is_identifier
+from gateway.password_work import off_loop
 
 _HASHER = PasswordHasher()
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{1,63}$")
@@ -170,7 +171,7 @@ async def create_user(
         username=username,
         display_name=display_name,
         role=role.value,
-        password_hash=hash_password(password),
+        password_hash=await off_loop(hash_password, password),
         scope="/".join(parse_scope(scope)) if scope else None,
         residents=sorted(set(residents)),
         language=language,
@@ -204,12 +205,13 @@ async def authenticate(sessions: Sessions, username: str, password: str) -> Acco
         row = await session.scalar(select(UserRow).where(UserRow.username == username))
         if row is None:
             # Spend the same effort as a real check, so timing does not reveal user names.
-            password_matches(_DUMMY_HASH, password)
+            await off_loop(password_matches, _DUMMY_HASH, password)
             return None
-        if not row.active or not password_matches(row.password_hash, password):
+        # Hashing runs off the event loop (gateway.password_work): it takes 0.15-0.3 s.
+        if not row.active or not await off_loop(password_matches, row.password_hash, password):
             return None
         if _HASHER.check_needs_rehash(row.password_hash):
-            row.password_hash = _HASHER.hash(password)
+            row.password_hash = await off_loop(_HASHER.hash, password)
             await session.commit()
         return Account.from_row(row)
 
@@ -217,7 +219,7 @@ async def authenticate(sessions: Sessions, username: str, password: str) -> Acco
 async def set_password(sessions: Sessions, username: str, password: str) -> Account | None:
     """Replace an account's password (same length rule as at creation); None if no such
     account. The caller revokes the account's tokens: a changed password ends sessions."""
-    password_hash = hash_password(password)
+    password_hash = await off_loop(hash_password, password)
     async with sessions() as session:
         row = await session.scalar(select(UserRow).where(UserRow.username == username))
         if row is None:
