@@ -139,9 +139,15 @@ def run(
         overrides["http_port"] = port
     if clock_mode is not None:
         overrides["clock_mode"] = clock_mode
+    from eldercare.run_lease import LeaseHeld
+
     settings = load_settings(**overrides)
     configure_logging(settings.log_level, settings.log_format)
-    asyncio.run(run_until_signalled(settings))
+    try:
+        asyncio.run(run_until_signalled(settings))
+    except LeaseHeld as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from exc
 
 
 db_app = typer.Typer(help="The relational store (SQLite or PostgreSQL).", no_args_is_help=True)

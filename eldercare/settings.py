@@ -80,6 +80,13 @@ class Settings(BaseSettings):
         "http://127.0.0.1:8080", description="base URL used in notification links"
     )
 
+    run_lease_ttl_s: float = Field(
+        30.0,
+        gt=0,
+        description="how long a killed `eldercare run` keeps the store's run lease "
+        "(a second run on the store is refused while the lease is live)",
+    )
+
     log_level: str = Field("INFO", description="logging level")
     log_format: Literal["text", "json"] = Field("text", description="log line format")
 

@@ -1,5 +1,5 @@
 """resident identity is (site, resident): declared absences keyed by both, family
-accounts naming `site_id/resident_id`
+accounts naming `site_id/resident_id`; the run lease (`platform_lease`)
 
 Revision ID: 0003_hardening
 Revises: 0002
@@ -76,7 +76,19 @@ def _rebuild_planned_absence(key: list[str], site_index: bool) -> None:
 def upgrade() -> None:
     _rebuild_planned_absence(["site_id", "resident_id"], site_index=False)
     _qualify_family_residents()
+    op.create_table(
+        "platform_lease",
+        sa.Column("role", sa.String(length=32), nullable=False),
+        sa.Column("owner", sa.String(length=128), nullable=False),
+        sa.Column("host", sa.String(length=255), nullable=False),
+        sa.Column("pid", sa.Integer(), nullable=False),
+        sa.Column("started_at", sa.Float(), nullable=False),
+        sa.Column("renewed_at", sa.Float(), nullable=False),
+        sa.Column("expires_at", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("role"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("platform_lease")
     _rebuild_planned_absence(["resident_id"], site_index=True)
