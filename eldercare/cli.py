@@ -97,9 +97,15 @@ def _platform_metrics() -> dict[str, float]:
     """Counters scraped from the running platform's /metrics, or {} if none runs."""
     import httpx
 
+    from eldercare.metrics_access import metrics_token, scrape_headers
+
     settings = load_settings()
     try:
-        resp = httpx.get(f"http://{settings.http_host}:{settings.http_port}/metrics", timeout=1.0)
+        resp = httpx.get(
+            f"http://{settings.http_host}:{settings.http_port}/metrics",
+            headers=scrape_headers(metrics_token(settings)),
+            timeout=1.0,
+        )
     except httpx.HTTPError:
         return {}
     out: dict[str, float] = {}

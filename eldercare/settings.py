@@ -80,6 +80,11 @@ class Settings(BaseSettings):
         "http://127.0.0.1:8080", description="base URL used in notification links"
     )
 
+    metrics_token: str | None = Field(
+        None,
+        description="bearer token a scraper sends to /metrics (default: one made in "
+        "<run_dir>/metrics.token)",
+    )
     run_lease_ttl_s: float = Field(
         30.0,
         gt=0,
@@ -117,7 +122,13 @@ class Settings(BaseSettings):
 
 
 # Secrets that may come from a file (Docker/Kubernetes secrets): ELDERCARE_<NAME>_FILE.
-SECRET_FIELDS = ("mqtt_password", "influx_token", "influx_password", "database_url")
+SECRET_FIELDS = (
+    "mqtt_password",
+    "influx_token",
+    "influx_password",
+    "database_url",
+    "metrics_token",
+)
 
 
 class SecretFileSettingsSource(PydanticBaseSettingsSource):

@@ -88,6 +88,9 @@ def require(*roles: Role):  # type: ignore[no-untyped-def]
 
     async def check(principal: Auth) -> Principal:
         if principal.role not in roles:
+            if principal.role is Role.FAMILY:
+                # Family accounts are never told a staff resource exists (404, not 403).
+                raise not_found()
             raise HTTPException(status.HTTP_403_FORBIDDEN, "not allowed for this account")
         return principal
 

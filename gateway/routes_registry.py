@@ -288,6 +288,13 @@ async def get_contacts(
 async def org_units(principal: Staff, ctx: Ctx) -> list[OrgUnitOut]:
     units = await registry_store.list_org_units(ctx.sessions)
     scope = principal.account.scope
+    # Counts of sites the principal may see: a shared parent must not reveal how many
+    # sites lie in other scopes below it.
+    counts: dict[str, int] = {}
+    for site in visible_sites(await ctx.index(), principal):
+        for depth in range(1, len(site.org_path) + 1):
+            prefix = "/".join(site.org_path[:depth])
+            counts[prefix] = counts.get(prefix, 0) + 1
     out = []
     for u in units:
         path = tuple(u.path.split("/"))
@@ -304,7 +311,7 @@ async def org_units(principal: Staff, ctx: Ctx) -> list[OrgUnitOut]:
                 name=u.name,
                 parent_path=u.parent_path,
                 depth=u.depth,
-                site_count=u.site_count,
+                site_count=u.site_count if principal.role is Role.ADMIN else counts.get(u.path, 0),
             )
         )
     return out
