@@ -277,6 +277,9 @@ class PlatformProcess:
     log_path: Path = field(init=False)
     # /metrics is private: the benchmark gives the platform its scrape token.
     metrics_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    # Background loads send more per home than a home's devices would: limits off,
+    # except where fairness is what is measured (`bench flood`).
+    site_limits: bool = False
 
     def __post_init__(self) -> None:
         self.log_path = self.work / "platform.log"
@@ -301,6 +304,7 @@ class PlatformProcess:
             "ELDERCARE_DATABASE_URL": self.database_url,
             "ELDERCARE_HTTP_PORT": str(self.http_port),
             "ELDERCARE_METRICS_TOKEN": self.metrics_token,
+            "ELDERCARE_INGEST_SITE_LIMITS": "true" if self.site_limits else "false",
             "ELDERCARE_PUBLIC_URL": self.base_url,
             "ELDERCARE_LOG_LEVEL": "WARNING",
         }

@@ -80,6 +80,16 @@ class Settings(BaseSettings):
         "http://127.0.0.1:8080", description="base URL used in notification links"
     )
 
+    ingest_site_limits: bool = Field(
+        True,
+        description="throttle a site sending more than its devices plausibly can "
+        "(off in event-clock replays regardless)",
+    )
+    ingest_site_rates: dict[str, float] = Field(
+        default_factory=dict,
+        description="messages a second allowed per site id, replacing the default "
+        "(1 per device, at least 5)",
+    )
     metrics_token: str | None = Field(
         None,
         description="bearer token a scraper sends to /metrics (default: one made in "
