@@ -144,3 +144,27 @@ def bench_scale(
     else:
         for line in render(result):
             typer.echo(line)
+
+
+@app.command("flood")
+def bench_flood(
+    rate: float = typer.Option(50_000.0, "--rate", min=1.0, help="flood messages per second"),
+    duration: float = typer.Option(10.0, "--duration", min=1.0, help="seconds of flood"),
+    homes: int = typer.Option(30, "--homes", min=17, help="registered homes (home 0 floods)"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+    configured: bool = typer.Option(
+        False, "--configured-services", help="use the configured broker and InfluxDB"
+    ),
+) -> None:
+    """One home floods: other homes' SOS latency and the platform's memory, before,
+    during and after."""
+    import json
+
+    from ingest.bench_flood import render, run_flood_bench
+
+    result = run_flood_bench(rate, duration, homes, use_configured=configured)
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        for line in render(result):
+            typer.echo(line)

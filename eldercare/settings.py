@@ -90,6 +90,11 @@ class Settings(BaseSettings):
         description="messages a second allowed per site id, replacing the default "
         "(1 per device, at least 5)",
     )
+    ingest_emergency_lane: bool = Field(
+        True,
+        description="a second MQTT session for native SOS and fall topics, so a flood "
+        "queued on the main session cannot delay them",
+    )
     metrics_token: str | None = Field(
         None,
         description="bearer token a scraper sends to /metrics (default: one made in "

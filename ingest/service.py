@@ -82,6 +82,14 @@ _NATIVE_PREFIX = "eldercare/"
 
 _Unacked = tuple[Sequence[InboundMessage], "asyncio.Future[None]", list[Reading]]
 _STREAM_NAMES = {s.value: s for s in Stream}
+EMERGENCY_TOPICS = tuple(f"{_NATIVE_PREFIX}+/+/{s.value}" for s in sorted(EMERGENCY_STREAMS))
+EMERGENCY_QUEUE_MAX = 1000
+
+
+def _covers_native(settings: Settings) -> bool:
+    """Whether the main session subscribes to every native topic (a test or a sharded
+    ingest following some sites only gets no emergency lane of its own)."""
+    return any(t in ("#", "eldercare/#", "eldercare/+/+/+") for t in settings.mqtt_topics)
 
 
 def _consume_outcome(future: asyncio.Future[None]) -> None:
@@ -140,6 +148,20 @@ class IngestService:
         )
         self._log_limits = LogLimiter()
         self._throttled_report: dict[str, int] = {}
+        # A second session for native SOS and fall topics only: a flood queued on the
+        # main session (up to `queue_max` messages in this process, more at the broker)
+        # cannot hold an emergency up. Both sessions get every emergency; the detectors
+        # drop the second copy (same device, stream and event time).
+        self.emergency_config = (
+            MqttConfig.from_settings(
+                settings,
+                client_id=f"{settings.mqtt_client_id}-emergency",
+                topics=EMERGENCY_TOPICS,
+                queue_max=EMERGENCY_QUEUE_MAX,
+            )
+            if mqtt is None and settings.ingest_emergency_lane and _covers_native(settings)
+            else None
+        )
         self.ready = asyncio.Event()  # set once subscribed (tests, health)
         self._unacked = 0  # messages handed on, not yet acknowledged (this connection)
         self._ack_progress = asyncio.Event()
@@ -166,6 +188,10 @@ class IngestService:
             asyncio.create_task(self._consume_forever(), name="ingest-consume"),
             asyncio.create_task(self._housekeeping(), name="ingest-housekeeping"),
         ]
+        if self.emergency_config is not None:
+            self._tasks.append(
+                asyncio.create_task(self._consume_emergencies(), name="ingest-emergencies")
+            )
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -212,6 +238,29 @@ class IngestService:
             finally:
                 _CONNECTED.set(0)
                 self._connection = None
+            await asyncio.sleep(delay)
+
+    async def _consume_emergencies(self) -> None:
+        """The emergency lane: few messages, each batch made durable, handed on and
+        acknowledged before the next."""
+        assert self.emergency_config is not None
+        backoff = Backoff(initial=0.5, maximum=30.0)
+        while True:
+            try:
+                async with MqttConnection(self.emergency_config) as conn:
+                    backoff.reset()
+                    async for batch in conn.batches(self.max_batch):
+                        await self.handle_batch(batch)
+                        conn.ack(batch)
+            except Exception as exc:
+                delay = backoff.next()
+                held = self._log_limits.allow(f"emergency-lane:{type(exc).__name__}", 0.0)
+                if held is not None:
+                    log.warning(
+                        "emergency lane unavailable; reconnecting (the main session still "
+                        "carries emergencies)",
+                        extra={"error": str(exc)[:300], "in_s": delay},
+                    )
             await asyncio.sleep(delay)
 
     async def _pump(self, conn: MqttConnection) -> None:

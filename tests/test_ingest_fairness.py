@@ -5,7 +5,10 @@ lines are rate-limited with a count."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -13,7 +16,7 @@ from sqlalchemy import func, select
 
 from eldercare import metrics
 from eldercare.db import create_engine, session_factory
-from eldercare.domain import Stream
+from eldercare.domain import Reading, Stream
 from eldercare.registry_index import RegistryIndex
 from eldercare.registry_model import RegistryDocument
 from eldercare.settings import Settings
@@ -22,14 +25,14 @@ from ingest.decoded import NativeIdentity
 from ingest.log_limit import LogLimiter
 from ingest.mqtt_session import InboundMessage
 from ingest.service import IngestService
-from ingest.site_limits import BURST_S, DEVICE_RATE, UNREGISTERED
+from ingest.site_limits import BURST_S, DEVICE_RATE, EMERGENCY_STREAMS, UNREGISTERED
 from ingest.unregistered import (
     MAX_PENDING,
     UnregisteredDeviceRow,
     UnregisteredDevices,
     init_unregistered_store,
 )
-from tests.ingest_support import RecordingSink
+from tests.ingest_support import Publisher, RecordingSink, unique
 
 T0 = 1_770_000_000.0
 
@@ -122,7 +125,9 @@ def test_replays_on_the_event_clock_are_not_throttled(tmp_path: Path) -> None:
 
 def test_made_up_sites_share_one_budget(tmp_path: Path) -> None:
     service = _service(tmp_path)
-    service.unregistered = UnregisteredDevices(session_factory(create_engine("sqlite+aiosqlite://")))
+    service.unregistered = UnregisteredDevices(
+        session_factory(create_engine("sqlite+aiosqlite://"))
+    )
     batch = [
         _msg(f"eldercare/fake-{i}/dev-{i}/motion", {"ts": T0, "motion": True}, T0)
         for i in range(10_000)
@@ -192,3 +197,60 @@ def test_repeated_log_lines_come_once_a_minute_with_a_count() -> None:
     assert limits.allow("other", 10.0) == 0  # keys are independent
     assert limits.allow("flush", 60.0) == 3  # the three held back, reported
     assert limits.allow("flush", 61.0) is None
+
+
+class GatedSink:
+    """Holds every batch without an emergency at a gate (a main session stuck behind a
+    flood); records what it is handed."""
+
+    def __init__(self) -> None:
+        self.readings: list[Reading] = []
+        self.gate = asyncio.Event()
+        self.held = asyncio.Event()
+
+    async def handle_readings(self, readings: Sequence[Reading]) -> None:
+        self.readings.extend(readings)
+        if not any(r.stream in EMERGENCY_STREAMS for r in readings):
+            self.held.set()
+            await self.gate.wait()
+
+
+async def _until(condition, within_s: float = 20.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + within_s
+    while not condition():
+        assert time.monotonic() < deadline, "not reached in time"
+        await asyncio.sleep(0.02)
+
+
+@pytest.mark.integration
+@pytest.mark.asyncio(loop_scope="session")
+async def test_an_sos_passes_a_main_session_stuck_behind_a_flood(
+    settings: Settings, mqtt_addr: tuple[str, int], mqtt_credentials: tuple[str, str]
+) -> None:
+    flood, quiet = unique("flood"), unique("quiet")
+    index = RegistryIndex(
+        RegistryDocument.model_validate({"sites": [_home(flood, 10), _home(quiet, 10)]}),
+        version=1,
+    )
+    cfg = settings.model_copy(update={"mqtt_client_id": unique("ingest-lane-")})
+    sink = GatedSink()
+    service = IngestService(cfg, lambda: index, sink)
+    assert service.emergency_config is not None
+    await service.start()
+    publisher = Publisher(*mqtt_addr, client_id=unique("pub-"), credentials=mqtt_credentials)
+    try:
+        await _until(service.ready.is_set)
+        now = time.time()
+        await asyncio.to_thread(
+            publisher.publish_all,
+            [(m.topic, m.payload) for m in (_motion(flood, i, now) for i in range(2000))],
+        )
+        await _until(sink.held.is_set)  # the main session is stuck in the sink
+        sos = _sos(quiet, time.time())
+        await asyncio.to_thread(publisher.publish_all, [(sos.topic, sos.payload)])
+        await _until(lambda: any(r.site_id == quiet for r in sink.readings))
+        assert [r.stream for r in sink.readings if r.site_id == quiet] == [Stream.SOS]
+    finally:
+        sink.gate.set()
+        publisher.close()
+        await service.stop()
