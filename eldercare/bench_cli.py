@@ -151,6 +151,9 @@ def bench_flood(
     rate: float = typer.Option(50_000.0, "--rate", min=1.0, help="flood messages per second"),
     duration: float = typer.Option(10.0, "--duration", min=1.0, help="seconds of flood"),
     homes: int = typer.Option(30, "--homes", min=17, help="registered homes (home 0 floods)"),
+    without_fairness: bool = typer.Option(
+        False, "--without-fairness", help="per-site limits and emergency lane off (to compare)"
+    ),
     as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
     configured: bool = typer.Option(
         False, "--configured-services", help="use the configured broker and InfluxDB"
@@ -162,7 +165,9 @@ def bench_flood(
 
     from ingest.bench_flood import render, run_flood_bench
 
-    result = run_flood_bench(rate, duration, homes, use_configured=configured)
+    result = run_flood_bench(
+        rate, duration, homes, use_configured=configured, fairness=not without_fairness
+    )
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
     else:

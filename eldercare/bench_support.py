@@ -280,6 +280,7 @@ class PlatformProcess:
     # Background loads send more per home than a home's devices would: limits off,
     # except where fairness is what is measured (`bench flood`).
     site_limits: bool = False
+    emergency_lane: bool = True
 
     def __post_init__(self) -> None:
         self.log_path = self.work / "platform.log"
@@ -305,6 +306,7 @@ class PlatformProcess:
             "ELDERCARE_HTTP_PORT": str(self.http_port),
             "ELDERCARE_METRICS_TOKEN": self.metrics_token,
             "ELDERCARE_INGEST_SITE_LIMITS": "true" if self.site_limits else "false",
+            "ELDERCARE_INGEST_EMERGENCY_LANE": "true" if self.emergency_lane else "false",
             "ELDERCARE_PUBLIC_URL": self.base_url,
             "ELDERCARE_LOG_LEVEL": "WARNING",
         }

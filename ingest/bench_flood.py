@@ -42,6 +42,7 @@ from eldercare.bench_support import (
     machine,
     prepare_store,
     site_id,
+    stored_at,
 )
 from eldercare.services import free_port
 
@@ -55,9 +56,11 @@ SETTLE_STALL_S = 5.0  # the platform received nothing new for this long: flood w
 class FloodResult:
     target_rate: float
     duration_s: float
+    fairness: bool
     homes: int
     flood: dict[str, Any]
     sos_s: dict[str, list[float | None]]  # phase -> latency of each press (None: missed)
+    stored_s: dict[str, list[float | None]]  # the same, publish -> alert stored
     memory_mb: dict[str, float]
     throttled: int
     machine: dict[str, Any] = field(default_factory=dict)
@@ -75,10 +78,12 @@ class FloodResult:
         return {
             "target_rate": self.target_rate,
             "duration_s": self.duration_s,
+            "fairness": self.fairness,
             "homes": self.homes,
             "flood": self.flood,
             "throttled": self.throttled,
             "sos_s": self.sos_s,
+            "stored_s": self.stored_s,
             "memory_mb": self.memory_mb,
             "goals": self.goals(),
             "machine": self.machine,
@@ -97,9 +102,9 @@ def _device_client(endpoints: Endpoints) -> Any:
     return client
 
 
-def _press(device: Any, stream: StreamReader, site: str) -> float | None:
+def _press(device: Any, stream: StreamReader, site: str, pressed: dict[str, float]) -> float | None:
     """Seconds from an SOS publish to its `raised` on the live stream (None: not in time)."""
-    published = time.time()
+    published = pressed[site] = time.time()
     body = json.dumps({"ts": published, "pressed": True})
     device.publish(f"eldercare/{site}/{site}-sos/sos", body, qos=1)
     deadline = published + SOS_TIMEOUT_S
@@ -121,7 +126,10 @@ def run_flood_bench(
     homes: int = 30,
     *,
     use_configured: bool = False,
+    fairness: bool = True,
 ) -> FloodResult:
+    """`fairness=False` runs the same without per-site limits and the emergency lane,
+    for comparison."""
     presses = {"before": 3, "during": max(1, int(duration_s)), "after": 3}
     if homes < 1 + sum(presses.values()):
         raise ValueError(f"--homes must be at least {1 + sum(presses.values())}")
@@ -143,13 +151,22 @@ def run_flood_bench(
                 influx_db,
                 f"sqlite+aiosqlite:///{db_path}",
                 free_port(),
-                site_limits=True,
+                site_limits=fairness,
+                emergency_lane=fairness,
             )
             try:
-                return _measure(
+                result, pressed = _measure(
                     platform, endpoints, prefix, rate, duration_s, homes, presses, user,
                     before_machine,
                 )  # fmt: skip
+                for phase, sites in pressed.items():
+                    result.stored_s[phase] = [
+                        None
+                        if (at := stored_at(db_path, site, "sos")) is None
+                        else round(at - published, 3)
+                        for site, published in sites.items()
+                    ]
+                return result
             finally:
                 platform.stop()
                 influx_query(endpoints.influx_url, f'DROP DATABASE "{influx_db}"')
@@ -165,18 +182,19 @@ def _measure(
     presses: dict[str, int],
     user: tuple[str, str],
     before_machine: dict[str, Any],
-) -> FloodResult:
+) -> tuple[FloodResult, dict[str, dict[str, float]]]:
     platform.start()
     proc = platform.psutil_process()
     token = login(platform.base_url, user)
     others = iter(site_id(prefix, i) for i in range(1, homes))
     sos: dict[str, list[float | None]] = {phase: [] for phase in presses}
+    pressed: dict[str, dict[str, float]] = {phase: {} for phase in presses}
     memory: dict[str, float] = {}
     device = _device_client(endpoints)
     try:
         with StreamReader(platform.base_url, token) as stream:
             for _ in range(presses["before"]):
-                sos["before"].append(_press(device, stream, next(others)))
+                sos["before"].append(_press(device, stream, next(others), pressed["before"]))
             memory["before"] = _rss_mb(proc)
 
             # The flood: home 0's readings, as fast as the target, from its own process.
@@ -185,7 +203,7 @@ def _measure(
             peak = memory["before"]
             started = time.monotonic()
             for _ in range(presses["during"]):
-                sos["during"].append(_press(device, stream, next(others)))
+                sos["during"].append(_press(device, stream, next(others), pressed["during"]))
                 peak = max(peak, _rss_mb(proc))
                 # One press a second, on the flood's clock (a press may take a while).
                 wait = started + len(sos["during"]) - time.monotonic()
@@ -203,7 +221,7 @@ def _measure(
                 memory["peak"] = max(memory["peak"], _rss_mb(proc))
                 time.sleep(0.5)
             for _ in range(presses["after"]):
-                sos["after"].append(_press(device, stream, next(others)))
+                sos["after"].append(_press(device, stream, next(others), pressed["after"]))
             memory["after"] = _rss_mb(proc)
             metrics = platform.metrics()
     finally:
@@ -212,9 +230,10 @@ def _measure(
     throttled = int(
         sum(v for k, v in metrics.items() if k.startswith("eldercare_ingest_throttled_total"))
     )
-    return FloodResult(
+    result = FloodResult(
         target_rate=rate,
         duration_s=duration_s,
+        fairness=platform.site_limits,
         homes=homes,
         flood={
             "published": published["published"],
@@ -222,15 +241,17 @@ def _measure(
             "rate_reached_msgs_per_s": published["rate"],
         },
         sos_s=sos,
+        stored_s={},
         memory_mb=memory,
         throttled=throttled,
         machine={"before": before_machine, "after": machine()},
     )
+    return result, pressed
 
 
 def render(result: FloodResult) -> list[str]:
-    def row(phase: str) -> str:
-        values = result.sos_s[phase]
+    def row(phase: str, which: dict[str, list[float | None]]) -> str:
+        values = which.get(phase, [])
         got = sorted(v for v in values if v is not None)
         missed = len(values) - len(got)
         p50 = f"{got[len(got) // 2]:.2f} s" if got else "-"
@@ -243,11 +264,16 @@ def render(result: FloodResult) -> list[str]:
         f"flood: home 0 of {result.homes}, target {result.target_rate:,.0f} msg/s for "
         f"{result.duration_s:g} s; reached {flood['rate_reached_msgs_per_s']:,.0f} msg/s "
         f"({flood['published']:,} published, {flood['acked_by_broker']:,} acknowledged)",
-        f"throttled by the platform: {result.throttled:,} messages",
+        f"throttled by the platform: {result.throttled:,} messages"
+        + ("" if result.fairness else " (per-site limits and emergency lane OFF)"),
         "other homes' SOS, publish -> live stream:",
-        row("before"),
-        row("during"),
-        row("after"),
+        row("before", result.sos_s),
+        row("during", result.sos_s),
+        row("after", result.sos_s),
+        "the same, publish -> alert stored:",
+        row("before", result.stored_s),
+        row("during", result.stored_s),
+        row("after", result.stored_s),
         "platform memory (RSS): "
         f"before {result.memory_mb['before']:.0f} MB, peak {result.memory_mb['peak']:.0f} MB, "
         f"after {result.memory_mb['after']:.0f} MB",
