@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
 from eldercare.db import Base
+from eldercare.errors import EldercareError
 from eldercare.registry_model import is_identifier
 from gateway.password_work import off_loop
 
@@ -41,7 +42,7 @@ class Role(StrEnum):
     FAMILY = "family"
 
 
-class AccountError(ValueError):
+class AccountError(EldercareError, ValueError):
     """A request to create or change an account that cannot be honoured."""
 
 
