@@ -163,7 +163,7 @@ def bench_flood(
     during and after."""
     import json
 
-    from ingest.bench_flood import render, run_flood_bench
+    from benchmarks.flood import render, run_flood_bench
 
     result = run_flood_bench(
         rate, duration, homes, use_configured=configured, fairness=not without_fairness

@@ -74,9 +74,7 @@ class RegistryIndex:
         self.sites: dict[str, Site] = {s.id: s for s in document.sites}
         # Declared absences by (site, resident) (live state, not part of the registry
         # document); resident ids are unique only within a site.
-        self.planned_absences: dict[tuple[str, str], PlannedAbsence] = dict(
-            planned_absences or {}
-        )
+        self.planned_absences: dict[tuple[str, str], PlannedAbsence] = dict(planned_absences or {})
         self._absences_by_site: dict[str, list[PlannedAbsence]] = {}
         for p in self.planned_absences.values():
             self._absences_by_site.setdefault(p.site_id, []).append(p)

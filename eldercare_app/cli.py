@@ -100,7 +100,7 @@ def _platform_metrics() -> dict[str, float]:
     """Counters scraped from the running platform's /metrics, or {} if none runs."""
     import httpx
 
-    from eldercare.metrics_access import metrics_token, scrape_headers
+    from gateway.metrics_access import metrics_token, scrape_headers
 
     settings = load_settings()
     try:
@@ -148,7 +148,7 @@ def run(
         overrides["http_port"] = port
     if clock_mode is not None:
         overrides["clock_mode"] = clock_mode
-    from eldercare.run_lease import LeaseHeld
+    from eldercare_app.run_lease import LeaseHeld
 
     settings = load_settings(**overrides)
     configure_logging(settings.log_level, settings.log_format)

@@ -41,13 +41,13 @@ from eldercare.migrate import upgrade
 from eldercare.registry_index import RegistryIndex
 from eldercare.registry_store import Sessions
 from eldercare.registry_watch import OnChange, RegistryWatcher
-from eldercare.run_lease import RunLease
 from eldercare.settings import Settings
 from eldercare.stage_contracts import Component
 from eldercare_app import privacy  # noqa: F401  (tables)
 from eldercare_app.gc_pauses import freeze_grown, freeze_loaded, watch_pauses
 from eldercare_app.local_services import ISSUED_DIR, LocalServices
 from eldercare_app.mqtt_accounts import acl_text, issue_credentials, reload_broker, write_private
+from eldercare_app.run_lease import RunLease
 from gateway.alert_adapter import PipelineAlertService
 from gateway.app import create_app  # also the users, tokens, audit and family tables
 from gateway.family_link import GatewayContactPreferences

@@ -25,7 +25,6 @@ from eldercare import metrics
 from eldercare.clock import Clock
 from eldercare.db import Base
 from eldercare.logs import get_logger
-from eldercare.metrics_access import metrics_token, token_matches
 from eldercare.registry_model import RegistryDocument
 from eldercare.settings import Settings
 from gateway import (
@@ -49,6 +48,7 @@ from gateway.context import (
     optional_principal,
 )
 from gateway.family_link import FamilyContactRow
+from gateway.metrics_access import metrics_token, token_matches
 from gateway.ports import AlertService, IndexProvider, InfluxQuery
 from gateway.routes_family import FamilyPrefRow
 from gateway.security import BrowserSecurity

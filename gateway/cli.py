@@ -52,10 +52,11 @@ def add(
         str | None, typer.Option("--scope", help="organisation path, e.g. 滨州市/滨城区")
     ] = None,
     residents: Annotated[
-        str | None, typer.Option(
+        str | None,
+        typer.Option(
             "--residents",
             help="family: comma-separated site_id/resident_id (bare ids with --contact)",
-        )
+        ),
     ] = None,
     contact: Annotated[
         str | None,

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+from eldercare.errors import EldercareError
+
 T = TypeVar("T")
 
 HASH_WORKERS = 2  # at most this many hashes at once: the rest of the process keeps a core
@@ -24,7 +26,7 @@ _pool = ThreadPoolExecutor(max_workers=HASH_WORKERS, thread_name_prefix="passwor
 _in_flight = 0
 
 
-class HashingBusy(RuntimeError):
+class HashingBusy(EldercareError, RuntimeError):
     """Too many password checks are already waiting."""
 
 

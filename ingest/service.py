@@ -39,6 +39,7 @@ from eldercare.logs import get_logger
 from eldercare.registry_index import RegistryIndex, ResolvedDevice
 from eldercare.settings import Settings
 from eldercare.stage_contracts import ReadingSink
+from eldercare.wire import NATIVE_ROOT, format_native_topic
 from ingest.codecs import DecodeLimits, adapt_to_device, decode
 from ingest.decoded import Decoded, NativeIdentity, RejectCause, Rejected
 from ingest.influx_writer import InfluxWriter
@@ -78,18 +79,19 @@ DEDUP_WINDOW = 200_000  # reading keys remembered (100k-200k latest) to count du
 UNACKED_MAX = 20_000
 
 SPOOL_FULL_RETRY_S = 10.0  # while the spool is full, fetch redeliveries this often
-_NATIVE_PREFIX = "eldercare/"
+_NATIVE_PREFIX = NATIVE_ROOT + "/"
 
 _Unacked = tuple[Sequence[InboundMessage], "asyncio.Future[None]", list[Reading]]
 _STREAM_NAMES = {s.value: s for s in Stream}
-EMERGENCY_TOPICS = tuple(f"{_NATIVE_PREFIX}+/+/{s.value}" for s in sorted(EMERGENCY_STREAMS))
+EMERGENCY_TOPICS = tuple(format_native_topic("+", "+", s) for s in sorted(EMERGENCY_STREAMS))
 EMERGENCY_QUEUE_MAX = 1000
 
 
 def _covers_native(settings: Settings) -> bool:
     """Whether the main session subscribes to every native topic (a test or a sharded
     ingest following some sites only gets no emergency lane of its own)."""
-    return any(t in ("#", "eldercare/#", "eldercare/+/+/+") for t in settings.mqtt_topics)
+    whole = ("#", f"{NATIVE_ROOT}/#", format_native_topic("+", "+", "+"))
+    return any(t in whole for t in settings.mqtt_topics)
 
 
 def _consume_outcome(future: asyncio.Future[None]) -> None:

@@ -15,8 +15,8 @@ import pytest
 
 from eldercare.db import create_engine, session_factory
 from eldercare.migrate import upgrade
-from eldercare.platform import import_all_tables
-from eldercare.run_lease import LeaseHeld, RunLease
+from eldercare_app.run_lease import LeaseHeld, RunLease
+from eldercare_app.wiring import import_all_tables
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -67,7 +67,7 @@ async def test_a_second_holder_is_refused_until_the_first_expires(store) -> None
 HOLDER = """
 import asyncio, sys
 from eldercare.db import create_engine, session_factory
-from eldercare.run_lease import RunLease
+from eldercare_app.run_lease import RunLease
 
 async def main() -> None:
     lease = RunLease(session_factory(create_engine(sys.argv[1])), ttl_s=float(sys.argv[2]))

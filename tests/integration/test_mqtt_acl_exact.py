@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from eldercare.mqtt_auth import PLATFORM_USER, acl_text, issue_credentials
 from eldercare.registry_apply import RegistryError, load_registry_file, validate_registry
 from eldercare.registry_model import RegistryDocument
-from eldercare.services import Mosquitto
-from tests.test_security_mqtt import Client
+from eldercare_app.local_services import Mosquitto
+from eldercare_app.mqtt_accounts import PLATFORM_USER, acl_text, issue_credentials
+from tests.helpers.mqtt import Client
 
 
 def _site(site_id: str, base: str, name: str) -> dict[str, object]:

@@ -19,7 +19,7 @@ from gateway import users
 from gateway.body_limit import DEFAULT_LIMIT
 from gateway.login_guard import LoginGuard
 from gateway.password_work import HASH_WORKERS
-from tests.test_gateway_support import (
+from tests.helpers.gateway import (
     PASSWORD,
     Gateway,
     build_gateway,

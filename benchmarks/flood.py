@@ -10,7 +10,7 @@ limits on:
 2. before: a few SOS presses at other homes, one at a time, each timed from the
    device's publish to its `raised` change on the gateway's live stream (SSE);
    the platform's resident memory;
-3. during: `python -m eldercare.bench_load` publishes home 0's (valid) readings at
+3. during: `python -m benchmarks.load` publishes home 0's (valid) readings at
    the target rate for `duration_s` (QoS 1, its own process); meanwhile an SOS at
    another home every second, timed the same way; memory sampled every second;
 4. after: once the flood has been worked off, a few more SOS presses, and memory.
@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eldercare.bench_support import (
+from benchmarks.support import (
     Endpoints,
     LoadProcess,
     PlatformProcess,
@@ -44,7 +44,7 @@ from eldercare.bench_support import (
     site_id,
     stored_at,
 )
-from eldercare.services import free_port
+from eldercare_app.local_services import free_port
 
 SOS_TIMEOUT_S = 15.0
 GOAL_SOS_S = 2.0

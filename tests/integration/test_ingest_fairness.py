@@ -32,7 +32,7 @@ from ingest.unregistered import (
     UnregisteredDevices,
     init_unregistered_store,
 )
-from tests.ingest_support import Publisher, RecordingSink, unique
+from tests.helpers.ingest import Publisher, RecordingSink, unique
 
 T0 = 1_770_000_000.0
 

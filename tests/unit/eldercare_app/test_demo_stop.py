@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from eldercare.demo import _stop_children
+from eldercare_app.demo import _stop_children
 
 # A child like `eldercare sim` started from a background shell: SIGINT ignored, stops on
 # SIGTERM after a short clean-up.

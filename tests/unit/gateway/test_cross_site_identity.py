@@ -19,7 +19,7 @@ from eldercare.registry_model import RegistryDocument
 from eldercare.settings import Settings
 from gateway.family_link import create_family_account
 from gateway.users import AccountError, Role, create_user
-from tests.test_gateway_support import (
+from tests.helpers.gateway import (
     PASSWORD,
     Gateway,
     build_gateway,

@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from eldercare.clock import FakeClock
-from eldercare.metrics_access import token_file
 from eldercare.settings import Settings
-from tests.test_gateway_support import (
+from gateway.metrics_access import token_file
+from tests.helpers.gateway import (
     Gateway,
     build_gateway,
     db_url,

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
 from eldercare.db import Base
+from eldercare.errors import EldercareError
 from eldercare.logs import get_logger
 
 log = get_logger(__name__)
@@ -67,7 +68,7 @@ class Holder:
         )
 
 
-class LeaseHeld(RuntimeError):
+class LeaseHeld(EldercareError, RuntimeError):
     """Another running platform holds the store."""
 
     def __init__(self, holder: Holder, now: float) -> None:
