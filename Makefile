@@ -63,6 +63,8 @@ bench: setup
 	@$(ELDERCARE) bench latency
 	@echo "== scale: homes one platform process follows in real time"
 	@$(ELDERCARE) bench scale
+	@echo "== flood: one home floods; other homes' SOS latency and memory"
+	@$(ELDERCARE) bench flood
 	@echo "figures are recorded by hand in BENCHMARKS.md with the machine they ran on"
 
 clean: services-down

@@ -82,6 +82,33 @@ class Settings(BaseSettings):
         "http://127.0.0.1:8080", description="base URL used in notification links"
     )
 
+    ingest_site_limits: bool = Field(
+        True,
+        description="throttle a site sending more than its devices plausibly can "
+        "(off in event-clock replays regardless)",
+    )
+    ingest_site_rates: dict[str, float] = Field(
+        default_factory=dict,
+        description="messages a second allowed per site id, replacing the default "
+        "(1 per device, at least 5)",
+    )
+    ingest_emergency_lane: bool = Field(
+        True,
+        description="a second MQTT session for native SOS and fall topics, so a flood "
+        "queued on the main session cannot delay them",
+    )
+    metrics_token: str | None = Field(
+        None,
+        description="bearer token a scraper sends to /metrics (default: one made in "
+        "<run_dir>/metrics.token)",
+    )
+    run_lease_ttl_s: float = Field(
+        30.0,
+        gt=0,
+        description="how long a killed `eldercare run` keeps the store's run lease "
+        "(a second run on the store is refused while the lease is live)",
+    )
+
     log_level: str = Field("INFO", description="logging level")
     log_format: Literal["text", "json"] = Field("text", description="log line format")
 
@@ -112,7 +139,13 @@ class Settings(BaseSettings):
 
 
 # Secrets that may come from a file (Docker/Kubernetes secrets): ELDERCARE_<NAME>_FILE.
-SECRET_FIELDS = ("mqtt_password", "influx_token", "influx_password", "database_url")
+SECRET_FIELDS = (
+    "mqtt_password",
+    "influx_token",
+    "influx_password",
+    "database_url",
+    "metrics_token",
+)
 
 
 class SecretFileSettingsSource(PydanticBaseSettingsSource):

@@ -49,6 +49,7 @@ from eldercare_app import privacy  # noqa: F401  (tables)
 from eldercare_app.gc_pauses import freeze_grown, freeze_loaded, watch_pauses
 from eldercare_app.local_services import ISSUED_DIR, LocalServices
 from eldercare_app.mqtt_accounts import acl_text, issue_credentials, reload_broker, write_private
+from eldercare_app.run_lease import RunLease
 from gateway.alert_adapter import PipelineAlertService
 from gateway.app import create_app  # also the users, tokens, audit and family tables
 from gateway.family_link import GatewayContactPreferences
@@ -116,10 +117,14 @@ class Platform:
     components: list[Component]  # in start order
     parts: PlatformParts
     http_server: uvicorn.Server | None = None  # when the gateway is served
+    lease: RunLease | None = None  # this process's claim on the store, taken when built
     _serve_task: asyncio.Task[None] | None = None
     _stream_wake_task: asyncio.Task[None] | None = None
+    _lease_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        if self.lease is not None:
+            self._lease_task = asyncio.create_task(self.lease.keep(), name="run-lease")
         watch_pauses()
         await self.registry.start()
         for component in self.components:
@@ -157,6 +162,12 @@ class Platform:
         await hand_over_alert_events(self.parts.alerts)
         for client in [self.parts.influx, *self.parts.alerts.resources]:
             await client.aclose()
+        if self._lease_task is not None:
+            self._lease_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._lease_task
+        if self.lease is not None:
+            await self.lease.release()  # a restart need not wait for the expiry
         await self.engine.dispose()
 
 
@@ -229,6 +240,13 @@ async def build_platform(
     engine = create_engine(settings.database_url)
     await prepare_store(engine)
     sessions = session_factory(engine)
+    # Before anything connects (MQTT above all): a second platform on this store refuses.
+    lease = RunLease(sessions, ttl_s=settings.run_lease_ttl_s)
+    try:
+        await lease.acquire()
+    except BaseException:
+        await engine.dispose()
+        raise
     registry = RegistryWatcher(sessions, on_change=[local_broker_follower(settings)])
     influx = InfluxClient.from_settings(settings)
 
@@ -313,6 +331,7 @@ async def build_platform(
             app=app,
         ),
         http_server=http_server,
+        lease=lease,
     )
 
 
@@ -331,8 +350,13 @@ async def run_until_signalled(settings: Settings) -> None:
             "influx": settings.influx_url,
         },
     )
+    lease_lost = platform.lease.lost if platform.lease is not None else asyncio.Event()
     try:
-        await stop.wait()
+        # A lease taken over means another platform runs on this store: stop too.
+        stopping = [asyncio.create_task(stop.wait()), asyncio.create_task(lease_lost.wait())]
+        _, pending = await asyncio.wait(stopping, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
     finally:
         log.info("stopping")
         await platform.stop()

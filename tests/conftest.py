@@ -106,6 +106,9 @@ def settings(tmp_path: Path, local_services: LocalServices) -> Settings:
         influx_url=local_services.influxdb.url,
         influx_db=local_services.influxdb.database,
         database_url=f"sqlite+aiosqlite:///{tmp_path}/eldercare.db",
+        # Tests publish thousands of readings of one site at once; per-site fairness is
+        # tested on its own (tests/integration/test_ingest_fairness.py) with limits on.
+        ingest_site_limits=False,
     )
 
 

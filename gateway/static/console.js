@@ -249,16 +249,21 @@
     if (id !== selectedId) return;
     let resident = null, contacts = [], act = null, away = null;
     if (a.resident_id) {
-      const rid = encodeURIComponent(a.resident_id);
+      // Resident ids are unique only within a site: always name both.
+      const path = residentPath(a.site_id, a.resident_id);
       [resident, contacts, act, away] = await Promise.all([
-        api("/api/residents/" + rid),
-        api("/api/residents/" + rid + "/contacts"),
-        api("/api/residents/" + rid + "/activity").catch(() => null),
-        api("/api/residents/" + rid + "/away").catch(() => null),
+        api(path),
+        api(path + "/contacts"),
+        api(path + "/activity").catch(() => null),
+        api(path + "/away").catch(() => null),
       ]);
     }
     if (id !== selectedId) return;
     pane.replaceChildren(renderDetail(a, history, resident, contacts, act, away));
+  }
+
+  function residentPath(siteId, residentId) {
+    return "/api/sites/" + encodeURIComponent(siteId) + "/residents/" + encodeURIComponent(residentId);
   }
 
   function mapLink(r) {
@@ -290,7 +295,7 @@
       el("label", {}, t("away.until") + " (" + r.timezone + ")", until), el("label", {}, t("away.note"), note)),
       async () => {
         try {
-          await api("/api/residents/" + encodeURIComponent(r.id) + "/away",
+          await api(residentPath(r.site_id, r.id) + "/away",
             { method: "PUT", json: { until: until.value.slice(0, 16), note: note.value.trim() } });
         } catch (e) { window.alert(t("error.generic", { msg: e.message })); }
         loadDetail(a.id);
@@ -299,7 +304,7 @@
 
   async function withdrawAway(a, r) {
     try {
-      await api("/api/residents/" + encodeURIComponent(r.id) + "/away", { method: "DELETE" });
+      await api(residentPath(r.site_id, r.id) + "/away", { method: "DELETE" });
     } catch (e) { window.alert(t("error.generic", { msg: e.message })); }
     loadDetail(a.id);
   }

@@ -91,6 +91,12 @@
     }
   }
 
+  // `current` is "site_id/resident_id": resident ids are unique only within a site.
+  function residentPath(ref) {
+    const [siteId, residentId] = ref.split("/");
+    return "/sites/" + encodeURIComponent(siteId) + "/residents/" + encodeURIComponent(residentId);
+  }
+
   async function declareAway(ev) {
     ev.preventDefault();
     const err = document.getElementById("away-error");
@@ -98,7 +104,7 @@
     const until = document.getElementById("away-until").value;
     if (!until) { err.textContent = t("away.need_until"); err.hidden = false; return; }
     try {
-      await api("/api/residents/" + encodeURIComponent(current) + "/away", { method: "PUT",
+      await api("/api" + residentPath(current) + "/away", { method: "PUT",
         json: { until: until.slice(0, 16), note: document.getElementById("away-note").value.trim() } });
     } catch (e) { err.textContent = t("error.generic", { msg: e.message }); err.hidden = false; return; }
     document.getElementById("away-note").value = "";
@@ -107,7 +113,7 @@
 
   async function withdrawAway() {
     try {
-      await api("/api/residents/" + encodeURIComponent(current) + "/away", { method: "DELETE" });
+      await api("/api" + residentPath(current) + "/away", { method: "DELETE" });
     } catch (e) { window.alert(t("error.generic", { msg: e.message })); return; }
     await loadView();
   }
@@ -129,7 +135,7 @@
   }
 
   async function loadView() {
-    view = await api("/api/family/residents/" + encodeURIComponent(current));
+    view = await api("/api/family" + residentPath(current));
     EC.setZone(view.resident.timezone);
     render();
     renderAway();
@@ -173,10 +179,10 @@
     renderPrefs();
     if (!residents.length) return;
     const picker = document.getElementById("resident");
-    picker.replaceChildren(...residents.map((r) => el("option", { value: r.id }, r.name)));
+    picker.replaceChildren(...residents.map((r) => el("option", { value: r.site_id + "/" + r.id }, r.name)));
     document.getElementById("picker").hidden = residents.length < 2;
     picker.addEventListener("change", () => { current = picker.value; loadView(); });
-    current = residents[0].id;
+    current = residents[0].site_id + "/" + residents[0].id;
     await loadView();
     // Alerts and the state change while she looks: follow the live stream, refresh on news.
     const source = new EventSource("/api/stream");

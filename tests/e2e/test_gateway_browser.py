@@ -334,7 +334,7 @@ async def mqtt_platform(settings: Settings) -> AsyncIterator[MqttPlatform]:
     await registry_store.apply_document(sessions, RegistryDocument.model_validate(REGISTRY))
     for username, role, scope, residents in [
         ("op-bincheng", Role.OPERATOR, "滨州市/滨城区", None),
-        ("family-zhang", Role.FAMILY, None, ["zhang-xiuying"]),
+        ("family-zhang", Role.FAMILY, None, ["hh-401/zhang-xiuying"]),
     ]:
         await create_user(
             sessions,

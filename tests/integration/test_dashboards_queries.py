@@ -194,6 +194,7 @@ async def filled(
         influx_url=url,
         influx_db=db,
         database_url=f"sqlite+aiosqlite:///{tmp}/eldercare.db",
+        ingest_site_limits=False,  # a simulated day replayed at once
     )
     client = InfluxClient(url)
     await client.query(f"CREATE DATABASE {quote_ident(db)}")

@@ -698,7 +698,7 @@ async def test_declared_absence_in_the_index_reaches_the_running_rule() -> None:
     holder["index"] = RegistryIndex(
         RegistryDocument(sites=[site]),
         version=2,
-        planned_absences={declared.resident_id: declared},
+        planned_absences={(declared.site_id, declared.resident_id): declared},
     )
     await rt.handle_readings(
         [reading(site, "sos-1", Stream.BATTERY, t + 6 * 3600 + 1, percent=90.0)]
