@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
@@ -44,6 +45,7 @@ def free_port() -> int:
 class Received:
     path: str
     doc: dict[str, Any]
+    at: float = field(default_factory=time.time)  # wall time of arrival
 
 
 @dataclass
