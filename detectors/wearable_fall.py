@@ -15,6 +15,11 @@ All three must hold, so a single spike (a bump, a jump, dropping into a chair)
 never raises. The alert is raised when the observation window is complete
 (impact + settle_s + observe_s), stamped with the impact time.
 
+**A second fall** while the alarm is open raises again: an impact that looks like a
+fall, after the wearer moved again (a one-second block with movement >=
+`clear_active_g`) since the last one, is a new event whatever her posture; a further
+thump of the same fall, with no movement between, is not.
+
 **Clear**: the wearer is clearly up and active again: `clear_upright_s`
 consecutive one-second blocks whose mean vector is within `clear_upright_deg` of
 the pre-impact gravity direction, at least `clear_active_s` of them with
@@ -198,6 +203,8 @@ class _Alarm:
     next_block: float  # start of the next one-second block judged for clearing
     upright_run: int = 0
     active_in_run: int = 0
+    moved_at: float | None = None  # first one-second block with movement since the fall
+    falls: int = 1  # falls raised while this alarm stayed open
 
 
 def parse_accel(reading: Reading, s: WearableFallSettings) -> _Batch:
@@ -347,6 +354,8 @@ class WearableFallDetector:
                 "next_block": a.next_block,
                 "upright_run": a.upright_run,
                 "active_in_run": a.active_in_run,
+                "moved_at": a.moved_at,
+                "falls": a.falls,
             }
         return {
             "version": SNAPSHOT_VERSION,
@@ -404,6 +413,8 @@ class WearableFallDetector:
                 next_block=float(a["next_block"]),
                 upright_run=int(a["upright_run"]),
                 active_in_run=int(a["active_in_run"]),
+                moved_at=None if a.get("moved_at") is None else float(a["moved_at"]),
+                falls=int(a.get("falls", 1)),
             )
         self.counters.update({k: int(v) for k, v in state["counters"].items()})
 
@@ -509,6 +520,8 @@ class WearableFallDetector:
         s = self.settings
         while self._in_flight and self._in_flight[0][0] + s.decision_delay_s <= self._frontier:
             impact_ts, peak = self._in_flight.pop(0)
+            # What the wearer did before this impact (got up, moved) decides what it means.
+            out += self._judge_clear(until=impact_ts)
             out += self._judge(impact_ts, peak)
         out += self._judge_clear()
         return out
@@ -567,25 +580,36 @@ class WearableFallDetector:
             return []
         if self._on_assessment is not None:
             self._on_assessment(assessment)
-        if not looks_like_fall(assessment, s) or self._alarm is not None:
+        if not looks_like_fall(assessment, s):
             return []
+        falls = 1
+        if self._alarm is not None:
+            # While a fall alarm is open, a new impact is a new fall only once the wearer
+            # has moved again since the last one (not the same fall's second thump),
+            # whether or not she came back to the posture she had before.
+            moved_at = self._alarm.moved_at
+            if moved_at is None or moved_at + 1.0 > impact_ts:
+                return []
+            falls = self._alarm.falls + 1
         self.counters["falls"] += 1
         self._alarm = _Alarm(
             impact_ts=impact_ts,
             pre_gravity=assessment.pre_gravity,
             next_block=impact_ts + s.decision_delay_s,
+            falls=falls,
         )
-        return [self._raise(assessment)]
+        return [self._raise(assessment, falls)]
 
-    def _judge_clear(self) -> list[Transition]:
-        """One-second blocks after the fall: clear once the wearer is up and moving again."""
+    def _judge_clear(self, until: float = math.inf) -> list[Transition]:
+        """One-second blocks after the fall (up to `until`): clear once the wearer is up and
+        moving again; note when she first moved at all."""
         alarm = self._alarm
         if alarm is None or self._frontier is None:
             return []
         s = self.settings
         gravity = np.array(alarm.pre_gravity)
         half = 0.5 / self._rate_hz  # block edges between samples, not on them
-        while alarm.next_block + 1.0 <= self._frontier:
+        while alarm.next_block + 1.0 <= min(self._frontier, until):
             start = alarm.next_block
             if len(self._t) == 0 or self._t[-1] < start:
                 # No samples since (device silent): skip the empty blocks at once.
@@ -596,12 +620,15 @@ class WearableFallDetector:
             alarm.next_block = start + 1.0
             block = self._xyz[window(self._t, start - half, start + 1.0 - half)]
             enough = len(block) >= max(1.0, s.min_coverage * self._rate_hz)
+            active = enough and movement_rms(block) >= s.clear_active_g
+            if active and alarm.moved_at is None:
+                alarm.moved_at = start
             upright = enough and angle_deg(block.mean(axis=0), gravity) <= s.clear_upright_deg
             if not upright:
                 alarm.upright_run = alarm.active_in_run = 0
                 continue
             alarm.upright_run += 1
-            if movement_rms(block) >= s.clear_active_g:
+            if active:
                 alarm.active_in_run += 1
             if alarm.upright_run >= s.clear_upright_s and alarm.active_in_run >= s.clear_active_s:
                 self._alarm = None
@@ -611,10 +638,11 @@ class WearableFallDetector:
 
     # ---- transitions -----------------------------------------------------------
 
-    def _raise(self, a: ImpactAssessment) -> Transition:
+    def _raise(self, a: ImpactAssessment, falls: int = 1) -> Transition:
         s = self.settings
         details = {
             "impact_ts": a.impact_ts,
+            "falls_while_open": falls,
             "peak_g": round(a.peak_g, 2),
             "posture_change_deg": round(a.posture_change_deg, 1),
             "stillness_g": round(a.stillness_g, 3),

@@ -261,3 +261,25 @@ def test_event_time_only_the_same_story_in_another_century() -> None:
 
 def _xyz(r: Reading) -> np.ndarray:
     return np.array([r.fields["x"], r.fields["y"], r.fields["z"]], dtype=float).T
+
+
+def test_a_second_fall_while_the_alarm_is_open_raises_again() -> None:
+    """She half gets up (hunched, never back within 30° of standing), moves about, and falls
+    again: a new event, although the first alarm never cleared."""
+    hunched = tilted(60)
+    on_side = np.array([1.0, 0.0, 0.0])
+    sig = Signal().walk(10).fall(lie_s=15).rotate(2.0, LYING, hunched, magnitude=1.0)
+    sig.walk(8, hunched)
+    first_impact = sig.marks["impact"]
+    sig.rotate(0.6, hunched, on_side).impact(4.0, on_side).still(20, on_side, noise=0.02)
+    out = run(batches(sig))
+    assert [t.action for t in out] == [TransitionAction.RAISE, TransitionAction.RAISE]
+    assert out[0].ts == pytest.approx(first_impact)
+    assert out[1].ts == pytest.approx(sig.marks["impact"])
+    assert out[1].details["falls_while_open"] == 2
+
+
+def test_a_second_thump_of_the_same_fall_does_not_raise_twice() -> None:
+    """Bouncing and a second impact without moving in between: one fall, one raise."""
+    sig = Signal().walk(10).fall(lie_s=5).impact(3.0, LYING).still(20, LYING, noise=0.02)
+    assert [t.action for t in run(batches(sig))] == [TransitionAction.RAISE]
