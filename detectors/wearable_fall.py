@@ -97,7 +97,7 @@ class WearableFallSettings(RuleSettings):
     (extra keys forbidden, frozen, `enabled` as every rule's settings)."""
 
     impact_g: float = Field(
-        2.0, gt=1.0, le=16.0, description="an impact is an acceleration peak of at least this (g)"
+        2.2, gt=1.0, le=16.0, description="an impact is an acceleration peak of at least this (g)"
     )
     posture_change_deg: float = Field(
         40.0,
@@ -106,7 +106,7 @@ class WearableFallSettings(RuleSettings):
         description="gravity after the impact differs from before by at least this (degrees)",
     )
     stillness_g: float = Field(
-        0.2,
+        0.3,
         gt=0.0,
         le=2.0,
         description="after the impact the wearer moves at most this (RMS, g): lying, not walking",
@@ -175,13 +175,13 @@ class WearableFallSettings(RuleSettings):
         35.0, gt=0.0, lt=180.0, description="soft fall: posture changed by at least this"
     )
     soft_stillness_g: float = Field(
-        0.03, gt=0.0, le=2.0, description="soft fall: and at most this movement (RMS, g)"
+        0.08, gt=0.0, le=2.0, description="soft fall: and at most this movement (RMS, g)"
     )
     lying_after_deg: float = Field(
         60.0, gt=0.0, le=180.0, description="soft fall: at least this far from upright after"
     )
     upright_before_deg: float = Field(
-        85.0, gt=0.0, le=180.0, description="any fall: at most this far from upright before"
+        80.0, gt=0.0, le=180.0, description="any fall: at most this far from upright before"
     )
     upright_learn_s: int = Field(
         10, ge=1, le=3600, description="walking seconds before the wearer's upright is known"
@@ -702,6 +702,13 @@ class WearableFallDetector:
         end = min(self._frontier, until)
         while self._learn_next + 1.0 <= end:
             start = self._learn_next
+            nxt = int(np.searchsorted(self._t, start - half, side="left"))
+            if nxt >= len(self._t) or float(self._t[nxt]) >= start + 1.0:
+                # No samples in this block: skip at once to the next sample (or the end),
+                # not second by second through a silent device's hours.
+                ahead = float(self._t[nxt]) if nxt < len(self._t) else end
+                self._learn_next = max(start + 1.0, start + math.floor(ahead - start))
+                continue
             self._learn_next = start + 1.0
             block = self._xyz[window(self._t, start - half, start + 1.0 - half)]
             if len(block) < max(2.0, 0.8 * self._rate_hz):
