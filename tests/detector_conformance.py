@@ -29,7 +29,8 @@ def scripted_site() -> Site:
 
     # A short baseline so that routine_deviation judges within the scripted days.
     overrides = {"routine_deviation": {"baseline_days": 3}}
-    return home_site(TZ, devices=[*HOME_DEVICES, WEARABLE, *HAZARD_DEVICES], resident_overrides=overrides)
+    devices = [*HOME_DEVICES, WEARABLE, *HAZARD_DEVICES]
+    return home_site(TZ, devices=devices, resident_overrides=overrides)
 
 
 def _accel(site: Site, ts: float, lying: bool, impact: bool = False) -> Reading:
