@@ -10,7 +10,7 @@ from alerts.policy import load_policy
 from alerts.store import AlertStore
 from alerts.terms import hazard_advice
 from eldercare.clock import FakeClock
-from eldercare.domain import HAZARD_KINDS, AlertKind, Severity
+from eldercare.domain import HAZARD_KINDS, AlertKind, Severity, TransitionAction
 from tests.ingest_support import wait_until
 from tests.test_alerts_support import (
     T0,
@@ -93,3 +93,30 @@ async def test_a_hazard_during_a_site_outage_is_not_inhibited(
     titles = {r.doc["title"] for r in rx.to("centre")}
     assert "【紧急】燃气泄漏：张秀英" in titles and "【高】漏水：张秀英" in titles
     assert [r.doc["title"] for r in rx.to("daughter")] == ["【紧急】燃气泄漏：张秀英"]
+
+
+async def test_smoke_again_after_a_false_alarm_is_a_new_alert_notified_at_once(
+    store: AlertStore, http_receiver: HttpReceiver
+) -> None:
+    """Burnt toast, resolved as a false alarm; the detector sounds again: a new alert, and
+    the centre and the family hear of it again without waiting."""
+    rx = http_receiver
+    clock = FakeClock(T0)
+    pipeline, service = make_pipeline(
+        store, registry([rx.url("daughter")]), clock, policies([rx.url("centre")])
+    )
+    await pipeline.handle_transitions([transition(AlertKind.SMOKE, T0, room="kitchen")])
+    await pipeline.tick()
+    [first] = await service.list_alerts()
+    await pipeline.handle_transitions(
+        [transition(AlertKind.SMOKE, T0 + 120, TransitionAction.CLEAR, room="kitchen")]
+    )
+    await service.resolve(first.id, "false_alarm", "烤面包", by="王敏")
+    await pipeline.handle_transitions([transition(AlertKind.SMOKE, T0 + 600, room="kitchen")])
+    await pipeline.tick()
+    await asyncio.wait_for(pipeline.settle(), 30)
+    alerts = sorted(await service.list_alerts(), key=lambda a: a.id)
+    assert [(a.kind, a.status) for a in alerts] == [("smoke", "resolved"), ("smoke", "open")]
+    centre = [r for r in rx.to("centre") if r.doc["title"].startswith("【紧急】")]
+    daughter = [r for r in rx.to("daughter") if r.doc["title"].startswith("【紧急】")]
+    assert len(centre) == 2 and len(daughter) == 2
