@@ -129,7 +129,8 @@ class IndoorTemperatureRule(Rule[IndoorTemperatureState]):
                 self.state.tracks[key] = track
             track.evidence = EvidenceData.of(reading, self._words(celsius))
             track.recent.append((reading.ts, celsius))
-            if resident not in self.state.raised and self._raise_now(track, reading):
+            home = not presence.is_away(self.state.absence)
+            if home and resident not in self.state.raised and self._raise_now(track, reading):
                 return self._raise(track, reading.ts, "rising fast")
             return []
         if track is not None and self._back_within(celsius, resident):

@@ -184,6 +184,30 @@ def test_no_heat_alert_while_nobody_is_home_then_on_return() -> None:
     ]
 
 
+def test_heat_rising_fast_while_nobody_is_home_raises_nothing() -> None:
+    s = site()
+    rule = HeatRule(context(s))
+    t0 = at(9)
+    rule.update(reading(s, "pir-living", Stream.MOTION, t0, motion=True))
+    rule.update(reading(s, "door-front", Stream.CONTACT, t0 + 60, open=True))
+    rule.advance(t0 + 3600)  # gone out: nobody seen inside for the absence rule's time
+    hot = t0 + 2 * 3600
+    rule.update(reading(s, "th-living", Stream.TEMPERATURE, hot, celsius=30.0))
+    assert rule.update(reading(s, "th-living", Stream.TEMPERATURE, hot + 600, celsius=34.0)) == []
+
+
+def test_low_battery_from_a_detectors_own_flag() -> None:
+    from detectors.low_battery import LowBatteryRule
+
+    s = site()
+    rule = LowBatteryRule(context(s))
+    t0 = at(10)
+    [raised] = rule.update(reading(s, "smoke-kitchen", Stream.BATTERY, t0, low=True))
+    assert raised.kind is AlertKind.LOW_BATTERY and raised.action is TransitionAction.RAISE
+    [cleared] = rule.update(reading(s, "smoke-kitchen", Stream.BATTERY, t0 + 60, low=False))
+    assert cleared.action is TransitionAction.CLEAR
+
+
 # --- cold --------------------------------------------------------------------------------
 
 
