@@ -21,6 +21,7 @@ from pydantic import Field
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
 from detectors.settings import HazardAlarmSettings
 from eldercare.domain import AlertKind, Reading, Stream, Transition, TransitionAction
+from eldercare.evidence import EvidenceCode, seen
 
 
 class HazardAlarmState(RuleState):
@@ -28,13 +29,14 @@ class HazardAlarmState(RuleState):
 
 
 class HazardAlarmRule(Rule[HazardAlarmState]):
-    """One hazard kind; subclasses name the stream, its flag and the evidence words."""
+    """One hazard kind; subclasses name the stream, its flag and what the alarm is as
+    evidence (`alarm_seen`, a code the gateway renders in zh-CN and en)."""
 
     state_model = HazardAlarmState
     kind: ClassVar[AlertKind]
     stream: ClassVar[Stream]
     flag: ClassVar[str]
-    alarm_words: ClassVar[str]
+    alarm_seen: ClassVar[EvidenceCode]
 
     def on_reading(self, reading: Reading) -> list[Transition]:
         out = self._forget_removed(reading.ts)
@@ -48,7 +50,9 @@ class HazardAlarmRule(Rule[HazardAlarmState]):
         if alarm:
             if reading.device_id in self.state.alarming:
                 return out  # still alarming: the alert is already raised
-            why = EvidenceData.of(reading, self.alarm_words, self.ctx.room_of(reading))
+            why = EvidenceData.seen(
+                reading, seen(self.alarm_seen), room_id=self.ctx.room_of(reading)
+            )
             self.state.alarming[reading.device_id] = why
             first = len(self.state.alarming) == 1
             action = TransitionAction.RAISE if first else TransitionAction.UPDATE
@@ -92,7 +96,7 @@ class SmokeRule(HazardAlarmRule):
     stream = Stream.SMOKE
     streams = frozenset({Stream.SMOKE})
     flag = "smoke"
-    alarm_words = "smoke alarm sounding"
+    alarm_seen = EvidenceCode.SMOKE_ALARM
 
 
 class GasRule(HazardAlarmRule):
@@ -102,7 +106,7 @@ class GasRule(HazardAlarmRule):
     stream = Stream.GAS
     streams = frozenset({Stream.GAS})
     flag = "gas"
-    alarm_words = "gas alarm sounding"
+    alarm_seen = EvidenceCode.GAS_ALARM
 
 
 class CarbonMonoxideRule(HazardAlarmRule):
@@ -112,7 +116,7 @@ class CarbonMonoxideRule(HazardAlarmRule):
     stream = Stream.CARBON_MONOXIDE
     streams = frozenset({Stream.CARBON_MONOXIDE})
     flag = "carbon_monoxide"
-    alarm_words = "carbon monoxide alarm sounding"
+    alarm_seen = EvidenceCode.CO_ALARM
 
 
 class WaterLeakRule(HazardAlarmRule):
@@ -122,4 +126,4 @@ class WaterLeakRule(HazardAlarmRule):
     stream = Stream.WATER_LEAK
     streams = frozenset({Stream.WATER_LEAK})
     flag = "water_leak"
-    alarm_words = "water on the floor"
+    alarm_seen = EvidenceCode.WATER_ON_FLOOR

@@ -29,6 +29,7 @@ from detectors.movement import MOVEMENT_STREAMS, MovementState, is_movement
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
 from detectors.settings import AbsenceSettings, ColdSettings, HeatSettings
 from eldercare.domain import AlertKind, Reading, Stream, Transition, TransitionAction
+from eldercare.evidence import EvidenceCode, Observation, seen
 
 
 class _Track(RuleState):
@@ -78,8 +79,8 @@ class IndoorTemperatureRule(Rule[IndoorTemperatureState]):
         """Does the sustained time up to `due` count (cold: within one night)?"""
         return True
 
-    def _words(self, celsius: float) -> str:
-        return f"indoor {celsius:.1f} °C"
+    def _seen(self, celsius: float) -> Observation:
+        return seen(EvidenceCode.INDOOR_CELSIUS, celsius=round(celsius, 1))
 
     # --- the rule -------------------------------------------------------------------------
 
@@ -127,7 +128,7 @@ class IndoorTemperatureRule(Rule[IndoorTemperatureState]):
                 track.past_limit_since = reading.ts
                 track.count_from = self._count_from(reading.ts, resident)
                 self.state.tracks[key] = track
-            track.evidence = EvidenceData.of(reading, self._words(celsius))
+            track.evidence = EvidenceData.seen(reading, self._seen(celsius))
             track.recent.append((reading.ts, celsius))
             home = not presence.is_away(self.state.absence)
             if home and resident not in self.state.raised and self._raise_now(track, reading):
@@ -151,7 +152,7 @@ class IndoorTemperatureRule(Rule[IndoorTemperatureState]):
         if any(t.resident == resident for t in self.state.tracks.values()):
             return []  # another sensor is still past the limit
         device = self.state.raised.pop(resident)
-        ev = EvidenceData.of(reading, "indoor temperature back to normal")
+        ev = EvidenceData.seen(reading, seen(EvidenceCode.TEMPERATURE_NORMAL))
         return [
             self.ctx.transition(
                 TransitionAction.CLEAR,

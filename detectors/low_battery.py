@@ -60,7 +60,7 @@ class LowBatteryRule(Rule[device_set.DeviceSetState]):
         low = reading.fields.get("low")
         if not isinstance(low, bool):
             return []
-        why = EvidenceData.of(reading, "battery low (device flag)") if low else None
+        why = EvidenceData.seen(reading, seen(EvidenceCode.BATTERY_FLAG)) if low else None
         return device_set.change(
             self.state, self.ctx, AlertKind.LOW_BATTERY, reading.ts, reading.device_id, why
         )

@@ -10,10 +10,11 @@ import pytest
 
 from detectors.hazard_alarm import CarbonMonoxideRule, GasRule, SmokeRule, WaterLeakRule
 from eldercare.domain import HAZARD_KINDS, AlertKind
-from gateway.evidence_text import phrases
+from eldercare.evidence import EvidenceCode, Observation, seen
+from gateway.evidence_text import observed_phrases, phrases
 from gateway.i18n import catalogue
 
-STATIC = Path(__file__).resolve().parent.parent / "gateway" / "static"
+STATIC = Path(__file__).resolve().parents[3] / "gateway" / "static"
 
 
 def test_every_hazard_has_its_words_and_advice_in_both_languages() -> None:
@@ -41,10 +42,10 @@ def test_the_pages_have_an_icon_for_every_hazard_and_none_for_falls_or_sos() -> 
 @pytest.mark.parametrize(
     ("summary", "key", "values"),
     [
-        (SmokeRule.alarm_words, "smoke_alarm", {}),
-        (GasRule.alarm_words, "gas_alarm", {}),
-        (CarbonMonoxideRule.alarm_words, "co_alarm", {}),
-        (WaterLeakRule.alarm_words, "water_on_floor", {}),
+        (seen(SmokeRule.alarm_seen).english(), "smoke_alarm", {}),
+        (seen(GasRule.alarm_seen).english(), "gas_alarm", {}),
+        (seen(CarbonMonoxideRule.alarm_seen).english(), "co_alarm", {}),
+        (seen(WaterLeakRule.alarm_seen).english(), "water_on_floor", {}),
         ("indoor 31.5 °C", "indoor_celsius", {"celsius": 31.5}),
         ("indoor -2.0 °C", "indoor_celsius", {"celsius": -2.0}),
         ("indoor temperature back to normal", "temperature_normal", {}),
@@ -58,3 +59,31 @@ def test_hazard_evidence_in_the_readers_language(
     assert (phrase.key, phrase.values) == (key, values)
     strings = catalogue()
     assert strings["zh-CN"][f"evidence.{key}"] != strings["en"][f"evidence.{key}"]
+
+
+@pytest.mark.parametrize(
+    ("observation", "summary"),
+    [
+        (seen(SmokeRule.alarm_seen), "smoke alarm sounding"),
+        (seen(GasRule.alarm_seen), "gas alarm sounding"),
+        (seen(CarbonMonoxideRule.alarm_seen), "carbon monoxide alarm sounding"),
+        (seen(WaterLeakRule.alarm_seen), "water on the floor"),
+        (seen(EvidenceCode.INDOOR_CELSIUS, celsius=31.5), "indoor 31.5 °C"),
+        (seen(EvidenceCode.INDOOR_CELSIUS, celsius=-2.0), "indoor -2.0 °C"),
+        (seen(EvidenceCode.TEMPERATURE_NORMAL), "indoor temperature back to normal"),
+        (seen(EvidenceCode.BATTERY_FLAG), "battery low (device flag)"),
+    ],
+)
+def test_hazard_observations_render_as_the_summary_reads(
+    observation: Observation, summary: str
+) -> None:
+    """What the hazard rules say as codes renders to the same phrase as their English
+    summary, in both languages."""
+    stored = [{"code": str(observation.code), "params": dict(observation.params)}]
+    [structured] = observed_phrases(stored)
+    [parsed] = phrases(summary)
+    assert observation.english() == summary
+    assert (structured.key, structured.values) == (parsed.key, parsed.values)
+    strings = catalogue()
+    for lang in ("zh-CN", "en"):
+        assert strings[lang][f"evidence.{structured.key}"]

@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 
 from eldercare.domain import AlertKind, Evidence, Severity, Transition, TransitionAction
-from tests.test_gateway_browser import Platform, _page, browser, platform
-
-__all__ = ["browser", "platform"]  # fixtures used by name
+from eldercare.evidence import EvidenceCode, seen
+from tests.helpers.browser import Platform, open_page
 
 pytestmark = [
     pytest.mark.browser,
@@ -21,6 +20,7 @@ pytestmark = [
 
 
 def _smoke(ts: float) -> Transition:
+    smoke = seen(EvidenceCode.SMOKE_ALARM)  # as the smoke rule says it
     return Transition(
         action=TransitionAction.RAISE,
         kind=AlertKind.SMOKE,
@@ -30,14 +30,14 @@ def _smoke(ts: float) -> Transition:
         resident_id="zhang-xiuying",
         room_id="kitchen",
         device_id="hh401-smoke",
-        evidence=(Evidence(ts, "hh401-smoke", "smoke", "smoke alarm sounding", "kitchen"),),
+        evidence=(Evidence(ts, "hh401-smoke", "smoke", smoke.english(), "kitchen", (smoke,)),),
     )
 
 
 async def test_smoke_is_shown_as_a_home_hazard(platform: Platform, browser: Any) -> None:
     from playwright.async_api import expect
 
-    console = await _page(
+    console = await open_page(
         browser, platform.url, "op-bincheng", "zh-CN", viewport={"width": 1440, "height": 900}
     )
     await console.wait_for_url("**/console")
@@ -56,7 +56,7 @@ async def test_smoke_is_shown_as_a_home_hazard(platform: Platform, browser: Any)
     await expect(console.locator(".hazard-advice")).to_contain_text("拨打119")
     await expect(console.locator("ul.evidence")).to_contain_text("烟雾报警器鸣响")
 
-    family = await _page(
+    family = await open_page(
         browser, platform.url, "family-zhang", "en", viewport={"width": 390, "height": 844},
         is_mobile=True,
     )  # fmt: skip

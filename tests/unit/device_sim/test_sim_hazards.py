@@ -14,7 +14,7 @@ from device_sim.device import Impairments
 from device_sim.scenarios import parse_specs
 from device_sim.simulation import SimConfig, Simulation
 from eldercare.domain import HAZARD_KINDS, AlertKind, Reading, Transition, TransitionAction
-from tests.test_sim_scenarios import decode_all
+from tests.unit.device_sim.test_sim_scenarios import decode_all
 
 START = datetime(2026, 7, 14, 0, 0, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp()
 SPECS = "kitchen_fire_smoke,gas_leak,burst_pipe,summer_heat,winter_cold_night"

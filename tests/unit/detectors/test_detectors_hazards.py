@@ -8,7 +8,8 @@ from detectors.catalogue import build_site_detectors
 from detectors.hazard_alarm import GasRule, SmokeRule, WaterLeakRule
 from detectors.indoor_temperature import ColdRule, HeatRule
 from eldercare.domain import AlertKind, Severity, Stream, TransitionAction
-from tests.detector_helpers import HOME_DEVICES, context, home_site, local_ts, reading
+from eldercare.evidence import EvidenceCode, seen
+from tests.helpers.detectors import HOME_DEVICES, context, home_site, local_ts, reading
 
 TZ = "Asia/Shanghai"
 HAZARD_DEVICES: list[dict[str, Any]] = [
@@ -45,6 +46,7 @@ def test_smoke_raises_clears_and_raises_again() -> None:
     assert raised.severity is Severity.CRITICAL
     assert raised.ts == t0 and raised.room_id == "kitchen" and raised.resident_id == "res-1"
     assert raised.evidence[0].summary == "smoke alarm sounding"
+    assert raised.evidence[0].observations == (seen(EvidenceCode.SMOKE_ALARM),)
     # The detector repeats its state while it sounds: nothing new.
     assert rule.update(reading(s, "smoke-kitchen", Stream.SMOKE, t0 + 30, smoke=True)) == []
     [cleared] = rule.update(reading(s, "smoke-kitchen", Stream.SMOKE, t0 + 300, smoke=False))
@@ -128,11 +130,14 @@ def test_heat_sustained_two_hours_crossing() -> None:
     assert raised.kind is AlertKind.HEAT and raised.action is TransitionAction.RAISE
     assert raised.ts == cross + 7200  # stamped with the moment it became two hours
     assert raised.details["minutes"] == 120 and raised.resident_id == "res-1"
+    assert raised.evidence[0].summary == "indoor 31.0 °C"
+    assert raised.evidence[0].observations == (seen(EvidenceCode.INDOOR_CELSIUS, celsius=31.0),)
     # Back below the limit by the margin: clears.
     back = cross + 9000
     assert rule.update(reading(s, "th-living", Stream.TEMPERATURE, back, celsius=29.5)) == []
     [cleared] = rule.update(reading(s, "th-living", Stream.TEMPERATURE, back + 60, celsius=28.8))
     assert cleared.action is TransitionAction.CLEAR
+    assert cleared.evidence[0].observations == (seen(EvidenceCode.TEMPERATURE_NORMAL),)
 
 
 def test_heat_dipping_below_the_limit_restarts_the_count() -> None:
@@ -204,6 +209,7 @@ def test_low_battery_from_a_detectors_own_flag() -> None:
     t0 = at(10)
     [raised] = rule.update(reading(s, "smoke-kitchen", Stream.BATTERY, t0, low=True))
     assert raised.kind is AlertKind.LOW_BATTERY and raised.action is TransitionAction.RAISE
+    assert raised.evidence[0].observations == (seen(EvidenceCode.BATTERY_FLAG),)
     [cleared] = rule.update(reading(s, "smoke-kitchen", Stream.BATTERY, t0 + 60, low=False))
     assert cleared.action is TransitionAction.CLEAR
 

@@ -11,19 +11,8 @@ from alerts.store import AlertStore
 from alerts.terms import hazard_advice
 from eldercare.clock import FakeClock
 from eldercare.domain import HAZARD_KINDS, AlertKind, Severity, TransitionAction
-from tests.ingest_support import wait_until
-from tests.test_alerts_support import (
-    T0,
-    HttpReceiver,
-    http_receiver,
-    make_pipeline,
-    policies,
-    registry,
-    store,
-    transition,
-)
-
-__all__ = ["http_receiver", "store"]  # fixtures used by name
+from tests.helpers.alerts import T0, HttpReceiver, make_pipeline, policies, registry, transition
+from tests.helpers.ingest import wait_until
 
 
 async def _both_arrived(rx: HttpReceiver, within_s: float) -> bool:
