@@ -17,7 +17,15 @@ from zoneinfo import ZoneInfo
 from alerts.policy import Centre
 from alerts.recipients import Recipient, contacts_for
 from alerts.records import AlertRecord
-from alerts.terms import AGAIN_TERMS, again_term, kind_term, language_of, outcome_term, severity_tag
+from alerts.terms import (
+    AGAIN_TERMS,
+    again_term,
+    hazard_advice,
+    kind_term,
+    language_of,
+    outcome_term,
+    severity_tag,
+)
 from eldercare.registry_model import Resident, Site
 
 
@@ -110,6 +118,7 @@ def alert_message(
     centre_name = centre.name.get("en" if lang == "en" else "zh-CN") or (
         "服务中心" if lang == "zh-CN" else "the service centre"
     )
+    advice = hazard_advice(alert.kind, lang)
     family = contacts_for(site, alert.resident, "family")
     first_family = next((c for c in family if c.phone), None)
     if lang == "zh-CN":
@@ -121,6 +130,8 @@ def alert_message(
         elif first_family is not None:
             actions.append(f"联系家属 {first_family.name} {first_family.phone}")
         todo = "请" + " 或 ".join(actions) + "。" if actions else ""
+        if advice:
+            todo = f"{advice}。{todo}"
         where = f"{room} " if room else ""
         body = (
             f"{tag}{name}（{place}）{where}{when} {kind}{_minutes(alert, lang)}。{todo}查看：{link}"
@@ -138,6 +149,8 @@ def alert_message(
     if actions:
         sentence = " or ".join(actions)
         todo = sentence[0].upper() + sentence[1:] + ". "
+    if advice:
+        todo = f"{advice}. {todo}"
     where = f", {room}" if room else ""
     body = (
         f"{tag} {name} ({place}){where}, {when}: {kind}{_minutes(alert, lang)}. "

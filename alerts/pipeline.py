@@ -71,7 +71,7 @@ from alerts.sender import (
 from alerts.store import AlertStore
 from alerts.store_availability import AlertStoreAvailability
 from eldercare.clock import Clock
-from eldercare.domain import AlertChangeKind, Severity, Transition
+from eldercare.domain import AlertChangeKind, Transition
 from eldercare.logs import get_logger
 from eldercare.registry_index import RegistryIndex
 
@@ -293,7 +293,7 @@ class AlertPipeline:
         out: list[AlertChange] = []
         events: list[AlertEvent] = []
         for c in changes:
-            policy = self.policies.for_site(c.alert.site).severities[Severity(c.alert.severity)]
+            policy = self.policies.for_site(c.alert.site).for_alert(c.alert.kind, c.alert.severity)
             if c.change == "cleared" and decisions.should_auto_resolve(c.alert, policy):
                 now = self.clock.now()
                 resolved = await self.store.auto_resolve(c.alert.id, c.alert.last_update, now)
@@ -387,7 +387,7 @@ class AlertPipeline:
         paged = [
             c
             for c in changes
-            if self.policies.for_site(c.alert.site).severities[Severity(c.alert.severity)].steps
+            if self.policies.for_site(c.alert.site).for_alert(c.alert.kind, c.alert.severity).steps
         ]
         await self.store.start_escalations(
             [(c.alert.id, c.alert.severity) for c in paged], now, now
@@ -425,7 +425,7 @@ class AlertPipeline:
         found = [
             a
             for a in await self.store.unscheduled_alerts()
-            if self.policies.for_site(a.site).severities[Severity(a.severity)].steps
+            if self.policies.for_site(a.site).for_alert(a.kind, a.severity).steps
         ]
         if not found:
             return 0
@@ -470,7 +470,7 @@ class AlertPipeline:
             if not decisions.should_escalate(alert, state, now):
                 continue
             policy = self.policies.for_site(alert.site)
-            severity_policy = policy.severities[Severity(alert.severity)]
+            severity_policy = policy.for_alert(alert.kind, alert.severity)
             fired_step = state.step
             new_state, specs, what = decisions.next_state(state, severity_policy, now)
             site = index.sites.get(alert.site)
@@ -639,7 +639,7 @@ class AlertPipeline:
                 state = await self.store.escalation_state(alert_id)
                 if alert is None or state is None:
                     continue
-                policy = self.policies.for_site(alert.site).severities[Severity(alert.severity)]
+                policy = self.policies.for_site(alert.site).for_alert(alert.kind, alert.severity)
                 if decisions.has_next_step(state, policy):
                     await self.store.pull_forward(alert_id, round_, wall, wall)
                     self._wake.set()

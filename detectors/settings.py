@@ -271,6 +271,38 @@ class TamperSettings(RuleSettings):
     pass
 
 
+class HazardAlarmSettings(RuleSettings):
+    """Smoke, gas, carbon monoxide and water leak: the detector decides; nothing to tune
+    besides switching a rule off (e.g. a gas alarm wired to a separate fire panel)."""
+
+
+class HeatSettings(RuleSettings):
+    limit_c: float = Field(30.0, ge=20, le=45, description="indoor temperature at or above this")
+    sustained_minutes: float = Field(
+        120.0, gt=0, le=1440, description="...for this long raises a heat-risk alert"
+    )
+    fast_rise_c: float = Field(
+        3.0, gt=0, le=20, description="at or above the limit and risen this much..."
+    )
+    fast_rise_minutes: float = Field(
+        60.0, gt=0, le=360, description="...within this raises at once (rising fast)"
+    )
+    clear_margin_c: float = Field(
+        1.0, ge=0, le=10, description="clears once below the limit by this (no flapping)"
+    )
+
+
+class ColdSettings(NightWindowSettings):
+    limit_c: float = Field(16.0, ge=0, le=25, description="indoor temperature at or below this")
+    sustained_minutes: float = Field(
+        60.0, gt=0, le=720, description="...for this long within the night window raises"
+    )
+    clear_margin_c: float = Field(
+        1.0, ge=0, le=10, description="clears once above the limit by this (no flapping)"
+    )
+    night_end: LocalTime = Field("07:00", description="end of the night window, local")
+
+
 class RoutineDeviationSettings(RuleSettings):
     baseline_days: int = Field(14, ge=3, le=120, description="days of baseline before judging")
     z_threshold: float = Field(3.0, gt=0, le=20, description="|z| of today's activity rate")
@@ -297,6 +329,12 @@ SETTINGS_MODELS: dict[str, type[RuleSettings]] = {
     "low_battery": LowBatterySettings,
     "tamper": TamperSettings,
     "routine_deviation": RoutineDeviationSettings,
+    "smoke": HazardAlarmSettings,
+    "gas": HazardAlarmSettings,
+    "carbon_monoxide": HazardAlarmSettings,
+    "water_leak": HazardAlarmSettings,
+    "heat": HeatSettings,
+    "cold": ColdSettings,
 }
 
 Overrides = Mapping[str, Mapping[str, Any]]

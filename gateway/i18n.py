@@ -283,6 +283,18 @@ UI: dict[str, dict[str, str]] = {
     },
     "evidence.vitals_ok": {"zh-CN": "恢复到正常范围", "en": "back in range"},
     "evidence.no_measurement": {"zh-CN": "无测量数据", "en": "no measurement"},
+    "evidence.smoke_alarm": {"zh-CN": "烟雾报警器鸣响", "en": "smoke alarm sounding"},
+    "evidence.gas_alarm": {"zh-CN": "燃气报警器鸣响", "en": "gas alarm sounding"},
+    "evidence.co_alarm": {"zh-CN": "一氧化碳报警器鸣响", "en": "carbon monoxide alarm sounding"},
+    "evidence.water_on_floor": {"zh-CN": "地面有水", "en": "water on the floor"},
+    "evidence.indoor_celsius": {"zh-CN": "室内 {celsius} °C", "en": "indoor {celsius} °C"},
+    "evidence.temperature_normal": {
+        "zh-CN": "室内温度恢复正常",
+        "en": "indoor temperature back to normal",
+    },
+    "evidence.battery_flag": {"zh-CN": "设备报告电量低", "en": "battery low (device flag)"},
+    "hazard.badge": {"zh-CN": "居家安全隐患", "en": "Home hazard"},
+    "hazard.todo": {"zh-CN": "应对", "en": "What to do"},
     "evidence.impact": {"zh-CN": "冲击 {g} g", "en": "impact {g} g"},
     "evidence.posture_still": {
         "zh-CN": "姿态变化 {deg}°，随后静止（{g} g）{s} 秒",
@@ -307,6 +319,11 @@ UI: dict[str, dict[str, str]] = {
     "device_kind.flush": {"zh-CN": "冲水传感器", "en": "flush sensor"},
     "device_kind.plug": {"zh-CN": "智能插座", "en": "smart plug"},
     "device_kind.gateway": {"zh-CN": "网关", "en": "gateway"},
+    "device_kind.smoke_alarm": {"zh-CN": "烟雾报警器", "en": "smoke alarm"},
+    "device_kind.gas_alarm": {"zh-CN": "燃气报警器", "en": "gas alarm"},
+    "device_kind.co_alarm": {"zh-CN": "一氧化碳报警器", "en": "carbon monoxide alarm"},
+    "device_kind.water_leak": {"zh-CN": "水浸传感器", "en": "water leak sensor"},
+    "device_kind.climate": {"zh-CN": "温湿度传感器", "en": "temperature sensor"},
     "error.generic": {"zh-CN": "操作失败：{msg}", "en": "Failed: {msg}"},
     "lang.switch": {"zh-CN": "English", "en": "中文"},
 }
@@ -321,6 +338,9 @@ def catalogue() -> dict[str, Any]:
             out[lang][key] = texts[lang]
         for kind in AlertKind:
             out[lang][f"kind.{kind.value}"] = terms.kind_term(kind, lang)
+            advice = terms.hazard_advice(kind, lang)
+            if advice is not None:
+                out[lang][f"hazard.advice.{kind.value}"] = advice
         for sev in Severity:
             out[lang][f"severity.{sev.value}"] = terms.severity_term(sev, lang)
         for status in terms.STATUS_TERMS:

@@ -43,7 +43,7 @@
         : el("span", { class: "timer acked" }, t("handling." + a.handling));
       return el("li", {
         class: ["row", "sev-" + a.severity, a.id === selectedId ? "selected" : "",
-                flashing.has(a.id) ? "flash" : ""].join(" "),
+                flashing.has(a.id) ? "flash" : ""].concat(EC.isHazard(a.kind) ? ["hazard"] : []).join(" "),
         "data-id": a.id, tabindex: 0,
         onclick: () => select(a.id),
       },
@@ -51,6 +51,7 @@
         el("div", { class: "row-main" },
           el("div", { class: "row-top" },
             el("span", { class: "sev-label" }, t("severity." + a.severity)),
+            EC.hazardMark(a.kind),
             el("strong", { class: "kind" }, t("kind." + a.kind)),
             againBadge(a),
             el("span", { class: "resident" }, a.resident_name || "")),
@@ -313,6 +314,7 @@
     const now = Date.now() / 1000;
     const head = el("div", { class: "detail-head sev-" + a.severity },
       el("span", { class: "sev-label" }, t("severity." + a.severity)),
+      EC.hazardMark(a.kind),
       el("h2", {}, t("kind." + a.kind)),
       againBadge(a),
       el("span", { class: "handling h-" + a.handling }, t("handling." + a.handling)),
@@ -365,8 +367,8 @@
         h.details && h.details.outcome ? " · " + t("outcome." + h.details.outcome) : "",
         h.text ? " — " + h.text : ""))));
 
-    return el("div", { class: "detail-inner", "data-alert": a.id }, head, actions,
-      el("div", { class: "cards" }, card, contactList, evidence, strip, hist));
+    return el("div", { class: "detail-inner", "data-alert": a.id }, head, EC.hazardAdvice(a.kind),
+      actions, el("div", { class: "cards" }, card, contactList, evidence, strip, hist));
   }
 
   function renderStrip(act) {

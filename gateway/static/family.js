@@ -59,7 +59,8 @@
     document.getElementById("alerts").replaceChildren(...(view.alerts.length ? view.alerts.map((item) =>
       el("div", { class: "alert-item sev-" + item.alert.severity + (item.alert.handling === "resolved" ? " done" : " pending"), "data-alert": item.alert.id },
         el("div", { class: "status" }, t("handling." + item.alert.handling)),
-        el("div", {}, alertSentence(item))))
+        el("div", {}, EC.hazardMark(item.alert.kind), alertSentence(item)),
+        item.alert.handling === "resolved" ? null : EC.hazardAdvice(item.alert.kind)))
       : [el("p", { class: "muted" }, t("family.alerts_none"))]));
   }
 
