@@ -58,6 +58,7 @@ class FakeChinaProviders:
         self.sms_failed_numbers: set[str] = set()
         self.wecom_limit_per_minute = 20
         self.wecom_messages: list[tuple[float, str, str]] = []  # (at, key, content)
+        self.wecom_refused = 0
         self._call_numbers: dict[str, str] = {}  # call id → number
         self._tencent_sms: list[dict[str, Any]] = []
         providers = self
@@ -164,7 +165,7 @@ class FakeChinaProviders:
             return 200, {"RequestId": request_id, "Code": code, "Message": message}
 
         if action in ("SendSms", "SingleCallByTts"):
-            number = params.get("PhoneNumbers") or params.get("CalledNumber", "")
+            number = params.get("PhoneNumbers") or params.get("CalledNumber") or ""
             template = params.get("TemplateCode") or params.get("TtsCode", "")
             if template in self.invalid_templates:
                 return error("isv.SMS_TEMPLATE_ILLEGAL", "模板不合法(不存在或被拉黑)")
@@ -364,6 +365,7 @@ class FakeChinaProviders:
         with self.lock:
             recent = [m for m in self.wecom_messages if m[1] == key and now - m[0] < 60]
             if len(recent) >= self.wecom_limit_per_minute:
+                self.wecom_refused += 1
                 return 200, {"errcode": 45009, "errmsg": "api freq out of limit"}
             self.wecom_messages.append((now, key, str(doc["text"]["content"])))
         self._record("wecom", "send", doc)
