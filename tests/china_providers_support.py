@@ -186,11 +186,11 @@ class FakeChinaProviders:
                 self._call_numbers[call_id] = number
             return 200, {"RequestId": request_id, "Code": "OK", "Message": "OK", "CallId": call_id}
         if action == "QueryCallDetailByCallId":
-            number = self._call_numbers.get(params.get("CallId", ""))
-            if number is None:
+            called = self._call_numbers.get(params.get("CallId", ""))
+            if called is None:
                 return error("isv.INVALID_PARAMETERS", "unknown CallId")
-            state = self.call_states.get(number, "200000")
-            data = {"callee": number, "state": state, "duration": 20 if state == "200000" else 0}
+            state = self.call_states.get(called, "200000")
+            data = {"callee": called, "state": state, "duration": 20 if state == "200000" else 0}
             return 200, {
                 "RequestId": request_id,
                 "Code": "OK",
