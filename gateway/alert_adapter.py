@@ -7,7 +7,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from alerts.records import AlertRecord, FeedItem, HistoryEntry
+from alerts.records import AlertRecord, FeedItem, HistoryEntry, NotificationRecord
 from alerts.service import AlertService as PipelineService
 from alerts.store import AlertFilter, AlertNotFound, AlertStateError
 from gateway.ports import (
@@ -17,6 +17,7 @@ from gateway.ports import (
     AlertOut,
     AlertQuery,
     EvidenceOut,
+    NotificationOut,
     ResponseFigures,
 )
 from gateway.ports import AlertNotFound as GatewayNotFound
@@ -78,6 +79,22 @@ def event_out(h: HistoryEntry) -> AlertEventOut:
         actor=actor,
         text=str(text) if text else None,
         details=data,
+    )
+
+
+def notification_out(n: NotificationRecord) -> NotificationOut:
+    """A logged message as the pages show it: the outcome when a channel or the limits
+    said more than the log's state (a call answered, a message folded into a digest)."""
+    outcome = n.outcome or ("pending" if n.state == "pending" else n.state)
+    if n.state == "pending" and outcome != "throttled":
+        outcome = "pending"
+    return NotificationOut(
+        at=n.sent_at or n.next_attempt_at or n.created_at,
+        recipient=n.recipient,
+        role=n.role,
+        purpose=n.purpose,
+        channel=n.channel_kind or "",
+        outcome=outcome,
     )
 
 
@@ -145,6 +162,11 @@ class PipelineAlertService:
         key = _int_id(alert_id)
         detail = await self.service.get_alert(key) if key is not None else None
         return [event_out(h) for h in detail.history] if detail is not None else []
+
+    async def alert_notifications(self, alert_id: str) -> list[NotificationOut]:
+        key = _int_id(alert_id)
+        detail = await self.service.get_alert(key) if key is not None else None
+        return [notification_out(n) for n in detail.notifications] if detail is not None else []
 
     async def _call(self, alert_id: str, method: str, *args: Any) -> AlertOut:
         key = _int_id(alert_id)

@@ -76,6 +76,20 @@ class AlertEventOut(BaseModel):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
+class NotificationOut(BaseModel):
+    """One message about an alert: who, by which channel, and what became of it."""
+
+    at: float = Field(description="when it was sent, or last tried (wall time)")
+    recipient: str = Field(description="`centre` or `<role>:<contact id>`")
+    role: str
+    purpose: str = Field(description="alert, followup")
+    channel: str = Field(description="sms, voice, wechat_work, email, push; '' if unknown")
+    outcome: str = Field(
+        description="pending, sent, delivered, calling, answered, not_answered, busy, failed, "
+        "throttled, digested"
+    )
+
+
 class AlertChange(BaseModel):
     """One entry of the alert change feed; `seq` increases strictly."""
 
@@ -129,6 +143,8 @@ class AlertService(Protocol):
     async def get_alert(self, alert_id: str) -> AlertOut | None: ...
 
     async def alert_history(self, alert_id: str) -> list[AlertEventOut]: ...
+
+    async def alert_notifications(self, alert_id: str) -> list[NotificationOut]: ...
 
     async def acknowledge(self, alert_id: str, *, actor: str, at: float) -> AlertOut: ...
 
