@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
-from alerts import decisions
+from alerts import decisions, receipts
 from alerts.channels.templates import TemplateParams
 from alerts.digest import digest_message
 from alerts.events import AlertEvent, AlertEventRecorder, NullRecorder
@@ -647,9 +647,12 @@ class AlertPipeline:
 
     async def record_call_outcomes(self, outcomes: Sequence[tuple[str, Outcome]]) -> int:
         """Call status callbacks (provider call id, outcome), e.g. Tencent's."""
-        now = self.clock.now()
-        ids = await self.store.calls_by_ref([ref for ref, _ in outcomes])
-        return await self._settle([(ids[r], o) for r, o in outcomes if r in ids], now)
+        recorded, pulled = await receipts.record_call_outcomes(
+            self.store, self.policies, outcomes, self.clock.now()
+        )
+        if pulled:
+            self._wake.set()
+        return recorded
 
     async def _settle(self, updates: list[tuple[int, str]], now: float) -> int:
         if not updates:
@@ -664,18 +667,8 @@ class AlertPipeline:
 
     async def _move_on(self, unanswered: list[tuple[int, int]], wall: float) -> None:
         """Steps nobody answered: the next step is due at once."""
-        if not unanswered:
-            return
-        alerts = await self.store.get_many([a for a, _ in unanswered])
-        for alert_id, round_ in unanswered:
-            alert = alerts.get(alert_id)
-            state = await self.store.escalation_state(alert_id)
-            if alert is None or state is None:
-                continue
-            policy = self.policies.for_site(alert.site).severities[Severity(alert.severity)]
-            if decisions.has_next_step(state, policy):
-                await self.store.pull_forward(alert_id, round_, wall, wall)
-                self._wake.set()
+        if await receipts.move_on(self.store, self.policies, unanswered, wall):
+            self._wake.set()
 
     async def _severities(self, alert_ids: list[int]) -> dict[int, str]:
         """Severity of each alert, from the escalations this process fired (no query on

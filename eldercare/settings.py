@@ -79,6 +79,11 @@ class Settings(BaseSettings):
     public_url: str = Field(
         "http://127.0.0.1:8080", description="base URL used in notification links"
     )
+    provider_callback_token: str = Field(
+        "",
+        description="shared secret in the status callback URL given to SMS/voice providers "
+        "(?token=...); empty: the callback routes are off",
+    )
 
     log_level: str = Field("INFO", description="logging level")
     log_format: Literal["text", "json"] = Field("text", description="log line format")
@@ -110,7 +115,13 @@ class Settings(BaseSettings):
 
 
 # Secrets that may come from a file (Docker/Kubernetes secrets): ELDERCARE_<NAME>_FILE.
-SECRET_FIELDS = ("mqtt_password", "influx_token", "influx_password", "database_url")
+SECRET_FIELDS = (
+    "mqtt_password",
+    "influx_token",
+    "influx_password",
+    "database_url",
+    "provider_callback_token",
+)
 
 
 class SecretFileSettingsSource(PydanticBaseSettingsSource):

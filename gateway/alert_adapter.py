@@ -5,8 +5,10 @@ gateway's, and response-time figures are computed over the stored alerts."""
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from typing import Any
 
+from alerts.outcomes import Outcome as CallOutcome
 from alerts.records import AlertRecord, FeedItem, HistoryEntry, NotificationRecord
 from alerts.service import AlertService as PipelineService
 from alerts.store import AlertFilter, AlertNotFound, AlertStateError
@@ -167,6 +169,9 @@ class PipelineAlertService:
         key = _int_id(alert_id)
         detail = await self.service.get_alert(key) if key is not None else None
         return [notification_out(n) for n in detail.notifications] if detail is not None else []
+
+    async def record_call_outcomes(self, outcomes: Sequence[tuple[str, CallOutcome]]) -> int:
+        return await self.service.record_call_outcomes(outcomes)
 
     async def _call(self, alert_id: str, method: str, *args: Any) -> AlertOut:
         key = _int_id(alert_id)

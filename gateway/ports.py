@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
+from alerts.outcomes import Outcome as CallOutcome
 from alerts.terms import Outcome
 from eldercare.registry_index import RegistryIndex
 from gateway.evidence_text import EvidencePhrase
@@ -145,6 +146,8 @@ class AlertService(Protocol):
     async def alert_history(self, alert_id: str) -> list[AlertEventOut]: ...
 
     async def alert_notifications(self, alert_id: str) -> list[NotificationOut]: ...
+
+    async def record_call_outcomes(self, outcomes: Sequence[tuple[str, CallOutcome]]) -> int: ...
 
     async def acknowledge(self, alert_id: str, *, actor: str, at: float) -> AlertOut: ...
 
