@@ -28,7 +28,6 @@ SMS_ENDPOINT = "dysmsapi.aliyuncs.com"
 VMS_ENDPOINT = "dyvmsapi.aliyuncs.com"
 VOICE_NOTIFICATION_PROD_ID = 11000000300006  # QueryCallDetailByCallId: voice notifications
 ANSWERED_STATE = "200000"
-BUSY_STATES = frozenset({"200002"})
 _CHINA = timezone(timedelta(hours=8))  # Aliyun's SendDate is a Beijing date
 
 
@@ -156,7 +155,7 @@ class NotifyAliyunVoice(ProviderPlugin):
             return None
         if state == ANSWERED_STATE:
             return Receipt("answered", ref)
-        return Receipt("busy" if state in BUSY_STATES else "not_answered", ref)
+        return Receipt("not_answered", ref)
 
     @staticmethod
     def parse_url(url: str) -> dict[str, Any] | None:
