@@ -554,6 +554,8 @@ class AlertPipeline:
                 continue
             groups.setdefault(n.channel_hash, []).append((n, tz, limit))
         for dest, items in groups.items():
+            # A digest waiting for a retry goes first and alone: never a digest of digests.
+            items.sort(key=lambda item: item[0].purpose != "digest")
             first, tz, limit = items[0]
             kind = first.channel_kind or "unknown"
             slot = self.throttle.slot(dest, limit, now, tz)
@@ -570,7 +572,7 @@ class AlertPipeline:
                         self.counters["throttled"] += 1
                 continue
             self.throttle.note_sent(dest, limit, now, tz)
-            if len(items) == 1 or not limit.digest:
+            if len(items) == 1 or not limit.digest or first.purpose == "digest":
                 go.append(first)
                 for n, _, _ in items[1:]:  # one at a time: the rest wait for their slot
                     hold.append((n.id, self.throttle.slot(dest, limit, now, tz).at))

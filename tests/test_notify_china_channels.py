@@ -202,6 +202,9 @@ async def test_secrets_in_the_new_urls_never_reach_a_log(
         line = redact_secrets(f"sending to {url} failed")
         for secret in (ALIYUN_KEY_ID, ALIYUN_SECRET, TENCENT_SECRET_ID, TENCENT_SECRET_KEY):
             assert secret not in line
+    # The providers' status callback URL carries its token as a query argument.
+    callback = "POST /api/providers/tencent/voice-status?token=cb-secret-0123 HTTP/1.1"
+    assert "cb-secret-0123" not in redact_secrets(callback)
     # And through the log formatter, as any logger (ours or Apprise's) would write it.
     record = logging.LogRecord("apprise", logging.WARNING, __file__, 1, "url=%s", (urls[3],), None)
     for as_json in (False, True):

@@ -173,6 +173,9 @@ async def test_a_storm_of_200_alerts_reaches_one_wecom_bot_as_at_most_20_message
             channel="wechat_work"
         )
         assert digested_now - digested_before == len(folded)
+        assert 'eldercare_notifications_digested_total{channel="wechat_work"}' in (
+            metrics.render_prometheus()
+        )
         print(
             f"\nstorm: 200 alerts in 60 s → {sent_to_bot} WeCom messages "
             f"({len(alone)} single, {len(digests)} digests of {len(folded)} alerts), "

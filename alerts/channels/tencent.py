@@ -31,8 +31,10 @@ from alerts.channels.templates import TemplateParams
 from alerts.outcomes import Outcome, Receipt
 
 DEFAULT_REGION = "ap-guangzhou"
-# PullSmsSendStatus hands each status out once: serial no → receipt, process-wide.
+# PullSmsSendStatus hands each status out once: serial no → receipt, process-wide
+# (bounded: statuses nobody asks about are forgotten oldest first).
 _SMS_STATUSES: dict[str, Outcome] = {}
+_SMS_STATUSES_MAX = 10_000
 _SMS_STATUSES_LOCK = threading.Lock()
 # voiceprompt_callback.result: 0 answered, 1 not answered, 2 call failed.
 _CALL_RESULTS: dict[str, Outcome] = {"0": "answered", "1": "not_answered", "2": "failed"}
@@ -111,6 +113,8 @@ class NotifyTencentSms(_TencentPlugin):
                 _SMS_STATUSES[str(row.SerialNo)] = (
                     "delivered" if row.ReportStatus == "SUCCESS" else "failed"
                 )
+            while len(_SMS_STATUSES) > _SMS_STATUSES_MAX:
+                del _SMS_STATUSES[next(iter(_SMS_STATUSES))]
             outcome = _SMS_STATUSES.pop(ref, None)
         return Receipt(outcome, ref) if outcome is not None else None
 
