@@ -26,6 +26,17 @@ from gateway.ports import AlertNotFound as GatewayNotFound
 
 # Steps people take are stamped with wall time; detector steps with event time.
 _HUMAN_ACTIONS = {"acknowledged", "assigned", "note", "resolved"}
+# Steps about one message: the actor shown is its recipient.
+_MESSAGE_ACTIONS = {
+    "notified",
+    "notification_digested",
+    "call_answered",
+    "call_not_answered",
+    "call_busy",
+    "call_failed",
+    "sms_delivered",
+    "sms_failed",
+}
 # Bounds the scan for figures: an alert is stored within this long of its event time
 # (live operation; replays of old days are not what response figures are about).
 _MAX_STORE_DELAY_S = 7 * 86400.0
@@ -73,7 +84,7 @@ def event_out(h: HistoryEntry) -> AlertEventOut:
     actor = h.actor
     if h.action == "assigned":
         text = str(data.get("to") or "")
-    if h.action == "notified":
+    if h.action in _MESSAGE_ACTIONS:
         actor = str(data.get("recipient") or data.get("role") or h.actor)
     return AlertEventOut(
         at=h.wall_time if h.action in _HUMAN_ACTIONS else h.event_time,

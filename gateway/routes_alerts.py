@@ -153,7 +153,10 @@ def name_notified(n: NotificationOut, site: Site | None) -> NotificationOut:
 def name_recipient(event: AlertEventOut, site: Site | None) -> AlertEventOut:
     """`family:daughter` -> `李梅 (family)`: who was notified, as a person reads it."""
     recipient = event.details.get("recipient")
-    if event.event not in ("notified", "notification_failed") or not isinstance(recipient, str):
+    if not isinstance(recipient, str) or not (
+        event.event in ("notified", "notification_failed", "notification_digested")
+        or event.event.startswith(("call_", "sms_"))
+    ):
         return event
     role, _, contact_id = recipient.partition(":")
     contact = next((c for c in site.contacts if c.id == contact_id), None) if site else None
