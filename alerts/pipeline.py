@@ -627,12 +627,15 @@ class AlertPipeline:
         query = getattr(self.sender, "query", None)
         index = self.index_provider()
         updates: list[tuple[int, str]] = []
+        self._asked = {i: t for i, t in self._asked.items() if i in {n.id for n in waiting}}
         for n in waiting:
             sent_at = n.sent_at or now
             if n.outcome == "calling" and now - sent_at >= ANSWER_TIMEOUT_S:
                 updates.append((n.id, "not_answered"))
                 continue
-            if query is None or now - self._asked.get(n.id, 0.0) < RECEIPT_POLL_S:
+            # Asked often at first, then less: an SMS receipt may take a while.
+            every = max(RECEIPT_POLL_S, (now - sent_at) / 6)
+            if query is None or now - self._asked.get(n.id, 0.0) < every:
                 continue
             url = self._urls_by_channel(n, index)
             if url is None or n.provider_ref is None:

@@ -214,3 +214,47 @@ async def test_voice_limits_per_number_and_the_night_rule() -> None:
     assert slot.at == datetime(2026, 12, 8, 8, 0, tzinfo=TZ).timestamp() and slot.refused
     morning = datetime(2026, 12, 8, 9, 0, tzinfo=TZ).timestamp()
     assert throttle.slot("t", tencent, morning, tz).at == morning
+
+
+async def test_a_second_night_call_to_one_number_is_throttled_and_moves_on(
+    tmp_path: Path, providers: FakeChinaProviders
+) -> None:
+    """Tencent allows one call a night per number: the second alert's call is not
+    placed; it counts as dropped and its step as unanswered (the next contact is due)."""
+    daughter = (
+        f"tencentvoice://{TENCENT_SECRET_ID}:{TENCENT_SECRET_KEY}@1400000002/13900000002"
+        f"?template=200&{providers.url_args()}"
+    )
+    son = f"aliyunsms://{ALIYUN_KEY_ID}:{ALIYUN_SECRET}@SMS_1/13900000003?sign=x&{providers.url_args()}"
+    index = registry([daughter], [son])
+    steps = [{"notify": ["family#1"], "wait_s": 600}, {"notify": ["family#2"], "wait_s": 600}]
+    clock = FakeClock(T0)  # 02:41
+    engine = create_engine(sqlite_url(tmp_path))
+    await init_store(engine)
+    store = AlertStore(engine)
+    pipeline, _ = make_pipeline(store, index, clock, policy_set(steps, []))
+    dropped = metrics.counter("notifications_dropped_total", "", ["channel"])
+    before = dropped.value(channel="voice")
+    try:
+        await pipeline.handle_transitions([transition(AlertKind.FALL, T0)])
+        await pipeline.tick()
+        clock.set(T0 + 3600)  # 03:41, another alert for her mother
+        await pipeline.handle_transitions([transition(AlertKind.SOS, T0 + 3600)])
+        await pipeline.tick()
+        await pipeline.tick()  # the unanswered step's next one, due at once
+        rows = await store.notifications(purpose="alert")
+        calls = [r for r in rows if r.channel_kind == "voice"]
+        # The first call had no status callback within 120 s: not answered as well.
+        assert [(r.state, r.outcome) for r in calls] == [
+            ("failed", "not_answered"),
+            ("failed", "throttled"),
+        ]
+        assert len(providers.of("SendTtsVoice")) == 1
+        assert dropped.value(channel="voice") - before == 1
+        second_alert = calls[1].alert_id
+        sms = [r for r in rows if r.alert_id == second_alert and r.channel_kind == "sms"]
+        assert len(sms) == 1 and sms[0].recipient == "family:son"
+        assert sms[0].created_at == T0 + 3600  # the son at once, not 600 s later
+    finally:
+        await pipeline.stop()
+        await engine.dispose()
