@@ -3,8 +3,9 @@
     【汇总】滨城区 7 条新警报：跌倒 2 条，一键呼叫 1 条，…… 请打开控制台：<link>
     [Digest] 7 new alerts in Bincheng: 2 × Fall, 1 × SOS call, … Open the console: <link>
 
-Kinds are listed most frequent first; the place is the alerts' organisation when
-they share one, else their site, else the number of sites.
+Kinds are listed most frequent first; the place is the narrowest organisation
+holding all of them (the last part of their common path), else their site, else
+the number of sites.
 """
 
 from __future__ import annotations
@@ -20,10 +21,18 @@ MAX_KINDS = 4
 
 
 def _place(alerts: Sequence[AlertRecord], index: RegistryIndex, lang: str) -> str:
+    """The narrowest area holding every alert: the last part of the organisations'
+    common path ("滨州市/滨城区/..." → 滨城区), else the one site, else how many."""
     sites = [index.sites.get(a.site) for a in alerts]
-    orgs = {s.organisation for s in sites if s is not None and s.organisation}
-    if len(orgs) == 1:
-        return orgs.pop()
+    paths = [s.organisation.split("/") for s in sites if s is not None and s.organisation]
+    if paths and len(paths) == len(alerts):
+        common: list[str] = []
+        for parts in zip(*paths, strict=False):
+            if len(set(parts)) != 1:
+                break
+            common.append(parts[0])
+        if common:
+            return common[-1]
     names = {s.name if s is not None else a.site for s, a in zip(sites, alerts, strict=True)}
     if len(names) == 1:
         return names.pop()
