@@ -786,18 +786,24 @@ class AlertStore:
                         if row.purpose == "alert":
                             touched.add((row.alert_id, row.round))
             await s.flush()
-            unanswered: list[tuple[int, int]] = []
-            for alert_id, round_ in sorted(touched):
-                still_open = select(func.count()).where(
-                    NotificationLogRow.alert_id == alert_id,
-                    NotificationLogRow.purpose == "alert",
-                    NotificationLogRow.round == round_,
-                    NotificationLogRow.state != "failed",
-                )
-                if (await s.scalar(still_open)) == 0:
-                    unanswered.append((alert_id, round_))
+            unanswered = [t for t in sorted(touched) if await self._round_unanswered(s, *t)]
         await self._notify_changed()
         return unanswered
+
+    @staticmethod
+    async def _round_unanswered(s: AsyncSession, alert_id: int, round_: int) -> bool:
+        """Every message of the round failed, or it called people and every call ended
+        unanswered (a delivered SMS does not answer a call nobody picked up)."""
+        q = select(NotificationLogRow.state, NotificationLogRow.channel_kind).where(
+            NotificationLogRow.alert_id == alert_id,
+            NotificationLogRow.purpose == "alert",
+            NotificationLogRow.round == round_,
+        )
+        rows = (await s.execute(q)).all()
+        calls = [state for state, kind in rows if kind == "voice"]
+        if calls and all(state == "failed" for state in calls):
+            return True
+        return all(state == "failed" for state, _ in rows)
 
     async def defer_notifications(
         self, deferrals: Sequence[tuple[int, float]], wall_now: float
@@ -911,17 +917,7 @@ class AlertStore:
                 if unanswered_call and row.purpose == "alert":
                     touched.add((row.alert_id, row.round))
             await s.flush()
-            unanswered: list[tuple[int, int]] = []
-            for alert_id, round_ in sorted(touched):
-                q = select(NotificationLogRow.state, NotificationLogRow.channel_kind).where(
-                    NotificationLogRow.alert_id == alert_id,
-                    NotificationLogRow.purpose == "alert",
-                    NotificationLogRow.round == round_,
-                )
-                rows = (await s.execute(q)).all()
-                calls = [state for state, kind in rows if kind == "voice"]
-                if all(st == "failed" for st in calls) or all(st == "failed" for st, _ in rows):
-                    unanswered.append((alert_id, round_))
+            unanswered = [t for t in sorted(touched) if await self._round_unanswered(s, *t)]
         await self._notify_changed()
         return unanswered
 

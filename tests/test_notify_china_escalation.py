@@ -258,3 +258,35 @@ async def test_a_second_night_call_to_one_number_is_throttled_and_moves_on(
     finally:
         await pipeline.stop()
         await engine.dispose()
+
+
+async def test_a_delivered_sms_does_not_answer_a_call_nobody_picked_up(
+    tmp_path: Path, providers: FakeChinaProviders
+) -> None:
+    providers.call_states["13900000002"] = "200005"
+    args = providers.url_args()
+    daughter = [
+        f"aliyunvoice://{ALIYUN_KEY_ID}:{ALIYUN_SECRET}@TTS_1/13900000002?{args}",
+        f"aliyunsms://{ALIYUN_KEY_ID}:{ALIYUN_SECRET}@SMS_1/13900000002?sign=x&{args}",
+    ]
+    son = [f"aliyunsms://{ALIYUN_KEY_ID}:{ALIYUN_SECRET}@SMS_1/13900000003?sign=x&{args}"]
+    steps = [{"notify": ["family#1"], "wait_s": 600}, {"notify": ["family#2"], "wait_s": 600}]
+    clock = FakeClock(T0)
+    engine = create_engine(sqlite_url(tmp_path))
+    await init_store(engine)
+    store = AlertStore(engine)
+    pipeline, _ = make_pipeline(store, registry(daughter, son), clock, policy_set(steps, []))
+    try:
+        await pipeline.handle_transitions([transition(AlertKind.FALL, T0)])
+        await pipeline.tick()
+        clock.set(T0 + 30)
+        await pipeline.tick()  # receipts: SMS delivered, call not answered
+        await pipeline.tick()
+        rows = await store.notifications(purpose="alert")
+        got = {(r.recipient, r.channel_kind): (r.outcome, r.created_at) for r in rows}
+        assert got[("family:daughter", "sms")] == ("delivered", T0)
+        assert got[("family:daughter", "voice")] == ("not_answered", T0)
+        assert got[("family:son", "sms")][1] == T0 + 30
+    finally:
+        await pipeline.stop()
+        await engine.dispose()
