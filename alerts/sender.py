@@ -21,9 +21,10 @@ from alerts import channels
 from alerts.channels.base import ProviderPlugin
 from alerts.channels.templates import TemplateParams
 from alerts.outcomes import Receipt
+from eldercare.errors import EldercareError
 
 
-class DeliveryError(RuntimeError):
+class DeliveryError(EldercareError, RuntimeError):
     """A message was not delivered; the text says why (kept in the notification log)."""
 
 

@@ -13,6 +13,7 @@ from pydantic import Field
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
 from detectors.settings import BedExitSettings
 from eldercare.domain import AlertKind, Reading, Stream, Transition, TransitionAction
+from eldercare.evidence import EvidenceCode, seen
 
 
 class _Bed(RuleState):
@@ -52,7 +53,11 @@ class BedExitRule(Rule[BedExitState]):
         if bed is not None and bed.occupied == occupied:
             return []  # a repeated report of the same state
         room = self.ctx.room_of(reading)
-        ev = EvidenceData.of(reading, "in bed" if occupied else "bed empty", room)
+        ev = EvidenceData.seen(
+            reading,
+            seen(EvidenceCode.IN_BED if occupied else EvidenceCode.BED_EMPTY),
+            room_id=room,
+        )
         self.state.beds[resident] = _Bed(
             occupied=occupied,
             since=reading.ts,

@@ -12,6 +12,7 @@ from alerts.outcomes import Outcome as CallOutcome
 from alerts.records import AlertRecord, FeedItem, HistoryEntry, NotificationRecord
 from alerts.service import AlertService as PipelineService
 from alerts.store import AlertFilter, AlertNotFound, AlertStateError
+from gateway.evidence_text import observed_phrases
 from gateway.ports import (
     AlertChange,
     AlertConflict,
@@ -75,6 +76,7 @@ def _evidence(doc: dict[str, Any]) -> EvidenceOut:
         stream=str(doc.get("stream") or ""),
         summary=str(doc.get("summary") or ""),
         room_id=doc.get("room_id"),
+        phrases=observed_phrases(doc.get("observations") or []),
     )
 
 
