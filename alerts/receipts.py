@@ -11,7 +11,6 @@ from alerts import decisions
 from alerts.outcomes import Outcome
 from alerts.policy import PolicySet
 from alerts.store import AlertStore
-from eldercare.domain import Severity
 
 
 async def move_on(
@@ -28,7 +27,7 @@ async def move_on(
         state = await store.escalation_state(alert_id)
         if alert is None or state is None:
             continue
-        policy = policies.for_site(alert.site).severities[Severity(alert.severity)]
+        policy = policies.for_site(alert.site).severities[alert.severity]
         if decisions.has_next_step(state, policy) and await store.pull_forward(
             alert_id, round_, wall, wall
         ):

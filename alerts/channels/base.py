@@ -20,9 +20,10 @@ from apprise.url import PrivacyMode
 
 from alerts.channels.templates import TemplateParams
 from alerts.outcomes import Receipt
+from eldercare.errors import EldercareError
 
 
-class ProviderError(RuntimeError):
+class ProviderError(EldercareError, RuntimeError):
     """A provider refused a request; `code` is its error code (kept in the log)."""
 
     def __init__(self, code: str, message: str) -> None:

@@ -25,15 +25,14 @@ from alerts.pipeline import AlertPipeline
 from eldercare.clock import WallClock
 from eldercare.domain import (
     AlertKind,
-    Reading,
     Severity,
-    Stream,
     Transition,
     TransitionAction,
 )
 from eldercare.influx import InfluxClient, point_for_reading
 from eldercare.settings import Settings
 from gateway.users import Role, create_user
+from tests.helpers.browser import open_page, recent_day, screenshot
 from tests.helpers.gateway import (
     PASSWORD,
     Gateway,
@@ -51,18 +50,6 @@ pytestmark = [
     pytest.mark.asyncio(loop_scope="session"),
 ]
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
 
 @dataclass
 class Platform:
@@ -74,29 +61,12 @@ class Platform:
         await self.pipeline.handle_transitions([sos(site, resident, time.time(), room)])
 
 
-def _recent_day(now: float) -> list[Reading]:
-    def r(device: str, stream: Stream, ago_min: float, room: str, **fields: Any) -> Reading:
-        return Reading("hh-401", device, stream, now - ago_min * 60, fields, room_id=room)
-
-    readings = [
-        r("hh401-bed", Stream.OCCUPANCY, 600, "bedroom", occupied=False),
-        r("hh401-door", Stream.CONTACT, 300, "entrance", open=True),
-        r("hh401-door", Stream.CONTACT, 200, "entrance", open=True),
-    ]
-    for ago in (590, 560, 480, 240, 200, 150, 60, 12):
-        readings.append(r("hh401-pir-k", Stream.MOTION, ago, "kitchen", motion=True))
-    for ago in (650, 540, 190, 90, 30):
-        readings.append(r("hh401-pir-bed", Stream.MOTION, ago, "bedroom", motion=True))
-    readings.append(r("hh401-pir-b", Stream.MOTION, 100, "bathroom", motion=True))
-    return readings
-
-
 @pytest.fixture
 async def platform(tmp_path: Path, influx_url: str) -> AsyncIterator[Platform]:
     db = f"gw_{secrets.token_hex(4)}"
     influx = InfluxClient(influx_url)
     await influx.query(f'CREATE DATABASE "{db}"')
-    await influx.write([point_for_reading(x) for x in _recent_day(time.time())], db)
+    await influx.write([point_for_reading(x) for x in recent_day(time.time())], db)
     clock = WallClock()
     settings = Settings(
         run_dir=tmp_path / "run",
@@ -115,41 +85,6 @@ async def platform(tmp_path: Path, influx_url: str) -> AsyncIterator[Platform]:
     await gateway.engine.dispose()  # type: ignore[attr-defined]
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        await b.close()
-
-
-async def _page(browser: Any, base: str, username: str, lang: str, **ctx: Any) -> Any:
-    context = await browser.new_context(
-        locale=lang, base_url=base, timezone_id="Asia/Shanghai", **ctx
-    )
-    # The first visit's language; a switch on the page is then remembered.
-    await context.add_init_script(
-        "if (!localStorage.getItem('eldercare.lang')) "
-        f"localStorage.setItem('eldercare.lang', '{lang}')"
-    )
-    page = await context.new_page()
-    page.set_default_timeout(5000)
-    page.on("pageerror", lambda exc: print("page error:", exc))
-    page.on("console", lambda msg: print("console:", msg.text) if msg.type == "error" else None)
-    await page.goto("/login")
-    await page.fill("#username", username)
-    await page.fill("#password", PASSWORD)
-    await page.click("button[type=submit]")
-    return page
-
-
-async def _shot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=False)
-
-
 async def test_sos_from_raise_to_family_portal(platform: Platform, browser: Any) -> None:
     await sos_scenario(platform, browser, shots="")
 
@@ -161,7 +96,7 @@ async def sos_scenario(platform: Any, browser: Any, shots: str) -> None:
     (empty: take them)."""
     from playwright.async_api import expect
 
-    console = await _page(
+    console = await open_page(
         browser, platform.url, "op-bincheng", "zh-CN", viewport={"width": 1440, "height": 900}
     )
     await console.wait_for_url("**/console")
@@ -182,7 +117,7 @@ async def sos_scenario(platform: Any, browser: Any, shots: str) -> None:
     await expect(console.locator("ul.evidence")).not_to_contain_text("SOS button pressed")
     await expect(console.locator(".strip-row").first).to_be_visible()
     if not shots:
-        await _shot(console, "console-zh-alert")
+        await screenshot(console, "console-zh-alert")
 
     await console.keyboard.press("a")  # acknowledge
     await expect(row.locator(".timer")).to_have_text("已接警")
@@ -198,9 +133,9 @@ async def sos_scenario(platform: Any, browser: Any, shots: str) -> None:
         await expect(history).to_contain_text(step)  # escalation steps may come between
     await expect(console.locator("#st-ack60")).to_have_text("100.0%")
     if not shots:
-        await _shot(console, "console-zh-resolved")
+        await screenshot(console, "console-zh-resolved")
 
-    family = await _page(
+    family = await open_page(
         browser,
         platform.url,
         "family-zhang",
@@ -217,9 +152,9 @@ async def sos_scenario(platform: Any, browser: Any, shots: str) -> None:
     await expect(family.locator("#state")).to_contain_text("张秀英在家")
     await expect(family.locator("#state")).to_contain_text("厨房")
     if not shots:
-        await _shot(family, "family-zh")
+        await screenshot(family, "family-zh")
 
-    family_en = await _page(
+    family_en = await open_page(
         browser,
         platform.url,
         "family-zhang",
@@ -231,7 +166,7 @@ async def sos_scenario(platform: Any, browser: Any, shots: str) -> None:
     await expect(family_en.locator("#state")).to_contain_text("is at home, last active")
     await expect(family_en.locator(".alert-item").first).to_contain_text("resident fine")
     if not shots:
-        await _shot(family_en, "family-en")
+        await screenshot(family_en, "family-en")
 
 
 async def test_console_in_english_and_the_other_pages(platform: Platform, browser: Any) -> None:
@@ -239,7 +174,7 @@ async def test_console_in_english_and_the_other_pages(platform: Platform, browse
 
     await platform.raise_sos("hh-401", "zhang-xiuying")
     await platform.raise_sos("yiyang", "sun-lan", "r301")
-    page = await _page(
+    page = await open_page(
         browser, platform.url, "op-bincheng", "en", viewport={"width": 1440, "height": 900}
     )
     await page.wait_for_url("**/console")
@@ -252,14 +187,14 @@ async def test_console_in_english_and_the_other_pages(platform: Platform, browse
     await expect(page.locator("#queue .row").nth(1)).to_have_class(re.compile(r"\bflash\b"))
     await expect(page.locator(".resident-card h3")).to_contain_text("孙兰")
     await expect(page.locator(".resident-card")).to_contain_text("301-1")
-    await _shot(page, "console-en")
+    await screenshot(page, "console-en")
 
     await page.click("#lang")  # switch to Chinese, remembered
     await expect(page.locator("#queue .row .kind").first).to_have_text("一键呼叫")
     await page.goto("/console/floor")
     await expect(page.locator(".bed")).to_have_count(3)
     await expect(page.locator(".bed.alerting")).to_have_count(1)
-    await _shot(page, "floor-zh")
+    await screenshot(page, "floor-zh")
     now = time.time()
     await platform.pipeline.handle_transitions(
         [
@@ -299,11 +234,11 @@ async def test_console_in_english_and_the_other_pages(platform: Platform, browse
     await expect(rows).to_have_count(2)
     await expect(rows.first).to_contain_text("电量低 12%")  # the longest-standing first
     await expect(rows.nth(1)).to_contain_text("设备离线")
-    await _shot(page, "devices-zh")
+    await screenshot(page, "devices-zh")
 
     login = await (await browser.new_context(locale="en", base_url=platform.url)).new_page()
     await login.goto("/login")
-    await _shot(login, "login-en")
+    await screenshot(login, "login-en")
 
 
 async def test_family_declares_away_and_the_operator_sees_and_withdraws_it(
@@ -313,7 +248,7 @@ async def test_family_declares_away_and_the_operator_sees_and_withdraws_it(
     it on the resident card of an alert and withdraws it; the portal offers the form again."""
     from playwright.async_api import expect
 
-    family = await _page(browser, platform.url, "family-zhang", "zh-CN")
+    family = await open_page(browser, platform.url, "family-zhang", "zh-CN")
     await family.wait_for_url("**/family")
     await expect(family.locator("#away-form")).to_be_visible()
     await expect(family.locator("#away-explain")).to_contain_text("外出未归")
@@ -326,17 +261,17 @@ async def test_family_declares_away_and_the_operator_sees_and_withdraws_it(
     await expect(family.locator("#away-current")).to_contain_text("在女儿家")
     await expect(family.locator("#away-form")).to_be_hidden()
     await expect(family.locator("#state-away")).to_have_text(f"张秀英已报备外出，预计{shown}回家")
-    await _shot(family, "family-away-zh")
+    await screenshot(family, "family-away-zh")
 
     await platform.raise_sos("hh-401", "zhang-xiuying")
-    page = await _page(
+    page = await open_page(
         browser, platform.url, "op-bincheng", "en", viewport={"width": 1440, "height": 900}
     )
     await page.wait_for_url("**/console")
     await page.locator("#queue .row").first.click()
     await expect(page.locator("#away")).to_contain_text(f"declared away until {shown}")
     await expect(page.locator("#away")).to_contain_text("family-zhang")
-    await _shot(page, "console-away-en")
+    await screenshot(page, "console-away-en")
     await page.click("#btn-away-withdraw")
     await expect(page.locator("#away")).to_contain_text("None declared")
 
@@ -353,7 +288,7 @@ async def test_lost_stream_is_impossible_to_miss(tmp_path: Path, browser: Any) -
     gateway = await build_gateway(settings, WallClock())
     port = free_port()
     async with serve(gateway.app, port) as url:
-        page = await _page(
+        page = await open_page(
             browser, url, "op-bincheng", "en", viewport={"width": 1440, "height": 900}
         )
         await page.wait_for_url("**/console")
@@ -362,7 +297,7 @@ async def test_lost_stream_is_impossible_to_miss(tmp_path: Path, browser: Any) -
     # The server is gone: the console must say so, loudly.
     await expect(page.locator("#conn-banner")).to_be_visible(timeout=10000)
     await expect(page.locator("#conn")).to_have_text(re.compile("LOST"))
-    await _shot(page, "console-en-connection-lost")
+    await screenshot(page, "console-en-connection-lost")
     # And it recovers by itself when the server is back.
     async with serve(gateway.app, port):
         await expect(page.locator("#conn")).to_have_class("conn live", timeout=15000)
@@ -425,7 +360,7 @@ async def mqtt_platform(settings: Settings) -> AsyncIterator[MqttPlatform]:
     )
     influx = InfluxClient(cfg.influx_url)
     await influx.query(f'CREATE DATABASE "{db}"')
-    await influx.write([point_for_reading(x) for x in _recent_day(time.time())], db)
+    await influx.write([point_for_reading(x) for x in recent_day(time.time())], db)
     platform = await build_platform(cfg)
     sessions = platform.parts.sessions
     await registry_store.apply_document(sessions, RegistryDocument.model_validate(REGISTRY))

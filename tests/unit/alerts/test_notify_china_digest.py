@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alerts.digest import digest_message
 from alerts.records import AlertRecord
+from eldercare.domain import AlertCondition, AlertKind, AlertStatus, Severity
 from eldercare.registry_index import RegistryIndex
 from eldercare.registry_model import RegistryDocument
 
@@ -25,7 +26,7 @@ def _index() -> RegistryIndex:
     )
 
 
-def _alert(alert_id: int, site: str, kind: str) -> AlertRecord:
+def _alert(alert_id: int, site: str, kind: AlertKind) -> AlertRecord:
     return AlertRecord(
         id=alert_id,
         site=site,
@@ -33,9 +34,9 @@ def _alert(alert_id: int, site: str, kind: str) -> AlertRecord:
         room=None,
         device=None,
         kind=kind,
-        severity="critical",
-        condition="active",
-        status="open",
+        severity=Severity.CRITICAL,
+        condition=AlertCondition.ACTIVE,
+        status=AlertStatus.OPEN,
         raised_at=0.0,
         created_at=0.0,
         last_update=0.0,
@@ -43,7 +44,8 @@ def _alert(alert_id: int, site: str, kind: str) -> AlertRecord:
 
 
 def test_counts_by_kind_in_the_narrowest_common_area() -> None:
-    alerts = [_alert(i, "a" if i % 2 else "b", k) for i, k in enumerate(["fall"] * 2 + ["sos"])]
+    kinds = [AlertKind.FALL] * 2 + [AlertKind.SOS]
+    alerts = [_alert(i, "a" if i % 2 else "b", k) for i, k in enumerate(kinds)]
     title, body = digest_message(alerts, 0, _index(), "zh-CN", "https://x/console")
     assert title == "【汇总】3 条新警报"
     assert (
@@ -52,5 +54,5 @@ def test_counts_by_kind_in_the_narrowest_common_area() -> None:
     )
     _, en = digest_message(alerts, 1, _index(), "en", "https://x/console")
     assert en.startswith("[Digest] 4 new alerts in 滨城区: 2 × Fall, 1 × SOS call, 1 other")
-    across = [_alert(1, "a", "fall"), _alert(2, "c", "fall")]
+    across = [_alert(1, "a", AlertKind.FALL), _alert(2, "c", AlertKind.FALL)]
     assert "滨州市 2 条新警报" in digest_message(across, 0, _index(), "zh-CN", "l")[1]

@@ -6,7 +6,6 @@ against the local provider stand-ins; the pipeline on a fake clock."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -22,29 +21,29 @@ from eldercare import metrics
 from eldercare.clock import FakeClock
 from eldercare.db import create_engine
 from eldercare.domain import AlertKind
-from tests.china_providers_support import (
+from tests.helpers.alerts import T0, make_pipeline, registry, sqlite_url, transition
+from tests.helpers.china_providers import (
     ALIYUN_KEY_ID,
     ALIYUN_SECRET,
     TENCENT_SECRET_ID,
     TENCENT_SECRET_KEY,
     FakeChinaProviders,
 )
-from tests.test_alerts_support import T0, make_pipeline, registry, sqlite_url, transition
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 TZ = ZoneInfo("Asia/Shanghai")
 
 
 @pytest.fixture
-def providers(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeChinaProviders]:
-    with FakeChinaProviders() as p:
-        # Apprise's own WeCom bot plugin, pointed at the local bot (an endpoint override).
-        monkeypatch.setattr(
-            NotifyWeComBot,
-            "notify_url",
-            f"http://{p.endpoint}/cgi-bin/webhook/send?key={{key}}",
-        )
-        yield p
+def providers(providers: FakeChinaProviders, monkeypatch: pytest.MonkeyPatch) -> FakeChinaProviders:
+    """The conftest's stand-in, with Apprise's own WeCom bot plugin pointed at its
+    local bot (an endpoint override)."""
+    monkeypatch.setattr(
+        NotifyWeComBot,
+        "notify_url",
+        f"http://{providers.endpoint}/cgi-bin/webhook/send?key={{key}}",
+    )
+    return providers
 
 
 def policy_set(steps: list[dict[str, object]], centre: list[str]) -> PolicySet:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,9 +18,9 @@ from alerts.pipeline import AlertPipeline
 from eldercare.clock import FakeClock, WallClock
 from eldercare.influx import InfluxClient, point_for_reading
 from eldercare.settings import Settings
-from tests.china_providers_support import ALIYUN_KEY_ID, ALIYUN_SECRET, FakeChinaProviders
-from tests.test_gateway_browser import _page, _recent_day, _shot, browser
-from tests.test_gateway_support import (
+from tests.helpers.browser import open_page, recent_day, screenshot
+from tests.helpers.china_providers import ALIYUN_KEY_ID, ALIYUN_SECRET, FakeChinaProviders
+from tests.helpers.gateway import (
     Gateway,
     build_gateway,
     current_index,
@@ -31,7 +31,6 @@ from tests.test_gateway_support import (
     sos,
 )
 
-__all__ = ["browser"]
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.integration,
@@ -47,17 +46,11 @@ class Platform:
 
 
 @pytest.fixture
-def providers() -> Iterator[FakeChinaProviders]:
-    with FakeChinaProviders() as p:
-        yield p
-
-
-@pytest.fixture
 async def platform(tmp_path: Path, influx_url: str) -> AsyncIterator[Platform]:
     db = f"gw_{secrets.token_hex(4)}"
     influx = InfluxClient(influx_url)
     await influx.query(f'CREATE DATABASE "{db}"')
-    await influx.write([point_for_reading(x) for x in _recent_day(time.time())], db)
+    await influx.write([point_for_reading(x) for x in recent_day(time.time())], db)
     clock = FakeClock(time.time())  # the pipeline's; the gateway runs on the wall clock
     settings = Settings(
         run_dir=tmp_path / "run", database_url=db_url(tmp_path), influx_url=influx_url, influx_db=db
@@ -117,7 +110,7 @@ async def test_pages_show_channel_and_outcome_of_each_notification(
             "call not answered · 李梅",
         ),
     ):
-        console = await _page(
+        console = await open_page(
             browser, platform.url, "op-bincheng", lang, viewport={"width": 1440, "height": 900}
         )
         await console.wait_for_url("**/console")
@@ -126,9 +119,9 @@ async def test_pages_show_channel_and_outcome_of_each_notification(
         await expect(card).to_contain_text(voice)
         await expect(card).to_contain_text(sms)
         await expect(console.locator(".history").first).to_contain_text(history)
-        await _shot(console, f"console-notifications-{lang}")
+        await screenshot(console, f"console-notifications-{lang}")
 
-        family = await _page(
+        family = await open_page(
             browser,
             platform.url,
             "family-zhang",
@@ -140,4 +133,4 @@ async def test_pages_show_channel_and_outcome_of_each_notification(
         line = family.locator(".alert-item .notified").first
         await expect(line).to_contain_text(voice)
         await expect(line).to_contain_text(sms)
-        await _shot(family, f"family-notifications-{lang}")
+        await screenshot(family, f"family-notifications-{lang}")

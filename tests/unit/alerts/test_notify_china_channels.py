@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from alerts.channels.tencent import voice_callback_outcome
 from alerts.outcomes import Receipt
 from alerts.sender import AppriseSender, DeliveryError
 from eldercare.logs import _Formatter, redact_secrets
-from tests.china_providers_support import (
+from tests.helpers.china_providers import (
     ALIYUN_KEY_ID,
     ALIYUN_SECRET,
     TENCENT_SECRET_ID,
@@ -27,12 +26,6 @@ from tests.china_providers_support import (
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 PARAMS = TemplateParams("张秀英", "跌倒", "02:41", "请致电本人 13900000001")
-
-
-@pytest.fixture
-def providers() -> Iterator[FakeChinaProviders]:
-    with FakeChinaProviders() as p:
-        yield p
 
 
 def aliyun_sms(p: FakeChinaProviders, phone: str = "13800000001", template: str = "SMS_1") -> str:

@@ -5,7 +5,7 @@ provider stand-in; the gateway in process over the same store)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -16,15 +16,15 @@ from eldercare.clock import FakeClock
 from eldercare.domain import AlertKind
 from eldercare.settings import Settings
 from gateway.i18n import catalogue
-from tests.china_providers_support import (
+from tests.helpers.alerts import make_pipeline, policies, transition
+from tests.helpers.china_providers import (
     ALIYUN_KEY_ID,
     ALIYUN_SECRET,
     TENCENT_SECRET_ID,
     TENCENT_SECRET_KEY,
     FakeChinaProviders,
 )
-from tests.test_alerts_support import make_pipeline, policies, transition
-from tests.test_gateway_support import (
+from tests.helpers.gateway import (
     Gateway,
     build_gateway,
     current_index,
@@ -35,12 +35,6 @@ from tests.test_gateway_support import (
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 T0 = 1_795_372_860.0  # 02:41 in Binzhou
-
-
-@pytest.fixture
-def providers() -> Iterator[FakeChinaProviders]:
-    with FakeChinaProviders() as p:
-        yield p
 
 
 @pytest.fixture
