@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from alerts.channels.templates import TemplateParams
 from alerts.policy import Centre
 from alerts.recipients import Recipient, contacts_for
 from alerts.records import AlertRecord
@@ -191,3 +192,35 @@ def followup_message(
         f"{outcome}. {note_text}Details: {link}"
     )
     return f"[Handled] {kind}: {name}", body
+
+
+def template_params(
+    alert: AlertRecord,
+    site: Site | None,
+    recipient: Recipient,
+    centre: Centre,
+    now: float,
+) -> TemplateParams:
+    """The variables of an SMS or voice provider's template (always zh-CN: the
+    providers' templates are approved in Chinese): who, what, when, what to do."""
+    name, resident = _who(alert, site)
+    tz = site.timezone if site else "Asia/Shanghai"
+    if resident is None and site is not None and len(site.residents) == 1:
+        resident = site.residents[0]
+    actions: list[str] = []
+    if resident is not None and resident.phone:
+        actions.append(f"致电本人 {resident.phone}")
+    if recipient.portal == "family":
+        actions.append("联系服务中心" + (f" {centre.phone}" if centre.phone else ""))
+    else:
+        first_family = next(
+            (c for c in contacts_for(site, alert.resident, "family") if c.phone), None
+        )
+        if first_family is not None:
+            actions.append(f"联系家属 {first_family.name} {first_family.phone}")
+    return TemplateParams(
+        name=name,
+        kind=kind_term(alert.kind, "zh-CN") + _minutes(alert, "zh-CN"),
+        time=local_time(alert.raised_at, tz, now),
+        action="请" + " 或 ".join(actions) if actions else "请查看控制台",
+    )

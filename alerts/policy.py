@@ -33,6 +33,7 @@ from eldercare.errors import EldercareError
 POLICY_DIR = Path(__file__).parent / "policies"
 DEFAULT_POLICY_FILE = POLICY_DIR / "default.yaml"
 DEFAULT_INHIBIT_FILE = POLICY_DIR / "inhibit.yaml"
+LIMITS_FILE = "limits.yaml"  # sending limits (alerts.limits), beside the site overrides
 
 ROLES = ("centre", "family", "neighbour", "responder", "supervisor", "doctor")
 _RECIPIENT = r"^(centre|family|neighbour|responder|supervisor|doctor)(#[1-9][0-9]*)?$"
@@ -244,6 +245,8 @@ class PolicySet:
         overrides: dict[str, SitePolicyOverride] = {}
         if overrides_dir is not None:
             for path in sorted(overrides_dir.glob("*.yaml")):
+                if path.name == LIMITS_FILE:
+                    continue
                 try:
                     overrides[path.stem] = SitePolicyOverride.model_validate(_load_yaml(path))
                 except ValueError as exc:

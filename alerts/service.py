@@ -29,9 +29,10 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from alerts import decisions
+from alerts import decisions, receipts
 from alerts.events import AlertEvent, AlertEventRecorder, NullRecorder
 from alerts.messages import followup_message
+from alerts.outcomes import Outcome as CallOutcome
 from alerts.policy import PolicySet
 from alerts.recipients import Recipient, channel_hash
 from alerts.records import (
@@ -76,7 +77,9 @@ class AlertDetail:
                 "step": n.step,
                 "round": n.round,
                 "channel": n.channel_hash,
+                "channel_kind": n.channel_kind,
                 "state": n.state,
+                "outcome": n.outcome,
                 "attempts": n.attempts,
                 "last_error": n.last_error,
             }
@@ -221,6 +224,14 @@ class AlertService:
         self.recorder.submit(events)
         await self._queue_followups(alert, now)
         return alert
+
+    async def record_call_outcomes(self, outcomes: Sequence[tuple[str, CallOutcome]]) -> int:
+        """A provider's call status callbacks: (call id, outcome); an unanswered call
+        makes the next escalation step due at once (the pipeline's loop runs it)."""
+        recorded, _ = await receipts.record_call_outcomes(
+            self.store, self.policies, outcomes, self.clock.now()
+        )
+        return recorded
 
     async def _require(self, alert_id: int) -> AlertRecord:
         alert = await self.store.get(alert_id)

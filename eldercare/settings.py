@@ -81,6 +81,11 @@ class Settings(BaseSettings):
     public_url: str = Field(
         "http://127.0.0.1:8080", description="base URL used in notification links"
     )
+    provider_callback_token: str = Field(
+        "",
+        description="shared secret in the status callback URL given to SMS/voice providers "
+        "(?token=...); empty: the callback routes are off",
+    )
 
     ingest_site_limits: bool = Field(
         True,
@@ -145,6 +150,7 @@ SECRET_FIELDS = (
     "influx_password",
     "database_url",
     "metrics_token",
+    "provider_callback_token",
 )
 
 

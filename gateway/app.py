@@ -34,6 +34,7 @@ from gateway import (
     routes_auth,
     routes_away,
     routes_family,
+    routes_providers,
     routes_registry,
 )
 from gateway.audit import AuditRow
@@ -162,6 +163,7 @@ def create_app(
         routes_away,
         routes_activity,
         routes_family,
+        routes_providers,
     ):
         app.include_router(module.router)
     pages.mount(app)

@@ -22,8 +22,9 @@ from gateway.auth import can_see_alert
 from gateway.context import Auth, Ctx, GatewayContext, audit, require
 from gateway.enrich import enrich
 from gateway.family_link import linked_contacts
-from gateway.ports import AlertEventOut, AlertOut, AlertQuery
+from gateway.ports import AlertEventOut, AlertOut, AlertQuery, NotificationOut
 from gateway.routes_activity import resident_activity
+from gateway.routes_alerts import name_notified
 from gateway.routes_away import AwayOut, current_away
 from gateway.routes_registry import ResidentOut, resident_out, resident_site
 from gateway.users import Role
@@ -83,6 +84,9 @@ class PreferencesOut(Preferences):
 class HandledAlert(BaseModel):
     alert: AlertOut
     history: list[AlertEventOut]
+    notifications: list[NotificationOut] = Field(
+        default_factory=list, description="messages to the family: channel and outcome"
+    )
 
 
 class FamilyView(BaseModel):
@@ -148,7 +152,13 @@ async def family_view(
         if not can_see_alert(principal.account, site, a.resident_id):
             continue
         history = await ctx.alert_service.alert_history(a.id)
-        handled.append(HandledAlert(alert=enrich(a, index), history=history))
+        # The family sees what reached the family, not the duty centre's channels.
+        notes = [
+            name_notified(n, site)
+            for n in await ctx.alert_service.alert_notifications(a.id)
+            if n.role == "family"
+        ]
+        handled.append(HandledAlert(alert=enrich(a, index), history=history, notifications=notes))
     return FamilyView(
         resident=resident_out(site, resident),
         state=state,

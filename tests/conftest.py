@@ -27,6 +27,7 @@ from eldercare.settings import Settings
 from eldercare_app.local_services import LocalServices
 from eldercare_app.mqtt_accounts import PLATFORM_USER
 from tests.helpers.alerts import HttpReceiver, Received, SmtpReceiver, free_port, sqlite_url
+from tests.helpers.china_providers import FakeChinaProviders
 
 # Tests that need a service the session starts; a test asking for one is an integration
 # test wherever it lives (marked below), as is every test in integration/ and e2e/.
@@ -319,6 +320,13 @@ def smtp_receiver() -> Iterator[SmtpReceiver]:
     controller.start()
     yield receiver
     controller.stop()
+
+
+@pytest.fixture
+def providers() -> Iterator[FakeChinaProviders]:
+    """The local stand-in of the Aliyun and Tencent APIs and a WeCom group bot."""
+    with FakeChinaProviders() as p:
+        yield p
 
 
 @pytest_asyncio.fixture(loop_scope="function")

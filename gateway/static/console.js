@@ -246,7 +246,7 @@
 
   async function loadDetail(id) {
     const pane = document.getElementById("detail");
-    const { alert: a, history } = await api("/api/alerts/" + encodeURIComponent(id));
+    const { alert: a, history, notifications } = await api("/api/alerts/" + encodeURIComponent(id));
     if (id !== selectedId) return;
     let resident = null, contacts = [], act = null, away = null;
     if (a.resident_id) {
@@ -260,7 +260,7 @@
       ]);
     }
     if (id !== selectedId) return;
-    pane.replaceChildren(renderDetail(a, history, resident, contacts, act, away));
+    pane.replaceChildren(renderDetail(a, history, resident, contacts, act, away, notifications || []));
   }
 
   function residentPath(siteId, residentId) {
@@ -310,7 +310,7 @@
     loadDetail(a.id);
   }
 
-  function renderDetail(a, history, r, contacts, act, away) {
+  function renderDetail(a, history, r, contacts, act, away, notifications) {
     const now = Date.now() / 1000;
     const head = el("div", { class: "detail-head sev-" + a.severity },
       el("span", { class: "sev-label" }, t("severity." + a.severity)),
@@ -367,8 +367,18 @@
         h.details && h.details.outcome ? " · " + t("outcome." + h.details.outcome) : "",
         h.text ? " — " + h.text : ""))));
 
-    return el("div", { class: "detail-inner", "data-alert": a.id }, head, EC.hazardAdvice(a.kind),
-      actions, el("div", { class: "cards" }, card, contactList, evidence, strip, hist));
+    // Each message: to whom, by which channel, what became of it (answered, digest, ...).
+    const sent = el("section", { class: "card notifications" }, el("h3", {}, t("detail.notifications")),
+      notifications.length ? el("ol", { class: "history" }, notifications.map((n) => el("li", { class: "nout-" + n.outcome },
+        el("span", { class: "time" }, dateTime(n.at)), " ",
+        n.recipient === "centre" ? t("history.centre") : n.recipient,
+        " · " + t("channel." + (n.channel || "unknown")),
+        n.purpose === "followup" ? " · " + t("notify.purpose.followup") : "",
+        " · ", el("strong", {}, t("notify.outcome." + n.outcome)))))
+        : el("p", { class: "muted" }, "–"));
+
+    return el("div", { class: "detail-inner", "data-alert": a.id }, head, EC.hazardAdvice(a.kind), actions,
+      el("div", { class: "cards" }, card, contactList, evidence, strip, hist, sent));
   }
 
   function renderStrip(act) {

@@ -42,6 +42,16 @@
     return t("family.alert." + a.handling, vars) + (a.resolution_note ? " (" + a.resolution_note + ")" : "");
   }
 
+  // "Who was told: 李梅 · Voice call · not answered; Li Wei · Voice call · answered".
+  function notifiedLine(item) {
+    const notes = item.notifications || [];
+    if (!notes.length) return null;
+    return el("div", { class: "notified muted" }, t("family.notified") + (EC.lang === "zh-CN" ? "：" : ": "),
+      notes.map((n, i) => el("span", { class: "nout-" + n.outcome },
+        (i ? (EC.lang === "zh-CN" ? "；" : "; ") : "") + n.recipient + " · " + t("channel." + (n.channel || "unknown")) +
+        " · " + t("notify.outcome." + n.outcome))));
+  }
+
   function render() {
     if (!view) return;
     const [text, cls] = sentence(view.state);
@@ -60,7 +70,8 @@
       el("div", { class: "alert-item sev-" + item.alert.severity + (item.alert.handling === "resolved" ? " done" : " pending"), "data-alert": item.alert.id },
         el("div", { class: "status" }, t("handling." + item.alert.handling)),
         el("div", {}, EC.hazardMark(item.alert.kind), alertSentence(item)),
-        item.alert.handling === "resolved" ? null : EC.hazardAdvice(item.alert.kind)))
+        item.alert.handling === "resolved" ? null : EC.hazardAdvice(item.alert.kind),
+        notifiedLine(item)))
       : [el("p", { class: "muted" }, t("family.alerts_none"))]));
   }
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from alerts.pipeline import AlertPipeline
@@ -70,3 +71,12 @@ async def open_page(browser: Any, base: str, username: str, lang: str, **ctx: An
     await page.fill("#password", PASSWORD)
     await page.click("button[type=submit]")
     return page
+
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+async def screenshot(page: Any, name: str) -> None:
+    """A screenshot in test-artifacts/, for a person to look at."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=False)
