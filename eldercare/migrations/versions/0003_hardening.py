@@ -1,7 +1,7 @@
 """resident identity is (site, resident): declared absences keyed by both, family
 accounts naming `site_id/resident_id`; the run lease (`platform_lease`)
 
-Revision ID: 0003_hardening
+Revision ID: 0003
 Revises: 0002
 Create Date: 2026-12-07 09:30:00
 """
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0003_hardening"
+revision: str = "0003"
 down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
