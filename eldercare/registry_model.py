@@ -36,11 +36,12 @@ Example (abridged)::
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from eldercare.domain import DeviceKind, RoomKind, SiteKind
 
@@ -53,7 +54,26 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 
-Overrides = dict[str, dict[str, Any]]
+def _finite_numbers(overrides: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """No infinity or NaN in an override: YAML and JSON cannot carry them back (a dumped
+    registry would read back different), and no threshold means them."""
+
+    def check(value: Any, where: str) -> None:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{where}: {value} is not a finite number")
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                check(inner, f"{where}.{key}")
+        elif isinstance(value, list):
+            for i, inner in enumerate(value):
+                check(inner, f"{where}[{i}]")
+
+    for kind, values in overrides.items():
+        check(values, kind)
+    return overrides
+
+
+Overrides = Annotated[dict[str, dict[str, Any]], AfterValidator(_finite_numbers)]
 """Detector threshold overrides by rule kind, e.g. {"bathroom_too_long": {"night_minutes": 20}}.
 Validated by the detectors package against each rule's settings model."""
 
