@@ -10,6 +10,11 @@ bedroom or bathroom (night visits end in bed) with the quiet beginning or due in
 the night window, or before getting up that day (movement outside bedroom and
 bathroom after `not_up.day_start`). `bathroom_too_long` watches the bathroom, and
 `not_up` the morning after; a quiet that began elsewhere is always judged.
+Stillness on a pressed seat mat (`occupancy.py`: chair, armchair, couch) is judged
+against at least `seated_hours` (8 h) from the sitting down or the last movement,
+whichever is later: a 3-6 h evening in front of the TV is not a long lie, a person
+slumped in the chair all day and night still is. In bed is the bed mats' (a mat
+emptied with nothing moving since is still in bed: mats lose sleepers).
 Gaps that raised an alert, began asleep or contained an absence are not learned.
 In an institution each resident is judged from their own room's sensors and their own
 devices (bed, worn), never from a corridor or another resident's room; bed-bound
@@ -21,8 +26,10 @@ from __future__ import annotations
 from pydantic import Field
 
 from detectors import absence as away
+from detectors import occupancy
 from detectors.baseline import GapBaseline
-from detectors.movement import MOVEMENT_STREAMS, MovementState, is_movement
+from detectors.movement import MovementState, is_movement
+from detectors.occupancy import WATCHED_STREAMS
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
 from detectors.settings import (
     AbsenceSettings,
@@ -30,7 +37,7 @@ from detectors.settings import (
     NotUpSettings,
     minutes_of_day,
 )
-from eldercare.domain import AlertKind, Reading, Stream, Transition, TransitionAction
+from eldercare.domain import AlertKind, Reading, Transition, TransitionAction
 
 
 class _Watch(RuleState):
@@ -45,7 +52,7 @@ class _Watch(RuleState):
 class InactivityState(RuleState):
     movement: MovementState = Field(default_factory=MovementState)
     absence: away.AbsenceState = Field(default_factory=away.AbsenceState)
-    in_bed: dict[str, bool] = Field(default_factory=dict)
+    in_bed: dict[str, bool] = Field(default_factory=dict)  # unused (occupancy); old snapshots
     up_day: dict[str, str] = Field(default_factory=dict)  # resident → last local day got up
     watches: dict[str, _Watch] = Field(default_factory=dict)  # resident id ("" = site)
     baselines: dict[str, GapBaseline] = Field(default_factory=dict)
@@ -55,7 +62,7 @@ class InactivityRule(Rule[InactivityState]):
     name = "inactivity"
     kinds = (AlertKind.INACTIVITY,)
     state_model = InactivityState
-    streams = MOVEMENT_STREAMS
+    streams = WATCHED_STREAMS
 
     def _settings(self, resident: str) -> InactivitySettings:
         return self.ctx.settings(self.name, InactivitySettings, resident or None)
@@ -85,7 +92,7 @@ class InactivityRule(Rule[InactivityState]):
 
     def _asleep(self, resident: str, w: _Watch, due: float) -> bool:
         if resident in self.ctx.residents_with_bed_sensor:
-            return self.state.in_bed.get(resident, False)
+            return occupancy.in_bed(self.state.absence.occupancy, self.ctx, resident)
         s = self._settings(resident)
         if not s.presume_asleep or not self._resting_room(w.last_room):
             return False
@@ -104,6 +111,10 @@ class InactivityRule(Rule[InactivityState]):
         if not self._settings(resident).enabled:
             return None
         due = w.last_move + self.limit_s(resident, w.last_move)[0]
+        sat_down = occupancy.seated(self.state.absence.occupancy, self.ctx, due)
+        if sat_down is not None:
+            seated_s = self._settings(resident).seated_hours * 3600
+            due = max(due, max(sat_down, w.last_move) + seated_s)
         return None if self._asleep(resident, w, due) else due
 
     # --- events ---------------------------------------------------------------------------
@@ -111,10 +122,6 @@ class InactivityRule(Rule[InactivityState]):
     def on_reading(self, reading: Reading) -> list[Transition]:
         moved = is_movement(reading, self.state.movement)
         away.observe(self.state.absence, self.ctx, reading, moved)
-        if reading.stream == Stream.OCCUPANCY:
-            bed_resident = self.ctx.bed_resident(reading.device_id)
-            if bed_resident is not None:
-                self.state.in_bed[bed_resident] = bool(reading.fields.get("occupied", False))
         if not moved:
             return []
         out: list[Transition] = []

@@ -18,7 +18,8 @@ from __future__ import annotations
 from pydantic import Field
 
 from detectors import absence as away
-from detectors.movement import MOVEMENT_STREAMS, MovementState, is_movement
+from detectors.movement import MovementState, is_movement
+from detectors.occupancy import WATCHED_STREAMS
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
 from detectors.settings import NightDoorExitSettings
 from detectors.site_context import DEMENTIA
@@ -42,7 +43,7 @@ class NightDoorExitRule(Rule[NightDoorExitState]):
     name = "night_door_exit"
     kinds = (AlertKind.NIGHT_DOOR_EXIT,)
     state_model = NightDoorExitState
-    streams = MOVEMENT_STREAMS
+    streams = WATCHED_STREAMS
 
     def _settings(self, resident: str | None) -> NightDoorExitSettings:
         return self.ctx.settings(self.name, NightDoorExitSettings, resident)

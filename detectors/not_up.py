@@ -19,7 +19,8 @@ from pydantic import Field
 
 from detectors import absence as away
 from detectors.baseline import WakeBaseline
-from detectors.movement import MOVEMENT_STREAMS, MovementState, is_movement
+from detectors.movement import MovementState, is_movement
+from detectors.occupancy import WATCHED_STREAMS
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
 from detectors.settings import AbsenceSettings, NotUpSettings, minutes_of_day
 from eldercare.domain import AlertKind, Reading, Stream, Transition, TransitionAction
@@ -48,7 +49,7 @@ class NotUpRule(Rule[NotUpState]):
     name = "not_up"
     kinds = (AlertKind.NOT_UP,)
     state_model = NotUpState
-    streams = MOVEMENT_STREAMS
+    streams = WATCHED_STREAMS
 
     def _settings(self, resident: str) -> NotUpSettings:
         return self.ctx.settings(self.name, NotUpSettings, resident or None)

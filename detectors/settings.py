@@ -76,6 +76,13 @@ class FallSettings(RuleSettings):
 
 class BedExitSettings(NightWindowSettings):
     minutes: float = Field(30.0, gt=0, le=600, description="out of bed longer than this at night")
+    unconfirmed_minutes: float = Field(
+        60.0,
+        gt=0,
+        le=600,
+        description="the bed mats empty and nothing else moving (mats lose a sleeper lying "
+        "across them): judged against this instead",
+    )
 
 
 class BathroomSettings(NightWindowSettings):
@@ -122,6 +129,13 @@ class InactivitySettings(NightWindowSettings):
         True,
         description="without a bed sensor, a quiet that began in a bedroom or bathroom at "
         "night, or before getting up, counts as asleep in bed (not_up covers the morning)",
+    )
+    seated_hours: float = Field(
+        8.0,
+        gt=0,
+        le=24,
+        description="while a seat mat (chair, armchair, couch) is pressed the quiet is "
+        "judged against at least this (an evening in the armchair is not a long lie)",
     )
 
     @model_validator(mode="after")

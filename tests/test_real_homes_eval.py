@@ -113,7 +113,6 @@ def house_b_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object
     return evaluate_home(kasteren2010_house_b(path))
 
 
-@pytest.mark.xfail(strict=True, reason="inactivity counts an evening in a chair as a long lie")
 def test_regular_life_with_seat_evenings_raises_nothing(house_b_report: dict) -> None:
     fa = house_b_report["false_alarms"]
     assert fa["total"] == 0, fa["alerts"]

@@ -217,7 +217,7 @@ def _end_firings(before: Sequence[Reading], cut: float, keep_on: frozenset[str])
         if r.device_id in keep_on or not is_on(r):
             continue
         off = {k: (0.0 if k == "watts" else False) for k in r.fields}
-        t = max(r.ts, cut - 1)
+        t = max(r.ts + 1, cut - 1)  # never at the last reading's own time (a duplicate)
         out.append(replace(r, ts=t, received_at=t, fields=off))
     return sorted(out, key=lambda r: r.ts)
 

@@ -9,6 +9,11 @@ outer door; toilet door and flush → the toilet; sink float → the bathroom; b
 and dresser → the bedroom; fridge, cupboards, cutlery drawer, stove lid → kitchen
 contacts; toaster and microwave → plugs; balcony door and window → living-room contacts
 (not outer doors: the balcony is still home). Sensor 23 has no label (2 firings): skipped.
+
+Only the annotated span is replayed (first to last activity in `houseB_activities.tsv`,
+24 Jul – 7 Aug 2009): outside it the release's sensors are not looked after (the study
+chair mat reports "pressed" from 5 to 16 Aug, a bed mat from 6 to 16 Aug, the bathroom
+PIR from 5 to 15 Aug, the microwave for 15 days), which no one's life explains.
 """
 
 from __future__ import annotations
@@ -148,15 +153,35 @@ def parse_house_b(path: Path) -> list[Firing]:
     return out
 
 
+def annotated_span(path: Path) -> tuple[float, float] | None:
+    """First start and last end in houseB_activities.tsv, or None without the file."""
+    if not path.exists():
+        return None
+    tz = ZoneInfo(TIMEZONE)
+    fmt = "%Y-%m-%d %H:%M:%S"
+    starts, ends = [], []
+    for line in path.read_text(encoding="utf-8").splitlines()[1:]:
+        parts = line.split("\t")
+        if len(parts) < 2:
+            continue
+        starts.append(datetime.strptime(parts[0], fmt).replace(tzinfo=tz).timestamp())
+        ends.append(datetime.strptime(parts[1], fmt).replace(tzinfo=tz).timestamp())
+    return (min(starts), max(ends)) if starts else None
+
+
 def kasteren2010_house_b(path: Path) -> Home:
     sense = path / "houseB_sensors.tsv" if path.is_dir() else path
     site = house_b_site()
+    firings = parse_house_b(sense)
+    span = annotated_span(sense.parent / "houseB_activities.tsv")
+    if span is not None:
+        firings = [f for f in firings if span[0] <= f.start and f.end <= span[1]]
     return Home(
         key="kasteren2010b",
         dataset="van Kasteren 2010 house B (Pervasive 2010), one man, 22 sensors incl. PIRs, "
         "bed and seat mats",
         site=site,
-        background=readings_of(site, parse_house_b(sense)),
+        background=readings_of(site, firings),
         kit=Kit(
             activity="fridge",
             front_door="front-door",
@@ -167,6 +192,7 @@ def kasteren2010_house_b(path: Path) -> Home:
         ),
         not_applicable=_COMMON_NA,
         notes=(
+            "only the annotated span (houseB_activities.tsv) is replayed",
             "the two bed mats (left, right) are both the resident's",
             "balcony door and window are not outer doors (the balcony is home)",
         ),
