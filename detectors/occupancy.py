@@ -7,11 +7,12 @@ presence radar reporting a person (radars report presence while the person is st
 Rules read it for three facts:
 
 - *in bed*: one of the resident's bed mats is pressed, or the last one went empty and
-  nothing has moved anywhere since. Mats lose a sleeper who lies between or across
-  them (van Kasteren house B: both mats empty for 50 min at 01:36 with nothing else
-  firing until the left mat again at 02:26), so an empty bed with no one up and about
-  is still taken as in bed; being out of bed needs movement seen after the mats
-  emptied (`left_bed_at`, dated from the emptying);
+  nothing has moved outside the bedroom since. Mats lose a sleeper who lies between
+  or across them (van Kasteren house B: both mats empty for 50 min at 01:36 with
+  nothing else firing until the left mat again at 02:26; the bedroom PIR sees him
+  turn over while the mats are empty), so an empty bed with no one seen outside the
+  bedroom is still taken as in bed; being out of bed needs movement seen in another
+  room after the mats emptied (`left_bed_at`, dated from the emptying);
 - *seated*: a seat mat is pressed;
 - *someone inside*: any bed, seat or radar reports a person, so a front door used
   meanwhile is not the home left empty (`absence.py`).
@@ -80,8 +81,14 @@ def observe(state: OccupancyState, ctx: SiteContext, reading: Reading, moved: bo
             state.up_since_empty[bed_of] = False
         return
     if moved:
+        room = ctx.room_of(reading)
         for resident in state.bed_empty_at:
-            state.up_since_empty[resident] = True
+            if room is None or room not in _bed_rooms(ctx, resident):
+                state.up_since_empty[resident] = True
+
+
+def _bed_rooms(ctx: SiteContext, resident: str) -> set[str | None]:
+    return {ctx.device_room(d.id) for d in ctx.site.devices if ctx.bed_resident(d.id) == resident}
 
 
 def _any_bed_on(state: OccupancyState, ctx: SiteContext, resident: str) -> bool:

@@ -1,0 +1,151 @@
+"""Beds, seat mats and presence radars as evidence of where the resident is (fake clock)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from detectors.bed_exit_no_return import BedExitRule
+from detectors.inactivity import InactivityRule
+from detectors.night_door_exit import NightDoorExitRule
+from detectors.not_returned import NotReturnedRule
+from eldercare.domain import Stream
+from tests.detector_helpers import context, home_site, kinds_actions, local_ts, reading, replay
+
+TZ = "Europe/Amsterdam"
+DEVICES: list[dict[str, Any]] = [
+    {"id": "mat-left", "kind": "bed", "room": "bedroom"},
+    {"id": "mat-right", "kind": "bed", "room": "bedroom"},
+    {"id": "pir-bed", "kind": "motion", "room": "bedroom"},
+    {"id": "pir-kitchen", "kind": "motion", "room": "kitchen"},
+    {"id": "armchair", "kind": "seat", "room": "living"},
+    {"id": "radar-living", "kind": "presence", "room": "living"},
+    {"id": "door-front", "kind": "door", "room": "entrance", "outer_door": True},
+]
+
+
+def _site() -> Any:
+    return home_site(TZ, devices=DEVICES)
+
+
+def _at(hour: int, minute: int = 0, day: int = 10) -> float:
+    return local_ts(TZ, 2024, 5, day, hour, minute)
+
+
+def test_an_evening_in_the_armchair_is_not_a_long_lie() -> None:
+    site = _site()
+    rule = InactivityRule(context(site))
+    rs = [
+        reading(site, "pir-kitchen", Stream.MOTION, _at(18, 50), motion=True),
+        reading(site, "armchair", Stream.OCCUPANCY, _at(19), occupied=True),
+        reading(site, "armchair", Stream.OCCUPANCY, _at(23, 30), occupied=False),
+        reading(site, "pir-bed", Stream.MOTION, _at(23, 31), motion=True),
+    ]
+    # Before: 3 h without movement from 19:00 raised at 22:00.
+    assert replay(rule, rs, _at(23, 32)) == []
+
+
+def test_still_in_the_armchair_long_past_the_seated_limit_is_raised() -> None:
+    site = _site()
+    rule = InactivityRule(context(site))
+    rs = [
+        reading(site, "pir-kitchen", Stream.MOTION, _at(9, 59), motion=True),
+        reading(site, "armchair", Stream.OCCUPANCY, _at(10), occupied=False),
+        reading(site, "armchair", Stream.OCCUPANCY, _at(10) + 1, occupied=True),
+    ]
+    out = replay(rule, rs, _at(19))
+    assert kinds_actions(out) == [("inactivity", "raise")]
+    assert out[0].ts == _at(18) + 1  # 8 h (seated_hours) after sitting down
+
+
+def test_getting_up_from_the_armchair_and_lying_still_is_judged_as_before() -> None:
+    site = _site()
+    rule = InactivityRule(context(site))
+    rs = [
+        reading(site, "armchair", Stream.OCCUPANCY, _at(12), occupied=True),
+        reading(site, "armchair", Stream.OCCUPANCY, _at(13), occupied=False),
+    ]
+    out = replay(rule, rs, _at(17))
+    assert [t.ts for t in out] == [_at(16)]  # the 3 h default from getting up
+
+
+def test_rolling_from_one_mat_to_the_other_is_not_leaving_the_bed() -> None:
+    site = _site()
+    rule = BedExitRule(context(site))
+    rs = [
+        reading(site, "mat-left", Stream.OCCUPANCY, _at(23), occupied=True),
+        reading(site, "mat-right", Stream.OCCUPANCY, _at(2, 0, 11), occupied=True),
+        reading(site, "mat-left", Stream.OCCUPANCY, _at(2, 0, 11) + 2, occupied=False),
+        reading(site, "pir-kitchen", Stream.MOTION, _at(2, 10, 11), motion=True),
+    ]
+    # Before: the left mat emptying was "bed empty" although the right one was pressed.
+    assert replay(rule, rs, _at(4, 0, 11)) == []
+
+
+def test_out_of_bed_and_seen_elsewhere_raises_at_30_minutes() -> None:
+    site = _site()
+    rule = BedExitRule(context(site))
+    left = _at(2, 0, 11)
+    rs = [
+        reading(site, "mat-left", Stream.OCCUPANCY, _at(23), occupied=True),
+        reading(site, "mat-left", Stream.OCCUPANCY, left, occupied=False),
+        reading(site, "pir-kitchen", Stream.MOTION, left + 30, motion=True),
+    ]
+    out = replay(rule, rs, left + 3000)
+    assert [(t.action.value, t.ts - left) for t in out] == [("raise", 1800)]
+
+
+def test_mats_empty_with_only_the_bedroom_pir_waits_for_the_unconfirmed_limit() -> None:
+    site = _site()
+    rule = BedExitRule(context(site))
+    left = _at(2, 0, 11)
+    rs = [
+        reading(site, "mat-left", Stream.OCCUPANCY, _at(23), occupied=True),
+        reading(site, "mat-left", Stream.OCCUPANCY, left, occupied=False),
+        reading(site, "pir-bed", Stream.MOTION, left + 600, motion=True),  # turning over
+    ]
+    out = replay(rule, rs, left + 2 * 3600)
+    # Before: raised at 30 min; mats lose a sleeper lying across them.
+    assert [(t.action.value, t.ts - left) for t in out][:1] == [("raise", 3600)]
+
+
+def test_one_night_exit_is_one_alert() -> None:
+    site = _site()
+    bed, door = BedExitRule(context(site)), NightDoorExitRule(context(site))
+    left = _at(2, 0, 11)
+    rs = [
+        reading(site, "mat-left", Stream.OCCUPANCY, _at(23), occupied=True),
+        reading(site, "pir-bed", Stream.MOTION, _at(23, 1), motion=True),
+        reading(site, "mat-left", Stream.OCCUPANCY, left, occupied=False),
+        reading(site, "pir-kitchen", Stream.MOTION, left + 60, motion=True),
+        reading(site, "door-front", Stream.CONTACT, left + 120, open=True),
+        reading(site, "door-front", Stream.CONTACT, left + 125, open=False),
+    ]
+    both = replay(bed, rs, left + 3 * 3600) + replay(door, rs, left + 3 * 3600)
+    # Before: bed_exit_no_return raised at 02:30 as well as night_door_exit at 02:12.
+    assert kinds_actions(both) == [("night_door_exit", "raise")]
+
+
+def test_front_door_used_while_the_radar_sees_her_inside_is_not_going_out() -> None:
+    site = _site()
+    rule = NotReturnedRule(context(site))
+    rs = [
+        reading(site, "pir-kitchen", Stream.MOTION, _at(20), motion=True),
+        reading(site, "door-front", Stream.CONTACT, _at(20, 30), open=True),
+        reading(site, "door-front", Stream.CONTACT, _at(20, 30) + 20, open=False),
+        # back in the armchair, still: the radar reports presence, nothing moves
+        reading(site, "radar-living", Stream.PRESENCE, _at(20, 31), present=True),
+    ]
+    # Before: away from 20:30 and "not back" at the 22:00 night deadline.
+    assert replay(rule, rs, _at(23, 0)) == []
+
+
+def test_without_anyone_inside_the_door_then_silence_is_still_going_out() -> None:
+    site = _site()
+    rule = NotReturnedRule(context(site))
+    rs = [
+        reading(site, "pir-kitchen", Stream.MOTION, _at(20), motion=True),
+        reading(site, "radar-living", Stream.PRESENCE, _at(20, 1), present=False),
+        reading(site, "door-front", Stream.CONTACT, _at(20, 30), open=True),
+        reading(site, "door-front", Stream.CONTACT, _at(20, 30) + 20, open=False),
+    ]
+    assert kinds_actions(replay(rule, rs, _at(23, 0))) == [("not_returned", "raise")]
