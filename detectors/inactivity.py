@@ -16,6 +16,9 @@ whichever is later: a 3-6 h evening in front of the TV is not a long lie, a pers
 slumped in the chair all day and night still is. In bed is the bed mats' (a mat
 emptied with nothing moving since is still in bed: mats lose sleepers).
 Gaps that raised an alert, began asleep or contained an absence are not learned.
+In a home of several residents the household is judged as one (`""`): its room sensors
+cannot tell who moved, and every resident would be raised on the same evidence; it is
+asleep when every resident is in bed (all with bed mats), else as presumed above.
 In an institution each resident is judged from their own room's sensors and their own
 devices (bed, worn), never from a corridor or another resident's room; bed-bound
 residents and residents of a shared room are not judged (`SiteContext.judges_activity`).
@@ -72,8 +75,8 @@ class InactivityRule(Rule[InactivityState]):
         return self.ctx.settings("absence", AbsenceSettings).away_after_minutes * 60
 
     def _residents(self, reading: Reading) -> tuple[str, ...]:
-        if not self.ctx.resident_ids:
-            return ("",)
+        if not self.ctx.resident_ids or self.ctx.is_shared_home:
+            return ("",)  # the site, or the household of a shared home
         return tuple(r for r in self.ctx.activity_residents(reading) if self.ctx.judges_activity(r))
 
     # --- limits ---------------------------------------------------------------------------
@@ -91,7 +94,12 @@ class InactivityRule(Rule[InactivityState]):
         return min(max(hours, s.min_hours), s.max_hours) * 3600, True
 
     def _asleep(self, resident: str, w: _Watch, due: float) -> bool:
-        if resident in self.ctx.residents_with_bed_sensor:
+        beds = self.ctx.residents_with_bed_sensor
+        if resident == "" and self.ctx.is_shared_home and beds >= set(self.ctx.resident_ids):
+            # the household asleep: everyone in bed (one up and quiet is judged)
+            occ = self.state.absence.occupancy
+            return all(occupancy.in_bed(occ, self.ctx, r) for r in self.ctx.resident_ids)
+        if resident in beds:
             return occupancy.in_bed(self.state.absence.occupancy, self.ctx, resident)
         s = self._settings(resident)
         if not s.presume_asleep or not self._resting_room(w.last_room):

@@ -12,7 +12,8 @@ Rules read it for three facts:
   nothing else firing until the left mat again at 02:26; the bedroom PIR sees him
   turn over while the mats are empty), so an empty bed with no one seen outside the
   bedroom is still taken as in bed; being out of bed needs movement seen in another
-  room after the mats emptied (`left_bed_at`, dated from the emptying);
+  room after the mats emptied (`left_bed_at`, dated from the emptying); in an
+  institution, where the bedroom is the resident's whole room, any movement;
 - *seated*: a seat mat is pressed;
 - *someone inside*: any bed, seat or radar reports a person, so a front door used
   meanwhile is not the home left empty (`absence.py`).
@@ -83,7 +84,7 @@ def observe(state: OccupancyState, ctx: SiteContext, reading: Reading, moved: bo
     if moved:
         room = ctx.room_of(reading)
         for resident in state.bed_empty_at:
-            if room is None or room not in _bed_rooms(ctx, resident):
+            if ctx.is_institution or room is None or room not in _bed_rooms(ctx, resident):
                 state.up_since_empty[resident] = True
 
 

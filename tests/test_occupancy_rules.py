@@ -149,3 +149,33 @@ def test_without_anyone_inside_the_door_then_silence_is_still_going_out() -> Non
         reading(site, "door-front", Stream.CONTACT, _at(20, 30) + 20, open=False),
     ]
     assert kinds_actions(replay(rule, rs, _at(23, 0))) == [("not_returned", "raise")]
+
+
+def _couple() -> Any:
+    site = _site()
+    doc = site.model_dump()
+    doc["residents"] = [
+        {"id": "res-1", "name": "Zhang", "room": "bedroom"},
+        {"id": "res-2", "name": "Li", "room": "bedroom"},
+    ]
+    return type(site).model_validate(doc)
+
+
+def test_a_couple_quiet_at_home_is_one_inactivity_alert_not_two() -> None:
+    site = _couple()
+    rule = InactivityRule(context(site))
+    rs = [reading(site, "pir-kitchen", Stream.MOTION, _at(12), motion=True)]
+    out = replay(rule, rs, _at(16))
+    # Before: one raise per resident on the same kitchen PIR, as if two people lay still.
+    assert [(t.action.value, t.resident_id) for t in out] == [("raise", None)]
+
+
+def test_a_couple_one_in_the_armchair_is_not_inactive() -> None:
+    site = _couple()
+    rule = InactivityRule(context(site))
+    rs = [
+        reading(site, "pir-kitchen", Stream.MOTION, _at(18, 59), motion=True),
+        reading(site, "armchair", Stream.OCCUPANCY, _at(19), occupied=False),
+        reading(site, "armchair", Stream.OCCUPANCY, _at(19) + 1, occupied=True),
+    ]
+    assert replay(rule, rs, _at(23)) == []
