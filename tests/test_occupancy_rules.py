@@ -179,3 +179,21 @@ def test_a_couple_one_in_the_armchair_is_not_inactive() -> None:
         reading(site, "armchair", Stream.OCCUPANCY, _at(19) + 1, occupied=True),
     ]
     assert replay(rule, rs, _at(23)) == []
+
+
+def test_not_up_learns_late_mornings_that_raised() -> None:
+    """A resident up at 11:00 every day: alerted at the 10:00 default in the first week,
+    then learned (before: alerted mornings were never learned, so it alarmed every day)."""
+    from detectors.not_up import NotUpRule
+
+    site = _site()
+    rule = NotUpRule(context(site))
+    out = []
+    for day in range(1, 15):
+        rs = [
+            reading(site, "pir-bed", Stream.MOTION, _at(22, 0, day), motion=True),
+            reading(site, "pir-kitchen", Stream.MOTION, _at(11, 0, day + 1), motion=True),
+        ]
+        out += replay(rule, rs, _at(12, 0, day + 1))
+    raised_days = [rule.ctx.local(t.ts).day for t in out if t.action.value == "raise"]
+    assert raised_days == list(range(2, 9))  # the 7 warm-up mornings, then never again
