@@ -71,6 +71,7 @@ from eldercare import metrics
 from eldercare.clock import Clock, WallClock
 from eldercare.domain import (
     AlertKind,
+    FieldValue,
     Reading,
     Severity,
     Stream,
@@ -210,7 +211,9 @@ class SiteDetectors:
         self.detectors = DetectorSet(detectors)
         self.on_error = on_error
         self.clock: float | None = None
-        self.recent: dict[tuple[str, str, float], None] = {}  # keys within the dedupe window
+        # Keys within the dedupe window → the reading's fields (None: restored from a
+        # snapshot, content unknown): a duplicate is the same key *and* the same content.
+        self.recent: dict[tuple[str, str, float], Mapping[str, FieldValue] | None] = {}
         self.dirty = True
         # Raised and not yet cleared: (kind, resident) → severity, to clear them on removal.
         self.open: dict[tuple[str, str | None], str] = {}
@@ -538,18 +541,22 @@ class DetectorRuntime:
                 continue
             key = (r.device_id, r.stream.value, r.ts)
             if key in site.recent:
-                _dropped.inc(cause="duplicate")
-                continue
+                seen = site.recent[key]
+                if seen is None or seen == r.fields:
+                    _dropped.inc(cause="duplicate")
+                    continue
+                # Same device, stream and event time, another value (two reports within
+                # one second of a payload time): a new reading, not a redelivery.
             if site.clock is not None and r.ts < site.clock:
                 if r.ts < site.clock - self.dedupe_s:
                     _dropped.inc(cause="too_old")
                     self._log_once(site.site.id, "too_old", r)
                     continue
                 _late.inc()
-                site.recent[key] = None
+                site.recent[key] = r.fields
                 out.extend(site.apply(dataclasses.replace(r, ts=site.clock), own_time=r))
             else:
-                site.recent[key] = None
+                site.recent[key] = r.fields
                 out.extend(site.apply(r))
             fed += 1
         if site.clock is not None:

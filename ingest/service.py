@@ -366,8 +366,9 @@ class IngestService:
         seen_before = self._seen.seen_before
         dups = 0
         for r in readings:
-            # Reading.key without the enum lookups; device ids are unique across sites.
-            if seen_before((r.device_id, r.stream, r.ts)):
+            # Reading.key without the enum lookups (device ids are unique across sites),
+            # and the content: another value at the same event time is not a redelivery.
+            if seen_before((r.device_id, r.stream, r.ts, tuple(sorted(r.fields.items())))):
                 dups += 1
         if dups:
             self.duplicates += dups
