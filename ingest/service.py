@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import socket
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from eldercare import metrics
@@ -40,6 +42,7 @@ from eldercare.pipeline import ReadingSink
 from eldercare.registry_index import RegistryIndex, ResolvedDevice
 from eldercare.settings import Settings
 from ingest.codecs import DecodeLimits, adapt_to_device, decode
+from ingest.codecs.limits import DEFAULT_LIMITS
 from ingest.decoded import Decoded, NativeIdentity, RejectCause, Rejected
 from ingest.influx_writer import InfluxWriter
 from ingest.mqtt_session import Backoff, InboundMessage, MqttConfig, MqttConnection, MqttError
@@ -108,6 +111,10 @@ class IngestService:
         self.sink = sink
         self.clock = clock or WallClock()
         self.mqtt_config = mqtt or MqttConfig.from_settings(settings)
+        if limits is None and settings.clock_mode == "event":
+            # Replaying a recording on its own event clock: a year-old event time is the
+            # point, not a stuck spool or a reset device clock.
+            limits = replace(DEFAULT_LIMITS, max_age_s=math.inf)
         self.limits = limits
         self.max_batch = max_batch
         self.instance = instance or f"{socket.gethostname()}:{settings.mqtt_client_id}"
