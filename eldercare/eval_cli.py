@@ -113,6 +113,47 @@ def home(
         typer.echo(format_homes(reports))
 
 
+@app.command("replay")
+def replay(
+    recording: Annotated[
+        Path, typer.Argument(help="JSON lines: topic, payload, ts (docs/replay.md)", exists=True)
+    ],
+    registry: Annotated[
+        Path, typer.Option("--registry", help="registry YAML binding the devices", exists=True)
+    ],
+    truth: Annotated[
+        Path | None,
+        typer.Option(
+            "--truth", help="incidents: JSON lines as `eldercare sim` writes", exists=True
+        ),
+    ] = None,
+    workdir: Annotated[
+        Path | None, typer.Option(help="where services, store and logs go")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Any recording through the whole platform on the event clock: every raise, false
+    alarms per home-day, recall with a truth file. Fails on quarantined or unregistered."""
+    import json
+    import tempfile
+
+    from device_sim.evaluate import EvaluationError
+    from device_sim.replay import RecordingError, format_replay, replay_recording
+
+    where = workdir or Path(tempfile.mkdtemp(prefix="eldercare-replay-"))
+    try:
+        report = replay_recording(
+            recording, registry, where, truth, progress=lambda m: typer.echo(m, err=True)
+        )
+    except (RecordingError, EvaluationError) as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from exc
+    text = json.dumps(report, ensure_ascii=False, indent=2) if as_json else format_replay(report)
+    typer.echo(text)
+    if not report["ok"]:
+        raise typer.Exit(1)
+
+
 @app.command("scenarios")
 def scenarios(
     homes: Annotated[int, typer.Option(min=1, help="simulated homes")] = 20,
