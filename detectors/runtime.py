@@ -465,6 +465,11 @@ class DetectorRuntime:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self.clock_mode == "event" and self.watermark is not None:
+            # A replay has ended: everything received is handled, so timers due up to the
+            # last event time fire (readings only advance them to it minus the lateness).
+            # The alert pipeline stops after the detectors and still takes them.
+            await self.advance_to(self.watermark)
         await self.save_snapshots(only_dirty=False)
 
     async def _run(self) -> None:

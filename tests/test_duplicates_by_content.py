@@ -51,3 +51,29 @@ async def test_the_same_content_again_is_still_a_duplicate() -> None:
     await rt.handle_readings([sos])
     raised = [x for x in sink.transitions if x.kind == AlertKind.SOS]
     assert [x.action for x in raised] == [TransitionAction.RAISE]
+
+
+async def test_event_clock_stop_fires_timers_up_to_the_last_event_time() -> None:
+    """A replay's end: home A's SOS condition clears 120 s after the press; the last
+    reading, from home B, came 200 s after it. Readings advance the homes that fell
+    silent only to the last event time − 120 s (80 s): the clear waited for ever."""
+    a = home_site(SH)
+    b = home_site(SH, site_id="home-2", device_suffix="-b")
+    index = RegistryIndex(RegistryDocument(sites=[a, b]))
+    sink = Collector()
+    rt = DetectorRuntime(lambda: index, sink, clock_mode="event")
+    t = local_ts(SH, 2024, 5, 10, 10, 0)
+    await rt.handle_readings(
+        [
+            reading(a, "sos-1", Stream.SOS, t, pressed=True),
+            reading(b, "pir-kitchen-b", Stream.MOTION, t + 200, motion=True),
+        ]
+    )
+    sos = [x for x in sink.transitions if x.kind == AlertKind.SOS]
+    assert [x.action for x in sos] == [TransitionAction.RAISE]
+    await rt.stop()
+    sos = [x for x in sink.transitions if x.kind == AlertKind.SOS]
+    assert [(x.action, x.ts - t) for x in sos] == [
+        (TransitionAction.RAISE, 0),
+        (TransitionAction.CLEAR, 120),
+    ]
