@@ -18,8 +18,9 @@ them) with its local time and kind, false alarms per home-day by kind, and with 
 file (JSON lines as `eldercare sim` writes them, `device_sim.truth`) recall and delay
 per incident kind; raises not matching an incident are the false alarms.
 
-Not done: timers still pending when the recording ends fire only up to the last event
-time minus the runtime's lateness (120 s), as in any event-clock run.
+When the platform stops at the end, the detector runtime fires every timer due up to
+the last event time of the recording (`DetectorRuntime.stop` on the event clock), so a
+home that fell silent before the end is judged up to it; nothing is judged beyond it.
 """
 
 from __future__ import annotations
