@@ -26,6 +26,7 @@ home that fell silent before the end is judged up to it; nothing is judged beyon
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -90,6 +91,7 @@ def _event_time(value: Any, where: str) -> float | None:
 def read_recording(path: Path) -> list[Recorded]:
     """The messages in event-time order (the file's order among equal or missing times)."""
     out: list[Recorded] = []
+    last_ts: float | None = None  # a line without a time keeps the one before it
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
@@ -101,6 +103,7 @@ def read_recording(path: Path) -> list[Recorded]:
         if not isinstance(doc, dict) or not isinstance(doc.get("topic"), str):
             raise RecordingError(f"{where}: expected an object with a topic")
         ts = _event_time(doc.get("ts"), where)
+        ts = last_ts = ts if ts is not None else last_ts
         payload = doc.get("payload")
         if isinstance(payload, dict):
             if ts is not None and not any(k in payload for k in TIME_KEYS):
@@ -114,12 +117,7 @@ def read_recording(path: Path) -> list[Recorded]:
         out.append(Recorded(ts, doc["topic"], body))
     if not out:
         raise RecordingError(f"{path}: no messages")
-    last = None
-    ordered = []
-    for r in out:  # a message without a time keeps the time of the one before it
-        last = r.ts if r.ts is not None else last
-        ordered.append((last if last is not None else 0.0, r))
-    return [r for _, r in sorted(ordered, key=lambda x: x[0])]
+    return sorted(out, key=lambda r: r.ts if r.ts is not None else -math.inf)
 
 
 def _hold(port: int, published: int) -> None:

@@ -84,3 +84,24 @@ def test_a_year_old_recording_raises_what_it_holds(tmp_path: Path) -> None:
     assert report["quarantined"] == {} and report["unregistered"] == 0
     assert [(r["kind"], round(r["raised_at"] - start)) for r in report["raises"]] == [("sos", 600)]
     assert report["false_alarms"]["by_kind"] == {"sos": 1}
+
+
+@pytest.mark.integration
+def test_a_message_from_an_unregistered_device_fails_the_evaluation(tmp_path: Path) -> None:
+    start = time.time() - 2 * 86400
+    rec = _write(
+        tmp_path / "rec.jsonl",
+        [
+            {
+                "topic": "eldercare/replay-home/pir-kitchen/motion",
+                "payload": {"motion": True},
+                "ts": start,
+            },
+            {"topic": "eldercare/replay-home/pir-attic/motion", "payload": {"motion": True}},
+        ],
+    )
+    registry = tmp_path / "registry.yaml"
+    registry.write_text(REGISTRY, encoding="utf-8")
+    report = replay_recording(rec, registry, tmp_path / "work", progress=lambda _: None)
+    assert not report["ok"]
+    assert report["unregistered"] == 1 and report["quarantined"] == {}
