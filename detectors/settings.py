@@ -183,9 +183,9 @@ class NotReturnedSettings(NightWindowSettings):
         60.0, ge=0, le=240, description="learned usual latest return + this = night deadline"
     )
     latest_night_deadline: LocalTime = Field(
-        "01:00",
+        "03:00",
         description="the learned night deadline is at most this (local, after midnight "
-        "if before night_end)",
+        "if before night_end); a safe ceiling, later than ordinary late evenings out",
     )
     learn_days: int = Field(7, ge=1, le=60, description="days of data before learning")
     min_evenings: int = Field(

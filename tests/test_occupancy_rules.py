@@ -197,3 +197,24 @@ def test_not_up_learns_late_mornings_that_raised() -> None:
         out += replay(rule, rs, _at(12, 0, day + 1))
     raised_days = [rule.ctx.local(t.ts).day for t in out if t.action.value == "raise"]
     assert raised_days == list(range(2, 9))  # the 7 warm-up mornings, then never again
+
+
+def test_a_regular_late_homecomer_is_not_alerted_at_a_one_oclock_cap() -> None:
+    """Home at 01:25-01:40 every night: once learned (7 days, 3 evenings), the deadline is
+    his upper quartile + 60 min (02:40), not capped at 01:00 (before: alerted every night)."""
+    site = _site()
+    rule = NotReturnedRule(context(site))
+    out = []
+    for day in range(1, 15):
+        back = _at(1, 25 + day % 16, day + 1)
+        rs = [
+            reading(site, "pir-kitchen", Stream.MOTION, _at(19, 0, day), motion=True),
+            reading(site, "door-front", Stream.CONTACT, _at(19, 30, day), open=True),
+            reading(site, "door-front", Stream.CONTACT, _at(19, 30, day) + 5, open=False),
+            reading(site, "door-front", Stream.CONTACT, back, open=True),
+            reading(site, "door-front", Stream.CONTACT, back + 5, open=False),
+            reading(site, "pir-kitchen", Stream.MOTION, back + 60, motion=True),
+        ]
+        out += replay(rule, rs, _at(12, 0, day + 1))
+    raised = [rule.ctx.local(t.ts) for t in out if t.action.value == "raise"]
+    assert raised and all(r.day <= 8 for r in raised)  # the warm-up's 22:00 default only

@@ -11,7 +11,8 @@ time and kind), and incidents injected into that life, one per replay, on every 
   bedroom, not back (30 min);
 - `bathroom_day` / `bathroom_night`: into the bathroom at 14:00 / 02:00, out after
   90 min (45 / 15 min);
-- `not_back`: the front door at 19:00 after a kitchen event, then nothing (by 01:00).
+- `not_back`: the front door at 19:00 after a kitchen event, then nothing (by the night
+  deadline in force: 22:00 by default, the resident's learned one, at most 03:00).
 
 An incident replay keeps the real life before the incident (firings still on at the
 cut are ended just before it), injects the incident's readings and removes the real
@@ -46,7 +47,7 @@ RULE_DELAY_MIN = {
     "bed_exit": 30.0,
     "bathroom_day": 45.0,
     "bathroom_night": 15.0,
-    "not_back": 360.0,  # out at 19:00: the learned night deadline is at most 01:00
+    "not_back": 480.0,  # out at 19:00 (when not raised: the latest night deadline, 03:00)
 }
 INCIDENT_ORDER = (
     "long_lie",
@@ -170,7 +171,7 @@ def incidents(home: Home, days: list[datetime]) -> list[Incident]:
             AlertKind.NOT_RETURNED,
             onset,
             pulse(home, kit.activity, onset - 60) + pulse(home, kit.front_door, onset),
-            onset + 7 * 3600,
+            onset + 9 * 3600,  # past the latest night deadline (03:00)
         )
         for name, start in (("bathroom_day", _local(day, 14)), ("bathroom_night", _local(nxt, 2))):
             back = pulse(home, kit.activity, start + 91 * 60)[:1]
@@ -275,6 +276,13 @@ async def _run_incident(
     raised = [t for t in raised if t.ts >= inc.onset]
     if inc.kind == AlertKind.INACTIVITY:
         allowed = float(raised[0].details["threshold_minutes"]) if raised else float("nan")
+    elif inc.kind == AlertKind.NOT_RETURNED and raised:
+        # The night deadline in force (the default, or the resident's learned one).
+        hh, mm = (int(x) for x in str(raised[0].details["deadline"]).split(":"))
+        at = datetime.fromtimestamp(inc.onset, home.tz).replace(hour=hh, minute=mm, second=0)
+        if at.timestamp() < inc.onset:
+            at += timedelta(days=1)
+        allowed = (at.timestamp() - inc.onset) / 60
     else:
         allowed = RULE_DELAY_MIN[inc.name]
     delay = (raised[0].ts - inc.onset) / 60 if raised else None
