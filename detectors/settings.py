@@ -149,6 +149,15 @@ class NightDoorExitSettings(NightWindowSettings):
     minutes: float = Field(
         10.0, gt=0, le=240, description="outer door opened, no indoor movement for this long"
     )
+    learn_bedtime: bool = Field(
+        True,
+        description="in a home, the night starts at the household's usual bedtime when later "
+        "than night_start (not for residents flagged dementia)",
+    )
+    bedtime_nights: int = Field(7, ge=1, le=28, description="nights learned before it is used")
+    latest_start: LocalTime = Field(
+        "02:00", description="a learned start of the night is at most this (after midnight)"
+    )
 
 
 class AbsenceSettings(RuleSettings):

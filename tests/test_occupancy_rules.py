@@ -218,3 +218,56 @@ def test_a_regular_late_homecomer_is_not_alerted_at_a_one_oclock_cap() -> None:
         out += replay(rule, rs, _at(12, 0, day + 1))
     raised = [rule.ctx.local(t.ts) for t in out if t.action.value == "raise"]
     assert raised and all(r.day <= 8 for r in raised)  # the warm-up's 22:00 default only
+
+
+def _late_nights(site: Any, nights: int, leave: tuple[int, int]) -> list[Any]:
+    """A household that goes to bed at 01:30 (last kitchen movement), up at 09:00; on the
+    last evening he steps out at `leave` and does not come back."""
+    rs = []
+    for day in range(1, nights + 1):
+        rs += [
+            reading(site, "pir-kitchen", Stream.MOTION, _at(h, 0, day), motion=True)
+            for h in (20, 21, 22, 23)
+        ]
+        rs += [
+            reading(site, "pir-kitchen", Stream.MOTION, _at(0, 30, day + 1), motion=True),
+            reading(site, "pir-kitchen", Stream.MOTION, _at(1, 30, day + 1), motion=True),
+            reading(site, "pir-bed", Stream.MOTION, _at(1, 32, day + 1), motion=True),
+            reading(site, "pir-kitchen", Stream.MOTION, _at(9, 0, day + 1), motion=True),
+        ]
+    day = nights + 1
+    rs += [
+        reading(site, "pir-kitchen", Stream.MOTION, _at(*leave, day) - 60, motion=True),
+        reading(site, "door-front", Stream.CONTACT, _at(*leave, day), open=True),
+        reading(site, "door-front", Stream.CONTACT, _at(*leave, day) + 5, open=False),
+    ]
+    return rs
+
+
+def test_a_late_sleeper_leaving_at_23_is_not_a_night_exit() -> None:
+    site = _site()
+    rs = _late_nights(site, 8, (23, 0))
+    # Before: 23:00 is in the 22:00-06:00 window, raised at 23:10.
+    assert replay(NightDoorExitRule(context(site)), rs, rs[-1].ts + 3600) == []
+
+
+def test_a_late_sleeper_leaving_after_his_bedtime_is_raised() -> None:
+    site = _site()
+    rs = _late_nights(site, 8, (2, 30))
+    rs = [r for r in rs if r.ts < _at(1, 0, 9)] + [
+        reading(site, "pir-kitchen", Stream.MOTION, _at(1, 0, 9), motion=True),
+        reading(site, "door-front", Stream.CONTACT, _at(2, 30, 9), open=True),
+        reading(site, "door-front", Stream.CONTACT, _at(2, 30, 9) + 5, open=False),
+    ]
+    out = replay(NightDoorExitRule(context(site)), rs, _at(4, 0, 9))
+    assert kinds_actions(out) == [("night_door_exit", "raise")]
+
+
+def test_a_resident_with_dementia_keeps_the_contract_window() -> None:
+    site = _site()
+    doc = site.model_dump()
+    doc["residents"][0]["flags"] = ["dementia"]
+    site = type(site).model_validate(doc)
+    rs = _late_nights(site, 8, (23, 0))
+    out = replay(NightDoorExitRule(context(site)), rs, rs[-1].ts + 3600)
+    assert kinds_actions(out) == [("night_door_exit", "raise")]
