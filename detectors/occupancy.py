@@ -39,7 +39,6 @@ from eldercare.domain import DeviceKind, Reading, Stream
 
 # What a rule reading movement and occupancy declares as its `streams`.
 WATCHED_STREAMS = MOVEMENT_STREAMS | {Stream.PRESENCE}
-SEES_UP_KINDS = frozenset({DeviceKind.MOTION, DeviceKind.PRESENCE, DeviceKind.FALL_RADAR})
 STUCK_S = 14 * 3600.0
 OCCUPANCY_KINDS = frozenset({DeviceKind.BED, DeviceKind.SEAT})
 PRESENCE_KINDS = frozenset({DeviceKind.PRESENCE, DeviceKind.FALL_RADAR, DeviceKind.VITALS})
@@ -66,30 +65,30 @@ def _reports_someone(ctx: SiteContext, reading: Reading) -> bool | None:
 
 def observe(state: OccupancyState, ctx: SiteContext, reading: Reading, moved: bool) -> None:
     """Feed one reading (`moved`: `movement.is_movement` said it was movement)."""
-    someone = _reports_someone(ctx, reading)
-    bed_of = ctx.bed_resident(reading.device_id)
+    someone = (
+        _reports_someone(ctx, reading)
+        if reading.stream in (Stream.OCCUPANCY, Stream.PRESENCE)
+        else None
+    )
     if someone is not None:
         if someone:
             state.on.setdefault(reading.device_id, reading.ts)
         else:
             state.on.pop(reading.device_id, None)
-    if bed_of is not None and someone is not None:
-        if someone:
-            state.bed_empty_at.pop(bed_of, None)
-            state.up_since_empty.pop(bed_of, None)
-        elif not _any_bed_on(state, ctx, bed_of) and bed_of not in state.bed_empty_at:
-            state.bed_empty_at[bed_of] = reading.ts
-            state.up_since_empty[bed_of] = False
-        return
+        bed_of = ctx.bed_resident(reading.device_id)
+        if bed_of is not None:
+            if someone:
+                state.bed_empty_at.pop(bed_of, None)
+                state.up_since_empty.pop(bed_of, None)
+            elif not _any_bed_on(state, ctx, bed_of) and bed_of not in state.bed_empty_at:
+                state.bed_empty_at[bed_of] = reading.ts
+                state.up_since_empty[bed_of] = False
+            return
     if moved:
         room = ctx.room_of(reading)
         for resident in state.bed_empty_at:
-            if ctx.is_institution or room is None or room not in _bed_rooms(ctx, resident):
+            if ctx.is_institution or room is None or room not in ctx.bed_rooms.get(resident, ()):
                 state.up_since_empty[resident] = True
-
-
-def _bed_rooms(ctx: SiteContext, resident: str) -> set[str | None]:
-    return {ctx.device_room(d.id) for d in ctx.site.devices if ctx.bed_resident(d.id) == resident}
 
 
 def _any_bed_on(state: OccupancyState, ctx: SiteContext, resident: str) -> bool:
@@ -119,7 +118,7 @@ def left_bed_at(state: OccupancyState, resident: str) -> float | None:
 def sees_people_up(ctx: SiteContext) -> bool:
     """The home has sensors that see a person up and about besides the beds (PIRs,
     radars): only then can an empty bed wait for them to confirm that she got up."""
-    return any(d.kind in SEES_UP_KINDS for d in ctx.site.devices)
+    return ctx.sees_people_up
 
 
 def seated(state: OccupancyState, ctx: SiteContext, now: float) -> float | None:

@@ -147,6 +147,22 @@ class SiteContext:
         )
 
     @functools.cached_property
+    def bed_rooms(self) -> dict[str, frozenset[str | None]]:
+        """Resident → rooms of their bed sensors."""
+        out: dict[str, set[str | None]] = {}
+        for d in self.site.devices:
+            resident = self.bed_resident(d.id)
+            if resident is not None:
+                out.setdefault(resident, set()).add(self.device_room(d.id))
+        return {r: frozenset(rooms) for r, rooms in out.items()}
+
+    @functools.cached_property
+    def sees_people_up(self) -> bool:
+        """Sensors that see a person up and about besides the beds (PIRs, radars)."""
+        kinds = (DeviceKind.MOTION, DeviceKind.PRESENCE, DeviceKind.FALL_RADAR)
+        return any(d.kind in kinds for d in self.site.devices)
+
+    @functools.cached_property
     def is_shared_home(self) -> bool:
         """A home of several residents. Its room sensors cannot tell them apart, and a
         resident's own bed mat says nothing of where the other one is: rules judging
