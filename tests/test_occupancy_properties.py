@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -84,7 +85,7 @@ def test_batch_boundaries_change_nothing(draw: list[tuple[int, bool, int]], size
         got: list[Transition] = []
 
         class Sink:
-            async def handle_transitions(self, ts: list[Transition]) -> None:
+            async def handle_transitions(self, ts: Sequence[Transition]) -> None:
                 got.extend(ts)
 
         rt = DetectorRuntime(lambda: index, Sink(), clock_mode="event")

@@ -8,10 +8,22 @@ from detectors.bed_exit_no_return import BedExitRule
 from detectors.inactivity import InactivityRule
 from detectors.night_door_exit import NightDoorExitRule
 from detectors.not_returned import NotReturnedRule
-from eldercare.domain import Stream
-from tests.detector_helpers import context, home_site, kinds_actions, local_ts, reading, replay
+from detectors.rule import Rule
+from eldercare.domain import Reading, Stream, Transition
+from tests.detector_helpers import context, home_site, kinds_actions, local_ts, reading
 
 TZ = "Europe/Amsterdam"
+
+
+def replay(rule: Rule[Any], readings: list[Reading], until: float) -> list[Transition]:
+    """Feed readings in order, then advance to `until`."""
+    out: list[Transition] = []
+    for r in readings:
+        out.extend(rule.update(r))
+    out.extend(rule.advance(until))
+    return out
+
+
 DEVICES: list[dict[str, Any]] = [
     {"id": "mat-left", "kind": "bed", "room": "bedroom"},
     {"id": "mat-right", "kind": "bed", "room": "bedroom"},

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -113,12 +114,12 @@ def house_b_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object
     return evaluate_home(kasteren2010_house_b(path))
 
 
-def test_regular_life_with_seat_evenings_raises_nothing(house_b_report: dict) -> None:
+def test_regular_life_with_seat_evenings_raises_nothing(house_b_report: dict[str, Any]) -> None:
     fa = house_b_report["false_alarms"]
     assert fa["total"] == 0, fa["alerts"]
 
 
-def test_every_incident_is_caught_within_its_delay(house_b_report: dict) -> None:
+def test_every_incident_is_caught_within_its_delay(house_b_report: dict[str, Any]) -> None:
     for name, result in house_b_report["incidents"].items():
         assert result["recall"] == 1.0, (name, result)
     assert house_b_report["incidents"]["bed_exit"]["delay_minutes"]["max"] == 30.0
@@ -126,14 +127,14 @@ def test_every_incident_is_caught_within_its_delay(house_b_report: dict) -> None
 
 
 def test_checkpointed_replays_equal_replays_from_the_start(
-    tmp_path: Path, house_b_report: dict
+    tmp_path: Path, house_b_report: dict[str, Any]
 ) -> None:
     path = _write_house_b(tmp_path / "houseB_sensors.tsv", 4)
     slow = evaluate_home(kasteren2010_house_b(path), checkpoints=False)
     assert slow == house_b_report
 
 
-def test_report_per_home_and_together(house_b_report: dict) -> None:
+def test_report_per_home_and_together(house_b_report: dict[str, Any]) -> None:
     both = together([house_b_report, house_b_report])
     assert both["all"]["home_days"] == 2 * house_b_report["home_days"]
     assert "all homes together" in format_homes([house_b_report, house_b_report])

@@ -279,10 +279,10 @@ async def _run_incident(
     elif inc.kind == AlertKind.NOT_RETURNED and raised:
         # The night deadline in force (the default, or the resident's learned one).
         hh, mm = (int(x) for x in str(raised[0].details["deadline"]).split(":"))
-        at = datetime.fromtimestamp(inc.onset, home.tz).replace(hour=hh, minute=mm, second=0)
-        if at.timestamp() < inc.onset:
-            at += timedelta(days=1)
-        allowed = (at.timestamp() - inc.onset) / 60
+        due = datetime.fromtimestamp(inc.onset, home.tz).replace(hour=hh, minute=mm, second=0)
+        if due.timestamp() < inc.onset:
+            due += timedelta(days=1)
+        allowed = (due.timestamp() - inc.onset) / 60
     else:
         allowed = RULE_DELAY_MIN[inc.name]
     delay = (raised[0].ts - inc.onset) / 60 if raised else None
