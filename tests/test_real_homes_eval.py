@@ -35,13 +35,13 @@ DAY = [
 ]
 
 
-def _write_house_b(path: Path, days: int) -> Path:
+def _write_house_b(path: Path, days: int, day_rows: list[tuple[int, int, int, int]] = DAY) -> Path:
     fmt = "%Y-%m-%d %H:%M:%S"
     lines = [HEADER]
     base = datetime(2009, 7, 21)
     for d in range(days):
         day = base + timedelta(days=d)
-        rows = [*DAY, (22, 10, 13, 9 * 3600 - 60), (22, 10, 12, 9 * 3600 - 60)]  # bed mats
+        rows = [*day_rows, (22, 10, 13, 9 * 3600 - 60), (22, 10, 12, 9 * 3600 - 60)]  # mats
         for hour, minute, sensor, seconds in rows:
             start = day.replace(hour=hour, minute=minute)
             end = start + timedelta(seconds=seconds)
@@ -138,3 +138,18 @@ def test_report_per_home_and_together(house_b_report: dict[str, Any]) -> None:
     both = together([house_b_report, house_b_report])
     assert both["all"]["home_days"] == 2 * house_b_report["home_days"]
     assert "all homes together" in format_homes([house_b_report, house_b_report])
+
+
+def test_an_incident_with_no_reading_after_its_cut_is_judged_from_the_checkpoint(
+    tmp_path: Path,
+) -> None:
+    """A lie from the real last movement with nothing after it for 12 h: the restored
+    detectors must still fire (they were never built when no reading followed)."""
+    at_home = [row for row in DAY if row[2] != 7] + [(14, 30, 28, 30)]  # no outing; 14:30
+    path = _write_house_b(tmp_path / "houseB_sensors.tsv", 3, at_home)
+    home = kasteren2010_house_b(path)
+    fast = evaluate_home(home)
+    slow = evaluate_home(home, checkpoints=False)
+    assert fast["incidents"] == slow["incidents"]
+    lies = fast["incidents"].get("long_lie_at_home")
+    assert lies is not None and lies["caught"] == lies["injected"] > 0

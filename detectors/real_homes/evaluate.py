@@ -113,9 +113,11 @@ class _Replayer:
     def resume(self, point: _Checkpoint | None) -> None:
         if point is None:
             return
-        # A restart from a stored snapshot, as the platform does after a restart.
+        # A restart from a stored snapshot, as the platform does after a restart; the site
+        # is built (and restored) now, not at its next reading: an incident may have none.
         self.runtime._stored[self.home.site.id] = copy.deepcopy(point.states)
         self.runtime.watermark = point.watermark
+        self.runtime._site(self.index, self.home.site.id)
 
 
 def _local(day: datetime, hour: int, minute: int = 0) -> float:
