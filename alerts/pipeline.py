@@ -81,7 +81,7 @@ class TickReport:
 
 
 class AlertPipeline:
-    """`eldercare.pipeline.TransitionSink` and `Component`."""
+    """`eldercare.stage_contracts.TransitionSink` and `Component`."""
 
     name = "alerts"
 

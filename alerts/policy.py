@@ -23,6 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from eldercare.domain import AlertKind, Severity
+from eldercare.errors import EldercareError
 
 POLICY_DIR = Path(__file__).parent / "policies"
 DEFAULT_POLICY_FILE = POLICY_DIR / "default.yaml"
@@ -40,7 +41,7 @@ RecipientSpec = Annotated[
 _SPEC_RE = re.compile(_RECIPIENT)
 
 
-class PolicyError(ValueError):
+class PolicyError(EldercareError, ValueError):
     """A policy file that cannot be used; the message names the file and the problem."""
 
 

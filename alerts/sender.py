@@ -13,8 +13,10 @@ from typing import Literal, Protocol
 
 import apprise
 
+from eldercare.errors import EldercareError
 
-class DeliveryError(RuntimeError):
+
+class DeliveryError(EldercareError, RuntimeError):
     """A message was not delivered; the text says why (kept in the notification log)."""
 
 

@@ -34,7 +34,8 @@ from alerts.records import (
 )
 from alerts.terms import Outcome
 from eldercare.db import Base, session_factory
-from eldercare.domain import Evidence, Severity, Transition, TransitionAction
+from eldercare.domain import AlertChangeKind, Evidence, Severity, Transition, TransitionAction
+from eldercare.errors import EldercareError
 from eldercare.logs import get_logger
 
 if TYPE_CHECKING:
@@ -57,11 +58,11 @@ ALERT_TABLES: list[Table] = [
 ]
 
 
-class AlertNotFound(LookupError):
+class AlertNotFound(EldercareError, LookupError):
     pass
 
 
-class AlertStateError(ValueError):
+class AlertStateError(EldercareError, ValueError):
     """A human action that the alert's state does not allow (e.g. resolving twice)."""
 
 
@@ -100,13 +101,18 @@ async def init_store(engine: AsyncEngine) -> None:
 
 
 def _evidence_doc(e: Evidence) -> dict[str, Any]:
-    return {
+    doc: dict[str, Any] = {
         "ts": e.ts,
         "device_id": e.device_id,
         "stream": e.stream,
         "summary": e.summary,
         "room_id": e.room_id,
     }
+    if e.observations:  # what was seen as codes: the gateway renders them per language
+        doc["observations"] = [
+            {"code": o.code.value, "params": dict(o.params)} for o in e.observations
+        ]
+    return doc
 
 
 def _jsonable(details: Any) -> dict[str, Any]:
@@ -211,7 +217,12 @@ class AlertStore:
                 for d in applied
             )
             changes = [
-                AlertChange(AlertRecord.of(d.row), d.change, d.previous_severity) for d in applied
+                AlertChange(
+                    AlertRecord.of(d.row),
+                    AlertChangeKind(d.change),
+                    None if d.previous_severity is None else Severity(d.previous_severity),
+                )
+                for d in applied
             ]
         await self._notify_changed()
         return changes

@@ -32,6 +32,7 @@ from detectors.rule import EvidenceData, RuleState
 from detectors.settings import AbsenceSettings
 from detectors.site_context import SiteContext
 from eldercare.domain import Reading
+from eldercare.evidence import EvidenceCode, seen
 
 Change = Literal["returned", "went_out", "came_in"]
 
@@ -66,7 +67,9 @@ def observe(state: AbsenceState, ctx: SiteContext, reading: Reading, moved: bool
             state.indoor_after_door = True  # back after an absence: the person is inside
             return "returned" if was_away else "came_in"
         return None  # soon after going out: still the departure
-    state.door_evidence = EvidenceData.of(reading, "outer door used", ctx.room_of(reading))
+    state.door_evidence = EvidenceData.seen(
+        reading, seen(EvidenceCode.DOOR_USED), room_id=ctx.room_of(reading)
+    )
     state.indoor_after_door = False
     return "went_out"
 

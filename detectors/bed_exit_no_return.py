@@ -26,6 +26,7 @@ from detectors.occupancy import WATCHED_STREAMS
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
 from detectors.settings import BedExitSettings
 from eldercare.domain import AlertKind, Reading, Stream, Transition, TransitionAction
+from eldercare.evidence import EvidenceCode, seen
 
 
 class _Bed(RuleState):
@@ -69,7 +70,11 @@ class BedExitRule(Rule[BedExitState]):
         if bed is not None and bed.occupied == occupied:
             return []  # a repeated report of the same state
         room = self.ctx.room_of(reading)
-        ev = EvidenceData.of(reading, "in bed" if occupied else "bed empty", room)
+        ev = EvidenceData.seen(
+            reading,
+            seen(EvidenceCode.IN_BED if occupied else EvidenceCode.BED_EMPTY),
+            room_id=room,
+        )
         self.state.beds[resident] = _Bed(
             occupied=occupied,
             since=reading.ts,

@@ -41,6 +41,7 @@ from detectors.settings import (
     minutes_of_day,
 )
 from eldercare.domain import AlertKind, Reading, Transition, TransitionAction
+from eldercare.evidence import EvidenceCode, seen
 
 
 class _Watch(RuleState):
@@ -134,7 +135,7 @@ class InactivityRule(Rule[InactivityState]):
             return []
         out: list[Transition] = []
         room = self.ctx.room_of(reading)
-        ev = EvidenceData.of(reading, "movement", room)
+        ev = EvidenceData.seen(reading, seen(EvidenceCode.MOVEMENT), room_id=room)
         for resident in self._residents(reading):
             out += self._moved(resident, reading.ts, room, ev)
         return out

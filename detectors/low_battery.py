@@ -7,6 +7,7 @@ from detectors import device_set
 from detectors.rule import EvidenceData, Rule
 from detectors.settings import LowBatterySettings
 from eldercare.domain import AlertKind, Reading, Stream, Transition
+from eldercare.evidence import EvidenceCode, seen
 
 
 class LowBatteryRule(Rule[device_set.DeviceSetState]):
@@ -30,7 +31,7 @@ class LowBatteryRule(Rule[device_set.DeviceSetState]):
             return []
         extra = {"percent": float(percent)}
         if percent < s.below_percent:
-            why = EvidenceData.of(reading, f"battery at {percent:.0f}%")
+            why = EvidenceData.seen(reading, seen(EvidenceCode.BATTERY, percent=round(percent)))
             return device_set.change(
                 self.state,
                 self.ctx,

@@ -31,6 +31,7 @@ from detectors.rule import EvidenceData, Rule, RuleState, evidence
 from detectors.settings import NightDoorExitSettings, minutes_of_day
 from detectors.site_context import DEMENTIA
 from eldercare.domain import AlertKind, Reading, Transition, TransitionAction
+from eldercare.evidence import EvidenceCode, seen
 
 
 class _Exit(RuleState):
@@ -100,13 +101,15 @@ class NightDoorExitRule(Rule[NightDoorExitState]):
                 and s.enabled
                 and self.ctx.in_window(reading.ts, self._night_start(resident, s), s.night_end)
             ):
-                door = EvidenceData.of(reading, "outer door used", self.ctx.room_of(reading))
+                door = EvidenceData.seen(
+                    reading, seen(EvidenceCode.DOOR_USED), room_id=self.ctx.room_of(reading)
+                )
                 self.state.exit = _Exit(door_at=reading.ts, door=door, resident_id=resident)
             if change not in ("came_in", "returned"):
                 return []
-            why = "came back in through the door"
+            why = EvidenceCode.CAME_BACK_IN
         else:
-            why = "movement indoors"
+            why = EvidenceCode.MOVEMENT_INDOORS
         if pending is None:
             return []
         self.state.exit = None
@@ -121,7 +124,7 @@ class NightDoorExitRule(Rule[NightDoorExitState]):
                 resident_id=pending.resident_id,
                 room_id=room,
                 device_id=reading.device_id,
-                evidence=evidence(pending.door, EvidenceData.of(reading, why)),
+                evidence=evidence(pending.door, EvidenceData.seen(reading, seen(why))),
                 details={"minutes_out": round((reading.ts - pending.door_at) / 60, 1)},
             )
         ]

@@ -43,6 +43,7 @@ from detectors.occupancy import WATCHED_STREAMS
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
 from detectors.settings import AbsenceSettings, NotReturnedSettings, minutes_of_day
 from eldercare.domain import AlertKind, Reading, Transition, TransitionAction
+from eldercare.evidence import EvidenceCode, seen
 
 
 class NotReturnedState(RuleState):
@@ -100,7 +101,7 @@ class NotReturnedRule(Rule[NotReturnedState]):
                 resident_id=self._resident,
                 room_id=self.ctx.room_of(reading),
                 device_id=reading.device_id,
-                evidence=evidence(door, EvidenceData.of(reading, "back home")),
+                evidence=evidence(door, EvidenceData.seen(reading, seen(EvidenceCode.BACK_HOME))),
                 details={"hours_away": round((reading.ts - since) / 3600, 2)},
             )
         ]

@@ -26,6 +26,7 @@ from detectors.occupancy import WATCHED_STREAMS
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
 from detectors.settings import AbsenceSettings, NotUpSettings, minutes_of_day
 from eldercare.domain import AlertKind, Reading, Stream, Transition, TransitionAction
+from eldercare.evidence import EvidenceCode, seen
 
 
 class _Morning(RuleState):
@@ -112,7 +113,7 @@ class NotUpRule(Rule[NotUpState]):
         out: list[Transition] = []
         for resident in self._residents(reading):
             m = self.state.mornings[resident]
-            ev = EvidenceData.of(reading, "movement", room)
+            ev = EvidenceData.seen(reading, seen(EvidenceCode.MOVEMENT), room_id=room)
             m.last_move = ev
             s = self._settings(resident)
             resting = room is None or self.ctx.is_bedroom(room) or self.ctx.is_bathroom(room)

@@ -79,9 +79,9 @@ from eldercare.domain import (
     TransitionAction,
 )
 from eldercare.logs import get_logger
-from eldercare.pipeline import TransitionSink
 from eldercare.registry_index import RegistryIndex
 from eldercare.registry_model import Site
+from eldercare.stage_contracts import TransitionSink
 
 log = get_logger(__name__)
 

@@ -16,6 +16,8 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from eldercare.errors import EldercareError
+
 LocalTime = Annotated[
     str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="local time HH:MM")
 ]
@@ -324,7 +326,7 @@ Overrides = Mapping[str, Mapping[str, Any]]
 ResolvedSettings = dict[str, BaseModel]
 
 
-class DetectorSettingsError(ValueError):
+class DetectorSettingsError(EldercareError, ValueError):
     """An override that does not fit its rule; the message says where it came from."""
 
 

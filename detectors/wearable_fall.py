@@ -62,6 +62,8 @@ from eldercare.domain import (
     Transition,
     TransitionAction,
 )
+from eldercare.errors import EldercareError
+from eldercare.evidence import EvidenceCode, Observation, seen
 from eldercare.logs import get_logger
 
 log = get_logger(__name__)
@@ -176,7 +178,7 @@ def looks_like_fall(a: ImpactAssessment, s: WearableFallSettings) -> bool:
     )
 
 
-class BadAccelReading(ValueError):
+class BadAccelReading(EldercareError, ValueError):
     """An accelerometer reading that cannot be used; the message says why."""
 
 
@@ -626,22 +628,15 @@ class WearableFallDetector:
             },
         }
         evidence = (
-            Evidence(
-                ts=a.impact_ts,
-                device_id=self.device_id,
-                stream=Stream.ACCEL.value,
-                summary=f"impact {a.peak_g:.1f} g",
-                room_id=self.room_id,
-            ),
-            Evidence(
-                ts=a.impact_ts + s.decision_delay_s,
-                device_id=self.device_id,
-                stream=Stream.ACCEL.value,
-                summary=(
-                    f"posture changed {a.posture_change_deg:.0f}°, then still "
-                    f"({a.stillness_g:.2f} g) for {s.observe_s:g} s"
+            self._evidence(a.impact_ts, seen(EvidenceCode.IMPACT, g=round(a.peak_g, 1))),
+            self._evidence(
+                a.impact_ts + s.decision_delay_s,
+                seen(
+                    EvidenceCode.POSTURE_STILL,
+                    deg=round(a.posture_change_deg),
+                    g=round(a.stillness_g, 2),
+                    s=s.observe_s,
                 ),
-                room_id=self.room_id,
             ),
         )
         return Transition(
@@ -657,6 +652,16 @@ class WearableFallDetector:
             details=details,
         )
 
+    def _evidence(self, ts: float, observation: Observation) -> Evidence:
+        return Evidence(
+            ts=ts,
+            device_id=self.device_id,
+            stream=Stream.ACCEL.value,
+            summary=observation.english(),
+            room_id=self.room_id,
+            observations=(observation,),
+        )
+
     def _clear(self, alarm: _Alarm, ts: float) -> Transition:
         s = self.settings
         return Transition(
@@ -668,15 +673,7 @@ class WearableFallDetector:
             resident_id=self.resident_id,
             room_id=self.room_id,
             device_id=self.device_id,
-            evidence=(
-                Evidence(
-                    ts=ts,
-                    device_id=self.device_id,
-                    stream=Stream.ACCEL.value,
-                    summary=f"upright and moving again for {s.clear_upright_s} s",
-                    room_id=self.room_id,
-                ),
-            ),
+            evidence=(self._evidence(ts, seen(EvidenceCode.UPRIGHT_AGAIN, s=s.clear_upright_s)),),
             details={"impact_ts": alarm.impact_ts, "upright_s": alarm.upright_run},
         )
 

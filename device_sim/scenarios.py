@@ -27,13 +27,14 @@ from device_sim.sensors import Fact
 from device_sim.site import Outage, SimSite, VitalsOverride
 from device_sim.truth import TruthRecord
 from eldercare.domain import AlertKind, DeviceKind, SiteKind, Stream
+from eldercare.errors import EldercareError
 
 HOUR = 3600.0
 # Incidents rewrite up to this much of the resident's life before their start time.
 LEAD_IN_S = 3600.0
 
 
-class ScenarioError(ValueError):
+class ScenarioError(EldercareError, ValueError):
     """A scenario spec that cannot be honoured (unknown name, no eligible site...)."""
 
 

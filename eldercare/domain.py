@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from eldercare.evidence import Observation
+
 FieldValue = bool | int | float | str | tuple[float, ...]
 
 
@@ -115,6 +117,31 @@ class AlertKind(StrEnum):
     ROUTINE_DEVIATION = "routine_deviation"
 
 
+class AlertCondition(StrEnum):
+    """An alert's detector axis: is what was detected still there."""
+
+    ACTIVE = "active"
+    CLEARED = "cleared"
+
+
+class AlertStatus(StrEnum):
+    """An alert's handling axis: what people have done about it."""
+
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+class AlertChangeKind(StrEnum):
+    """What one detector transition did to a stored alert."""
+
+    RAISED = "raised"
+    UPDATED = "updated"
+    SEVERITY_RAISED = "severity_raised"  # an update that made it more urgent
+    REACTIVATED = "reactivated"  # an update to an alert whose condition had cleared
+    CLEARED = "cleared"
+
+
 DEFAULT_SEVERITY: Mapping[AlertKind, Severity] = {
     AlertKind.SOS: Severity.CRITICAL,
     AlertKind.FALL: Severity.CRITICAL,
@@ -176,6 +203,9 @@ class Evidence:
     stream: str
     summary: str  # short, human readable, English: "bed empty", "front door opened"
     room_id: str | None = None
+    # What was seen as codes and values (eldercare.evidence), rendered per language by
+    # the gateway; `summary` is their English text (free text from rules without codes).
+    observations: tuple[Observation, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from eldercare.errors import EldercareError
 from eldercare.registry_index import PlannedAbsence
 from eldercare.registry_store import (
     PlannedAbsenceRow,
@@ -34,7 +35,7 @@ KEEP_AFTER_S = 86400.0  # the rule's margin is an hour; a day later a declaratio
 MAX_NOTE = 200
 
 
-class PlannedAbsenceError(ValueError):
+class PlannedAbsenceError(EldercareError, ValueError):
     """A declaration that cannot be taken (past, too far ahead, malformed)."""
 
 

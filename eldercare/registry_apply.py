@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from eldercare.errors import EldercareError
 from eldercare.registry_model import Device, RegistryDocument, Site, vendor_keys
 from eldercare.registry_store import (
     CHILD_MODELS,
@@ -82,7 +83,7 @@ def run_validators(
         raise RegistryError(source, problems)
 
 
-class RegistryError(Exception):
+class RegistryError(EldercareError):
     """A registry file or document that cannot be applied; nothing was changed.
 
     `str(error)` is one line per problem: `FILE[:LINE[:COL]]: KEY.PATH: reason`.

@@ -18,6 +18,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from eldercare.wire import ingest_subscriptions
+
 RUN_DIR_DEFAULT = Path(".run")
 
 
@@ -40,7 +42,7 @@ class Settings(BaseSettings):
         "eldercare-ingest", description="fixed client id: the broker keeps its session"
     )
     mqtt_topics: list[str] = Field(
-        default_factory=lambda: ["eldercare/#", "zigbee2mqtt/#", "shellies/#", "tele/#", "stat/#"],
+        default_factory=ingest_subscriptions,
         description="subscriptions of the ingest session",
     )
 
@@ -129,14 +131,29 @@ class SecretFileSettingsSource(PydanticBaseSettingsSource):
         return values
 
 
+# Where `eldercare services up` (eldercare_app.local_services) records the local broker's
+# and InfluxDB's addresses, under `<run_dir>/services/`: read here, so every process of
+# this run directory finds them without importing the code that starts them.
+LOCAL_SERVICES_ENV_FILE = "env"
+
+
+def read_env_file(run_dir: Path) -> dict[str, str]:
+    """The `KEY=VALUE` lines recorded by the last `up`, or {} when none are running."""
+    path = run_dir / "services" / LOCAL_SERVICES_ENV_FILE
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return {}
+    pairs = (line.split("=", 1) for line in lines if "=" in line)
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
 _LOCAL_BROKER_ONLY = frozenset({"mqtt_username", "mqtt_password", "mqtt_tls", "mqtt_ca_file"})
 
 
 def load_settings(**overrides: object) -> Settings:
     """Settings from overrides, environment and `eldercare.toml`; then, for the broker and
     InfluxDB only where none of those configured them, the project's local services."""
-    from eldercare.services import read_env_file
-
     settings = Settings(**overrides)  # type: ignore[arg-type]
     local = read_env_file(settings.run_dir)
     fill = {}

@@ -10,6 +10,7 @@ from typing import Any
 from alerts.records import AlertRecord, FeedItem, HistoryEntry
 from alerts.service import AlertService as PipelineService
 from alerts.store import AlertFilter, AlertNotFound, AlertStateError
+from gateway.evidence_text import observed_phrases
 from gateway.ports import (
     AlertChange,
     AlertConflict,
@@ -61,6 +62,7 @@ def _evidence(doc: dict[str, Any]) -> EvidenceOut:
         stream=str(doc.get("stream") or ""),
         summary=str(doc.get("summary") or ""),
         room_id=doc.get("room_id"),
+        phrases=observed_phrases(doc.get("observations") or []),
     )
 
 

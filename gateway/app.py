@@ -106,7 +106,7 @@ def create_app(
     registry_validators: Sequence[Callable[[RegistryDocument], list[Any]]] = (),
 ) -> FastAPI:
     """`registry_validators` run on every registry edit through the API (any problem → 422,
-    nothing changed); `eldercare.platform` passes the detectors' override check."""
+    nothing changed); `eldercare_app.wiring` passes the detectors' override check."""
     hub = ChangeHub(alert_service, poll_s=hub_poll_s)
     ctx = GatewayContext(
         settings=settings,

@@ -249,6 +249,21 @@ UI: dict[str, dict[str, str]] = {
     "evidence.in_bed": {"zh-CN": "在床", "en": "in bed"},
     "evidence.bed_empty": {"zh-CN": "床上无人", "en": "bed empty"},
     "evidence.bathroom_activity": {"zh-CN": "卫生间有活动", "en": "activity in the bathroom"},
+    "evidence.bathroom_empty": {
+        "zh-CN": "卫生间存在感应器报告无人",
+        "en": "bathroom presence sensor reports nobody",
+    },
+    "evidence.bathroom_door_left": {
+        "zh-CN": "开卫生间门离开",
+        "en": "bathroom door opened to leave",
+    },
+    "evidence.other_bathroom": {"zh-CN": "去了另一个卫生间", "en": "moved to another bathroom"},
+    "evidence.movement_outside_bathroom": {
+        "zh-CN": "卫生间外有活动",
+        "en": "movement outside the bathroom",
+    },
+    "evidence.movement_indoors": {"zh-CN": "室内有活动", "en": "movement indoors"},
+    "evidence.came_back_in": {"zh-CN": "从外门回到室内", "en": "came back in through the door"},
     "evidence.door_used": {"zh-CN": "外门开关", "en": "outer door used"},
     "evidence.back_home": {"zh-CN": "已回家", "en": "back home"},
     "evidence.device_offline": {"zh-CN": "设备报告离线", "en": "device reported offline"},

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, Field
 
 from alerts.terms import Outcome
+from eldercare.errors import EldercareError
 from eldercare.registry_index import RegistryIndex
 from gateway.evidence_text import EvidencePhrase
 
@@ -32,7 +33,7 @@ class EvidenceOut(BaseModel):
     device_kind: str | None = Field(None, description="from the registry: motion, door, ...")
     phrases: list[EvidencePhrase] = Field(
         default_factory=list,
-        description="the summary as i18n phrases (evidence.<key>); empty: show the summary",
+        description="what was seen as i18n phrases (evidence.<code>); empty: show the summary",
     )
 
 
@@ -115,11 +116,11 @@ class AlertQuery:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
-class AlertNotFound(LookupError):
+class AlertNotFound(EldercareError, LookupError):
     pass
 
 
-class AlertConflict(ValueError):
+class AlertConflict(EldercareError, ValueError):
     """The step is not allowed in the alert's current state (e.g. resolve twice)."""
 
 

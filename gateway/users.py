@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
 from eldercare.db import Base
+from eldercare.errors import EldercareError
 from eldercare.registry_model import is_identifier
 
 _HASHER = PasswordHasher()
@@ -38,7 +39,7 @@ class Role(StrEnum):
     FAMILY = "family"
 
 
-class AccountError(ValueError):
+class AccountError(EldercareError, ValueError):
     """A request to create or change an account that cannot be honoured."""
 
 

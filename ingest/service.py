@@ -38,9 +38,9 @@ from eldercare.db import create_engine, session_factory
 from eldercare.domain import Reading
 from eldercare.influx import InfluxClient, LineProtocolError, encode_line, point_for_reading
 from eldercare.logs import get_logger
-from eldercare.pipeline import ReadingSink
 from eldercare.registry_index import RegistryIndex, ResolvedDevice
 from eldercare.settings import Settings
+from eldercare.stage_contracts import ReadingSink
 from ingest.codecs import DecodeLimits, adapt_to_device, decode
 from ingest.codecs.limits import DEFAULT_LIMITS
 from ingest.decoded import Decoded, NativeIdentity, RejectCause, Rejected

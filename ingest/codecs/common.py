@@ -13,11 +13,12 @@ import re
 from datetime import datetime
 from typing import Any, NoReturn
 
+from eldercare.errors import EldercareError
 from ingest.codecs.limits import DecodeLimits
 from ingest.decoded import RejectCause
 
 
-class Invalid(Exception):
+class Invalid(EldercareError):
     """A message that must be quarantined; carries the cause counted and a short detail."""
 
     def __init__(self, cause: RejectCause, detail: str) -> None:

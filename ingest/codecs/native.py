@@ -15,6 +15,7 @@ from importlib import resources
 from typing import Any
 
 from eldercare.domain import FieldValue, Stream
+from eldercare.wire import NATIVE_ROOT, NativeTopic, TopicError
 from ingest.codecs.common import (
     ISO_DATETIME_WITH_OFFSET_RE,
     MAX_EPOCH_S,
@@ -31,7 +32,6 @@ from ingest.codecs.common import (
 )
 from ingest.codecs.limits import DecodeLimits
 from ingest.decoded import Decoded, NativeIdentity, RawReading, RejectCause
-from ingest.topic import NATIVE_ROOT, NativeTopic, TopicError
 
 SOURCE = "native"
 NATIVE_ROOT_PREFIX = NATIVE_ROOT + "/"
