@@ -688,6 +688,23 @@ class DetectorRuntime:
             self.on_growth()
         return built
 
+    def restore_site(self, site_id: str, states: SiteStates) -> bool:
+        """Build a site's detectors now from a snapshot (`SiteDetectors.snapshot`), as the
+        first reading after a restart builds them from the stored ones; a replay resumed
+        from a checkpoint may bring the site no reading, and its timers must still fire.
+        A site already built is restored in place. False when the registry does not know
+        the site (nothing kept), or its detectors cannot be built yet (kept for their first
+        build, as a stored snapshot is)."""
+        current = self.sites.get(site_id)
+        if current is not None:
+            current.restore(states)
+            return True
+        index = self.index_provider()
+        if index.detector_site(site_id) is None:
+            return False
+        self._stored[site_id] = states
+        return self._site(index, site_id) is not None
+
     def _refresh_sites(self) -> None:
         index = self.index_provider()
         for site_id in list(self.sites):

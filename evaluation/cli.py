@@ -89,8 +89,11 @@ def home(
         kasteren2010 = kasteren2010 or datasets / "kasteren2010_houseB"
         aras = aras or datasets / "aras"
     if kasteren is None and kasteren2010 is None and aras is None:
-        typer.secho("error: name a home (--kasteren, --kasteren2010, --aras or --datasets)",
-                    fg="red", err=True)
+        typer.secho(
+            "error: name a home (--kasteren, --kasteren2010, --aras or --datasets)",
+            fg="red",
+            err=True,
+        )
         raise typer.Exit(2)
     try:
         overrides = parse_overrides(set_ or [])
@@ -98,8 +101,8 @@ def home(
             report = evaluate(kasteren, progress=progress, overrides=overrides)
             typer.echo(report_json(report) if as_json else format_table(report))
             return
-        from detectors.real_homes.evaluate import evaluate_home, format_homes, together
-        from detectors.real_homes.loaders import load_homes
+        from evaluation.real_homes.evaluate import evaluate_home, format_homes, together
+        from evaluation.real_homes.loaders import load_homes
 
         homes = load_homes(kasteren=kasteren, kasteren2010=kasteren2010, aras=aras)
         reports = [evaluate_home(h, overrides, progress) for h in homes]
@@ -127,9 +130,7 @@ def replay(
             "--truth", help="incidents: JSON lines as `eldercare sim` writes", exists=True
         ),
     ] = None,
-    workdir: Annotated[
-        Path | None, typer.Option(help="where services, store and logs go")
-    ] = None,
+    workdir: Annotated[Path | None, typer.Option(help="where services, store and logs go")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """Any recording through the whole platform on the event clock: every raise, false
@@ -137,8 +138,8 @@ def replay(
     import json
     import tempfile
 
-    from device_sim.evaluate import EvaluationError
-    from device_sim.replay import RecordingError, format_replay, replay_recording
+    from evaluation.platform_scenarios import EvaluationError
+    from evaluation.replay import RecordingError, format_replay, replay_recording
 
     where = workdir or Path(tempfile.mkdtemp(prefix="eldercare-replay-"))
     try:

@@ -232,6 +232,25 @@ async def test_restart_resumes_open_condition_without_reraising(tmp_path: Path) 
     await engine.dispose()
 
 
+async def test_restore_site_builds_it_now_and_its_timers_fire_without_a_reading() -> None:
+    site = home_site(SH)
+    rs, t = _night_exit(site)
+    rt1 = _runtime(Collector(), site)
+    await rt1.handle_readings(rs[:3])  # out of bed, seen in the kitchen
+    states = rt1.sites[site.id].snapshot()
+
+    sink = Collector()
+    rt2 = _runtime(sink, site)
+    assert rt2.restore_site(site.id, states)
+    assert site.id in rt2.sites
+    await rt2.advance_to(t + 1900)  # no reading for the site after the restore
+    assert sink.of(AlertKind.BED_EXIT_NO_RETURN) == [(RAISE, t + 1800)]
+    assert not rt2.restore_site("no-such-site", states)  # unknown: nothing kept
+    await rt2.advance_to(t + 2000)
+    assert sink.of(AlertKind.BED_EXIT_NO_RETURN) == [(RAISE, t + 1800)]
+    assert set(rt2.sites) == {site.id}
+
+
 async def test_snapshots_are_saved_in_chunks_with_readings_handled_between(
     tmp_path: Path,
 ) -> None:

@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from detectors.eval_kasteren import SENSORS as SENSORS_2008
-from detectors.eval_kasteren import parse_sense_data
-from detectors.eval_kasteren import readings_of as readings_of_2008
-from detectors.eval_kasteren import site as site_2008
-from detectors.real_homes.home import Firing, Home, Kit, readings_of
 from eldercare.registry_model import Site
+from evaluation.kasteren import SENSORS as SENSORS_2008
+from evaluation.kasteren import parse_sense_data
+from evaluation.kasteren import readings_of as readings_of_2008
+from evaluation.kasteren import site as site_2008
+from evaluation.real_homes.home import Firing, Home, Kit, readings_of
 
 TIMEZONE = "Europe/Amsterdam"
 RESIDENT = "resident"

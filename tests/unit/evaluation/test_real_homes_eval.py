@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import scipy.io
 
-from detectors.real_homes import aras
-from detectors.real_homes.evaluate import evaluate_home, format_homes, together
-from detectors.real_homes.kasteren import kasteren2010_house_b, parse_house_b
 from eldercare.domain import DeviceKind, Stream
+from evaluation.real_homes import aras
+from evaluation.real_homes.evaluate import evaluate_home, format_homes, together
+from evaluation.real_homes.kasteren import kasteren2010_house_b, parse_house_b
 
 HEADER = "start\tend\tsensor_id\tsensor_label\tmetafeature\tvalue\n"
 # (hour, minute, sensor, seconds): one ordinary day of house B's man

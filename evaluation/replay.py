@@ -41,7 +41,11 @@ from zoneinfo import ZoneInfo
 import yaml
 
 from device_sim.encoding import Message, iso_utc
-from device_sim.evaluate import (
+from device_sim.publisher import BrokerConfig, MqttPublisher
+from device_sim.truth import match_alerts, read_truth
+from eldercare.errors import EldercareError
+from eldercare_app.local_services import LocalServices, free_port
+from evaluation.platform_scenarios import (
     STALL_S,
     EvaluationError,
     _check,
@@ -52,16 +56,13 @@ from device_sim.evaluate import (
     _wait_subscribed,
     alert_raises,
 )
-from device_sim.publisher import BrokerConfig, MqttPublisher
-from device_sim.truth import match_alerts, read_truth
-from eldercare.services import LocalServices, free_port
 
 NATIVE_ROOT = "eldercare/"
 TIME_KEYS = ("ts", "last_seen", "time", "Time")
 BACKLOG = 20_000  # messages published but not yet acknowledged by ingest
 
 
-class RecordingError(ValueError):
+class RecordingError(EldercareError, ValueError):
     """The recording cannot be read (the line is named)."""
 
 

@@ -10,9 +10,17 @@ from detectors.night_door_exit import NightDoorExitRule
 from detectors.not_returned import NotReturnedRule
 from detectors.rule import Rule
 from eldercare.domain import Reading, Stream, Transition
-from tests.detector_helpers import context, home_site, kinds_actions, local_ts, reading
+from tests.helpers.detectors import (
+    OCCUPANCY_TZ,
+    context,
+    kinds_actions,
+    local_ts,
+    occupancy_couple,
+    occupancy_home,
+    reading,
+)
 
-TZ = "Europe/Amsterdam"
+TZ = OCCUPANCY_TZ
 
 
 def replay(rule: Rule[Any], readings: list[Reading], until: float) -> list[Transition]:
@@ -24,27 +32,12 @@ def replay(rule: Rule[Any], readings: list[Reading], until: float) -> list[Trans
     return out
 
 
-DEVICES: list[dict[str, Any]] = [
-    {"id": "mat-left", "kind": "bed", "room": "bedroom"},
-    {"id": "mat-right", "kind": "bed", "room": "bedroom"},
-    {"id": "pir-bed", "kind": "motion", "room": "bedroom"},
-    {"id": "pir-kitchen", "kind": "motion", "room": "kitchen"},
-    {"id": "armchair", "kind": "seat", "room": "living"},
-    {"id": "radar-living", "kind": "presence", "room": "living"},
-    {"id": "door-front", "kind": "door", "room": "entrance", "outer_door": True},
-]
-
-
-def _site() -> Any:
-    return home_site(TZ, devices=DEVICES)
-
-
 def _at(hour: int, minute: int = 0, day: int = 10) -> float:
     return local_ts(TZ, 2024, 5, day, hour, minute)
 
 
 def test_an_evening_in_the_armchair_is_not_a_long_lie() -> None:
-    site = _site()
+    site = occupancy_home()
     rule = InactivityRule(context(site))
     rs = [
         reading(site, "pir-kitchen", Stream.MOTION, _at(18, 50), motion=True),
@@ -57,7 +50,7 @@ def test_an_evening_in_the_armchair_is_not_a_long_lie() -> None:
 
 
 def test_still_in_the_armchair_long_past_the_seated_limit_is_raised() -> None:
-    site = _site()
+    site = occupancy_home()
     rule = InactivityRule(context(site))
     rs = [
         reading(site, "pir-kitchen", Stream.MOTION, _at(9, 59), motion=True),
@@ -70,7 +63,7 @@ def test_still_in_the_armchair_long_past_the_seated_limit_is_raised() -> None:
 
 
 def test_getting_up_from_the_armchair_and_lying_still_is_judged_as_before() -> None:
-    site = _site()
+    site = occupancy_home()
     rule = InactivityRule(context(site))
     rs = [
         reading(site, "armchair", Stream.OCCUPANCY, _at(12), occupied=True),
@@ -81,7 +74,7 @@ def test_getting_up_from_the_armchair_and_lying_still_is_judged_as_before() -> N
 
 
 def test_rolling_from_one_mat_to_the_other_is_not_leaving_the_bed() -> None:
-    site = _site()
+    site = occupancy_home()
     rule = BedExitRule(context(site))
     rs = [
         reading(site, "mat-left", Stream.OCCUPANCY, _at(23), occupied=True),
@@ -94,7 +87,7 @@ def test_rolling_from_one_mat_to_the_other_is_not_leaving_the_bed() -> None:
 
 
 def test_out_of_bed_and_seen_elsewhere_raises_at_30_minutes() -> None:
-    site = _site()
+    site = occupancy_home()
     rule = BedExitRule(context(site))
     left = _at(2, 0, 11)
     rs = [
@@ -107,7 +100,7 @@ def test_out_of_bed_and_seen_elsewhere_raises_at_30_minutes() -> None:
 
 
 def test_mats_empty_with_only_the_bedroom_pir_waits_for_the_unconfirmed_limit() -> None:
-    site = _site()
+    site = occupancy_home()
     rule = BedExitRule(context(site))
     left = _at(2, 0, 11)
     rs = [
@@ -121,7 +114,7 @@ def test_mats_empty_with_only_the_bedroom_pir_waits_for_the_unconfirmed_limit() 
 
 
 def test_one_night_exit_is_one_alert() -> None:
-    site = _site()
+    site = occupancy_home()
     bed, door = BedExitRule(context(site)), NightDoorExitRule(context(site))
     left = _at(2, 0, 11)
     rs = [
@@ -138,7 +131,7 @@ def test_one_night_exit_is_one_alert() -> None:
 
 
 def test_front_door_used_while_the_radar_sees_her_inside_is_not_going_out() -> None:
-    site = _site()
+    site = occupancy_home()
     rule = NotReturnedRule(context(site))
     rs = [
         reading(site, "pir-kitchen", Stream.MOTION, _at(20), motion=True),
@@ -152,7 +145,7 @@ def test_front_door_used_while_the_radar_sees_her_inside_is_not_going_out() -> N
 
 
 def test_without_anyone_inside_the_door_then_silence_is_still_going_out() -> None:
-    site = _site()
+    site = occupancy_home()
     rule = NotReturnedRule(context(site))
     rs = [
         reading(site, "pir-kitchen", Stream.MOTION, _at(20), motion=True),
@@ -163,18 +156,8 @@ def test_without_anyone_inside_the_door_then_silence_is_still_going_out() -> Non
     assert kinds_actions(replay(rule, rs, _at(23, 0))) == [("not_returned", "raise")]
 
 
-def _couple() -> Any:
-    site = _site()
-    doc = site.model_dump()
-    doc["residents"] = [
-        {"id": "res-1", "name": "Zhang", "room": "bedroom"},
-        {"id": "res-2", "name": "Li", "room": "bedroom"},
-    ]
-    return type(site).model_validate(doc)
-
-
 def test_a_couple_quiet_at_home_is_one_inactivity_alert_not_two() -> None:
-    site = _couple()
+    site = occupancy_couple()
     rule = InactivityRule(context(site))
     rs = [reading(site, "pir-kitchen", Stream.MOTION, _at(12), motion=True)]
     out = replay(rule, rs, _at(16))
@@ -183,7 +166,7 @@ def test_a_couple_quiet_at_home_is_one_inactivity_alert_not_two() -> None:
 
 
 def test_a_couple_one_in_the_armchair_is_not_inactive() -> None:
-    site = _couple()
+    site = occupancy_couple()
     rule = InactivityRule(context(site))
     rs = [
         reading(site, "pir-kitchen", Stream.MOTION, _at(18, 59), motion=True),
@@ -198,7 +181,7 @@ def test_not_up_learns_late_mornings_that_raised() -> None:
     then learned (before: alerted mornings were never learned, so it alarmed every day)."""
     from detectors.not_up import NotUpRule
 
-    site = _site()
+    site = occupancy_home()
     rule = NotUpRule(context(site))
     out = []
     for day in range(1, 15):
@@ -214,7 +197,7 @@ def test_not_up_learns_late_mornings_that_raised() -> None:
 def test_a_regular_late_homecomer_is_not_alerted_at_a_one_oclock_cap() -> None:
     """Home at 01:25-01:40 every night: once learned (7 days, 3 evenings), the deadline is
     his upper quartile + 60 min (02:40), not capped at 01:00 (before: alerted every night)."""
-    site = _site()
+    site = occupancy_home()
     rule = NotReturnedRule(context(site))
     out = []
     for day in range(1, 15):
@@ -257,14 +240,14 @@ def _late_nights(site: Any, nights: int, leave: tuple[int, int]) -> list[Any]:
 
 
 def test_a_late_sleeper_leaving_at_23_is_not_a_night_exit() -> None:
-    site = _site()
+    site = occupancy_home()
     rs = _late_nights(site, 8, (23, 0))
     # Before: 23:00 is in the 22:00-06:00 window, raised at 23:10.
     assert replay(NightDoorExitRule(context(site)), rs, rs[-1].ts + 3600) == []
 
 
 def test_a_late_sleeper_leaving_after_his_bedtime_is_raised() -> None:
-    site = _site()
+    site = occupancy_home()
     rs = _late_nights(site, 8, (2, 30))
     rs = [r for r in rs if r.ts < _at(1, 0, 9)] + [
         reading(site, "pir-kitchen", Stream.MOTION, _at(1, 0, 9), motion=True),
@@ -276,7 +259,7 @@ def test_a_late_sleeper_leaving_after_his_bedtime_is_raised() -> None:
 
 
 def test_a_resident_with_dementia_keeps_the_contract_window() -> None:
-    site = _site()
+    site = occupancy_home()
     doc = site.model_dump()
     doc["residents"][0]["flags"] = ["dementia"]
     site = type(site).model_validate(doc)

@@ -6,8 +6,8 @@ from detectors.runtime import DetectorRuntime
 from eldercare.domain import AlertKind, Stream, TransitionAction
 from eldercare.registry_index import RegistryIndex
 from eldercare.registry_model import RegistryDocument
-from tests.detector_helpers import home_site, local_ts, reading
-from tests.test_detectors_runtime import Collector
+from tests.helpers.detectors import home_site, local_ts, reading
+from tests.unit.detectors.test_detectors_runtime import Collector
 
 SH = "Asia/Shanghai"
 

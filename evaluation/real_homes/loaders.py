@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from detectors.real_homes import aras as aras_homes
-from detectors.real_homes import kasteren as kasteren_homes
-from detectors.real_homes.home import Home
+from evaluation.real_homes import aras as aras_homes
+from evaluation.real_homes import kasteren as kasteren_homes
+from evaluation.real_homes.home import Home
 
 
 def load_homes(

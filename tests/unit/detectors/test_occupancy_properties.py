@@ -19,8 +19,7 @@ from detectors.runtime import DetectorRuntime
 from eldercare.domain import Reading, Stream, Transition
 from eldercare.registry_index import RegistryIndex
 from eldercare.registry_model import RegistryDocument
-from tests.detector_helpers import context, local_ts, reading
-from tests.test_occupancy_rules import _couple, _site
+from tests.helpers.detectors import context, local_ts, occupancy_couple, occupancy_home, reading
 
 T0 = local_ts("Europe/Amsterdam", 2024, 5, 10, 18, 0)
 EVENTS: list[tuple[str, Stream, str]] = [
@@ -61,7 +60,7 @@ def _run(rule: Rule[Any], readings: list[Reading], until: float) -> list[Transit
 def test_snapshot_restore_mid_stream_changes_nothing(
     draw: list[tuple[int, bool, int]], cut: int, couple: bool
 ) -> None:
-    site = _couple() if couple else _site()
+    site = occupancy_couple() if couple else occupancy_home()
     rs = _readings(site, draw)
     until = rs[-1].ts + 12 * 3600
     cut = min(cut, len(rs))
@@ -77,7 +76,7 @@ def test_snapshot_restore_mid_stream_changes_nothing(
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(draw=steps, size=st.integers(1, 7))
 def test_batch_boundaries_change_nothing(draw: list[tuple[int, bool, int]], size: int) -> None:
-    site = _site()
+    site = occupancy_home()
     rs = _readings(site, draw)
 
     async def run(batch: int) -> list[tuple[str, str, float]]:

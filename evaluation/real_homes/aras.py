@@ -34,8 +34,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from detectors.real_homes.home import Firing, Home, Kit, readings_of
 from eldercare.registry_model import Site
+from evaluation.real_homes.home import Firing, Home, Kit, readings_of
 
 TIMEZONE = "Europe/Istanbul"
 START = datetime(2013, 1, 7)  # a Monday; the release has no dates

@@ -32,12 +32,12 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from detectors.real_homes.home import Home, is_on, pulse, reading
 from detectors.runtime import DetectorRuntime
 from detectors.snapshot_store import SiteStates
 from eldercare.domain import AlertKind, Reading, Transition, TransitionAction
 from eldercare.registry_index import RegistryIndex
 from eldercare.registry_model import RegistryDocument
+from evaluation.real_homes.home import Home, is_on, pulse, reading
 
 Overrides = Mapping[str, Mapping[str, Any]]
 BATCH = 64
@@ -115,9 +115,8 @@ class _Replayer:
             return
         # A restart from a stored snapshot, as the platform does after a restart; the site
         # is built (and restored) now, not at its next reading: an incident may have none.
-        self.runtime._stored[self.home.site.id] = copy.deepcopy(point.states)
         self.runtime.watermark = point.watermark
-        self.runtime._site(self.index, self.home.site.id)
+        self.runtime.restore_site(self.home.site.id, copy.deepcopy(point.states))
 
 
 def _local(day: datetime, hour: int, minute: int = 0) -> float:
