@@ -82,6 +82,7 @@ from eldercare import metrics
 from eldercare.clock import Clock, WallClock
 from eldercare.domain import (
     AlertKind,
+    FieldValue,
     Reading,
     Severity,
     Stream,
@@ -221,7 +222,9 @@ class SiteDetectors:
         self.detectors = DetectorSet(detectors)
         self.on_error = on_error
         self.clock: float | None = None
-        self.recent: dict[tuple[str, str, float], None] = {}  # keys within the dedupe window
+        # Keys within the dedupe window → the reading's fields (None: restored from a
+        # snapshot, content unknown): a duplicate is the same key *and* the same content.
+        self.recent: dict[tuple[str, str, float], Mapping[str, FieldValue] | None] = {}
         self.dirty = True
         # Raised and not yet cleared: (kind, resident) → severity, to clear them on removal.
         self.open: dict[tuple[str, str | None], str] = {}
@@ -478,6 +481,13 @@ class DetectorRuntime:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self.clock_mode == "event" and self.watermark is not None:
+            # A replay has ended: everything received is handled, so timers due up to the
+            # last event time fire (readings only advance them to it minus the lateness).
+            # The alert pipeline stops after the detectors and still takes them. A store
+            # that refuses them leaves them unstored: handled (and logged) just below.
+            with contextlib.suppress(Exception):
+                await self.advance_to(self.watermark)
         if self._unstored:
             try:
                 async with self._lock:
@@ -565,18 +575,22 @@ class DetectorRuntime:
                 continue
             key = (r.device_id, r.stream.value, r.ts)
             if key in site.recent:
-                _dropped.inc(cause="duplicate")
-                continue
+                seen = site.recent[key]
+                if seen is None or seen == r.fields:
+                    _dropped.inc(cause="duplicate")
+                    continue
+                # Same device, stream and event time, another value (two reports within
+                # one second of a payload time): a new reading, not a redelivery.
             if site.clock is not None and r.ts < site.clock:
                 if r.ts < site.clock - self.dedupe_s:
                     _dropped.inc(cause="too_old")
                     self._log_once(site.site.id, "too_old", r)
                     continue
                 _late.inc()
-                site.recent[key] = None
+                site.recent[key] = r.fields
                 out.extend(site.apply(dataclasses.replace(r, ts=site.clock), own_time=r))
             else:
-                site.recent[key] = None
+                site.recent[key] = r.fields
                 out.extend(site.apply(r))
             fed += 1
         if site.clock is not None:
@@ -715,6 +729,23 @@ class DetectorRuntime:
             self._sites_at_growth = len(self.sites)
             self.on_growth()
         return built
+
+    def restore_site(self, site_id: str, states: SiteStates) -> bool:
+        """Build a site's detectors now from a snapshot (`SiteDetectors.snapshot`), as the
+        first reading after a restart builds them from the stored ones; a replay resumed
+        from a checkpoint may bring the site no reading, and its timers must still fire.
+        A site already built is restored in place. False when the registry does not know
+        the site (nothing kept), or its detectors cannot be built yet (kept for their first
+        build, as a stored snapshot is)."""
+        current = self.sites.get(site_id)
+        if current is not None:
+            current.restore(states)
+            return True
+        index = self.index_provider()
+        if index.detector_site(site_id) is None:
+            return False
+        self._stored[site_id] = states
+        return self._site(index, site_id) is not None
 
     def _refresh_sites(self) -> None:
         index = self.index_provider()

@@ -78,6 +78,13 @@ class FallSettings(RuleSettings):
 
 class BedExitSettings(NightWindowSettings):
     minutes: float = Field(30.0, gt=0, le=600, description="out of bed longer than this at night")
+    unconfirmed_minutes: float = Field(
+        60.0,
+        gt=0,
+        le=600,
+        description="the bed mats empty and nothing else moving (mats lose a sleeper lying "
+        "across them): judged against this instead",
+    )
 
 
 class BathroomSettings(NightWindowSettings):
@@ -125,6 +132,13 @@ class InactivitySettings(NightWindowSettings):
         description="without a bed sensor, a quiet that began in a bedroom or bathroom at "
         "night, or before getting up, counts as asleep in bed (not_up covers the morning)",
     )
+    seated_hours: float = Field(
+        8.0,
+        gt=0,
+        le=24,
+        description="while a seat mat (chair, armchair, couch) is pressed the quiet is "
+        "judged against at least this (an evening in the armchair is not a long lie)",
+    )
 
     @model_validator(mode="after")
     def _bounds(self) -> InactivitySettings:
@@ -136,6 +150,15 @@ class InactivitySettings(NightWindowSettings):
 class NightDoorExitSettings(NightWindowSettings):
     minutes: float = Field(
         10.0, gt=0, le=240, description="outer door opened, no indoor movement for this long"
+    )
+    learn_bedtime: bool = Field(
+        True,
+        description="in a home, the night starts at the household's usual bedtime when later "
+        "than night_start (not for residents flagged dementia)",
+    )
+    bedtime_nights: int = Field(7, ge=1, le=28, description="nights learned before it is used")
+    latest_start: LocalTime = Field(
+        "02:00", description="a learned start of the night is at most this (after midnight)"
     )
 
 
@@ -171,9 +194,9 @@ class NotReturnedSettings(NightWindowSettings):
         60.0, ge=0, le=240, description="learned usual latest return + this = night deadline"
     )
     latest_night_deadline: LocalTime = Field(
-        "01:00",
+        "03:00",
         description="the learned night deadline is at most this (local, after midnight "
-        "if before night_end)",
+        "if before night_end); a safe ceiling, later than ordinary late evenings out",
     )
     learn_days: int = Field(7, ge=1, le=60, description="days of data before learning")
     min_evenings: int = Field(

@@ -71,6 +71,7 @@ class DeviceKind(StrEnum):
     MOTION = "motion"  # PIR
     DOOR = "door"  # contact sensor
     BED = "bed"  # bed occupancy strap / mat (may also report vitals)
+    SEAT = "seat"  # chair, armchair or couch pressure mat: someone sitting there
     FALL_RADAR = "fall_radar"  # mmWave radar reporting fall_down_status and presence
     PRESENCE = "presence"  # mmWave presence only
     SOS_BUTTON = "sos_button"

@@ -332,6 +332,7 @@ UI: dict[str, dict[str, str]] = {
     "device_kind.motion": {"zh-CN": "人体感应器", "en": "motion sensor"},
     "device_kind.door": {"zh-CN": "门磁", "en": "door sensor"},
     "device_kind.bed": {"zh-CN": "床带传感器", "en": "bed sensor"},
+    "device_kind.seat": {"zh-CN": "座椅压力垫", "en": "seat mat"},
     "device_kind.fall_radar": {"zh-CN": "跌倒雷达", "en": "fall radar"},
     "device_kind.presence": {"zh-CN": "存在雷达", "en": "presence radar"},
     "device_kind.sos_button": {"zh-CN": "一键呼叫按钮", "en": "SOS button"},

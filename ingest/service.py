@@ -29,9 +29,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import socket
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from eldercare import metrics
@@ -45,6 +47,7 @@ from eldercare.settings import Settings
 from eldercare.stage_contracts import ReadingSink
 from eldercare.wire import NATIVE_ROOT, format_native_topic
 from ingest.codecs import DecodeLimits, adapt_to_device, decode
+from ingest.codecs.limits import DEFAULT_LIMITS
 from ingest.decoded import Decoded, NativeIdentity, RejectCause, Rejected
 from ingest.influx_writer import InfluxWriter
 from ingest.log_limit import LogLimiter
@@ -126,6 +129,10 @@ class IngestService:
         self.sink = sink
         self.clock = clock or WallClock()
         self.mqtt_config = mqtt or MqttConfig.from_settings(settings)
+        if limits is None and settings.clock_mode == "event":
+            # Replaying a recording on its own event clock: a year-old event time is the
+            # point, not a stuck spool or a reset device clock.
+            limits = replace(DEFAULT_LIMITS, max_age_s=math.inf)
         self.limits = limits
         self.max_batch = max_batch
         self.instance = instance or f"{socket.gethostname()}:{settings.mqtt_client_id}"
@@ -475,8 +482,9 @@ class IngestService:
         seen_before = self._seen.seen_before
         dups = 0
         for r in readings:
-            # Reading.key without the enum lookups; device ids are unique across sites.
-            if seen_before((r.device_id, r.stream, r.ts)):
+            # Reading.key without the enum lookups (device ids are unique across sites),
+            # and the content: another value at the same event time is not a redelivery.
+            if seen_before((r.device_id, r.stream, r.ts, tuple(sorted(r.fields.items())))):
                 dups += 1
         if dups:
             self.duplicates += dups

@@ -102,6 +102,11 @@ _RULES: dict[DeviceKind, dict[Stream, Rule]] = {
         Stream.MOTION: _as(Stream.OCCUPANCY),  # a pressure mat on an input
         Stream.VITALS: _same,
     },
+    DeviceKind.SEAT: {
+        Stream.OCCUPANCY: _same,
+        Stream.PRESENCE: _as(Stream.OCCUPANCY),
+        Stream.MOTION: _as(Stream.OCCUPANCY),  # a pressure mat on an input
+    },
     DeviceKind.FALL_RADAR: {
         Stream.FALL: _same,
         Stream.PRESENCE: _same,

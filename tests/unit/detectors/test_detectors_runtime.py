@@ -186,12 +186,12 @@ async def test_registry_change_rebuilds_and_keeps_open_conditions() -> None:
     holder = {"index": _index(site)}
     rt = DetectorRuntime(lambda: holder["index"], sink, clock_mode="event")
     rs, t = _night_exit(site)
-    await rt.handle_readings(rs[:2])
+    await rt.handle_readings(rs[:3])
     await rt.advance_to(t + 1800)
     assert sink.of(AlertKind.BED_EXIT_NO_RETURN) == [(RAISE, t + 1800)]
     edited = home_site(SH, site_overrides={"bathroom_too_long": {"day_minutes": 30}})
     holder["index"] = _index(edited)
-    await rt.handle_readings(rs[2:])
+    await rt.handle_readings(rs[3:])
     assert rt.sites[site.id].site == edited
     assert sink.of(AlertKind.BED_EXIT_NO_RETURN) == [(RAISE, t + 1800), (CLEAR, t + 2700)]
 
@@ -202,10 +202,10 @@ async def test_invalid_overrides_keep_the_previous_detectors() -> None:
     holder = {"index": _index(site)}
     rt = DetectorRuntime(lambda: holder["index"], sink, clock_mode="event")
     rs, t = _night_exit(site)
-    await rt.handle_readings(rs[:2])
+    await rt.handle_readings(rs[:3])
     bad = home_site(SH, site_overrides={"bed_exit_no_return": {"minutes": -5}})
     holder["index"] = _index(bad)
-    await rt.handle_readings(rs[2:])
+    await rt.handle_readings(rs[3:])
     assert sink.of(AlertKind.BED_EXIT_NO_RETURN) == [(RAISE, t + 1800), (CLEAR, t + 2700)]
 
 
@@ -230,6 +230,25 @@ async def test_restart_resumes_open_condition_without_reraising(tmp_path: Path) 
     await rt2.stop()
     assert sink2.of(AlertKind.BED_EXIT_NO_RETURN) == [(CLEAR, t + 2700)]
     await engine.dispose()
+
+
+async def test_restore_site_builds_it_now_and_its_timers_fire_without_a_reading() -> None:
+    site = home_site(SH)
+    rs, t = _night_exit(site)
+    rt1 = _runtime(Collector(), site)
+    await rt1.handle_readings(rs[:3])  # out of bed, seen in the kitchen
+    states = rt1.sites[site.id].snapshot()
+
+    sink = Collector()
+    rt2 = _runtime(sink, site)
+    assert rt2.restore_site(site.id, states)
+    assert site.id in rt2.sites
+    await rt2.advance_to(t + 1900)  # no reading for the site after the restore
+    assert sink.of(AlertKind.BED_EXIT_NO_RETURN) == [(RAISE, t + 1800)]
+    assert not rt2.restore_site("no-such-site", states)  # unknown: nothing kept
+    await rt2.advance_to(t + 2000)
+    assert sink.of(AlertKind.BED_EXIT_NO_RETURN) == [(RAISE, t + 1800)]
+    assert set(rt2.sites) == {site.id}
 
 
 async def test_snapshots_are_saved_in_chunks_with_readings_handled_between(
@@ -531,7 +550,7 @@ async def test_removed_site_clears_open_conditions_and_forgets_its_snapshots(
     rt = DetectorRuntime(lambda: holder["index"], sink, clock_mode="event", snapshot_store=store)
     await rt.start()
     rs, t = _night_exit(gone)
-    await rt.handle_readings(rs[:2])
+    await rt.handle_readings(rs[:3])
     await rt.advance_to(t + 1900)
     await rt.handle_readings([reading(kept, "pir-living-k", Stream.MOTION, t + 1900, motion=True)])
     assert sink.of(AlertKind.BED_EXIT_NO_RETURN) == [(RAISE, t + 1800)]
@@ -586,7 +605,7 @@ async def test_site_removed_while_down_is_cleared_from_its_snapshot(tmp_path: Pa
         snapshot_store=store,
     )
     await rt1.start()
-    await rt1.handle_readings(rs[:2])
+    await rt1.handle_readings(rs[:3])
     await rt1.advance_to(t + 1900)
     await rt1.stop()
     assert sink1.of(AlertKind.BED_EXIT_NO_RETURN) == [(RAISE, t + 1800)]
