@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import secrets
 import signal
 import subprocess
 import time
@@ -52,6 +53,7 @@ from evaluation.platform_scenarios import (
     _cli,
     _metric,
     _metrics,
+    _scrape_tokens,
     _wait_drained,
     _wait_subscribed,
     alert_raises,
@@ -166,6 +168,10 @@ def replay_recording(
             **os.environ,
             **services.env(),
             "ELDERCARE_RUN_DIR": str(run_dir),
+            # /metrics is private: the replay reads it with the platform's bearer token.
+            "ELDERCARE_METRICS_TOKEN": _scrape_tokens.setdefault(
+                http_port, secrets.token_urlsafe(24)
+            ),
             "ELDERCARE_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'eldercare.db'}",
             "ELDERCARE_HTTP_PORT": str(http_port),
             "ELDERCARE_PUBLIC_URL": f"http://127.0.0.1:{http_port}",
