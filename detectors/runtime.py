@@ -57,9 +57,7 @@ them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -78,6 +76,7 @@ from eldercare.domain import (
     TransitionAction,
 )
 from eldercare.logs import get_logger
+from eldercare.periodic import Periodic
 from eldercare.pipeline import TransitionSink
 from eldercare.registry_index import RegistryIndex
 from eldercare.registry_model import Site
@@ -421,8 +420,7 @@ class DetectorRuntime:
         self.watermark: float | None = None
         self._stored: dict[str, SiteStates] = {}
         self._lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
-        self._last_snapshot = 0.0
+        self._loops: list[Periodic] = []  # timer ticks (wall mode), snapshot saves
         self._logged: set[tuple[str, str]] = set()  # (site, cause) already logged
         self._bad_sites: dict[str, Site] = {}  # sites whose overrides are invalid, as logged
         self._checked_index: RegistryIndex | None = None  # the last index checked for removals
@@ -434,7 +432,13 @@ class DetectorRuntime:
         if self.snapshot_store is not None:
             self._stored = await self.snapshot_store.load_all()
             log.info("detector snapshots loaded", extra={"sites": len(self._stored)})
-        self._last_snapshot = time.monotonic()
+            self._loops.append(
+                Periodic("detector-snapshots", self.save_snapshots, self.snapshot_every_s)
+            )
+        if self.clock_mode == "wall":  # event mode: readings and `advance_to` move time
+            self._loops.append(Periodic("detector-ticks", self.tick, self.tick_s))
+        for loop in self._loops:
+            loop.start()
 
     async def _save_chunk(self, site_ids: list[str]) -> None:
         assert self.snapshot_store is not None
@@ -454,29 +458,12 @@ class DetectorRuntime:
                     site.dirty = True
             raise
         await asyncio.sleep(0)  # a write of few sites may not have yielded at all
-        self._task = asyncio.create_task(self._run(), name="detector-runtime")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        for loop in self._loops:
+            await loop.stop()
+        self._loops = []
         await self.save_snapshots(only_dirty=False)
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.tick_s)
-            try:
-                if self.clock_mode == "wall":
-                    await self.tick()
-                if time.monotonic() - self._last_snapshot >= self.snapshot_every_s:
-                    await self.save_snapshots()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the loop must outlive one bad tick; the error is visible
-                _errors.inc(cause="tick", detector="")
-                log.exception("detector tick failed")
 
     # --- ReadingSink ----------------------------------------------------------------------
 
@@ -699,4 +686,3 @@ class DetectorRuntime:
         except BaseException:  # not written (database down, or stopping): again next time
             self._to_delete |= removed
             raise
-        self._last_snapshot = time.monotonic()

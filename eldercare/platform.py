@@ -205,6 +205,7 @@ async def build_platform(
         clock_mode=settings.clock_mode,
         clock=clock,
         snapshot_store=SnapshotStore(engine),
+        snapshot_every_s=settings.detector_snapshot_every_s,
         on_growth=freeze_grown,
     )
 
