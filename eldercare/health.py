@@ -43,6 +43,7 @@ class LoopHealth:
     last_tick_mono: float | None = None  # None: not ticked yet
     last_tick_wall: float | None = None
     last_error: str | None = None
+    failing_since_mono: float | None = None  # its ticks have raised since (None: last one ok)
     running: bool = True  # False once its task ended other than by `stop`
 
 
@@ -87,6 +88,10 @@ class HealthRegistry:
             loop.last_tick_mono = self.monotonic()
             loop.last_tick_wall = self.wall()
             loop.last_error = error
+            if error is None:
+                loop.failing_since_mono = None
+            elif loop.failing_since_mono is None:
+                loop.failing_since_mono = loop.last_tick_mono
 
     def loop_died(self, name: str, error: str) -> None:
         with self._lock:
@@ -143,17 +148,30 @@ class HealthRegistry:
                     if never
                     else f"loop last ticked {age:.0f} s ago (every {loop.every_s:g} s)"
                 )
+            elif self._failing_for(loop) > loop.overdue_after_s:
+                failing = self._failing_for(loop)
+                reason = f"loop failing for {failing:.0f} s: {loop.last_error}"
+                age = failing
             else:
                 continue
             out.append(Problem(f"loop:{loop.name}", reason, now_wall - age))
         return sorted(out, key=lambda p: (p.since is None, p.since or 0.0, p.part))
+
+    def _failing_for(self, loop: LoopHealth) -> float:
+        if loop.failing_since_mono is None:
+            return 0.0
+        return max(0.0, self.monotonic() - loop.failing_since_mono)
 
     def collect(self) -> None:
         """Refresh the loop gauges (run before each `/metrics` rendering)."""
         for loop in self.loops():
             age = self.loop_age(loop)
             _loop_age.set(age, loop=loop.name)
-            overdue = not loop.running or age > loop.overdue_after_s
+            overdue = (
+                not loop.running
+                or age > loop.overdue_after_s
+                or self._failing_for(loop) > loop.overdue_after_s
+            )
             _loop_overdue.set(1 if overdue else 0, loop=loop.name)
 
     def clear(self) -> None:

@@ -102,8 +102,13 @@ class Periodic:
         if self._sleep is not None:
             await self._sleep(seconds)
             return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
+        # Not `wait_for`: on Python 3.11 it can swallow a cancellation (`stop`) that arrives
+        # together with a wake.
+        waiter = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({waiter}, timeout=seconds)
+        finally:
+            waiter.cancel()
 
     async def _run(self) -> None:
         delay = self.first_after_s

@@ -99,6 +99,27 @@ async def test_a_failing_tick_is_recorded_and_the_loop_goes_on(
     await loop.stop()
 
 
+async def test_a_loop_failing_for_longer_than_its_bound_is_a_problem(
+    clock: FakeClock, health: HealthRegistry
+) -> None:
+    async def body() -> None:
+        raise OSError("too many SQL variables")
+
+    sleeper = FakeSleeper(clock)
+    loop = Periodic(
+        "unregistered-flush", body, 5.0, overdue_after_s=15.0, health=health, sleep=sleeper
+    )
+    loop.start()
+    for _ in range(4):  # fails at +5, +10, +15, +20: failing for 15 s, not more
+        await sleeper.period()
+    assert health.problems() == []
+    await sleeper.period()
+    (problem,) = health.problems()
+    assert problem.part == "loop:unregistered-flush"
+    assert "failing for 20 s" in problem.reason and "too many SQL variables" in problem.reason
+    await loop.stop()
+
+
 async def test_a_stuck_tick_makes_the_loop_overdue(
     clock: FakeClock, health: HealthRegistry
 ) -> None:
