@@ -63,6 +63,7 @@ from alerts.store import AlertStore
 from eldercare.clock import Clock
 from eldercare.domain import Severity, Transition
 from eldercare.logs import get_logger
+from eldercare.periodic import Periodic
 from eldercare.registry_index import RegistryIndex
 
 log = get_logger(__name__)
@@ -120,8 +121,10 @@ class AlertPipeline:
             self.dedup,
             self.schedule,
         ]
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        # Escalation timers; woken at once when a transition arrives or a send settles.
+        self._timers = Periodic(
+            "alerts-timers", partial(self.tick, wait=False), tick_interval_s, first_after_s=0
+        )
         self._warm_task: asyncio.Task[None] | None = None
         self._tick_lock = asyncio.Lock()
         self._channel_limits: dict[str, asyncio.Semaphore] = {}
@@ -135,19 +138,14 @@ class AlertPipeline:
     # ---- Component -------------------------------------------------------------------
 
     async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="alerts-tick")
+        self._timers.start()
         if isinstance(self.sender, AppriseSender) and self._warm_task is None:
             # Apprise loads its plugins on first use (~0.2 s, seconds on a busy box):
             # not on the first SOS.
             self._warm_task = asyncio.create_task(self.sender.warm(), name="apprise-warm")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._timers.stop()
         if self._warm_task is not None:
             with contextlib.suppress(Exception):
                 await self._warm_task
@@ -156,16 +154,6 @@ class AlertPipeline:
         await self.settle()
         if isinstance(self.sender, AppriseSender):
             self.sender.close()
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.tick(wait=False)
-            except Exception:  # a bad tick must not stop escalation for good
-                log.exception("alert tick failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.tick_interval_s)
-            self._wake.clear()
 
     # ---- TransitionSink --------------------------------------------------------------
 
@@ -184,7 +172,7 @@ class AlertPipeline:
                     if not changes:
                         break
                     changes = await stage(changes)
-            self._wake.set()
+            self._timers.wake()
         finally:
             if recording is not None:
                 await recording  # recorded (or kept for retry) before we return, as before
@@ -563,7 +551,7 @@ class AlertPipeline:
                 policy = self.policies.for_site(alert.site).severities[Severity(alert.severity)]
                 if decisions.has_next_step(state, policy):
                     await self.store.pull_forward(alert_id, round_, wall, wall)
-                    self._wake.set()
+                    self._timers.wake()
 
     async def _send_one(
         self, n: NotificationRecord, index: RegistryIndex, kind: NotifyType

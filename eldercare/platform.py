@@ -18,12 +18,14 @@ import asyncio
 import contextlib
 import signal
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from eldercare.clock import Clock, WallClock
 from eldercare.db import create_engine, session_factory
 from eldercare.gc_pauses import freeze_grown, freeze_loaded, watch_pauses
 from eldercare.logs import get_logger
+from eldercare.periodic import Periodic
 from eldercare.pipeline import Component
 from eldercare.registry_index import RegistryIndex
 from eldercare.registry_watch import OnChange, RegistryWatcher
@@ -75,7 +77,7 @@ class Platform:
     parts: dict[str, Any] = field(default_factory=dict)
     http_server: Any = None  # uvicorn.Server when the gateway is served
     _serve_task: asyncio.Task[None] | None = None
-    _stream_wake_task: asyncio.Task[None] | None = None
+    _stream_wake: Periodic | None = None
 
     async def start(self) -> None:
         watch_pauses()
@@ -91,16 +93,19 @@ class Platform:
                     await self._serve_task  # raises the bind error
                     raise RuntimeError("HTTP server stopped before it started")
                 await asyncio.sleep(0.05)
-            self._stream_wake_task = asyncio.create_task(
-                wake_stream_on_alert_writes(self.parts["alert_store"], self.parts["app"]),
-                name="stream-wake",
+            store, hub = self.parts["alert_store"], self.parts["app"].state.gateway.hub
+            # Each tick waits (up to 60 s) for the next alert write, then pokes the stream.
+            self._stream_wake = Periodic(
+                "stream-wake",
+                partial(wake_stream_on_alert_write, store, hub),
+                every_s=0.001,
+                overdue_after_s=180.0,
             )
+            self._stream_wake.start()
 
     async def stop(self) -> None:
-        if self._stream_wake_task is not None:
-            self._stream_wake_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._stream_wake_task
+        if self._stream_wake is not None:
+            await self._stream_wake.stop()
         if self.http_server is not None and self._serve_task is not None:
             self.http_server.should_exit = True
             with contextlib.suppress(Exception):
@@ -116,15 +121,13 @@ class Platform:
         await self.engine.dispose()
 
 
-async def wake_stream_on_alert_writes(store: Any, app: Any) -> None:
-    """Poke the gateway's live stream after every alert write of this process, so a new
+async def wake_stream_on_alert_write(store: Any, hub: Any) -> None:
+    """Poke the gateway's live stream after the next alert write of this process, so a new
     alert reaches the console at once instead of at the stream's next poll (0.25 s)."""
-    hub = app.state.gateway.hub
-    while True:
-        seen = store.version
-        await store.wait_changed(60.0, seen)
-        if store.version != seen:
-            hub.poke()
+    seen = store.version
+    await store.wait_changed(60.0, seen)
+    if store.version != seen:
+        hub.poke()
 
 
 ISSUED_DIR = "issued"  # beside the local broker's files: new site passwords, one file each

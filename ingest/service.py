@@ -30,12 +30,13 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from eldercare import metrics
+from eldercare import health, metrics
 from eldercare.clock import Clock, WallClock
 from eldercare.db import create_engine, session_factory
 from eldercare.domain import Reading
 from eldercare.influx import InfluxClient, LineProtocolError, encode_line, point_for_reading
 from eldercare.logs import get_logger
+from eldercare.periodic import Periodic
 from eldercare.pipeline import ReadingSink
 from eldercare.registry_index import RegistryIndex, ResolvedDevice
 from eldercare.settings import Settings
@@ -123,6 +124,11 @@ class IngestService:
         self._engine: AsyncEngine | None = None
         self.unregistered: UnregisteredDevices | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._loops = [
+            Periodic("ingest-housekeeping", self._housekeep, HOUSEKEEPING_INTERVAL_S),
+            Periodic("ingest-unregistered-flush", self._flush_unregistered, UNREGISTERED_FLUSH_S),
+            Periodic("ingest-stats", self._write_stats, STATS_INTERVAL_S),
+        ]
         self._connection: MqttConnection | None = None
         self._seen = RecentKeys(DEDUP_WINDOW)
         self._stamps: dict[str, tuple[str | None, str | None]] = {}
@@ -148,10 +154,9 @@ class IngestService:
         self.unregistered = UnregisteredDevices(session_factory(self._engine))
         await self.writer.start()
         _HEARTBEAT.set(time.time())
-        self._tasks = [
-            asyncio.create_task(self._consume_forever(), name="ingest-consume"),
-            asyncio.create_task(self._housekeeping(), name="ingest-housekeeping"),
-        ]
+        self._tasks = [asyncio.create_task(self._consume_forever(), name="ingest-consume")]
+        for loop in self._loops:
+            loop.start()
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -160,6 +165,8 @@ class IngestService:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        for loop in self._loops:
+            await loop.stop()
         await self.writer.stop()
         if self.unregistered is not None:
             with contextlib.suppress(Exception):
@@ -177,12 +184,14 @@ class IngestService:
                 async with MqttConnection(self.mqtt_config) as conn:
                     self._connection = conn
                     _CONNECTED.set(1)
+                    health.restored("broker")
                     backoff.reset()
                     self.ready.set()
                     await self._pump(conn)
             except MqttError as exc:
                 delay = backoff.next()
                 _RECONNECTS.inc()
+                health.impaired("broker", f"MQTT broker unreachable: {exc}")
                 log.warning(
                     "mqtt unavailable; reconnecting", extra={"error": str(exc), "in_s": delay}
                 )
@@ -374,22 +383,18 @@ class IngestService:
             _DUPLICATES.inc(dups)
 
     # -- periodic work ----------------------------------------------------------------
-    async def _housekeeping(self) -> None:
-        last_unregistered = last_stats = time.monotonic()
-        while True:
-            await asyncio.sleep(HOUSEKEEPING_INTERVAL_S)
-            now = time.monotonic()
-            _HEARTBEAT.set(time.time())
-            self.quarantine.flush()
-            try:
-                if now - last_unregistered >= UNREGISTERED_FLUSH_S and self.unregistered:
-                    last_unregistered = now
-                    await self.unregistered.flush()
-                if now - last_stats >= STATS_INTERVAL_S:
-                    last_stats = now
-                    await self.writer.write([self.stats_line()])
-            except Exception:
-                log.exception("ingest housekeeping failed; will retry")
+    # Each its own `Periodic`: a failing flush is counted and shown in /healthz, and cannot
+    # hold the heartbeat or the stats up.
+    async def _housekeep(self) -> None:
+        _HEARTBEAT.set(time.time())
+        self.quarantine.flush()
+
+    async def _flush_unregistered(self) -> None:
+        if self.unregistered is not None:
+            await self.unregistered.flush()
+
+    async def _write_stats(self) -> None:
+        await self.writer.write([self.stats_line()])
 
     def stats_line(self) -> str:
         """An `ingest_stats` point (docs/influx-schema.md)."""
