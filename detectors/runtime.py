@@ -27,10 +27,14 @@ that declares a stream in `event_time_streams` (the wearable fall detector, for
 ACCEL batches) gets such readings with their own `ts`, because its samples are
 timed from it; a 1 s batch routinely starts before another sensor's latest event.
 One older than `dedupe_s` cannot be told from a redelivery and is left out of
-detection (ingest still stores it). In `event` mode a reading without its own event
-time (`Reading.time_from_payload` false: ingest stamped it with the receive time, e.g.
-a plain-string availability) neither moves a site's clock nor the watermark: it is
-applied at the site's clock (or the watermark), and left out before either exists. All counted in
+detection (ingest still stores it), unless it is a momentary emergency
+(`detectors.emergencies`: an SOS press, a reported fall): those are always applied,
+their keys kept apart for `EMERGENCY_MEMORY_S` to tell a redelivery, and what they
+raise or update carries `details["late_s"]` when they came over a minute late.
+In `event` mode a reading without its own event time (`Reading.time_from_payload`
+false: ingest stamped it with the receive time, e.g. a plain-string availability)
+neither moves a site's clock nor the watermark: it is applied at the site's clock (or
+the watermark), and left out before either exists. All counted in
 `eldercare_detector_readings_late_total` and
 `eldercare_detector_readings_dropped_total{cause}`.
 
@@ -63,6 +67,7 @@ from typing import Any, Literal
 
 from detectors.base import Detector
 from detectors.catalogue import build_site_detectors, site_context
+from detectors.emergencies import EMERGENCIES, LATE_MARK_S, emergency_kinds
 from detectors.settings import DetectorSettingsError, Overrides
 from detectors.snapshot_store import SiteStates, SnapshotStore
 from eldercare import metrics
@@ -108,6 +113,13 @@ _errors = metrics.counter(
     "Detector failures (build, restore, update, advance, next_due, tick), by cause and detector",
     ["cause", "detector"],
 )
+
+_late_emergencies = metrics.counter(
+    "detector_late_emergencies_total",
+    "Emergencies (SOS, reported falls) applied over a minute after their event time",
+)
+EMERGENCY_MEMORY_S = 31 * 86400.0  # ingest accepts readings up to 30 days old
+MAX_EMERGENCY_KEYS = 256  # per site: a stuck button cannot grow a snapshot without end
 
 ErrorReporter = Callable[[str, str, Exception], None]  # (detector, cause, error)
 
@@ -210,6 +222,9 @@ class SiteDetectors:
         self.on_error = on_error
         self.clock: float | None = None
         self.recent: dict[tuple[str, str, float], None] = {}  # keys within the dedupe window
+        # Emergencies' keys, kept far longer than `recent`: a late SOS is applied, so its
+        # redelivery must still be told apart.
+        self.emergency_keys: dict[tuple[str, str, float], None] = {}
         self.dirty = True
         # Raised and not yet cleared: (kind, resident) → severity, to clear them on removal.
         self.open: dict[tuple[str, str | None], str] = {}
@@ -308,6 +323,14 @@ class SiteDetectors:
         for key in expired:
             del self.recent[key]
 
+    def remember_emergency(self, key: tuple[str, str, float]) -> None:
+        self.emergency_keys[key] = None
+        horizon = (self.clock or key[2]) - EMERGENCY_MEMORY_S
+        old = [k for k in self.emergency_keys if k[2] < horizon]
+        old += list(self.emergency_keys)[: max(0, len(self.emergency_keys) - MAX_EMERGENCY_KEYS)]
+        for k in old:
+            self.emergency_keys.pop(k, None)
+
     def snapshot(self) -> SiteStates:
         states: SiteStates = {}
         for name, det in self.detectors.items():
@@ -318,6 +341,7 @@ class SiteDetectors:
         states[RUNTIME_ENTRY] = {
             "clock": self.clock,
             "recent": [list(k) for k in self.recent],
+            "emergencies": [list(k) for k in self.emergency_keys],
             "open": [
                 [kind, resident, sev]
                 for (kind, resident), sev in sorted(self.open.items(), key=lambda i: str(i[0]))
@@ -340,6 +364,11 @@ class SiteDetectors:
         self.recent = {
             (str(k[0]), str(k[1]), float(k[2])): None
             for k in own.get("recent", [])
+            if isinstance(k, list) and len(k) == 3
+        }
+        self.emergency_keys = {
+            (str(k[0]), str(k[1]), float(k[2])): None
+            for k in own.get("emergencies", [])
             if isinstance(k, list) and len(k) == 3
         }
         self.open = _open_conditions(own)
@@ -524,25 +553,54 @@ class DetectorRuntime:
                 fed += 1
                 continue
             key = (r.device_id, r.stream.value, r.ts)
-            if key in site.recent:
+            if key in site.recent or key in site.emergency_keys:
                 _dropped.inc(cause="duplicate")
                 continue
+            kinds = emergency_kinds(r) if r.stream in EMERGENCIES else frozenset()
             if site.clock is not None and r.ts < site.clock:
-                if r.ts < site.clock - self.dedupe_s:
+                if r.ts < site.clock - self.dedupe_s and not kinds:
                     _dropped.inc(cause="too_old")
                     self._log_once(site.site.id, "too_old", r)
                     continue
                 _late.inc()
                 site.recent[key] = None
-                out.extend(site.apply(dataclasses.replace(r, ts=site.clock), own_time=r))
+                emitted = site.apply(dataclasses.replace(r, ts=site.clock), own_time=r)
             else:
                 site.recent[key] = None
-                out.extend(site.apply(r))
+                emitted = site.apply(r)
+            if kinds:
+                site.remember_emergency(key)
+                emitted = self._mark_late(site, r, kinds, emitted)
+            out.extend(emitted)
             fed += 1
         if site.clock is not None:
             site.forget_before(site.clock - self.dedupe_s)
         _readings.inc(fed)
         return out
+
+    def _mark_late(
+        self,
+        site: SiteDetectors,
+        r: Reading,
+        kinds: frozenset[AlertKind],
+        emitted: list[Transition],
+    ) -> list[Transition]:
+        """Stamp what an emergency raised or updated with how late it reached detection."""
+        handled_at = self.clock.now() if self.clock_mode == "wall" else (site.clock or r.ts)
+        late_s = handled_at - r.ts
+        if late_s < LATE_MARK_S:
+            return emitted
+        _late_emergencies.inc()
+        log.warning(
+            "late emergency raised",
+            extra={"site": site.site.id, "device": r.device_id, "late_s": round(late_s)},
+        )
+        return [
+            dataclasses.replace(t, details={**t.details, "late_s": round(late_s)})
+            if t.kind in kinds and t.action != TransitionAction.CLEAR and t.device_id == r.device_id
+            else t
+            for t in emitted
+        ]
 
     def _log_once(self, site_id: str, cause: str, r: Reading) -> None:
         if (site_id, cause) in self._logged:
