@@ -723,7 +723,10 @@ class DetectorRuntime:
 
     def _refresh_sites(self) -> None:
         index = self.index_provider()
-        for site_id in list(self.sites):
+        # Sites restored from a snapshot are built at the first tick, not at their next
+        # reading: a possible fall open when the process died must still become a fall
+        # in a home that stays silent.
+        for site_id in [*self.sites, *(s for s in self._stored if s in index.sites)]:
             self._site(index, site_id)
 
     async def save_snapshots(self, only_dirty: bool = True) -> None:

@@ -106,3 +106,28 @@ async def test_the_redelivery_of_a_late_sos_is_told_apart_after_a_restart(tmp_pa
     await engine.dispose()
     assert len(sink.of(AlertKind.SOS)) == 1
     assert again.of(AlertKind.SOS) == []
+
+
+async def test_a_site_restored_from_its_snapshot_fires_its_timers_without_a_reading(
+    tmp_path: Path,
+) -> None:
+    """After a restart, a possible fall left open becomes a fall at the first tick, in a
+    home that sends nothing more (it used to wait for the site's next reading)."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/snap.db")
+    await create_all(engine)
+    site = home_site(SH)
+    now = local_ts(SH, 2024, 5, 10, 14, 0)
+    clock = FakeClock(now)
+    rt = wall_runtime(Collector(), site, clock, SnapshotStore(engine))
+    await rt.start()
+    await rt.handle_readings([reading(site, "radar-1", Stream.FALL, now, status="maybe_fall")])
+    await rt.stop()
+    clock.advance(120)
+    after = Collector()
+    rt2 = wall_runtime(after, site, clock, SnapshotStore(engine))
+    await rt2.start()
+    await rt2.tick()
+    await rt2.stop()
+    await engine.dispose()
+    (fall,) = after.of(AlertKind.FALL)
+    assert fall.action == RAISE and fall.ts == now + 60
