@@ -465,7 +465,7 @@ class DetectorRuntime:
                 Periodic("detector-snapshots", self.save_snapshots, self.snapshot_every_s)
             )
         if self.clock_mode == "wall":  # event mode: readings and `advance_to` move time
-            self._loops.append(Periodic("detector-ticks", self.tick, self.tick_s))
+            self._loops.append(Periodic("detector-ticks", self._timer_tick, self.tick_s))
         for loop in self._loops:
             loop.start()
 
@@ -487,6 +487,13 @@ class DetectorRuntime:
                     site.dirty = True
             raise
         await asyncio.sleep(0)  # a write of few sites may not have yielded at all
+
+    async def _timer_tick(self) -> None:
+        try:
+            await self.tick()
+        except Exception:  # counted here as before; `Periodic` logs it and goes on
+            _errors.inc(cause="tick", detector="")
+            raise
 
     async def stop(self) -> None:
         for loop in self._loops:
