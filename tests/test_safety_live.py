@@ -206,11 +206,13 @@ async def test_an_sos_an_hour_late_is_raised_and_marked_late(live: tuple[Platfor
     await wait_for(site_clock_set, 10, "the home's first reading handled")
     pressed = time.time() - 3600
     await send(platform.settings, site, "sos", "sos", pressed=True, ts=pressed)
+    sent = time.time()
 
     async def sos() -> list[AlertRecord]:
         return await stored(platform, site, "sos")
 
     (alert,) = await wait_for(sos, 10, "the late SOS raised")
+    print(f"\nSOS an hour late → raised {time.time() - sent:.2f} s after publishing")
     assert alert.details["late_s"] == pytest.approx(3600, abs=10)
     async with httpx.AsyncClient(base_url=platform.settings.public_url) as client:
         resp = await client.get("/metrics")
