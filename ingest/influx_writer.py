@@ -134,6 +134,8 @@ class InfluxWriter:
                 await self._flusher
         await self._drainer.stop()
         await self._watch.stop()
+        for part in ("influx", "spool"):  # no longer this writer's to report
+            health.restored(part)
         self.spool.close()
 
     async def write(self, lines: Sequence[str]) -> None:

@@ -167,6 +167,7 @@ class IngestService:
         self._tasks = []
         for loop in self._loops:
             await loop.stop()
+        health.restored("broker")  # stopped: no longer this service's to report
         await self.writer.stop()
         if self.unregistered is not None:
             with contextlib.suppress(Exception):
