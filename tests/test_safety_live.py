@@ -333,6 +333,12 @@ async def test_console_banner_while_influx_is_hung(
             await page.click("button[type=submit]")
             await page.wait_for_selector("#conn.live")
             assert await page.locator("#health-banner").is_hidden()
+            # A late SOS shows how late it is, on the row and in the detail.
+            pressed = time.time() - 16 * 60 - 5
+            await send(platform.settings, site, "sos", "sos", pressed=True, ts=pressed)
+            badge = page.locator("#queue .late-badge")
+            await badge.wait_for(state="visible")
+            assert (await badge.text_content()) == "迟到 16 分钟"
             influx_stopped()
             await send(platform.settings, site, "radar", "heartbeat")
             banner = page.locator("#health-banner")
@@ -347,6 +353,24 @@ async def test_console_banner_while_influx_is_hung(
             await page.screenshot(path=str(tmp_path / "banner.png"))
         finally:
             await browser.close()
+
+
+async def test_healthz_names_an_unreachable_broker(settings: Settings) -> None:
+    cfg = platform_settings(settings, mqtt_port=free_port())  # nothing listens there
+    platform = await build_platform(cfg)
+    await platform.start()
+    try:
+        async with httpx.AsyncClient(base_url=cfg.public_url, timeout=10) as client:
+
+            async def degraded() -> httpx.Response | None:
+                resp = await client.get("/healthz")
+                return resp if resp.status_code == 503 else None
+
+            resp = await wait_for(degraded, 20, "/healthz 503 without a broker", every_s=0.5)
+        (problem,) = [p for p in resp.json()["problems"] if p["part"] == "broker"]
+        assert "MQTT broker unreachable" in problem["reason"]
+    finally:
+        await platform.stop()
 
 
 # --- kill -9 of the platform process -------------------------------------------------------
