@@ -100,6 +100,7 @@ class InfluxWriter:
         self.spooled = 0
         self.spool_refused = 0  # lines refused by a full spool
         self._spool_full = False
+        self._spool_failed: str | None = None  # why the last spool append failed, if it did
         self.drained = 0
         self.refused_batches = 0
         self.requests = 0  # write requests made (coalesced batches), for tests and stats
@@ -306,6 +307,10 @@ class InfluxWriter:
                     )
                 self._spool_full = True
                 raise
+            except Exception as exc:  # unwritable, disk error: nothing durable
+                self._spool_failed = repr(exc)[:200]
+                raise
+            self._spool_failed = None
             if self._spool_full:
                 log.info("spool taking batches again", extra={"bytes": self.spool.bytes})
             self._spool_full = False
@@ -347,6 +352,8 @@ class InfluxWriter:
             health.impaired(
                 "spool", "spool full: readings stay unacknowledged with the broker"
             )
+        elif self._spool_failed is not None and not self.influx_up:
+            health.impaired("spool", f"spool cannot be written: {self._spool_failed}")
         else:
             health.restored("spool")
 
