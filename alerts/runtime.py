@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alerts.daily_summary import DailySummaries, InfluxDayFacts
 from alerts.events import OUTBOX_DIR, InfluxAlertEventRecorder
+from alerts.limits import load_limits
 from alerts.pipeline import AlertPipeline
 from alerts.policy import PolicySet, load_inhibit_rules
 from alerts.recipients import ContactPreferences
@@ -73,6 +74,7 @@ async def build_alerts(
         recorder=recorder,
         daily_summaries=summaries,
         preferences=preferences,
+        limits=load_limits(policies_dir),
     )
     pipeline.resources = [influx]
     service = AlertService(

@@ -51,6 +51,17 @@ cleared with a `clear` transition at the site's clock, and its snapshot rows are
 deleted at the next snapshot save. A site removed while the process was down is
 handled the same way from its stored snapshot.
 
+Handing on (at least once): transitions go to the sink (the alert pipeline) before
+`handle_readings`, `tick` or `advance_to` returns, and a batch returns only once the
+sink has stored them, so ingest acknowledges a reading only after its transitions
+are durable. Transitions the sink did not take (it raised, or the call was cancelled,
+e.g. ingest reconnecting) are kept, in order, and handed on before anything newer:
+a redelivered reading is then rightly a duplicate (its transitions are on their way),
+and `handle_readings` does not return, so nothing is acknowledged, until they are
+stored. A site with such transitions is not snapshotted: after a crash its last
+snapshot predates the unacknowledged readings, which the broker redelivers and the
+detectors apply afresh.
+
 Persistence: detector snapshots go to the `detector_snapshots` table every
 `snapshot_every_s` (sites that changed) and on stop, in chunks of `snapshot_chunk`
 sites with readings handled in between, and are restored when a site's detectors
@@ -61,6 +72,7 @@ them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
@@ -74,6 +86,7 @@ from eldercare import metrics
 from eldercare.clock import Clock, WallClock
 from eldercare.domain import (
     AlertKind,
+    FieldValue,
     Reading,
     Severity,
     Stream,
@@ -82,9 +95,9 @@ from eldercare.domain import (
 )
 from eldercare.logs import get_logger
 from eldercare.periodic import Periodic
-from eldercare.pipeline import TransitionSink
 from eldercare.registry_index import RegistryIndex
 from eldercare.registry_model import Site
+from eldercare.stage_contracts import TransitionSink
 
 log = get_logger(__name__)
 
@@ -221,7 +234,9 @@ class SiteDetectors:
         self.detectors = DetectorSet(detectors)
         self.on_error = on_error
         self.clock: float | None = None
-        self.recent: dict[tuple[str, str, float], None] = {}  # keys within the dedupe window
+        # Keys within the dedupe window → the reading's fields (None: restored from a
+        # snapshot, content unknown): a duplicate is the same key *and* the same content.
+        self.recent: dict[tuple[str, str, float], Mapping[str, FieldValue] | None] = {}
         # Emergencies' keys, kept far longer than `recent`: a late SOS is applied, so its
         # redelivery must still be told apart.
         self.emergency_keys: dict[tuple[str, str, float], None] = {}
@@ -454,6 +469,8 @@ class DetectorRuntime:
         self._bad_sites: dict[str, Site] = {}  # sites whose overrides are invalid, as logged
         self._checked_index: RegistryIndex | None = None  # the last index checked for removals
         self._to_delete: set[str] = set()  # removed sites whose snapshot rows are to go
+        # Emitted, not yet taken by the sink (stored): handed on first, never dropped.
+        self._unstored: list[Transition] = []
 
     # --- Component ------------------------------------------------------------------------
 
@@ -473,9 +490,12 @@ class DetectorRuntime:
         assert self.snapshot_store is not None
         states: dict[str, SiteStates] = {}
         async with self._lock:
+            held = self.unstored_sites()
             for site_id in site_ids:
                 site = self.sites.get(site_id)
                 if site is None:  # removed meanwhile: its rows go at the next save
+                    continue
+                if site_id in held:  # its state is ahead of the store: saved once stored
                     continue
                 states[site_id] = site.snapshot()
                 site.dirty = False
@@ -495,10 +515,28 @@ class DetectorRuntime:
             _errors.inc(cause="tick", detector="")
             raise
 
-    async def stop(self) -> None:
+    async def stop(self, unstored_wait_s: float = 5.0) -> None:
         for loop in self._loops:
             await loop.stop()
         self._loops = []
+        if self.clock_mode == "event" and self.watermark is not None:
+            # A replay has ended: everything received is handled, so timers due up to the
+            # last event time fire (readings only advance them to it minus the lateness).
+            # The alert pipeline stops after the detectors and still takes them. A store
+            # that refuses them leaves them unstored: handled (and logged) just below.
+            with contextlib.suppress(Exception):
+                await self.advance_to(self.watermark)
+        if self._unstored:
+            try:
+                async with self._lock:
+                    await asyncio.wait_for(self._hand_on_unstored(), unstored_wait_s)
+            except Exception:  # TimeoutError included
+                # Their readings were never acknowledged: the broker redelivers them, and
+                # these sites' snapshots (not saved below) predate them.
+                log.error(
+                    "transitions not stored at stop; their readings will be redelivered",
+                    extra={"transitions": len(self._unstored), "sites": len(self.unstored_sites())},
+                )
         await self.save_snapshots(only_dirty=False)
 
     # --- ReadingSink ----------------------------------------------------------------------
@@ -560,7 +598,14 @@ class DetectorRuntime:
                 fed += 1
                 continue
             key = (r.device_id, r.stream.value, r.ts)
-            if key in site.recent or key in site.emergency_keys:
+            if key in site.recent:
+                seen = site.recent[key]
+                if seen is None or seen == r.fields:
+                    _dropped.inc(cause="duplicate")
+                    continue
+                # Same device, stream and event time, another value (two reports within
+                # one second of a payload time): a new reading, not a redelivery.
+            elif key in site.emergency_keys:  # an emergency's redelivery, past the window
                 _dropped.inc(cause="duplicate")
                 continue
             kinds = emergency_kinds(r) if r.stream in EMERGENCIES else frozenset()
@@ -570,10 +615,10 @@ class DetectorRuntime:
                     self._log_once(site.site.id, "too_old", r)
                     continue
                 _late.inc()
-                site.recent[key] = None
+                site.recent[key] = r.fields
                 emitted = site.apply(dataclasses.replace(r, ts=site.clock), own_time=r)
             else:
-                site.recent[key] = None
+                site.recent[key] = r.fields
                 emitted = site.apply(r)
             if kinds:
                 site.remember_emergency(key)
@@ -659,14 +704,27 @@ class DetectorRuntime:
         return out
 
     async def _emit(self, transitions: list[Transition]) -> None:
-        if not transitions:
-            return
+        """Hand on these transitions, after any an earlier call could not (see the module
+        docstring); returns once the sink took them all."""
         for t in transitions:
             _transitions.inc(kind=t.kind.value, action=t.action.value)
             site = self.sites.get(t.site_id)
             if site is not None:
                 site.note(t)
-        await self.sink.handle_transitions(transitions)
+        self._unstored.extend(transitions)
+        await self._hand_on_unstored()
+
+    async def _hand_on_unstored(self) -> None:
+        if not self._unstored:
+            return
+        batch = list(self._unstored)
+        # Raises (or is cancelled) with the batch still kept: nothing here is dropped.
+        await self.sink.handle_transitions(batch)
+        del self._unstored[: len(batch)]
+
+    def unstored_sites(self) -> set[str]:
+        """Sites with transitions the sink has not stored yet."""
+        return {t.site_id for t in self._unstored}
 
     def _build(self, site: Site) -> SiteDetectors | None:
         try:
@@ -727,6 +785,23 @@ class DetectorRuntime:
             self._sites_at_growth = len(self.sites)
             self.on_growth()
         return built
+
+    def restore_site(self, site_id: str, states: SiteStates) -> bool:
+        """Build a site's detectors now from a snapshot (`SiteDetectors.snapshot`), as the
+        first reading after a restart builds them from the stored ones; a replay resumed
+        from a checkpoint may bring the site no reading, and its timers must still fire.
+        A site already built is restored in place. False when the registry does not know
+        the site (nothing kept), or its detectors cannot be built yet (kept for their first
+        build, as a stored snapshot is)."""
+        current = self.sites.get(site_id)
+        if current is not None:
+            current.restore(states)
+            return True
+        index = self.index_provider()
+        if index.detector_site(site_id) is None:
+            return False
+        self._stored[site_id] = states
+        return self._site(index, site_id) is not None
 
     def _refresh_sites(self) -> None:
         index = self.index_provider()

@@ -7,9 +7,12 @@ forgotten at start-up or die silently: each tick is reported to `eldercare.healt
 where a loop that has not ticked within `overdue_after_s` (by default three
 periods, at least 30 s) turns `/healthz` unhealthy and shows in `/metrics`.
 
-A tick that raises is logged (with a count) and the loop goes on at its next period;
-the error is kept on the loop's health entry. `wake()` runs the next tick at once
-(the alert pipeline wakes its timers when a transition arrives).
+A tick that raises is counted and the loop goes on at its next period; the error is
+kept on the loop's health entry. It is logged once per streak of failures (a locked
+store fails every tick) and the recovery once, with how many ticks failed; a loop
+whose errors need their own logging (short, rate-limited) passes `on_error`. `wake()`
+runs the next tick at once (the alert pipeline wakes its timers when a transition
+arrives).
 
 `sleep` is injectable so unit tests drive the loop on a fake clock without waiting.
 """
@@ -42,9 +45,11 @@ class Periodic:
         overdue_after_s: float | None = None,
         health: HealthRegistry = HEALTH,
         sleep: Sleep | None = None,
+        on_error: Callable[[Exception], None] | None = None,
     ) -> None:
         """`body` runs every `every_s` seconds, the first time after `first_after_s`
-        (default: one period)."""
+        (default: one period). `on_error`, when given, logs a failed tick instead of the
+        loop (it is still counted and kept on the health entry)."""
         if every_s <= 0:
             raise ValueError(f"{name}: every_s must be positive, not {every_s}")
         self.name = name
@@ -56,9 +61,11 @@ class Periodic:
         )
         self.health = health
         self._sleep = sleep
+        self.on_error = on_error
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.ticks = 0
+        self.failing = 0  # consecutive ticks that raised
 
     @property
     def running(self) -> bool:
@@ -90,11 +97,22 @@ class Periodic:
             await self.body()
         except Exception as exc:  # the loop outlives one bad tick; the error is visible
             _failures.inc(loop=self.name)
-            log.exception(
-                "periodic task failed; next tick in %s s", self.every_s, extra={"loop": self.name}
-            )
+            self.failing += 1
+            if self.on_error is not None:
+                self.on_error(exc)
+            elif self.failing == 1:  # once per streak
+                log.exception(
+                    "periodic task failed; retrying every %s s",
+                    self.every_s,
+                    extra={"loop": self.name},
+                )
             self.health.loop_ticked(self.name, error=repr(exc)[:300])
         else:
+            if self.failing:
+                log.warning(
+                    "periodic task works again", extra={"loop": self.name, "failed": self.failing}
+                )
+            self.failing = 0
             self.health.loop_ticked(self.name)
         self.ticks += 1
 

@@ -3,7 +3,7 @@
 Ingest, detectors and alerts read `current()` on their hot paths, so it is a
 plain attribute read; a background task checks the store's version counter and
 reloads the index only when it moved (an `apply` or an API edit). Parts that must
-act on a change (e.g. the broker's ACL, wired in `eldercare.platform`) register an
+act on a change (e.g. the broker's ACL, wired in `eldercare_app.wiring`) register an
 `on_change` callback; the watcher itself knows nothing of them.
 """
 

@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any, cast
 
-from fastapi import FastAPI, Header, Request
+from fastapi import FastAPI, Header, HTTPException, Request, status
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel
 from sqlalchemy import Table
@@ -34,12 +34,22 @@ from gateway import (
     routes_auth,
     routes_away,
     routes_family,
+    routes_providers,
     routes_registry,
 )
 from gateway.audit import AuditRow
-from gateway.auth import TokenRow
-from gateway.context import Auth, Ctx, GatewayContext, _token_from
+from gateway.auth import TokenRow, can_handle_alerts
+from gateway.body_limit import BodyLimit
+from gateway.context import (
+    Auth,
+    Ctx,
+    GatewayContext,
+    _token_from,
+    not_found,
+    optional_principal,
+)
 from gateway.family_link import FamilyContactRow
+from gateway.metrics_access import metrics_token, token_matches
 from gateway.ports import AlertService, IndexProvider, InfluxQuery
 from gateway.routes_family import FamilyPrefRow
 from gateway.security import BrowserSecurity
@@ -145,8 +155,9 @@ def create_app(
     registry_validators: Sequence[Callable[[RegistryDocument], list[Any]]] = (),
 ) -> FastAPI:
     """`registry_validators` run on every registry edit through the API (any problem → 422,
-    nothing changed); `eldercare.platform` passes the detectors' override check."""
+    nothing changed); `eldercare_app.wiring` passes the detectors' override check."""
     hub = ChangeHub(alert_service, poll_s=hub_poll_s)
+    scrape_token = metrics_token(settings)
     ctx = GatewayContext(
         settings=settings,
         sessions=sessions,
@@ -181,6 +192,8 @@ def create_app(
         redoc_url=None,
     )
     app.add_middleware(BrowserSecurity, public_url=settings.public_url)
+    # Outermost: an oversized body is refused before anything else reads it.
+    app.add_middleware(BodyLimit)
     app.state.gateway = ctx
     for module in (
         routes_auth,
@@ -189,6 +202,7 @@ def create_app(
         routes_away,
         routes_activity,
         routes_family,
+        routes_providers,
     ):
         app.include_router(module.router)
     pages.mount(app)
@@ -211,7 +225,19 @@ def create_app(
         tags=["platform"],
         summary="Prometheus metrics",
     )
-    async def prometheus() -> PlainTextResponse:
+    async def prometheus(request: Request, context: Ctx) -> PlainTextResponse:
+        # Private: the figures describe homes (how many, which are offline). A scraper
+        # sends the metrics token; staff may look with their own sign-in.
+        if not token_matches(request.headers.get("authorization", ""), scrape_token):
+            principal = await optional_principal(request, context)
+            if principal is None:
+                raise HTTPException(
+                    status.HTTP_401_UNAUTHORIZED,
+                    "send the metrics bearer token (ELDERCARE_METRICS_TOKEN) or sign in",
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+            if not can_handle_alerts(principal.account):
+                raise not_found()
         return PlainTextResponse(metrics.render_prometheus(), media_type=metrics.CONTENT_TYPE)
 
     @app.get(

@@ -349,9 +349,7 @@ class InfluxWriter:
             health.restored("influx")
             _INFLUX_UP.set(1)
         if self._spool_full:
-            health.impaired(
-                "spool", "spool full: readings stay unacknowledged with the broker"
-            )
+            health.impaired("spool", "spool full: readings stay unacknowledged with the broker")
         elif self._spool_failed is not None and not self.influx_up:
             health.impaired("spool", f"spool cannot be written: {self._spool_failed}")
         else:
