@@ -198,6 +198,7 @@ class AlertPipeline:
     async def stop(self) -> None:
         await self._timers.stop()
         await self._record_retry.stop()
+        self.availability.withdraw()  # stopped: no longer this pipeline's to report
         if self._warm_task is not None:
             with contextlib.suppress(Exception):
                 await self._warm_task

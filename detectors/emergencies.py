@@ -7,9 +7,18 @@ lateness (`too_old`): it is applied like any late reading (at the site's clock) 
 the alert it raises or updates carries `details["late_s"]`, how long after its event
 time it reached detection, for the console ("迟到 16 分钟 / 16 min late").
 
-A new kind joins by adding its stream and test below (hazards such as smoke or gas
-when their streams exist). Not here: the wearable's raw ACCEL batches, which its
-detector orders and judges itself (a fall reported by the wearable is a FALL reading).
+A new kind joins by adding its stream and test below. Not here: the wearable's raw
+ACCEL batches, which its detector orders and judges itself (a fall reported by the
+wearable is a FALL reading).
+
+Not here either: the hazard alarms (smoke, gas, carbon monoxide, water leak;
+`detectors.hazard_alarm`). Their readings are states, not events: `smoke: true` says
+the alarm is sounding, `smoke: false` that it stopped, and the rule raises on the one and
+clears on the other. A state reading older than the dedupe window has been superseded
+by what the site said since: applied at the site's clock it would sound an alarm that
+has stopped (after its `false` arrived, nothing would ever clear it again). A hazard
+that is still sounding is reported again by its device (and a late one within the
+window is applied, like any late reading).
 """
 
 from __future__ import annotations

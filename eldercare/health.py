@@ -18,10 +18,12 @@ stuck or fresh.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from eldercare import metrics
 
@@ -128,6 +130,19 @@ class HealthRegistry:
             self._parts.pop(part, None)
         _part_impaired.set(0, part=part)
 
+    def watch(self, task: asyncio.Task[Any], part: str) -> None:
+        """`task` must run until cancelled (a consumer, not a `Periodic`): should it end
+        otherwise, `part` is impaired with how it ended."""
+
+        def ended(done: asyncio.Task[Any]) -> None:
+            if done.cancelled():
+                return
+            error = done.exception()
+            how = repr(error)[:300] if error is not None else "returned"
+            self.impaired(part, f"task {done.get_name()} ended: {how}")
+
+        task.add_done_callback(ended)
+
     def parts(self) -> list[PartHealth]:
         with self._lock:
             return sorted(self._parts.values(), key=lambda p: p.part)
@@ -191,6 +206,10 @@ def impaired(part: str, reason: str, since: float | None = None) -> None:
 
 def restored(part: str) -> None:
     HEALTH.restored(part)
+
+
+def watch(task: asyncio.Task[Any], part: str) -> None:
+    HEALTH.watch(task, part)
 
 
 def problems() -> list[Problem]:

@@ -38,6 +38,7 @@ from detectors.runtime import DetectorRuntime
 from detectors.snapshot_store import SnapshotStore
 from eldercare.clock import Clock, WallClock
 from eldercare.db import create_engine, session_factory
+from eldercare.health import HEALTH
 from eldercare.influx import InfluxClient
 from eldercare.logs import get_logger
 from eldercare.migrate import upgrade
@@ -122,11 +123,12 @@ class Platform:
     lease: RunLease | None = None  # this process's claim on the store, taken when built
     _serve_task: asyncio.Task[None] | None = None
     _stream_wake: Periodic | None = None
-    _lease_task: asyncio.Task[None] | None = None
+    _lease_renewal: Periodic | None = None
 
     async def start(self) -> None:
         if self.lease is not None:
-            self._lease_task = asyncio.create_task(self.lease.keep(), name="run-lease")
+            self._lease_renewal = self.lease.renewal()
+            self._lease_renewal.start()
         watch_pauses()
         await self.registry.start()
         for component in self.components:
@@ -166,10 +168,8 @@ class Platform:
         await hand_over_alert_events(self.parts.alerts)
         for client in [self.parts.influx, *self.parts.alerts.resources]:
             await client.aclose()
-        if self._lease_task is not None:
-            self._lease_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._lease_task
+        if self._lease_renewal is not None:
+            await self._lease_renewal.stop()
         if self.lease is not None:
             await self.lease.release()  # a restart need not wait for the expiry
         await self.engine.dispose()
@@ -260,6 +260,8 @@ async def build_platform(
         policies_dir=settings.alert_policies_dir,
         # Families' channel choices from the portal, kept in the gateway's tables.
         preferences=GatewayContactPreferences(sessions),
+        # An unwritable store shows in /healthz and the console's banner (wall time).
+        availability=AlertStoreAvailability(health=HEALTH),
     )
     detector_runtime = DetectorRuntime(
         registry.current,

@@ -360,6 +360,11 @@ UI: dict[str, dict[str, str]] = {
     "health.part.broker": {"zh-CN": "与消息服务器（MQTT）断开", "en": "MQTT broker disconnected"},
     "health.part.spool": {"zh-CN": "本地缓存已满", "en": "local spool full"},
     "health.part.alert_store": {"zh-CN": "告警库不可用", "en": "alert store unavailable"},
+    "health.part.emergency_lane": {
+        "zh-CN": "紧急通道（SOS/跌倒专用连接）断开",
+        "en": "emergency lane (SOS/fall connection) down",
+    },
+    "health.part.run_lease": {"zh-CN": "运行租约被其他进程接管", "en": "run lease taken over"},
     "health.part.loop": {
         "zh-CN": "后台任务停滞（{name}）",
         "en": "background task stalled ({name})",

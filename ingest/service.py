@@ -92,6 +92,7 @@ _NATIVE_PREFIX = NATIVE_ROOT + "/"
 
 _Unacked = tuple[Sequence[InboundMessage], "asyncio.Future[None]", list[Reading]]
 _STREAM_NAMES = {s.value: s for s in Stream}
+EMERGENCY_LANE = "emergency_lane"  # its part in `eldercare.health`
 EMERGENCY_TOPICS = tuple(format_native_topic("+", "+", s) for s in sorted(EMERGENCY_STREAMS))
 EMERGENCY_QUEUE_MAX = 1000
 
@@ -219,6 +220,8 @@ class IngestService:
             self._tasks.append(
                 asyncio.create_task(self._consume_emergencies(), name="ingest-emergencies")
             )
+        for task in self._tasks:  # consumers, not periodic: health hears if one ends
+            health.watch(task, task.get_name())
         for loop in self._loops:
             loop.start()
 
@@ -231,7 +234,8 @@ class IngestService:
         self._tasks = []
         for loop in self._loops:
             await loop.stop()
-        health.restored("broker")  # stopped: no longer this service's to report
+        for part in ("broker", EMERGENCY_LANE, "ingest-consume", "ingest-emergencies"):
+            health.restored(part)  # stopped: no longer this service's to report
         await self.writer.stop()
         if self.unregistered is not None:
             with contextlib.suppress(Exception):
@@ -283,11 +287,15 @@ class IngestService:
             try:
                 async with MqttConnection(self.emergency_config) as conn:
                     backoff.reset()
+                    health.restored(EMERGENCY_LANE)
                     async for batch in conn.batches(self.max_batch):
                         await self.handle_batch(batch)
                         conn.ack(batch)
             except Exception as exc:
                 delay = backoff.next()
+                # Emergencies still come on the main session, but a flood there may now
+                # hold them up: the operator is told.
+                health.impaired(EMERGENCY_LANE, f"emergency lane unavailable: {str(exc)[:200]}")
                 held = self._log_limits.allow(f"emergency-lane:{type(exc).__name__}", 0.0)
                 if held is not None:
                     log.warning(

@@ -4,6 +4,7 @@ time to pass; each period is released by hand and the loop is seen back at its s
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 
@@ -198,3 +199,67 @@ def test_impaired_parts_name_reason_and_since(clock: FakeClock, health: HealthRe
     ]
     health.restored("influx")
     assert [p.part for p in health.problems()] == ["alert_store"]
+
+
+async def test_a_failing_streak_is_logged_once_and_its_end_once(
+    clock: FakeClock, health: HealthRegistry, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A locked store fails every tick: one line when the streak starts, one when it ends."""
+    outcomes = iter([RuntimeError("database is locked")] * 3 + [None])
+
+    async def body() -> None:
+        error = next(outcomes)
+        if error is not None:
+            raise error
+
+    sleeper = FakeSleeper(clock)
+    loop = Periodic("alerts-timers", body, 1.0, health=health, sleep=sleeper)
+    with caplog.at_level(logging.INFO, logger="eldercare.periodic"):
+        loop.start()
+        for _ in range(4):
+            await sleeper.period()
+        await loop.stop()
+    lines = [r.getMessage() for r in caplog.records if r.name == "eldercare.periodic"]
+    assert lines == ["periodic task failed; retrying every 1.0 s", "periodic task works again"]
+    assert caplog.records[-1].__dict__["failed"] == 3
+
+
+async def test_on_error_logs_instead_of_the_loop_and_the_failure_is_still_recorded(
+    clock: FakeClock, health: HealthRegistry, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: list[Exception] = []
+
+    async def body() -> None:
+        raise OSError("x" * 5000)
+
+    sleeper = FakeSleeper(clock)
+    loop = Periodic("flush", body, 1.0, health=health, sleep=sleeper, on_error=seen.append)
+    with caplog.at_level(logging.INFO, logger="eldercare.periodic"):
+        loop.start()
+        await sleeper.period()
+        await sleeper.period()
+        (entry,) = health.loops()
+        await loop.stop()
+    assert len(seen) == 2 and loop.failing == 2
+    assert entry.last_error is not None and len(entry.last_error) == 300
+    assert [r for r in caplog.records if r.name == "eldercare.periodic"] == []
+
+
+async def test_a_watched_task_that_ends_impairs_its_part(health: HealthRegistry) -> None:
+    async def consumer() -> None:
+        raise ValueError("decoder bug")
+
+    async def forever() -> None:
+        await asyncio.Event().wait()
+
+    ended = asyncio.create_task(consumer(), name="ingest-consume")
+    cancelled = asyncio.create_task(forever(), name="ingest-emergencies")
+    health.watch(ended, "ingest-consume")
+    health.watch(cancelled, "ingest-emergencies")
+    await asyncio.wait({ended})
+    cancelled.cancel()
+    await asyncio.wait({cancelled})
+    await asyncio.sleep(0)  # done callbacks run on the next turn
+    (problem,) = health.problems()
+    assert problem.part == "ingest-consume"
+    assert "task ingest-consume ended" in problem.reason and "decoder bug" in problem.reason

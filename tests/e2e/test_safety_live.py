@@ -5,7 +5,7 @@ confirmed after a few seconds, devices reporting every few seconds), so each tes
 seconds. Each waits for an outcome with a deadline; none sleeps to make time pass.
 
 Run with `-s` to see the measured delays (the figures of the report):
-    .venv/bin/pytest -s -q tests/test_safety_live.py
+    .venv/bin/pytest -s -q tests/e2e/test_safety_live.py
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,18 +30,22 @@ import pytest
 
 from alerts.records import AlertRecord
 from alerts.store import AlertFilter, AlertStore
-from eldercare.db import create_engine
-from eldercare.platform import Platform, build_platform, prepare_store
+from eldercare.db import create_engine, session_factory
 from eldercare.registry_apply import apply_document
 from eldercare.registry_model import RegistryDocument
-from eldercare.services import LocalServices, free_port
 from eldercare.settings import Settings
+from eldercare_app.local_services import LocalServices, free_port
+from eldercare_app.wiring import Platform, build_platform, prepare_store
+from gateway.metrics_access import metrics_token, scrape_headers
+from gateway.users import Role, create_user
+from tests.helpers.stores import db_path, write_locked
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
 CONFIRM_S = 3.0  # a maybe_fall without movement becomes a fall after this
 REPORT_S = 3.0  # the devices' report interval; site_offline after 1 × this of silence
 TICK_S = 1.0  # the detector runtime's timer tick
+LEASE_TTL_S = 3.0  # the run lease of `eldercare run` as its own process
 
 
 def registry(site: str, confirm_s: float = CONFIRM_S) -> RegistryDocument:
@@ -124,6 +129,10 @@ async def send(settings: Settings, site: str, device: str, stream: str, **fields
     return ts
 
 
+def metrics_auth(settings: Settings) -> dict[str, str]:
+    return scrape_headers(metrics_token(settings))
+
+
 def alerts_of(alerts: list[AlertRecord], site: str, kind: str) -> list[AlertRecord]:
     return [a for a in alerts if a.site == site and a.kind == kind]
 
@@ -143,13 +152,19 @@ def platform_settings(settings: Settings, **extra: Any) -> Settings:
 @pytest.fixture
 async def live(settings: Settings) -> AsyncIterator[tuple[Platform, str]]:
     """The platform in this process, in wall-clock mode, with one home registered."""
+    async with running(settings) as running_platform:
+        yield running_platform
+
+
+@asynccontextmanager
+async def running(settings: Settings, **extra: Any) -> AsyncIterator[tuple[Platform, str]]:
     site = f"live-{secrets.token_hex(3)}"
-    platform = await build_platform(platform_settings(settings))
-    await apply_document(platform.parts["sessions"], registry(site))
+    platform = await build_platform(platform_settings(settings, **extra))
+    await apply_document(platform.parts.sessions, registry(site))
     await platform.start()
 
     async def subscribed() -> bool:
-        return bool(platform.parts["ingest"].ready.is_set())
+        return bool(platform.parts.ingest.ready.is_set())
 
     await wait_for(subscribed, 20, "ingest subscribed")
     try:
@@ -159,7 +174,7 @@ async def live(settings: Settings) -> AsyncIterator[tuple[Platform, str]]:
 
 
 async def stored(platform: Platform, site: str, kind: str) -> list[AlertRecord]:
-    return alerts_of(await platform.parts["alert_service"].list_alerts(), site, kind)
+    return alerts_of(await platform.parts.alert_service.list_alerts(), site, kind)
 
 
 async def test_maybe_fall_then_silence_becomes_a_fall_without_another_reading(
@@ -197,7 +212,7 @@ async def test_a_home_gone_silent_is_reported_offline_within_its_bound(
 async def test_an_sos_an_hour_late_is_raised_and_marked_late(live: tuple[Platform, str]) -> None:
     platform, site = live
     await send(platform.settings, site, "radar", "heartbeat")
-    runtime = platform.parts["detectors"]
+    runtime = platform.parts.detectors
 
     async def site_clock_set() -> bool:
         s = runtime.sites.get(site)
@@ -215,7 +230,7 @@ async def test_an_sos_an_hour_late_is_raised_and_marked_late(live: tuple[Platfor
     print(f"\nSOS an hour late → raised {time.time() - sent:.2f} s after publishing")
     assert alert.details["late_s"] == pytest.approx(3600, abs=10)
     async with httpx.AsyncClient(base_url=platform.settings.public_url) as client:
-        resp = await client.get("/metrics")
+        resp = await client.get("/metrics", headers=metrics_auth(platform.settings))
     assert "eldercare_detector_late_emergencies_total" in resp.text
 
 
@@ -229,14 +244,14 @@ async def test_healthz_names_a_stuck_detector_loop(live: tuple[Platform, str]) -
             loop["name"] for loop in ok.json()["loops"]
         }
         # Another holder of the runtime's lock (a hung sink, say) keeps every tick waiting.
-        async with platform.parts["detectors"]._lock:
+        async with platform.parts.detectors._lock:
 
             async def degraded() -> httpx.Response | None:
                 resp = await client.get("/healthz")
                 return resp if "loop:detector-ticks" in resp.text else None
 
             resp = await wait_for(degraded, 60, "/healthz naming the ticks", every_s=1.0)
-            metrics = (await client.get("/metrics")).text
+            metrics = (await client.get("/metrics", headers=metrics_auth(platform.settings))).text
         body = resp.json()
         assert resp.status_code == 503 and body["status"] == "degraded"
         parts = {p["part"]: p["reason"] for p in body["problems"]}
@@ -295,22 +310,14 @@ async def test_healthz_and_influx_up_tell_the_truth_with_influx_hung(
         print(f"\nInfluxDB hung → /healthz 503 in {time.monotonic() - started:.1f} s")
         (problem,) = [p for p in resp.json()["problems"] if p["part"] == "influx"]
         assert "hung" in problem["reason"]
-        metrics = (await client.get("/metrics")).text
+        metrics = (await client.get("/metrics", headers=metrics_auth(platform.settings))).text
         assert "eldercare_ingest_influx_up 0" in metrics.splitlines()
 
 
-async def test_console_banner_while_influx_is_hung(
-    live: tuple[Platform, str], influx_stopped: Callable[[], None], tmp_path: Path
-) -> None:
-    """What an operator sees: the amber banner naming InfluxDB, in both languages."""
-    from playwright.async_api import async_playwright
-
-    from gateway.users import Role, create_user
-    from tests.test_gateway_browser import ARGS, CHROMIUM
-
-    platform, site = live
+async def operator_console(browser: Any, platform: Platform) -> Any:
+    """The console of an operator of the home's district, signed in, stream live."""
     await create_user(
-        platform.parts["sessions"],
+        platform.parts.sessions,
         username="duty",
         role=Role.OPERATOR,
         password="correct horse battery",
@@ -318,41 +325,79 @@ async def test_console_banner_while_influx_is_hung(
         display_name="值班员",
         scope="滨州市/滨城区",
     )
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            context = await browser.new_context(
-                locale="zh-CN", base_url=platform.settings.public_url, timezone_id="Asia/Shanghai"
-            )
-            await context.add_init_script("localStorage.setItem('eldercare.lang', 'zh-CN')")
-            page = await context.new_page()
-            page.set_default_timeout(10000)
-            await page.goto("/login")
-            await page.fill("#username", "duty")
-            await page.fill("#password", "correct horse battery")
-            await page.click("button[type=submit]")
-            await page.wait_for_selector("#conn.live")
-            assert await page.locator("#health-banner").is_hidden()
-            # A late SOS shows how late it is, on the row and in the detail.
-            pressed = time.time() - 16 * 60 - 5
-            await send(platform.settings, site, "sos", "sos", pressed=True, ts=pressed)
-            badge = page.locator("#queue .late-badge")
-            await badge.wait_for(state="visible")
-            assert (await badge.text_content()) == "迟到 16 分钟"
-            influx_stopped()
-            await send(platform.settings, site, "radar", "heartbeat")
-            banner = page.locator("#health-banner")
-            await banner.wait_for(state="visible", timeout=30000)
-            text = await banner.text_content() or ""
-            assert text.startswith("告警可能延迟："), text
-            assert "InfluxDB" in text and "起" in text, text
-            await page.click("#lang")
-            text = await banner.text_content() or ""
-            assert text.startswith("Alerts may be delayed:") and "InfluxDB" in text, text
-            assert " since " in text
-            await page.screenshot(path=str(tmp_path / "banner.png"))
-        finally:
-            await browser.close()
+    context = await browser.new_context(
+        locale="zh-CN", base_url=platform.settings.public_url, timezone_id="Asia/Shanghai"
+    )
+    await context.add_init_script("localStorage.setItem('eldercare.lang', 'zh-CN')")
+    page = await context.new_page()
+    page.set_default_timeout(10000)
+    await page.goto("/login")
+    await page.fill("#username", "duty")
+    await page.fill("#password", "correct horse battery")
+    await page.click("button[type=submit]")
+    await page.wait_for_selector("#conn.live")
+    return page
+
+
+async def test_console_banner_while_influx_is_hung(
+    live: tuple[Platform, str], influx_stopped: Callable[[], None], tmp_path: Path, browser: Any
+) -> None:
+    """What an operator sees: the amber banner naming InfluxDB, in both languages."""
+    platform, site = live
+    page = await operator_console(browser, platform)
+    assert await page.locator("#health-banner").is_hidden()
+    # A late SOS shows how late it is, on the row and in the detail.
+    pressed = time.time() - 16 * 60 - 5
+    await send(platform.settings, site, "sos", "sos", pressed=True, ts=pressed)
+    badge = page.locator("#queue .late-badge")
+    await badge.wait_for(state="visible")
+    assert (await badge.text_content()) == "迟到 16 分钟"
+    influx_stopped()
+    await send(platform.settings, site, "radar", "heartbeat")
+    banner = page.locator("#health-banner")
+    await banner.wait_for(state="visible", timeout=30000)
+    text = await banner.text_content() or ""
+    assert text.startswith("告警可能延迟："), text
+    assert "InfluxDB" in text and "起" in text, text
+    await page.click("#lang")
+    text = await banner.text_content() or ""
+    assert text.startswith("Alerts may be delayed:") and "InfluxDB" in text, text
+    assert " since " in text
+    await page.screenshot(path=str(tmp_path / "banner.png"))
+
+
+async def test_console_banner_while_the_alert_store_is_write_locked(
+    settings: Settings, browser: Any
+) -> None:
+    """Another process holds the SQLite store write-locked: an SOS is held, and the
+    operator reads "alert store unavailable since HH:MM" until the lock goes. A store
+    write gives up waiting for the lock after 1 s, so the store is named before the
+    loops it holds up are overdue (30 s)."""
+    busy_1s = {"database_url": f"{settings.database_url}?timeout=1"}
+    async with running(settings, **busy_1s) as (platform, site):
+        await _banner_while_write_locked(platform, site, browser)
+
+
+async def _banner_while_write_locked(platform: Platform, site: str, browser: Any) -> None:
+    page = await operator_console(browser, platform)
+    banner = page.locator("#health-banner")
+    assert await banner.is_hidden()
+    with write_locked(db_path(platform.settings)) as release:
+        await send(platform.settings, site, "sos", "sos", pressed=True)
+        await page.wait_for_function(
+            "() => document.getElementById('health-banner').textContent.includes('告警库不可用')",
+            timeout=30000,
+        )
+        episode = platform.parts.alert_store_availability.status()
+        assert episode is not None
+        since = await page.evaluate("(s) => EC.hhmm(s)", episode.since)  # as the console shows
+        text = await banner.text_content() or ""
+        assert "告警库不可用" in text and f"自 {since} 起" in text, text
+        await page.click("#lang")
+        text = await banner.text_content() or ""
+        assert "alert store unavailable since " + since in text, text
+        release()
+        await banner.wait_for(state="hidden", timeout=30000)
 
 
 async def test_healthz_names_an_unreachable_broker(settings: Settings) -> None:
@@ -398,6 +443,8 @@ class PlatformProcess:
             "ELDERCARE_HTTP_PORT": str(s.http_port),
             "ELDERCARE_PUBLIC_URL": s.public_url,
             "ELDERCARE_DETECTOR_SNAPSHOT_EVERY_S": "1",
+            # A killed run's lease frees itself after this: the restart waits for it.
+            "ELDERCARE_RUN_LEASE_TTL_S": str(LEASE_TTL_S),
         }
         if s.mqtt_username:
             env["ELDERCARE_MQTT_USERNAME"] = s.mqtt_username
@@ -408,7 +455,7 @@ class PlatformProcess:
     def start(self) -> None:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "eldercare.cli", "run"],
+                [sys.executable, "-m", "eldercare_app.cli", "run"],
                 env=self.env(),
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -419,7 +466,9 @@ class PlatformProcess:
             assert self.proc is not None and self.proc.poll() is None, self.log.read_text()
             try:
                 async with httpx.AsyncClient(timeout=2) as client:
-                    resp = await client.get(f"{self.settings.public_url}/metrics")
+                    resp = await client.get(
+                        f"{self.settings.public_url}/metrics", headers=metrics_auth(self.settings)
+                    )
             except httpx.HTTPError:
                 return False
             return "eldercare_ingest_mqtt_connected 1" in resp.text.splitlines()
@@ -449,8 +498,6 @@ async def test_kill_9_after_a_maybe_fall_the_fall_is_still_raised_after_restart(
     cfg = platform_settings(settings)
     engine = create_engine(cfg.database_url)
     await prepare_store(engine)
-    from eldercare.db import session_factory
-
     await apply_document(session_factory(engine), registry(site, confirm_s=confirm_s))
     store = AlertStore(engine)
     process = PlatformProcess(cfg, tmp_path / "platform.log")
@@ -479,6 +526,15 @@ async def test_kill_9_after_a_maybe_fall_the_fall_is_still_raised_after_restart(
         )
         process.kill9()
         assert alerts_of(await store.find(AlertFilter()), site, "fall") == [], "killed before due"
+
+        async def lease_free() -> bool:
+            from sqlalchemy import text
+
+            async with engine.connect() as conn:
+                rows = await conn.execute(text("SELECT expires_at FROM platform_lease"))
+                return all(r[0] < time.time() for r in rows)
+
+        await wait_for(lease_free, LEASE_TTL_S + 10, "the killed run's lease expired", every_s=0.2)
         process.start()
         await process.wait_connected()
 

@@ -14,7 +14,7 @@ from eldercare.db import create_all, create_engine
 from eldercare.domain import AlertKind, Stream, Transition, TransitionAction
 from eldercare.registry_index import RegistryIndex
 from eldercare.registry_model import RegistryDocument, Site
-from tests.detector_helpers import home_site, local_ts, reading
+from tests.helpers.detectors import home_site, local_ts, reading
 
 SH = "Asia/Shanghai"
 RAISE, UPDATE = TransitionAction.RAISE, TransitionAction.UPDATE
@@ -131,3 +131,22 @@ async def test_a_site_restored_from_its_snapshot_fires_its_timers_without_a_read
     await engine.dispose()
     (fall,) = after.of(AlertKind.FALL)
     assert fall.action == RAISE and fall.ts == now + 60
+
+
+async def test_a_hazard_alarm_is_a_state_so_a_stale_one_does_not_sound_again() -> None:
+    """Smoke is not a momentary emergency: an alarm reading older than the dedupe window,
+    arriving after the device said the alarm stopped, must not raise a fire nobody can
+    clear; one within the window is applied like any late reading."""
+    site = home_site(
+        SH, devices=[{"id": "smoke-kitchen", "kind": "smoke_alarm", "room": "kitchen"}]
+    )
+    now = local_ts(SH, 2024, 5, 10, 14, 0)
+    sink = Collector()
+    rt = wall_runtime(sink, site, FakeClock(now))
+    await rt.handle_readings([reading(site, "smoke-kitchen", Stream.SMOKE, now - 5, smoke=False)])
+    stale = reading(site, "smoke-kitchen", Stream.SMOKE, now - 3600, smoke=True)
+    await rt.handle_readings([stale])
+    assert sink.of(AlertKind.SMOKE) == []
+    await rt.handle_readings([reading(site, "smoke-kitchen", Stream.SMOKE, now - 60, smoke=True)])
+    (raised,) = sink.of(AlertKind.SMOKE)
+    assert raised.action == RAISE and "late_s" not in raised.details

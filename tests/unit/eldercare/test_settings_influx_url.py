@@ -33,7 +33,7 @@ def test_run_refuses_to_start_with_a_url_without_scheme(tmp_path: Path) -> None:
         "ELDERCARE_INFLUX_URL": "127.0.0.1:8086",
     }
     proc = subprocess.run(
-        [sys.executable, "-m", "eldercare.cli", "run"],
+        [sys.executable, "-m", "eldercare_app.cli", "run"],
         env=env,
         capture_output=True,
         text=True,
