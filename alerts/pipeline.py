@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -79,6 +78,7 @@ from eldercare import metrics
 from eldercare.clock import Clock
 from eldercare.domain import AlertChangeKind, Transition
 from eldercare.logs import get_logger
+from eldercare.periodic import Periodic
 from eldercare.registry_index import RegistryIndex
 
 log = get_logger(__name__)
@@ -102,7 +102,7 @@ RECEIPT_POLL_S = 10.0  # how often one provider reference is asked about
 RECEIPTS_FOR_S = 3600.0  # SMS receipts are looked for this long after sending
 
 IndexProvider = Callable[[], RegistryIndex]
-RECORD_RETRY_S = 10.0  # the tick retries alert events InfluxDB did not take this often
+RECORD_RETRY_S = 10.0  # alert events InfluxDB did not take are retried this often
 Stage = Callable[[list[AlertChange]], Awaitable[list[AlertChange]]]
 
 
@@ -161,16 +161,20 @@ class AlertPipeline:
             self.dedup,
             self.schedule,
         ]
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        # Escalation timers; woken at once when a transition arrives or a send settles.
+        self._timers = Periodic(
+            "alerts-timers", partial(self.tick, wait=False), tick_interval_s, first_after_s=0
+        )
+        # Retries what an InfluxDB outage kept (and the outbox), in the background.
+        self._record_retry = Periodic(
+            "alerts-record-retry", self._retry_records, RECORD_RETRY_S, first_after_s=0
+        )
         self._warm_task: asyncio.Task[None] | None = None
         self._tick_lock = asyncio.Lock()
         self._channel_limits: dict[str, asyncio.Semaphore] = {}
         self._in_flight: dict[int, asyncio.Task[None]] = {}
         self._recording: asyncio.Task[None] | None = None  # the background event flush
         self._record_again = False
-        self._flushed_by_tick = float("-inf")
-        self._tick_failures = 0  # consecutive failed ticks (logged once per streak)
         self._results: list[tuple[NotificationRecord, str | None]] = []
         self._results_lock = asyncio.Lock()
         self.counters: Counter[str] = Counter()
@@ -184,19 +188,17 @@ class AlertPipeline:
     # ---- Component -------------------------------------------------------------------
 
     async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="alerts-tick")
+        self._timers.start()
+        self._record_retry.start()
         if isinstance(self.sender, AppriseSender) and self._warm_task is None:
             # Apprise loads its plugins on first use (~0.2 s, seconds on a busy box):
             # not on the first SOS.
             self._warm_task = asyncio.create_task(self.sender.warm(), name="apprise-warm")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._timers.stop()
+        await self._record_retry.stop()
+        self.availability.withdraw()  # stopped: no longer this pipeline's to report
         if self._warm_task is not None:
             with contextlib.suppress(Exception):
                 await self._warm_task
@@ -212,26 +214,6 @@ class AlertPipeline:
             self._recording = None
         if isinstance(self.sender, AppriseSender):
             self.sender.close()
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.tick(wait=False)
-            except Exception:  # a bad tick must not stop escalation for good
-                self._tick_failures += 1
-                if self._tick_failures == 1:  # once per streak: a locked store fails each
-                    log.exception("alert tick failed; retrying every tick")
-            else:
-                if self._tick_failures:
-                    log.warning("alert ticks work again", extra={"failed": self._tick_failures})
-                self._tick_failures = 0
-            if time.monotonic() - self._flushed_by_tick >= RECORD_RETRY_S:
-                # Retries what an InfluxDB outage kept (and the outbox), in the background.
-                self._flushed_by_tick = time.monotonic()
-                self._flush_records()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.tick_interval_s)
-            self._wake.clear()
 
     # ---- TransitionSink --------------------------------------------------------------
 
@@ -250,7 +232,7 @@ class AlertPipeline:
                 wait = min(wait * 2, longest)
                 continue
             self.availability.succeeded()
-            self._wake.set()
+            self._timers.wake()
             return
 
     async def _store_and_stage(self, transitions: Sequence[Transition]) -> None:
@@ -286,6 +268,9 @@ class AlertPipeline:
                 log.exception("alert event recording failed")
             if not self._record_again:
                 return
+
+    async def _retry_records(self) -> None:
+        self._flush_records()
 
     async def flush_records(self) -> None:
         """Wait until the background flush has written what was submitted (tests, CLI)."""
@@ -735,7 +720,7 @@ class AlertPipeline:
             self.store, self.policies, outcomes, self.clock.now()
         )
         if pulled:
-            self._wake.set()
+            self._timers.wake()
         return recorded
 
     async def _settle(self, updates: list[tuple[int, str]], now: float) -> int:
@@ -752,7 +737,7 @@ class AlertPipeline:
     async def _move_on(self, unanswered: list[tuple[int, int]], wall: float) -> None:
         """Steps nobody answered: the next step is due at once."""
         if await receipts.move_on(self.store, self.policies, unanswered, wall):
-            self._wake.set()
+            self._timers.wake()
 
     async def _severities(self, alert_ids: list[int]) -> dict[int, str]:
         """Severity of each alert, from the escalations this process fired (no query on

@@ -9,7 +9,10 @@ and one when it ends (with how many writes failed and for how long), keeps the
 metrics `eldercare_alert_store_available` (1/0),
 `eldercare_alert_store_unavailable_since_seconds` (wall time the episode began, 0
 when available) and `eldercare_alert_store_write_failures_total`, and answers
-`status()` for a health endpoint or a console banner.
+`status()`. Given a health registry (`eldercare run` passes the process's), it
+reports the episode there as the impaired part `alert_store` (reason and since), so
+`/healthz` answers 503 and the console's banner reads "alerts may be delayed: alert
+store unavailable since 14:02"; `restored` when the episode ends or the pipeline stops.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from dataclasses import dataclass
 
 from eldercare import metrics
 from eldercare.clock import Clock, WallClock
+from eldercare.health import HealthRegistry
 from eldercare.logs import get_logger
 
 log = get_logger(__name__)
@@ -31,6 +35,7 @@ _FAILURES = metrics.counter(
     "alert_store_write_failures_total", "Alert store writes that failed and are being retried"
 )
 _AVAILABLE.set(1)
+HEALTH_PART = "alert_store"  # its part in `eldercare.health`
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +50,9 @@ class StoreUnavailable:
 class AlertStoreAvailability:
     """Tracks episodes of an unwritable alert store (see the module docstring)."""
 
-    def __init__(self, clock: Clock | None = None) -> None:
+    def __init__(self, clock: Clock | None = None, health: HealthRegistry | None = None) -> None:
         self.clock = clock or WallClock()
+        self.health = health
         self._episode: StoreUnavailable | None = None
 
     @property
@@ -73,6 +79,8 @@ class AlertStoreAvailability:
         else:
             episode = StoreUnavailable(episode.since, reason, episode.failures + 1)
         self._episode = episode
+        if self.health is not None:  # the latest reason, the episode's start
+            self.health.impaired(HEALTH_PART, reason, episode.since)
         return episode
 
     def succeeded(self) -> None:
@@ -83,6 +91,8 @@ class AlertStoreAvailability:
         self._episode = None
         _AVAILABLE.set(1)
         _SINCE.set(0)
+        if self.health is not None:
+            self.health.restored(HEALTH_PART)
         log.warning(
             "alert store available again: held alerts stored",
             extra={
@@ -91,6 +101,11 @@ class AlertStoreAvailability:
                 "reason": episode.reason,
             },
         )
+
+    def withdraw(self) -> None:
+        """The pipeline stopped: whatever the store's state, it is no longer reported."""
+        if self.health is not None:
+            self.health.restored(HEALTH_PART)
 
 
 def _reason(error: BaseException) -> str:

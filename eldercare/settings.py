@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -76,6 +77,12 @@ class Settings(BaseSettings):
     )
 
     clock_mode: Literal["wall", "event"] = Field("wall", description="how detector timers advance")
+    detector_snapshot_every_s: float = Field(
+        10.0,
+        gt=0,
+        description="how often detector state of changed sites is saved, so a crash loses at "
+        "most this much of it (an open timer such as a possible fall's survives a kill -9)",
+    )
     http_host: str = Field("127.0.0.1", description="gateway bind address")
     http_port: int = Field(8080, description="gateway port")
     public_url: str = Field(
@@ -133,6 +140,22 @@ class Settings(BaseSettings):
             file_secret_settings,
             TomlConfigSettingsSource(settings_cls),
         )
+
+    @field_validator("influx_url")
+    @classmethod
+    def _influx_url_has_scheme_and_host(cls, value: str) -> str:
+        # "127.0.0.1:8086" parses as scheme "127.0.0.1": refuse it here rather than have
+        # every write fail later while the platform looks healthy.
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                "must be an http:// or https:// URL with a host, e.g. http://127.0.0.1:8086"
+            )
+        try:
+            parts.port  # noqa: B018 (raises on a port out of range or not a number)
+        except ValueError as exc:
+            raise ValueError(f"bad port: {exc}") from None
+        return value
 
     @model_validator(mode="after")
     def _store_beside_run_dir(self) -> Settings:

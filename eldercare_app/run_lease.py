@@ -27,15 +27,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
+from eldercare import health
 from eldercare.db import Base
 from eldercare.errors import EldercareError
 from eldercare.logs import get_logger
+from eldercare.periodic import Periodic
 
 log = get_logger(__name__)
 
 Sessions = async_sessionmaker[AsyncSession]
 ROLE = "platform"  # the single role until the scale-out issue's cluster mode
 TTL_S = 30.0
+LEASE_PART = "run_lease"  # its part in `eldercare.health`
 
 
 class LeaseRow(Base):
@@ -151,18 +154,31 @@ class RunLease:
             return False
         return True
 
+    def renewal(self) -> Periodic:
+        """The loop renewing the lease every `ttl_s / 3` (start it; stop it before
+        `release`). A failed renewal (store briefly unreachable) is retried at the next
+        turn, while the lease still runs; failing for a whole `ttl_s` (the lease may have
+        expired) makes the process unhealthy, as does a lease taken over."""
+        return Periodic("run-lease", self._renew_once, self.ttl_s / 3, overdue_after_s=self.ttl_s)
+
+    async def _renew_once(self) -> None:
+        if self.lost.is_set():  # taken over: the platform is stopping, nothing to renew
+            return
+        if not await self.renew():
+            log.error("the store's run lease was taken over; this platform must stop")
+            health.impaired(LEASE_PART, "run lease taken over by another process")
+
     async def keep(self) -> None:
-        """Renew every `ttl_s / 3` until cancelled or lost; a failed renewal (store
-        briefly unreachable) is retried at the next turn, while the lease still runs."""
-        while not self.lost.is_set():
-            await asyncio.sleep(self.ttl_s / 3)
-            try:
-                if not await self.renew():
-                    log.error("the store's run lease was taken over; this platform must stop")
-            except Exception:
-                log.exception("renewing the run lease failed; retrying")
+        """Renew (`renewal`) until cancelled or lost."""
+        loop = self.renewal()
+        loop.start()
+        try:
+            await self.lost.wait()
+        finally:
+            await loop.stop()
 
     async def release(self) -> None:
+        health.restored(LEASE_PART)
         with contextlib.suppress(Exception):
             async with self._sessions() as session:
                 await session.execute(

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import signal
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
@@ -37,9 +38,11 @@ from detectors.runtime import DetectorRuntime
 from detectors.snapshot_store import SnapshotStore
 from eldercare.clock import Clock, WallClock
 from eldercare.db import create_engine, session_factory
+from eldercare.health import HEALTH
 from eldercare.influx import InfluxClient
 from eldercare.logs import get_logger
 from eldercare.migrate import upgrade
+from eldercare.periodic import Periodic
 from eldercare.registry_index import RegistryIndex
 from eldercare.registry_store import Sessions
 from eldercare.registry_watch import OnChange, RegistryWatcher
@@ -119,12 +122,13 @@ class Platform:
     http_server: uvicorn.Server | None = None  # when the gateway is served
     lease: RunLease | None = None  # this process's claim on the store, taken when built
     _serve_task: asyncio.Task[None] | None = None
-    _stream_wake_task: asyncio.Task[None] | None = None
-    _lease_task: asyncio.Task[None] | None = None
+    _stream_wake: Periodic | None = None
+    _lease_renewal: Periodic | None = None
 
     async def start(self) -> None:
         if self.lease is not None:
-            self._lease_task = asyncio.create_task(self.lease.keep(), name="run-lease")
+            self._lease_renewal = self.lease.renewal()
+            self._lease_renewal.start()
         watch_pauses()
         await self.registry.start()
         for component in self.components:
@@ -139,16 +143,18 @@ class Platform:
                     raise RuntimeError("HTTP server stopped before it started")
                 await asyncio.sleep(0.05)
         if self.http_server is not None and self.parts.app is not None:
-            self._stream_wake_task = asyncio.create_task(
-                wake_stream_on_alert_writes(self.parts.alert_store, self.parts.app),
-                name="stream-wake",
+            # Each tick waits (up to 60 s) for the next alert write, then pokes the stream.
+            self._stream_wake = Periodic(
+                "stream-wake",
+                partial(wake_stream_on_alert_write, self.parts.alert_store, self.parts.app),
+                every_s=0.001,
+                overdue_after_s=180.0,
             )
+            self._stream_wake.start()
 
     async def stop(self) -> None:
-        if self._stream_wake_task is not None:
-            self._stream_wake_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._stream_wake_task
+        if self._stream_wake is not None:
+            await self._stream_wake.stop()
         if self.http_server is not None and self._serve_task is not None:
             self.http_server.should_exit = True
             with contextlib.suppress(Exception):
@@ -162,10 +168,8 @@ class Platform:
         await hand_over_alert_events(self.parts.alerts)
         for client in [self.parts.influx, *self.parts.alerts.resources]:
             await client.aclose()
-        if self._lease_task is not None:
-            self._lease_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._lease_task
+        if self._lease_renewal is not None:
+            await self._lease_renewal.stop()
         if self.lease is not None:
             await self.lease.release()  # a restart need not wait for the expiry
         await self.engine.dispose()
@@ -185,15 +189,13 @@ async def hand_over_alert_events(pipeline: AlertPipeline, flush_s: float = 5.0) 
         log.exception("alert events not handed over", extra={"lines": len(recorder._backlog)})
 
 
-async def wake_stream_on_alert_writes(store: AlertStore, app: FastAPI) -> None:
-    """Poke the gateway's live stream after every alert write of this process, so a new
+async def wake_stream_on_alert_write(store: AlertStore, app: FastAPI) -> None:
+    """Poke the gateway's live stream after the next alert write of this process, so a new
     alert reaches the console at once instead of at the stream's next poll (0.25 s)."""
-    hub = app.state.gateway.hub
-    while True:
-        seen = store.version
-        await store.wait_changed(60.0, seen)
-        if store.version != seen:
-            hub.poke()
+    seen = store.version
+    await store.wait_changed(60.0, seen)
+    if store.version != seen:
+        app.state.gateway.hub.poke()
 
 
 def local_broker_follower(settings: Settings) -> OnChange:
@@ -258,6 +260,8 @@ async def build_platform(
         policies_dir=settings.alert_policies_dir,
         # Families' channel choices from the portal, kept in the gateway's tables.
         preferences=GatewayContactPreferences(sessions),
+        # An unwritable store shows in /healthz and the console's banner (wall time).
+        availability=AlertStoreAvailability(health=HEALTH),
     )
     detector_runtime = DetectorRuntime(
         registry.current,
@@ -265,6 +269,7 @@ async def build_platform(
         clock_mode=settings.clock_mode,
         clock=clock,
         snapshot_store=SnapshotStore(engine),
+        snapshot_every_s=settings.detector_snapshot_every_s,
         on_growth=freeze_grown,
     )
 

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Annotated, Any, cast
 
 from fastapi import FastAPI, Header, HTTPException, Request, status
-from fastapi.responses import PlainTextResponse, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel
 from sqlalchemy import Table
 
-from eldercare import metrics
+from eldercare import health, metrics
 from eldercare.clock import Clock
 from eldercare.db import Base
 from eldercare.logs import get_logger
@@ -91,9 +91,48 @@ TAGS = [
 ]
 
 
+class HealthProblem(BaseModel):
+    part: str  # "influx", "broker", "spool", "alert_store", or "loop:<name>"
+    reason: str
+    since: float | None  # Unix seconds
+
+
+class LoopState(BaseModel):
+    name: str
+    every_s: float
+    age_s: float  # since its last tick (since its start if it never ticked)
+    overdue_after_s: float
+    last_error: str | None
+
+
 class Health(BaseModel):
-    status: str
+    status: str  # "ok", or "degraded" (HTTP 503): alerts may be delayed, see `problems`
     alert_feed_seq: int
+    problems: list[HealthProblem] = []
+    loops: list[LoopState] = []
+
+
+def health_report(latest_seq: int) -> Health:
+    registry = health.HEALTH
+    problems = [
+        HealthProblem(part=p.part, reason=p.reason, since=p.since) for p in registry.problems()
+    ]
+    loops = [
+        LoopState(
+            name=loop.name,
+            every_s=loop.every_s,
+            age_s=round(registry.loop_age(loop), 3),
+            overdue_after_s=loop.overdue_after_s,
+            last_error=loop.last_error,
+        )
+        for loop in registry.loops()
+    ]
+    return Health(
+        status="degraded" if problems else "ok",
+        alert_feed_seq=latest_seq,
+        problems=problems,
+        loops=loops,
+    )
 
 
 async def init_gateway_store(sessions: Sessions) -> None:
@@ -168,9 +207,17 @@ def create_app(
         app.include_router(module.router)
     pages.mount(app)
 
-    @app.get("/healthz", response_model=Health, tags=["platform"], summary="Liveness")
-    async def healthz() -> Health:
-        return Health(status="ok", alert_feed_seq=hub.latest)
+    @app.get(
+        "/healthz",
+        response_model=Health,
+        tags=["platform"],
+        summary="Health of each dependency and loop; 503 when alerts may be delayed",
+        responses={503: {"model": Health, "description": "degraded: see `problems`"}},
+    )
+    async def healthz() -> JSONResponse:
+        report = health_report(hub.latest)
+        code = 200 if report.status == "ok" else 503
+        return JSONResponse(report.model_dump(), status_code=code)
 
     @app.get(
         "/metrics",

@@ -348,6 +348,30 @@ UI: dict[str, dict[str, str]] = {
     "device_kind.climate": {"zh-CN": "温湿度传感器", "en": "temperature sensor"},
     "error.generic": {"zh-CN": "操作失败：{msg}", "en": "Failed: {msg}"},
     "lang.switch": {"zh-CN": "English", "en": "中文"},
+    # The console's health banner (from /healthz): why alerts may be delayed, since when.
+    "health.delayed": {
+        "zh-CN": "告警可能延迟：{reasons}，自 {since} 起",
+        "en": "Alerts may be delayed: {reasons} since {since}",
+    },
+    "health.part.influx": {
+        "zh-CN": "时序数据库（InfluxDB）写入受阻",
+        "en": "InfluxDB writes stalled",
+    },
+    "health.part.broker": {"zh-CN": "与消息服务器（MQTT）断开", "en": "MQTT broker disconnected"},
+    "health.part.spool": {"zh-CN": "本地缓存已满", "en": "local spool full"},
+    "health.part.alert_store": {"zh-CN": "告警库不可用", "en": "alert store unavailable"},
+    "health.part.emergency_lane": {
+        "zh-CN": "紧急通道（SOS/跌倒专用连接）断开",
+        "en": "emergency lane (SOS/fall connection) down",
+    },
+    "health.part.run_lease": {"zh-CN": "运行租约被其他进程接管", "en": "run lease taken over"},
+    "health.part.loop": {
+        "zh-CN": "后台任务停滞（{name}）",
+        "en": "background task stalled ({name})",
+    },
+    "health.part.other": {"zh-CN": "{name} 异常", "en": "{name} impaired"},
+    # A late emergency (event time well before it reached the platform).
+    "alert.late": {"zh-CN": "迟到 {minutes} 分钟", "en": "{minutes} min late"},
 }
 
 

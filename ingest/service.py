@@ -34,14 +34,16 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from eldercare import metrics
+from eldercare import health, metrics
 from eldercare.clock import Clock, WallClock
 from eldercare.db import create_engine, session_factory
 from eldercare.domain import Reading, Stream
 from eldercare.influx import InfluxClient, LineProtocolError, encode_line, point_for_reading
 from eldercare.logs import get_logger
+from eldercare.periodic import Periodic
 from eldercare.registry_index import RegistryIndex, ResolvedDevice
 from eldercare.settings import Settings
 from eldercare.stage_contracts import ReadingSink
@@ -90,6 +92,7 @@ _NATIVE_PREFIX = NATIVE_ROOT + "/"
 
 _Unacked = tuple[Sequence[InboundMessage], "asyncio.Future[None]", list[Reading]]
 _STREAM_NAMES = {s.value: s for s in Stream}
+EMERGENCY_LANE = "emergency_lane"  # its part in `eldercare.health`
 EMERGENCY_TOPICS = tuple(format_native_topic("+", "+", s) for s in sorted(EMERGENCY_STREAMS))
 EMERGENCY_QUEUE_MAX = 1000
 
@@ -148,6 +151,21 @@ class IngestService:
         self._engine: AsyncEngine | None = None
         self.unregistered: UnregisteredDevices | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._loops = [
+            Periodic("ingest-housekeeping", self._housekeep, HOUSEKEEPING_INTERVAL_S),
+            Periodic(
+                "ingest-unregistered-flush",
+                self._flush_unregistered,
+                UNREGISTERED_FLUSH_S,
+                on_error=partial(self._log_housekeeping_error, "unregistered-flush"),
+            ),
+            Periodic(
+                "ingest-stats",
+                self._write_stats,
+                STATS_INTERVAL_S,
+                on_error=partial(self._log_housekeeping_error, "stats"),
+            ),
+        ]
         self._connection: MqttConnection | None = None
         self._seen = RecentKeys(DEDUP_WINDOW)
         self._stamps: dict[str, tuple[str | None, str | None]] = {}
@@ -197,14 +215,15 @@ class IngestService:
         self.unregistered = UnregisteredDevices(session_factory(self._engine))
         await self.writer.start()
         _HEARTBEAT.set(time.time())
-        self._tasks = [
-            asyncio.create_task(self._consume_forever(), name="ingest-consume"),
-            asyncio.create_task(self._housekeeping(), name="ingest-housekeeping"),
-        ]
+        self._tasks = [asyncio.create_task(self._consume_forever(), name="ingest-consume")]
         if self.emergency_config is not None:
             self._tasks.append(
                 asyncio.create_task(self._consume_emergencies(), name="ingest-emergencies")
             )
+        for task in self._tasks:  # consumers, not periodic: health hears if one ends
+            health.watch(task, task.get_name())
+        for loop in self._loops:
+            loop.start()
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -213,6 +232,10 @@ class IngestService:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        for loop in self._loops:
+            await loop.stop()
+        for part in ("broker", EMERGENCY_LANE, "ingest-consume", "ingest-emergencies"):
+            health.restored(part)  # stopped: no longer this service's to report
         await self.writer.stop()
         if self.unregistered is not None:
             with contextlib.suppress(Exception):
@@ -230,12 +253,14 @@ class IngestService:
                 async with MqttConnection(self.mqtt_config) as conn:
                     self._connection = conn
                     _CONNECTED.set(1)
+                    health.restored("broker")
                     backoff.reset()
                     self.ready.set()
                     await self._pump(conn)
             except MqttError as exc:
                 delay = backoff.next()
                 _RECONNECTS.inc()
+                health.impaired("broker", f"MQTT broker unreachable: {exc}")
                 log.warning(
                     "mqtt unavailable; reconnecting", extra={"error": str(exc), "in_s": delay}
                 )
@@ -262,11 +287,15 @@ class IngestService:
             try:
                 async with MqttConnection(self.emergency_config) as conn:
                     backoff.reset()
+                    health.restored(EMERGENCY_LANE)
                     async for batch in conn.batches(self.max_batch):
                         await self.handle_batch(batch)
                         conn.ack(batch)
             except Exception as exc:
                 delay = backoff.next()
+                # Emergencies still come on the main session, but a flood there may now
+                # hold them up: the operator is told.
+                health.impaired(EMERGENCY_LANE, f"emergency lane unavailable: {str(exc)[:200]}")
                 held = self._log_limits.allow(f"emergency-lane:{type(exc).__name__}", 0.0)
                 if held is not None:
                     log.warning(
@@ -491,30 +520,33 @@ class IngestService:
             _DUPLICATES.inc(dups)
 
     # -- periodic work ----------------------------------------------------------------
-    async def _housekeeping(self) -> None:
-        last_unregistered = last_stats = time.monotonic()
-        while True:
-            await asyncio.sleep(HOUSEKEEPING_INTERVAL_S)
-            now = time.monotonic()
-            _HEARTBEAT.set(time.time())
-            self.quarantine.flush()
-            self._report_throttled(now)
-            try:
-                if now - last_unregistered >= UNREGISTERED_FLUSH_S and self.unregistered:
-                    last_unregistered = now
-                    await self.unregistered.flush()
-                if now - last_stats >= STATS_INTERVAL_S:
-                    last_stats = now
-                    await self.writer.write([self.stats_line()])
-            except Exception as exc:
-                # The same failure recurs every few seconds; a statement's text can be
-                # megabytes (every parameter): one short line a minute, with a count.
-                held = self._log_limits.allow(f"housekeeping:{type(exc).__name__}", now)
-                if held is not None:
-                    log.error(
-                        "ingest housekeeping failed; will retry",
-                        extra={"error": f"{type(exc).__name__}: {str(exc)[:300]}", "held": held},
-                    )
+    # Each its own `Periodic`: a failing flush is counted and shown in /healthz, and cannot
+    # hold the heartbeat or the stats up.
+    async def _housekeep(self) -> None:
+        _HEARTBEAT.set(time.time())
+        self.quarantine.flush()
+        self._report_throttled(time.monotonic())
+
+    async def _flush_unregistered(self) -> None:
+        if self.unregistered is not None:
+            await self.unregistered.flush()
+
+    async def _write_stats(self) -> None:
+        await self.writer.write([self.stats_line()])
+
+    def _log_housekeeping_error(self, what: str, exc: Exception) -> None:
+        # The same failure recurs every few seconds; a statement's text can be megabytes
+        # (every parameter): one short line a minute, with a count.
+        held = self._log_limits.allow(f"{what}:{type(exc).__name__}", time.monotonic())
+        if held is not None:
+            log.error(
+                "ingest housekeeping failed; will retry",
+                extra={
+                    "work": what,
+                    "error": f"{type(exc).__name__}: {str(exc)[:300]}",
+                    "held": held,
+                },
+            )
 
     def _report_throttled(self, now: float) -> None:
         if self.limiter is None:

@@ -20,6 +20,13 @@
       (SEV_RANK[a.severity] - SEV_RANK[b.severity]) || (a.raised_at - b.raised_at));
   }
 
+  // An emergency that reached the platform long after it happened (details.late_s).
+  function lateBadge(a) {
+    const late = a.details && Number(a.details.late_s);
+    if (!late || late < 60) return null;
+    return el("span", { class: "late-badge" }, t("alert.late", { minutes: Math.round(late / 60) }));
+  }
+
   function timerClass(alert, now) {
     if (alert.handling !== "open") return "acked";
     const waited = now - alert.raised_at;
@@ -53,6 +60,7 @@
             el("span", { class: "sev-label" }, t("severity." + a.severity)),
             EC.hazardMark(a.kind),
             el("strong", { class: "kind" }, t("kind." + a.kind)),
+            lateBadge(a),
             againBadge(a),
             el("span", { class: "resident" }, a.resident_name || "")),
           el("div", { class: "row-sub" }, el("span", {}, where), el("span", { class: "time" }, hhmmss(a.raised_at)))),
@@ -316,6 +324,7 @@
       el("span", { class: "sev-label" }, t("severity." + a.severity)),
       EC.hazardMark(a.kind),
       el("h2", {}, t("kind." + a.kind)),
+      lateBadge(a),
       againBadge(a),
       el("span", { class: "handling h-" + a.handling }, t("handling." + a.handling)),
       a.handling === "open"
@@ -459,6 +468,40 @@
     ev.preventDefault();
   });
 
+  // ---- platform health -----------------------------------------------------
+  // /healthz answers 503 with the parts that may delay alerts (InfluxDB hung, broker
+  // away, a stuck loop...): the operator must know the screen may be behind.
+  const HEALTH_POLL_MS = 5000;
+  let healthProblems = [];
+
+  function problemText(p) {
+    if (p.part.startsWith("loop:")) return t("health.part.loop", { name: p.part.slice(5) });
+    const key = "health.part." + p.part;
+    const text = t(key);
+    return text === key ? t("health.part.other", { name: p.part }) : text;
+  }
+
+  function renderHealth() {
+    const banner = document.getElementById("health-banner");
+    banner.hidden = healthProblems.length === 0;
+    if (!healthProblems.length) return;
+    const since = Math.min(...healthProblems.map((p) => p.since ?? Date.now() / 1000));
+    const reasons = healthProblems.map(problemText).join(EC.lang === "zh-CN" ? "；" : "; ");
+    banner.textContent = t("health.delayed", { reasons, since: hhmm(since) });
+    banner.title = healthProblems.map((p) => p.part + ": " + p.reason).join("\n");
+  }
+
+  async function pollHealth() {
+    try {
+      const resp = await fetch("/healthz", { credentials: "same-origin", cache: "no-store" });
+      const body = await resp.json();
+      healthProblems = resp.status === 200 ? [] : (body.problems || []);
+    } catch (e) {
+      return;  // the gateway itself unreachable: the live-stream banner says so
+    }
+    renderHealth();
+  }
+
   // ---- start --------------------------------------------------------------
   async function start() {
     await EC.loadStrings();
@@ -481,6 +524,7 @@
     document.addEventListener("langchange", () => {
       langBtn.textContent = t("lang.switch");
       setConn(connState);
+      renderHealth();
       renderQueue();
       loadOverview();
       if (selectedId) loadDetail(selectedId);
@@ -490,6 +534,8 @@
     connect();
     setInterval(tick, 1000);
     setInterval(loadOverview, 30000);
+    pollHealth();
+    setInterval(pollHealth, HEALTH_POLL_MS);
   }
 
   start();

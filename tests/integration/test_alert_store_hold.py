@@ -17,7 +17,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -38,6 +37,7 @@ from eldercare.settings import Settings
 from eldercare_app.local_services import LocalServices, free_port
 from eldercare_app.wiring import Platform, build_platform
 from tests.helpers.alerts import HttpReceiver
+from tests.helpers.stores import db_path, write_locked
 
 # The platform runs on the fixture loop; the test must run on the same one.
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
@@ -94,10 +94,6 @@ async def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {within_s}s waiting for {what}")
         await asyncio.sleep(0.02)
-
-
-def db_path(settings: Settings) -> Path:
-    return Path(settings.database_url.split("///", 1)[1].split("?", 1)[0])
 
 
 @pytest.fixture
@@ -202,40 +198,6 @@ async def assert_raised_and_notified_once(
 
 
 # ---------------------------------------------------------------- store unavailable
-
-
-@contextmanager
-def write_locked(path: Path) -> Iterator[Callable[[], None]]:
-    """Another process holds the SQLite file write-locked (`BEGIN IMMEDIATE`) until the
-    returned function is called (or the block ends)."""
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sqlite3, sys\n"
-            f"c = sqlite3.connect({str(path)!r}, isolation_level=None)\n"
-            "c.execute('BEGIN IMMEDIATE')\n"
-            "print('locked', flush=True)\n"
-            "sys.stdin.readline()\n"
-            "c.execute('ROLLBACK')\n",
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-
-    def release() -> None:
-        if holder.poll() is None:
-            assert holder.stdin is not None
-            holder.stdin.write("\n")
-            holder.stdin.close()
-            holder.wait(10)
-
-    try:
-        yield release
-    finally:
-        release()
 
 
 @contextmanager

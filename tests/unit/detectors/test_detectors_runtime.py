@@ -23,6 +23,7 @@ from tests.unit.detectors.test_wearable_fall_signals import Signal, batches
 
 SH = "Asia/Shanghai"
 RAISE, CLEAR = TransitionAction.RAISE, TransitionAction.CLEAR
+UPDATE = TransitionAction.UPDATE
 
 
 class Collector:
@@ -86,15 +87,19 @@ async def test_late_reading_applied_at_site_time_too_old_left_out() -> None:
     await rt.handle_readings([reading(site, "pir-bath", Stream.MOTION, t + 40, motion=True)])
     await rt.advance_to(t + 600)
     assert sink.of(AlertKind.FALL) == []
-    # An SOS pressed 500 s before the site's clock is raised, stamped with the site's time;
-    # one 1000 s old (beyond the duplicate memory) is left out.
+    # A late SOS is raised, stamped with the site's time: even one 1000 s old (beyond the
+    # duplicate memory), which an ordinary reading would not be (tests/test_late_emergencies).
     sink2 = Collector()
     rt2 = _runtime(sink2, site, dedupe_s=900)
     await rt2.handle_readings([reading(site, "pir-living", Stream.MOTION, t + 2000, motion=True)])
     await rt2.handle_readings([reading(site, "sos-1", Stream.SOS, t + 1000, pressed=True)])
     await rt2.handle_readings([reading(site, "sos-1", Stream.SOS, t + 1500, pressed=True)])
-    assert sink2.of(AlertKind.SOS) == [(RAISE, t + 2000)]
+    assert sink2.of(AlertKind.SOS) == [(RAISE, t + 2000), (UPDATE, t + 2000)]
     assert sink2.transitions[0].evidence[0].ts == t + 2000
+    assert [x.details.get("late_s") for x in sink2.transitions] == [1000, 500]
+    # An ordinary reading that old is still left out.
+    await rt2.handle_readings([reading(site, "pir-bath", Stream.MOTION, t + 1000, motion=True)])
+    assert len(sink2.transitions) == 2
 
 
 async def test_silent_site_judged_against_global_watermark() -> None:
