@@ -499,9 +499,10 @@ class LocalServices:
             "ELDERCARE_MQTT_PORT": str(mqtt.port or ""),
             "ELDERCARE_MQTT_USERNAME": PLATFORM_USER,
             "ELDERCARE_MQTT_PASSWORD": mqtt.platform_password() or "",
-            "ELDERCARE_INFLUX_URL": self.influxdb.url,
-            "ELDERCARE_INFLUX_DB": self.influxdb.database,
         }
+        if self.influxdb.port is not None:  # not started: no URL to offer
+            env["ELDERCARE_INFLUX_URL"] = self.influxdb.url
+            env["ELDERCARE_INFLUX_DB"] = self.influxdb.database
         if mqtt.tls_port is not None:
             env["ELDERCARE_MQTT_PORT"] = str(mqtt.tls_port)
             env["ELDERCARE_MQTT_TLS"] = "true"
