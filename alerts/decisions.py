@@ -24,6 +24,11 @@ RE_RAISING_TRIGGERS: dict[AlertKind, tuple[frozenset[TransitionAction], str]] = 
     ),
     AlertKind.FALL: (frozenset({TransitionAction.RAISE}), "fell_again"),
     AlertKind.WEARABLE_FALL: (frozenset({TransitionAction.RAISE}), "fell_again"),
+    # A fire, gas or CO alarm that had cleared and sounds again while someone is handling
+    # it: the danger is back, so the centre and the family hear it again.
+    AlertKind.SMOKE: (frozenset({TransitionAction.RAISE}), "alarmed_again"),
+    AlertKind.GAS: (frozenset({TransitionAction.RAISE}), "alarmed_again"),
+    AlertKind.CARBON_MONOXIDE: (frozenset({TransitionAction.RAISE}), "alarmed_again"),
 }
 
 

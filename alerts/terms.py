@@ -123,6 +123,7 @@ OUTCOME_TERMS: dict[Outcome, dict[Language, str]] = {
 AGAIN_TERMS: dict[str, dict[str, str]] = {
     "pressed_again": {"zh-CN": "再次按下", "en": "pressed again"},
     "fell_again": {"zh-CN": "再次跌倒", "en": "fell again"},
+    "alarmed_again": {"zh-CN": "再次报警", "en": "alarming again"},
 }
 
 

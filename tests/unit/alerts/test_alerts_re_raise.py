@@ -88,6 +88,26 @@ async def test_a_press_after_the_sos_condition_cleared_re_raises_too(
     assert len(rx.to("centre")) == 2
 
 
+async def test_smoke_back_after_clearing_on_an_acknowledged_alert_re_raises_it(
+    store: AlertStore, http_receiver: HttpReceiver
+) -> None:
+    """The smoke cleared while someone handled the alarm, then the detector sounds again."""
+    rx = http_receiver
+    clock = FakeClock(T0)
+    pipeline, _ = await _acknowledged(store, rx, AlertKind.SMOKE, clock)
+    await pipeline.handle_transitions(
+        [transition(AlertKind.SMOKE, T0 + 60, TransitionAction.CLEAR)]
+    )
+    clock.set(T0 + 90)
+    await pipeline.handle_transitions([transition(AlertKind.SMOKE, T0 + 90)])
+    alert = await store.get(1)
+    assert alert is not None and alert.status == "open"
+    assert alert.details["re_raised"]["what"] == "alarmed_again"
+    await pipeline.tick()
+    assert len(rx.to("centre")) == 2
+    assert "再次报警" in json.dumps(rx.to("centre")[1].doc, ensure_ascii=False)
+
+
 async def test_a_redelivered_press_is_not_a_second_press(
     store: AlertStore, http_receiver: HttpReceiver
 ) -> None:
@@ -162,3 +182,5 @@ def test_which_triggers_re_raise() -> None:
     assert re_raise_of(sos, AlertStatus.OPEN, update, 2.0, 1.0) is None
     assert re_raise_of(sos, acked, TransitionAction.CLEAR, 2.0, 1.0) is None
     assert re_raise_of(AlertKind.INACTIVITY, acked, raise_, 2.0, 1.0) is None
+    assert re_raise_of(AlertKind.GAS, acked, raise_, 2.0, 1.0) == "alarmed_again"
+    assert re_raise_of(AlertKind.WATER_LEAK, acked, raise_, 2.0, 1.0) is None  # a condition
