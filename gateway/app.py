@@ -27,6 +27,8 @@ from eldercare.db import Base
 from eldercare.logs import get_logger
 from eldercare.registry_model import RegistryDocument
 from eldercare.settings import Settings
+from field_service.models import FieldNoticeRow, OrderEventRow, ResponderRow, WorkOrderRow
+from field_service.orders import OrderStore
 from gateway import (
     pages,
     routes_activity,
@@ -34,12 +36,14 @@ from gateway import (
     routes_auth,
     routes_away,
     routes_family,
+    routes_field,
     routes_registry,
 )
 from gateway.audit import AuditRow
 from gateway.auth import TokenRow
 from gateway.context import Auth, Ctx, GatewayContext, _token_from
 from gateway.family_link import FamilyContactRow
+from gateway.field_context import FieldContext
 from gateway.ports import AlertService, IndexProvider, InfluxQuery
 from gateway.routes_family import FamilyPrefRow
 from gateway.security import BrowserSecurity
@@ -50,6 +54,9 @@ log = get_logger(__name__)
 
 GATEWAY_TABLES: list[Table] = [
     cast(Table, t.__table__) for t in (UserRow, TokenRow, AuditRow, FamilyPrefRow, FamilyContactRow)
+] + [
+    cast(Table, t.__table__)
+    for t in (ResponderRow, WorkOrderRow, OrderEventRow, FieldNoticeRow)  # field service
 ]
 ADMIN_PASSWORD_ENV = "ELDERCARE_ADMIN_PASSWORD"
 
@@ -75,6 +82,7 @@ TAGS = [
     {"name": "activity", "description": "A resident's recent activity and readings"},
     {"name": "devices", "description": "Device health"},
     {"name": "family", "description": "The family portal"},
+    {"name": "field", "description": "Responders, dispatch work orders, the responder's page"},
     {"name": "stream", "description": "Live stream of alert changes (Server-Sent Events)"},
     {"name": "admin", "description": "Accounts and registry edits (admins only)"},
     {"name": "platform", "description": "Health and metrics"},
@@ -118,6 +126,7 @@ def create_app(
         hub=hub,
         registry_validators=tuple(registry_validators),
     )
+    field = FieldContext.build(OrderStore(sessions), alert_service, hub, clock, poll_s=hub_poll_s)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -125,9 +134,11 @@ def create_app(
         if await ensure_first_admin(sessions, first_admin_password(), clock.now()):
             log.info("created the first admin account 'admin' from %s", ADMIN_PASSWORD_ENV)
         await hub.start()
+        await field.start()
         try:
             yield
         finally:
+            await field.stop()
             await hub.stop()
 
     app = FastAPI(
@@ -143,6 +154,7 @@ def create_app(
     )
     app.add_middleware(BrowserSecurity, public_url=settings.public_url)
     app.state.gateway = ctx
+    app.state.field = field
     for module in (
         routes_auth,
         routes_alerts,
@@ -150,6 +162,7 @@ def create_app(
         routes_away,
         routes_activity,
         routes_family,
+        routes_field,
     ):
         app.include_router(module.router)
     pages.mount(app)

@@ -21,6 +21,7 @@ _PAGES = {
     "/console/floor": "floor.html",
     "/console/devices": "devices.html",
     "/family": "family.html",
+    "/field": "field.html",
     "/login": "login.html",
 }
 # Security headers (CSP and the rest) are added to every response by
