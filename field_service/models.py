@@ -37,6 +37,7 @@ class WorkOrderRow(Base):
     site_id: Mapped[str] = mapped_column(String(64), index=True)
     resident_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     alert_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    alert_kind: Mapped[str | None] = mapped_column(String(32), nullable=True)
     responder: Mapped[str] = mapped_column(String(64), index=True)
     state: Mapped[str] = mapped_column(String(16), index=True)
     attempt: Mapped[int] = mapped_column(Integer, default=1)  # +1 at each re-dispatch

@@ -57,6 +57,7 @@ class WorkOrder:
     site_id: str
     resident_id: str | None
     alert_id: str | None
+    alert_kind: str | None
     responder: str
     state: OrderState
     attempt: int
@@ -78,7 +79,7 @@ class WorkOrder:
     @classmethod
     def from_row(cls, r: WorkOrderRow) -> WorkOrder:
         return cls(
-            r.id, r.kind, r.site_id, r.resident_id, r.alert_id, r.responder,
+            r.id, r.kind, r.site_id, r.resident_id, r.alert_id, r.alert_kind, r.responder,
             OrderState(r.state), r.attempt, r.created_by, r.requested_at, r.dispatched_at,
             r.accept_due, r.arrive_due, r.accepted_at, r.on_the_way_at, r.arrived_at,
             r.closed_at, r.accept_overdue, r.late, r.decline_reason, r.outcome, r.note,
@@ -138,6 +139,7 @@ class OrderStore:
         actor: str,
         at: float,
         kind: str = "dispatch",
+        alert_kind: str | None = None,
     ) -> WorkOrder:
         """Open an order sending `responder` to `site`. The arrival promise runs from
         `requested_at` (when the need arose), the accept timeout from now."""
@@ -150,6 +152,7 @@ class OrderStore:
             site_id=site.id,
             resident_id=resident_id,
             alert_id=alert_id,
+            alert_kind=alert_kind,
             responder=responder,
             state=OrderState.DISPATCHED.value,
             attempt=1,

@@ -191,7 +191,7 @@ def order_out(order: WorkOrder, index: RegistryIndex, names: dict[str, str]) -> 
         closed_at=order.closed_at, accept_overdue=order.accept_overdue, late=order.late,
         decline_reason=order.decline_reason, outcome=order.outcome, note=order.note,
         site_name=site.name if site else None, address=site.address if site else None,
-        resident_name=resident.name if resident else None,
+        resident_name=resident.name if resident else None, alert_kind=order.alert_kind,
     )  # fmt: skip
 
 
@@ -307,11 +307,10 @@ async def dispatch(body: DispatchIn, principal: Staff, field: FieldCtx, ctx: Ctx
     order = await field.store.dispatch(
         site=site, resident_id=resident_id, alert_id=body.alert_id,
         requested_at=min(requested_at, now), responder=responder.username,
-        actor=principal.username, at=now,
+        actor=principal.username, at=now, alert_kind=alert_kind,
     )  # fmt: skip
     field.hub.poke()
-    out = order_out(order, index, {responder.username: responder.name})
-    return out.model_copy(update={"alert_kind": alert_kind})
+    return order_out(order, index, {responder.username: responder.name})
 
 
 @router.get("/api/field/orders", response_model=list[OrderOut], summary="Work orders I may see")
@@ -356,11 +355,8 @@ async def order_card(
         alert = enrich(found, index) if found is not None else None
     await audit(ctx, request, principal, "read_order_card", site.id, [order.resident_id])
     names = await _names(ctx)
-    out = order_out(order, index, names)
-    if alert is not None:
-        out = out.model_copy(update={"alert_kind": alert.kind})
     return OrderCard(
-        order=out,
+        order=order_out(order, index, names),
         history=[
             OrderEventOut(at=e.at, event=e.event, actor=e.actor, details=e.details)
             for e in await field.store.history(order.id)

@@ -350,7 +350,8 @@
         h.text ? " — " + h.text : ""))));
 
     return el("div", { class: "detail-inner", "data-alert": a.id }, head, actions,
-      el("div", { class: "cards" }, card, contactList, evidence, strip, hist));
+      el("div", { class: "cards" }, card, contactList, evidence,
+        typeof ECField !== "undefined" ? ECField.panel(a) : null, strip, hist));
   }
 
   function renderStrip(act) {

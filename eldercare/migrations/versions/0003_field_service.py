@@ -2,7 +2,7 @@
 
 Revision ID: 0003_field_service
 Revises: 0002
-Create Date: 2026-12-07 08:56:07.801831
+Create Date: 2026-12-07 09:00:30.079765
 """
 
 from __future__ import annotations
@@ -76,6 +76,7 @@ def upgrade() -> None:
         sa.Column("site_id", sa.String(length=64), nullable=False),
         sa.Column("resident_id", sa.String(length=64), nullable=True),
         sa.Column("alert_id", sa.String(length=64), nullable=True),
+        sa.Column("alert_kind", sa.String(length=32), nullable=True),
         sa.Column("responder", sa.String(length=64), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("attempt", sa.Integer(), nullable=False),

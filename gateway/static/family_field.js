@@ -1,0 +1,53 @@
+// The family portal's helper line: "a helper is on the way / arrived at 14:32", live.
+"use strict";
+const ECFamilyField = (() => {
+  const { t, api, hhmm } = EC;
+  const EVENTS = ["dispatched", "accept", "decline", "on_the_way", "arrive", "done",
+    "redispatch", "cancel"];
+  const RECENT_S = 12 * 3600;
+  let resident = null;  // { site_id, id }
+  let helpers = [];
+  let source = null;
+
+  function sentence(h) {
+    const vars = { who: h.responder_name };
+    if (h.state === "on_the_way") vars.time = hhmm(h.on_the_way_at);
+    if (h.state === "arrived") vars.time = hhmm(h.arrived_at);
+    if (h.state === "done") vars.outcome = h.outcome ? t("outcome." + h.outcome) : "";
+    return t("family.helper." + h.state, vars);
+  }
+
+  function render() {
+    const line = document.getElementById("helper");
+    if (!line) return;
+    const now = Date.now() / 1000;
+    // The latest order she can be told about: declined ones went back to the centre.
+    const h = helpers.find((x) => x.state !== "declined" &&
+      (x.closed_at === null || now - x.closed_at < RECENT_S));
+    line.hidden = !h;
+    line.textContent = h ? sentence(h) : "";
+  }
+
+  async function load() {
+    if (!resident) return;
+    helpers = await api("/api/field/sites/" + encodeURIComponent(resident.site_id) +
+      "/residents/" + encodeURIComponent(resident.id) + "/helpers");
+    render();
+  }
+
+  function connect() {
+    source = new EventSource("/api/field/stream");
+    for (const name of EVENTS) source.addEventListener(name, () => load().catch(() => {}));
+    source.onerror = () => { if (source.readyState === EventSource.CLOSED) setTimeout(connect, 3000); };
+  }
+
+  // Called by family.js whenever it draws the relative's view.
+  function show(residentView) {
+    const changed = !resident || resident.id !== residentView.id;
+    resident = { site_id: residentView.site_id, id: residentView.id };
+    if (changed) load().catch(() => {}); else render();
+    if (!source) connect();
+  }
+
+  return { show };
+})();

@@ -1,0 +1,131 @@
+"""The responder's phone page end to end in Debian's Chromium, both languages: an order
+dispatched from the console appears on the responder's page without a reload, is
+accepted, the responder is on the way and arrives, closes it with an outcome, and the
+family portal says a helper is on the way / arrived at HH:MM. Real app under uvicorn,
+real alert pipeline, real InfluxDB (the console's activity strip)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tests.field_support import add_responders
+from tests.test_gateway_browser import (  # noqa: F401  (fixtures)
+    Platform,
+    _page,
+    _shot,
+    browser,
+    platform,
+)
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.integration,
+    pytest.mark.asyncio(loop_scope="session"),
+]
+
+PHONE = {"viewport": {"width": 360, "height": 740}, "is_mobile": True, "has_touch": True}
+DESK = {"viewport": {"width": 1440, "height": 900}}
+TEXT = {
+    "zh-CN": {
+        "waiting": "待接单", "sos": "一键呼叫", "pressed": "按下一键呼叫按钮", "flag": "认知障碍",
+        "accepted": "已接单", "on_the_way": "在路上", "arrived": "已到达", "done": "已完成",
+        "fam_on_the_way": "正在赶来", "fam_arrived": "已于 {t} 到达", "fam_done": "上门协助",
+    },
+    "en": {
+        "waiting": "Waiting to accept", "sos": "SOS call", "pressed": "SOS button pressed",
+        "flag": "dementia", "accepted": "Accepted", "on_the_way": "On the way",
+        "arrived": "Arrived", "done": "Done", "fam_on_the_way": "is on the way",
+        "fam_arrived": "arrived at {t}", "fam_done": "assisted on site",
+    },
+}  # fmt: skip
+
+
+def _hhmm(ts: float) -> str:
+    return datetime.fromtimestamp(ts, ZoneInfo("Asia/Shanghai")).strftime("%H:%M")
+
+
+async def _round(
+    plat: Platform, chromium: Any, lang: str, responder: str, name: str, first: bool
+) -> None:
+    from playwright.async_api import expect
+
+    words = TEXT[lang]
+    phone = await _page(chromium, plat.url, responder, lang, **PHONE)
+    await phone.wait_for_url("**/field")
+    if first:
+        await expect(phone.locator("#no-orders")).to_be_visible()
+    family = await _page(chromium, plat.url, "family-zhang", lang, **PHONE)
+    await family.wait_for_url("**/family")
+
+    console = await _page(chromium, plat.url, "op-bincheng", lang, **DESK)
+    await console.wait_for_url("**/console")
+    await expect(console.locator("#queue .row")).to_have_count(1)
+    who = console.locator("#dispatch-who")
+    await expect(who.locator("option").first).to_have_attribute("value", "wang-grid")
+    await who.select_option(responder)
+    await console.click("#dispatch-go")
+    await expect(console.locator("#field-panel .field-order").first).to_contain_text(name)
+
+    # Pushed to the phone by the order stream: no reload.
+    item = phone.locator(".order-item.st-dispatched")
+    await expect(item).to_be_visible(timeout=3000)
+    await expect(item).to_contain_text("张秀英")
+    await expect(item).to_contain_text(words["sos"])
+    await expect(item.locator(".state")).to_have_text(words["waiting"])
+    if first:
+        await _shot(phone, f"field-{lang}-list")
+    await item.click()
+    card = phone.locator("#order-view")
+    await expect(card.locator("a.tel").first).to_have_attribute("href", "tel:13800000001")
+    await expect(card.locator("#map-link")).to_have_attribute(
+        "href", re.compile(r"^geo:37\.38,117\.97")
+    )
+    await expect(card).to_contain_text(words["pressed"])
+    await expect(card).to_contain_text(words["flag"])
+    await expect(card).to_contain_text("13900000002")  # the daughter
+    await _shot(phone, f"field-{lang}-card")
+
+    await phone.click("#btn-accept")
+    await expect(card.locator("h2").first).to_contain_text(words["accepted"])
+    await phone.click("#btn-on-the-way")
+    await expect(card.locator("h2").first).to_contain_text(words["on_the_way"])
+    await expect(family.locator("#helper")).to_contain_text(words["fam_on_the_way"])
+    await expect(family.locator("#helper")).to_contain_text(name)
+    await phone.click("#btn-arrive")
+    await expect(card.locator("h2").first).to_contain_text(words["arrived"])
+    orders = await plat.gateway.app.state.field.store.list_orders(responder=responder)
+    arrived_at = orders[0].arrived_at
+    assert arrived_at is not None
+    await expect(family.locator("#helper")).to_contain_text(
+        words["fam_arrived"].format(t=_hhmm(arrived_at))
+    )
+    await _shot(family, f"field-{lang}-family-arrived")
+    await phone.select_option("#outcome", "assisted_on_site")
+    await phone.fill("#outcome-note", "扶起，无外伤" if lang == "zh-CN" else "helped up, unhurt")
+    await phone.click("#btn-done")
+    await expect(card.locator("h2").first).to_contain_text(words["done"])
+    await expect(family.locator("#helper")).to_contain_text(words["fam_done"])
+    await expect(console.locator("#field-panel .field-order").first).to_contain_text(words["done"])
+    await _shot(console, f"field-{lang}-console")
+    await phone.click("#back")
+    await expect(phone.locator("#closed-orders .order-item").first).to_contain_text(words["done"])
+    for page in (phone, family, console):
+        await page.context.close()
+
+
+async def test_dispatch_to_the_door_on_a_phone_in_both_languages(
+    platform: Platform,  # noqa: F811
+    browser: Any,  # noqa: F811
+) -> None:
+    import time
+
+    await add_responders(platform.gateway.sessions, time.time())  # type: ignore[arg-type]
+    await platform.raise_sos("hh-401", "zhang-xiuying")
+    await _round(platform, browser, "zh-CN", "wang-grid", "王强", first=True)
+    # The same alert, a second helper, everyone reading English.
+    await _round(platform, browser, "en", "li-volunteer", "李芳", first=False)
