@@ -50,8 +50,8 @@ ABROAD = _site(
 )
 
 
-def local(tz: str, *parts: int) -> float:
-    return datetime(*parts, tzinfo=ZoneInfo(tz)).timestamp()  # type: ignore[misc]
+def local(tz: str, year: int, month: int, day: int, hour: int, minute: int) -> float:
+    return datetime(year, month, day, hour, minute, tzinfo=ZoneInfo(tz)).timestamp()
 
 
 def total(rows: list[CoverageRow]) -> CoverageRow:
