@@ -82,3 +82,30 @@ class FieldNoticeRow(Base):
     text: Mapped[str] = mapped_column(String(500))
     delivered_at: Mapped[float | None] = mapped_column(Float, nullable=True, index=True)
     tries: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class VisitRow(Base):
+    __tablename__ = "field_visit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    site_id: Mapped[str] = mapped_column(String(64), index=True)
+    resident_id: Mapped[str] = mapped_column(String(64), index=True)
+    responder: Mapped[str] = mapped_column(String(64), index=True)
+    mode: Mapped[str] = mapped_column(String(16))  # in_person | phone | video
+    outcome: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    visited_at: Mapped[float] = mapped_column(Float, index=True)  # event time of the visit
+    logged_at: Mapped[float] = mapped_column(Float)
+
+
+class VisitCategoryRow(Base):
+    __tablename__ = "field_visit_category"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    organisation: Mapped[str] = mapped_column(String(512), default="")  # "" = everywhere
+    period: Mapped[str] = mapped_column(String(8))  # week | month
+    flag: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    min_age: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    name_zh: Mapped[str] = mapped_column(String(128), default="")
+    name_en: Mapped[str] = mapped_column(String(128), default="")
+    updated_at: Mapped[float] = mapped_column(Float)

@@ -143,3 +143,56 @@ class VisitMark:
 
 def visited_in(marks: Iterable[VisitMark], span: Period) -> bool:
     return any(m.counts and span.start_ts <= m.at < span.end_ts for m in marks)
+
+
+class VisitStatus(StrEnum):
+    VISITED = "visited"  # this period's visit is done
+    DUE = "due"  # not yet this period
+    OVERDUE = "overdue"  # the last period ended without a visit, and none since
+
+
+@dataclass(frozen=True, slots=True)
+class Owed:
+    """A resident's visit obligation now: the category, this period, and where it stands."""
+
+    site: Site
+    resident: Resident
+    category: VisitCategory
+    period: Period
+    status: VisitStatus
+    last_visit_at: float | None
+
+
+def owed_now(
+    sites: Iterable[Site],
+    categories: Sequence[VisitCategory],
+    marks: Iterable[VisitMark],
+    now: float,
+) -> list[Owed]:
+    """Every resident with a visit category, overdue first, then due by the soonest end."""
+    by_resident: dict[tuple[str, str], list[VisitMark]] = {}
+    for m in marks:
+        if m.counts:
+            by_resident.setdefault((m.site_id, m.resident_id), []).append(m)
+    out = []
+    for site in sites:
+        year = datetime.fromtimestamp(now, ZoneInfo(site.timezone)).year
+        for resident in site.residents:
+            category = category_for(site, resident, categories, year)
+            if category is None:
+                continue
+            own = by_resident.get((site.id, resident.id), [])
+            last = max((m.at for m in own if m.at <= now), default=None)
+            span = period_at(category.period, now, site.timezone)
+            if visited_in(own, span):
+                status = VisitStatus.VISITED
+            elif (
+                last is not None
+                and last >= previous_period(category.period, span, site.timezone).start_ts
+            ):
+                status = VisitStatus.DUE
+            else:
+                status = VisitStatus.OVERDUE
+            out.append(Owed(site, resident, category, span, status, last))
+    rank = {VisitStatus.OVERDUE: 0, VisitStatus.DUE: 1, VisitStatus.VISITED: 2}
+    return sorted(out, key=lambda o: (rank[o.status], o.period.end_ts, o.resident.name))

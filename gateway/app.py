@@ -27,7 +27,14 @@ from eldercare.db import Base
 from eldercare.logs import get_logger
 from eldercare.registry_model import RegistryDocument
 from eldercare.settings import Settings
-from field_service.models import FieldNoticeRow, OrderEventRow, ResponderRow, WorkOrderRow
+from field_service.models import (
+    FieldNoticeRow,
+    OrderEventRow,
+    ResponderRow,
+    VisitCategoryRow,
+    VisitRow,
+    WorkOrderRow,
+)
 from field_service.orders import OrderStore
 from gateway import (
     pages,
@@ -38,6 +45,7 @@ from gateway import (
     routes_family,
     routes_field,
     routes_registry,
+    routes_visits,
 )
 from gateway.audit import AuditRow
 from gateway.auth import TokenRow
@@ -56,7 +64,7 @@ GATEWAY_TABLES: list[Table] = [
     cast(Table, t.__table__) for t in (UserRow, TokenRow, AuditRow, FamilyPrefRow, FamilyContactRow)
 ] + [
     cast(Table, t.__table__)
-    for t in (ResponderRow, WorkOrderRow, OrderEventRow, FieldNoticeRow)  # field service
+    for t in (ResponderRow, WorkOrderRow, OrderEventRow, FieldNoticeRow, VisitRow, VisitCategoryRow)
 ]
 ADMIN_PASSWORD_ENV = "ELDERCARE_ADMIN_PASSWORD"
 
@@ -163,6 +171,7 @@ def create_app(
         routes_activity,
         routes_family,
         routes_field,
+        routes_visits,
     ):
         app.include_router(module.router)
     pages.mount(app)

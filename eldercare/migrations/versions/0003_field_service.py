@@ -1,8 +1,8 @@
-"""field service: responders, work orders, order events, notices
+"""field service: responders, work orders, order events, notices, visits, visit categories
 
 Revision ID: 0003_field_service
 Revises: 0002
-Create Date: 2026-12-07 09:00:30.079765
+Create Date: 2026-12-07 09:04:02.723557
 """
 
 from __future__ import annotations
@@ -70,6 +70,39 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_field_responder_area"), ["area"], unique=False)
 
     op.create_table(
+        "field_visit",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("site_id", sa.String(length=64), nullable=False),
+        sa.Column("resident_id", sa.String(length=64), nullable=False),
+        sa.Column("responder", sa.String(length=64), nullable=False),
+        sa.Column("mode", sa.String(length=16), nullable=False),
+        sa.Column("outcome", sa.String(length=32), nullable=False),
+        sa.Column("note", sa.String(length=2000), nullable=True),
+        sa.Column("visited_at", sa.Float(), nullable=False),
+        sa.Column("logged_at", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("field_visit", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_field_visit_resident_id"), ["resident_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_field_visit_responder"), ["responder"], unique=False)
+        batch_op.create_index(batch_op.f("ix_field_visit_site_id"), ["site_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_field_visit_visited_at"), ["visited_at"], unique=False)
+
+    op.create_table(
+        "field_visit_category",
+        sa.Column("id", sa.String(length=64), nullable=False),
+        sa.Column("organisation", sa.String(length=512), nullable=False),
+        sa.Column("period", sa.String(length=8), nullable=False),
+        sa.Column("flag", sa.String(length=64), nullable=True),
+        sa.Column("min_age", sa.Integer(), nullable=True),
+        sa.Column("name_zh", sa.String(length=128), nullable=False),
+        sa.Column("name_en", sa.String(length=128), nullable=False),
+        sa.Column("updated_at", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_table(
         "field_work_order",
         sa.Column("id", sa.String(length=40), nullable=False),
         sa.Column("kind", sa.String(length=32), nullable=False),
@@ -128,6 +161,14 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_field_work_order_alert_id"))
 
     op.drop_table("field_work_order")
+    op.drop_table("field_visit_category")
+    with op.batch_alter_table("field_visit", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_field_visit_visited_at"))
+        batch_op.drop_index(batch_op.f("ix_field_visit_site_id"))
+        batch_op.drop_index(batch_op.f("ix_field_visit_responder"))
+        batch_op.drop_index(batch_op.f("ix_field_visit_resident_id"))
+
+    op.drop_table("field_visit")
     with op.batch_alter_table("field_responder", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_field_responder_area"))
 
