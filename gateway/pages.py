@@ -20,6 +20,7 @@ _PAGES = {
     "/console": "console.html",
     "/console/floor": "floor.html",
     "/console/devices": "devices.html",
+    "/console/coverage": "coverage.html",
     "/family": "family.html",
     "/field": "field.html",
     "/login": "login.html",

@@ -129,3 +129,52 @@ async def test_dispatch_to_the_door_on_a_phone_in_both_languages(
     await _round(platform, browser, "zh-CN", "wang-grid", "王强", first=True)
     # The same alert, a second helper, everyone reading English.
     await _round(platform, browser, "en", "li-volunteer", "李芳", first=False)
+
+
+async def test_visits_logged_on_the_phone_show_in_coverage_and_on_the_family_portal(
+    platform: Platform,  # noqa: F811
+    browser: Any,  # noqa: F811
+) -> None:
+    import time
+
+    from playwright.async_api import expect
+
+    from field_service.visit_store import put_category
+    from field_service.visits import VisitCategory, VisitPeriod
+
+    sessions = platform.gateway.sessions
+    await add_responders(sessions, time.time())  # type: ignore[arg-type]
+    await put_category(
+        sessions,  # type: ignore[arg-type]
+        VisitCategory("dementia", ("滨州市",), VisitPeriod.MONTH, flag="dementia",
+                      name_zh="认知障碍老人", name_en="Living with dementia"),
+        time.time(),
+    )  # fmt: skip
+    phone = await _page(browser, platform.url, "wang-grid", "zh-CN", **PHONE)
+    await phone.wait_for_url("**/field")
+    item = phone.locator(".visit-item[data-resident=zhang-xiuying]")
+    await expect(item.locator(".state")).to_have_text("已逾期")
+    await expect(item).to_contain_text("认知障碍老人")
+    await item.locator(".visit-open").click()
+    await item.locator(".visit-mode").select_option("phone")
+    await item.locator(".visit-note").fill("电话问候，一切正常")
+    await item.locator(".visit-save").click()
+    await expect(phone.locator("#owed")).to_contain_text("本期探访均已完成")
+    await _shot(phone, "field-zh-CN-visits")
+
+    supervisor = await _page(browser, platform.url, "sup-bincheng", "en", **DESK)
+    await supervisor.goto("/console/coverage")
+    table = supervisor.locator("#coverage-table")
+    total = table.locator("tr.total")
+    await expect(total).to_contain_text("Total")
+    # Only 张秀英 lives with dementia in this subtree: one needed, one visited.
+    await expect(total.locator("td").nth(1)).to_have_text("1")
+    await expect(total.locator("td").nth(2)).to_have_text("1")
+    await expect(total.locator("td").nth(5)).to_have_text("100.0%")
+    href = await supervisor.locator("#csv").get_attribute("href")
+    assert href is not None and href.startswith("/api/field/coverage.csv?month=")
+    await _shot(supervisor, "coverage-en")
+
+    family = await _page(browser, platform.url, "family-zhang", "zh-CN", **PHONE)
+    await family.wait_for_url("**/family")
+    await expect(family.locator("#last-visit")).to_contain_text("王强（电话）")

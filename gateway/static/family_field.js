@@ -28,6 +28,23 @@ const ECFamilyField = (() => {
     line.textContent = h ? sentence(h) : "";
   }
 
+  let lastVisit = null;
+
+  function renderVisit() {
+    const line = document.getElementById("last-visit");
+    if (!line) return;
+    line.hidden = !lastVisit;
+    line.textContent = lastVisit ? t("family.visit.last", { time: EC.dateTime(lastVisit.visited_at),
+      who: lastVisit.responder_name || lastVisit.responder, mode: t("visit.mode." + lastVisit.mode) }) : "";
+  }
+
+  async function loadVisit() {
+    const visits = await api("/api/field/sites/" + encodeURIComponent(resident.site_id) +
+      "/residents/" + encodeURIComponent(resident.id) + "/visits");
+    lastVisit = visits.find((v) => v.outcome !== "not_reached") || null;
+    renderVisit();
+  }
+
   async function load() {
     if (!resident) return;
     helpers = await api("/api/field/sites/" + encodeURIComponent(resident.site_id) +
@@ -45,7 +62,13 @@ const ECFamilyField = (() => {
   function show(residentView) {
     const changed = !resident || resident.id !== residentView.id;
     resident = { site_id: residentView.site_id, id: residentView.id };
-    if (changed) load().catch(() => {}); else render();
+    if (changed) {
+      load().catch(() => {});
+      loadVisit().catch(() => {});
+    } else {
+      render();
+      renderVisit();
+    }
     if (!source) connect();
   }
 

@@ -197,6 +197,64 @@
     document.getElementById("order-view").replaceChildren(head, resident, why || "", hist);
   }
 
+  // ---- visits (探访): owed now, overdue first; one form per resident -------------------
+  let owed = [];
+  const MODES = ["in_person", "phone", "video"];
+  const VISIT_OUTCOMES = ["resident_fine", "needs_follow_up", "not_reached"];
+
+  function visitForm(o) {
+    const sel = (cls, prefix, values) => el("select", { class: cls }, values.map((v) => el("option", { value: v }, t(prefix + v))));
+    const form = el("form", { class: "outcome visit-form", hidden: true },
+      el("label", {}, t("visit.mode"), sel("visit-mode", "visit.mode.", MODES)),
+      el("label", {}, t("visit.outcome"), sel("visit-outcome", "visit.outcome.", VISIT_OUTCOMES)),
+      el("label", {}, t("field.note"), el("textarea", { class: "visit-note", rows: 2, maxlength: 2000 })),
+      el("div", { class: "steps" }, el("button", { type: "submit", class: "primary visit-save" }, t("visit.save"))),
+      el("p", { class: "muted visit-status", "aria-live": "polite" }));
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const status = form.querySelector(".visit-status");
+      const button = form.querySelector("button");
+      button.disabled = true;
+      status.textContent = t("field.sending");
+      try {
+        await api("/api/field/visits", { method: "POST", json: { site_id: o.site_id, resident_id: o.resident_id,
+          mode: form.querySelector(".visit-mode").value, outcome: form.querySelector(".visit-outcome").value,
+          note: form.querySelector(".visit-note").value.trim() || null } });
+        await loadOwed();
+      } catch (e) {
+        status.textContent = t("error.generic", { msg: e.message });
+        button.disabled = false;
+      }
+    });
+    return form;
+  }
+
+  function owedItem(o) {
+    const form = visitForm(o);
+    const cat = EC.lang === "zh-CN" ? o.category_zh : o.category_en;
+    return el("div", { class: "order-item visit-item vs-" + o.status, "data-resident": o.resident_id },
+      el("span", { class: "state" }, t("visit.status." + o.status)),
+      el("div", { class: "who" }, o.resident_name),
+      el("div", { class: "meta" }, cat + " · " + t("visit.period." + o.period) + " · " +
+        t("visit.due_by", { time: dateTime(o.period_end - 1) })),
+      el("div", { class: "meta" }, o.address || "", " · ",
+        o.last_visit_at ? t("visit.last", { time: dateTime(o.last_visit_at) }) : t("visit.never")),
+      o.status === "visited" ? null : el("button", { type: "button", class: "visit-open",
+        onclick: () => { form.hidden = !form.hidden; } }, t("visit.log")),
+      form);
+  }
+
+  function renderOwed() {
+    const open = owed.filter((o) => o.status !== "visited");
+    document.getElementById("owed").replaceChildren(...(open.length ? open.map(owedItem)
+      : [el("p", { class: "muted" }, t("visit.none"))]));
+  }
+
+  async function loadOwed() {
+    owed = await api("/api/field/visits/owed");
+    renderOwed();
+  }
+
   function renderDuty() {
     const b = document.getElementById("duty");
     if (!me) { b.hidden = true; return; }
@@ -247,6 +305,7 @@
       langBtn.textContent = t("lang.switch");
       renderDuty();
       if (card) renderCard(); else renderList();
+      renderOwed();
     });
     document.getElementById("logout").addEventListener("click", EC.signOut);
     document.getElementById("duty").addEventListener("click", toggleDuty);
@@ -255,6 +314,7 @@
     try { me = await api("/api/field/me"); } catch (e) { me = null; }
     renderDuty();
     await loadOrders();
+    await loadOwed();
     connect();
   }
   start();
