@@ -163,6 +163,7 @@ async def test_visits_logged_on_the_phone_show_in_coverage_and_on_the_family_por
     await _shot(phone, "field-zh-CN-visits")
 
     supervisor = await _page(browser, platform.url, "sup-bincheng", "en", **DESK)
+    await supervisor.wait_for_url("**/console")  # signed in
     await supervisor.goto("/console/coverage")
     table = supervisor.locator("#coverage-table")
     total = table.locator("tr.total")
