@@ -11,6 +11,7 @@ import contextlib
 
 from eldercare.clock import Clock
 from eldercare.logs import get_logger
+from field_service.coverage_job import CoverageJob
 from field_service.notices import NoticeSink, deliver_pending
 from field_service.orders import Notice, OrderStore
 
@@ -19,8 +20,14 @@ log = get_logger(__name__)
 
 class FieldTimers:
     def __init__(
-        self, store: OrderStore, sink: NoticeSink, clock: Clock, every_s: float = 5.0
+        self,
+        store: OrderStore,
+        sink: NoticeSink,
+        clock: Clock,
+        every_s: float = 5.0,
+        coverage_job: CoverageJob | None = None,
     ) -> None:
+        self.coverage_job = coverage_job
         self._store = store
         self._sink = sink
         self._clock = clock
@@ -30,6 +37,8 @@ class FieldTimers:
     async def tick(self) -> list[Notice]:
         fired = await self._store.advance(self._clock.now())
         await deliver_pending(self._store, self._sink, self._clock.now())
+        if self.coverage_job is not None:
+            await self.coverage_job.maybe_run(self._clock.now())
         return fired
 
     async def start(self) -> None:

@@ -24,9 +24,11 @@ from sqlalchemy import Table
 from eldercare import metrics
 from eldercare.clock import Clock
 from eldercare.db import Base
+from eldercare.influx import InfluxClient
 from eldercare.logs import get_logger
-from eldercare.registry_model import RegistryDocument
+from eldercare.registry_model import RegistryDocument, Site
 from eldercare.settings import Settings
+from field_service.coverage_job import CoverageJob
 from field_service.models import (
     FieldNoticeRow,
     OrderEventRow,
@@ -110,6 +112,22 @@ async def init_gateway_store(sessions: Sessions) -> None:
         await session.commit()
 
 
+def coverage_job(
+    settings: Settings, sessions: Sessions, index_provider: IndexProvider, influx: Any
+) -> CoverageJob | None:
+    """Visit coverage to InfluxDB for the Coverage dashboard, when the gateway can write."""
+    if not isinstance(influx, InfluxClient):
+        return None
+
+    async def sites() -> list[Site]:
+        return list((await index_provider.current()).document.sites)
+
+    async def write(lines: list[str]) -> None:
+        await influx.write(lines, settings.influx_db)
+
+    return CoverageJob(sessions, sites, write)
+
+
 def create_app(
     settings: Settings,
     *,
@@ -134,7 +152,14 @@ def create_app(
         hub=hub,
         registry_validators=tuple(registry_validators),
     )
-    field = FieldContext.build(OrderStore(sessions), alert_service, hub, clock, poll_s=hub_poll_s)
+    field = FieldContext.build(
+        OrderStore(sessions),
+        alert_service,
+        hub,
+        clock,
+        poll_s=hub_poll_s,
+        coverage_job=coverage_job(settings, sessions, index_provider, influx),
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

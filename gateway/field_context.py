@@ -15,6 +15,7 @@ from fastapi import Depends, Request
 
 from eldercare.clock import Clock
 from eldercare.logs import get_logger
+from field_service.coverage_job import CoverageJob
 from field_service.orders import Notice, NoticeKind, OrderStore, WorkOrder
 from field_service.timers import FieldTimers
 from gateway.ports import AlertConflict, AlertNotFound, AlertService
@@ -71,9 +72,12 @@ class FieldContext:
         *,
         poll_s: float = 0.25,
         timers_every_s: float = 5.0,
+        coverage_job: CoverageJob | None = None,
     ) -> FieldContext:
         hub = ChangeHub(store, poll_s=poll_s)
-        timers = FieldTimers(store, AlertNoteSink(alerts, alert_hub), clock, timers_every_s)
+        timers = FieldTimers(
+            store, AlertNoteSink(alerts, alert_hub), clock, timers_every_s, coverage_job
+        )
         return cls(store, hub, timers)
 
     async def start(self) -> None:

@@ -39,6 +39,9 @@ from eldercare.influx import InfluxClient, encode_line, quote_ident, ts_to_ns
 from eldercare.registry_index import RegistryIndex
 from eldercare.registry_model import RegistryDocument
 from eldercare.settings import Settings
+from field_service.coverage import coverage
+from field_service.coverage_points import coverage_lines
+from field_service.visits import VisitCategory, VisitPeriod
 from ingest.service import IngestService
 from tests.ingest_support import RecordingSink, wait_until
 
@@ -219,6 +222,10 @@ async def filled(
     assert recorder.invalid == 0 and recorder.dropped == 0
     lines, sites_online, devices_online = _status_lines(doc, last_seen, open_by_site, sim.end)
     await client.write(lines, db)
+    # Visit coverage as field_service.coverage_job writes it (every resident monthly here).
+    every = [VisitCategory("all", (), VisitPeriod.MONTH)]
+    month = datetime.fromtimestamp(sim.end, ZONE).strftime("%Y-%m")
+    await client.write(coverage_lines(coverage(doc.sites, every, [], month, sim.end), sim.end), db)
     now_ms = int(time.time() * 1000)
     span = TimeRange(int((START - 3600) * 1000), now_ms + 3_600_000, "10m")
     yield Filled(
