@@ -263,13 +263,17 @@ def sla(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Response figures: share acknowledged within 60 s / 180 s, p50/p95 of
-    acknowledge and resolve times, counts; overall and per severity."""
+    acknowledge and resolve times, counts; overall and per severity. Then the field
+    figures: time to dispatch, accept and arrive (p50/p95), share within the promise,
+    open and overdue work orders."""
     f = AlertFilter(
         since=parse_time(since), until=parse_time(until) if until else None, limit=10_000_000
     )
 
-    async def work(_: Settings, service: AlertService, __: RegistryIndex) -> dict[str, Any]:
-        return response_figures(await service.list_alerts(f))
+    async def work(settings: Settings, service: AlertService, __: RegistryIndex) -> dict[str, Any]:
+        doc = response_figures(await service.list_alerts(f))
+        doc["field"] = await _field_figures(settings, f.since, f.until)
+        return doc
 
     doc = _run(work)
     doc["since"] = since
@@ -289,6 +293,36 @@ def sla(
             f"{_sec(r['ack_p50_s']):>9}{_sec(r['ack_p95_s']):>9}"
             f"{_sec(r['resolve_p50_s']):>9}{_sec(r['resolve_p95_s']):>9}"
         )
+    _print_field(doc["field"])
+
+
+async def _field_figures(settings: Settings, since: float | None, until: float | None) -> Any:
+    """The field service's dispatch figures for the same window (field_service.figures)."""
+    import time
+
+    from eldercare.db import session_factory
+    from field_service.figures import field_figures
+    from field_service.models import init_field_store
+    from field_service.orders import OrderStore
+
+    engine = create_engine(settings.database_url)
+    try:
+        await init_field_store(engine)  # a store older than the field service: no orders yet
+        store = OrderStore(session_factory(engine))
+        orders = await store.list_orders(since=since, until=until, limit=10_000_000)
+    finally:
+        await engine.dispose()
+    return field_figures(orders, time.time())
+
+
+def _print_field(r: dict[str, Any]) -> None:
+    typer.echo(
+        f"\nfield: {r['orders']} orders, {r['open']} open, {r['overdue']} overdue; "
+        f"arrived {r['arrived']}, within promise {_pct(r['share_within_promise'])}"
+    )
+    typer.echo(f"{'':<12}{'p50':>9}{'p95':>9}")
+    for name in ("to_dispatch", "to_accept", "to_arrive"):
+        typer.echo(f"{name:<12}{_sec(r[name]['p50_s']):>9}{_sec(r[name]['p95_s']):>9}")
 
 
 def _pct(v: float | None) -> str:

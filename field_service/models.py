@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, Float, Integer, String, UniqueConstraint
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
 
 from eldercare.db import Base
@@ -43,6 +44,7 @@ class WorkOrderRow(Base):
     attempt: Mapped[int] = mapped_column(Integer, default=1)  # +1 at each re-dispatch
     created_by: Mapped[str] = mapped_column(String(64))
     requested_at: Mapped[float] = mapped_column(Float)  # the need arose (alert raised)
+    first_dispatched_at: Mapped[float] = mapped_column(Float)  # kept through re-dispatches
     dispatched_at: Mapped[float] = mapped_column(Float, index=True)
     accept_timeout_s: Mapped[float] = mapped_column(Float)  # the site's, kept for re-dispatch
     accept_due: Mapped[float] = mapped_column(Float)
@@ -109,3 +111,10 @@ class VisitCategoryRow(Base):
     name_zh: Mapped[str] = mapped_column(String(128), default="")
     name_en: Mapped[str] = mapped_column(String(128), default="")
     updated_at: Mapped[float] = mapped_column(Float)
+
+
+async def init_field_store(engine: AsyncEngine) -> None:
+    """Create the field-service tables if missing (tests and stores not yet migrated)."""
+    tables = [Base.metadata.tables[n] for n in Base.metadata.tables if n.startswith("field_")]
+    async with engine.begin() as conn:
+        await conn.run_sync(lambda c: Base.metadata.create_all(c, tables=tables))

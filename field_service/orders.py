@@ -63,6 +63,7 @@ class WorkOrder:
     attempt: int
     created_by: str
     requested_at: float
+    first_dispatched_at: float
     dispatched_at: float
     accept_due: float
     arrive_due: float
@@ -80,7 +81,8 @@ class WorkOrder:
     def from_row(cls, r: WorkOrderRow) -> WorkOrder:
         return cls(
             r.id, r.kind, r.site_id, r.resident_id, r.alert_id, r.alert_kind, r.responder,
-            OrderState(r.state), r.attempt, r.created_by, r.requested_at, r.dispatched_at,
+            OrderState(r.state), r.attempt, r.created_by, r.requested_at, r.first_dispatched_at,
+            r.dispatched_at,
             r.accept_due, r.arrive_due, r.accepted_at, r.on_the_way_at, r.arrived_at,
             r.closed_at, r.accept_overdue, r.late, r.decline_reason, r.outcome, r.note,
         )  # fmt: skip
@@ -158,6 +160,7 @@ class OrderStore:
             attempt=1,
             created_by=actor,
             requested_at=requested_at,
+            first_dispatched_at=at,
             dispatched_at=at,
             accept_timeout_s=accept_timeout,
             accept_due=at + accept_timeout,
@@ -358,6 +361,7 @@ class OrderStore:
         alert_id: str | None = None,
         open_only: bool = False,
         since: float | None = None,
+        until: float | None = None,
         limit: int = 200,
     ) -> list[WorkOrder]:
         stmt = select(WorkOrderRow).order_by(WorkOrderRow.dispatched_at.desc()).limit(limit)
@@ -375,6 +379,8 @@ class OrderStore:
             stmt = stmt.where(WorkOrderRow.state.in_([s.value for s in OPEN_STATES]))
         if since is not None:
             stmt = stmt.where(WorkOrderRow.requested_at >= since)
+        if until is not None:
+            stmt = stmt.where(WorkOrderRow.requested_at < until)
         async with self._sessions() as session:
             rows = (await session.scalars(stmt)).all()
         return [WorkOrder.from_row(r) for r in rows]
