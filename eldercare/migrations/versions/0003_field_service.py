@@ -2,7 +2,7 @@
 
 Revision ID: 0003_field_service
 Revises: 0002
-Create Date: 2026-12-07 09:04:02.723557
+Create Date: 2026-12-07 09:11:57.581362
 """
 
 from __future__ import annotations
@@ -115,6 +115,7 @@ def upgrade() -> None:
         sa.Column("attempt", sa.Integer(), nullable=False),
         sa.Column("created_by", sa.String(length=64), nullable=False),
         sa.Column("requested_at", sa.Float(), nullable=False),
+        sa.Column("first_dispatched_at", sa.Float(), nullable=False),
         sa.Column("dispatched_at", sa.Float(), nullable=False),
         sa.Column("accept_timeout_s", sa.Float(), nullable=False),
         sa.Column("accept_due", sa.Float(), nullable=False),
