@@ -8,14 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
+from typing import Protocol
 
 from eldercare.clock import Clock
 from eldercare.logs import get_logger
-from field_service.coverage_job import CoverageJob
 from field_service.notices import NoticeSink, deliver_pending
 from field_service.orders import Notice, OrderStore
 
 log = get_logger(__name__)
+
+
+class PeriodicJob(Protocol):
+    async def maybe_run(self, now: float) -> None:
+        """Run if its own interval has passed since its last run."""
+        ...
 
 
 class FieldTimers:
@@ -25,9 +32,9 @@ class FieldTimers:
         sink: NoticeSink,
         clock: Clock,
         every_s: float = 5.0,
-        coverage_job: CoverageJob | None = None,
+        jobs: Sequence[PeriodicJob] = (),
     ) -> None:
-        self.coverage_job = coverage_job
+        self.jobs = tuple(jobs)
         self._store = store
         self._sink = sink
         self._clock = clock
@@ -37,8 +44,8 @@ class FieldTimers:
     async def tick(self) -> list[Notice]:
         fired = await self._store.advance(self._clock.now())
         await deliver_pending(self._store, self._sink, self._clock.now())
-        if self.coverage_job is not None:
-            await self.coverage_job.maybe_run(self._clock.now())
+        for job in self.jobs:  # figures to InfluxDB: coverage, response
+            await job.maybe_run(self._clock.now())
         return fired
 
     async def start(self) -> None:

@@ -38,6 +38,8 @@ from field_service.models import (
     WorkOrderRow,
 )
 from field_service.orders import OrderStore
+from field_service.response_points import ResponseJob
+from field_service.timers import PeriodicJob
 from gateway import (
     pages,
     routes_activity,
@@ -112,12 +114,17 @@ async def init_gateway_store(sessions: Sessions) -> None:
         await session.commit()
 
 
-def coverage_job(
-    settings: Settings, sessions: Sessions, index_provider: IndexProvider, influx: Any
-) -> CoverageJob | None:
-    """Visit coverage to InfluxDB for the Coverage dashboard, when the gateway can write."""
+def field_jobs(
+    settings: Settings,
+    sessions: Sessions,
+    store: OrderStore,
+    index_provider: IndexProvider,
+    influx: Any,
+) -> list[PeriodicJob]:
+    """Visit coverage and field response figures to InfluxDB for the Coverage and
+    Operations dashboards, when the gateway can write to InfluxDB."""
     if not isinstance(influx, InfluxClient):
-        return None
+        return []
 
     async def sites() -> list[Site]:
         return list((await index_provider.current()).document.sites)
@@ -125,7 +132,7 @@ def coverage_job(
     async def write(lines: list[str]) -> None:
         await influx.write(lines, settings.influx_db)
 
-    return CoverageJob(sessions, sites, write)
+    return [CoverageJob(sessions, sites, write), ResponseJob(store, sites, write)]
 
 
 def create_app(
@@ -152,13 +159,14 @@ def create_app(
         hub=hub,
         registry_validators=tuple(registry_validators),
     )
+    orders = OrderStore(sessions)
     field = FieldContext.build(
-        OrderStore(sessions),
+        orders,
         alert_service,
         hub,
         clock,
         poll_s=hub_poll_s,
-        coverage_job=coverage_job(settings, sessions, index_provider, influx),
+        jobs=field_jobs(settings, sessions, orders, index_provider, influx),
     )
 
     @asynccontextmanager

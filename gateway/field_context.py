@@ -8,6 +8,7 @@ console's dispatch panel (the order stream).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -15,9 +16,8 @@ from fastapi import Depends, Request
 
 from eldercare.clock import Clock
 from eldercare.logs import get_logger
-from field_service.coverage_job import CoverageJob
 from field_service.orders import Notice, NoticeKind, OrderStore, WorkOrder
-from field_service.timers import FieldTimers
+from field_service.timers import FieldTimers, PeriodicJob
 from gateway.ports import AlertConflict, AlertNotFound, AlertService
 from gateway.stream import ChangeHub
 
@@ -72,12 +72,10 @@ class FieldContext:
         *,
         poll_s: float = 0.25,
         timers_every_s: float = 5.0,
-        coverage_job: CoverageJob | None = None,
+        jobs: Sequence[PeriodicJob] = (),
     ) -> FieldContext:
         hub = ChangeHub(store, poll_s=poll_s)
-        timers = FieldTimers(
-            store, AlertNoteSink(alerts, alert_hub), clock, timers_every_s, coverage_job
-        )
+        timers = FieldTimers(store, AlertNoteSink(alerts, alert_hub), clock, timers_every_s, jobs)
         return cls(store, hub, timers)
 
     async def start(self) -> None:

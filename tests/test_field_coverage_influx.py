@@ -92,3 +92,58 @@ async def test_the_coverage_panels_read_what_the_job_wrote(
         f"{DISTRICT}/市中街道/黄河社区": 0,
         f"{DISTRICT}/市中街道/渤海社区": 0,
     }
+
+
+async def test_the_operations_field_panels_read_what_the_response_job_wrote(
+    sessions: Sessions, influx_url: str
+) -> None:
+    from field_service.lifecycle import Step
+    from field_service.orders import OrderStore
+    from field_service.response_points import ResponseJob
+
+    store = OrderStore(sessions)
+    home = SITES[0]  # 黄河社区; SITES[1] is 渤海社区
+    other = SITES[1]
+    # 黄河: one arrived in 10 min; one accepted but past its promise (late). 渤海: one waiting.
+    a = await store.dispatch(
+        site=home, resident_id="a-r0", alert_id=None, requested_at=NOW - 3000, responder="w",
+        actor="op", at=NOW - 2950,
+    )  # fmt: skip
+    await store.step(a.id, Step.ACCEPT, actor="w", at=NOW - 2900)
+    await store.step(a.id, Step.ARRIVE, actor="w", at=NOW - 2400)
+    b = await store.dispatch(
+        site=home, resident_id="a-r1", alert_id=None, requested_at=NOW - 2000, responder="w",
+        actor="op", at=NOW - 1990,
+    )  # fmt: skip
+    await store.step(b.id, Step.ACCEPT, actor="w", at=NOW - 1900)
+    await store.dispatch(
+        site=other, resident_id="b-r0", alert_id=None, requested_at=NOW - 60, responder="v",
+        actor="op", at=NOW - 30,
+    )  # fmt: skip
+    db = f"resp_{secrets.token_hex(4)}"
+    async with InfluxClient(influx_url) as client:
+        await client.query(f'CREATE DATABASE "{db}"')
+        try:
+
+            async def sites() -> list[Site]:
+                return SITES
+
+            async def write(lines: list[str]) -> None:
+                await client.write(lines, db)
+
+            assert await ResponseJob(store, sites, write).run(NOW) == 2
+            doc = next(d for d in dashboard_docs(None) if d["uid"] == "eldercare-operations")
+            span = TimeRange(int((NOW - 3600) * 1000), int((NOW + 3600) * 1000))
+            results = await check_dashboard(client, db, doc, span)
+            sent = {(r.ref.panel, r.ref.ref_id): r.sent for r in results}
+            orders_panel = "上门派单 Work orders (24 h)"
+            open_rows = await client.query(sent[(orders_panel, "A")], db)
+            overdue_rows = await client.query(sent[(orders_panel, "B")], db)
+            share = await client.query(sent[("承诺时间内到达 Arrived within the promise", "A")], db)
+            p95 = await client.query(sent[("到达用时 P95 Time to the door (95th pct)", "A")], db)
+        finally:
+            await client.query(f'DROP DATABASE "{db}"')
+    assert open_rows[0]["open"] == 3  # arrived, not yet closed: still open
+    assert overdue_rows[0]["overdue"] == 1  # b: past the promise without arriving
+    assert share[0]["share"] == pytest.approx(50.0)  # a within, b late
+    assert p95[0]["p95"] == pytest.approx(600.0)
