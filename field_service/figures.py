@@ -24,7 +24,8 @@ def _spread(values: list[float]) -> dict[str, float | None]:
 
 def field_figures(orders: Sequence[WorkOrder], now: float) -> dict[str, Any]:
     counted = [o for o in orders if o.state is not OrderState.CANCELLED]
-    dispatch = [o.first_dispatched_at - o.requested_at for o in counted]
+    dispatched = [o for o in counted if o.state is not OrderState.REQUESTED]
+    dispatch = [o.first_dispatched_at - o.requested_at for o in dispatched]
     accept = [o.accepted_at - o.first_dispatched_at for o in counted if o.accepted_at is not None]
     arrive = [o.arrived_at - o.requested_at for o in counted if o.arrived_at is not None]
     judged = [o for o in counted if o.arrived_at is not None or o.arrive_due <= now]
@@ -33,7 +34,7 @@ def field_figures(orders: Sequence[WorkOrder], now: float) -> dict[str, Any]:
     overdue = [
         o
         for o in open_orders
-        if (o.state is OrderState.DISPATCHED and o.accept_overdue)
+        if (o.state in (OrderState.DISPATCHED, OrderState.REQUESTED) and o.accept_overdue)
         or (o.arrived_at is None and o.arrive_due <= now)
         or o.state is OrderState.DECLINED
     ]

@@ -1,5 +1,6 @@
 """The work order's states and the steps between them: pure rules, no I/O.
 
+    requested ──dispatch (redispatch step)──▶ dispatched   (service requests start here)
     dispatched ──accept──▶ accepted ──on_the_way──▶ on_the_way ──arrive──▶ arrived ──done──▶ done
         │  ╲                  │                        │
         │   ╲decline──▶ declined ──redispatch──▶ dispatched (another responder)
@@ -15,6 +16,7 @@ from enum import StrEnum
 
 
 class OrderState(StrEnum):
+    REQUESTED = "requested"  # a service request waiting for the operator to send someone
     DISPATCHED = "dispatched"
     ACCEPTED = "accepted"
     DECLINED = "declined"
@@ -42,6 +44,7 @@ RESPONDER_STEPS: frozenset[Step] = frozenset(
 )
 
 _NEXT: dict[tuple[OrderState, Step], OrderState] = {
+    (OrderState.REQUESTED, Step.REDISPATCH): OrderState.DISPATCHED,
     (OrderState.DISPATCHED, Step.ACCEPT): OrderState.ACCEPTED,
     (OrderState.DISPATCHED, Step.DECLINE): OrderState.DECLINED,
     (OrderState.DISPATCHED, Step.REDISPATCH): OrderState.DISPATCHED,
@@ -52,6 +55,7 @@ _NEXT: dict[tuple[OrderState, Step], OrderState] = {
     (OrderState.ARRIVED, Step.DONE): OrderState.DONE,
 }
 for _state in (
+    OrderState.REQUESTED,
     OrderState.DISPATCHED,
     OrderState.DECLINED,
     OrderState.ACCEPTED,
@@ -62,6 +66,7 @@ for _state in (
 
 OPEN_STATES: frozenset[OrderState] = frozenset(
     {
+        OrderState.REQUESTED,
         OrderState.DISPATCHED,
         OrderState.DECLINED,
         OrderState.ACCEPTED,
@@ -71,7 +76,13 @@ OPEN_STATES: frozenset[OrderState] = frozenset(
 )
 # Before these, the responder has not reached the door: the arrival promise still runs.
 NOT_ARRIVED: frozenset[OrderState] = frozenset(
-    {OrderState.DISPATCHED, OrderState.DECLINED, OrderState.ACCEPTED, OrderState.ON_THE_WAY}
+    {
+        OrderState.REQUESTED,
+        OrderState.DISPATCHED,
+        OrderState.DECLINED,
+        OrderState.ACCEPTED,
+        OrderState.ON_THE_WAY,
+    }
 )
 
 

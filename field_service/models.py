@@ -39,7 +39,10 @@ class WorkOrderRow(Base):
     resident_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     alert_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     alert_kind: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    responder: Mapped[str] = mapped_column(String(64), index=True)
+    responder: Mapped[str] = mapped_column(String(64), index=True)  # "" until dispatched
+    request_kind: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    requested_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    request_note: Mapped[str | None] = mapped_column(String(500), nullable=True)
     state: Mapped[str] = mapped_column(String(16), index=True)
     attempt: Mapped[int] = mapped_column(Integer, default=1)  # +1 at each re-dispatch
     created_by: Mapped[str] = mapped_column(String(64))

@@ -30,6 +30,12 @@ from field_service.lifecycle import (
 )
 from field_service.models import FieldNoticeRow, OrderEventRow, WorkOrderRow
 from field_service.policy import FieldPolicy
+from field_service.requests import (
+    DISPATCH_TIMEOUT_S,
+    REQUEST_DEADLINE_S,
+    REQUEST_ORDER_KIND,
+    RequestKind,
+)
 
 log = get_logger(__name__)
 Sessions = async_sessionmaker[AsyncSession]
@@ -42,6 +48,10 @@ ORDER_OUTCOMES: frozenset[str] = frozenset(
 
 class OrderNotFound(LookupError):
     pass
+
+
+# Orders waiting on someone: a responder to accept, or the operator to dispatch a request.
+_WAITING = (OrderState.DISPATCHED.value, OrderState.REQUESTED.value)
 
 
 class NoticeKind:
@@ -76,6 +86,9 @@ class WorkOrder:
     decline_reason: str | None
     outcome: str | None
     note: str | None
+    request_kind: str | None = None
+    requested_by: str | None = None
+    request_note: str | None = None
 
     @classmethod
     def from_row(cls, r: WorkOrderRow) -> WorkOrder:
@@ -85,6 +98,7 @@ class WorkOrder:
             r.dispatched_at,
             r.accept_due, r.arrive_due, r.accepted_at, r.on_the_way_at, r.arrived_at,
             r.closed_at, r.accept_overdue, r.late, r.decline_reason, r.outcome, r.note,
+            r.request_kind, r.requested_by, r.request_note,
         )  # fmt: skip
 
     @property
@@ -180,6 +194,41 @@ class OrderStore:
             await session.commit()
             return WorkOrder.from_row(row)
 
+    async def open_request(
+        self,
+        *,
+        site: Site,
+        resident_id: str | None,
+        kind: RequestKind,
+        note: str | None,
+        requested_by: str,
+        at: float,
+    ) -> WorkOrder:
+        """A service request: waiting for the operator to send someone (within the
+        dispatch timeout), to be done at the door within the kind's deadline."""
+        if resident_id is not None and site.resident(resident_id) is None:
+            raise OrderNotFound(f"no resident {resident_id!r} at site {site.id!r}")
+        row = WorkOrderRow(
+            id=_new_id(), kind=REQUEST_ORDER_KIND, site_id=site.id, resident_id=resident_id,
+            alert_id=None, alert_kind=None, responder="", request_kind=kind.value,
+            requested_by=requested_by, request_note=(note or "").strip()[:500] or None,
+            state=OrderState.REQUESTED.value, attempt=1, created_by=requested_by,
+            requested_at=at, first_dispatched_at=at, dispatched_at=at,
+            accept_timeout_s=self.policy.accept_timeout(site.org_path),
+            accept_due=at + DISPATCH_TIMEOUT_S, arrive_due=at + REQUEST_DEADLINE_S[kind],
+            accept_overdue=False, late=False, updated_at=at,
+        )  # fmt: skip
+        async with self._sessions() as session:
+            session.add(row)
+            session.add(
+                OrderEventRow(
+                    order_id=row.id, at=at, event="requested", actor=requested_by,
+                    details={"kind": kind.value},
+                )
+            )  # fmt: skip
+            await session.commit()
+            return WorkOrder.from_row(row)
+
     async def step(
         self,
         order_id: str,
@@ -227,8 +276,11 @@ class OrderStore:
                 if not responder:
                     raise StepRefused("a re-dispatch names the responder")
                 details["from"], details["responder"] = row.responder, responder
+                if row.state == OrderState.REQUESTED.value:
+                    row.first_dispatched_at = at  # the request's first dispatch
+                else:
+                    row.attempt += 1
                 row.responder = responder
-                row.attempt += 1
                 row.dispatched_at = at
                 row.accept_due = at + row.accept_timeout_s
                 row.accept_overdue = False
@@ -262,7 +314,7 @@ class OrderStore:
                     select(WorkOrderRow).where(
                         or_(
                             and_(
-                                WorkOrderRow.state == OrderState.DISPATCHED.value,
+                                WorkOrderRow.state.in_(_WAITING),
                                 WorkOrderRow.accept_overdue.is_(False),
                                 WorkOrderRow.accept_due <= now,
                             ),
@@ -276,13 +328,13 @@ class OrderStore:
                 )
             ).all()
             for row in rows:
-                if (
-                    row.state == OrderState.DISPATCHED.value
-                    and not row.accept_overdue
-                    and row.accept_due <= now
-                ):
+                if row.state in _WAITING and not row.accept_overdue and row.accept_due <= now:
                     row.accept_overdue = True
-                    text = f"{row.responder} has not accepted within the accept time"
+                    text = (
+                        f"{row.responder} has not accepted within the accept time"
+                        if row.responder
+                        else "service request not dispatched in time"
+                    )
                     fired.append(
                         self._fire(session, row, NoticeKind.ACCEPT_OVERDUE, row.accept_due, text)
                     )

@@ -19,6 +19,7 @@ from eldercare.registry_index import RegistryIndex
 from eldercare.registry_model import Site
 from field_service.lifecycle import RESPONDER_STEPS, OrderState, Step, StepRefused
 from field_service.orders import ORDER_OUTCOMES, OrderNotFound, WorkOrder
+from field_service.requests import RequestKind
 from field_service.responders import (
     Responder,
     ResponderKind,
@@ -111,6 +112,9 @@ class OrderOut(BaseModel):
     address: str | None = None
     resident_name: str | None = None
     alert_kind: str | None = None
+    request_kind: str | None = None
+    requested_by: str | None = None
+    request_note: str | None = None
 
 
 class OrderEventOut(BaseModel):
@@ -134,6 +138,8 @@ class HelperStatus(BaseModel):
     """The family's view of an order: who is coming and when they arrived."""
 
     order_id: str
+    kind: str = Field(description="dispatch (from an alert) or service_request")
+    request_kind: str | None = None
     state: OrderState
     responder_name: str
     dispatched_at: float
@@ -192,12 +198,14 @@ def order_out(order: WorkOrder, index: RegistryIndex, names: dict[str, str]) -> 
         decline_reason=order.decline_reason, outcome=order.outcome, note=order.note,
         site_name=site.name if site else None, address=site.address if site else None,
         resident_name=resident.name if resident else None, alert_kind=order.alert_kind,
+        request_kind=order.request_kind, requested_by=order.requested_by,
+        request_note=order.request_note,
     )  # fmt: skip
 
 
 def helper_status(order: WorkOrder, names: dict[str, str]) -> HelperStatus:
     return HelperStatus(
-        order_id=order.id, state=order.state,
+        order_id=order.id, kind=order.kind, request_kind=order.request_kind, state=order.state,
         responder_name=names.get(order.responder, order.responder),
         dispatched_at=order.dispatched_at, accepted_at=order.accepted_at,
         on_the_way_at=order.on_the_way_at, arrived_at=order.arrived_at,
@@ -311,6 +319,42 @@ async def dispatch(body: DispatchIn, principal: Staff, field: FieldCtx, ctx: Ctx
     )  # fmt: skip
     field.hub.poke()
     return order_out(order, index, {responder.username: responder.name})
+
+
+class RequestIn(BaseModel):
+    site_id: str
+    resident_id: str | None = None
+    kind: RequestKind
+    note: str | None = Field(None, max_length=500)
+
+
+@router.post(
+    "/api/field/requests",
+    response_model=HelperStatus,
+    status_code=201,
+    summary="Ask for a service (meal, medicine, cleaning, accompany to hospital, repair, other)",
+)
+async def open_request(body: RequestIn, principal: Auth, field: FieldCtx, ctx: Ctx) -> HelperStatus:
+    """Families for their own relative; operators for sites in their subtree. The request
+    waits for the operator to send someone, then follows the dispatch path."""
+    index = await ctx.index()
+    site = index.sites.get(body.site_id)
+    if site is None or (body.resident_id is not None and site.resident(body.resident_id) is None):
+        raise not_found("resident not found")
+    if principal.role is Role.FAMILY:
+        if body.resident_id is None or body.resident_id not in principal.account.residents:
+            raise not_found("resident not found")
+    elif principal.role in (Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN):
+        if not can_see_site(principal.account, site):
+            raise not_found("resident not found")
+    else:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "not allowed for this account")
+    order = await field.store.open_request(
+        site=site, resident_id=body.resident_id, kind=body.kind, note=body.note,
+        requested_by=principal.username, at=ctx.clock.now(),
+    )  # fmt: skip
+    field.hub.poke()
+    return helper_status(order, {})
 
 
 @router.get("/api/field/orders", response_model=list[OrderOut], summary="Work orders I may see")

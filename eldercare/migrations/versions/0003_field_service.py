@@ -2,7 +2,7 @@
 
 Revision ID: 0003_field_service
 Revises: 0002
-Create Date: 2026-12-07 09:11:57.581362
+Create Date: 2026-12-07 09:14:15.424705
 """
 
 from __future__ import annotations
@@ -111,6 +111,9 @@ def upgrade() -> None:
         sa.Column("alert_id", sa.String(length=64), nullable=True),
         sa.Column("alert_kind", sa.String(length=32), nullable=True),
         sa.Column("responder", sa.String(length=64), nullable=False),
+        sa.Column("request_kind", sa.String(length=32), nullable=True),
+        sa.Column("requested_by", sa.String(length=64), nullable=True),
+        sa.Column("request_note", sa.String(length=500), nullable=True),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("attempt", sa.Integer(), nullable=False),
         sa.Column("created_by", sa.String(length=64), nullable=False),
