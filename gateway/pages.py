@@ -21,6 +21,7 @@ _PAGES = {
     "/console/floor": "floor.html",
     "/console/devices": "devices.html",
     "/console/coverage": "coverage.html",
+    "/console/field": "board.html",
     "/family": "family.html",
     "/field": "field.html",
     "/login": "login.html",

@@ -179,3 +179,44 @@ async def test_visits_logged_on_the_phone_show_in_coverage_and_on_the_family_por
     family = await _page(browser, platform.url, "family-zhang", "zh-CN", **PHONE)
     await family.wait_for_url("**/family")
     await expect(family.locator("#last-visit")).to_contain_text("王强（电话）")
+
+
+async def test_a_family_asks_for_a_meal_and_sees_it_done(
+    platform: Platform,  # noqa: F811
+    browser: Any,  # noqa: F811
+) -> None:
+    import time
+
+    from playwright.async_api import expect
+
+    await add_responders(platform.gateway.sessions, time.time())  # type: ignore[arg-type]
+    family = await _page(browser, platform.url, "family-zhang", "en", **PHONE)
+    await family.wait_for_url("**/family")
+    await family.select_option("#request-kind", "meal")
+    await family.fill("#request-note", "lunch today, soft food")
+    await family.click("#request-send")
+    await expect(family.locator("#helper")).to_contain_text("“Meal” requested")
+
+    board = await _page(browser, platform.url, "op-bincheng", "zh-CN", **DESK)
+    await board.wait_for_url("**/console")
+    await board.goto("/console/field")
+    row = board.locator("#board-table .board-row.st-requested")
+    await expect(row).to_contain_text("助餐")
+    await expect(row).to_contain_text("lunch today, soft food")
+    await row.locator(".board-who").select_option("wang-grid")
+    await row.locator(".board-dispatch").click()
+    await expect(board.locator("#board-table .board-row.st-dispatched")).to_contain_text("王强")
+    await _shot(board, "field-zh-CN-board")
+
+    phone = await _page(browser, platform.url, "wang-grid", "zh-CN", **PHONE)
+    await phone.wait_for_url("**/field")
+    item = phone.locator(".order-item.st-dispatched")
+    await expect(item).to_contain_text("助餐")
+    await item.click()
+    await phone.click("#btn-accept")
+    await phone.click("#btn-arrive")
+    await phone.select_option("#outcome", "assisted_on_site")
+    await phone.click("#btn-done")
+    await expect(family.locator("#helper")).to_contain_text("came and handled it: assisted on site")
+    await expect(board.locator("#board-table")).to_have_count(0)  # nothing open any more
+    await _shot(family, "field-en-family-request")

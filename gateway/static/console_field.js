@@ -4,7 +4,7 @@
 "use strict";
 const ECField = (() => {
   const { t, api, el, hhmm } = EC;
-  const EVENTS = ["dispatched", "accept", "decline", "on_the_way", "arrive", "done",
+  const EVENTS = ["requested", "dispatched", "accept", "decline", "on_the_way", "arrive", "done",
     "redispatch", "cancel", "accept_overdue", "late"];
   let current = null;  // { alert, node }
 

@@ -2,7 +2,7 @@
 "use strict";
 const ECFamilyField = (() => {
   const { t, api, hhmm } = EC;
-  const EVENTS = ["dispatched", "accept", "decline", "on_the_way", "arrive", "done",
+  const EVENTS = ["requested", "dispatched", "accept", "decline", "on_the_way", "arrive", "done",
     "redispatch", "cancel"];
   const RECENT_S = 12 * 3600;
   let resident = null;  // { site_id, id }
@@ -14,6 +14,7 @@ const ECFamilyField = (() => {
     if (h.state === "on_the_way") vars.time = hhmm(h.on_the_way_at);
     if (h.state === "arrived") vars.time = hhmm(h.arrived_at);
     if (h.state === "done") vars.outcome = h.outcome ? t("outcome." + h.outcome) : "";
+    if (h.request_kind) vars.kind = t("request.kind." + h.request_kind);
     return t("family.helper." + h.state, vars);
   }
 
@@ -58,10 +59,39 @@ const ECFamilyField = (() => {
     source.onerror = () => { if (source.readyState === EventSource.CLOSED) setTimeout(connect, 3000); };
   }
 
+  // "Ask for help at home": a service request for the relative shown.
+  const KINDS = ["meal", "medicine", "cleaning", "accompany_hospital", "repair", "other"];
+  function requestForm() {
+    const form = document.getElementById("request-form");
+    if (!form || form.dataset.ready) return;
+    form.dataset.ready = "1";
+    const fill = () => document.getElementById("request-kind").replaceChildren(...KINDS.map((k) =>
+      EC.el("option", { value: k }, t("request.kind." + k))));
+    fill();
+    document.addEventListener("langchange", fill);
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const msg = document.getElementById("request-msg");
+      try {
+        await api("/api/field/requests", { method: "POST", json: { site_id: resident.site_id,
+          resident_id: resident.id, kind: document.getElementById("request-kind").value,
+          note: document.getElementById("request-note").value.trim() || null } });
+        document.getElementById("request-note").value = "";
+        msg.textContent = t("family.request.sent");
+        msg.className = "saved";
+        await load();
+      } catch (e) {
+        msg.textContent = t("error.generic", { msg: e.message });
+        msg.className = "error";
+      }
+    });
+  }
+
   // Called by family.js whenever it draws the relative's view.
   function show(residentView) {
     const changed = !resident || resident.id !== residentView.id;
     resident = { site_id: residentView.site_id, id: residentView.id };
+    requestForm();
     if (changed) {
       load().catch(() => {});
       loadVisit().catch(() => {});

@@ -27,7 +27,10 @@
     }).join(EC.lang === "zh-CN" ? "；" : "; ");
   }
 
-  function what(o) { return o.alert_kind ? t("kind." + o.alert_kind) : t("field.request"); }
+  function what(o) {
+    if (o.alert_kind) return t("kind." + o.alert_kind);
+    return o.request_kind ? t("request.kind." + o.request_kind) : t("field.request");
+  }
 
   function flags(o) {
     return [o.accept_overdue && o.state === "dispatched" ? t("field.accept_overdue") : null,
@@ -162,6 +165,7 @@
       el("button", { type: "button", id: "back", onclick: showList }, "← " + t("field.back")),
       el("h2", {}, what(o) + " · " + t("field.state." + o.state)),
       el("p", { class: "state-sentence" }, r ? r.name : (o.site_name || o.site_id)),
+      o.request_note ? el("p", {}, o.request_note) : null,
       el("p", { class: "muted" }, t("field.dispatched_at", { time: hhmm(o.dispatched_at) }),
         OPEN.has(o.state) && !o.arrived_at ? " · " + t("field.arrive_by", { time: hhmm(o.arrive_due) }) : ""),
       f ? el("p", { class: "flagged" }, f) : null,
