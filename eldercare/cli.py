@@ -37,6 +37,7 @@ _SUBCOMMANDS: list[tuple[str, str]] = [
     ("registry", "eldercare.registry_cli:app"),
     ("users", "gateway.cli:users_app"),
     ("alerts", "alerts.cli:app"),
+    ("field", "field_service.cli:app"),
     ("sim", "device_sim.cli:app"),
     ("ingest", "ingest.cli:ingest_app"),
     ("devices", "ingest.cli:devices_app"),
