@@ -11,6 +11,7 @@ field agents of `make demo`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -158,3 +159,83 @@ def coverage_cmd(
     if csv_out is not None:
         csv_out.write_text(to_csv(rows), encoding="utf-8")
         typer.echo(f"written {csv_out}")
+
+
+@app.command("agents")
+def agents(
+    base: Annotated[str, typer.Option(help="the gateway's base URL")],
+    accounts: Annotated[Path, typer.Option(help="JSON of the simulated people's accounts")],
+    registry: Annotated[Path, typer.Option(help="registry YAML (for the homes' coordinates)")],
+    truth: Annotated[Path, typer.Option(help="ground-truth JSONL to append to")],
+    tick_s: Annotated[float, typer.Option(help="seconds between rounds")] = 5.0,
+    seed: Annotated[int, typer.Option()] = 7,
+) -> None:
+    """Run the simulated responders, families and operator stand-in (device_sim.field_agents)
+    against a running gateway, in real time, until interrupted."""
+    import json
+    import random
+
+    import httpx
+    import yaml
+
+    from device_sim.field_agents import (
+        FamilyAgent,
+        FieldAgents,
+        OperatorAgent,
+        ResponderAgent,
+        Truth,
+        login,
+    )
+
+    configure_logging("INFO")
+    people = json.loads(accounts.read_text(encoding="utf-8"))
+    sites = {s["id"]: s for s in (yaml.safe_load(registry.read_text()) or {}).get("sites", [])}
+    truth.parent.mkdir(parents=True, exist_ok=True)
+    record = Truth(truth)
+    rng = random.Random(seed)
+
+    async def main() -> None:
+        clients: list[httpx.AsyncClient] = []
+
+        async def client(user: str, password: str) -> httpx.AsyncClient:
+            c = httpx.AsyncClient(base_url=base, timeout=20)
+            clients.append(c)
+            await login(c, user, password)
+            return c
+
+        try:
+            responders = [
+                ResponderAgent(
+                    await client(r["username"], r["password"]),
+                    r["username"],
+                    (r["lat"], r["lon"]),
+                    rng,
+                    record,
+                )
+                for r in people["responders"]
+            ]
+            fam = people["family"]
+            families = [
+                FamilyAgent(
+                    await client(fam["username"], fam["password"]),
+                    fam["site_id"],
+                    fam["resident_id"],
+                    rng,
+                    record,
+                )
+            ]
+            op = people["operator"]
+            operator = OperatorAgent(await client(op["username"], op["password"]), rng, record)
+            world = FieldAgents(responders, families, operator, sites, time.time)
+            while True:
+                try:
+                    await world.tick()
+                except httpx.HTTPError as exc:  # the gateway restarting: try again next round
+                    typer.echo(f"field agents: {exc}", err=True)
+                await asyncio.sleep(tick_s)
+        finally:
+            for c in clients:
+                await c.aclose()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
