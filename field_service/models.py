@@ -116,6 +116,19 @@ class VisitCategoryRow(Base):
     updated_at: Mapped[float] = mapped_column(Float)
 
 
+class DeviceTestRow(Base):
+    __tablename__ = "field_device_test"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    site_id: Mapped[str] = mapped_column(String(64), index=True)
+    device_id: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[float] = mapped_column(Float, index=True)  # event time of the test
+    passed: Mapped[bool] = mapped_column(Boolean)
+    source: Mapped[str] = mapped_column(String(16))  # responder | device (a test press)
+    by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    note: Mapped[str | None] = mapped_column(String(500), nullable=True)
+
+
 async def init_field_store(engine: AsyncEngine) -> None:
     """Create the field-service tables if missing (tests and stores not yet migrated)."""
     tables = [Base.metadata.tables[n] for n in Base.metadata.tables if n.startswith("field_")]

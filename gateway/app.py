@@ -30,6 +30,7 @@ from eldercare.registry_model import RegistryDocument, Site
 from eldercare.settings import Settings
 from field_service.coverage_job import CoverageJob
 from field_service.models import (
+    DeviceTestRow,
     FieldNoticeRow,
     OrderEventRow,
     ResponderRow,
@@ -46,6 +47,7 @@ from gateway import (
     routes_alerts,
     routes_auth,
     routes_away,
+    routes_device_tests,
     routes_family,
     routes_field,
     routes_registry,
@@ -68,7 +70,15 @@ GATEWAY_TABLES: list[Table] = [
     cast(Table, t.__table__) for t in (UserRow, TokenRow, AuditRow, FamilyPrefRow, FamilyContactRow)
 ] + [
     cast(Table, t.__table__)
-    for t in (ResponderRow, WorkOrderRow, OrderEventRow, FieldNoticeRow, VisitRow, VisitCategoryRow)
+    for t in (
+        ResponderRow,
+        WorkOrderRow,
+        OrderEventRow,
+        FieldNoticeRow,
+        VisitRow,
+        VisitCategoryRow,
+        DeviceTestRow,
+    )
 ]
 ADMIN_PASSWORD_ENV = "ELDERCARE_ADMIN_PASSWORD"
 
@@ -205,6 +215,7 @@ def create_app(
         routes_family,
         routes_field,
         routes_visits,
+        routes_device_tests,
     ):
         app.include_router(module.router)
     pages.mount(app)

@@ -134,7 +134,10 @@ FIELD_UI: dict[str, dict[str, str]] = {
     "family.request.kind": {"zh-CN": "服务类型", "en": "Service"},
     "family.request.note": {"zh-CN": "说明（如：今天午饭）", "en": "Note (e.g. lunch today)"},
     "family.request.send": {"zh-CN": "提交", "en": "Send"},
-    "family.request.sent": {"zh-CN": "已提交，服务中心会尽快安排", "en": "Sent: the centre will arrange it"},
+    "family.request.sent": {
+        "zh-CN": "已提交，服务中心会尽快安排",
+        "en": "Sent: the centre will arrange it",
+    },
     "family.helper.requested": {
         "zh-CN": "已提交“{kind}”服务请求，等待服务中心安排",
         "en": "“{kind}” requested; the centre is arranging it",
@@ -148,4 +151,18 @@ FIELD_UI: dict[str, dict[str, str]] = {
     "board.col.responder": {"zh-CN": "响应人员", "en": "Responder"},
     "board.col.due": {"zh-CN": "到达期限", "en": "At the door by"},
     "nav.board": {"zh-CN": "派单", "en": "Orders"},
+    "devtest.title": {"zh-CN": "设备定期测试（每周）", "en": "Device tests (weekly)"},
+    "devtest.col.site": {"zh-CN": "站点", "en": "Site"},
+    "devtest.col.device": {"zh-CN": "设备", "en": "Device"},
+    "devtest.col.last": {"zh-CN": "上次测试", "en": "Last test"},
+    "devtest.col.next": {"zh-CN": "下次到期", "en": "Next due"},
+    "devtest.col.state": {"zh-CN": "状态", "en": "State"},
+    "devtest.never": {"zh-CN": "从未测试", "en": "never tested"},
+    "devtest.ok": {"zh-CN": "正常", "en": "OK"},
+    "devtest.overdue": {"zh-CN": "测试已逾期", "en": "Test overdue"},
+    "devtest.fault": {"zh-CN": "{since} 起故障，待修复", "en": "Fault since {since}, to fix"},
+    "devtest.fault_overdue": {
+        "zh-CN": "{since} 起故障，超过2小时未修复",
+        "en": "Fault since {since}, not fixed within 2 h",
+    },
 }

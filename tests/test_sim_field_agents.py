@@ -36,7 +36,7 @@ SITES = {s["id"]: s for s in REGISTRY["sites"]}  # type: ignore[index]
 BASE = (37.39, 117.99)  # the community office, ~2 km from 黄河社区 3-2-401
 
 
-def test_travel_time_follows_the_distance() -> None:
+async def test_travel_time_follows_the_distance() -> None:
     rng = random.Random(1)
     near = [travel_s(BASE, (37.385, 117.985), rng) for _ in range(50)]
     far = [travel_s(BASE, (37.30, 117.90), rng) for _ in range(50)]
