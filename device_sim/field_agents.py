@@ -239,6 +239,20 @@ class OperatorAgent:
             )
             order = resp.json().get("id") if resp.status_code == 201 else None
             self.truth.add(who="operator", dispatch=a["id"], order=order, to=who, at=now)
+        open_alerts = {a["id"]: a for a in alerts}
+        for o in orders:
+            # The helper closed the order: the operator acknowledges and resolves the alert
+            # with the outcome found at the door.
+            alert = open_alerts.get(o["alert_id"] or "")
+            if o["state"] == "done" and alert is not None:
+                if alert["handling"] == "open":
+                    await self.client.post(f"/api/alerts/{alert['id']}/acknowledge")
+                resp = await self.client.post(
+                    f"/api/alerts/{alert['id']}/resolve",
+                    json={"outcome": o["outcome"], "note": "上门处置完成"},
+                )
+                self.truth.add(who="operator", resolve=alert["id"], at=now, status=resp.status_code)
+                open_alerts.pop(alert["id"])
         for o in orders:
             stuck = o["state"] in ("requested", "declined") or (
                 o["state"] == "dispatched" and o["accept_overdue"]

@@ -107,6 +107,8 @@ async def test_the_loop_from_sos_to_the_door_matches_the_truth(world) -> None:  
     orders = (await op.get("/api/field/orders", params={"limit": 100})).json()
     sos_order = next(o for o in orders if o["alert_id"])
     assert (sos_order["state"], sos_order["responder"]) == ("done", "wang-grid")
+    alert = (await op.get(f"/api/alerts/{sos_order['alert_id']}")).json()["alert"]
+    assert (alert["handling"], alert["outcome"]) == ("resolved", sos_order["outcome"])
     planned = next(
         r
         for r in truth.records
