@@ -220,3 +220,30 @@ async def test_a_family_asks_for_a_meal_and_sees_it_done(
     await expect(family.locator("#helper")).to_contain_text("came and handled it: assisted on site")
     await expect(board.locator("#board-table")).to_have_count(0)  # nothing open any more
     await _shot(family, "field-en-family-request")
+
+
+async def test_a_responder_tests_the_sos_button_and_the_device_page_shows_it(
+    platform: Platform,  # noqa: F811
+    browser: Any,  # noqa: F811
+) -> None:
+    import time
+
+    from playwright.async_api import expect
+
+    await add_responders(platform.gateway.sessions, time.time())  # type: ignore[arg-type]
+    await platform.raise_sos("hh-401", "zhang-xiuying")
+    console = await _page(browser, platform.url, "op-bincheng", "zh-CN", **DESK)
+    await console.wait_for_url("**/console")
+    await console.click("#dispatch-go")
+    phone = await _page(browser, platform.url, "wang-grid", "zh-CN", **PHONE)
+    await phone.wait_for_url("**/field")
+    await phone.locator(".order-item.st-dispatched").click()
+    button = phone.locator(".device-test[data-device=hh401-sos]")
+    await expect(button).to_contain_text("从未测试")
+    await button.locator(".test-fail").click()
+    await expect(button).to_contain_text("起故障")
+    await console.goto("/console/devices")
+    table = console.locator("#device-tests-table")
+    await expect(table).to_contain_text("hh401-sos")
+    await expect(table).to_contain_text("起故障，待修复")
+    await _shot(console, "field-zh-CN-device-tests")

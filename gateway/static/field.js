@@ -198,7 +198,29 @@
         dateTime(h.at) + " " + term("field.event.", h.event) + (h.actor ? " · " + h.actor : "") +
         (h.details && h.details.outcome ? " · " + t("outcome." + h.details.outcome) : "") +
         (h.details && h.details.reason ? " · " + h.details.reason : "")))));
-    document.getElementById("order-view").replaceChildren(head, resident, why || "", hist);
+    const tests = el("section", { class: "fcard", id: "device-tests" }, el("h2", {}, t("devtest.title")));
+    document.getElementById("order-view").replaceChildren(head, resident, why || "", tests, hist);
+    loadDeviceTests(o.site_id, tests).catch(() => { tests.hidden = true; });
+  }
+
+  // Weekly tests of the home's emergency buttons and fall devices, done while there.
+  async function loadDeviceTests(siteId, box) {
+    const rows = (await api("/api/field/device-tests")).filter((r) => r.site_id === siteId);
+    box.hidden = !rows.length;
+    box.replaceChildren(el("h2", {}, t("devtest.title")), ...rows.map((r) => {
+      const state = r.fault_since ? t("devtest.fault", { since: dateTime(r.fault_since) })
+        : r.overdue ? t("devtest.overdue") : t("devtest.ok");
+      const mark = (passed) => async () => {
+        await api("/api/field/device-tests", { method: "POST", json: { site_id: siteId, device_id: r.device_id, passed } });
+        await loadDeviceTests(siteId, box);
+      };
+      return el("div", { class: "device-test", "data-device": r.device_id },
+        el("div", { class: "who" }, t("device_kind." + r.kind) + " " + r.device_id),
+        el("div", { class: "meta" }, (r.last_test_at ? dateTime(r.last_test_at) : t("devtest.never")) + " · " + state),
+        el("div", { class: "steps" },
+          el("button", { type: "button", class: "test-pass", onclick: mark(true) }, t("devtest.pass")),
+          el("button", { type: "button", class: "test-fail decline", onclick: mark(false) }, t("devtest.fail"))));
+    }));
   }
 
   // ---- visits (探访): owed now, overdue first; one form per resident -------------------
