@@ -297,3 +297,27 @@ class FieldAgents:
             await f.tick(now)
         for r in self.responders:
             await r.tick(now, self.sites)
+
+
+def check_truth(
+    records: list[dict[str, Any]], arrivals: dict[str, float | None], now: float, tick_s: float
+) -> dict[str, Any]:
+    """Compare the planned arrivals of the ground truth with the arrival times the platform
+    recorded (`arrivals`: order id → arrived_at). An arrival is as planned when recorded at
+    or after the planned time and within one round (`tick_s`) plus a margin; arrivals not
+    due yet are left out."""
+    planned = {
+        r["order"]: float(r["at"])
+        for r in records
+        if r.get("planned") == "arrive" and r.get("order") and float(r["at"]) <= now - tick_s
+    }
+    as_planned, missing, off = 0, [], []
+    for order, at in planned.items():
+        got = arrivals.get(order)
+        if got is None:
+            missing.append(order)
+        elif 0 <= got - at <= tick_s + 5:
+            as_planned += 1
+        else:
+            off.append((order, round(got - at, 1)))
+    return {"planned": len(planned), "as_planned": as_planned, "missing": missing, "off": off}

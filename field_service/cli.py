@@ -239,3 +239,26 @@ def agents(
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())
+
+
+@app.command("check-truth")
+def check_truth_cmd(
+    truth: Annotated[Path, typer.Option(help="the field agents' ground-truth JSONL")],
+    tick_s: Annotated[float, typer.Option(help="the agents' round, seconds")] = 5.0,
+) -> None:
+    """Evaluate: did the platform record every simulated arrival when it happened?"""
+    import json
+
+    from device_sim.field_agents import check_truth
+    from field_service.orders import OrderStore
+
+    records = [json.loads(line) for line in truth.read_text(encoding="utf-8").splitlines() if line]
+
+    async def work(sessions: Sessions) -> dict[str, float | None]:
+        orders = await OrderStore(sessions).list_orders(limit=1_000_000)
+        return {o.id: o.arrived_at for o in orders}
+
+    result = check_truth(records, _with_sessions(work), time.time(), tick_s)
+    typer.echo(json.dumps(result, ensure_ascii=False))
+    if result["missing"] or result["off"]:
+        raise typer.Exit(1)

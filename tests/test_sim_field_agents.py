@@ -19,6 +19,7 @@ from device_sim.field_agents import (
     OperatorAgent,
     ResponderAgent,
     Truth,
+    check_truth,
     distance_km,
     login,
     travel_s,
@@ -124,6 +125,11 @@ async def test_the_loop_from_sos_to_the_door_matches_the_truth(world) -> None:  
     assert any(o["state"] == "done" for o in requests)
     visits = (await op.get("/api/field/sites/hh-401/residents/zhang-xiuying/visits")).json()
     assert len(visits) == 1  # one visit this month, whoever of the area went first
+    arrivals = {o["id"]: o["arrived_at"] for o in orders}
+    checked = check_truth(truth.records, arrivals, clock.now(), tick_s=30)
+    assert checked["planned"] >= 2 and checked["as_planned"] == checked["planned"], checked
+    wrong = check_truth(truth.records, {k: None for k in arrivals}, clock.now(), tick_s=30)
+    assert wrong["missing"] and wrong["as_planned"] == 0  # the check can fail
     took = [r for r in truth.records if r.get("took") not in (None, "none")]
     assert took and all(r["status"] in (200, 201) for r in took)
 
