@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     public_url: str = Field(
         "http://127.0.0.1:8080", description="base URL used in notification links"
     )
+    field_policy: Path | None = Field(
+        None, description="YAML of field-service deadlines (field_service.policy); default built in"
+    )
 
     log_level: str = Field("INFO", description="logging level")
     log_format: Literal["text", "json"] = Field("text", description="log line format")

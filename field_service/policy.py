@@ -9,7 +9,10 @@ matching prefix wins).
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from eldercare.domain import SiteKind
 
@@ -31,6 +34,17 @@ class FieldPolicy(BaseModel):
         description="request → arrived, by site kind",
     )
     overrides: list[DeadlineOverride] = Field(default_factory=list)
+
+    @classmethod
+    def load(cls, path: Path | None) -> FieldPolicy:
+        """The policy of a YAML file (`ELDERCARE_FIELD_POLICY`), or the defaults; a bad
+        file is a clear error naming it, never a silent default."""
+        if path is None:
+            return cls()
+        try:
+            return cls.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+        except (OSError, yaml.YAMLError, ValidationError) as exc:
+            raise ValueError(f"field policy {path}: {exc}") from exc
 
     def _override(self, org_path: tuple[str, ...]) -> DeadlineOverride | None:
         best: DeadlineOverride | None = None

@@ -39,6 +39,7 @@ from field_service.models import (
     WorkOrderRow,
 )
 from field_service.orders import OrderStore
+from field_service.policy import FieldPolicy
 from field_service.response_points import ResponseJob
 from field_service.timers import PeriodicJob
 from gateway import (
@@ -169,7 +170,7 @@ def create_app(
         hub=hub,
         registry_validators=tuple(registry_validators),
     )
-    orders = OrderStore(sessions)
+    orders = OrderStore(sessions, FieldPolicy.load(settings.field_policy))
     field = FieldContext.build(
         orders,
         alert_service,

@@ -264,3 +264,21 @@ def test_on_duty_responders_of_the_sites_community_are_proposed_first() -> None:
     gone = r("gone", "滨州市/滨城区/市中街道/黄河社区", True, active=False)
     proposed = propose([district, community_off, elsewhere, community_on, gone], HOME.org_path)
     assert [p.username for p in proposed] == ["community-on", "district-nurse", "community-off"]
+
+
+async def test_the_policy_is_data_from_a_file_and_a_bad_file_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "field-policy.yaml"
+    path.write_text(
+        "accept_timeout_s: 120\n"
+        "arrival_promise_s: {home: 900, institution: 300}\n"
+        "overrides: [{organisation: 滨州市/滨城区/颐养院, arrival_promise_s: 180}]\n",
+        encoding="utf-8",
+    )
+    policy = FieldPolicy.load(path)
+    assert policy.accept_timeout(HOME.org_path) == 120
+    assert policy.arrival_promise("home", HOME.org_path) == 900
+    assert policy.arrival_promise("institution", INSTITUTION.org_path) == 180
+    assert FieldPolicy.load(None) == FieldPolicy()
+    path.write_text("accept_timeout_s: -5\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"field-policy\.yaml"):
+        FieldPolicy.load(path)
