@@ -263,3 +263,32 @@ async def test_a_decline_reaches_the_operator_with_its_reason(gw: GW) -> None:
     await field_of(gateway).timers.tick()
     detail = (await client.get(f"/api/alerts/{order['alert_id']}", headers=op)).json()
     assert any("正在另一户处置" in (h["text"] or "") for h in detail["history"])
+
+
+async def test_a_gateway_restarted_mid_order_sends_no_notice_twice(gw: GW) -> None:
+    from gateway.alert_adapter import PipelineAlertService
+    from gateway.app import create_app
+
+    gateway, client, clock = gw
+    op = await login(client, "op-bincheng")
+    order = await _dispatch(client, op)
+    clock.advance(301)
+    await field_of(gateway).timers.tick()
+    # Another gateway process over the same store (a restart, or a second replica).
+    settings = Settings(run_dir=Path("/nonexistent"), database_url="sqlite://")
+    again = create_app(
+        settings,
+        sessions=gateway.sessions,  # type: ignore[arg-type]
+        index_provider=gateway.index,
+        alert_service=PipelineAlertService(gateway.service),
+        influx=None,
+        clock=clock,
+    )
+    field: FieldContext = again.state.field
+    assert await field.timers.tick() == []
+    clock.advance(3600)  # past the promise too: that one is new, and fires once
+    assert [n.kind for n in await field.timers.tick()] == ["late"]
+    assert await field_of(gateway).timers.tick() == []
+    detail = (await client.get(f"/api/alerts/{order['alert_id']}", headers=op)).json()
+    notes = [h["text"] for h in detail["history"] if h["event"] == "note"]
+    assert len(notes) == 2 and "未按时到达" in notes[1]
