@@ -1,5 +1,6 @@
 # The project's commands. `make demo` runs the platform with simulated homes;
-# `make test` sets up and runs the whole test suite (CI runs it via .ci/run).
+# `make test` sets up, runs `make lint` and the whole test suite (CI runs it via .ci/run);
+# `make unit` runs only the tests that need no daemons (seconds).
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -7,7 +8,7 @@ ELDERCARE := $(VENV)/bin/eldercare
 DEBS := mosquitto influxdb chromium
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench clean services-up services-down
+.PHONY: setup demo test unit lint bench clean services-up services-down
 
 setup: $(STAMP)
 	@missing=""; \
@@ -39,15 +40,21 @@ services-down:
 	@$(ELDERCARE) services down
 
 demo: setup
-	@$(VENV)/bin/python -m eldercare.demo
+	@$(VENV)/bin/python -m eldercare_app.demo
 
+# Static checks: style, formatting, the import layering (pyproject's import-linter
+# contracts, see docs/architecture.md) and types.
 lint: setup
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check . || true
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy --strict
 
-test: setup
-	$(VENV)/bin/ruff check .
+test: lint
 	$(VENV)/bin/pytest -q -ra
+
+unit: setup
+	$(VENV)/bin/pytest -q -m "not integration"
 
 bench: setup
 	@echo "== ingest: MQTT → InfluxDB, msg/s with zero loss"
@@ -56,6 +63,8 @@ bench: setup
 	@$(ELDERCARE) bench latency
 	@echo "== scale: homes one platform process follows in real time"
 	@$(ELDERCARE) bench scale
+	@echo "== flood: one home floods; other homes' SOS latency and memory"
+	@$(ELDERCARE) bench flood
 	@echo "figures are recorded by hand in BENCHMARKS.md with the machine they ran on"
 
 clean: services-down

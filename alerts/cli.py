@@ -127,6 +127,7 @@ def _run(
             return await work(settings, service, index)
         finally:
             if isinstance(recorder, InfluxAlertEventRecorder):
+                await recorder.flush()  # the service only submits its events
                 # InfluxDB away: the platform's recorder writes them later.
                 await recorder.hand_over()
             if client is not None:
@@ -331,17 +332,3 @@ def _pct(v: float | None) -> str:
 
 def _sec(v: float | None) -> str:
     return "-" if v is None else f"{v:.0f}s"
-
-
-@app.command("bench")
-def bench(
-    alerts: Annotated[int, typer.Option("--alerts", help="alerts raised at once")] = 1000,
-    database_url: Annotated[
-        str | None, typer.Option(help="store to use (default: a throwaway SQLite file)")
-    ] = None,
-) -> None:
-    """Time storing, routing and delivering N alerts raised at once (local receiver)."""
-    from alerts.bench import run_bench
-
-    configure_logging("WARNING")
-    typer.echo(json.dumps(asyncio.run(run_bench(alerts, database_url)), indent=2))

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from alerts.models import AlertHistoryRow, AlertRow, EscalationStateRow, NotificationLogRow
+from eldercare.domain import AlertChangeKind, AlertCondition, AlertKind, AlertStatus, Severity
 
 
 def iso(ts: float | None) -> str | None:
@@ -57,10 +58,10 @@ class AlertRecord:
     resident: str | None
     room: str | None
     device: str | None
-    kind: str
-    severity: str
-    condition: str
-    status: str
+    kind: AlertKind
+    severity: Severity
+    condition: AlertCondition
+    status: AlertStatus
     raised_at: float
     created_at: float
     last_update: float
@@ -85,10 +86,10 @@ class AlertRecord:
             resident=row.resident,
             room=row.room,
             device=row.device,
-            kind=row.kind,
-            severity=row.severity,
-            condition=row.condition,
-            status=row.status,
+            kind=AlertKind(row.kind),
+            severity=Severity(row.severity),
+            condition=AlertCondition(row.condition),
+            status=AlertStatus(row.status),
             raised_at=row.raised_at,
             created_at=row.created_at,
             last_update=row.last_update,
@@ -107,13 +108,13 @@ class AlertRecord:
         )
 
     @property
-    def identity(self) -> tuple[str, str | None, str]:
+    def identity(self) -> tuple[str, str | None, AlertKind]:
         return (self.site, self.resident, self.kind)
 
     @property
     def is_open(self) -> bool:
         """Not resolved yet (open or acknowledged): new triggers merge into it."""
-        return self.status != "resolved"
+        return self.status != AlertStatus.RESOLVED
 
     def to_dict(self, history: list[HistoryEntry] | None = None) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -191,6 +192,11 @@ class NotificationRecord:
     created_at: float
     next_attempt_at: float | None
     sent_at: float | None
+    channel_kind: str | None = None
+    outcome: str | None = None
+    provider_ref: str | None = None
+    digest_id: int | None = None
+    params: str | None = None
 
     @classmethod
     def of(cls, row: NotificationLogRow) -> NotificationRecord:
@@ -214,6 +220,11 @@ class NotificationRecord:
             created_at=row.created_at,
             next_attempt_at=row.next_attempt_at,
             sent_at=row.sent_at,
+            channel_kind=row.channel_kind,
+            outcome=row.outcome,
+            provider_ref=row.provider_ref,
+            digest_id=row.digest_id,
+            params=row.params,
         )
 
 
@@ -233,6 +244,8 @@ class PlannedNotification:
     channel_hash: str
     title: str
     body: str
+    channel_kind: str | None = None
+    params: str | None = None  # template variables (JSON) for SMS and voice providers
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,8 +253,8 @@ class AlertChange:
     """What a transition did to an alert, for the notification stages."""
 
     alert: AlertRecord
-    change: str  # raised | updated | severity_raised | reactivated | cleared
-    previous_severity: str | None = None
+    change: AlertChangeKind
+    previous_severity: Severity | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,7 @@ from detectors.movement import MOVEMENT_STREAMS, MovementState, is_movement
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
 from detectors.settings import BathroomSettings
 from eldercare.domain import AlertKind, DeviceKind, Reading, Stream, Transition, TransitionAction
+from eldercare.evidence import EvidenceCode, seen
 
 
 class _Stay(RuleState):
@@ -90,6 +91,8 @@ class BathroomRule(Rule[BathroomState]):
         residents = self.ctx.activity_residents(reading) or (
             (self.ctx.reading_resident(reading) or "",)
         )
+        if self.ctx.is_shared_home:
+            residents = ("",)  # who is in the bathroom is unknown: one stay for the household
         out: list[Transition] = []
         for resident in residents:
             out += self._locate(resident or "", reading, room, moved)
@@ -151,7 +154,7 @@ class BathroomRule(Rule[BathroomState]):
             if not in_bathroom:
                 return []
             if not present:
-                return self._leave(key, reading, "bathroom presence sensor reports nobody")
+                return self._leave(key, reading, EvidenceCode.BATHROOM_EMPTY)
             entering = stay is None
         elif in_bathroom and not self.ctx.is_outer_door(reading.device_id):
             door_opening = reading.stream == Stream.CONTACT and bool(
@@ -159,7 +162,7 @@ class BathroomRule(Rule[BathroomState]):
             )
             door_closing = reading.stream == Stream.CONTACT and not door_opening
             if stay is not None and stay.room_id == room and door_opening:
-                out = self._leave(key, reading, "bathroom door opened to leave")
+                out = self._leave(key, reading, EvidenceCode.BATHROOM_DOOR_LEFT)
                 self.state.door_exit[key] = _DoorExit(room_id=room, ts=reading.ts)
                 return out
             if stay is not None and stay.room_id == room and stay.transit and not door_closing:
@@ -171,14 +174,14 @@ class BathroomRule(Rule[BathroomState]):
             )
             entering = stay is None and not door_closing and not refill
             if stay is not None and stay.room_id != room:
-                out = self._leave(key, reading, "moved to another bathroom")
+                out = self._leave(key, reading, EvidenceCode.OTHER_BATHROOM)
                 return out + self._enter(key, reading, room, s)
         else:
             if moved:
                 self.state.door_exit.pop(key, None)  # seen elsewhere: no longer in transit
             if stay is None or not moved:
                 return []
-            return self._leave(key, reading, "movement elsewhere")
+            return self._leave(key, reading, EvidenceCode.MOVEMENT_OUTSIDE_BATHROOM)
         if entering and room is not None:
             transit = self._in_transit(key, reading, room, s)
             return self._enter(key, reading, room, s, transit=transit)
@@ -221,7 +224,7 @@ class BathroomRule(Rule[BathroomState]):
         self.state.stays[key] = _Stay(
             room_id=room,
             since=reading.ts,
-            entered=EvidenceData.of(reading, "activity in bathroom", room),
+            entered=EvidenceData.seen(reading, seen(EvidenceCode.BATHROOM_ACTIVITY), room_id=room),
             device_id=reading.device_id,
             limit_s=limit,
             door_only=door_only,
@@ -242,7 +245,7 @@ class BathroomRule(Rule[BathroomState]):
         same_passage = stay.closed_at - stay.since <= self._settings(key or None).door_debounce_s
         return (stay.since if same_passage else stay.closed_at) + stay.limit_s
 
-    def _leave(self, key: str, reading: Reading, why: str) -> list[Transition]:
+    def _leave(self, key: str, reading: Reading, why: EvidenceCode) -> list[Transition]:
         stay = self.state.stays.pop(key, None)
         if stay is not None:
             self.state.left_at[key] = reading.ts
@@ -256,7 +259,7 @@ class BathroomRule(Rule[BathroomState]):
                 resident_id=key or None,
                 room_id=stay.room_id,
                 device_id=reading.device_id,
-                evidence=evidence(stay.entered, EvidenceData.of(reading, why)),
+                evidence=evidence(stay.entered, EvidenceData.seen(reading, seen(why))),
                 details={"minutes_in_bathroom": round((reading.ts - stay.since) / 60, 1)},
             )
         ]

@@ -29,6 +29,7 @@ from detectors.rule import EvidenceData
 from detectors.settings import DeviceOfflineSettings, SiteOfflineSettings
 from detectors.silence import SilenceRule
 from eldercare.domain import AlertKind, Reading, Stream, Transition
+from eldercare.evidence import EvidenceCode, Observation, describe
 
 
 class DeviceOfflineState(device_set.DeviceSetState):
@@ -103,7 +104,11 @@ class DeviceOfflineRule(SilenceRule[DeviceOfflineState]):
             if d not in state.offline_by_lwt:
                 state.offline_by_lwt.append(d)
             if not self._held:  # else overdue now: raised when the site is next heard, if it is
-                why = EvidenceData.of(reading, "device reported offline", self.ctx.device_room(d))
+                why = EvidenceData.seen(
+                    reading,
+                    Observation(EvidenceCode.DEVICE_OFFLINE),
+                    room_id=self.ctx.device_room(d),
+                )
                 out = device_set.change(
                     state,
                     self.ctx,
@@ -168,17 +173,19 @@ class DeviceOfflineRule(SilenceRule[DeviceOfflineState]):
         state = self.state
         seen = state.last_seen.get(device_id)
         if device_id in state.offline_by_lwt:
-            summary, reason = "device reported offline", "availability offline"
+            code, reason = EvidenceCode.DEVICE_OFFLINE, "availability offline"
         elif seen is not None:
-            summary, reason = "no message since", "silent"
+            code, reason = EvidenceCode.SILENT_SINCE, "silent"
         else:
-            summary, reason = "never reported", "silent"
+            code, reason = EvidenceCode.NEVER_REPORTED, "silent"
+        said = (Observation(code),)
         why = EvidenceData(
             ts=seen if seen is not None else due,
             device_id=device_id,
             stream=Stream.AVAILABILITY.value if reason != "silent" else "silence",
-            summary=summary,
+            summary=describe(said),
             room_id=self.ctx.device_room(device_id),
+            observations=said,
         )
         return device_set.change(
             state,

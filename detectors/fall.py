@@ -25,6 +25,7 @@ from detectors.movement import MOVEMENT_STREAMS, MovementState, is_movement
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
 from detectors.settings import FallSettings
 from eldercare.domain import AlertKind, Reading, Stream, Transition, TransitionAction
+from eldercare.evidence import EvidenceCode, seen
 
 
 class _Fall(RuleState):
@@ -85,7 +86,7 @@ class FallRule(Rule[FallState]):
                 del self.state.falls[dev]  # moved within the confirmation time: not a fall
             elif f.raised_at is not None and f.none_since is not None and room != f.room_id:
                 del self.state.falls[dev]
-                ev = EvidenceData.of(reading, "movement in another room", room)
+                ev = EvidenceData.seen(reading, seen(EvidenceCode.MOVEMENT_ELSEWHERE), room_id=room)
                 out.append(
                     self._transition(
                         TransitionAction.CLEAR, f, reading.ts, ev, reason="moved to another room"
@@ -109,7 +110,8 @@ class FallRule(Rule[FallState]):
             return []
         if status not in ("fall", "maybe_fall"):
             return []
-        ev = EvidenceData.of(reading, f"radar reports {status}", room)
+        code = EvidenceCode.RADAR_FALL if status == "fall" else EvidenceCode.RADAR_MAYBE_FALL
+        ev = EvidenceData.seen(reading, seen(code), room_id=room)
         if f is not None and f.raised_at is not None:
             if f.none_since is None and f.last_status == status:
                 return []  # a radar repeating itself is not news

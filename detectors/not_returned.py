@@ -38,10 +38,12 @@ from pydantic import Field
 
 from detectors import absence as away
 from detectors.baseline import DurationBaseline, ReturnBaseline
-from detectors.movement import MOVEMENT_STREAMS, MovementState, is_movement
+from detectors.movement import MovementState, is_movement
+from detectors.occupancy import WATCHED_STREAMS
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
 from detectors.settings import AbsenceSettings, NotReturnedSettings, minutes_of_day
 from eldercare.domain import AlertKind, Reading, Transition, TransitionAction
+from eldercare.evidence import EvidenceCode, seen
 
 
 class NotReturnedState(RuleState):
@@ -58,7 +60,7 @@ class NotReturnedRule(Rule[NotReturnedState]):
     name = "not_returned"
     kinds = (AlertKind.NOT_RETURNED,)
     state_model = NotReturnedState
-    streams = MOVEMENT_STREAMS
+    streams = WATCHED_STREAMS
 
     @property
     def _resident(self) -> str | None:
@@ -99,7 +101,7 @@ class NotReturnedRule(Rule[NotReturnedState]):
                 resident_id=self._resident,
                 room_id=self.ctx.room_of(reading),
                 device_id=reading.device_id,
-                evidence=evidence(door, EvidenceData.of(reading, "back home")),
+                evidence=evidence(door, EvidenceData.seen(reading, seen(EvidenceCode.BACK_HOME))),
                 details={"hours_away": round((reading.ts - since) / 3600, 2)},
             )
         ]

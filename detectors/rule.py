@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict
 
 from detectors.site_context import SiteContext
 from eldercare.domain import AlertKind, Evidence, Reading, Stream, Transition
+from eldercare.evidence import Observation, describe
 
 StateT = TypeVar("StateT", bound=BaseModel)
 
@@ -40,9 +41,25 @@ class EvidenceData(BaseModel):
     stream: str
     summary: str
     room_id: str | None = None
+    observations: tuple[Observation, ...] = ()
 
     @classmethod
-    def of(cls, reading: Reading, summary: str, room_id: str | None = None) -> EvidenceData:
+    def seen(
+        cls, reading: Reading, *observations: Observation, room_id: str | None = None
+    ) -> EvidenceData:
+        """Evidence from a reading, as what was seen (codes the gateway renders in zh-CN
+        and en); the summary is their English text."""
+        return cls.of(reading, describe(observations), room_id, observations)
+
+    @classmethod
+    def of(
+        cls,
+        reading: Reading,
+        summary: str,
+        room_id: str | None = None,
+        observations: tuple[Observation, ...] = (),
+    ) -> EvidenceData:
+        """Evidence from a reading with a free-text English summary (prefer `seen`)."""
         made = cls(
             ts=reading.ts,
             device_id=reading.device_id,
@@ -53,6 +70,10 @@ class EvidenceData(BaseModel):
         # Made per reading by several rules and kept in their state: frozen, so every one
         # can share one "fields set" instead of holding a set of its own (216 bytes).
         object.__setattr__(made, "__pydantic_fields_set__", _EVIDENCE_FIELDS)
+        if observations:
+            # Typed by construction (`eldercare.evidence.seen`): validating them again on
+            # this hot path costs more than the rest of the model; restores still do.
+            object.__setattr__(made, "observations", observations)
         return made
 
     def to_evidence(self) -> Evidence:
@@ -62,6 +83,7 @@ class EvidenceData(BaseModel):
             stream=self.stream,
             summary=self.summary,
             room_id=self.room_id,
+            observations=self.observations,
         )
 
 
@@ -81,7 +103,7 @@ class Rule(ABC, Generic[StateT]):
     # The streams whose readings can change the rule's state (None: every stream). The
     # runtime gives a rule only those, besides the first reading after it is built or
     # restored; its timers fire whatever the reading. A stream left out by mistake loses
-    # alerts silently: tests/test_detectors_routing.py checks each declaration.
+    # alerts silently: tests/unit/detectors/test_detectors_routing.py checks each declaration.
     streams: ClassVar[frozenset[Stream] | None] = None
 
     def __init__(self, ctx: SiteContext) -> None:

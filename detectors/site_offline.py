@@ -27,6 +27,7 @@ from detectors.rule import EvidenceData, RuleState, evidence
 from detectors.settings import SiteOfflineSettings
 from detectors.silence import SilenceRule
 from eldercare.domain import AlertKind, Reading, Stream, Transition, TransitionAction
+from eldercare.evidence import EvidenceCode, seen
 
 
 class SiteOfflineState(RuleState):
@@ -108,7 +109,7 @@ class SiteOfflineRule(SilenceRule[SiteOfflineState]):
             state.offline_by_lwt[d] = reading.ts
         else:
             state.offline_by_lwt.pop(d, None)
-            state.last_evidence = EvidenceData.of(reading, "message received")
+            state.last_evidence = EvidenceData.seen(reading, seen(EvidenceCode.MESSAGE_RECEIVED))
         self._deadlines.move(d, before, self._deadline(d, factor))
         if offline:
             return self.advance(reading.ts)  # this may have made the silence an outage

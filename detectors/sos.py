@@ -13,6 +13,7 @@ from pydantic import Field
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
 from detectors.settings import SosSettings
 from eldercare.domain import AlertKind, Reading, Stream, Transition, TransitionAction
+from eldercare.evidence import EvidenceCode, seen
 
 
 class _Episode(RuleState):
@@ -45,7 +46,7 @@ class SosRule(Rule[SosState]):
             return []
         key = resident or ""
         room = self.ctx.room_of(reading)
-        ev = EvidenceData.of(reading, "SOS button pressed", room)
+        ev = EvidenceData.seen(reading, seen(EvidenceCode.SOS_PRESSED), room_id=room)
         episode = self.state.open.get(key)
         if episode is None:
             self.state.open[key] = _Episode(

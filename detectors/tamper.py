@@ -6,6 +6,7 @@ from detectors import device_set
 from detectors.rule import EvidenceData, Rule
 from detectors.settings import TamperSettings
 from eldercare.domain import AlertKind, Reading, Stream, Transition
+from eldercare.evidence import EvidenceCode, seen
 
 
 class TamperRule(Rule[device_set.DeviceSetState]):
@@ -24,7 +25,7 @@ class TamperRule(Rule[device_set.DeviceSetState]):
         if not self.ctx.settings(self.name, TamperSettings).enabled:
             return []
         tampered = bool(reading.fields.get("tamper", False))
-        why = EvidenceData.of(reading, "tamper switch triggered") if tampered else None
+        why = EvidenceData.seen(reading, seen(EvidenceCode.TAMPER)) if tampered else None
         return device_set.change(
             self.state, self.ctx, AlertKind.TAMPER, reading.ts, reading.device_id, why
         )

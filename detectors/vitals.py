@@ -15,6 +15,7 @@ from pydantic import Field
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
 from detectors.settings import VitalsSettings
 from eldercare.domain import AlertKind, Reading, Stream, Transition, TransitionAction
+from eldercare.evidence import EvidenceCode, Observation, seen
 
 
 class _Run(RuleState):
@@ -27,9 +28,9 @@ class VitalsState(RuleState):
     runs: dict[str, _Run] = Field(default_factory=dict)  # resident id ("" = unknown) → run
 
 
-def _problems(reading: Reading, s: VitalsSettings) -> tuple[list[str], bool]:
-    """(out-of-range descriptions, any valid measurement present)."""
-    out: list[str] = []
+def _problems(reading: Reading, s: VitalsSettings) -> tuple[list[Observation], bool]:
+    """(what is out of range, any valid measurement present)."""
+    out: list[Observation] = []
     measured = False
     for key, lo, hi, unit in (
         ("heart_rate", s.heart_rate_min, s.heart_rate_max, "bpm"),
@@ -40,9 +41,9 @@ def _problems(reading: Reading, s: VitalsSettings) -> tuple[list[str], bool]:
             continue
         measured = True
         if value < lo:
-            out.append(f"{key} {value:g}{unit} < {lo:g}")
+            out.append(seen(EvidenceCode.VITAL_LOW, measure=key, value=value, unit=unit, limit=lo))
         elif value > hi:
-            out.append(f"{key} {value:g}{unit} > {hi:g}")
+            out.append(seen(EvidenceCode.VITAL_HIGH, measure=key, value=value, unit=unit, limit=hi))
     return out, measured
 
 
@@ -72,7 +73,7 @@ class VitalsRule(Rule[VitalsState]):
             del self.state.runs[key]
             if not run.raised:
                 return []
-            why = "back in range" if measured else "no measurement"
+            why = EvidenceCode.VITALS_OK if measured else EvidenceCode.NO_MEASUREMENT
             return [
                 self.ctx.transition(
                     TransitionAction.CLEAR,
@@ -81,11 +82,11 @@ class VitalsRule(Rule[VitalsState]):
                     resident_id=resident,
                     room_id=room,
                     device_id=reading.device_id,
-                    evidence=evidence(EvidenceData.of(reading, why, room)),
+                    evidence=evidence(EvidenceData.seen(reading, seen(why), room_id=room)),
                     details={**details, "minutes": round((reading.ts - run.since) / 60, 1)},
                 )
             ]
-        ev = EvidenceData.of(reading, "; ".join(problems), room)
+        ev = EvidenceData.seen(reading, *problems, room_id=room)
         if run is None:
             self.state.runs[key] = _Run(since=reading.ts, first=ev)
             return []
@@ -104,6 +105,10 @@ class VitalsRule(Rule[VitalsState]):
                 room_id=room,
                 device_id=reading.device_id,
                 evidence=evidence(run.first, ev),
-                details={**details, "minutes": round(minutes, 1), "problems": problems},
+                details={
+                    **details,
+                    "minutes": round(minutes, 1),
+                    "problems": [p.english() for p in problems],
+                },
             )
         ]

@@ -1,7 +1,7 @@
 """Which MQTT account each simulated site logs in with.
 
 A real home's gateway logs in with its site's own account (user name = site id),
-whose ACL lets it publish only under its own topics (`eldercare.mqtt_auth`). When
+whose ACL lets it publish only under its own topics (`eldercare_app.mqtt_accounts`). When
 the platform manages the project's local broker (`eldercare run`, `make demo`), it
 creates those accounts as it sees the registry and leaves each new password in
 `<broker dir>/issued/<site id>`; the simulator reads them there, as an installer
@@ -17,21 +17,13 @@ from pathlib import Path
 
 from eldercare.settings import Settings
 
+# The folder of issued site passwords depends on how the broker was set up, which the
+# simulator does not know: the `eldercare` command puts a finder in the click context's
+# `meta` under this key (eldercare_app.cli: the local broker's), and `eldercare sim`
+# uses it when no `--site-credentials` folder is given.
+ISSUED_DIR_FINDER = "device_sim.issued_dir_finder"
 
-def local_issued_dir(settings: Settings, host: str, port: int) -> Path | None:
-    """The local broker's folder of issued site passwords, if `host:port` is the project's
-    local broker (of `settings.run_dir`) and it enforces accounts; else None."""
-    from eldercare.platform import ISSUED_DIR
-    from eldercare.services import LocalServices
-
-    broker = LocalServices(settings.run_dir).mosquitto
-    if not broker.broker_files.password_file.exists():
-        return None
-    if host not in ("127.0.0.1", "localhost", broker.host):
-        return None
-    if port not in (broker.port, broker.tls_port):
-        return None
-    return broker.dir / ISSUED_DIR
+IssuedDirFinder = Callable[[Settings, str, int], Path | None]
 
 
 def read_site_passwords(folder: Path, site_ids: Iterable[str]) -> dict[str, str]:

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from device_sim.accounts import local_issued_dir, wait_site_passwords
+from device_sim.accounts import ISSUED_DIR_FINDER, IssuedDirFinder, wait_site_passwords
 from device_sim.clock import Pacer
 from device_sim.device import Impairments
 from device_sim.population import write_registry
@@ -109,6 +109,7 @@ def _report(stats: RunStats, done: bool) -> None:
 
 @app.callback(invoke_without_command=True)
 def sim(
+    ctx: typer.Context,
     homes: Annotated[int, typer.Option(min=0, help="number of homes")] = 10,
     institutions: Annotated[int, typer.Option(min=0, help="number of care institutions")] = 0,
     days: Annotated[float, typer.Option(min=0.01, help="simulated days")] = 1.0,
@@ -213,7 +214,10 @@ def sim(
     broker = broker_from(settings)
     broker.host = mqtt_host or broker.host
     broker.port = mqtt_port or broker.port
-    folder = site_credentials or local_issued_dir(settings, broker.host, broker.port)
+    find_issued: IssuedDirFinder | None = ctx.meta.get(ISSUED_DIR_FINDER)
+    if site_credentials is None and find_issued is not None:
+        site_credentials = find_issued(settings, broker.host, broker.port)
+    folder = site_credentials
     if folder is not None:
         ids = [s.id for s in simulation.sites]
         # The platform issues accounts when it sees the registry: give it a moment.

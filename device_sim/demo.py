@@ -12,7 +12,7 @@ import threading
 import time
 from pathlib import Path
 
-from device_sim.accounts import local_issued_dir, read_site_passwords
+from device_sim.accounts import read_site_passwords
 from device_sim.cli import broker_from, demo_config
 from device_sim.clock import Pacer
 from device_sim.population import write_registry
@@ -40,18 +40,19 @@ def run_demo(
     stop: threading.Event | None = None,
     simulation: Simulation | None = None,
     speed: float = 1.0,
+    issued_dir: Path | None = None,
 ) -> RunStats:
     """Publish the demo population to the configured broker until `stop` is set.
 
     The demo is live (`speed` 1): devices announce themselves with the plain
-    availability strings real devices send, timed by when the broker gets them."""
+    availability strings real devices send, timed by when the broker gets them. Sites
+    with a password file in `issued_dir` log in with their own account."""
     sim = simulation if simulation is not None else prepare_demo(settings)[0]
     if (speed == 1) != sim.cfg.live:
         raise ValueError("a live simulation runs at speed 1 (SimConfig.live), and only then")
     broker = broker_from(settings)
-    folder = local_issued_dir(settings, broker.host, broker.port)
-    if folder is not None:
-        broker.site_passwords = read_site_passwords(folder, [s.id for s in sim.sites])
+    if issued_dir is not None:
+        broker.site_passwords = read_site_passwords(issued_dir, [s.id for s in sim.sites])
     publisher = MqttPublisher(broker, qos=1)
     try:
         return run(sim, publisher, Pacer(speed, sim.start), stop=stop)

@@ -17,8 +17,7 @@ from device_sim.device import SimDevice
 from device_sim.sensors import Fact
 from device_sim.site import Z2M_BASE_TOPIC, SimSite
 from eldercare.domain import DeviceKind, Stream
-
-NATIVE_ROOT = "eldercare"
+from eldercare.wire import format_native_topic
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,10 +25,6 @@ class Message:
     topic: str
     payload: bytes
     retain: bool = False
-
-
-def native_topic(site_id: str, device_id: str, stream: Stream | str) -> str:
-    return f"{NATIVE_ROOT}/{site_id}/{device_id}/{stream}"
 
 
 def z2m_topic(friendly_name: str) -> str:
@@ -73,17 +68,23 @@ class SiteEncoder:
                 out.append(Message(topic, b'{"state":"online"}', True))
             elif ts is None:
                 out.append(
-                    Message(native_topic(self.site.id, d.id, "availability"), b"online", True)
+                    Message(
+                        format_native_topic(self.site.id, d.id, "availability"), b"online", True
+                    )
                 )
             elif d.z2m_name is None:
                 payload = _dumps({"ts": round(ts, 3), "state": "online"})
-                out.append(Message(native_topic(self.site.id, d.id, "availability"), payload, True))
+                out.append(
+                    Message(format_native_topic(self.site.id, d.id, "availability"), payload, True)
+                )
         return out
 
     def will(self) -> Message:
         """The site connection's Last Will: its gateway goes offline."""
         return Message(
-            native_topic(self.site.id, self.site.gateway.id, "availability"), b"offline", True
+            format_native_topic(self.site.id, self.site.gateway.id, "availability"),
+            b"offline",
+            True,
         )
 
     def encode(self, fact: Fact) -> Message:
@@ -91,7 +92,7 @@ class SiteEncoder:
         if device.z2m_name is not None:
             return self._z2m(device, fact)
         return Message(
-            native_topic(self.site.id, device.id, fact.stream), _dumps(native_payload(fact))
+            format_native_topic(self.site.id, device.id, fact.stream), _dumps(native_payload(fact))
         )
 
     def _z2m(self, device: SimDevice, fact: Fact) -> Message:
@@ -117,6 +118,10 @@ class SiteEncoder:
                 state["tamper"] = f["tamper"]
             case Stream.SOS:
                 momentary["action"] = "emergency"
+            case Stream.SMOKE | Stream.GAS | Stream.WATER_LEAK:
+                state[fact.stream.value] = f[fact.stream.value]
+            case Stream.TEMPERATURE:
+                state["temperature"] = f["celsius"]
             case _:
                 pass  # heartbeat: the periodic report of the full state
         state["linkquality"] = device.link_at(fact.ts)
@@ -134,6 +139,12 @@ def _z2m_initial(device: SimDevice) -> dict[str, Any]:
     if device.kind is DeviceKind.FALL_RADAR:
         state["presence"] = False
         state["fall_down_status"] = "none"
+    if device.kind is DeviceKind.SMOKE_ALARM:
+        state.update(smoke=False, tamper=False, test=False)
+    if device.kind is DeviceKind.GAS_ALARM:
+        state.update(gas=False, tamper=False)
+    if device.kind is DeviceKind.WATER_LEAK:
+        state.update(water_leak=False, tamper=False)
     if device.has_battery:
         state["battery"] = round(device.battery_start)
         state["battery_low"] = False

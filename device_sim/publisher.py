@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 from device_sim.encoding import Message
 from eldercare import raw_mqtt
+from eldercare.errors import EldercareError
 from eldercare.logs import get_logger
 
 log = get_logger(__name__)
@@ -41,7 +42,7 @@ _SEND_CHUNK = 1 << 18
 _QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)  # Linux only
 
 
-class PublishError(RuntimeError):
+class PublishError(EldercareError, RuntimeError):
     """The broker refused or dropped a site's connection."""
 
 

@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from device_sim.clock import Pacer
-from device_sim.encoding import Message, SiteEncoder, native_topic
+from device_sim.encoding import Message, SiteEncoder
 from device_sim.simulation import Simulation
+from eldercare.wire import format_native_topic
 
 # Sites publish over separate connections, and a broker reads its sockets in no
 # particular order. So before a message with event time T is written to a socket,
@@ -101,7 +102,9 @@ def run(
             elif item.control == "restore":
                 if sim.cfg.live:
                     publisher.connect(item.site_id, wills[item.site_id])
-                    topic = native_topic(item.site_id, gateways[item.site_id], "availability")
+                    topic = format_native_topic(
+                        item.site_id, gateways[item.site_id], "availability"
+                    )
                     publisher.publish(item.site_id, Message(topic, b"online", True))
             elif item.message is not None:
                 horizon = item.deliver_at - MAX_SKEW_S

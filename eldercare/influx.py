@@ -30,6 +30,7 @@ from typing import Any
 import httpx
 
 from eldercare.domain import FieldValue, Reading, Stream
+from eldercare.errors import EldercareError
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
@@ -37,11 +38,11 @@ RESERVED_KEYS = frozenset({"time"})
 RESERVED_PREFIX = "_"  # InfluxDB 2.x/3.x reserve `_measurement`, `_field`…; so do our query rows
 
 
-class LineProtocolError(ValueError):
+class LineProtocolError(EldercareError, ValueError):
     """A value that line protocol cannot carry faithfully."""
 
 
-class InfluxError(RuntimeError):
+class InfluxError(EldercareError, RuntimeError):
     """InfluxDB refused a request. `retryable` tells a writer whether to try again."""
 
     def __init__(self, message: str, *, status: int | None = None, retryable: bool) -> None:

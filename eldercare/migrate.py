@@ -38,10 +38,11 @@ def _state(sync_conn) -> tuple[bool, bool]:  # type: ignore[no-untyped-def]
 
 
 async def upgrade(engine: AsyncEngine) -> None:
-    """Run every pending revision on the engine's database."""
-    from eldercare.platform import import_all_tables
+    """Run every pending revision on the engine's database.
 
-    import_all_tables()
+    The kernel does not know the stages' tables: the caller imports every module that
+    declares one first (`eldercare_app.wiring.prepare_store` does), so `Base.metadata`
+    is the whole store when an old store is brought level."""
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     async with engine.begin() as conn:
         versioned, has_tables = await conn.run_sync(_state)

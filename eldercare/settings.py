@@ -9,14 +9,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from eldercare.wire import ingest_subscriptions
 
 RUN_DIR_DEFAULT = Path(".run")
 
@@ -40,7 +43,7 @@ class Settings(BaseSettings):
         "eldercare-ingest", description="fixed client id: the broker keeps its session"
     )
     mqtt_topics: list[str] = Field(
-        default_factory=lambda: ["eldercare/#", "zigbee2mqtt/#", "shellies/#", "tele/#", "stat/#"],
+        default_factory=ingest_subscriptions,
         description="subscriptions of the ingest session",
     )
 
@@ -74,6 +77,12 @@ class Settings(BaseSettings):
     )
 
     clock_mode: Literal["wall", "event"] = Field("wall", description="how detector timers advance")
+    detector_snapshot_every_s: float = Field(
+        10.0,
+        gt=0,
+        description="how often detector state of changed sites is saved, so a crash loses at "
+        "most this much of it (an open timer such as a possible fall's survives a kill -9)",
+    )
     http_host: str = Field("127.0.0.1", description="gateway bind address")
     http_port: int = Field(8080, description="gateway port")
     public_url: str = Field(
@@ -81,6 +90,38 @@ class Settings(BaseSettings):
     )
     field_policy: Path | None = Field(
         None, description="YAML of field-service deadlines (field_service.policy); default built in"
+    )
+    provider_callback_token: str = Field(
+        "",
+        description="shared secret in the status callback URL given to SMS/voice providers "
+        "(?token=...); empty: the callback routes are off",
+    )
+
+    ingest_site_limits: bool = Field(
+        True,
+        description="throttle a site sending more than its devices plausibly can "
+        "(off in event-clock replays regardless)",
+    )
+    ingest_site_rates: dict[str, float] = Field(
+        default_factory=dict,
+        description="messages a second allowed per site id, replacing the default "
+        "(1 per device, at least 5)",
+    )
+    ingest_emergency_lane: bool = Field(
+        True,
+        description="a second MQTT session for native SOS and fall topics, so a flood "
+        "queued on the main session cannot delay them",
+    )
+    metrics_token: str | None = Field(
+        None,
+        description="bearer token a scraper sends to /metrics (default: one made in "
+        "<run_dir>/metrics.token)",
+    )
+    run_lease_ttl_s: float = Field(
+        30.0,
+        gt=0,
+        description="how long a killed `eldercare run` keeps the store's run lease "
+        "(a second run on the store is refused while the lease is live)",
     )
 
     log_level: str = Field("INFO", description="logging level")
@@ -103,6 +144,22 @@ class Settings(BaseSettings):
             TomlConfigSettingsSource(settings_cls),
         )
 
+    @field_validator("influx_url")
+    @classmethod
+    def _influx_url_has_scheme_and_host(cls, value: str) -> str:
+        # "127.0.0.1:8086" parses as scheme "127.0.0.1": refuse it here rather than have
+        # every write fail later while the platform looks healthy.
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                "must be an http:// or https:// URL with a host, e.g. http://127.0.0.1:8086"
+            )
+        try:
+            parts.port  # noqa: B018 (raises on a port out of range or not a number)
+        except ValueError as exc:
+            raise ValueError(f"bad port: {exc}") from None
+        return value
+
     @model_validator(mode="after")
     def _store_beside_run_dir(self) -> Settings:
         # One run directory holds one platform's state: its store goes with it.
@@ -113,7 +170,14 @@ class Settings(BaseSettings):
 
 
 # Secrets that may come from a file (Docker/Kubernetes secrets): ELDERCARE_<NAME>_FILE.
-SECRET_FIELDS = ("mqtt_password", "influx_token", "influx_password", "database_url")
+SECRET_FIELDS = (
+    "mqtt_password",
+    "influx_token",
+    "influx_password",
+    "database_url",
+    "metrics_token",
+    "provider_callback_token",
+)
 
 
 class SecretFileSettingsSource(PydanticBaseSettingsSource):
@@ -132,14 +196,29 @@ class SecretFileSettingsSource(PydanticBaseSettingsSource):
         return values
 
 
+# Where `eldercare services up` (eldercare_app.local_services) records the local broker's
+# and InfluxDB's addresses, under `<run_dir>/services/`: read here, so every process of
+# this run directory finds them without importing the code that starts them.
+LOCAL_SERVICES_ENV_FILE = "env"
+
+
+def read_env_file(run_dir: Path) -> dict[str, str]:
+    """The `KEY=VALUE` lines recorded by the last `up`, or {} when none are running."""
+    path = run_dir / "services" / LOCAL_SERVICES_ENV_FILE
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return {}
+    pairs = (line.split("=", 1) for line in lines if "=" in line)
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
 _LOCAL_BROKER_ONLY = frozenset({"mqtt_username", "mqtt_password", "mqtt_tls", "mqtt_ca_file"})
 
 
 def load_settings(**overrides: object) -> Settings:
     """Settings from overrides, environment and `eldercare.toml`; then, for the broker and
     InfluxDB only where none of those configured them, the project's local services."""
-    from eldercare.services import read_env_file
-
     settings = Settings(**overrides)  # type: ignore[arg-type]
     local = read_env_file(settings.run_dir)
     fill = {}

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import yaml
 
+from eldercare.errors import EldercareError
+
 MAX_DEPTH = 64
 # A registry for thousands of homes has a few hundred thousand nodes; an alias may
 # legitimately repeat a block (shared overrides), but not multiply the file.
@@ -22,7 +24,7 @@ MAX_EXPANDED_NODES = 2_000_000
 MAX_EXPANSION_FACTOR = 10
 
 
-class YamlLimitError(ValueError):
+class YamlLimitError(EldercareError, ValueError):
     """Text refused before loading; `line`/`column` (1-based) point at where it was seen."""
 
     def __init__(self, message: str, line: int | None = None, column: int | None = None) -> None:

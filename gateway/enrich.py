@@ -34,6 +34,8 @@ def _evidence(e: EvidenceOut, site: Site) -> EvidenceOut:
         update={
             "room_name": (room.name or room.id) if room else None,
             "device_kind": device.kind.value if device else None,
-            "phrases": phrases(e.summary),
+            # Structured evidence is rendered as it is; older stored evidence, which has
+            # only its English summary, is read back into phrases.
+            "phrases": e.phrases or phrases(e.summary),
         }
     )

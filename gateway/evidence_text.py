@@ -1,19 +1,21 @@
 """Evidence in the reader's language.
 
-Detectors describe what a sensor saw in short English (`Evidence.summary`: "bed empty",
-"battery at 12%", "heart_rate 130bpm > 100"). The console renders evidence from
-structured parts instead: the room's name and the device's kind from the registry, and
-phrases with their values, each an i18n key (`evidence.<key>`) filled with numbers.
-A summary no pattern knows stays as it is: the page shows the English text.
+Detectors say what a sensor saw as observations: a code (`eldercare.evidence.
+EvidenceCode`) and its values. The console renders evidence from structured parts: the
+room's name and the device's kind from the registry, and one phrase per observation,
+its i18n key `evidence.<code>` filled with the values (`observed_phrases`).
 
-The patterns mirror the detectors' summaries (detectors/*.py); the test
-tests/test_gateway_evidence.py runs every one of them through.
+Evidence stored before detectors said codes has only its English summary ("bed empty",
+"battery at 12%"); `phrases` reads those back with the patterns below, which mirror
+what the detectors wrote then (tests/unit/gateway/test_gateway_evidence.py runs each
+through). A summary no pattern knows stays as it is: the page shows the English text.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -23,6 +25,13 @@ Values = dict[str, str | float]
 class EvidencePhrase(BaseModel):
     key: str = Field(description="i18n key under evidence.*, e.g. battery")
     values: Values = Field(default_factory=dict, description="numbers and names to fill in")
+
+
+def observed_phrases(observations: list[dict[str, Any]]) -> list[EvidencePhrase]:
+    """Stored observations (`{"code", "params"}`) as phrases, one each."""
+    return [
+        EvidencePhrase(key=str(o["code"]), values=dict(o.get("params") or {})) for o in observations
+    ]
 
 
 def _num(text: str) -> float:
@@ -47,6 +56,12 @@ _FIXED: dict[str, str] = {
     "tamper switch triggered": "tamper",
     "back in range": "vitals_ok",
     "no measurement": "no_measurement",
+    "smoke alarm sounding": "smoke_alarm",
+    "gas alarm sounding": "gas_alarm",
+    "carbon monoxide alarm sounding": "co_alarm",
+    "water on the floor": "water_on_floor",
+    "indoor temperature back to normal": "temperature_normal",
+    "battery low (device flag)": "battery_flag",
 }
 
 _PATTERNS: list[tuple[re.Pattern[str], Callable[[re.Match[str]], EvidencePhrase]]] = [
@@ -73,6 +88,10 @@ _PATTERNS: list[tuple[re.Pattern[str], Callable[[re.Match[str]], EvidencePhrase]
         lambda m: EvidencePhrase(
             key="posture_still", values={"deg": _num(m[1]), "g": _num(m[2]), "s": _num(m[3])}
         ),
+    ),
+    (
+        re.compile(r"indoor (-?\d+(?:\.\d+)?) °C"),
+        lambda m: EvidencePhrase(key="indoor_celsius", values={"celsius": _num(m[1])}),
     ),
     (
         re.compile(r"upright and moving again for (\d+(?:\.\d+)?) s"),

@@ -57,9 +57,9 @@ async def run_standalone(
     """Standalone ingest until `stop` is set (by default: until SIGTERM or SIGINT)."""
     from eldercare.db import create_engine, session_factory
     from eldercare.metrics import serve_metrics
-    from eldercare.pipeline import NullReadingSink
     from eldercare.registry_store import init_store
     from eldercare.registry_watch import RegistryWatcher
+    from eldercare.stage_contracts import NullReadingSink
     from ingest.service import IngestService
 
     engine = create_engine(settings.database_url)

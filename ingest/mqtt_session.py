@@ -40,6 +40,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from eldercare.errors import EldercareError
 from eldercare.logs import get_logger
 from eldercare.raw_mqtt import read_remaining_length
 
@@ -49,7 +50,7 @@ _READ_CHUNK = 256 * 1024
 _PACKETS_PER_WAKEUP = 20_000  # bounded so the loop stays responsive under a flood
 
 
-class MqttError(ConnectionError):
+class MqttError(EldercareError, ConnectionError):
     """The connection could not be made or was lost; reconnect with backoff."""
 
 

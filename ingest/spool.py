@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from eldercare.errors import EldercareError
 from eldercare.logs import get_logger
 
 log = get_logger(__name__)
@@ -38,7 +39,7 @@ _HEADER = struct.Struct(">II")
 SUFFIX = ".spool"
 
 
-class SpoolFull(OSError):
+class SpoolFull(EldercareError, OSError):
     """The spool may not grow: at its size cap, or the disk at its free-space floor."""
 
 

@@ -1,32 +1,14 @@
-"""MQTT topics as value objects: a concrete `Topic`, a subscription `TopicFilter`
-with wildcard matching, and the platform's own `NativeTopic`
-(`eldercare/<site_id>/<device_id>/<stream>`).
-
-The site id is the second level on purpose: it is the partition key when sites are
-spread across ingest workers (a shared subscription per site range).
-"""
+"""MQTT topics as value objects: a concrete `Topic` and a subscription `TopicFilter`
+with wildcard matching. The platform's own native topics and the subscriptions of
+the ingest session are the device wire contract, in `eldercare.wire`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import NamedTuple
 
-from eldercare.domain import Stream
-from eldercare.registry_model import is_identifier
+from eldercare.wire import TopicError
 
-NATIVE_ROOT = "eldercare"
 _MAX_TOPIC_BYTES = 65535  # MQTT encodes a topic's length in two bytes
-_STREAMS: dict[str, Stream] = {s.value: s for s in Stream}
-
-
-class TopicError(ValueError):
-    """A string that is not a valid topic (or not the topic kind expected)."""
-
-
-def _is_id(value: str) -> bool:
-    # is_identifier's regex ends in `$`, which also matches before a trailing newline.
-    return is_identifier(value) and not value.endswith("\n")
 
 
 def _utf8_length(value: str) -> int:
@@ -115,47 +97,3 @@ class TopicFilter:
 
     def __str__(self) -> str:
         return self.value
-
-
-class NativeTopic(NamedTuple):
-    """`eldercare/<site_id>/<device_id>/<stream>`; `availability` is one of the streams."""
-
-    site_id: str
-    device_id: str
-    stream: Stream
-
-    @classmethod
-    def parse(cls, topic: str) -> NativeTopic:
-        levels = topic.split("/")
-        if len(levels) != 4 or levels[0] != NATIVE_ROOT:
-            raise TopicError(f"not {NATIVE_ROOT}/<site_id>/<device_id>/<stream>")
-        _, site_id, device_id, stream_name = levels
-        if not _is_id(site_id):
-            raise TopicError(f"bad site id {site_id[:70]!r}")
-        if not _is_id(device_id):
-            raise TopicError(f"bad device id {device_id[:70]!r}")
-        stream = _STREAMS.get(stream_name)
-        if stream is None:
-            raise TopicError(f"unknown stream {stream_name[:40]!r}")
-        return cls(site_id, device_id, stream)
-
-    def __str__(self) -> str:
-        return f"{NATIVE_ROOT}/{self.site_id}/{self.device_id}/{self.stream.value}"
-
-
-def native_topic(site_id: str, device_id: str, stream: Stream | str) -> str:
-    """The topic a native device publishes `stream` on; validates the ids."""
-    name = stream.value if isinstance(stream, Stream) else stream
-    text = f"{NATIVE_ROOT}/{site_id}/{device_id}/{name}"
-    NativeTopic.parse(text)
-    return text
-
-
-def subscription_filters(z2m_base_topics: Iterable[str] = ("zigbee2mqtt",)) -> list[str]:
-    """Everything the codecs understand, as the filters ingest subscribes to."""
-    filters = [f"{NATIVE_ROOT}/+/+/+"]
-    filters += [f"{base}/#" for base in z2m_base_topics]
-    filters += ["shellies/#", "tele/+/SENSOR", "tele/+/STATE", "tele/+/LWT", "stat/+/RESULT"]
-    for f in filters:
-        TopicFilter(f)
-    return filters

@@ -7,16 +7,52 @@ never fight over ports.
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from email import message_from_bytes
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
+import pytest_asyncio
+from aiosmtpd.controller import Controller
 
+from alerts.store import AlertStore, init_store
 from eldercare.clock import FakeClock
-from eldercare.mqtt_auth import PLATFORM_USER
-from eldercare.services import LocalServices
+from eldercare.db import create_engine
 from eldercare.settings import Settings
+from eldercare_app.local_services import LocalServices
+from eldercare_app.mqtt_accounts import PLATFORM_USER
+from tests.helpers.alerts import HttpReceiver, Received, SmtpReceiver, free_port, sqlite_url
+from tests.helpers.china_providers import FakeChinaProviders
+
+# Tests that need a service the session starts; a test asking for one is an integration
+# test wherever it lives (marked below), as is every test in integration/ and e2e/.
+SERVICE_FIXTURES = frozenset(
+    {
+        "local_services",
+        "mqtt_addr",
+        "influx_url",
+        "mqtt_credentials",
+        "settings",
+        "pg_url",
+        "pg_database",
+    }
+)
+TESTS = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark integration tests by what they use and where they live, so `-m "not
+    integration"` runs without daemons and no file can forget the marker."""
+    for item in items:
+        folder = Path(item.path).resolve().relative_to(TESTS).parts[0]
+        uses = set(getattr(item, "fixturenames", ()))
+        if folder in ("integration", "e2e") or uses & SERVICE_FIXTURES:
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture(autouse=True)
@@ -71,6 +107,9 @@ def settings(tmp_path: Path, local_services: LocalServices) -> Settings:
         influx_url=local_services.influxdb.url,
         influx_db=local_services.influxdb.database,
         database_url=f"sqlite+aiosqlite:///{tmp_path}/eldercare.db",
+        # Tests publish thousands of readings of one site at once; per-site fairness is
+        # tested on its own (tests/integration/test_ingest_fairness.py) with limits on.
+        ingest_site_limits=False,
     )
 
 
@@ -237,3 +276,62 @@ def _pg_throwaway_cluster() -> Iterator[str]:
                 capture_output=True, timeout=60,
             )  # fmt: skip
         shutil.rmtree(base, ignore_errors=True)
+
+
+# Local receivers of notifications (a phone's stand-ins) and an alert store, shared by
+# the alert, gateway and platform tests.
+
+
+@pytest.fixture
+def http_receiver() -> Iterator[HttpReceiver]:
+    receiver = HttpReceiver(port=0)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            raw = self.rfile.read(length)
+            with receiver.lock:
+                receiver.received.append(Received(self.path, json.loads(raw.decode("utf-8"))))
+            self.send_response(receiver.status)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    receiver.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield receiver
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def smtp_receiver() -> Iterator[SmtpReceiver]:
+    receiver = SmtpReceiver(port=free_port())
+
+    class Handler:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            receiver.messages.append(message_from_bytes(envelope.content))
+            return "250 OK"
+
+    controller = Controller(Handler(), hostname="127.0.0.1", port=receiver.port)
+    controller.start()
+    yield receiver
+    controller.stop()
+
+
+@pytest.fixture
+def providers() -> Iterator[FakeChinaProviders]:
+    """The local stand-in of the Aliyun and Tencent APIs and a WeCom group bot."""
+    with FakeChinaProviders() as p:
+        yield p
+
+
+@pytest_asyncio.fixture(loop_scope="function")
+async def store(tmp_path: Path) -> AsyncIterator[AlertStore]:
+    engine = create_engine(sqlite_url(tmp_path))
+    await init_store(engine)
+    yield AlertStore(engine)
+    await engine.dispose()

@@ -10,9 +10,8 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from eldercare.db import Base, create_engine
-from eldercare.platform import import_all_tables
 
-import_all_tables()
+# The caller (eldercare_app.wiring.prepare_store) has imported every table's module.
 target_metadata = Base.metadata
 
 

@@ -13,11 +13,12 @@ import re
 from datetime import datetime
 from typing import Any, NoReturn
 
+from eldercare.errors import EldercareError
 from ingest.codecs.limits import DecodeLimits
 from ingest.decoded import RejectCause
 
 
-class Invalid(Exception):
+class Invalid(EldercareError):
     """A message that must be quarantined; carries the cause counted and a short detail."""
 
     def __init__(self, cause: RejectCause, detail: str) -> None:
@@ -136,6 +137,11 @@ ISO_DATETIME_WITH_OFFSET = _ISO_DATE_AND_TIME + _ISO_OFFSET + "$"
 ISO_DATETIME_WITH_OFFSET_RE = re.compile(ISO_DATETIME_WITH_OFFSET)
 _ISO_ANY_RE = re.compile(_ISO_DATE_AND_TIME + _ISO_OFFSET + "?$")
 _OFFSET_GROUP = 5
+
+# Indoor temperature bounds: wide enough for a sensor beside a kitchen fire, whose
+# message also carries the smoke flag and must not be refused for its temperature.
+TEMPERATURE_MIN_C = -60.0
+TEMPERATURE_MAX_C = 150.0
 
 MAX_EPOCH_S = 253402300799.0  # 9999-12-31T23:59:59Z: beyond it no date-time exists
 

@@ -1,0 +1,1 @@
+"""Benchmarks that print figures (`eldercare bench ...`); imported by nothing but the CLI."""

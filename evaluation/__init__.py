@@ -1,0 +1,1 @@
+"""Evaluations against ground truth (`eldercare eval ...`); imported by nothing but the CLI."""
