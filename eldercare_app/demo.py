@@ -165,7 +165,7 @@ def main() -> None:
             known[user] = password
     creds.write_text("".join(f"{u} {p}\n" for u, p in known.items()))
     creds.chmod(0o600)
-    from device_sim.field_demo import prepare_field
+    from eldercare_app.field_demo import prepare_field
 
     print("adding responders and visit categories …", flush=True)
     field_accounts = prepare_field(env, registry, demo_dir, city, resident_id)

@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from eldercare.errors import EldercareError
 from eldercare.registry_model import Site
 from field_service.visits import (
     VisitCategory,
@@ -41,13 +42,17 @@ class CoverageRow:
         return self.visited / self.needed if self.needed else None
 
 
+class MonthError(EldercareError, ValueError):
+    """A month that is not YYYY-MM."""
+
+
 def parse_month(text: str) -> tuple[int, int]:
     try:
         year, month = (int(x) for x in text.split("-"))
     except ValueError:
-        raise ValueError(f"a month is YYYY-MM, got {text!r}") from None
+        raise MonthError(f"a month is YYYY-MM, got {text!r}") from None
     if not 1 <= month <= 12 or not 1900 <= year <= 9999:
-        raise ValueError(f"a month is YYYY-MM, got {text!r}")
+        raise MonthError(f"a month is YYYY-MM, got {text!r}")
     return year, month
 
 

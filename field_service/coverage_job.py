@@ -10,17 +10,17 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from eldercare.logs import get_logger
 from eldercare.registry_model import Site
 from field_service.coverage import coverage
 from field_service.coverage_points import coverage_lines
 from field_service.visit_store import Sessions, list_visits, visit_categories
 
-log = get_logger(__name__)
 MONTH_ZONE = ZoneInfo("Asia/Shanghai")  # which month "this month" is; periods use each site's zone
 
 
 class CoverageJob:
+    name = "coverage"
+
     def __init__(
         self,
         sessions: Sessions,
@@ -31,8 +31,7 @@ class CoverageJob:
         self._sessions = sessions
         self._sites = sites
         self._write = write
-        self._every_s = every_s
-        self._last_run: float | None = None
+        self.every_s = every_s
 
     async def run(self, now: float) -> int:
         """Write this month's coverage now; the number of points written."""
@@ -45,12 +44,3 @@ class CoverageJob:
         if lines:
             await self._write(lines)
         return len(lines)
-
-    async def maybe_run(self, now: float) -> None:
-        if self._last_run is not None and now - self._last_run < self._every_s:
-            return
-        self._last_run = now
-        try:
-            await self.run(now)
-        except Exception:  # InfluxDB away: the next round tries again
-            log.exception("visit coverage not written")

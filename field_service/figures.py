@@ -10,12 +10,16 @@ alerts.sla.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
-from alerts.sla import percentile
+from alerts.sla import SlaSection, percentile
+from eldercare.db import create_engine, session_factory
+from eldercare.settings import Settings
 from field_service.lifecycle import OrderState
-from field_service.orders import WorkOrder
+from field_service.models import init_field_store
+from field_service.orders import OrderStore, WorkOrder
 
 
 def _spread(values: list[float]) -> dict[str, float | None]:
@@ -49,3 +53,41 @@ def field_figures(orders: Sequence[WorkOrder], now: float) -> dict[str, Any]:
         "open": len(open_orders),
         "overdue": len(overdue),
     }
+
+
+async def stored_field_figures(
+    settings: Settings, since: float | None, until: float | None
+) -> dict[str, Any]:
+    """The dispatch figures of the store's orders requested in the window."""
+    engine = create_engine(settings.database_url)
+    try:
+        await init_field_store(engine)  # a store older than the field service: no orders yet
+        store = OrderStore(session_factory(engine))
+        orders = await store.list_orders(since=since, until=until, limit=10_000_000)
+    finally:
+        await engine.dispose()
+    return field_figures(orders, time.time())
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{v * 100:.1f}%"
+
+
+def _sec(v: float | None) -> str:
+    return "-" if v is None else f"{v:.0f}s"
+
+
+def field_figure_lines(r: dict[str, Any]) -> list[str]:
+    """The text `eldercare alerts sla` prints under the alert figures."""
+    lines = [
+        f"field: {r['orders']} orders, {r['open']} open, {r['overdue']} overdue; "
+        f"arrived {r['arrived']}, within promise {_pct(r['share_within_promise'])}",
+        f"{'':<12}{'p50':>9}{'p95':>9}",
+    ]
+    for name in ("to_dispatch", "to_accept", "to_arrive"):
+        lines.append(f"{name:<12}{_sec(r[name]['p50_s']):>9}{_sec(r[name]['p95_s']):>9}")
+    return lines
+
+
+# `eldercare alerts sla`'s field section (handed to the command by eldercare_app.cli).
+SLA_SECTION = SlaSection("field", stored_field_figures, field_figure_lines)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from eldercare.errors import EldercareError
+
 
 class OrderState(StrEnum):
     REQUESTED = "requested"  # a service request waiting for the operator to send someone
@@ -86,7 +88,7 @@ NOT_ARRIVED: frozenset[OrderState] = frozenset(
 )
 
 
-class StepRefused(ValueError):
+class StepRefused(EldercareError, ValueError):
     """The step is not allowed in the order's current state."""
 
 

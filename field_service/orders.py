@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from alerts.terms import Outcome
+from eldercare.errors import EldercareError
 from eldercare.logs import get_logger
 from eldercare.registry_model import Site
 from field_service.lifecycle import (
@@ -46,7 +47,7 @@ ORDER_OUTCOMES: frozenset[str] = frozenset(
 )
 
 
-class OrderNotFound(LookupError):
+class OrderNotFound(EldercareError, LookupError):
     pass
 
 

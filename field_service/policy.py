@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from eldercare.domain import SiteKind
+from eldercare.errors import EldercareError
 
 
 class DeadlineOverride(BaseModel):
@@ -23,6 +24,10 @@ class DeadlineOverride(BaseModel):
     organisation: str = Field(description="organisation path prefix, e.g. 滨州市/滨城区")
     accept_timeout_s: float | None = Field(None, gt=0)
     arrival_promise_s: float | None = Field(None, gt=0)
+
+
+class FieldPolicyError(EldercareError, ValueError):
+    """A field policy file that cannot be read or does not validate."""
 
 
 class FieldPolicy(BaseModel):
@@ -44,7 +49,7 @@ class FieldPolicy(BaseModel):
         try:
             return cls.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
         except (OSError, yaml.YAMLError, ValidationError) as exc:
-            raise ValueError(f"field policy {path}: {exc}") from exc
+            raise FieldPolicyError(f"field policy {path}: {exc}") from exc
 
     def _override(self, org_path: tuple[str, ...]) -> DeadlineOverride | None:
         best: DeadlineOverride | None = None

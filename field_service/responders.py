@@ -13,6 +13,7 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from eldercare.errors import EldercareError
 from field_service.models import ResponderRow
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -52,10 +53,18 @@ class Responder:
         return org_path[: len(self.area)] == self.area
 
 
+class AreaError(EldercareError, ValueError):
+    """An area that is not a '/'-separated organisation path."""
+
+
+class ResponderNotFound(EldercareError, LookupError):
+    """No responder of that user name."""
+
+
 def split_path(path: str) -> tuple[str, ...]:
     parts = tuple(p.strip() for p in path.strip().strip("/").split("/"))
     if not parts or any(not p for p in parts):
-        raise ValueError(f"an area is a non-empty '/'-separated path, got {path!r}")
+        raise AreaError(f"an area is a non-empty '/'-separated path, got {path!r}")
     return parts
 
 
@@ -86,7 +95,7 @@ async def set_on_duty(sessions: Sessions, username: str, on_duty: bool, now: flo
     async with sessions() as session:
         row = await session.get(ResponderRow, username)
         if row is None:
-            raise LookupError(f"no responder {username!r}")
+            raise ResponderNotFound(f"no responder {username!r}")
         row.on_duty, row.updated_at = on_duty, now
         await session.commit()
         return Responder.from_row(row)

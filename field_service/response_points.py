@@ -12,12 +12,10 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from eldercare.influx import encode_line, ts_to_ns
-from eldercare.logs import get_logger
 from eldercare.registry_model import Site
 from field_service.figures import field_figures
 from field_service.orders import OrderStore, WorkOrder
 
-log = get_logger(__name__)
 MEASUREMENT = "field_response"
 WINDOW_S = 86400.0
 
@@ -49,6 +47,8 @@ def response_lines(orders: Sequence[WorkOrder], org_of: Mapping[str, str], now: 
 
 
 class ResponseJob:
+    name = "response"
+
     def __init__(
         self,
         store: OrderStore,
@@ -59,8 +59,7 @@ class ResponseJob:
         self._store = store
         self._sites = sites
         self._write = write
-        self._every_s = every_s
-        self._last_run: float | None = None
+        self.every_s = every_s
 
     async def run(self, now: float) -> int:
         org_of = {s.id: s.organisation for s in await self._sites()}
@@ -69,12 +68,3 @@ class ResponseJob:
         if lines:
             await self._write(lines)
         return len(lines)
-
-    async def maybe_run(self, now: float) -> None:
-        if self._last_run is not None and now - self._last_run < self._every_s:
-            return
-        self._last_run = now
-        try:
-            await self.run(now)
-        except Exception:  # InfluxDB away: the next round tries again
-            log.exception("field response figures not written")

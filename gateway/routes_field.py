@@ -342,7 +342,7 @@ async def open_request(body: RequestIn, principal: Auth, field: FieldCtx, ctx: C
     if site is None or (body.resident_id is not None and site.resident(body.resident_id) is None):
         raise not_found("resident not found")
     if principal.role is Role.FAMILY:
-        if body.resident_id is None or body.resident_id not in principal.account.residents:
+        if not can_see_resident(principal.account, site, body.resident_id):
             raise not_found("resident not found")
     elif principal.role in (Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN):
         if not can_see_site(principal.account, site):

@@ -12,12 +12,12 @@ from typer.testing import CliRunner
 
 from eldercare import registry_store
 from eldercare.db import Base, create_engine, session_factory
-from eldercare.platform import import_all_tables
 from eldercare.registry_model import RegistryDocument
-from field_service.cli import app
+from eldercare_app.field_cli import app
+from eldercare_app.wiring import import_all_tables
 from field_service.visit_store import log_visit
 from field_service.visits import VisitMode, VisitOutcome
-from tests.test_gateway_support import REGISTRY
+from tests.helpers.gateway import REGISTRY
 
 runner = CliRunner()
 

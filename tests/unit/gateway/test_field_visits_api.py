@@ -19,8 +19,8 @@ from eldercare import registry_store
 from eldercare.clock import FakeClock
 from eldercare.registry_model import RegistryDocument
 from eldercare.settings import Settings
-from tests.field_support import add_responders
-from tests.test_gateway_support import (
+from tests.helpers.field import add_responders
+from tests.helpers.gateway import (
     REGISTRY,
     Gateway,
     build_gateway,

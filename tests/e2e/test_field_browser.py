@@ -13,14 +13,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.field_support import add_responders
-from tests.test_gateway_browser import (  # noqa: F401  (fixtures)
-    Platform,
-    _page,
-    _shot,
-    browser,
-    platform,
-)
+from tests.helpers.browser import Platform, open_page, screenshot
+from tests.helpers.field import add_responders
 
 pytestmark = [
     pytest.mark.browser,
@@ -55,14 +49,14 @@ async def _round(
     from playwright.async_api import expect
 
     words = TEXT[lang]
-    phone = await _page(chromium, plat.url, responder, lang, **PHONE)
+    phone = await open_page(chromium, plat.url, responder, lang, **PHONE)
     await phone.wait_for_url("**/field")
     if first:
         await expect(phone.locator("#no-orders")).to_be_visible()
-    family = await _page(chromium, plat.url, "family-zhang", lang, **PHONE)
+    family = await open_page(chromium, plat.url, "family-zhang", lang, **PHONE)
     await family.wait_for_url("**/family")
 
-    console = await _page(chromium, plat.url, "op-bincheng", lang, **DESK)
+    console = await open_page(chromium, plat.url, "op-bincheng", lang, **DESK)
     await console.wait_for_url("**/console")
     await expect(console.locator("#queue .row")).to_have_count(1)
     who = console.locator("#dispatch-who")
@@ -78,7 +72,7 @@ async def _round(
     await expect(item).to_contain_text(words["sos"])
     await expect(item.locator(".state")).to_have_text(words["waiting"])
     if first:
-        await _shot(phone, f"field-{lang}-list")
+        await screenshot(phone, f"field-{lang}-list")
     await item.click()
     card = phone.locator("#order-view")
     await expect(card.locator("a.tel").first).to_have_attribute("href", "tel:13800000001")
@@ -88,7 +82,7 @@ async def _round(
     await expect(card).to_contain_text(words["pressed"])
     await expect(card).to_contain_text(words["flag"])
     await expect(card).to_contain_text("13900000002")  # the daughter
-    await _shot(phone, f"field-{lang}-card")
+    await screenshot(phone, f"field-{lang}-card")
 
     await phone.click("#btn-accept")
     await expect(card.locator("h2").first).to_contain_text(words["accepted"])
@@ -104,14 +98,14 @@ async def _round(
     await expect(family.locator("#helper")).to_contain_text(
         words["fam_arrived"].format(t=_hhmm(arrived_at))
     )
-    await _shot(family, f"field-{lang}-family-arrived")
+    await screenshot(family, f"field-{lang}-family-arrived")
     await phone.select_option("#outcome", "assisted_on_site")
     await phone.fill("#outcome-note", "扶起，无外伤" if lang == "zh-CN" else "helped up, unhurt")
     await phone.click("#btn-done")
     await expect(card.locator("h2").first).to_contain_text(words["done"])
     await expect(family.locator("#helper")).to_contain_text(words["fam_done"])
     await expect(console.locator("#field-panel .field-order").first).to_contain_text(words["done"])
-    await _shot(console, f"field-{lang}-console")
+    await screenshot(console, f"field-{lang}-console")
     await phone.click("#back")
     await expect(phone.locator("#closed-orders .order-item").first).to_contain_text(words["done"])
     for page in (phone, family, console):
@@ -119,8 +113,8 @@ async def _round(
 
 
 async def test_dispatch_to_the_door_on_a_phone_in_both_languages(
-    platform: Platform,  # noqa: F811
-    browser: Any,  # noqa: F811
+    platform: Platform,
+    browser: Any,
 ) -> None:
     import time
 
@@ -132,8 +126,8 @@ async def test_dispatch_to_the_door_on_a_phone_in_both_languages(
 
 
 async def test_visits_logged_on_the_phone_show_in_coverage_and_on_the_family_portal(
-    platform: Platform,  # noqa: F811
-    browser: Any,  # noqa: F811
+    platform: Platform,
+    browser: Any,
 ) -> None:
     import time
 
@@ -150,7 +144,7 @@ async def test_visits_logged_on_the_phone_show_in_coverage_and_on_the_family_por
                       name_zh="认知障碍老人", name_en="Living with dementia"),
         time.time(),
     )  # fmt: skip
-    phone = await _page(browser, platform.url, "wang-grid", "zh-CN", **PHONE)
+    phone = await open_page(browser, platform.url, "wang-grid", "zh-CN", **PHONE)
     await phone.wait_for_url("**/field")
     item = phone.locator(".visit-item[data-resident=zhang-xiuying]")
     await expect(item.locator(".state")).to_have_text("已逾期")
@@ -160,9 +154,9 @@ async def test_visits_logged_on_the_phone_show_in_coverage_and_on_the_family_por
     await item.locator(".visit-note").fill("电话问候，一切正常")
     await item.locator(".visit-save").click()
     await expect(phone.locator("#owed")).to_contain_text("本期探访均已完成")
-    await _shot(phone, "field-zh-CN-visits")
+    await screenshot(phone, "field-zh-CN-visits")
 
-    supervisor = await _page(browser, platform.url, "sup-bincheng", "en", **DESK)
+    supervisor = await open_page(browser, platform.url, "sup-bincheng", "en", **DESK)
     await supervisor.wait_for_url("**/console")  # signed in
     await supervisor.goto("/console/coverage")
     table = supervisor.locator("#coverage-table")
@@ -174,30 +168,30 @@ async def test_visits_logged_on_the_phone_show_in_coverage_and_on_the_family_por
     await expect(total.locator("td").nth(5)).to_have_text("100.0%")
     href = await supervisor.locator("#csv").get_attribute("href")
     assert href is not None and href.startswith("/api/field/coverage.csv?month=")
-    await _shot(supervisor, "coverage-en")
+    await screenshot(supervisor, "coverage-en")
 
-    family = await _page(browser, platform.url, "family-zhang", "zh-CN", **PHONE)
+    family = await open_page(browser, platform.url, "family-zhang", "zh-CN", **PHONE)
     await family.wait_for_url("**/family")
     await expect(family.locator("#last-visit")).to_contain_text("王强（电话）")
 
 
 async def test_a_family_asks_for_a_meal_and_sees_it_done(
-    platform: Platform,  # noqa: F811
-    browser: Any,  # noqa: F811
+    platform: Platform,
+    browser: Any,
 ) -> None:
     import time
 
     from playwright.async_api import expect
 
     await add_responders(platform.gateway.sessions, time.time())  # type: ignore[arg-type]
-    family = await _page(browser, platform.url, "family-zhang", "en", **PHONE)
+    family = await open_page(browser, platform.url, "family-zhang", "en", **PHONE)
     await family.wait_for_url("**/family")
     await family.select_option("#request-kind", "meal")
     await family.fill("#request-note", "lunch today, soft food")
     await family.click("#request-send")
     await expect(family.locator("#helper")).to_contain_text("“Meal” requested")
 
-    board = await _page(browser, platform.url, "op-bincheng", "zh-CN", **DESK)
+    board = await open_page(browser, platform.url, "op-bincheng", "zh-CN", **DESK)
     await board.wait_for_url("**/console")
     await board.goto("/console/field")
     row = board.locator("#board-table .board-row.st-requested")
@@ -206,9 +200,9 @@ async def test_a_family_asks_for_a_meal_and_sees_it_done(
     await row.locator(".board-who").select_option("wang-grid")
     await row.locator(".board-dispatch").click()
     await expect(board.locator("#board-table .board-row.st-dispatched")).to_contain_text("王强")
-    await _shot(board, "field-zh-CN-board")
+    await screenshot(board, "field-zh-CN-board")
 
-    phone = await _page(browser, platform.url, "wang-grid", "zh-CN", **PHONE)
+    phone = await open_page(browser, platform.url, "wang-grid", "zh-CN", **PHONE)
     await phone.wait_for_url("**/field")
     item = phone.locator(".order-item.st-dispatched")
     await expect(item).to_contain_text("助餐")
@@ -219,12 +213,12 @@ async def test_a_family_asks_for_a_meal_and_sees_it_done(
     await phone.click("#btn-done")
     await expect(family.locator("#helper")).to_contain_text("came and handled it: assisted on site")
     await expect(board.locator("#board-table")).to_have_count(0)  # nothing open any more
-    await _shot(family, "field-en-family-request")
+    await screenshot(family, "field-en-family-request")
 
 
 async def test_a_responder_tests_the_sos_button_and_the_device_page_shows_it(
-    platform: Platform,  # noqa: F811
-    browser: Any,  # noqa: F811
+    platform: Platform,
+    browser: Any,
 ) -> None:
     import time
 
@@ -232,10 +226,10 @@ async def test_a_responder_tests_the_sos_button_and_the_device_page_shows_it(
 
     await add_responders(platform.gateway.sessions, time.time())  # type: ignore[arg-type]
     await platform.raise_sos("hh-401", "zhang-xiuying")
-    console = await _page(browser, platform.url, "op-bincheng", "zh-CN", **DESK)
+    console = await open_page(browser, platform.url, "op-bincheng", "zh-CN", **DESK)
     await console.wait_for_url("**/console")
     await console.click("#dispatch-go")
-    phone = await _page(browser, platform.url, "wang-grid", "zh-CN", **PHONE)
+    phone = await open_page(browser, platform.url, "wang-grid", "zh-CN", **PHONE)
     await phone.wait_for_url("**/field")
     await phone.locator(".order-item.st-dispatched").click()
     button = phone.locator(".device-test[data-device=hh401-sos]")
@@ -246,4 +240,4 @@ async def test_a_responder_tests_the_sos_button_and_the_device_page_shows_it(
     table = console.locator("#device-tests-table")
     await expect(table).to_contain_text("hh401-sos")
     await expect(table).to_contain_text("起故障，待修复")
-    await _shot(console, "field-zh-CN-device-tests")
+    await screenshot(console, "field-zh-CN-device-tests")

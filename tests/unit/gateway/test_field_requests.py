@@ -14,8 +14,8 @@ import pytest
 from eldercare.clock import FakeClock
 from eldercare.settings import Settings
 from gateway.field_context import FieldContext
-from tests.field_support import add_responders
-from tests.test_gateway_support import Gateway, build_gateway, db_url, in_process_client, login
+from tests.helpers.field import add_responders
+from tests.helpers.gateway import Gateway, build_gateway, db_url, in_process_client, login
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 T0 = 1_770_000_000.0

@@ -14,8 +14,8 @@ import pytest
 from eldercare.clock import FakeClock
 from eldercare.settings import Settings
 from gateway.field_context import FieldContext
-from tests.field_support import add_responders
-from tests.test_gateway_support import (
+from tests.helpers.field import add_responders
+from tests.helpers.gateway import (
     Gateway,
     build_gateway,
     db_url,

@@ -28,8 +28,8 @@ from eldercare.clock import FakeClock
 from eldercare.settings import Settings
 from field_service.visit_store import put_category
 from field_service.visits import VisitCategory, VisitPeriod
-from tests.field_support import add_responders
-from tests.test_gateway_support import PASSWORD, REGISTRY, Gateway, build_gateway, db_url, sos
+from tests.helpers.field import add_responders
+from tests.helpers.gateway import PASSWORD, REGISTRY, Gateway, build_gateway, db_url, sos
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 T0 = 1_770_000_000.0

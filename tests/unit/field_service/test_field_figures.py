@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from alerts.cli import app
 from eldercare.db import create_engine, session_factory
 from eldercare.registry_model import Site
+from eldercare_app.cli import _register_subcommands, app
 from field_service.figures import field_figures
 from field_service.lifecycle import Step
 from field_service.models import init_field_store
@@ -96,12 +96,13 @@ def test_alerts_sla_prints_the_field_figures(
         await engine.dispose()
 
     asyncio.run(seed())
+    _register_subcommands()
     runner = CliRunner()
-    result = runner.invoke(app, ["sla", "--since", "2026-11-18T00:00:00Z", "--json"])
+    result = runner.invoke(app, ["alerts", "sla", "--since", "2026-11-18T00:00:00Z", "--json"])
     assert result.exit_code == 0, result.output
     field = json.loads(result.output)["field"]
     assert (field["orders"], field["arrived"], field["within_promise"]) == (4, 3, 2)
-    later = runner.invoke(app, ["sla", "--since", "2026-11-20T00:00:00Z", "--json"])
+    later = runner.invoke(app, ["alerts", "sla", "--since", "2026-11-20T00:00:00Z", "--json"])
     assert json.loads(later.output)["field"]["orders"] == 0
-    text = runner.invoke(app, ["sla", "--since", "2026-11-18"])
+    text = runner.invoke(app, ["alerts", "sla", "--since", "2026-11-18"])
     assert "field: 4 orders" in text.output and "to_arrive" in text.output

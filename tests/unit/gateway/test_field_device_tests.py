@@ -14,8 +14,8 @@ from eldercare.clock import FakeClock
 from eldercare.registry_model import Site
 from eldercare.settings import Settings
 from field_service.device_tests import DeviceTest, device_test_status
-from tests.field_support import add_responders
-from tests.test_gateway_support import Gateway, build_gateway, db_url, in_process_client, login
+from tests.helpers.field import add_responders
+from tests.helpers.gateway import Gateway, build_gateway, db_url, in_process_client, login
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 T0 = 1_770_000_000.0

@@ -26,7 +26,7 @@ CATEGORIES = [
 
 
 def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "eldercare.cli", *args]
+    return [sys.executable, "-m", "eldercare_app.cli", *args]
 
 
 def _call(args: list[str], env: dict[str, str], stdin: str | None = None) -> None:
@@ -66,11 +66,13 @@ def responders_for(sites: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def prepare_field(
-    env: dict[str, str], registry: Path, demo_dir: Path, city: str, resident_id: str
+    env: dict[str, str], registry: Path, demo_dir: Path, city: str, resident: str
 ) -> Path:
     """Create responders, visit categories and the agents' own accounts (kept, 0600, in
     `<demo>/field-accounts.json` so a second run signs in with the same passwords).
-    The simulated family member is `resident_id`'s; the operator stand-in works `city`."""
+    The simulated family member is `resident`'s (`site_id/resident_id`: ids are unique
+    only within a site); the operator stand-in works `city`."""
+    site_id, _, resident_id = resident.partition("/")
     path = demo_dir / "field-accounts.json"
     known: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
     passwords: dict[str, str] = known.get("passwords", {})
@@ -92,12 +94,9 @@ def prepare_field(
     for cid, period, flag, zh, en in CATEGORIES:
         _call(_cli("field", "categories", "set", cid, "--period", period, "--flag", flag,
                    "--name-zh", zh, "--name-en", en), env)  # fmt: skip
-    site_id = next(
-        s["id"] for s in sites if any(r["id"] == resident_id for r in s.get("residents", []))
-    )
     for user, role, extra in (
         ("operator-sim", "operator", ["--scope", city, "--name", "模拟值班员"]),
-        ("family-sim", "family", ["--residents", resident_id]),
+        ("family-sim", "family", ["--residents", resident]),
     ):
         new = password(user)
         if new:

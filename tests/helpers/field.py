@@ -1,11 +1,11 @@
 """Responders for the field-service tests, on top of the gateway test registry
-(tests/test_gateway_support.py): accounts of role responder plus their records."""
+(tests/helpers/gateway.py): accounts of role responder plus their records."""
 
 from __future__ import annotations
 
 from field_service.responders import ResponderKind, upsert_responder
 from gateway.users import Role, Sessions, create_user
-from tests.test_gateway_support import BINCHENG, PASSWORD, ZHANHUA
+from tests.helpers.gateway import BINCHENG, PASSWORD, ZHANHUA
 
 HUANGHE = f"{BINCHENG}/市中街道/黄河社区"
 
