@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -28,7 +28,7 @@ from alerts.events import OUTBOX_DIR, AlertEventRecorder, InfluxAlertEventRecord
 from alerts.policy import PolicyError, PolicySet, load_inhibit_rules
 from alerts.route import format_route, plan_route
 from alerts.service import HUMAN_OUTCOMES, AlertService
-from alerts.sla import response_figures
+from alerts.sla import SLA_SECTIONS, SlaSection, response_figures
 from alerts.store import AlertFilter, AlertNotFound, AlertStateError, AlertStore, init_store
 from alerts.terms import kind_term, severity_term, status_term
 from eldercare.clock import WallClock
@@ -259,18 +259,25 @@ def route(
 
 @app.command("sla")
 def sla(
+    ctx: typer.Context,
     since: Annotated[str, typer.Option(help="alerts raised at or after (ISO 8601)")],
     until: Annotated[str | None, typer.Option(help="and before (ISO 8601)")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Response figures: share acknowledged within 60 s / 180 s, p50/p95 of
-    acknowledge and resolve times, counts; overall and per severity."""
+    acknowledge and resolve times, counts; overall and per severity. Then the sections
+    the platform adds (the field service: time to dispatch, accept and arrive (p50/p95),
+    share within the promise, open and overdue work orders)."""
+    sections: Sequence[SlaSection] = ctx.meta.get(SLA_SECTIONS, ())
     f = AlertFilter(
         since=parse_time(since), until=parse_time(until) if until else None, limit=10_000_000
     )
 
-    async def work(_: Settings, service: AlertService, __: RegistryIndex) -> dict[str, Any]:
-        return response_figures(await service.list_alerts(f))
+    async def work(settings: Settings, service: AlertService, __: RegistryIndex) -> dict[str, Any]:
+        doc = response_figures(await service.list_alerts(f))
+        for section in sections:
+            doc[section.name] = await section.figures(settings, f.since, f.until)
+        return doc
 
     doc = _run(work)
     doc["since"] = since
@@ -290,6 +297,10 @@ def sla(
             f"{_sec(r['ack_p50_s']):>9}{_sec(r['ack_p95_s']):>9}"
             f"{_sec(r['resolve_p50_s']):>9}{_sec(r['resolve_p95_s']):>9}"
         )
+    for section in sections:
+        typer.echo("")
+        for line in section.lines(doc[section.name]):
+            typer.echo(line)
 
 
 def _pct(v: float | None) -> str:

@@ -12,15 +12,32 @@ count as not answered within any target.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from alerts import decisions
 from alerts.records import AlertRecord
 from alerts.terms import Outcome
 from eldercare.domain import Severity
+from eldercare.settings import Settings
 
 TARGETS_S = (60.0, 180.0)
+
+# Where `eldercare alerts sla` finds further sections from stages above this one (the
+# field service's dispatch figures): the composition root puts a list of `SlaSection`
+# under this key of the command's context (`ctx.meta`).
+SLA_SECTIONS = "alerts.sla_sections"
+
+
+@dataclass(frozen=True)
+class SlaSection:
+    """A further section of the response figures: `figures(settings, since, until)` is
+    the JSON object under `name`, `lines(figures)` its text rendering."""
+
+    name: str
+    figures: Callable[[Settings, float | None, float | None], Awaitable[dict[str, Any]]]
+    lines: Callable[[dict[str, Any]], list[str]]
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:

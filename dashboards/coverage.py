@@ -40,6 +40,16 @@ ACK_P95 = (
     'SELECT percentile("ack_seconds", 95) FROM "alert_event" WHERE "event" = \'acknowledged\' '
     f'AND {IN_ORG} AND $timeFilter GROUP BY "org"'
 )
+# Visits (探访), from field_service.coverage_points: the last point of each unit, summed.
+_LAST_VISITS = (
+    'SELECT last("needed") AS "needed", last("visited") AS "visited", '
+    'last("overdue") AS "overdue" FROM "visit_coverage" '
+    f'WHERE {IN_ORG} AND $timeFilter GROUP BY "org"'
+)
+VISIT_RATE = (
+    f'SELECT 100 * sum("visited") / sum("needed") AS "rate" FROM ({_LAST_VISITS}) GROUP BY "org"'
+)
+VISITS_OVERDUE = f'SELECT sum("overdue") AS "overdue" FROM ({_LAST_VISITS}) GROUP BY "org"'
 ACK_WITHIN_60 = p.ack_share_query(60, where=IN_ORG, group_by='"org"')
 ACK_WITHIN_180 = p.ack_share_query(180, where=IN_ORG, group_by='"org"')
 
@@ -118,6 +128,22 @@ def build() -> Dashboard:
                 ACK_P95,
                 p.UNIT_SECONDS,
                 p.thresholds(p.GREEN, (60, p.ORANGE), (180, p.RED)),
+            )
+        )
+        .with_panel(
+            _per_unit(
+                "本月探访率 Visits this month",
+                VISIT_RATE,
+                p.UNIT_PERCENT,
+                p.thresholds(p.RED, (90, p.ORANGE), (100, p.GREEN)),
+            )
+        )
+        .with_panel(
+            _per_unit(
+                "逾期未探访 Visits overdue",
+                VISITS_OVERDUE,
+                p.UNIT_COUNT,
+                p.thresholds(p.GREEN, (1, p.RED)),
             )
         )
         .build()

@@ -55,6 +55,19 @@ DEVICES_TOTAL = (
     'SELECT count("online") FROM (SELECT last("online") AS "online" FROM "device_status" '
     'WHERE $timeFilter GROUP BY "device")'
 )
+# Field work orders (field_service.response_points): the last point of each unit, summed.
+_LAST_FIELD = (
+    'SELECT last("open") AS "open", last("overdue") AS "overdue", last("judged") AS "judged", '
+    'last("within_promise") AS "within" FROM "field_response" WHERE $timeFilter GROUP BY "org"'
+)
+FIELD_OPEN = f'SELECT sum("open") AS "open" FROM ({_LAST_FIELD})'
+FIELD_OVERDUE = f'SELECT sum("overdue") AS "overdue" FROM ({_LAST_FIELD})'
+FIELD_WITHIN_PROMISE = f'SELECT 100 * sum("within") / sum("judged") AS "share" FROM ({_LAST_FIELD})'
+FIELD_ARRIVE_P95 = (
+    'SELECT max("arrive_p95_s") AS "p95" FROM '
+    '(SELECT last("arrive_p95_s") AS "arrive_p95_s" FROM "field_response" '
+    'WHERE $timeFilter GROUP BY "org")'
+)
 
 
 def _ingest_counter(field: str) -> str:
@@ -150,6 +163,63 @@ def _bad_input() -> stat.Panel:
     )
 
 
+def _field_orders() -> stat.Panel:
+    return (
+        stat.Panel()
+        .title("上门派单 Work orders (24 h)")
+        .description(
+            "Dispatches to the door over the last 24 hours: still open, and overdue "
+            "(not accepted in time, declined, or past the site's promise without arriving)."
+        )
+        .datasource(datasource_ref())
+        .with_target(p.target("A", FIELD_OPEN, alias="在途 open"))
+        .with_target(p.target("B", FIELD_OVERDUE, alias="超时 overdue"))
+        .unit(p.UNIT_COUNT)
+        .min(0)
+        .thresholds(p.thresholds(p.GREEN, (1, p.ORANGE)))
+        .reduce_options(p.last_value())
+        .span(4)
+        .height(7)
+    )
+
+
+def _field_promise() -> stat.Panel:
+    return (
+        stat.Panel()
+        .title("承诺时间内到达 Arrived within the promise")
+        .description(
+            "Share of dispatches (last 24 h) where the responder reached the door within "
+            "the site's promise (30 min for home-care beds by default)."
+        )
+        .datasource(datasource_ref())
+        .with_target(p.target("A", FIELD_WITHIN_PROMISE))
+        .unit(p.UNIT_PERCENT)
+        .decimals(1)
+        .min(0)
+        .max(100)
+        .thresholds(p.thresholds(p.RED, (90, p.ORANGE), (98, p.GREEN)))
+        .reduce_options(p.last_value())
+        .span(4)
+        .height(7)
+    )
+
+
+def _field_arrive_p95() -> stat.Panel:
+    return (
+        stat.Panel()
+        .title("到达用时 P95 Time to the door (95th pct)")
+        .description("From the alert to the responder's arrival; the worst unit's p95.")
+        .datasource(datasource_ref())
+        .with_target(p.target("A", FIELD_ARRIVE_P95))
+        .unit(p.UNIT_SECONDS)
+        .min(0)
+        .thresholds(p.thresholds(p.GREEN, (1200, p.ORANGE), (1800, p.RED)))
+        .reduce_options(p.last_value())
+        .span(4)
+        .height(7)
+    )
+
+
 def _alerts_per_day() -> timeseries.Panel:
     return (
         timeseries.Panel()
@@ -231,6 +301,9 @@ def build() -> Dashboard:
         .with_panel(_online("在线站点 Sites online", SITES_ONLINE, SITES_TOTAL, warn_below=1))
         .with_panel(_online("在线设备 Devices online", DEVICES_ONLINE, DEVICES_TOTAL, warn_below=1))
         .with_panel(_bad_input())
+        .with_panel(_field_orders())
+        .with_panel(_field_promise())
+        .with_panel(_field_arrive_p95())
         .with_panel(_alerts_per_day())
         .with_panel(_ingest_rate())
         .with_panel(_ingest_lag())

@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     public_url: str = Field(
         "http://127.0.0.1:8080", description="base URL used in notification links"
     )
+    field_policy: Path | None = Field(
+        None, description="YAML of field-service deadlines (field_service.policy); default built in"
+    )
     provider_callback_token: str = Field(
         "",
         description="shared secret in the status callback URL given to SMS/voice providers "

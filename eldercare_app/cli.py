@@ -37,6 +37,7 @@ _SUBCOMMANDS: list[tuple[str, str]] = [
     ("registry", "eldercare_app.registry_cli:app"),
     ("users", "gateway.cli:users_app"),
     ("alerts", "alerts.cli:app"),
+    ("field", "eldercare_app.field_cli:app"),
     ("sim", "device_sim.cli:app"),
     ("ingest", "ingest.cli:ingest_app"),
     ("devices", "ingest.cli:devices_app"),
@@ -213,10 +214,13 @@ def _register_subcommands() -> None:
 @app.callback()
 def _inject(ctx: typer.Context) -> None:
     """Hand the stages' commands what only the composition root knows."""
+    from alerts.sla import SLA_SECTIONS
     from device_sim.accounts import ISSUED_DIR_FINDER
     from eldercare_app.local_services import local_issued_dir
+    from field_service.figures import SLA_SECTION
 
     ctx.meta[ISSUED_DIR_FINDER] = local_issued_dir
+    ctx.meta[SLA_SECTIONS] = [SLA_SECTION]
 
 
 def main() -> None:

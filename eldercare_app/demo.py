@@ -165,6 +165,10 @@ def main() -> None:
             known[user] = password
     creds.write_text("".join(f"{u} {p}\n" for u, p in known.items()))
     creds.chmod(0o600)
+    from eldercare_app.field_demo import prepare_field
+
+    print("adding responders and visit categories …", flush=True)
+    field_accounts = prepare_field(env, registry, demo_dir, city, resident_id)
 
     platform_log = demo_dir / "platform.log"
     sim_log = demo_dir / "sim.log"
@@ -179,6 +183,15 @@ def main() -> None:
         with open(sim_log, "ab") as out:
             sim = subprocess.Popen(_eldercare(*sim_args), env=env, stdout=out, stderr=out)
         children.append(sim)
+        field_log = demo_dir / "field.log"
+        field_truth = demo_dir / "field-truth.jsonl"
+        with open(field_log, "ab") as out:
+            agents = subprocess.Popen(
+                _eldercare("field", "agents", "--base", base, "--accounts", str(field_accounts),
+                           "--registry", str(registry), "--truth", str(field_truth)),
+                env=env, stdout=out, stderr=out,
+            )  # fmt: skip
+        children.append(agents)
 
         print(
             f"""
@@ -187,6 +200,8 @@ The platform is running with 50 simulated homes and a care home.
   operator console   {base}/console      login: operator / {accounts["operator"]}
   family portal      {base}/family       login: family / {accounts["family"]}  ({resident_name})
   admin              {base}/console      login: admin / {accounts["admin"]}
+  work orders        {base}/console/field   visits: {base}/console/coverage
+  responder's phone  {base}/field        logins in {field_accounts} (simulated people)
   API (OpenAPI)      {base}/openapi.json
   metrics            {base}/metrics  (bearer token in {run_dir / "metrics.token"})
 
@@ -194,7 +209,7 @@ The platform is running with 50 simulated homes and a care home.
   InfluxDB           {services.influxdb.url}  (database {services.influxdb.database})
   logs               {platform_log}, {sim_log}
   notifications      {inbox.journal}  (families' SMS/WeChat stand-in)
-  ground truth       {truth}
+  ground truth       {truth}, {field_truth}
 
 Incidents are injected a few times an hour; `eldercare alerts list` shows them too.
 Press Ctrl-C to stop (the broker and InfluxDB stay up: `eldercare services down`).

@@ -24,18 +24,36 @@ from sqlalchemy import Table
 from eldercare import health, metrics
 from eldercare.clock import Clock
 from eldercare.db import Base
+from eldercare.influx import InfluxClient
 from eldercare.logs import get_logger
-from eldercare.registry_model import RegistryDocument
+from eldercare.registry_model import RegistryDocument, Site
 from eldercare.settings import Settings
+from field_service.coverage_job import CoverageJob
+from field_service.models import (
+    DeviceTestRow,
+    FieldNoticeRow,
+    OrderEventRow,
+    ResponderRow,
+    VisitCategoryRow,
+    VisitRow,
+    WorkOrderRow,
+)
+from field_service.orders import OrderStore
+from field_service.policy import FieldPolicy
+from field_service.response_points import ResponseJob
+from field_service.timers import PeriodicJob
 from gateway import (
     pages,
     routes_activity,
     routes_alerts,
     routes_auth,
     routes_away,
+    routes_device_tests,
     routes_family,
+    routes_field,
     routes_providers,
     routes_registry,
+    routes_visits,
 )
 from gateway.audit import AuditRow
 from gateway.auth import TokenRow, can_handle_alerts
@@ -49,6 +67,7 @@ from gateway.context import (
     optional_principal,
 )
 from gateway.family_link import FamilyContactRow
+from gateway.field_context import FieldContext
 from gateway.metrics_access import metrics_token, token_matches
 from gateway.ports import AlertService, IndexProvider, InfluxQuery
 from gateway.routes_family import FamilyPrefRow
@@ -60,6 +79,17 @@ log = get_logger(__name__)
 
 GATEWAY_TABLES: list[Table] = [
     cast(Table, t.__table__) for t in (UserRow, TokenRow, AuditRow, FamilyPrefRow, FamilyContactRow)
+] + [
+    cast(Table, t.__table__)
+    for t in (
+        ResponderRow,
+        WorkOrderRow,
+        OrderEventRow,
+        FieldNoticeRow,
+        VisitRow,
+        VisitCategoryRow,
+        DeviceTestRow,
+    )
 ]
 ADMIN_PASSWORD_ENV = "ELDERCARE_ADMIN_PASSWORD"
 
@@ -85,6 +115,7 @@ TAGS = [
     {"name": "activity", "description": "A resident's recent activity and readings"},
     {"name": "devices", "description": "Device health"},
     {"name": "family", "description": "The family portal"},
+    {"name": "field", "description": "Responders, dispatch work orders, the responder's page"},
     {"name": "stream", "description": "Live stream of alert changes (Server-Sent Events)"},
     {"name": "admin", "description": "Accounts and registry edits (admins only)"},
     {"name": "platform", "description": "Health and metrics"},
@@ -143,6 +174,27 @@ async def init_gateway_store(sessions: Sessions) -> None:
         await session.commit()
 
 
+def field_jobs(
+    settings: Settings,
+    sessions: Sessions,
+    store: OrderStore,
+    index_provider: IndexProvider,
+    influx: Any,
+) -> list[PeriodicJob]:
+    """Visit coverage and field response figures to InfluxDB for the Coverage and
+    Operations dashboards, when the gateway can write to InfluxDB."""
+    if not isinstance(influx, InfluxClient):
+        return []
+
+    async def sites() -> list[Site]:
+        return list((await index_provider.current()).document.sites)
+
+    async def write(lines: list[str]) -> None:
+        await influx.write(lines, settings.influx_db)
+
+    return [CoverageJob(sessions, sites, write), ResponseJob(store, sites, write)]
+
+
 def create_app(
     settings: Settings,
     *,
@@ -168,6 +220,15 @@ def create_app(
         hub=hub,
         registry_validators=tuple(registry_validators),
     )
+    orders = OrderStore(sessions, FieldPolicy.load(settings.field_policy))
+    field = FieldContext.build(
+        orders,
+        alert_service,
+        hub,
+        clock,
+        poll_s=hub_poll_s,
+        jobs=field_jobs(settings, sessions, orders, index_provider, influx),
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -175,9 +236,11 @@ def create_app(
         if await ensure_first_admin(sessions, first_admin_password(), clock.now()):
             log.info("created the first admin account 'admin' from %s", ADMIN_PASSWORD_ENV)
         await hub.start()
+        await field.start()
         try:
             yield
         finally:
+            await field.stop()
             await hub.stop()
 
     app = FastAPI(
@@ -195,6 +258,7 @@ def create_app(
     # Outermost: an oversized body is refused before anything else reads it.
     app.add_middleware(BodyLimit)
     app.state.gateway = ctx
+    app.state.field = field
     for module in (
         routes_auth,
         routes_alerts,
@@ -202,6 +266,9 @@ def create_app(
         routes_away,
         routes_activity,
         routes_family,
+        routes_field,
+        routes_visits,
+        routes_device_tests,
         routes_providers,
     ):
         app.include_router(module.router)

@@ -151,6 +151,8 @@ def can_see_alert(account: Account, site: Site | None, resident_id: str | None) 
     of a shared site; staff see alerts of sites in their scope."""
     if site is None:
         return account.role is Role.ADMIN
+    if account.role is Role.RESPONDER:
+        return False  # responders see the alerts of their own work orders only (field_service)
     if account.role is Role.FAMILY and resident_id is None:
         # A site-wide alert (the home went offline) concerns the family of a home,
         # not the families of everyone else in an institution.

@@ -11,6 +11,7 @@ from typing import Any
 
 from alerts import terms
 from eldercare.domain import AlertKind, Severity
+from gateway.i18n_field import FIELD_UI
 
 UI: dict[str, dict[str, str]] = {
     "app.title": {"zh-CN": "居家养老安全监护", "en": "Elder-care monitoring"},
@@ -380,7 +381,7 @@ def catalogue() -> dict[str, Any]:
     outcome.*."""
     out: dict[str, dict[str, str]] = {lang: {} for lang in terms.LANGUAGES}
     for lang in terms.LANGUAGES:
-        for key, texts in UI.items():
+        for key, texts in (UI | FIELD_UI).items():
             out[lang][key] = texts[lang]
         for kind in AlertKind:
             out[lang][f"kind.{kind.value}"] = terms.kind_term(kind, lang)

@@ -20,7 +20,10 @@ _PAGES = {
     "/console": "console.html",
     "/console/floor": "floor.html",
     "/console/devices": "devices.html",
+    "/console/coverage": "coverage.html",
+    "/console/field": "board.html",
     "/family": "family.html",
+    "/field": "field.html",
     "/login": "login.html",
 }
 # Security headers (CSP and the rest) are added to every response by

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
+from typing import Protocol
 
 from eldercare.logs import get_logger
 from eldercare.periodic import Periodic
@@ -26,10 +27,15 @@ RETRY_MS = 2000
 RECHECK_TOKEN_S = 60.0
 
 
-class ChangeHub:
-    """Polls the feed's latest sequence number and broadcasts that it moved."""
+class SeqSource(Protocol):
+    async def latest_seq(self) -> int: ...
 
-    def __init__(self, alert_service: AlertService, poll_s: float = 0.25) -> None:
+
+class ChangeHub:
+    """Polls the feed's latest sequence number and broadcasts that it moved (the alert
+    feed, or any other feed with a `latest_seq`: the field orders use one too)."""
+
+    def __init__(self, alert_service: SeqSource, poll_s: float = 0.25) -> None:
         self._alerts = alert_service
         self._poll_s = poll_s
         self._latest = 0

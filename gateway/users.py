@@ -40,6 +40,9 @@ class Role(StrEnum):
     SUPERVISOR = "supervisor"
     ADMIN = "admin"
     FAMILY = "family"
+    # Goes to the door (community worker, 网格员, volunteer, nurse): scope is the service
+    # area; sees their own work orders and the area's residents, not the alert queue.
+    RESPONDER = "responder"
 
 
 class AccountError(EldercareError, ValueError):
@@ -133,7 +136,7 @@ def password_matches(password_hash: str, password: str) -> bool:
 
 
 def _validate(role: Role, scope: str | None, residents: list[str]) -> None:
-    if role in (Role.OPERATOR, Role.SUPERVISOR) and not scope:
+    if role in (Role.OPERATOR, Role.SUPERVISOR, Role.RESPONDER) and not scope:
         raise AccountError(f"a {role} needs --scope (an organisation path)")
     if role is Role.FAMILY:
         if scope:

@@ -387,7 +387,8 @@
         : el("p", { class: "muted" }, "–"));
 
     return el("div", { class: "detail-inner", "data-alert": a.id }, head, EC.hazardAdvice(a.kind), actions,
-      el("div", { class: "cards" }, card, contactList, evidence, strip, hist, sent));
+      el("div", { class: "cards" }, card, contactList, evidence,
+        typeof ECField !== "undefined" ? ECField.panel(a) : null, strip, hist, sent));
   }
 
   function renderStrip(act) {

@@ -58,6 +58,7 @@
     const st = document.getElementById("state");
     st.textContent = text;
     st.className = "state-sentence st-" + cls;
+    if (typeof ECFamilyField !== "undefined") ECFamilyField.show(view.resident);
     document.getElementById("where").textContent = [view.resident.site_name, view.resident.address].filter(Boolean).join(" · ");
     const tl = document.getElementById("timeline");
     tl.replaceChildren(...(view.today.length ? view.today.map((i) => el("li", { class: "tl-" + i.kind },

@@ -25,7 +25,8 @@
     }
     const body = await resp.json();
     const next = new URLSearchParams(location.search).get("next");
-    const home = body.account.role === "family" ? "/family" : "/console";
+    const homes = { family: "/family", responder: "/field" };
+    const home = homes[body.account.role] || "/console";
     location.href = next && next.startsWith("/") && !next.startsWith("//") ? next : home;
   });
 })();

@@ -40,6 +40,12 @@ from eldercare.influx import InfluxClient, encode_line, quote_ident, ts_to_ns
 from eldercare.registry_index import RegistryIndex
 from eldercare.registry_model import RegistryDocument
 from eldercare.settings import Settings
+from field_service.coverage import coverage
+from field_service.coverage_points import coverage_lines
+from field_service.lifecycle import OrderState
+from field_service.orders import WorkOrder
+from field_service.response_points import response_lines
+from field_service.visits import VisitCategory, VisitPeriod
 from ingest.service import IngestService
 from tests.helpers.ingest import RecordingSink, wait_until
 
@@ -222,6 +228,18 @@ async def filled(
     assert recorder.invalid == 0 and recorder.dropped == 0
     lines, sites_online, devices_online = _status_lines(doc, last_seen, open_by_site, sim.end)
     await client.write(lines, db)
+    # Visit coverage as field_service.coverage_job writes it (every resident monthly here).
+    every = [VisitCategory("all", (), VisitPeriod.MONTH)]
+    month = datetime.fromtimestamp(sim.end, ZONE).strftime("%Y-%m")
+    await client.write(coverage_lines(coverage(doc.sites, every, [], month, sim.end), sim.end), db)
+    # Field response figures as field_service.response_points writes them: one order, arrived.
+    site0 = doc.sites[0]
+    order = WorkOrder(
+        "wo-1", "dispatch", site0.id, None, None, "sos", "w", OrderState.DONE, 1, "op",
+        sim.end - 1800, sim.end - 1700, sim.end - 1700, sim.end - 1400, sim.end, sim.end - 1650,
+        None, sim.end - 900, sim.end - 600, False, False, None, "resident_fine", None,
+    )  # fmt: skip
+    await client.write(response_lines([order], {site0.id: site0.organisation}, sim.end), db)
     now_ms = int(time.time() * 1000)
     span = TimeRange(int((START - 3600) * 1000), now_ms + 3_600_000, "10m")
     yield Filled(

@@ -18,6 +18,7 @@ PACKAGES = [
     "gateway",
     "device_sim",
     "dashboards",
+    "field_service",
     "eldercare_app",
     "benchmarks",
     "evaluation",

@@ -21,7 +21,12 @@ from tests.helpers.gateway import PASSWORD, build_gateway, db_url, serve, sos
 
 # Long-lived or self-defeating for a generator: the stream never ends; logout and
 # revoke would sign the test out of its own session.
-EXCLUDED = {"/api/stream", "/api/auth/logout", "/api/users/{username}/revoke"}
+EXCLUDED = {
+    "/api/stream",
+    "/api/field/stream",
+    "/api/auth/logout",
+    "/api/users/{username}/revoke",
+}
 
 
 class _ServerThread(threading.Thread):
