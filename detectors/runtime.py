@@ -456,13 +456,17 @@ class DetectorRuntime:
         await asyncio.sleep(0)  # a write of few sites may not have yielded at all
         self._task = asyncio.create_task(self._run(), name="detector-runtime")
 
-    async def stop(self) -> None:
+    async def stop(self, save: bool = True) -> None:
+        """Stop the timer loop and save every site; `save=False` when this runtime lost
+        its sites to another process (a lost lease), whose snapshots must not be
+        overwritten with these older states."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        await self.save_snapshots(only_dirty=False)
+        if save:
+            await self.save_snapshots(only_dirty=False)
 
     async def _run(self) -> None:
         while True:

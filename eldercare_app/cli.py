@@ -140,11 +140,17 @@ def run(
     clock_mode: Annotated[
         str | None, typer.Option("--clock", help="wall (live) or event (replay, simulation)")
     ] = None,
+    role: Annotated[
+        str | None,
+        typer.Option(
+            "--role",
+            help="run one role of a cluster on NATS JetStream: ingest, detectors, pipeline"
+            " or gateway (docs/cluster.md); without it, everything in this process",
+        ),
+    ] = None,
 ) -> None:
     """Run the platform in one process: ingest, detectors, alerts and the gateway."""
     import asyncio
-
-    from eldercare_app.wiring import run_until_signalled
 
     overrides: dict[str, object] = {}
     if port is not None:
@@ -153,7 +159,22 @@ def run(
         overrides["clock_mode"] = clock_mode
     settings = load_settings(**overrides)
     configure_logging(settings.log_level, settings.log_format)
-    asyncio.run(run_until_signalled(settings))
+    if role is None:
+        from eldercare_app.wiring import run_until_signalled
+
+        asyncio.run(run_until_signalled(settings))
+        return
+    from cluster.jetstream import ClusterUnavailable
+    from eldercare_app.cluster_roles import ROLES, run_role_until_signalled
+
+    if role not in ROLES:
+        typer.secho(f"error: --role must be one of {', '.join(ROLES)}", fg="red", err=True)
+        raise typer.Exit(2)
+    try:
+        asyncio.run(run_role_until_signalled(role, settings))
+    except ClusterUnavailable as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from exc
 
 
 db_app = typer.Typer(help="The relational store (SQLite or PostgreSQL).", no_args_is_help=True)

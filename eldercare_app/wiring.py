@@ -203,8 +203,11 @@ async def build_platform(
     *,
     clock: Clock | None = None,
     serve_http: bool = True,
+    stages: bool = True,
 ) -> Platform:
-    """Construct every part, wired together; nothing runs until `Platform.start()`."""
+    """Construct every part, wired together; nothing runs until `Platform.start()`.
+    `stages=False`: only the gateway runs (a cluster's gateway role; the stages run in
+    their own processes and meet it in the shared store)."""
     clock = clock or WallClock()
     engine = create_engine(settings.database_url)
     await prepare_store(engine)
@@ -279,7 +282,7 @@ async def build_platform(
         settings=settings,
         engine=engine,
         registry=registry,
-        components=[alert_pipeline, detector_runtime, status, ingest],
+        components=[alert_pipeline, detector_runtime, status, ingest] if stages else [],
         parts=PlatformParts(
             alerts=alert_pipeline,
             alert_service=alert_service,

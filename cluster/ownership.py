@@ -1,0 +1,128 @@
+"""Which detector worker owns which partition: leases, a fair share, rebalancing.
+
+Every worker runs the same loop, a third of the lease TTL apart: it says it is alive
+(a key in the workers bucket, expiring with the TTL), renews the partition leases it
+holds, gives up what is above its fair share (partitions ÷ live workers, rounded up)
+and takes free partitions up to it. A new worker therefore makes the others give
+partitions up at their next turn; a dead one stops renewing and its partitions come
+free a TTL later, to be taken by whoever looks first. No worker decides for another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import zlib
+from collections.abc import Awaitable, Callable
+
+import nats.js.errors
+
+from cluster.jetstream import JetStream
+from cluster.leases import Lease
+from cluster.partitions import fair_share
+from eldercare.logs import get_logger
+from eldercare.metrics import gauge
+
+log = get_logger(__name__)
+
+_owned = gauge("eldercare_cluster_partitions_owned", "partitions this worker holds leases for")
+
+# Called with a partition just taken (restore and consume) or about to be released
+# (`graceful`: save and stop; not graceful: the lease was lost, stop without saving).
+OnGain = Callable[[int], Awaitable[None]]
+OnLoss = Callable[[int, bool], Awaitable[None]]
+
+
+def lease_key(partition: int) -> str:
+    return f"partition.{partition}"
+
+
+class PartitionOwnership:
+    def __init__(
+        self,
+        stream: JetStream,
+        worker_id: str,
+        partitions: int,
+        ttl_s: float,
+        on_gain: OnGain,
+        on_loss: OnLoss,
+    ) -> None:
+        self.stream = stream
+        self.worker_id = worker_id
+        self.partitions = partitions
+        self.ttl_s = ttl_s
+        self.on_gain = on_gain
+        self.on_loss = on_loss
+        self.held: dict[int, Lease] = {}
+        self._task: asyncio.Task[None] | None = None
+        # Each worker looks at free partitions from its own starting point, so workers
+        # starting together do not all race for partition 0.
+        start = zlib.crc32(worker_id.encode()) % partitions
+        self._order = [(start + i) % partitions for i in range(partitions)]
+
+    async def start(self) -> None:
+        await self.turn()
+        self._task = asyncio.create_task(self._loop(), name="partition-ownership")
+
+    async def stop(self) -> None:
+        """Hand every partition back (saved) so the others take them without waiting."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        for partition in sorted(self.held):
+            await self._give_up(partition)
+        with contextlib.suppress(nats.js.errors.Error):
+            await self.stream.workers.delete(self.worker_id)
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.ttl_s / 3)
+            try:
+                await self.turn()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # NATS away for a moment: try again next turn
+                log.exception("partition ownership turn failed")
+
+    async def live_workers(self) -> int:
+        try:
+            return len(await self.stream.workers.keys())
+        except nats.js.errors.NoKeysError:
+            return 0
+
+    async def turn(self) -> None:
+        await self.stream.workers.put(self.worker_id, b"alive")
+        for partition, lease in list(self.held.items()):
+            if not await lease.renew():
+                del self.held[partition]
+                log.warning("partition lease lost", extra={"partition": partition})
+                await self.on_loss(partition, False)
+        share = fair_share(self.partitions, max(1, await self.live_workers()))
+        for partition in sorted(self.held, reverse=True)[: max(0, len(self.held) - share)]:
+            await self._give_up(partition)
+        for partition in self._order:
+            if len(self.held) >= share:
+                break
+            if partition in self.held:
+                continue
+            lease = Lease(self.stream.leases, lease_key(partition), self.worker_id)
+            if await lease.take():
+                self.held[partition] = lease
+                log.info("partition taken", extra={"partition": partition})
+                try:
+                    await self.on_gain(partition)
+                except Exception:
+                    log.exception("partition start failed", extra={"partition": partition})
+                    del self.held[partition]
+                    await lease.release()
+        _owned.set(len(self.held))
+
+    async def _give_up(self, partition: int) -> None:
+        lease = self.held.pop(partition)
+        try:
+            await self.on_loss(partition, True)
+        finally:
+            await lease.release()
+        log.info("partition released", extra={"partition": partition})
