@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 import nats
 import nats.errors
@@ -17,19 +16,6 @@ from cluster.jetstream import LEASES_BUCKET, POSITIONS_BUCKET, WORKERS_BUCKET
 from cluster.partitions import READINGS_STREAM, TRANSITIONS_STREAM
 from cluster.wire import transition_from
 from eldercare.domain import Transition
-from eldercare_app.local_services import NatsCluster
-
-
-def start_cluster(run_dir: Path) -> NatsCluster:
-    cluster = NatsCluster(run_dir)
-    for node in cluster.nodes:
-        node.start()
-    return cluster
-
-
-def stop_cluster(cluster: NatsCluster) -> None:
-    for node in cluster.nodes:
-        node.stop()
 
 
 async def wipe(url: str) -> None:

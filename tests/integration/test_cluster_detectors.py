@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from cluster.jetstream import JetStream, open_jetstream
 from cluster.publishers import JetStreamReadings, _duplicates
@@ -22,20 +19,13 @@ from eldercare.settings import Settings
 from eldercare_app.cluster_roles import DetectorWorker
 from eldercare_app.local_services import NatsCluster
 from eldercare_app.wiring import prepare_store
-from tests.helpers.cluster import start_cluster, stop_cluster, stored_transitions, until, wipe
+from tests.helpers.cluster import stored_transitions, until, wipe
 from tests.helpers.detectors import home_site
 
 PARTITIONS = 4
 SITES = 12
 T0 = 1_780_000_000.0
 TTL = 1.5
-
-
-@pytest.fixture(scope="module")
-def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCluster]:
-    cluster = start_cluster(tmp_path_factory.mktemp("nats"))
-    yield cluster
-    stop_cluster(cluster)
 
 
 def index() -> RegistryIndex:
