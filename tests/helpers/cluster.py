@@ -22,13 +22,22 @@ async def wipe(url: str) -> None:
     """Remove the cluster's streams and buckets, so a test starts from nothing."""
     nc = await nats.connect(url.split(","))
     js = nc.jetstream(timeout=5)
+    deadline = time.monotonic() + 30
     try:
-        for name in (READINGS_STREAM, TRANSITIONS_STREAM):
-            with contextlib.suppress(nats.js.errors.NotFoundError):
-                await js.delete_stream(name)
-        for bucket in (LEASES_BUCKET, WORKERS_BUCKET, POSITIONS_BUCKET):
-            with contextlib.suppress(nats.js.errors.NotFoundError):
-                await js.delete_key_value(bucket)
+        while True:
+            try:
+                for name in (READINGS_STREAM, TRANSITIONS_STREAM):
+                    with contextlib.suppress(nats.js.errors.NotFoundError):
+                        await js.delete_stream(name)
+                for bucket in (LEASES_BUCKET, WORKERS_BUCKET, POSITIONS_BUCKET):
+                    with contextlib.suppress(nats.js.errors.NotFoundError):
+                        await js.delete_key_value(bucket)
+                return
+            except (nats.errors.TimeoutError, nats.js.errors.ServiceUnavailableError):
+                # A cluster just started answers before JetStream has its leader.
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.25)
     finally:
         await nc.close()
 
