@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import nats
 import nats.errors
@@ -80,3 +80,31 @@ async def until(
         if time.monotonic() - start > timeout_s:
             raise AssertionError(f"not within {timeout_s} s: {what}")
         await asyncio.sleep(0.05)
+
+
+class SseReader:
+    """One open Server-Sent Events response, read event by event."""
+
+    def __init__(self, lines: AsyncIterator[str]) -> None:
+        self._lines = lines
+
+    async def next_event(self, within_s: float) -> dict[str, str]:
+        async def read() -> dict[str, str]:
+            event: dict[str, str] = {}
+            async for line in self._lines:
+                if line == "":
+                    if event:
+                        return event
+                elif not line.startswith(":"):
+                    name, _, value = line.partition(":")
+                    event[name] = value.lstrip(" ")
+            raise AssertionError("the stream ended")
+
+        return await asyncio.wait_for(read(), within_s)
+
+    async def next_of(self, kind: str, within_s: float) -> dict[str, str]:
+        deadline = time.monotonic() + within_s
+        while True:
+            event = await self.next_event(max(0.01, deadline - time.monotonic()))
+            if event.get("event") == kind:
+                return event
