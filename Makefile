@@ -64,6 +64,8 @@ bench: setup
 	@$(ELDERCARE) bench latency
 	@echo "== scale: homes one platform process follows in real time"
 	@$(ELDERCARE) bench scale
+	@echo "== cluster: roles in their own processes on NATS JetStream, 1/2/4 detector workers, faults"
+	@$(ELDERCARE) bench cluster
 	@echo "figures are recorded by hand in BENCHMARKS.md with the machine they ran on"
 
 clean: services-down
