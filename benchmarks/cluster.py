@@ -51,7 +51,7 @@ from benchmarks.support import (
     site_id,
 )
 from cluster.jetstream import LEASES_BUCKET
-from cluster.partitions import TRANSITIONS_SUBJECT, partition_of
+from cluster.partitions import TRANSITIONS_SUBJECT, fair_share, partition_of
 from eldercare_app.cluster_roles import PIPELINE_LEASE
 from eldercare_app.local_services import LocalServices, free_port
 
@@ -342,6 +342,13 @@ class Bench:
         self.roles.append(proc)
         return proc
 
+    def log_tails(self, chars: int = 1500) -> str:
+        out = []
+        for proc in self.roles:
+            with contextlib.suppress(OSError):
+                out.append(f"--- {proc.name}\n" + proc.log_path.read_text()[-chars:])
+        return "\n".join(out)
+
     def publish(self, kind: str, site: str) -> float:
         bodies: dict[str, tuple[str, dict[str, object]]] = {
             "sos": (f"eldercare/{site}/{site}-sos/sos", {"pressed": True}),
@@ -399,10 +406,19 @@ class Bench:
 
                 def settled(names: set[str] = names) -> bool:
                     owned = holders(watch.leases(), self.partitions)
-                    return len(owned) == self.partitions and set(owned.values()) == names
+                    share = fair_share(self.partitions, len(names))
+                    return (
+                        len(owned) == self.partitions
+                        and set(owned.values()) == names
+                        and max(Counter(owned.values()).values()) <= share
+                    )
 
                 if _wait(settled, 120) is None:
-                    raise RuntimeError(f"partitions did not settle over {count} workers")
+                    owned = holders(watch.leases(), self.partitions)
+                    raise RuntimeError(
+                        f"partitions did not settle over {count} workers: "
+                        f"{Counter(owned.values())}\n" + self.log_tails()
+                    )
                 result.steps.append(
                     self.measure(detectors, ingest, pipelines, gateway, live, watch,
                                  window_s, samples)
@@ -571,6 +587,10 @@ def _healthy(base: str) -> bool:
 def run_cluster_bench(
     homes: int, worker_counts: list[int], window_s: float, samples: int, partitions: int = 64
 ) -> ClusterResult:
+    keep = os.environ.get("ELDERCARE_BENCH_WORK")  # keep the role logs there
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        return Bench(homes, partitions, Path(keep)).run(worker_counts, window_s, samples)
     with tempfile.TemporaryDirectory(prefix="eldercare-bench-cluster-") as tmp:
         return Bench(homes, partitions, Path(tmp)).run(worker_counts, window_s, samples)
 

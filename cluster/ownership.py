@@ -94,30 +94,45 @@ class PartitionOwnership:
 
     async def turn(self) -> None:
         await self.stream.workers.put(self.worker_id, b"alive")
-        for partition, lease in list(self.held.items()):
-            if not await lease.renew():
-                del self.held[partition]
-                log.warning("partition lease lost", extra={"partition": partition})
-                await self.on_loss(partition, False)
+        await self._renew_all()
         share = fair_share(self.partitions, max(1, await self.live_workers()))
         for partition in sorted(self.held, reverse=True)[: max(0, len(self.held) - share)]:
             await self._give_up(partition)
+        taken: dict[int, Lease] = {}
         for partition in self._order:
-            if len(self.held) >= share:
+            if len(self.held) + len(taken) >= share:
                 break
             if partition in self.held:
                 continue
             lease = Lease(self.stream.leases, lease_key(partition), self.worker_id)
             if await lease.take():
-                self.held[partition] = lease
-                log.info("partition taken", extra={"partition": partition})
-                try:
-                    await self.on_gain(partition)
-                except Exception:
-                    log.exception("partition start failed", extra={"partition": partition})
-                    del self.held[partition]
-                    await lease.release()
+                taken[partition] = lease
+        if taken:
+            # Restored side by side: one after another, a dead worker's dozens of
+            # partitions would take many seconds to resume.
+            self.held.update(taken)
+            outcomes = await asyncio.gather(
+                *(self.on_gain(p) for p in taken), return_exceptions=True
+            )
+            for partition, outcome in zip(taken, outcomes, strict=True):
+                if isinstance(outcome, BaseException):
+                    log.error(
+                        "partition start failed",
+                        exc_info=outcome,
+                        extra={"partition": partition},
+                    )
+                    await self.held.pop(partition).release()
+                else:
+                    log.info("partition taken", extra={"partition": partition})
+            await self._renew_all()  # the restores may have taken a good part of the TTL
         _owned.set(len(self.held))
+
+    async def _renew_all(self) -> None:
+        for partition, lease in list(self.held.items()):
+            if not await lease.renew():
+                del self.held[partition]
+                log.warning("partition lease lost", extra={"partition": partition})
+                await self.on_loss(partition, False)
 
     async def _give_up(self, partition: int) -> None:
         lease = self.held.pop(partition)
