@@ -41,6 +41,8 @@ TRANSITIONS_MAX_AGE_S = 24 * 3600
 # A replay re-publishes transitions of at most one snapshot interval plus the lateness
 # the runtime allows; an hour of duplicate window covers both with room.
 DUPLICATE_WINDOW_S = 3600
+# JetStream answers slowly while a node is away or leaders are being elected.
+JETSTREAM_API_TIMEOUT_S = 10.0
 
 
 class ClusterUnavailable(EldercareError, RuntimeError):
@@ -81,7 +83,7 @@ async def open_jetstream(settings: Settings, *, name: str, timeout_s: float = 30
         )
     except Exception as exc:  # nats-py raises several unrelated types when nothing answers
         raise ClusterUnavailable(f"NATS at {settings.nats_url!r} did not answer: {exc}") from exc
-    js = nc.jetstream(timeout=5)
+    js = nc.jetstream(timeout=JETSTREAM_API_TIMEOUT_S)
     deadline = time.monotonic() + timeout_s
     while True:
         try:

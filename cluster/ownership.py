@@ -33,6 +33,9 @@ OnGain = Callable[[int], Awaitable[None]]
 OnLoss = Callable[[int, bool], Awaitable[None]]
 
 
+GAINS_AT_ONCE = 8
+
+
 def lease_key(partition: int) -> str:
     return f"partition.{partition}"
 
@@ -99,33 +102,44 @@ class PartitionOwnership:
         for partition in sorted(self.held, reverse=True)[: max(0, len(self.held) - share)]:
             await self._give_up(partition)
         taken: dict[int, Lease] = {}
-        for partition in self._order:
-            if len(self.held) + len(taken) >= share:
-                break
-            if partition in self.held:
-                continue
-            lease = Lease(self.stream.leases, lease_key(partition), self.worker_id)
-            if await lease.take():
-                taken[partition] = lease
-        if taken:
-            # Restored side by side: one after another, a dead worker's dozens of
-            # partitions would take many seconds to resume.
-            self.held.update(taken)
-            outcomes = await asyncio.gather(
-                *(self.on_gain(p) for p in taken), return_exceptions=True
-            )
-            for partition, outcome in zip(taken, outcomes, strict=True):
-                if isinstance(outcome, BaseException):
-                    log.error(
-                        "partition start failed",
-                        exc_info=outcome,
-                        extra={"partition": partition},
-                    )
-                    await self.held.pop(partition).release()
-                else:
-                    log.info("partition taken", extra={"partition": partition})
-            await self._renew_all()  # the restores may have taken a good part of the TTL
+        try:
+            for partition in self._order:
+                if len(self.held) + len(taken) >= share:
+                    break
+                if partition in self.held or partition in taken:
+                    continue
+                lease = Lease(self.stream.leases, lease_key(partition), self.worker_id)
+                if await lease.take():
+                    taken[partition] = lease
+        finally:
+            # Whatever was taken is ours to start (or to release if it fails), even when
+            # NATS stopped answering halfway through the loop.
+            if taken:
+                await self._start(taken)
         _owned.set(len(self.held))
+
+    async def _start(self, taken: dict[int, Lease]) -> None:
+        # Restored side by side (a few at a time, each creates a consumer): one after
+        # another, a dead worker's dozens of partitions would take many seconds.
+        self.held.update(taken)
+        limit = asyncio.Semaphore(GAINS_AT_ONCE)
+
+        async def gain(partition: int) -> None:
+            async with limit:
+                await self.on_gain(partition)
+
+        outcomes = await asyncio.gather(*(gain(p) for p in taken), return_exceptions=True)
+        for partition, outcome in zip(taken, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                log.error(
+                    "partition start failed",
+                    exc_info=outcome,
+                    extra={"partition": partition},
+                )
+                await self.held.pop(partition).release()
+            else:
+                log.info("partition taken", extra={"partition": partition})
+        await self._renew_all()  # the restores may have taken a good part of the TTL
 
     async def _renew_all(self) -> None:
         for partition, lease in list(self.held.items()):

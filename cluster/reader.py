@@ -8,6 +8,9 @@ partition was handled (a takeover replays from there).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 from collections.abc import AsyncIterator
 
 import nats.errors
@@ -23,6 +26,9 @@ from eldercare.metrics import counter
 log = get_logger(__name__)
 
 _bad = counter("eldercare_cluster_bad_messages_total", "stream messages that did not decode")
+_remade = counter(
+    "eldercare_cluster_consumers_remade_total", "partition consumers made again after a loss"
+)
 
 
 async def partition_batches(
@@ -32,9 +38,64 @@ async def partition_batches(
     *,
     batch: int = 1000,
     wait_s: float = 0.2,
+    check_every_s: float = 3.0,
 ) -> AsyncIterator[tuple[int, list[Reading]]]:
     """Yield (last stream sequence, readings) batches from sequence `after + 1` on;
-    (position, []) when nothing came within `wait_s` (so callers can do their timers)."""
+    (position, []) when nothing came within `wait_s` (so callers can do their timers).
+
+    The consumer lives on one NATS node: when that node goes away, so does the consumer,
+    and fetches just time out. So after `check_every_s` of nothing the consumer is
+    looked up, and made again from the position reached if it is gone."""
+    position = after
+    while True:
+        try:
+            sub = await _subscribe(js, partition, position)
+        except (nats.errors.Error, TimeoutError) as exc:
+            log.warning(
+                "partition consumer not made; trying again",
+                extra={"partition": partition, "error": str(exc)},
+            )
+            yield position, []
+            await asyncio.sleep(0.5)  # a back-off while NATS answers nothing
+            continue
+        quiet_since = time.monotonic()
+        try:
+            while True:
+                try:
+                    msgs = await sub.fetch(batch, timeout=wait_s)
+                except (nats.errors.TimeoutError, TimeoutError):
+                    yield position, []
+                    if time.monotonic() - quiet_since >= check_every_s:
+                        await sub.consumer_info()  # raises when the consumer is gone
+                        quiet_since = time.monotonic()
+                    continue
+                quiet_since = time.monotonic()
+                readings: list[Reading] = []
+                for msg in msgs:
+                    position = max(position, msg.metadata.sequence.stream)
+                    try:
+                        readings.append(reading_from(msg.data))
+                    except WireError as exc:
+                        _bad.inc()
+                        log.warning(
+                            "undecodable reading on the stream; skipped",
+                            extra={"partition": partition, "seq": position, "error": str(exc)},
+                        )
+                yield position, readings
+        except (nats.errors.Error, TimeoutError) as exc:
+            _remade.inc()
+            log.warning(
+                "partition consumer lost; making it again",
+                extra={"partition": partition, "position": position, "error": str(exc)},
+            )
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+
+async def _subscribe(
+    js: JetStreamContext, partition: int, after: int
+) -> JetStreamContext.PullSubscription:
     config = ConsumerConfig(
         ack_policy=AckPolicy.NONE,
         inactive_threshold=60.0,  # the server removes it once its reader is gone
@@ -45,28 +106,6 @@ async def partition_batches(
         config.opt_start_seq = after + 1
     else:
         config.deliver_policy = DeliverPolicy.ALL
-    sub = await js.pull_subscribe(
+    return await js.pull_subscribe(
         readings_subject(partition), durable=None, stream=READINGS_STREAM, config=config
     )
-    position = after
-    try:
-        while True:
-            try:
-                msgs = await sub.fetch(batch, timeout=wait_s)
-            except (nats.errors.TimeoutError, TimeoutError):
-                yield position, []
-                continue
-            readings: list[Reading] = []
-            for msg in msgs:
-                position = max(position, msg.metadata.sequence.stream)
-                try:
-                    readings.append(reading_from(msg.data))
-                except WireError as exc:
-                    _bad.inc()
-                    log.warning(
-                        "undecodable reading on the stream; skipped",
-                        extra={"partition": partition, "seq": position, "error": str(exc)},
-                    )
-            yield position, readings
-    finally:
-        await sub.unsubscribe()
