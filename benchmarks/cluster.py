@@ -44,6 +44,7 @@ from benchmarks.support import (
     Endpoints,
     LoadProcess,
     bench_registry,
+    influx_query,
     login,
     machine,
     percentiles_ms,
@@ -376,6 +377,7 @@ class Bench:
         watch: NatsWatch | None = None
         load: LoadProcess | None = None
         try:
+            influx_query(self.services.influxdb.url, 'CREATE DATABASE "bench_cluster"')
             doc = bench_registry(self.homes, self.prefix, None)
             prepare_store(database_url, doc, USER)
             http_port = free_port()

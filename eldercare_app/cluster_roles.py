@@ -330,6 +330,8 @@ class ActivePipeline:
                 msgs = await sub.fetch(500, timeout=0.5)
             except (nats.errors.TimeoutError, TimeoutError):
                 continue
+            if not msgs:
+                continue
             transitions: list[Transition] = []
             for msg in msgs:
                 try:
