@@ -24,6 +24,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import nats.errors
@@ -64,6 +65,8 @@ log = get_logger(__name__)
 Role = Literal["ingest", "detectors", "pipeline", "gateway"]
 ROLES: tuple[Role, ...] = ("ingest", "detectors", "pipeline", "gateway")
 PIPELINE_LEASE = "pipeline"
+HEARTBEAT_EVERY_S = 5.0
+HEARTBEAT_FILE = "heartbeat"
 SHARED_GROUP = "eldercare-ingest"  # the MQTT shared-subscription group of ingest workers
 
 
@@ -380,7 +383,9 @@ class RoleProcess:
     registry: RegistryWatcher
     engine: AsyncEngine
     components: list[Component]
+    heartbeat: Path  # touched while connected to NATS: the container's health check
     platform: Platform | None = None  # the gateway role serves HTTP through the platform
+    _beat: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         if self.platform is not None:
@@ -390,8 +395,20 @@ class RoleProcess:
         for component in self.components:
             await component.start()
             log.info("started", extra={"component": component.name, "role": self.role})
+        self._beat = asyncio.create_task(self._beat_while_connected(), name="heartbeat")
+
+    async def _beat_while_connected(self) -> None:
+        self.heartbeat.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            if self.stream.nc.is_connected:
+                self.heartbeat.touch()
+            await asyncio.sleep(HEARTBEAT_EVERY_S)
 
     async def stop(self) -> None:
+        if self._beat is not None:
+            self._beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._beat
         for component in reversed(self.components):
             try:
                 await component.stop()
@@ -418,7 +435,13 @@ async def build_role(role: Role, settings: Settings, *, clock: Clock | None = No
         assert app is not None
         waker = LiveStreamWaker(stream, app.state.gateway.hub.poke)
         return RoleProcess(
-            role, stream, platform.registry, platform.engine, [waker], platform=platform
+            role,
+            stream,
+            platform.registry,
+            platform.engine,
+            [waker],
+            heartbeat=settings.run_dir / HEARTBEAT_FILE,
+            platform=platform,
         )
     engine = create_engine(settings.database_url)
     await prepare_store(engine)
@@ -451,7 +474,9 @@ async def build_role(role: Role, settings: Settings, *, clock: Clock | None = No
             return pipeline
 
         components = [ActivePipeline(settings, stream, build, me)]
-    return RoleProcess(role, stream, registry, engine, components)
+    return RoleProcess(
+        role, stream, registry, engine, components, heartbeat=settings.run_dir / HEARTBEAT_FILE
+    )
 
 
 async def run_role_until_signalled(role: Role, settings: Settings) -> None:
