@@ -27,6 +27,11 @@ _duplicates = counter(
 )
 
 
+# A publish whose NATS node went away gets no answer: fail the batch after this long (the
+# broker delivers it again, through a node that is up) rather than the API's 10 s.
+PUBLISH_TIMEOUT_S = 3.0
+
+
 class JetStreamReadings:
     """Publishes each reading on its site's partition subject."""
 
@@ -40,7 +45,9 @@ class JetStreamReadings:
         await asyncio.gather(
             *(
                 self.js.publish(
-                    readings_subject(partition_of(r.site_id, self.partitions)), reading_bytes(r)
+                    readings_subject(partition_of(r.site_id, self.partitions)),
+                    reading_bytes(r),
+                    timeout=PUBLISH_TIMEOUT_S,
                 )
                 for r in readings
             )
@@ -65,6 +72,7 @@ class JetStreamTransitions:
                     transitions_subject(partition_of(t.site_id, self.partitions)),
                     transition_bytes(t),
                     headers={"Nats-Msg-Id": transition_id(t)},
+                    timeout=PUBLISH_TIMEOUT_S,
                 )
                 for t in transitions
             )
