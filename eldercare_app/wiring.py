@@ -50,6 +50,7 @@ from eldercare_app.mqtt_accounts import acl_text, issue_credentials, reload_brok
 from gateway.alert_adapter import PipelineAlertService
 from gateway.app import create_app  # also the users, tokens, audit and family tables
 from gateway.family_link import GatewayContactPreferences
+from gateway.sign_in_throttle import StoredSignInThrottle
 from ingest.service import IngestService
 from ingest.site_status import FanOutSink, SiteStatusTracker
 
@@ -259,6 +260,8 @@ async def build_platform(
             clock=clock,
             # API edits get the same detector-override check as `registry apply`.
             registry_validators=[registry_problems],
+            # A cluster's gateways (no stages here) share one sign-in budget.
+            sign_in_throttle=None if stages else StoredSignInThrottle(sessions),
         )
         config = uvicorn.Config(
             app,

@@ -1,0 +1,40 @@
+"""sign-in failures in the store (the throttle shared by gateways)
+
+Revision ID: 0003_cluster
+Revises: 0002
+Create Date: 2026-12-07 10:10:00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0003_cluster"
+down_revision: str | None = "0002"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "sign_in_failures",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("username", sa.String(length=128), nullable=False),
+        sa.Column("client", sa.String(length=64), nullable=False),
+        sa.Column("at", sa.Float(), nullable=False),
+        sa.Column("cleared", sa.Boolean(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("sign_in_failures", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_sign_in_failures_at"), ["at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_sign_in_failures_client"), ["client"], unique=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("sign_in_failures", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_sign_in_failures_client"))
+        batch_op.drop_index(batch_op.f("ix_sign_in_failures_at"))
+    op.drop_table("sign_in_failures")
