@@ -558,16 +558,20 @@ class LocalServices:
         mqtt_tls: bool = False,
         mqtt_auth: bool | None = None,
         *,
-        nats: bool = True,
+        nats: bool | None = None,
         cluster: bool | None = None,
     ) -> None:
-        """`nats`: also a NATS server (for the cluster roles); `cluster`: three NATS nodes
-        instead of one (None: as the last `up` of this run directory left them)."""
+        """`nats`: also a NATS server, for the cluster roles (`eldercare services up` asks
+        for it; the embedded platform, the demo and the tests need none); `cluster`: three
+        NATS nodes instead of one. None: as the last `up` of this run directory left them."""
         self.run_dir = run_dir
         self.mosquitto = Mosquitto(run_dir, tls=mqtt_tls, auth=mqtt_auth)
         self.influxdb = InfluxDB(run_dir)
+        had_cluster = (run_dir / "services" / "nats-1").is_dir()
         if cluster is None:
-            cluster = (run_dir / "services" / "nats-1").is_dir()
+            cluster = had_cluster
+        if nats is None:
+            nats = cluster or had_cluster or (run_dir / "services" / "nats").is_dir()
         self.nats_cluster = NatsCluster(run_dir) if nats and cluster else None
         self.nats: list[NatsServer] = []
         if self.nats_cluster is not None:

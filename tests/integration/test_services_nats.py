@@ -51,3 +51,20 @@ async def test_cluster_up_gives_three_nodes_one_jetstream(tmp_path: Path) -> Non
         LocalServices(tmp_path).down()
         blocker.close()
     assert not any(n.running() for n in LocalServices(tmp_path, cluster=True).nats)
+
+
+def test_single_nats_when_asked_none_for_the_embedded_platform(tmp_path: Path) -> None:
+    embedded = LocalServices(tmp_path / "embedded")  # demo, tests: no NATS needed
+    assert embedded.nats == []
+    services = LocalServices(tmp_path / "cli", nats=True)  # `eldercare services up`
+    try:
+        statuses = services.up()
+        assert [s.name for s in statuses] == ["mosquitto", "influxdb", "nats"]
+        assert all(s.healthy for s in statuses)
+        env = read_env_file(tmp_path / "cli")
+        assert env["ELDERCARE_NATS_URL"] == services.nats[0].url
+        assert env["ELDERCARE_CLUSTER_REPLICAS"] == "1"
+        # A later command of the same run directory keeps the NATS it found.
+        assert [n.name for n in LocalServices(tmp_path / "cli").nats] == ["nats"]
+    finally:
+        services.down()
