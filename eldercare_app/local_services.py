@@ -538,11 +538,10 @@ class NatsCluster:
 
     def __init__(self, run_dir: Path) -> None:
         self.nodes: list[NatsServer] = []
+        # The first node to start settles every node's cluster port (its routes name
+        # them all); nothing is written before that, so looking costs nothing.
         for i in range(1, self.size + 1):
             self.nodes.append(NatsServer(run_dir, node=f"nats-{i}", peers=self.nodes))
-        # Routes name every node's cluster port: settle them before any node starts.
-        for node in self.nodes:
-            node.ensure_cluster_port()
 
     @property
     def url(self) -> str:
