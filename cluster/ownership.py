@@ -34,6 +34,7 @@ OnLoss = Callable[[int, bool], Awaitable[None]]
 
 
 GAINS_AT_ONCE = 8
+RELEASES_PER_TURN = 4  # each is saved first: a rebalance is spread over a few turns
 
 
 def lease_key(partition: int) -> str:
@@ -58,6 +59,7 @@ class PartitionOwnership:
         self.on_loss = on_loss
         self.held: dict[int, Lease] = {}
         self._task: asyncio.Task[None] | None = None
+        self._renewer: asyncio.Task[None] | None = None
         # Each worker looks at free partitions from its own starting point, so workers
         # starting together do not all race for partition 0.
         start = zlib.crc32(worker_id.encode()) % partitions
@@ -66,14 +68,18 @@ class PartitionOwnership:
     async def start(self) -> None:
         await self.turn()
         self._task = asyncio.create_task(self._loop(), name="partition-ownership")
+        # Renewals on their own: a turn handing partitions over (each saved first) may
+        # take longer than a TTL, and must not let the partitions kept expire meanwhile.
+        self._renewer = asyncio.create_task(self._renew_loop(), name="lease-renewal")
 
     async def stop(self) -> None:
         """Hand every partition back (saved) so the others take them without waiting."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        for task in (self._task, self._renewer):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._renewer = None
         for partition in sorted(self.held):
             await self._give_up(partition)
         with contextlib.suppress(nats.js.errors.Error):
@@ -89,6 +95,17 @@ class PartitionOwnership:
             except Exception:  # NATS away for a moment: try again next turn
                 log.exception("partition ownership turn failed")
 
+    async def _renew_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.ttl_s / 4)
+            try:
+                await self.stream.workers.put(self.worker_id, b"alive")
+                await self._renew_all()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("lease renewal failed")
+
     async def live_workers(self) -> int:
         try:
             return len(await self.stream.workers.keys())
@@ -99,7 +116,8 @@ class PartitionOwnership:
         await self.stream.workers.put(self.worker_id, b"alive")
         await self._renew_all()
         share = fair_share(self.partitions, max(1, await self.live_workers()))
-        for partition in sorted(self.held, reverse=True)[: max(0, len(self.held) - share)]:
+        surplus = sorted(self.held, reverse=True)[: max(0, len(self.held) - share)]
+        for partition in surplus[:RELEASES_PER_TURN]:  # the rest at the next turns
             await self._give_up(partition)
         taken: dict[int, Lease] = {}
         try:
@@ -143,15 +161,21 @@ class PartitionOwnership:
 
     async def _renew_all(self) -> None:
         for partition, lease in list(self.held.items()):
+            if self.held.get(partition) is not lease:
+                continue  # handed over meanwhile (the turn and the renewals interleave)
             if not await lease.renew():
+                if self.held.get(partition) is not lease:
+                    continue
                 del self.held[partition]
                 log.warning("partition lease lost", extra={"partition": partition})
                 await self.on_loss(partition, False)
 
     async def _give_up(self, partition: int) -> None:
-        lease = self.held.pop(partition)
+        # Still held (and renewed) while it is saved, so no one restores it half-saved.
         try:
             await self.on_loss(partition, True)
         finally:
-            await lease.release()
+            lease = self.held.pop(partition, None)
+            if lease is not None:
+                await lease.release()
         log.info("partition released", extra={"partition": partition})

@@ -112,7 +112,7 @@ class Harness:
 
 def die(worker: DetectorWorker) -> None:
     """What kill -9 leaves: no snapshot saved, no lease released, nothing said."""
-    tasks = [worker.ownership._task]
+    tasks = [worker.ownership._task, worker.ownership._renewer]
     for runner in worker.runners.values():
         tasks += [runner._task, runner.runtime._task]
     for task in tasks:
