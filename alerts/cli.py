@@ -127,6 +127,7 @@ def _run(
             return await work(settings, service, index)
         finally:
             if isinstance(recorder, InfluxAlertEventRecorder):
+                await recorder.flush()  # the service only submits its events
                 # InfluxDB away: the platform's recorder writes them later.
                 await recorder.hand_over()
             if client is not None:

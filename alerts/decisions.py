@@ -7,13 +7,58 @@ from dataclasses import replace
 
 from alerts.policy import Delivery, InhibitRule, InhibitRules, SeverityPolicy, Silence
 from alerts.records import AlertChange, AlertRecord, EscalationState
+from eldercare.domain import AlertChangeKind, AlertKind, AlertStatus, TransitionAction
+
+# Kinds whose trigger is an event, not a state: every new SOS press, every new fall is
+# something that just happened to a person, so on an alert already acknowledged (and
+# not resolved) it is news again. Value: which trigger actions are a new event (an SOS
+# detector reports a press within its repeat window as an update; a fall detector's
+# update is the same fall changing its radar status, not a new fall) and what the
+# console says ("pressed again", "fell again"). Kinds not listed are conditions (out of
+# bed, silent, offline, low battery...): one still or again true while a person is
+# already handling it adds nothing they must act on, so it only updates the alert.
+RE_RAISING_TRIGGERS: dict[AlertKind, tuple[frozenset[TransitionAction], str]] = {
+    AlertKind.SOS: (
+        frozenset({TransitionAction.RAISE, TransitionAction.UPDATE}),
+        "pressed_again",
+    ),
+    AlertKind.FALL: (frozenset({TransitionAction.RAISE}), "fell_again"),
+    AlertKind.WEARABLE_FALL: (frozenset({TransitionAction.RAISE}), "fell_again"),
+}
+
+
+def re_raise_of(
+    kind: AlertKind, status: AlertStatus, action: TransitionAction, ts: float, last_update: float
+) -> str | None:
+    """What a trigger on an existing alert means when it re-raises it ("pressed_again",
+    "fell_again"), else None. Only an acknowledged, unresolved alert is re-raised (an
+    open one is still escalating), and only by a trigger newer than anything merged into
+    it: a redelivered or replayed transition (same event time) is not a second press."""
+    found = RE_RAISING_TRIGGERS.get(kind)
+    if found is None or status != AlertStatus.ACKNOWLEDGED or ts <= last_update:
+        return None
+    actions, what = found
+    return what if action in actions else None
+
+
+def waiting_since(alert: AlertRecord) -> float:
+    """Wall time the alert began waiting for a person: stored, or re-raised since."""
+    again = alert.details.get("re_raised")
+    if isinstance(again, dict) and isinstance(again.get("at"), int | float):
+        return float(again["at"])
+    return alert.created_at
+
+
+NOTIFYING_CHANGES = frozenset(
+    {AlertChangeKind.RAISED, AlertChangeKind.SEVERITY_RAISED, AlertChangeKind.RE_RAISED}
+)
 
 
 def should_notify(change: AlertChange) -> bool:
-    """Dedup: a new alert or a rise in severity of an unacknowledged one is news; a
-    repeated trigger, or a condition that came back while its escalation still runs,
-    is not."""
-    return change.change in ("raised", "severity_raised") and (change.alert.status == "open")
+    """Dedup: a new alert, a rise in severity of an unacknowledged one, or a new press
+    or fall on an acknowledged one (re-raised) is news; a repeated trigger, or a
+    condition that came back while its escalation still runs, is not."""
+    return change.change in NOTIFYING_CHANGES and change.alert.status == AlertStatus.OPEN
 
 
 def inhibitor_of(

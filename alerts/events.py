@@ -5,6 +5,12 @@ The store is the record of truth; these events are a copy for dashboards. A writ
 that fails for a transient reason is kept (bounded) and retried with the next
 batch, and anything dropped beyond the bound is counted and logged.
 
+The alert pipeline never waits for InfluxDB: it `submit`s events (encoded into the
+backlog at once) and a background flush of its own writes them, so a hung InfluxDB
+(a write waits out its 10 s timeout) holds up neither storing an alert, nor the
+live stream, nor the first notification. `record` (submit, then flush) is for
+callers that want the write done, such as the one-shot CLI.
+
 A process that ends with events still unwritten (InfluxDB away) hands them over
 (`hand_over`): one fsync'd file of lines in the outbox folder (`<run_dir>/
 alert-events-outbox`). A running recorder (the platform's, flushed every tick)
@@ -33,6 +39,7 @@ log = get_logger(__name__)
 
 EVENTS = (
     "raised",
+    "re_raised",
     "updated",
     "cleared",
     "acknowledged",
@@ -99,9 +106,23 @@ class AlertEventRecorder(Protocol):
         """Write the events; never raise for an outage (keep, retry, count)."""
         ...
 
+    def submit(self, events: Sequence[AlertEvent]) -> None:
+        """Take the events for a later `flush`, without waiting for anything."""
+        ...
+
+    async def flush(self) -> None:
+        """Write what was submitted; never raise for an outage (keep, retry, count)."""
+        ...
+
 
 class NullRecorder:
     async def record(self, events: Sequence[AlertEvent]) -> None:
+        return None
+
+    def submit(self, events: Sequence[AlertEvent]) -> None:
+        return None
+
+    async def flush(self) -> None:
         return None
 
 
@@ -135,6 +156,11 @@ class InfluxAlertEventRecorder:
         self._flush_lock = asyncio.Lock()
 
     async def record(self, events: Sequence[AlertEvent]) -> None:
+        self.submit(events)
+        await self.flush()
+
+    def submit(self, events: Sequence[AlertEvent]) -> None:
+        """Encode the events into the backlog; the next `flush` writes them."""
         for e in events:
             if e.org is None:
                 e = AlertEvent(
@@ -153,7 +179,6 @@ class InfluxAlertEventRecorder:
             except LineProtocolError as exc:
                 self.invalid += 1
                 log.warning("alert event not encodable", extra={"error": str(exc)})
-        await self.flush()
 
     async def flush(self) -> None:
         if await self._flush_backlog():

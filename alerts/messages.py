@@ -14,10 +14,19 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from alerts.channels.templates import TemplateParams
 from alerts.policy import Centre
 from alerts.recipients import Recipient, contacts_for
 from alerts.records import AlertRecord
-from alerts.terms import kind_term, language_of, outcome_term, severity_tag
+from alerts.terms import (
+    AGAIN_TERMS,
+    again_term,
+    hazard_advice,
+    kind_term,
+    language_of,
+    outcome_term,
+    severity_tag,
+)
 from eldercare.registry_model import Resident, Site
 
 
@@ -72,6 +81,18 @@ def _minutes(alert: AlertRecord, lang: str) -> str:
     return f"（已 {minutes:.0f} 分钟）" if lang == "zh-CN" else f" ({minutes:.0f} min)"
 
 
+def _again(alert: AlertRecord, lang: str) -> tuple[str, float]:
+    """("（再次按下）" / " (pressed again)", its event time) for a re-raised alert, else
+    ("", the first trigger's time)."""
+    again = alert.details.get("re_raised")
+    if not isinstance(again, dict) or again.get("what") not in AGAIN_TERMS:
+        return "", alert.raised_at
+    term = again_term(str(again["what"]), language_of(lang))
+    ts = again.get("ts")
+    when = float(ts) if isinstance(ts, int | float) else alert.last_update
+    return (f"（{term}）" if lang == "zh-CN" else f" ({term})"), when
+
+
 def alert_message(
     alert: AlertRecord,
     site: Site | None,
@@ -86,8 +107,9 @@ def alert_message(
     place = _place(site, alert)
     room = _room(site, alert)
     tz = site.timezone if site else "Asia/Shanghai"
-    when = local_time(alert.raised_at, tz, now)
-    kind = kind_term(alert.kind, lang)
+    again, at = _again(alert, lang)
+    when = local_time(at, tz, now)
+    kind = kind_term(alert.kind, lang) + again
     tag = severity_tag(alert.severity, lang)
     link = alert_link(public_url, alert.id, recipient.portal)
     if resident is None and site is not None and len(site.residents) == 1:
@@ -97,6 +119,7 @@ def alert_message(
     centre_name = centre.name.get("en" if lang == "en" else "zh-CN") or (
         "服务中心" if lang == "zh-CN" else "the service centre"
     )
+    advice = hazard_advice(alert.kind, lang)
     family = contacts_for(site, alert.resident, "family")
     first_family = next((c for c in family if c.phone), None)
     if lang == "zh-CN":
@@ -108,6 +131,8 @@ def alert_message(
         elif first_family is not None:
             actions.append(f"联系家属 {first_family.name} {first_family.phone}")
         todo = "请" + " 或 ".join(actions) + "。" if actions else ""
+        if advice:
+            todo = f"{advice}。{todo}"
         where = f"{room} " if room else ""
         body = (
             f"{tag}{name}（{place}）{where}{when} {kind}{_minutes(alert, lang)}。{todo}查看：{link}"
@@ -125,6 +150,8 @@ def alert_message(
     if actions:
         sentence = " or ".join(actions)
         todo = sentence[0].upper() + sentence[1:] + ". "
+    if advice:
+        todo = f"{advice}. {todo}"
     where = f", {room}" if room else ""
     body = (
         f"{tag} {name} ({place}){where}, {when}: {kind}{_minutes(alert, lang)}. "
@@ -165,3 +192,35 @@ def followup_message(
         f"{outcome}. {note_text}Details: {link}"
     )
     return f"[Handled] {kind}: {name}", body
+
+
+def template_params(
+    alert: AlertRecord,
+    site: Site | None,
+    recipient: Recipient,
+    centre: Centre,
+    now: float,
+) -> TemplateParams:
+    """The variables of an SMS or voice provider's template (always zh-CN: the
+    providers' templates are approved in Chinese): who, what, when, what to do."""
+    name, resident = _who(alert, site)
+    tz = site.timezone if site else "Asia/Shanghai"
+    if resident is None and site is not None and len(site.residents) == 1:
+        resident = site.residents[0]
+    actions: list[str] = []
+    if resident is not None and resident.phone:
+        actions.append(f"致电本人 {resident.phone}")
+    if recipient.portal == "family":
+        actions.append("联系服务中心" + (f" {centre.phone}" if centre.phone else ""))
+    else:
+        first_family = next(
+            (c for c in contacts_for(site, alert.resident, "family") if c.phone), None
+        )
+        if first_family is not None:
+            actions.append(f"联系家属 {first_family.name} {first_family.phone}")
+    return TemplateParams(
+        name=name,
+        kind=kind_term(alert.kind, "zh-CN") + _minutes(alert, "zh-CN"),
+        time=local_time(alert.raised_at, tz, now),
+        action="请" + " 或 ".join(actions) if actions else "请查看控制台",
+    )

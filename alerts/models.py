@@ -93,6 +93,12 @@ class NotificationLogRow(Base):
     updated_at: Mapped[float] = mapped_column(Float)
     next_attempt_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     sent_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # What became of it (alerts.outcomes): sent, delivered, calling, answered, ...
+    channel_kind: Mapped[str | None] = mapped_column(String(24), nullable=True)  # "sms", ...
+    outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    provider_ref: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
+    digest_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # folded into
+    params: Mapped[str | None] = mapped_column(Text, nullable=True)  # template variables
 
 
 class EscalationStateRow(Base):

@@ -3,13 +3,21 @@ notifications out.
 
     transitions ─▶ store (merge by identity) ─┬▶ auto-resolve ─▶ inhibit ─▶ silence
                                                │    ─▶ dedup ─▶ schedule escalation
-                                               └▶ record (alongside, to InfluxDB)
+                                               └▶ record (in the background, to InfluxDB)
     tick(now): release inhibitions ─▶ escalate due steps (pending log rows)
         ─▶ send with retry ─▶ record
 
-The InfluxDB copy of the events is written alongside the later stages and the
-sends start before a step's events are recorded: the first notification of a new
-alert waits for the store, never for InfluxDB.
+The InfluxDB copy of the events is submitted to the recorder and written by a
+background flush that nothing on the alert path awaits: storing an alert, the live
+stream and the first notification wait for the store, never for InfluxDB (a hung
+InfluxDB holds a write for its whole timeout).
+
+A store that cannot be written (SQLite write-locked by another process or
+read-only, PostgreSQL away) makes `handle_transitions` hold and retry the batch,
+with backoff, until it is stored: the caller (the detectors, and ingest behind
+them) holds too, so nothing is acknowledged to the broker and nothing is dropped.
+`availability` (`alerts.store_availability`) makes the episode visible. A retried
+batch is harmless: a transition already merged only updates its alert again.
 
 Each stage is `async (items) -> items`; decisions are the pure predicates of
 `alerts.decisions`. `handle_transitions` returns once the transitions are stored
@@ -34,9 +42,13 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
-from alerts import decisions
+from alerts import decisions, receipts
+from alerts.channels.templates import TemplateParams
+from alerts.digest import digest_message
 from alerts.events import AlertEvent, AlertEventRecorder, NullRecorder
-from alerts.messages import alert_message
+from alerts.limits import ChannelLimit, Limits, Throttle, load_limits
+from alerts.messages import alert_message, template_params
+from alerts.outcomes import Outcome, Receipt
 from alerts.policy import (
     InhibitRules,
     PolicySet,
@@ -48,6 +60,7 @@ from alerts.recipients import (
     ContactPreference,
     ContactPreferences,
     channel_hash,
+    channel_kind,
     is_safety,
     resolve_all,
 )
@@ -60,14 +73,36 @@ from alerts.sender import (
     notify_type,
 )
 from alerts.store import AlertStore
+from alerts.store_availability import AlertStoreAvailability
+from eldercare import metrics
 from eldercare.clock import Clock
-from eldercare.domain import Severity, Transition
+from eldercare.domain import AlertChangeKind, Transition
 from eldercare.logs import get_logger
+from eldercare.periodic import Periodic
 from eldercare.registry_index import RegistryIndex
 
 log = get_logger(__name__)
 
+_THROTTLED = metrics.counter(
+    "notifications_throttled_total",
+    "messages held back for a destination's rate limit, night rule or quiet hours",
+    ["channel"],
+)
+_DIGESTED = metrics.counter(
+    "notifications_digested_total", "messages folded into a digest for a group bot", ["channel"]
+)
+_DROPPED = metrics.counter(
+    "notifications_dropped_total",
+    "messages not sent because their destination's limit would not allow it in time",
+    ["channel"],
+)
+# A call whose outcome is still unknown after this long counts as not answered.
+ANSWER_TIMEOUT_S = 120.0
+RECEIPT_POLL_S = 10.0  # how often one provider reference is asked about
+RECEIPTS_FOR_S = 3600.0  # SMS receipts are looked for this long after sending
+
 IndexProvider = Callable[[], RegistryIndex]
+RECORD_RETRY_S = 10.0  # alert events InfluxDB did not take are retried this often
 Stage = Callable[[list[AlertChange]], Awaitable[list[AlertChange]]]
 
 
@@ -99,8 +134,14 @@ class AlertPipeline:
         tick_interval_s: float = 1.0,
         daily_summaries: Callable[[float], Awaitable[int]] | None = None,
         preferences: ContactPreferences | None = None,
+        availability: AlertStoreAvailability | None = None,
+        store_retry_s: tuple[float, float] = (0.25, 5.0),
+        limits: Limits | None = None,
     ) -> None:
         self.store = store
+        # Whether the store takes writes; read by health checks and the console banner.
+        self.availability = availability or AlertStoreAvailability()
+        self.store_retry_s = store_retry_s  # first and longest wait between attempts
         self.index_provider = index_provider
         self.clock = clock
         self.public_url = public_url
@@ -120,74 +161,121 @@ class AlertPipeline:
             self.dedup,
             self.schedule,
         ]
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        # Escalation timers; woken at once when a transition arrives or a send settles.
+        self._timers = Periodic(
+            "alerts-timers", partial(self.tick, wait=False), tick_interval_s, first_after_s=0
+        )
+        # Retries what an InfluxDB outage kept (and the outbox), in the background.
+        self._record_retry = Periodic(
+            "alerts-record-retry", self._retry_records, RECORD_RETRY_S, first_after_s=0
+        )
         self._warm_task: asyncio.Task[None] | None = None
         self._tick_lock = asyncio.Lock()
         self._channel_limits: dict[str, asyncio.Semaphore] = {}
         self._in_flight: dict[int, asyncio.Task[None]] = {}
+        self._recording: asyncio.Task[None] | None = None  # the background event flush
+        self._record_again = False
         self._results: list[tuple[NotificationRecord, str | None]] = []
         self._results_lock = asyncio.Lock()
         self.counters: Counter[str] = Counter()
+        self.throttle = Throttle(limits or load_limits())
+        self._receipts: dict[int, Receipt] = {}  # log id → what the channel said
+        self._throttled: set[int] = set()  # log ids failed by the limits, not the channel
+        self._asked: dict[int, float] = {}  # log id → when its provider was last asked
         # Clients the pipeline's builder opened (e.g. InfluxDB), closed by `close_alerts`.
         self.resources: list[Any] = []
 
     # ---- Component -------------------------------------------------------------------
 
     async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="alerts-tick")
+        self._timers.start()
+        self._record_retry.start()
         if isinstance(self.sender, AppriseSender) and self._warm_task is None:
             # Apprise loads its plugins on first use (~0.2 s, seconds on a busy box):
             # not on the first SOS.
             self._warm_task = asyncio.create_task(self.sender.warm(), name="apprise-warm")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._timers.stop()
+        await self._record_retry.stop()
+        self.availability.withdraw()  # stopped: no longer this pipeline's to report
         if self._warm_task is not None:
             with contextlib.suppress(Exception):
                 await self._warm_task
             self._warm_task = None
         # Sends in flight finish (each is bounded by its timeout) and get logged.
         await self.settle()
+        if self._recording is not None:
+            # Events not yet written stay in the recorder's backlog (`close_alerts` hands
+            # them over to the outbox): a hung InfluxDB must not hold the stop up.
+            self._recording.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._recording
+            self._recording = None
         if isinstance(self.sender, AppriseSender):
             self.sender.close()
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.tick(wait=False)
-            except Exception:  # a bad tick must not stop escalation for good
-                log.exception("alert tick failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.tick_interval_s)
-            self._wake.clear()
 
     # ---- TransitionSink --------------------------------------------------------------
 
     async def handle_transitions(self, transitions: Sequence[Transition]) -> None:
-        """Store the batch and schedule escalation; returns when both are durable."""
+        """Store the batch and schedule escalation; returns when both are durable. While
+        the store cannot be written, holds and retries (see the module docstring)."""
         if not transitions:
             return
-        recording: asyncio.Task[list[AlertChange]] | None = None
-        try:
-            # Under the tick lock, so a tick never sees an alert whose stages are half run.
-            async with self._tick_lock:
-                changes = await self.store.apply_transitions(transitions, self.clock.now())
-                if changes:
-                    recording = asyncio.create_task(self.record_changes(changes))
-                for stage in self.stages:
-                    if not changes:
-                        break
-                    changes = await stage(changes)
-            self._wake.set()
-        finally:
-            if recording is not None:
-                await recording  # recorded (or kept for retry) before we return, as before
+        wait, longest = self.store_retry_s
+        while True:
+            try:
+                await self._store_and_stage(transitions)
+            except Exception as exc:
+                self.availability.failed(exc)
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, longest)
+                continue
+            self.availability.succeeded()
+            self._timers.wake()
+            return
+
+    async def _store_and_stage(self, transitions: Sequence[Transition]) -> None:
+        # Under the tick lock, so a tick never sees an alert whose stages are half run.
+        async with self._tick_lock:
+            changes = await self.store.apply_transitions(transitions, self.clock.now())
+            if changes:
+                await self.record_changes(changes)
+            for stage in self.stages:
+                if not changes:
+                    break
+                changes = await stage(changes)
+
+    def _record(self, events: Sequence[AlertEvent]) -> None:
+        """Hand events to the recorder and let the background flush write them."""
+        if events:
+            self.recorder.submit(events)
+            self._flush_records()
+
+    def _flush_records(self) -> None:
+        """Start the background flush, or ask the running one to go round again."""
+        if self._recording is None or self._recording.done():
+            self._recording = asyncio.create_task(self._flush_loop(), name="alert-events")
+        else:
+            self._record_again = True
+
+    async def _flush_loop(self) -> None:
+        while True:
+            self._record_again = False
+            try:
+                await self.recorder.flush()
+            except Exception:  # a recorder bug must not end the flushing for good
+                log.exception("alert event recording failed")
+            if not self._record_again:
+                return
+
+    async def _retry_records(self) -> None:
+        self._flush_records()
+
+    async def flush_records(self) -> None:
+        """Wait until the background flush has written what was submitted (tests, CLI)."""
+        while self._recording is not None and not self._recording.done():
+            await self._recording
 
     # ---- transition stages -----------------------------------------------------------
 
@@ -196,7 +284,11 @@ class AlertPipeline:
         return site.organisation if site else None
 
     async def record_changes(self, changes: list[AlertChange]) -> list[AlertChange]:
-        names = {"raised": "raised", "cleared": "cleared"}
+        names = {
+            AlertChangeKind.RAISED: "raised",
+            AlertChangeKind.RE_RAISED: "re_raised",
+            AlertChangeKind.CLEARED: "cleared",
+        }
         events = [
             AlertEvent(
                 names.get(c.change, "updated"),
@@ -208,14 +300,14 @@ class AlertPipeline:
             )
             for c in changes
         ]
-        await self.recorder.record(events)
+        self._record(events)
         return changes
 
     async def auto_resolve(self, changes: list[AlertChange]) -> list[AlertChange]:
         out: list[AlertChange] = []
         events: list[AlertEvent] = []
         for c in changes:
-            policy = self.policies.for_site(c.alert.site).severities[Severity(c.alert.severity)]
+            policy = self.policies.for_site(c.alert.site).for_alert(c.alert.kind, c.alert.severity)
             if c.change == "cleared" and decisions.should_auto_resolve(c.alert, policy):
                 now = self.clock.now()
                 resolved = await self.store.auto_resolve(c.alert.id, c.alert.last_update, now)
@@ -231,7 +323,7 @@ class AlertPipeline:
                 )
                 continue
             out.append(c)
-        await self.recorder.record(events)
+        self._record(events)
         return out
 
     async def inhibit(self, changes: list[AlertChange]) -> list[AlertChange]:
@@ -268,7 +360,7 @@ class AlertPipeline:
         inhibited = {a for a, _, _ in marks}
         now = self.clock.now()
         await self.store.mark_inhibited(marks, now, now)
-        await self.recorder.record(
+        self._record(
             [
                 AlertEvent("inhibited", targets[a], now, self._org(targets[a].site))
                 for a, _, _ in marks
@@ -309,7 +401,7 @@ class AlertPipeline:
         paged = [
             c
             for c in changes
-            if self.policies.for_site(c.alert.site).severities[Severity(c.alert.severity)].steps
+            if self.policies.for_site(c.alert.site).for_alert(c.alert.kind, c.alert.severity).steps
         ]
         await self.store.start_escalations(
             [(c.alert.id, c.alert.severity) for c in paged], now, now
@@ -327,17 +419,19 @@ class AlertPipeline:
         async with self._tick_lock:
             report.rescheduled = await self.schedule_unscheduled(now)
             report.released = await self.release_inhibitions(now)
+            await self.follow_receipts(now)
             report.escalated, escalated = await self._fire_due_steps(now)
             # The sends first: recording the steps (InfluxDB) and looking for daily
             # summaries must not hold up the first notification of a new alert.
             report.sends_started = await self.deliver_due(now, wait=False)
-            await self.recorder.record(escalated)
+            self._record(escalated)
             if self.daily_summaries is not None:
                 report.summaries = await self.daily_summaries(now)
                 if report.summaries:
                     report.sends_started += await self.deliver_due(now, wait=False)
         if wait:
             await self.settle()
+            await self.flush_records()
         return report
 
     async def schedule_unscheduled(self, now: float) -> int:
@@ -346,7 +440,7 @@ class AlertPipeline:
         found = [
             a
             for a in await self.store.unscheduled_alerts()
-            if self.policies.for_site(a.site).severities[Severity(a.severity)].steps
+            if self.policies.for_site(a.site).for_alert(a.kind, a.severity).steps
         ]
         if not found:
             return 0
@@ -374,7 +468,7 @@ class AlertPipeline:
     async def escalate_due(self, now: float) -> int:
         """Run every due escalation step: write its messages as pending (durably)."""
         fired, events = await self._fire_due_steps(now)
-        await self.recorder.record(events)
+        self._record(events)
         return fired
 
     async def _fire_due_steps(self, now: float) -> tuple[int, list[AlertEvent]]:
@@ -391,7 +485,7 @@ class AlertPipeline:
             if not decisions.should_escalate(alert, state, now):
                 continue
             policy = self.policies.for_site(alert.site)
-            severity_policy = policy.severities[Severity(alert.severity)]
+            severity_policy = policy.for_alert(alert.kind, alert.severity)
             fired_step = state.step
             new_state, specs, what = decisions.next_state(state, severity_policy, now)
             site = index.sites.get(alert.site)
@@ -401,6 +495,7 @@ class AlertPipeline:
             planned: list[PlannedNotification] = []
             for r in recipients:
                 title, body = alert_message(alert, site, r, policy.centre, self.public_url, now)
+                params = template_params(alert, site, r, policy.centre, now).to_json()
                 for url in r.urls:
                     h = channel_hash(url)
                     planned.append(
@@ -417,6 +512,8 @@ class AlertPipeline:
                             channel_hash=h,
                             title=title,
                             body=body,
+                            channel_kind=channel_kind(url),
+                            params=params,
                         )
                     )
             reaches_console = any(parse_spec(s)[0] == "centre" for s in specs)
@@ -475,6 +572,7 @@ class AlertPipeline:
         due = await self.store.due_notifications(now)
         index = self.index_provider()
         severity = await self._severities([n.alert_id for n in due if n.alert_id])
+        due = await self._within_limits(due, index, severity, now)
         started = 0
         for n in due:
             if n.id in self._in_flight:
@@ -487,6 +585,159 @@ class AlertPipeline:
         if wait:
             await self.settle()
         return started
+
+    async def _within_limits(
+        self,
+        due: list[NotificationRecord],
+        index: RegistryIndex,
+        severity: Mapping[int, str],
+        now: float,
+    ) -> list[NotificationRecord]:
+        """The due messages that may go now, per destination's limits: the rest are held
+        for their slot, folded into one digest (a group bot in a storm), or, when the
+        slot is too far (a night call already made), failed as throttled."""
+        go: list[NotificationRecord] = []
+        hold: list[tuple[int, float]] = []
+        groups: dict[str, list[tuple[NotificationRecord, str, ChannelLimit]]] = {}
+        for n in due:
+            if n.id in self._in_flight:
+                continue
+            site = index.sites.get(n.site)
+            tz = site.timezone if site else "Asia/Shanghai"
+            # A safety alert's messages (its follow-up too) never wait for quiet hours.
+            safety = is_safety(severity.get(n.alert_id or 0, ""))
+            quiet_end = None if safety else self.throttle.quiet_until(now, tz, n.role)
+            if quiet_end is not None and n.purpose != "digest":
+                hold.append((n.id, quiet_end))
+                _THROTTLED.inc(channel=n.channel_kind or "unknown")
+                continue
+            url = self._urls_by_channel(n, index)
+            limit = self.throttle.limits.for_url(url) if url else None
+            if limit is None:
+                go.append(n)
+                continue
+            groups.setdefault(n.channel_hash, []).append((n, tz, limit))
+        for dest, items in groups.items():
+            # A digest waiting for a retry goes first and alone: never a digest of digests.
+            items.sort(key=lambda item: item[0].purpose != "digest")
+            first, tz, limit = items[0]
+            kind = first.channel_kind or "unknown"
+            slot = self.throttle.slot(dest, limit, now, tz)
+            if slot.at > now:
+                for n, _, _ in items:
+                    if slot.refused and not limit.digest:
+                        self._throttled.add(n.id)
+                        self._results.append((n, "throttled: the destination's limit"))
+                        _DROPPED.inc(channel=kind)
+                        self.counters["dropped"] += 1
+                    else:
+                        hold.append((n.id, slot.at))
+                        _THROTTLED.inc(channel=kind)
+                        self.counters["throttled"] += 1
+                continue
+            self.throttle.note_sent(dest, limit, now, tz)
+            if len(items) == 1 or not limit.digest or first.purpose == "digest":
+                go.append(first)
+                for n, _, _ in items[1:]:  # one at a time: the rest wait for their slot
+                    hold.append((n.id, self.throttle.slot(dest, limit, now, tz).at))
+                    _THROTTLED.inc(channel=kind)
+                    self.counters["throttled"] += 1
+                continue
+            digest = await self._digest([n for n, _, _ in items], index, now)
+            if digest is not None:
+                go.append(digest)
+                _DIGESTED.inc(len(items), channel=kind)
+                self.counters["digested"] += len(items)
+        await self.store.defer_notifications(hold, now)
+        if self._results:
+            await self._record_results()
+        return go
+
+    async def _digest(
+        self, items: list[NotificationRecord], index: RegistryIndex, now: float
+    ) -> NotificationRecord | None:
+        """One pending digest message in place of `items` (all for one destination)."""
+        first = items[0]
+        alerts = await self.store.get_many([n.alert_id for n in items if n.alert_id])
+        covered = [alerts[n.alert_id] for n in items if n.alert_id in alerts]
+        link = f"{self.public_url.rstrip('/')}/console"
+        title, body = digest_message(
+            covered, len(items) - len(covered), index, first.language, link
+        )
+        planned = PlannedNotification(
+            idempotency_key=f"digest/{first.channel_hash}/{items[0].id}-{items[-1].id}",
+            alert_id=None,
+            purpose="digest",
+            step=0,
+            round=0,
+            site=first.site,
+            recipient=first.recipient,
+            role=first.role,
+            language=first.language,
+            channel_hash=first.channel_hash,
+            title=title,
+            body=body,
+            channel_kind=first.channel_kind,
+        )
+        return await self.store.fold_into_digest([n.id for n in items], planned, now)
+
+    async def follow_receipts(self, now: float) -> int:
+        """Ask providers what became of calls and SMS (Aliyun answers queries; Tencent
+        calls report by callback, `record_call_outcomes`); a call with no answer
+        after `ANSWER_TIMEOUT_S` counts as not answered. Returns outcomes recorded."""
+        waiting = await self.store.awaiting_receipts(now - RECEIPTS_FOR_S)
+        if not waiting:
+            return 0
+        query = getattr(self.sender, "query", None)
+        index = self.index_provider()
+        updates: list[tuple[int, str]] = []
+        self._asked = {i: t for i, t in self._asked.items() if i in {n.id for n in waiting}}
+        for n in waiting:
+            sent_at = n.sent_at or now
+            if n.outcome == "calling" and now - sent_at >= ANSWER_TIMEOUT_S:
+                updates.append((n.id, "not_answered"))
+                continue
+            # Asked often at first, then less: an SMS receipt may take a while.
+            every = max(RECEIPT_POLL_S, (now - sent_at) / 6)
+            if query is None or now - self._asked.get(n.id, 0.0) < every:
+                continue
+            url = self._urls_by_channel(n, index)
+            if url is None or n.provider_ref is None:
+                continue
+            self._asked[n.id] = now
+            try:
+                receipt = await query(url, n.provider_ref, sent_at, 10.0)
+            except Exception as exc:  # a provider that cannot answer now is asked again
+                log.warning("receipt query failed", extra={"error": type(exc).__name__})
+                continue
+            if receipt is not None and receipt.outcome != n.outcome:
+                updates.append((n.id, receipt.outcome))
+        return await self._settle(updates, now)
+
+    async def record_call_outcomes(self, outcomes: Sequence[tuple[str, Outcome]]) -> int:
+        """Call status callbacks (provider call id, outcome), e.g. Tencent's."""
+        recorded, pulled = await receipts.record_call_outcomes(
+            self.store, self.policies, outcomes, self.clock.now()
+        )
+        if pulled:
+            self._timers.wake()
+        return recorded
+
+    async def _settle(self, updates: list[tuple[int, str]], now: float) -> int:
+        if not updates:
+            return 0
+        for notification_id, _ in updates:
+            self._asked.pop(notification_id, None)
+        unanswered = await self.store.settle_receipts(updates, now)
+        for outcome in (o for _, o in updates):
+            self.counters[f"receipt_{outcome}"] += 1
+        await self._move_on(unanswered, now)
+        return len(updates)
+
+    async def _move_on(self, unanswered: list[tuple[int, int]], wall: float) -> None:
+        """Steps nobody answered: the next step is due at once."""
+        if await receipts.move_on(self.store, self.policies, unanswered, wall):
+            self._timers.wake()
 
     async def _severities(self, alert_ids: list[int]) -> dict[int, str]:
         """Severity of each alert, from the escalations this process fired (no query on
@@ -509,9 +760,21 @@ class AlertPipeline:
             await asyncio.gather(*list(self._in_flight.values()), return_exceptions=True)
 
     async def _deliver(self, n: NotificationRecord, index: RegistryIndex, kind: NotifyType) -> None:
-        error = await self._send_one(n, index, kind)
+        error, receipt = await self._send_one(n, index, kind)
+        if receipt is not None:
+            self._receipts[n.id] = receipt
+        if error is not None and self._limited(n, index):
+            # The provider refused a limited destination: it may block it for a while.
+            url = self._urls_by_channel(n, index)
+            limit = self.throttle.limits.for_url(url) if url else None
+            if limit is not None:
+                self.throttle.note_refused(n.channel_hash, limit, self.clock.now())
         self._results.append((n, error))
         await self._record_results()
+
+    def _limited(self, n: NotificationRecord, index: RegistryIndex) -> bool:
+        url = self._urls_by_channel(n, index)
+        return url is not None and self.throttle.limits.for_url(url) is not None
 
     async def _record_results(self) -> None:
         """Log finished sends. While one batch is being written the next accumulates,
@@ -528,7 +791,8 @@ class AlertPipeline:
                     rows.append((n, None, None))
                     continue
                 delivery = self.policies.for_site(n.site).delivery
-                retry = decisions.retry_at(n.attempts + 1, delivery, wall)
+                final = n.id in self._throttled
+                retry = None if final else decisions.retry_at(n.attempts + 1, delivery, wall)
                 self.counters["retrying" if retry is not None else "failed"] += 1
                 log.warning(
                     "notification failed",
@@ -540,7 +804,11 @@ class AlertPipeline:
                     },
                 )
                 rows.append((n, error, retry))
-            unanswered = await self.store.record_deliveries(rows, wall)
+            ids = [n.id for n, _ in batch]
+            receipts = {i: self._receipts.pop(i) for i in ids if i in self._receipts}
+            throttled = {i for i in ids if i in self._throttled}
+            self._throttled -= throttled
+            unanswered = await self.store.record_deliveries(rows, wall, receipts, throttled)
             alerts = await self.store.get_many([n.alert_id for n, _ in batch if n.alert_id])
             events = [
                 AlertEvent(
@@ -554,33 +822,28 @@ class AlertPipeline:
                 for n, error in batch
                 if error is None and n.alert_id in alerts and n.purpose == "alert"
             ]
-            await self.recorder.record(events)
-            for alert_id, round_ in unanswered:
-                alert = alerts.get(alert_id)
-                state = await self.store.escalation_state(alert_id)
-                if alert is None or state is None:
-                    continue
-                policy = self.policies.for_site(alert.site).severities[Severity(alert.severity)]
-                if decisions.has_next_step(state, policy):
-                    await self.store.pull_forward(alert_id, round_, wall, wall)
-                    self._wake.set()
+            self._record(events)
+            await self._move_on(unanswered, wall)
 
     async def _send_one(
         self, n: NotificationRecord, index: RegistryIndex, kind: NotifyType
-    ) -> str | None:
-        """None when delivered, else why not."""
+    ) -> tuple[str | None, Receipt | None]:
+        """(None when delivered, else why not; the channel's receipt if it gave one)."""
         url = self._urls_by_channel(n, index)
         if url is None:
-            return "channel no longer configured in the registry or policy"
+            return "channel no longer configured in the registry or policy", None
         delivery = self.policies.for_site(n.site).delivery
         limit = self._channel_limits.setdefault(
             n.channel_hash, asyncio.Semaphore(delivery.per_channel_concurrency)
         )
+        params = TemplateParams.from_json(n.params) if n.params else None
         async with limit:
             try:
-                await self.sender.send(url, n.title, n.body, delivery.timeout_s, kind)
+                receipt = await self.sender.send(
+                    url, n.title, n.body, delivery.timeout_s, kind, params
+                )
             except DeliveryError as exc:
-                return str(exc)
+                return str(exc), None
             except Exception as exc:  # any failure of one channel stays with that channel
-                return f"{type(exc).__name__}: {exc}"
-        return None
+                return f"{type(exc).__name__}: {exc}", None
+        return None, receipt

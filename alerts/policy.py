@@ -6,6 +6,11 @@ strict pydantic models.
 there replaces the default's policy for that severity whole, and a `centre` given
 there replaces the default centre. Merging is explicit in `PolicySet.for_site`.
 
+A kind may have its own policy under `kinds:`, used instead of its severity's: smoke,
+gas and carbon monoxide go to the centre and the family at the same moment, because
+a fire does not wait for the centre to pick up. A site override's `kinds` entry
+replaces the default's for that kind whole, like a severity.
+
 Auto-resolve: a severity may set `auto_resolve_cleared: true` so that an alert
 whose condition cleared by itself is resolved by the system (outcome
 `auto_cleared`). It is refused for critical and high: those always wait for a
@@ -22,12 +27,13 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from eldercare.domain import AlertKind, Severity
+from eldercare.domain import DEFAULT_SEVERITY, AlertKind, Severity
 from eldercare.errors import EldercareError
 
 POLICY_DIR = Path(__file__).parent / "policies"
 DEFAULT_POLICY_FILE = POLICY_DIR / "default.yaml"
 DEFAULT_INHIBIT_FILE = POLICY_DIR / "inhibit.yaml"
+LIMITS_FILE = "limits.yaml"  # sending limits (alerts.limits), beside the site overrides
 
 ROLES = ("centre", "family", "neighbour", "responder", "supervisor", "doctor")
 _RECIPIENT = r"^(centre|family|neighbour|responder|supervisor|doctor)(#[1-9][0-9]*)?$"
@@ -117,6 +123,9 @@ class EscalationPolicy(_Strict):
     centre: Centre = Field(default_factory=Centre)
     delivery: Delivery = Field(default_factory=Delivery)
     severities: dict[Severity, SeverityPolicy] = Field(description="one policy per severity")
+    kinds: dict[AlertKind, SeverityPolicy] = Field(
+        default_factory=dict, description="a kind's own policy, used instead of its severity's"
+    )
     silences: list[Silence] = Field(default_factory=list)
 
     @field_validator("severities")
@@ -128,11 +137,23 @@ class EscalationPolicy(_Strict):
         _check_auto_resolve(v)
         return v
 
+    @field_validator("kinds")
+    @classmethod
+    def _kinds_not_auto(cls, v: dict[AlertKind, SeverityPolicy]) -> dict[AlertKind, SeverityPolicy]:
+        _check_kinds_auto_resolve(v)
+        return v
+
+    def for_alert(self, kind: AlertKind | str, severity: Severity | str) -> SeverityPolicy:
+        """The policy an alert escalates by: its kind's own, else its severity's."""
+        own = self.kinds.get(AlertKind(kind))
+        return own if own is not None else self.severities[Severity(severity)]
+
 
 class SitePolicyOverride(_Strict):
     centre: Centre | None = None
     delivery: Delivery | None = None
     severities: dict[Severity, SeverityPolicy] = Field(default_factory=dict)
+    kinds: dict[AlertKind, SeverityPolicy] = Field(default_factory=dict)
     silences: list[Silence] = Field(default_factory=list)
 
     @field_validator("severities")
@@ -141,12 +162,25 @@ class SitePolicyOverride(_Strict):
         _check_auto_resolve(v)
         return v
 
+    @field_validator("kinds")
+    @classmethod
+    def _kinds_not_auto(cls, v: dict[AlertKind, SeverityPolicy]) -> dict[AlertKind, SeverityPolicy]:
+        _check_kinds_auto_resolve(v)
+        return v
+
 
 def _check_auto_resolve(v: dict[Severity, SeverityPolicy]) -> None:
     for severity in (Severity.CRITICAL, Severity.HIGH):
         p = v.get(severity)
         if p is not None and p.auto_resolve_cleared:
             raise ValueError(f"auto_resolve_cleared is not allowed for {severity.value}")
+
+
+def _check_kinds_auto_resolve(v: dict[AlertKind, SeverityPolicy]) -> None:
+    for kind, p in v.items():
+        serious = DEFAULT_SEVERITY[kind] in (Severity.CRITICAL, Severity.HIGH)
+        if serious and p.auto_resolve_cleared:
+            raise ValueError(f"auto_resolve_cleared is not allowed for {kind.value}")
 
 
 class InhibitRule(_Strict):
@@ -211,6 +245,8 @@ class PolicySet:
         overrides: dict[str, SitePolicyOverride] = {}
         if overrides_dir is not None:
             for path in sorted(overrides_dir.glob("*.yaml")):
+                if path.name == LIMITS_FILE:
+                    continue
                 try:
                     overrides[path.stem] = SitePolicyOverride.model_validate(_load_yaml(path))
                 except ValueError as exc:
@@ -229,6 +265,7 @@ class PolicySet:
                 centre=o.centre or self.default.centre,
                 delivery=o.delivery or self.default.delivery,
                 severities={**self.default.severities, **o.severities},
+                kinds={**self.default.kinds, **o.kinds},
                 silences=[*self.default.silences, *o.silences],
             )
         self._cache[site_id] = policy

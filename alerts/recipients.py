@@ -51,11 +51,11 @@ _SCHEMES: dict[str, ChannelKind] = {
         (
             "sms", "twilio", "sns", "clicksend", "d7sms", "plivo", "msg91", "nexmo", "vonage",
             "bulksms", "bulkvs", "sinch", "kavenegar", "smseagle", "seven", "sms77", "httpsms",
-            "burstsms", "voipms", "signal", "smsmgr", "aliyunsms",
+            "burstsms", "voipms", "signal", "smsmgr", "aliyunsms", "tencentsms",
         ),
         "sms",
     ),
-    **dict.fromkeys(("voice", "tel", "aliyunvoice"), "voice"),
+    **dict.fromkeys(("voice", "tel", "aliyunvoice", "tencentvoice"), "voice"),
 }  # fmt: skip
 SAFETY_SEVERITIES = frozenset({Severity.CRITICAL, Severity.HIGH})
 

@@ -192,6 +192,11 @@ class NotificationRecord:
     created_at: float
     next_attempt_at: float | None
     sent_at: float | None
+    channel_kind: str | None = None
+    outcome: str | None = None
+    provider_ref: str | None = None
+    digest_id: int | None = None
+    params: str | None = None
 
     @classmethod
     def of(cls, row: NotificationLogRow) -> NotificationRecord:
@@ -215,6 +220,11 @@ class NotificationRecord:
             created_at=row.created_at,
             next_attempt_at=row.next_attempt_at,
             sent_at=row.sent_at,
+            channel_kind=row.channel_kind,
+            outcome=row.outcome,
+            provider_ref=row.provider_ref,
+            digest_id=row.digest_id,
+            params=row.params,
         )
 
 
@@ -234,6 +244,8 @@ class PlannedNotification:
     channel_hash: str
     title: str
     body: str
+    channel_kind: str | None = None
+    params: str | None = None  # template variables (JSON) for SMS and voice providers
 
 
 @dataclass(frozen=True, slots=True)

@@ -79,7 +79,7 @@ def plan_route(
         resident_id = site.residents[0].id
     severity = severity or DEFAULT_SEVERITY[kind]
     policy: EscalationPolicy = policies.for_site(site_id)
-    sp = policy.severities[severity]
+    sp = policy.for_alert(kind, severity)
     steps: list[RouteStep] = []
     at = 0.0
     for i, step in enumerate(sp.steps):

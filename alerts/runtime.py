@@ -19,11 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alerts.daily_summary import DailySummaries, InfluxDayFacts
 from alerts.events import OUTBOX_DIR, InfluxAlertEventRecorder
+from alerts.limits import load_limits
 from alerts.pipeline import AlertPipeline
 from alerts.policy import PolicySet, load_inhibit_rules
 from alerts.recipients import ContactPreferences
 from alerts.service import AlertService
 from alerts.store import AlertStore, init_store
+from alerts.store_availability import AlertStoreAvailability
 from eldercare.clock import Clock, WallClock
 from eldercare.db import create_engine
 from eldercare.influx import InfluxClient
@@ -39,9 +41,11 @@ async def build_alerts(
     engine: AsyncEngine | None = None,
     policies_dir: Path | None = None,
     preferences: ContactPreferences | None = None,
+    availability: AlertStoreAvailability | None = None,
 ) -> tuple[AlertPipeline, AlertService]:
     """The pipeline (TransitionSink + Component) and the service (for the gateway),
-    sharing one store so the gateway's live stream wakes on the pipeline's writes."""
+    sharing one store so the gateway's live stream wakes on the pipeline's writes.
+    `availability` tracks the store's writability (e.g. reporting to process health)."""
     clock = clock or WallClock()
     engine = engine or create_engine(settings.database_url)
     await init_store(engine)
@@ -73,6 +77,8 @@ async def build_alerts(
         recorder=recorder,
         daily_summaries=summaries,
         preferences=preferences,
+        availability=availability,
+        limits=load_limits(policies_dir),
     )
     pipeline.resources = [influx]
     service = AlertService(

@@ -3,6 +3,10 @@
 Apprise's `notify` is synchronous, so it runs on a thread pool of its own: a slow
 or dead channel occupies its threads, never the event loop, and the caller's
 per-send timeout bounds how long any message waits for it.
+
+The Chinese SMS and voice providers (`alerts.channels`) are Apprise plugins that
+take template variables and tell more than "sent": the sender hands them the
+variables and returns their receipt (a call id to ask about later, ...).
 """
 
 from __future__ import annotations
@@ -13,6 +17,10 @@ from typing import Literal, Protocol
 
 import apprise
 
+from alerts import channels
+from alerts.channels.base import ProviderPlugin
+from alerts.channels.templates import TemplateParams
+from alerts.outcomes import Receipt
 from eldercare.errors import EldercareError
 
 
@@ -42,9 +50,15 @@ def notify_type(purpose: str, severity: str | None) -> NotifyType:
 
 class NotificationSender(Protocol):
     async def send(
-        self, url: str, title: str, body: str, timeout_s: float, kind: NotifyType = "info"
-    ) -> None:
-        """Deliver or raise `DeliveryError`."""
+        self,
+        url: str,
+        title: str,
+        body: str,
+        timeout_s: float,
+        kind: NotifyType = "info",
+        params: TemplateParams | None = None,
+    ) -> Receipt | None:
+        """Deliver or raise `DeliveryError`; a receipt when the channel gives one."""
         ...
 
 
@@ -64,16 +78,30 @@ class AppriseSender:
         await loop.run_in_executor(self._pool(), _load_plugins)
 
     async def send(
-        self, url: str, title: str, body: str, timeout_s: float, kind: NotifyType = "info"
-    ) -> None:
+        self,
+        url: str,
+        title: str,
+        body: str,
+        timeout_s: float,
+        kind: NotifyType = "info",
+        params: TemplateParams | None = None,
+    ) -> Receipt | None:
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._pool(), _send_blocking, url, title, body, kind)
+        future = loop.run_in_executor(self._pool(), _send_blocking, url, title, body, kind, params)
         try:
-            ok = await asyncio.wait_for(future, timeout_s)
+            return await asyncio.wait_for(future, timeout_s)
         except TimeoutError as exc:
             raise DeliveryError(f"no answer within {timeout_s:g} s") from exc
-        if not ok:
-            raise DeliveryError("the channel refused or could not be reached (apprise)")
+
+    async def query(self, url: str, ref: str, sent_at: float, timeout_s: float) -> Receipt | None:
+        """Ask the provider behind `url` what became of an earlier send (None: not yet
+        known, or the channel cannot be asked)."""
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._pool(), _query_blocking, url, ref, sent_at)
+        try:
+            return await asyncio.wait_for(future, timeout_s)
+        except TimeoutError:
+            return None
 
     def close(self) -> None:
         if self._executor is not None:
@@ -83,11 +111,32 @@ class AppriseSender:
 
 def _load_plugins() -> None:
     # Parsing any URL makes Apprise import and index every plugin, once per process.
+    channels.register()
     apprise.Apprise().add("json://localhost/")
 
 
-def _send_blocking(url: str, title: str, body: str, kind: NotifyType) -> bool:
-    client = apprise.Apprise()
-    if not client.add(url):
+def _send_blocking(
+    url: str, title: str, body: str, kind: NotifyType, params: TemplateParams | None
+) -> Receipt | None:
+    channels.register()
+    plugin = apprise.Apprise.instantiate(url)
+    if plugin is None:
         raise DeliveryError("not a valid Apprise URL")
-    return bool(client.notify(body=body, title=title, notify_type=apprise.NotifyType(kind)))
+    if isinstance(plugin, ProviderPlugin):
+        plugin.template_params = params
+        if not plugin.notify(body=body, title=title, notify_type=apprise.NotifyType(kind)):
+            raise DeliveryError(getattr(plugin, "last_error", None) or "the provider refused")
+        return plugin.receipts[-1] if plugin.receipts else None
+    client = apprise.Apprise()
+    client.add(plugin)
+    if not client.notify(body=body, title=title, notify_type=apprise.NotifyType(kind)):
+        raise DeliveryError("the channel refused or could not be reached (apprise)")
+    return None
+
+
+def _query_blocking(url: str, ref: str, sent_at: float) -> Receipt | None:
+    channels.register()
+    plugin = apprise.Apprise.instantiate(url)
+    if not isinstance(plugin, ProviderPlugin):
+        return None
+    return plugin.query(ref, sent_at)

@@ -29,8 +29,10 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from alerts import decisions, receipts
 from alerts.events import AlertEvent, AlertEventRecorder, NullRecorder
 from alerts.messages import followup_message
+from alerts.outcomes import Outcome as CallOutcome
 from alerts.policy import PolicySet
 from alerts.recipients import Recipient, channel_hash
 from alerts.records import (
@@ -75,7 +77,9 @@ class AlertDetail:
                 "step": n.step,
                 "round": n.round,
                 "channel": n.channel_hash,
+                "channel_kind": n.channel_kind,
                 "state": n.state,
+                "outcome": n.outcome,
                 "attempts": n.attempts,
                 "last_error": n.last_error,
             }
@@ -112,6 +116,8 @@ class AlertService:
         self.index_provider = index_provider
         self.public_url = public_url
         self.policies = policies or PolicySet.load()
+        # Human actions only submit their events: the pipeline's background flush (or the
+        # CLI's, before it exits) writes them, so an acknowledgement never waits for InfluxDB.
         self.recorder = recorder or NullRecorder()
         self.poll_interval_s = poll_interval_s
 
@@ -168,14 +174,14 @@ class AlertService:
         now = self.clock.now()
         alert = await self.store.acknowledge(alert_id, by, now)
         if before.status == "open":
-            await self.recorder.record(
+            self.recorder.submit(
                 [
                     AlertEvent(
                         "acknowledged",
                         alert,
                         now,
                         self._org(alert.site),
-                        ack_seconds=now - alert.created_at,
+                        ack_seconds=now - decisions.waiting_since(before),
                     )
                 ]
             )
@@ -202,7 +208,7 @@ class AlertService:
                     alert,
                     now,
                     self._org(alert.site),
-                    ack_seconds=now - alert.created_at,
+                    ack_seconds=now - decisions.waiting_since(before),
                 )
             )
         events.append(
@@ -215,9 +221,17 @@ class AlertService:
                 outcome=code.value,
             )
         )
-        await self.recorder.record(events)
+        self.recorder.submit(events)
         await self._queue_followups(alert, now)
         return alert
+
+    async def record_call_outcomes(self, outcomes: Sequence[tuple[str, CallOutcome]]) -> int:
+        """A provider's call status callbacks: (call id, outcome); an unanswered call
+        makes the next escalation step due at once (the pipeline's loop runs it)."""
+        recorded, _ = await receipts.record_call_outcomes(
+            self.store, self.policies, outcomes, self.clock.now()
+        )
+        return recorded
 
     async def _require(self, alert_id: int) -> AlertRecord:
         alert = await self.store.get(alert_id)

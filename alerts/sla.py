@@ -15,6 +15,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from alerts import decisions
 from alerts.records import AlertRecord
 from alerts.terms import Outcome
 from eldercare.domain import Severity
@@ -33,7 +34,10 @@ def percentile(values: Sequence[float], q: float) -> float | None:
 
 
 def ack_seconds(alert: AlertRecord) -> float | None:
-    return None if alert.acknowledged_at is None else alert.acknowledged_at - alert.created_at
+    # A re-raised alert (a second press) counts from the re-raise: the latest call answered.
+    if alert.acknowledged_at is None:
+        return None
+    return alert.acknowledged_at - decisions.waiting_since(alert)
 
 
 def resolve_seconds(alert: AlertRecord) -> float | None:

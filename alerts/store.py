@@ -15,14 +15,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Table, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from alerts import decisions
 from alerts.models import AlertHistoryRow, AlertRow, EscalationStateRow, NotificationLogRow
+from alerts.outcomes import UNANSWERED_CALL, Receipt
 from alerts.records import (
     AlertChange,
     AlertRecord,
@@ -34,7 +36,16 @@ from alerts.records import (
 )
 from alerts.terms import Outcome
 from eldercare.db import Base, session_factory
-from eldercare.domain import AlertChangeKind, Evidence, Severity, Transition, TransitionAction
+from eldercare.domain import (
+    AlertChangeKind,
+    AlertCondition,
+    AlertKind,
+    AlertStatus,
+    Evidence,
+    Severity,
+    Transition,
+    TransitionAction,
+)
 from eldercare.errors import EldercareError
 from eldercare.logs import get_logger
 
@@ -69,7 +80,7 @@ class AlertStateError(EldercareError, ValueError):
 @dataclass(slots=True)
 class _Applied:
     row: AlertRow
-    change: str  # raised | updated | severity_raised | reactivated | cleared
+    change: str  # raised | updated | severity_raised | reactivated | cleared | re_raised
     action: str  # the history action
     event_time: float
     data: dict[str, Any]
@@ -278,6 +289,11 @@ class AlertStore:
             return _Applied(row, "raised", "raised", t.ts, raised)
         previous = row.severity
         change = "updated"
+        again = decisions.re_raise_of(
+            AlertKind(row.kind), AlertStatus(row.status), t.action, t.ts, row.last_update
+        )
+        if again is not None:
+            return self._re_raise(row, t, again, evidence, wall_now)
         if _rank(t.severity.value) < _rank(previous):
             row.severity = t.severity.value
             change = "severity_raised"
@@ -296,6 +312,40 @@ class AlertStore:
             data["change"] = change
             data["previous_severity"] = previous
         return _Applied(row, change, "updated", t.ts, data, previous)
+
+    @staticmethod
+    def _re_raise(
+        row: AlertRow, t: Transition, what: str, evidence: list[dict[str, Any]], wall_now: float
+    ) -> _Applied:
+        """A new press or fall on an acknowledged alert: open again, to be escalated anew
+        from the first step. `details.re_raised` tells the console what happened and
+        when (wall time, so the next acknowledgement's response time counts from it)."""
+        previous = row.severity
+        if _rank(t.severity.value) < _rank(previous):
+            row.severity = t.severity.value
+        count = int((row.details or {}).get("re_raised", {}).get("count", 0)) + 1
+        again = {"what": what, "count": count, "ts": t.ts, "at": wall_now}
+        row.status = AlertStatus.OPEN.value
+        row.condition = AlertCondition.ACTIVE.value
+        row.cleared_at = None
+        row.last_update = t.ts
+        row.room = t.room_id or row.room
+        row.device = t.device_id or row.device
+        row.details = {**(row.details or {}), **_jsonable(t.details), "re_raised": again}
+        row.evidence = (list(row.evidence or []) + evidence)[-MAX_EVIDENCE:]
+        data = {
+            "severity": row.severity,
+            "details": _jsonable(t.details),
+            "what": what,
+            "count": count,
+            # The history keeps the earlier acknowledgement; the alert waits for a new one.
+            "acknowledged_by": row.acknowledged_by,
+            "acknowledged_at": row.acknowledged_at,
+        }
+        row.acknowledged_at = None
+        row.acknowledged_by = None
+        change = AlertChangeKind.RE_RAISED.value
+        return _Applied(row, change, change, t.ts, data, previous)
 
     async def active_alerts(self, sites: Sequence[str]) -> list[AlertRecord]:
         """Unresolved alerts whose condition is active, at these sites (inhibition sources)."""
@@ -425,7 +475,7 @@ class AlertStore:
                     by,
                     wall_now,
                     wall_now,
-                    {"ack_seconds": wall_now - row.created_at},
+                    {"ack_seconds": wall_now - decisions.waiting_since(AlertRecord.of(row))},
                 )
             record = AlertRecord.of(row)
         await self._notify_changed()
@@ -473,7 +523,10 @@ class AlertStore:
                     by,
                     wall_now,
                     wall_now,
-                    {"ack_seconds": wall_now - row.created_at, "implied_by": "resolve"},
+                    {
+                        "ack_seconds": wall_now - decisions.waiting_since(AlertRecord.of(row)),
+                        "implied_by": "resolve",
+                    },
                 )
             row.status = "resolved"
             row.resolved_at = wall_now
@@ -662,6 +715,8 @@ class AlertStore:
                     role=p.role,
                     language=p.language,
                     channel_hash=p.channel_hash,
+                    channel_kind=p.channel_kind,
+                    params=p.params,
                     title=p.title,
                     body=p.body,
                     state="pending",
@@ -729,11 +784,16 @@ class AlertStore:
         self,
         results: Sequence[tuple[NotificationRecord, str | None, float | None]],
         wall_now: float,
+        receipts: Mapping[int, Receipt] | None = None,
+        throttled: Collection[int] = (),
     ) -> list[tuple[int, int]]:
-        """Log send attempts: (message, error or None if sent, next attempt or None).
+        """Log send attempts: (message, error or None if sent, next attempt or None);
+        `receipts` what the channel said of a sent message (by log id), `throttled`
+        the failed ones the platform's limits held back.
 
         Returns the (alert id, round) pairs whose every message has now definitively
         failed: those steps went unanswered."""
+        receipts = receipts or {}
         if not results:
             return []
         touched: set[tuple[int, int]] = set()
@@ -763,6 +823,9 @@ class AlertStore:
                     row.sent_at = wall_now
                     row.next_attempt_at = None
                     row.last_error = None
+                    receipt = receipts.get(row.id)
+                    row.outcome = receipt.outcome if receipt else "sent"
+                    row.provider_ref = receipt.ref if receipt else None
                     if row.alert_id is not None:
                         self._history(s, row.alert_id, "notified", SYSTEM, wall_now, wall_now, data)
                 elif next_attempt_at is not None:
@@ -772,6 +835,7 @@ class AlertStore:
                     row.state = "failed"
                     row.last_error = error
                     row.next_attempt_at = None
+                    row.outcome = "throttled" if row.id in throttled else "failed"
                     if row.alert_id is not None:
                         self._history(
                             s,
@@ -785,18 +849,149 @@ class AlertStore:
                         if row.purpose == "alert":
                             touched.add((row.alert_id, row.round))
             await s.flush()
-            unanswered: list[tuple[int, int]] = []
-            for alert_id, round_ in sorted(touched):
-                still_open = select(func.count()).where(
-                    NotificationLogRow.alert_id == alert_id,
-                    NotificationLogRow.purpose == "alert",
-                    NotificationLogRow.round == round_,
-                    NotificationLogRow.state != "failed",
-                )
-                if (await s.scalar(still_open)) == 0:
-                    unanswered.append((alert_id, round_))
+            unanswered = [t for t in sorted(touched) if await self._round_unanswered(s, *t)]
         await self._notify_changed()
         return unanswered
+
+    @staticmethod
+    async def _round_unanswered(s: AsyncSession, alert_id: int, round_: int) -> bool:
+        """Every message of the round failed, or it called people and every call ended
+        unanswered (a delivered SMS does not answer a call nobody picked up)."""
+        q = select(NotificationLogRow.state, NotificationLogRow.channel_kind).where(
+            NotificationLogRow.alert_id == alert_id,
+            NotificationLogRow.purpose == "alert",
+            NotificationLogRow.round == round_,
+        )
+        rows = (await s.execute(q)).all()
+        calls = [state for state, kind in rows if kind == "voice"]
+        if calls and all(state == "failed" for state in calls):
+            return True
+        return all(state == "failed" for state, _ in rows)
+
+    async def defer_notifications(
+        self, deferrals: Sequence[tuple[int, float]], wall_now: float
+    ) -> None:
+        """Hold pending messages until their destination may take them (a limit)."""
+        if not deferrals:
+            return
+        async with self._write_lock, self.sessions.begin() as s:
+            for notification_id, until in deferrals:
+                row = await s.get(NotificationLogRow, notification_id)
+                if row is None or row.state != "pending":
+                    continue
+                row.next_attempt_at = until
+                row.outcome = "throttled"
+                row.updated_at = wall_now
+
+    async def fold_into_digest(
+        self, ids: Sequence[int], digest: PlannedNotification, wall_now: float
+    ) -> NotificationRecord | None:
+        """Write `digest` as a pending message and mark the pending messages `ids` as
+        folded into it (state and outcome `digested`, `digest_id` its id)."""
+        async with self._write_lock, self.sessions.begin() as s:
+            if await self._existing_keys(s, [digest.idempotency_key]):
+                return None
+            row = NotificationLogRow(
+                idempotency_key=digest.idempotency_key,
+                alert_id=None,
+                purpose=digest.purpose,
+                step=0,
+                round=0,
+                site=digest.site,
+                recipient=digest.recipient,
+                role=digest.role,
+                language=digest.language,
+                channel_hash=digest.channel_hash,
+                channel_kind=digest.channel_kind,
+                title=digest.title,
+                body=digest.body,
+                state="pending",
+                attempts=0,
+                created_at=wall_now,
+                updated_at=wall_now,
+                next_attempt_at=wall_now,
+            )
+            s.add(row)
+            await s.flush()
+            for chunk in _chunks(list(ids)):
+                q = select(NotificationLogRow).where(
+                    NotificationLogRow.id.in_(chunk), NotificationLogRow.state == "pending"
+                )
+                for folded in (await s.scalars(q)).all():
+                    folded.state = "digested"
+                    folded.outcome = "digested"
+                    folded.digest_id = row.id
+                    folded.next_attempt_at = None
+                    folded.updated_at = wall_now
+                    if folded.alert_id is not None:
+                        self._history(
+                            s,
+                            folded.alert_id,
+                            "notification_digested",
+                            SYSTEM,
+                            wall_now,
+                            wall_now,
+                            {"recipient": folded.recipient, "digest": row.id},
+                        )
+            record = NotificationRecord.of(row)
+        await self._notify_changed()
+        return record
+
+    async def awaiting_receipts(self, since: float, limit: int = 500) -> list[NotificationRecord]:
+        """Sent messages a provider may still report on: calls not yet known to be
+        answered, SMS without a delivery receipt (sent after `since`)."""
+        async with self.sessions() as s:
+            q = (
+                select(NotificationLogRow)
+                .where(
+                    NotificationLogRow.state == "sent",
+                    NotificationLogRow.provider_ref.is_not(None),
+                    NotificationLogRow.outcome.in_(["calling", "sent"]),
+                    NotificationLogRow.sent_at >= since,
+                )
+                .order_by(NotificationLogRow.id)
+                .limit(limit)
+            )
+            return [NotificationRecord.of(r) for r in (await s.scalars(q)).all()]
+
+    async def settle_receipts(
+        self, updates: Sequence[tuple[int, str]], wall_now: float
+    ) -> list[tuple[int, int]]:
+        """Record what providers reported: (log id, outcome). A call that ended without
+        an answer fails its message. Returns the (alert id, round) pairs now unanswered:
+        every call of the round ended unanswered, or every message failed."""
+        touched: set[tuple[int, int]] = set()
+        async with self._write_lock, self.sessions.begin() as s:
+            for notification_id, outcome in updates:
+                row = await s.get(NotificationLogRow, notification_id)
+                if row is None or row.state != "sent" or row.outcome not in ("calling", "sent"):
+                    continue
+                row.outcome = outcome
+                row.updated_at = wall_now
+                unanswered_call = row.outcome in UNANSWERED_CALL and row.channel_kind == "voice"
+                if unanswered_call:
+                    row.state = "failed"
+                    row.last_error = f"call {outcome.replace('_', ' ')}"
+                if row.alert_id is None:
+                    continue
+                action = "call_" + outcome if row.channel_kind == "voice" else "sms_" + outcome
+                data = {"recipient": row.recipient, "channel": row.channel_hash, "round": row.round}
+                self._history(s, row.alert_id, action, SYSTEM, wall_now, wall_now, data)
+                if unanswered_call and row.purpose == "alert":
+                    touched.add((row.alert_id, row.round))
+            await s.flush()
+            unanswered = [t for t in sorted(touched) if await self._round_unanswered(s, *t)]
+        await self._notify_changed()
+        return unanswered
+
+    async def calls_by_ref(self, refs: Sequence[str]) -> dict[str, int]:
+        """Log ids of the calls still ringing with these provider call ids."""
+        async with self.sessions() as s:
+            q = select(NotificationLogRow.provider_ref, NotificationLogRow.id).where(
+                NotificationLogRow.provider_ref.in_(list(refs)),
+                NotificationLogRow.outcome == "calling",
+            )
+            return {str(ref): int(i) for ref, i in (await s.execute(q)).all()}
 
     # ---- queries ---------------------------------------------------------------------
 

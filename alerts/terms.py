@@ -44,6 +44,45 @@ KIND_TERMS: dict[AlertKind, dict[Language, str]] = {
     AlertKind.LOW_BATTERY: {"zh-CN": "电量低", "en": "Low battery"},
     AlertKind.TAMPER: {"zh-CN": "防拆报警", "en": "Tamper"},
     AlertKind.ROUTINE_DEVIATION: {"zh-CN": "作息异常", "en": "Unusual routine"},
+    AlertKind.SMOKE: {"zh-CN": "烟雾报警", "en": "Smoke alarm"},
+    AlertKind.GAS: {"zh-CN": "燃气泄漏", "en": "Gas leak"},
+    AlertKind.CARBON_MONOXIDE: {"zh-CN": "一氧化碳报警", "en": "Carbon monoxide alarm"},
+    AlertKind.WATER_LEAK: {"zh-CN": "漏水", "en": "Water leak"},
+    AlertKind.HEAT: {"zh-CN": "室内高温", "en": "Heat risk indoors"},
+    AlertKind.COLD: {"zh-CN": "室内低温", "en": "Cold home"},
+}
+
+# What to do, said in every hazard notification and shown with the alert: the first
+# minutes decide (leave, ventilate, no sparks), before anyone arrives.
+HAZARD_ADVICE: dict[AlertKind, dict[Language, str]] = {
+    AlertKind.SMOKE: {
+        "zh-CN": "请立即确认是否起火；如有明火或浓烟，协助老人撤离并拨打119",
+        "en": "Check at once whether there is a fire; if there is fire or thick smoke, "
+        "get the resident out and call 119",
+    },
+    AlertKind.GAS: {
+        "zh-CN": "请勿开关电器、勿用明火，开窗通风，关闭燃气总阀，撤离后拨打燃气抢修电话",
+        "en": "Do not switch anything on or off and no flames; open windows, shut the gas "
+        "valve, leave, then call the gas emergency line",
+    },
+    AlertKind.CARBON_MONOXIDE: {
+        "zh-CN": "请立即开窗通风并撤离到室外；如有头晕、恶心、意识模糊，拨打120",
+        "en": "Open windows and get out into fresh air at once; if dizzy, sick or confused, "
+        "call 120",
+    },
+    AlertKind.WATER_LEAK: {
+        "zh-CN": "请关闭进水总阀，提醒老人小心地滑",
+        "en": "Shut the main water valve and warn the resident of the slippery floor",
+    },
+    AlertKind.HEAT: {
+        "zh-CN": "请帮老人降温：开空调或风扇、多喝水；如有头晕、意识模糊，拨打120",
+        "en": "Help the resident cool down: air conditioning or a fan, plenty to drink; "
+        "if dizzy or confused, call 120",
+    },
+    AlertKind.COLD: {
+        "zh-CN": "请帮老人保暖：开暖气、加衣被、喝热饮",
+        "en": "Help the resident keep warm: heating on, more layers and blankets, a hot drink",
+    },
 }
 
 SEVERITY_TERMS: dict[Severity, dict[Language, str]] = {
@@ -80,6 +119,12 @@ OUTCOME_TERMS: dict[Outcome, dict[Language, str]] = {
     Outcome.OTHER: {"zh-CN": "其他", "en": "other"},
 }
 
+# What re-raised an acknowledged alert (`alerts.decisions.RE_RAISING_TRIGGERS`).
+AGAIN_TERMS: dict[str, dict[str, str]] = {
+    "pressed_again": {"zh-CN": "再次按下", "en": "pressed again"},
+    "fell_again": {"zh-CN": "再次跌倒", "en": "fell again"},
+}
+
 
 def language_of(value: str | None) -> Language:
     """A contact's language, defaulting to Simplified Chinese for anything unknown."""
@@ -104,3 +149,13 @@ def status_term(status: str, language: Language) -> str:
 
 def outcome_term(outcome: Outcome | str, language: Language) -> str:
     return OUTCOME_TERMS[Outcome(outcome)][language_of(language)]
+
+
+def again_term(what: str, language: Language) -> str:
+    return AGAIN_TERMS[what][language_of(language)]
+
+
+def hazard_advice(kind: AlertKind | str, language: Language) -> str | None:
+    """What to do about a hazard, or None for an alert that is not one."""
+    advice = HAZARD_ADVICE.get(AlertKind(kind))
+    return advice[language_of(language)] if advice else None

@@ -146,6 +146,65 @@ def bench_scale(
             typer.echo(line)
 
 
+@app.command("safety")
+def bench_safety(
+    lock_s: float = typer.Option(45.0, "--lock-s", min=0.0, help="seconds the store is locked"),
+    read_only_s: float = typer.Option(
+        40.0, "--read-only-s", min=0.0, help="seconds the store file is read-only"
+    ),
+    hang_s: float = typer.Option(60.0, "--hang-s", min=0.0, help="seconds InfluxDB is stopped"),
+    settle_s: float = typer.Option(
+        60.0, "--settle-s", min=0.0, help="seconds to wait for held alerts after a release"
+    ),
+    only: list[str] | None = typer.Option(
+        None,
+        "--only",
+        help="lock, read-only, influx-hung or second-press (repeatable; default: all)",
+    ),
+) -> None:
+    """Issue 14's figures: SOS with the alert store locked or read-only, with InfluxDB hung,
+    and a second press after an acknowledgement (JSON lines)."""
+    import json
+
+    from benchmarks.safety import SCENARIOS, run
+
+    chosen = tuple(only or SCENARIOS)
+    unknown = sorted(set(chosen) - set(SCENARIOS))
+    if unknown:
+        raise typer.BadParameter(f"unknown scenario {', '.join(unknown)}", param_hint="--only")
+    for row in run(lock_s, read_only_s, hang_s, settle_s, chosen):
+        typer.echo(json.dumps(row, ensure_ascii=False))
+
+
+@app.command("flood")
+def bench_flood(
+    rate: float = typer.Option(50_000.0, "--rate", min=1.0, help="flood messages per second"),
+    duration: float = typer.Option(10.0, "--duration", min=1.0, help="seconds of flood"),
+    homes: int = typer.Option(30, "--homes", min=17, help="registered homes (home 0 floods)"),
+    without_fairness: bool = typer.Option(
+        False, "--without-fairness", help="per-site limits and emergency lane off (to compare)"
+    ),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+    configured: bool = typer.Option(
+        False, "--configured-services", help="use the configured broker and InfluxDB"
+    ),
+) -> None:
+    """One home floods: other homes' SOS latency and the platform's memory, before,
+    during and after."""
+    import json
+
+    from benchmarks.flood import render, run_flood_bench
+
+    result = run_flood_bench(
+        rate, duration, homes, use_configured=configured, fairness=not without_fairness
+    )
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        for line in render(result):
+            typer.echo(line)
+
+
 @app.command("cluster")
 def bench_cluster(
     homes: int = typer.Option(5_000, "--homes", min=1, help="simulated homes, in real time"),

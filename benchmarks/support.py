@@ -15,6 +15,7 @@ import json
 import math
 import os
 import platform as _platform
+import secrets
 import socket
 import sqlite3
 import subprocess
@@ -274,6 +275,12 @@ class PlatformProcess:
     profile: Path | None = None
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path = field(init=False)
+    # /metrics is private: the benchmark gives the platform its scrape token.
+    metrics_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    # Background loads send more per home than a home's devices would: limits off,
+    # except where fairness is what is measured (`bench flood`).
+    site_limits: bool = False
+    emergency_lane: bool = True
 
     def __post_init__(self) -> None:
         self.log_path = self.work / "platform.log"
@@ -297,6 +304,9 @@ class PlatformProcess:
             "ELDERCARE_INFLUX_DB": self.influx_db,
             "ELDERCARE_DATABASE_URL": self.database_url,
             "ELDERCARE_HTTP_PORT": str(self.http_port),
+            "ELDERCARE_METRICS_TOKEN": self.metrics_token,
+            "ELDERCARE_INGEST_SITE_LIMITS": "true" if self.site_limits else "false",
+            "ELDERCARE_INGEST_EMERGENCY_LANE": "true" if self.emergency_lane else "false",
             "ELDERCARE_PUBLIC_URL": self.base_url,
             "ELDERCARE_LOG_LEVEL": "WARNING",
         }
@@ -323,7 +333,12 @@ class PlatformProcess:
 
     def metrics(self) -> dict[str, float]:
         try:
-            return metric_values(httpx.get(f"{self.base_url}/metrics", timeout=5).text)
+            resp = httpx.get(
+                f"{self.base_url}/metrics",
+                headers={"Authorization": f"Bearer {self.metrics_token}"},
+                timeout=5,
+            )
+            return metric_values(resp.text)
         except httpx.HTTPError:
             return {}
 

@@ -16,6 +16,7 @@ from grafana_foundation_sdk.models.dashboard import Dashboard
 
 from dashboards import panels as p
 from dashboards.influxql import datasource_ref
+from eldercare.domain import HAZARD_KINDS
 
 UID = "eldercare-operations"
 
@@ -30,6 +31,13 @@ OPEN_ALERTS_BY_SEVERITY = (
 ALERTS_PER_DAY_BY_KIND = (
     'SELECT sum("value") FROM "alert_event" WHERE "event" = \'raised\' AND $timeFilter '
     f'GROUP BY time(1d), "kind" fill(0) {p.TZ}'
+)
+# Home hazards (smoke, gas, CO, water, heat, cold) raised, per kind: counted apart from
+# falls and SOS calls, which the per-kind chart mixes them with.
+HAZARDS_BY_KIND = (
+    'SELECT sum("value") FROM "alert_event" WHERE "event" = \'raised\' '
+    f'AND "kind" =~ /^({"|".join(sorted(k.value for k in HAZARD_KINDS))})$/ AND $timeFilter '
+    'GROUP BY "kind"'
 )
 SITES_ONLINE = (
     'SELECT sum("online") FROM (SELECT last("online") AS "online" FROM "site_status" '
@@ -159,6 +167,27 @@ def _alerts_per_day() -> timeseries.Panel:
     )
 
 
+def _hazards() -> bargauge.Panel:
+    return (
+        bargauge.Panel()
+        .title("居家安全隐患 Home hazards")
+        .description(
+            "Smoke, gas, carbon monoxide, water leak, heat and cold alerts raised in the "
+            "time range, per kind."
+        )
+        .datasource(datasource_ref())
+        .with_target(p.target("A", HAZARDS_BY_KIND, alias="$tag_kind"))
+        .unit(p.UNIT_COUNT)
+        .min(0)
+        .thresholds(p.thresholds(p.GREEN, (1, p.ORANGE), (3, p.RED)))
+        .display_mode(BarGaugeDisplayMode.BASIC)
+        .orientation(VizOrientation.HORIZONTAL)
+        .reduce_options(p.last_value())
+        .span(8)
+        .height(7)
+    )
+
+
 def _ingest_rate() -> timeseries.Panel:
     return (
         timeseries.Panel()
@@ -205,5 +234,6 @@ def build() -> Dashboard:
         .with_panel(_alerts_per_day())
         .with_panel(_ingest_rate())
         .with_panel(_ingest_lag())
+        .with_panel(_hazards())
         .build()
     )

@@ -15,13 +15,19 @@ absence is dated from the door. Back home: a passage coming in or indoor movemen
 Several rules embed this (inactivity, not_up, not_returned, night_door_exit,
 routine_deviation), each with its own copy of the state, so that every rule stays a
 self-contained state machine. A site without an outer-door sensor is never judged
-away.
+away. Nor is a home while a bed, a seat or a presence radar reports someone there
+(`occupancy.py`): opening the front door for a word with a neighbour and sitting back
+down, or one of two residents going out while the other watches TV, is not the home
+left empty.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
+from detectors import occupancy as occ
 from detectors.rule import EvidenceData, RuleState
 from detectors.settings import AbsenceSettings
 from detectors.site_context import SiteContext
@@ -36,11 +42,13 @@ class AbsenceState(RuleState):
     door_evidence: EvidenceData | None = None  # first door event of the last passage out
     indoor_after_door: bool = True  # someone is known inside since the last passage
     away_since: float | None = None  # confirmed absence, dated from the door
+    occupancy: occ.OccupancyState = Field(default_factory=occ.OccupancyState)
 
 
 def observe(state: AbsenceState, ctx: SiteContext, reading: Reading, moved: bool) -> Change | None:
     """Feed one reading. Returns "returned" when a confirmed absence ends, "went_out" /
     "came_in" when a new door passage starts in that direction, else None."""
+    occ.observe(state.occupancy, ctx, reading, moved)
     if not moved:
         return None
     was_away = state.away_since is not None
@@ -69,7 +77,10 @@ def observe(state: AbsenceState, ctx: SiteContext, reading: Reading, moved: bool
 def away_due(state: AbsenceState, away_after_s: float) -> float | None:
     if state.away_since is not None or state.indoor_after_door or state.last_door is None:
         return None
-    return state.last_door + away_after_s
+    due = state.last_door + away_after_s
+    if occ.someone_inside(state.occupancy, due):
+        return None  # a mat or radar says someone is home; re-judged at its next change
+    return due
 
 
 def fire(state: AbsenceState, due: float, away_after_s: float) -> bool:

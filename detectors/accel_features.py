@@ -37,6 +37,11 @@ class ImpactAssessment:
     stillness_g: float  # RMS movement after the impact (0 = perfectly still)
     pre_gravity: tuple[float, float, float]  # mean vector before the impact, g
     post_gravity: tuple[float, float, float]  # mean vector in the observation window, g
+    # Against the wearer's learned upright (gravity while walking), when known: how far
+    # from upright before the impact, and after it (90° = lying flat).
+    upright_before_deg: float | None = None
+    upright_after_deg: float | None = None
+    saturated: bool = False  # an axis was at the sensor's range at the peak
 
 
 def smoothed_magnitude(xyz: FloatArray, samples: int) -> FloatArray:

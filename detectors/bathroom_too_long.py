@@ -91,6 +91,8 @@ class BathroomRule(Rule[BathroomState]):
         residents = self.ctx.activity_residents(reading) or (
             (self.ctx.reading_resident(reading) or "",)
         )
+        if self.ctx.is_shared_home:
+            residents = ("",)  # who is in the bathroom is unknown: one stay for the household
         out: list[Transition] = []
         for resident in residents:
             out += self._locate(resident or "", reading, room, moved)

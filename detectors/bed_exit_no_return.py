@@ -4,12 +4,25 @@ resident has not come back for longer than `minutes` (30).
 The alert is raised when the limit passes inside the night window (getting up at
 05:50 for the day is not a night exit); it is updated every further `minutes`
 with the time out of bed, and clears when the bed is occupied again.
+
+The bed is empty when every mat of the resident is (a resident with a left and a
+right mat rolling from one to the other has not left it). Being out of bed needs
+movement seen after the mats emptied (`occupancy.py`): mats lose a sleeper lying
+between or across them, and in a home with PIRs or radars, with nothing moving since
+the mats emptied, an empty bed is judged against the longer `unconfirmed_minutes`
+(60) instead (a home whose only sensor of a person up is the bed keeps `minutes`).
+Not while the resident is out, nor after a front-door passage out since leaving the
+bed: that night exit is `night_door_exit`'s alert, one alert for one exit.
 """
 
 from __future__ import annotations
 
 from pydantic import Field
 
+from detectors import absence as away
+from detectors import occupancy
+from detectors.movement import MovementState, is_movement
+from detectors.occupancy import WATCHED_STREAMS
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
 from detectors.settings import BedExitSettings
 from eldercare.domain import AlertKind, Reading, Stream, Transition, TransitionAction
@@ -29,18 +42,22 @@ class _Bed(RuleState):
 
 class BedExitState(RuleState):
     beds: dict[str, _Bed] = Field(default_factory=dict)  # resident id → bed state
+    movement: MovementState = Field(default_factory=MovementState)
+    absence: away.AbsenceState = Field(default_factory=away.AbsenceState)
 
 
 class BedExitRule(Rule[BedExitState]):
     name = "bed_exit_no_return"
     kinds = (AlertKind.BED_EXIT_NO_RETURN,)
     state_model = BedExitState
-    streams = frozenset({Stream.OCCUPANCY})
+    streams = WATCHED_STREAMS
 
     def _settings(self, resident: str) -> BedExitSettings:
         return self.ctx.settings(self.name, BedExitSettings, resident)
 
     def on_reading(self, reading: Reading) -> list[Transition]:
+        moved = is_movement(reading, self.state.movement)
+        away.observe(self.state.absence, self.ctx, reading, moved)
         if reading.stream != Stream.OCCUPANCY:
             return []
         resident = self.ctx.bed_resident(reading.device_id)
@@ -48,7 +65,7 @@ class BedExitRule(Rule[BedExitState]):
             return []
         if self.ctx.is_bed_bound(resident):  # out of bed only with carers; falls are the radar's
             return []
-        occupied = bool(reading.fields.get("occupied", False))
+        occupied = occupancy.in_bed_by_mat(self.state.absence.occupancy, self.ctx, resident)
         bed = self.state.beds.get(resident)
         if bed is not None and bed.occupied == occupied:
             return []  # a repeated report of the same state
@@ -83,11 +100,24 @@ class BedExitRule(Rule[BedExitState]):
             )
         ]
 
+    def _gone_out(self, bed: _Bed) -> bool:
+        """Out, or through the front door since leaving the bed (`night_door_exit`'s)."""
+        a = self.state.absence
+        if away.is_away(a):
+            return True
+        return a.last_door is not None and a.last_door >= bed.since and not a.indoor_after_door
+
     def _due(self, resident: str, bed: _Bed) -> float | None:
         if bed.occupied or bed.skipped:
             return None
-        limit_s = self._settings(resident).minutes * 60
-        return bed.since + (bed.reported_s + limit_s if bed.raised else limit_s)
+        s = self._settings(resident)
+        if bed.raised:
+            return bed.since + bed.reported_s + s.minutes * 60
+        if self._gone_out(bed):
+            return None
+        up = occupancy.left_bed_at(self.state.absence.occupancy, resident) is not None
+        up = up or not occupancy.sees_people_up(self.ctx)
+        return bed.since + (s.minutes if up else max(s.minutes, s.unconfirmed_minutes)) * 60
 
     def compute_due(self) -> float | None:
         dues = [d for r, b in self.state.beds.items() if (d := self._due(r, b)) is not None]

@@ -20,7 +20,9 @@ from detectors.bathroom_too_long import BathroomRule
 from detectors.bed_exit_no_return import BedExitRule
 from detectors.device_offline import DeviceOfflineRule
 from detectors.fall import FallRule
+from detectors.hazard_alarm import CarbonMonoxideRule, GasRule, SmokeRule, WaterLeakRule
 from detectors.inactivity import InactivityRule
+from detectors.indoor_temperature import ColdRule, HeatRule
 from detectors.low_battery import LowBatteryRule
 from detectors.night_door_exit import NightDoorExitRule
 from detectors.not_returned import NotReturnedRule
@@ -57,6 +59,15 @@ class CatalogueEntry:
 
 def _has(*kinds: DeviceKind) -> Callable[[SiteContext], bool]:
     return lambda ctx: any(d.kind in kinds for d in ctx.site.devices)
+
+
+# Devices that may carry a hazard alarm (a combined smoke and CO alarm is one device).
+_HAZARD_DEVICES = (
+    DeviceKind.SMOKE_ALARM,
+    DeviceKind.GAS_ALARM,
+    DeviceKind.CO_ALARM,
+    DeviceKind.WATER_LEAK,
+)
 
 
 def _has_activity_sensors(ctx: SiteContext) -> bool:
@@ -143,6 +154,12 @@ def _build_catalogue() -> dict[str, CatalogueEntry]:
         _entry(LowBatteryRule, lambda ctx: bool(ctx.site.devices)),
         _entry(TamperRule, lambda ctx: bool(ctx.site.devices)),
         _entry(RoutineDeviationRule, _home(_has_activity_sensors)),
+        _entry(SmokeRule, _has(*_HAZARD_DEVICES)),
+        _entry(GasRule, _has(*_HAZARD_DEVICES)),
+        _entry(CarbonMonoxideRule, _has(*_HAZARD_DEVICES)),
+        _entry(WaterLeakRule, _has(*_HAZARD_DEVICES)),
+        _entry(HeatRule, _has(DeviceKind.CLIMATE, *_HAZARD_DEVICES)),
+        _entry(ColdRule, _has(DeviceKind.CLIMATE, *_HAZARD_DEVICES)),
     ]
     entries.append(_wearable_fall_entry())
     return {e.name: e for e in entries}

@@ -10,7 +10,15 @@ bedroom or bathroom (night visits end in bed) with the quiet beginning or due in
 the night window, or before getting up that day (movement outside bedroom and
 bathroom after `not_up.day_start`). `bathroom_too_long` watches the bathroom, and
 `not_up` the morning after; a quiet that began elsewhere is always judged.
+Stillness on a pressed seat mat (`occupancy.py`: chair, armchair, couch) is judged
+against at least `seated_hours` (8 h) from the sitting down or the last movement,
+whichever is later: a 3-6 h evening in front of the TV is not a long lie, a person
+slumped in the chair all day and night still is. In bed is the bed mats' (a mat
+emptied with nothing moving since is still in bed: mats lose sleepers).
 Gaps that raised an alert, began asleep or contained an absence are not learned.
+In a home of several residents the household is judged as one (`""`): its room sensors
+cannot tell who moved, and every resident would be raised on the same evidence; it is
+asleep when every resident is in bed (all with bed mats), else as presumed above.
 In an institution each resident is judged from their own room's sensors and their own
 devices (bed, worn), never from a corridor or another resident's room; bed-bound
 residents and residents of a shared room are not judged (`SiteContext.judges_activity`).
@@ -21,8 +29,10 @@ from __future__ import annotations
 from pydantic import Field
 
 from detectors import absence as away
+from detectors import occupancy
 from detectors.baseline import GapBaseline
-from detectors.movement import MOVEMENT_STREAMS, MovementState, is_movement
+from detectors.movement import MovementState, is_movement
+from detectors.occupancy import WATCHED_STREAMS
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
 from detectors.settings import (
     AbsenceSettings,
@@ -30,7 +40,7 @@ from detectors.settings import (
     NotUpSettings,
     minutes_of_day,
 )
-from eldercare.domain import AlertKind, Reading, Stream, Transition, TransitionAction
+from eldercare.domain import AlertKind, Reading, Transition, TransitionAction
 from eldercare.evidence import EvidenceCode, seen
 
 
@@ -46,7 +56,7 @@ class _Watch(RuleState):
 class InactivityState(RuleState):
     movement: MovementState = Field(default_factory=MovementState)
     absence: away.AbsenceState = Field(default_factory=away.AbsenceState)
-    in_bed: dict[str, bool] = Field(default_factory=dict)
+    in_bed: dict[str, bool] = Field(default_factory=dict)  # unused (occupancy); old snapshots
     up_day: dict[str, str] = Field(default_factory=dict)  # resident → last local day got up
     watches: dict[str, _Watch] = Field(default_factory=dict)  # resident id ("" = site)
     baselines: dict[str, GapBaseline] = Field(default_factory=dict)
@@ -56,7 +66,7 @@ class InactivityRule(Rule[InactivityState]):
     name = "inactivity"
     kinds = (AlertKind.INACTIVITY,)
     state_model = InactivityState
-    streams = MOVEMENT_STREAMS
+    streams = WATCHED_STREAMS
 
     def _settings(self, resident: str) -> InactivitySettings:
         return self.ctx.settings(self.name, InactivitySettings, resident or None)
@@ -66,8 +76,8 @@ class InactivityRule(Rule[InactivityState]):
         return self.ctx.settings("absence", AbsenceSettings).away_after_minutes * 60
 
     def _residents(self, reading: Reading) -> tuple[str, ...]:
-        if not self.ctx.resident_ids:
-            return ("",)
+        if not self.ctx.resident_ids or self.ctx.is_shared_home:
+            return ("",)  # the site, or the household of a shared home
         return tuple(r for r in self.ctx.activity_residents(reading) if self.ctx.judges_activity(r))
 
     # --- limits ---------------------------------------------------------------------------
@@ -85,8 +95,13 @@ class InactivityRule(Rule[InactivityState]):
         return min(max(hours, s.min_hours), s.max_hours) * 3600, True
 
     def _asleep(self, resident: str, w: _Watch, due: float) -> bool:
-        if resident in self.ctx.residents_with_bed_sensor:
-            return self.state.in_bed.get(resident, False)
+        beds = self.ctx.residents_with_bed_sensor
+        if resident == "" and self.ctx.is_shared_home and beds >= set(self.ctx.resident_ids):
+            # the household asleep: everyone in bed (one up and quiet is judged)
+            occ = self.state.absence.occupancy
+            return all(occupancy.in_bed(occ, self.ctx, r) for r in self.ctx.resident_ids)
+        if resident in beds:
+            return occupancy.in_bed(self.state.absence.occupancy, self.ctx, resident)
         s = self._settings(resident)
         if not s.presume_asleep or not self._resting_room(w.last_room):
             return False
@@ -105,6 +120,10 @@ class InactivityRule(Rule[InactivityState]):
         if not self._settings(resident).enabled:
             return None
         due = w.last_move + self.limit_s(resident, w.last_move)[0]
+        sat_down = occupancy.seated(self.state.absence.occupancy, self.ctx, due)
+        if sat_down is not None:
+            seated_s = self._settings(resident).seated_hours * 3600
+            due = max(due, max(sat_down, w.last_move) + seated_s)
         return None if self._asleep(resident, w, due) else due
 
     # --- events ---------------------------------------------------------------------------
@@ -112,10 +131,6 @@ class InactivityRule(Rule[InactivityState]):
     def on_reading(self, reading: Reading) -> list[Transition]:
         moved = is_movement(reading, self.state.movement)
         away.observe(self.state.absence, self.ctx, reading, moved)
-        if reading.stream == Stream.OCCUPANCY:
-            bed_resident = self.ctx.bed_resident(reading.device_id)
-            if bed_resident is not None:
-                self.state.in_bed[bed_resident] = bool(reading.fields.get("occupied", False))
         if not moved:
             return []
         out: list[Transition] = []

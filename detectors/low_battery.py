@@ -26,9 +26,11 @@ class LowBatteryRule(Rule[device_set.DeviceSetState]):
         if reading.stream != Stream.BATTERY:
             return []
         s = self.ctx.settings(self.name, LowBatterySettings)
-        percent = reading.fields.get("percent")
-        if not s.enabled or not isinstance(percent, int | float) or isinstance(percent, bool):
+        if not s.enabled:
             return []
+        percent = reading.fields.get("percent")
+        if not isinstance(percent, int | float) or isinstance(percent, bool):
+            return self._device_flag(reading)
         extra = {"percent": float(percent)}
         if percent < s.below_percent:
             why = EvidenceData.seen(reading, seen(EvidenceCode.BATTERY, percent=round(percent)))
@@ -52,3 +54,13 @@ class LowBatteryRule(Rule[device_set.DeviceSetState]):
                 extra,
             )
         return []
+
+    def _device_flag(self, reading: Reading) -> list[Transition]:
+        """A device that reports only its own low-battery flag (zigbee `battery_low`)."""
+        low = reading.fields.get("low")
+        if not isinstance(low, bool):
+            return []
+        why = EvidenceData.seen(reading, seen(EvidenceCode.BATTERY_FLAG)) if low else None
+        return device_set.change(
+            self.state, self.ctx, AlertKind.LOW_BATTERY, reading.ts, reading.device_id, why
+        )

@@ -7,6 +7,12 @@ silence is leaving. Coming home opens the door too, and a flat may have no senso
 the room the resident then sits in: a passage that follows a passage out with nobody
 seen inside in between (door, silence, door) is coming back in, never an exit.
 
+In a home the night starts at the household's usual bedtime (`bedtime.py`: the lower
+quartile of its learned bedtimes, after 7 nights) when that is later than `night_start`,
+at most `latest_start` (02:00): someone who goes to bed at 01:30 is not out "at night"
+when he leaves at 23:00. Not for residents flagged `dementia`: for them an exit before
+bed is the incident (they keep `night_start`).
+
 In an institution only residents flagged `dementia` are watched: a door of a room
 whose residents include one (raised for that resident if the room is theirs alone),
 or a ward door (an outer door in a room where nobody lives) while any resident of the
@@ -18,9 +24,11 @@ from __future__ import annotations
 from pydantic import Field
 
 from detectors import absence as away
-from detectors.movement import MOVEMENT_STREAMS, MovementState, is_movement
+from detectors import bedtime as bedtimes
+from detectors.movement import MovementState, is_movement
+from detectors.occupancy import WATCHED_STREAMS
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
-from detectors.settings import NightDoorExitSettings
+from detectors.settings import NightDoorExitSettings, minutes_of_day
 from detectors.site_context import DEMENTIA
 from eldercare.domain import AlertKind, Reading, Transition, TransitionAction
 from eldercare.evidence import EvidenceCode, seen
@@ -37,13 +45,14 @@ class NightDoorExitState(RuleState):
     movement: MovementState = Field(default_factory=MovementState)
     exit: _Exit | None = None
     absence: away.AbsenceState = Field(default_factory=away.AbsenceState)
+    bedtime: bedtimes.BedtimeState = Field(default_factory=bedtimes.BedtimeState)
 
 
 class NightDoorExitRule(Rule[NightDoorExitState]):
     name = "night_door_exit"
     kinds = (AlertKind.NIGHT_DOOR_EXIT,)
     state_model = NightDoorExitState
-    streams = MOVEMENT_STREAMS
+    streams = WATCHED_STREAMS
 
     def _settings(self, resident: str | None) -> NightDoorExitSettings:
         return self.ctx.settings(self.name, NightDoorExitSettings, resident)
@@ -60,9 +69,26 @@ class NightDoorExitRule(Rule[NightDoorExitState]):
             return room_residents[0], bool(flagged)
         return None, bool(flagged)
 
+    def _night_start(self, resident: str | None, s: NightDoorExitSettings) -> str:
+        """The start of the night: `night_start`, or the household's later usual bedtime."""
+        if self.ctx.is_institution or not s.learn_bedtime or self.ctx.has_flag(resident, DEMENTIA):
+            return s.night_start
+        if any(self.ctx.has_flag(r, DEMENTIA) for r in self.ctx.resident_ids):
+            return s.night_start  # a shared home with someone flagged: theirs
+        usual = bedtimes.usual_bedtime(self.state.bedtime, s.bedtime_nights)
+        if usual is None:
+            return s.night_start
+        start = minutes_of_day(s.night_start)
+        start += 1440 if start < 12 * 60 else 0  # minutes after the evening's midnight
+        latest = minutes_of_day(s.latest_start)
+        latest += 1440 if latest < 12 * 60 else 0
+        minute = int(min(max(usual, start), latest)) % 1440
+        return f"{minute // 60:02d}:{minute % 60:02d}"
+
     def on_reading(self, reading: Reading) -> list[Transition]:
         if not is_movement(reading, self.state.movement):
             return []
+        bedtimes.observe(self.state.bedtime, self.ctx, reading, True)
         resident, watched = self._door_resident(reading)
         pending = self.state.exit
         change = away.observe(self.state.absence, self.ctx, reading, True)
@@ -73,7 +99,7 @@ class NightDoorExitRule(Rule[NightDoorExitState]):
                 and watched
                 and pending is None
                 and s.enabled
-                and self.ctx.in_window(reading.ts, s.night_start, s.night_end)
+                and self.ctx.in_window(reading.ts, self._night_start(resident, s), s.night_end)
             ):
                 door = EvidenceData.seen(
                     reading, seen(EvidenceCode.DOOR_USED), room_id=self.ctx.room_of(reading)

@@ -38,7 +38,8 @@ from pydantic import Field
 
 from detectors import absence as away
 from detectors.baseline import DurationBaseline, ReturnBaseline
-from detectors.movement import MOVEMENT_STREAMS, MovementState, is_movement
+from detectors.movement import MovementState, is_movement
+from detectors.occupancy import WATCHED_STREAMS
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
 from detectors.settings import AbsenceSettings, NotReturnedSettings, minutes_of_day
 from eldercare.domain import AlertKind, Reading, Transition, TransitionAction
@@ -59,7 +60,7 @@ class NotReturnedRule(Rule[NotReturnedState]):
     name = "not_returned"
     kinds = (AlertKind.NOT_RETURNED,)
     state_model = NotReturnedState
-    streams = MOVEMENT_STREAMS
+    streams = WATCHED_STREAMS
 
     @property
     def _resident(self) -> str | None:

@@ -4,8 +4,10 @@ Getting up is movement in a room that is not a bedroom, bathroom or toilet (a
 night visit to the toilet is not getting up) at or after `day_start` local time.
 The deadline is the learned usual wake time (upper quartile of recent days) +
 `margin_hours`, at most `latest_deadline`; `default_deadline` (10:00) before
-`learn_days` days of wake times. Mornings that raised, or that began away from
-home, are not learned. Clears when the resident gets up.
+`learn_days` days of wake times. Every morning she is seen getting up is learned,
+including mornings that raised (she got up at 11:00: that is a wake time; an alert
+is not a verdict on the morning); mornings that began away from home are not.
+Clears when the resident gets up.
 In an institution getting up is leaving one's own bed (the bed sensor reports it empty
 after `day_start`); residents without a bed sensor, bed-bound residents and residents
 of a shared room are not judged.
@@ -19,7 +21,8 @@ from pydantic import Field
 
 from detectors import absence as away
 from detectors.baseline import WakeBaseline
-from detectors.movement import MOVEMENT_STREAMS, MovementState, is_movement
+from detectors.movement import MovementState, is_movement
+from detectors.occupancy import WATCHED_STREAMS
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
 from detectors.settings import AbsenceSettings, NotUpSettings, minutes_of_day
 from eldercare.domain import AlertKind, Reading, Stream, Transition, TransitionAction
@@ -49,7 +52,7 @@ class NotUpRule(Rule[NotUpState]):
     name = "not_up"
     kinds = (AlertKind.NOT_UP,)
     state_model = NotUpState
-    streams = MOVEMENT_STREAMS
+    streams = WATCHED_STREAMS
 
     def _settings(self, resident: str) -> NotUpSettings:
         return self.ctx.settings(self.name, NotUpSettings, resident or None)
@@ -125,6 +128,10 @@ class NotUpRule(Rule[NotUpState]):
             day_start = self.ctx.at_local(day, minutes_of_day(s.day_start))
             if m.raised_day is not None:
                 deadline = self.deadline(resident, m.raised_day)[0]
+                if m.raised_day == day and m.home_since is not None and m.home_since <= day_start:
+                    # Alerted and then up: still her wake time that morning. Never learning
+                    # alerted mornings kept a late riser at the 10:00 default for ever.
+                    m.wake.learn(day, self.ctx.minute_of_day(reading.ts))
                 m.raised_day = None
                 out.append(
                     self.ctx.transition(

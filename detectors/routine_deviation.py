@@ -15,7 +15,8 @@ from pydantic import Field
 
 from detectors import absence as away
 from detectors.baseline import ActivityBaseline
-from detectors.movement import MOVEMENT_STREAMS, MovementState, is_movement
+from detectors.movement import MovementState, is_movement
+from detectors.occupancy import WATCHED_STREAMS
 from detectors.rule import Rule, RuleState
 from detectors.settings import AbsenceSettings, RoutineDeviationSettings
 from eldercare.domain import AlertKind, Reading, Transition, TransitionAction
@@ -43,7 +44,7 @@ class RoutineDeviationRule(Rule[RoutineDeviationState]):
     name = "routine_deviation"
     kinds = (AlertKind.ROUTINE_DEVIATION,)
     state_model = RoutineDeviationState
-    streams = MOVEMENT_STREAMS
+    streams = WATCHED_STREAMS
 
     def _settings(self, resident: str) -> RoutineDeviationSettings:
         return self.ctx.settings(self.name, RoutineDeviationSettings, resident or None)

@@ -66,11 +66,14 @@ class EvidenceData(BaseModel):
             stream=reading.stream.value,
             summary=summary,
             room_id=room_id if room_id is not None else reading.room_id,
-            observations=observations,
         )
         # Made per reading by several rules and kept in their state: frozen, so every one
         # can share one "fields set" instead of holding a set of its own (216 bytes).
         object.__setattr__(made, "__pydantic_fields_set__", _EVIDENCE_FIELDS)
+        if observations:
+            # Typed by construction (`eldercare.evidence.seen`): validating them again on
+            # this hot path costs more than the rest of the model; restores still do.
+            object.__setattr__(made, "observations", observations)
         return made
 
     def to_evidence(self) -> Evidence:

@@ -27,10 +27,14 @@ that declares a stream in `event_time_streams` (the wearable fall detector, for
 ACCEL batches) gets such readings with their own `ts`, because its samples are
 timed from it; a 1 s batch routinely starts before another sensor's latest event.
 One older than `dedupe_s` cannot be told from a redelivery and is left out of
-detection (ingest still stores it). In `event` mode a reading without its own event
-time (`Reading.time_from_payload` false: ingest stamped it with the receive time, e.g.
-a plain-string availability) neither moves a site's clock nor the watermark: it is
-applied at the site's clock (or the watermark), and left out before either exists. All counted in
+detection (ingest still stores it), unless it is a momentary emergency
+(`detectors.emergencies`: an SOS press, a reported fall): those are always applied,
+their keys kept apart for `EMERGENCY_MEMORY_S` to tell a redelivery, and what they
+raise or update carries `details["late_s"]` when they came over a minute late.
+In `event` mode a reading without its own event time (`Reading.time_from_payload`
+false: ingest stamped it with the receive time, e.g. a plain-string availability)
+neither moves a site's clock nor the watermark: it is applied at the site's clock (or
+the watermark), and left out before either exists. All counted in
 `eldercare_detector_readings_late_total` and
 `eldercare_detector_readings_dropped_total{cause}`.
 
@@ -47,6 +51,17 @@ cleared with a `clear` transition at the site's clock, and its snapshot rows are
 deleted at the next snapshot save. A site removed while the process was down is
 handled the same way from its stored snapshot.
 
+Handing on (at least once): transitions go to the sink (the alert pipeline) before
+`handle_readings`, `tick` or `advance_to` returns, and a batch returns only once the
+sink has stored them, so ingest acknowledges a reading only after its transitions
+are durable. Transitions the sink did not take (it raised, or the call was cancelled,
+e.g. ingest reconnecting) are kept, in order, and handed on before anything newer:
+a redelivered reading is then rightly a duplicate (its transitions are on their way),
+and `handle_readings` does not return, so nothing is acknowledged, until they are
+stored. A site with such transitions is not snapshotted: after a crash its last
+snapshot predates the unacknowledged readings, which the broker redelivers and the
+detectors apply afresh.
+
 Persistence: detector snapshots go to the `detector_snapshots` table every
 `snapshot_every_s` (sites that changed) and on stop, in chunks of `snapshot_chunk`
 sites with readings handled in between, and are restored when a site's detectors
@@ -59,18 +74,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from detectors.base import Detector
 from detectors.catalogue import build_site_detectors, site_context
+from detectors.emergencies import EMERGENCIES, LATE_MARK_S, emergency_kinds
 from detectors.settings import DetectorSettingsError, Overrides
 from detectors.snapshot_store import SiteStates, SnapshotStore
 from eldercare import metrics
 from eldercare.clock import Clock, WallClock
 from eldercare.domain import (
     AlertKind,
+    FieldValue,
     Reading,
     Severity,
     Stream,
@@ -78,6 +94,7 @@ from eldercare.domain import (
     TransitionAction,
 )
 from eldercare.logs import get_logger
+from eldercare.periodic import Periodic
 from eldercare.registry_index import RegistryIndex
 from eldercare.registry_model import Site
 from eldercare.stage_contracts import TransitionSink
@@ -109,6 +126,13 @@ _errors = metrics.counter(
     "Detector failures (build, restore, update, advance, next_due, tick), by cause and detector",
     ["cause", "detector"],
 )
+
+_late_emergencies = metrics.counter(
+    "detector_late_emergencies_total",
+    "Emergencies (SOS, reported falls) applied over a minute after their event time",
+)
+EMERGENCY_MEMORY_S = 31 * 86400.0  # ingest accepts readings up to 30 days old
+MAX_EMERGENCY_KEYS = 256  # per site: a stuck button cannot grow a snapshot without end
 
 ErrorReporter = Callable[[str, str, Exception], None]  # (detector, cause, error)
 
@@ -210,7 +234,12 @@ class SiteDetectors:
         self.detectors = DetectorSet(detectors)
         self.on_error = on_error
         self.clock: float | None = None
-        self.recent: dict[tuple[str, str, float], None] = {}  # keys within the dedupe window
+        # Keys within the dedupe window → the reading's fields (None: restored from a
+        # snapshot, content unknown): a duplicate is the same key *and* the same content.
+        self.recent: dict[tuple[str, str, float], Mapping[str, FieldValue] | None] = {}
+        # Emergencies' keys, kept far longer than `recent`: a late SOS is applied, so its
+        # redelivery must still be told apart.
+        self.emergency_keys: dict[tuple[str, str, float], None] = {}
         self.dirty = True
         # Raised and not yet cleared: (kind, resident) → severity, to clear them on removal.
         self.open: dict[tuple[str, str | None], str] = {}
@@ -309,6 +338,14 @@ class SiteDetectors:
         for key in expired:
             del self.recent[key]
 
+    def remember_emergency(self, key: tuple[str, str, float]) -> None:
+        self.emergency_keys[key] = None
+        horizon = (self.clock or key[2]) - EMERGENCY_MEMORY_S
+        old = [k for k in self.emergency_keys if k[2] < horizon]
+        old += list(self.emergency_keys)[: max(0, len(self.emergency_keys) - MAX_EMERGENCY_KEYS)]
+        for k in old:
+            self.emergency_keys.pop(k, None)
+
     def snapshot(self) -> SiteStates:
         states: SiteStates = {}
         for name, det in self.detectors.items():
@@ -319,6 +356,7 @@ class SiteDetectors:
         states[RUNTIME_ENTRY] = {
             "clock": self.clock,
             "recent": [list(k) for k in self.recent],
+            "emergencies": [list(k) for k in self.emergency_keys],
             "open": [
                 [kind, resident, sev]
                 for (kind, resident), sev in sorted(self.open.items(), key=lambda i: str(i[0]))
@@ -341,6 +379,11 @@ class SiteDetectors:
         self.recent = {
             (str(k[0]), str(k[1]), float(k[2])): None
             for k in own.get("recent", [])
+            if isinstance(k, list) and len(k) == 3
+        }
+        self.emergency_keys = {
+            (str(k[0]), str(k[1]), float(k[2])): None
+            for k in own.get("emergencies", [])
             if isinstance(k, list) and len(k) == 3
         }
         self.open = _open_conditions(own)
@@ -421,12 +464,13 @@ class DetectorRuntime:
         self.watermark: float | None = None
         self._stored: dict[str, SiteStates] = {}
         self._lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
-        self._last_snapshot = 0.0
+        self._loops: list[Periodic] = []  # timer ticks (wall mode), snapshot saves
         self._logged: set[tuple[str, str]] = set()  # (site, cause) already logged
         self._bad_sites: dict[str, Site] = {}  # sites whose overrides are invalid, as logged
         self._checked_index: RegistryIndex | None = None  # the last index checked for removals
         self._to_delete: set[str] = set()  # removed sites whose snapshot rows are to go
+        # Emitted, not yet taken by the sink (stored): handed on first, never dropped.
+        self._unstored: list[Transition] = []
 
     # --- Component ------------------------------------------------------------------------
 
@@ -434,15 +478,24 @@ class DetectorRuntime:
         if self.snapshot_store is not None:
             self._stored = await self.snapshot_store.load_all()
             log.info("detector snapshots loaded", extra={"sites": len(self._stored)})
-        self._last_snapshot = time.monotonic()
+            self._loops.append(
+                Periodic("detector-snapshots", self.save_snapshots, self.snapshot_every_s)
+            )
+        if self.clock_mode == "wall":  # event mode: readings and `advance_to` move time
+            self._loops.append(Periodic("detector-ticks", self._timer_tick, self.tick_s))
+        for loop in self._loops:
+            loop.start()
 
     async def _save_chunk(self, site_ids: list[str]) -> None:
         assert self.snapshot_store is not None
         states: dict[str, SiteStates] = {}
         async with self._lock:
+            held = self.unstored_sites()
             for site_id in site_ids:
                 site = self.sites.get(site_id)
                 if site is None:  # removed meanwhile: its rows go at the next save
+                    continue
+                if site_id in held:  # its state is ahead of the store: saved once stored
                     continue
                 states[site_id] = site.snapshot()
                 site.dirty = False
@@ -454,33 +507,43 @@ class DetectorRuntime:
                     site.dirty = True
             raise
         await asyncio.sleep(0)  # a write of few sites may not have yielded at all
-        self._task = asyncio.create_task(self._run(), name="detector-runtime")
 
-    async def stop(self, save: bool = True) -> None:
-        """Stop the timer loop and save every site; `save=False` when this runtime lost
-        its sites to another process (a lost lease), whose snapshots must not be
-        overwritten with these older states."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        if save:
-            await self.save_snapshots(only_dirty=False)
+    async def _timer_tick(self) -> None:
+        try:
+            await self.tick()
+        except Exception:  # counted here as before; `Periodic` logs it and goes on
+            _errors.inc(cause="tick", detector="")
+            raise
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.tick_s)
+    async def stop(self, unstored_wait_s: float = 5.0, save: bool = True) -> None:
+        """Stop the loops, hand on what is unstored and save every site; `save=False` when
+        this runtime lost its sites to another process (a lost lease), whose snapshots must
+        not be overwritten with these older states (and whose unacknowledged readings the
+        new owner is given again)."""
+        for loop in self._loops:
+            await loop.stop()
+        self._loops = []
+        if not save:
+            return
+        if self.clock_mode == "event" and self.watermark is not None:
+            # A replay has ended: everything received is handled, so timers due up to the
+            # last event time fire (readings only advance them to it minus the lateness).
+            # The alert pipeline stops after the detectors and still takes them. A store
+            # that refuses them leaves them unstored: handled (and logged) just below.
+            with contextlib.suppress(Exception):
+                await self.advance_to(self.watermark)
+        if self._unstored:
             try:
-                if self.clock_mode == "wall":
-                    await self.tick()
-                if time.monotonic() - self._last_snapshot >= self.snapshot_every_s:
-                    await self.save_snapshots()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the loop must outlive one bad tick; the error is visible
-                _errors.inc(cause="tick", detector="")
-                log.exception("detector tick failed")
+                async with self._lock:
+                    await asyncio.wait_for(self._hand_on_unstored(), unstored_wait_s)
+            except Exception:  # TimeoutError included
+                # Their readings were never acknowledged: the broker redelivers them, and
+                # these sites' snapshots (not saved below) predate them.
+                log.error(
+                    "transitions not stored at stop; their readings will be redelivered",
+                    extra={"transitions": len(self._unstored), "sites": len(self.unstored_sites())},
+                )
+        await self.save_snapshots(only_dirty=False)
 
     # --- ReadingSink ----------------------------------------------------------------------
 
@@ -542,24 +605,60 @@ class DetectorRuntime:
                 continue
             key = (r.device_id, r.stream.value, r.ts)
             if key in site.recent:
+                seen = site.recent[key]
+                if seen is None or seen == r.fields:
+                    _dropped.inc(cause="duplicate")
+                    continue
+                # Same device, stream and event time, another value (two reports within
+                # one second of a payload time): a new reading, not a redelivery.
+            elif key in site.emergency_keys:  # an emergency's redelivery, past the window
                 _dropped.inc(cause="duplicate")
                 continue
+            kinds = emergency_kinds(r) if r.stream in EMERGENCIES else frozenset()
             if site.clock is not None and r.ts < site.clock:
-                if r.ts < site.clock - self.dedupe_s:
+                if r.ts < site.clock - self.dedupe_s and not kinds:
                     _dropped.inc(cause="too_old")
                     self._log_once(site.site.id, "too_old", r)
                     continue
                 _late.inc()
-                site.recent[key] = None
-                out.extend(site.apply(dataclasses.replace(r, ts=site.clock), own_time=r))
+                site.recent[key] = r.fields
+                emitted = site.apply(dataclasses.replace(r, ts=site.clock), own_time=r)
             else:
-                site.recent[key] = None
-                out.extend(site.apply(r))
+                site.recent[key] = r.fields
+                emitted = site.apply(r)
+            if kinds:
+                site.remember_emergency(key)
+                emitted = self._mark_late(site, r, kinds, emitted)
+            out.extend(emitted)
             fed += 1
         if site.clock is not None:
             site.forget_before(site.clock - self.dedupe_s)
         _readings.inc(fed)
         return out
+
+    def _mark_late(
+        self,
+        site: SiteDetectors,
+        r: Reading,
+        kinds: frozenset[AlertKind],
+        emitted: list[Transition],
+    ) -> list[Transition]:
+        """Stamp what an emergency raised or updated with how late it reached detection."""
+        handled_at = self.clock.now() if self.clock_mode == "wall" else (site.clock or r.ts)
+        late_s = handled_at - r.ts
+        if late_s < LATE_MARK_S:
+            return emitted
+        _late_emergencies.inc()
+        log.warning(
+            "late emergency raised",
+            extra={"site": site.site.id, "device": r.device_id, "late_s": round(late_s)},
+        )
+        return [
+            dataclasses.replace(t, details={**t.details, "late_s": round(late_s)})
+            if t.kind in kinds and t.action != TransitionAction.CLEAR and t.device_id == r.device_id
+            else t
+            for t in emitted
+        ]
 
     def _log_once(self, site_id: str, cause: str, r: Reading) -> None:
         if (site_id, cause) in self._logged:
@@ -611,14 +710,27 @@ class DetectorRuntime:
         return out
 
     async def _emit(self, transitions: list[Transition]) -> None:
-        if not transitions:
-            return
+        """Hand on these transitions, after any an earlier call could not (see the module
+        docstring); returns once the sink took them all."""
         for t in transitions:
             _transitions.inc(kind=t.kind.value, action=t.action.value)
             site = self.sites.get(t.site_id)
             if site is not None:
                 site.note(t)
-        await self.sink.handle_transitions(transitions)
+        self._unstored.extend(transitions)
+        await self._hand_on_unstored()
+
+    async def _hand_on_unstored(self) -> None:
+        if not self._unstored:
+            return
+        batch = list(self._unstored)
+        # Raises (or is cancelled) with the batch still kept: nothing here is dropped.
+        await self.sink.handle_transitions(batch)
+        del self._unstored[: len(batch)]
+
+    def unstored_sites(self) -> set[str]:
+        """Sites with transitions the sink has not stored yet."""
+        return {t.site_id for t in self._unstored}
 
     def _build(self, site: Site) -> SiteDetectors | None:
         try:
@@ -680,9 +792,29 @@ class DetectorRuntime:
             self.on_growth()
         return built
 
+    def restore_site(self, site_id: str, states: SiteStates) -> bool:
+        """Build a site's detectors now from a snapshot (`SiteDetectors.snapshot`), as the
+        first reading after a restart builds them from the stored ones; a replay resumed
+        from a checkpoint may bring the site no reading, and its timers must still fire.
+        A site already built is restored in place. False when the registry does not know
+        the site (nothing kept), or its detectors cannot be built yet (kept for their first
+        build, as a stored snapshot is)."""
+        current = self.sites.get(site_id)
+        if current is not None:
+            current.restore(states)
+            return True
+        index = self.index_provider()
+        if index.detector_site(site_id) is None:
+            return False
+        self._stored[site_id] = states
+        return self._site(index, site_id) is not None
+
     def _refresh_sites(self) -> None:
         index = self.index_provider()
-        for site_id in list(self.sites):
+        # Sites restored from a snapshot are built at the first tick, not at their next
+        # reading: a possible fall open when the process died must still become a fall
+        # in a home that stays silent.
+        for site_id in [*self.sites, *(s for s in self._stored if s in index.sites)]:
             self._site(index, site_id)
 
     async def save_snapshots(self, only_dirty: bool = True) -> None:
@@ -703,4 +835,3 @@ class DetectorRuntime:
         except BaseException:  # not written (database down, or stopping): again next time
             self._to_delete |= removed
             raise
-        self._last_snapshot = time.monotonic()

@@ -78,6 +78,13 @@ class FallSettings(RuleSettings):
 
 class BedExitSettings(NightWindowSettings):
     minutes: float = Field(30.0, gt=0, le=600, description="out of bed longer than this at night")
+    unconfirmed_minutes: float = Field(
+        60.0,
+        gt=0,
+        le=600,
+        description="the bed mats empty and nothing else moving (mats lose a sleeper lying "
+        "across them): judged against this instead",
+    )
 
 
 class BathroomSettings(NightWindowSettings):
@@ -125,6 +132,13 @@ class InactivitySettings(NightWindowSettings):
         description="without a bed sensor, a quiet that began in a bedroom or bathroom at "
         "night, or before getting up, counts as asleep in bed (not_up covers the morning)",
     )
+    seated_hours: float = Field(
+        8.0,
+        gt=0,
+        le=24,
+        description="while a seat mat (chair, armchair, couch) is pressed the quiet is "
+        "judged against at least this (an evening in the armchair is not a long lie)",
+    )
 
     @model_validator(mode="after")
     def _bounds(self) -> InactivitySettings:
@@ -136,6 +150,15 @@ class InactivitySettings(NightWindowSettings):
 class NightDoorExitSettings(NightWindowSettings):
     minutes: float = Field(
         10.0, gt=0, le=240, description="outer door opened, no indoor movement for this long"
+    )
+    learn_bedtime: bool = Field(
+        True,
+        description="in a home, the night starts at the household's usual bedtime when later "
+        "than night_start (not for residents flagged dementia)",
+    )
+    bedtime_nights: int = Field(7, ge=1, le=28, description="nights learned before it is used")
+    latest_start: LocalTime = Field(
+        "02:00", description="a learned start of the night is at most this (after midnight)"
     )
 
 
@@ -171,9 +194,9 @@ class NotReturnedSettings(NightWindowSettings):
         60.0, ge=0, le=240, description="learned usual latest return + this = night deadline"
     )
     latest_night_deadline: LocalTime = Field(
-        "01:00",
+        "03:00",
         description="the learned night deadline is at most this (local, after midnight "
-        "if before night_end)",
+        "if before night_end); a safe ceiling, later than ordinary late evenings out",
     )
     learn_days: int = Field(7, ge=1, le=60, description="days of data before learning")
     min_evenings: int = Field(
@@ -271,6 +294,38 @@ class TamperSettings(RuleSettings):
     pass
 
 
+class HazardAlarmSettings(RuleSettings):
+    """Smoke, gas, carbon monoxide and water leak: the detector decides; nothing to tune
+    besides switching a rule off (e.g. a gas alarm wired to a separate fire panel)."""
+
+
+class HeatSettings(RuleSettings):
+    limit_c: float = Field(30.0, ge=20, le=45, description="indoor temperature at or above this")
+    sustained_minutes: float = Field(
+        120.0, gt=0, le=1440, description="...for this long raises a heat-risk alert"
+    )
+    fast_rise_c: float = Field(
+        3.0, gt=0, le=20, description="at or above the limit and risen this much..."
+    )
+    fast_rise_minutes: float = Field(
+        60.0, gt=0, le=360, description="...within this raises at once (rising fast)"
+    )
+    clear_margin_c: float = Field(
+        1.0, ge=0, le=10, description="clears once below the limit by this (no flapping)"
+    )
+
+
+class ColdSettings(NightWindowSettings):
+    limit_c: float = Field(16.0, ge=0, le=25, description="indoor temperature at or below this")
+    sustained_minutes: float = Field(
+        60.0, gt=0, le=720, description="...for this long within the night window raises"
+    )
+    clear_margin_c: float = Field(
+        1.0, ge=0, le=10, description="clears once above the limit by this (no flapping)"
+    )
+    night_end: LocalTime = Field("07:00", description="end of the night window, local")
+
+
 class RoutineDeviationSettings(RuleSettings):
     baseline_days: int = Field(14, ge=3, le=120, description="days of baseline before judging")
     z_threshold: float = Field(3.0, gt=0, le=20, description="|z| of today's activity rate")
@@ -297,6 +352,12 @@ SETTINGS_MODELS: dict[str, type[RuleSettings]] = {
     "low_battery": LowBatterySettings,
     "tamper": TamperSettings,
     "routine_deviation": RoutineDeviationSettings,
+    "smoke": HazardAlarmSettings,
+    "gas": HazardAlarmSettings,
+    "carbon_monoxide": HazardAlarmSettings,
+    "water_leak": HazardAlarmSettings,
+    "heat": HeatSettings,
+    "cold": ColdSettings,
 }
 
 Overrides = Mapping[str, Mapping[str, Any]]

@@ -146,6 +146,30 @@ class SiteContext:
             rid for d in self.site.devices if (rid := self.bed_resident(d.id)) is not None
         )
 
+    @functools.cached_property
+    def bed_rooms(self) -> dict[str, frozenset[str | None]]:
+        """Resident → rooms of their bed sensors."""
+        out: dict[str, set[str | None]] = {}
+        for d in self.site.devices:
+            resident = self.bed_resident(d.id)
+            if resident is not None:
+                out.setdefault(resident, set()).add(self.device_room(d.id))
+        return {r: frozenset(rooms) for r, rooms in out.items()}
+
+    @functools.cached_property
+    def sees_people_up(self) -> bool:
+        """Sensors that see a person up and about besides the beds (PIRs, radars)."""
+        kinds = (DeviceKind.MOTION, DeviceKind.PRESENCE, DeviceKind.FALL_RADAR)
+        return any(d.kind in kinds for d in self.site.devices)
+
+    @functools.cached_property
+    def is_shared_home(self) -> bool:
+        """A home of several residents. Its room sensors cannot tell them apart, and a
+        resident's own bed mat says nothing of where the other one is: rules judging
+        presence and stillness judge the household as one (one alert for one condition,
+        not one per resident, who would all be raised on the same evidence)."""
+        return self.site.kind == SiteKind.HOME and len(self.site.residents) > 1
+
     def activity_residents(self, reading: Reading) -> tuple[str, ...]:
         """Whose activity a reading shows. In a home every resident shares the rooms; in an
         institution a room's sensors speak for the one resident living in that room, a

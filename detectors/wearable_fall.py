@@ -12,8 +12,29 @@ Rule (three physically motivated thresholds, tuned subject-wise on SisFall by
   (RMS deviation of the vector from its mean <= `stillness_g`).
 
 All three must hold, so a single spike (a bump, a jump, dropping into a chair)
-never raises. The alert is raised when the observation window is complete
-(impact + settle_s + observe_s), stamped with the impact time.
+never raises.
+
+**The wearer's upright**, learned from her walking (one-second blocks with gait-like
+movement; `upright_learn_s` of them), sharpens the rule once known:
+
+- the wearer was upright before the impact (within `upright_before_deg` of it): a
+  roll in bed or a bump while lying is no fall;
+- a **soft fall** counts too: a peak of at least `soft_impact_g` (older people fall
+  softer; a peak just under 2 g is common), with a posture change of at least
+  `soft_posture_deg`, lying afterwards (at least `lying_after_deg` from upright) and
+  very still (`soft_stillness_g`). Sitting down hard ends upright-ish, not lying.
+
+**A sensor at its range** (`sensor_range_g`, per axis, when the device's is known:
+cheap phones and pendants clip at ±2 g) cannot report a higher peak: a peak with an
+axis at the range counts as reaching `impact_g`.
+
+The alert is raised when the observation window is complete (impact + settle_s +
+observe_s), stamped with the impact time.
+
+**A second fall** while the alarm is open raises again: an impact that looks like a
+fall, after the wearer moved again (a one-second block with movement >=
+`clear_active_g`) since the last one, is a new event whatever her posture; a further
+thump of the same fall, with no movement between, is not.
 
 **Clear**: the wearer is clearly up and active again: `clear_upright_s`
 consecutive one-second blocks whose mean vector is within `clear_upright_deg` of
@@ -37,7 +58,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -78,7 +99,7 @@ class WearableFallSettings(RuleSettings):
     (extra keys forbidden, frozen, `enabled` as every rule's settings)."""
 
     impact_g: float = Field(
-        2.0, gt=1.0, le=16.0, description="an impact is an acceleration peak of at least this (g)"
+        2.2, gt=1.0, le=16.0, description="an impact is an acceleration peak of at least this (g)"
     )
     posture_change_deg: float = Field(
         40.0,
@@ -87,7 +108,7 @@ class WearableFallSettings(RuleSettings):
         description="gravity after the impact differs from before by at least this (degrees)",
     )
     stillness_g: float = Field(
-        0.2,
+        0.3,
         gt=0.0,
         le=2.0,
         description="after the impact the wearer moves at most this (RMS, g): lying, not walking",
@@ -149,6 +170,33 @@ class WearableFallSettings(RuleSettings):
     max_abs_g: float = Field(
         64.0, gt=1.0, le=1000.0, description="samples beyond ±this are not physical: rejected"
     )
+    soft_impact_g: float = Field(
+        1.6, gt=1.0, le=16.0, description="soft fall: a peak of at least this (g), if lying after"
+    )
+    soft_posture_deg: float = Field(
+        35.0, gt=0.0, lt=180.0, description="soft fall: posture changed by at least this"
+    )
+    soft_stillness_g: float = Field(
+        0.08, gt=0.0, le=2.0, description="soft fall: and at most this movement (RMS, g)"
+    )
+    lying_after_deg: float = Field(
+        60.0, gt=0.0, le=180.0, description="soft fall: at least this far from upright after"
+    )
+    upright_before_deg: float = Field(
+        80.0, gt=0.0, le=180.0, description="any fall: at most this far from upright before"
+    )
+    upright_learn_s: int = Field(
+        10, ge=1, le=3600, description="walking seconds before the wearer's upright is known"
+    )
+    walk_min_g: float = Field(
+        0.08, gt=0.0, le=2.0, description="a second counts as walking from this movement (g)"
+    )
+    walk_max_g: float = Field(
+        0.6, gt=0.0, le=4.0, description="...up to this (more is running, thrashing)"
+    )
+    sensor_range_g: float | None = Field(
+        None, gt=1.0, le=64.0, description="the sensor's range per axis, if known (e.g. 2)"
+    )
 
     @model_validator(mode="after")
     def _windows(self) -> WearableFallSettings:
@@ -157,6 +205,15 @@ class WearableFallSettings(RuleSettings):
         if self.clear_active_s > self.clear_upright_s:
             raise ValueError("clear_active_s must not exceed clear_upright_s")
         return self
+
+    @property
+    def scan_g(self) -> float:
+        """Peaks from this height are impacts to assess (either kind of fall, or a peak
+        at the sensor's range)."""
+        lowest = min(self.impact_g, self.soft_impact_g)
+        if self.sensor_range_g is not None:
+            lowest = min(lowest, 0.98 * self.sensor_range_g)
+        return lowest
 
     @property
     def decision_delay_s(self) -> float:
@@ -171,11 +228,22 @@ class WearableFallSettings(RuleSettings):
 
 def looks_like_fall(a: ImpactAssessment, s: WearableFallSettings) -> bool:
     """The fall rule on one assessed impact (named so evaluation can tune it)."""
-    return (
-        a.peak_g >= s.impact_g
+    hard = (
+        (a.peak_g >= s.impact_g or a.saturated)
         and a.posture_change_deg >= s.posture_change_deg
         and a.stillness_g <= s.stillness_g
     )
+    if a.upright_before_deg is None or a.upright_after_deg is None:
+        return hard  # the wearer's upright is not known yet: the plain rule
+    if a.upright_before_deg > s.upright_before_deg:
+        return False  # was not upright: rolling over in bed, a bump while lying
+    soft = (
+        a.peak_g >= s.soft_impact_g
+        and a.posture_change_deg >= s.soft_posture_deg
+        and a.stillness_g <= s.soft_stillness_g
+        and a.upright_after_deg >= s.lying_after_deg
+    )
+    return hard or soft
 
 
 class BadAccelReading(EldercareError, ValueError):
@@ -200,6 +268,8 @@ class _Alarm:
     next_block: float  # start of the next one-second block judged for clearing
     upright_run: int = 0
     active_in_run: int = 0
+    moved_at: float | None = None  # first one-second block with movement since the fall
+    falls: int = 1  # falls raised while this alarm stayed open
 
 
 def parse_accel(reading: Reading, s: WearableFallSettings) -> _Batch:
@@ -273,6 +343,10 @@ class WearableFallDetector:
         self._pending: list[_Batch] = []
         self._recent_batches: list[float] = []
         self._alarm: _Alarm | None = None
+        # The wearer's upright: a decaying sum of gravity directions while walking.
+        self._upright_sum: FloatArray = np.zeros(3)
+        self._walk_blocks = 0
+        self._learn_next: float | None = None  # start of the next block to learn from
         self.counters: dict[str, int] = {
             "batches": 0,
             "duplicates": 0,
@@ -331,7 +405,7 @@ class WearableFallDetector:
         lo = int(np.searchsorted(self._t, self._scanned_until, side="right"))
         if lo < len(self._t):
             svm = self._magnitude()
-            hits = np.nonzero(svm[lo:] >= s.impact_g)[0]
+            hits = np.nonzero(svm[lo:] >= s.scan_g)[0]
             if len(hits):
                 wants.append(float(self._t[lo + hits[0]]) + s.peak_merge_s)
         settled_by = [w for w in wants if w > self._frontier]
@@ -349,6 +423,8 @@ class WearableFallDetector:
                 "next_block": a.next_block,
                 "upright_run": a.upright_run,
                 "active_in_run": a.active_in_run,
+                "moved_at": a.moved_at,
+                "falls": a.falls,
             }
         return {
             "version": SNAPSHOT_VERSION,
@@ -375,6 +451,9 @@ class WearableFallDetector:
             ],
             "recent_batches": list(self._recent_batches),
             "alarm": alarm,
+            "upright_sum": [float(v) for v in self._upright_sum],
+            "walk_blocks": self._walk_blocks,
+            "learn_next": self._learn_next,
             "counters": dict(self.counters),
         }
 
@@ -406,7 +485,13 @@ class WearableFallDetector:
                 next_block=float(a["next_block"]),
                 upright_run=int(a["upright_run"]),
                 active_in_run=int(a["active_in_run"]),
+                moved_at=None if a.get("moved_at") is None else float(a["moved_at"]),
+                falls=int(a.get("falls", 1)),
             )
+        self._upright_sum = np.array(state.get("upright_sum", [0.0, 0.0, 0.0]), dtype=np.float64)
+        self._walk_blocks = int(state.get("walk_blocks", 0))
+        learn_next = state.get("learn_next")
+        self._learn_next = None if learn_next is None else float(learn_next)
         self.counters.update({k: int(v) for k, v in state["counters"].items()})
 
     @property
@@ -479,6 +564,8 @@ class WearableFallDetector:
             needed.append(self._in_flight[0][0] - s.pre_impact_from_s)
         if self._alarm is not None:
             needed.append(self._alarm.next_block)
+        if self._learn_next is not None:
+            needed.append(self._learn_next)
         keep_since = max(min(needed) - margin, self._frontier - s.history_s)
         first = int(np.searchsorted(self._t, keep_since, side="left"))
         if first:
@@ -494,6 +581,7 @@ class WearableFallDetector:
         self._xyz = np.empty((0, 3))
         self._in_flight = []
         self._scanned_until = resume_at - 1e-9
+        self._learn_next = resume_at  # the upright learned so far is kept
         if self._alarm is not None:
             self._alarm.next_block = resume_at
             self._alarm.upright_run = self._alarm.active_in_run = 0
@@ -511,7 +599,12 @@ class WearableFallDetector:
         s = self.settings
         while self._in_flight and self._in_flight[0][0] + s.decision_delay_s <= self._frontier:
             impact_ts, peak = self._in_flight.pop(0)
+            # What the wearer did before this impact (walked, got up, moved) decides what
+            # it means.
+            self._learn_upright(until=impact_ts - s.pre_impact_to_s)
+            out += self._judge_clear(until=impact_ts)
             out += self._judge(impact_ts, peak)
+        self._learn_upright(until=self._frontier)
         out += self._judge_clear()
         return out
 
@@ -531,7 +624,7 @@ class WearableFallDetector:
         svm = self._magnitude()
         # Edges a quarter sample inside: float noise in sample times must not move them.
         q = 0.25 / self._rate_hz
-        for k in lo + np.nonzero(svm[lo:hi] >= s.impact_g)[0]:
+        for k in lo + np.nonzero(svm[lo:hi] >= s.scan_g)[0]:
             tk = float(t[k])
             before = window(t, tk - s.peak_merge_s + q, tk - q)
             after_end = int(np.searchsorted(t, tk + s.peak_merge_s - q, side="left"))
@@ -567,27 +660,101 @@ class WearableFallDetector:
         if assessment is None:
             self.counters["impacts_without_data"] += 1
             return []
+        assessment = self._against_upright(assessment)
         if self._on_assessment is not None:
             self._on_assessment(assessment)
-        if not looks_like_fall(assessment, s) or self._alarm is not None:
+        if not looks_like_fall(assessment, s):
             return []
+        falls = 1
+        if self._alarm is not None:
+            # While a fall alarm is open, a new impact is a new fall only once the wearer
+            # has moved again since the last one (not the same fall's second thump),
+            # whether or not she came back to the posture she had before.
+            moved_at = self._alarm.moved_at
+            if moved_at is None or moved_at + 1.0 > impact_ts:
+                return []
+            falls = self._alarm.falls + 1
         self.counters["falls"] += 1
         self._alarm = _Alarm(
             impact_ts=impact_ts,
             pre_gravity=assessment.pre_gravity,
             next_block=impact_ts + s.decision_delay_s,
+            falls=falls,
         )
-        return [self._raise(assessment)]
+        return [self._raise(assessment, falls)]
 
-    def _judge_clear(self) -> list[Transition]:
-        """One-second blocks after the fall: clear once the wearer is up and moving again."""
+    @property
+    def upright(self) -> FloatArray | None:
+        """The wearer's learned upright gravity direction (unit), once known."""
+        if self._walk_blocks < self.settings.upright_learn_s:
+            return None
+        norm = float(np.linalg.norm(self._upright_sum))
+        return self._upright_sum / norm if norm > 1e-9 else None
+
+    def _learn_upright(self, until: float) -> None:
+        """Learn from one-second blocks of walking up to `until`: gait-like movement, about
+        1 g on average, and (once known) not far from the upright learned so far, so that
+        crawling or rolling on the floor does not teach "lying" as upright."""
+        if self._frontier is None or len(self._t) == 0:
+            return
+        s = self.settings
+        if self._learn_next is None:
+            self._learn_next = float(self._t[0])
+        half = 0.5 / self._rate_hz
+        end = min(self._frontier, until)
+        while self._learn_next + 1.0 <= end:
+            start = self._learn_next
+            nxt = int(np.searchsorted(self._t, start - half, side="left"))
+            if nxt >= len(self._t) or float(self._t[nxt]) >= start + 1.0:
+                # No samples in this block: skip at once to the next sample (or the end),
+                # not second by second through a silent device's hours.
+                ahead = float(self._t[nxt]) if nxt < len(self._t) else end
+                self._learn_next = max(start + 1.0, start + math.floor(ahead - start))
+                continue
+            self._learn_next = start + 1.0
+            block = self._xyz[window(self._t, start - half, start + 1.0 - half)]
+            if len(block) < max(2.0, 0.8 * self._rate_hz):
+                continue
+            moving = movement_rms(block)
+            mean = block.mean(axis=0)
+            size = float(np.linalg.norm(mean))
+            if not (s.walk_min_g <= moving <= s.walk_max_g and 0.8 <= size <= 1.2):
+                continue
+            known = self.upright
+            if known is not None and angle_deg(mean, known) > 40.0:
+                continue
+            # Decay: the last ~15 minutes of walking speak for how the device sits now.
+            self._upright_sum = self._upright_sum * 0.999 + mean / size
+            self._walk_blocks += 1
+
+    def _against_upright(self, a: ImpactAssessment) -> ImpactAssessment:
+        s = self.settings
+        saturated = False
+        if s.sensor_range_g is not None:
+            reach = 1.5 / self._rate_hz  # the peak sample and its neighbours
+            near = window(self._t, a.impact_ts - reach, a.impact_ts + reach)
+            rail = 0.98 * s.sensor_range_g
+            saturated = bool(len(self._xyz[near]) and np.max(np.abs(self._xyz[near])) >= rail)
+        up = self.upright
+        if up is None:
+            return replace(a, saturated=saturated)
+        return replace(
+            a,
+            upright_before_deg=angle_deg(np.array(a.pre_gravity), up),
+            upright_after_deg=angle_deg(np.array(a.post_gravity), up),
+            saturated=saturated,
+        )
+
+    def _judge_clear(self, until: float = math.inf) -> list[Transition]:
+        """One-second blocks after the fall (up to `until`): clear once the wearer is up and
+        moving again; note when she first moved at all."""
         alarm = self._alarm
         if alarm is None or self._frontier is None:
             return []
         s = self.settings
         gravity = np.array(alarm.pre_gravity)
         half = 0.5 / self._rate_hz  # block edges between samples, not on them
-        while alarm.next_block + 1.0 <= self._frontier:
+        while alarm.next_block + 1.0 <= min(self._frontier, until):
             start = alarm.next_block
             if len(self._t) == 0 or self._t[-1] < start:
                 # No samples since (device silent): skip the empty blocks at once.
@@ -598,12 +765,15 @@ class WearableFallDetector:
             alarm.next_block = start + 1.0
             block = self._xyz[window(self._t, start - half, start + 1.0 - half)]
             enough = len(block) >= max(1.0, s.min_coverage * self._rate_hz)
+            active = enough and movement_rms(block) >= s.clear_active_g
+            if active and alarm.moved_at is None:
+                alarm.moved_at = start
             upright = enough and angle_deg(block.mean(axis=0), gravity) <= s.clear_upright_deg
             if not upright:
                 alarm.upright_run = alarm.active_in_run = 0
                 continue
             alarm.upright_run += 1
-            if movement_rms(block) >= s.clear_active_g:
+            if active:
                 alarm.active_in_run += 1
             if alarm.upright_run >= s.clear_upright_s and alarm.active_in_run >= s.clear_active_s:
                 self._alarm = None
@@ -613,13 +783,18 @@ class WearableFallDetector:
 
     # ---- transitions -----------------------------------------------------------
 
-    def _raise(self, a: ImpactAssessment) -> Transition:
+    def _raise(self, a: ImpactAssessment, falls: int = 1) -> Transition:
         s = self.settings
         details = {
             "impact_ts": a.impact_ts,
+            "falls_while_open": falls,
             "peak_g": round(a.peak_g, 2),
             "posture_change_deg": round(a.posture_change_deg, 1),
             "stillness_g": round(a.stillness_g, 3),
+            "upright_after_deg": None
+            if a.upright_after_deg is None
+            else round(a.upright_after_deg, 1),
+            "saturated": a.saturated,
             "observed_s": s.observe_s,
             "thresholds": {
                 "impact_g": s.impact_g,

@@ -38,9 +38,16 @@ REPORT_INTERVAL_S: dict[DeviceKind, float] = {
     DeviceKind.MOTION: 3600.0,
     DeviceKind.DOOR: 3600.0,
     DeviceKind.SOS_BUTTON: 3600.0,
+    DeviceKind.SMOKE_ALARM: 3600.0,
+    DeviceKind.GAS_ALARM: 900.0,  # mains powered
+    DeviceKind.WATER_LEAK: 3600.0,
+    DeviceKind.CLIMATE: 1800.0,  # also its temperature report
 }
 
 BATTERY_POWERED = {
+    DeviceKind.SMOKE_ALARM,
+    DeviceKind.WATER_LEAK,
+    DeviceKind.CLIMATE,
     DeviceKind.MOTION,
     DeviceKind.DOOR,
     DeviceKind.BED,
@@ -50,6 +57,10 @@ BATTERY_POWERED = {
 
 # Devices that exist in zigbee2mqtt form in a z2m home; the rest always speak native.
 Z2M_KINDS = {
+    DeviceKind.SMOKE_ALARM,
+    DeviceKind.GAS_ALARM,
+    DeviceKind.WATER_LEAK,
+    DeviceKind.CLIMATE,
     DeviceKind.MOTION,
     DeviceKind.DOOR,
     DeviceKind.BED,

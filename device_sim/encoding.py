@@ -118,6 +118,10 @@ class SiteEncoder:
                 state["tamper"] = f["tamper"]
             case Stream.SOS:
                 momentary["action"] = "emergency"
+            case Stream.SMOKE | Stream.GAS | Stream.WATER_LEAK:
+                state[fact.stream.value] = f[fact.stream.value]
+            case Stream.TEMPERATURE:
+                state["temperature"] = f["celsius"]
             case _:
                 pass  # heartbeat: the periodic report of the full state
         state["linkquality"] = device.link_at(fact.ts)
@@ -135,6 +139,12 @@ def _z2m_initial(device: SimDevice) -> dict[str, Any]:
     if device.kind is DeviceKind.FALL_RADAR:
         state["presence"] = False
         state["fall_down_status"] = "none"
+    if device.kind is DeviceKind.SMOKE_ALARM:
+        state.update(smoke=False, tamper=False, test=False)
+    if device.kind is DeviceKind.GAS_ALARM:
+        state.update(gas=False, tamper=False)
+    if device.kind is DeviceKind.WATER_LEAK:
+        state.update(water_leak=False, tamper=False)
     if device.has_battery:
         state["battery"] = round(device.battery_start)
         state["battery_low"] = False

@@ -63,6 +63,14 @@ HOME_ROOMS = [
     ("entrance", RoomKind.ENTRANCE, "门厅"),
 ]
 
+# Each home's hazard detectors: (label, kind, room).
+HAZARD_KIT = [
+    ("smoke", DeviceKind.SMOKE_ALARM, "kitchen"),
+    ("gas", DeviceKind.GAS_ALARM, "kitchen"),
+    ("leak", DeviceKind.WATER_LEAK, "bathroom"),
+    ("climate", DeviceKind.CLIMATE, "living"),
+]
+
 FLAGS: dict[Profile, list[str]] = {
     Profile.INDEPENDENT: [],
     Profile.FRAIL: ["frail"],
@@ -235,6 +243,13 @@ def build_home(
         devices.append(
             _device(rng, f"{site_id}-vitals", DeviceKind.VITALS, "bedroom", resident=resident_id)
         )
+    # The home's safety kit (smoke, gas, leak, a thermometer), drawn from its own random
+    # stream so the rest of the population stays as it was for a seed.
+    kit = random.Random(f"{cfg.seed}|{site_id}|hazards")
+    devices += [
+        _device(kit, f"{site_id}-{label}", kind, room, z2m_name=zname(room, label))
+        for label, kind, room in HAZARD_KIT
+    ]
     lat = CENTRE[0] + rng.uniform(-0.04, 0.04)
     lon = CENTRE[1] + rng.uniform(-0.05, 0.05)
     bldg, unit, floor, door = (

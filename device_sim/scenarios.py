@@ -13,6 +13,7 @@ site), or `all` (every scenario once).
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from collections.abc import Callable, Iterable
@@ -402,6 +403,124 @@ def _tamper(
     return [_record("tamper", AlertKind.TAMPER, site, None, door, t0, t0, refit)]
 
 
+# -- hazards in the home ------------------------------------------------------------
+
+
+def _hazard_device(site: SimSite, kind: DeviceKind) -> SimDevice | None:
+    found = site.devices_of(kind)
+    return found[0] if found else None
+
+
+def _alarm(
+    name: str,
+    kind: AlertKind,
+    stream: Stream,
+    device_kind: DeviceKind,
+    lasts_s: tuple[float, float],
+) -> Callable[[SimSite, ResidentSpec, float, random.Random, float], list[TruthRecord]]:
+    """A detector sounds at t0 (raised at once) and reports clear when it stops."""
+
+    def inject(
+        site: SimSite, r: ResidentSpec, t0: float, rng: random.Random, origin: float
+    ) -> list[TruthRecord]:
+        device = _hazard_device(site, device_kind)
+        assert device is not None
+        clear = t0 + rng.uniform(*lasts_s)
+        site.extra_facts += [
+            Fact(t0, device.id, stream, {stream.value: True}),
+            Fact(clear, device.id, stream, {stream.value: False}),
+        ]
+        return [_record(name, kind, site, r, device, t0, t0, clear)]
+
+    return inject
+
+
+def _at_home_through(site: SimSite, r: ResidentSpec, start: float, end: float) -> None:
+    """The resident stays in through a hot afternoon: sitting, the kitchen, the bathroom."""
+    parts: list[tuple[str | None, Activity, float]] = []
+    t = start
+    while t < end:
+        parts += [
+            ("living", Activity.SITTING, 35 * MIN),
+            ("kitchen", Activity.ACTIVE, 10 * MIN),
+            ("bathroom", Activity.ACTIVE, 5 * MIN),
+            ("living", Activity.ACTIVE, 10 * MIN),
+        ]
+        t += 60 * MIN
+    _override(r, site, _segments(start, *parts))
+
+
+def _temperatures(
+    device: SimDevice, points: list[tuple[float, float]], step_s: float = 300.0
+) -> list[Fact]:
+    """Readings every `step_s` along a piecewise-linear (time, °C) course."""
+    out: list[Fact] = []
+    for (t_a, c_a), (t_b, c_b) in itertools.pairwise(points):
+        t = t_a
+        while t < t_b:
+            c = c_a + (c_b - c_a) * (t - t_a) / (t_b - t_a)
+            out.append(Fact(t, device.id, Stream.TEMPERATURE, {"celsius": round(c, 1)}))
+            t += step_s
+    return out
+
+
+def _summer_heat(
+    site: SimSite, r: ResidentSpec, t0: float, rng: random.Random, origin: float
+) -> list[TruthRecord]:
+    """A 34 °C summer afternoon in a flat without air conditioning: the living room
+    passes 30 °C at t0, climbs to 34 °C over 2.5 h (too slowly to count as rising
+    fast), holds, and cools below 29 °C in the evening. She stays in."""
+    climate = _hazard_device(site, DeviceKind.CLIMATE)
+    assert climate is not None
+    top = rng.uniform(33.5, 34.5)
+    points = [
+        (t0 - HOUR, 28.2),
+        (t0 - 1.0, 29.9),
+        (t0, 30.0),
+        (t0 + 2.5 * HOUR, top),
+        (t0 + 4 * HOUR, top),
+        (t0 + 5 * HOUR, 28.0),
+        (t0 + 5 * HOUR + 1.0, 28.0),
+    ]
+    facts = _temperatures(climate, points)
+    cleared = next(f.ts for f in facts if f.ts > t0 and float(f.fields["celsius"]) < 29.0)
+    site.extra_facts += facts
+    site.scripted_climate.append((t0 - HOUR, t0 + 5 * HOUR + 1.0))
+    _at_home_through(site, r, t0 - HOUR, t0 + 5 * HOUR)
+    return [_record("summer_heat", AlertKind.HEAT, site, r, climate, t0, t0 + 2 * HOUR,
+                    cleared, celsius=round(top, 1))]  # fmt: skip
+
+
+def _winter_cold_night(
+    site: SimSite, r: ResidentSpec, t0: float, rng: random.Random, origin: float
+) -> list[TruthRecord]:
+    """A 12 °C winter night (the heating fails): the living room reaches 16 °C at t0,
+    late in the evening with her asleep, falls to 12 °C and warms again after 06:30."""
+    climate = _hazard_device(site, DeviceKind.CLIMATE)
+    assert climate is not None
+    cal = site.routines[r.id].calendar
+    morning = cal.at(cal.day_of(t0 + 6 * HOUR), 6.5)
+    points = [
+        (t0 - HOUR, 18.0),
+        (t0 - 1.0, 16.1),
+        (t0, 16.0),
+        (t0 + 2 * HOUR, 12.0),
+        (morning, 12.0),
+        (morning + HOUR, 18.5),
+        (morning + HOUR + 1.0, 18.5),
+    ]
+    facts = _temperatures(climate, points)
+    cleared = next(f.ts for f in facts if f.ts > t0 and float(f.fields["celsius"]) > 17.0)
+    site.extra_facts += facts
+    site.scripted_climate.append((t0 - HOUR, morning + HOUR + 1.0))
+    return [_record("winter_cold_night", AlertKind.COLD, site, r, climate, t0, t0 + HOUR,
+                    cleared, celsius=12.0)]  # fmt: skip
+
+
+def _has_hazard(kind: DeviceKind) -> Callable[[SimSite, ResidentSpec], bool]:
+    return lambda s, r: s.kind is SiteKind.HOME and _hazard_device(s, kind) is not None
+
+
 # routine_deviation judges a day against `baseline_days` (14) earlier scored days.
 ROUTINE_BASELINE_DAYS = 14
 
@@ -485,6 +604,23 @@ SCENARIOS: dict[str, Scenario] = {
                  _abnormal_vitals, night=True),
         Scenario("tamper", AlertKind.TAMPER, (8.0, 20.0), 4 * HOUR,
                  lambda s, r: _tamper_device(s) is not None, _tamper),
+        Scenario("kitchen_fire_smoke", AlertKind.SMOKE, (11.0, 19.0), 1 * HOUR,
+                 _has_hazard(DeviceKind.SMOKE_ALARM),
+                 _alarm("kitchen_fire_smoke", AlertKind.SMOKE, Stream.SMOKE,
+                        DeviceKind.SMOKE_ALARM, (8 * MIN, 20 * MIN))),
+        Scenario("gas_leak", AlertKind.GAS, (10.0, 20.0), 1 * HOUR,
+                 _has_hazard(DeviceKind.GAS_ALARM),
+                 _alarm("gas_leak", AlertKind.GAS, Stream.GAS, DeviceKind.GAS_ALARM,
+                        (10 * MIN, 30 * MIN))),
+        Scenario("burst_pipe", AlertKind.WATER_LEAK, (0.0, 24.0), 4 * HOUR,
+                 _has_hazard(DeviceKind.WATER_LEAK),
+                 _alarm("burst_pipe", AlertKind.WATER_LEAK, Stream.WATER_LEAK,
+                        DeviceKind.WATER_LEAK, (1 * HOUR, 3 * HOUR))),
+        Scenario("summer_heat", AlertKind.HEAT, (13.0, 14.0), 7 * HOUR,
+                 lambda s, r: _has_hazard(DeviceKind.CLIMATE)(s, r) and _up_and_about(s, r),
+                 _summer_heat),
+        Scenario("winter_cold_night", AlertKind.COLD, (23.0, 25.0), 10 * HOUR,
+                 _has_hazard(DeviceKind.CLIMATE), _winter_cold_night, night=True),
         Scenario("routine_deviation", AlertKind.ROUTINE_DEVIATION, (5.0, 5.0), 26 * HOUR,
                  lambda s, r: _home_resident(s, r)
                  and _device_for(s, r, DeviceKind.BED) is not None,

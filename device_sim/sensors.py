@@ -293,6 +293,12 @@ class SiteSensors:
         ]
         if d.kind is DeviceKind.GATEWAY:
             return out
+        if d.kind is DeviceKind.CLIMATE:
+            out += [
+                Fact(t + 0.5, d.id, Stream.TEMPERATURE, {"celsius": indoor_celsius(t, d.phase)})
+                for _, t in d.heartbeat_times(a, b, self.origin)
+                if not any(s <= t < e for s, e in self.site.scripted_climate)
+            ]
         k = math.ceil((a - self.origin - d.phase) / BATTERY_REPORT_S)
         while (t := self.origin + d.phase + k * BATTERY_REPORT_S + 7.0) < b:
             if t >= a:
@@ -338,6 +344,11 @@ class SiteSensors:
             if spans:
                 out[d.id] = spans
         return out
+
+
+def indoor_celsius(t: float, phase: float) -> float:
+    """An ordinary flat's air: 21-25 °C over the day (heated or cooled as needed)."""
+    return round(23.0 + 2.0 * math.sin(2 * math.pi * (t + phase) / 86400.0), 1)
 
 
 def _pir_reports(device_id: str, times: list[float]) -> list[Fact]:

@@ -69,6 +69,9 @@ class SimSite:
     vitals_overrides: list[VitalsOverride] = field(default_factory=list)
     # Incident facts (SOS presses, fall reports, accelerometer bursts), see sensors.Fact.
     extra_facts: list[object] = field(default_factory=list)
+    # Spans whose indoor temperature a scenario scripts (its climate readings are in
+    # extra_facts); the climate sensors' ordinary reports are left out there.
+    scripted_climate: list[tuple[float, float]] = field(default_factory=list)
 
     def attach_routines(self, seed: int, calendar: Calendar) -> None:
         self.routines = {r.id: Routine(r, seed, calendar) for r in self.residents}

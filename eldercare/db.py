@@ -20,7 +20,11 @@ def create_engine(url: str) -> AsyncEngine:
         db = parsed.database
         if db and db != ":memory:":
             Path(db).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        # How long a write waits for another connection's lock before failing ("database
+        # is locked"): 30 s, or the URL's `?timeout=` (tests of a locked store use less).
+        busy = parsed.query.get("timeout", "30")
+        timeout = float(busy if isinstance(busy, str) else busy[-1])
+        engine = create_async_engine(url, connect_args={"timeout": timeout})
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]

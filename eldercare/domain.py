@@ -30,7 +30,7 @@ class Stream(StrEnum):
     PRESENCE = "presence"  # fields: present: bool  (mmWave presence in a room)
     FALL = "fall"  # fields: status: "none" | "maybe_fall" | "fall"
     SOS = "sos"  # fields: pressed: True  (momentary)
-    BATTERY = "battery"  # fields: percent: float 0..100
+    BATTERY = "battery"  # fields: percent: float 0..100 and/or low: bool (the device's own flag)
     TAMPER = "tamper"  # fields: tamper: bool
     ACCEL = "accel"  # fields: rate_hz: float, x, y, z: tuple[float, ...] in g (a batch)
     VITALS = "vitals"  # fields: heart_rate: float bpm, breathing_rate: float per minute
@@ -39,6 +39,13 @@ class Stream(StrEnum):
     AVAILABILITY = "availability"  # fields: online: bool  (broker LWT / z2m availability)
     FLUSH = "flush"  # fields: flushed: True  (toilet flush sensor)
     POWER = "power"  # fields: watts: float  (appliance use, e.g. kettle)
+    # Home hazards. `test` (optional) is True while the detector's own test button is held.
+    SMOKE = "smoke"  # fields: smoke: bool, test: bool (optional)
+    GAS = "gas"  # fields: gas: bool, test: bool (optional)  (natural gas / LPG)
+    CARBON_MONOXIDE = "carbon_monoxide"  # fields: carbon_monoxide: bool, test: bool (optional)
+    WATER_LEAK = "water_leak"  # fields: water_leak: bool
+    TEMPERATURE = "temperature"  # fields: celsius: float  (indoor air)
+    HUMIDITY = "humidity"  # fields: percent: float 0..100  (relative humidity)
 
 
 class SiteKind(StrEnum):
@@ -64,6 +71,7 @@ class DeviceKind(StrEnum):
     MOTION = "motion"  # PIR
     DOOR = "door"  # contact sensor
     BED = "bed"  # bed occupancy strap / mat (may also report vitals)
+    SEAT = "seat"  # chair, armchair or couch pressure mat: someone sitting there
     FALL_RADAR = "fall_radar"  # mmWave radar reporting fall_down_status and presence
     PRESENCE = "presence"  # mmWave presence only
     SOS_BUTTON = "sos_button"
@@ -72,6 +80,11 @@ class DeviceKind(StrEnum):
     FLUSH = "flush"
     PLUG = "plug"  # smart plug measuring power
     GATEWAY = "gateway"  # a site's hub; heartbeats only
+    SMOKE_ALARM = "smoke_alarm"  # smoke detector (may also report temperature)
+    GAS_ALARM = "gas_alarm"  # natural gas / LPG detector
+    CO_ALARM = "co_alarm"  # carbon monoxide detector
+    WATER_LEAK = "water_leak"  # flood / leak sensor on the floor
+    CLIMATE = "climate"  # indoor temperature (and humidity) sensor
 
 
 class Severity(StrEnum):
@@ -114,6 +127,25 @@ class AlertKind(StrEnum):
     LOW_BATTERY = "low_battery"
     TAMPER = "tamper"
     ROUTINE_DEVIATION = "routine_deviation"
+    SMOKE = "smoke"
+    GAS = "gas"
+    CARBON_MONOXIDE = "carbon_monoxide"
+    WATER_LEAK = "water_leak"
+    HEAT = "heat"
+    COLD = "cold"
+
+
+# Hazards in the home: what threatens everyone there, not one person's behaviour.
+HAZARD_KINDS: frozenset[AlertKind] = frozenset(
+    {
+        AlertKind.SMOKE,
+        AlertKind.GAS,
+        AlertKind.CARBON_MONOXIDE,
+        AlertKind.WATER_LEAK,
+        AlertKind.HEAT,
+        AlertKind.COLD,
+    }
+)
 
 
 class AlertCondition(StrEnum):
@@ -139,6 +171,7 @@ class AlertChangeKind(StrEnum):
     SEVERITY_RAISED = "severity_raised"  # an update that made it more urgent
     REACTIVATED = "reactivated"  # an update to an alert whose condition had cleared
     CLEARED = "cleared"
+    RE_RAISED = "re_raised"  # a new press or fall on an acknowledged alert: open again
 
 
 DEFAULT_SEVERITY: Mapping[AlertKind, Severity] = {
@@ -157,6 +190,12 @@ DEFAULT_SEVERITY: Mapping[AlertKind, Severity] = {
     AlertKind.LOW_BATTERY: Severity.WARNING,
     AlertKind.TAMPER: Severity.HIGH,
     AlertKind.ROUTINE_DEVIATION: Severity.INFO,
+    AlertKind.SMOKE: Severity.CRITICAL,
+    AlertKind.GAS: Severity.CRITICAL,
+    AlertKind.CARBON_MONOXIDE: Severity.CRITICAL,
+    AlertKind.WATER_LEAK: Severity.HIGH,
+    AlertKind.HEAT: Severity.HIGH,
+    AlertKind.COLD: Severity.HIGH,
 }
 
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-ParamValue = str | float
+ParamValue = str | int | float
 
 
 class EvidenceCode(StrEnum):
@@ -48,6 +48,13 @@ class EvidenceCode(StrEnum):
     IMPACT = "impact"  # g
     POSTURE_STILL = "posture_still"  # deg, g, s
     UPRIGHT_AGAIN = "upright_again"  # s
+    SMOKE_ALARM = "smoke_alarm"
+    GAS_ALARM = "gas_alarm"
+    CO_ALARM = "co_alarm"
+    WATER_ON_FLOOR = "water_on_floor"
+    INDOOR_CELSIUS = "indoor_celsius"  # celsius
+    TEMPERATURE_NORMAL = "temperature_normal"
+    BATTERY_FLAG = "battery_flag"  # a device's own low-battery flag, no percent
 
 
 ENGLISH: Mapping[EvidenceCode, str] = {
@@ -80,6 +87,13 @@ ENGLISH: Mapping[EvidenceCode, str] = {
     EvidenceCode.IMPACT: "impact {g:.1f} g",
     EvidenceCode.POSTURE_STILL: "posture changed {deg:.0f}°, then still ({g:.2f} g) for {s:g} s",
     EvidenceCode.UPRIGHT_AGAIN: "upright and moving again for {s} s",
+    EvidenceCode.SMOKE_ALARM: "smoke alarm sounding",
+    EvidenceCode.GAS_ALARM: "gas alarm sounding",
+    EvidenceCode.CO_ALARM: "carbon monoxide alarm sounding",
+    EvidenceCode.WATER_ON_FLOOR: "water on the floor",
+    EvidenceCode.INDOOR_CELSIUS: "indoor {celsius:.1f} °C",
+    EvidenceCode.TEMPERATURE_NORMAL: "indoor temperature back to normal",
+    EvidenceCode.BATTERY_FLAG: "battery low (device flag)",
 }
 
 

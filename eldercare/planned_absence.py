@@ -4,7 +4,8 @@ An outing rule (`not_returned`) alarms when a resident who left is not back by n
 or after the absence limit; a declared absence moves those deadlines to its end (+ the
 rule's margin) for an absence begun before that end, and is not learned from. It is
 live state, not configuration: it lives in its own table (`planned_absence`, one row
-per resident), survives re-applying the registry YAML, bumps the registry version so
+per `(site, resident)`: resident ids are unique only within a site), survives
+re-applying the registry YAML, bumps the registry version so
 every process's watcher picks it up within its poll, and reaches the detectors through
 `RegistryIndex.detector_site`, which lays it over the resident's overrides.
 
@@ -79,7 +80,9 @@ async def declare(
         version = await lock_version(session)
         await _prune(session, now)
         await session.execute(
-            delete(PlannedAbsenceRow).where(PlannedAbsenceRow.resident_id == resident_id)
+            delete(PlannedAbsenceRow).where(
+                PlannedAbsenceRow.site_id == site_id, PlannedAbsenceRow.resident_id == resident_id
+            )
         )
         await session.execute(
             insert(PlannedAbsenceRow).values(
@@ -104,13 +107,15 @@ async def declare(
     )
 
 
-async def withdraw(sessions: Sessions, resident_id: str, now: float) -> bool:
+async def withdraw(sessions: Sessions, site_id: str, resident_id: str, now: float) -> bool:
     """Remove the resident's declared absence (back early, plans changed); False if none."""
     async with sessions() as session, session.begin():
         version = await lock_version(session)
         await _prune(session, now)
         result = await session.execute(
-            delete(PlannedAbsenceRow).where(PlannedAbsenceRow.resident_id == resident_id)
+            delete(PlannedAbsenceRow).where(
+                PlannedAbsenceRow.site_id == site_id, PlannedAbsenceRow.resident_id == resident_id
+            )
         )
         removed = bool(result.rowcount)  # type: ignore[attr-defined]
         if removed:

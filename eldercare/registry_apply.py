@@ -201,6 +201,7 @@ _INNER_PATH = re.compile(r"^([a-z_]+)\[([^\]]+)\](?:\.([a-z_]+))? (.+)$")
 _DUPLICATE = re.compile(r"^duplicate id '([^']+)' in ([a-z_]+)$")
 _DEVICE_CLASH = re.compile(r"^device id '([^']+)' used by sites '([^']+)' and '([^']+)'$")
 _BINDING_CLASH = re.compile(r"^vendor binding (.+) bound to both '([^']+)' and '([^']+)'$")
+_Z2M_TOPIC = re.compile(r"^z2m (base topic|friendly name) .* of device '([^']+)' at site '([^']+)'")
 
 
 def _validation_problem(err: Any, data: Any, root: yaml.Node | None) -> Problem:
@@ -217,6 +218,10 @@ def _validation_problem(err: Any, data: Any, root: yaml.Node | None) -> Problem:
     elif loc == () and (m := _DEVICE_CLASH.match(message)):
         loc = _device_loc(data, m.group(3), m.group(1)) or loc
         message = f"device id {m.group(1)!r} is already used by site {m.group(2)!r}"
+    elif loc == () and (m := _Z2M_TOPIC.match(message)):
+        key = "base_topic" if m.group(1) == "base topic" else "friendly_name"
+        found = _device_loc(data, m.group(3), m.group(2), "vendor")
+        loc = (*found, "z2m", key) if found else loc
     elif loc == () and (m := _BINDING_CLASH.match(message)):
         loc = _device_loc(data, None, m.group(3), "vendor") or loc
         message = f"vendor binding {m.group(1)} is already bound to device {m.group(2)!r}"

@@ -67,13 +67,14 @@ class RegistryIndex:
         self,
         document: RegistryDocument,
         version: int = 0,
-        planned_absences: Mapping[str, PlannedAbsence] | None = None,
+        planned_absences: Mapping[tuple[str, str], PlannedAbsence] | None = None,
     ) -> None:
         self.document = document
         self.version = version
         self.sites: dict[str, Site] = {s.id: s for s in document.sites}
-        # Declared absences by resident (live state, not part of the registry document).
-        self.planned_absences: dict[str, PlannedAbsence] = dict(planned_absences or {})
+        # Declared absences by (site, resident) (live state, not part of the registry
+        # document); resident ids are unique only within a site.
+        self.planned_absences: dict[tuple[str, str], PlannedAbsence] = dict(planned_absences or {})
         self._absences_by_site: dict[str, list[PlannedAbsence]] = {}
         for p in self.planned_absences.values():
             self._absences_by_site.setdefault(p.site_id, []).append(p)

@@ -36,11 +36,12 @@ Example (abridged)::
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from eldercare.domain import DeviceKind, RoomKind, SiteKind
 
@@ -53,7 +54,26 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 
-Overrides = dict[str, dict[str, Any]]
+def _finite_numbers(overrides: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """No infinity or NaN in an override: YAML and JSON cannot carry them back (a dumped
+    registry would read back different), and no threshold means them."""
+
+    def check(value: Any, where: str) -> None:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{where}: {value} is not a finite number")
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                check(inner, f"{where}.{key}")
+        elif isinstance(value, list):
+            for i, inner in enumerate(value):
+                check(inner, f"{where}[{i}]")
+
+    for kind, values in overrides.items():
+        check(values, kind)
+    return overrides
+
+
+Overrides = Annotated[dict[str, dict[str, Any]], AfterValidator(_finite_numbers)]
 """Detector threshold overrides by rule kind, e.g. {"bathroom_too_long": {"night_minutes": 20}}.
 Validated by the detectors package against each rule's settings model."""
 
@@ -228,7 +248,59 @@ class RegistryDocument(_Strict):
                             f"{bindings[key]!r} and {d.id!r}"
                         )
                     bindings[key] = d.id
+        _check_z2m_bases(self.sites)
         return self
+
+
+# Topic roots the platform's own and other vendors' traffic lives under: a zigbee2mqtt
+# base topic at or under one would let that site's broker grants cover other homes.
+RESERVED_TOPIC_ROOTS = ("eldercare", "shellies", "tele", "stat", "cmnd", "$SYS")
+# Topics zigbee2mqtt derives from a friendly name (`<base>/<name>/set`, ...): a name
+# with such a segment would alias another device's command or availability topic.
+Z2M_SUFFIXES = ("set", "get", "availability")
+
+
+def _segments_overlap(a: str, b: str) -> bool:
+    """Whether one topic is the other or lies under it, segment by segment."""
+    sa, sb = a.split("/"), b.split("/")
+    n = min(len(sa), len(sb))
+    return sa[:n] == sb[:n]
+
+
+def _check_z2m_bases(sites: list[Site]) -> None:
+    """Each zigbee2mqtt base topic stays clear of the reserved roots and of other
+    sites' base topics, so the broker can grant a site exactly its own topics."""
+    users: dict[str, set[str]] = {}
+    first: dict[str, tuple[str, str]] = {}
+    for s in sites:
+        for d in s.devices:
+            if d.vendor is None or d.vendor.z2m is None:
+                continue
+            base, name = d.vendor.z2m.base_topic, d.vendor.z2m.friendly_name
+            for root in RESERVED_TOPIC_ROOTS:
+                if _segments_overlap(base, root):
+                    raise ValueError(
+                        f"z2m base topic {base!r} of device {d.id!r} at site {s.id!r} overlaps "
+                        f"the reserved topic root {root + '/'!r}"
+                    )
+            parts = name.split("/")
+            if parts[0] == "bridge" or any(p in Z2M_SUFFIXES or p == "" for p in parts):
+                raise ValueError(
+                    f"z2m friendly name {name!r} of device {d.id!r} at site {s.id!r} uses a "
+                    f"segment zigbee2mqtt reserves (bridge first, {', '.join(Z2M_SUFFIXES)}, "
+                    "or empty)"
+                )
+            users.setdefault(base, set()).add(s.id)
+            first.setdefault(base, (s.id, d.id))
+    bases = sorted(users)
+    for i, a in enumerate(bases):
+        for b in bases[i + 1 :]:
+            if _segments_overlap(a, b):
+                site_b, device_b = first[b]
+                raise ValueError(
+                    f"z2m base topic {b!r} of device {device_b!r} at site {site_b!r} overlaps "
+                    f"base topic {a!r} of site {sorted(users[a])[0]!r}"
+                )
 
 
 def vendor_keys(device: Device) -> list[tuple[str, ...]]:

@@ -179,8 +179,8 @@ class PlannedAbsenceRow(Base):
 
     __tablename__ = "planned_absence"
 
+    site_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
     resident_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
-    site_id: Mapped[str] = mapped_column(String(ID_LEN), index=True)
     until: Mapped[str] = mapped_column(String(16))  # site-local YYYY-MM-DDTHH:MM
     until_ts: Mapped[float] = mapped_column(Float, index=True)  # the same, epoch seconds
     note: Mapped[str] = mapped_column(String(200), default="")
@@ -404,11 +404,13 @@ async def load_index(sessions: Sessions) -> RegistryIndex:
     return RegistryIndex(document, version=int(version or 0), planned_absences=declared)
 
 
-async def read_planned_absences(session: AsyncSession) -> dict[str, PlannedAbsence]:
-    """Declared absences by resident id, read inside the caller's transaction."""
+async def read_planned_absences(
+    session: AsyncSession,
+) -> dict[tuple[str, str], PlannedAbsence]:
+    """Declared absences by `(site_id, resident_id)`, read inside the caller's transaction."""
     rows = await select_rows(session, PlannedAbsenceRow, PlannedAbsenceRow.resident_id, None)
     return {
-        r["resident_id"]: PlannedAbsence(
+        (r["site_id"], r["resident_id"]): PlannedAbsence(
             resident_id=r["resident_id"],
             site_id=r["site_id"],
             until=r["until"],

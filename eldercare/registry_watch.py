@@ -9,11 +9,10 @@ act on a change (e.g. the broker's ACL, wired in `eldercare_app.wiring`) registe
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 
 from eldercare.logs import get_logger
+from eldercare.periodic import Periodic
 from eldercare.registry_index import RegistryIndex
 from eldercare.registry_store import Sessions, load_index, registry_version
 
@@ -33,7 +32,7 @@ class RegistryWatcher:
         self.on_change: list[OnChange] = list(on_change)  # called after each new version
         self._index = RegistryIndex.empty()
         self._notified: int | None = None  # the version the callbacks last saw
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic("registry-watch", self.refresh, poll_s)
 
     def current(self) -> RegistryIndex:
         return self._index
@@ -60,19 +59,8 @@ class RegistryWatcher:
 
     async def start(self) -> None:
         await self.refresh()
-        self._task = asyncio.create_task(self._poll(), name="registry-watch")
+        # A store hiccup does not stop the watch: the loop logs it and polls again.
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _poll(self) -> None:
-        while True:
-            await asyncio.sleep(self.poll_s)
-            try:
-                await self.refresh()
-            except Exception:  # a store hiccup must not stop the watch; retry next poll
-                log.exception("registry reload failed")
+        await self._loop.stop()

@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -76,10 +77,48 @@ class Settings(BaseSettings):
     )
 
     clock_mode: Literal["wall", "event"] = Field("wall", description="how detector timers advance")
+    detector_snapshot_every_s: float = Field(
+        10.0,
+        gt=0,
+        description="how often detector state of changed sites is saved, so a crash loses at "
+        "most this much of it (an open timer such as a possible fall's survives a kill -9)",
+    )
     http_host: str = Field("127.0.0.1", description="gateway bind address")
     http_port: int = Field(8080, description="gateway port")
     public_url: str = Field(
         "http://127.0.0.1:8080", description="base URL used in notification links"
+    )
+    provider_callback_token: str = Field(
+        "",
+        description="shared secret in the status callback URL given to SMS/voice providers "
+        "(?token=...); empty: the callback routes are off",
+    )
+
+    ingest_site_limits: bool = Field(
+        True,
+        description="throttle a site sending more than its devices plausibly can "
+        "(off in event-clock replays regardless)",
+    )
+    ingest_site_rates: dict[str, float] = Field(
+        default_factory=dict,
+        description="messages a second allowed per site id, replacing the default "
+        "(1 per device, at least 5)",
+    )
+    ingest_emergency_lane: bool = Field(
+        True,
+        description="a second MQTT session for native SOS and fall topics, so a flood "
+        "queued on the main session cannot delay them",
+    )
+    metrics_token: str | None = Field(
+        None,
+        description="bearer token a scraper sends to /metrics (default: one made in "
+        "<run_dir>/metrics.token)",
+    )
+    run_lease_ttl_s: float = Field(
+        30.0,
+        gt=0,
+        description="how long a killed `eldercare run` keeps the store's run lease "
+        "(a second run on the store is refused while the lease is live)",
     )
 
     nats_url: str = Field(
@@ -121,6 +160,22 @@ class Settings(BaseSettings):
             TomlConfigSettingsSource(settings_cls),
         )
 
+    @field_validator("influx_url")
+    @classmethod
+    def _influx_url_has_scheme_and_host(cls, value: str) -> str:
+        # "127.0.0.1:8086" parses as scheme "127.0.0.1": refuse it here rather than have
+        # every write fail later while the platform looks healthy.
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                "must be an http:// or https:// URL with a host, e.g. http://127.0.0.1:8086"
+            )
+        try:
+            parts.port  # noqa: B018 (raises on a port out of range or not a number)
+        except ValueError as exc:
+            raise ValueError(f"bad port: {exc}") from None
+        return value
+
     @model_validator(mode="after")
     def _store_beside_run_dir(self) -> Settings:
         # One run directory holds one platform's state: its store goes with it.
@@ -131,7 +186,14 @@ class Settings(BaseSettings):
 
 
 # Secrets that may come from a file (Docker/Kubernetes secrets): ELDERCARE_<NAME>_FILE.
-SECRET_FIELDS = ("mqtt_password", "influx_token", "influx_password", "database_url")
+SECRET_FIELDS = (
+    "mqtt_password",
+    "influx_token",
+    "influx_password",
+    "database_url",
+    "metrics_token",
+    "provider_callback_token",
+)
 
 
 class SecretFileSettingsSource(PydanticBaseSettingsSource):

@@ -109,9 +109,15 @@ def _platform_metrics() -> dict[str, float]:
     """Counters scraped from the running platform's /metrics, or {} if none runs."""
     import httpx
 
+    from gateway.metrics_access import metrics_token, scrape_headers
+
     settings = load_settings()
     try:
-        resp = httpx.get(f"http://{settings.http_host}:{settings.http_port}/metrics", timeout=1.0)
+        resp = httpx.get(
+            f"http://{settings.http_host}:{settings.http_port}/metrics",
+            headers=scrape_headers(metrics_token(settings)),
+            timeout=1.0,
+        )
     except httpx.HTTPError:
         return {}
     out: dict[str, float] = {}
@@ -157,12 +163,18 @@ def run(
         overrides["http_port"] = port
     if clock_mode is not None:
         overrides["clock_mode"] = clock_mode
+    from eldercare_app.run_lease import LeaseHeld
+
     settings = load_settings(**overrides)
     configure_logging(settings.log_level, settings.log_format)
     if role is None:
         from eldercare_app.wiring import run_until_signalled
 
-        asyncio.run(run_until_signalled(settings))
+        try:
+            asyncio.run(run_until_signalled(settings))
+        except LeaseHeld as exc:
+            typer.secho(f"error: {exc}", fg="red", err=True)
+            raise typer.Exit(2) from exc
         return
     from cluster.jetstream import ClusterUnavailable
     from eldercare_app.cluster_roles import ROLES, run_role_until_signalled
@@ -175,6 +187,9 @@ def run(
     except ClusterUnavailable as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(1) from exc
+    except LeaseHeld as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from exc
 
 
 db_app = typer.Typer(help="The relational store (SQLite or PostgreSQL).", no_args_is_help=True)

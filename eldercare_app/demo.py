@@ -60,7 +60,9 @@ def _add_user(env: dict[str, str], username: str, role: str, *extra: str) -> str
         check=False,
     )
     if proc.returncode != 0:
-        if "exists" in (proc.stdout + proc.stderr):
+        output = proc.stdout + proc.stderr
+        # A rerun: the account (or, for family, its contact link) is there already.
+        if "exists" in output or "linked to an account already" in output:
             return None
         sys.stderr.write(proc.stdout + proc.stderr)
         raise SystemExit(f"demo: creating user {username} failed")
@@ -69,7 +71,8 @@ def _add_user(env: dict[str, str], username: str, role: str, *extra: str) -> str
 
 def _population_facts(registry: Path) -> tuple[str, str, str, str | None]:
     """The city at the root of the organisation tree, a home resident for the family
-    account, and that resident's first family contact (site/contact) to link it to."""
+    account (site/resident: ids are unique only within a site), and that resident's
+    first family contact (site/contact) to link it to."""
     import yaml
 
     doc = yaml.safe_load(registry.read_text())
@@ -83,7 +86,7 @@ def _population_facts(registry: Path) -> tuple[str, str, str, str | None]:
                 None,
             )
             linked = f"{site['id']}/{contact['id']}" if contact else None
-            return city, resident["id"], resident["name"], linked
+            return city, f"{site['id']}/{resident['id']}", resident["name"], linked
     raise SystemExit("demo: the simulated population has no home resident")
 
 
@@ -185,7 +188,7 @@ The platform is running with 50 simulated homes and a care home.
   family portal      {base}/family       login: family / {accounts["family"]}  ({resident_name})
   admin              {base}/console      login: admin / {accounts["admin"]}
   API (OpenAPI)      {base}/openapi.json
-  metrics            {base}/metrics
+  metrics            {base}/metrics  (bearer token in {run_dir / "metrics.token"})
 
   MQTT broker        {services.mosquitto.host}:{services.mosquitto.port}
   InfluxDB           {services.influxdb.url}  (database {services.influxdb.database})
@@ -208,15 +211,26 @@ Press Ctrl-C to stop (the broker and InfluxDB stay up: `eldercare services down`
     except KeyboardInterrupt:
         print("\nstopping …")
     finally:
-        for c in reversed(children):
-            if c.poll() is None:
-                c.send_signal(signal.SIGINT)
-        for c in reversed(children):
-            try:
-                c.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                c.kill()
+        _stop_children(children)
         inbox.__exit__()
+
+
+def _stop_children(children: list[subprocess.Popen[bytes]], within_s: float = 10.0) -> None:
+    """SIGTERM to every child at once, then one shared deadline before SIGKILL.
+
+    Not SIGINT: a child started from a shell in the background (or by a tool that
+    ignores it) inherits SIGINT ignored and would only end at the kill, which made a
+    Ctrl-C take 20-30 s. Both `eldercare run` and the simulator stop on SIGTERM."""
+    for c in children:
+        if c.poll() is None:
+            c.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + within_s
+    for c in children:
+        try:
+            c.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            c.kill()
+            c.wait()
 
 
 if __name__ == "__main__":

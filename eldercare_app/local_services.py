@@ -618,9 +618,10 @@ class LocalServices:
             "ELDERCARE_MQTT_PORT": str(mqtt.port or ""),
             "ELDERCARE_MQTT_USERNAME": PLATFORM_USER,
             "ELDERCARE_MQTT_PASSWORD": mqtt.platform_password() or "",
-            "ELDERCARE_INFLUX_URL": self.influxdb.url,
-            "ELDERCARE_INFLUX_DB": self.influxdb.database,
         }
+        if self.influxdb.port is not None:  # not started: no URL to offer
+            env["ELDERCARE_INFLUX_URL"] = self.influxdb.url
+            env["ELDERCARE_INFLUX_DB"] = self.influxdb.database
         if self.nats_url:
             env["ELDERCARE_NATS_URL"] = self.nats_url
             env["ELDERCARE_CLUSTER_REPLICAS"] = str(len(self.nats))

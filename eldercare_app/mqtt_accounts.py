@@ -39,7 +39,7 @@ from pathlib import Path
 
 from eldercare.errors import EldercareError
 from eldercare.logs import get_logger
-from eldercare.registry_model import RegistryDocument, Site
+from eldercare.registry_model import Z2M_SUFFIXES, RegistryDocument, Site
 
 log = get_logger(__name__)
 
@@ -162,9 +162,9 @@ def site_topics(
                     grants.append(("readwrite", f"{base}/#"))
                     bases_done.add(base)
             else:
-                name = _topic(vendor.z2m.friendly_name, "zigbee2mqtt friendly name")
-                grants.append(("readwrite", f"{base}/{name}"))
-                grants.append(("readwrite", f"{base}/{name}/#"))
+                grants += z2m_device_topics(
+                    base, _topic(vendor.z2m.friendly_name, "zigbee2mqtt friendly name")
+                )
         if vendor.shelly is not None:
             grants.append(
                 ("readwrite", f"shellies/{_topic(vendor.shelly.device_id, 'Shelly id')}/#")
@@ -173,6 +173,18 @@ def site_topics(
             t = _topic(vendor.tasmota.topic, "Tasmota topic")
             grants += [("readwrite", f"tele/{t}/#"), ("readwrite", f"stat/{t}/#")]
             grants.append(("read", f"cmnd/{t}/#"))
+    return grants
+
+
+def z2m_device_topics(base: str, name: str) -> list[tuple[str, str]]:
+    """Exactly the topics zigbee2mqtt uses for one device: a friendly name may contain
+    '/', so `<base>/<name>/#` would also cover another home's device `<name>/sos`. The
+    registry refuses names with a reserved segment, so these cannot alias another's."""
+    device = f"{base}/{name}"
+    grants = [("readwrite", device)]
+    grants += [("readwrite", f"{device}/{suffix}") for suffix in Z2M_SUFFIXES]
+    # Commands for one attribute: `<device>/set/state`, `<device>/get/brightness`.
+    grants += [("readwrite", f"{device}/{verb}/+") for verb in ("set", "get")]
     return grants
 
 

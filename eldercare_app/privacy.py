@@ -496,28 +496,31 @@ async def _erase_gateway_records(
     """Family accounts of this resident alone go (with their tokens, preferences and
     contact links); others lose the link. The read audit keeps its rows, with the
     request path, client address and deleted accounts' names blanked."""
-    from sqlalchemy import delete, or_
+    from sqlalchemy import and_, delete, or_
 
     from gateway.audit import AuditRow
     from gateway.auth import TokenRow
     from gateway.family_link import FamilyContactRow
     from gateway.routes_family import FamilyPrefRow
-    from gateway.users import Role, UserRow
+    from gateway.users import Role, UserRow, resident_ref
 
     family = (await session.scalars(select(UserRow).where(UserRow.role == Role.FAMILY))).all()
     deleted_ids: list[int] = []
     deleted_names: list[str] = []
+    # Accounts name residents as `site_id/resident_id`: the same id at another site
+    # is someone else.
+    ref = resident_ref(site_id, resident_id)
     for user in family:
         linked = list(user.residents or [])
-        if resident_id not in linked:
+        if ref not in linked:
             continue
-        if linked == [resident_id]:
+        if linked == [ref]:
             deleted_ids.append(user.id)
             deleted_names.append(user.username)
             await session.delete(user)
             report.family_accounts_deleted += 1
         else:
-            user.residents = [r for r in linked if r != resident_id]
+            user.residents = [r for r in linked if r != ref]
             report.family_accounts_unlinked += 1
     if deleted_ids:
         await session.execute(delete(TokenRow).where(TokenRow.user_id.in_(deleted_ids)))
@@ -535,7 +538,7 @@ async def _erase_gateway_records(
         cleaned = scrub(pref.data, secrets)
         if cleaned != pref.data:
             pref.data = cleaned
-    about = [AuditRow.resident_id == resident_id]
+    about = [and_(AuditRow.site_id == site_id, AuditRow.resident_id == resident_id)]
     if deleted_names:
         about.append(AuditRow.username.in_(deleted_names))
     for row in (await session.scalars(select(AuditRow).where(or_(*about)))).all():

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import signal
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
@@ -26,18 +27,22 @@ from fastapi import FastAPI
 import alerts.models  # noqa: F401  (tables)
 import eldercare.registry_store  # noqa: F401  (tables)
 import ingest.unregistered  # noqa: F401  (tables)
+from alerts.events import InfluxAlertEventRecorder
 from alerts.pipeline import AlertPipeline
 from alerts.runtime import build_alerts
 from alerts.service import AlertService
 from alerts.store import AlertStore
+from alerts.store_availability import AlertStoreAvailability
 from detectors.catalogue import registry_problems
 from detectors.runtime import DetectorRuntime
 from detectors.snapshot_store import SnapshotStore
 from eldercare.clock import Clock, WallClock
 from eldercare.db import create_engine, session_factory
+from eldercare.health import HEALTH
 from eldercare.influx import InfluxClient
 from eldercare.logs import get_logger
 from eldercare.migrate import upgrade
+from eldercare.periodic import Periodic
 from eldercare.registry_index import RegistryIndex
 from eldercare.registry_store import Sessions
 from eldercare.registry_watch import OnChange, RegistryWatcher
@@ -47,6 +52,7 @@ from eldercare_app import privacy  # noqa: F401  (tables)
 from eldercare_app.gc_pauses import freeze_grown, freeze_loaded, watch_pauses
 from eldercare_app.local_services import ISSUED_DIR, LocalServices
 from eldercare_app.mqtt_accounts import acl_text, issue_credentials, reload_broker, write_private
+from eldercare_app.run_lease import RunLease
 from gateway.alert_adapter import PipelineAlertService
 from gateway.app import create_app  # also the users, tokens, audit and family tables
 from gateway.family_link import GatewayContactPreferences
@@ -92,6 +98,9 @@ class PlatformParts:
     alerts: AlertPipeline
     alert_service: AlertService
     alert_store: AlertStore
+    # "alert store unavailable since T, reason" (None while it takes writes), for
+    # /healthz and the console banner: `.status()`.
+    alert_store_availability: AlertStoreAvailability
     detectors: DetectorRuntime
     ingest: IngestService
     status: SiteStatusTracker
@@ -112,10 +121,15 @@ class Platform:
     components: list[Component]  # in start order
     parts: PlatformParts
     http_server: uvicorn.Server | None = None  # when the gateway is served
+    lease: RunLease | None = None  # this process's claim on the store, taken when built
     _serve_task: asyncio.Task[None] | None = None
-    _stream_wake_task: asyncio.Task[None] | None = None
+    _stream_wake: Periodic | None = None
+    _lease_renewal: Periodic | None = None
 
     async def start(self) -> None:
+        if self.lease is not None:
+            self._lease_renewal = self.lease.renewal()
+            self._lease_renewal.start()
         watch_pauses()
         await self.registry.start()
         for component in self.components:
@@ -130,16 +144,18 @@ class Platform:
                     raise RuntimeError("HTTP server stopped before it started")
                 await asyncio.sleep(0.05)
         if self.http_server is not None and self.parts.app is not None:
-            self._stream_wake_task = asyncio.create_task(
-                wake_stream_on_alert_writes(self.parts.alert_store, self.parts.app),
-                name="stream-wake",
+            # Each tick waits (up to 60 s) for the next alert write, then pokes the stream.
+            self._stream_wake = Periodic(
+                "stream-wake",
+                partial(wake_stream_on_alert_write, self.parts.alert_store, self.parts.app),
+                every_s=0.001,
+                overdue_after_s=180.0,
             )
+            self._stream_wake.start()
 
     async def stop(self) -> None:
-        if self._stream_wake_task is not None:
-            self._stream_wake_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._stream_wake_task
+        if self._stream_wake is not None:
+            await self._stream_wake.stop()
         if self.http_server is not None and self._serve_task is not None:
             self.http_server.should_exit = True
             with contextlib.suppress(Exception):
@@ -150,20 +166,37 @@ class Platform:
             except Exception:
                 log.exception("stop failed", extra={"component": component.name})
         await self.registry.stop()
+        await hand_over_alert_events(self.parts.alerts)
         for client in [self.parts.influx, *self.parts.alerts.resources]:
             await client.aclose()
+        if self._lease_renewal is not None:
+            await self._lease_renewal.stop()
+        if self.lease is not None:
+            await self.lease.release()  # a restart need not wait for the expiry
         await self.engine.dispose()
 
 
-async def wake_stream_on_alert_writes(store: AlertStore, app: FastAPI) -> None:
-    """Poke the gateway's live stream after every alert write of this process, so a new
+async def hand_over_alert_events(pipeline: AlertPipeline, flush_s: float = 5.0) -> None:
+    """Alert events InfluxDB has not taken yet (it is away, or hung) go to the outbox for
+    the next run, after one bounded try: a stop must not wait out a hung InfluxDB."""
+    recorder = pipeline.recorder
+    if not isinstance(recorder, InfluxAlertEventRecorder):
+        return
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(recorder.flush(), flush_s)
+    try:
+        await recorder.hand_over()
+    except OSError:
+        log.exception("alert events not handed over", extra={"lines": len(recorder._backlog)})
+
+
+async def wake_stream_on_alert_write(store: AlertStore, app: FastAPI) -> None:
+    """Poke the gateway's live stream after the next alert write of this process, so a new
     alert reaches the console at once instead of at the stream's next poll (0.25 s)."""
-    hub = app.state.gateway.hub
-    while True:
-        seen = store.version
-        await store.wait_changed(60.0, seen)
-        if store.version != seen:
-            hub.poke()
+    seen = store.version
+    await store.wait_changed(60.0, seen)
+    if store.version != seen:
+        app.state.gateway.hub.poke()
 
 
 def local_broker_follower(settings: Settings) -> OnChange:
@@ -213,6 +246,13 @@ async def build_platform(
     engine = create_engine(settings.database_url)
     await prepare_store(engine)
     sessions = session_factory(engine)
+    # Before anything connects (MQTT above all): a second platform on this store refuses.
+    lease = RunLease(sessions, ttl_s=settings.run_lease_ttl_s)
+    try:
+        await lease.acquire()
+    except BaseException:
+        await engine.dispose()
+        raise
     registry = RegistryWatcher(sessions, on_change=[local_broker_follower(settings)])
     influx = InfluxClient.from_settings(settings)
 
@@ -224,6 +264,8 @@ async def build_platform(
         policies_dir=settings.alert_policies_dir,
         # Families' channel choices from the portal, kept in the gateway's tables.
         preferences=GatewayContactPreferences(sessions),
+        # An unwritable store shows in /healthz and the console's banner (wall time).
+        availability=AlertStoreAvailability(health=HEALTH),
     )
     detector_runtime = DetectorRuntime(
         registry.current,
@@ -231,6 +273,7 @@ async def build_platform(
         clock_mode=settings.clock_mode,
         clock=clock,
         snapshot_store=SnapshotStore(engine),
+        snapshot_every_s=settings.detector_snapshot_every_s,
         on_growth=freeze_grown,
     )
 
@@ -290,6 +333,7 @@ async def build_platform(
             alerts=alert_pipeline,
             alert_service=alert_service,
             alert_store=alert_service.store,
+            alert_store_availability=alert_pipeline.availability,
             detectors=detector_runtime,
             ingest=ingest,
             status=status,
@@ -298,6 +342,7 @@ async def build_platform(
             app=app,
         ),
         http_server=http_server,
+        lease=lease,
     )
 
 
@@ -316,8 +361,13 @@ async def run_until_signalled(settings: Settings) -> None:
             "influx": settings.influx_url,
         },
     )
+    lease_lost = platform.lease.lost if platform.lease is not None else asyncio.Event()
     try:
-        await stop.wait()
+        # A lease taken over means another platform runs on this store: stop too.
+        stopping = [asyncio.create_task(stop.wait()), asyncio.create_task(lease_lost.wait())]
+        _, pending = await asyncio.wait(stopping, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
     finally:
         log.info("stopping")
         await platform.stop()

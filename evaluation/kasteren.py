@@ -229,7 +229,9 @@ async def replay(
                 end_ts = local_end.replace(tzinfo=ZoneInfo(TIMEZONE)).timestamp()
                 declared = PlannedAbsence(RESIDENT_ID, SITE_ID, end, end_ts, "", "family", at)
                 index["now"] = RegistryIndex(
-                    doc, version=index["now"].version + 1, planned_absences={RESIDENT_ID: declared}
+                    doc,
+                    version=index["now"].version + 1,
+                    planned_absences={(SITE_ID, RESIDENT_ID): declared},
                 )
             cut = next(
                 (j for j, r in enumerate(chunk) if pending and r.ts >= pending[0][0]), len(chunk)

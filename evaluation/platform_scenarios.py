@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -66,9 +67,16 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "eldercare_app.cli", *args]
 
 
+# The metrics bearer token of the platform listening on a port (`/metrics` is private).
+_scrape_tokens: dict[int, str] = {}
+
+
 def _metrics(port: int) -> dict[str, float]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics")
+    if port in _scrape_tokens:
+        request.add_header("Authorization", f"Bearer {_scrape_tokens[port]}")
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
+        with urllib.request.urlopen(request, timeout=2) as resp:
             text = resp.read().decode()
     except (urllib.error.URLError, OSError):
         return {}
@@ -132,6 +140,9 @@ def evaluate_scenarios(
             **os.environ,
             **services.env(),
             "ELDERCARE_RUN_DIR": str(run_dir),
+            "ELDERCARE_METRICS_TOKEN": _scrape_tokens.setdefault(
+                http_port, secrets.token_urlsafe(24)
+            ),
             "ELDERCARE_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'eldercare.db'}",
             "ELDERCARE_HTTP_PORT": str(http_port),
             "ELDERCARE_PUBLIC_URL": f"http://127.0.0.1:{http_port}",

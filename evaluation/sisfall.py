@@ -16,6 +16,16 @@ Protocol, so that no subject is both tuned on and tested on:
    accuracy over a small grid of physically sensible values).
 3. The fold's held-out subjects' trials are streamed again through a fresh
    detector with the tuned θ; its raise transitions are the result reported.
+
+The detector learns its wearer's upright from her walking, as a worn device does
+every day: before each trial it is streamed `WARMUP_S` of the same subject's first
+walking trial (D01), then the trial after a gap. Nothing is tuned on that walk; it is
+the subject's own, as the device's would be.
+
+Besides the held-out figures: the older subjects' falls (SE06, the only older
+subject who performed falls) and daily activities on their own, and the whole
+protocol again with every axis clipped to ±2 g (cheap phones and pendants saturate
+there), the detector told the sensor's range.
 """
 
 from __future__ import annotations
@@ -40,9 +50,16 @@ RATE_HZ = 50.0
 COUNTS_TO_G = 32.0 / 8192.0  # ADXL345: ±16 g over 13 bits
 EPOCH = 1_767_225_600.0  # 2026-01-01T00:00:00Z; each trial starts at its own offset from it
 
-IMPACT_GRID = (1.6, 1.8, 2.0, 2.2, 2.5, 3.0)
-POSTURE_GRID = (30.0, 40.0, 50.0, 60.0, 70.0)
-STILLNESS_GRID = (0.05, 0.1, 0.15, 0.2, 0.3)
+IMPACT_GRID = (1.8, 2.0, 2.2, 2.5)
+POSTURE_GRID = (30.0, 40.0, 50.0)
+STILLNESS_GRID = (0.1, 0.2, 0.3)
+SOFT_IMPACT_GRID = (1.4, 1.5, 1.6, 1.8)
+SOFT_STILLNESS_GRID = (0.03, 0.05, 0.08)
+LYING_GRID = (50.0, 60.0, 70.0)
+UPRIGHT_GRID = (80.0, 85.0, 90.0)
+WARMUP_S = 30.0  # of the subject's own walk (D01), for the detector to learn her upright
+CLIP_G = 2.0
+Theta = tuple[float, float, float, float, float, float, float]
 
 ACTIVITIES = {
     "D01": "walking slowly",
@@ -117,14 +134,27 @@ def dataset_file(path: Path) -> Path:
     return candidate
 
 
-def load_trials(path: Path) -> list[Trial]:
+def load_trials(path: Path, clip_g: float | None = None) -> list[Trial]:
+    """Every trial in g; with `clip_g`, each axis clipped to ±clip_g as a saturating
+    sensor would report it."""
     trials = []
     with np.load(dataset_file(path)) as npz:
         for key in sorted(npz.files):
             code, subject, _ = key.split("_")
             acc = np.asarray(npz[key], dtype=np.float64) * COUNTS_TO_G
+            if clip_g is not None:
+                acc = np.clip(acc, -clip_g, clip_g)
             trials.append(Trial(key=key, code=code, subject=subject, acc_g=acc))
     return trials
+
+
+def warmup_walks(trials: Sequence[Trial]) -> dict[str, FloatArray]:
+    """Per subject, the first `WARMUP_S` of her first walking trial (D01)."""
+    out: dict[str, FloatArray] = {}
+    for trial in trials:
+        if trial.code == "D01" and trial.subject not in out:
+            out[trial.subject] = trial.acc_g[: round(WARMUP_S * RATE_HZ)]
+    return out
 
 
 def stream_trial(
@@ -134,8 +164,10 @@ def stream_trial(
     start: float,
     batch_s: float = 1.0,
     on_assessment: Callable[[ImpactAssessment], None] | None = None,
+    warmup: FloatArray | None = None,
 ) -> list[Transition]:
-    """Feed one trial to a fresh detector as a live stream; return its transitions."""
+    """Feed one trial to a fresh detector as a live stream; return its transitions.
+    `warmup` (the wearer walking) is streamed first, ending a minute before the trial."""
     detector = WearableFallDetector(
         site_id="sisfall",
         resident_id=trial.subject,
@@ -146,7 +178,22 @@ def stream_trial(
     )
     per_batch = max(1, round(batch_s * RATE_HZ))
     out: list[Transition] = []
-    acc = trial.acc_g
+    if warmup is not None and len(warmup):
+        walk_start = start - 60.0 - len(warmup) / RATE_HZ
+        out += _stream(detector, trial, warmup, walk_start, per_batch)
+    out += _stream(detector, trial, trial.acc_g, start, per_batch)
+    # The recording ends: the device falls silent and impacts in flight are judged.
+    due = detector.next_due()
+    while due is not None:
+        out += detector.advance(due)
+        due = detector.next_due()
+    return out
+
+
+def _stream(
+    detector: WearableFallDetector, trial: Trial, acc: FloatArray, start: float, per_batch: int
+) -> list[Transition]:
+    out: list[Transition] = []
     for i in range(0, len(acc), per_batch):
         chunk = acc[i : i + per_batch]
         reading = Reading(
@@ -163,11 +210,6 @@ def stream_trial(
             resident_id=trial.subject,
         )
         out += detector.update(reading)
-    # The recording ends: the device falls silent and impacts in flight are judged.
-    due = detector.next_due()
-    while due is not None:
-        out += detector.advance(due)
-        due = detector.next_due()
     return out
 
 
@@ -175,19 +217,42 @@ def _raises(transitions: Iterable[Transition]) -> int:
     return sum(t.action is TransitionAction.RAISE for t in transitions)
 
 
-def _settings_for(theta: tuple[float, float, float]) -> WearableFallSettings:
-    impact, posture, still = theta
-    return WearableFallSettings(impact_g=impact, posture_change_deg=posture, stillness_g=still)
+def _settings_for(theta: Theta, sensor_range_g: float | None = None) -> WearableFallSettings:
+    impact, posture, still, soft, soft_still, lying, upright = theta
+    return WearableFallSettings(
+        upright_before_deg=upright,
+        impact_g=impact,
+        posture_change_deg=posture,
+        stillness_g=still,
+        soft_impact_g=soft,
+        soft_stillness_g=soft_still,
+        lying_after_deg=lying,
+        sensor_range_g=sensor_range_g,
+    )
 
 
-_DEFAULT_THETA = (
-    WearableFallSettings().impact_g,
-    WearableFallSettings().posture_change_deg,
-    WearableFallSettings().stillness_g,
-)
+def _theta_of(s: WearableFallSettings) -> Theta:
+    return (
+        s.impact_g,
+        s.posture_change_deg,
+        s.stillness_g,
+        s.soft_impact_g,
+        s.soft_stillness_g,
+        s.lying_after_deg,
+        s.upright_before_deg,
+    )
 
 
-def would_raise(assessments: Sequence[ImpactAssessment], theta: tuple[float, float, float]) -> bool:
+_DEFAULT_THETA = _theta_of(WearableFallSettings())
+
+
+def _theta_doc(theta: Theta) -> dict[str, float]:
+    names = ("impact_g", "posture_change_deg", "stillness_g", "soft_impact_g",
+             "soft_stillness_g", "lying_after_deg", "upright_before_deg")  # fmt: skip
+    return dict(zip(names, theta, strict=True))
+
+
+def would_raise(assessments: Sequence[ImpactAssessment], theta: Theta) -> bool:
     settings = _settings_for(theta)
     return any(looks_like_fall(a, settings) for a in assessments)
 
@@ -213,26 +278,45 @@ class _Rates:
         return (self.sensitivity + self.specificity) / 2
 
 
-def _fired_matrix(outcomes: Sequence[Outcome]) -> tuple[list[tuple[float, float, float]], Any]:
+def _fired_matrix(outcomes: Sequence[Outcome]) -> tuple[list[Theta], Any]:
     """For every grid point, which trials would raise: (grid, bool array [grid, trials]).
 
     Vectorised form of `would_raise`: the same comparisons as `looks_like_fall` on the
     same numbers, so it agrees exactly (the evaluation counts any disagreement).
     """
-    owner = [i for i, o in enumerate(outcomes) for _ in o.assessments]
-    peak = np.array([a.peak_g for o in outcomes for a in o.assessments])
-    posture = np.array([a.posture_change_deg for o in outcomes for a in o.assessments])
-    still = np.array([a.stillness_g for o in outcomes for a in o.assessments])
-    idx = np.array(owner, dtype=np.int64)
-    grid = list(itertools.product(IMPACT_GRID, POSTURE_GRID, STILLNESS_GRID))
+    fixed = WearableFallSettings()
+    every = [a for o in outcomes for a in o.assessments]
+    idx = np.array([i for i, o in enumerate(outcomes) for _ in o.assessments], dtype=np.int64)
+    peak = np.array([a.peak_g for a in every])
+    saturated = np.array([a.saturated for a in every], dtype=bool)
+    posture = np.array([a.posture_change_deg for a in every])
+    still = np.array([a.stillness_g for a in every])
+    known = np.array([a.upright_before_deg is not None for a in every], dtype=bool)
+    before = np.array([a.upright_before_deg or 0.0 for a in every])
+    after = np.array([a.upright_after_deg or 0.0 for a in every])
+    grid = list(
+        itertools.product(
+            IMPACT_GRID, POSTURE_GRID, STILLNESS_GRID, SOFT_IMPACT_GRID, SOFT_STILLNESS_GRID,
+            LYING_GRID, UPRIGHT_GRID,
+        )
+    )  # fmt: skip
     fired = np.zeros((len(grid), len(outcomes)), dtype=bool)
-    for g, (impact, change, calm) in enumerate(grid):
-        hit = (peak >= impact) & (posture >= change) & (still <= calm)
+    for g, (impact, change, calm, soft, soft_calm, lying, upright) in enumerate(grid):
+        upright_before = ~known | (before <= upright)
+        hard = ((peak >= impact) | saturated) & (posture >= change) & (still <= calm)
+        gentle = (
+            known
+            & (peak >= soft)
+            & (posture >= fixed.soft_posture_deg)
+            & (still <= soft_calm)
+            & (after >= lying)
+        )
+        hit = upright_before & (hard | gentle)
         fired[g, idx[hit]] = True
     return grid, fired
 
 
-def tune(outcomes: Sequence[Outcome]) -> tuple[tuple[float, float, float], _Rates]:
+def tune(outcomes: Sequence[Outcome]) -> tuple[Theta, _Rates]:
     """Grid point with the best balanced accuracy; ties go to the higher worse-of-two."""
     grid, fired = _fired_matrix(outcomes)
     is_fall = np.array([o.trial.is_fall for o in outcomes])
@@ -297,13 +381,37 @@ def evaluate(
     folds: int = 5,
     batch_s: float = 1.0,
     progress: Callable[[str], None] | None = None,
+    clipped: bool = True,
+) -> dict[str, Any]:
+    """The subject-wise evaluation; with `clipped`, again with the signal clipped to
+    ±`CLIP_G` per axis (reported under "clipped_2g")."""
+    report = _evaluate(path, folds=folds, batch_s=batch_s, progress=progress, clip_g=None)
+    if clipped:
+        say = progress or (lambda _msg: None)
+        say(f"again with every axis clipped to ±{CLIP_G:g} g")
+        report["clipped_2g"] = _evaluate(
+            path, folds=folds, batch_s=batch_s, progress=progress, clip_g=CLIP_G
+        )
+    return report
+
+
+def _evaluate(
+    path: Path,
+    *,
+    folds: int,
+    batch_s: float,
+    progress: Callable[[str], None] | None,
+    clip_g: float | None,
 ) -> dict[str, Any]:
     started = time.perf_counter()
-    trials = load_trials(path)
+    trials = load_trials(path, clip_g)
+    walks = warmup_walks(trials)
     say = progress or (lambda _msg: None)
 
-    # 1. One pass with the most permissive impact threshold, recording every assessment.
-    collect = WearableFallSettings(impact_g=min(IMPACT_GRID))
+    # 1. One pass with the most permissive impact thresholds, recording every assessment.
+    collect = WearableFallSettings(
+        impact_g=min(IMPACT_GRID), soft_impact_g=min(SOFT_IMPACT_GRID), sensor_range_g=clip_g
+    )
     outcomes: dict[str, Outcome] = {}
     for i, trial in enumerate(trials):
         outcome = Outcome(trial=trial, raises=0)
@@ -313,6 +421,7 @@ def evaluate(
             start=EPOCH + i * 3600.0,
             batch_s=batch_s,
             on_assessment=outcome.assessments.append,
+            warmup=walks.get(trial.subject),
         )
         outcomes[trial.key] = outcome
     say(f"assessed impacts of {len(trials)} trials")
@@ -325,12 +434,18 @@ def evaluate(
     for n, held_out in enumerate(subject_folds(subjects, folds)):
         train = [o for o in outcomes.values() if o.trial.subject not in held_out]
         theta, train_rates = tune(train)
-        settings = _settings_for(theta)
+        settings = _settings_for(theta, clip_g)
         fold_outcomes = []
         for i, trial in enumerate(trials):
             if trial.subject not in held_out:
                 continue
-            transitions = stream_trial(trial, settings, start=EPOCH + i * 3600.0, batch_s=batch_s)
+            transitions = stream_trial(
+                trial,
+                settings,
+                start=EPOCH + i * 3600.0,
+                batch_s=batch_s,
+                warmup=walks.get(trial.subject),
+            )
             got = Outcome(trial=trial, raises=_raises(transitions))
             predicted = would_raise(outcomes[trial.key].assessments, theta)
             mismatches += predicted != (got.raises > 0)
@@ -341,11 +456,7 @@ def evaluate(
             {
                 "fold": n + 1,
                 "test_subjects": held_out,
-                "tuned": {
-                    "impact_g": theta[0],
-                    "posture_change_deg": theta[1],
-                    "stillness_g": theta[2],
-                },
+                "tuned": _theta_doc(theta),
                 "train_sensitivity": round(train_rates.sensitivity, 4),
                 "train_specificity": round(train_rates.specificity, 4),
                 "test_sensitivity": test["sensitivity"],
@@ -368,13 +479,15 @@ def evaluate(
     young_adl = [o for o in tested if not o.trial.older and not o.trial.is_fall]
     older_falls = [o for o in tested if o.trial.older and o.trial.is_fall]
     defaults = WearableFallSettings()
+    clipped = "" if clip_g is None else f", every axis clipped to ±{clip_g:g} g"
     return {
-        "dataset": "SisFall v1.0, ADXL345 at the waist, 50 Hz (Sucerquia et al., Sensors 2017)",
+        "dataset": "SisFall v1.0, ADXL345 at the waist, 50 Hz (Sucerquia et al., Sensors 2017)"
+        + clipped,
         "file": str(dataset_file(path)),
         "protocol": (
             f"{folds}-fold cross-validation over subjects; thresholds tuned on the other "
             f"folds' subjects only; each held-out trial streamed through WearableFallDetector "
-            f"in {batch_s:g} s batches"
+            f"in {batch_s:g} s batches, after {WARMUP_S:g} s of the subject's own walk (D01)"
         ),
         "subjects": len(subjects),
         "trials": len(trials),
@@ -384,11 +497,8 @@ def evaluate(
         "older_falls_SE06": _summary(older_falls),
         "failures_by_activity": _failures_by_activity(tested),
         "folds": fold_docs,
-        "defaults": {
-            "impact_g": defaults.impact_g,
-            "posture_change_deg": defaults.posture_change_deg,
-            "stillness_g": defaults.stillness_g,
-        },
+        "defaults": _theta_doc(_theta_of(defaults)),
+        "warmup_walk_s": WARMUP_S,
         "defaults_all_trials_in_sample": _summary(as_defaults),
         "alarm_delay_s": defaults.decision_delay_s,
         "stream_vs_tuning_mismatches": mismatches,
@@ -397,6 +507,29 @@ def evaluate(
 
 
 def format_table(report: dict[str, Any]) -> str:
+    text = _format_one(report)
+    if "clipped_2g" in report:
+        text += "\n\n" + _format_one(report["clipped_2g"])
+        text += "\n\n" + _side_by_side(report, report["clipped_2g"])
+    return text
+
+
+def _side_by_side(full: dict[str, Any], clipped: dict[str, Any]) -> str:
+    lines = [f"{'held-out':<22}{'full range':>22}{'clipped ±2 g':>22}"]
+    for name, key in (
+        ("all", "held_out"),
+        ("older ADLs (SE)", "older_adl_SE"),
+        ("older falls (SE06)", "older_falls_SE06"),
+    ):
+        a, b = full[key], clipped[key]
+        lines.append(
+            f"{name:<22}{_pct(a['sensitivity']):>11}{_pct(a['specificity']):>11}"
+            f"{_pct(b['sensitivity']):>11}{_pct(b['specificity']):>11}"
+        )
+    return "\n".join(lines)
+
+
+def _format_one(report: dict[str, Any]) -> str:
     lines = [report["dataset"], report["protocol"], ""]
     header = f"{'group':<22}{'sens':>8}{'spec':>8}{'acc':>8}{'FA/h':>8}{'falls':>8}{'ADLs':>8}"
     lines.append(header)
@@ -416,14 +549,19 @@ def format_table(report: dict[str, Any]) -> str:
     d = report["defaults"]
     lines.append(
         f"* shipped defaults ({d['impact_g']} g, {d['posture_change_deg']:g}°, "
-        f"{d['stillness_g']} g) on all trials; not a held-out figure"
+        f"{d['stillness_g']} g; soft {d['soft_impact_g']} g, {d['soft_stillness_g']} g, "
+        f"lying {d['lying_after_deg']:g}°, upright before {d['upright_before_deg']:g}°) "
+        "on all trials; not a held-out figure"
     )
     lines += ["", "folds (thresholds tuned on the other folds):"]
     for f in report["folds"]:
         t = f["tuned"]
         lines.append(
             f"  {f['fold']}: impact {t['impact_g']} g, posture {t['posture_change_deg']:g}°, "
-            f"still {t['stillness_g']} g -> test sens {_pct(f['test_sensitivity'])}, "
+            f"still {t['stillness_g']} g, soft {t['soft_impact_g']} g / "
+            f"{t['soft_stillness_g']} g / lying {t['lying_after_deg']:g}° / "
+            f"upright {t['upright_before_deg']:g}° "
+            f"-> test sens {_pct(f['test_sensitivity'])}, "
             f"spec {_pct(f['test_specificity'])}  ({' '.join(f['test_subjects'])})"
         )
     lines += ["", "where it fails (held-out):"]

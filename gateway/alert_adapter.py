@@ -5,9 +5,11 @@ gateway's, and response-time figures are computed over the stored alerts."""
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from typing import Any
 
-from alerts.records import AlertRecord, FeedItem, HistoryEntry
+from alerts.outcomes import Outcome as CallOutcome
+from alerts.records import AlertRecord, FeedItem, HistoryEntry, NotificationRecord
 from alerts.service import AlertService as PipelineService
 from alerts.store import AlertFilter, AlertNotFound, AlertStateError
 from gateway.evidence_text import observed_phrases
@@ -18,12 +20,24 @@ from gateway.ports import (
     AlertOut,
     AlertQuery,
     EvidenceOut,
+    NotificationOut,
     ResponseFigures,
 )
 from gateway.ports import AlertNotFound as GatewayNotFound
 
 # Steps people take are stamped with wall time; detector steps with event time.
 _HUMAN_ACTIONS = {"acknowledged", "assigned", "note", "resolved"}
+# Steps about one message: the actor shown is its recipient.
+_MESSAGE_ACTIONS = {
+    "notified",
+    "notification_digested",
+    "call_answered",
+    "call_not_answered",
+    "call_busy",
+    "call_failed",
+    "sms_delivered",
+    "sms_failed",
+}
 # Bounds the scan for figures: an alert is stored within this long of its event time
 # (live operation; replays of old days are not what response figures are about).
 _MAX_STORE_DELAY_S = 7 * 86400.0
@@ -72,7 +86,7 @@ def event_out(h: HistoryEntry) -> AlertEventOut:
     actor = h.actor
     if h.action == "assigned":
         text = str(data.get("to") or "")
-    if h.action == "notified":
+    if h.action in _MESSAGE_ACTIONS:
         actor = str(data.get("recipient") or data.get("role") or h.actor)
     return AlertEventOut(
         at=h.wall_time if h.action in _HUMAN_ACTIONS else h.event_time,
@@ -80,6 +94,22 @@ def event_out(h: HistoryEntry) -> AlertEventOut:
         actor=actor,
         text=str(text) if text else None,
         details=data,
+    )
+
+
+def notification_out(n: NotificationRecord) -> NotificationOut:
+    """A logged message as the pages show it: the outcome when a channel or the limits
+    said more than the log's state (a call answered, a message folded into a digest)."""
+    outcome = n.outcome or ("pending" if n.state == "pending" else n.state)
+    if n.state == "pending" and outcome != "throttled":
+        outcome = "pending"
+    return NotificationOut(
+        at=n.sent_at or n.next_attempt_at or n.created_at,
+        recipient=n.recipient,
+        role=n.role,
+        purpose=n.purpose,
+        channel=n.channel_kind or "",
+        outcome=outcome,
     )
 
 
@@ -147,6 +177,14 @@ class PipelineAlertService:
         key = _int_id(alert_id)
         detail = await self.service.get_alert(key) if key is not None else None
         return [event_out(h) for h in detail.history] if detail is not None else []
+
+    async def alert_notifications(self, alert_id: str) -> list[NotificationOut]:
+        key = _int_id(alert_id)
+        detail = await self.service.get_alert(key) if key is not None else None
+        return [notification_out(n) for n in detail.notifications] if detail is not None else []
+
+    async def record_call_outcomes(self, outcomes: Sequence[tuple[str, CallOutcome]]) -> int:
+        return await self.service.record_call_outcomes(outcomes)
 
     async def _call(self, alert_id: str, method: str, *args: Any) -> AlertOut:
         key = _int_id(alert_id)

@@ -16,12 +16,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any, cast
 
-from fastapi import FastAPI, Header, Request
-from fastapi.responses import PlainTextResponse, StreamingResponse
+from fastapi import FastAPI, Header, HTTPException, Request, status
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel
 from sqlalchemy import Table
 
-from eldercare import metrics
+from eldercare import health, metrics
 from eldercare.clock import Clock
 from eldercare.db import Base
 from eldercare.logs import get_logger
@@ -34,12 +34,22 @@ from gateway import (
     routes_auth,
     routes_away,
     routes_family,
+    routes_providers,
     routes_registry,
 )
 from gateway.audit import AuditRow
-from gateway.auth import TokenRow
-from gateway.context import Auth, Ctx, GatewayContext, _token_from
+from gateway.auth import TokenRow, can_handle_alerts
+from gateway.body_limit import BodyLimit
+from gateway.context import (
+    Auth,
+    Ctx,
+    GatewayContext,
+    _token_from,
+    not_found,
+    optional_principal,
+)
 from gateway.family_link import FamilyContactRow
+from gateway.metrics_access import metrics_token, token_matches
 from gateway.ports import AlertService, IndexProvider, InfluxQuery
 from gateway.routes_family import FamilyPrefRow
 from gateway.security import BrowserSecurity
@@ -83,9 +93,48 @@ TAGS = [
 ]
 
 
+class HealthProblem(BaseModel):
+    part: str  # "influx", "broker", "spool", "alert_store", or "loop:<name>"
+    reason: str
+    since: float | None  # Unix seconds
+
+
+class LoopState(BaseModel):
+    name: str
+    every_s: float
+    age_s: float  # since its last tick (since its start if it never ticked)
+    overdue_after_s: float
+    last_error: str | None
+
+
 class Health(BaseModel):
-    status: str
+    status: str  # "ok", or "degraded" (HTTP 503): alerts may be delayed, see `problems`
     alert_feed_seq: int
+    problems: list[HealthProblem] = []
+    loops: list[LoopState] = []
+
+
+def health_report(latest_seq: int) -> Health:
+    registry = health.HEALTH
+    problems = [
+        HealthProblem(part=p.part, reason=p.reason, since=p.since) for p in registry.problems()
+    ]
+    loops = [
+        LoopState(
+            name=loop.name,
+            every_s=loop.every_s,
+            age_s=round(registry.loop_age(loop), 3),
+            overdue_after_s=loop.overdue_after_s,
+            last_error=loop.last_error,
+        )
+        for loop in registry.loops()
+    ]
+    return Health(
+        status="degraded" if problems else "ok",
+        alert_feed_seq=latest_seq,
+        problems=problems,
+        loops=loops,
+    )
 
 
 async def init_gateway_store(sessions: Sessions) -> None:
@@ -111,6 +160,7 @@ def create_app(
     """`registry_validators` run on every registry edit through the API (any problem → 422,
     nothing changed); `eldercare_app.wiring` passes the detectors' override check."""
     hub = ChangeHub(alert_service, poll_s=hub_poll_s)
+    scrape_token = metrics_token(settings)
     ctx = GatewayContext(
         settings=settings,
         sessions=sessions,
@@ -146,6 +196,8 @@ def create_app(
         redoc_url=None,
     )
     app.add_middleware(BrowserSecurity, public_url=settings.public_url)
+    # Outermost: an oversized body is refused before anything else reads it.
+    app.add_middleware(BodyLimit)
     app.state.gateway = ctx
     for module in (
         routes_auth,
@@ -154,13 +206,22 @@ def create_app(
         routes_away,
         routes_activity,
         routes_family,
+        routes_providers,
     ):
         app.include_router(module.router)
     pages.mount(app)
 
-    @app.get("/healthz", response_model=Health, tags=["platform"], summary="Liveness")
-    async def healthz() -> Health:
-        return Health(status="ok", alert_feed_seq=hub.latest)
+    @app.get(
+        "/healthz",
+        response_model=Health,
+        tags=["platform"],
+        summary="Health of each dependency and loop; 503 when alerts may be delayed",
+        responses={503: {"model": Health, "description": "degraded: see `problems`"}},
+    )
+    async def healthz() -> JSONResponse:
+        report = health_report(hub.latest)
+        code = 200 if report.status == "ok" else 503
+        return JSONResponse(report.model_dump(), status_code=code)
 
     @app.get(
         "/metrics",
@@ -168,7 +229,19 @@ def create_app(
         tags=["platform"],
         summary="Prometheus metrics",
     )
-    async def prometheus() -> PlainTextResponse:
+    async def prometheus(request: Request, context: Ctx) -> PlainTextResponse:
+        # Private: the figures describe homes (how many, which are offline). A scraper
+        # sends the metrics token; staff may look with their own sign-in.
+        if not token_matches(request.headers.get("authorization", ""), scrape_token):
+            principal = await optional_principal(request, context)
+            if principal is None:
+                raise HTTPException(
+                    status.HTTP_401_UNAUTHORIZED,
+                    "send the metrics bearer token (ELDERCARE_METRICS_TOKEN) or sign in",
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+            if not can_handle_alerts(principal.account):
+                raise not_found()
         return PlainTextResponse(metrics.render_prometheus(), media_type=metrics.CONTENT_TYPE)
 
     @app.get(

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from eldercare.db import Base
 from eldercare.registry_model import Site
-from gateway.users import Account, Role, UserRow
+from gateway.users import Account, Role, UserRow, resident_ref
 
 SESSION_COOKIE = "eldercare_session"
 SESSION_TTL_S = 12 * 3600.0  # one long shift
@@ -135,13 +135,14 @@ def can_see_site(account: Account, site: Site) -> bool:
     if account.role is Role.ADMIN:
         return True
     if account.role is Role.FAMILY:
-        return any(r.id in account.residents for r in site.residents)
+        return any(resident_ref(site.id, r.id) in account.residents for r in site.residents)
     return account.scope is not None and in_scope(account.scope, site.org_path)
 
 
 def can_see_resident(account: Account, site: Site, resident_id: str | None) -> bool:
     if account.role is Role.FAMILY:
-        return resident_id is not None and resident_id in account.residents
+        # Resident ids repeat across sites: the account names (site, resident) pairs.
+        return resident_id is not None and resident_ref(site.id, resident_id) in account.residents
     return can_see_site(account, site)
 
 

@@ -14,7 +14,7 @@ import typer
 from eldercare.db import create_engine, session_factory
 from eldercare.settings import load_settings
 from gateway import users
-from gateway.users import AccountError, Role, Sessions
+from gateway.users import AccountError, Role, Sessions, resident_ref
 
 T = TypeVar("T")
 
@@ -52,7 +52,11 @@ def add(
         str | None, typer.Option("--scope", help="organisation path, e.g. 滨州市/滨城区")
     ] = None,
     residents: Annotated[
-        str | None, typer.Option("--residents", help="family: comma-separated resident ids")
+        str | None,
+        typer.Option(
+            "--residents",
+            help="family: comma-separated site_id/resident_id (bare ids with --contact)",
+        ),
     ] = None,
     contact: Annotated[
         str | None,
@@ -141,7 +145,9 @@ def link(
         if account is None or account.role is not Role.FAMILY:
             raise AccountError(f"no family account {username!r}")
         linked = find_contact(await registry_store.load_index(s), contact, contact_phone)
-        stray = sorted(account.residents - {r.id for r in linked.site.residents})
+        stray = sorted(
+            account.residents - {resident_ref(linked.site.id, r.id) for r in linked.site.residents}
+        )
         if stray:
             raise AccountError(f"the account's residents {stray} do not live at {linked.site.id}")
         await link_contact(s, account.id, linked)

@@ -88,6 +88,9 @@ def require(*roles: Role):  # type: ignore[no-untyped-def]
 
     async def check(principal: Auth) -> Principal:
         if principal.role not in roles:
+            if principal.role is Role.FAMILY:
+                # Family accounts are never told a staff resource exists (404, not 403).
+                raise not_found()
             raise HTTPException(status.HTTP_403_FORBIDDEN, "not allowed for this account")
         return principal
 
@@ -114,11 +117,8 @@ def visible_sites(index: RegistryIndex, principal: Principal) -> list[Site]:
     return [s for s in index.document.sites if can_see_site(principal.account, s)]
 
 
-def find_resident(index: RegistryIndex, resident_id: str) -> Site | None:
-    for site in index.document.sites:
-        if site.resident(resident_id) is not None:
-            return site
-    return None
+def resident_path(site_id: str, resident_id: str) -> str:
+    return f"/api/sites/{site_id}/residents/{resident_id}"
 
 
 async def audit(

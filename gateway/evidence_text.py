@@ -56,6 +56,12 @@ _FIXED: dict[str, str] = {
     "tamper switch triggered": "tamper",
     "back in range": "vitals_ok",
     "no measurement": "no_measurement",
+    "smoke alarm sounding": "smoke_alarm",
+    "gas alarm sounding": "gas_alarm",
+    "carbon monoxide alarm sounding": "co_alarm",
+    "water on the floor": "water_on_floor",
+    "indoor temperature back to normal": "temperature_normal",
+    "battery low (device flag)": "battery_flag",
 }
 
 _PATTERNS: list[tuple[re.Pattern[str], Callable[[re.Match[str]], EvidencePhrase]]] = [
@@ -82,6 +88,10 @@ _PATTERNS: list[tuple[re.Pattern[str], Callable[[re.Match[str]], EvidencePhrase]
         lambda m: EvidencePhrase(
             key="posture_still", values={"deg": _num(m[1]), "g": _num(m[2]), "s": _num(m[3])}
         ),
+    ),
+    (
+        re.compile(r"indoor (-?\d+(?:\.\d+)?) °C"),
+        lambda m: EvidencePhrase(key="indoor_celsius", values={"celsius": _num(m[1])}),
     ),
     (
         re.compile(r"upright and moving again for (\d+(?:\.\d+)?) s"),

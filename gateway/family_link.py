@@ -22,7 +22,7 @@ from alerts.recipients import ContactKey, ContactPreference
 from eldercare.db import Base
 from eldercare.registry_index import RegistryIndex
 from eldercare.registry_model import Contact, Site
-from gateway.users import Account, AccountError, Role, Sessions, create_user
+from gateway.users import Account, AccountError, Role, Sessions, create_user, resident_ref
 
 
 class FamilyContactRow(Base):
@@ -148,11 +148,13 @@ async def create_family_account(
     """A family account linked to its registry contact; its residents default to the
     ones the contact looks after, its name and language to the contact's."""
     linked = find_contact(index, contact, contact_phone)
-    allowed = set(linked.resident_ids())
-    chosen = residents or sorted(allowed)
-    stray = sorted(set(chosen) - {r.id for r in linked.site.residents})
+    site_id = linked.site.id
+    # Residents may be given bare (they live at the contact's site) or as site_id/id.
+    chosen_ids = [r.removeprefix(f"{site_id}/") for r in residents or linked.resident_ids()]
+    stray = sorted(set(chosen_ids) - {r.id for r in linked.site.residents})
     if stray:
-        raise AccountError(f"residents {stray} do not live at {linked.site.id}")
+        raise AccountError(f"residents {stray} do not live at {site_id}")
+    chosen = sorted({resident_ref(site_id, rid) for rid in chosen_ids})
     async with sessions() as session:
         taken = await session.scalar(
             select(FamilyContactRow.id).where(

@@ -68,6 +68,7 @@ UI: dict[str, dict[str, str]] = {
     "action.muted": {"zh-CN": "已静音 {m}:{s}", "en": "Muted {m}:{s}"},
     "action.sound_on": {"zh-CN": "开启声音", "en": "Enable sound"},
     "history.raised": {"zh-CN": "发生", "en": "raised"},
+    "history.re_raised": {"zh-CN": "再次发生", "en": "raised again"},
     "history.updated": {"zh-CN": "更新", "en": "updated"},
     "history.cleared": {"zh-CN": "情况解除", "en": "condition cleared"},
     "history.notified": {"zh-CN": "已通知", "en": "notified"},
@@ -81,6 +82,13 @@ UI: dict[str, dict[str, str]] = {
     "history.silenced": {"zh-CN": "已静默", "en": "silenced"},
     "history.unanswered": {"zh-CN": "无人响应", "en": "unanswered"},
     "history.notification_failed": {"zh-CN": "通知失败", "en": "notification failed"},
+    "history.notification_digested": {"zh-CN": "并入汇总消息", "en": "sent in a digest"},
+    "history.call_answered": {"zh-CN": "电话已接听", "en": "call answered"},
+    "history.call_not_answered": {"zh-CN": "电话未接听", "en": "call not answered"},
+    "history.call_busy": {"zh-CN": "电话占线", "en": "line busy"},
+    "history.call_failed": {"zh-CN": "呼叫失败", "en": "call failed"},
+    "history.sms_delivered": {"zh-CN": "短信已送达", "en": "SMS delivered"},
+    "history.sms_failed": {"zh-CN": "短信未送达", "en": "SMS not delivered"},
     "history.centre": {"zh-CN": "服务中心", "en": "service centre"},
     "floor.occupied": {"zh-CN": "在床", "en": "In bed"},
     "floor.empty": {"zh-CN": "空床", "en": "Empty"},
@@ -213,6 +221,20 @@ UI: dict[str, dict[str, str]] = {
     "channel.email": {"zh-CN": "电子邮件", "en": "E-mail"},
     "channel.push": {"zh-CN": "推送", "en": "Push"},
     "channel.voice": {"zh-CN": "语音电话", "en": "Voice call"},
+    "channel.unknown": {"zh-CN": "其他方式", "en": "Other channel"},
+    "detail.notifications": {"zh-CN": "通知记录", "en": "Notifications"},
+    "family.notified": {"zh-CN": "通知情况", "en": "Who was told"},
+    "notify.purpose.followup": {"zh-CN": "处置结果通知", "en": "follow-up"},
+    "notify.outcome.pending": {"zh-CN": "待发送", "en": "pending"},
+    "notify.outcome.sent": {"zh-CN": "已发出", "en": "sent"},
+    "notify.outcome.delivered": {"zh-CN": "已送达", "en": "delivered"},
+    "notify.outcome.calling": {"zh-CN": "呼叫中", "en": "calling"},
+    "notify.outcome.answered": {"zh-CN": "已接听", "en": "answered"},
+    "notify.outcome.not_answered": {"zh-CN": "未接听", "en": "not answered"},
+    "notify.outcome.busy": {"zh-CN": "占线", "en": "busy"},
+    "notify.outcome.failed": {"zh-CN": "发送失败", "en": "failed"},
+    "notify.outcome.throttled": {"zh-CN": "限流未发", "en": "held by a rate limit"},
+    "notify.outcome.digested": {"zh-CN": "已并入汇总消息", "en": "sent in a digest"},
     "site_kind.home": {"zh-CN": "家庭养老床位", "en": "home-care bed"},
     "site_kind.institution": {"zh-CN": "养老机构", "en": "institution"},
     "contact_role.family": {"zh-CN": "家属", "en": "family"},
@@ -282,6 +304,18 @@ UI: dict[str, dict[str, str]] = {
     },
     "evidence.vitals_ok": {"zh-CN": "恢复到正常范围", "en": "back in range"},
     "evidence.no_measurement": {"zh-CN": "无测量数据", "en": "no measurement"},
+    "evidence.smoke_alarm": {"zh-CN": "烟雾报警器鸣响", "en": "smoke alarm sounding"},
+    "evidence.gas_alarm": {"zh-CN": "燃气报警器鸣响", "en": "gas alarm sounding"},
+    "evidence.co_alarm": {"zh-CN": "一氧化碳报警器鸣响", "en": "carbon monoxide alarm sounding"},
+    "evidence.water_on_floor": {"zh-CN": "地面有水", "en": "water on the floor"},
+    "evidence.indoor_celsius": {"zh-CN": "室内 {celsius} °C", "en": "indoor {celsius} °C"},
+    "evidence.temperature_normal": {
+        "zh-CN": "室内温度恢复正常",
+        "en": "indoor temperature back to normal",
+    },
+    "evidence.battery_flag": {"zh-CN": "设备报告电量低", "en": "battery low (device flag)"},
+    "hazard.badge": {"zh-CN": "居家安全隐患", "en": "Home hazard"},
+    "hazard.todo": {"zh-CN": "应对", "en": "What to do"},
     "evidence.impact": {"zh-CN": "冲击 {g} g", "en": "impact {g} g"},
     "evidence.posture_still": {
         "zh-CN": "姿态变化 {deg}°，随后静止（{g} g）{s} 秒",
@@ -298,6 +332,7 @@ UI: dict[str, dict[str, str]] = {
     "device_kind.motion": {"zh-CN": "人体感应器", "en": "motion sensor"},
     "device_kind.door": {"zh-CN": "门磁", "en": "door sensor"},
     "device_kind.bed": {"zh-CN": "床带传感器", "en": "bed sensor"},
+    "device_kind.seat": {"zh-CN": "座椅压力垫", "en": "seat mat"},
     "device_kind.fall_radar": {"zh-CN": "跌倒雷达", "en": "fall radar"},
     "device_kind.presence": {"zh-CN": "存在雷达", "en": "presence radar"},
     "device_kind.sos_button": {"zh-CN": "一键呼叫按钮", "en": "SOS button"},
@@ -306,23 +341,58 @@ UI: dict[str, dict[str, str]] = {
     "device_kind.flush": {"zh-CN": "冲水传感器", "en": "flush sensor"},
     "device_kind.plug": {"zh-CN": "智能插座", "en": "smart plug"},
     "device_kind.gateway": {"zh-CN": "网关", "en": "gateway"},
+    "device_kind.smoke_alarm": {"zh-CN": "烟雾报警器", "en": "smoke alarm"},
+    "device_kind.gas_alarm": {"zh-CN": "燃气报警器", "en": "gas alarm"},
+    "device_kind.co_alarm": {"zh-CN": "一氧化碳报警器", "en": "carbon monoxide alarm"},
+    "device_kind.water_leak": {"zh-CN": "水浸传感器", "en": "water leak sensor"},
+    "device_kind.climate": {"zh-CN": "温湿度传感器", "en": "temperature sensor"},
     "error.generic": {"zh-CN": "操作失败：{msg}", "en": "Failed: {msg}"},
     "lang.switch": {"zh-CN": "English", "en": "中文"},
+    # The console's health banner (from /healthz): why alerts may be delayed, since when.
+    "health.delayed": {
+        "zh-CN": "告警可能延迟：{reasons}，自 {since} 起",
+        "en": "Alerts may be delayed: {reasons} since {since}",
+    },
+    "health.part.influx": {
+        "zh-CN": "时序数据库（InfluxDB）写入受阻",
+        "en": "InfluxDB writes stalled",
+    },
+    "health.part.broker": {"zh-CN": "与消息服务器（MQTT）断开", "en": "MQTT broker disconnected"},
+    "health.part.spool": {"zh-CN": "本地缓存已满", "en": "local spool full"},
+    "health.part.alert_store": {"zh-CN": "告警库不可用", "en": "alert store unavailable"},
+    "health.part.emergency_lane": {
+        "zh-CN": "紧急通道（SOS/跌倒专用连接）断开",
+        "en": "emergency lane (SOS/fall connection) down",
+    },
+    "health.part.run_lease": {"zh-CN": "运行租约被其他进程接管", "en": "run lease taken over"},
+    "health.part.loop": {
+        "zh-CN": "后台任务停滞（{name}）",
+        "en": "background task stalled ({name})",
+    },
+    "health.part.other": {"zh-CN": "{name} 异常", "en": "{name} impaired"},
+    # A late emergency (event time well before it reached the platform).
+    "alert.late": {"zh-CN": "迟到 {minutes} 分钟", "en": "{minutes} min late"},
 }
 
 
 def catalogue() -> dict[str, Any]:
-    """{"zh-CN": {key: text}, "en": {...}} with kind.*, severity.*, handling.*, outcome.*."""
+    """{"zh-CN": {key: text}, "en": {...}} with kind.*, severity.*, handling.*, again.*,
+    outcome.*."""
     out: dict[str, dict[str, str]] = {lang: {} for lang in terms.LANGUAGES}
     for lang in terms.LANGUAGES:
         for key, texts in UI.items():
             out[lang][key] = texts[lang]
         for kind in AlertKind:
             out[lang][f"kind.{kind.value}"] = terms.kind_term(kind, lang)
+            advice = terms.hazard_advice(kind, lang)
+            if advice is not None:
+                out[lang][f"hazard.advice.{kind.value}"] = advice
         for sev in Severity:
             out[lang][f"severity.{sev.value}"] = terms.severity_term(sev, lang)
         for status in terms.STATUS_TERMS:
             out[lang][f"handling.{status}"] = terms.status_term(status, lang)
+        for what in terms.AGAIN_TERMS:
+            out[lang][f"again.{what}"] = terms.again_term(what, lang)
         for outcome in terms.Outcome:
             out[lang][f"outcome.{outcome.value}"] = terms.outcome_term(outcome, lang)
     return out

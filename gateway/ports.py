@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
+from alerts.outcomes import Outcome as CallOutcome
 from alerts.terms import Outcome
 from eldercare.errors import EldercareError
 from eldercare.registry_index import RegistryIndex
@@ -77,6 +78,20 @@ class AlertEventOut(BaseModel):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
+class NotificationOut(BaseModel):
+    """One message about an alert: who, by which channel, and what became of it."""
+
+    at: float = Field(description="when it was sent, or last tried (wall time)")
+    recipient: str = Field(description="`centre` or `<role>:<contact id>`")
+    role: str
+    purpose: str = Field(description="alert, followup")
+    channel: str = Field(description="sms, voice, wechat_work, email, push; '' if unknown")
+    outcome: str = Field(
+        description="pending, sent, delivered, calling, answered, not_answered, busy, failed, "
+        "throttled, digested"
+    )
+
+
 class AlertChange(BaseModel):
     """One entry of the alert change feed; `seq` increases strictly."""
 
@@ -130,6 +145,10 @@ class AlertService(Protocol):
     async def get_alert(self, alert_id: str) -> AlertOut | None: ...
 
     async def alert_history(self, alert_id: str) -> list[AlertEventOut]: ...
+
+    async def alert_notifications(self, alert_id: str) -> list[NotificationOut]: ...
+
+    async def record_call_outcomes(self, outcomes: Sequence[tuple[str, CallOutcome]]) -> int: ...
 
     async def acknowledge(self, alert_id: str, *, actor: str, at: float) -> AlertOut: ...
 

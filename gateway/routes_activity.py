@@ -138,35 +138,46 @@ async def resident_activity(ctx: GatewayContext, site: Any, resident_id: str) ->
 
 
 @router.get(
-    "/api/residents/{resident_id}/activity",
+    "/api/sites/{site_id}/residents/{resident_id}/activity",
     response_model=ResidentActivity,
     summary="State, last 12 hours per room, today's timeline",
 )
+@router.get(
+    "/api/residents/{resident_id}/activity",
+    response_model=ResidentActivity,
+    summary="The same, by a resident id unique among those I may see (else 409)",
+)
 async def get_activity(
-    resident_id: str, principal: Auth, ctx: Ctx, request: Request
+    resident_id: str, principal: Auth, ctx: Ctx, request: Request, site_id: str | None = None
 ) -> ResidentActivity:
-    site, resident = resident_site(await ctx.index(), principal, resident_id)
+    site, resident = resident_site(await ctx.index(), principal, resident_id, site_id)
     await audit(ctx, request, principal, "read_activity", site.id, [resident.id])
     return await resident_activity(ctx, site, resident.id)
 
 
 @router.get(
-    "/api/residents/{resident_id}/readings",
+    "/api/sites/{site_id}/residents/{resident_id}/readings",
     response_model=list[ReadingRow],
     summary="Raw readings of a resident's site (newest last)",
+)
+@router.get(
+    "/api/residents/{resident_id}/readings",
+    response_model=list[ReadingRow],
+    summary="The same, by a resident id unique among those I may see (else 409)",
 )
 async def get_readings(
     resident_id: str,
     principal: Auth,
     ctx: Ctx,
     request: Request,
+    site_id: str | None = None,
     measurement: Annotated[list[Measurement] | None, Query()] = None,
     hours: Annotated[float, Query(gt=0, le=168)] = 12,
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
 ) -> list[ReadingRow]:
     from eldercare.influx import InfluxError, quote_ident, quote_string
 
-    site, resident = resident_site(await ctx.index(), principal, resident_id)
+    site, resident = resident_site(await ctx.index(), principal, resident_id, site_id)
     await audit(ctx, request, principal, "read_readings", site.id, [resident.id])
     now = ctx.clock.now()
     out: list[ReadingRow] = []

@@ -26,6 +26,7 @@ from gateway.ports import (
     AlertOut,
     AlertQuery,
     AlertService,
+    NotificationOut,
     ResponseFigures,
 )
 from gateway.users import Role
@@ -39,6 +40,9 @@ HumanOutcome = Literal[HUMAN_OUTCOMES]  # type: ignore[valid-type]
 class AlertDetail(BaseModel):
     alert: AlertOut
     history: list[AlertEventOut]
+    notifications: list[NotificationOut] = Field(
+        default_factory=list, description="each message: channel and what became of it"
+    )
 
 
 class AssignRequest(BaseModel):
@@ -131,13 +135,28 @@ async def get_alert(alert_id: str, principal: Auth, ctx: Ctx) -> AlertDetail:
     alert = await visible_alert(ctx, principal, alert_id)
     history = await ctx.alert_service.alert_history(alert_id)
     site = (await ctx.index()).sites.get(alert.site_id)
-    return AlertDetail(alert=alert, history=[name_recipient(h, site) for h in history])
+    notes = await ctx.alert_service.alert_notifications(alert_id)
+    return AlertDetail(
+        alert=alert,
+        history=[name_recipient(h, site) for h in history],
+        notifications=[name_notified(n, site) for n in notes],
+    )
+
+
+def name_notified(n: NotificationOut, site: Site | None) -> NotificationOut:
+    """`family:daughter` -> `李梅`, as in the history; `centre` stays (the page names it)."""
+    _, _, contact_id = n.recipient.partition(":")
+    contact = next((c for c in site.contacts if c.id == contact_id), None) if site else None
+    return n.model_copy(update={"recipient": contact.name}) if contact else n
 
 
 def name_recipient(event: AlertEventOut, site: Site | None) -> AlertEventOut:
     """`family:daughter` -> `李梅 (family)`: who was notified, as a person reads it."""
     recipient = event.details.get("recipient")
-    if event.event not in ("notified", "notification_failed") or not isinstance(recipient, str):
+    if not isinstance(recipient, str) or not (
+        event.event in ("notified", "notification_failed", "notification_digested")
+        or event.event.startswith(("call_", "sms_"))
+    ):
         return event
     role, _, contact_id = recipient.partition(":")
     contact = next((c for c in site.contacts if c.id == contact_id), None) if site else None

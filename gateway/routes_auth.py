@@ -12,6 +12,7 @@ from gateway.audit import list_audit
 from gateway.auth import SESSION_COOKIE, SESSION_TTL_S, issue_token, revoke_all, revoke_token
 from gateway.context import Admin, Auth, Ctx
 from gateway.family_link import create_family_account
+from gateway.password_work import HashingBusy
 from gateway.security import CSRF_COOKIE, csrf_token_for
 from gateway.users import Account, AccountError, Role
 
@@ -92,7 +93,12 @@ async def login(
             "too many failed sign-ins; try again later",
             headers={"Retry-After": str(int(wait) + 1)},
         )
-    account = await users.authenticate(ctx.sessions, body.username, body.password)
+    try:
+        account = await users.authenticate(ctx.sessions, body.username, body.password)
+    except HashingBusy as exc:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, str(exc), headers={"Retry-After": "1"}
+        ) from exc
     if account is None:
         await ctx.login_guard.failed(body.username, client, now)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong user name or password")

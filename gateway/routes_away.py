@@ -82,27 +82,44 @@ async def _note_on_open_alert(
 
 
 @router.get(
-    "/api/residents/{resident_id}/away",
+    "/api/sites/{site_id}/residents/{resident_id}/away",
     response_model=AwayOut | None,
     summary="The resident's declared absence, if one is current",
 )
-async def get_away(resident_id: str, principal: Auth, ctx: Ctx, request: Request) -> AwayOut | None:
+@router.get(
+    "/api/residents/{resident_id}/away",
+    response_model=AwayOut | None,
+    summary="The same, by a resident id unique among those I may see (else 409)",
+)
+async def get_away(
+    resident_id: str, principal: Auth, ctx: Ctx, request: Request, site_id: str | None = None
+) -> AwayOut | None:
     index = await ctx.index()
-    site, resident = resident_site(index, principal, resident_id)
+    site, resident = resident_site(index, principal, resident_id, site_id)
     await audit(ctx, request, principal, "read_away", site.id, [resident.id])
-    return current_away(site, index.planned_absences.get(resident.id), ctx.clock.now())
+    return current_away(site, index.planned_absences.get((site.id, resident.id)), ctx.clock.now())
 
 
 @router.put(
-    "/api/residents/{resident_id}/away",
+    "/api/sites/{site_id}/residents/{resident_id}/away",
     response_model=AwayOut,
     summary="Declare the resident away until a time (replaces any earlier declaration)",
 )
+@router.put(
+    "/api/residents/{resident_id}/away",
+    response_model=AwayOut,
+    summary="The same, by a resident id unique among those I may see (else 409)",
+)
 async def put_away(
-    resident_id: str, body: AwayIn, principal: Auth, ctx: Ctx, request: Request
+    resident_id: str,
+    body: AwayIn,
+    principal: Auth,
+    ctx: Ctx,
+    request: Request,
+    site_id: str | None = None,
 ) -> AwayOut:
     index = await ctx.index()
-    site, resident = resident_site(index, principal, resident_id)
+    site, resident = resident_site(index, principal, resident_id, site_id)
     if site.kind != SiteKind.HOME:
         # An institution's rules cannot see one resident leave (no front door of her
         # own): a declaration would change nothing, and silencing its activity rules
@@ -135,14 +152,21 @@ async def put_away(
 
 
 @router.delete(
-    "/api/residents/{resident_id}/away",
+    "/api/sites/{site_id}/residents/{resident_id}/away",
     status_code=204,
     summary="Withdraw the resident's declared absence (back early, plans changed)",
 )
-async def delete_away(resident_id: str, principal: Auth, ctx: Ctx, request: Request) -> Response:
+@router.delete(
+    "/api/residents/{resident_id}/away",
+    status_code=204,
+    summary="The same, by a resident id unique among those I may see (else 409)",
+)
+async def delete_away(
+    resident_id: str, principal: Auth, ctx: Ctx, request: Request, site_id: str | None = None
+) -> Response:
     index = await ctx.index()
-    site, resident = resident_site(index, principal, resident_id)
-    if not await planned_absence.withdraw(ctx.sessions, resident.id, ctx.clock.now()):
+    site, resident = resident_site(index, principal, resident_id, site_id)
+    if not await planned_absence.withdraw(ctx.sessions, site.id, resident.id, ctx.clock.now()):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no declared absence")
     await ctx.index_provider.refresh()
     await audit(ctx, request, principal, "withdraw_away", site.id, [resident.id])

@@ -22,8 +22,9 @@ from gateway.auth import can_see_alert
 from gateway.context import Auth, Ctx, GatewayContext, audit, require
 from gateway.enrich import enrich
 from gateway.family_link import linked_contacts
-from gateway.ports import AlertEventOut, AlertOut, AlertQuery
+from gateway.ports import AlertEventOut, AlertOut, AlertQuery, NotificationOut
 from gateway.routes_activity import resident_activity
+from gateway.routes_alerts import name_notified
 from gateway.routes_away import AwayOut, current_away
 from gateway.routes_registry import ResidentOut, resident_out, resident_site
 from gateway.users import Role
@@ -83,6 +84,9 @@ class PreferencesOut(Preferences):
 class HandledAlert(BaseModel):
     alert: AlertOut
     history: list[AlertEventOut]
+    notifications: list[NotificationOut] = Field(
+        default_factory=list, description="messages to the family: channel and outcome"
+    )
 
 
 class FamilyView(BaseModel):
@@ -101,25 +105,35 @@ class FamilyView(BaseModel):
 async def my_residents(principal: Auth, ctx: Ctx, request: Request) -> list[ResidentOut]:
     index = await ctx.index()
     out = []
-    for rid in sorted(principal.account.residents):
-        site = next((s for s in index.document.sites if s.resident(rid)), None)
-        if site is not None:
-            out.append(resident_out(site, site.resident(rid)))  # type: ignore[arg-type]
-    if out:
-        await audit(ctx, request, principal, "read_resident", None, [r.id for r in out])
+    for ref in sorted(principal.account.residents):
+        site_id, _, rid = ref.partition("/")
+        site = index.sites.get(site_id)
+        resident = site.resident(rid) if site is not None else None
+        if site is not None and resident is not None:
+            out.append(resident_out(site, resident))
+    for site_id in sorted({r.site_id for r in out}):
+        ids: list[str | None] = [r.id for r in out if r.site_id == site_id]
+        await audit(ctx, request, principal, "read_resident", site_id, ids)
     return out
 
 
 @router.get(
-    "/api/family/residents/{resident_id}",
+    "/api/family/sites/{site_id}/residents/{resident_id}",
     response_model=FamilyView,
     summary="State, today's timeline and recent alerts of my relative",
 )
-async def family_view(resident_id: str, principal: Auth, ctx: Ctx, request: Request) -> FamilyView:
+@router.get(
+    "/api/family/residents/{resident_id}",
+    response_model=FamilyView,
+    summary="The same, by a resident id unique among my relatives (else 409)",
+)
+async def family_view(
+    resident_id: str, principal: Auth, ctx: Ctx, request: Request, site_id: str | None = None
+) -> FamilyView:
     from fastapi import HTTPException
 
     index = await ctx.index()
-    site, resident = resident_site(index, principal, resident_id)
+    site, resident = resident_site(index, principal, resident_id, site_id)
     await audit(ctx, request, principal, "read_family_view", site.id, [resident.id])
     state, today = None, []
     try:
@@ -138,13 +152,19 @@ async def family_view(resident_id: str, principal: Auth, ctx: Ctx, request: Requ
         if not can_see_alert(principal.account, site, a.resident_id):
             continue
         history = await ctx.alert_service.alert_history(a.id)
-        handled.append(HandledAlert(alert=enrich(a, index), history=history))
+        # The family sees what reached the family, not the duty centre's channels.
+        notes = [
+            name_notified(n, site)
+            for n in await ctx.alert_service.alert_notifications(a.id)
+            if n.role == "family"
+        ]
+        handled.append(HandledAlert(alert=enrich(a, index), history=history, notifications=notes))
     return FamilyView(
         resident=resident_out(site, resident),
         state=state,
         today=today,
         alerts=handled,
-        away=current_away(site, index.planned_absences.get(resident.id), now),
+        away=current_away(site, index.planned_absences.get((site.id, resident.id)), now),
     )
 
 

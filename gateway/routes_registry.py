@@ -21,8 +21,8 @@ from gateway.context import (
     Ctx,
     Staff,
     audit,
-    find_resident,
     not_found,
+    resident_path,
     visible_site,
     visible_sites,
 )
@@ -163,13 +163,32 @@ def contacts_for(site: Site, resident_id: str) -> list[ContactOut]:
     ]
 
 
-def resident_site(index: Any, principal: Any, resident_id: str) -> tuple[Site, Resident]:
-    site = find_resident(index, resident_id)
-    if site is None or not can_see_resident(principal.account, site, resident_id):
+def resident_site(
+    index: Any, principal: Any, resident_id: str, site_id: str | None = None
+) -> tuple[Site, Resident]:
+    """The resident `(site_id, resident_id)` names, if the principal may see her.
+
+    Resident ids are unique only within a site. Without a site (the older
+    `/api/residents/{id}` paths) the id must name exactly one resident the principal
+    may see; several is a 409 pointing at the site-qualified path."""
+    candidates = index.document.sites if site_id is None else [index.sites.get(site_id)]
+    found = [
+        (site, resident)
+        for site in candidates
+        if site is not None
+        and (resident := site.resident(resident_id)) is not None
+        and can_see_resident(principal.account, site, resident_id)
+    ]
+    if not found:
         raise not_found("resident not found")
-    resident = site.resident(resident_id)
-    assert resident is not None
-    return site, resident
+    if len(found) > 1:
+        sites = ", ".join(s.id for s, _ in found)
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"resident id {resident_id!r} names residents of several sites ({sites}): "
+            f"use {resident_path('{site_id}', resident_id)}",
+        )
+    return found[0]
 
 
 @router.get("/api/sites", response_model=list[SiteSummaryOut], summary="Sites in my scope")
@@ -231,24 +250,36 @@ async def list_residents(
     return out
 
 
-@router.get("/api/residents/{resident_id}", response_model=ResidentOut, summary="A resident")
+@router.get(
+    "/api/sites/{site_id}/residents/{resident_id}", response_model=ResidentOut, summary="A resident"
+)
+@router.get(
+    "/api/residents/{resident_id}",
+    response_model=ResidentOut,
+    summary="A resident, by an id unique among those I may see (else 409)",
+)
 async def get_resident(
-    resident_id: str, principal: Auth, ctx: Ctx, request: Request
+    resident_id: str, principal: Auth, ctx: Ctx, request: Request, site_id: str | None = None
 ) -> ResidentOut:
-    site, resident = resident_site(await ctx.index(), principal, resident_id)
+    site, resident = resident_site(await ctx.index(), principal, resident_id, site_id)
     await audit(ctx, request, principal, "read_resident", site.id, [resident.id])
     return resident_out(site, resident)
 
 
 @router.get(
-    "/api/residents/{resident_id}/contacts",
+    "/api/sites/{site_id}/residents/{resident_id}/contacts",
     response_model=list[ContactOut],
     summary="A resident's contacts in escalation order",
 )
+@router.get(
+    "/api/residents/{resident_id}/contacts",
+    response_model=list[ContactOut],
+    summary="A resident's contacts, by an id unique among those I may see (else 409)",
+)
 async def get_contacts(
-    resident_id: str, principal: Auth, ctx: Ctx, request: Request
+    resident_id: str, principal: Auth, ctx: Ctx, request: Request, site_id: str | None = None
 ) -> list[ContactOut]:
-    site, resident = resident_site(await ctx.index(), principal, resident_id)
+    site, resident = resident_site(await ctx.index(), principal, resident_id, site_id)
     await audit(ctx, request, principal, "read_contacts", site.id, [resident.id])
     return contacts_for(site, resident.id)
 
@@ -257,6 +288,13 @@ async def get_contacts(
 async def org_units(principal: Staff, ctx: Ctx) -> list[OrgUnitOut]:
     units = await registry_store.list_org_units(ctx.sessions)
     scope = principal.account.scope
+    # Counts of sites the principal may see: a shared parent must not reveal how many
+    # sites lie in other scopes below it.
+    counts: dict[str, int] = {}
+    for site in visible_sites(await ctx.index(), principal):
+        for depth in range(1, len(site.org_path) + 1):
+            prefix = "/".join(site.org_path[:depth])
+            counts[prefix] = counts.get(prefix, 0) + 1
     out = []
     for u in units:
         path = tuple(u.path.split("/"))
@@ -273,7 +311,7 @@ async def org_units(principal: Staff, ctx: Ctx) -> list[OrgUnitOut]:
                 name=u.name,
                 parent_path=u.parent_path,
                 depth=u.depth,
-                site_count=u.site_count,
+                site_count=u.site_count if principal.role is Role.ADMIN else counts.get(u.path, 0),
             )
         )
     return out

@@ -13,6 +13,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 
 from eldercare.logs import get_logger
+from eldercare.periodic import Periodic
 from gateway.auth import Principal, can_see_alert, principal_for_token
 from gateway.enrich import enrich
 from gateway.ports import AlertChange, AlertService, IndexProvider
@@ -33,9 +34,9 @@ class ChangeHub:
         self._poll_s = poll_s
         self._latest = 0
         self._moved = asyncio.Event()
-        self._wake = asyncio.Event()
         self._closing = False
-        self._task: asyncio.Task[None] | None = None
+        # Polls the store's change feed; woken at once by an action through this gateway.
+        self._loop = Periodic("gateway-change-feed", self._poll, poll_s, first_after_s=0)
 
     @property
     def latest(self) -> int:
@@ -49,22 +50,18 @@ class ChangeHub:
         self._closing = False
         self._moved = asyncio.Event()
         self._latest = await self._alerts.latest_seq()
-        self._task = asyncio.create_task(self._run(), name="gateway-change-hub")
+        self._loop.start()
 
     async def stop(self) -> None:
         # End every open stream, so clients reconnect (to this process when it is back,
         # or to another replica) instead of waiting on a process that went away.
         self._closing = True
         self._broadcast()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
 
     def poke(self) -> None:
         """Poll now (an action through this gateway changed an alert)."""
-        self._wake.set()
+        self._loop.wake()
 
     async def wait_past(self, seq: int, wait_s: float) -> bool:
         """Wait until the feed is past `seq` (True) or `wait_s` elapsed (False)."""
@@ -75,19 +72,12 @@ class ChangeHub:
             await asyncio.wait_for(event.wait(), wait_s)
         return self._latest > seq
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                latest = await self._alerts.latest_seq()
-            except Exception:  # keep the stream alive through a store hiccup
-                log.exception("alert change feed poll failed")
-                latest = self._latest
-            if latest != self._latest:
-                self._latest = latest
-                self._broadcast()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll_s)
-            self._wake.clear()
+    async def _poll(self) -> None:
+        # A store hiccup raises out of here: `Periodic` logs it and the stream stays open.
+        latest = await self._alerts.latest_seq()
+        if latest != self._latest:
+            self._latest = latest
+            self._broadcast()
 
     def _broadcast(self) -> None:
         old, self._moved = self._moved, asyncio.Event()

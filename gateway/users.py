@@ -3,6 +3,8 @@
 Roles: `operator` and `supervisor` work within a scope (an organisation subtree
 such as 滨州市/滨城区/市中街道/黄河社区, or an institution's path); `admin` sees
 and edits everything; `family` sees only the residents linked to the account.
+A resident id is unique only within its site, so a family account names each of its
+residents as `site_id/resident_id` (`resident_ref`); a bare id grants nothing.
 Passwords are hashed with argon2; there is no built-in default password: the
 first admin comes from `ELDERCARE_ADMIN_PASSWORD` at first start or from
 `eldercare users add`.
@@ -24,6 +26,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from eldercare.db import Base
 from eldercare.errors import EldercareError
 from eldercare.registry_model import is_identifier
+from gateway.password_work import off_loop
 
 _HASHER = PasswordHasher()
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{1,63}$")
@@ -89,6 +92,19 @@ class Account:
         return "/".join(self.scope) if self.scope else None
 
 
+def resident_ref(site_id: str, resident_id: str) -> str:
+    """How an account names a resident: ids are unique only within a site."""
+    return f"{site_id}/{resident_id}"
+
+
+def split_resident_ref(ref: str) -> tuple[str, str] | None:
+    """`(site_id, resident_id)` of a `site_id/resident_id` ref, None if malformed."""
+    site_id, sep, resident_id = ref.partition("/")
+    if not sep or not site_id or not is_identifier(resident_id):
+        return None
+    return site_id, resident_id
+
+
 def parse_scope(path: str) -> tuple[str, ...]:
     parts = tuple(p.strip() for p in path.strip().strip("/").split("/"))
     if not parts or any(not p for p in parts):
@@ -126,9 +142,12 @@ def _validate(role: Role, scope: str | None, residents: list[str]) -> None:
             raise AccountError("a family account needs --residents")
     elif residents:
         raise AccountError("only family accounts are linked to residents")
-    for rid in residents:
-        if not is_identifier(rid):
-            raise AccountError(f"not a resident id: {rid!r}")
+    for ref in residents:
+        if split_resident_ref(ref) is None:
+            raise AccountError(
+                f"not a resident: {ref!r} (name residents as site_id/resident_id: "
+                "ids are unique only within a site)"
+            )
 
 
 async def create_user(
@@ -153,7 +172,7 @@ async def create_user(
         username=username,
         display_name=display_name,
         role=role.value,
-        password_hash=hash_password(password),
+        password_hash=await off_loop(hash_password, password),
         scope="/".join(parse_scope(scope)) if scope else None,
         residents=sorted(set(residents)),
         language=language,
@@ -187,12 +206,13 @@ async def authenticate(sessions: Sessions, username: str, password: str) -> Acco
         row = await session.scalar(select(UserRow).where(UserRow.username == username))
         if row is None:
             # Spend the same effort as a real check, so timing does not reveal user names.
-            password_matches(_DUMMY_HASH, password)
+            await off_loop(password_matches, _DUMMY_HASH, password)
             return None
-        if not row.active or not password_matches(row.password_hash, password):
+        # Hashing runs off the event loop (gateway.password_work): it takes 0.15-0.3 s.
+        if not row.active or not await off_loop(password_matches, row.password_hash, password):
             return None
         if _HASHER.check_needs_rehash(row.password_hash):
-            row.password_hash = _HASHER.hash(password)
+            row.password_hash = await off_loop(_HASHER.hash, password)
             await session.commit()
         return Account.from_row(row)
 
@@ -200,7 +220,7 @@ async def authenticate(sessions: Sessions, username: str, password: str) -> Acco
 async def set_password(sessions: Sessions, username: str, password: str) -> Account | None:
     """Replace an account's password (same length rule as at creation); None if no such
     account. The caller revokes the account's tokens: a changed password ends sessions."""
-    password_hash = hash_password(password)
+    password_hash = await off_loop(hash_password, password)
     async with sessions() as session:
         row = await session.scalar(select(UserRow).where(UserRow.username == username))
         if row is None:

@@ -33,9 +33,10 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from eldercare import metrics
+from eldercare import health, metrics
 from eldercare.influx import InfluxClient, InfluxError
 from eldercare.logs import get_logger
+from eldercare.periodic import Periodic
 from ingest.spool import Spool, SpoolFull
 
 log = get_logger(__name__)
@@ -80,6 +81,7 @@ class InfluxWriter:
         attempts: int = 3,
         retry_initial: float = 0.2,
         drain_interval: float = 1.0,
+        hung_after_s: float = 3.0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
@@ -98,6 +100,7 @@ class InfluxWriter:
         self.spooled = 0
         self.spool_refused = 0  # lines refused by a full spool
         self._spool_full = False
+        self._spool_failed: str | None = None  # why the last spool append failed, if it did
         self.drained = 0
         self.refused_batches = 0
         self.requests = 0  # write requests made (coalesced batches), for tests and stats
@@ -106,7 +109,12 @@ class InfluxWriter:
         self._pending_lines = 0
         self._wake = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
-        self._drainer: asyncio.Task[None] | None = None
+        # Replays the spool; and watches the write path: a write that neither succeeds nor
+        # fails (InfluxDB hung, not down) must not leave it looking up.
+        self._drainer = Periodic("influx-spool-drain", self.drain_once, drain_interval)
+        self._watch = Periodic("influx-write-watch", self.check_write_path, 1.0)
+        self.hung_after_s = hung_after_s
+        self._attempts: dict[object, float] = {}  # write requests in flight → monotonic start
         self._writes: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._spool_lock = asyncio.Lock()
@@ -115,7 +123,8 @@ class InfluxWriter:
         _INFLUX_UP.set(1)
         _SPOOL_BYTES.set(self.spool.bytes)
         self._flusher = asyncio.create_task(self._flush_loop(), name="influx-flush")
-        self._drainer = asyncio.create_task(self._drain_loop(), name="influx-drain")
+        self._drainer.start()
+        self._watch.start()
 
     async def stop(self) -> None:
         """Write (or spool) what is pending, then stop. The spool stays for the next run."""
@@ -124,10 +133,10 @@ class InfluxWriter:
         if self._flusher is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flusher
-        if self._drainer is not None:
-            self._drainer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._drainer
+        await self._drainer.stop()
+        await self._watch.stop()
+        for part in ("influx", "spool"):  # no longer this writer's to report
+            health.restored(part)
         self.spool.close()
 
     async def write(self, lines: Sequence[str]) -> None:
@@ -258,8 +267,13 @@ class InfluxWriter:
         """Outcome: `written`, `refused` (invalid data: retrying cannot help) or `failed`."""
         delay = self.retry_initial
         for attempt in range(1, self.attempts + 1):
+            attempt_key = object()
+            self._attempts[attempt_key] = self.monotonic()
             try:
-                await self.client.write_body(body, self.db)
+                try:
+                    await self.client.write_body(body, self.db)
+                finally:
+                    del self._attempts[attempt_key]
                 return "written"
             except InfluxError as exc:
                 _WRITE_ERRORS.inc()
@@ -293,6 +307,10 @@ class InfluxWriter:
                     )
                 self._spool_full = True
                 raise
+            except Exception as exc:  # unwritable, disk error: nothing durable
+                self._spool_failed = repr(exc)[:200]
+                raise
+            self._spool_failed = None
             if self._spool_full:
                 log.info("spool taking batches again", extra={"bytes": self.spool.bytes})
             self._spool_full = False
@@ -310,15 +328,34 @@ class InfluxWriter:
         self.influx_up = True
         _INFLUX_UP.set(1)
 
-    # -- draining --------------------------------------------------------------------
-    async def _drain_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.drain_interval)
-            try:
-                await self.drain_once()
-            except Exception:
-                log.exception("spool drain failed; will retry")
+    # -- health ----------------------------------------------------------------------
+    def stalled_s(self) -> float:
+        """How long the oldest write request in flight has been waiting (0: none)."""
+        if not self._attempts:
+            return 0.0
+        return max(0.0, self.monotonic() - min(self._attempts.values()))
 
+    async def check_write_path(self) -> None:
+        """Report the write path and the spool to `eldercare.health` (every second)."""
+        stalled = self.stalled_s()
+        if stalled >= self.hung_after_s:
+            health.impaired(
+                "influx", f"InfluxDB write hung: no answer for {stalled:.0f} s (spooling next)"
+            )
+            _INFLUX_UP.set(0)
+        elif not self.influx_up:
+            health.impaired("influx", "InfluxDB unreachable: readings spooled to disk")
+        else:
+            health.restored("influx")
+            _INFLUX_UP.set(1)
+        if self._spool_full:
+            health.impaired("spool", "spool full: readings stay unacknowledged with the broker")
+        elif self._spool_failed is not None and not self.influx_up:
+            health.impaired("spool", f"spool cannot be written: {self._spool_failed}")
+        else:
+            health.restored("spool")
+
+    # -- draining --------------------------------------------------------------------
     async def drain_once(self) -> bool:
         """Replay the spool in order. True when it is empty afterwards."""
         if self.spool.is_empty():

@@ -11,7 +11,10 @@ batch was being handled. For each batch, in this order:
 4. submit their lines to the InfluxDB writer, which coalesces batches for up
    to 20 ms and makes them durable (written, or spooled);
 5. hand the readings to the detectors (`sink.handle_readings`) at once, while
-   their lines linger and are written: an SOS does not wait for InfluxDB;
+   their lines linger and are written: an SOS does not wait for InfluxDB. That
+   call returns once the transitions the readings caused are stored in the alert
+   store; while the store cannot be written it holds (and so does ingest: the
+   next batches wait, nothing is acknowledged), see `alerts.store_availability`;
 6. acknowledge the batch's MQTT messages only once both 4 and 5 are done, in
    the order the batches arrived (a task of its own, so the next batches are
    decoded and handed on meanwhile).
@@ -19,32 +22,41 @@ batch was being handled. For each batch, in this order:
 A crash anywhere before 6 leaves the messages unacknowledged and the broker
 redelivers them to our persistent session; points and readings are keyed by
 device and event time, so the second delivery overwrites the first (and the
-detectors drop readings they have seen)."""
+detectors drop readings they have seen, after handing on any transitions of theirs
+the alert store has not taken yet)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import socket
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from eldercare import metrics
+from eldercare import health, metrics
 from eldercare.clock import Clock, WallClock
 from eldercare.db import create_engine, session_factory
-from eldercare.domain import Reading
+from eldercare.domain import Reading, Stream
 from eldercare.influx import InfluxClient, LineProtocolError, encode_line, point_for_reading
 from eldercare.logs import get_logger
+from eldercare.periodic import Periodic
 from eldercare.registry_index import RegistryIndex, ResolvedDevice
 from eldercare.settings import Settings
 from eldercare.stage_contracts import ReadingSink
+from eldercare.wire import NATIVE_ROOT, format_native_topic
 from ingest.codecs import DecodeLimits, adapt_to_device, decode
+from ingest.codecs.limits import DEFAULT_LIMITS
 from ingest.decoded import Decoded, NativeIdentity, RejectCause, Rejected
 from ingest.influx_writer import InfluxWriter
+from ingest.log_limit import LogLimiter
 from ingest.mqtt_session import Backoff, InboundMessage, MqttConfig, MqttConnection, MqttError
 from ingest.quarantine import Quarantine
 from ingest.recent_keys import RecentKeys
+from ingest.site_limits import EMERGENCY_STREAMS, SiteLimiter
 from ingest.spool import Spool, SpoolFull
 from ingest.unregistered import UnregisteredDevices, init_unregistered_store
 
@@ -76,8 +88,20 @@ DEDUP_WINDOW = 200_000  # reading keys remembered (100k-200k latest) to count du
 UNACKED_MAX = 20_000
 
 SPOOL_FULL_RETRY_S = 10.0  # while the spool is full, fetch redeliveries this often
+_NATIVE_PREFIX = NATIVE_ROOT + "/"
 
 _Unacked = tuple[Sequence[InboundMessage], "asyncio.Future[None]", list[Reading]]
+_STREAM_NAMES = {s.value: s for s in Stream}
+EMERGENCY_LANE = "emergency_lane"  # its part in `eldercare.health`
+EMERGENCY_TOPICS = tuple(format_native_topic("+", "+", s) for s in sorted(EMERGENCY_STREAMS))
+EMERGENCY_QUEUE_MAX = 1000
+
+
+def _covers_native(settings: Settings) -> bool:
+    """Whether the main session subscribes to every native topic (a test or a sharded
+    ingest following some sites only gets no emergency lane of its own)."""
+    whole = ("#", f"{NATIVE_ROOT}/#", format_native_topic("+", "+", "+"))
+    return any(t in whole for t in settings.mqtt_topics)
 
 
 def _consume_outcome(future: asyncio.Future[None]) -> None:
@@ -108,6 +132,10 @@ class IngestService:
         self.sink = sink
         self.clock = clock or WallClock()
         self.mqtt_config = mqtt or MqttConfig.from_settings(settings)
+        if limits is None and settings.clock_mode == "event":
+            # Replaying a recording on its own event clock: a year-old event time is the
+            # point, not a stuck spool or a reset device clock.
+            limits = replace(DEFAULT_LIMITS, max_age_s=math.inf)
         self.limits = limits
         self.max_batch = max_batch
         self.instance = instance or f"{socket.gethostname()}:{settings.mqtt_client_id}"
@@ -123,10 +151,48 @@ class IngestService:
         self._engine: AsyncEngine | None = None
         self.unregistered: UnregisteredDevices | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._loops = [
+            Periodic("ingest-housekeeping", self._housekeep, HOUSEKEEPING_INTERVAL_S),
+            Periodic(
+                "ingest-unregistered-flush",
+                self._flush_unregistered,
+                UNREGISTERED_FLUSH_S,
+                on_error=partial(self._log_housekeeping_error, "unregistered-flush"),
+            ),
+            Periodic(
+                "ingest-stats",
+                self._write_stats,
+                STATS_INTERVAL_S,
+                on_error=partial(self._log_housekeeping_error, "stats"),
+            ),
+        ]
         self._connection: MqttConnection | None = None
         self._seen = RecentKeys(DEDUP_WINDOW)
         self._stamps: dict[str, tuple[str | None, str | None]] = {}
         self._stamps_for: RegistryIndex | None = None
+        # Per-site fairness (ingest/site_limits.py); a replay's arrival rate says nothing
+        # about the devices, so event-clock runs are not throttled.
+        self.limiter = (
+            SiteLimiter(settings.ingest_site_rates)
+            if settings.ingest_site_limits and settings.clock_mode == "wall"
+            else None
+        )
+        self._log_limits = LogLimiter()
+        self._throttled_report: dict[str, int] = {}
+        # A second session for native SOS and fall topics only: a flood queued on the
+        # main session (up to `queue_max` messages in this process, more at the broker)
+        # cannot hold an emergency up. Both sessions get every emergency; the detectors
+        # drop the second copy (same device, stream and event time).
+        self.emergency_config = (
+            MqttConfig.from_settings(
+                settings,
+                client_id=f"{settings.mqtt_client_id}-emergency",
+                topics=EMERGENCY_TOPICS,
+                queue_max=EMERGENCY_QUEUE_MAX,
+            )
+            if mqtt is None and settings.ingest_emergency_lane and _covers_native(settings)
+            else None
+        )
         self.ready = asyncio.Event()  # set once subscribed (tests, health)
         self._unacked = 0  # messages handed on, not yet acknowledged (this connection)
         self._ack_progress = asyncio.Event()
@@ -135,6 +201,7 @@ class IngestService:
         self.decoded = 0
         self.quarantined = 0
         self.unregistered_count = 0
+        self.throttled = 0
         self.duplicates = 0
         self.readings = 0
         self.acked = 0
@@ -148,10 +215,15 @@ class IngestService:
         self.unregistered = UnregisteredDevices(session_factory(self._engine))
         await self.writer.start()
         _HEARTBEAT.set(time.time())
-        self._tasks = [
-            asyncio.create_task(self._consume_forever(), name="ingest-consume"),
-            asyncio.create_task(self._housekeeping(), name="ingest-housekeeping"),
-        ]
+        self._tasks = [asyncio.create_task(self._consume_forever(), name="ingest-consume")]
+        if self.emergency_config is not None:
+            self._tasks.append(
+                asyncio.create_task(self._consume_emergencies(), name="ingest-emergencies")
+            )
+        for task in self._tasks:  # consumers, not periodic: health hears if one ends
+            health.watch(task, task.get_name())
+        for loop in self._loops:
+            loop.start()
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -160,6 +232,10 @@ class IngestService:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        for loop in self._loops:
+            await loop.stop()
+        for part in ("broker", EMERGENCY_LANE, "ingest-consume", "ingest-emergencies"):
+            health.restored(part)  # stopped: no longer this service's to report
         await self.writer.stop()
         if self.unregistered is not None:
             with contextlib.suppress(Exception):
@@ -177,12 +253,14 @@ class IngestService:
                 async with MqttConnection(self.mqtt_config) as conn:
                     self._connection = conn
                     _CONNECTED.set(1)
+                    health.restored("broker")
                     backoff.reset()
                     self.ready.set()
                     await self._pump(conn)
             except MqttError as exc:
                 delay = backoff.next()
                 _RECONNECTS.inc()
+                health.impaired("broker", f"MQTT broker unreachable: {exc}")
                 log.warning(
                     "mqtt unavailable; reconnecting", extra={"error": str(exc), "in_s": delay}
                 )
@@ -198,6 +276,33 @@ class IngestService:
             finally:
                 _CONNECTED.set(0)
                 self._connection = None
+            await asyncio.sleep(delay)
+
+    async def _consume_emergencies(self) -> None:
+        """The emergency lane: few messages, each batch made durable, handed on and
+        acknowledged before the next."""
+        assert self.emergency_config is not None
+        backoff = Backoff(initial=0.5, maximum=30.0)
+        while True:
+            try:
+                async with MqttConnection(self.emergency_config) as conn:
+                    backoff.reset()
+                    health.restored(EMERGENCY_LANE)
+                    async for batch in conn.batches(self.max_batch):
+                        await self.handle_batch(batch)
+                        conn.ack(batch)
+            except Exception as exc:
+                delay = backoff.next()
+                # Emergencies still come on the main session, but a flood there may now
+                # hold them up: the operator is told.
+                health.impaired(EMERGENCY_LANE, f"emergency lane unavailable: {str(exc)[:200]}")
+                held = self._log_limits.allow(f"emergency-lane:{type(exc).__name__}", 0.0)
+                if held is not None:
+                    log.warning(
+                        "emergency lane unavailable; reconnecting (the main session still "
+                        "carries emergencies)",
+                        extra={"error": str(exc)[:300], "in_s": delay},
+                    )
             await asyncio.sleep(delay)
 
     async def _pump(self, conn: MqttConnection) -> None:
@@ -279,11 +384,15 @@ class IngestService:
         decoded = 0
         ignored = 0
         limits = self.limits
+        limiter = self.limiter
         quarantined_before = self.quarantined
         for m in batch:
             if m.bad_topic:
                 self._quarantine(m, RejectCause.BAD_TOPIC.value, "topic is not UTF-8")
                 continue
+            native = m.topic.startswith(_NATIVE_PREFIX)
+            if limiter is not None and native and not self._native_allowed(index, m):
+                continue  # over its site's rate: dropped before it costs a decode
             result = decode(m.topic, m.payload, m.received_at, limits=limits)
             if type(result) is Decoded:
                 decoded += 1
@@ -292,6 +401,12 @@ class IngestService:
                     resolved = index.resolve_native(identity.site_id, identity.device_id)
                 else:
                     resolved = index.resolve_vendor(identity.key)  # type: ignore[union-attr]
+                if (
+                    limiter is not None
+                    and not native
+                    and not self._vendor_allowed(index, resolved, result, m)
+                ):
+                    continue
                 if resolved is None:
                     self._note_unregistered(result, m)
                     continue
@@ -310,7 +425,37 @@ class IngestService:
         _DECODED.inc(decoded)
         if ignored:
             _IGNORED.inc(ignored)
+        if any(r.stream in EMERGENCY_STREAMS for r in readings):
+            # Emergencies first: the detectors raise them before working through the rest.
+            readings.sort(key=lambda r: r.stream not in EMERGENCY_STREAMS)
         return readings, lines
+
+    def _native_allowed(self, index: RegistryIndex, m: InboundMessage) -> bool:
+        """The site's rate check for `eldercare/<site>/<device>/<stream>`, from the topic."""
+        assert self.limiter is not None
+        levels = m.topic.split("/")
+        site_id = levels[1] if len(levels) == 4 else None
+        stream = _STREAM_NAMES.get(levels[-1])
+        if self.limiter.allow(index, site_id, stream, m.received_at):
+            return True
+        self.throttled += 1
+        return False
+
+    def _vendor_allowed(
+        self,
+        index: RegistryIndex,
+        resolved: ResolvedDevice | None,
+        result: Decoded,
+        m: InboundMessage,
+    ) -> bool:
+        """The rate check of a vendor message, once decoding told its device."""
+        assert self.limiter is not None
+        site_id = resolved.site.id if resolved is not None else None
+        emergency = next((r.stream for r in result.readings if r.stream in EMERGENCY_STREAMS), None)
+        if self.limiter.allow(index, site_id, emergency, m.received_at):
+            return True
+        self.throttled += 1
+        return False
 
     def _stamp(
         self,
@@ -366,30 +511,62 @@ class IngestService:
         seen_before = self._seen.seen_before
         dups = 0
         for r in readings:
-            # Reading.key without the enum lookups; device ids are unique across sites.
-            if seen_before((r.device_id, r.stream, r.ts)):
+            # Reading.key without the enum lookups (device ids are unique across sites),
+            # and the content: another value at the same event time is not a redelivery.
+            if seen_before((r.device_id, r.stream, r.ts, tuple(sorted(r.fields.items())))):
                 dups += 1
         if dups:
             self.duplicates += dups
             _DUPLICATES.inc(dups)
 
     # -- periodic work ----------------------------------------------------------------
-    async def _housekeeping(self) -> None:
-        last_unregistered = last_stats = time.monotonic()
-        while True:
-            await asyncio.sleep(HOUSEKEEPING_INTERVAL_S)
-            now = time.monotonic()
-            _HEARTBEAT.set(time.time())
-            self.quarantine.flush()
-            try:
-                if now - last_unregistered >= UNREGISTERED_FLUSH_S and self.unregistered:
-                    last_unregistered = now
-                    await self.unregistered.flush()
-                if now - last_stats >= STATS_INTERVAL_S:
-                    last_stats = now
-                    await self.writer.write([self.stats_line()])
-            except Exception:
-                log.exception("ingest housekeeping failed; will retry")
+    # Each its own `Periodic`: a failing flush is counted and shown in /healthz, and cannot
+    # hold the heartbeat or the stats up.
+    async def _housekeep(self) -> None:
+        _HEARTBEAT.set(time.time())
+        self.quarantine.flush()
+        self._report_throttled(time.monotonic())
+
+    async def _flush_unregistered(self) -> None:
+        if self.unregistered is not None:
+            await self.unregistered.flush()
+
+    async def _write_stats(self) -> None:
+        await self.writer.write([self.stats_line()])
+
+    def _log_housekeeping_error(self, what: str, exc: Exception) -> None:
+        # The same failure recurs every few seconds; a statement's text can be megabytes
+        # (every parameter): one short line a minute, with a count.
+        held = self._log_limits.allow(f"{what}:{type(exc).__name__}", time.monotonic())
+        if held is not None:
+            log.error(
+                "ingest housekeeping failed; will retry",
+                extra={
+                    "work": what,
+                    "error": f"{type(exc).__name__}: {str(exc)[:300]}",
+                    "held": held,
+                },
+            )
+
+    def _report_throttled(self, now: float) -> None:
+        if self.limiter is None:
+            return
+        for site, n in self.limiter.take_throttled().items():
+            self._throttled_report[site] = self._throttled_report.get(site, 0) + n
+        if not self._throttled_report:
+            return
+        if self._log_limits.allow("throttled", now) is None:
+            return
+        worst = sorted(self._throttled_report.items(), key=lambda kv: -kv[1])
+        log.warning(
+            "sites over their message rate: throttled",
+            extra={
+                "sites": ", ".join(f"{site} ({n})" for site, n in worst[:10]),
+                "site_count": len(worst),
+                "dropped": sum(n for _, n in worst),
+            },
+        )
+        self._throttled_report = {}
 
     def stats_line(self) -> str:
         """An `ingest_stats` point (docs/influx-schema.md)."""
@@ -402,6 +579,7 @@ class IngestService:
             "decoded": self.decoded,
             "quarantined": self.quarantined,
             "unregistered": self.unregistered_count,
+            "throttled": self.throttled,
             "written": self.writer.written,
             "spooled": self.writer.spooled,
             "duplicates": self.duplicates,

@@ -21,7 +21,6 @@ any of its devices is.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import zlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from eldercare.clock import Clock
 from eldercare.domain import Reading, Stream
 from eldercare.influx import encode_line, ts_to_ns
 from eldercare.logs import get_logger
+from eldercare.periodic import Periodic
 from eldercare.registry_index import RegistryIndex
 from eldercare.registry_model import Site
 from eldercare.stage_contracts import ReadingSink
@@ -89,7 +89,7 @@ class SiteStatusTracker:
         self._written_sites: dict[str, int] = {}
         self._slices: dict[str, int] = {}
         self._index: RegistryIndex | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic("site-status", self.report, every_s)
 
     async def handle_readings(self, readings: Sequence[Reading]) -> None:
         now = self.clock.now()
@@ -206,23 +206,12 @@ class SiteStatusTracker:
         return len(batch.lines)
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="site-status")
+        # The first report waits a full period, so devices have had time to speak; a
+        # report not written (InfluxDB away) is logged and tried again next period.
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            # The first report waits a full period, so devices have had time to speak.
-            await asyncio.sleep(self.every_s)
-            try:
-                await self.report()
-            except Exception:  # InfluxDB away: the next period tries again
-                log.warning("status report not written", exc_info=True)
+        await self._loop.stop()
 
 
 class FanOutSink:

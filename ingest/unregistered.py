@@ -28,9 +28,18 @@ else:
     Sessions = async_sessionmaker
 
 MAX_SAMPLE = 2048  # characters of a sample payload kept
+# Devices remembered between flushes: a flood of made-up ids must not grow memory
+# without bound (sightings past it are counted, not listed).
+MAX_PENDING = 10_000
+# Identities per statement: SQLite allows 32,766 bound variables, PostgreSQL 65,535.
+FLUSH_CHUNK = 500
 
 _UNREGISTERED = metrics.counter(
     "ingest_unregistered_total", "messages from devices not in the registry"
+)
+_UNTRACKED = metrics.counter(
+    "ingest_unregistered_untracked_total",
+    "sightings of unregistered devices not listed: too many new ones between flushes",
 )
 
 
@@ -106,6 +115,7 @@ class UnregisteredDevices:
     def __init__(self, sessions: Sessions) -> None:
         self.sessions = sessions
         self._pending: dict[str, _Sighting] = {}
+        self.untracked = 0
 
     def note(
         self, identity: DeviceIdentity, source: str, topic: str, payload: bytes, at: float
@@ -114,6 +124,10 @@ class UnregisteredDevices:
         _UNREGISTERED.inc()
         seen = self._pending.get(key)
         if seen is None:
+            if len(self._pending) >= MAX_PENDING:
+                self.untracked += 1
+                _UNTRACKED.inc()
+                return
             sample = payload[:MAX_SAMPLE].decode("utf-8", "replace")
             self._pending[key] = _Sighting(source, topic, at, at, 1, sample)
             return
@@ -128,50 +142,66 @@ class UnregisteredDevices:
         return len(self._pending)
 
     async def flush(self) -> int:
-        """Upsert what was noted since the last flush; returns how many devices."""
+        """Upsert what was noted since the last flush, `FLUSH_CHUNK` devices per
+        transaction; returns how many devices. A failed chunk and those after it are
+        kept for the next flush (bounded like any noting)."""
         if not self._pending:
             return 0
         pending, self._pending = self._pending, {}
+        items = list(pending.items())
+        done = 0
         try:
-            async with self.sessions() as session, session.begin():
-                rows = await session.scalars(
-                    select(UnregisteredDeviceRow).where(
-                        UnregisteredDeviceRow.identity.in_(list(pending))
-                    )
-                )
-                existing = {row.identity: row for row in rows}
-                for key, s in pending.items():
-                    row = existing.get(key)
-                    if row is None:
-                        session.add(
-                            UnregisteredDeviceRow(
-                                identity=key,
-                                source=s.source,
-                                topic=s.topic[:512],
-                                first_seen=s.first_seen,
-                                last_seen=s.last_seen,
-                                count=s.count,
-                                sample_payload=s.sample,
-                            )
-                        )
-                        continue
-                    row.count += s.count
-                    row.first_seen = min(row.first_seen, s.first_seen)
-                    if s.last_seen >= row.last_seen:
-                        row.last_seen = s.last_seen
-                        row.topic = s.topic[:512]
-                        row.sample_payload = s.sample
+            for start in range(0, len(items), FLUSH_CHUNK):
+                await self._upsert(dict(items[start : start + FLUSH_CHUNK]))
+                done = start + FLUSH_CHUNK
         except Exception:
-            # Keep the sightings for the next flush rather than lose them.
-            for key, s in pending.items():
-                merged = self._pending.get(key)
-                if merged is None:
-                    self._pending[key] = s
-                else:
-                    merged.count += s.count
-                    merged.first_seen = min(merged.first_seen, s.first_seen)
+            self._keep(items[done:])
             raise
-        return len(pending)
+        return len(items)
+
+    def _keep(self, items: list[tuple[str, _Sighting]]) -> None:
+        """Put unwritten sightings back, merged with what was noted meanwhile."""
+        for key, s in items:
+            merged = self._pending.get(key)
+            if merged is None:
+                if len(self._pending) >= MAX_PENDING:
+                    self.untracked += s.count
+                    _UNTRACKED.inc(s.count)
+                    continue
+                self._pending[key] = s
+            else:
+                merged.count += s.count
+                merged.first_seen = min(merged.first_seen, s.first_seen)
+
+    async def _upsert(self, pending: dict[str, _Sighting]) -> None:
+        async with self.sessions() as session, session.begin():
+            rows = await session.scalars(
+                select(UnregisteredDeviceRow).where(
+                    UnregisteredDeviceRow.identity.in_(list(pending))
+                )
+            )
+            existing = {row.identity: row for row in rows}
+            for key, s in pending.items():
+                row = existing.get(key)
+                if row is None:
+                    session.add(
+                        UnregisteredDeviceRow(
+                            identity=key,
+                            source=s.source,
+                            topic=s.topic[:512],
+                            first_seen=s.first_seen,
+                            last_seen=s.last_seen,
+                            count=s.count,
+                            sample_payload=s.sample,
+                        )
+                    )
+                    continue
+                row.count += s.count
+                row.first_seen = min(row.first_seen, s.first_seen)
+                if s.last_seen >= row.last_seen:
+                    row.last_seen = s.last_seen
+                    row.topic = s.topic[:512]
+                    row.sample_payload = s.sample
 
 
 async def list_unregistered(sessions: Sessions) -> Sequence[UnregisteredDevice]:

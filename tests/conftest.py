@@ -27,6 +27,7 @@ from eldercare.settings import Settings
 from eldercare_app.local_services import LocalServices, NatsCluster
 from eldercare_app.mqtt_accounts import PLATFORM_USER
 from tests.helpers.alerts import HttpReceiver, Received, SmtpReceiver, free_port, sqlite_url
+from tests.helpers.china_providers import FakeChinaProviders
 
 # Tests that need a service the session starts; a test asking for one is an integration
 # test wherever it lives (marked below), as is every test in integration/ and e2e/.
@@ -107,6 +108,9 @@ def settings(tmp_path: Path, local_services: LocalServices) -> Settings:
         influx_url=local_services.influxdb.url,
         influx_db=local_services.influxdb.database,
         database_url=f"sqlite+aiosqlite:///{tmp_path}/eldercare.db",
+        # Tests publish thousands of readings of one site at once; per-site fairness is
+        # tested on its own (tests/integration/test_ingest_fairness.py) with limits on.
+        ingest_site_limits=False,
     )
 
 
@@ -328,6 +332,13 @@ def smtp_receiver() -> Iterator[SmtpReceiver]:
     controller.start()
     yield receiver
     controller.stop()
+
+
+@pytest.fixture
+def providers() -> Iterator[FakeChinaProviders]:
+    """The local stand-in of the Aliyun and Tencent APIs and a WeCom group bot."""
+    with FakeChinaProviders() as p:
+        yield p
 
 
 @pytest_asyncio.fixture(loop_scope="function")

@@ -116,7 +116,31 @@ const EC = (() => {
     try { await api("/api/auth/logout", { method: "POST" }); } finally { location.href = "/login"; }
   }
 
+  // Home hazards have their own icon and words everywhere: not a fall, not an SOS.
+  const HAZARD_ICONS = {
+    smoke: "🔥", gas: "💨", carbon_monoxide: "⚠️", water_leak: "💧", heat: "🌡️", cold: "❄️",
+  };
+
+  function isHazard(kind) { return Object.prototype.hasOwnProperty.call(HAZARD_ICONS, kind); }
+
+  // The icon and the "home hazard" badge before a hazard's kind (nothing for other kinds).
+  function hazardMark(kind) {
+    if (!isHazard(kind)) return null;
+    return el("span", { class: "hazard-mark", title: t("hazard.badge") },
+      el("span", { class: "hazard-icon", "aria-hidden": "true" }, HAZARD_ICONS[kind]),
+      el("span", { class: "hazard-badge" }, t("hazard.badge")));
+  }
+
+  // What to do about a hazard, in the reader's language (null for other kinds).
+  function hazardAdvice(kind) {
+    if (!isHazard(kind)) return null;
+    return el("p", { class: "hazard-advice" },
+      el("strong", {}, t("hazard.todo") + (lang === "zh-CN" ? "：" : ": ")),
+      t("hazard.advice." + kind));
+  }
+
   return {
+    isHazard, hazardMark, hazardAdvice,
     t, loadStrings, setLang, toggleLang, api, setZone, localIso, hhmm, hhmmss, dateTime, duration, el,
     signOut,
     get lang() { return lang; },

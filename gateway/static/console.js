@@ -20,10 +20,24 @@
       (SEV_RANK[a.severity] - SEV_RANK[b.severity]) || (a.raised_at - b.raised_at));
   }
 
+  // An emergency that reached the platform long after it happened (details.late_s).
+  function lateBadge(a) {
+    const late = a.details && Number(a.details.late_s);
+    if (!late || late < 60) return null;
+    return el("span", { class: "late-badge" }, t("alert.late", { minutes: Math.round(late / 60) }));
+  }
+
   function timerClass(alert, now) {
     if (alert.handling !== "open") return "acked";
     const waited = now - alert.raised_at;
     return waited >= 60 ? "late" : waited >= 30 ? "warn" : "ok";
+  }
+
+  // "pressed again" / "fell again": a new press or fall re-raised an acknowledged alert.
+  function againBadge(a) {
+    const again = a.details && a.details.re_raised;
+    if (!again || a.handling !== "open") return null;
+    return el("span", { class: "again" }, t("again." + again.what));
   }
 
   function renderQueue() {
@@ -36,7 +50,7 @@
         : el("span", { class: "timer acked" }, t("handling." + a.handling));
       return el("li", {
         class: ["row", "sev-" + a.severity, a.id === selectedId ? "selected" : "",
-                flashing.has(a.id) ? "flash" : ""].join(" "),
+                flashing.has(a.id) ? "flash" : ""].concat(EC.isHazard(a.kind) ? ["hazard"] : []).join(" "),
         "data-id": a.id, tabindex: 0,
         onclick: () => select(a.id),
       },
@@ -44,7 +58,10 @@
         el("div", { class: "row-main" },
           el("div", { class: "row-top" },
             el("span", { class: "sev-label" }, t("severity." + a.severity)),
+            EC.hazardMark(a.kind),
             el("strong", { class: "kind" }, t("kind." + a.kind)),
+            lateBadge(a),
+            againBadge(a),
             el("span", { class: "resident" }, a.resident_name || "")),
           el("div", { class: "row-sub" }, el("span", {}, where), el("span", { class: "time" }, hhmmss(a.raised_at)))),
         timer);
@@ -150,13 +167,15 @@
 
   function applyChange(change) {
     const a = change.alert;
-    const known = alerts.has(a.id);
+    const before = alerts.get(a.id);
+    // New, or open again (a second press or fall re-raised an acknowledged alert).
+    const news = !before || before.handling !== "open";
     if (a.handling === "resolved") {
       alerts.delete(a.id);
       flashing.delete(a.id);
     } else {
       alerts.set(a.id, a);
-      if (a.severity === "critical" && a.handling === "open" && !known) {
+      if (a.severity === "critical" && a.handling === "open" && news) {
         flashing.add(a.id);
         beep();
       }
@@ -235,20 +254,25 @@
 
   async function loadDetail(id) {
     const pane = document.getElementById("detail");
-    const { alert: a, history } = await api("/api/alerts/" + encodeURIComponent(id));
+    const { alert: a, history, notifications } = await api("/api/alerts/" + encodeURIComponent(id));
     if (id !== selectedId) return;
     let resident = null, contacts = [], act = null, away = null;
     if (a.resident_id) {
-      const rid = encodeURIComponent(a.resident_id);
+      // Resident ids are unique only within a site: always name both.
+      const path = residentPath(a.site_id, a.resident_id);
       [resident, contacts, act, away] = await Promise.all([
-        api("/api/residents/" + rid),
-        api("/api/residents/" + rid + "/contacts"),
-        api("/api/residents/" + rid + "/activity").catch(() => null),
-        api("/api/residents/" + rid + "/away").catch(() => null),
+        api(path),
+        api(path + "/contacts"),
+        api(path + "/activity").catch(() => null),
+        api(path + "/away").catch(() => null),
       ]);
     }
     if (id !== selectedId) return;
-    pane.replaceChildren(renderDetail(a, history, resident, contacts, act, away));
+    pane.replaceChildren(renderDetail(a, history, resident, contacts, act, away, notifications || []));
+  }
+
+  function residentPath(siteId, residentId) {
+    return "/api/sites/" + encodeURIComponent(siteId) + "/residents/" + encodeURIComponent(residentId);
   }
 
   function mapLink(r) {
@@ -280,7 +304,7 @@
       el("label", {}, t("away.until") + " (" + r.timezone + ")", until), el("label", {}, t("away.note"), note)),
       async () => {
         try {
-          await api("/api/residents/" + encodeURIComponent(r.id) + "/away",
+          await api(residentPath(r.site_id, r.id) + "/away",
             { method: "PUT", json: { until: until.value.slice(0, 16), note: note.value.trim() } });
         } catch (e) { window.alert(t("error.generic", { msg: e.message })); }
         loadDetail(a.id);
@@ -289,16 +313,19 @@
 
   async function withdrawAway(a, r) {
     try {
-      await api("/api/residents/" + encodeURIComponent(r.id) + "/away", { method: "DELETE" });
+      await api(residentPath(r.site_id, r.id) + "/away", { method: "DELETE" });
     } catch (e) { window.alert(t("error.generic", { msg: e.message })); }
     loadDetail(a.id);
   }
 
-  function renderDetail(a, history, r, contacts, act, away) {
+  function renderDetail(a, history, r, contacts, act, away, notifications) {
     const now = Date.now() / 1000;
     const head = el("div", { class: "detail-head sev-" + a.severity },
       el("span", { class: "sev-label" }, t("severity." + a.severity)),
+      EC.hazardMark(a.kind),
       el("h2", {}, t("kind." + a.kind)),
+      lateBadge(a),
+      againBadge(a),
       el("span", { class: "handling h-" + a.handling }, t("handling." + a.handling)),
       a.handling === "open"
         ? el("span", { class: "timer big " + timerClass(a, now), "data-raised": a.raised_at }, duration(now - a.raised_at))
@@ -349,8 +376,18 @@
         h.details && h.details.outcome ? " · " + t("outcome." + h.details.outcome) : "",
         h.text ? " — " + h.text : ""))));
 
-    return el("div", { class: "detail-inner", "data-alert": a.id }, head, actions,
-      el("div", { class: "cards" }, card, contactList, evidence, strip, hist));
+    // Each message: to whom, by which channel, what became of it (answered, digest, ...).
+    const sent = el("section", { class: "card notifications" }, el("h3", {}, t("detail.notifications")),
+      notifications.length ? el("ol", { class: "history" }, notifications.map((n) => el("li", { class: "nout-" + n.outcome },
+        el("span", { class: "time" }, dateTime(n.at)), " ",
+        n.recipient === "centre" ? t("history.centre") : n.recipient,
+        " · " + t("channel." + (n.channel || "unknown")),
+        n.purpose === "followup" ? " · " + t("notify.purpose.followup") : "",
+        " · ", el("strong", {}, t("notify.outcome." + n.outcome)))))
+        : el("p", { class: "muted" }, "–"));
+
+    return el("div", { class: "detail-inner", "data-alert": a.id }, head, EC.hazardAdvice(a.kind), actions,
+      el("div", { class: "cards" }, card, contactList, evidence, strip, hist, sent));
   }
 
   function renderStrip(act) {
@@ -431,6 +468,40 @@
     ev.preventDefault();
   });
 
+  // ---- platform health -----------------------------------------------------
+  // /healthz answers 503 with the parts that may delay alerts (InfluxDB hung, broker
+  // away, a stuck loop...): the operator must know the screen may be behind.
+  const HEALTH_POLL_MS = 5000;
+  let healthProblems = [];
+
+  function problemText(p) {
+    if (p.part.startsWith("loop:")) return t("health.part.loop", { name: p.part.slice(5) });
+    const key = "health.part." + p.part;
+    const text = t(key);
+    return text === key ? t("health.part.other", { name: p.part }) : text;
+  }
+
+  function renderHealth() {
+    const banner = document.getElementById("health-banner");
+    banner.hidden = healthProblems.length === 0;
+    if (!healthProblems.length) return;
+    const since = Math.min(...healthProblems.map((p) => p.since ?? Date.now() / 1000));
+    const reasons = healthProblems.map(problemText).join(EC.lang === "zh-CN" ? "；" : "; ");
+    banner.textContent = t("health.delayed", { reasons, since: hhmm(since) });
+    banner.title = healthProblems.map((p) => p.part + ": " + p.reason).join("\n");
+  }
+
+  async function pollHealth() {
+    try {
+      const resp = await fetch("/healthz", { credentials: "same-origin", cache: "no-store" });
+      const body = await resp.json();
+      healthProblems = resp.status === 200 ? [] : (body.problems || []);
+    } catch (e) {
+      return;  // the gateway itself unreachable: the live-stream banner says so
+    }
+    renderHealth();
+  }
+
   // ---- start --------------------------------------------------------------
   async function start() {
     await EC.loadStrings();
@@ -453,6 +524,7 @@
     document.addEventListener("langchange", () => {
       langBtn.textContent = t("lang.switch");
       setConn(connState);
+      renderHealth();
       renderQueue();
       loadOverview();
       if (selectedId) loadDetail(selectedId);
@@ -462,6 +534,8 @@
     connect();
     setInterval(tick, 1000);
     setInterval(loadOverview, 30000);
+    pollHealth();
+    setInterval(pollHealth, HEALTH_POLL_MS);
   }
 
   start();

@@ -42,6 +42,16 @@
     return t("family.alert." + a.handling, vars) + (a.resolution_note ? " (" + a.resolution_note + ")" : "");
   }
 
+  // "Who was told: 李梅 · Voice call · not answered; Li Wei · Voice call · answered".
+  function notifiedLine(item) {
+    const notes = item.notifications || [];
+    if (!notes.length) return null;
+    return el("div", { class: "notified muted" }, t("family.notified") + (EC.lang === "zh-CN" ? "：" : ": "),
+      notes.map((n, i) => el("span", { class: "nout-" + n.outcome },
+        (i ? (EC.lang === "zh-CN" ? "；" : "; ") : "") + n.recipient + " · " + t("channel." + (n.channel || "unknown")) +
+        " · " + t("notify.outcome." + n.outcome))));
+  }
+
   function render() {
     if (!view) return;
     const [text, cls] = sentence(view.state);
@@ -59,7 +69,9 @@
     document.getElementById("alerts").replaceChildren(...(view.alerts.length ? view.alerts.map((item) =>
       el("div", { class: "alert-item sev-" + item.alert.severity + (item.alert.handling === "resolved" ? " done" : " pending"), "data-alert": item.alert.id },
         el("div", { class: "status" }, t("handling." + item.alert.handling)),
-        el("div", {}, alertSentence(item))))
+        el("div", {}, EC.hazardMark(item.alert.kind), alertSentence(item)),
+        item.alert.handling === "resolved" ? null : EC.hazardAdvice(item.alert.kind),
+        notifiedLine(item)))
       : [el("p", { class: "muted" }, t("family.alerts_none"))]));
   }
 
@@ -91,6 +103,12 @@
     }
   }
 
+  // `current` is "site_id/resident_id": resident ids are unique only within a site.
+  function residentPath(ref) {
+    const [siteId, residentId] = ref.split("/");
+    return "/sites/" + encodeURIComponent(siteId) + "/residents/" + encodeURIComponent(residentId);
+  }
+
   async function declareAway(ev) {
     ev.preventDefault();
     const err = document.getElementById("away-error");
@@ -98,7 +116,7 @@
     const until = document.getElementById("away-until").value;
     if (!until) { err.textContent = t("away.need_until"); err.hidden = false; return; }
     try {
-      await api("/api/residents/" + encodeURIComponent(current) + "/away", { method: "PUT",
+      await api("/api" + residentPath(current) + "/away", { method: "PUT",
         json: { until: until.slice(0, 16), note: document.getElementById("away-note").value.trim() } });
     } catch (e) { err.textContent = t("error.generic", { msg: e.message }); err.hidden = false; return; }
     document.getElementById("away-note").value = "";
@@ -107,7 +125,7 @@
 
   async function withdrawAway() {
     try {
-      await api("/api/residents/" + encodeURIComponent(current) + "/away", { method: "DELETE" });
+      await api("/api" + residentPath(current) + "/away", { method: "DELETE" });
     } catch (e) { window.alert(t("error.generic", { msg: e.message })); return; }
     await loadView();
   }
@@ -129,7 +147,7 @@
   }
 
   async function loadView() {
-    view = await api("/api/family/residents/" + encodeURIComponent(current));
+    view = await api("/api/family" + residentPath(current));
     EC.setZone(view.resident.timezone);
     render();
     renderAway();
@@ -173,10 +191,10 @@
     renderPrefs();
     if (!residents.length) return;
     const picker = document.getElementById("resident");
-    picker.replaceChildren(...residents.map((r) => el("option", { value: r.id }, r.name)));
+    picker.replaceChildren(...residents.map((r) => el("option", { value: r.site_id + "/" + r.id }, r.name)));
     document.getElementById("picker").hidden = residents.length < 2;
     picker.addEventListener("change", () => { current = picker.value; loadView(); });
-    current = residents[0].id;
+    current = residents[0].site_id + "/" + residents[0].id;
     await loadView();
     // Alerts and the state change while she looks: follow the live stream, refresh on news.
     const source = new EventSource("/api/stream");

@@ -10,7 +10,10 @@ the device, `adapt_to_device` maps:
   ON/1, while the door is open), occupancy for a bed mat, a press for an SOS
   button, a flush for a flush sensor;
 - z2m `occupancy` to motion on a PIR, occupancy on a bed, presence on a radar;
-- `presence` to motion on a PIR, occupancy on a bed.
+- `presence` to motion on a PIR, occupancy on a bed;
+- hazard alarms (smoke, gas, carbon monoxide, water leak) kept on hazard detectors,
+  temperature and humidity kept on hazard detectors and climate sensors only (a door
+  sensor's chip temperature is not the room's).
 
 It returns None for a reading that means nothing for the kind (a contact report
 from a bed sensor): not an error, just nothing to record. Battery, tamper, link
@@ -68,6 +71,21 @@ def _event_when_active(stream: Stream, field: str) -> Rule:
     return rule
 
 
+_HAZARD_DEVICE_KINDS = (
+    DeviceKind.SMOKE_ALARM,
+    DeviceKind.GAS_ALARM,
+    DeviceKind.CO_ALARM,
+    DeviceKind.WATER_LEAK,
+)
+_HAZARD_STREAMS: dict[Stream, Rule] = {
+    Stream.SMOKE: _same,
+    Stream.GAS: _same,
+    Stream.CARBON_MONOXIDE: _same,
+    Stream.WATER_LEAK: _same,
+    Stream.TEMPERATURE: _same,
+    Stream.HUMIDITY: _same,
+}
+
 _RULES: dict[DeviceKind, dict[Stream, Rule]] = {
     DeviceKind.MOTION: {
         Stream.MOTION: _same,
@@ -83,6 +101,11 @@ _RULES: dict[DeviceKind, dict[Stream, Rule]] = {
         Stream.PRESENCE: _as(Stream.OCCUPANCY),
         Stream.MOTION: _as(Stream.OCCUPANCY),  # a pressure mat on an input
         Stream.VITALS: _same,
+    },
+    DeviceKind.SEAT: {
+        Stream.OCCUPANCY: _same,
+        Stream.PRESENCE: _as(Stream.OCCUPANCY),
+        Stream.MOTION: _as(Stream.OCCUPANCY),  # a pressure mat on an input
     },
     DeviceKind.FALL_RADAR: {
         Stream.FALL: _same,
@@ -118,6 +141,10 @@ _RULES: dict[DeviceKind, dict[Stream, Rule]] = {
         Stream.POWER: _same,
     },
     DeviceKind.GATEWAY: {},
+    # Hazard detectors: their alarm flags mean the same whatever the box (a combined
+    # smoke and CO alarm is common); temperature only from these and climate sensors.
+    **{kind: _HAZARD_STREAMS for kind in _HAZARD_DEVICE_KINDS},
+    DeviceKind.CLIMATE: {Stream.TEMPERATURE: _same, Stream.HUMIDITY: _same},
 }
 
 

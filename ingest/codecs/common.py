@@ -138,6 +138,11 @@ ISO_DATETIME_WITH_OFFSET_RE = re.compile(ISO_DATETIME_WITH_OFFSET)
 _ISO_ANY_RE = re.compile(_ISO_DATE_AND_TIME + _ISO_OFFSET + "?$")
 _OFFSET_GROUP = 5
 
+# Indoor temperature bounds: wide enough for a sensor beside a kitchen fire, whose
+# message also carries the smoke flag and must not be refused for its temperature.
+TEMPERATURE_MIN_C = -60.0
+TEMPERATURE_MAX_C = 150.0
+
 MAX_EPOCH_S = 253402300799.0  # 9999-12-31T23:59:59Z: beyond it no date-time exists
 
 

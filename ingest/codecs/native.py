@@ -19,6 +19,8 @@ from eldercare.wire import NATIVE_ROOT, NativeTopic, TopicError
 from ingest.codecs.common import (
     ISO_DATETIME_WITH_OFFSET_RE,
     MAX_EPOCH_S,
+    TEMPERATURE_MAX_C,
+    TEMPERATURE_MIN_C,
     Invalid,
     as_bool,
     as_int,
@@ -102,6 +104,16 @@ _SPECS: dict[Stream, _Spec] = {
     Stream.HEARTBEAT: _Spec({}),
     Stream.FLUSH: _Spec({"flushed": _true}, ("flushed",)),
     Stream.POWER: _Spec({"watts": _number(0, 100_000)}, ("watts",)),
+    Stream.SMOKE: _Spec({"smoke": _boolean, "test": _boolean}, ("smoke",)),
+    Stream.GAS: _Spec({"gas": _boolean, "test": _boolean}, ("gas",)),
+    Stream.CARBON_MONOXIDE: _Spec(
+        {"carbon_monoxide": _boolean, "test": _boolean}, ("carbon_monoxide",)
+    ),
+    Stream.WATER_LEAK: _Spec({"water_leak": _boolean}, ("water_leak",)),
+    Stream.TEMPERATURE: _Spec(
+        {"celsius": _number(TEMPERATURE_MIN_C, TEMPERATURE_MAX_C)}, ("celsius",)
+    ),
+    Stream.HUMIDITY: _Spec({"percent": _number(0, 100)}, ("percent",)),
 }
 ACCEL_RATE_MAX_HZ = 1000.0
 ACCEL_UNITS = {"g": 1.0, "mg": 0.001}

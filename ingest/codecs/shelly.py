@@ -12,8 +12,14 @@ Topics understood (payloads as the devices send them):
 - `shellies/<id>/input/0`: `1` / `0` → an ambiguous input (see `adapt_to_device`)
 - `shellies/<id>/status`: `{"motion":true,"timestamp":...,"active":true,
   "vibration":false,"lux":78,"bat":98}` (Shelly Motion)
+- `shellies/<id>/sensor/flood`: `true` / `false` (Shelly Flood) → water_leak
+- `shellies/<id>/sensor/smoke`: `true` / `false` (Shelly Smoke) → smoke
+- `shellies/<id>/sensor/temperature`: `24.25` (H&T, Flood, Smoke) → temperature
+- `shellies/<id>/sensor/humidity`: `52.5` (H&T) → humidity
 
-Everything else (announce, info, relays, lux, tilt, temperature) is `Ignored`.
+Temperature is published in the unit set on the device; the platform expects the
+factory default, °C (registry docs say so). Everything else (announce, info, relays,
+lux, tilt, `sensor/error`, `sensor/act_reasons`) is `Ignored`.
 
 Event time is always the receive time. Gen1 devices publish at once over Wi-Fi and
 keep no backlog, whereas their `timestamp` is only as good as the device's SNTP
@@ -26,6 +32,8 @@ from typing import Any
 
 from eldercare.domain import Stream
 from ingest.codecs.common import (
+    TEMPERATURE_MAX_C,
+    TEMPERATURE_MIN_C,
     Invalid,
     as_bool,
     as_number,
@@ -80,6 +88,15 @@ def decode_shelly(
         return one(Stream.BATTERY, {"percent": _percent("sensor/battery", payload)})
     if what == ("input", "0"):
         return one(Stream.MOTION, {"motion": _flag(what, payload)})
+    if what == ("sensor", "flood"):
+        return one(Stream.WATER_LEAK, {"water_leak": _flag(what, payload)})
+    if what == ("sensor", "smoke"):
+        return one(Stream.SMOKE, {"smoke": _flag(what, payload)})
+    if what == ("sensor", "temperature"):
+        celsius = _number("sensor/temperature", payload, TEMPERATURE_MIN_C, TEMPERATURE_MAX_C)
+        return one(Stream.TEMPERATURE, {"celsius": celsius})
+    if what == ("sensor", "humidity"):
+        return one(Stream.HUMIDITY, {"percent": _number("sensor/humidity", payload, 0, 100)})
     if what == ("status",):
         return _status(identity, payload, received_at)
     return Ignored(f"shelly topic {'/'.join(what)[:40]} carries no reading")
@@ -93,6 +110,10 @@ def _flag(what: tuple[str, ...], payload: bytes) -> bool:
 
 
 def _percent(key: str, payload: bytes) -> float:
+    return _number(key, payload, 0, 100)
+
+
+def _number(key: str, payload: bytes, low: float, high: float) -> float:
     text = decode_utf8(payload).strip()
     try:
         number = float(text) if len(text) <= 20 else None
@@ -100,7 +121,7 @@ def _percent(key: str, payload: bytes) -> float:
         number = None
     if number is None:
         invalid(key, "expected a number")
-    return as_number(key, number, 0, 100)
+    return as_number(key, number, low, high)
 
 
 def _status(identity: VendorIdentity, payload: bytes, received_at: float) -> DecodeResult:

@@ -1,12 +1,15 @@
 """Tasmota with the default FullTopic `%prefix%/%topic%/`:
 
-- `tele/<topic>/SENSOR`: `{"Time":"2017-10-01T12:37:18","Switch1":"ON",...}` → the input
+- `tele/<topic>/SENSOR`: `{"Time":"2017-10-01T12:37:18","Switch1":"ON",...}` → the input;
+  a climate sensor's object (`"AM2301":{"Temperature":23.4,"Humidity":45.6}`, `DS18B20`,
+  `SI7021`, `BME280`...) → temperature (converted from °F when `"TempUnit":"F"`) and
+  humidity, from the first sensor object that has a `Temperature`
 - `stat/<topic>/RESULT`: `{"Switch1":{"Action":"ON"}}` → the input, at once on change
 - `tele/<topic>/LWT`: `Online` / `Offline` (retained Last Will) → availability
 - `tele/<topic>/STATE`: periodic status (Uptime, Wifi, POWER) → heartbeat
 
 A Tasmota topic is one device, and `Switch1` is its input (a PIR or a reed contact
-set up as a Switch); other `SwitchN` keys and sensors are not read. What the input
+set up as a Switch); other `SwitchN` keys and other sensor values are not read. What the input
 means is decided by `adapt_to_device` from the device's kind.
 
 Event time: Tasmota's `Time` is the device's local time and carries no UTC offset
@@ -21,7 +24,10 @@ from typing import Any
 
 from eldercare.domain import FieldValue, Stream
 from ingest.codecs.common import (
+    TEMPERATURE_MAX_C,
+    TEMPERATURE_MIN_C,
     Invalid,
+    as_number,
     check_event_time,
     decode_utf8,
     invalid,
@@ -66,12 +72,7 @@ def decode_tasmota(
         ts, from_payload = _event_time(body.get("Time"), received_at, limits)
         return Decoded(identity, [RawReading(Stream.HEARTBEAT, ts, {})], SOURCE, from_payload)
     if prefix == "tele" and kind == "SENSOR":
-        body = parse_object(payload)
-        if INPUT_KEY not in body:
-            return Ignored(f"tasmota SENSOR without {INPUT_KEY} ({len(body)} keys)")
-        active = _switch_state(INPUT_KEY, body[INPUT_KEY])
-        ts, from_payload = _event_time(body.get("Time"), received_at, limits)
-        return _input(identity, active, ts, from_payload)
+        return _sensor(identity, parse_object(payload), received_at, limits)
     if prefix == "stat" and kind == "RESULT":
         body = parse_object(payload)
         event = body.get(INPUT_KEY)
@@ -85,6 +86,40 @@ def decode_tasmota(
         active = _switch_state(f"{INPUT_KEY}.Action", action)
         return _input(identity, active, received_at, False)
     return Ignored(f"tasmota {prefix}/{kind[:20]} carries no reading")
+
+
+def _sensor(
+    identity: VendorIdentity, body: dict[str, Any], received_at: float, limits: DecodeLimits
+) -> DecodeResult:
+    climate = _climate_object(body)
+    if INPUT_KEY not in body and climate is None:
+        return Ignored(f"tasmota SENSOR without {INPUT_KEY} or a temperature ({len(body)} keys)")
+    ts, from_payload = _event_time(body.get("Time"), received_at, limits)
+    readings: list[RawReading] = []
+    if INPUT_KEY in body:
+        active = _switch_state(INPUT_KEY, body[INPUT_KEY])
+        readings.append(RawReading(Stream.MOTION, ts, {"motion": active}))
+    if climate is not None:
+        name, values = climate
+        unit = body.get("TempUnit", "C")
+        if unit not in ("C", "F"):
+            invalid("TempUnit", "expected C|F")
+        reading = as_number(f"{name}.Temperature", values["Temperature"], -200.0, 400.0)
+        celsius = (reading - 32.0) * 5.0 / 9.0 if unit == "F" else reading
+        celsius = as_number(f"{name}.Temperature", celsius, TEMPERATURE_MIN_C, TEMPERATURE_MAX_C)
+        readings.append(RawReading(Stream.TEMPERATURE, ts, {"celsius": celsius}))
+        if values.get("Humidity") is not None:
+            humidity = as_number(f"{name}.Humidity", values["Humidity"], 0, 100)
+            readings.append(RawReading(Stream.HUMIDITY, ts, {"percent": humidity}))
+    return Decoded(identity, readings, SOURCE, from_payload)
+
+
+def _climate_object(body: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """The first sensor object reporting a temperature (Tasmota names it by the chip)."""
+    for name, value in body.items():
+        if type(value) is dict and value.get("Temperature") is not None:
+            return name[:40], value
+    return None
 
 
 def _input(identity: VendorIdentity, active: bool, ts: float, from_payload: bool) -> Decoded:

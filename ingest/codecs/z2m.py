@@ -12,6 +12,13 @@ and "Device availability"):
 - `last_seen` is ISO 8601 (`ISO_8601`: UTC with `Z`; `ISO_8601_local`: with offset)
   or epoch milliseconds (`epoch`), depending on `advanced.last_seen`.
 - A value z2m does not know yet is published as null.
+- Hazard detectors (zigbee-herdsman-converters' IAS zone converters `ias_smoke_alarm_1`,
+  `ias_gas_alarm_1`, `ias_carbon_monoxide_alarm_1`, `ias_water_leak_alarm_1`; Heiman
+  HS1SA / HS1CG / HS3CG, Tuya smoke detectors, Aqara SJCGQ11LM) publish `smoke`, `gas`,
+  `carbon_monoxide`, `water_leak` as booleans, with `tamper`, `battery_low` and, where
+  the zone reports it, `test` (the detector's own test button is held). Tuya's own
+  models report `battery_state` (`low` / `middle` / `high`) instead of `battery_low`.
+- Temperature sensors (Aqara WSDCGQ11LM) publish `temperature` in °C and `humidity` in %.
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ from typing import Any
 from eldercare.domain import FieldValue, Stream
 from ingest.codecs.common import (
     MAX_EPOCH_S,
+    TEMPERATURE_MAX_C,
+    TEMPERATURE_MIN_C,
     Invalid,
     as_bool,
     as_int,
@@ -48,6 +57,16 @@ _COMMAND_LEVELS = frozenset(("set", "get"))
 # Keys that carry no reading but are expected in state messages; they do not count
 # as unknown.
 _QUIET_KEYS = frozenset(("last_seen", "elapsed"))
+# z2m key → the hazard stream it is the alarm flag of (the field has the same name).
+_HAZARD_KEYS = {
+    "smoke": Stream.SMOKE,
+    "gas": Stream.GAS,
+    "carbon_monoxide": Stream.CARBON_MONOXIDE,
+    "water_leak": Stream.WATER_LEAK,
+}
+# Streams whose detectors have a test button, reported as `test` in the same message.
+_TESTABLE = frozenset((Stream.SMOKE, Stream.GAS, Stream.CARBON_MONOXIDE))
+_TUYA_BATTERY_STATES = {"low": True, "middle": False, "high": False}
 
 
 def decode_z2m(
@@ -102,6 +121,9 @@ def _state(
     ts, from_payload = _event_time(body.get("last_seen"), received_at, limits)
     readings: list[RawReading] = []
     vitals: dict[str, FieldValue] = {}
+    battery: dict[str, FieldValue] = {}  # `battery` and `battery_low` are one reading
+    hazards: list[RawReading] = []
+    test: bool | None = None
     unknown = 0
     other_actions = 0
     for key, value in body.items():
@@ -126,8 +148,23 @@ def _state(
             else:
                 other_actions += 1  # button clicks etc.: nothing this platform watches
         elif key == "battery":
-            percent = as_number(key, value, 0, 100)
-            readings.append(RawReading(Stream.BATTERY, ts, {"percent": percent}))
+            battery["percent"] = as_number(key, value, 0, 100)
+        elif key == "battery_low":
+            battery["low"] = as_bool(key, value)
+        elif key == "battery_state":
+            if type(value) is not str or value not in _TUYA_BATTERY_STATES:
+                invalid(key, "expected low|middle|high")
+            battery["low"] = _TUYA_BATTERY_STATES[value]
+        elif key in _HAZARD_KEYS:
+            hazards.append(RawReading(_HAZARD_KEYS[key], ts, {key: as_bool(key, value)}))
+        elif key == "test":
+            test = as_bool(key, value)
+        elif key == "temperature":
+            celsius = as_number(key, value, TEMPERATURE_MIN_C, TEMPERATURE_MAX_C)
+            readings.append(RawReading(Stream.TEMPERATURE, ts, {"celsius": celsius}))
+        elif key == "humidity":
+            humidity = as_number(key, value, 0, 100)
+            readings.append(RawReading(Stream.HUMIDITY, ts, {"percent": humidity}))
         elif key == "tamper":
             readings.append(RawReading(Stream.TAMPER, ts, {"tamper": as_bool(key, value)}))
         elif key == "linkquality":
@@ -141,6 +178,12 @@ def _state(
             unknown += 1
     if vitals:
         readings.append(RawReading(Stream.VITALS, ts, vitals))
+    if battery:
+        readings.append(RawReading(Stream.BATTERY, ts, battery))
+    for hazard in hazards:
+        if test is not None and hazard.stream in _TESTABLE:
+            hazard = RawReading(hazard.stream, ts, {**hazard.fields, "test": test})
+        readings.append(hazard)
     if not readings:
         return Ignored(f"no known keys ({unknown} unknown, {other_actions} other actions)")
     return Decoded(identity, readings, SOURCE, from_payload)

@@ -3,8 +3,8 @@ a real InfluxDB. An SOS appears in the console without a reload, the operator
 acknowledges and resolves it, the family portal shows it handled, in both languages.
 Screenshots of every page go to test-artifacts/ for a person to look at.
 
-Only `platform` changes when `eldercare run` wires ingest and detectors: the SOS
-will then be published over MQTT instead of handed to the pipeline.
+Only `platform` (tests/e2e/conftest.py) changes when `eldercare run` wires ingest and
+detectors: the SOS will then be published over MQTT instead of handed to the pipeline.
 """
 
 from __future__ import annotations
@@ -15,34 +15,28 @@ import secrets
 import threading
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from alerts.pipeline import AlertPipeline
 from eldercare.clock import WallClock
 from eldercare.domain import (
     AlertKind,
-    Reading,
     Severity,
-    Stream,
     Transition,
     TransitionAction,
 )
 from eldercare.influx import InfluxClient, point_for_reading
 from eldercare.settings import Settings
 from gateway.users import Role, create_user
+from tests.helpers.browser import Platform, open_page, recent_day
 from tests.helpers.gateway import (
     PASSWORD,
-    Gateway,
     build_gateway,
-    current_index,
     db_url,
     free_port,
     serve,
-    sos,
 )
 
 pytestmark = [
@@ -51,98 +45,7 @@ pytestmark = [
     pytest.mark.asyncio(loop_scope="session"),
 ]
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
-
-@dataclass
-class Platform:
-    url: str
-    gateway: Gateway
-    pipeline: AlertPipeline
-
-    async def raise_sos(self, site: str, resident: str, room: str = "bedroom") -> None:
-        await self.pipeline.handle_transitions([sos(site, resident, time.time(), room)])
-
-
-def _recent_day(now: float) -> list[Reading]:
-    def r(device: str, stream: Stream, ago_min: float, room: str, **fields: Any) -> Reading:
-        return Reading("hh-401", device, stream, now - ago_min * 60, fields, room_id=room)
-
-    readings = [
-        r("hh401-bed", Stream.OCCUPANCY, 600, "bedroom", occupied=False),
-        r("hh401-door", Stream.CONTACT, 300, "entrance", open=True),
-        r("hh401-door", Stream.CONTACT, 200, "entrance", open=True),
-    ]
-    for ago in (590, 560, 480, 240, 200, 150, 60, 12):
-        readings.append(r("hh401-pir-k", Stream.MOTION, ago, "kitchen", motion=True))
-    for ago in (650, 540, 190, 90, 30):
-        readings.append(r("hh401-pir-bed", Stream.MOTION, ago, "bedroom", motion=True))
-    readings.append(r("hh401-pir-b", Stream.MOTION, 100, "bathroom", motion=True))
-    return readings
-
-
-@pytest.fixture
-async def platform(tmp_path: Path, influx_url: str) -> AsyncIterator[Platform]:
-    db = f"gw_{secrets.token_hex(4)}"
-    influx = InfluxClient(influx_url)
-    await influx.query(f'CREATE DATABASE "{db}"')
-    await influx.write([point_for_reading(x) for x in _recent_day(time.time())], db)
-    clock = WallClock()
-    settings = Settings(
-        run_dir=tmp_path / "run",
-        database_url=db_url(tmp_path),
-        influx_url=influx_url,
-        influx_db=db,
-    )
-    gateway = await build_gateway(settings, clock, influx=influx)
-    pipeline = AlertPipeline(
-        gateway.store, lambda: current_index(gateway.index), clock, public_url="http://x"
-    )
-    async with serve(gateway.app) as url:
-        yield Platform(url, gateway, pipeline)
-    await influx.query(f'DROP DATABASE "{db}"')
-    await influx.aclose()
-    await gateway.engine.dispose()  # type: ignore[attr-defined]
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        await b.close()
-
-
-async def _page(browser: Any, base: str, username: str, lang: str, **ctx: Any) -> Any:
-    context = await browser.new_context(
-        locale=lang, base_url=base, timezone_id="Asia/Shanghai", **ctx
-    )
-    # The first visit's language; a switch on the page is then remembered.
-    await context.add_init_script(
-        "if (!localStorage.getItem('eldercare.lang')) "
-        f"localStorage.setItem('eldercare.lang', '{lang}')"
-    )
-    page = await context.new_page()
-    page.set_default_timeout(5000)
-    page.on("pageerror", lambda exc: print("page error:", exc))
-    page.on("console", lambda msg: print("console:", msg.text) if msg.type == "error" else None)
-    await page.goto("/login")
-    await page.fill("#username", username)
-    await page.fill("#password", PASSWORD)
-    await page.click("button[type=submit]")
-    return page
 
 
 async def _shot(page: Any, name: str) -> None:
@@ -161,7 +64,7 @@ async def sos_scenario(platform: Any, browser: Any, shots: str) -> None:
     (empty: take them)."""
     from playwright.async_api import expect
 
-    console = await _page(
+    console = await open_page(
         browser, platform.url, "op-bincheng", "zh-CN", viewport={"width": 1440, "height": 900}
     )
     await console.wait_for_url("**/console")
@@ -200,7 +103,7 @@ async def sos_scenario(platform: Any, browser: Any, shots: str) -> None:
     if not shots:
         await _shot(console, "console-zh-resolved")
 
-    family = await _page(
+    family = await open_page(
         browser,
         platform.url,
         "family-zhang",
@@ -219,7 +122,7 @@ async def sos_scenario(platform: Any, browser: Any, shots: str) -> None:
     if not shots:
         await _shot(family, "family-zh")
 
-    family_en = await _page(
+    family_en = await open_page(
         browser,
         platform.url,
         "family-zhang",
@@ -239,7 +142,7 @@ async def test_console_in_english_and_the_other_pages(platform: Platform, browse
 
     await platform.raise_sos("hh-401", "zhang-xiuying")
     await platform.raise_sos("yiyang", "sun-lan", "r301")
-    page = await _page(
+    page = await open_page(
         browser, platform.url, "op-bincheng", "en", viewport={"width": 1440, "height": 900}
     )
     await page.wait_for_url("**/console")
@@ -313,7 +216,7 @@ async def test_family_declares_away_and_the_operator_sees_and_withdraws_it(
     it on the resident card of an alert and withdraws it; the portal offers the form again."""
     from playwright.async_api import expect
 
-    family = await _page(browser, platform.url, "family-zhang", "zh-CN")
+    family = await open_page(browser, platform.url, "family-zhang", "zh-CN")
     await family.wait_for_url("**/family")
     await expect(family.locator("#away-form")).to_be_visible()
     await expect(family.locator("#away-explain")).to_contain_text("外出未归")
@@ -329,7 +232,7 @@ async def test_family_declares_away_and_the_operator_sees_and_withdraws_it(
     await _shot(family, "family-away-zh")
 
     await platform.raise_sos("hh-401", "zhang-xiuying")
-    page = await _page(
+    page = await open_page(
         browser, platform.url, "op-bincheng", "en", viewport={"width": 1440, "height": 900}
     )
     await page.wait_for_url("**/console")
@@ -353,7 +256,7 @@ async def test_lost_stream_is_impossible_to_miss(tmp_path: Path, browser: Any) -
     gateway = await build_gateway(settings, WallClock())
     port = free_port()
     async with serve(gateway.app, port) as url:
-        page = await _page(
+        page = await open_page(
             browser, url, "op-bincheng", "en", viewport={"width": 1440, "height": 900}
         )
         await page.wait_for_url("**/console")
@@ -425,13 +328,13 @@ async def mqtt_platform(settings: Settings) -> AsyncIterator[MqttPlatform]:
     )
     influx = InfluxClient(cfg.influx_url)
     await influx.query(f'CREATE DATABASE "{db}"')
-    await influx.write([point_for_reading(x) for x in _recent_day(time.time())], db)
+    await influx.write([point_for_reading(x) for x in recent_day(time.time())], db)
     platform = await build_platform(cfg)
     sessions = platform.parts.sessions
     await registry_store.apply_document(sessions, RegistryDocument.model_validate(REGISTRY))
     for username, role, scope, residents in [
         ("op-bincheng", Role.OPERATOR, "滨州市/滨城区", None),
-        ("family-zhang", Role.FAMILY, None, ["zhang-xiuying"]),
+        ("family-zhang", Role.FAMILY, None, ["hh-401/zhang-xiuying"]),
     ]:
         await create_user(
             sessions,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from email.header import decode_header, make_header
 from email.message import Message
@@ -35,6 +36,7 @@ def free_port() -> int:
 class Received:
     path: str
     doc: dict[str, Any]
+    at: float = field(default_factory=time.time)  # wall time of arrival
 
 
 @dataclass

@@ -14,6 +14,14 @@ from tests.helpers.detectors import home_site, local_ts, reading
 
 TZ = "Europe/Berlin"
 WEARABLE = {"id": "pendant-1", "kind": "wearable", "report_interval_s": 60}
+HAZARD_DEVICES = [
+    {"id": "smoke-1", "kind": "smoke_alarm", "room": "kitchen"},
+    {"id": "gas-1", "kind": "gas_alarm", "room": "kitchen"},
+    {"id": "co-1", "kind": "co_alarm", "room": "living"},
+    {"id": "leak-1", "kind": "water_leak", "room": "bathroom"},
+    {"id": "th-living", "kind": "climate", "room": "living"},
+    {"id": "th-bed", "kind": "climate", "room": "bedroom"},
+]
 
 
 def scripted_site() -> Site:
@@ -21,7 +29,8 @@ def scripted_site() -> Site:
 
     # A short baseline so that routine_deviation judges within the scripted days.
     overrides = {"routine_deviation": {"baseline_days": 3}}
-    return home_site(TZ, devices=[*HOME_DEVICES, WEARABLE], resident_overrides=overrides)
+    devices = [*HOME_DEVICES, WEARABLE, *HAZARD_DEVICES]
+    return home_site(TZ, devices=devices, resident_overrides=overrides)
 
 
 def _accel(site: Site, ts: float, lying: bool, impact: bool = False) -> Reading:
@@ -58,6 +67,20 @@ def scripted_day(site: Site) -> list[Reading]:
     at(62, "radar-1", Stream.FALL, status="maybe_fall")
     at(70, "radar-1", Stream.FALL, status="fall")
     at(80, "radar-1", Stream.FALL, status="none")
+    # Hazards: a hot living room from 21:03 (heat at 23:03), a cold bedroom from 22:05
+    # (cold at 23:05), smoke twice (clear between), gas, CO and a leak.
+    at(3, "th-living", Stream.TEMPERATURE, celsius=31.0)
+    at(65, "th-bed", Stream.TEMPERATURE, celsius=15.0)
+    at(100, "smoke-1", Stream.SMOKE, smoke=True)
+    at(101, "gas-1", Stream.GAS, gas=True)
+    at(102, "co-1", Stream.CARBON_MONOXIDE, carbon_monoxide=True)
+    at(103, "leak-1", Stream.WATER_LEAK, water_leak=True)
+    at(110, "smoke-1", Stream.SMOKE, smoke=False)
+    at(120, "smoke-1", Stream.SMOKE, smoke=True)
+    at(130, "smoke-1", Stream.SMOKE, smoke=False)
+    at(131, "gas-1", Stream.GAS, gas=False)
+    at(132, "co-1", Stream.CARBON_MONOXIDE, carbon_monoxide=False)
+    at(133, "leak-1", Stream.WATER_LEAK, water_leak=False)
     at(150, "door-front", Stream.CONTACT, open=True)  # 23:30 out at night
     at(151, "door-front", Stream.CONTACT, open=False)
     at(200, "door-front", Stream.AVAILABILITY, online=False)
@@ -66,6 +89,8 @@ def scripted_day(site: Site) -> list[Reading]:
     at(400, "pir-kitchen", Stream.MOTION, motion=True)
     at(401, "bed-1", Stream.BATTERY, percent=25.0)
     at(402, "door-front", Stream.TAMPER, tamper=False)
+    at(405, "th-living", Stream.TEMPERATURE, celsius=25.0)
+    at(406, "th-bed", Stream.TEMPERATURE, celsius=20.0)
     at(600, "pir-living", Stream.MOTION, motion=True)
     at(900, "pir-bed", Stream.MOTION, motion=True)
     # Next day: out at 13:10 and not back by night (not_returned), back at 23:00.

@@ -112,3 +112,33 @@ def replay(
 
 def kinds_actions(transitions: Sequence[Transition]) -> list[tuple[str, str]]:
     return [(t.kind.value, t.action.value) for t in transitions]
+
+
+# A home with two bed mats, a bedroom and a kitchen PIR, an armchair seat mat, a presence
+# radar and a front door: the occupancy tests' home (beds, seats, radars as evidence).
+OCCUPANCY_TZ = "Europe/Amsterdam"
+OCCUPANCY_DEVICES: list[dict[str, Any]] = [
+    {"id": "mat-left", "kind": "bed", "room": "bedroom"},
+    {"id": "mat-right", "kind": "bed", "room": "bedroom"},
+    {"id": "pir-bed", "kind": "motion", "room": "bedroom"},
+    {"id": "pir-kitchen", "kind": "motion", "room": "kitchen"},
+    {"id": "armchair", "kind": "seat", "room": "living"},
+    {"id": "radar-living", "kind": "presence", "room": "living"},
+    {"id": "door-front", "kind": "door", "room": "entrance", "outer_door": True},
+]
+
+
+def occupancy_home() -> Site:
+    """The occupancy home with one resident."""
+    return home_site(OCCUPANCY_TZ, devices=OCCUPANCY_DEVICES)
+
+
+def occupancy_couple() -> Site:
+    """The occupancy home with two residents."""
+    site = occupancy_home()
+    doc = site.model_dump()
+    doc["residents"] = [
+        {"id": "res-1", "name": "Zhang", "room": "bedroom"},
+        {"id": "res-2", "name": "Li", "room": "bedroom"},
+    ]
+    return Site.model_validate(doc)

@@ -152,12 +152,14 @@ async def build_gateway(
     influx: InfluxQuery | None = None,
     hub_poll_s: float = 0.1,
     with_accounts: bool = True,
+    registry: dict[str, object] | None = None,
 ) -> Gateway:
     engine = create_engine(settings.database_url)
     async with engine.begin() as conn:
         await conn.run_sync(Base.metadata.create_all)
     sessions = session_factory(engine)
-    await registry_store.apply_document(sessions, RegistryDocument.model_validate(REGISTRY))
+    document = RegistryDocument.model_validate(registry or REGISTRY)
+    await registry_store.apply_document(sessions, document)
     index = CachedStoreIndex(sessions, check_every_s=0.0)
     await index.refresh()
     store = AlertStore(engine)
@@ -177,7 +179,7 @@ async def build_gateway(
         ("op-bincheng", Role.OPERATOR, BINCHENG, None),
         ("op-zhanhua", Role.OPERATOR, ZHANHUA, None),
         ("sup-bincheng", Role.SUPERVISOR, BINCHENG, None),
-        ("family-zhang", Role.FAMILY, None, ["zhang-xiuying"]),
+        ("family-zhang", Role.FAMILY, None, ["hh-401/zhang-xiuying"]),
     ]
     for username, role, scope, residents in accounts if with_accounts else []:
         await create_user(

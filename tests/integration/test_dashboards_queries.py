@@ -33,6 +33,7 @@ from device_sim.device import Impairments
 from device_sim.population import registry_document
 from device_sim.publisher import BrokerConfig, MqttPublisher
 from device_sim.runner import run
+from device_sim.scenarios import parse_specs
 from device_sim.simulation import SimConfig, Simulation
 from eldercare.domain import DEFAULT_SEVERITY, AlertKind
 from eldercare.influx import InfluxClient, encode_line, quote_ident, ts_to_ns
@@ -78,6 +79,7 @@ def _simulation() -> Simulation:
             institution_floors=2,
             rooms_per_floor=2,
             incidents_per_hour=0.5,
+            scenarios=tuple(parse_specs("kitchen_fire_smoke")),  # the hazards panel
         )
     )
 
@@ -194,6 +196,7 @@ async def filled(
         influx_url=url,
         influx_db=db,
         database_url=f"sqlite+aiosqlite:///{tmp}/eldercare.db",
+        ingest_site_limits=False,  # a simulated day replayed at once
     )
     client = InfluxClient(url)
     await client.query(f"CREATE DATABASE {quote_ident(db)}")

@@ -53,6 +53,7 @@ async def test_broker_restart_reconnects_and_loses_nothing(
         influx_url=influx_url,
         influx_db=db,
         database_url=f"sqlite+aiosqlite:///{tmp_path}/eldercare.db",
+        ingest_site_limits=False,  # one site's thousands of readings at once, by design
     )
     await recreate_db(influx_url, db)
     index = registry_index(site=site)

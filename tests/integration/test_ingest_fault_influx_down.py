@@ -97,6 +97,7 @@ async def _stream_into_ingest(
         influx_url=services.influxdb.url,
         influx_db=db,
         database_url=f"sqlite+aiosqlite:///{tmp_path}/eldercare.db",
+        ingest_site_limits=False,  # one site's thousands of readings at once, by design
     )
     await recreate_db(services.influxdb.url, db)
     sink = RecordingSink()

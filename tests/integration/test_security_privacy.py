@@ -313,15 +313,15 @@ async def test_erasure_reaches_gateway_accounts_audit_and_detector_snapshots(
     family = users.Role.FAMILY
     mei = await users.create_user(
         sessions, username="wang-mei", role=family, password="pw-123456789",
-        now=NOW, residents=["wang"], display_name="王梅",
+        now=NOW, residents=["care-1/wang"], display_name="王梅",
     )  # fmt: skip
     both = await users.create_user(
         sessions, username="li-gang", role=family, password="pw-123456789",
-        now=NOW, residents=["wang", "li"],
+        now=NOW, residents=["care-1/wang", "care-1/li"],
     )  # fmt: skip
     await users.create_user(
         sessions, username="li-only", role=family, password="pw-123456789",
-        now=NOW, residents=["li"],
+        now=NOW, residents=["care-1/li"],
     )  # fmt: skip
     await issue_token(sessions, mei, kind="bearer", now=NOW)
     for who, rid, path in (
@@ -366,8 +366,8 @@ async def test_erasure_reaches_gateway_accounts_audit_and_detector_snapshots(
             s.detector: s.state for s in (await session.scalars(select(DetectorSnapshot))).all()
         }
     assert set(accounts) == {"li-gang", "li-only"}
-    assert accounts["li-gang"].residents == ["li"]
-    assert accounts["li-only"].residents == ["li"]
+    assert accounts["li-gang"].residents == ["care-1/li"]
+    assert accounts["li-only"].residents == ["care-1/li"]
     assert Role(accounts["li-gang"].role) is Role.FAMILY
     assert tokens == []
     assert prefs == {both.id: {"nickname": ERASED}}

@@ -243,10 +243,12 @@ def test_payload_shapes() -> None:
                 assert doc["action"] == "emergency"
     assert {"motion", "contact", "occupancy", "presence", "fall", "heartbeat", "battery",
             "link", "accel"} <= streams  # fmt: skip
-    # z2m availability has no time of its own: sent live only (3 homes x 10 z2m devices).
-    assert z2m_availability == 30
+    # z2m availability has no time of its own: sent live only (3 homes x 14 z2m devices:
+    # 10 for activity and safety, 4 hazard detectors).
+    assert z2m_availability == 42
     assert {"occupancy", "contact", "presence", "fall_down_status", "battery", "linkquality",
-            "last_seen", "tamper"} <= z2m_keys  # fmt: skip
+            "last_seen", "tamper", "smoke", "gas", "water_leak", "temperature",
+            "battery_low"} <= z2m_keys  # fmt: skip
 
 
 def test_a_cut_connection_leaves_the_last_will(mqtt_addr: tuple[str, int]) -> None:

@@ -4,6 +4,7 @@ one channel's outage, a thousand alerts at once."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from alerts.policy import EscalationPolicy, PolicySet
 from alerts.store import AlertFilter, AlertStore, init_store
@@ -202,32 +203,29 @@ async def test_bench_command_measures_a_real_run() -> None:
     assert figures["sent_logged"] == 25 and figures["total_s"] > 0
 
 
-class _BrokenOnce:
-    """A recorder that fails once: a stage error after the batch was stored."""
-
-    def __init__(self) -> None:
-        self.failed = False
-
-    async def record(self, events: object) -> None:
-        if not self.failed:
-            self.failed = True
-            raise RuntimeError("recorder bug")
-
-
 async def test_alert_stored_before_a_stage_failed_still_escalates(
-    store: AlertStore, http_receiver: HttpReceiver
+    store: AlertStore, http_receiver: HttpReceiver, monkeypatch: Any
 ) -> None:
-    import pytest
-
+    """A stage fails after the batch was stored: the pipeline retries the batch (which
+    only merges into the stored alert), and the tick starts the escalation it missed."""
     rx = http_receiver
     clock = FakeClock(T0)
     pipeline, service = make_pipeline(
-        store, registry([]), clock, policies([rx.url("centre")]), recorder=_BrokenOnce()
+        store, registry([]), clock, policies([rx.url("centre")]), store_retry_s=(0.01, 0.01)
     )
-    with pytest.raises(RuntimeError):
-        await pipeline.handle_transitions([transition(AlertKind.SOS, T0)])
-    # Ingest did not get its acknowledgement, so the broker redelivers: it only merges.
+    real_start = store.start_escalations
+    failures: list[int] = []
+
+    async def fail_once(*args: Any, **kwargs: Any) -> None:
+        if not failures:
+            failures.append(1)
+            raise RuntimeError("stage failed after the store write")
+        await real_start(*args, **kwargs)
+
+    monkeypatch.setattr(store, "start_escalations", fail_once)
     await pipeline.handle_transitions([transition(AlertKind.SOS, T0)])
+    assert failures == [1] and pipeline.availability.available
+    monkeypatch.setattr(store, "start_escalations", real_start)
     assert len(await service.list_alerts()) == 1
     report = await pipeline.tick()
     assert report.rescheduled == 1

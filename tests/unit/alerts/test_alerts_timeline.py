@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alerts.store import AlertStore
 from eldercare.clock import FakeClock
-from eldercare.domain import AlertKind
+from eldercare.domain import AlertKind, TransitionAction
 from tests.helpers.alerts import (
     PUBLIC_URL,
     T0,
@@ -92,8 +92,12 @@ async def test_acknowledgement_stops_escalation(
     state = await store.escalation_state(1)
     assert state is not None and not state.active
 
-    # A repeated trigger merges into the acknowledged alert and pages nobody.
-    await pipeline.handle_transitions([transition(AlertKind.FALL, T0 + 3601)])
+    # A repeated trigger of the same fall (the detector's update) merges into the
+    # acknowledged alert and pages nobody; a new fall would re-raise it
+    # (tests/test_alerts_re_raise.py).
+    await pipeline.handle_transitions(
+        [transition(AlertKind.FALL, T0 + 3601, TransitionAction.UPDATE)]
+    )
     await pipeline.tick()
     assert len(await service.list_alerts()) == 1
     assert len(rx.to("centre")) == 1

@@ -42,6 +42,12 @@ PROBES: dict[Stream, list[dict[str, FieldValue]]] = {
     Stream.AVAILABILITY: [{"online": False}, {"online": True}],
     Stream.FLUSH: [{"flushed": True}],
     Stream.POWER: [{"watts": 900.0}, {"watts": 0.0}],
+    Stream.SMOKE: [{"smoke": True}, {"smoke": False}],
+    Stream.GAS: [{"gas": True}, {"gas": False}],
+    Stream.CARBON_MONOXIDE: [{"carbon_monoxide": True}, {"carbon_monoxide": False}],
+    Stream.WATER_LEAK: [{"water_leak": True}, {"water_leak": False}],
+    Stream.TEMPERATURE: [{"celsius": 35.0}, {"celsius": 10.0}],
+    Stream.HUMIDITY: [{"percent": 90.0}],
     Stream.ACCEL: [],  # only the wearable detector reads it, and it declares no streams
 }
 RULES = sorted(n for n in CATALOGUE if n != "wearable_fall")

@@ -41,6 +41,7 @@ def _bed_exit(tz: str, day: tuple[int, int, int], hour: int, minute: int, out_mi
     readings = [
         reading(site, "bed-1", Stream.OCCUPANCY, left - 3600, occupied=True),
         reading(site, "bed-1", Stream.OCCUPANCY, left, occupied=False),
+        reading(site, "pir-living", Stream.MOTION, left + 20, motion=True),  # up and about
         reading(site, "bed-1", Stream.OCCUPANCY, left + out_minutes * 60, occupied=True),
     ]
     return replay(rule, readings, left + 6 * 3600), left
@@ -95,6 +96,7 @@ def test_night_window_is_local_to_the_site() -> None:
         rs = [
             reading(site, "bed-1", Stream.OCCUPANCY, instant - 60, occupied=True),
             reading(site, "bed-1", Stream.OCCUPANCY, instant, occupied=False),
+            reading(site, "pir-living", Stream.MOTION, instant + 20, motion=True),
         ]
         results[tz] = replay(rule, rs, instant + 45 * 60)
     assert len(results[SH]) == 1 and results[BERLIN] == []
@@ -107,6 +109,7 @@ def test_bed_exit_threshold_overridable_per_resident() -> None:
     rs = [
         reading(site, "bed-1", Stream.OCCUPANCY, left - 60, occupied=True),
         reading(site, "bed-1", Stream.OCCUPANCY, left, occupied=False),
+        reading(site, "pir-living", Stream.MOTION, left + 20, motion=True),
     ]
     out = replay(rule, rs, left + 11 * 60)
     assert [t.ts - left for t in out] == [600]

@@ -23,6 +23,7 @@ from tests.unit.detectors.test_wearable_fall_signals import Signal, batches
 
 SH = "Asia/Shanghai"
 RAISE, CLEAR = TransitionAction.RAISE, TransitionAction.CLEAR
+UPDATE = TransitionAction.UPDATE
 
 
 class Collector:
@@ -86,15 +87,19 @@ async def test_late_reading_applied_at_site_time_too_old_left_out() -> None:
     await rt.handle_readings([reading(site, "pir-bath", Stream.MOTION, t + 40, motion=True)])
     await rt.advance_to(t + 600)
     assert sink.of(AlertKind.FALL) == []
-    # An SOS pressed 500 s before the site's clock is raised, stamped with the site's time;
-    # one 1000 s old (beyond the duplicate memory) is left out.
+    # A late SOS is raised, stamped with the site's time: even one 1000 s old (beyond the
+    # duplicate memory), which an ordinary reading would not be (tests/test_late_emergencies).
     sink2 = Collector()
     rt2 = _runtime(sink2, site, dedupe_s=900)
     await rt2.handle_readings([reading(site, "pir-living", Stream.MOTION, t + 2000, motion=True)])
     await rt2.handle_readings([reading(site, "sos-1", Stream.SOS, t + 1000, pressed=True)])
     await rt2.handle_readings([reading(site, "sos-1", Stream.SOS, t + 1500, pressed=True)])
-    assert sink2.of(AlertKind.SOS) == [(RAISE, t + 2000)]
+    assert sink2.of(AlertKind.SOS) == [(RAISE, t + 2000), (UPDATE, t + 2000)]
     assert sink2.transitions[0].evidence[0].ts == t + 2000
+    assert [x.details.get("late_s") for x in sink2.transitions] == [1000, 500]
+    # An ordinary reading that old is still left out.
+    await rt2.handle_readings([reading(site, "pir-bath", Stream.MOTION, t + 1000, motion=True)])
+    assert len(sink2.transitions) == 2
 
 
 async def test_silent_site_judged_against_global_watermark() -> None:
@@ -186,12 +191,12 @@ async def test_registry_change_rebuilds_and_keeps_open_conditions() -> None:
     holder = {"index": _index(site)}
     rt = DetectorRuntime(lambda: holder["index"], sink, clock_mode="event")
     rs, t = _night_exit(site)
-    await rt.handle_readings(rs[:2])
+    await rt.handle_readings(rs[:3])
     await rt.advance_to(t + 1800)
     assert sink.of(AlertKind.BED_EXIT_NO_RETURN) == [(RAISE, t + 1800)]
     edited = home_site(SH, site_overrides={"bathroom_too_long": {"day_minutes": 30}})
     holder["index"] = _index(edited)
-    await rt.handle_readings(rs[2:])
+    await rt.handle_readings(rs[3:])
     assert rt.sites[site.id].site == edited
     assert sink.of(AlertKind.BED_EXIT_NO_RETURN) == [(RAISE, t + 1800), (CLEAR, t + 2700)]
 
@@ -202,10 +207,10 @@ async def test_invalid_overrides_keep_the_previous_detectors() -> None:
     holder = {"index": _index(site)}
     rt = DetectorRuntime(lambda: holder["index"], sink, clock_mode="event")
     rs, t = _night_exit(site)
-    await rt.handle_readings(rs[:2])
+    await rt.handle_readings(rs[:3])
     bad = home_site(SH, site_overrides={"bed_exit_no_return": {"minutes": -5}})
     holder["index"] = _index(bad)
-    await rt.handle_readings(rs[2:])
+    await rt.handle_readings(rs[3:])
     assert sink.of(AlertKind.BED_EXIT_NO_RETURN) == [(RAISE, t + 1800), (CLEAR, t + 2700)]
 
 
@@ -230,6 +235,25 @@ async def test_restart_resumes_open_condition_without_reraising(tmp_path: Path) 
     await rt2.stop()
     assert sink2.of(AlertKind.BED_EXIT_NO_RETURN) == [(CLEAR, t + 2700)]
     await engine.dispose()
+
+
+async def test_restore_site_builds_it_now_and_its_timers_fire_without_a_reading() -> None:
+    site = home_site(SH)
+    rs, t = _night_exit(site)
+    rt1 = _runtime(Collector(), site)
+    await rt1.handle_readings(rs[:3])  # out of bed, seen in the kitchen
+    states = rt1.sites[site.id].snapshot()
+
+    sink = Collector()
+    rt2 = _runtime(sink, site)
+    assert rt2.restore_site(site.id, states)
+    assert site.id in rt2.sites
+    await rt2.advance_to(t + 1900)  # no reading for the site after the restore
+    assert sink.of(AlertKind.BED_EXIT_NO_RETURN) == [(RAISE, t + 1800)]
+    assert not rt2.restore_site("no-such-site", states)  # unknown: nothing kept
+    await rt2.advance_to(t + 2000)
+    assert sink.of(AlertKind.BED_EXIT_NO_RETURN) == [(RAISE, t + 1800)]
+    assert set(rt2.sites) == {site.id}
 
 
 async def test_snapshots_are_saved_in_chunks_with_readings_handled_between(
@@ -531,7 +555,7 @@ async def test_removed_site_clears_open_conditions_and_forgets_its_snapshots(
     rt = DetectorRuntime(lambda: holder["index"], sink, clock_mode="event", snapshot_store=store)
     await rt.start()
     rs, t = _night_exit(gone)
-    await rt.handle_readings(rs[:2])
+    await rt.handle_readings(rs[:3])
     await rt.advance_to(t + 1900)
     await rt.handle_readings([reading(kept, "pir-living-k", Stream.MOTION, t + 1900, motion=True)])
     assert sink.of(AlertKind.BED_EXIT_NO_RETURN) == [(RAISE, t + 1800)]
@@ -586,7 +610,7 @@ async def test_site_removed_while_down_is_cleared_from_its_snapshot(tmp_path: Pa
         snapshot_store=store,
     )
     await rt1.start()
-    await rt1.handle_readings(rs[:2])
+    await rt1.handle_readings(rs[:3])
     await rt1.advance_to(t + 1900)
     await rt1.stop()
     assert sink1.of(AlertKind.BED_EXIT_NO_RETURN) == [(RAISE, t + 1800)]
@@ -698,7 +722,7 @@ async def test_declared_absence_in_the_index_reaches_the_running_rule() -> None:
     holder["index"] = RegistryIndex(
         RegistryDocument(sites=[site]),
         version=2,
-        planned_absences={declared.resident_id: declared},
+        planned_absences={(declared.site_id, declared.resident_id): declared},
     )
     await rt.handle_readings(
         [reading(site, "sos-1", Stream.BATTERY, t + 6 * 3600 + 1, percent=90.0)]

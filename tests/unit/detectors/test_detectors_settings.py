@@ -21,6 +21,7 @@ def test_defaults_follow_the_architecture() -> None:
         "night_start": "22:00",
         "night_end": "06:00",
         "minutes": 30.0,
+        "unconfirmed_minutes": 60.0,
     }
     bathroom = s["bathroom_too_long"]
     assert isinstance(bathroom, BathroomSettings)

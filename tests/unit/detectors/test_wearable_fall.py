@@ -136,9 +136,51 @@ def test_fall_then_moving_about_on_the_floor_does_not_alarm() -> None:
 
 
 def test_soft_fall_below_the_impact_threshold_does_not_alarm_but_a_lower_setting_does() -> None:
-    sig = Signal().walk(10).fall(peak_g=1.7, lie_s=20)
+    """Before the wearer's upright is known (no walking seen yet), the plain rule."""
+    sig = Signal().still(5).fall(peak_g=1.7, lie_s=20)
     assert run(batches(sig)) == []
     assert len(raises(run(batches(sig), detector(impact_g=1.6)))) == 1
+
+
+def test_a_soft_fall_ending_lying_still_raises_once_her_upright_is_known() -> None:
+    """A peak just under 2 g, then lying still: a fall, once walking taught the upright."""
+    sig = Signal().walk(30).rotate(0.6, UPRIGHT, LYING).impact(1.8, LYING)
+    sig.still(20, LYING, noise=0.01)  # lying quite still (SisFall's soft falls: 0.01-0.03 g)
+    det = detector()
+    [raised] = raises(run(batches(sig), det))
+    assert raised.ts == pytest.approx(sig.marks["impact"])
+    assert raised.details["upright_after_deg"] >= 80
+    assert det.upright is not None and float(np.dot(det.upright, UPRIGHT)) > 0.95
+
+
+def test_a_soft_thump_sitting_down_is_not_a_soft_fall() -> None:
+    """Dropping into a chair ends upright-ish, not lying: no soft fall."""
+    sig = Signal().walk(30).still(1).sit_down_hard(peak_g=1.8, sit_s=20)
+    assert run(batches(sig)) == []
+
+
+def test_rolling_over_in_bed_is_no_fall_once_her_upright_is_known() -> None:
+    """Lying on the back, a roll and a thump onto the side: she was not upright before."""
+    side = np.array([1.0, 0.0, 0.0])
+    sig = Signal().walk(30).rotate(3, UPRIGHT, LYING, magnitude=1.0).still(20, LYING)
+    sig.rotate(0.6, LYING, side).impact(3.0, side).still(20, side, noise=0.02)
+    assert run(batches(sig)) == []
+    # Without the learned upright the same roll looks like a fall (the old weakness).
+    plain = Signal().still(3, LYING).rotate(0.6, LYING, side).impact(3.0, side)
+    plain.still(20, side, noise=0.02)
+    assert len(raises(run(batches(plain)))) == 1
+
+
+def test_a_peak_at_the_sensor_range_counts_as_an_impact() -> None:
+    """A ±2 g sensor clips a hard fall's 4 g peak to 2 g: at its range is as good as higher."""
+    sig = Signal().still(5).fall(peak_g=4.0, lie_s=20)
+    clipped = np.clip(sig.samples, -2.0, 2.0)
+    readings = [
+        reading(sig.t(i), clipped[i : i + 50], sig.rate_hz) for i in range(0, len(clipped), 50)
+    ]
+    assert raises(run(readings, detector(impact_g=2.5))) == []  # range unknown: too weak
+    [raised] = raises(run(readings, detector(impact_g=2.5, sensor_range_g=2.0)))
+    assert raised.details["saturated"] is True
 
 
 @pytest.mark.parametrize("rate_hz", [25.0, 50.0, 100.0, 200.0])
@@ -261,3 +303,25 @@ def test_event_time_only_the_same_story_in_another_century() -> None:
 
 def _xyz(r: Reading) -> np.ndarray:
     return np.array([r.fields["x"], r.fields["y"], r.fields["z"]], dtype=float).T
+
+
+def test_a_second_fall_while_the_alarm_is_open_raises_again() -> None:
+    """She half gets up (hunched, never back within 30° of standing), moves about, and falls
+    again: a new event, although the first alarm never cleared."""
+    hunched = tilted(60)
+    on_side = np.array([1.0, 0.0, 0.0])
+    sig = Signal().walk(10).fall(lie_s=15).rotate(2.0, LYING, hunched, magnitude=1.0)
+    sig.walk(8, hunched)
+    first_impact = sig.marks["impact"]
+    sig.rotate(0.6, hunched, on_side).impact(4.0, on_side).still(20, on_side, noise=0.02)
+    out = run(batches(sig))
+    assert [t.action for t in out] == [TransitionAction.RAISE, TransitionAction.RAISE]
+    assert out[0].ts == pytest.approx(first_impact)
+    assert out[1].ts == pytest.approx(sig.marks["impact"])
+    assert out[1].details["falls_while_open"] == 2
+
+
+def test_a_second_thump_of_the_same_fall_does_not_raise_twice() -> None:
+    """Bouncing and a second impact without moving in between: one fall, one raise."""
+    sig = Signal().walk(10).fall(lie_s=5).impact(3.0, LYING).still(20, LYING, noise=0.02)
+    assert [t.action for t in run(batches(sig))] == [TransitionAction.RAISE]

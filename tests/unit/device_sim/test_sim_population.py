@@ -79,7 +79,9 @@ def test_formats_and_contacts() -> None:
         reg = site.to_registry()
         bound = {d.kind for d in reg.devices if d.vendor and d.vendor.z2m}
         assert bound == {DeviceKind.MOTION, DeviceKind.DOOR, DeviceKind.BED,
-                         DeviceKind.FALL_RADAR, DeviceKind.SOS_BUTTON}  # fmt: skip
+                         DeviceKind.FALL_RADAR, DeviceKind.SOS_BUTTON,
+                         DeviceKind.SMOKE_ALARM, DeviceKind.GAS_ALARM,
+                         DeviceKind.WATER_LEAK, DeviceKind.CLIMATE}  # fmt: skip
         gw = next(d for d in reg.devices if d.kind is DeviceKind.GATEWAY)
         assert gw.vendor is None  # the site heartbeat is always native
     mixed = _sites(fmt="mixed", homes=60, institutions=0)

@@ -78,7 +78,7 @@ async def test_declaration_survives_registry_apply_and_reaches_detectors_view(gw
     # Re-applying the registry YAML (an integrator's nightly sync) keeps it.
     await registry_store.apply_document(sessions, RegistryDocument.model_validate(REGISTRY))
     index = await registry_store.load_index(sessions)
-    assert index.planned_absences[RESIDENT].until == "2026-02-08T18:00"
+    assert index.planned_absences[("hh-401", RESIDENT)].until == "2026-02-08T18:00"
     # Detectors see it as the resident's override; the document (API, export) does not.
     seen = index.detector_site("hh-401")
     assert seen is not None and seen is index.detector_site("hh-401")
@@ -89,9 +89,9 @@ async def test_declaration_survives_registry_apply_and_reaches_detectors_view(gw
     assert plain is not None and "not_returned" not in plain.detectors
     assert index.detector_site("zh-12") is index.sites["zh-12"]
     # Withdrawn: gone, version bumped; a second withdrawal finds nothing.
-    assert await planned_absence.withdraw(sessions, RESIDENT, NOW + 60)
+    assert await planned_absence.withdraw(sessions, "hh-401", RESIDENT, NOW + 60)
     assert await registry_store.registry_version(sessions) == v0 + 2
-    assert not await planned_absence.withdraw(sessions, RESIDENT, NOW + 60)
+    assert not await planned_absence.withdraw(sessions, "hh-401", RESIDENT, NOW + 60)
     index = await registry_store.load_index(sessions)
     assert index.planned_absences == {} and index.detector_site("hh-401") is index.sites["hh-401"]
 
@@ -114,7 +114,7 @@ async def test_old_declarations_are_pruned_on_the_next_change(gw) -> None:
         now=later,
     )
     index = await registry_store.load_index(gateway.sessions)
-    assert set(index.planned_absences) == {"liu-jianguo"}
+    assert set(index.planned_absences) == {("zh-12", "liu-jianguo")}
 
 
 async def test_family_declares_for_her_mother_only(gw) -> None:
@@ -143,7 +143,9 @@ async def test_family_declares_for_her_mother_only(gw) -> None:
         "/api/residents/liu-jianguo/away", headers=family, json={"until": "2026-02-08T18:00"}
     )
     assert other.status_code == 404
-    assert "liu-jianguo" not in (await registry_store.load_index(gateway.sessions)).planned_absences
+    assert ("zh-12", "liu-jianguo") not in (
+        await registry_store.load_index(gateway.sessions)
+    ).planned_absences
     # Past, too far, malformed: refused with the reason.
     for until, why in (
         ("2026-02-01T18:00", "already past"),

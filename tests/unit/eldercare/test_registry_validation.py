@@ -131,6 +131,13 @@ def test_unknown_time_zone() -> None:
     assert problems(text) == ["t.yaml:4: sites[s1].timezone: unknown time zone 'Mars/Olympus'"]
 
 
+def test_an_infinite_detector_override_is_refused() -> None:
+    # YAML reads .inf, but a dumped registry could not carry it back (found by the fuzz test).
+    text = SITE + "    detectors: {bathroom_too_long: {night_minutes: .inf}}\n"
+    [problem] = problems(text)
+    assert problem.endswith("bathroom_too_long.night_minutes: inf is not a finite number")
+
+
 def test_unquoted_phone_number_gets_a_hint() -> None:
     text = SITE + "    residents: [{id: r1, name: 王, phone: 13800000000}]\n"
     assert problems(text) == [

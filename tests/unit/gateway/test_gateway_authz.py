@@ -132,10 +132,12 @@ async def test_family_sees_only_linked_resident(gw) -> None:
     admin = await login(client, "admin1")
     all_ids = await _alert_ids(client, admin)
     assert (await client.get(f"/api/alerts/{all_ids['zh-12']}", headers=family)).status_code == 404
-    # Families read; they do not handle alerts or browse the registry.
+    # Families read; they do not handle alerts or browse the registry, and are not told
+    # those exist (404, never 403, as the gateway's README promises).
     resp = await client.post(f"/api/alerts/{all_ids['hh-401']}/acknowledge", headers=family)
-    assert resp.status_code == 403
-    assert (await client.get("/api/sites", headers=family)).status_code == 403
+    assert resp.status_code == 404
+    for path in ("/api/sites", "/api/sites/hh-401", "/api/org-units", "/api/users", "/metrics"):
+        assert (await client.get(path, headers=family)).status_code == 404, path
 
 
 async def test_admin_only_edits_are_refused_to_operators(gw) -> None:

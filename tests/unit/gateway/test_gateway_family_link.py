@@ -75,7 +75,7 @@ async def test_family_account_is_linked_to_a_registry_contact(gw) -> None:
     )
     assert resp.status_code == 201, resp.text
     account = resp.json()
-    assert account["residents"] == ["zhang-xiuying"] and account["display_name"] == "李梅"
+    assert account["residents"] == ["hh-401/zhang-xiuying"] and account["display_name"] == "李梅"
     # One account per contact; unknown contacts and non-family contacts are refused.
     again = await client.post(
         "/api/users", json=_new_family("li-mei-2", contact="hh-401/daughter"), headers=admin
@@ -91,7 +91,7 @@ async def test_family_account_is_linked_to_a_registry_contact(gw) -> None:
         "/api/users", json=_new_family("liu-qiang", contact_phone="136 0000 0004"), headers=admin
     )
     assert by_phone.status_code == 201, by_phone.text
-    assert by_phone.json()["residents"] == ["liu-jianguo"]
+    assert by_phone.json()["residents"] == ["zh-12/liu-jianguo"]
 
 
 async def test_unsaved_preferences_show_what_the_registry_does(gw) -> None:

@@ -117,7 +117,7 @@ def test_users_command(tmp_path: Path, monkeypatch) -> None:
             "--role",
             "family",
             "--residents",
-            "zhang-xiuying",
+            "hh-401/zhang-xiuying",
             "--password-stdin",
         ],
         input=PASSWORD + "\n",
@@ -179,7 +179,7 @@ def test_users_command_links_a_family_contact(tmp_path: Path, monkeypatch) -> No
     assert "contact hh-401/daughter" in listing
     # An account made before links existed is linked afterwards.
     result = runner.invoke(
-        cli.app, [*add, "--username", "old-family", "--residents", "sun-lan"], input=PASSWORD
+        cli.app, [*add, "--username", "old-family", "--residents", "hh-9/sun-lan"], input=PASSWORD
     )
     assert result.exit_code == 0, result.output
     link = ["users", "link", "--username", "old-family", "--contact", "hh-401/neighbour"]
@@ -188,7 +188,9 @@ def test_users_command_links_a_family_contact(tmp_path: Path, monkeypatch) -> No
     result = runner.invoke(cli.app, [*link[:4], "--contact", "hh-401/daughter"])
     assert result.exit_code == 2 and "do not live at hh-401" in result.output
     result = runner.invoke(
-        cli.app, [*add, "--username", "zhang-wei", "--residents", "zhang-xiuying"], input=PASSWORD
+        cli.app,
+        [*add, "--username", "zhang-wei", "--residents", "hh-401/zhang-xiuying"],
+        input=PASSWORD,
     )
     assert result.exit_code == 0, result.output
     result = runner.invoke(

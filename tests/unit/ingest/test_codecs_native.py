@@ -255,7 +255,7 @@ def test_future_and_ancient_timestamps() -> None:
         "eldercare/hh 1/dev-1/motion",
         "eldercare/hh-1/-dev/motion",
         "eldercare/hh-1/dev-1\n/motion",
-        "eldercare/hh-1/dev-1/temperature",
+        "eldercare/hh-1/dev-1/pressure",
         "eldercare/hh-1/+/motion",
         "eldercare/hh-1/#",
         "eldercare/" + "s" * 65 + "/dev-1/motion",

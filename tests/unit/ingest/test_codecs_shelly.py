@@ -117,7 +117,7 @@ def test_status_without_known_keys_is_ignored() -> None:
         "shellies/shellymotionsensor-588E81615AC2/announce",
         "shellies/shelly1-40F520169316/relay/0",
         "shellies/shelly1-40F520169316/input/1",
-        "shellies/shellydw-B88D99/sensor/temperature",
+        "shellies/shellydw-B88D99/sensor/tilt",
     ],
 )
 def test_topics_without_readings_are_ignored(topic: str) -> None:

@@ -36,9 +36,10 @@ def test_sensor_switch_without_offset_uses_receive_time() -> None:
     )
     result = decoded("tele/sonoff2/SENSOR", payload)
     assert result.identity == VendorIdentity(("tasmota", "sonoff2"))
-    [reading] = result.readings
+    reading, temperature = result.readings
     assert reading.stream is Stream.MOTION and reading.fields == {"motion": True}
-    assert reading.ts == NOW
+    assert temperature.stream is Stream.TEMPERATURE and temperature.fields == {"celsius": 20.6}
+    assert reading.ts == temperature.ts == NOW
     assert result.event_time_from_payload is False
 
 

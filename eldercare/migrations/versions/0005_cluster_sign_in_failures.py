@@ -1,7 +1,7 @@
 """sign-in failures in the store (the throttle shared by gateways)
 
-Revision ID: 0003_cluster
-Revises: 0002
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-07 10:10:00
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0003_cluster"
-down_revision: str | None = "0002"
+revision: str = "0005"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,136 @@
+"""Who is on a bed or a seat, or seen by a presence radar, right now: the part of the
+resident-state picture that stillness cannot take away.
+
+Movement (`movement.py`) says someone did something; occupancy says someone is there
+while doing nothing: a bed mat pressed, a `seat` mat (chair, armchair, couch) pressed, a
+presence radar reporting a person (radars report presence while the person is still).
+Rules read it for three facts:
+
+- *in bed*: one of the resident's bed mats is pressed, or the last one went empty and
+  nothing has moved outside the bedroom since. Mats lose a sleeper who lies between
+  or across them (van Kasteren house B: both mats empty for 50 min at 01:36 with
+  nothing else firing until the left mat again at 02:26; the bedroom PIR sees him
+  turn over while the mats are empty), so an empty bed with no one seen outside the
+  bedroom is still taken as in bed; being out of bed needs movement seen in another
+  room after the mats emptied (`left_bed_at`, dated from the emptying); in an
+  institution, where the bedroom is the resident's whole room, any movement;
+- *seated*: a seat mat is pressed;
+- *someone inside*: any bed, seat or radar reports a person, so a front door used
+  meanwhile is not the home left empty (`absence.py`).
+
+In a home of two the mats and radars cannot tell who is there unless a bed mat is bound
+to its resident: "someone inside" and "seated" are about the household, not about one
+person, and the rules treat them so (a seat pressed by one does not say where the
+other is). A mat or radar reporting someone for longer than `STUCK_S` (14 h) without
+a change is no longer believed (a stuck mat, a heavy cushion, a radar seeing a
+curtain): van Kasteren house B's study chair mat reports "pressed" for 11 days and a
+bed mat for 10 after the annotated weeks; no person sits or lies that long without
+moving, and a stuck mat must not make the home look occupied while she is out.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from detectors.movement import MOVEMENT_STREAMS
+from detectors.rule import RuleState
+from detectors.site_context import SiteContext
+from eldercare.domain import DeviceKind, Reading, Stream
+
+# What a rule reading movement and occupancy declares as its `streams`.
+WATCHED_STREAMS = MOVEMENT_STREAMS | {Stream.PRESENCE}
+STUCK_S = 14 * 3600.0
+OCCUPANCY_KINDS = frozenset({DeviceKind.BED, DeviceKind.SEAT})
+PRESENCE_KINDS = frozenset({DeviceKind.PRESENCE, DeviceKind.FALL_RADAR, DeviceKind.VITALS})
+
+
+class OccupancyState(RuleState):
+    on: dict[str, float] = Field(default_factory=dict)  # device pressed / seeing someone → since
+    bed_empty_at: dict[str, float] = Field(default_factory=dict)  # resident → last mat emptied
+    up_since_empty: dict[str, bool] = Field(default_factory=dict)  # resident → moved since
+
+
+def _reports_someone(ctx: SiteContext, reading: Reading) -> bool | None:
+    """True / False for an occupancy or presence report of a device that watches a place,
+    None for any other reading."""
+    device = ctx.device(reading.device_id)
+    if device is None:
+        return None
+    if reading.stream == Stream.OCCUPANCY and device.kind in OCCUPANCY_KINDS:
+        return bool(reading.fields.get("occupied", False))
+    if reading.stream == Stream.PRESENCE and device.kind in PRESENCE_KINDS:
+        return bool(reading.fields.get("present", False))
+    return None
+
+
+def observe(state: OccupancyState, ctx: SiteContext, reading: Reading, moved: bool) -> None:
+    """Feed one reading (`moved`: `movement.is_movement` said it was movement)."""
+    someone = (
+        _reports_someone(ctx, reading)
+        if reading.stream in (Stream.OCCUPANCY, Stream.PRESENCE)
+        else None
+    )
+    if someone is not None:
+        if someone:
+            state.on.setdefault(reading.device_id, reading.ts)
+        else:
+            state.on.pop(reading.device_id, None)
+        bed_of = ctx.bed_resident(reading.device_id)
+        if bed_of is not None:
+            if someone:
+                state.bed_empty_at.pop(bed_of, None)
+                state.up_since_empty.pop(bed_of, None)
+            elif not _any_bed_on(state, ctx, bed_of) and bed_of not in state.bed_empty_at:
+                state.bed_empty_at[bed_of] = reading.ts
+                state.up_since_empty[bed_of] = False
+            return
+    if moved:
+        room = ctx.room_of(reading)
+        for resident in state.bed_empty_at:
+            if ctx.is_institution or room is None or room not in ctx.bed_rooms.get(resident, ()):
+                state.up_since_empty[resident] = True
+
+
+def _any_bed_on(state: OccupancyState, ctx: SiteContext, resident: str) -> bool:
+    return any(ctx.bed_resident(d) == resident for d in state.on)  # stuck or not: see in_bed
+
+
+def in_bed_by_mat(state: OccupancyState, ctx: SiteContext, resident: str) -> bool:
+    """A mat of the resident pressed now."""
+    return _any_bed_on(state, ctx, resident)
+
+
+def in_bed(state: OccupancyState, ctx: SiteContext, resident: str) -> bool:
+    """A mat of the resident pressed, or emptied with nothing moving since. False when
+    no mat of the resident has ever reported."""
+    if _any_bed_on(state, ctx, resident):
+        return True
+    return resident in state.bed_empty_at and not state.up_since_empty.get(resident, False)
+
+
+def left_bed_at(state: OccupancyState, resident: str) -> float | None:
+    """When the resident's mats emptied, once movement since shows them up; else None."""
+    if not state.up_since_empty.get(resident, False):
+        return None
+    return state.bed_empty_at.get(resident)
+
+
+def sees_people_up(ctx: SiteContext) -> bool:
+    """The home has sensors that see a person up and about besides the beds (PIRs,
+    radars): only then can an empty bed wait for them to confirm that she got up."""
+    return ctx.sees_people_up
+
+
+def seated(state: OccupancyState, ctx: SiteContext, now: float) -> float | None:
+    """Since when a seat mat has been pressed (the earliest believed at `now`), or None."""
+    since = [
+        t
+        for d, t in state.on.items()
+        if now - t < STUCK_S and (dev := ctx.device(d)) is not None and dev.kind == DeviceKind.SEAT
+    ]
+    return min(since) if since else None
+
+
+def someone_inside(state: OccupancyState, now: float) -> bool:
+    """A bed, seat or radar reports someone at `now` (and has not for too long to believe)."""
+    return any(now - t < STUCK_S for t in state.on.values())

@@ -1,0 +1,82 @@
+"""The alert store's availability: an episode of failed writes is visible (status for
+health and the banner, metrics, one log line at its start and one at its end), and the
+pipeline holds a batch through it instead of dropping it. Real SQLite, write-locked
+by another connection holding `BEGIN IMMEDIATE`; a fake clock."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from alerts.store import AlertStore, init_store
+from alerts.store_availability import AlertStoreAvailability
+from eldercare import metrics
+from eldercare.clock import FakeClock
+from eldercare.db import create_engine
+from eldercare.domain import AlertKind
+from tests.helpers.alerts import T0, make_pipeline, policies, registry, transition
+from tests.helpers.ingest import wait_until
+
+
+def _gauge(name: str) -> float:
+    return metrics.gauge(name, "").value()
+
+
+def test_an_episode_is_logged_once_at_each_end_and_counted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = FakeClock(T0)
+    availability = AlertStoreAvailability(clock)
+    failures_before = metrics.counter("alert_store_write_failures_total", "").value()
+    assert availability.status() is None
+    with caplog.at_level(logging.INFO, logger="alerts.store_availability"):
+        for _ in range(3):
+            clock.advance(1)
+            availability.failed(sqlite3.OperationalError("database is locked"))
+        episode = availability.status()
+        assert episode is not None
+        assert (episode.since, episode.failures) == (T0 + 1, 3)
+        assert episode.reason == "OperationalError: database is locked"
+        assert _gauge("alert_store_available") == 0
+        assert _gauge("alert_store_unavailable_since_seconds") == T0 + 1
+        clock.advance(10)
+        availability.succeeded()
+        availability.succeeded()  # nothing more to end
+    assert availability.status() is None and _gauge("alert_store_available") == 1
+    assert metrics.counter("alert_store_write_failures_total", "").value() == failures_before + 3
+    lines = [r for r in caplog.records if r.name == "alerts.store_availability"]
+    assert [r.levelno for r in lines] == [logging.ERROR, logging.WARNING]
+    assert lines[1].__dict__["failed_writes"] == 3 and lines[1].__dict__["unavailable_s"] == 12
+
+
+async def test_the_pipeline_holds_a_batch_while_the_store_is_locked(tmp_path: Path) -> None:
+    path = tmp_path / "alerts.db"
+    engine = create_engine(f"sqlite+aiosqlite:///{path}?timeout=0.2")
+    await init_store(engine)
+    store = AlertStore(engine)
+    clock = FakeClock(T0)
+    pipeline, service = make_pipeline(
+        store, registry([]), clock, policies([]), store_retry_s=(0.05, 0.2)
+    )
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        handling = asyncio.create_task(pipeline.handle_transitions([transition(AlertKind.SOS, T0)]))
+
+        async def failed_twice() -> bool:
+            episode = pipeline.availability.status()
+            return episode is not None and episode.failures >= 2
+
+        assert await wait_until(failed_twice, 10)
+        assert not handling.done(), "held, neither returned nor raised"
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    await asyncio.wait_for(handling, 10)
+    assert pipeline.availability.status() is None
+    assert [a.kind for a in await service.list_alerts()] == ["sos"]
+    await engine.dispose()
