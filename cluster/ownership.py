@@ -22,6 +22,7 @@ from cluster.leases import Lease
 from cluster.partitions import fair_share
 from eldercare.logs import get_logger
 from eldercare.metrics import gauge
+from eldercare.periodic import Periodic
 
 log = get_logger(__name__)
 
@@ -58,8 +59,8 @@ class PartitionOwnership:
         self.on_gain = on_gain
         self.on_loss = on_loss
         self.held: dict[int, Lease] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._renewer: asyncio.Task[None] | None = None
+        self._turns: Periodic | None = None
+        self._renewals: Periodic | None = None
         # Each worker looks at free partitions from its own starting point, so workers
         # starting together do not all race for partition 0.
         start = zlib.crc32(worker_id.encode()) % partitions
@@ -67,44 +68,40 @@ class PartitionOwnership:
 
     async def start(self) -> None:
         await self.turn()
-        self._task = asyncio.create_task(self._loop(), name="partition-ownership")
-        # Renewals on their own: a turn handing partitions over (each saved first) may
-        # take longer than a TTL, and must not let the partitions kept expire meanwhile.
-        self._renewer = asyncio.create_task(self._renew_loop(), name="lease-renewal")
+        # Both are `Periodic`s, watched in `eldercare.health`: a stuck turn or renewal
+        # shows on the role's health. Renewals on their own: a turn handing partitions
+        # over (each saved first) may take longer than a TTL, and must not let the
+        # partitions kept expire meanwhile.
+        self._turns = Periodic(
+            f"partition-ownership:{self.worker_id}", self._turn_once, self.ttl_s / 3
+        )
+        self._renewals = Periodic(
+            f"lease-renewal:{self.worker_id}",
+            self._renew_once,
+            self.ttl_s / 4,
+            overdue_after_s=self.ttl_s,  # failing that long, the leases have expired
+        )
+        self._turns.start()
+        self._renewals.start()
 
     async def stop(self) -> None:
         """Hand every partition back (saved) so the others take them without waiting."""
-        for task in (self._task, self._renewer):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        self._task = self._renewer = None
+        for loop in (self._turns, self._renewals):
+            if loop is not None:
+                await loop.stop()
+        self._turns = self._renewals = None
         for partition in sorted(self.held):
             await self._give_up(partition)
         with contextlib.suppress(nats.js.errors.Error):
             await self.stream.workers.delete(self.worker_id)
 
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.ttl_s / 3)
-            try:
-                await self.turn()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # NATS away for a moment: try again next turn
-                log.exception("partition ownership turn failed")
+    async def _turn_once(self) -> None:
+        # A failure (NATS away for a moment) is logged by `Periodic`; the next turn retries.
+        await self.turn()
 
-    async def _renew_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.ttl_s / 4)
-            try:
-                await self.stream.workers.put(self.worker_id, b"alive")
-                await self._renew_all()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("lease renewal failed")
+    async def _renew_once(self) -> None:
+        await self.stream.workers.put(self.worker_id, b"alive")
+        await self._renew_all()
 
     async def live_workers(self) -> int:
         try:

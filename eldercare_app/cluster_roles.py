@@ -48,10 +48,12 @@ from cluster.reader import partition_batches
 from cluster.wire import WireError, transition_from
 from detectors.runtime import DetectorRuntime
 from detectors.snapshot_store import SiteStates, SnapshotStore
+from eldercare import health
 from eldercare.clock import Clock, WallClock
 from eldercare.db import create_engine, session_factory
 from eldercare.domain import Transition
 from eldercare.logs import get_logger
+from eldercare.periodic import Periodic
 from eldercare.registry_index import RegistryIndex
 from eldercare.registry_watch import RegistryWatcher
 from eldercare.settings import Settings
@@ -67,6 +69,7 @@ ROLES: tuple[Role, ...] = ("ingest", "detectors", "pipeline", "gateway")
 PIPELINE_LEASE = "pipeline"
 HEARTBEAT_EVERY_S = 5.0
 HEARTBEAT_FILE = "heartbeat"
+CONSUMER_PART = "transitions-consumer"  # the active pipeline's reader, in `eldercare.health`
 SHARED_GROUP = "eldercare-ingest"  # the MQTT shared-subscription group of ingest workers
 
 
@@ -149,6 +152,12 @@ class PartitionRunner:
             extra={"partition": self.partition, "position": self.position},
         )
         self._task = asyncio.create_task(self._consume(), name=f"partition-{self.partition}")
+        # A reader that ends (it must run until cancelled) shows on this role's health.
+        health.watch(self._task, self.health_part)
+
+    @property
+    def health_part(self) -> str:
+        return f"partition-reader:{self.partition}"
 
     async def _consume(self) -> None:
         saved = time.monotonic()
@@ -175,6 +184,7 @@ class PartitionRunner:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        health.restored(self.health_part)  # handed over: no longer this worker's part
         await self.runtime.stop(save=save)
         if save:
             await self.stream.positions.put(self.key, str(self.position).encode())
@@ -256,7 +266,7 @@ class ActivePipeline:
         self.lease = Lease(stream.leases, PIPELINE_LEASE, worker)
         self.pipeline: AlertPipeline | None = None
         self._consume_task: asyncio.Task[None] | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._turns: Periodic | None = None
         self.became_active = asyncio.Event()
 
     @property
@@ -265,25 +275,19 @@ class ActivePipeline:
 
     async def start(self) -> None:
         await self.turn()
-        self._task = asyncio.create_task(self._loop(), name="pipeline-lease")
+        # A `Periodic` (a failed turn is logged and retried; a stuck one shows on health).
+        ttl_s = self.settings.cluster_lease_ttl_s
+        self._turns = Periodic(
+            f"pipeline-lease:{self.lease.holder}", self.turn, ttl_s / 3, overdue_after_s=ttl_s
+        )
+        self._turns.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        if self._turns is not None:
+            await self._turns.stop()
+            self._turns = None
         await self._deactivate()
         await self.lease.release()
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.cluster_lease_ttl_s / 3)
-            try:
-                await self.turn()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("pipeline lease turn failed")
 
     async def turn(self) -> None:
         if self.active:
@@ -298,6 +302,7 @@ class ActivePipeline:
         await pipeline.start()
         self.pipeline = pipeline
         self._consume_task = asyncio.create_task(self._consume(pipeline), name="transitions")
+        health.watch(self._consume_task, CONSUMER_PART)
         self.became_active.set()
         log.warning("pipeline active", extra={"holder": self.lease.holder})
 
@@ -307,6 +312,7 @@ class ActivePipeline:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._consume_task
             self._consume_task = None
+        health.restored(CONSUMER_PART)
         if self.pipeline is not None:
             pipeline, self.pipeline = self.pipeline, None
             await pipeline.stop()
@@ -385,7 +391,7 @@ class RoleProcess:
     components: list[Component]
     heartbeat: Path  # touched while connected to NATS: the container's health check
     platform: Platform | None = None  # the gateway role serves HTTP through the platform
-    _beat: asyncio.Task[None] | None = None
+    _beat: Periodic | None = None
 
     async def start(self) -> None:
         if self.platform is not None:
@@ -395,20 +401,31 @@ class RoleProcess:
         for component in self.components:
             await component.start()
             log.info("started", extra={"component": component.name, "role": self.role})
-        self._beat = asyncio.create_task(self._beat_while_connected(), name="heartbeat")
-
-    async def _beat_while_connected(self) -> None:
         self.heartbeat.parent.mkdir(parents=True, exist_ok=True)
-        while True:
-            if self.stream.nc.is_connected:
-                self.heartbeat.touch()
-            await asyncio.sleep(HEARTBEAT_EVERY_S)
+        self._beat = Periodic(
+            "heartbeat", self._beat_while_healthy, HEARTBEAT_EVERY_S, first_after_s=0.0
+        )
+        self._beat.start()
+
+    async def _beat_while_healthy(self) -> None:
+        """Touch the heartbeat while connected to NATS and nothing in this process is
+        unhealthy (a stuck or dead loop, a reader that ended, an impaired part: what the
+        gateway's `/healthz` reports), so the container's health check tells the truth."""
+        if not self.stream.nc.is_connected:
+            return
+        problems = health.problems()
+        if problems:
+            log.warning(
+                "role unhealthy: heartbeat withheld",
+                extra={"role": self.role, "problems": [p.part for p in problems]},
+            )
+            return
+        self.heartbeat.touch()
 
     async def stop(self) -> None:
         if self._beat is not None:
-            self._beat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._beat
+            await self._beat.stop()
+            self._beat = None
         for component in reversed(self.components):
             try:
                 await component.stop()

@@ -247,12 +247,16 @@ async def build_platform(
     await prepare_store(engine)
     sessions = session_factory(engine)
     # Before anything connects (MQTT above all): a second platform on this store refuses.
-    lease = RunLease(sessions, ttl_s=settings.run_lease_ttl_s)
-    try:
-        await lease.acquire()
-    except BaseException:
-        await engine.dispose()
-        raise
+    # Only the single-process platform: a cluster's gateways (`stages=False`) share the
+    # store with each other and with the other roles, each role keeping its own rule on
+    # NATS (one active pipeline by its lease, partitions by theirs).
+    lease = RunLease(sessions, ttl_s=settings.run_lease_ttl_s) if stages else None
+    if lease is not None:
+        try:
+            await lease.acquire()
+        except BaseException:
+            await engine.dispose()
+            raise
     registry = RegistryWatcher(sessions, on_change=[local_broker_follower(settings)])
     influx = InfluxClient.from_settings(settings)
 

@@ -53,7 +53,12 @@ from gateway.metrics_access import metrics_token, token_matches
 from gateway.ports import AlertService, IndexProvider, InfluxQuery
 from gateway.routes_family import FamilyPrefRow
 from gateway.security import BrowserSecurity
-from gateway.sign_in_throttle import LocalSignInThrottle, SignInFailure, SignInThrottle
+from gateway.sign_in_throttle import (
+    LocalSignInThrottle,
+    SignInFailure,
+    SignInKnownClient,
+    SignInThrottle,
+)
 from gateway.stream import ChangeHub, alert_events
 from gateway.users import Sessions, UserRow, ensure_first_admin
 
@@ -61,7 +66,15 @@ log = get_logger(__name__)
 
 GATEWAY_TABLES: list[Table] = [
     cast(Table, t.__table__)
-    for t in (UserRow, TokenRow, AuditRow, FamilyPrefRow, FamilyContactRow, SignInFailure)
+    for t in (
+        UserRow,
+        TokenRow,
+        AuditRow,
+        FamilyPrefRow,
+        FamilyContactRow,
+        SignInFailure,
+        SignInKnownClient,
+    )
 ]
 ADMIN_PASSWORD_ENV = "ELDERCARE_ADMIN_PASSWORD"
 

@@ -112,9 +112,12 @@ class Harness:
 
 def die(worker: DetectorWorker) -> None:
     """What kill -9 leaves: no snapshot saved, no lease released, nothing said."""
-    tasks = [worker.ownership._task, worker.ownership._renewer]
+    loops = [worker.ownership._turns, worker.ownership._renewals]
+    tasks = []
     for runner in worker.runners.values():
-        tasks += [runner._task, runner.runtime._task]
+        tasks.append(runner._task)
+        loops += runner.runtime._loops
+    tasks += [loop._task for loop in loops if loop is not None]
     for task in tasks:
         if task is not None:
             task.cancel()

@@ -28,7 +28,11 @@ TTL = 1.5
 
 def die(p: ActivePipeline) -> None:
     """What kill -9 leaves: the lease unreleased, the fetched batch unacknowledged."""
-    for task in (p._task, p._consume_task, p.pipeline._task if p.pipeline else None):
+    loops = [p._turns]
+    if p.pipeline is not None:
+        loops += [p.pipeline._timers, p.pipeline._record_retry]
+    tasks = [p._consume_task, *(loop._task for loop in loops if loop is not None)]
+    for task in tasks:
         if task is not None:
             task.cancel()
 

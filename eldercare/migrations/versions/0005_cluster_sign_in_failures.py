@@ -1,4 +1,4 @@
-"""sign-in failures in the store (the throttle shared by gateways)
+"""sign-in failures and known clients in the store (the throttle shared by gateways)
 
 Revision ID: 0005
 Revises: 0004
@@ -31,10 +31,22 @@ def upgrade() -> None:
     with op.batch_alter_table("sign_in_failures", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_sign_in_failures_at"), ["at"], unique=False)
         batch_op.create_index(batch_op.f("ix_sign_in_failures_client"), ["client"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_sign_in_failures_username"), ["username"], unique=False
+        )
+    op.create_table(
+        "sign_in_known_clients",
+        sa.Column("username", sa.String(length=128), nullable=False),
+        sa.Column("client", sa.String(length=64), nullable=False),
+        sa.Column("at", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("username", "client"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("sign_in_known_clients")
     with op.batch_alter_table("sign_in_failures", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_sign_in_failures_username"))
         batch_op.drop_index(batch_op.f("ix_sign_in_failures_client"))
         batch_op.drop_index(batch_op.f("ix_sign_in_failures_at"))
     op.drop_table("sign_in_failures")

@@ -53,3 +53,42 @@ async def test_two_gateways_share_one_budget_with_the_local_rule(tmp_path: Path)
         assert await a.retry_after("op5", "10.0.0.9", later) is None
     finally:
         await engine.dispose()
+
+
+async def test_the_per_account_budget_across_addresses_is_shared_too(tmp_path: Path) -> None:
+    """A guesser rotating addresses meets the account's budget whichever gateway answers;
+    an address that signed in to the account before is not held by it."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}")
+    await prepare_store(engine)
+    try:
+        sessions = session_factory(engine)
+        params = {
+            "max_failures": 3,
+            "window_s": 60.0,
+            "max_client_failures": 5,
+            "max_account_failures": 4,
+        }
+        a, b = StoredSignInThrottle(sessions, **params), StoredSignInThrottle(sessions, **params)
+        local = LocalSignInThrottle(LoginGuard(**params))
+        steps = [("succeeded", "op7", "10.0.1.20", 0.0)] + [
+            ("failed", "Op7", f"10.0.1.{11 + n}", 1.0 + n) for n in range(5)
+        ]
+        probes = [("op7", "10.0.1.20"), ("op7", "10.0.1.99"), ("op8", "10.0.1.99")]
+        for i, (what, user, client, t) in enumerate(steps):
+            shared = a if i % 2 else b
+            await getattr(shared, what)(user, client, NOW + t)
+            await getattr(local, what)(user, client, NOW + t)
+            for probe_user, probe_client in probes:
+                at = NOW + t + 0.5
+                expected = await local.retry_after(probe_user, probe_client, at)
+                assert await a.retry_after(probe_user, probe_client, at) == expected, (
+                    i,
+                    probe_user,
+                )
+                assert await b.retry_after(probe_user, probe_client, at) == expected
+        # Four failures from four addresses: a fifth address waits, the known desk does not.
+        assert await a.retry_after("op7", "10.0.1.99", NOW + 6) is not None
+        assert await b.retry_after("op7", "10.0.1.20", NOW + 6) is None
+        assert await a.retry_after("op8", "10.0.1.99", NOW + 6) is None
+    finally:
+        await engine.dispose()
