@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 ELDERCARE := $(VENV)/bin/eldercare
-DEBS := mosquitto influxdb chromium
+DEBS := mosquitto influxdb chromium nats-server
 STAMP := $(VENV)/.installed
 
 .PHONY: setup demo test unit lint bench clean services-up services-down
@@ -14,6 +14,7 @@ setup: $(STAMP)
 	@missing=""; \
 	command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto"; \
 	command -v influxd >/dev/null || missing="$$missing influxdb"; \
+	command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || missing="$$missing nats-server"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	fc-list 2>/dev/null | grep -qi "wenquanyi\|noto.*cjk" || missing="$$missing fonts-wqy-microhei"; \
 	if [ -n "$$missing" ]; then \
@@ -63,6 +64,8 @@ bench: setup
 	@$(ELDERCARE) bench latency
 	@echo "== scale: homes one platform process follows in real time"
 	@$(ELDERCARE) bench scale
+	@echo "== cluster: roles in their own processes on NATS JetStream, 1/2/4 detector workers, faults"
+	@$(ELDERCARE) bench cluster
 	@echo "== flood: one home floods; other homes' SOS latency and memory"
 	@$(ELDERCARE) bench flood
 	@echo "figures are recorded by hand in BENCHMARKS.md with the machine they ran on"

@@ -203,3 +203,28 @@ def bench_flood(
     else:
         for line in render(result):
             typer.echo(line)
+
+
+@app.command("cluster")
+def bench_cluster(
+    homes: int = typer.Option(5_000, "--homes", min=1, help="simulated homes, in real time"),
+    workers: str = typer.Option("1,2,4", "--workers", help="detector worker counts, in turn"),
+    window: float = typer.Option(20.0, "--window", min=1.0, help="seconds measured per count"),
+    samples: int = typer.Option(10, "--samples", min=1, help="SOS presses per count"),
+    partitions: int = typer.Option(64, "--partitions", min=1, help="site partitions"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+) -> None:
+    """Each role in its own process on a three-node NATS cluster: per detector worker the
+    homes, CPU and RSS; lag and console p99 for SOS; and the faults (kill -9 of a detector
+    worker and of the active pipeline, one NATS node stopped), an SOS and a fall in each."""
+    import json
+
+    from benchmarks.cluster import render, run_cluster_bench
+
+    counts = [int(w) for w in workers.split(",") if w.strip()]
+    result = run_cluster_bench(homes, counts, window, samples, partitions)
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        for line in render(result):
+            typer.echo(line)

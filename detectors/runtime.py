@@ -515,10 +515,16 @@ class DetectorRuntime:
             _errors.inc(cause="tick", detector="")
             raise
 
-    async def stop(self, unstored_wait_s: float = 5.0) -> None:
+    async def stop(self, unstored_wait_s: float = 5.0, save: bool = True) -> None:
+        """Stop the loops, hand on what is unstored and save every site; `save=False` when
+        this runtime lost its sites to another process (a lost lease), whose snapshots must
+        not be overwritten with these older states (and whose unacknowledged readings the
+        new owner is given again)."""
         for loop in self._loops:
             await loop.stop()
         self._loops = []
+        if not save:
+            return
         if self.clock_mode == "event" and self.watermark is not None:
             # A replay has ended: everything received is handled, so timers due up to the
             # last event time fire (readings only advance them to it minus the lateness).

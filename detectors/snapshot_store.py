@@ -8,7 +8,7 @@ recently seen reading keys) under the reserved detector name `_runtime`.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import JSON, Float, String, delete, select, tuple_
@@ -48,6 +48,16 @@ class SnapshotStore:
         out: dict[str, SiteStates] = {}
         for row in rows:
             out.setdefault(row.site_id, {})[row.detector] = row.state
+        return out
+
+    async def load_sites(self, site_ids: Sequence[str]) -> dict[str, SiteStates]:
+        """The states of the given sites only (a cluster worker restoring a partition)."""
+        out: dict[str, SiteStates] = {}
+        async with self._sessions() as session:
+            for part in _parts(list(site_ids), _SITES_PER_STATEMENT):
+                query = select(DetectorSnapshot).where(DetectorSnapshot.site_id.in_(part))
+                for row in (await session.execute(query)).scalars():
+                    out.setdefault(row.site_id, {})[row.detector] = row.state
         return out
 
     async def save(self, sites: Mapping[str, SiteStates], updated_at: float | None = None) -> None:

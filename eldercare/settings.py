@@ -124,6 +124,25 @@ class Settings(BaseSettings):
         "(a second run on the store is refused while the lease is live)",
     )
 
+    nats_url: str = Field(
+        "",
+        description="NATS servers for the cluster roles, comma-separated "
+        "(empty: the local ones of `eldercare services up`, else none)",
+    )
+    cluster_partitions: int = Field(
+        64, ge=1, le=4096, description="fixed number of site partitions (never change live)"
+    )
+    cluster_replicas: int = Field(
+        1, ge=1, le=5, description="JetStream replicas of the cluster's streams and buckets"
+    )
+    cluster_lease_ttl_s: float = Field(
+        10.0, gt=0, description="a role's lease expires this long after its last renewal"
+    )
+    cluster_snapshot_every_s: float = Field(
+        10.0, gt=0, description="how often a detector worker records snapshots and position"
+    )
+    worker_id: str = Field("", description="this worker's name in leases (default host:pid)")
+
     log_level: str = Field("INFO", description="logging level")
     log_format: Literal["text", "json"] = Field("text", description="log line format")
 

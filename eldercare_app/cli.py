@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from eldercare.logs import configure_logging
-from eldercare.settings import load_settings
+from eldercare.settings import Settings, load_settings
 from eldercare_app.local_services import LocalServices, ServiceError
 
 app = typer.Typer(
@@ -25,7 +25,7 @@ app = typer.Typer(
 )
 
 services_app = typer.Typer(
-    help="Local Mosquitto and InfluxDB run by the project.", no_args_is_help=True
+    help="Local Mosquitto, InfluxDB and NATS run by the project.", no_args_is_help=True
 )
 app.add_typer(services_app, name="services")
 
@@ -55,12 +55,21 @@ def _run_dir() -> Path:
 
 
 @services_app.command("up")
-def services_up() -> None:
-    """Start the local broker and InfluxDB (idempotent); print their addresses."""
+def services_up(
+    cluster: Annotated[
+        bool, typer.Option("--cluster", help="three NATS nodes in one JetStream cluster")
+    ] = False,
+) -> None:
+    """Start the local broker, InfluxDB and NATS (idempotent); print their addresses.
+    NATS is left out when ELDERCARE_NATS_URL names servers of a deployment's own."""
     configure_logging("WARNING")
     try:
         settings = load_settings()
-        statuses = LocalServices(settings.run_dir, mqtt_tls=settings.mqtt_tls).up()
+        own_nats = "nats_url" not in Settings().model_fields_set
+        services = LocalServices(
+            settings.run_dir, mqtt_tls=settings.mqtt_tls, nats=own_nats, cluster=cluster
+        )
+        statuses = services.up()
     except ServiceError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(1) from exc
@@ -138,11 +147,17 @@ def run(
     clock_mode: Annotated[
         str | None, typer.Option("--clock", help="wall (live) or event (replay, simulation)")
     ] = None,
+    role: Annotated[
+        str | None,
+        typer.Option(
+            "--role",
+            help="run one role of a cluster on NATS JetStream: ingest, detectors, pipeline"
+            " or gateway (docs/cluster.md); without it, everything in this process",
+        ),
+    ] = None,
 ) -> None:
     """Run the platform in one process: ingest, detectors, alerts and the gateway."""
     import asyncio
-
-    from eldercare_app.wiring import run_until_signalled
 
     overrides: dict[str, object] = {}
     if port is not None:
@@ -153,8 +168,26 @@ def run(
 
     settings = load_settings(**overrides)
     configure_logging(settings.log_level, settings.log_format)
+    if role is None:
+        from eldercare_app.wiring import run_until_signalled
+
+        try:
+            asyncio.run(run_until_signalled(settings))
+        except LeaseHeld as exc:
+            typer.secho(f"error: {exc}", fg="red", err=True)
+            raise typer.Exit(2) from exc
+        return
+    from cluster.jetstream import ClusterUnavailable
+    from eldercare_app.cluster_roles import ROLES, run_role_until_signalled
+
+    if role not in ROLES:
+        typer.secho(f"error: --role must be one of {', '.join(ROLES)}", fg="red", err=True)
+        raise typer.Exit(2)
     try:
-        asyncio.run(run_until_signalled(settings))
+        asyncio.run(run_role_until_signalled(role, settings))
+    except ClusterUnavailable as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from exc
     except LeaseHeld as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from exc

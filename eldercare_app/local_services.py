@@ -465,27 +465,146 @@ bind-address = "{self.host}:{rpc_port}"
             resp.read()
 
 
+class NatsServer(LocalService):
+    """A local NATS server with JetStream, alone or as one node of a local cluster.
+
+    As a cluster node it routes to its peers' cluster ports, chosen once by
+    `NatsCluster` and kept in `cluster_port` so a restarted node rejoins on the same
+    route."""
+
+    name = "nats"
+    binary = "nats-server"
+    standard_port = 4222
+
+    def __init__(self, run_dir: Path, node: str = "nats", peers: list[NatsServer] | None = None):
+        self.name = node  # type: ignore[misc]  # one folder per node
+        super().__init__(run_dir)
+        self.peers = peers
+        self.cluster_port_file = self.dir / "cluster_port"
+
+    @property
+    def cluster_port(self) -> int | None:
+        try:
+            return int(self.cluster_port_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def ensure_cluster_port(self) -> int:
+        port = self.cluster_port
+        if port is None or (not self.running() and not port_is_free(port)):
+            self.dir.mkdir(parents=True, exist_ok=True)
+            port = free_port()
+            self.cluster_port_file.write_text(str(port))
+        return port
+
+    def write_config(self, port: int) -> list[str]:
+        store = self.dir / "jetstream"
+        store.mkdir(exist_ok=True)
+        lines = [
+            f'server_name: "{self.name}"',
+            f'listen: "{self.host}:{port}"',
+            f'jetstream {{ store_dir: "{store}", max_memory_store: 256MB, max_file_store: 8GB }}',
+        ]
+        if self.peers is not None:
+            routes = ", ".join(
+                f'"nats-route://{self.host}:{peer.ensure_cluster_port()}"'
+                for peer in self.peers
+                if peer is not self
+            )
+            lines.append(
+                f'cluster {{ name: "eldercare", listen: "{self.host}:{self.ensure_cluster_port()}",'
+                f" routes: [{routes}] }}"
+            )
+        conf = self.dir / "nats.conf"
+        conf.write_text("\n".join(lines) + "\n")
+        return [shutil.which(self.binary) or self.binary, "-c", str(conf)]
+
+    @property
+    def url(self) -> str:
+        return f"nats://{self.host}:{self.port}"
+
+    def healthy(self) -> bool:
+        port = self.port
+        return port is not None and _tcp_open(self.host, port)
+
+
+class NatsCluster:
+    """Three local NATS nodes in one JetStream cluster (for tests and benchmarks).
+
+    Nodes start one after another: a node is healthy once it listens for clients, and
+    JetStream elects its meta leader once two of three have met (clients wait for it)."""
+
+    size = 3
+
+    def __init__(self, run_dir: Path) -> None:
+        self.nodes: list[NatsServer] = []
+        # The first node to start settles every node's cluster port (its routes name
+        # them all); nothing is written before that, so looking costs nothing.
+        for i in range(1, self.size + 1):
+            self.nodes.append(NatsServer(run_dir, node=f"nats-{i}", peers=self.nodes))
+
+    @property
+    def url(self) -> str:
+        return ",".join(node.url for node in self.nodes)
+
+
 class LocalServices:
     """The set of local services of one run directory."""
 
     def __init__(
-        self, run_dir: Path, mqtt_tls: bool = False, mqtt_auth: bool | None = None
+        self,
+        run_dir: Path,
+        mqtt_tls: bool = False,
+        mqtt_auth: bool | None = None,
+        *,
+        nats: bool | None = None,
+        cluster: bool | None = None,
     ) -> None:
+        """`nats`: also a NATS server, for the cluster roles (`eldercare services up` asks
+        for it; the embedded platform, the demo and the tests need none); `cluster`: three
+        NATS nodes instead of one. None: as the last `up` of this run directory left them."""
         self.run_dir = run_dir
         self.mosquitto = Mosquitto(run_dir, tls=mqtt_tls, auth=mqtt_auth)
         self.influxdb = InfluxDB(run_dir)
+        had_cluster = (run_dir / "services" / "nats-1").is_dir()
+        if cluster is None:
+            cluster = had_cluster
+        if nats is None:
+            nats = cluster or had_cluster or (run_dir / "services" / "nats").is_dir()
+        self.nats_cluster = NatsCluster(run_dir) if nats and cluster else None
+        self.nats: list[NatsServer] = []
+        if self.nats_cluster is not None:
+            self.nats = self.nats_cluster.nodes
+        elif nats:
+            self.nats = [NatsServer(run_dir)]
 
     @property
     def all(self) -> list[LocalService]:
-        return [self.mosquitto, self.influxdb]
+        return [self.mosquitto, self.influxdb, *self.nats]
+
+    @property
+    def nats_url(self) -> str:
+        return ",".join(node.url for node in self.nats if node.port is not None)
 
     def up(self) -> list[ServiceStatus]:
+        # One NATS layout at a time: a single node when the cluster is asked for goes, and
+        # the other way round.
+        other = (
+            [NatsServer(self.run_dir)]
+            if self.nats_cluster is not None
+            else NatsCluster(self.run_dir).nodes
+        )
+        for svc in other:
+            if svc.running():
+                svc.stop()
         statuses = [svc.start() for svc in self.all]
         self.write_env()
         return statuses
 
     def down(self) -> None:
-        for svc in self.all:
+        # Whichever NATS layout the last `up` chose: stop every node of this run directory.
+        every_nats = [NatsServer(self.run_dir), *NatsCluster(self.run_dir).nodes]
+        for svc in [self.mosquitto, self.influxdb, *every_nats]:
             svc.stop()
         (self.run_dir / "services" / ENV_FILE).unlink(missing_ok=True)
 
@@ -503,6 +622,9 @@ class LocalServices:
         if self.influxdb.port is not None:  # not started: no URL to offer
             env["ELDERCARE_INFLUX_URL"] = self.influxdb.url
             env["ELDERCARE_INFLUX_DB"] = self.influxdb.database
+        if self.nats_url:
+            env["ELDERCARE_NATS_URL"] = self.nats_url
+            env["ELDERCARE_CLUSTER_REPLICAS"] = str(len(self.nats))
         if mqtt.tls_port is not None:
             env["ELDERCARE_MQTT_PORT"] = str(mqtt.tls_port)
             env["ELDERCARE_MQTT_TLS"] = "true"

@@ -56,6 +56,7 @@ from eldercare_app.run_lease import RunLease
 from gateway.alert_adapter import PipelineAlertService
 from gateway.app import create_app  # also the users, tokens, audit and family tables
 from gateway.family_link import GatewayContactPreferences
+from gateway.sign_in_throttle import StoredSignInThrottle
 from ingest.service import IngestService
 from ingest.site_status import FanOutSink, SiteStatusTracker
 
@@ -236,19 +237,26 @@ async def build_platform(
     *,
     clock: Clock | None = None,
     serve_http: bool = True,
+    stages: bool = True,
 ) -> Platform:
-    """Construct every part, wired together; nothing runs until `Platform.start()`."""
+    """Construct every part, wired together; nothing runs until `Platform.start()`.
+    `stages=False`: only the gateway runs (a cluster's gateway role; the stages run in
+    their own processes and meet it in the shared store)."""
     clock = clock or WallClock()
     engine = create_engine(settings.database_url)
     await prepare_store(engine)
     sessions = session_factory(engine)
     # Before anything connects (MQTT above all): a second platform on this store refuses.
-    lease = RunLease(sessions, ttl_s=settings.run_lease_ttl_s)
-    try:
-        await lease.acquire()
-    except BaseException:
-        await engine.dispose()
-        raise
+    # Only the single-process platform: a cluster's gateways (`stages=False`) share the
+    # store with each other and with the other roles, each role keeping its own rule on
+    # NATS (one active pipeline by its lease, partitions by theirs).
+    lease = RunLease(sessions, ttl_s=settings.run_lease_ttl_s) if stages else None
+    if lease is not None:
+        try:
+            await lease.acquire()
+        except BaseException:
+            await engine.dispose()
+            raise
     registry = RegistryWatcher(sessions, on_change=[local_broker_follower(settings)])
     influx = InfluxClient.from_settings(settings)
 
@@ -299,6 +307,8 @@ async def build_platform(
             clock=clock,
             # API edits get the same detector-override check as `registry apply`.
             registry_validators=[registry_problems],
+            # A cluster's gateways (no stages here) share one sign-in budget.
+            sign_in_throttle=None if stages else StoredSignInThrottle(sessions),
         )
         config = uvicorn.Config(
             app,
@@ -322,7 +332,7 @@ async def build_platform(
         settings=settings,
         engine=engine,
         registry=registry,
-        components=[alert_pipeline, detector_runtime, status, ingest],
+        components=[alert_pipeline, detector_runtime, status, ingest] if stages else [],
         parts=PlatformParts(
             alerts=alert_pipeline,
             alert_service=alert_service,

@@ -72,13 +72,27 @@ from gateway.metrics_access import metrics_token, token_matches
 from gateway.ports import AlertService, IndexProvider, InfluxQuery
 from gateway.routes_family import FamilyPrefRow
 from gateway.security import BrowserSecurity
+from gateway.sign_in_throttle import (
+    LocalSignInThrottle,
+    SignInFailure,
+    SignInKnownClient,
+    SignInThrottle,
+)
 from gateway.stream import ChangeHub, alert_events
 from gateway.users import Sessions, UserRow, ensure_first_admin
 
 log = get_logger(__name__)
 
 GATEWAY_TABLES: list[Table] = [
-    cast(Table, t.__table__) for t in (UserRow, TokenRow, AuditRow, FamilyPrefRow, FamilyContactRow)
+    cast(Table, t.__table__) for t in (
+        UserRow,
+        TokenRow,
+        AuditRow,
+        FamilyPrefRow,
+        FamilyContactRow,
+        SignInFailure,
+        SignInKnownClient,
+    )
 ] + [
     cast(Table, t.__table__)
     for t in (
@@ -205,6 +219,7 @@ def create_app(
     clock: Clock,
     hub_poll_s: float = 0.25,
     registry_validators: Sequence[Callable[[RegistryDocument], list[Any]]] = (),
+    sign_in_throttle: SignInThrottle | None = None,
 ) -> FastAPI:
     """`registry_validators` run on every registry edit through the API (any problem → 422,
     nothing changed); `eldercare_app.wiring` passes the detectors' override check."""
@@ -219,6 +234,7 @@ def create_app(
         clock=clock,
         hub=hub,
         registry_validators=tuple(registry_validators),
+        login_guard=sign_in_throttle if sign_in_throttle is not None else LocalSignInThrottle(),
     )
     orders = OrderStore(sessions, FieldPolicy.load(settings.field_policy))
     field = FieldContext.build(

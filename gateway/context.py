@@ -19,8 +19,8 @@ from eldercare.registry_model import RegistryDocument, Site
 from eldercare.settings import Settings
 from gateway.audit import record_read
 from gateway.auth import SESSION_COOKIE, Principal, can_see_site, principal_for_token
-from gateway.login_guard import LoginGuard
 from gateway.ports import AlertService, IndexProvider, InfluxQuery
+from gateway.sign_in_throttle import LocalSignInThrottle, SignInThrottle
 from gateway.users import Role, Sessions
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ class GatewayContext:
     influx: InfluxQuery | None
     clock: Clock
     hub: ChangeHub
-    login_guard: LoginGuard = field(default_factory=LoginGuard)
+    login_guard: SignInThrottle = field(default_factory=LocalSignInThrottle)
     # Checks the gateway cannot make itself (e.g. detector overrides), run on every
     # registry edit through the API: `(document) -> [registry_apply.Problem]`.
     registry_validators: Sequence[Callable[[RegistryDocument], list[Any]]] = ()

@@ -86,7 +86,7 @@ async def login(
 ) -> LoginResponse:
     client = request.client.host if request.client else ""
     now = ctx.clock.now()
-    wait = ctx.login_guard.retry_after(body.username, client, now)
+    wait = await ctx.login_guard.retry_after(body.username, client, now)
     if wait is not None:
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
@@ -100,9 +100,9 @@ async def login(
             status.HTTP_503_SERVICE_UNAVAILABLE, str(exc), headers={"Retry-After": "1"}
         ) from exc
     if account is None:
-        ctx.login_guard.failed(body.username, client, now)
+        await ctx.login_guard.failed(body.username, client, now)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong user name or password")
-    ctx.login_guard.succeeded(body.username, client)
+    await ctx.login_guard.succeeded(body.username, client, now)
     issued = await issue_token(ctx.sessions, account, kind=body.token_kind, now=ctx.clock.now())
     if body.token_kind == "session":
         response.set_cookie(

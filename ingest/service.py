@@ -97,11 +97,32 @@ EMERGENCY_TOPICS = tuple(format_native_topic("+", "+", s) for s in sorted(EMERGE
 EMERGENCY_QUEUE_MAX = 1000
 
 
+def _share_group(topic: str) -> str | None:
+    """The group of an MQTT shared subscription (`$share/<group>/<filter>`), else None."""
+    if not topic.startswith("$share/"):
+        return None
+    return topic.split("/", 2)[1]
+
+
+def _unshared(topic: str) -> str:
+    return topic.split("/", 2)[2] if _share_group(topic) is not None else topic
+
+
 def _covers_native(settings: Settings) -> bool:
     """Whether the main session subscribes to every native topic (a test or a sharded
-    ingest following some sites only gets no emergency lane of its own)."""
+    ingest following some sites only gets no emergency lane of its own); shared or not."""
     whole = ("#", f"{NATIVE_ROOT}/#", format_native_topic("+", "+", "+"))
-    return any(t in whole for t in settings.mqtt_topics)
+    return any(_unshared(t) in whole for t in settings.mqtt_topics)
+
+
+def emergency_topics(settings: Settings) -> tuple[str, ...]:
+    """The emergency lane's topics: shared like the main session's (a cluster's ingest
+    workers, one group), in a group of their own, so each emergency reaches one worker
+    on each lane and the detectors drop the second copy as in one process."""
+    group = next((g for t in settings.mqtt_topics if (g := _share_group(t)) is not None), None)
+    if group is None:
+        return EMERGENCY_TOPICS
+    return tuple(f"$share/{group}-emergency/{t}" for t in EMERGENCY_TOPICS)
 
 
 def _consume_outcome(future: asyncio.Future[None]) -> None:
@@ -187,7 +208,7 @@ class IngestService:
             MqttConfig.from_settings(
                 settings,
                 client_id=f"{settings.mqtt_client_id}-emergency",
-                topics=EMERGENCY_TOPICS,
+                topics=emergency_topics(settings),
                 queue_max=EMERGENCY_QUEUE_MAX,
             )
             if mqtt is None and settings.ingest_emergency_lane and _covers_native(settings)

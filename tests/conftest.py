@@ -24,7 +24,7 @@ from alerts.store import AlertStore, init_store
 from eldercare.clock import FakeClock
 from eldercare.db import create_engine
 from eldercare.settings import Settings
-from eldercare_app.local_services import LocalServices
+from eldercare_app.local_services import LocalServices, NatsCluster
 from eldercare_app.mqtt_accounts import PLATFORM_USER
 from tests.helpers.alerts import HttpReceiver, Received, SmtpReceiver, free_port, sqlite_url
 from tests.helpers.china_providers import FakeChinaProviders
@@ -40,6 +40,7 @@ SERVICE_FIXTURES = frozenset(
         "settings",
         "pg_url",
         "pg_database",
+        "nats_cluster",
     }
 )
 TESTS = Path(__file__).resolve().parent
@@ -111,6 +112,17 @@ def settings(tmp_path: Path, local_services: LocalServices) -> Settings:
         # tested on its own (tests/integration/test_ingest_fairness.py) with limits on.
         ingest_site_limits=False,
     )
+
+
+@pytest.fixture(scope="session")
+def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCluster]:
+    """A local three-node NATS JetStream cluster on free ports (tests wipe its streams)."""
+    cluster = NatsCluster(tmp_path_factory.mktemp("nats"))
+    for node in cluster.nodes:
+        node.start()
+    yield cluster
+    for node in cluster.nodes:
+        node.stop()
 
 
 @pytest.fixture

@@ -127,3 +127,39 @@ async def test_eldercare_run_refuses_a_held_store_and_a_killed_holder_expires(
         if holder.returncode is None:
             holder.kill()
             await holder.wait()
+
+
+async def test_cluster_roles_share_the_store_while_two_plain_runs_are_refused(
+    store, tmp_path: Path
+) -> None:
+    """The lease is the single-process platform's: a cluster's gateways (and the other
+    roles, which never take it) run side by side on one store."""
+    from eldercare.settings import Settings
+    from eldercare_app.wiring import build_platform
+
+    url, _ = store
+
+    def settings(name: str) -> Settings:
+        return Settings(run_dir=tmp_path / name, database_url=url, http_port=0)
+
+    # Two gateway roles, built as `eldercare run --role gateway` builds them, both start.
+    gateways = [
+        await build_platform(settings(f"gw{i}"), serve_http=True, stages=False) for i in (1, 2)
+    ]
+    try:
+        for gateway in gateways:
+            assert gateway.lease is None
+            await gateway.start()
+            assert gateway.http_server is not None and gateway.http_server.started
+    finally:
+        for gateway in gateways:
+            await gateway.stop()
+    # Two plain `eldercare run`s on the same store: the second is refused.
+    first = await build_platform(settings("run1"), serve_http=False)
+    try:
+        assert first.lease is not None
+        with pytest.raises(LeaseHeld):
+            await build_platform(settings("run2"), serve_http=False)
+    finally:
+        await first.lease.release()
+        await first.engine.dispose()

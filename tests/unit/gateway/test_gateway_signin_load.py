@@ -19,6 +19,7 @@ from gateway import users
 from gateway.body_limit import DEFAULT_LIMIT
 from gateway.login_guard import LoginGuard
 from gateway.password_work import HASH_WORKERS
+from gateway.sign_in_throttle import LocalSignInThrottle
 from tests.helpers.gateway import (
     PASSWORD,
     Gateway,
@@ -122,7 +123,9 @@ async def test_guesses_from_many_addresses_lock_the_account_for_unknown_ones() -
 
 async def test_account_throttle_through_the_api(gw) -> None:
     gateway, client = gw
-    guard = gateway.app.state.gateway.login_guard
+    throttle = gateway.app.state.gateway.login_guard
+    assert isinstance(throttle, LocalSignInThrottle)  # one gateway process: in memory
+    guard = throttle.guard
     guard.max_account_failures = 5
     wrong = {"username": "op-bincheng", "password": "not-the-password"}
     for i in range(5):

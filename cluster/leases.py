@@ -1,0 +1,73 @@
+"""Leases in a NATS key-value bucket whose entries expire with the lease TTL.
+
+Taking a lease creates its key (refused while another holder's key lives); renewing
+updates it against the revision this holder last wrote (refused once someone else
+took it after an expiry); releasing deletes it the same way. A holder that stops
+renewing loses the lease when its key ages out: that is how a dead worker's
+partitions and a dead pipeline's role come free, without any process deciding it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import nats.js.errors
+from nats.js.kv import KeyValue
+
+from eldercare.logs import get_logger
+
+log = get_logger(__name__)
+
+
+@dataclass
+class Lease:
+    bucket: KeyValue
+    key: str
+    holder: str
+    revision: int | None = None  # set while held
+
+    @property
+    def held(self) -> bool:
+        return self.revision is not None
+
+    async def take(self) -> bool:
+        """Take the lease if it is free; True if this holder has it now."""
+        if self.held:
+            return await self.renew()
+        try:
+            self.revision = await self.bucket.create(self.key, self.holder.encode())
+        except nats.js.errors.KeyWrongLastSequenceError:
+            return False
+        return True
+
+    async def renew(self) -> bool:
+        """Renew the lease; False (and no longer held) if it was lost meanwhile."""
+        if self.revision is None:
+            return False
+        try:
+            self.revision = await self.bucket.update(
+                self.key, self.holder.encode(), last=self.revision
+            )
+        except nats.js.errors.KeyWrongLastSequenceError:
+            log.warning("lease lost", extra={"lease": self.key, "holder": self.holder})
+            self.revision = None
+            return False
+        return True
+
+    async def release(self) -> None:
+        """Give the lease up so another holder may take it at once (not after the TTL)."""
+        if self.revision is None:
+            return
+        revision, self.revision = self.revision, None
+        # Already someone else's: nothing of ours to release.
+        with contextlib.suppress(nats.js.errors.KeyWrongLastSequenceError):
+            await self.bucket.delete(self.key, last=revision)
+
+    async def holder_now(self) -> str | None:
+        """Who holds it according to the bucket (None when free)."""
+        try:
+            entry = await self.bucket.get(self.key)
+        except nats.js.errors.KeyNotFoundError:
+            return None
+        return entry.value.decode() if entry.value else None

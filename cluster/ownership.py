@@ -1,0 +1,178 @@
+"""Which detector worker owns which partition: leases, a fair share, rebalancing.
+
+Every worker runs the same loop, a third of the lease TTL apart: it says it is alive
+(a key in the workers bucket, expiring with the TTL), renews the partition leases it
+holds, gives up what is above its fair share (partitions ÷ live workers, rounded up)
+and takes free partitions up to it. A new worker therefore makes the others give
+partitions up at their next turn; a dead one stops renewing and its partitions come
+free a TTL later, to be taken by whoever looks first. No worker decides for another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import zlib
+from collections.abc import Awaitable, Callable
+
+import nats.js.errors
+
+from cluster.jetstream import JetStream
+from cluster.leases import Lease
+from cluster.partitions import fair_share
+from eldercare.logs import get_logger
+from eldercare.metrics import gauge
+from eldercare.periodic import Periodic
+
+log = get_logger(__name__)
+
+_owned = gauge("eldercare_cluster_partitions_owned", "partitions this worker holds leases for")
+
+# Called with a partition just taken (restore and consume) or about to be released
+# (`graceful`: save and stop; not graceful: the lease was lost, stop without saving).
+OnGain = Callable[[int], Awaitable[None]]
+OnLoss = Callable[[int, bool], Awaitable[None]]
+
+
+GAINS_AT_ONCE = 8
+RELEASES_PER_TURN = 4  # each is saved first: a rebalance is spread over a few turns
+
+
+def lease_key(partition: int) -> str:
+    return f"partition.{partition}"
+
+
+class PartitionOwnership:
+    def __init__(
+        self,
+        stream: JetStream,
+        worker_id: str,
+        partitions: int,
+        ttl_s: float,
+        on_gain: OnGain,
+        on_loss: OnLoss,
+    ) -> None:
+        self.stream = stream
+        self.worker_id = worker_id
+        self.partitions = partitions
+        self.ttl_s = ttl_s
+        self.on_gain = on_gain
+        self.on_loss = on_loss
+        self.held: dict[int, Lease] = {}
+        self._turns: Periodic | None = None
+        self._renewals: Periodic | None = None
+        # Each worker looks at free partitions from its own starting point, so workers
+        # starting together do not all race for partition 0.
+        start = zlib.crc32(worker_id.encode()) % partitions
+        self._order = [(start + i) % partitions for i in range(partitions)]
+
+    async def start(self) -> None:
+        await self.turn()
+        # Both are `Periodic`s, watched in `eldercare.health`: a stuck turn or renewal
+        # shows on the role's health. Renewals on their own: a turn handing partitions
+        # over (each saved first) may take longer than a TTL, and must not let the
+        # partitions kept expire meanwhile.
+        self._turns = Periodic(
+            f"partition-ownership:{self.worker_id}", self._turn_once, self.ttl_s / 3
+        )
+        self._renewals = Periodic(
+            f"lease-renewal:{self.worker_id}",
+            self._renew_once,
+            self.ttl_s / 4,
+            overdue_after_s=self.ttl_s,  # failing that long, the leases have expired
+        )
+        self._turns.start()
+        self._renewals.start()
+
+    async def stop(self) -> None:
+        """Hand every partition back (saved) so the others take them without waiting."""
+        for loop in (self._turns, self._renewals):
+            if loop is not None:
+                await loop.stop()
+        self._turns = self._renewals = None
+        for partition in sorted(self.held):
+            await self._give_up(partition)
+        with contextlib.suppress(nats.js.errors.Error):
+            await self.stream.workers.delete(self.worker_id)
+
+    async def _turn_once(self) -> None:
+        # A failure (NATS away for a moment) is logged by `Periodic`; the next turn retries.
+        await self.turn()
+
+    async def _renew_once(self) -> None:
+        await self.stream.workers.put(self.worker_id, b"alive")
+        await self._renew_all()
+
+    async def live_workers(self) -> int:
+        try:
+            return len(await self.stream.workers.keys())
+        except nats.js.errors.NoKeysError:
+            return 0
+
+    async def turn(self) -> None:
+        await self.stream.workers.put(self.worker_id, b"alive")
+        await self._renew_all()
+        share = fair_share(self.partitions, max(1, await self.live_workers()))
+        surplus = sorted(self.held, reverse=True)[: max(0, len(self.held) - share)]
+        for partition in surplus[:RELEASES_PER_TURN]:  # the rest at the next turns
+            await self._give_up(partition)
+        taken: dict[int, Lease] = {}
+        try:
+            for partition in self._order:
+                if len(self.held) + len(taken) >= share:
+                    break
+                if partition in self.held or partition in taken:
+                    continue
+                lease = Lease(self.stream.leases, lease_key(partition), self.worker_id)
+                if await lease.take():
+                    taken[partition] = lease
+        finally:
+            # Whatever was taken is ours to start (or to release if it fails), even when
+            # NATS stopped answering halfway through the loop.
+            if taken:
+                await self._start(taken)
+        _owned.set(len(self.held))
+
+    async def _start(self, taken: dict[int, Lease]) -> None:
+        # Restored side by side (a few at a time, each creates a consumer): one after
+        # another, a dead worker's dozens of partitions would take many seconds.
+        self.held.update(taken)
+        limit = asyncio.Semaphore(GAINS_AT_ONCE)
+
+        async def gain(partition: int) -> None:
+            async with limit:
+                await self.on_gain(partition)
+
+        outcomes = await asyncio.gather(*(gain(p) for p in taken), return_exceptions=True)
+        for partition, outcome in zip(taken, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                log.error(
+                    "partition start failed",
+                    exc_info=outcome,
+                    extra={"partition": partition},
+                )
+                await self.held.pop(partition).release()
+            else:
+                log.info("partition taken", extra={"partition": partition})
+        await self._renew_all()  # the restores may have taken a good part of the TTL
+
+    async def _renew_all(self) -> None:
+        for partition, lease in list(self.held.items()):
+            if self.held.get(partition) is not lease:
+                continue  # handed over meanwhile (the turn and the renewals interleave)
+            if not await lease.renew():
+                if self.held.get(partition) is not lease:
+                    continue
+                del self.held[partition]
+                log.warning("partition lease lost", extra={"partition": partition})
+                await self.on_loss(partition, False)
+
+    async def _give_up(self, partition: int) -> None:
+        # Still held (and renewed) while it is saved, so no one restores it half-saved.
+        try:
+            await self.on_loss(partition, True)
+        finally:
+            lease = self.held.pop(partition, None)
+            if lease is not None:
+                await lease.release()
+        log.info("partition released", extra={"partition": partition})

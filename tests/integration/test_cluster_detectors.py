@@ -1,0 +1,199 @@
+"""Detector workers on a real three-node NATS cluster: partition leases, handover after a
+worker dies, the same alerts at the same event times as an uninterrupted run, and no
+duplicate transition; a new worker rebalancing partitions."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+
+from cluster.jetstream import JetStream, open_jetstream
+from cluster.publishers import JetStreamReadings, _duplicates
+from eldercare.clock import WallClock
+from eldercare.db import create_engine
+from eldercare.domain import Reading, Stream
+from eldercare.registry_index import RegistryIndex
+from eldercare.registry_model import RegistryDocument
+from eldercare.settings import Settings
+from eldercare_app.cluster_roles import DetectorWorker
+from eldercare_app.local_services import NatsCluster
+from eldercare_app.wiring import prepare_store
+from tests.helpers.cluster import stored_transitions, until, wipe
+from tests.helpers.detectors import home_site
+
+PARTITIONS = 4
+SITES = 12
+T0 = 1_780_000_000.0
+TTL = 1.5
+
+
+def index() -> RegistryIndex:
+    sites = [
+        home_site(
+            site_id=f"home-{i}",
+            devices=[{"id": "sos", "kind": "sos_button", "room": "bedroom"}],
+            device_suffix=f"-{i}",
+        )
+        for i in range(SITES)
+    ]
+    return RegistryIndex(RegistryDocument(sites=sites), version=1)
+
+
+def presses(first: int, last: int) -> list[Reading]:
+    """SOS presses every minute, numbers first..last-1, at every site."""
+    return [
+        Reading(f"home-{i}", f"sos-{i}", Stream.SOS, T0 + k * 60.0, {"pressed": True})
+        for k in range(first, last)
+        for i in range(SITES)
+    ]
+
+
+def cluster_settings(url: str, tmp: Path) -> Settings:
+    return Settings(
+        run_dir=tmp / "run",
+        nats_url=url,
+        cluster_partitions=PARTITIONS,
+        cluster_replicas=3,
+        cluster_lease_ttl_s=TTL,
+        cluster_snapshot_every_s=3600.0,  # the test says when to checkpoint
+        clock_mode="event",
+        database_url=f"sqlite+aiosqlite:///{tmp / 'store.db'}",
+    )
+
+
+class Harness:
+    def __init__(self, settings: Settings, stream: JetStream) -> None:
+        self.settings = settings
+        self.stream = stream
+        self.engine = create_engine(settings.database_url)
+        self.index = index()
+        self.workers: list[DetectorWorker] = []
+
+    async def worker(self, name: str) -> DetectorWorker:
+        await prepare_store(self.engine)
+        w = DetectorWorker(
+            self.settings, self.stream, lambda: self.index, self.engine, WallClock(), name
+        )
+        await w.start()
+        self.workers.append(w)
+        return w
+
+    async def publish(self, readings: list[Reading]) -> int:
+        await JetStreamReadings(self.stream.js, PARTITIONS).handle_readings(readings)
+        info = await self.stream.js.stream_info("ELDERCARE_READINGS")
+        return int(info.state.last_seq)
+
+    async def caught_up(self, workers: list[DetectorWorker], seq: int) -> None:
+        """Every partition is owned by one of `workers`, each runner past `seq`'s last
+        message of its partition (nothing left to fetch)."""
+
+        async def done() -> bool:
+            runners = {p: r for w in workers for p, r in w.runners.items()}
+            if len(runners) != PARTITIONS:
+                return False
+            for p, r in runners.items():
+                last = await self.stream.js.get_last_msg(
+                    "ELDERCARE_READINGS", f"eldercare.readings.{p}"
+                )
+                if r.position < min(seq, last.seq or 0):
+                    return False
+            return True
+
+        await until(done, 20, f"workers caught up with sequence {seq}")
+
+    async def close(self) -> None:
+        for w in self.workers:
+            with contextlib.suppress(Exception):
+                await w.stop()
+        await self.stream.close()
+        await self.engine.dispose()
+
+
+def die(worker: DetectorWorker) -> None:
+    """What kill -9 leaves: no snapshot saved, no lease released, nothing said."""
+    loops = [worker.ownership._turns, worker.ownership._renewals]
+    tasks = []
+    for runner in worker.runners.values():
+        tasks.append(runner._task)
+        loops += runner.runtime._loops
+    tasks += [loop._task for loop in loops if loop is not None]
+    for task in tasks:
+        if task is not None:
+            task.cancel()
+    worker.runners.clear()
+    worker.ownership.held.clear()
+
+
+def key(t: object) -> tuple[object, ...]:
+    return (t.site_id, t.resident_id, t.kind, t.action, t.ts)  # type: ignore[attr-defined]
+
+
+async def run_scenario(url: str, tmp: Path, *, kill: bool) -> list[tuple[object, ...]]:
+    await wipe(url)
+    settings = cluster_settings(url, tmp)
+    h = Harness(settings, await open_jetstream(settings, name="test"))
+    try:
+        a = await h.worker("worker-a")
+        assert len(a.runners) == PARTITIONS, "a lone worker takes every partition"
+        seq = await h.publish(presses(0, 3))
+        await h.caught_up([a], seq)
+        for runner in a.runners.values():
+            await runner.checkpoint()
+        seq = await h.publish(presses(3, 6))
+        await h.caught_up([a], seq)
+        if kill:
+            die(a)
+            h.workers.remove(a)
+        seq = await h.publish(presses(6, 9))
+        if kill:
+            b = await h.worker("worker-b")
+            assert not b.runners, "the dead worker's leases still live"
+            took = await until(lambda: len(b.runners) == PARTITIONS, TTL * 6, "takeover")
+            assert took <= TTL * 6
+            await h.caught_up([b], seq)
+        else:
+            await h.caught_up([a], seq)
+        # Nothing more may come: the stream is compared as it stands.
+        await asyncio.sleep(0)
+        stored = await stored_transitions(url)
+    finally:
+        await h.close()
+    return [key(t) for t in stored]
+
+
+async def test_handover_gives_the_same_alerts_at_the_same_times_without_duplicates(
+    nats_cluster: NatsCluster, tmp_path: Path
+) -> None:
+    reference = await run_scenario(nats_cluster.url, tmp_path / "uninterrupted", kill=False)
+    replayed_before = _duplicates.value()
+    handed_over = await run_scenario(nats_cluster.url, tmp_path / "killed", kill=True)
+    # The new owner replayed the readings after the last checkpoint (presses 3-5), so it
+    # published their transitions again, and JetStream dropped them as duplicates.
+    assert _duplicates.value() - replayed_before == SITES * 3
+    assert len(reference) == SITES * 9, "one raise and eight updates per site"
+    assert sorted(reference, key=repr) == sorted(handed_over, key=repr)
+    assert len(set(handed_over)) == len(handed_over), "no transition twice"
+
+
+async def test_a_new_worker_takes_its_share_and_a_stopped_one_hands_back(
+    nats_cluster: NatsCluster, tmp_path: Path
+) -> None:
+    await wipe(nats_cluster.url)
+    settings = cluster_settings(nats_cluster.url, tmp_path)
+    h = Harness(settings, await open_jetstream(settings, name="test"))
+    try:
+        a = await h.worker("worker-a")
+        assert len(a.runners) == PARTITIONS
+        b = await h.worker("worker-b")
+        await until(
+            lambda: len(a.runners) == len(b.runners) == PARTITIONS // 2, TTL * 6, "rebalance"
+        )
+        assert not set(a.runners) & set(b.runners), "no partition owned twice"
+        seq = await h.publish(presses(0, 2))
+        await h.caught_up([a, b], seq)
+        await b.stop()  # graceful: saved and released at once, no TTL to wait for
+        h.workers.remove(b)
+        await until(lambda: len(a.runners) == PARTITIONS, TTL * 3, "hand back")
+    finally:
+        await h.close()
