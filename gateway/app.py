@@ -84,7 +84,8 @@ from gateway.users import Sessions, UserRow, ensure_first_admin
 log = get_logger(__name__)
 
 GATEWAY_TABLES: list[Table] = [
-    cast(Table, t.__table__) for t in (
+    cast(Table, t.__table__)
+    for t in (
         UserRow,
         TokenRow,
         AuditRow,
