@@ -29,14 +29,23 @@ class HazardAlarmState(RuleState):
 
 
 class HazardAlarmRule(Rule[HazardAlarmState]):
-    """One hazard kind; subclasses name the stream, its flag and what the alarm is as
-    evidence (`alarm_seen`, a code the gateway renders in zh-CN and en)."""
+    """One hazard kind; subclasses name the alert kind, the stream and what the alarm is
+    as evidence (`alarm_seen`, a code the gateway renders in zh-CN and en). The rule's
+    name, kinds, streams and the reading's flag follow from them (the flag is named as
+    its stream)."""
 
     state_model = HazardAlarmState
     kind: ClassVar[AlertKind]
     stream: ClassVar[Stream]
     flag: ClassVar[str]
     alarm_seen: ClassVar[EvidenceCode]
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.name = cls.kind.value
+        cls.kinds = (cls.kind,)
+        cls.streams = frozenset({cls.stream})
+        cls.flag = cls.stream.value
 
     def on_reading(self, reading: Reading) -> list[Transition]:
         out = self._forget_removed(reading.ts)
@@ -90,40 +99,24 @@ class HazardAlarmRule(Rule[HazardAlarmState]):
 
 
 class SmokeRule(HazardAlarmRule):
-    name = "smoke"
-    kinds = (AlertKind.SMOKE,)
     kind = AlertKind.SMOKE
     stream = Stream.SMOKE
-    streams = frozenset({Stream.SMOKE})
-    flag = "smoke"
     alarm_seen = EvidenceCode.SMOKE_ALARM
 
 
 class GasRule(HazardAlarmRule):
-    name = "gas"
-    kinds = (AlertKind.GAS,)
     kind = AlertKind.GAS
     stream = Stream.GAS
-    streams = frozenset({Stream.GAS})
-    flag = "gas"
     alarm_seen = EvidenceCode.GAS_ALARM
 
 
 class CarbonMonoxideRule(HazardAlarmRule):
-    name = "carbon_monoxide"
-    kinds = (AlertKind.CARBON_MONOXIDE,)
     kind = AlertKind.CARBON_MONOXIDE
     stream = Stream.CARBON_MONOXIDE
-    streams = frozenset({Stream.CARBON_MONOXIDE})
-    flag = "carbon_monoxide"
     alarm_seen = EvidenceCode.CO_ALARM
 
 
 class WaterLeakRule(HazardAlarmRule):
-    name = "water_leak"
-    kinds = (AlertKind.WATER_LEAK,)
     kind = AlertKind.WATER_LEAK
     stream = Stream.WATER_LEAK
-    streams = frozenset({Stream.WATER_LEAK})
-    flag = "water_leak"
     alarm_seen = EvidenceCode.WATER_ON_FLOOR

@@ -92,6 +92,25 @@ def _metrics(port: int) -> dict[str, float]:
     return out
 
 
+def event_clock_platform_env(
+    services: LocalServices, workdir: Path, http_port: int, client_prefix: str
+) -> dict[str, str]:
+    """The environment of a private `eldercare run --clock event` on these services, its
+    store in `workdir`; `/metrics` is private, so its bearer token is kept for `_metrics`."""
+    return {
+        **os.environ,
+        **services.env(),
+        "ELDERCARE_RUN_DIR": str(services.run_dir),
+        "ELDERCARE_METRICS_TOKEN": _scrape_tokens.setdefault(http_port, secrets.token_urlsafe(24)),
+        "ELDERCARE_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'eldercare.db'}",
+        "ELDERCARE_HTTP_PORT": str(http_port),
+        "ELDERCARE_PUBLIC_URL": f"http://127.0.0.1:{http_port}",
+        "ELDERCARE_CLOCK_MODE": "event",
+        "ELDERCARE_MQTT_CLIENT_ID": f"{client_prefix}-{os.getpid()}",
+        "ELDERCARE_LOG_LEVEL": "WARNING",
+    }
+
+
 def _metric(metrics: Mapping[str, float], name: str) -> float:
     """Sum of a metric over its label sets."""
     return sum(v for k, v in metrics.items() if k == name or k.startswith(name + "{"))
@@ -136,20 +155,7 @@ def evaluate_scenarios(
     platform: subprocess.Popen[bytes] | None = None
     try:
         http_port = free_port()
-        env = {
-            **os.environ,
-            **services.env(),
-            "ELDERCARE_RUN_DIR": str(run_dir),
-            "ELDERCARE_METRICS_TOKEN": _scrape_tokens.setdefault(
-                http_port, secrets.token_urlsafe(24)
-            ),
-            "ELDERCARE_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'eldercare.db'}",
-            "ELDERCARE_HTTP_PORT": str(http_port),
-            "ELDERCARE_PUBLIC_URL": f"http://127.0.0.1:{http_port}",
-            "ELDERCARE_CLOCK_MODE": "event",
-            "ELDERCARE_MQTT_CLIENT_ID": f"eval-ingest-{os.getpid()}",
-            "ELDERCARE_LOG_LEVEL": "WARNING",
-        }
+        env = event_clock_platform_env(services, workdir, http_port, "eval-ingest")
         sim = Simulation(cfg)
         registry = workdir / "registry.yaml"
         write_registry(sim.sites, registry)

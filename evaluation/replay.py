@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import secrets
 import signal
 import subprocess
 import time
@@ -53,10 +51,10 @@ from evaluation.platform_scenarios import (
     _cli,
     _metric,
     _metrics,
-    _scrape_tokens,
     _wait_drained,
     _wait_subscribed,
     alert_raises,
+    event_clock_platform_env,
 )
 
 NATIVE_ROOT = "eldercare/"
@@ -164,21 +162,7 @@ def replay_recording(
     platform: subprocess.Popen[bytes] | None = None
     try:
         http_port = free_port()
-        env = {
-            **os.environ,
-            **services.env(),
-            "ELDERCARE_RUN_DIR": str(run_dir),
-            # /metrics is private: the replay reads it with the platform's bearer token.
-            "ELDERCARE_METRICS_TOKEN": _scrape_tokens.setdefault(
-                http_port, secrets.token_urlsafe(24)
-            ),
-            "ELDERCARE_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'eldercare.db'}",
-            "ELDERCARE_HTTP_PORT": str(http_port),
-            "ELDERCARE_PUBLIC_URL": f"http://127.0.0.1:{http_port}",
-            "ELDERCARE_CLOCK_MODE": "event",
-            "ELDERCARE_MQTT_CLIENT_ID": f"replay-ingest-{os.getpid()}",
-            "ELDERCARE_LOG_LEVEL": "WARNING",
-        }
+        env = event_clock_platform_env(services, workdir, http_port, "replay-ingest")
         _check(subprocess.run(_cli("registry", "apply", str(registry)), env=env,
                               capture_output=True, check=False), "registry apply")  # fmt: skip
         log_path = workdir / "platform.log"
