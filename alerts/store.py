@@ -168,8 +168,12 @@ class AlertStore:
         async with self._changed:
             if seen_version is not None and self.version != seen_version:
                 return
+            # `asyncio.timeout`, not `wait_for`: on Python 3.11 `wait_for` swallows a
+            # cancellation that arrives as the write wakes it, and the loop that was
+            # being stopped (the live stream's waker) would go on for ever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), max_wait_s)
+                async with asyncio.timeout(max_wait_s):
+                    await self._changed.wait()
 
     @staticmethod
     def _history(

@@ -33,6 +33,8 @@ _failures = metrics.counter("loop_failures_total", "Ticks of a periodic loop tha
 
 Sleep = Callable[[float], Awaitable[None]]
 
+_RECANCEL_S = 0.5  # a stop repeats a swallowed cancellation this often
+
 
 class Periodic:
     def __init__(
@@ -66,6 +68,7 @@ class Periodic:
         self._task: asyncio.Task[None] | None = None
         self.ticks = 0
         self.failing = 0  # consecutive ticks that raised
+        self._stopping = False
 
     @property
     def running(self) -> bool:
@@ -76,13 +79,21 @@ class Periodic:
         if self.running:
             return
         self.health.loop_started(self.name, self.every_s, self.overdue_after_s)
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name=self.name)
         self._task.add_done_callback(self._ended)
 
     async def stop(self) -> None:
+        """Cancel the loop and wait for it to end. A body may swallow its cancellation
+        (on Python 3.11 `asyncio.wait_for` does when what it waits for completes at the
+        same moment), so the loop also ends at its next check of `_stopping`, and the
+        cancellation is repeated until the task is done."""
         task, self._task = self._task, None
+        self._stopping = True
         if task is not None:
-            task.cancel()
+            while not task.done():
+                task.cancel()
+                await asyncio.wait({task}, timeout=_RECANCEL_S)
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self.health.loop_stopped(self.name)
@@ -132,8 +143,12 @@ class Periodic:
         delay = self.first_after_s
         while True:
             await self._wait(delay)
+            if self._stopping:
+                return
             self._wake.clear()
             await self.tick_now()
+            if self._stopping:
+                return
             delay = self.every_s
 
     def _ended(self, task: asyncio.Task[None]) -> None:

@@ -263,3 +263,32 @@ async def test_a_watched_task_that_ends_impairs_its_part(health: HealthRegistry)
     (problem,) = health.problems()
     assert problem.part == "ingest-consume"
     assert "task ingest-consume ended" in problem.reason and "decoder bug" in problem.reason
+
+
+async def test_stop_ends_a_loop_whose_body_swallowed_its_cancellation(
+    health: HealthRegistry,
+) -> None:
+    """On Python 3.11 `asyncio.wait_for` returns normally when it is cancelled just as
+    what it awaits completes; a loop whose tick did so once went on for ever and its
+    `stop()` never returned (a platform's stop hung in the test suite)."""
+    waiting = asyncio.Event()
+    swallowed = 0
+
+    async def body() -> None:
+        nonlocal swallowed
+        waiting.set()
+        try:
+            await asyncio.Event().wait()  # a tick waiting for something that never comes
+        except asyncio.CancelledError:
+            if swallowed:
+                raise
+            swallowed += 1  # ...and its cancellation lost once, as `wait_for` can lose it
+
+    loop = Periodic("swallower", body, 0.001, first_after_s=0.0, health=health)
+    loop.start()
+    task = loop._task
+    assert task is not None
+    await asyncio.wait_for(waiting.wait(), 5)
+    await asyncio.wait_for(loop.stop(), 5)
+    assert swallowed == 1
+    assert task.done() and not task.cancelled(), "the loop ended by itself, at its check"
