@@ -74,8 +74,9 @@ class ChangeHub:
         if self._latest > seq:
             return True
         event = self._moved
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), wait_s)
+        with contextlib.suppress(TimeoutError):  # not `wait_for`: see AlertStore.wait_changed
+            async with asyncio.timeout(wait_s):
+                await event.wait()
         return self._latest > seq
 
     async def _poll(self) -> None:

@@ -195,8 +195,9 @@ class InfluxWriter:
 
     async def _sleep_until_woken(self, within_s: float | None) -> None:
         self._wake.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), within_s)
+        with contextlib.suppress(TimeoutError):  # not `wait_for`: see AlertStore.wait_changed
+            async with asyncio.timeout(within_s):
+                await self._wake.wait()
 
     def _take_pending(self) -> list[tuple[Sequence[str], asyncio.Future[None], float]]:
         """Whole callers' line lists, up to about `max_lines` (one list may be larger:

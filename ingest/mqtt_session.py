@@ -330,12 +330,14 @@ class MqttConnection:
         try:
             # connect() resolves and opens the TCP socket: blocking, so off the loop.
             await self._loop.run_in_executor(None, connect)
-            await asyncio.wait_for(self._ready.wait(), cfg.connect_timeout)
+            async with asyncio.timeout(cfg.connect_timeout):
+                await self._ready.wait()
             self._raise_if_lost()
             result, self._sub_mid = self._client.subscribe([(t, 1) for t in cfg.topics])
             if result != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 raise MqttError(f"subscribe failed: {paho.error_string(result)}")
-            await asyncio.wait_for(self._subscribed.wait(), cfg.connect_timeout)
+            async with asyncio.timeout(cfg.connect_timeout):
+                await self._subscribed.wait()
             self._raise_if_lost()
         except (OSError, TimeoutError, ssl.SSLError) as exc:
             await self.close()
