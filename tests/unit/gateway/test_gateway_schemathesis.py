@@ -19,6 +19,9 @@ from eldercare.clock import WallClock
 from eldercare.settings import Settings
 from tests.helpers.gateway import PASSWORD, build_gateway, db_url, serve, sos
 
+# The app under a real uvicorn server: integration.
+pytestmark = pytest.mark.integration
+
 # Long-lived or self-defeating for a generator: the stream never ends; logout and
 # revoke would sign the test out of its own session.
 EXCLUDED = {

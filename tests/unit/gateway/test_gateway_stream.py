@@ -15,7 +15,8 @@ from eldercare.clock import FakeClock
 from eldercare.settings import Settings
 from tests.helpers.gateway import Gateway, build_gateway, db_url, login, serve, sos
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
+# A real uvicorn server: integration.
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.integration]
 
 
 @pytest.fixture
