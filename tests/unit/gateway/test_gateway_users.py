@@ -212,3 +212,22 @@ def test_login_guard_forgets_old_failures() -> None:
         guard.failed(f"name{i}", "10.0.0.9", now=100.0)
     guard.failed("last", "10.0.0.9", now=500.0)
     assert len(guard) == 1
+
+
+def test_a_storm_of_fresh_names_sweeps_once_per_doubling_not_per_failure() -> None:
+    from gateway.login_guard import MAX_TRACKED, LoginGuard
+
+    class Counting(LoginGuard):
+        sweeps = 0
+
+        def _sweep(self, now: float) -> None:
+            self.sweeps += 1
+            super()._sweep(now)
+
+    guard = Counting(max_failures=3, window_s=60)
+    for i in range(2 * MAX_TRACKED):  # nothing expires: every sweep finds nothing to drop
+        guard.failed(f"name{i}", f"10.0.{i % 250}.{i // 250 % 250}", now=100.0)
+    assert len(guard) == 2 * MAX_TRACKED
+    assert 1 <= guard.sweeps <= 4
+    guard.failed("late", "10.9.9.9", now=100.0 + 60)  # a window later: swept at once
+    assert guard.sweeps <= 5 and len(guard) == 1
