@@ -270,7 +270,7 @@ async def test_lost_stream_is_impossible_to_miss(tmp_path: Path, browser: Any) -
     async with serve(gateway.app, port):
         await expect(page.locator("#conn")).to_have_class("conn live", timeout=15000)
         await expect(page.locator("#conn-banner")).to_be_hidden()
-    await gateway.engine.dispose()  # type: ignore[attr-defined]
+    await gateway.engine.dispose()
 
 
 SOS_BUTTONS = {"hh-401": "hh401-sos", "zh-12": "zh12-sos"}  # as in the test registry

@@ -64,7 +64,7 @@ class _ServerThread(threading.Thread):
             self.url = url
             self.ready.set()
             await self._shutdown.wait()
-        await gateway.engine.dispose()  # type: ignore[attr-defined]
+        await gateway.engine.dispose()
 
     def stop(self) -> None:
         if self._loop is not None and self._shutdown is not None:

@@ -97,7 +97,7 @@ async def test_app_start_creates_the_first_admin(tmp_path: Path, monkeypatch) ->
         )
         assert resp.status_code == 200
         assert resp.json()["account"]["role"] == "admin"
-    await gateway.engine.dispose()  # type: ignore[attr-defined]
+    await gateway.engine.dispose()
 
 
 def test_users_command(tmp_path: Path, monkeypatch) -> None:
