@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from eldercare.clock import WallClock
 from eldercare.domain import (
@@ -290,7 +291,7 @@ class MqttPlatform:
 
         s = self.platform.settings
         client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=f"gw-e2e-{secrets.token_hex(4)}"
+            CallbackAPIVersion.VERSION2, client_id=f"gw-e2e-{secrets.token_hex(4)}"
         )
         connected = threading.Event()
         client.on_connect = lambda *_: connected.set()
