@@ -3,6 +3,7 @@ password), and the `eldercare users` commands."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -12,6 +13,7 @@ from typer.testing import CliRunner
 
 from eldercare.clock import FakeClock
 from eldercare.db import Base, create_engine, session_factory
+from eldercare.registry_store import Sessions
 from eldercare.settings import Settings
 from gateway.users import (
     AccountError,
@@ -28,7 +30,7 @@ on_session_loop = pytest.mark.asyncio(loop_scope="session")
 
 
 @pytest.fixture
-async def sessions(tmp_path: Path):  # type: ignore[no-untyped-def]
+async def sessions(tmp_path: Path) -> AsyncIterator[Sessions]:
     engine = create_engine(db_url(tmp_path))
     async with engine.begin() as conn:
         await conn.run_sync(Base.metadata.create_all)
@@ -37,7 +39,7 @@ async def sessions(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 @on_session_loop
-async def test_passwords_are_argon2_hashes(sessions) -> None:
+async def test_passwords_are_argon2_hashes(sessions: Sessions) -> None:
     await create_user(
         sessions,
         username="op1",
@@ -54,7 +56,7 @@ async def test_passwords_are_argon2_hashes(sessions) -> None:
 
 
 @on_session_loop
-async def test_account_rules(sessions) -> None:
+async def test_account_rules(sessions: Sessions) -> None:
     with pytest.raises(AccountError, match="at least"):
         await create_user(sessions, username="a1", role=Role.ADMIN, password="short", now=0)
     with pytest.raises(AccountError, match="scope"):
@@ -74,7 +76,7 @@ async def test_account_rules(sessions) -> None:
 
 
 @on_session_loop
-async def test_first_admin_only_from_the_environment(sessions) -> None:
+async def test_first_admin_only_from_the_environment(sessions: Sessions) -> None:
     assert await ensure_first_admin(sessions, None, 0) is False
     assert await list_users(sessions) == []  # no built-in account, no default password
     assert await ensure_first_admin(sessions, PASSWORD, 0) is True
@@ -83,7 +85,9 @@ async def test_first_admin_only_from_the_environment(sessions) -> None:
 
 
 @on_session_loop
-async def test_app_start_creates_the_first_admin(tmp_path: Path, monkeypatch) -> None:
+async def test_app_start_creates_the_first_admin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ELDERCARE_ADMIN_PASSWORD", "first-start-secret")
     settings = Settings(run_dir=tmp_path / "run", database_url=db_url(tmp_path))
     gateway = await build_gateway(settings, FakeClock(), with_accounts=False)
@@ -100,7 +104,7 @@ async def test_app_start_creates_the_first_admin(tmp_path: Path, monkeypatch) ->
     await gateway.engine.dispose()
 
 
-def test_users_command(tmp_path: Path, monkeypatch) -> None:
+def test_users_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from eldercare_app import cli
 
     monkeypatch.setenv("ELDERCARE_DATABASE_URL", db_url(tmp_path))
@@ -135,7 +139,9 @@ def test_users_command(tmp_path: Path, monkeypatch) -> None:
     assert "op7" not in result.output
 
 
-def test_users_command_links_a_family_contact(tmp_path: Path, monkeypatch) -> None:
+def test_users_command_links_a_family_contact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import asyncio
     import copy
 
