@@ -31,6 +31,7 @@ from alerts.service import HUMAN_OUTCOMES, AlertService
 from alerts.sla import SLA_SECTIONS, SlaSection, response_figures
 from alerts.store import AlertFilter, AlertNotFound, AlertStateError, AlertStore, init_store
 from alerts.terms import kind_term, severity_term, status_term
+from eldercare.cli_errors import fail
 from eldercare.clock import WallClock
 from eldercare.db import create_engine
 from eldercare.domain import AlertKind
@@ -53,16 +54,11 @@ RegistryOpt = Annotated[
 ]
 
 
-def _fail(message: str) -> typer.Exit:
-    typer.secho(f"error: {message}", fg="red", err=True)
-    return typer.Exit(1)
-
-
 def parse_time(value: str) -> float:
     try:
         dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise _fail(f"not an ISO 8601 time: {value!r}") from exc
+    except ValueError:
+        fail(f"not an ISO 8601 time: {value!r}")
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return dt.timestamp()
@@ -72,7 +68,7 @@ def _read_registry(registry: Path) -> RegistryIndex:
     try:
         doc = RegistryDocument.model_validate(yaml.safe_load(registry.read_text("utf-8")))
     except (OSError, ValueError, yaml.YAMLError) as exc:
-        raise _fail(f"{registry}: {exc}") from exc
+        fail(f"{registry}: {exc}")
     return RegistryIndex(doc)
 
 
@@ -95,7 +91,7 @@ def _run(
     try:
         policies = PolicySet.load(overrides_dir=policies_dir)
     except PolicyError as exc:
-        raise _fail(str(exc)) from exc
+        fail(str(exc))
 
     file_index = _read_registry(registry) if registry is not None else None
 
@@ -137,7 +133,7 @@ def _run(
     try:
         return asyncio.run(main())
     except (AlertNotFound, AlertStateError, ValueError) as exc:
-        raise _fail(str(exc)) from exc
+        fail(str(exc))
 
 
 def _line(a: dict[str, Any]) -> str:
@@ -160,7 +156,7 @@ def list_alerts(
     """List alerts, newest first."""
     for k in kind or []:
         if k not in AlertKind.__members__.values():
-            raise _fail(f"unknown kind {k!r}")
+            fail(f"unknown kind {k!r}")
     f = AlertFilter(
         status=status or None,
         sites=site or None,
@@ -244,8 +240,8 @@ def route(
     """Show who would be notified when, for an alert of KIND at SITE."""
     try:
         alert_kind = AlertKind(kind)
-    except ValueError as exc:
-        raise _fail(f"unknown kind {kind!r}; one of: {', '.join(AlertKind)}") from exc
+    except ValueError:
+        fail(f"unknown kind {kind!r}; one of: {', '.join(AlertKind)}")
 
     async def work(_: Settings, service: AlertService, index: RegistryIndex) -> Any:
         return plan_route(service.policies, load_inhibit_rules(), index, site, alert_kind, resident)

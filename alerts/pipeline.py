@@ -43,6 +43,15 @@ from functools import partial
 from typing import Any
 
 from alerts import decisions, receipts
+from alerts.change_stages import (
+    AutoResolve,
+    ChangeStage,
+    Dedup,
+    Inhibit,
+    RecordChanges,
+    ScheduleEscalation,
+    Silence,
+)
 from alerts.channels.templates import TemplateParams
 from alerts.digest import digest_message
 from alerts.events import AlertEvent, AlertEventRecorder, NullRecorder
@@ -64,7 +73,7 @@ from alerts.recipients import (
     is_safety,
     resolve_all,
 )
-from alerts.records import AlertChange, EscalationState, NotificationRecord, PlannedNotification
+from alerts.records import EscalationState, NotificationRecord, PlannedNotification
 from alerts.sender import (
     AppriseSender,
     DeliveryError,
@@ -76,7 +85,7 @@ from alerts.store import AlertStore
 from alerts.store_availability import AlertStoreAvailability
 from eldercare import metrics
 from eldercare.clock import Clock
-from eldercare.domain import AlertChangeKind, Transition
+from eldercare.domain import Transition
 from eldercare.logs import get_logger
 from eldercare.periodic import Periodic
 from eldercare.registry_index import RegistryIndex
@@ -103,7 +112,6 @@ RECEIPTS_FOR_S = 3600.0  # SMS receipts are looked for this long after sending
 
 IndexProvider = Callable[[], RegistryIndex]
 RECORD_RETRY_S = 10.0  # alert events InfluxDB did not take are retried this often
-Stage = Callable[[list[AlertChange]], Awaitable[list[AlertChange]]]
 
 
 @dataclass
@@ -153,13 +161,15 @@ class AlertPipeline:
         self.tick_interval_s = tick_interval_s
         self.daily_summaries = daily_summaries
         self.preferences = preferences
-        # After the store; `record_changes` runs alongside them.
-        self.stages: list[Stage] = [
-            self.auto_resolve,
-            self.inhibit,
-            self.silence,
-            self.dedup,
-            self.schedule,
+        # After the store, each change goes through these (`alerts.change_stages`);
+        # `record_changes` submits every stored change to the recorder first.
+        self.record_changes = RecordChanges(self._record, self._org)
+        self.stages: list[ChangeStage] = [
+            AutoResolve(store, self.policies, clock, self._record, self._org),
+            Inhibit(store, self.inhibit_rules, clock, self._record, self._org),
+            Silence(store, self.policies, clock),
+            Dedup(),
+            ScheduleEscalation(store, self.policies, clock),
         ]
         # Escalation timers; woken at once when a transition arrives or a send settles.
         self._timers = Periodic(
@@ -282,131 +292,6 @@ class AlertPipeline:
     def _org(self, site_id: str) -> str | None:
         site = self.index_provider().sites.get(site_id)
         return site.organisation if site else None
-
-    async def record_changes(self, changes: list[AlertChange]) -> list[AlertChange]:
-        names = {
-            AlertChangeKind.RAISED: "raised",
-            AlertChangeKind.RE_RAISED: "re_raised",
-            AlertChangeKind.CLEARED: "cleared",
-        }
-        events = [
-            AlertEvent(
-                names.get(c.change, "updated"),
-                c.alert,
-                c.alert.cleared_at
-                if c.change == "cleared" and c.alert.cleared_at
-                else c.alert.last_update,
-                self._org(c.alert.site),
-            )
-            for c in changes
-        ]
-        self._record(events)
-        return changes
-
-    async def auto_resolve(self, changes: list[AlertChange]) -> list[AlertChange]:
-        out: list[AlertChange] = []
-        events: list[AlertEvent] = []
-        for c in changes:
-            policy = self.policies.for_site(c.alert.site).for_alert(c.alert.kind, c.alert.severity)
-            if c.change == "cleared" and decisions.should_auto_resolve(c.alert, policy):
-                now = self.clock.now()
-                resolved = await self.store.auto_resolve(c.alert.id, c.alert.last_update, now)
-                events.append(
-                    AlertEvent(
-                        "resolved",
-                        resolved,
-                        now,
-                        self._org(resolved.site),
-                        resolve_seconds=now - resolved.created_at,
-                        outcome=resolved.outcome,
-                    )
-                )
-                continue
-            out.append(c)
-        self._record(events)
-        return out
-
-    async def inhibit(self, changes: list[AlertChange]) -> list[AlertChange]:
-        """Mark new alerts that an active alert inhibits; and when an inhibiting alert is
-        raised, the unacknowledged alerts it inhibits that were already open (their
-        escalation pauses until it ends)."""
-        news = [c for c in changes if decisions.should_notify(c) and c.alert.inhibited_by is None]
-        sources = [
-            c
-            for c in changes
-            if c.change == "raised" and decisions.inhibits_any(c.alert.kind, self.inhibit_rules)
-        ]
-        if not news and not sources:
-            return changes
-        active = await self.store.active_alerts([c.alert.site for c in [*news, *sources]])
-        targets = {c.alert.id: c.alert for c in news}
-        source_sites = {c.alert.site for c in sources}
-        for a in active:
-            if (
-                a.site in source_sites
-                and a.id not in targets
-                and a.status == "open"
-                and a.inhibited_by is None
-            ):
-                targets[a.id] = a
-        marks: list[tuple[int, int, str]] = []
-        for alert in targets.values():
-            found = decisions.inhibitor_of(alert, active, self.inhibit_rules)
-            if found is not None:
-                source, rule = found
-                marks.append((alert.id, source.id, rule.name))
-        if not marks:
-            return changes
-        inhibited = {a for a, _, _ in marks}
-        now = self.clock.now()
-        await self.store.mark_inhibited(marks, now, now)
-        self._record(
-            [
-                AlertEvent("inhibited", targets[a], now, self._org(targets[a].site))
-                for a, _, _ in marks
-            ]
-        )
-        log.info("alerts inhibited", extra={"count": len(marks)})
-        return [c for c in changes if c.alert.id not in inhibited]
-
-    async def silence(self, changes: list[AlertChange]) -> list[AlertChange]:
-        now = self.clock.now()
-        marks: list[tuple[int, str]] = []
-        for c in changes:
-            if not decisions.should_notify(c) or c.alert.silenced_by is not None:
-                continue
-            found = decisions.silence_of(
-                c.alert, self.policies.for_site(c.alert.site).silences, now
-            )
-            if found is not None:
-                marks.append((c.alert.id, found.reason))
-        if not marks:
-            return changes
-        await self.store.mark_silenced(marks, now, now)
-        silenced = {a for a, _ in marks}
-        return [c for c in changes if c.alert.id not in silenced]
-
-    async def dedup(self, changes: list[AlertChange]) -> list[AlertChange]:
-        """Keep the news only, once per alert (the latest change of a batch wins)."""
-        latest: dict[int, AlertChange] = {}
-        for c in changes:
-            if decisions.should_notify(c):
-                latest[c.alert.id] = c
-        return list(latest.values())
-
-    async def schedule(self, changes: list[AlertChange]) -> list[AlertChange]:
-        """Start escalation at step 0, due now; a severity without steps (info: the
-        console only) has nothing to escalate."""
-        now = self.clock.now()
-        paged = [
-            c
-            for c in changes
-            if self.policies.for_site(c.alert.site).for_alert(c.alert.kind, c.alert.severity).steps
-        ]
-        await self.store.start_escalations(
-            [(c.alert.id, c.alert.severity) for c in paged], now, now
-        )
-        return paged
 
     # ---- timers ----------------------------------------------------------------------
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from eldercare.cli_errors import fail
+
 app = typer.Typer(help="Benchmarks of this machine and the platform.", no_args_is_help=True)
 
 
@@ -97,7 +99,7 @@ def bench_latency(
     from benchmarks.latency import render, run_latency_bench
 
     if samples > homes:
-        raise typer.BadParameter("--samples must not exceed --homes (one new alert per home)")
+        fail("--samples must not exceed --homes (one new alert per home)", 2)
     result = run_latency_bench(
         homes,
         rate,
@@ -171,7 +173,7 @@ def bench_safety(
     chosen = tuple(only or SCENARIOS)
     unknown = sorted(set(chosen) - set(SCENARIOS))
     if unknown:
-        raise typer.BadParameter(f"unknown scenario {', '.join(unknown)}", param_hint="--only")
+        fail(f"--only: unknown scenario {', '.join(unknown)}", 2)
     for row in run(lock_s, read_only_s, hang_s, settle_s, chosen):
         typer.echo(json.dumps(row, ensure_ascii=False))
 

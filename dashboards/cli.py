@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from eldercare.cli_errors import fail
 from eldercare.registry_model import RegistryDocument
 
 app = typer.Typer(
@@ -34,8 +35,7 @@ def _registry(path: Path | None) -> RegistryDocument | None:
     try:
         return load_registry_file(path)
     except (RegistryError, OSError) as exc:
-        typer.secho(f"error: registry {path}: {exc}", fg="red", err=True)
-        raise typer.Exit(2) from exc
+        fail(f"registry {path}: {exc}", 2)
 
 
 @app.command("build")
@@ -87,8 +87,7 @@ def push_cmd(
             influx_token=influx_token or settings.influx_token or "",
         )
     except (GrafanaException, OSError) as exc:
-        typer.secho(f"error: Grafana at {grafana}: {exc}", fg="red", err=True)
-        raise typer.Exit(1) from exc
+        fail(f"Grafana at {grafana}: {exc}")
     typer.echo(f"data source {report.datasource}; folder {report.folder}")
     for uid in report.dashboards:
         typer.echo(f"dashboard {uid}")

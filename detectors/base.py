@@ -28,7 +28,11 @@ from eldercare.domain import AlertKind, Reading, Transition
 
 @runtime_checkable
 class Detector(Protocol):
-    kinds: tuple[AlertKind, ...]  # the alert kinds it may emit
+    # Read-only, so a rule's own `kinds = (AlertKind.SOS,)` (a one-item tuple) satisfies it.
+    @property
+    def kinds(self) -> tuple[AlertKind, ...]:
+        """The alert kinds it may emit."""
+        ...
 
     def update(self, reading: Reading) -> list[Transition]:
         """Take one reading (must not be mutated); return the transitions it caused."""

@@ -31,6 +31,7 @@ from device_sim.runner import RunStats, run
 from device_sim.scenarios import ScenarioError, ScenarioRequest, parse_specs
 from device_sim.simulation import TIMEZONE, SimConfig, Simulation
 from device_sim.truth import write_truth
+from eldercare.cli_errors import fail
 from eldercare.logs import configure_logging
 from eldercare.settings import Settings, load_settings
 
@@ -202,8 +203,7 @@ def sim(
             )
         simulation = Simulation(cfg)
     except (ScenarioError, ValueError) as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(2) from exc
+        fail(str(exc), 2)
     doc = write_registry(simulation.sites, registry_out)
     n_truth = write_truth(simulation.truth, truth)
     devices = sum(len(s.devices) for s in doc.sites)
@@ -243,8 +243,7 @@ def sim(
         typer.echo("interrupted", err=True)
         raise typer.Exit(130) from None
     except PublishError as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(1) from exc
+        fail(str(exc))
     finally:
         with contextlib.suppress(PublishError, OSError):
             publisher.close()

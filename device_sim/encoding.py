@@ -1,7 +1,7 @@
 """Facts to MQTT messages, in the platform's native format or as zigbee2mqtt would send them.
 
 Native: `eldercare/<site>/<device>/<stream>` with `{"ts": <epoch s>, ...fields}`
-(docs/devices.md, ingest/schemas/). zigbee2mqtt: `zigbee2mqtt/<friendly name>` with
+(docs/devices.md, eldercare/wire_schemas/). zigbee2mqtt: `zigbee2mqtt/<friendly name>` with
 the device's whole cached state on every message (z2m's default `cache_state`),
 `last_seen` as ISO 8601, `contact: true` meaning CLOSED, and a momentary `action`.
 """

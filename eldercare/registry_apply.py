@@ -1,4 +1,4 @@
-"""Applying a registry declaratively: validate a YAML file, plan the diff, apply it at once.
+"""Applying a registry declaratively: validate a YAML file, then load → plan → write.
 
 `apply_document` makes the store match a document for the sites it names,
 creating, updating and deleting exactly the rows that differ, in one
@@ -8,6 +8,10 @@ unless `prune` is set. Everything that can be wrong with a file (YAML syntax,
 unknown keys, bad values, dangling references, ids clashing with what the store
 already holds) is reported as a `RegistryError` naming the file, the key path
 and the reason, and nothing is changed.
+
+An apply is three steps in one transaction: `load_stored` reads what the diff needs,
+`plan_changes` (pure, no I/O) decides every create, update and delete, and
+`_execute` writes the plan.
 
 Functions take an `async_sessionmaker` (see `eldercare.registry_store`).
 """
@@ -367,17 +371,7 @@ def child_rows(site: Site) -> dict[str, dict[Key, Row]]:
             "position": i,
             "data": r.model_dump(mode="json"),
         }
-    for i, d in enumerate(site.devices):
-        out["devices"][d.id] = {
-            "id": d.id,
-            "site_id": site.id,
-            "kind": str(d.kind),
-            "room_id": d.room,
-            "bed_id": d.bed,
-            "resident_id": d.resident,
-            "position": i,
-            "data": d.model_dump(mode="json"),
-        }
+    out["devices"] = _device_rows(site)
     for i, c in enumerate(site.contacts):
         out["contacts"][(site.id, c.id)] = {
             "site_id": site.id,
@@ -453,23 +447,35 @@ def _binding_key(key: tuple[str, ...]) -> str:
     return json.dumps(list(key), ensure_ascii=False)
 
 
-async def _plan(
+@dataclass(frozen=True, slots=True)
+class StoredRegistry:
+    """What the store holds that a plan compares against, read by `load_stored`."""
+
+    sites: dict[str, Row]  # every stored site, by id
+    children: dict[str, dict[Key, Row]]  # rooms … contacts of the sites in scope
+    devices_with_wanted_ids: list[Row]  # stored devices whose id a wanted device uses
+    bindings: list[tuple[str, str, str]]  # (key, device id, its site id) of wanted keys
+    org_units: dict[Key, Row]  # the whole organisation tree, by path
+
+
+def _full_scope(
+    scope: set[str], wanted_sites: Sequence[tuple[int, Site]], stored: Iterable[str], prune: bool
+) -> set[str]:
+    """The sites an apply owns: those named, those wanted, and with `prune` every one."""
+    scope = scope | {s.id for _, s in wanted_sites}
+    return scope | set(stored) if prune else scope
+
+
+async def load_stored(
     session: AsyncSession,
     wanted_sites: Sequence[tuple[int, Site]],
     scope: set[str],
-    source: str,
     *,
     prune: bool = False,
-    renumber_sites: bool = False,
-) -> Plan:
-    """Diff the store against `wanted_sites`; every stored site in `scope` (all of them with
-    `prune`) that is not wanted is deleted. Reads only what the diff needs."""
-    plan = Plan()
+) -> StoredRegistry:
+    """Read only what the diff against `wanted_sites` needs (load)."""
     stored_sites = {r["id"]: r for r in await select_rows(session, SiteRow, SiteRow.id, None)}
-    scope = scope | {s.id for _, s in wanted_sites}
-    if prune:
-        scope |= set(stored_sites)
-    scope_list = sorted(scope & set(stored_sites))
+    scope_list = sorted(_full_scope(scope, wanted_sites, stored_sites, prune) & set(stored_sites))
     stored_children: dict[str, dict[Key, Row]] = {}
     for kind, row_cls in CHILD_ROWS.items():
         found = await select_rows(session, row_cls, row_cls.site_id, scope_list)  # type: ignore[attr-defined]
@@ -477,16 +483,74 @@ async def _plan(
             (r["id"] if kind == "devices" else (r["site_id"], r["id"])): _stored_row(r)
             for r in found
         }
+    wanted_devices = {k: r for _, site in wanted_sites for k, r in _device_rows(site).items()}
+    wanted_keys = sorted(
+        _binding_key(k) for row in wanted_devices.values() for k in _row_vendor_keys(row)
+    )
+    bound: list[tuple[str, str, str]] = []  # (key, device id, its site id)
+    for part in chunks(wanted_keys):
+        query = (
+            select(VendorBindingRow.key, VendorBindingRow.device_id, DeviceRow.site_id)
+            .join(DeviceRow, DeviceRow.id == VendorBindingRow.device_id)
+            .where(VendorBindingRow.key.in_(part))
+        )
+        bound.extend((k, d, s) for k, d, s in (await session.execute(query)).all())
+    return StoredRegistry(
+        sites=stored_sites,
+        children=stored_children,
+        devices_with_wanted_ids=await select_rows(
+            session, DeviceRow, DeviceRow.id, sorted(wanted_devices)
+        ),
+        bindings=bound,
+        org_units={
+            r["path"]: _stored_row(r) for r in await select_rows(session, OrgUnitRow, None, None)
+        },
+    )
+
+
+def _device_rows(site: Site) -> dict[Key, Row]:
+    return {
+        d.id: {
+            "id": d.id,
+            "site_id": site.id,
+            "kind": str(d.kind),
+            "room_id": d.room,
+            "bed_id": d.bed,
+            "resident_id": d.resident,
+            "position": i,
+            "data": d.model_dump(mode="json"),
+        }
+        for i, d in enumerate(site.devices)
+    }
+
+
+def plan_changes(
+    stored: StoredRegistry,
+    wanted_sites: Sequence[tuple[int, Site]],
+    scope: set[str],
+    source: str,
+    *,
+    prune: bool = False,
+    renumber_sites: bool = False,
+) -> Plan:
+    """Diff `stored` against `wanted_sites` (plan): no I/O, so it is tested without a
+    database. Every stored site in `scope` (all of them with `prune`) that is not
+    wanted is deleted; ids or vendor identities another site holds refuse the apply
+    (`RegistryError`)."""
+    plan = Plan()
+    stored_sites = stored.sites
+    stored_children = stored.children
+    scope = _full_scope(scope, wanted_sites, stored_sites, prune)
 
     wanted_children: dict[str, dict[Key, Row]] = {kind: {} for kind in SITE_CHILDREN}
     wanted_site_rows: dict[Key, Row] = {}
     for position, site in wanted_sites:
         wanted_site_rows[site.id] = site_row(site, position)
         for kind, rows in child_rows(site).items():
-            stored = [stored_children[kind].get(k) for k in rows]
+            found = [stored_children[kind].get(k) for k in rows]
             _keep_positions(
                 list(rows.values()),
-                [r["position"] if r and r["site_id"] == site.id else None for r in stored],
+                [r["position"] if r and r["site_id"] == site.id else None for r in found],
             )
             wanted_children[kind].update(rows)
     if renumber_sites:
@@ -498,29 +562,16 @@ async def _plan(
             ],
         )
 
-    wanted_keys = sorted(
-        _binding_key(k)
-        for row in wanted_children["devices"].values()
-        for k in _row_vendor_keys(row)
-    )
-    bound: list[tuple[str, str, str]] = []  # (key, device id, its site id)
-    for part in chunks(wanted_keys):
-        query = (
-            select(VendorBindingRow.key, VendorBindingRow.device_id, DeviceRow.site_id)
-            .join(DeviceRow, DeviceRow.id == VendorBindingRow.device_id)
-            .where(VendorBindingRow.key.in_(part))
-        )
-        bound.extend((k, d, s) for k, d, s in (await session.execute(query)).all())
     _check_store_conflicts(
-        await select_rows(session, DeviceRow, DeviceRow.id, sorted(wanted_children["devices"])),
-        bound,
+        stored.devices_with_wanted_ids,
+        stored.bindings,
         wanted_children["devices"],
         scope,
         source,
     )
 
     # Sites first, then each child type, in the document's order.
-    stored_site_rows = {k: _stored_row(r) for k, r in stored_sites.items()}
+    stored_site_rows: dict[Key, Row] = {k: _stored_row(r) for k, r in stored_sites.items()}
     _diff(plan, "sites", stored_site_rows, wanted_site_rows, scope)
     for kind in SITE_CHILDREN:
         _diff(plan, kind, stored_children[kind], wanted_children[kind], scope)
@@ -546,9 +597,7 @@ async def _plan(
                 "parent_path": parent,
                 "depth": depth,
             }
-    stored_units: dict[Key, Row] = {
-        r["path"]: _stored_row(r) for r in await select_rows(session, OrgUnitRow, None, None)
-    }
+    stored_units = stored.org_units
     for unit, row in wanted_units.items():
         if unit not in stored_units:
             plan.add("org_units", "create", row, unit)
@@ -716,8 +765,9 @@ async def _apply(
 ) -> ApplyResult:
     async with sessions() as session, session.begin():
         version = await lock_version(session)
-        plan = await _plan(
-            session, wanted, scope, source, prune=prune, renumber_sites=renumber_sites
+        stored = await load_stored(session, wanted, scope, prune=prune)
+        plan = plan_changes(
+            stored, wanted, scope, source, prune=prune, renumber_sites=renumber_sites
         )
         plan.result.dry_run = dry_run
         plan.result.version = version or 0

@@ -5,13 +5,16 @@ Native devices (ours, and the simulator's) publish JSON to
 The site id is the second level on purpose: it is the partition key when sites are
 spread across ingest workers (a shared subscription per site range). Ingest parses
 these topics and the simulator writes them, both from this one definition; the
-payloads' JSON Schemas are in `ingest/schemas/`.
+payloads' JSON Schemas (draft 2020-12, one per stream) are in `eldercare/wire_schemas/`,
+read with `native_schema`.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
-from typing import NamedTuple
+from importlib import resources
+from typing import Any, NamedTuple
 
 from eldercare.domain import Stream
 from eldercare.errors import EldercareError
@@ -80,3 +83,11 @@ def ingest_subscriptions(z2m_base_topics: Iterable[str] = (Z2M_DEFAULT_BASE_TOPI
         "tele/#",
         "stat/#",
     ]
+
+
+def native_schema(stream: Stream | str) -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of one native stream's payload."""
+    name = stream.value if isinstance(stream, Stream) else stream
+    text = resources.files("eldercare").joinpath("wire_schemas", f"{name}.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema

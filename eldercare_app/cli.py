@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
+from eldercare.cli_errors import fail
 from eldercare.logs import configure_logging
 from eldercare.settings import Settings, load_settings
 from eldercare_app.local_services import LocalServices, ServiceError
@@ -71,8 +72,7 @@ def services_up(
         )
         statuses = services.up()
     except ServiceError as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(1) from exc
+        fail(str(exc))
     for s in statuses:
         typer.echo(f"{s.name:<10} pid={s.pid} port={s.port} healthy={s.healthy}")
 
@@ -189,8 +189,7 @@ def run(
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(1) from exc
     except LeaseHeld as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(2) from exc
+        fail(str(exc), 2)
 
 
 db_app = typer.Typer(help="The relational store (SQLite or PostgreSQL).", no_args_is_help=True)
@@ -266,14 +265,13 @@ def main() -> None:
         if exc.title != "Settings":
             raise
         # A bad ELDERCARE_* variable or eldercare.toml entry: say which, not a traceback.
+        problems = []
         for err in exc.errors():
             name = "_".join(str(part) for part in err["loc"]).upper()
-            typer.secho(
-                f"configuration error: ELDERCARE_{name}: {err['msg']} (got {err.get('input')!r})",
-                fg="red",
-                err=True,
+            problems.append(
+                f"configuration error: ELDERCARE_{name}: {err['msg']} (got {err.get('input')!r})"
             )
-        raise SystemExit(2) from None
+        fail("\n".join(problems), 2)
 
 
 if __name__ == "__main__":

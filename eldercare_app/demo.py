@@ -21,6 +21,7 @@ import urllib.request
 from pathlib import Path
 from typing import cast
 
+from eldercare.cli_errors import fail
 from eldercare.settings import load_settings
 from eldercare_app.local_services import LocalServices, ServiceError, free_port
 from eldercare_app.webhook_receiver import WebhookReceiver
@@ -36,7 +37,7 @@ def _run(args: list[str], env: dict[str, str], what: str) -> str:
     proc = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout + proc.stderr)
-        raise SystemExit(f"demo: {what} failed (exit {proc.returncode})")
+        fail(f"demo: {what} failed (exit {proc.returncode})")
     return proc.stdout
 
 
@@ -65,7 +66,7 @@ def _add_user(env: dict[str, str], username: str, role: str, *extra: str) -> str
         if "exists" in output or "linked to an account already" in output:
             return None
         sys.stderr.write(proc.stdout + proc.stderr)
-        raise SystemExit(f"demo: creating user {username} failed")
+        fail(f"demo: creating user {username} failed")
     return password
 
 
@@ -87,14 +88,14 @@ def _population_facts(registry: Path) -> tuple[str, str, str, str | None]:
             )
             linked = f"{site['id']}/{contact['id']}" if contact else None
             return city, f"{site['id']}/{resident['id']}", resident["name"], linked
-    raise SystemExit("demo: the simulated population has no home resident")
+    fail("demo: the simulated population has no home resident")
 
 
 def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, within_s: float) -> None:
     deadline = time.monotonic() + within_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"demo: the platform exited ({proc.returncode}); see {log}")
+            fail(f"demo: the platform exited ({proc.returncode}); see {log}")
         try:
             with urllib.request.urlopen(url, timeout=1) as resp:
                 if resp.status == 200:
@@ -102,7 +103,7 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, within_s: 
         except OSError:
             pass
         time.sleep(0.2)
-    raise SystemExit(f"demo: the platform did not answer {url} in {within_s:.0f}s; see {log}")
+    fail(f"demo: the platform did not answer {url} in {within_s:.0f}s; see {log}")
 
 
 def main() -> None:
@@ -116,7 +117,7 @@ def main() -> None:
     try:
         services.up()
     except ServiceError as exc:
-        raise SystemExit(f"demo: {exc}") from exc
+        fail(f"demo: {exc}")
 
     http_port = settings.http_port if "ELDERCARE_HTTP_PORT" in os.environ else free_port(8080)
     env = {

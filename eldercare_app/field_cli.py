@@ -20,6 +20,7 @@ from typing import Annotated, TypeVar
 
 import typer
 
+from eldercare.cli_errors import fail
 from eldercare.db import create_engine, session_factory
 from eldercare.logs import configure_logging
 from eldercare.settings import load_settings
@@ -55,11 +56,6 @@ def _with_sessions(fn: Callable[[Sessions], Awaitable[T]], with_accounts: bool =
     return asyncio.run(main())
 
 
-def _fail(message: str) -> typer.Exit:
-    typer.secho(f"error: {message}", fg="red", err=True)
-    return typer.Exit(1)
-
-
 @responders_app.command("add")
 def add_responder(
     username: Annotated[str, typer.Option(help="account name to sign in with")],
@@ -86,14 +82,14 @@ def add_responder(
                 created = "created"
             except AccountError as exc:
                 if "exists already" not in str(exc):
-                    raise _fail(str(exc)) from exc
+                    fail(str(exc))
         try:
             await upsert_responder(
                 sessions, username=username, name=name, kind=kind, area=area, phone=phone,
                 on_duty=on_duty, now=time.time(),
             )  # fmt: skip
         except ValueError as exc:
-            raise _fail(str(exc)) from exc
+            fail(str(exc))
         return created
 
     typer.echo(f"responder {username} {_with_sessions(work, with_accounts=True)}")
@@ -140,7 +136,7 @@ def coverage_cmd(
     try:
         parse_month(month)
     except ValueError as exc:
-        raise _fail(str(exc)) from exc
+        fail(str(exc))
 
     async def work(sessions: Sessions) -> list[CoverageRow]:
         index = await registry_store.load_index(sessions)

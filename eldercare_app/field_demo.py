@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from eldercare.cli_errors import fail
+
 CATEGORIES = [
     ("dementia", "week", "dementia", "认知障碍老人", "Living with dementia"),
     ("frail", "month", "frail", "体弱老人", "Frail"),
@@ -33,7 +35,7 @@ def _call(args: list[str], env: dict[str, str], stdin: str | None = None) -> Non
     proc = subprocess.run(args, env=env, input=stdin, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout + proc.stderr)
-        raise SystemExit(f"demo: {' '.join(args[3:6])} failed")
+        fail(f"demo: {' '.join(args[3:6])} failed")
 
 
 def responders_for(sites: list[dict[str, Any]]) -> list[dict[str, Any]]:

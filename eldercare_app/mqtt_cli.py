@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from eldercare.cli_errors import fail
 from eldercare.db import create_engine, session_factory
 from eldercare.registry_apply import RegistryError, load_registry_file
 from eldercare.registry_model import RegistryDocument
@@ -86,11 +87,6 @@ def _files(
     return given, False
 
 
-def _fail(message: str) -> typer.Exit:
-    typer.secho(f"error: {message}", fg="red", err=True)
-    return typer.Exit(1)
-
-
 @app.command("credentials")
 def credentials_command(
     site: Annotated[
@@ -120,7 +116,7 @@ def credentials_command(
             files, doc, only=only, rotate=rotate, platform_user=platform_user
         )
     except (RegistryError, MqttAuthError) as exc:
-        raise _fail(str(exc)) from exc
+        fail(str(exc))
     for secret in issued:
         verb = "rotated" if secret.rotated else "created"
         typer.echo(f"{verb:<8} {secret.user:<32} {secret.password}")
@@ -145,7 +141,7 @@ def acl_command(
     try:
         doc = _registry(registry, database_url)
     except RegistryError as exc:
-        raise _fail(str(exc)) from exc
+        fail(str(exc))
     files, local = _files(None, acl_file, None)
     acl = write_acl(files, doc, platform_user)
     typer.echo(f"{files.acl_file}: platform + {len(acl.sites)} site account(s)")

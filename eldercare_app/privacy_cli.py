@@ -11,6 +11,7 @@ from typing import Annotated, TypeVar
 
 import typer
 
+from eldercare.cli_errors import fail
 from eldercare.db import create_engine, session_factory
 from eldercare.influx import InfluxClient, InfluxError
 from eldercare.registry_store import Sessions
@@ -57,8 +58,7 @@ def _with_stores(work: Callable[[Sessions, InfluxClient, Settings], Awaitable[T]
     try:
         return asyncio.run(main())
     except (PrivacyError, InfluxError) as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(1) from exc
+        fail(str(exc))
 
 
 @app.command("retention")
@@ -86,8 +86,7 @@ def retention_command(
     try:
         asyncio.run(run())
     except InfluxError as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(1) from exc
+        fail(str(exc))
 
 
 @app.command("export")

@@ -12,6 +12,7 @@ import typer
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from eldercare.cli_errors import fail
 from eldercare.db import create_engine, session_factory
 from eldercare.registry_apply import RegistryError, apply_file, dump_registry
 from eldercare.registry_store import (
@@ -60,8 +61,7 @@ def _run(database_url: str | None, work: Callable[[Sessions], Awaitable[T]]) -> 
         return asyncio.run(main())
     except (OSError, SQLAlchemyError) as exc:
         shown = make_url(url).render_as_string(hide_password=True)
-        typer.secho(f"error: database {shown}: {exc}", fg="red", err=True)
-        raise typer.Exit(2) from exc
+        fail(f"database {shown}: {exc}", 2)
 
 
 @app.command("apply")
@@ -86,9 +86,7 @@ def apply_command(
             ),
         )
     except RegistryError as exc:
-        typer.secho(str(exc), fg="red", err=True)
-        typer.secho("nothing was changed", err=True)
-        raise typer.Exit(1) from exc
+        fail(f"{exc}\nnothing was changed")
     typer.echo(f"{file}: {result.summary()}")
     if not dry_run:
         from eldercare_app.mqtt_cli import (

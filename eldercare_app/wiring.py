@@ -19,7 +19,7 @@ import contextlib
 import signal
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import uvicorn
 from fastapi import FastAPI
@@ -107,10 +107,6 @@ class PlatformParts:
     influx: InfluxClient
     sessions: Sessions
     app: FastAPI | None  # None when the gateway is not served
-
-    def __getitem__(self, name: str) -> Any:
-        """`parts["sessions"]`, as when parts were a dict (kept for code written then)."""
-        return getattr(self, name)
 
 
 @dataclass

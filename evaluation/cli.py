@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from eldercare.cli_errors import fail
+
 app = typer.Typer(
     help="Evaluate detectors and the platform against ground truth.", no_args_is_help=True
 )
@@ -89,12 +91,7 @@ def home(
         kasteren2010 = kasteren2010 or datasets / "kasteren2010_houseB"
         aras = aras or datasets / "aras"
     if kasteren is None and kasteren2010 is None and aras is None:
-        typer.secho(
-            "error: name a home (--kasteren, --kasteren2010, --aras or --datasets)",
-            fg="red",
-            err=True,
-        )
-        raise typer.Exit(2)
+        fail("name a home (--kasteren, --kasteren2010, --aras or --datasets)", 2)
     try:
         overrides = parse_overrides(set_ or [])
         if kasteren is not None and kasteren2010 is None and aras is None:
@@ -107,8 +104,7 @@ def home(
         homes = load_homes(kasteren=kasteren, kasteren2010=kasteren2010, aras=aras)
         reports = [evaluate_home(h, overrides, progress) for h in homes]
     except (ValueError, OSError, DetectorSettingsError) as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(2) from exc
+        fail(str(exc), 2)
     if as_json:
         doc = {"homes": reports, "together": together(reports), "overrides": overrides}
         typer.echo(report_json(doc))
@@ -147,8 +143,7 @@ def replay(
             recording, registry, where, truth, progress=lambda m: typer.echo(m, err=True)
         )
     except (RecordingError, EvaluationError) as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(2) from exc
+        fail(str(exc), 2)
     text = json.dumps(report, ensure_ascii=False, indent=2) if as_json else format_replay(report)
     typer.echo(text)
     if not report["ok"]:
@@ -198,8 +193,7 @@ def scenarios(
             cfg, where, progress=lambda m: typer.echo(m, err=True), tolerance_s=tolerance_s
         )
     except (ScenarioError, EvaluationError) as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(1) from exc
+        fail(str(exc))
     if as_json:
         doc = result.report.as_dict()
         doc["run"] = {

@@ -17,7 +17,9 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
 
+from detectors.catalogue import site_context
 from detectors.movement import MOTION_REPEAT_S
+from detectors.settings import DetectorSettingsError, NightWindowSettings, minutes_of_day
 from eldercare.domain import RoomKind
 from eldercare.registry_model import Site
 from gateway.ports import InfluxQuery
@@ -29,8 +31,6 @@ ACTIVITY_MEASUREMENTS: dict[str, str] = {
     "contact": "open",
     "occupancy": "occupied",
 }
-NIGHT_START_H = 22
-NIGHT_END_H = 6
 OUTING_MIN_S = 10 * 60  # no indoor movement this long after the outer door: gone out
 CLUSTER_GAP_S = 10 * 60
 LEAVING_GRACE_S = 60.0  # movement right after opening the door is the leaving itself
@@ -186,9 +186,28 @@ def _local_hour(ts: float, zone: ZoneInfo) -> int:
     return datetime.fromtimestamp(ts, zone).hour
 
 
-def _is_night(ts: float, zone: ZoneInfo) -> bool:
-    h = _local_hour(ts, zone)
-    return h >= NIGHT_START_H or h < NIGHT_END_H
+NightWindow = tuple[str, str]  # local "HH:MM" start and end; may cross midnight
+
+
+def night_window(site: Site, rule: str, resident_id: str | None = None) -> NightWindow:
+    """`rule`'s night window at this site (for this resident), the registry's overrides
+    laid over the defaults: the family and the floor view call "night" what the
+    detectors do. Overrides the detectors refuse (they keep their previous set) give
+    the defaults here."""
+    try:
+        settings = site_context(site).settings(rule, NightWindowSettings, resident_id)
+    except DetectorSettingsError:
+        settings = NightWindowSettings()
+    return settings.night_start, settings.night_end
+
+
+def is_night(ts: float, zone: ZoneInfo, window: NightWindow) -> bool:
+    local = datetime.fromtimestamp(ts, zone)
+    minute = local.hour * 60 + local.minute
+    start, end = minutes_of_day(window[0]), minutes_of_day(window[1])
+    if start == end:
+        return True
+    return start <= minute < end if start < end else minute >= start or minute < end
 
 
 def day_start(ts: float, timezone: str) -> float:
@@ -210,6 +229,7 @@ def _clusters(times: list[float], gap: float) -> list[tuple[float, float]]:
 def day_timeline(site: Site, events: Sequence[ActivityEvent], now: float) -> list[TimelineItem]:
     """The day told in the family's terms, from one day's events (oldest first)."""
     zone = ZoneInfo(site.timezone)
+    night = night_window(site, "bathroom_too_long")
     room_kind = {r.id: r.kind for r in site.rooms}
     room_name = {r.id: r.name or r.id for r in site.rooms}
     beds = _bed_devices(site)
@@ -257,7 +277,7 @@ def day_timeline(site: Site, events: Sequence[ActivityEvent], now: float) -> lis
     night_bath = [
         e
         for e in events
-        if _is_movement(e) and e.room_id in bathroom_rooms and _is_night(e.ts, zone)
+        if _is_movement(e) and e.room_id in bathroom_rooms and is_night(e.ts, zone, night)
     ]
     for start, end in _clusters([e.ts for e in night_bath], CLUSTER_GAP_S):
         rid = next(e.room_id for e in night_bath if e.ts == start)

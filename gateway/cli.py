@@ -11,6 +11,7 @@ from typing import Annotated, TypeVar
 
 import typer
 
+from eldercare.cli_errors import fail
 from eldercare.db import create_engine, session_factory
 from eldercare.settings import load_settings
 from gateway import users
@@ -121,8 +122,7 @@ def add(
 
         account, note = asyncio.run(_with_sessions(create))
     except AccountError as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(2) from exc
+        fail(str(exc), 2)
     typer.echo(f"created {account.role} {account.username}{note}")
 
 
@@ -156,8 +156,7 @@ def link(
     try:
         ref = asyncio.run(_with_sessions(run))
     except AccountError as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(2) from exc
+        fail(str(exc), 2)
     typer.echo(f"linked {username} to contact {ref}")
 
 
@@ -182,8 +181,7 @@ def passwd(
 
         revoked = asyncio.run(_with_sessions(run))
     except AccountError as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(2) from exc
+        fail(str(exc), 2)
     typer.echo(f"password of {username} changed; {revoked} session(s) and token(s) revoked")
 
 

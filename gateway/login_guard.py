@@ -41,6 +41,11 @@ class LoginGuard:
         self._failures: dict[tuple[str, str], deque[float]] = {}
         # user name -> addresses that signed in to it, most recent last (bounded).
         self._known: dict[str, list[str]] = {}
+        # Past MAX_TRACKED keys, expired ones are swept when the keys have doubled since
+        # the last sweep or a window has passed: a storm of fresh names (nothing expired)
+        # then costs one scan per doubling, not one per failed sign-in.
+        self._sweep_at = MAX_TRACKED
+        self._swept_at = float("-inf")
 
     def _recent(self, key: tuple[str, str], now: float) -> deque[float]:
         times = self._failures.setdefault(key, deque())
@@ -69,7 +74,10 @@ class LoginGuard:
         return max(waits) if waits else None
 
     def failed(self, username: str, client: str, now: float) -> None:
-        if len(self._failures) >= MAX_TRACKED:
+        tracked = len(self._failures)
+        if tracked >= MAX_TRACKED and (
+            tracked >= self._sweep_at or now >= self._swept_at + self.window_s
+        ):
             self._sweep(now)
         user = username.lower()
         self._recent((user, client), now).append(now)
@@ -79,6 +87,8 @@ class LoginGuard:
     def _sweep(self, now: float) -> None:
         for key in [k for k, times in self._failures.items() if times[-1] <= now - self.window_s]:
             del self._failures[key]
+        self._swept_at = now
+        self._sweep_at = max(MAX_TRACKED, 2 * len(self._failures))
 
     def __len__(self) -> int:
         """(account, client) pairs tracked; the per-client budgets are not counted."""

@@ -434,7 +434,7 @@ async def floor_view(site_id: str, principal: Staff, ctx: Ctx) -> FloorView:
         )
     )
     occupancy = await _last_occupancy(ctx, site.id, now)
-    night = activity._is_night(now, ZoneInfo(site.timezone))
+    zone = ZoneInfo(site.timezone)
     bed_device = {d.bed: d.id for d in site.devices if d.kind == "bed" and d.bed}
     for d in site.devices:
         if d.kind == "bed" and not d.bed and d.resident:
@@ -454,6 +454,9 @@ async def floor_view(site_id: str, principal: Staff, ctx: Ctx) -> FloorView:
         if last is not None:
             since = last[0]
             state = "occupied" if last[1] else "empty"
+            night = resident is not None and activity.is_night(
+                now, zone, activity.night_window(site, "bed_exit_no_return", resident.id)
+            )
             if not last[1] and night and resident is not None:
                 state, minutes = "out_of_bed", int((now - last[0]) // 60)
         out.append(

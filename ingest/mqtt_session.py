@@ -24,29 +24,26 @@ import asyncio
 import contextlib
 import socket
 import ssl
-import struct
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
-from paho.mqtt.exception import MalformedPacket
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from eldercare.errors import EldercareError
 from eldercare.logs import get_logger
-from eldercare.raw_mqtt import read_remaining_length
+from ingest.paho_fast_client import LeanClient
 
 log = get_logger(__name__)
 
-_READ_CHUNK = 256 * 1024
 _PACKETS_PER_WAKEUP = 20_000  # bounded so the loop stays responsive under a flood
 
 
@@ -128,121 +125,6 @@ class Backoff:
         self._next = self.initial
 
 
-RawPublishHandler = Callable[[bytes, bytes, int, int, bool], None]
-_PUBACK = 0x40
-
-
-class _LeanClient(paho.Client):
-    """paho with a leaner receive path for a subscriber that acknowledges by hand.
-
-    - paho reads each packet's fixed header a byte at a time (three `recv` calls a
-      message); here the socket is read in large chunks and whole packets are cut
-      from the buffer. `would_block` tells the reader callback when to stop.
-    - MQTT 3.1.1 QoS 0/1 PUBLISH packets go straight to `raw_handler` as bytes,
-      without paho's message objects, locks and topic matcher (MQTT 5 and QoS 2
-      take paho's own path).
-    - `ack_many` sends a batch's PUBACKs as one write instead of one per message.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._rbuf = bytearray()
-        self.would_block = False
-        self.raw_handler: RawPublishHandler | None = None
-
-    def reset_buffer(self) -> None:
-        self._rbuf = bytearray()
-
-    def buffered(self) -> int:
-        return len(self._rbuf)
-
-    def _packet_read(self) -> MQTTErrorCode:
-        buf = self._rbuf
-        while True:
-            n = len(buf)
-            if n >= 2:
-                try:
-                    head = read_remaining_length(buf, 1)
-                except ValueError:
-                    return MQTTErrorCode.MQTT_ERR_PROTOCOL
-                if head is not None and n >= head[1] + head[0]:
-                    length, i = head
-                    break
-            try:
-                data = self._sock_recv(_READ_CHUNK)
-            except BlockingIOError:
-                self.would_block = True
-                return MQTTErrorCode.MQTT_ERR_AGAIN
-            except OSError as err:
-                self._easy_log(paho.MQTT_LOG_ERR, "failed to receive on socket: %s", err)
-                return MQTTErrorCode.MQTT_ERR_CONN_LOST
-            if not data:
-                return MQTTErrorCode.MQTT_ERR_CONN_LOST
-            buf += data
-            with self._msgtime_mutex:
-                self._last_bytes_received = paho.time_func()
-        command = buf[0]
-        packet = buf[i : i + length]  # a copy, as paho's own bytearray
-        del buf[: i + length]
-        self._in_packet = {
-            "command": command,
-            "have_remaining": 1,
-            "remaining_count": [],
-            "remaining_mult": 1,
-            "remaining_length": length,
-            "packet": packet,
-            "to_process": 0,
-            "pos": 0,
-        }
-        try:
-            rc = self._packet_handle()
-        except MalformedPacket as exc:
-            self._easy_log(paho.MQTT_LOG_DEBUG, "Received malformed packet: %s", exc)
-            rc = MQTTErrorCode.MQTT_ERR_PROTOCOL
-        self._in_packet = {
-            "command": 0,
-            "have_remaining": 0,
-            "remaining_count": [],
-            "remaining_mult": 1,
-            "remaining_length": 0,
-            "packet": bytearray(),
-            "to_process": 0,
-            "pos": 0,
-        }
-        return rc
-
-    def _handle_publish(self) -> MQTTErrorCode:
-        handler = self.raw_handler
-        command = self._in_packet["command"]
-        qos = (command & 0x06) >> 1
-        if handler is None or qos == 2 or self._protocol == MQTTProtocolVersion.MQTTv5:
-            return super()._handle_publish()
-        packet = self._in_packet["packet"]
-        if len(packet) < 2:
-            return MQTTErrorCode.MQTT_ERR_PROTOCOL
-        (topic_len,) = _U16.unpack_from(packet, 0)
-        pos = 2 + topic_len
-        if topic_len == 0 or len(packet) < pos + (2 if qos else 0):
-            return MQTTErrorCode.MQTT_ERR_PROTOCOL
-        mid = 0
-        if qos:
-            (mid,) = _U16.unpack_from(packet, pos)
-            pos += 2
-        handler(bytes(packet[2 : 2 + topic_len]), bytes(packet[pos:]), qos, mid, bool(command & 1))
-        return MQTTErrorCode.MQTT_ERR_SUCCESS
-
-    def ack_many(self, mids: Sequence[int]) -> MQTTErrorCode:
-        """PUBACK every id, in order, as one write (same bytes for MQTT 3.1.1 and 5)."""
-        if not mids:
-            return MQTTErrorCode.MQTT_ERR_SUCCESS
-        pack = _PUBACK_PACKET.pack
-        return self._packet_queue(_PUBACK, b"".join([pack(_PUBACK, 2, m) for m in mids]), 0, 0)
-
-
-_U16 = struct.Struct("!H")
-_PUBACK_PACKET = struct.Struct("!BBH")
-
-
 _connection_counter = 0
 
 
@@ -280,12 +162,12 @@ class MqttConnection:
         self._client = self._make_client()
 
     # -- setup -------------------------------------------------------------
-    def _make_client(self) -> _LeanClient:
+    def _make_client(self) -> LeanClient:
         cfg = self.config
         if cfg.protocol not in ("3.1.1", "5"):
             raise ValueError(f"MQTT protocol {cfg.protocol!r}: use 3.1.1 or 5")
         v5 = cfg.protocol == "5"
-        client = _LeanClient(
+        client = LeanClient(
             CallbackAPIVersion.VERSION2,
             client_id=cfg.client_id,
             protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,

@@ -29,8 +29,11 @@ from eldercare_app.mqtt_accounts import PLATFORM_USER
 from tests.helpers.alerts import HttpReceiver, Received, SmtpReceiver, free_port, sqlite_url
 from tests.helpers.china_providers import FakeChinaProviders
 
-# Tests that need a service the session starts; a test asking for one is an integration
-# test wherever it lives (marked below), as is every test in integration/ and e2e/.
+# Tests that need a real service (one the session starts, or a receiver a test starts:
+# HTTP, SMTP, the paid gateways' stand-ins); a test asking for one is an integration test
+# wherever it lives (marked below), as is every test in integration/ and e2e/. A test
+# that starts a server of its own carries the marker itself; a parameter that picks
+# PostgreSQL is marked where it is declared.
 SERVICE_FIXTURES = frozenset(
     {
         "local_services",
@@ -41,6 +44,9 @@ SERVICE_FIXTURES = frozenset(
         "pg_url",
         "pg_database",
         "nats_cluster",
+        "http_receiver",
+        "smtp_receiver",
+        "providers",
     }
 )
 TESTS = Path(__file__).resolve().parent

@@ -9,10 +9,11 @@ z2m `occupancy`) the meaning the device's kind implies.
 
 from __future__ import annotations
 
+from eldercare.wire import native_schema
 from ingest.codecs.adapt import adapt_to_device
 from ingest.codecs.common import Invalid
 from ingest.codecs.limits import DEFAULT_LIMITS, DecodeLimits
-from ingest.codecs.native import NATIVE_ROOT_PREFIX, decode_native, native_schema
+from ingest.codecs.native import NATIVE_ROOT_PREFIX, decode_native
 from ingest.codecs.shelly import SHELLY_ROOT_PREFIX, decode_shelly
 from ingest.codecs.tasmota import TASMOTA_PREFIXES, decode_tasmota
 from ingest.codecs.z2m import decode_z2m

@@ -1,6 +1,6 @@
 """The platform's own MQTT format: `eldercare/<site_id>/<device_id>/<stream>`, JSON.
 
-Every stream has a JSON Schema in `ingest/schemas/<stream>.json` (the published
+Every stream has a JSON Schema in `eldercare/wire_schemas/<stream>.json` (the published
 contract for device makers). The hot path does not run a generic JSON Schema
 validator: the hand-written checks below accept exactly what the schemas accept
 (a property test holds them to it), at a fraction of the cost.
@@ -8,10 +8,8 @@ validator: the hand-written checks below accept exactly what the schemas accept
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 from eldercare.domain import FieldValue, Stream
@@ -146,7 +144,7 @@ def validate_payload(
 ) -> dict[str, FieldValue]:
     """Check a parsed payload's shape against its stream's schema; return the reading's fields.
 
-    Accepts exactly what `ingest/schemas/<stream>.json` accepts (with the default
+    Accepts exactly what `eldercare/wire_schemas/<stream>.json` accepts (with the default
     limits). Raises `Invalid` naming the offending key otherwise. Time *semantics*
     (a real calendar date, not far in the future) are checked after this.
     """
@@ -267,11 +265,3 @@ def _availability(
         raise Invalid(RejectCause.SCHEMA, "availability: expected online|offline")
     reading = RawReading(Stream.AVAILABILITY, ts, {"online": online})
     return Decoded(identity, [reading], SOURCE, from_payload, extra)
-
-
-def native_schema(stream: Stream | str) -> dict[str, Any]:
-    """The JSON Schema (draft 2020-12) of one native stream's payload."""
-    name = stream.value if isinstance(stream, Stream) else stream
-    text = resources.files("ingest").joinpath("schemas", f"{name}.json").read_text("utf-8")
-    schema: dict[str, Any] = json.loads(text)
-    return schema

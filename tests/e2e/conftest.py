@@ -41,7 +41,7 @@ async def platform(tmp_path: Path, influx_url: str) -> AsyncIterator[Platform]:
         yield Platform(url, gateway, pipeline)
     await influx.query(f'DROP DATABASE "{db}"')
     await influx.aclose()
-    await gateway.engine.dispose()  # type: ignore[attr-defined]
+    await gateway.engine.dispose()
 
 
 @pytest.fixture

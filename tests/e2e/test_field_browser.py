@@ -118,7 +118,7 @@ async def test_dispatch_to_the_door_on_a_phone_in_both_languages(
 ) -> None:
     import time
 
-    await add_responders(platform.gateway.sessions, time.time())  # type: ignore[arg-type]
+    await add_responders(platform.gateway.sessions, time.time())
     await platform.raise_sos("hh-401", "zhang-xiuying")
     await _round(platform, browser, "zh-CN", "wang-grid", "王强", first=True)
     # The same alert, a second helper, everyone reading English.
@@ -137,9 +137,9 @@ async def test_visits_logged_on_the_phone_show_in_coverage_and_on_the_family_por
     from field_service.visits import VisitCategory, VisitPeriod
 
     sessions = platform.gateway.sessions
-    await add_responders(sessions, time.time())  # type: ignore[arg-type]
+    await add_responders(sessions, time.time())
     await put_category(
-        sessions,  # type: ignore[arg-type]
+        sessions,
         VisitCategory("dementia", ("滨州市",), VisitPeriod.MONTH, flag="dementia",
                       name_zh="认知障碍老人", name_en="Living with dementia"),
         time.time(),
@@ -183,7 +183,7 @@ async def test_a_family_asks_for_a_meal_and_sees_it_done(
 
     from playwright.async_api import expect
 
-    await add_responders(platform.gateway.sessions, time.time())  # type: ignore[arg-type]
+    await add_responders(platform.gateway.sessions, time.time())
     family = await open_page(browser, platform.url, "family-zhang", "en", **PHONE)
     await family.wait_for_url("**/family")
     await family.select_option("#request-kind", "meal")
@@ -224,7 +224,7 @@ async def test_a_responder_tests_the_sos_button_and_the_device_page_shows_it(
 
     from playwright.async_api import expect
 
-    await add_responders(platform.gateway.sessions, time.time())  # type: ignore[arg-type]
+    await add_responders(platform.gateway.sessions, time.time())
     await platform.raise_sos("hh-401", "zhang-xiuying")
     console = await open_page(browser, platform.url, "op-bincheng", "zh-CN", **DESK)
     await console.wait_for_url("**/console")

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from eldercare import registry_store
 from eldercare.registry_apply import apply_document
@@ -126,7 +127,7 @@ async def test_api_edit_with_a_bad_detector_override_is_refused_with_its_key_pat
 
 
 def _client(port: int, user: str, password: str, client_id: str) -> mqtt.Client:
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
     client.username_pw_set(user, password)
     client.connect("127.0.0.1", port)
     client.loop_start()
@@ -134,7 +135,7 @@ def _client(port: int, user: str, password: str, client_id: str) -> mqtt.Client:
 
 
 def _site_can_connect(port: int, user: str, password: str) -> bool:
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"probe-{user}")
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"probe-{user}")
     client.username_pw_set(user, password)
     try:
         client.connect("127.0.0.1", port)

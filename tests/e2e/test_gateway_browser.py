@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from eldercare.clock import WallClock
 from eldercare.domain import (
@@ -270,7 +271,7 @@ async def test_lost_stream_is_impossible_to_miss(tmp_path: Path, browser: Any) -
     async with serve(gateway.app, port):
         await expect(page.locator("#conn")).to_have_class("conn live", timeout=15000)
         await expect(page.locator("#conn-banner")).to_be_hidden()
-    await gateway.engine.dispose()  # type: ignore[attr-defined]
+    await gateway.engine.dispose()
 
 
 SOS_BUTTONS = {"hh-401": "hh401-sos", "zh-12": "zh12-sos"}  # as in the test registry
@@ -290,7 +291,7 @@ class MqttPlatform:
 
         s = self.platform.settings
         client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=f"gw-e2e-{secrets.token_hex(4)}"
+            CallbackAPIVersion.VERSION2, client_id=f"gw-e2e-{secrets.token_hex(4)}"
         )
         connected = threading.Event()
         client.on_connect = lambda *_: connected.set()

@@ -60,7 +60,7 @@ async def platform(tmp_path: Path, influx_url: str) -> AsyncIterator[Platform]:
         yield Platform(url, gateway, clock)
     await influx.query(f'DROP DATABASE "{db}"')
     await influx.aclose()
-    await gateway.engine.dispose()  # type: ignore[attr-defined]
+    await gateway.engine.dispose()
 
 
 async def test_pages_show_channel_and_outcome_of_each_notification(

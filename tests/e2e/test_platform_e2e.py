@@ -14,6 +14,7 @@ import httpx
 import paho.mqtt.client as mqtt
 import pytest
 import yaml
+from paho.mqtt.enums import CallbackAPIVersion
 
 from eldercare.influx import InfluxClient
 from eldercare.registry_apply import apply_document
@@ -106,7 +107,7 @@ async def _true(value: bool) -> bool:
 
 
 def publish(settings: Settings, topic: str, payload: dict[str, Any]) -> None:
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="e2e-device")
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="e2e-device")
     if settings.mqtt_username:
         client.username_pw_set(settings.mqtt_username, settings.mqtt_password)
     client.connect(settings.mqtt_host, settings.mqtt_port)

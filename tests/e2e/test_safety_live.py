@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from alerts.records import AlertRecord
 from alerts.store import AlertFilter, AlertStore
@@ -106,7 +107,7 @@ async def wait_for(
 
 def publish(settings: Settings, topic: str, payload: dict[str, Any]) -> None:
     """One QoS 1 message from a device, acknowledged by the broker."""
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"dev-{secrets.token_hex(4)}")
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"dev-{secrets.token_hex(4)}")
     connected = threading.Event()
     client.on_connect = lambda *_: connected.set()
     if settings.mqtt_username:

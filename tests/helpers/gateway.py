@@ -7,14 +7,16 @@ can later swap in `eldercare run`'s wiring by changing only that function.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 from argon2 import PasswordHasher
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 import alerts.models  # noqa: F401  (registers the alert tables)
 from alerts.service import AlertService
@@ -25,6 +27,7 @@ from eldercare.db import Base, create_engine, session_factory
 from eldercare.domain import AlertKind, Evidence, Severity, Transition, TransitionAction
 from eldercare.registry_index import RegistryIndex
 from eldercare.registry_model import RegistryDocument
+from eldercare.registry_store import Sessions
 from eldercare.settings import Settings
 from gateway.alert_adapter import PipelineAlertService
 from gateway.app import create_app
@@ -134,11 +137,11 @@ REGISTRY = {
 @dataclass
 class Gateway:
     app: FastAPI
-    sessions: object
+    sessions: Sessions
     store: AlertStore
     service: AlertService
     index: CachedStoreIndex
-    engine: object
+    engine: AsyncEngine
 
 
 def current_index(provider: CachedStoreIndex) -> RegistryIndex:
@@ -152,7 +155,7 @@ async def build_gateway(
     influx: InfluxQuery | None = None,
     hub_poll_s: float = 0.1,
     with_accounts: bool = True,
-    registry: dict[str, object] | None = None,
+    registry: Mapping[str, Any] | None = None,
 ) -> Gateway:
     engine = create_engine(settings.database_url)
     async with engine.begin() as conn:
@@ -242,7 +245,7 @@ async def in_process_client(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient
         ):
             yield client
     finally:
-        await gateway.engine.dispose()  # type: ignore[attr-defined]
+        await gateway.engine.dispose()
 
 
 @asynccontextmanager

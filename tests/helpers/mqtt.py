@@ -30,7 +30,7 @@ class Client:
         if tls is not None:
             self.client.tls_set_context(tls)
         self.client.on_connect = lambda c, u, f, reason, p: self.connack.put(reason)
-        self.client.on_message = lambda c, u, m: self.received.put((m.topic, m.payload))
+        self.client.on_message = lambda c, u, m: self.received.put((m.topic, bytes(m.payload)))
         self.client.connect("127.0.0.1", tls_port or port)
         self.client.loop_start()
 

@@ -234,7 +234,7 @@ async def _held_while_unavailable(
 
         await wait_for(unavailable, 30, "the store reported unavailable")
         episode = availability.status()
-        assert episode.reason and episode.failures >= 1
+        assert episode is not None and episode.reason and episode.failures >= 1
         # Held, not dropped: nothing stored, nobody told, the press not acknowledged.
         assert await sos_alerts(platform, site) == []
         assert receiver.received == []

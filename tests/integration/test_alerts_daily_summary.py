@@ -25,7 +25,7 @@ from alerts.pipeline import AlertPipeline
 from alerts.service import AlertService
 from alerts.store import AlertStore
 from eldercare.clock import FakeClock
-from eldercare.domain import AlertKind
+from eldercare.domain import AlertCondition, AlertKind, AlertStatus, Severity
 from eldercare.influx import InfluxClient, encode_line, ts_to_ns
 from eldercare.registry_index import RegistryIndex
 from eldercare.registry_model import RegistryDocument, Resident, Site
@@ -96,10 +96,10 @@ def test_compose_in_both_languages() -> None:
         resident=resident.id,
         room="bedroom",
         device=None,
-        kind="fall",
-        severity="critical",
-        condition="cleared",
-        status="resolved",
+        kind=AlertKind.FALL,
+        severity=Severity.CRITICAL,
+        condition=AlertCondition.CLEARED,
+        status=AlertStatus.RESOLVED,
         raised_at=at(23, 2, 41),
         created_at=at(23, 2, 41),
         last_update=at(23, 2, 41),

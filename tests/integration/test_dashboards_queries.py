@@ -35,7 +35,7 @@ from device_sim.publisher import BrokerConfig, MqttPublisher
 from device_sim.runner import run
 from device_sim.scenarios import parse_specs
 from device_sim.simulation import SimConfig, Simulation
-from eldercare.domain import DEFAULT_SEVERITY, AlertKind
+from eldercare.domain import DEFAULT_SEVERITY, AlertCondition, AlertKind, AlertStatus
 from eldercare.influx import InfluxClient, encode_line, quote_ident, ts_to_ns
 from eldercare.registry_index import RegistryIndex
 from eldercare.registry_model import RegistryDocument
@@ -114,8 +114,8 @@ def _alert_events(
         raised = truth.due
         record = AlertRecord(
             id=i + 1, site=truth.site, resident=truth.resident, room=None, device=truth.device,
-            kind=kind.value, severity=DEFAULT_SEVERITY[kind].value, condition="active",
-            status="open", raised_at=raised, created_at=raised, last_update=raised,
+            kind=kind, severity=DEFAULT_SEVERITY[kind], condition=AlertCondition.ACTIVE,
+            status=AlertStatus.OPEN, raised_at=raised, created_at=raised, last_update=raised,
         )  # fmt: skip
         events.append(AlertEvent("raised", record, raised, org[truth.site]))
         ack = ACK_DELAYS_S[i % len(ACK_DELAYS_S)]

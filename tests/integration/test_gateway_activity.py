@@ -51,10 +51,11 @@ DAY = [
 ]
 
 
+Gw = tuple[Gateway, httpx.AsyncClient, FakeClock]  # what the `gw` fixture yields
+
+
 @pytest.fixture
-async def gw(
-    tmp_path: Path, influx_url: str
-) -> AsyncIterator[tuple[Gateway, httpx.AsyncClient, FakeClock]]:
+async def gw(tmp_path: Path, influx_url: str) -> AsyncIterator[Gw]:
     db = f"gw_{secrets.token_hex(4)}"
     influx = InfluxClient(influx_url)
     await influx.query(f'CREATE DATABASE "{db}"')
@@ -75,10 +76,10 @@ async def gw(
         yield gateway, client, clock
     await influx.query(f'DROP DATABASE "{db}"')
     await influx.aclose()
-    await gateway.engine.dispose()  # type: ignore[attr-defined]
+    await gateway.engine.dispose()
 
 
-async def test_family_view_tells_the_day(gw) -> None:
+async def test_family_view_tells_the_day(gw: Gw) -> None:
     _, client, _ = gw
     family = await login(client, "family-zhang")
     resp = await client.get("/api/family/residents/zhang-xiuying", headers=family)
@@ -101,7 +102,7 @@ async def test_family_view_tells_the_day(gw) -> None:
     assert went_out["until"] == pytest.approx(local(10, 30))
 
 
-async def test_activity_strip_and_readings_for_staff(gw) -> None:
+async def test_activity_strip_and_readings_for_staff(gw: Gw) -> None:
     _, client, _ = gw
     op = await login(client, "op-bincheng")
     act = (await client.get("/api/residents/zhang-xiuying/activity", headers=op)).json()
@@ -124,7 +125,7 @@ async def test_activity_strip_and_readings_for_staff(gw) -> None:
     assert {row["device"] for row in rows} == {"hh401-door"}
 
 
-async def test_floor_view_shows_out_of_bed_at_night(gw) -> None:
+async def test_floor_view_shows_out_of_bed_at_night(gw: Gw) -> None:
     _, client, clock = gw
     op = await login(client, "op-bincheng")
     view = (await client.get("/api/sites/yiyang/floor", headers=op)).json()

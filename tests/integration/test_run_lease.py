@@ -15,6 +15,7 @@ import pytest
 
 from eldercare.db import create_engine, session_factory
 from eldercare.migrate import upgrade
+from eldercare.registry_store import Sessions
 from eldercare_app.run_lease import LeaseHeld, RunLease
 from eldercare_app.wiring import import_all_tables
 
@@ -30,7 +31,7 @@ class Clock:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[tuple[str, object]]:
+async def store(tmp_path: Path) -> AsyncIterator[tuple[str, Sessions]]:
     import_all_tables()
     url = f"sqlite+aiosqlite:///{tmp_path}/store.db"
     engine = create_engine(url)
@@ -39,11 +40,13 @@ async def store(tmp_path: Path) -> AsyncIterator[tuple[str, object]]:
     await engine.dispose()
 
 
-async def test_a_second_holder_is_refused_until_the_first_expires(store) -> None:
+async def test_a_second_holder_is_refused_until_the_first_expires(
+    store: tuple[str, Sessions],
+) -> None:
     _, sessions = store
     clock = Clock(1_770_000_000.0)
-    first = RunLease(sessions, ttl_s=30, now=clock)  # type: ignore[arg-type]
-    second = RunLease(sessions, ttl_s=30, now=clock)  # type: ignore[arg-type]
+    first = RunLease(sessions, ttl_s=30, now=clock)
+    second = RunLease(sessions, ttl_s=30, now=clock)
     await first.acquire()
     clock.t += 10
     assert await first.renew()
@@ -81,7 +84,7 @@ asyncio.run(main())
 
 @pytest.mark.integration
 async def test_eldercare_run_refuses_a_held_store_and_a_killed_holder_expires(
-    store, tmp_path: Path
+    store: tuple[str, Sessions], tmp_path: Path
 ) -> None:
     url, sessions = store
     holder = await asyncio.create_subprocess_exec(
@@ -113,7 +116,7 @@ async def test_eldercare_run_refuses_a_held_store_and_a_killed_holder_expires(
         # kill -9: no release; the lease frees itself once its 3 s have passed.
         holder.send_signal(signal.SIGKILL)
         await asyncio.wait_for(holder.wait(), 10)
-        mine = RunLease(sessions, ttl_s=30)  # type: ignore[arg-type]
+        mine = RunLease(sessions, ttl_s=30)
         deadline = time.monotonic() + 15
         while True:
             try:

@@ -18,6 +18,7 @@ import jsonschema
 import paho.mqtt.client as mqtt
 import pytest
 import yaml
+from paho.mqtt.enums import CallbackAPIVersion
 from typer.testing import CliRunner
 
 from device_sim.accounts import wait_site_passwords
@@ -65,7 +66,7 @@ def subscriber(
     got: Received = defaultdict(list)
     count = [0]
     ready = threading.Event()
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"t-{time.monotonic_ns()}")
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"t-{time.monotonic_ns()}")
 
     def on_connect(c: mqtt.Client, u: object, f: object, rc: object, p: object) -> None:
         c.subscribe([(t, 1) for t in topics])

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 from alerts.policy import load_policy
+from alerts.records import AlertRecord
 from alerts.store import AlertStore
 from alerts.terms import hazard_advice
 from eldercare.clock import FakeClock
@@ -74,7 +75,7 @@ async def test_a_hazard_during_a_site_outage_is_not_inhibited(
         ]
     )
     await pipeline.tick()
-    by_kind = {a.kind: a for a in await service.list_alerts()}
+    by_kind: dict[str, AlertRecord] = {a.kind: a for a in await service.list_alerts()}
     assert by_kind["gas"].inhibited_by is None
     assert by_kind["water_leak"].inhibited_by is None
     assert by_kind["inactivity"].inhibited_by == by_kind["site_offline"].id

@@ -28,7 +28,10 @@ from tests.helpers.alerts import (
 )
 
 
-@pytest_asyncio.fixture(loop_scope="function", params=["sqlite", "postgresql"])
+@pytest_asyncio.fixture(
+    loop_scope="function",
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)],
+)
 async def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AlertStore]:
     url = sqlite_url(tmp_path) if request.param == "sqlite" else request.getfixturevalue("pg_url")
     engine = create_engine(url)

@@ -178,7 +178,7 @@ async def test_inhibited_alerts_are_stored_recorded_and_not_notified(
         ]
     )
     await pipeline.tick()
-    by_kind = {a.kind: a for a in await service.list_alerts()}
+    by_kind: dict[str, AlertRecord] = {a.kind: a for a in await service.list_alerts()}
     offline = by_kind["site_offline"]
     assert by_kind["inactivity"].inhibited_by == offline.id
     assert by_kind["device_offline"].inhibited_by == offline.id
@@ -265,7 +265,7 @@ async def test_a_new_inhibitor_pauses_an_open_alerts_escalation(
     clock.set(T0 + 100)
     await pipeline.handle_transitions([transition(AlertKind.FALL, T0 + 100)])
     await pipeline.tick()
-    by_kind = {a.kind: a for a in await service.list_alerts()}
+    by_kind: dict[str, AlertRecord] = {a.kind: a for a in await service.list_alerts()}
     assert by_kind["inactivity"].inhibited_by == by_kind["fall"].id
     clock.set(T0 + 120)
     await service.acknowledge(by_kind["fall"].id, by="王敏")  # before its family step
@@ -290,7 +290,7 @@ async def test_info_shows_in_the_console_only_and_warning_pages_the_centre_once(
     for t in (0, 60, 600, 3600):
         clock.set(T0 + t)
         await pipeline.tick()
-    by_kind = {a.kind: a for a in await service.list_alerts()}
+    by_kind: dict[str, AlertRecord] = {a.kind: a for a in await service.list_alerts()}
     info = await service.get_alert(by_kind["routine_deviation"].id)
     assert info is not None and [h.action for h in info.history] == ["raised"]
     assert await store.escalation_state(info.alert.id) is None

@@ -19,6 +19,9 @@ from dashboards.influxql import DATASOURCE_UID
 from dashboards.provisioning import FOLDER_UID
 from eldercare_app.cli import _register_subcommands, app
 
+# A stand-in Grafana over real HTTP (or none at all): integration.
+pytestmark = pytest.mark.integration
+
 
 @dataclass
 class FakeGrafanaState:

@@ -20,7 +20,7 @@ from detectors.base import Detector
 from detectors.catalogue import CATALOGUE, build_site_detectors, site_context
 from detectors.device_offline import DeviceOfflineRule
 from detectors.rule import Rule
-from detectors.runtime import SiteDetectors
+from detectors.site_detectors import SiteDetectors
 from detectors.site_offline import SiteOfflineRule
 from eldercare.domain import AlertKind, FieldValue, Reading, Stream, Transition
 from tests.helpers.detector_conformance import scripted_day, scripted_site

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from detectors.runtime import DetectorRuntime, _errors
+from detectors.runtime import DetectorRuntime
+from detectors.site_detectors import _errors
 from detectors.snapshot_store import SnapshotStore
 from eldercare.clock import FakeClock
 from eldercare.db import create_all, create_engine
@@ -138,7 +139,7 @@ async def test_wall_mode_timer_task_fires_on_the_fake_clock() -> None:
 async def test_wall_mode_tick_with_nothing_due_leaves_readings_their_own_time() -> None:
     """The 1 s tick of wall mode does not push a site with nothing due to the wall clock: a
     reading published just before the tick keeps its own event time (not late, not copied)."""
-    from detectors.runtime import _late
+    from detectors.detector_host import _late
 
     site = home_site(SH)
     sink = Collector()
@@ -656,7 +657,7 @@ async def test_a_detector_failing_to_snapshot_does_not_stop_the_others(tmp_path:
 
 
 def test_open_conditions_of_known_and_unknown_residents_survive_a_snapshot() -> None:
-    from detectors.runtime import SiteDetectors
+    from detectors.site_detectors import SiteDetectors
 
     site = home_site(SH)
     states = SiteDetectors(site, {})

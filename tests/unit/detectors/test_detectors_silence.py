@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from detectors.device_offline import DeviceOfflineRule
-from detectors.runtime import SiteDetectors
+from detectors.site_detectors import SiteDetectors
 from detectors.site_offline import SiteOfflineRule
 from eldercare.domain import AlertKind, Reading, Stream, Transition, TransitionAction
 from eldercare.registry_model import Site

@@ -55,9 +55,9 @@ async def world(
     clock = FakeClock(T0)
     settings = Settings(run_dir=tmp_path / "run", database_url=db_url(tmp_path))
     gateway = await build_gateway(settings, clock)
-    await add_responders(gateway.sessions, clock.now())  # type: ignore[arg-type]
+    await add_responders(gateway.sessions, clock.now())
     await put_category(
-        gateway.sessions,  # type: ignore[arg-type]
+        gateway.sessions,
         VisitCategory("dementia", (), VisitPeriod.MONTH, flag="dementia"), clock.now(),
     )  # fmt: skip
     transport = httpx.ASGITransport(app=gateway.app)
@@ -69,7 +69,7 @@ async def world(
         yield gateway, clock, clients
         for c in clients.values():
             await c.aclose()
-    await gateway.engine.dispose()  # type: ignore[attr-defined]
+    await gateway.engine.dispose()
 
 
 def _agents(

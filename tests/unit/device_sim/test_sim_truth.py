@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 from device_sim.truth import TruthRecord, match_alerts, read_truth, write_truth
 from eldercare.domain import AlertKind
@@ -45,7 +46,7 @@ def test_recall_delay_and_false_alarms() -> None:
         _rec(AlertKind.SOS, "hh-1", T0 + 100, T0 + 100),
         _rec(AlertKind.FALL, "hh-3", T0, T0 + 2),
     ]
-    alerts = [
+    alerts: list[dict[str, Any]] = [
         {"site": "hh-1", "resident": "r1", "kind": "bed_exit_no_return", "raised_at": T0 + 1805},
         # Late beyond due + tolerance: neither a detection nor a false alarm.
         {"site": "hh-2", "resident": "r1", "kind": "bed_exit_no_return", "raised_at": T0 + 2400},
@@ -71,7 +72,7 @@ def test_recall_delay_and_false_alarms() -> None:
 
 def test_each_alert_detects_one_incident_and_percentiles() -> None:
     truth = [_rec(AlertKind.SOS, "hh-1", T0 + i * 1000, T0 + i * 1000) for i in range(20)]
-    alerts = [
+    alerts: list[dict[str, Any]] = [
         {"site": "hh-1", "resident": "r1", "kind": "sos", "raised_at": T0 + i * 1000 + i}
         for i in range(20)
     ]
@@ -112,7 +113,7 @@ def test_alerts_during_an_injected_outage_are_counted_apart() -> None:
     outage = TruthRecord(
         "site_offline", AlertKind.SITE_OFFLINE, "hh-1", None, "gw", T0, T0 + 7200, T0 + 12600
     )
-    alerts = [
+    alerts: list[dict[str, Any]] = [
         {"site": "hh-1", "resident": None, "kind": "site_offline", "raised_at": T0 + 7200},
         # A device silent since before the outage, a resident not seen getting up.
         {"site": "hh-1", "resident": None, "kind": "device_offline", "raised_at": T0 + 400},

@@ -60,7 +60,9 @@ async def test_until_is_site_local_ahead_and_bounded() -> None:
     assert gap == after
 
 
-async def test_declaration_survives_registry_apply_and_reaches_detectors_view(gw) -> None:
+async def test_declaration_survives_registry_apply_and_reaches_detectors_view(
+    gw: tuple[Gateway, httpx.AsyncClient, FakeClock],
+) -> None:
     gateway, _, _ = gw
     sessions = gateway.sessions
     v0 = await registry_store.registry_version(sessions)
@@ -96,7 +98,9 @@ async def test_declaration_survives_registry_apply_and_reaches_detectors_view(gw
     assert index.planned_absences == {} and index.detector_site("hh-401") is index.sites["hh-401"]
 
 
-async def test_old_declarations_are_pruned_on_the_next_change(gw) -> None:
+async def test_old_declarations_are_pruned_on_the_next_change(
+    gw: tuple[Gateway, httpx.AsyncClient, FakeClock],
+) -> None:
     gateway, _, _ = gw
     kw = {"site_id": "hh-401", "timezone": "Asia/Shanghai", "note": "", "declared_by": "x"}
     await planned_absence.declare(
@@ -117,7 +121,9 @@ async def test_old_declarations_are_pruned_on_the_next_change(gw) -> None:
     assert set(index.planned_absences) == {("zh-12", "liu-jianguo")}
 
 
-async def test_family_declares_for_her_mother_only(gw) -> None:
+async def test_family_declares_for_her_mother_only(
+    gw: tuple[Gateway, httpx.AsyncClient, FakeClock],
+) -> None:
     gateway, client, clock = gw
     family = await login(client, "family-zhang")
     url = f"/api/residents/{RESIDENT}/away"
@@ -158,7 +164,7 @@ async def test_family_declares_for_her_mother_only(gw) -> None:
     assert (await client.delete(url, headers=family)).status_code == 204
     assert (await client.delete(url, headers=family)).status_code == 404
     assert (await client.get(url, headers=family)).json() is None
-    async with gateway.sessions() as s:  # type: ignore[operator]
+    async with gateway.sessions() as s:
         actions = (
             await s.scalars(
                 select(AuditRow.action)
@@ -169,7 +175,9 @@ async def test_family_declares_for_her_mother_only(gw) -> None:
     assert "declare_away" in actions and "withdraw_away" in actions
 
 
-async def test_institution_residents_cannot_be_declared_away(gw) -> None:
+async def test_institution_residents_cannot_be_declared_away(
+    gw: tuple[Gateway, httpx.AsyncClient, FakeClock],
+) -> None:
     """Their rules cannot see one resident leave: a declaration would silence nothing, so
     it is refused with the reason rather than taken and ignored."""
     _, client, _ = gw
@@ -180,7 +188,9 @@ async def test_institution_residents_cannot_be_declared_away(gw) -> None:
     assert resp.status_code == 422 and "home-care beds" in resp.text
 
 
-async def test_operators_declare_in_their_scope_only(gw) -> None:
+async def test_operators_declare_in_their_scope_only(
+    gw: tuple[Gateway, httpx.AsyncClient, FakeClock],
+) -> None:
     _, client, _ = gw
     url = f"/api/residents/{RESIDENT}/away"
     outside = await login(client, "op-zhanhua")
@@ -193,7 +203,9 @@ async def test_operators_declare_in_their_scope_only(gw) -> None:
     assert (await client.get(url)).status_code == 401
 
 
-async def test_declaring_notes_it_on_the_open_not_back_alert(gw) -> None:
+async def test_declaring_notes_it_on_the_open_not_back_alert(
+    gw: tuple[Gateway, httpx.AsyncClient, FakeClock],
+) -> None:
     gateway, client, clock = gw
     raised = Transition(
         action=TransitionAction.RAISE,

@@ -58,7 +58,10 @@ def registry_pg_url(pg_database: Callable[[str], str]) -> str:
     return pg_database("registry")
 
 
-@pytest_asyncio.fixture(params=["sqlite", "postgresql"], loop_scope="function")
+@pytest_asyncio.fixture(
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)],
+    loop_scope="function",
+)
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
     if request.param == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path}/registry.db"

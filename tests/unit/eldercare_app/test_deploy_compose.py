@@ -389,6 +389,7 @@ def _connect(port: int, user: str | None, password: str | None) -> _Client:
     return client
 
 
+@pytest.mark.integration  # a real Mosquitto with the deployment's configuration
 def test_broker_refuses_strangers_enforces_the_acl_and_persists(
     broker: tuple[int, Path, subprocess.Popen[bytes]],
 ) -> None:

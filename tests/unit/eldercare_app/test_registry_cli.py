@@ -41,7 +41,7 @@ def registry_cli_pg_url(pg_database: Callable[[str], str]) -> str:
     return pg_database("registry_cli")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path}/cli.db"

@@ -67,7 +67,7 @@ async def two_wangs(tmp_path: Path) -> AsyncIterator[tuple[Gateway, httpx.AsyncC
     index = await gateway.index.refresh()
     await create_family_account(
         sessions, index, username="family-a", password=PASSWORD, now=NOW, contact="home-a/daughter"
-    )  # type: ignore[arg-type]
+    )
     for username, role, scope in (
         ("op-b", Role.OPERATOR, "滨州市/沾化区"),
         ("op-a", Role.OPERATOR, "滨州市/滨城区"),
@@ -75,13 +75,13 @@ async def two_wangs(tmp_path: Path) -> AsyncIterator[tuple[Gateway, httpx.AsyncC
     ):
         await create_user(
             sessions, username=username, role=role, password=PASSWORD, now=NOW, scope=scope
-        )  # type: ignore[arg-type]
+        )
     async with (
         serve(gateway.app) as url,
         httpx.AsyncClient(base_url=url, timeout=10) as client,
     ):
         yield gateway, client
-    await gateway.engine.dispose()  # type: ignore[attr-defined]
+    await gateway.engine.dispose()
 
 
 async def _raise_sos(gateway: Gateway, site: str) -> None:
@@ -108,7 +108,9 @@ async def test_same_device_id_in_two_sites_is_refused() -> None:
         RegistryDocument.model_validate(doc)
 
 
-async def test_family_of_one_wang_sees_nothing_of_the_other(two_wangs) -> None:
+async def test_family_of_one_wang_sees_nothing_of_the_other(
+    two_wangs: tuple[Gateway, httpx.AsyncClient],
+) -> None:
     gateway, client = two_wangs
     family = await login(client, "family-a")
     streamed: list[str] = []
@@ -163,7 +165,9 @@ async def test_family_of_one_wang_sees_nothing_of_the_other(two_wangs) -> None:
     assert [(r["site_id"], r["id"]) for r in portal] == [("home-a", "wang")]
 
 
-async def test_each_operator_sees_their_own_wang(two_wangs) -> None:
+async def test_each_operator_sees_their_own_wang(
+    two_wangs: tuple[Gateway, httpx.AsyncClient],
+) -> None:
     _, client = two_wangs
     for username, site, phone in (
         ("op-b", "home-b", "13900000002"),
@@ -183,7 +187,9 @@ async def test_each_operator_sees_their_own_wang(two_wangs) -> None:
         ).status_code == 404
 
 
-async def test_an_ambiguous_bare_id_is_a_clear_conflict(two_wangs) -> None:
+async def test_an_ambiguous_bare_id_is_a_clear_conflict(
+    two_wangs: tuple[Gateway, httpx.AsyncClient],
+) -> None:
     _, client = two_wangs
     admin = await login(client, "admin1")
     resp = await client.get("/api/residents/wang", headers=admin)
@@ -195,7 +201,9 @@ async def test_an_ambiguous_bare_id_is_a_clear_conflict(two_wangs) -> None:
         assert resp.status_code == 200 and resp.json()["site_id"] == site
 
 
-async def test_declared_absence_belongs_to_one_site(two_wangs) -> None:
+async def test_declared_absence_belongs_to_one_site(
+    two_wangs: tuple[Gateway, httpx.AsyncClient],
+) -> None:
     _, client = two_wangs
     admin = await login(client, "admin1")
     resp = await client.put(
@@ -210,11 +218,13 @@ async def test_declared_absence_belongs_to_one_site(two_wangs) -> None:
     assert (await client.get("/api/sites/home-a/residents/wang/away", headers=admin)).json()
 
 
-async def test_accounts_name_residents_with_their_site(two_wangs) -> None:
+async def test_accounts_name_residents_with_their_site(
+    two_wangs: tuple[Gateway, httpx.AsyncClient],
+) -> None:
     gateway, _ = two_wangs
     with pytest.raises(AccountError, match="site_id/resident_id"):
         await create_user(
-            gateway.sessions,  # type: ignore[arg-type]
+            gateway.sessions,
             username="bare",
             role=Role.FAMILY,
             password=PASSWORD,
@@ -224,7 +234,7 @@ async def test_accounts_name_residents_with_their_site(two_wangs) -> None:
     index = await gateway.index.refresh()
     with pytest.raises(AccountError, match="do not live at home-a"):
         await create_family_account(
-            gateway.sessions,  # type: ignore[arg-type]
+            gateway.sessions,
             index,
             username="stray",
             password=PASSWORD,

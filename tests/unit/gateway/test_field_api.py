@@ -34,7 +34,7 @@ async def gw(tmp_path: Path) -> AsyncIterator[GW]:
     clock = FakeClock(T0)
     settings = Settings(run_dir=tmp_path / "run", database_url=db_url(tmp_path))
     gateway = await build_gateway(settings, clock)
-    await add_responders(gateway.sessions, clock.now())  # type: ignore[arg-type]
+    await add_responders(gateway.sessions, clock.now())
     await gateway.store.apply_transitions(
         [
             sos("hh-401", "zhang-xiuying", clock.now() - 30),
@@ -278,7 +278,7 @@ async def test_a_gateway_restarted_mid_order_sends_no_notice_twice(gw: GW) -> No
     settings = Settings(run_dir=Path("/nonexistent"), database_url="sqlite://")
     again = create_app(
         settings,
-        sessions=gateway.sessions,  # type: ignore[arg-type]
+        sessions=gateway.sessions,
         index_provider=gateway.index,
         alert_service=PipelineAlertService(gateway.service),
         influx=None,

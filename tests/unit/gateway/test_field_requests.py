@@ -28,7 +28,7 @@ async def gw(tmp_path: Path) -> AsyncIterator[GW]:
     clock = FakeClock(T0)
     settings = Settings(run_dir=tmp_path / "run", database_url=db_url(tmp_path))
     gateway = await build_gateway(settings, clock)
-    await add_responders(gateway.sessions, clock.now())  # type: ignore[arg-type]
+    await add_responders(gateway.sessions, clock.now())
     async with in_process_client(gateway) as client:
         yield gateway, client, clock
 

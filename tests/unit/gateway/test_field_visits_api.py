@@ -56,9 +56,9 @@ async def gw(tmp_path: Path) -> AsyncIterator[GW]:
             r = s.residents[0].model_copy(update={"flags": ["lives_alone"]})
             s = s.model_copy(update={"residents": [r]})
         sites.append(s)
-    await registry_store.apply_document(gateway.sessions, RegistryDocument(sites=sites))  # type: ignore[arg-type]
+    await registry_store.apply_document(gateway.sessions, RegistryDocument(sites=sites))
     await gateway.index.refresh()
-    await add_responders(gateway.sessions, clock.now())  # type: ignore[arg-type]
+    await add_responders(gateway.sessions, clock.now())
     async with in_process_client(gateway) as client:
         yield gateway, client, clock
 

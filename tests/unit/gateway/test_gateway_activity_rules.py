@@ -10,6 +10,8 @@ from eldercare.registry_model import RegistryDocument
 from gateway.activity import (
     ActivityEvent,
     day_timeline,
+    is_night,
+    night_window,
     resident_state,
     without_motion_repeats,
 )
@@ -113,3 +115,26 @@ def test_a_cached_motion_repeat_after_the_door_is_not_being_home() -> None:
     assert without_motion_repeats([walk, off, repeat]) == [walk, off, repeat]
     later = ActivityEvent(walk.ts + 60, "motion", True, "kitchen", "hh401-pir-k")
     assert without_motion_repeats([walk, later]) == [walk, later]
+
+
+def test_night_bathroom_visits_follow_the_sites_own_night_window() -> None:
+    late = SITE.model_copy(
+        update={"detectors": {"bathroom_too_long": {"night_start": "23:30", "night_end": "05:00"}}}
+    )
+    events = [
+        move(at(0, 10), "bathroom"),  # night by either window
+        move(at(5, 30), "bathroom"),  # night by the default 22:00-06:00 only
+        move(at(23, 0), "bathroom"),  # likewise
+    ]
+    default = [
+        i.at for i in day_timeline(SITE, events, now=at(23, 50)) if i.kind == "night_bathroom"
+    ]
+    assert default == [at(0, 10), at(5, 30), at(23, 0)]
+    own = [i.at for i in day_timeline(late, events, now=at(23, 50)) if i.kind == "night_bathroom"]
+    assert own == [at(0, 10)]
+
+
+def test_a_night_window_the_detectors_refuse_falls_back_to_the_default() -> None:
+    bad = SITE.model_copy(update={"detectors": {"bathroom_too_long": {"night_begins": "21:00"}}})
+    assert night_window(bad, "bathroom_too_long") == ("22:00", "06:00")
+    assert is_night(at(21, 30), ZONE, night_window(bad, "bathroom_too_long")) is False

@@ -28,8 +28,11 @@ from tests.helpers.gateway import (
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
+Gw = tuple[Gateway, httpx.AsyncClient, FakeClock]  # what the `gw` fixture yields
+
+
 @pytest.fixture
-async def gw(tmp_path: Path) -> AsyncIterator[tuple[Gateway, httpx.AsyncClient, FakeClock]]:
+async def gw(tmp_path: Path) -> AsyncIterator[Gw]:
     clock = FakeClock(1_770_000_000.0)
     settings = Settings(run_dir=tmp_path / "run", database_url=db_url(tmp_path))
     gateway = await build_gateway(settings, clock)
@@ -65,7 +68,7 @@ async def _alert_ids(client: httpx.AsyncClient, headers: dict[str, str]) -> dict
         "/api/auth/me",
     ],
 )
-async def test_unauthenticated_requests_are_refused(gw, path: str) -> None:
+async def test_unauthenticated_requests_are_refused(gw: Gw, path: str) -> None:
     _, client, _ = gw
     resp = await client.get(path)
     assert resp.status_code == 401
@@ -73,7 +76,7 @@ async def test_unauthenticated_requests_are_refused(gw, path: str) -> None:
     assert bogus.status_code == 401
 
 
-async def test_wrong_password_is_refused(gw) -> None:
+async def test_wrong_password_is_refused(gw: Gw) -> None:
     _, client, _ = gw
     resp = await client.post(
         "/api/auth/login", json={"username": "admin1", "password": PASSWORD + "x"}
@@ -83,7 +86,7 @@ async def test_wrong_password_is_refused(gw) -> None:
     assert resp.status_code == 401
 
 
-async def test_operator_sees_only_own_district(gw) -> None:
+async def test_operator_sees_only_own_district(gw: Gw) -> None:
     _, client, _ = gw
     bincheng = await login(client, "op-bincheng")
     zhanhua = await login(client, "op-zhanhua")
@@ -112,7 +115,7 @@ async def test_operator_sees_only_own_district(gw) -> None:
     assert overview["open_by_severity"]["critical"] == 2
 
 
-async def test_family_sees_only_linked_resident(gw) -> None:
+async def test_family_sees_only_linked_resident(gw: Gw) -> None:
     _, client, _ = gw
     family = await login(client, "family-zhang")
 
@@ -140,7 +143,7 @@ async def test_family_sees_only_linked_resident(gw) -> None:
         assert (await client.get(path, headers=family)).status_code == 404, path
 
 
-async def test_admin_only_edits_are_refused_to_operators(gw) -> None:
+async def test_admin_only_edits_are_refused_to_operators(gw: Gw) -> None:
     gateway, client, _ = gw
     operator = await login(client, "op-bincheng")
     admin = await login(client, "admin1")
@@ -167,7 +170,7 @@ async def test_admin_only_edits_are_refused_to_operators(gw) -> None:
     assert gateway is not None
 
 
-async def test_operator_handles_an_alert_end_to_end(gw) -> None:
+async def test_operator_handles_an_alert_end_to_end(gw: Gw) -> None:
     _, client, _ = gw
     op = await login(client, "op-bincheng")
     alert_id = (await _alert_ids(client, op))["hh-401"]
@@ -204,7 +207,7 @@ async def test_operator_handles_an_alert_end_to_end(gw) -> None:
     assert detail["history"][1]["actor"] == "op-bincheng"
 
 
-async def test_personal_data_reads_are_audited(gw) -> None:
+async def test_personal_data_reads_are_audited(gw: Gw) -> None:
     gateway, client, _ = gw
     op = await login(client, "op-bincheng")
     family = await login(client, "family-zhang")
@@ -224,7 +227,7 @@ async def test_personal_data_reads_are_audited(gw) -> None:
     # A refused read is not a read.
     before = len(rows)
     await client.get("/api/residents/liu-jianguo", headers=family)
-    async with gateway.sessions() as s:  # type: ignore[operator]
+    async with gateway.sessions() as s:
         others = await s.scalars(select(AuditRow).where(AuditRow.resident_id == "liu-jianguo"))
         assert others.all() == []
     assert len(await list_audit(gateway.sessions, resident_id="zhang-xiuying")) == before
@@ -234,7 +237,7 @@ async def test_personal_data_reads_are_audited(gw) -> None:
     assert (await client.get("/api/audit", headers=op)).status_code == 403
 
 
-async def test_cookie_session_logout_and_token_expiry(gw) -> None:
+async def test_cookie_session_logout_and_token_expiry(gw: Gw) -> None:
     gateway, client, clock = gw
     resp = await client.post(
         "/api/auth/login", json={"username": "op-bincheng", "password": PASSWORD}
@@ -254,12 +257,12 @@ async def test_cookie_session_logout_and_token_expiry(gw) -> None:
     assert (await client.get("/api/auth/me", headers=headers)).status_code == 200
     clock.advance(31 * 86400)
     assert (await client.get("/api/auth/me", headers=headers)).status_code == 401  # expired
-    async with gateway.sessions() as s:  # type: ignore[operator]
+    async with gateway.sessions() as s:
         stored = (await s.scalars(select(TokenRow.token_hash))).all()
     assert token not in stored and len(stored[0]) == 64  # only digests are kept
 
 
-async def test_admin_revokes_every_token_of_an_account(gw) -> None:
+async def test_admin_revokes_every_token_of_an_account(gw: Gw) -> None:
     _, client, _ = gw
     admin = await login(client, "admin1")
     op = await login(client, "op-zhanhua")
@@ -274,7 +277,7 @@ async def test_admin_revokes_every_token_of_an_account(gw) -> None:
     assert resp.status_code == 401
 
 
-async def test_family_preferences_cannot_switch_off_safety_alerts(gw) -> None:
+async def test_family_preferences_cannot_switch_off_safety_alerts(gw: Gw) -> None:
     _, client, _ = gw
     family = await login(client, "family-zhang")
     prefs = (await client.get("/api/family/preferences", headers=family)).json()
@@ -289,7 +292,7 @@ async def test_family_preferences_cannot_switch_off_safety_alerts(gw) -> None:
     assert again["safety_channels"] == ["wechat_work"] and again["nickname"] == "妈妈"
 
 
-async def test_response_figures_count_acknowledgements_within_60_and_180_s(gw) -> None:
+async def test_response_figures_count_acknowledgements_within_60_and_180_s(gw: Gw) -> None:
     _, client, clock = gw
     op = await login(client, "op-bincheng")
     ids = await _alert_ids(client, op)  # two alerts in scope, stored at clock.now()
@@ -323,7 +326,7 @@ async def test_response_figures_count_acknowledgements_within_60_and_180_s(gw) -
     assert everything["raised"] == 3 and everything["share_within_60s"] == 1 / 3
 
 
-async def test_device_health_lists_problems_in_scope_and_unknown_devices_for_admins(gw) -> None:
+async def test_device_health_lists_problems_in_scope_and_unknown_devices_for_admins(gw: Gw) -> None:
     gateway, client, clock = gw
     offline = Transition(
         action=TransitionAction.RAISE,
@@ -335,7 +338,7 @@ async def test_device_health_lists_problems_in_scope_and_unknown_devices_for_adm
         room_id="bedroom",
     )
     await gateway.store.apply_transitions([offline], clock.now())
-    async with gateway.sessions() as s:  # type: ignore[operator]
+    async with gateway.sessions() as s:
         await s.execute(
             text(
                 "CREATE TABLE IF NOT EXISTS ingest_unregistered_device (identity TEXT PRIMARY KEY,"
@@ -382,7 +385,7 @@ async def test_device_health_lists_problems_in_scope_and_unknown_devices_for_adm
     )
 
 
-async def test_password_guessing_is_slowed_down(gw) -> None:
+async def test_password_guessing_is_slowed_down(gw: Gw) -> None:
     _, client, clock = gw
     wrong = {"username": "op-bincheng", "password": "guess-guess-guess"}
     for _ in range(10):

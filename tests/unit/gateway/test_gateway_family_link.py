@@ -38,8 +38,11 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 MAIL = "limei@example.org"
 
 
+Gw = tuple[Gateway, httpx.AsyncClient, FakeClock]  # what the `gw` fixture yields
+
+
 @pytest.fixture
-async def gw(tmp_path: Path) -> AsyncIterator[tuple[Gateway, httpx.AsyncClient, FakeClock]]:
+async def gw(tmp_path: Path) -> AsyncIterator[Gw]:
     clock = FakeClock(1_770_000_000.0)
     settings = Settings(run_dir=tmp_path / "run", database_url=db_url(tmp_path))
     gateway = await build_gateway(settings, clock)
@@ -67,7 +70,7 @@ def _new_family(username: str, **link: str) -> dict[str, object]:
     return {"username": username, "password": PASSWORD, "role": "family", **link}
 
 
-async def test_family_account_is_linked_to_a_registry_contact(gw) -> None:
+async def test_family_account_is_linked_to_a_registry_contact(gw: Gw) -> None:
     _, client, _ = gw
     admin = await login(client, "admin1")
     resp = await client.post(
@@ -94,7 +97,7 @@ async def test_family_account_is_linked_to_a_registry_contact(gw) -> None:
     assert by_phone.json()["residents"] == ["zh-12/liu-jianguo"]
 
 
-async def test_unsaved_preferences_show_what_the_registry_does(gw) -> None:
+async def test_unsaved_preferences_show_what_the_registry_does(gw: Gw) -> None:
     _, client, _ = gw
     admin = await login(client, "admin1")
     await _give_daughter_channels(client, admin, ["mailto://a@b.example", "wecombot://k"])
@@ -114,7 +117,7 @@ async def test_unsaved_preferences_show_what_the_registry_does(gw) -> None:
 
 
 async def test_portal_choices_decide_the_channels_end_to_end(
-    gw, http_receiver: HttpReceiver, smtp_receiver: SmtpReceiver
+    gw: Gw, http_receiver: HttpReceiver, smtp_receiver: SmtpReceiver
 ) -> None:
     gateway, client, clock = gw
     rx, smtp = http_receiver, smtp_receiver

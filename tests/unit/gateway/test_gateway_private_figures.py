@@ -38,8 +38,11 @@ REGISTRY = {
 }
 
 
+Gw = tuple[Gateway, httpx.AsyncClient, Settings]  # what the `gw` fixture yields
+
+
 @pytest.fixture
-async def gw(tmp_path: Path) -> AsyncIterator[tuple[Gateway, httpx.AsyncClient, Settings]]:
+async def gw(tmp_path: Path) -> AsyncIterator[Gw]:
     clock = FakeClock(1_770_000_000.0)
     settings = Settings(
         run_dir=tmp_path / "run", database_url=db_url(tmp_path), metrics_token="scrape-me-0123"
@@ -48,7 +51,7 @@ async def gw(tmp_path: Path) -> AsyncIterator[tuple[Gateway, httpx.AsyncClient, 
     from gateway.users import Role, create_user
 
     await create_user(
-        gateway.sessions,  # type: ignore[arg-type]
+        gateway.sessions,
         username="op-huanghe",
         role=Role.OPERATOR,
         password="correct-horse-battery",
@@ -59,7 +62,7 @@ async def gw(tmp_path: Path) -> AsyncIterator[tuple[Gateway, httpx.AsyncClient, 
         yield gateway, client, settings
 
 
-async def test_metrics_need_the_token_or_a_staff_sign_in(gw) -> None:
+async def test_metrics_need_the_token_or_a_staff_sign_in(gw: Gw) -> None:
     _, client, _ = gw
     anonymous = await client.get("/metrics")
     assert anonymous.status_code == 401
@@ -84,7 +87,7 @@ async def test_without_a_configured_token_one_is_made_in_the_run_dir(tmp_path: P
         assert ok.status_code == 200
 
 
-async def test_a_scoped_operator_counts_only_her_own_sites(gw) -> None:
+async def test_a_scoped_operator_counts_only_her_own_sites(gw: Gw) -> None:
     _, client, _ = gw
     op = await login(client, "op-huanghe")
     units = {

@@ -19,6 +19,9 @@ from eldercare.clock import WallClock
 from eldercare.settings import Settings
 from tests.helpers.gateway import PASSWORD, build_gateway, db_url, serve, sos
 
+# The app under a real uvicorn server: integration.
+pytestmark = pytest.mark.integration
+
 # Long-lived or self-defeating for a generator: the stream never ends; logout and
 # revoke would sign the test out of its own session.
 EXCLUDED = {
@@ -61,7 +64,7 @@ class _ServerThread(threading.Thread):
             self.url = url
             self.ready.set()
             await self._shutdown.wait()
-        await gateway.engine.dispose()  # type: ignore[attr-defined]
+        await gateway.engine.dispose()
 
     def stop(self) -> None:
         if self._loop is not None and self._shutdown is not None:

@@ -30,8 +30,11 @@ from tests.helpers.gateway import (
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
+Gw = tuple[Gateway, httpx.AsyncClient, FakeClock]  # what the `gw` fixture yields
+
+
 @pytest.fixture
-async def gw(tmp_path: Path) -> AsyncIterator[tuple[Gateway, httpx.AsyncClient, FakeClock]]:
+async def gw(tmp_path: Path) -> AsyncIterator[Gw]:
     clock = FakeClock(1_770_000_000.0)
     settings = Settings(
         run_dir=tmp_path / "run",
@@ -52,7 +55,7 @@ async def _cookie_login(client: httpx.AsyncClient, username: str) -> str:
     return client.cookies[CSRF_COOKIE]
 
 
-async def test_forged_cross_site_request_is_refused(gw) -> None:
+async def test_forged_cross_site_request_is_refused(gw: Gw) -> None:
     _, client, _ = gw
     csrf = await _cookie_login(client, "op-bincheng")
     alert_id = (await client.get("/api/alerts")).json()[0]["id"]
@@ -74,7 +77,7 @@ async def test_forged_cross_site_request_is_refused(gw) -> None:
     assert ok.json()["handling"] == "acknowledged"
 
 
-async def test_csrf_token_is_bound_to_the_session(gw) -> None:
+async def test_csrf_token_is_bound_to_the_session(gw: Gw) -> None:
     _, client, _ = gw
     csrf = await _cookie_login(client, "op-bincheng")
     assert csrf == csrf_token_for(client.cookies["eldercare_session"])
@@ -89,7 +92,7 @@ async def test_csrf_token_is_bound_to_the_session(gw) -> None:
     assert resp.status_code == 200 and CSRF_COOKIE in resp.headers["set-cookie"]
 
 
-async def test_bearer_requests_need_no_csrf_token(gw) -> None:
+async def test_bearer_requests_need_no_csrf_token(gw: Gw) -> None:
     _, client, _ = gw
     op = await login(client, "op-bincheng")
     alert_id = (await client.get("/api/alerts", headers=op)).json()[0]["id"]
@@ -97,7 +100,7 @@ async def test_bearer_requests_need_no_csrf_token(gw) -> None:
     assert resp.status_code == 200, resp.text
 
 
-async def test_login_from_another_site_is_refused(gw) -> None:
+async def test_login_from_another_site_is_refused(gw: Gw) -> None:
     _, client, _ = gw
     body = {"username": "op-bincheng", "password": PASSWORD}
     resp = await client.post(
@@ -114,7 +117,7 @@ async def test_login_from_another_site_is_refused(gw) -> None:
 @pytest.mark.parametrize(
     "path", ["/login", "/console", "/api/auth/me", "/healthz", "/static/common.js", "/nowhere"]
 )
-async def test_security_headers_on_every_response(gw, path: str) -> None:
+async def test_security_headers_on_every_response(gw: Gw, path: str) -> None:
     _, client, _ = gw
     resp = await client.get(path)
     csp = resp.headers["content-security-policy"]
@@ -137,7 +140,7 @@ async def test_no_hsts_on_plain_http_without_an_https_public_url(tmp_path: Path)
         resp = await client.get("/healthz")
     assert "strict-transport-security" not in resp.headers
     assert resp.headers["x-frame-options"] == "DENY"
-    await gateway.engine.dispose()  # type: ignore[attr-defined]
+    await gateway.engine.dispose()
 
 
 async def test_pages_have_no_inline_script() -> None:
@@ -148,7 +151,7 @@ async def test_pages_have_no_inline_script() -> None:
         assert "<style>" not in html and "style=" not in html, page.name
 
 
-async def test_locked_account_stays_locked_even_with_the_right_password(gw) -> None:
+async def test_locked_account_stays_locked_even_with_the_right_password(gw: Gw) -> None:
     _, client, clock = gw
     wrong = {"username": "op-bincheng", "password": "guess-guess-guess"}
     for _ in range(10):
@@ -161,7 +164,7 @@ async def test_locked_account_stays_locked_even_with_the_right_password(gw) -> N
     assert await login(client, "op-bincheng")
 
 
-async def test_one_client_guessing_across_user_names_is_slowed_down(gw) -> None:
+async def test_one_client_guessing_across_user_names_is_slowed_down(gw: Gw) -> None:
     _, client, clock = gw
     # A few guesses at each of many names: no single account reaches its limit.
     for i in range(30):
@@ -184,7 +187,7 @@ async def test_login_guard_keys_clients_apart() -> None:
     assert guard.retry_after("anyone", "10.0.0.1", now=60.5) is None  # oldest expired
 
 
-async def test_expired_session_and_bearer_tokens_are_refused(gw) -> None:
+async def test_expired_session_and_bearer_tokens_are_refused(gw: Gw) -> None:
     _, client, clock = gw
     await _cookie_login(client, "op-bincheng")
     bearer = await login(client, "op-zhanhua")

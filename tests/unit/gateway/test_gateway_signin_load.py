@@ -70,8 +70,11 @@ def gated() -> Iterator[GatedHasher]:
     users.set_password_hasher(CHEAP)
 
 
+Gw = tuple[Gateway, httpx.AsyncClient]  # what the `gw` fixture yields
+
+
 @pytest.fixture
-async def gw(tmp_path: Path) -> AsyncIterator[tuple[Gateway, httpx.AsyncClient]]:
+async def gw(tmp_path: Path) -> AsyncIterator[Gw]:
     clock = FakeClock(1_770_000_000.0)
     settings = Settings(run_dir=tmp_path / "run", database_url=db_url(tmp_path))
     gateway = await build_gateway(settings, clock)
@@ -86,7 +89,7 @@ async def _until(condition, within_s: float = 10.0) -> None:  # type: ignore[no-
         await asyncio.sleep(0.01)
 
 
-async def test_the_loop_answers_while_passwords_are_checked(gw, gated: GatedHasher) -> None:
+async def test_the_loop_answers_while_passwords_are_checked(gw: Gw, gated: GatedHasher) -> None:
     _, client = gw
     body = {"username": "admin1", "password": PASSWORD, "token_kind": "bearer"}
     sign_ins = [asyncio.create_task(client.post("/api/auth/login", json=body)) for _ in range(6)]
@@ -121,7 +124,7 @@ async def test_guesses_from_many_addresses_lock_the_account_for_unknown_ones() -
     assert guard.retry_after("op-li", "10.9.9.9", now + guard.window_s) is None
 
 
-async def test_account_throttle_through_the_api(gw) -> None:
+async def test_account_throttle_through_the_api(gw: Gw) -> None:
     gateway, client = gw
     throttle = gateway.app.state.gateway.login_guard
     assert isinstance(throttle, LocalSignInThrottle)  # one gateway process: in memory
@@ -142,10 +145,10 @@ async def live(tmp_path: Path) -> AsyncIterator[tuple[Gateway, str]]:
     gateway = await build_gateway(settings, clock)
     async with serve(gateway.app) as url:
         yield gateway, url
-    await gateway.engine.dispose()  # type: ignore[attr-defined]
+    await gateway.engine.dispose()
 
 
-async def test_an_oversized_declared_body_is_refused_unread(live) -> None:
+async def test_an_oversized_declared_body_is_refused_unread(live: tuple[Gateway, str]) -> None:
     _, url = live
     async with httpx.AsyncClient(base_url=url, timeout=10) as client:
         big = b'{"username": "' + b"x" * (DEFAULT_LIMIT + 1) + b'", "password": "p"}'
@@ -157,7 +160,7 @@ async def test_an_oversized_declared_body_is_refused_unread(live) -> None:
         assert (await client.get("/healthz")).status_code == 200
 
 
-async def test_a_streamed_body_is_cut_off_at_the_limit(live) -> None:
+async def test_a_streamed_body_is_cut_off_at_the_limit(live: tuple[Gateway, str]) -> None:
     _, url = live
     sent = 0
     chunk = b"x" * 65536
@@ -182,7 +185,7 @@ async def test_a_streamed_body_is_cut_off_at_the_limit(live) -> None:
     assert sent < 32 * 1024 * 1024, f"the server read {sent} bytes before refusing"
 
 
-async def test_a_whole_site_may_be_larger_than_a_json_body(live) -> None:
+async def test_a_whole_site_may_be_larger_than_a_json_body(live: tuple[Gateway, str]) -> None:
     _, url = live
     async with httpx.AsyncClient(base_url=url, timeout=10) as client:
         admin = await login(client, "admin1")

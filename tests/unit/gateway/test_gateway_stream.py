@@ -15,7 +15,8 @@ from eldercare.clock import FakeClock
 from eldercare.settings import Settings
 from tests.helpers.gateway import Gateway, build_gateway, db_url, login, serve, sos
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
+# A real uvicorn server: integration.
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.integration]
 
 
 @pytest.fixture
@@ -28,7 +29,7 @@ async def live(tmp_path: Path) -> AsyncIterator[tuple[Gateway, httpx.AsyncClient
         httpx.AsyncClient(base_url=url, timeout=10) as client,
     ):
         yield gateway, client, clock
-    await gateway.engine.dispose()  # type: ignore[attr-defined]
+    await gateway.engine.dispose()
 
 
 class _Sse:
@@ -68,7 +69,9 @@ class _Sse:
         return await asyncio.wait_for(read(), within_s)
 
 
-async def test_new_alert_is_pushed_and_scoped(live) -> None:
+async def test_new_alert_is_pushed_and_scoped(
+    live: tuple[Gateway, httpx.AsyncClient, FakeClock],
+) -> None:
     gateway, client, clock = live
     bincheng = await login(client, "op-bincheng")
     zhanhua = await login(client, "op-zhanhua")
@@ -92,7 +95,9 @@ async def test_new_alert_is_pushed_and_scoped(live) -> None:
         assert other[0]["alert"]["site_id"] == "zh-12"  # type: ignore[index]
 
 
-async def test_reconnect_with_last_event_id_gets_what_was_missed(live) -> None:
+async def test_reconnect_with_last_event_id_gets_what_was_missed(
+    live: tuple[Gateway, httpx.AsyncClient, FakeClock],
+) -> None:
     gateway, client, clock = live
     op = await login(client, "op-bincheng")
     async with client.stream("GET", "/api/stream", headers=op) as resp:
@@ -120,6 +125,6 @@ async def test_reconnect_with_last_event_id_gets_what_was_missed(live) -> None:
     assert missed[-1]["alert"]["handling"] == "resolved"  # type: ignore[index]
 
 
-async def test_stream_refuses_anonymous(live) -> None:
+async def test_stream_refuses_anonymous(live: tuple[Gateway, httpx.AsyncClient, FakeClock]) -> None:
     _, client, _ = live
     assert (await client.get("/api/stream")).status_code == 401

@@ -3,6 +3,7 @@ password), and the `eldercare users` commands."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -12,6 +13,7 @@ from typer.testing import CliRunner
 
 from eldercare.clock import FakeClock
 from eldercare.db import Base, create_engine, session_factory
+from eldercare.registry_store import Sessions
 from eldercare.settings import Settings
 from gateway.users import (
     AccountError,
@@ -28,7 +30,7 @@ on_session_loop = pytest.mark.asyncio(loop_scope="session")
 
 
 @pytest.fixture
-async def sessions(tmp_path: Path):  # type: ignore[no-untyped-def]
+async def sessions(tmp_path: Path) -> AsyncIterator[Sessions]:
     engine = create_engine(db_url(tmp_path))
     async with engine.begin() as conn:
         await conn.run_sync(Base.metadata.create_all)
@@ -37,7 +39,7 @@ async def sessions(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 @on_session_loop
-async def test_passwords_are_argon2_hashes(sessions) -> None:
+async def test_passwords_are_argon2_hashes(sessions: Sessions) -> None:
     await create_user(
         sessions,
         username="op1",
@@ -54,7 +56,7 @@ async def test_passwords_are_argon2_hashes(sessions) -> None:
 
 
 @on_session_loop
-async def test_account_rules(sessions) -> None:
+async def test_account_rules(sessions: Sessions) -> None:
     with pytest.raises(AccountError, match="at least"):
         await create_user(sessions, username="a1", role=Role.ADMIN, password="short", now=0)
     with pytest.raises(AccountError, match="scope"):
@@ -74,7 +76,7 @@ async def test_account_rules(sessions) -> None:
 
 
 @on_session_loop
-async def test_first_admin_only_from_the_environment(sessions) -> None:
+async def test_first_admin_only_from_the_environment(sessions: Sessions) -> None:
     assert await ensure_first_admin(sessions, None, 0) is False
     assert await list_users(sessions) == []  # no built-in account, no default password
     assert await ensure_first_admin(sessions, PASSWORD, 0) is True
@@ -83,7 +85,9 @@ async def test_first_admin_only_from_the_environment(sessions) -> None:
 
 
 @on_session_loop
-async def test_app_start_creates_the_first_admin(tmp_path: Path, monkeypatch) -> None:
+async def test_app_start_creates_the_first_admin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ELDERCARE_ADMIN_PASSWORD", "first-start-secret")
     settings = Settings(run_dir=tmp_path / "run", database_url=db_url(tmp_path))
     gateway = await build_gateway(settings, FakeClock(), with_accounts=False)
@@ -97,10 +101,10 @@ async def test_app_start_creates_the_first_admin(tmp_path: Path, monkeypatch) ->
         )
         assert resp.status_code == 200
         assert resp.json()["account"]["role"] == "admin"
-    await gateway.engine.dispose()  # type: ignore[attr-defined]
+    await gateway.engine.dispose()
 
 
-def test_users_command(tmp_path: Path, monkeypatch) -> None:
+def test_users_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from eldercare_app import cli
 
     monkeypatch.setenv("ELDERCARE_DATABASE_URL", db_url(tmp_path))
@@ -135,7 +139,9 @@ def test_users_command(tmp_path: Path, monkeypatch) -> None:
     assert "op7" not in result.output
 
 
-def test_users_command_links_a_family_contact(tmp_path: Path, monkeypatch) -> None:
+def test_users_command_links_a_family_contact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import asyncio
     import copy
 
@@ -212,3 +218,22 @@ def test_login_guard_forgets_old_failures() -> None:
         guard.failed(f"name{i}", "10.0.0.9", now=100.0)
     guard.failed("last", "10.0.0.9", now=500.0)
     assert len(guard) == 1
+
+
+def test_a_storm_of_fresh_names_sweeps_once_per_doubling_not_per_failure() -> None:
+    from gateway.login_guard import MAX_TRACKED, LoginGuard
+
+    class Counting(LoginGuard):
+        sweeps = 0
+
+        def _sweep(self, now: float) -> None:
+            self.sweeps += 1
+            super()._sweep(now)
+
+    guard = Counting(max_failures=3, window_s=60)
+    for i in range(2 * MAX_TRACKED):  # nothing expires: every sweep finds nothing to drop
+        guard.failed(f"name{i}", f"10.0.{i % 250}.{i // 250 % 250}", now=100.0)
+    assert len(guard) == 2 * MAX_TRACKED
+    assert 1 <= guard.sweeps <= 4
+    guard.failed("late", "10.9.9.9", now=100.0 + 60)  # a window later: swept at once
+    assert guard.sweeps <= 5 and len(guard) == 1

@@ -50,6 +50,7 @@ def test_friendly_name_with_slashes_is_the_identity() -> None:
     result = decoded("kitchen/floor_light", {"occupancy": False})
     assert result.identity == VendorIdentity(("z2m", "zigbee2mqtt", "kitchen/floor_light"))
     result = decoded("hh-401/bedroom/bed", {"occupancy": True})
+    assert isinstance(result.identity, VendorIdentity)
     assert result.identity.key == ("z2m", "zigbee2mqtt", "hh-401/bedroom/bed")
 
 
@@ -120,6 +121,7 @@ def test_bad_last_seen(last_seen: object, cause: RejectCause) -> None:
 def test_availability_both_forms(payload: bytes, online: bool) -> None:
     result = decode("zigbee2mqtt/hh-401/bedroom/bed/availability", payload, NOW)
     assert isinstance(result, Decoded)
+    assert isinstance(result.identity, VendorIdentity)
     assert result.identity.key == ("z2m", "zigbee2mqtt", "hh-401/bedroom/bed")
     assert by_stream(result) == {Stream.AVAILABILITY: {"online": online}}
     assert result.readings[0].ts == NOW
@@ -242,6 +244,7 @@ def test_other_base_topics() -> None:
     limits = DecodeLimits(z2m_base_topics=("zigbee2mqtt", "site7/z2m"))
     result = decode("site7/z2m/bed", b'{"occupancy": true}', NOW, limits=limits)
     assert isinstance(result, Decoded)
+    assert isinstance(result.identity, VendorIdentity)
     assert result.identity.key == ("z2m", "site7/z2m", "bed")
     unknown = decode("zigbee2mqttx/bed", b'{"occupancy": true}', NOW)
     assert isinstance(unknown, Rejected) and unknown.cause is RejectCause.UNSUPPORTED

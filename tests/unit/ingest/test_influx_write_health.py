@@ -53,6 +53,7 @@ def part(name: str) -> str | None:
     return next((p.reason for p in HEALTH.parts() if p.part == name), None)
 
 
+@pytest.mark.integration  # a real server that never answers
 async def test_a_hung_influx_is_reported_hung_and_not_up(tmp_path: Path) -> None:
     async with HungServer() as hung_server:
         await hung_influx_is_reported(hung_server, tmp_path)
