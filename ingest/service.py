@@ -472,7 +472,8 @@ class IngestService:
         room_id, resident_id = stamp
         native = result.source == "native"
         for raw in result.readings:
-            if not native:
+            # An action means what the registry says, whichever codec decoded it.
+            if not native or raw.stream is Stream.ACTION:
                 adapted = adapt_to_device(raw, device)
                 if adapted is None:
                     continue

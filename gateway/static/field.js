@@ -342,6 +342,9 @@
     await loadOrders();
     await loadOwed();
     connect();
+    // The link in a new order's SMS: /field#order=<id> opens that order's card.
+    const linked = /^#order=([\w-]+)$/.exec(location.hash);
+    if (linked && orders.has(linked[1])) await openOrder(linked[1]);
   }
   start();
 })();
