@@ -19,6 +19,7 @@ the operator's list).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 
 from sqlalchemy import select
@@ -57,24 +58,31 @@ class DeviceEventSink:
         self._index = index
         self.tests_recorded = 0
         self.requests_opened = 0
+        # Ingest's main session and its emergency lane both carry native `sos` topics and
+        # hand batches on concurrently: one at a time here, so "seen already?" holds.
+        self._lock = asyncio.Lock()
 
     async def handle_readings(self, readings: Sequence[Reading]) -> None:
         for reading in readings:
             if reading.stream not in _STREAMS:
                 continue
-            try:
-                if reading.stream is Stream.DEVICE_TEST:
-                    await self._test(reading)
-                else:
-                    await self._request(reading)
-            except DBAPIError:
-                raise  # the store is away: not acknowledged, redelivered later
-            except Exception:
-                # A bug here must not hold up every later message of every home.
-                log.exception(
-                    "device event not handled",
-                    extra={"site": reading.site_id, "device": reading.device_id},
-                )
+            async with self._lock:
+                await self._handle(reading)
+
+    async def _handle(self, reading: Reading) -> None:
+        try:
+            if reading.stream is Stream.DEVICE_TEST:
+                await self._test(reading)
+            else:
+                await self._request(reading)
+        except DBAPIError:
+            raise  # the store is away: not acknowledged, redelivered later
+        except Exception:
+            # A bug here must not hold up every later message of every home.
+            log.exception(
+                "device event not handled",
+                extra={"site": reading.site_id, "device": reading.device_id},
+            )
 
     async def _test(self, reading: Reading) -> None:
         async with self._sessions() as session:

@@ -128,6 +128,7 @@ class DeviceFaultWatch:
         self._sink = sink
         self._clock = clock
         self.period_s = period_s
+        self._last_now = float("-inf")
         self.loop = Periodic(self.name, self._tick_now, every_s, first_after_s=0)
 
     async def start(self) -> None:
@@ -141,6 +142,7 @@ class DeviceFaultWatch:
 
     async def tick(self, now: float) -> list[Transition]:
         """Open and end episodes as of `now`; hand the pipeline what it has not taken."""
+        now = self._last_now = max(now, self._last_now)  # never back in time within a run
         sites = self._index().document.sites
         tests = await list_tests(self._sessions, [s.id for s in sites])
         statuses = device_test_status(sites, tests, now, self.period_s)
@@ -170,7 +172,21 @@ class DeviceFaultWatch:
                 else:
                     row.ended_at = _end_time(row, by_device.get(episode[:2]), now)
             for episode, p in current.items():
-                if episode not in open_keys:
+                if episode in open_keys:
+                    continue
+                same = await session.scalar(
+                    select(DeviceFaultRow).where(
+                        DeviceFaultRow.site_id == p.site_id,
+                        DeviceFaultRow.device_id == p.device_id,
+                        DeviceFaultRow.reason == p.reason,
+                        DeviceFaultRow.since == p.since,
+                    )
+                )
+                if same is not None:
+                    # The same episode, ended by a tick at an earlier time (a clock set
+                    # back, a replay): open again, never raised twice.
+                    same.ended_at, same.clear_handed = None, False
+                else:
                     session.add(
                         DeviceFaultRow(
                             site_id=p.site_id, device_id=p.device_id, reason=p.reason,

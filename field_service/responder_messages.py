@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from alerts.channels.templates import TemplateParams
+from alerts.channels.templates import MAX_VARIABLE_LEN, TemplateParams
 from alerts.sender import DeliveryError, NotificationSender
 from alerts.terms import KIND_TERMS
 from eldercare.domain import AlertKind
@@ -89,7 +89,12 @@ def compose(order: WorkOrder, index: RegistryIndex, public_url: str) -> Responde
     title = f"【派单】{who}（{what}）"
     place = f"（{where}）" if where else ""
     body = f"{who}{place}{what}，{clock}派单，请尽快接单：{link}"
-    params = TemplateParams(who, f"派单：{what}", clock, f"接单：{link}")
+    # SMS template variables hold 35 characters: the link when it fits, else the order's
+    # id (the approved template carries the phone page's address).
+    action = (
+        f"接单：{link}" if len(link) + 3 <= MAX_VARIABLE_LEN else f"请打开派单页接单 {order.id}"
+    )
+    params = TemplateParams(who, f"派单：{what}", clock, action)
     return ResponderMessage(title, body, params)
 
 
@@ -121,9 +126,13 @@ async def deliver_responder_messages(
                 .limit(limit)
             )
         ).all()
-        pending = [(r.id, r.order_id, r.attempt, r.responder, list(r.done or [])) for r in rows]
+        pending = [
+            (r.id, r.order_id, r.attempt, r.responder, list(r.done or []), r.tries) for r in rows
+        ]
     sent = 0
-    for row_id, order_id, attempt, username, done in pending:
+    for row_id, order_id, attempt, username, done, tries in pending:
+        if not await _claim(sessions, row_id, tries):
+            continue  # another process (a second gateway) took this try
         order = await order_of(order_id)
         responder = await get_responder(sessions, username)
         if (
@@ -164,6 +173,18 @@ async def deliver_responder_messages(
     return sent
 
 
+async def _claim(sessions: Sessions, row_id: int, tries: int) -> bool:
+    """Count this try, if nobody else counted it first: one sender per try."""
+    async with sessions() as session:
+        result = await session.execute(
+            update(ResponderMessageRow)
+            .where(ResponderMessageRow.id == row_id, ResponderMessageRow.tries == tries)
+            .values(tries=tries + 1)
+        )
+        await session.commit()
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
 async def _record(sessions: Sessions, row_id: int, done: Sequence[str]) -> None:
     async with sessions() as session:
         row = await session.get(ResponderMessageRow, row_id)
@@ -180,7 +201,6 @@ async def _settle(
         if row is not None:
             row.done = list(done)
             row.delivered_at = now
-            row.tries += 1
             row.last_error = error
             await session.commit()
 
@@ -190,7 +210,6 @@ async def _failed(sessions: Sessions, row_id: int, error: str, now: float) -> No
         row = await session.get(ResponderMessageRow, row_id)
         if row is None:
             return
-        row.tries += 1
         row.last_error = error[:300]
         if row.tries >= MAX_TRIES:
             row.delivered_at = now  # given up: said in the log, the order stays on the page
