@@ -164,7 +164,7 @@ def test_request_kinds_are_the_field_services() -> None:
     from eldercare.domain import SERVICE_REQUEST_KINDS
     from field_service.requests import RequestKind
 
-    assert SERVICE_REQUEST_KINDS == tuple(k.value for k in RequestKind)
+    assert tuple(k.value for k in RequestKind) == SERVICE_REQUEST_KINDS
 
 
 def test_a_self_check_passes_for_every_device_kind() -> None:
@@ -172,3 +172,22 @@ def test_a_self_check_passes_for_every_device_kind() -> None:
         Stream.DEVICE_TEST,
         {"passed": False},
     )
+
+
+def test_a_shelly_or_tasmota_button_test_press_by_registry() -> None:
+    """Buttons without a test mode of their own: the registry names the pattern that is
+    the test press (e.g. a long press), decoded by any codec as an `action`."""
+    button = Device.model_validate(
+        {"id": "sos-1", "kind": "sos_button", "actions": {"long": {"means": "device_test"}}}
+    )
+    shelly = only_reading(
+        "shellies/shellybutton1-A4CF12F45A1B/input_event/0", b'{"event":"L","event_cnt":9}'
+    )
+    out = adapt_to_device(shelly, button)
+    assert out is not None and (out.stream, dict(out.fields)) == (
+        Stream.DEVICE_TEST,
+        {"passed": True},
+    )
+    single = only_reading("stat/sos-btn/RESULT", b'{"Button1":{"Action":"SINGLE"}}')
+    out = adapt_to_device(single, button)
+    assert out is not None and out.stream is Stream.SOS  # the call stays the call
