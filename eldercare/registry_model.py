@@ -127,6 +127,9 @@ class Resident(_Strict):
 # A device action that can only ever mean an emergency call: no registry entry may give
 # it another meaning (a typo must never turn a real SOS into a service request).
 EMERGENCY_ACTIONS = frozenset({"emergency", "sos"})
+# On an SOS button or a pendant, a single press is the call as well.
+SINGLE_PRESS = frozenset({"single"})
+CALL_BUTTONS = frozenset({DeviceKind.SOS_BUTTON, DeviceKind.WEARABLE})
 
 
 class ActionMeaning(StrEnum):
@@ -163,13 +166,15 @@ class Device(_Strict):
         "added to the kind's defaults (docs/devices.md)",
     )
 
-    @field_validator("actions")
-    @classmethod
-    def _emergency_stays_sos(cls, v: dict[str, DeviceAction]) -> dict[str, DeviceAction]:
-        for name, action in v.items():
-            if name in EMERGENCY_ACTIONS and action.means is not ActionMeaning.SOS:
-                raise ValueError(f"action {name!r} is an emergency call and can only mean sos")
-        return v
+    @model_validator(mode="after")
+    def _emergency_stays_sos(self) -> Device:
+        calls = EMERGENCY_ACTIONS | (SINGLE_PRESS if self.kind in CALL_BUTTONS else frozenset())
+        for name, action in self.actions.items():
+            if name in calls and action.means is not ActionMeaning.SOS:
+                raise ValueError(
+                    f"actions.{name}: the emergency call of a {self.kind.value} can only mean sos"
+                )
+        return self
 
 
 class Contact(_Strict):

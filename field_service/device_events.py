@@ -136,7 +136,7 @@ class DeviceEventSink:
             return
         await self._orders.open_request(
             site=site, resident_id=resident_id, kind=kind, requested_by=by, at=reading.ts,
-            note=f"from the device {reading.device_id}",
+            note=f"来自设备 {reading.device_id} 的按键 / from the device {reading.device_id}",
         )  # fmt: skip
         self.requests_opened += 1
         log.info(

@@ -48,6 +48,7 @@ class DeviceTestStatus:
     overdue: bool
     fault_since: float | None  # a failed test not yet followed by a passed one
     fault_overdue: bool  # open longer than FAULT_FIX_S
+    last_test_source: str | None = None  # responder | device (its own test press)
 
 
 def device_test_status(
@@ -63,8 +64,8 @@ def device_test_status(
             if device.kind not in TESTED_KINDS:
                 continue
             own = sorted(by_device.get((site.id, device.id), []), key=lambda t: t.at)
-            passed = [t.at for t in own if t.passed]
-            last = passed[-1] if passed else None
+            passed = [t for t in own if t.passed]
+            last = passed[-1].at if passed else None
             next_due = last + period_s if last is not None else now
             fault_since = None
             for t in own:  # the earliest failure since the last pass
@@ -82,6 +83,7 @@ def device_test_status(
                     next_due <= now,
                     fault_since,
                     fault_since is not None and now - fault_since >= FAULT_FIX_S,
+                    passed[-1].source if passed else None,
                 )
             )
     return sorted(out, key=lambda s: (not s.fault_overdue, not s.overdue, s.next_due, s.device_id))

@@ -51,14 +51,14 @@ _SOS = DeviceAction(means=ActionMeaning.SOS)
 _TEST = DeviceAction(means=ActionMeaning.DEVICE_TEST)
 _HELP = DeviceAction(means=ActionMeaning.SERVICE_REQUEST)  # kind: other
 # What an action means when the device's registry entry does not say. `emergency` and
-# `sos` are always the emergency call (the registry cannot remap them); a registered
-# SOS button's `single` press is its call too (generic buttons sold as SOS buttons
-# report their press pattern). `test` is the test press of an emergency device. A
+# `sos` are always the emergency call, and so is `single` on an SOS button or pendant
+# (generic buttons used as SOS buttons report their press pattern); the registry cannot
+# remap them (`eldercare.registry_model.Device`). `test` is the test press of an emergency device. A
 # second pattern (`double`, `hold`, ...) means nothing until the registry maps it,
 # e.g. `actions: {double: {means: service_request, request: meal}}`.
 DEFAULT_ACTIONS: Mapping[DeviceKind, Mapping[str, DeviceAction]] = {
     DeviceKind.SOS_BUTTON: {"emergency": _SOS, "sos": _SOS, "single": _SOS, "test": _TEST},
-    DeviceKind.WEARABLE: {"emergency": _SOS, "sos": _SOS, "test": _TEST},
+    DeviceKind.WEARABLE: {"emergency": _SOS, "sos": _SOS, "single": _SOS, "test": _TEST},
     DeviceKind.FALL_RADAR: {"test": _TEST},
     DeviceKind.TERMINAL: {"emergency": _SOS, "sos": _SOS, "need_help": _HELP, "test": _TEST},
 }

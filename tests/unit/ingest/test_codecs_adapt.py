@@ -148,11 +148,16 @@ def test_registry_maps_a_second_press_pattern_to_a_request_kind() -> None:
 
 
 def test_the_registry_cannot_remap_the_emergency_call() -> None:
-    for name in ("emergency", "sos"):
+    for kind, name in [("sos_button", "emergency"), ("terminal", "sos"), ("sos_button", "single"),
+                       ("wearable", "single")]:  # fmt: skip
         with pytest.raises(ValueError, match="can only mean sos"):
             Device.model_validate(
-                {"id": "b", "kind": "sos_button", "actions": {name: {"means": "service_request"}}}
+                {"id": "b", "kind": kind, "actions": {name: {"means": "service_request"}}}
             )
+    # A terminal's `single` is no call: it may mean what its maker says.
+    Device.model_validate(
+        {"id": "t", "kind": "terminal", "actions": {"single": {"means": "service_request"}}}
+    )
     with pytest.raises(ValueError):
         Device.model_validate(
             {"id": "b", "kind": "sos_button",
