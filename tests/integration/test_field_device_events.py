@@ -49,14 +49,16 @@ def registry(receiver: HttpReceiver) -> RegistryDocument:
             "sites": [
                 {
                     "id": SITE, "kind": "home", "name": "赵家",
-                    "organisation": "滨州市/滨城区/市中街道/黄河社区", "address": "黄河社区 5-1-201",
+                    "organisation": "滨州市/滨城区/市中街道/黄河社区",
+                    "address": "黄河社区 5-1-201",
                     "rooms": [{"id": "bedroom", "kind": "bedroom", "name": "卧室"}],
                     "residents": [{"id": "zhao", "name": "赵桂兰", "room": "bedroom"}],
                     "devices": [
                         {"id": "sos-z", "kind": "sos_button", "room": "bedroom", "resident": "zhao",
                          "vendor": {"z2m": {"friendly_name": "201/sos"}},
                          "actions": {"double": {"means": "service_request", "request": "meal"}}},
-                        {"id": "sos-n", "kind": "sos_button", "room": "bedroom", "resident": "zhao"},
+                        {"id": "sos-n", "kind": "sos_button", "room": "bedroom",
+                         "resident": "zhao"},
                         {"id": "terminal", "kind": "terminal", "room": "bedroom"},
                         {"id": "radar", "kind": "fall_radar", "room": "bedroom"},
                     ],

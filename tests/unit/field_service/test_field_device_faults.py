@@ -162,3 +162,16 @@ async def test_a_failed_test_recorded_late_is_a_fault_from_its_own_time(tmp_path
         assert (raised.device_id, raised.ts) == ("radar-1", T0 - 3600 + 60)
     finally:
         await engine.dispose()
+
+
+def test_the_console_says_device_fault_in_both_languages() -> None:
+    """The console's words (kind, evidence, the self-test label) from the terms tables."""
+    from gateway.i18n import catalogue
+
+    strings = catalogue()
+    assert strings["zh-CN"]["kind.device_fault"] == "设备故障（待检测或维修）"
+    assert strings["en"]["kind.device_fault"] == "Device fault (test or repair due)"
+    for key in ("evidence.device_test_overdue", "evidence.device_fault_unfixed",
+                "devtest.by_device", "device_kind.terminal"):  # fmt: skip
+        assert strings["zh-CN"][key] and strings["en"][key]
+        assert strings["zh-CN"][key] != strings["en"][key]
