@@ -23,10 +23,11 @@ device) instead of opening another, and the alert clears when the last one ends.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from eldercare.clock import Clock
 from eldercare.domain import AlertKind, Evidence, Severity, Transition, TransitionAction
@@ -40,12 +41,13 @@ from field_service.device_tests import (
     TEST_PERIOD_S,
     DeviceTestStatus,
     device_test_status,
-    list_tests,
+    schedule_tests,
 )
 from field_service.models import DeviceFaultRow, DeviceWatchRow
 from field_service.visit_store import Sessions
 
 log = get_logger(__name__)
+T = TypeVar("T")
 
 TEST_OVERDUE = "test_overdue"
 FAULT_UNFIXED = "fault_unfixed"
@@ -144,7 +146,7 @@ class DeviceFaultWatch:
         """Open and end episodes as of `now`; hand the pipeline what it has not taken."""
         now = self._last_now = max(now, self._last_now)  # never back in time within a run
         sites = self._index().document.sites
-        tests = await list_tests(self._sessions, [s.id for s in sites])
+        tests = await schedule_tests(self._sessions, [s.id for s in sites])
         statuses = device_test_status(sites, tests, now, self.period_s)
         by_device = {(s.site.id, s.device_id): s for s in statuses}
         async with self._sessions() as session:
@@ -171,20 +173,23 @@ class DeviceFaultWatch:
                     open_keys.add(episode)
                 else:
                     row.ended_at = _end_time(row, by_device.get(episode[:2]), now)
-            for episode, p in current.items():
-                if episode in open_keys:
-                    continue
-                same = await session.scalar(
-                    select(DeviceFaultRow).where(
-                        DeviceFaultRow.site_id == p.site_id,
-                        DeviceFaultRow.device_id == p.device_id,
-                        DeviceFaultRow.reason == p.reason,
-                        DeviceFaultRow.since == p.since,
+            fresh = [p for key, p in current.items() if key not in open_keys]
+            # The same episode, ended by a tick at an earlier time (a clock set back, a
+            # replay), is opened again rather than raised twice.
+            ended: dict[tuple[str, str, str, float], DeviceFaultRow] = {}
+            sinces = sorted({p.since for p in fresh})
+            for chunk in _chunks(sinces):
+                for row in (
+                    await session.scalars(
+                        select(DeviceFaultRow).where(
+                            DeviceFaultRow.ended_at.is_not(None), DeviceFaultRow.since.in_(chunk)
+                        )
                     )
-                )
+                ).all():
+                    ended[(row.site_id, row.device_id, row.reason, row.since)] = row
+            for p in fresh:
+                same = ended.get((p.site_id, p.device_id, p.reason, p.since))
                 if same is not None:
-                    # The same episode, ended by a tick at an earlier time (a clock set
-                    # back, a replay): open again, never raised twice.
                     same.ended_at, same.clear_handed = None, False
                 else:
                     session.add(
@@ -244,16 +249,25 @@ class DeviceFaultWatch:
             )
         if raised or cleared:
             async with self._sessions() as session:
-                for row_id in raised:
-                    got = await session.get(DeviceFaultRow, row_id)
-                    if got is not None:
-                        got.raise_handed = True
-                for row_id in cleared:
-                    got = await session.get(DeviceFaultRow, row_id)
-                    if got is not None:
-                        got.clear_handed = True
+                for chunk in _chunks(raised):
+                    await session.execute(
+                        update(DeviceFaultRow)
+                        .where(DeviceFaultRow.id.in_(chunk))
+                        .values(raise_handed=True)
+                    )
+                for chunk in _chunks(cleared):
+                    await session.execute(
+                        update(DeviceFaultRow)
+                        .where(DeviceFaultRow.id.in_(chunk))
+                        .values(clear_handed=True)
+                    )
                 await session.commit()
         return transitions
+
+
+def _chunks(values: Sequence[T], size: int = 500) -> Iterator[Sequence[T]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 async def episodes(sessions: Sessions) -> list[DeviceFaultRow]:

@@ -7,6 +7,7 @@ itself."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,12 @@ from field_service.device_faults import (
     DeviceFaultWatch,
     episodes,
 )
-from field_service.device_tests import record_test
+from field_service.device_tests import (
+    device_test_status,
+    list_tests,
+    record_test,
+    schedule_tests,
+)
 from field_service.models import init_field_store
 from field_service.orders import OrderStore
 from tests.helpers.alerts import (
@@ -133,6 +139,14 @@ async def test_overdue_test_and_unfixed_fault_raise_once_and_clear_on_a_passed_t
             ("sos-1", FAULT_UNFIXED): fixed_at,
         }
         assert await watch2.tick(clock.now()) == []  # cleared once
+        # The watch reads only each device's last pass and its failures: same schedule.
+        sites = index.document.sites
+        for at in (T0 + DAY, failed_at + 7200, clock.now()):
+            full = device_test_status(sites, await list_tests(sessions, [SITE]), at)
+            lean = device_test_status(sites, await schedule_tests(sessions, [SITE]), at)
+            assert [replace(s, last_test_source=None) for s in full] == [
+                replace(s, last_test_source=None) for s in lean
+            ]
     finally:
         await engine.dispose()
 
