@@ -300,8 +300,16 @@ async def build_platform(
     )
     field_components: list[Component] = []
     if settings.device_fault_watch:
-        # Overdue device tests and unfixed faults, raised as device_fault notices.
-        field_components.append(DeviceFaultWatch(sessions, registry.current, alert_pipeline, clock))
+        # Overdue device tests and unfixed faults, raised as device_fault notices; in a
+        # replay (event clock) on the readings' time (the detectors' watermark).
+        def fault_now() -> float | None:
+            if settings.clock_mode == "event":
+                return detector_runtime.watermark
+            return clock.now()
+
+        field_components.append(
+            DeviceFaultWatch(sessions, registry.current, alert_pipeline, fault_now)
+        )
 
     http_server = None
     app = None

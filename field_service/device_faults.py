@@ -29,7 +29,6 @@ from typing import TypeVar
 
 from sqlalchemy import select, update
 
-from eldercare.clock import Clock
 from eldercare.domain import AlertKind, Evidence, Severity, Transition, TransitionAction
 from eldercare.evidence import EvidenceCode, Observation, describe
 from eldercare.logs import get_logger
@@ -111,7 +110,8 @@ def _transition(action: TransitionAction, row: DeviceFaultRow, ts: float) -> Tra
 
 
 class DeviceFaultWatch:
-    """A component of `eldercare run`: ticks every `every_s` on the platform's clock."""
+    """A component of `eldercare run`: ticks every `every_s` at `now()`, the platform's
+    clock (live) or the detectors' watermark (a replay; None before the first reading)."""
 
     name = "field-device-faults"
 
@@ -120,7 +120,7 @@ class DeviceFaultWatch:
         sessions: Sessions,
         index: Callable[[], RegistryIndex],
         sink: TransitionSink,
-        clock: Clock,
+        now: Callable[[], float | None],
         *,
         every_s: float = 30.0,
         period_s: float = TEST_PERIOD_S,
@@ -128,10 +128,10 @@ class DeviceFaultWatch:
         self._sessions = sessions
         self._index = index
         self._sink = sink
-        self._clock = clock
+        self._now = now
         self.period_s = period_s
         self._last_now = float("-inf")
-        self.loop = Periodic(self.name, self._tick_now, every_s, first_after_s=0)
+        self.loop = Periodic(self.name, self.tick_now, every_s, first_after_s=0)
 
     async def start(self) -> None:
         self.loop.start()
@@ -139,8 +139,11 @@ class DeviceFaultWatch:
     async def stop(self) -> None:
         await self.loop.stop()
 
-    async def _tick_now(self) -> None:
-        await self.tick(self._clock.now())
+    async def tick_now(self) -> None:
+        """One tick at `now()`, as the loop runs it."""
+        now = self._now()
+        if now is not None:  # a replay before its first reading has no time yet
+            await self.tick(now)
 
     async def tick(self, now: float) -> list[Transition]:
         """Open and end episodes as of `now`; hand the pipeline what it has not taken."""

@@ -284,7 +284,7 @@ async def test_the_link_in_a_new_orders_sms_opens_its_card_and_device_faults_sho
         source="responder", by="wang-grid", note=None,
     )  # fmt: skip
     index = platform.gateway.index
-    watch = DeviceFaultWatch(sessions, lambda: current_index(index), platform.pipeline, None)  # type: ignore[arg-type]
+    watch = DeviceFaultWatch(sessions, lambda: current_index(index), platform.pipeline, time.time)  # type: ignore[arg-type]
     raised = await watch.tick(now)
     assert any(t.device_id == "hh401-sos" for t in raised)
     await expect(console.locator("#queue")).to_contain_text("设备故障（待检测或维修）")

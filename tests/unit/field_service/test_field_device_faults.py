@@ -61,7 +61,7 @@ async def test_overdue_test_and_unfixed_fault_raise_once_and_clear_on_a_passed_t
     sessions = session_factory(engine)
     store = AlertStore(engine)
     pipeline, _ = make_pipeline(store, index, clock, policies([http_receiver.url("centre")]))
-    watch = DeviceFaultWatch(sessions, lambda: index, pipeline, clock)
+    watch = DeviceFaultWatch(sessions, lambda: index, pipeline, clock.now)
     device_events = DeviceEventSink(sessions, OrderStore(sessions), lambda: index)
 
     async def device_faults() -> list[object]:
@@ -96,7 +96,7 @@ async def test_overdue_test_and_unfixed_fault_raise_once_and_clear_on_a_passed_t
         clock.advance(300)
         assert await watch.tick(clock.now()) == []
         pipeline2, _ = make_pipeline(store, index, clock, policies([http_receiver.url("centre")]))
-        watch2 = DeviceFaultWatch(sessions, lambda: index, pipeline2, clock)
+        watch2 = DeviceFaultWatch(sessions, lambda: index, pipeline2, clock.now)
         assert await watch2.tick(clock.now()) == []
         await pipeline2.tick()
         assert await centre_posts() == 1
@@ -161,7 +161,7 @@ async def test_a_failed_test_recorded_late_is_a_fault_from_its_own_time(tmp_path
     sessions = session_factory(engine)
     store = AlertStore(engine)
     pipeline, _ = make_pipeline(store, index, clock, policies([]))
-    watch = DeviceFaultWatch(sessions, lambda: index, pipeline, clock)
+    watch = DeviceFaultWatch(sessions, lambda: index, pipeline, clock.now)
     try:
         for device in ("sos-1", "radar-1"):
             await record_test(
@@ -189,3 +189,33 @@ def test_the_console_says_device_fault_in_both_languages() -> None:
                 "devtest.by_device", "device_kind.terminal"):  # fmt: skip
         assert strings["zh-CN"][key] and strings["en"][key]
         assert strings["zh-CN"][key] != strings["en"][key]
+
+
+async def test_a_replay_without_readings_yet_has_no_time_and_ticks_nothing(tmp_path: Path) -> None:
+    """On the event clock the watch's time is the detectors' watermark: before the first
+    reading there is none, and the watch waits (the wall clock would be another year)."""
+    index = registry([])
+    engine = create_engine(sqlite_url(tmp_path))
+    await init_field_store(engine)
+    sessions = session_factory(engine)
+    handed: list[object] = []
+
+    class Sink:
+        async def handle_transitions(self, transitions: object) -> None:
+            handed.append(transitions)
+
+    watermark: list[float] = []
+    watch = DeviceFaultWatch(
+        sessions, lambda: index, Sink(), lambda: watermark[-1] if watermark else None
+    )
+    try:
+        await watch.tick_now()
+        assert await episodes(sessions) == [] and handed == []
+        watermark.append(T0)  # the replay's first reading
+        await watch.tick_now()
+        watermark.append(T0 + WEEK)  # a week of replayed readings later
+        await watch.tick_now()
+        assert {e.device_id for e in await episodes(sessions)} == {"sos-1", "radar-1"}
+        assert {e.since for e in await episodes(sessions)} == {T0 + WEEK}
+    finally:
+        await engine.dispose()
