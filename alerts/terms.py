@@ -50,6 +50,10 @@ KIND_TERMS: dict[AlertKind, dict[Language, str]] = {
     AlertKind.WATER_LEAK: {"zh-CN": "漏水", "en": "Water leak"},
     AlertKind.HEAT: {"zh-CN": "室内高温", "en": "Heat risk indoors"},
     AlertKind.COLD: {"zh-CN": "室内低温", "en": "Cold home"},
+    AlertKind.DEVICE_FAULT: {
+        "zh-CN": "设备故障（待检测或维修）",
+        "en": "Device fault (test or repair due)",
+    },
 }
 
 # What to do, said in every hazard notification and shown with the alert: the first

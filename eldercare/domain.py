@@ -46,6 +46,15 @@ class Stream(StrEnum):
     WATER_LEAK = "water_leak"  # fields: water_leak: bool
     TEMPERATURE = "temperature"  # fields: celsius: float  (indoor air)
     HUMIDITY = "humidity"  # fields: percent: float 0..100  (relative humidity)
+    # The device tested itself: a test press of an emergency button, a fall radar's
+    # self-check. Never an alarm; the field service records it as the device's test.
+    DEVICE_TEST = "device_test"  # fields: passed: bool
+    # A button action or press pattern before the registry says what it means
+    # (`ingest.codecs.adapt_to_device` turns it into sos, device_test or service_request).
+    ACTION = "action"  # fields: action: str  (e.g. "double", "hold", "need_help")
+    # A resident asked for help of a kind from a device (a button's second pattern, a
+    # terminal's "I need help"); the field service opens a service request.
+    SERVICE_REQUEST = "service_request"  # fields: kind: str (SERVICE_REQUEST_KINDS)
 
 
 class SiteKind(StrEnum):
@@ -85,6 +94,7 @@ class DeviceKind(StrEnum):
     CO_ALARM = "co_alarm"  # carbon monoxide detector
     WATER_LEAK = "water_leak"  # flood / leak sensor on the floor
     CLIMATE = "climate"  # indoor temperature (and humidity) sensor
+    TERMINAL = "terminal"  # a smart home terminal with SOS and "I need help" buttons
 
 
 class Severity(StrEnum):
@@ -133,6 +143,21 @@ class AlertKind(StrEnum):
     WATER_LEAK = "water_leak"
     HEAT = "heat"
     COLD = "cold"
+    # A device test overdue (JGJ/T 484: weekly) or a fault not fixed within 2 hours:
+    # a notice for the centre, raised by the field service, not by a detector.
+    DEVICE_FAULT = "device_fault"
+
+
+# What a resident may ask for (the field service's RequestKind has the same values):
+# meal 助餐, medicine 送药, cleaning 保洁, accompany to hospital 陪同就医, repair 维修.
+SERVICE_REQUEST_KINDS: tuple[str, ...] = (
+    "meal",
+    "medicine",
+    "cleaning",
+    "accompany_hospital",
+    "repair",
+    "other",
+)
 
 
 # Hazards in the home: what threatens everyone there, not one person's behaviour.
@@ -196,6 +221,7 @@ DEFAULT_SEVERITY: Mapping[AlertKind, Severity] = {
     AlertKind.WATER_LEAK: Severity.HIGH,
     AlertKind.HEAT: Severity.HIGH,
     AlertKind.COLD: Severity.HIGH,
+    AlertKind.DEVICE_FAULT: Severity.WARNING,  # a notice for the centre
 }
 
 

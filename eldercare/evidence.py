@@ -55,6 +55,8 @@ class EvidenceCode(StrEnum):
     INDOOR_CELSIUS = "indoor_celsius"  # celsius
     TEMPERATURE_NORMAL = "temperature_normal"
     BATTERY_FLAG = "battery_flag"  # a device's own low-battery flag, no percent
+    DEVICE_TEST_OVERDUE = "device_test_overdue"  # the weekly test (JGJ/T 484) not done
+    DEVICE_FAULT_UNFIXED = "device_fault_unfixed"  # a failed test not fixed within 2 h
 
 
 ENGLISH: Mapping[EvidenceCode, str] = {
@@ -94,6 +96,8 @@ ENGLISH: Mapping[EvidenceCode, str] = {
     EvidenceCode.INDOOR_CELSIUS: "indoor {celsius:.1f} °C",
     EvidenceCode.TEMPERATURE_NORMAL: "indoor temperature back to normal",
     EvidenceCode.BATTERY_FLAG: "battery low (device flag)",
+    EvidenceCode.DEVICE_TEST_OVERDUE: "device test overdue (weekly, JGJ/T 484)",
+    EvidenceCode.DEVICE_FAULT_UNFIXED: "device fault not fixed within 2 hours",
 }
 
 

@@ -38,12 +38,13 @@ from __future__ import annotations
 
 import math
 import re
+from enum import StrEnum
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from eldercare.domain import DeviceKind, RoomKind, SiteKind
+from eldercare.domain import SERVICE_REQUEST_KINDS, DeviceKind, RoomKind, SiteKind
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 Identifier = Annotated[str, Field(pattern=_ID, description="Stable id: letters, digits, _.:-")]
@@ -123,6 +124,31 @@ class Resident(_Strict):
     detectors: Overrides = Field(default_factory=dict, description="per-resident overrides")
 
 
+# A device action that can only ever mean an emergency call: no registry entry may give
+# it another meaning (a typo must never turn a real SOS into a service request).
+EMERGENCY_ACTIONS = frozenset({"emergency", "sos"})
+# On an SOS button or a pendant, a single press is the call as well.
+SINGLE_PRESS = frozenset({"single"})
+CALL_BUTTONS = frozenset({DeviceKind.SOS_BUTTON, DeviceKind.WEARABLE})
+
+
+class ActionMeaning(StrEnum):
+    SOS = "sos"  # an emergency call: the SOS alarm
+    DEVICE_TEST = "device_test"  # the device's test press: recorded as its test, no alarm
+    SERVICE_REQUEST = "service_request"  # a request for help of a kind (a work order)
+
+
+class DeviceAction(_Strict):
+    """What one action (press pattern, terminal button) of a device means."""
+
+    means: ActionMeaning = Field(description="sos | device_test | service_request")
+    request: str = Field(
+        "other",
+        pattern="^(" + "|".join(SERVICE_REQUEST_KINDS) + ")$",
+        description="service_request: the kind asked for (meal, medicine, ... other)",
+    )
+
+
 class Device(_Strict):
     id: Identifier
     kind: DeviceKind
@@ -134,6 +160,21 @@ class Device(_Strict):
         3600.0, gt=0, le=7 * 86400, description="expected interval between messages"
     )
     vendor: VendorBinding | None = Field(None, description="vendor identity bound to this id")
+    actions: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")], DeviceAction] = Field(
+        default_factory=dict,
+        description="action name (z2m `action`, a native `action`) → what it means; "
+        "added to the kind's defaults (docs/devices.md)",
+    )
+
+    @model_validator(mode="after")
+    def _emergency_stays_sos(self) -> Device:
+        calls = EMERGENCY_ACTIONS | (SINGLE_PRESS if self.kind in CALL_BUTTONS else frozenset())
+        for name, action in self.actions.items():
+            if name in calls and action.means is not ActionMeaning.SOS:
+                raise ValueError(
+                    f"actions.{name}: the emergency call of a {self.kind.value} can only mean sos"
+                )
+        return self
 
 
 class Contact(_Strict):

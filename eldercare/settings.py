@@ -91,6 +91,17 @@ class Settings(BaseSettings):
     field_policy: Path | None = Field(
         None, description="YAML of field-service deadlines (field_service.policy); default built in"
     )
+    field_responder_sms_url: str | None = Field(
+        None,
+        description="Apprise URL of an SMS provider with {phone} where the number goes "
+        "(e.g. aliyunsms://KEY:SECRET@SMS_123/{phone}?sign=...): a responder with a phone "
+        "is sent each new order by it, besides their own notify URLs",
+    )
+    device_fault_watch: bool = Field(
+        True,
+        description="raise device_fault notices for overdue device tests and faults "
+        "unfixed within 2 hours (JGJ/T 484)",
+    )
     provider_callback_token: str = Field(
         "",
         description="shared secret in the status callback URL given to SMS/voice providers "

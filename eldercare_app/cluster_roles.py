@@ -59,8 +59,13 @@ from eldercare.registry_watch import RegistryWatcher
 from eldercare.settings import Settings
 from eldercare.stage_contracts import Component
 from eldercare_app.wiring import Platform, build_platform, prepare_store
+from field_service.device_events import DeviceEventSink
+from field_service.device_faults import DeviceFaultWatch
+from field_service.orders import OrderStore
+from field_service.policy import FieldPolicy
 from gateway.family_link import GatewayContactPreferences
 from ingest.service import IngestService
+from ingest.site_status import FanOutSink
 
 log = get_logger(__name__)
 
@@ -259,10 +264,15 @@ class ActivePipeline:
         stream: JetStream,
         build: Callable[[], Awaitable[AlertPipeline]],
         worker: str,
+        companions: Callable[[AlertPipeline], Sequence[Component]] = lambda _: (),
     ) -> None:
+        """`companions`: parts that feed the active pipeline directly and must run once
+        in the cluster (the device-fault watch), started and stopped with it."""
         self.settings = settings
         self.stream = stream
         self._build = build
+        self._companions_of = companions
+        self._companions: list[Component] = []
         self.lease = Lease(stream.leases, PIPELINE_LEASE, worker)
         self.pipeline: AlertPipeline | None = None
         self._consume_task: asyncio.Task[None] | None = None
@@ -301,6 +311,9 @@ class ActivePipeline:
         pipeline = await self._build()
         await pipeline.start()
         self.pipeline = pipeline
+        self._companions = list(self._companions_of(pipeline))
+        for companion in self._companions:
+            await companion.start()
         self._consume_task = asyncio.create_task(self._consume(pipeline), name="transitions")
         health.watch(self._consume_task, CONSUMER_PART)
         self.became_active.set()
@@ -313,6 +326,9 @@ class ActivePipeline:
                 await self._consume_task
             self._consume_task = None
         health.restored(CONSUMER_PART)
+        for companion in reversed(self._companions):
+            await companion.stop()
+        self._companions = []
         if self.pipeline is not None:
             pipeline, self.pipeline = self.pipeline, None
             await pipeline.stop()
@@ -474,7 +490,16 @@ async def build_role(role: Role, settings: Settings, *, clock: Clock | None = No
                 "mqtt_client_id": f"{settings.mqtt_client_id}-{me}"[:64],
             }
         )
-        components = [IngestService(shared, registry.current, sink, clock=clock)]
+        # Devices' own tests and residents' button requests are recorded here, as in one
+        # process (after the readings are on the stream, so an SOS never waits for them).
+        device_events = DeviceEventSink(
+            sessions,
+            OrderStore(sessions, FieldPolicy.load(settings.field_policy)),
+            registry.current,
+        )
+        components = [
+            IngestService(shared, registry.current, FanOutSink(sink, device_events), clock=clock)
+        ]
     elif role == "detectors":
         components = [DetectorWorker(settings, stream, registry.current, engine, clock, me)]
     else:
@@ -490,7 +515,13 @@ async def build_role(role: Role, settings: Settings, *, clock: Clock | None = No
             )
             return pipeline
 
-        components = [ActivePipeline(settings, stream, build, me)]
+        def device_faults(pipeline: AlertPipeline) -> list[Component]:
+            # Overdue device tests and unfixed faults: raised by the active instance only.
+            if not settings.device_fault_watch:
+                return []
+            return [DeviceFaultWatch(sessions, registry.current, pipeline, clock.now)]
+
+        components = [ActivePipeline(settings, stream, build, me, device_faults)]
     return RoleProcess(
         role, stream, registry, engine, components, heartbeat=settings.run_dir / HEARTBEAT_FILE
     )

@@ -65,6 +65,10 @@ def add_responder(
     phone: Annotated[str | None, typer.Option()] = None,
     on_duty: Annotated[bool, typer.Option("--on-duty/--off-duty")] = False,
     password_stdin: Annotated[bool, typer.Option("--password-stdin")] = False,
+    notify: Annotated[
+        list[str] | None,
+        typer.Option(help="Apprise URL new orders are sent to (repeatable); absent: kept"),
+    ] = None,
 ) -> None:
     """Create (or update) a responder: an account of role responder scoped to the area,
     and the responder record. The password is read from stdin with --password-stdin."""
@@ -86,7 +90,7 @@ def add_responder(
         try:
             await upsert_responder(
                 sessions, username=username, name=name, kind=kind, area=area, phone=phone,
-                on_duty=on_duty, now=time.time(),
+                on_duty=on_duty, now=time.time(), notify=notify,
             )  # fmt: skip
         except ValueError as exc:
             fail(str(exc))

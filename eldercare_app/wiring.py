@@ -53,6 +53,10 @@ from eldercare_app.gc_pauses import freeze_grown, freeze_loaded, watch_pauses
 from eldercare_app.local_services import ISSUED_DIR, LocalServices
 from eldercare_app.mqtt_accounts import acl_text, issue_credentials, reload_broker, write_private
 from eldercare_app.run_lease import RunLease
+from field_service.device_events import DeviceEventSink
+from field_service.device_faults import DeviceFaultWatch
+from field_service.orders import OrderStore
+from field_service.policy import FieldPolicy
 from gateway.alert_adapter import PipelineAlertService
 from gateway.app import create_app  # also the users, tokens, audit and family tables
 from gateway.family_link import GatewayContactPreferences
@@ -287,9 +291,29 @@ async def build_platform(
         await influx.write(lines, settings.influx_db)
 
     status = SiteStatusTracker(registry.current, open_alerts_by_site, write_status, clock)
-    ingest = IngestService(
-        settings, registry.current, FanOutSink(status, detector_runtime), clock=clock
+    # Devices' own tests and residents' requests from a button: after the detectors, so
+    # an SOS in the same batch never waits for them.
+    device_events = DeviceEventSink(
+        sessions, OrderStore(sessions, FieldPolicy.load(settings.field_policy)), registry.current
     )
+    ingest = IngestService(
+        settings,
+        registry.current,
+        FanOutSink(status, detector_runtime, device_events),
+        clock=clock,
+    )
+    field_components: list[Component] = []
+    if settings.device_fault_watch:
+        # Overdue device tests and unfixed faults, raised as device_fault notices; in a
+        # replay (event clock) on the readings' time (the detectors' watermark).
+        def fault_now() -> float | None:
+            if settings.clock_mode == "event":
+                return detector_runtime.watermark
+            return clock.now()
+
+        field_components.append(
+            DeviceFaultWatch(sessions, registry.current, alert_pipeline, fault_now)
+        )
 
     http_server = None
     app = None
@@ -328,7 +352,9 @@ async def build_platform(
         settings=settings,
         engine=engine,
         registry=registry,
-        components=[alert_pipeline, detector_runtime, status, ingest] if stages else [],
+        components=(
+            [alert_pipeline, *field_components, detector_runtime, status, ingest] if stages else []
+        ),
         parts=PlatformParts(
             alerts=alert_pipeline,
             alert_service=alert_service,

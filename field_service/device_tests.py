@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from eldercare.domain import DeviceKind
 from eldercare.registry_model import Site
@@ -48,6 +48,7 @@ class DeviceTestStatus:
     overdue: bool
     fault_since: float | None  # a failed test not yet followed by a passed one
     fault_overdue: bool  # open longer than FAULT_FIX_S
+    last_test_source: str | None = None  # responder | device (its own test press)
 
 
 def device_test_status(
@@ -63,8 +64,8 @@ def device_test_status(
             if device.kind not in TESTED_KINDS:
                 continue
             own = sorted(by_device.get((site.id, device.id), []), key=lambda t: t.at)
-            passed = [t.at for t in own if t.passed]
-            last = passed[-1] if passed else None
+            passed = [t for t in own if t.passed]
+            last = passed[-1].at if passed else None
             next_due = last + period_s if last is not None else now
             fault_since = None
             for t in own:  # the earliest failure since the last pass
@@ -82,6 +83,7 @@ def device_test_status(
                     next_due <= now,
                     fault_since,
                     fault_since is not None and now - fault_since >= FAULT_FIX_S,
+                    passed[-1].source if passed else None,
                 )
             )
     return sorted(out, key=lambda s: (not s.fault_overdue, not s.overdue, s.next_due, s.device_id))
@@ -122,3 +124,27 @@ async def list_tests(
         DeviceTest(r.id, r.site_id, r.device_id, r.at, r.passed, r.source, r.by, r.note)
         for r in rows
     ]
+
+
+async def schedule_tests(sessions: Sessions, site_ids: Sequence[str]) -> list[DeviceTest]:
+    """What `device_test_status` needs, without every test ever done: each device's last
+    passed test and its failed tests (rare). The status it gives is the same as from
+    `list_tests`, at a cost that does not grow with the weeks."""
+    ids = list(site_ids)
+    last = (
+        select(DeviceTestRow.site_id, DeviceTestRow.device_id, func.max(DeviceTestRow.at))
+        .where(DeviceTestRow.passed.is_(True), DeviceTestRow.site_id.in_(ids))
+        .group_by(DeviceTestRow.site_id, DeviceTestRow.device_id)
+    )
+    failed = select(DeviceTestRow).where(
+        DeviceTestRow.passed.is_(False), DeviceTestRow.site_id.in_(ids)
+    )
+    async with sessions() as session:
+        passes = (await session.execute(last)).all()
+        failures = (await session.scalars(failed)).all()
+    out = [DeviceTest(0, site, device, at, True, "", None, None) for site, device, at in passes]
+    out += [
+        DeviceTest(r.id, r.site_id, r.device_id, r.at, r.passed, r.source, r.by, r.note)
+        for r in failures
+    ]
+    return out

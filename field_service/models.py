@@ -28,6 +28,9 @@ class ResponderRow(Base):
     on_duty: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[float] = mapped_column(Float)
+    # Apprise URLs a new order is sent to (an SMS provider's, WeCom, e-mail...). They can
+    # hold secrets: never echoed by the API.
+    notify: Mapped[list[str] | None] = mapped_column(JSON, nullable=True, default=list)
 
 
 class WorkOrderRow(Base):
@@ -127,6 +130,54 @@ class DeviceTestRow(Base):
     source: Mapped[str] = mapped_column(String(16))  # responder | device (a test press)
     by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     note: Mapped[str | None] = mapped_column(String(500), nullable=True)
+
+
+class ResponderMessageRow(Base):
+    """Outbox: "a new order for you" to the assigned responder, one row per assignment
+    (order, attempt), written with the dispatch itself; `done` holds the keys of the
+    channels already sent to, so a retry or a restart sends each channel once."""
+
+    __tablename__ = "field_responder_message"
+    __table_args__ = (UniqueConstraint("order_id", "attempt"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(String(40), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    responder: Mapped[str] = mapped_column(String(64))
+    at: Mapped[float] = mapped_column(Float)  # event time of the assignment
+    done: Mapped[list[str]] = mapped_column(JSON, default=list)
+    delivered_at: Mapped[float | None] = mapped_column(Float, nullable=True, index=True)
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(300), nullable=True)
+
+
+class DeviceWatchRow(Base):
+    """When the fault watch first saw a tested device: a device never tested is owed
+    its first test one period after that, not the moment it is installed."""
+
+    __tablename__ = "field_device_watch"
+
+    site_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    first_seen: Mapped[float] = mapped_column(Float)
+
+
+class DeviceFaultRow(Base):
+    """One episode of a device's trouble (a test overdue, a fault unfixed past 2 h):
+    raised once as a `device_fault` notice, cleared once when it ends. `raise_handed`
+    and `clear_handed` say the alert pipeline has taken the transition."""
+
+    __tablename__ = "field_device_fault"
+    __table_args__ = (UniqueConstraint("site_id", "device_id", "reason", "since"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    site_id: Mapped[str] = mapped_column(String(64), index=True)
+    device_id: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(32))  # test_overdue | fault_unfixed
+    since: Mapped[float] = mapped_column(Float)  # event time the episode began (a due time)
+    ended_at: Mapped[float | None] = mapped_column(Float, nullable=True, index=True)
+    raise_handed: Mapped[bool] = mapped_column(Boolean, default=False)
+    clear_handed: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 async def init_field_store(engine: AsyncEngine) -> None:

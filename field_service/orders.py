@@ -29,7 +29,12 @@ from field_service.lifecycle import (
     StepRefused,
     next_state,
 )
-from field_service.models import FieldNoticeRow, OrderEventRow, WorkOrderRow
+from field_service.models import (
+    FieldNoticeRow,
+    OrderEventRow,
+    ResponderMessageRow,
+    WorkOrderRow,
+)
 from field_service.policy import FieldPolicy
 from field_service.requests import (
     DISPATCH_TIMEOUT_S,
@@ -134,6 +139,14 @@ class OrderChange:
     order: WorkOrder
 
 
+def _message_for(row: WorkOrderRow, at: float) -> ResponderMessageRow:
+    """The outbox row telling the newly assigned responder, in the dispatch's own
+    transaction: no dispatch without its message, and one message per assignment."""
+    return ResponderMessageRow(
+        order_id=row.id, attempt=row.attempt, responder=row.responder, at=at, done=[], tries=0
+    )
+
+
 def _new_id() -> str:
     return "wo-" + secrets.token_hex(8)
 
@@ -192,6 +205,7 @@ class OrderStore:
                     details={"responder": responder},
                 )
             )  # fmt: skip
+            session.add(_message_for(row, at))
             await session.commit()
             return WorkOrder.from_row(row)
 
@@ -283,6 +297,7 @@ class OrderStore:
                     row.attempt += 1
                 row.responder = responder
                 row.dispatched_at = at
+                session.add(_message_for(row, at))
                 row.accept_due = at + row.accept_timeout_s
                 row.accept_overdue = False
                 row.accepted_at = None

@@ -35,6 +35,7 @@ class Responder:
     phone: str | None
     on_duty: bool
     active: bool
+    notify: tuple[str, ...] = ()  # Apprise URLs for "a new order for you"
 
     @classmethod
     def from_row(cls, row: ResponderRow) -> Responder:
@@ -46,6 +47,7 @@ class Responder:
             phone=row.phone,
             on_duty=row.on_duty,
             active=row.active,
+            notify=tuple(row.notify or ()),
         )
 
     def covers(self, org_path: tuple[str, ...]) -> bool:
@@ -78,7 +80,9 @@ async def upsert_responder(
     phone: str | None,
     on_duty: bool,
     now: float,
+    notify: list[str] | None = None,
 ) -> Responder:
+    """Create or change a responder; `notify` None keeps the channels they have."""
     area_path = "/".join(split_path(area))
     async with sessions() as session:
         row = await session.get(ResponderRow, username)
@@ -87,6 +91,10 @@ async def upsert_responder(
             session.add(row)
         row.name, row.kind, row.area, row.phone = name, kind.value, area_path, phone
         row.on_duty, row.updated_at = on_duty, now
+        if notify is not None:
+            row.notify = list(notify)
+        elif row.notify is None:
+            row.notify = []
         await session.commit()
         return Responder.from_row(row)
 

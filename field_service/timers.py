@@ -1,6 +1,7 @@
 """The field service's loops: the deadline heartbeat and the figures jobs.
 
-`FieldTimers.tick()` advances the order timers and delivers notices; it is the whole
+`FieldTimers.tick()` advances the order timers, delivers notices and tells responders
+of orders newly assigned to them (`responder_messages`); it is the whole
 of the heartbeat, so a test drives it with a fake clock. `start()` runs it every
 `every_s` seconds of the live process as an `eldercare.periodic.Periodic`
 (`field-timers`), and each figures job (visit coverage, response figures to InfluxDB)
@@ -14,7 +15,7 @@ keeps reporting the failure, so health stays truthful while InfluxDB is away.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from eldercare.clock import Clock
@@ -72,8 +73,10 @@ class FieldTimers:
         clock: Clock,
         every_s: float = 5.0,
         jobs: Sequence[PeriodicJob] = (),
+        messenger: Callable[[float], Awaitable[int]] | None = None,
     ) -> None:
         self.jobs = tuple(jobs)
+        self._messenger = messenger
         self._store = store
         self._sink = sink
         self._clock = clock
@@ -94,6 +97,9 @@ class FieldTimers:
     async def tick(self) -> list[Notice]:
         fired = await self._store.advance(self._clock.now())
         await deliver_pending(self._store, self._sink, self._clock.now())
+        if self._messenger is not None:
+            # New orders to responders whose page is closed (SMS, Apprise).
+            await self._messenger(self._clock.now())
         return fired
 
     async def start(self) -> None:

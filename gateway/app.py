@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel
 from sqlalchemy import Table
 
+from alerts.sender import AppriseSender
 from eldercare import health, metrics
 from eldercare.clock import Clock
 from eldercare.db import Base
@@ -30,9 +31,12 @@ from eldercare.registry_model import RegistryDocument, Site
 from eldercare.settings import Settings
 from field_service.coverage_job import CoverageJob
 from field_service.models import (
+    DeviceFaultRow,
     DeviceTestRow,
+    DeviceWatchRow,
     FieldNoticeRow,
     OrderEventRow,
+    ResponderMessageRow,
     ResponderRow,
     VisitCategoryRow,
     VisitRow,
@@ -40,6 +44,7 @@ from field_service.models import (
 )
 from field_service.orders import OrderStore
 from field_service.policy import FieldPolicy
+from field_service.responder_messages import ResponderMessenger
 from field_service.response_points import ResponseJob
 from field_service.timers import PeriodicJob
 from gateway import (
@@ -104,6 +109,9 @@ GATEWAY_TABLES: list[Table] = [
         VisitRow,
         VisitCategoryRow,
         DeviceTestRow,
+        ResponderMessageRow,
+        DeviceWatchRow,
+        DeviceFaultRow,
     )
 ]
 ADMIN_PASSWORD_ENV = "ELDERCARE_ADMIN_PASSWORD"
@@ -245,6 +253,14 @@ def create_app(
         clock,
         poll_s=hub_poll_s,
         jobs=field_jobs(settings, sessions, orders, index_provider, influx),
+        messenger=ResponderMessenger(
+            sessions,
+            orders.get,
+            index_provider.current,
+            AppriseSender(max_threads=4),
+            public_url=settings.public_url,
+            sms_url_template=settings.field_responder_sms_url,
+        ),
     )
 
     @asynccontextmanager

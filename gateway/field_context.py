@@ -14,9 +14,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from alerts.sender import AppriseSender
 from eldercare.clock import Clock
 from eldercare.logs import get_logger
 from field_service.orders import Notice, NoticeKind, OrderStore, WorkOrder
+from field_service.responder_messages import ResponderMessenger
 from field_service.timers import FieldTimers, PeriodicJob
 from gateway.ports import AlertConflict, AlertNotFound, AlertService
 from gateway.stream import ChangeHub
@@ -61,6 +63,7 @@ class FieldContext:
     store: OrderStore
     hub: ChangeHub
     timers: FieldTimers
+    messenger: ResponderMessenger | None = None
 
     @classmethod
     def build(
@@ -73,10 +76,13 @@ class FieldContext:
         poll_s: float = 0.25,
         timers_every_s: float = 5.0,
         jobs: Sequence[PeriodicJob] = (),
+        messenger: ResponderMessenger | None = None,
     ) -> FieldContext:
         hub = ChangeHub(store, poll_s=poll_s)
-        timers = FieldTimers(store, AlertNoteSink(alerts, alert_hub), clock, timers_every_s, jobs)
-        return cls(store, hub, timers)
+        timers = FieldTimers(
+            store, AlertNoteSink(alerts, alert_hub), clock, timers_every_s, jobs, messenger
+        )
+        return cls(store, hub, timers, messenger)
 
     async def start(self) -> None:
         await self.hub.start()
@@ -85,6 +91,8 @@ class FieldContext:
     async def stop(self) -> None:
         await self.timers.stop()
         await self.hub.stop()
+        if self.messenger is not None and isinstance(self.messenger.sender, AppriseSender):
+            self.messenger.sender.close()
 
 
 def get_field(request: Request) -> FieldContext:

@@ -292,6 +292,14 @@ UI: dict[str, dict[str, str]] = {
     "evidence.device_offline": {"zh-CN": "设备报告离线", "en": "device reported offline"},
     "evidence.silent_since": {"zh-CN": "此后再无消息", "en": "no message since"},
     "evidence.never_reported": {"zh-CN": "从未上报", "en": "never reported"},
+    "evidence.device_test_overdue": {
+        "zh-CN": "设备定期测试已逾期（每周，JGJ/T 484）",
+        "en": "device test overdue (weekly, JGJ/T 484)",
+    },
+    "evidence.device_fault_unfixed": {
+        "zh-CN": "设备故障 2 小时内未修复",
+        "en": "device fault not fixed within 2 hours",
+    },
     "evidence.message_received": {"zh-CN": "收到消息", "en": "message received"},
     "evidence.battery": {"zh-CN": "电量 {percent}%", "en": "battery at {percent}%"},
     "evidence.tamper": {"zh-CN": "防拆开关被触发", "en": "tamper switch triggered"},
@@ -347,6 +355,7 @@ UI: dict[str, dict[str, str]] = {
     "device_kind.co_alarm": {"zh-CN": "一氧化碳报警器", "en": "carbon monoxide alarm"},
     "device_kind.water_leak": {"zh-CN": "水浸传感器", "en": "water leak sensor"},
     "device_kind.climate": {"zh-CN": "温湿度传感器", "en": "temperature sensor"},
+    "device_kind.terminal": {"zh-CN": "智能终端", "en": "smart terminal"},
     "error.generic": {"zh-CN": "操作失败：{msg}", "en": "Failed: {msg}"},
     "lang.switch": {"zh-CN": "English", "en": "中文"},
     # The console's health banner (from /healthz): why alerts may be delayed, since when.

@@ -165,6 +165,7 @@ FIELD_UI: dict[str, dict[str, str]] = {
         "zh-CN": "{since} 起故障，超过2小时未修复",
         "en": "Fault since {since}, not fixed within 2 h",
     },
+    "devtest.by_device": {"zh-CN": "设备自检（测试按键）", "en": "self-test (test press)"},
     "devtest.pass": {"zh-CN": "测试正常", "en": "Test passed"},
     "devtest.fail": {"zh-CN": "测试故障", "en": "Test failed"},
 }

@@ -44,6 +44,9 @@ class DeviceTestStatusOut(BaseModel):
     overdue: bool
     fault_since: float | None
     fault_overdue: bool = Field(description="a fault not fixed within 2 hours")
+    last_test_source: str | None = Field(
+        None, description="responder, or device: the device's own test press or self-check"
+    )
 
 
 def _allowed(role: Role) -> bool:
@@ -72,6 +75,7 @@ async def get_status(principal: Auth, ctx: Ctx) -> list[DeviceTestStatusOut]:
             overdue=st.overdue,
             fault_since=st.fault_since,
             fault_overdue=st.fault_overdue,
+            last_test_source=st.last_test_source,
         )
         for st in device_test_status(sites, tests, ctx.clock.now())
     ]

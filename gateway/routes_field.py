@@ -63,12 +63,15 @@ class ResponderOut(BaseModel):
     phone: str | None = None
     on_duty: bool
     active: bool
+    notify_channels: int = Field(
+        0, description="how many notify URLs new orders go to (the URLs are not shown)"
+    )
 
     @classmethod
     def of(cls, r: Responder) -> ResponderOut:
         return cls(
             username=r.username, name=r.name, kind=r.kind, area="/".join(r.area),
-            phone=r.phone, on_duty=r.on_duty, active=r.active,
+            phone=r.phone, on_duty=r.on_duty, active=r.active, notify_channels=len(r.notify),
         )  # fmt: skip
 
 
@@ -78,6 +81,12 @@ class ResponderIn(BaseModel):
     area: str = Field(min_length=1, max_length=512)
     phone: str | None = Field(None, max_length=32)
     on_duty: bool = False
+    notify: list[Annotated[str, Field(min_length=3, max_length=1000)]] | None = Field(
+        None,
+        max_length=5,
+        description="Apprise URLs a new order is sent to (SMS provider, WeCom, e-mail); "
+        "absent: keep the ones set",
+    )
 
 
 class DutyIn(BaseModel):
@@ -259,7 +268,7 @@ async def put_responder(username: str, body: ResponderIn, _: Admin, ctx: Ctx) ->
     try:
         r = await upsert_responder(
             ctx.sessions, username=username, name=body.name, kind=body.kind, area=body.area,
-            phone=body.phone, on_duty=body.on_duty, now=ctx.clock.now(),
+            phone=body.phone, on_duty=body.on_duty, now=ctx.clock.now(), notify=body.notify,
         )  # fmt: skip
     except ValueError as exc:
         raise HTTPException(UNPROCESSABLE, str(exc)) from exc

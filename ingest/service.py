@@ -473,6 +473,13 @@ class IngestService:
         assert self.limiter is not None
         site_id = resolved.site.id if resolved is not None else None
         emergency = next((r.stream for r in result.readings if r.stream in EMERGENCY_STREAMS), None)
+        if emergency is None and resolved is not None:
+            # A button pattern the registry makes an SOS is one too (rare: a cheap check).
+            for raw in result.readings:
+                if raw.stream is Stream.ACTION:
+                    meant = adapt_to_device(raw, resolved.device)
+                    if meant is not None and meant.stream in EMERGENCY_STREAMS:
+                        emergency = meant.stream
         if self.limiter.allow(index, site_id, emergency, m.received_at):
             return True
         self.throttled += 1
@@ -493,7 +500,8 @@ class IngestService:
         room_id, resident_id = stamp
         native = result.source == "native"
         for raw in result.readings:
-            if not native:
+            # An action means what the registry says, whichever codec decoded it.
+            if not native or raw.stream is Stream.ACTION:
                 adapted = adapt_to_device(raw, device)
                 if adapted is None:
                     continue

@@ -13,7 +13,8 @@
       el("thead", {}, el("tr", {}, ["site", "device", "last", "next", "state"].map((c) => el("th", {}, t("devtest.col." + c))))),
       el("tbody", {}, rows.map((r) => el("tr", { class: r.fault_overdue ? "sev-high" : r.overdue ? "sev-warning" : "" },
         el("td", {}, r.site_name), el("td", {}, r.device_id + " · " + t("device_kind." + r.kind)),
-        el("td", {}, r.last_test_at ? dateTime(r.last_test_at) : t("devtest.never")),
+        el("td", {}, r.last_test_at ? dateTime(r.last_test_at)
+          + (r.last_test_source === "device" ? " · " + t("devtest.by_device") : "") : t("devtest.never")),
         el("td", {}, dateTime(r.next_due)),
         el("td", {}, r.fault_overdue ? t("devtest.fault_overdue", { since: dateTime(r.fault_since) })
           : r.fault_since ? t("devtest.fault", { since: dateTime(r.fault_since) })

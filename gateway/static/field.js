@@ -342,6 +342,17 @@
     await loadOrders();
     await loadOwed();
     connect();
+    // The link in a new order's SMS: /field#order=<id> opens that order's card, on
+    // loading the page or when the link is followed while it is open.
+    await openLinked();
+    window.addEventListener("hashchange", openLinked);
+  }
+
+  async function openLinked() {
+    const linked = /^#order=([\w-]+)$/.exec(location.hash);
+    if (!linked) return;
+    if (!orders.has(linked[1])) await loadOrders();
+    if (orders.has(linked[1])) await openOrder(linked[1]);
   }
   start();
 })();

@@ -15,6 +15,11 @@ the device, `adapt_to_device` maps:
   temperature and humidity kept on hazard detectors and climate sensors only (a door
   sensor's chip temperature is not the room's).
 
+- a button `action` (a vendor's press pattern, a terminal's button) to what the
+  device's registry entry (`actions`) or, failing that, its kind's defaults
+  (`DEFAULT_ACTIONS`) say: an SOS press, the device's test press, or a service
+  request of a kind. An action neither names means nothing and is dropped.
+
 It returns None for a reading that means nothing for the kind (a contact report
 from a bed sensor): not an error, just nothing to record. Battery, tamper, link
 quality, heartbeat and availability mean the same for every device. Native
@@ -23,17 +28,62 @@ readings already carry their meaning; ingest applies this to vendor readings.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from eldercare.domain import DeviceKind, Stream
-from eldercare.registry_model import Device
+from eldercare.registry_model import ActionMeaning, Device, DeviceAction
 from ingest.decoded import RawReading
 
 Rule = Callable[[RawReading], RawReading | None]
 
 _ANY_DEVICE = frozenset(
-    (Stream.BATTERY, Stream.TAMPER, Stream.LINK, Stream.HEARTBEAT, Stream.AVAILABILITY)
+    (
+        Stream.BATTERY,
+        Stream.TAMPER,
+        Stream.LINK,
+        Stream.HEARTBEAT,
+        Stream.AVAILABILITY,
+        Stream.DEVICE_TEST,  # a self-check means the same whatever the device
+    )
 )
+
+_SOS = DeviceAction(means=ActionMeaning.SOS)
+_TEST = DeviceAction(means=ActionMeaning.DEVICE_TEST)
+_HELP = DeviceAction(means=ActionMeaning.SERVICE_REQUEST)  # kind: other
+# What an action means when the device's registry entry does not say. `emergency` and
+# `sos` are always the emergency call, and so is `single` on an SOS button or pendant
+# (generic buttons used as SOS buttons report their press pattern); the registry cannot
+# remap them (`eldercare.registry_model.Device`). `test` is the test press of an emergency device. A
+# second pattern (`double`, `hold`, ...) means nothing until the registry maps it,
+# e.g. `actions: {double: {means: service_request, request: meal}}`.
+DEFAULT_ACTIONS: Mapping[DeviceKind, Mapping[str, DeviceAction]] = {
+    DeviceKind.SOS_BUTTON: {"emergency": _SOS, "sos": _SOS, "single": _SOS, "test": _TEST},
+    DeviceKind.WEARABLE: {"emergency": _SOS, "sos": _SOS, "single": _SOS, "test": _TEST},
+    DeviceKind.FALL_RADAR: {"test": _TEST},
+    DeviceKind.TERMINAL: {"emergency": _SOS, "sos": _SOS, "need_help": _HELP, "test": _TEST},
+}
+
+
+def action_meaning(device: Device, action: str) -> DeviceAction | None:
+    """The registry entry's meaning of `action`, else the kind's default, else None."""
+    own = device.actions.get(action)
+    if own is not None:
+        return own
+    return DEFAULT_ACTIONS.get(device.kind, {}).get(action)
+
+
+def _from_action(raw: RawReading, device: Device) -> RawReading | None:
+    name = raw.fields.get("action")
+    meaning = action_meaning(device, name) if type(name) is str else None
+    if meaning is None:
+        return None
+    if meaning.means is ActionMeaning.SOS:
+        return RawReading(Stream.SOS, raw.ts, {"pressed": True})
+    if meaning.means is ActionMeaning.DEVICE_TEST:
+        return RawReading(Stream.DEVICE_TEST, raw.ts, {"passed": True})
+    return RawReading(Stream.SERVICE_REQUEST, raw.ts, {"kind": meaning.request})
+
+
 # The one boolean each binary stream carries.
 _FLAG = {
     Stream.MOTION: "motion",
@@ -145,6 +195,7 @@ _RULES: dict[DeviceKind, dict[Stream, Rule]] = {
     # smoke and CO alarm is common); temperature only from these and climate sensors.
     **{kind: _HAZARD_STREAMS for kind in _HAZARD_DEVICE_KINDS},
     DeviceKind.CLIMATE: {Stream.TEMPERATURE: _same, Stream.HUMIDITY: _same},
+    DeviceKind.TERMINAL: {Stream.SOS: _same, Stream.SERVICE_REQUEST: _same},
 }
 
 
@@ -152,5 +203,7 @@ def adapt_to_device(raw: RawReading, device: Device) -> RawReading | None:
     """The reading as `device` means it, or None when it means nothing for its kind."""
     if raw.stream in _ANY_DEVICE:
         return raw
+    if raw.stream is Stream.ACTION:
+        return _from_action(raw, device)
     rule = _RULES.get(device.kind, {}).get(raw.stream)
     return rule(raw) if rule is not None else None

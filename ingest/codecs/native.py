@@ -8,11 +8,12 @@ validator: the hand-written checks below accept exactly what the schemas accept
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from eldercare.domain import FieldValue, Stream
+from eldercare.domain import SERVICE_REQUEST_KINDS, FieldValue, Stream
 from eldercare.wire import NATIVE_ROOT, NativeTopic, TopicError
 from ingest.codecs.common import (
     ISO_DATETIME_WITH_OFFSET_RE,
@@ -76,6 +77,15 @@ def _one_of(*choices: str) -> FieldCheck:
     return check
 
 
+def _action_name(key: str, value: Any) -> FieldValue:
+    if type(value) is str and _ACTION_NAME_RE.match(value) is not None:
+        return value
+    invalid(key, "expected an action name: 1-64 of A-Z a-z 0-9 _ . : -")
+
+
+_ACTION_NAME_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+
+
 @dataclass(frozen=True, slots=True)
 class _Spec:
     """Payload keys of one stream (besides `ts` and `seq`), each with its check."""
@@ -91,7 +101,7 @@ _SPECS: dict[Stream, _Spec] = {
     Stream.OCCUPANCY: _Spec({"occupied": _boolean}, ("occupied",)),
     Stream.PRESENCE: _Spec({"present": _boolean}, ("present",)),
     Stream.FALL: _Spec({"status": _one_of(*FALL_STATUSES)}, ("status",)),
-    Stream.SOS: _Spec({"pressed": _true}, ("pressed",)),
+    Stream.SOS: _Spec({"pressed": _true, "test": _boolean}, ("pressed",)),
     Stream.BATTERY: _Spec({"percent": _number(0, 100)}, ("percent",)),
     Stream.TAMPER: _Spec({"tamper": _boolean}, ("tamper",)),
     Stream.VITALS: _Spec(
@@ -112,6 +122,9 @@ _SPECS: dict[Stream, _Spec] = {
         {"celsius": _number(TEMPERATURE_MIN_C, TEMPERATURE_MAX_C)}, ("celsius",)
     ),
     Stream.HUMIDITY: _Spec({"percent": _number(0, 100)}, ("percent",)),
+    Stream.DEVICE_TEST: _Spec({"passed": _boolean}, ("passed",)),
+    Stream.ACTION: _Spec({"action": _action_name}, ("action",)),
+    Stream.SERVICE_REQUEST: _Spec({"kind": _one_of(*SERVICE_REQUEST_KINDS)}, ("kind",)),
 }
 ACCEL_RATE_MAX_HZ = 1000.0
 ACCEL_UNITS = {"g": 1.0, "mg": 0.001}
@@ -136,7 +149,18 @@ def decode_native(topic: str, payload: bytes, received_at: float, limits: Decode
         extra["seq"] = int(seq)
         if where.stream is Stream.HEARTBEAT:
             fields["seq"] = int(seq)
-    return Decoded(identity, [RawReading(where.stream, ts, fields)], SOURCE, from_payload, extra)
+    reading = RawReading(where.stream, ts, fields)
+    if where.stream is Stream.SOS:
+        reading = _sos_or_test(reading)
+    return Decoded(identity, [reading], SOURCE, from_payload, extra)
+
+
+def _sos_or_test(reading: RawReading) -> RawReading:
+    """A press with `test: true` is the button's test press: the device's test, never an
+    SOS. Without the flag (or `test: false`) it is the emergency call it always was."""
+    if reading.fields.get("test") is True:
+        return RawReading(Stream.DEVICE_TEST, reading.ts, {"passed": True})
+    return RawReading(Stream.SOS, reading.ts, {"pressed": True})
 
 
 def validate_payload(

@@ -10,6 +10,9 @@ Topics understood (payloads as the devices send them):
   knocked or moved; Shelly sells it as the anti-tamper feature)
 - `shellies/<id>/sensor/battery`: percent → battery
 - `shellies/<id>/input/0`: `1` / `0` → an ambiguous input (see `adapt_to_device`)
+- `shellies/<id>/input_event/0`: `{"event":"SS","event_cnt":4}` (Button1, i3) → a press
+  pattern as an `action`: `S` single, `SS` double, `SSS` triple, `L` long, `SL`
+  single_long, `LS` long_single; what it means is the registry's (`adapt_to_device`)
 - `shellies/<id>/status`: `{"motion":true,"timestamp":...,"active":true,
   "vibration":false,"lux":78,"bat":98}` (Shelly Motion)
 - `shellies/<id>/sensor/flood`: `true` / `false` (Shelly Flood) → water_leak
@@ -55,6 +58,15 @@ SOURCE = "shelly"
 SHELLY_ROOT = "shellies"
 SHELLY_ROOT_PREFIX = SHELLY_ROOT + "/"
 _FLAGS = {"true": True, "false": False, "1": True, "0": False}
+# Shelly's input_event codes → the action names the registry maps (z2m's spelling).
+PRESS_PATTERNS = {
+    "S": "single",
+    "SS": "double",
+    "SSS": "triple",
+    "L": "long",
+    "SL": "single_long",
+    "LS": "long_single",
+}
 
 
 def decode_shelly(
@@ -88,6 +100,14 @@ def decode_shelly(
         return one(Stream.BATTERY, {"percent": _percent("sensor/battery", payload)})
     if what == ("input", "0"):
         return one(Stream.MOTION, {"motion": _flag(what, payload)})
+    if what == ("input_event", "0"):
+        body = parse_object(payload)
+        event = body.get("event")
+        if event == "":
+            return Ignored("shelly input_event without an event (after boot)")
+        if type(event) is not str or event not in PRESS_PATTERNS:
+            invalid("input_event/0.event", "expected " + "|".join(PRESS_PATTERNS))
+        return one(Stream.ACTION, {"action": PRESS_PATTERNS[event]})
     if what == ("sensor", "flood"):
         return one(Stream.WATER_LEAK, {"water_leak": _flag(what, payload)})
     if what == ("sensor", "smoke"):

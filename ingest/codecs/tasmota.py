@@ -4,7 +4,10 @@
   a climate sensor's object (`"AM2301":{"Temperature":23.4,"Humidity":45.6}`, `DS18B20`,
   `SI7021`, `BME280`...) → temperature (converted from °F when `"TempUnit":"F"`) and
   humidity, from the first sensor object that has a `Temperature`
-- `stat/<topic>/RESULT`: `{"Switch1":{"Action":"ON"}}` → the input, at once on change
+- `stat/<topic>/RESULT`: `{"Switch1":{"Action":"ON"}}` → the input, at once on change;
+  `{"Button1":{"Action":"DOUBLE"}}` (buttons detached from the relay, `SetOption73 1`)
+  → a press pattern as an `action` (`single`, `double`, `triple`, `quad`, `penta`,
+  `hold`), whose meaning is the registry's (`adapt_to_device`)
 - `tele/<topic>/LWT`: `Online` / `Offline` (retained Last Will) → availability
 - `tele/<topic>/STATE`: periodic status (Uptime, Wifi, POWER) → heartbeat
 
@@ -48,7 +51,16 @@ from ingest.decoded import (
 SOURCE = "tasmota"
 TASMOTA_PREFIXES = ("tele/", "stat/")
 INPUT_KEY = "Switch1"
+BUTTON_KEY = "Button1"
 _SWITCH_STATES = {"ON": True, "OFF": False}
+BUTTON_ACTIONS = {
+    "SINGLE": "single",
+    "DOUBLE": "double",
+    "TRIPLE": "triple",
+    "QUAD": "quad",
+    "PENTA": "penta",
+    "HOLD": "hold",
+}
 
 
 def decode_tasmota(
@@ -75,6 +87,9 @@ def decode_tasmota(
         return _sensor(identity, parse_object(payload), received_at, limits)
     if prefix == "stat" and kind == "RESULT":
         body = parse_object(payload)
+        button = body.get(BUTTON_KEY)
+        if button is not None:
+            return _button(identity, button, received_at)
         event = body.get(INPUT_KEY)
         if event is None:
             return Ignored(f"tasmota RESULT without {INPUT_KEY}")
@@ -86,6 +101,17 @@ def decode_tasmota(
         active = _switch_state(f"{INPUT_KEY}.Action", action)
         return _input(identity, active, received_at, False)
     return Ignored(f"tasmota {prefix}/{kind[:20]} carries no reading")
+
+
+def _button(identity: VendorIdentity, event: Any, received_at: float) -> DecodeResult:
+    action = event.get("Action") if type(event) is dict else None
+    if type(action) is not str:
+        invalid(BUTTON_KEY, 'expected {"Action": "SINGLE"|"DOUBLE"|...}')
+    name = BUTTON_ACTIONS.get(action)
+    if name is None:
+        return Ignored(f"tasmota button action {action[:20]!r}")  # CLEAR, INC_DEC ...
+    reading = RawReading(Stream.ACTION, received_at, {"action": name})
+    return Decoded(identity, [reading], SOURCE, event_time_from_payload=False)
 
 
 def _sensor(

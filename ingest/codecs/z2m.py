@@ -19,6 +19,17 @@ and "Device availability"):
   the zone reports it, `test` (the detector's own test button is held). Tuya's own
   models report `battery_state` (`low` / `middle` / `high`) instead of `battery_low`.
 - Temperature sensors (Aqara WSDCGQ11LM) publish `temperature` in °C and `humidity` in %.
+- Buttons publish a momentary `action`: SOS buttons `emergency`; others their press
+  pattern (`single`, `double`, `triple`, `hold`, ...). An IAS zone in test mode sets
+  `test` (zone status bit 8) in the same message: an `emergency` with `test: true` is
+  the button's test press, decoded as a device test and never as an SOS.
+- Tuya devices with a self-check (TS0601 smoke detectors and mmWave presence / fall
+  radars) publish `self_test`: `checking`, `check_success`, `check_failure`, and on
+  radars `comm_fault`, `radar_fault`, `others`.
+
+An action other than `emergency` is passed on as an `action` reading: what it means
+(an SOS, the device's test, a service request, or nothing) is the device's registry
+entry and kind's to say (`ingest.codecs.adapt`), not the codec's.
 """
 
 from __future__ import annotations
@@ -67,6 +78,16 @@ _HAZARD_KEYS = {
 # Streams whose detectors have a test button, reported as `test` in the same message.
 _TESTABLE = frozenset((Stream.SMOKE, Stream.GAS, Stream.CARBON_MONOXIDE))
 _TUYA_BATTERY_STATES = {"low": True, "middle": False, "high": False}
+# Tuya `self_test` → passed; a state absent here (`checking`, `others`) is no result yet.
+_SELF_TEST_RESULTS = {
+    "check_success": True,
+    "check_failure": False,
+    "comm_fault": False,
+    "radar_fault": False,
+}
+_SELF_TEST_STATES = frozenset((*_SELF_TEST_RESULTS, "checking", "others"))
+EMERGENCY_ACTION = "emergency"
+_MAX_ACTION_LEN = 64
 
 
 def decode_z2m(
@@ -125,7 +146,7 @@ def _state(
     hazards: list[RawReading] = []
     test: bool | None = None
     unknown = 0
-    other_actions = 0
+    emergency = False
     for key, value in body.items():
         if value is None:
             continue  # z2m's "not known yet"
@@ -143,10 +164,11 @@ def _state(
         elif key == "action":
             if type(value) is not str:
                 invalid(key, f"expected string, got {json_type(value)}")
-            if value == "emergency":
-                readings.append(RawReading(Stream.SOS, ts, {"pressed": True}))
-            else:
-                other_actions += 1  # button clicks etc.: nothing this platform watches
+            if value == EMERGENCY_ACTION:
+                emergency = True  # an SOS, unless the same message says test mode
+            elif value and len(value) <= _MAX_ACTION_LEN:
+                readings.append(RawReading(Stream.ACTION, ts, {"action": value}))
+            # "" is z2m clearing the last action: nothing happened
         elif key == "battery":
             battery["percent"] = as_number(key, value, 0, 100)
         elif key == "battery_low":
@@ -159,6 +181,12 @@ def _state(
             hazards.append(RawReading(_HAZARD_KEYS[key], ts, {key: as_bool(key, value)}))
         elif key == "test":
             test = as_bool(key, value)
+        elif key == "self_test":
+            if type(value) is not str or value not in _SELF_TEST_STATES:
+                invalid(key, "expected " + "|".join(sorted(_SELF_TEST_STATES)))
+            if value in _SELF_TEST_RESULTS:
+                passed = _SELF_TEST_RESULTS[value]
+                readings.append(RawReading(Stream.DEVICE_TEST, ts, {"passed": passed}))
         elif key == "temperature":
             celsius = as_number(key, value, TEMPERATURE_MIN_C, TEMPERATURE_MAX_C)
             readings.append(RawReading(Stream.TEMPERATURE, ts, {"celsius": celsius}))
@@ -176,6 +204,12 @@ def _state(
             vitals["breathing_rate"] = as_number(key, value, 0, 120)
         elif key not in _QUIET_KEYS:
             unknown += 1
+    if emergency:
+        # Test mode: the resident (or a responder) pressed it to test it, not to call.
+        if test is True:
+            readings.append(RawReading(Stream.DEVICE_TEST, ts, {"passed": True}))
+        else:
+            readings.append(RawReading(Stream.SOS, ts, {"pressed": True}))
     if vitals:
         readings.append(RawReading(Stream.VITALS, ts, vitals))
     if battery:
@@ -185,5 +219,5 @@ def _state(
             hazard = RawReading(hazard.stream, ts, {**hazard.fields, "test": test})
         readings.append(hazard)
     if not readings:
-        return Ignored(f"no known keys ({unknown} unknown, {other_actions} other actions)")
+        return Ignored(f"no known keys ({unknown} unknown)")
     return Decoded(identity, readings, SOURCE, from_payload)

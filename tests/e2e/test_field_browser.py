@@ -241,3 +241,54 @@ async def test_a_responder_tests_the_sos_button_and_the_device_page_shows_it(
     await expect(table).to_contain_text("hh401-sos")
     await expect(table).to_contain_text("起故障，待修复")
     await screenshot(console, "field-zh-CN-device-tests")
+
+
+async def test_the_link_in_a_new_orders_sms_opens_its_card_and_device_faults_show(
+    platform: Platform,
+    browser: Any,
+) -> None:
+    """The link a responder is sent (`/field#order=<id>`) opens the order's card, on a
+    fresh page and on the open one; a device_fault notice reads in both languages."""
+    import time
+
+    from playwright.async_api import expect
+
+    from field_service.device_faults import DeviceFaultWatch
+    from field_service.device_tests import record_test
+    from field_service.orders import OrderStore
+    from tests.helpers.gateway import current_index
+
+    sessions = platform.gateway.sessions
+    await add_responders(sessions, time.time())  # type: ignore[arg-type]
+    await platform.raise_sos("hh-401", "zhang-xiuying")
+    console = await open_page(browser, platform.url, "op-bincheng", "zh-CN", **DESK)
+    await console.wait_for_url("**/console")
+    await console.click("#dispatch-go")
+    await expect(console.locator("#field-panel .field-order").first).to_contain_text("王强")
+    [order] = await OrderStore(sessions).list_orders()  # type: ignore[arg-type]
+
+    phone = await open_page(browser, platform.url, "wang-grid", "zh-CN", **PHONE)
+    await phone.wait_for_url("**/field")
+    linked = await phone.context.new_page()
+    await linked.goto(f"/field#order={order.id}")  # a fresh page, as from the SMS
+    await expect(linked.locator("#order-view")).to_be_visible()
+    await expect(linked.locator("#order-view")).to_contain_text("张秀英")
+    await phone.evaluate(f"location.hash = '#order={order.id}'")  # the page already open
+    await expect(phone.locator("#order-view")).to_be_visible()
+    await screenshot(linked, "field-zh-CN-sms-link")
+
+    # The SOS button's weekly test became overdue a minute ago: the centre's notice.
+    now = time.time()
+    await record_test(
+        sessions, site_id="hh-401", device_id="hh401-sos", at=now - 7 * 86400 - 60, passed=True,  # type: ignore[arg-type]
+        source="responder", by="wang-grid", note=None,
+    )  # fmt: skip
+    index = platform.gateway.index
+    watch = DeviceFaultWatch(sessions, lambda: current_index(index), platform.pipeline, time.time)  # type: ignore[arg-type]
+    raised = await watch.tick(now)
+    assert any(t.device_id == "hh401-sos" for t in raised)
+    await expect(console.locator("#queue")).to_contain_text("设备故障（待检测或维修）")
+    await screenshot(console, "console-zh-CN-device-fault")
+    english = await open_page(browser, platform.url, "op-bincheng", "en", **DESK)
+    await english.wait_for_url("**/console")
+    await expect(english.locator("#queue")).to_contain_text("Device fault (test or repair due)")

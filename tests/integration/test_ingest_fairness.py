@@ -254,3 +254,26 @@ async def test_an_sos_passes_a_main_session_stuck_behind_a_flood(
         sink.gate.set()
         publisher.close()
         await service.stop()
+
+
+def test_a_button_pattern_the_registry_makes_an_sos_passes_a_flood(tmp_path: Path) -> None:
+    """A generic z2m button registered as an SOS button: its `single` press is the call
+    and passes a flooding home's budget like a native SOS; its `double` (a service
+    request) is an ordinary message and waits its turn."""
+    home = _home("flood", 10)
+    home["devices"].append(  # type: ignore[attr-defined]
+        {"id": "flood-z", "kind": "sos_button", "room": "bedroom",
+         "vendor": {"z2m": {"friendly_name": "flood/sos"}},
+         "actions": {"double": {"means": "service_request", "request": "meal"}}}
+    )  # fmt: skip
+    index = RegistryIndex(RegistryDocument.model_validate({"sites": [home]}), version=1)
+    cfg = Settings(run_dir=tmp_path / "run", database_url=f"sqlite+aiosqlite:///{tmp_path}/e.db")
+    service = IngestService(cfg, lambda: index, RecordingSink())
+    batch = [_motion("flood", i, T0 + i / 20_000) for i in range(20_000)]
+    batch += [
+        _msg("zigbee2mqtt/flood/sos", {"action": "double"}, T0 + 0.99),
+        _msg("zigbee2mqtt/flood/sos", {"action": "single"}, T0 + 0.99),
+    ]
+    readings, _ = service.prepare_batch(batch)
+    assert [r.stream for r in readings if r.device_id == "flood-z"] == [Stream.SOS]
+    assert readings[0].stream is Stream.SOS  # and first in the batch

@@ -49,6 +49,10 @@ PROBES: dict[Stream, list[dict[str, FieldValue]]] = {
     Stream.TEMPERATURE: [{"celsius": 35.0}, {"celsius": 10.0}],
     Stream.HUMIDITY: [{"percent": 90.0}],
     Stream.ACCEL: [],  # only the wearable detector reads it, and it declares no streams
+    # The field service's streams: a test press, a resident's request. No rule reads them.
+    Stream.DEVICE_TEST: [{"passed": True}, {"passed": False}],
+    Stream.ACTION: [{"action": "double"}],
+    Stream.SERVICE_REQUEST: [{"kind": "meal"}],
 }
 RULES = sorted(n for n in CATALOGUE if n != "wearable_fall")
 

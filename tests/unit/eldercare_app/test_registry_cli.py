@@ -62,9 +62,9 @@ def run(url: str, *args: str) -> tuple[int, str, str]:
 def test_apply_reapply_export_and_tables(database_url: str, tmp_path: Path) -> None:
     code, out, _ = run(database_url, "apply", str(EXAMPLE))
     assert code == 0
-    assert "103 change(s) applied; registry version 1" in out
+    assert "104 change(s) applied; registry version 1" in out
     assert "sites      created    4  updated    0  deleted    0" in out
-    assert "devices    created   45" in out
+    assert "devices    created   46" in out
 
     code, out, _ = run(database_url, "apply", str(EXAMPLE))
     assert (code, out.strip()) == (0, f"{EXAMPLE}: no changes; registry version 1")
@@ -105,7 +105,7 @@ def test_apply_reapply_export_and_tables(database_url: str, tmp_path: Path) -> N
 
     code, out, _ = run(database_url, "show")
     assert code == 0
-    assert out.startswith("registry version 1: 4 sites, 9 residents, 45 devices")
+    assert out.startswith("registry version 1: 4 sites, 9 residents, 46 devices")
     assert "黄河社区  (2 sites)" in out
 
 

@@ -114,3 +114,85 @@ def test_adapted_reading_keeps_event_time() -> None:
         RawReading(Stream.MOTION, 123.5, {"motion": True}), device(DeviceKind.DOOR)
     )
     assert out is not None and out.ts == 123.5
+
+
+def _action(device: Device, name: str) -> tuple[Stream, dict[str, FieldValue]] | None:
+    out = adapt_to_device(raw(Stream.ACTION, action=name), device)
+    return None if out is None else (out.stream, dict(out.fields))
+
+
+def test_button_actions_by_kind_defaults() -> None:
+    button = device(DeviceKind.SOS_BUTTON)
+    # The call stays the call: emergency and a registered SOS button's single press.
+    assert _action(button, "emergency") == (Stream.SOS, {"pressed": True})
+    assert _action(button, "single") == (Stream.SOS, {"pressed": True})
+    assert _action(button, "test") == (Stream.DEVICE_TEST, {"passed": True})
+    assert _action(button, "double") is None  # a second pattern means nothing unmapped
+    terminal = device(DeviceKind.TERMINAL)
+    assert _action(terminal, "need_help") == (Stream.SERVICE_REQUEST, {"kind": "other"})
+    assert _action(terminal, "sos") == (Stream.SOS, {"pressed": True})
+    assert _action(device(DeviceKind.MOTION), "single") is None
+
+
+def test_registry_maps_a_second_press_pattern_to_a_request_kind() -> None:
+    button = Device.model_validate(
+        {
+            "id": "sos-1", "kind": "sos_button",
+            "actions": {"double": {"means": "service_request", "request": "meal"},
+                        "hold": {"means": "service_request"}},
+        }
+    )  # fmt: skip
+    assert _action(button, "double") == (Stream.SERVICE_REQUEST, {"kind": "meal"})
+    assert _action(button, "hold") == (Stream.SERVICE_REQUEST, {"kind": "other"})
+    assert _action(button, "single") == (Stream.SOS, {"pressed": True})  # still the call
+
+
+def test_the_registry_cannot_remap_the_emergency_call() -> None:
+    for kind, name in [("sos_button", "emergency"), ("terminal", "sos"), ("sos_button", "single"),
+                       ("wearable", "single")]:  # fmt: skip
+        with pytest.raises(ValueError, match="can only mean sos"):
+            Device.model_validate(
+                {"id": "b", "kind": kind, "actions": {name: {"means": "service_request"}}}
+            )
+    # A terminal's `single` is no call: it may mean what its maker says.
+    Device.model_validate(
+        {"id": "t", "kind": "terminal", "actions": {"single": {"means": "service_request"}}}
+    )
+    with pytest.raises(ValueError):
+        Device.model_validate(
+            {"id": "b", "kind": "sos_button",
+             "actions": {"double": {"means": "service_request", "request": "pizza"}}}
+        )  # fmt: skip
+
+
+def test_request_kinds_are_the_field_services() -> None:
+    from eldercare.domain import SERVICE_REQUEST_KINDS
+    from field_service.requests import RequestKind
+
+    assert tuple(k.value for k in RequestKind) == SERVICE_REQUEST_KINDS
+
+
+def test_a_self_check_passes_for_every_device_kind() -> None:
+    assert adapted(raw(Stream.DEVICE_TEST, passed=False), DeviceKind.FALL_RADAR) == (
+        Stream.DEVICE_TEST,
+        {"passed": False},
+    )
+
+
+def test_a_shelly_or_tasmota_button_test_press_by_registry() -> None:
+    """Buttons without a test mode of their own: the registry names the pattern that is
+    the test press (e.g. a long press), decoded by any codec as an `action`."""
+    button = Device.model_validate(
+        {"id": "sos-1", "kind": "sos_button", "actions": {"long": {"means": "device_test"}}}
+    )
+    shelly = only_reading(
+        "shellies/shellybutton1-A4CF12F45A1B/input_event/0", b'{"event":"L","event_cnt":9}'
+    )
+    out = adapt_to_device(shelly, button)
+    assert out is not None and (out.stream, dict(out.fields)) == (
+        Stream.DEVICE_TEST,
+        {"passed": True},
+    )
+    single = only_reading("stat/sos-btn/RESULT", b'{"Button1":{"Action":"SINGLE"}}')
+    out = adapt_to_device(single, button)
+    assert out is not None and out.stream is Stream.SOS  # the call stays the call

@@ -279,3 +279,22 @@ def test_wrong_argument_types_do_not_raise() -> None:
         assert isinstance(result, Rejected)
     memory = decode(topic("motion"), memoryview(b'{"motion": true}'), NOW)  # type: ignore[arg-type]
     assert isinstance(memory, Decoded)
+
+
+def test_sos_test_press_is_a_device_test_never_an_sos() -> None:
+    [reading] = ok("sos", {"ts": NOW, "pressed": True, "test": True}).readings
+    assert (reading.stream, dict(reading.fields)) == (Stream.DEVICE_TEST, {"passed": True})
+    [reading] = ok("sos", {"ts": NOW, "pressed": True, "test": False}).readings
+    assert (reading.stream, dict(reading.fields)) == (Stream.SOS, {"pressed": True})
+    assert rejected(topic("sos"), b'{"pressed": true, "test": "yes"}').cause is RejectCause.SCHEMA
+
+
+def test_self_check_action_and_service_request_streams() -> None:
+    [reading] = ok("device_test", {"ts": NOW, "passed": False}).readings
+    assert (reading.stream, dict(reading.fields)) == (Stream.DEVICE_TEST, {"passed": False})
+    [reading] = ok("action", {"action": "need_help"}).readings
+    assert (reading.stream, dict(reading.fields)) == (Stream.ACTION, {"action": "need_help"})
+    [reading] = ok("service_request", {"kind": "meal"}).readings
+    assert dict(reading.fields) == {"kind": "meal"}
+    assert rejected(topic("action"), b'{"action": "no spaces"}').cause is RejectCause.SCHEMA
+    assert rejected(topic("service_request"), b'{"kind": "pizza"}').cause is RejectCause.SCHEMA

@@ -17,6 +17,8 @@ Fixture sources:
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from eldercare.domain import Stream
@@ -142,3 +144,21 @@ def test_topics_without_readings_are_ignored(topic: str) -> None:
 def test_bad_messages(topic: str, payload: bytes, cause: RejectCause) -> None:
     result = shelly(topic, payload)
     assert isinstance(result, Rejected) and result.cause is cause, result
+
+
+@pytest.mark.parametrize(
+    ("event", "action"), [("S", "single"), ("SS", "double"), ("L", "long"), ("LS", "long_single")]
+)
+def test_button_press_patterns_are_actions(event: str, action: str) -> None:
+    """Shelly Button1 / i3 `input_event/0`: the pattern is passed on for the registry to
+    give it a meaning (an SOS, a test press, a service request)."""
+    payload = json.dumps({"event": event, "event_cnt": 4}).encode()
+    topic = "shellies/shellybutton1-A4CF12F45A1B/input_event/0"
+    assert fields(topic, payload) == {Stream.ACTION: {"action": action}}
+
+
+def test_button_event_after_boot_is_ignored_and_junk_refused() -> None:
+    topic = "shellies/shellybutton1-A4CF12F45A1B/input_event/0"
+    assert isinstance(shelly(topic, b'{"event":"","event_cnt":0}'), Ignored)
+    result = shelly(topic, b'{"event":"X","event_cnt":1}')
+    assert isinstance(result, Rejected) and "input_event" in result.detail

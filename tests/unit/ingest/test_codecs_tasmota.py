@@ -116,3 +116,22 @@ def test_messages_without_readings_are_ignored(topic: str, payload: bytes) -> No
 def test_bad_messages(topic: str, payload: bytes, cause: RejectCause) -> None:
     result = decode(topic, payload, NOW)
     assert isinstance(result, Rejected) and result.cause is cause, result
+
+
+@pytest.mark.parametrize(
+    ("action", "name"), [("SINGLE", "single"), ("DOUBLE", "double"), ("HOLD", "hold")]
+)
+def test_button_press_patterns_are_actions(action: str, name: str) -> None:
+    """Buttons detached from the relay (SetOption73 1) report their pattern; its meaning
+    (an SOS, a test press, a service request) is the registry's."""
+    result = decoded("stat/sos-btn/RESULT", b'{"Button1":{"Action":"%s"}}' % action.encode())
+    [reading] = result.readings
+    assert (reading.stream, dict(reading.fields)) == (Stream.ACTION, {"action": name})
+
+
+def test_button_actions_not_a_pattern_are_ignored_and_junk_refused() -> None:
+    assert isinstance(
+        decode("stat/sos-btn/RESULT", b'{"Button1":{"Action":"CLEAR"}}', NOW), Ignored
+    )
+    result = decode("stat/sos-btn/RESULT", b'{"Button1":"DOUBLE"}', NOW)
+    assert isinstance(result, Rejected) and "Button1" in result.detail

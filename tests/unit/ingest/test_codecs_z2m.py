@@ -162,16 +162,48 @@ def test_fall_radar_statuses() -> None:
         assert isinstance(result, Rejected) and "fall_down_status" in result.detail
 
 
-def test_emergency_action_is_sos_and_other_actions_are_not() -> None:
+def test_emergency_action_is_sos_and_other_actions_are_passed_on_unjudged() -> None:
     assert by_stream(decoded("sos", {"action": "emergency", "battery": 90})) == {
         Stream.SOS: {"pressed": True},
         Stream.BATTERY: {"percent": 90.0},
     }
-    result = z2m("switch", {"action": "single"})
-    assert isinstance(result, Ignored) and "1 other actions" in result.reason
+    # What `double` means (a service request, nothing) is the registry's to say.
     assert by_stream(decoded("switch", {"action": "double", "battery": 50})) == {
-        Stream.BATTERY: {"percent": 50.0}
+        Stream.ACTION: {"action": "double"},
+        Stream.BATTERY: {"percent": 50.0},
     }
+    result = z2m("switch", {"action": ""})  # z2m clearing the last action
+    assert isinstance(result, Ignored)
+
+
+def test_an_emergency_in_test_mode_is_the_buttons_test_press_not_an_sos() -> None:
+    result = decoded("sos", {"action": "emergency", "test": True, "battery": 90})
+    assert by_stream(result) == {
+        Stream.DEVICE_TEST: {"passed": True},
+        Stream.BATTERY: {"percent": 90.0},
+    }
+    assert Stream.SOS not in by_stream(result)
+    # Test mode off: the press is the emergency call it always was.
+    assert by_stream(decoded("sos", {"action": "emergency", "test": False})) == {
+        Stream.SOS: {"pressed": True}
+    }
+
+
+@pytest.mark.parametrize(
+    ("state", "passed"),
+    [("check_success", True), ("check_failure", False), ("radar_fault", False)],
+)
+def test_tuya_self_test_result_is_a_device_test(state: str, passed: bool) -> None:
+    assert by_stream(decoded("radar", {"self_test": state, "presence": True})) == {
+        Stream.DEVICE_TEST: {"passed": passed},
+        Stream.PRESENCE: {"present": True},
+    }
+
+
+def test_tuya_self_test_still_checking_is_no_result_and_junk_is_refused() -> None:
+    assert isinstance(z2m("radar", {"self_test": "checking"}), Ignored)
+    result = z2m("radar", {"self_test": "ok"})
+    assert isinstance(result, Rejected) and "self_test" in result.detail
 
 
 def test_vital_signs_radar() -> None:
