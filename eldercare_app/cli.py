@@ -174,20 +174,17 @@ def run(
         try:
             asyncio.run(run_until_signalled(settings))
         except LeaseHeld as exc:
-            typer.secho(f"error: {exc}", fg="red", err=True)
-            raise typer.Exit(2) from exc
+            fail(str(exc), 2)
         return
     from cluster.jetstream import ClusterUnavailable
     from eldercare_app.cluster_roles import ROLES, run_role_until_signalled
 
     if role not in ROLES:
-        typer.secho(f"error: --role must be one of {', '.join(ROLES)}", fg="red", err=True)
-        raise typer.Exit(2)
+        fail(f"--role must be one of {', '.join(ROLES)}", 2)
     try:
         asyncio.run(run_role_until_signalled(role, settings))
     except ClusterUnavailable as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(1) from exc
+        fail(str(exc), 1)
     except LeaseHeld as exc:
         fail(str(exc), 2)
 
