@@ -10,7 +10,10 @@ right mat rolling from one to the other has not left it). Being out of bed needs
 movement seen after the mats emptied (`occupancy.py`): mats lose a sleeper lying
 between or across them, and in a home with PIRs or radars, with nothing moving since
 the mats emptied, an empty bed is judged against the longer `unconfirmed_minutes`
-(60) instead (a home whose only sensor of a person up is the bed keeps `minutes`).
+(60) instead (a home whose only sensor of a person up is the bed keeps `minutes`),
+and only if the mat had held her at least a minute before it emptied (a 1-2 s press is
+a sleeper's limb on the mat's edge, `occupancy.settled_before_empty`): otherwise she
+is out of bed only once movement is seen outside the bedroom.
 Not while the resident is out, nor after a front-door passage out since leaving the
 bed: that night exit is `night_door_exit`'s alert, one alert for one exit.
 """
@@ -109,6 +112,8 @@ class BedExitRule(Rule[BedExitState]):
             return None
         up = self.picture.left_bed_at(resident) is not None
         up = up or not occupancy.sees_people_up(self.ctx)
+        if not up and not self.picture.settled_before_empty(resident):
+            return None  # a mat pressed for a moment: she is up only once seen elsewhere
         return bed.since + (s.minutes if up else max(s.minutes, s.unconfirmed_minutes)) * 60
 
     def compute_due(self) -> float | None:

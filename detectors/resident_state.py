@@ -267,6 +267,9 @@ class ResidentPicture:
     def left_bed_at(self, resident: str) -> float | None:
         return occ.left_bed_at(self._occ, resident)
 
+    def settled_before_empty(self, resident: str) -> bool:
+        return occ.settled_before_empty(self._occ, resident)
+
     def seated(self, now: float) -> float | None:
         return occ.seated(self._occ, self._model.ctx, now)
 
