@@ -28,14 +28,10 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from detectors import absence as away
-from detectors import occupancy
 from detectors.baseline import GapBaseline
-from detectors.movement import MovementState, is_movement
 from detectors.occupancy import WATCHED_STREAMS
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
 from detectors.settings import (
-    AbsenceSettings,
     InactivitySettings,
     NotUpSettings,
     minutes_of_day,
@@ -54,8 +50,6 @@ class _Watch(RuleState):
 
 
 class InactivityState(RuleState):
-    movement: MovementState = Field(default_factory=MovementState)
-    absence: away.AbsenceState = Field(default_factory=away.AbsenceState)
     in_bed: dict[str, bool] = Field(default_factory=dict)  # unused (occupancy); old snapshots
     up_day: dict[str, str] = Field(default_factory=dict)  # resident → last local day got up
     watches: dict[str, _Watch] = Field(default_factory=dict)  # resident id ("" = site)
@@ -67,13 +61,10 @@ class InactivityRule(Rule[InactivityState]):
     kinds = (AlertKind.INACTIVITY,)
     state_model = InactivityState
     streams = WATCHED_STREAMS
+    reads_picture = True
 
     def _settings(self, resident: str) -> InactivitySettings:
         return self.ctx.settings(self.name, InactivitySettings, resident or None)
-
-    @property
-    def _away_after_s(self) -> float:
-        return self.ctx.settings("absence", AbsenceSettings).away_after_minutes * 60
 
     def _residents(self, reading: Reading) -> tuple[str, ...]:
         if not self.ctx.resident_ids or self.ctx.is_shared_home:
@@ -98,10 +89,9 @@ class InactivityRule(Rule[InactivityState]):
         beds = self.ctx.residents_with_bed_sensor
         if resident == "" and self.ctx.is_shared_home and beds >= set(self.ctx.resident_ids):
             # the household asleep: everyone in bed (one up and quiet is judged)
-            occ = self.state.absence.occupancy
-            return all(occupancy.in_bed(occ, self.ctx, r) for r in self.ctx.resident_ids)
+            return all(self.picture.in_bed(r) for r in self.ctx.resident_ids)
         if resident in beds:
-            return occupancy.in_bed(self.state.absence.occupancy, self.ctx, resident)
+            return self.picture.in_bed(resident)
         s = self._settings(resident)
         if not s.presume_asleep or not self._resting_room(w.last_room):
             return False
@@ -111,27 +101,31 @@ class InactivityRule(Rule[InactivityState]):
             return self.ctx.is_bedroom(w.last_room)  # an evening in the bathroom is judged
         return self.state.up_day.get(resident) != self.ctx.local_day(w.last_move)
 
+    def _spent_away(self, w: _Watch) -> bool:
+        """The quiet since `w` was not learned from, or contained a confirmed absence (a
+        quiet spent away is not a usual gap at home)."""
+        ended = self.picture.absence_ended()
+        return w.exclude_gap or (ended is not None and ended[1] > w.last_move)
+
     def _resting_room(self, room: str | None) -> bool:
         return self.ctx.is_bedroom(room) or self.ctx.is_bathroom(room)
 
     def _due(self, resident: str, w: _Watch) -> float | None:
-        if w.raised_at is not None or away.is_away(self.state.absence):
-            return None
-        if not self._settings(resident).enabled:
+        if w.raised_at is not None or not self._settings(resident).enabled:
             return None
         due = w.last_move + self.limit_s(resident, w.last_move)[0]
-        sat_down = occupancy.seated(self.state.absence.occupancy, self.ctx, due)
+        sat_down = self.picture.seated(due)
         if sat_down is not None:
             seated_s = self._settings(resident).seated_hours * 3600
             due = max(due, max(sat_down, w.last_move) + seated_s)
+        if self.picture.is_away(due):
+            return None  # out (or gone out by then): not a quiet at home
         return None if self._asleep(resident, w, due) else due
 
     # --- events ---------------------------------------------------------------------------
 
     def on_reading(self, reading: Reading) -> list[Transition]:
-        moved = is_movement(reading, self.state.movement)
-        away.observe(self.state.absence, self.ctx, reading, moved)
-        if not moved:
+        if not self.picture.moved:
             return []
         out: list[Transition] = []
         room = self.ctx.room_of(reading)
@@ -160,7 +154,7 @@ class InactivityRule(Rule[InactivityState]):
                         details={"minutes_inactive": round(gap / 60, 1)},
                     )
                 )
-            elif not w.exclude_gap and not self._asleep(resident, w, ts) and gap > 0:
+            elif not self._spent_away(w) and not self._asleep(resident, w, ts) and gap > 0:
                 day = self.ctx.local_day(w.last_move)
                 hour = self.ctx.local(w.last_move).hour
                 self.state.baselines.setdefault(resident, GapBaseline()).learn(day, hour, gap)
@@ -178,15 +172,9 @@ class InactivityRule(Rule[InactivityState]):
 
     def compute_due(self) -> float | None:
         dues = [d for r, w in self.state.watches.items() if (d := self._due(r, w)) is not None]
-        away_at = away.away_due(self.state.absence, self._away_after_s)
-        if away_at is not None:
-            dues.append(away_at)
         return min(dues) if dues else None
 
     def fire(self, due: float) -> list[Transition]:
-        if away.fire(self.state.absence, due, self._away_after_s):
-            for w in self.state.watches.values():
-                w.exclude_gap = True  # a quiet spent away is not a usual gap at home
         out: list[Transition] = []
         for resident in sorted(self.state.watches):
             w = self.state.watches[resident]
