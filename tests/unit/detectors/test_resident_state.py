@@ -1,0 +1,259 @@
+"""The shared resident-state model (`detectors/resident_state.py`) on a fake clock, and the
+rules re-founded on it."""
+
+from __future__ import annotations
+
+from detectors.bathroom_too_long import BathroomRule
+from detectors.bed_exit_no_return import BedExitRule
+from detectors.catalogue import build_site_detectors
+from detectors.resident_state import NAME, Confidence, ResidentStateModel
+from detectors.rule import Rule
+from detectors.runtime import SiteDetectors
+from eldercare.domain import Reading, Stream
+from tests.helpers.detectors import (
+    HOME_DEVICES,
+    OCCUPANCY_TZ,
+    context,
+    home_site,
+    kinds_actions,
+    local_ts,
+    occupancy_couple,
+    occupancy_home,
+    reading,
+    replay,
+)
+
+TZ = OCCUPANCY_TZ
+
+
+def _at(hour: int, minute: int = 0, second: float = 0.0, day: int = 10) -> float:
+    return local_ts(TZ, 2024, 5, day, hour, minute, second)
+
+
+def _fed(site_readings: list[Reading], model: ResidentStateModel) -> ResidentStateModel:
+    for r in site_readings:
+        model.update(r)
+    return model
+
+
+def test_the_room_follows_movement_with_its_evidence() -> None:
+    site = occupancy_home()
+    model = ResidentStateModel(context(site))
+    _fed(
+        [
+            reading(site, "pir-bed", Stream.MOTION, _at(8), motion=True),
+            reading(site, "pir-kitchen", Stream.MOTION, _at(8, 5), motion=True),
+        ],
+        model,
+    )
+    facts = model.view.facts("res-1", _at(8, 6))
+    assert facts.room.value == "kitchen"
+    assert facts.room.confidence == Confidence.INFERRED
+    assert facts.room.evidence is not None and facts.room.evidence.device_id == "pir-kitchen"
+    assert facts.moving.value is True  # a minute ago
+    later = model.view.facts("res-1", _at(8, 30))
+    assert later.moving.value is False and later.moving.since == _at(8, 5)
+
+
+def test_seated_and_still_is_seated_not_moving() -> None:
+    site = occupancy_home()
+    model = ResidentStateModel(context(site))
+    _fed(
+        [
+            reading(site, "pir-kitchen", Stream.MOTION, _at(19), motion=True),
+            reading(site, "armchair", Stream.OCCUPANCY, _at(19, 1), occupied=False),
+            reading(site, "armchair", Stream.OCCUPANCY, _at(19, 2), occupied=True),
+        ],
+        model,
+    )
+    facts = model.view.facts("res-1", _at(22))
+    assert facts.seated.value is True and facts.seated.since == _at(19, 2)
+    assert facts.seated.confidence == Confidence.SEEN
+    assert facts.room.value == "living"  # the mat changing is her sitting down there
+    assert facts.moving.value is False
+    assert facts.asleep.value is False  # no bed, not in the bedroom
+
+
+def test_in_bed_at_night_is_asleep_and_an_emptied_mat_with_nothing_moving_is_still_bed() -> None:
+    site = occupancy_home()
+    model = ResidentStateModel(context(site))
+    _fed(
+        [
+            reading(site, "pir-bed", Stream.MOTION, _at(23), motion=True),
+            reading(site, "mat-left", Stream.OCCUPANCY, _at(23, 1), occupied=False),
+            reading(site, "mat-left", Stream.OCCUPANCY, _at(23, 2), occupied=True),
+        ],
+        model,
+    )
+    facts = model.view.facts("res-1", _at(23, 10))
+    assert facts.in_bed.value is True and facts.in_bed.confidence == Confidence.SEEN
+    assert facts.asleep.value is True  # in bed, in the night window
+    model.update(reading(site, "mat-left", Stream.OCCUPANCY, _at(23, 30), occupied=False))
+    emptied = model.view.facts("res-1", _at(23, 40))
+    assert emptied.in_bed.value is True and emptied.in_bed.confidence == Confidence.INFERRED
+    model.update(reading(site, "pir-kitchen", Stream.MOTION, _at(23, 41), motion=True))
+    up = model.view.facts("res-1", _at(23, 42))
+    assert up.in_bed.value is False and up.asleep.value is False
+    assert model.view.left_bed_at("res-1") == _at(23, 30)
+
+
+def test_away_after_the_door_and_silence_and_home_again_on_movement_inside() -> None:
+    site = occupancy_home()
+    model = ResidentStateModel(context(site))
+    _fed(
+        [
+            reading(site, "pir-kitchen", Stream.MOTION, _at(10), motion=True),
+            reading(site, "door-front", Stream.CONTACT, _at(10, 1), open=True),
+            reading(site, "door-front", Stream.CONTACT, _at(10, 1, 20), open=False),
+        ],
+        model,
+    )
+    view = model.view
+    assert not view.is_away(_at(10, 5))  # the silence has not run out yet
+    assert view.is_away(_at(10, 12)) and view.away_since(_at(10, 12)) == _at(10, 1, 20)
+    assert view.facts("res-1", _at(10, 12)).away.value is True
+    model.update(reading(site, "pir-kitchen", Stream.MOTION, _at(12), motion=True))
+    assert view.change == "returned"
+    assert not view.is_away(_at(12, 1))
+    assert view.absence_ended() == (_at(10, 1, 20), _at(12))  # from the last door event
+
+
+def test_a_mat_or_radar_reporting_someone_keeps_the_home_occupied_after_the_door() -> None:
+    site = occupancy_home()
+    model = ResidentStateModel(context(site))
+    _fed(
+        [
+            reading(site, "armchair", Stream.OCCUPANCY, _at(21), occupied=False),
+            reading(site, "armchair", Stream.OCCUPANCY, _at(21, 1), occupied=True),
+            reading(site, "door-front", Stream.CONTACT, _at(22), open=True),
+            reading(site, "door-front", Stream.CONTACT, _at(22, 0, 20), open=False),
+        ],
+        model,
+    )
+    assert not model.view.is_away(_at(23))
+
+
+def test_two_residents_one_out_the_household_is_not_away_while_a_mat_reports_someone() -> None:
+    site = occupancy_couple()
+    model = ResidentStateModel(context(site))
+    _fed(
+        [
+            reading(site, "armchair", Stream.OCCUPANCY, _at(14), occupied=False),
+            reading(site, "armchair", Stream.OCCUPANCY, _at(14, 1), occupied=True),
+            reading(site, "pir-kitchen", Stream.MOTION, _at(15), motion=True),
+            reading(site, "door-front", Stream.CONTACT, _at(15, 1), open=True),
+        ],
+        model,
+    )
+    facts = model.view.facts("", _at(16))
+    assert facts.away.value is False
+    assert facts.seated.confidence == Confidence.HOUSEHOLD  # someone, not known to be who
+
+
+def test_snapshot_and_restore_mid_stream_give_the_same_picture() -> None:
+    site = occupancy_home()
+    rs = [
+        reading(site, "pir-bed", Stream.MOTION, _at(22), motion=True),
+        reading(site, "mat-left", Stream.OCCUPANCY, _at(22, 1), occupied=True),
+        reading(site, "mat-left", Stream.OCCUPANCY, _at(23), occupied=False),
+        reading(site, "pir-kitchen", Stream.MOTION, _at(23, 2), motion=True),
+        reading(site, "door-front", Stream.CONTACT, _at(23, 3), open=True),
+        reading(site, "door-front", Stream.CONTACT, _at(23, 3, 30), open=False),
+    ]
+    whole = _fed(rs, ResidentStateModel(context(site)))
+    for cut in range(len(rs) + 1):
+        first = _fed(rs[:cut], ResidentStateModel(context(site)))
+        resumed = ResidentStateModel(context(site))
+        resumed.restore(first.snapshot())
+        _fed(rs[cut:], resumed)
+        assert resumed.snapshot() == whole.snapshot()
+        for now in (_at(23, 5), _at(23, 30)):
+            assert resumed.view.facts("res-1", now) == whole.view.facts("res-1", now)
+
+
+def test_the_site_hosts_one_picture_first_and_every_reading_rule_shares_it() -> None:
+    site = occupancy_home()
+    detectors = build_site_detectors(context(site))
+    assert next(iter(detectors)) == NAME
+    model = detectors[NAME]
+    assert isinstance(model, ResidentStateModel)
+    readers = [d for d in detectors.values() if isinstance(d, Rule) and d.reads_picture]
+    assert {d.name for d in readers} >= {"inactivity", "bed_exit_no_return", "not_returned"}
+    assert all(d.picture is model.view for d in readers)
+    # Hosted: a reading reaches the picture before the rules, which keep no copy of it.
+    sd = SiteDetectors(site, detectors)
+    sd.apply(reading(site, "pir-kitchen", Stream.MOTION, _at(9), motion=True))
+    assert model.view.last_seen("res-1") is not None
+    assert all("absence" not in d.snapshot() for d in readers)
+
+
+def _bath_home() -> list[dict[str, object]]:
+    return [
+        *HOME_DEVICES,
+        {"id": "armchair", "kind": "seat", "room": "living"},
+    ]
+
+
+def test_bathroom_firing_while_she_is_in_bed_starts_no_stay() -> None:
+    site = home_site(TZ, devices=_bath_home())
+    # Old behaviour: the bathroom PIR at 02:00 began a stay, raised at 02:15.
+    rs = [
+        reading(site, "bed-1", Stream.OCCUPANCY, _at(0, 59), occupied=False),
+        reading(site, "bed-1", Stream.OCCUPANCY, _at(1), occupied=True),
+        reading(site, "pir-bath", Stream.MOTION, _at(2), motion=True),
+    ]
+    assert replay(BathroomRule(context(site)), rs, _at(3)) == []
+
+
+def test_bathroom_stay_after_leaving_the_bed_is_still_caught() -> None:
+    site = home_site(TZ, devices=_bath_home())
+    rs = [
+        reading(site, "bed-1", Stream.OCCUPANCY, _at(0, 59), occupied=False),
+        reading(site, "bed-1", Stream.OCCUPANCY, _at(1), occupied=True),
+        reading(site, "bed-1", Stream.OCCUPANCY, _at(1, 59), occupied=False),
+        reading(site, "pir-bath", Stream.MOTION, _at(2), motion=True),
+    ]
+    out = replay(BathroomRule(context(site)), rs, _at(3))
+    assert kinds_actions(out) == [("bathroom_too_long", "raise")]
+    assert out[0].ts == _at(2, 15)
+
+
+def test_bathroom_firing_in_a_two_person_home_with_one_seated_is_still_a_stay() -> None:
+    site = occupancy_couple()
+    doc = site.model_dump()
+    doc["rooms"].append({"id": "bath", "kind": "bathroom"})
+    doc["devices"].append({"id": "pir-bath", "kind": "motion", "room": "bath"})
+    site = type(site).model_validate(doc)
+    rs = [
+        reading(site, "armchair", Stream.OCCUPANCY, _at(1), occupied=False),
+        reading(site, "armchair", Stream.OCCUPANCY, _at(1, 1), occupied=True),
+        reading(site, "pir-bath", Stream.MOTION, _at(2), motion=True),
+    ]
+    # One person on the armchair does not account for the other.
+    out = replay(BathroomRule(context(site)), rs, _at(3))
+    assert kinds_actions(out) == [("bathroom_too_long", "raise")]
+
+
+def test_bed_emptied_after_a_moment_on_the_mat_waits_for_movement_elsewhere() -> None:
+    site = occupancy_home()
+    blip = [
+        reading(site, "mat-left", Stream.OCCUPANCY, _at(2), occupied=True),
+        reading(site, "mat-left", Stream.OCCUPANCY, _at(2, 0, 2), occupied=False),
+    ]
+    # Old behaviour: raised at 03:00 (the unconfirmed limit) though nothing moved.
+    assert replay(BedExitRule(context(site)), blip, _at(4)) == []
+    seen_up = [*blip, reading(site, "pir-kitchen", Stream.MOTION, _at(2, 5), motion=True)]
+    out = replay(BedExitRule(context(site)), seen_up, _at(4))
+    assert kinds_actions(out)[:1] == [("bed_exit_no_return", "raise")]
+    assert out[0].ts == _at(2, 30, 2)
+
+
+def test_bed_emptied_after_lying_on_it_is_judged_even_with_nothing_moving() -> None:
+    site = occupancy_home()
+    rs = [
+        reading(site, "mat-left", Stream.OCCUPANCY, _at(1), occupied=True),
+        reading(site, "mat-left", Stream.OCCUPANCY, _at(2), occupied=False),
+    ]
+    out = replay(BedExitRule(context(site)), rs, _at(4))
+    assert kinds_actions(out)[:1] == [("bed_exit_no_return", "raise")]
+    assert out[0].ts == _at(3)  # the unconfirmed limit (60 min): a bedside fall
