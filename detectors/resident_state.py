@@ -364,4 +364,3 @@ class ResidentPicture:
         if last is None or not ctx.is_bedroom(last.room):
             return Fact(False, Confidence.UNKNOWN if last is None else Confidence.INFERRED)
         return Fact(night and still_long, Confidence.INFERRED, still_since, last.evidence)
-
