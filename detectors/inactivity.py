@@ -18,7 +18,9 @@ emptied with nothing moving since is still in bed: mats lose sleepers).
 Gaps that raised an alert, began asleep or contained an absence are not learned.
 In a home of several residents the household is judged as one (`""`): its room sensors
 cannot tell who moved, and every resident would be raised on the same evidence; it is
-asleep when every resident is in bed (all with bed mats), else as presumed above.
+asleep when every resident is in bed (all with bed mats), else as presumed above; a
+resident whose own bed has been empty for 20 h sleeps elsewhere and is not waited for
+(`resident_state.BED_UNUSED_S`).
 In an institution each resident is judged from their own room's sensors and their own
 devices (bed, worn), never from a corridor or another resident's room; bed-bound
 residents and residents of a shared room are not judged (`SiteContext.judges_activity`).
@@ -88,8 +90,9 @@ class InactivityRule(Rule[InactivityState]):
     def _asleep(self, resident: str, w: _Watch, due: float) -> bool:
         beds = self.ctx.residents_with_bed_sensor
         if resident == "" and self.ctx.is_shared_home and beds >= set(self.ctx.resident_ids):
-            # the household asleep: everyone in bed (one up and quiet is judged)
-            return all(self.picture.in_bed(r) for r in self.ctx.resident_ids)
+            # the household asleep: everyone sleeping at home in bed (one up and quiet
+            # is judged; one whose bed has been empty all day sleeps elsewhere)
+            return self.picture.household_in_bed(due)
         if resident in beds:
             return self.picture.in_bed(resident)
         s = self._settings(resident)

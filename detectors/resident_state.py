@@ -64,6 +64,11 @@ NAME = "resident_state"  # its key in a site's detector set and snapshot
 HOUSEHOLD = ""  # the key of a home whose residents the sensors cannot tell apart
 MOVING_S = 120.0  # movement this recent: she is moving
 ASLEEP_AFTER_S = 30 * 60.0  # in bed and still this long (outside the night window): asleep
+# A resident whose own bed has been empty this long sleeps elsewhere tonight (travelling,
+# in hospital, at a daughter's): in a home of several she no longer keeps the household
+# "awake" while the others are in bed (ARAS house B: one resident's mat empty for five
+# days while the other slept at home; every night was judged as if someone were up).
+BED_UNUSED_S = 20 * 3600.0
 
 
 class Confidence(enum.StrEnum):
@@ -272,6 +277,22 @@ class ResidentPicture:
 
     def seated(self, now: float) -> float | None:
         return occ.seated(self._occ, self._model.ctx, now)
+
+    def sleeps_elsewhere(self, resident: str, now: float) -> bool:
+        """Her own bed has been empty for `BED_UNUSED_S` (and nobody saw it pressed since)."""
+        if self.in_bed_by_mat(resident):
+            return False
+        emptied = self._occ.bed_empty_at.get(resident)
+        return emptied is not None and now - emptied >= BED_UNUSED_S
+
+    def household_in_bed(self, now: float) -> bool:
+        """Every resident of the home who sleeps at home is in bed by her own mats (all
+        of them must have mats); at least one does."""
+        ctx = self._model.ctx
+        if not set(ctx.resident_ids) <= ctx.residents_with_bed_sensor:
+            return False
+        home = [r for r in ctx.resident_ids if not self.sleeps_elsewhere(r, now)]
+        return bool(home) and all(self.in_bed(r) for r in home)
 
     def someone_inside(self, now: float) -> bool:
         return occ.someone_inside(self._occ, now)

@@ -3,13 +3,17 @@ rules re-founded on it."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from detectors.bathroom_too_long import BathroomRule
 from detectors.bed_exit_no_return import BedExitRule
 from detectors.catalogue import build_site_detectors
+from detectors.inactivity import InactivityRule
 from detectors.resident_state import NAME, Confidence, ResidentStateModel
 from detectors.rule import Rule
 from detectors.runtime import SiteDetectors
 from eldercare.domain import Reading, Stream
+from eldercare.registry_model import Site
 from tests.helpers.detectors import (
     HOME_DEVICES,
     OCCUPANCY_TZ,
@@ -257,3 +261,40 @@ def test_bed_emptied_after_lying_on_it_is_judged_even_with_nothing_moving() -> N
     out = replay(BedExitRule(context(site)), rs, _at(4))
     assert kinds_actions(out)[:1] == [("bed_exit_no_return", "raise")]
     assert out[0].ts == _at(3)  # the unconfirmed limit (60 min): a bedside fall
+
+
+def _couple_with_own_mats() -> Site:
+    doc = occupancy_couple().model_dump()
+    for d in doc["devices"]:
+        if d["id"] == "mat-left":
+            d["resident"] = "res-1"
+        if d["id"] == "mat-right":
+            d["resident"] = "res-2"
+    return Site.model_validate(doc)
+
+
+def test_a_resident_whose_bed_stayed_empty_all_day_does_not_keep_the_household_awake() -> None:
+    site = _couple_with_own_mats()
+    day, night = 11, 12
+    rs = [
+        # res-2 got up at 06:00 on the 11th and did not come back to bed (away for the night).
+        reading(site, "mat-right", Stream.OCCUPANCY, _at(5, day=day), occupied=True),
+        reading(site, "mat-right", Stream.OCCUPANCY, _at(6, day=day), occupied=False),
+        *(
+            reading(site, "pir-kitchen", Stream.MOTION, _at(h, 30, day=day), motion=True)
+            for h in range(8, 24)
+        ),
+        reading(site, "pir-bed", Stream.MOTION, _at(23, 58, day=day), motion=True),
+        reading(site, "mat-left", Stream.OCCUPANCY, _at(0, 0, day=night), occupied=True),
+    ]
+    # Before: the household was "up" (res-2 not in bed) and raised at 03:00.
+    out = replay(InactivityRule(context(site)), rs, _at(7, day=night))
+    assert kinds_actions(out) == []
+    # The same night with res-2's bed used that morning: her empty bed is not enough.
+    recent = [
+        r if r.device_id != "mat-right" else dataclasses.replace(r, ts=r.ts + 14 * 3600) for r in rs
+    ]
+    out = replay(
+        InactivityRule(context(site)), sorted(recent, key=lambda r: r.ts), _at(7, day=night)
+    )
+    assert kinds_actions(out) == [("inactivity", "raise")]
