@@ -4,6 +4,7 @@ rules re-founded on it."""
 from __future__ import annotations
 
 import dataclasses
+import random
 
 from detectors.bathroom_too_long import BathroomRule
 from detectors.bed_exit_no_return import BedExitRule
@@ -298,3 +299,52 @@ def test_a_resident_whose_bed_stayed_empty_all_day_does_not_keep_the_household_a
         InactivityRule(context(site)), sorted(recent, key=lambda r: r.ts), _at(7, day=night)
     )
     assert kinds_actions(out) == [("inactivity", "raise")]
+
+
+def _random_life(site: Site, seed: int, days: int = 3) -> list[Reading]:
+    """Readings of every kind the occupancy home has, at random times over `days`."""
+    rnd = random.Random(seed)
+    start = _at(6)
+    devices = {
+        "pir-bed": (Stream.MOTION, "motion"),
+        "pir-kitchen": (Stream.MOTION, "motion"),
+        "mat-left": (Stream.OCCUPANCY, "occupied"),
+        "mat-right": (Stream.OCCUPANCY, "occupied"),
+        "armchair": (Stream.OCCUPANCY, "occupied"),
+        "radar-living": (Stream.PRESENCE, "present"),
+        "door-front": (Stream.CONTACT, "open"),
+    }
+    out: list[Reading] = []
+    t = start
+    while t < start + days * 86400:
+        t += rnd.expovariate(1 / 1500)
+        device = rnd.choice(sorted(devices))
+        stream, key = devices[device]
+        out.append(reading(site, device, stream, round(t), **{key: rnd.random() < 0.6}))
+    return out
+
+
+def test_rules_on_the_shared_picture_raise_what_each_raises_on_its_own_picture() -> None:
+    # Hosted (one model fed first, rules reading it) and alone (each rule feeding its own
+    # private model) must agree, whatever the batch boundaries (advances in between).
+    site = occupancy_home()
+    for seed in range(3):
+        life = _random_life(site, seed)
+        hosted = SiteDetectors(site, build_site_detectors(context(site)))
+        got: list[tuple[str, str, float]] = []
+        rnd = random.Random(seed)
+        for r in life:
+            if rnd.random() < 0.2:
+                got += [(t.kind.value, t.action.value, t.ts) for t in hosted.advance(r.ts - 1)]
+            got += [(t.kind.value, t.action.value, t.ts) for t in hosted.apply(r)]
+        got += [(t.kind.value, t.action.value, t.ts) for t in hosted.advance(life[-1].ts + 86400)]
+        for name, det in build_site_detectors(context(site)).items():
+            if not (isinstance(det, Rule) and det.reads_picture):
+                continue
+            alone = type(det)(context(site))
+            own = [
+                (t.kind.value, t.action.value, t.ts)
+                for t in replay(alone, life, life[-1].ts + 86400)
+            ]
+            shared = [g for g in got if g[0] in {k.value for k in det.kinds}]
+            assert sorted(shared) == sorted(own), (seed, name)
