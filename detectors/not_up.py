@@ -19,12 +19,10 @@ from datetime import date, timedelta
 
 from pydantic import Field
 
-from detectors import absence as away
 from detectors.baseline import WakeBaseline
-from detectors.movement import MovementState, is_movement
 from detectors.occupancy import WATCHED_STREAMS
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
-from detectors.settings import AbsenceSettings, NotUpSettings, minutes_of_day
+from detectors.settings import NotUpSettings, minutes_of_day
 from eldercare.domain import AlertKind, Reading, Stream, Transition, TransitionAction
 from eldercare.evidence import EvidenceCode, seen
 
@@ -39,8 +37,6 @@ class _Morning(RuleState):
 
 
 class NotUpState(RuleState):
-    movement: MovementState = Field(default_factory=MovementState)
-    absence: away.AbsenceState = Field(default_factory=away.AbsenceState)
     mornings: dict[str, _Morning] = Field(default_factory=dict)  # resident id ("" = site)
 
 
@@ -53,13 +49,10 @@ class NotUpRule(Rule[NotUpState]):
     kinds = (AlertKind.NOT_UP,)
     state_model = NotUpState
     streams = WATCHED_STREAMS
+    reads_picture = True
 
     def _settings(self, resident: str) -> NotUpSettings:
         return self.ctx.settings(self.name, NotUpSettings, resident or None)
-
-    @property
-    def _away_after_s(self) -> float:
-        return self.ctx.settings("absence", AbsenceSettings).away_after_minutes * 60
 
     def deadline(self, resident: str, day: str) -> tuple[float, bool]:
         """(epoch of the day's deadline, learned or default)."""
@@ -94,8 +87,8 @@ class NotUpRule(Rule[NotUpState]):
         )
 
     def on_reading(self, reading: Reading) -> list[Transition]:
-        moved = is_movement(reading, self.state.movement)
-        returned = away.observe(self.state.absence, self.ctx, reading, moved) == "returned"
+        moved = self.picture.moved  # the shared resident picture took this reading first
+        returned = self.picture.change == "returned"
         for resident in self.ctx.resident_ids or ("",):
             if not self._judged(resident):
                 continue
@@ -155,13 +148,9 @@ class NotUpRule(Rule[NotUpState]):
             for r, m in self.state.mornings.items()
             if self._settings(r).enabled
         ]
-        away_at = away.away_due(self.state.absence, self._away_after_s)
-        if away_at is not None:
-            dues.append(away_at)
         return min(dues) if dues else None
 
     def fire(self, due: float) -> list[Transition]:
-        away.fire(self.state.absence, due, self._away_after_s)
         out: list[Transition] = []
         for resident in sorted(self.state.mornings):
             if not self._settings(resident).enabled:
@@ -174,7 +163,7 @@ class NotUpRule(Rule[NotUpState]):
             m.check_day = _next_day(day)
             if m.up_day == day or m.raised_day is not None:
                 continue  # up already, or still open from an earlier morning
-            if away.is_away(self.state.absence):
+            if self.picture.is_away(due):
                 continue
             m.raised_day = day
             last = m.last_move
