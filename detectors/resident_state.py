@@ -61,6 +61,9 @@ from eldercare.domain import AlertKind, Reading, Transition
 from eldercare.evidence import EvidenceCode, seen
 
 NAME = "resident_state"  # its key in a site's detector set and snapshot
+# Rules whose snapshots, before the shared picture, held their own movement and absence,
+# the most complete first (fed every movement, presence and occupancy stream).
+LEGACY_SOURCES = ("not_returned", "inactivity", "not_up", "bed_exit_no_return")
 HOUSEHOLD = ""  # the key of a home whose residents the sensors cannot tell apart
 MOVING_S = 120.0  # movement this recent: she is moving
 ASLEEP_AFTER_S = 30 * 60.0  # in bed and still this long (outside the night window): asleep
@@ -148,6 +151,20 @@ class ResidentStateModel:
     def restore(self, state: Mapping[str, Any]) -> None:
         self.state = ResidentStateData.model_validate(dict(state))
         self.moved, self.change, self.ended_absence = False, None, None
+
+    def restore_from_rules(self, states: Mapping[str, Any]) -> bool:
+        """Seed the picture from a site snapshot taken before it existed, when each rule
+        kept its own `movement` and `absence`: an absence in progress across the upgrade
+        stays one (else `not_returned` would never see its end). True if seeded."""
+        for rule in LEGACY_SOURCES:
+            old = states.get(rule)
+            if isinstance(old, Mapping) and "absence" in old and "movement" in old:
+                try:
+                    self.restore({"absence": old["absence"], "movement": old["movement"]})
+                except ValueError:
+                    continue  # that rule's copy is of an older schema still
+                return True
+        return False
 
     # --- feeding ----------------------------------------------------------------------------
 

@@ -80,6 +80,8 @@ from typing import Any, Literal
 from detectors.base import Detector
 from detectors.catalogue import build_site_detectors, site_context
 from detectors.emergencies import EMERGENCIES, LATE_MARK_S, emergency_kinds
+from detectors.resident_state import NAME as PICTURE_NAME
+from detectors.resident_state import ResidentStateModel
 from detectors.settings import DetectorSettingsError, Overrides
 from detectors.snapshot_store import SiteStates, SnapshotStore
 from eldercare import metrics
@@ -365,6 +367,9 @@ class SiteDetectors:
         return states
 
     def restore(self, states: Mapping[str, Any]) -> None:
+        picture = self.detectors.get(PICTURE_NAME)
+        if isinstance(picture, ResidentStateModel) and PICTURE_NAME not in states:
+            picture.restore_from_rules(states)  # a snapshot from before the shared picture
         for name, det in self.detectors.items():
             if name not in states:
                 continue

@@ -348,3 +348,26 @@ def test_rules_on_the_shared_picture_raise_what_each_raises_on_its_own_picture()
             ]
             shared = [g for g in got if g[0] in {k.value for k in det.kinds}]
             assert sorted(shared) == sorted(own), (seed, name)
+
+
+def test_a_snapshot_from_before_the_picture_keeps_an_absence_in_progress() -> None:
+    # Before the shared picture, not_returned kept its own movement and absence; a site
+    # restored from such a snapshot while the resident is out must still see her return.
+    site = occupancy_home()
+    left = [
+        reading(site, "pir-kitchen", Stream.MOTION, _at(9), motion=True),
+        reading(site, "door-front", Stream.CONTACT, _at(9, 1), open=True),
+        reading(site, "door-front", Stream.CONTACT, _at(9, 1, 20), open=False),
+    ]
+    before = SiteDetectors(site, build_site_detectors(context(site)))
+    for r in left:
+        before.apply(r)
+    raised = before.advance(_at(22, 30))
+    assert ("not_returned", "raise") in kinds_actions(raised)
+    states = before.snapshot()
+    old_format = {k: v for k, v in states.items() if k != NAME}
+    old_format["not_returned"] = {**states["not_returned"], **states[NAME]}
+    after = SiteDetectors(site, build_site_detectors(context(site)))
+    after.restore(old_format)
+    back = after.apply(reading(site, "pir-kitchen", Stream.MOTION, _at(23), motion=True))
+    assert ("not_returned", "clear") in kinds_actions(back)
