@@ -104,11 +104,13 @@ class InactivityRule(Rule[InactivityState]):
             return self.ctx.is_bedroom(w.last_room)  # an evening in the bathroom is judged
         return self.state.up_day.get(resident) != self.ctx.local_day(w.last_move)
 
-    def _spent_away(self, w: _Watch) -> bool:
-        """The quiet since `w` was not learned from, or contained a confirmed absence (a
-        quiet spent away is not a usual gap at home)."""
+    def _spent_away(self, w: _Watch, now: float) -> bool:
+        """The quiet since `w` up to `now` is not to be learned from, or contained a
+        confirmed absence, ended or not (a quiet spent away is not a usual gap at home)."""
         ended = self.picture.absence_ended()
-        return w.exclude_gap or (ended is not None and ended[1] > w.last_move)
+        if ended is not None and ended[1] > w.last_move:
+            return True
+        return w.exclude_gap or self.picture.is_away(now)
 
     def _resting_room(self, room: str | None) -> bool:
         return self.ctx.is_bedroom(room) or self.ctx.is_bathroom(room)
@@ -157,7 +159,7 @@ class InactivityRule(Rule[InactivityState]):
                         details={"minutes_inactive": round(gap / 60, 1)},
                     )
                 )
-            elif not self._spent_away(w) and not self._asleep(resident, w, ts) and gap > 0:
+            elif not self._spent_away(w, ts) and not self._asleep(resident, w, ts) and gap > 0:
                 day = self.ctx.local_day(w.last_move)
                 hour = self.ctx.local(w.last_move).hour
                 self.state.baselines.setdefault(resident, GapBaseline()).learn(day, hour, gap)

@@ -371,3 +371,46 @@ def test_a_snapshot_from_before_the_picture_keeps_an_absence_in_progress() -> No
     after.restore(old_format)
     back = after.apply(reading(site, "pir-kitchen", Stream.MOTION, _at(23), motion=True))
     assert ("not_returned", "clear") in kinds_actions(back)
+
+
+def _home_with_hall_sensor() -> Site:
+    doc = occupancy_home().model_dump()
+    doc["devices"].append({"id": "pir-hall", "kind": "motion", "room": "entrance"})
+    return Site.model_validate(doc)
+
+
+def test_where_the_door_has_a_sensor_beside_it_the_door_alone_is_not_coming_home() -> None:
+    site = _home_with_hall_sensor()
+    model = ResidentStateModel(context(site))
+    _fed(
+        [
+            reading(site, "pir-kitchen", Stream.MOTION, _at(17), motion=True),
+            reading(site, "pir-hall", Stream.MOTION, _at(17, 14), motion=True),
+            reading(site, "door-front", Stream.CONTACT, _at(17, 15), open=True),
+            reading(site, "door-front", Stream.CONTACT, _at(17, 15, 10), open=False),
+            # 12 min later the door moves, and nobody passes the hall sensor beside it
+            reading(site, "door-front", Stream.CONTACT, _at(17, 27), open=True),
+            reading(site, "door-front", Stream.CONTACT, _at(17, 27, 1), open=False),
+        ],
+        model,
+    )
+    # Before: "came home" at 17:27, then three hours still raised inactivity.
+    assert model.view.is_away(_at(20, 30))
+    model.update(reading(site, "pir-hall", Stream.MOTION, _at(21), motion=True))
+    assert model.view.change == "returned" and not model.view.is_away(_at(21, 1))
+
+
+def test_where_no_sensor_watches_the_door_the_door_is_coming_home() -> None:
+    site = occupancy_home()  # the front door's room has no sensor: she may sit unseen
+    model = ResidentStateModel(context(site))
+    _fed(
+        [
+            reading(site, "pir-kitchen", Stream.MOTION, _at(17), motion=True),
+            reading(site, "door-front", Stream.CONTACT, _at(17, 15), open=True),
+            reading(site, "door-front", Stream.CONTACT, _at(17, 15, 10), open=False),
+            reading(site, "door-front", Stream.CONTACT, _at(17, 27), open=True),
+        ],
+        model,
+    )
+    assert model.view.change == "returned"
+    assert not model.view.is_away(_at(20, 30))
