@@ -13,7 +13,8 @@ the mats emptied, an empty bed is judged against the longer `unconfirmed_minutes
 (60) instead (a home whose only sensor of a person up is the bed keeps `minutes`),
 and only if the mat had held her at least a minute before it emptied (a 1-2 s press is
 a sleeper's limb on the mat's edge, `occupancy.settled_before_empty`): otherwise she
-is out of bed only once movement is seen outside the bedroom.
+is out of bed only once movement is seen outside the bedroom, and from then (the
+emptying of a mat pressed for a moment dates nothing).
 Not while the resident is out, nor after a front-door passage out since leaving the
 bed: that night exit is `night_door_exit`'s alert, one alert for one exit.
 """
@@ -110,11 +111,14 @@ class BedExitRule(Rule[BedExitState]):
             return bed.since + bed.reported_s + s.minutes * 60
         if self._gone_out(bed):
             return None
-        up = self.picture.left_bed_at(resident) is not None
-        up = up or not occupancy.sees_people_up(self.ctx)
-        if not up and not self.picture.settled_before_empty(resident):
+        left = self.picture.left_bed_at(resident)
+        if left is not None:
+            return max(bed.since, left) + s.minutes * 60
+        if not occupancy.sees_people_up(self.ctx):
+            return bed.since + s.minutes * 60  # the bed is the only sensor of her up
+        if not self.picture.settled_before_empty(resident):
             return None  # a mat pressed for a moment: she is up only once seen elsewhere
-        return bed.since + (s.minutes if up else max(s.minutes, s.unconfirmed_minutes)) * 60
+        return bed.since + max(s.minutes, s.unconfirmed_minutes) * 60
 
     def compute_due(self) -> float | None:
         dues = [d for r, b in self.state.beds.items() if (d := self._due(r, b)) is not None]

@@ -51,6 +51,7 @@ class OccupancyState(RuleState):
     up_since_empty: dict[str, bool] = Field(default_factory=dict)  # resident → moved since
     # resident → how long the mat that last emptied had been pressed (see `settled_before`)
     pressed_s: dict[str, float] = Field(default_factory=dict)
+    up_seen_at: dict[str, float] = Field(default_factory=dict)  # resident → first seen up
 
 
 def _reports_someone(ctx: SiteContext, reading: Reading) -> bool | None:
@@ -84,6 +85,7 @@ def observe(state: OccupancyState, ctx: SiteContext, reading: Reading, moved: bo
             if someone:
                 state.bed_empty_at.pop(bed_of, None)
                 state.up_since_empty.pop(bed_of, None)
+                state.up_seen_at.pop(bed_of, None)
             elif not _any_bed_on(state, ctx, bed_of) and bed_of not in state.bed_empty_at:
                 state.bed_empty_at[bed_of] = reading.ts
                 state.up_since_empty[bed_of] = False
@@ -94,6 +96,8 @@ def observe(state: OccupancyState, ctx: SiteContext, reading: Reading, moved: bo
         room = ctx.room_of(reading)
         for resident in state.bed_empty_at:
             if ctx.is_institution or room is None or room not in ctx.bed_rooms.get(resident, ()):
+                if not state.up_since_empty.get(resident, False):
+                    state.up_seen_at[resident] = reading.ts
                 state.up_since_empty[resident] = True
 
 
@@ -115,10 +119,14 @@ def in_bed(state: OccupancyState, ctx: SiteContext, resident: str) -> bool:
 
 
 def left_bed_at(state: OccupancyState, resident: str) -> float | None:
-    """When the resident's mats emptied, once movement since shows them up; else None."""
+    """When the resident left her bed, once movement since shows her up; else None: when
+    the mats emptied if they had held her (`settled_before_empty`), else when she was
+    first seen up (a mat pressed for a moment dates nothing)."""
     if not state.up_since_empty.get(resident, False):
         return None
-    return state.bed_empty_at.get(resident)
+    if settled_before_empty(state, resident):
+        return state.bed_empty_at.get(resident)
+    return state.up_seen_at.get(resident, state.bed_empty_at.get(resident))
 
 
 def settled_before_empty(state: OccupancyState, resident: str) -> bool:
