@@ -7,7 +7,8 @@ The deadline is the learned usual wake time (upper quartile of recent days) +
 `learn_days` days of wake times. Every morning she is seen getting up is learned,
 including mornings that raised (she got up at 11:00: that is a wake time; an alert
 is not a verdict on the morning); mornings that began away from home are not.
-Clears when the resident gets up.
+Clears when the resident gets up. A home of several residents is judged as one
+household (its room sensors cannot tell who got up), as `inactivity` does.
 In an institution getting up is leaving one's own bed (the bed sensor reports it empty
 after `day_start`); residents without a bed sensor, bed-bound residents and residents
 of a shared room are not judged.
@@ -73,8 +74,16 @@ class NotUpRule(Rule[NotUpState]):
             return False
         return not self.ctx.is_institution or resident in self.ctx.residents_with_bed_sensor
 
+    def _keys(self) -> tuple[str, ...]:
+        """Whose mornings are judged: each resident's, or the household's (`""`) in a home
+        of several, whose room sensors cannot tell who got up (one alert, not one per
+        resident on the same evidence: ARAS house B raised both residents at 09:36)."""
+        if not self.ctx.resident_ids or self.ctx.is_shared_home:
+            return ("",)
+        return self.ctx.resident_ids
+
     def _residents(self, reading: Reading) -> tuple[str, ...]:
-        if not self.ctx.resident_ids:
+        if not self.ctx.resident_ids or self.ctx.is_shared_home:
             return ("",)
         return tuple(r for r in self.ctx.activity_residents(reading) if self._judged(r))
 
@@ -89,7 +98,10 @@ class NotUpRule(Rule[NotUpState]):
     def on_reading(self, reading: Reading) -> list[Transition]:
         moved = self.picture.moved  # the shared resident picture took this reading first
         returned = self.picture.change == "returned"
-        for resident in self.ctx.resident_ids or ("",):
+        keys = self._keys()
+        for old in [k for k in self.state.mornings if k not in keys]:
+            del self.state.mornings[old]  # judged per household now, or a resident gone
+        for resident in keys:
             if not self._judged(resident):
                 continue
             if resident not in self.state.mornings:

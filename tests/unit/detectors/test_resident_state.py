@@ -10,6 +10,7 @@ from detectors.bathroom_too_long import BathroomRule
 from detectors.bed_exit_no_return import BedExitRule
 from detectors.catalogue import build_site_detectors
 from detectors.inactivity import InactivityRule
+from detectors.not_up import NotUpRule
 from detectors.resident_state import NAME, Confidence, ResidentStateModel
 from detectors.rule import Rule
 from detectors.runtime import SiteDetectors
@@ -414,3 +415,14 @@ def test_where_no_sensor_watches_the_door_the_door_is_coming_home() -> None:
     )
     assert model.view.change == "returned"
     assert not model.view.is_away(_at(20, 30))
+
+
+def test_a_couple_not_up_is_one_household_alert_not_one_each() -> None:
+    site = occupancy_couple()
+    rs = [
+        reading(site, "pir-kitchen", Stream.MOTION, _at(20), motion=True),
+        reading(site, "pir-bed", Stream.MOTION, _at(22), motion=True),
+    ]
+    out = replay(NotUpRule(context(site)), rs, _at(11, day=11))
+    # Before: raised for res-1 and for res-2 at 10:00, on the same (absent) evidence.
+    assert [(t.action.value, t.resident_id) for t in out] == [("raise", None)]
