@@ -1,9 +1,11 @@
 """No activity: no movement anywhere at home for longer than the resident's usual gap.
 
-The limit depends on the local hour at which the quiet began: the longest gap the
-resident showed starting around that hour in recent weeks × `margin`, bounded to
-[`min_hours`, `max_hours`]; `default_hours` (3 h) until `learn_days` days of data,
-and for hours with fewer than `min_samples` day-hours of data.
+The limit depends on the room of the last movement and the local hour at which the
+quiet began: the longest gap the resident showed starting around that hour after
+movement in that room in recent weeks (once `room_min_samples` day-hours are known;
+before, after movement in any room) × `margin`, bounded to [`min_hours`,
+`max_hours`]; `default_hours` (3 h) until `learn_days` days of data, and for hours
+with fewer than `min_samples` day-hours of data.
 Not judged while the resident is away (outer door, then silence) or asleep: in bed
 by the bed sensor or, for a resident without one (`presume_asleep`), last seen in a
 bedroom or bathroom (night visits end in bed) with the quiet beginning or due in
@@ -56,6 +58,8 @@ class InactivityState(RuleState):
     up_day: dict[str, str] = Field(default_factory=dict)  # resident → last local day got up
     watches: dict[str, _Watch] = Field(default_factory=dict)  # resident id ("" = site)
     baselines: dict[str, GapBaseline] = Field(default_factory=dict)
+    # "resident|room" → gaps begun after movement in that room (her normal for the room)
+    room_baselines: dict[str, GapBaseline] = Field(default_factory=dict)
 
 
 class InactivityRule(Rule[InactivityState]):
@@ -75,13 +79,19 @@ class InactivityRule(Rule[InactivityState]):
 
     # --- limits ---------------------------------------------------------------------------
 
-    def limit_s(self, resident: str, start: float) -> tuple[float, bool]:
-        """(limit in seconds for a quiet beginning at `start`, learned or default)."""
+    def limit_s(self, resident: str, start: float, room: str | None = None) -> tuple[float, bool]:
+        """(limit in seconds for a quiet beginning at `start` after movement in `room`,
+        learned or default): her normal for that room and hour once it has
+        `room_min_samples` day-hours of data, else for the hour in any room."""
         s = self._settings(resident)
         baseline = self.state.baselines.get(resident)
         if baseline is None or not baseline.ready(s.learn_days):
             return s.default_hours * 3600, False
-        usual = baseline.usual_gap_s(self.ctx.local(start).hour, s.min_samples)
+        hour = self.ctx.local(start).hour
+        in_room = self.state.room_baselines.get(f"{resident}|{room}") if room else None
+        usual = in_room.usual_gap_s(hour, s.room_min_samples) if in_room is not None else None
+        if usual is None:
+            usual = baseline.usual_gap_s(hour, s.min_samples)
         if usual is None:
             return s.default_hours * 3600, False
         hours = usual * s.margin / 3600
@@ -118,7 +128,7 @@ class InactivityRule(Rule[InactivityState]):
     def _due(self, resident: str, w: _Watch) -> float | None:
         if w.raised_at is not None or not self._settings(resident).enabled:
             return None
-        due = w.last_move + self.limit_s(resident, w.last_move)[0]
+        due = w.last_move + self.limit_s(resident, w.last_move, w.last_room)[0]
         sat_down = self.picture.seated(due)
         if sat_down is not None:
             seated_s = self._settings(resident).seated_hours * 3600
@@ -163,6 +173,9 @@ class InactivityRule(Rule[InactivityState]):
                 day = self.ctx.local_day(w.last_move)
                 hour = self.ctx.local(w.last_move).hour
                 self.state.baselines.setdefault(resident, GapBaseline()).learn(day, hour, gap)
+                if w.last_room is not None:
+                    key = f"{resident}|{w.last_room}"
+                    self.state.room_baselines.setdefault(key, GapBaseline()).learn(day, hour, gap)
         self.state.watches[resident] = _Watch(last_move=ts, last_room=room, last_evidence=ev)
         day_start = self.ctx.settings("not_up", NotUpSettings, resident or None).day_start
         if (
@@ -185,7 +198,7 @@ class InactivityRule(Rule[InactivityState]):
             w = self.state.watches[resident]
             if self._due(resident, w) != due:
                 continue
-            limit, learned = self.limit_s(resident, w.last_move)
+            limit, learned = self.limit_s(resident, w.last_move, w.last_room)
             w.raised_at = due
             w.limit_s = limit
             w.exclude_gap = True

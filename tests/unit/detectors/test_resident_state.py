@@ -426,3 +426,22 @@ def test_a_couple_not_up_is_one_household_alert_not_one_each() -> None:
     out = replay(NotUpRule(context(site)), rs, _at(11, day=11))
     # Before: raised for res-1 and for res-2 at 10:00, on the same (absent) evidence.
     assert [(t.action.value, t.resident_id) for t in out] == [("raise", None)]
+
+
+def test_stillness_after_the_kitchen_is_judged_by_her_normal_for_the_kitchen() -> None:
+    learn = {"learn_days": 1, "min_samples": 1, "room_min_samples": 1}
+    site = home_site(TZ, resident_overrides={"inactivity": learn})
+    rs = [
+        # day 1: a short quiet after the kitchen, a long one after the living room
+        reading(site, "pir-kitchen", Stream.MOTION, _at(10), motion=True),
+        reading(site, "pir-living", Stream.MOTION, _at(10, 20), motion=True),
+        reading(site, "pir-kitchen", Stream.MOTION, _at(12, 20), motion=True),
+        reading(site, "pir-living", Stream.MOTION, _at(12, 30), motion=True),
+        reading(site, "pir-kitchen", Stream.MOTION, _at(10, day=11), motion=True),
+    ]
+    out = replay(InactivityRule(context(site)), rs, _at(18, day=11))
+    out = [t for t in out if t.ts > _at(10, day=11)]  # day 1's quiet night raised too
+    # Before: the hour's normal in any room (2 h × 2 = 4 h), raised at 14:00.
+    assert kinds_actions(out) == [("inactivity", "raise")]
+    assert out[0].ts == _at(11, day=11)  # the kitchen's 20 min × 2, at least min_hours (1 h)
+    assert out[0].details["last_room"] == "kitchen"
