@@ -115,6 +115,7 @@ class ResidentStateData(RuleState):
     last_seen: dict[str, _Seen] = Field(default_factory=dict)  # key → last movement
     # The last confirmed absence that ended: (dated from its door, ended at).
     absence_ended: tuple[float, float] | None = None
+    room_moved: dict[str, float] = Field(default_factory=dict)  # room → its last movement
 
 
 class ResidentStateModel:
@@ -182,9 +183,13 @@ class ResidentStateModel:
         if self.change == "returned" and since is not None:
             self.ended_absence = (since, door)
             st.absence_ended = (since, reading.ts)
-        if not self.moved or self.ctx.is_outer_door(reading.device_id):
+        if not self.moved:
             return
         room = self.ctx.room_of(reading)
+        if room is not None:
+            st.room_moved[room] = reading.ts
+        if self.ctx.is_outer_door(reading.device_id):
+            return
         ev = EvidenceData.seen(reading, seen(EvidenceCode.MOVEMENT), room_id=room)
         for key in self.keys_of(reading):
             st.last_seen[key] = _Seen(room=room, ts=reading.ts, evidence=ev)
@@ -316,11 +321,14 @@ class ResidentPicture:
 
     def everyone_placed(self, room: str | None, now: float) -> bool:
         """Every resident is accounted for on a bed or seat outside `room` (mats believed
-        at `now`): a sensor firing in `room` is then not one of them walking in. At most
-        one person per room, except bed mats bound to different residents."""
+        at `now`), and nothing has moved outside those rooms and `room` since the last of
+        them was pressed: a sensor firing in `room` is then not one of them walking in.
+        At most one person per room, except bed mats bound to different residents."""
         ctx = self._model.ctx
         residents = ctx.resident_ids or ("",)
         people: set[str] = set()
+        placed_rooms: set[str] = set()
+        last_press = 0.0
         for device_id, since in self._occ.on.items():
             if now - since >= occ.STUCK_S:
                 continue
@@ -332,7 +340,16 @@ class ResidentPicture:
                 continue
             owner = ctx.bed_resident(device_id)
             people.add(f"{where}/{owner}" if owner is not None and ctx.is_shared_home else where)
-        return len(people) >= len(residents)
+            placed_rooms.add(where)
+            last_press = max(last_press, since)
+        if len(people) < len(residents):
+            return False
+        # Movement elsewhere since the last of them sat or lay down contradicts the mats
+        # (a mat left pressed by a cushion or a cat while she walks about).
+        moved = self._model.state.room_moved
+        return not any(
+            ts > last_press for r, ts in moved.items() if r != room and r not in placed_rooms
+        )
 
     # --- where and how --------------------------------------------------------------------
 

@@ -445,3 +445,16 @@ def test_stillness_after_the_kitchen_is_judged_by_her_normal_for_the_kitchen() -
     assert kinds_actions(out) == [("inactivity", "raise")]
     assert out[0].ts == _at(11, day=11)  # the kitchen's 20 min × 2, at least min_hours (1 h)
     assert out[0].details["last_room"] == "kitchen"
+
+
+def test_a_mat_left_pressed_while_she_walks_about_does_not_place_her() -> None:
+    site = home_site(TZ, devices=_bath_home())
+    rs = [
+        reading(site, "armchair", Stream.OCCUPANCY, _at(13), occupied=False),
+        reading(site, "armchair", Stream.OCCUPANCY, _at(13, 1), occupied=True),  # a cushion
+        reading(site, "pir-kitchen", Stream.MOTION, _at(13, 30), motion=True),  # she is up
+        reading(site, "pir-bath", Stream.MOTION, _at(14), motion=True),
+    ]
+    out = replay(BathroomRule(context(site)), rs, _at(15))
+    assert kinds_actions(out) == [("bathroom_too_long", "raise")]
+    assert out[0].ts == _at(14, 45)
