@@ -57,8 +57,8 @@ from detectors.movement import MovementState, is_movement
 from detectors.rule import EvidenceData, RuleState
 from detectors.settings import AbsenceSettings, InactivitySettings
 from detectors.site_context import SiteContext
-from eldercare.domain import AlertKind, Reading, Transition
-from eldercare.evidence import EvidenceCode, seen
+from eldercare.domain import AlertKind, DeviceKind, Reading, Stream, Transition
+from eldercare.evidence import EvidenceCode, describe, seen
 
 NAME = "resident_state"  # its key in a site's detector set and snapshot
 # Rules whose snapshots, before the shared picture, held their own movement and absence,
@@ -380,7 +380,12 @@ class ResidentPicture:
             moving = Fact(is_moving, sure if is_moving else inferred, last.ts, last.evidence)
         bed = self._bed_fact(key, shared)
         sat = self.seated(now)
-        seat_fact = Fact(sat is not None, Confidence.HOUSEHOLD if shared else sure, sat)
+        seat_fact = Fact(
+            sat is not None,
+            Confidence.HOUSEHOLD if shared else sure,
+            sat,
+            self._mat_evidence(DeviceKind.SEAT, sat, "seat pressed"),
+        )
         return ResidentFacts(
             key=key,
             now=now,
@@ -400,8 +405,32 @@ class ResidentPicture:
             return Fact(None, Confidence.UNKNOWN)
         by_mat = all(self.in_bed_by_mat(r) for r in residents)
         if by_mat:
-            return Fact(True, Confidence.SEEN)
-        return Fact(all(self.in_bed(r) for r in residents), Confidence.INFERRED)
+            since = max(t for d, t in self._occ.on.items() if ctx.bed_resident(d) in set(residents))
+            return Fact(True, Confidence.SEEN, since, self._mat_evidence(DeviceKind.BED, since))
+        emptied = [self._occ.bed_empty_at.get(r) for r in residents]
+        since = max((t for t in emptied if t is not None), default=None)
+        return Fact(all(self.in_bed(r) for r in residents), Confidence.INFERRED, since)
+
+    def _mat_evidence(
+        self, kind: DeviceKind, since: float | None, summary: str = ""
+    ) -> EvidenceData | None:
+        """The mat of `kind` pressed at `since`, as evidence."""
+        if since is None:
+            return None
+        ctx = self._model.ctx
+        for device_id, t in self._occ.on.items():
+            device = ctx.device(device_id)
+            if t == since and device is not None and device.kind == kind:
+                observations = (seen(EvidenceCode.IN_BED),) if kind == DeviceKind.BED else ()
+                return EvidenceData(
+                    ts=t,
+                    device_id=device_id,
+                    stream=Stream.OCCUPANCY.value,
+                    summary=describe(observations) if observations else summary,
+                    room_id=ctx.device_room(device_id),
+                    observations=observations,
+                )
+        return None
 
     def _asleep_fact(
         self, key: str, now: float, bed: Fact, last: _Seen | None, away_now: bool

@@ -75,6 +75,7 @@ def test_seated_and_still_is_seated_not_moving() -> None:
     facts = model.view.facts("res-1", _at(22))
     assert facts.seated.value is True and facts.seated.since == _at(19, 2)
     assert facts.seated.confidence == Confidence.SEEN
+    assert facts.seated.evidence is not None and facts.seated.evidence.device_id == "armchair"
     assert facts.room.value == "living"  # the mat changing is her sitting down there
     assert facts.moving.value is False
     assert facts.asleep.value is False  # no bed, not in the bedroom
@@ -93,6 +94,7 @@ def test_in_bed_at_night_is_asleep_and_an_emptied_mat_with_nothing_moving_is_sti
     )
     facts = model.view.facts("res-1", _at(23, 10))
     assert facts.in_bed.value is True and facts.in_bed.confidence == Confidence.SEEN
+    assert facts.in_bed.evidence is not None and facts.in_bed.evidence.device_id == "mat-left"
     assert facts.asleep.value is True  # in bed, in the night window
     model.update(reading(site, "mat-left", Stream.OCCUPANCY, _at(23, 30), occupied=False))
     emptied = model.view.facts("res-1", _at(23, 40))
