@@ -405,11 +405,14 @@ class ResidentPicture:
             return Fact(None, Confidence.UNKNOWN)
         by_mat = all(self.in_bed_by_mat(r) for r in residents)
         if by_mat:
-            since = max(t for d, t in self._occ.on.items() if ctx.bed_resident(d) in set(residents))
-            return Fact(True, Confidence.SEEN, since, self._mat_evidence(DeviceKind.BED, since))
-        emptied = [self._occ.bed_empty_at.get(r) for r in residents]
-        since = max((t for t in emptied if t is not None), default=None)
-        return Fact(all(self.in_bed(r) for r in residents), Confidence.INFERRED, since)
+            lay = max(t for d, t in self._occ.on.items() if ctx.bed_resident(d) in set(residents))
+            return Fact(True, Confidence.SEEN, lay, self._mat_evidence(DeviceKind.BED, lay))
+        emptied = [t for r in residents if (t := self._occ.bed_empty_at.get(r)) is not None]
+        return Fact(
+            all(self.in_bed(r) for r in residents),
+            Confidence.INFERRED,
+            max(emptied) if emptied else None,
+        )
 
     def _mat_evidence(
         self, kind: DeviceKind, since: float | None, summary: str = ""
