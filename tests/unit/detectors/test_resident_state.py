@@ -460,3 +460,31 @@ def test_a_mat_left_pressed_while_she_walks_about_does_not_place_her() -> None:
     out = replay(BathroomRule(context(site)), rs, _at(15))
     assert kinds_actions(out) == [("bathroom_too_long", "raise")]
     assert out[0].ts == _at(14, 45)
+
+
+def test_on_the_shared_picture_one_night_exit_is_one_alert_and_no_bed_exit_while_out() -> None:
+    site = occupancy_home()
+    sd = SiteDetectors(site, build_site_detectors(context(site)))
+    left = _at(2, day=11)
+    rs = [
+        reading(site, "mat-left", Stream.OCCUPANCY, _at(23), occupied=True),
+        reading(site, "pir-bed", Stream.MOTION, _at(23, 1), motion=True),
+        reading(site, "mat-left", Stream.OCCUPANCY, left, occupied=False),
+        reading(site, "pir-kitchen", Stream.MOTION, left + 60, motion=True),
+        reading(site, "door-front", Stream.CONTACT, left + 120, open=True),
+        reading(site, "door-front", Stream.CONTACT, left + 125, open=False),
+    ]
+    out = [t for r in rs for t in sd.apply(r)] + sd.advance(left + 3 * 3600)
+    night = [
+        (t.kind.value, t.action.value)
+        for t in out
+        if t.kind.value in ("night_door_exit", "bed_exit_no_return")
+    ]
+    assert night == [("night_door_exit", "raise")]
+    assert model_of(sd).view.is_away(left + 3600)
+
+
+def model_of(sd: SiteDetectors) -> ResidentStateModel:
+    model = sd.detectors[NAME]
+    assert isinstance(model, ResidentStateModel)
+    return model
