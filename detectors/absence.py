@@ -19,6 +19,14 @@ away. Nor is a home while a bed, a seat or a presence radar reports someone ther
 (`occupancy.py`): opening the front door for a word with a neighbour and sitting back
 down, or one of two residents going out while the other watches TV, is not the home
 left empty.
+
+Where the outer door's own room has a motion or presence sensor (a hall sonar, an
+entrance PIR), whoever comes in through the door passes it: after a confirmed absence
+the door alone does not bring her back, she is back once seen inside (ARAS house A:
+both residents out at 17:15, the front door opened and shut for a second at 17:27 with
+the hall sensor beside it silent, and "home again, then three hours still" raised
+`inactivity`). Where it has none (a flat with door contacts only), the door is the
+return, as before: she may sit down in a room without a sensor.
 """
 
 from __future__ import annotations
@@ -59,6 +67,8 @@ def observe(state: AbsenceState, ctx: SiteContext, reading: Reading, moved: bool
     s = ctx.settings("absence", AbsenceSettings)
     last = state.last_door
     state.last_door = reading.ts
+    if was_away and ctx.door_room_watched(reading.device_id):
+        return None  # back only once seen inside: whoever comes in passes the door's sensor
     if not was_away and last is not None and reading.ts - last <= s.door_passage_s:
         return None  # the same passage
     state.away_since = None

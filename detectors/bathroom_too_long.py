@@ -30,13 +30,20 @@ entering from leaving, so such a stay is held to the day limit (`day_minutes`) e
 at night: still caught if the person stays, but not on the short night limit, which
 presumes we know they are inside. Activity in that room (a flush) confirms the stay,
 which then has its usual limit.
+
+Where everyone is comes from the site's resident picture (`resident_state.py`): a
+movement in the bathroom while every resident is accounted for on a bed or seat
+elsewhere (a mat pressed in another room) is not someone walking in, and starts no
+stay (ARAS house A: a bathroom cabinet sensor firing alone at night while one
+resident's bed and the other's couch were pressed). A presence radar in the bathroom
+reporting someone always starts one: it sees a person, maybe a visitor.
 """
 
 from __future__ import annotations
 
 from pydantic import Field
 
-from detectors.movement import MOVEMENT_STREAMS, MovementState, is_movement
+from detectors.occupancy import WATCHED_STREAMS
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
 from detectors.settings import BathroomSettings
 from eldercare.domain import AlertKind, DeviceKind, Reading, Stream, Transition, TransitionAction
@@ -61,7 +68,6 @@ class _DoorExit(RuleState):
 
 
 class BathroomState(RuleState):
-    movement: MovementState = Field(default_factory=MovementState)
     stays: dict[str, _Stay] = Field(default_factory=dict)  # resident id ("" = unknown) → stay
     left_at: dict[str, float] = Field(default_factory=dict)  # resident id → last stay's end
     door_passage: dict[str, float] = Field(default_factory=dict)  # door → last counted opening
@@ -74,13 +80,14 @@ class BathroomRule(Rule[BathroomState]):
     name = "bathroom_too_long"
     kinds = (AlertKind.BATHROOM_TOO_LONG,)
     state_model = BathroomState
-    streams = MOVEMENT_STREAMS | {Stream.PRESENCE}
+    streams = WATCHED_STREAMS
+    reads_picture = True
 
     def _settings(self, resident: str | None) -> BathroomSettings:
         return self.ctx.settings(self.name, BathroomSettings, resident)
 
     def on_reading(self, reading: Reading) -> list[Transition]:
-        moved = is_movement(reading, self.state.movement)
+        moved = self.picture.moved
         present = reading.stream == Stream.PRESENCE
         room = self.ctx.room_of(reading)
         self._track_door(reading, room)  # a repeated "closed" still tells the door is shut
@@ -182,6 +189,12 @@ class BathroomRule(Rule[BathroomState]):
             if stay is None or not moved:
                 return []
             return self._leave(key, reading, EvidenceCode.MOVEMENT_OUTSIDE_BATHROOM)
+        if (
+            entering
+            and reading.stream != Stream.PRESENCE
+            and self.picture.everyone_placed(room, reading.ts)
+        ):
+            return []  # every resident is on a bed or seat elsewhere: not a person walking in
         if entering and room is not None:
             transit = self._in_transit(key, reading, room, s)
             return self._enter(key, reading, room, s, transit=transit)

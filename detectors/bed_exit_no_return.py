@@ -10,7 +10,11 @@ right mat rolling from one to the other has not left it). Being out of bed needs
 movement seen after the mats emptied (`occupancy.py`): mats lose a sleeper lying
 between or across them, and in a home with PIRs or radars, with nothing moving since
 the mats emptied, an empty bed is judged against the longer `unconfirmed_minutes`
-(60) instead (a home whose only sensor of a person up is the bed keeps `minutes`).
+(60) instead (a home whose only sensor of a person up is the bed keeps `minutes`),
+and only if the mat had held her at least a minute before it emptied (a 1-2 s press is
+a sleeper's limb on the mat's edge, `occupancy.settled_before_empty`): otherwise she
+is out of bed only once movement is seen outside the bedroom, and from then (the
+emptying of a mat pressed for a moment dates nothing).
 Not while the resident is out, nor after a front-door passage out since leaving the
 bed: that night exit is `night_door_exit`'s alert, one alert for one exit.
 """
@@ -19,9 +23,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from detectors import absence as away
 from detectors import occupancy
-from detectors.movement import MovementState, is_movement
 from detectors.occupancy import WATCHED_STREAMS
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
 from detectors.settings import BedExitSettings
@@ -42,8 +44,6 @@ class _Bed(RuleState):
 
 class BedExitState(RuleState):
     beds: dict[str, _Bed] = Field(default_factory=dict)  # resident id → bed state
-    movement: MovementState = Field(default_factory=MovementState)
-    absence: away.AbsenceState = Field(default_factory=away.AbsenceState)
 
 
 class BedExitRule(Rule[BedExitState]):
@@ -51,13 +51,12 @@ class BedExitRule(Rule[BedExitState]):
     kinds = (AlertKind.BED_EXIT_NO_RETURN,)
     state_model = BedExitState
     streams = WATCHED_STREAMS
+    reads_picture = True
 
     def _settings(self, resident: str) -> BedExitSettings:
         return self.ctx.settings(self.name, BedExitSettings, resident)
 
     def on_reading(self, reading: Reading) -> list[Transition]:
-        moved = is_movement(reading, self.state.movement)
-        away.observe(self.state.absence, self.ctx, reading, moved)
         if reading.stream != Stream.OCCUPANCY:
             return []
         resident = self.ctx.bed_resident(reading.device_id)
@@ -65,7 +64,7 @@ class BedExitRule(Rule[BedExitState]):
             return []
         if self.ctx.is_bed_bound(resident):  # out of bed only with carers; falls are the radar's
             return []
-        occupied = occupancy.in_bed_by_mat(self.state.absence.occupancy, self.ctx, resident)
+        occupied = self.picture.in_bed_by_mat(resident)
         bed = self.state.beds.get(resident)
         if bed is not None and bed.occupied == occupied:
             return []  # a repeated report of the same state
@@ -102,10 +101,7 @@ class BedExitRule(Rule[BedExitState]):
 
     def _gone_out(self, bed: _Bed) -> bool:
         """Out, or through the front door since leaving the bed (`night_door_exit`'s)."""
-        a = self.state.absence
-        if away.is_away(a):
-            return True
-        return a.last_door is not None and a.last_door >= bed.since and not a.indoor_after_door
+        return self.picture.gone_out_since(bed.since)
 
     def _due(self, resident: str, bed: _Bed) -> float | None:
         if bed.occupied or bed.skipped:
@@ -115,9 +111,14 @@ class BedExitRule(Rule[BedExitState]):
             return bed.since + bed.reported_s + s.minutes * 60
         if self._gone_out(bed):
             return None
-        up = occupancy.left_bed_at(self.state.absence.occupancy, resident) is not None
-        up = up or not occupancy.sees_people_up(self.ctx)
-        return bed.since + (s.minutes if up else max(s.minutes, s.unconfirmed_minutes)) * 60
+        left = self.picture.left_bed_at(resident)
+        if left is not None:
+            return max(bed.since, left) + s.minutes * 60
+        if not occupancy.sees_people_up(self.ctx):
+            return bed.since + s.minutes * 60  # the bed is the only sensor of her up
+        if not self.picture.settled_before_empty(resident):
+            return None  # a mat pressed for a moment: she is up only once seen elsewhere
+        return bed.since + max(s.minutes, s.unconfirmed_minutes) * 60
 
     def compute_due(self) -> float | None:
         dues = [d for r, b in self.state.beds.items() if (d := self._due(r, b)) is not None]

@@ -5,6 +5,9 @@ model its overrides are checked against, a factory taking the site's
 `SiteContext`, and which sites it applies to (a fall rule is pointless without a
 fall radar). The runtime builds every applicable, enabled entry per site; rules
 built elsewhere (the per-device wearable fall detector) are hosted the same way.
+A site with any rule that reads the resident picture gets one `ResidentStateModel`
+(`resident_state.py`), first in its set so it takes each reading before the rules;
+those rules read its view.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from detectors.night_door_exit import NightDoorExitRule
 from detectors.not_returned import NotReturnedRule
 from detectors.not_up import NotUpRule
 from detectors.per_device import PerDeviceDetector
+from detectors.resident_state import NAME as PICTURE_NAME
+from detectors.resident_state import ResidentPicture, ResidentStateModel
 from detectors.routine_deviation import RoutineDeviationRule
 from detectors.rule import Rule
 from detectors.settings import (
@@ -55,6 +60,12 @@ class CatalogueEntry:
     settings_model: type[BaseModel]
     factory: Callable[[SiteContext], Detector]
     applies: Callable[[SiteContext], bool] = lambda ctx: True
+    reads_picture: bool = False  # the factory takes `picture=` (the site's shared view)
+
+    def build(self, ctx: SiteContext, picture: ResidentPicture | None) -> Detector:
+        if self.reads_picture and picture is not None:
+            return self.factory(ctx, picture=picture)  # type: ignore[call-arg]
+        return self.factory(ctx)
 
 
 def _has(*kinds: DeviceKind) -> Callable[[SiteContext], bool]:
@@ -104,6 +115,7 @@ def _entry(
         settings_model=SETTINGS_MODELS[name],
         factory=rule,
         applies=applies or (lambda ctx: True),
+        reads_picture=rule.reads_picture,
     )
 
 
@@ -181,17 +193,27 @@ def site_context(site: Site, global_overrides: Overrides | None = None) -> SiteC
 
 
 def build_site_detectors(ctx: SiteContext) -> dict[str, Detector]:
-    """Every catalogue rule that applies to the site and is enabled for someone there."""
-    out: dict[str, Detector] = {}
-    for name, entry in CATALOGUE.items():
-        if entry.applies(ctx) and ctx.rule_enabled(name):
-            out[name] = entry.factory(ctx)
-    return out
+    """Every catalogue rule that applies to the site and is enabled for someone there,
+    after the site's resident picture if any of them reads it."""
+    entries = [e for e in CATALOGUE.values() if e.applies(ctx) and ctx.rule_enabled(e.name)]
+    return _with_picture(ctx, entries)
 
 
 def all_detectors(ctx: SiteContext) -> dict[str, Detector]:
     """Every catalogue rule for the site, applicable or not (for checks and tests)."""
-    return {name: entry.factory(ctx) for name, entry in CATALOGUE.items()}
+    return _with_picture(ctx, list(CATALOGUE.values()))
+
+
+def _with_picture(ctx: SiteContext, entries: list[CatalogueEntry]) -> dict[str, Detector]:
+    out: dict[str, Detector] = {}
+    picture: ResidentPicture | None = None
+    if any(e.reads_picture for e in entries):
+        model = ResidentStateModel(ctx)
+        out[PICTURE_NAME] = model
+        picture = model.view
+    for entry in entries:
+        out[entry.name] = entry.build(ctx, picture)
+    return out
 
 
 def validate_overrides(sites: list[Site], global_overrides: Overrides | None = None) -> None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from detectors.movement import MOVEMENT_STREAMS, MovementState, is_movement
+from detectors.occupancy import WATCHED_STREAMS
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
 from detectors.settings import FallSettings
 from eldercare.domain import AlertKind, Reading, Stream, Transition, TransitionAction
@@ -41,7 +41,6 @@ class _Fall(RuleState):
 
 
 class FallState(RuleState):
-    movement: MovementState = Field(default_factory=MovementState)
     falls: dict[str, _Fall] = Field(default_factory=dict)  # radar device id → episode
 
 
@@ -49,7 +48,8 @@ class FallRule(Rule[FallState]):
     name = "fall"
     kinds = (AlertKind.FALL,)
     state_model = FallState
-    streams = MOVEMENT_STREAMS | {Stream.FALL}
+    streams = WATCHED_STREAMS | {Stream.FALL}
+    reads_picture = True  # movement, from the site's shared resident picture
 
     def _settings(self, resident: str | None) -> FallSettings:
         return self.ctx.settings(self.name, FallSettings, resident)
@@ -76,7 +76,7 @@ class FallRule(Rule[FallState]):
     def on_reading(self, reading: Reading) -> list[Transition]:
         if reading.stream == Stream.FALL:
             return self._on_status(reading)
-        if not is_movement(reading, self.state.movement):
+        if not self.picture.moved:
             return []
         out: list[Transition] = []
         room = self.ctx.room_of(reading)

@@ -1,9 +1,11 @@
 """No activity: no movement anywhere at home for longer than the resident's usual gap.
 
-The limit depends on the local hour at which the quiet began: the longest gap the
-resident showed starting around that hour in recent weeks × `margin`, bounded to
-[`min_hours`, `max_hours`]; `default_hours` (3 h) until `learn_days` days of data,
-and for hours with fewer than `min_samples` day-hours of data.
+The limit depends on the room of the last movement and the local hour at which the
+quiet began: the longest gap the resident showed starting around that hour after
+movement in that room in recent weeks (once `room_min_samples` day-hours are known;
+before, after movement in any room) × `margin`, bounded to [`min_hours`,
+`max_hours`]; `default_hours` (3 h) until `learn_days` days of data, and for hours
+with fewer than `min_samples` day-hours of data.
 Not judged while the resident is away (outer door, then silence) or asleep: in bed
 by the bed sensor or, for a resident without one (`presume_asleep`), last seen in a
 bedroom or bathroom (night visits end in bed) with the quiet beginning or due in
@@ -18,7 +20,9 @@ emptied with nothing moving since is still in bed: mats lose sleepers).
 Gaps that raised an alert, began asleep or contained an absence are not learned.
 In a home of several residents the household is judged as one (`""`): its room sensors
 cannot tell who moved, and every resident would be raised on the same evidence; it is
-asleep when every resident is in bed (all with bed mats), else as presumed above.
+asleep when every resident is in bed (all with bed mats), else as presumed above; a
+resident whose own bed has been empty for 20 h sleeps elsewhere and is not waited for
+(`resident_state.BED_UNUSED_S`).
 In an institution each resident is judged from their own room's sensors and their own
 devices (bed, worn), never from a corridor or another resident's room; bed-bound
 residents and residents of a shared room are not judged (`SiteContext.judges_activity`).
@@ -28,14 +32,10 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from detectors import absence as away
-from detectors import occupancy
 from detectors.baseline import GapBaseline
-from detectors.movement import MovementState, is_movement
 from detectors.occupancy import WATCHED_STREAMS
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
 from detectors.settings import (
-    AbsenceSettings,
     InactivitySettings,
     NotUpSettings,
     minutes_of_day,
@@ -54,12 +54,12 @@ class _Watch(RuleState):
 
 
 class InactivityState(RuleState):
-    movement: MovementState = Field(default_factory=MovementState)
-    absence: away.AbsenceState = Field(default_factory=away.AbsenceState)
     in_bed: dict[str, bool] = Field(default_factory=dict)  # unused (occupancy); old snapshots
     up_day: dict[str, str] = Field(default_factory=dict)  # resident → last local day got up
     watches: dict[str, _Watch] = Field(default_factory=dict)  # resident id ("" = site)
     baselines: dict[str, GapBaseline] = Field(default_factory=dict)
+    # "resident|room" → gaps begun after movement in that room (her normal for the room)
+    room_baselines: dict[str, GapBaseline] = Field(default_factory=dict)
 
 
 class InactivityRule(Rule[InactivityState]):
@@ -67,13 +67,10 @@ class InactivityRule(Rule[InactivityState]):
     kinds = (AlertKind.INACTIVITY,)
     state_model = InactivityState
     streams = WATCHED_STREAMS
+    reads_picture = True
 
     def _settings(self, resident: str) -> InactivitySettings:
         return self.ctx.settings(self.name, InactivitySettings, resident or None)
-
-    @property
-    def _away_after_s(self) -> float:
-        return self.ctx.settings("absence", AbsenceSettings).away_after_minutes * 60
 
     def _residents(self, reading: Reading) -> tuple[str, ...]:
         if not self.ctx.resident_ids or self.ctx.is_shared_home:
@@ -82,13 +79,19 @@ class InactivityRule(Rule[InactivityState]):
 
     # --- limits ---------------------------------------------------------------------------
 
-    def limit_s(self, resident: str, start: float) -> tuple[float, bool]:
-        """(limit in seconds for a quiet beginning at `start`, learned or default)."""
+    def limit_s(self, resident: str, start: float, room: str | None = None) -> tuple[float, bool]:
+        """(limit in seconds for a quiet beginning at `start` after movement in `room`,
+        learned or default): her normal for that room and hour once it has
+        `room_min_samples` day-hours of data, else for the hour in any room."""
         s = self._settings(resident)
         baseline = self.state.baselines.get(resident)
         if baseline is None or not baseline.ready(s.learn_days):
             return s.default_hours * 3600, False
-        usual = baseline.usual_gap_s(self.ctx.local(start).hour, s.min_samples)
+        hour = self.ctx.local(start).hour
+        in_room = self.state.room_baselines.get(f"{resident}|{room}") if room else None
+        usual = in_room.usual_gap_s(hour, s.room_min_samples) if in_room is not None else None
+        if usual is None:
+            usual = baseline.usual_gap_s(hour, s.min_samples)
         if usual is None:
             return s.default_hours * 3600, False
         hours = usual * s.margin / 3600
@@ -97,11 +100,11 @@ class InactivityRule(Rule[InactivityState]):
     def _asleep(self, resident: str, w: _Watch, due: float) -> bool:
         beds = self.ctx.residents_with_bed_sensor
         if resident == "" and self.ctx.is_shared_home and beds >= set(self.ctx.resident_ids):
-            # the household asleep: everyone in bed (one up and quiet is judged)
-            occ = self.state.absence.occupancy
-            return all(occupancy.in_bed(occ, self.ctx, r) for r in self.ctx.resident_ids)
+            # the household asleep: everyone sleeping at home in bed (one up and quiet
+            # is judged; one whose bed has been empty all day sleeps elsewhere)
+            return self.picture.household_in_bed(due)
         if resident in beds:
-            return occupancy.in_bed(self.state.absence.occupancy, self.ctx, resident)
+            return self.picture.in_bed(resident)
         s = self._settings(resident)
         if not s.presume_asleep or not self._resting_room(w.last_room):
             return False
@@ -111,27 +114,33 @@ class InactivityRule(Rule[InactivityState]):
             return self.ctx.is_bedroom(w.last_room)  # an evening in the bathroom is judged
         return self.state.up_day.get(resident) != self.ctx.local_day(w.last_move)
 
+    def _spent_away(self, w: _Watch, now: float) -> bool:
+        """The quiet since `w` up to `now` is not to be learned from, or contained a
+        confirmed absence, ended or not (a quiet spent away is not a usual gap at home)."""
+        ended = self.picture.absence_ended()
+        if ended is not None and ended[1] > w.last_move:
+            return True
+        return w.exclude_gap or self.picture.is_away(now)
+
     def _resting_room(self, room: str | None) -> bool:
         return self.ctx.is_bedroom(room) or self.ctx.is_bathroom(room)
 
     def _due(self, resident: str, w: _Watch) -> float | None:
-        if w.raised_at is not None or away.is_away(self.state.absence):
+        if w.raised_at is not None or not self._settings(resident).enabled:
             return None
-        if not self._settings(resident).enabled:
-            return None
-        due = w.last_move + self.limit_s(resident, w.last_move)[0]
-        sat_down = occupancy.seated(self.state.absence.occupancy, self.ctx, due)
+        due = w.last_move + self.limit_s(resident, w.last_move, w.last_room)[0]
+        sat_down = self.picture.seated(due)
         if sat_down is not None:
             seated_s = self._settings(resident).seated_hours * 3600
             due = max(due, max(sat_down, w.last_move) + seated_s)
+        if self.picture.is_away(due):
+            return None  # out (or gone out by then): not a quiet at home
         return None if self._asleep(resident, w, due) else due
 
     # --- events ---------------------------------------------------------------------------
 
     def on_reading(self, reading: Reading) -> list[Transition]:
-        moved = is_movement(reading, self.state.movement)
-        away.observe(self.state.absence, self.ctx, reading, moved)
-        if not moved:
+        if not self.picture.moved:
             return []
         out: list[Transition] = []
         room = self.ctx.room_of(reading)
@@ -160,10 +169,13 @@ class InactivityRule(Rule[InactivityState]):
                         details={"minutes_inactive": round(gap / 60, 1)},
                     )
                 )
-            elif not w.exclude_gap and not self._asleep(resident, w, ts) and gap > 0:
+            elif not self._spent_away(w, ts) and not self._asleep(resident, w, ts) and gap > 0:
                 day = self.ctx.local_day(w.last_move)
                 hour = self.ctx.local(w.last_move).hour
                 self.state.baselines.setdefault(resident, GapBaseline()).learn(day, hour, gap)
+                if w.last_room is not None:
+                    key = f"{resident}|{w.last_room}"
+                    self.state.room_baselines.setdefault(key, GapBaseline()).learn(day, hour, gap)
         self.state.watches[resident] = _Watch(last_move=ts, last_room=room, last_evidence=ev)
         day_start = self.ctx.settings("not_up", NotUpSettings, resident or None).day_start
         if (
@@ -178,21 +190,15 @@ class InactivityRule(Rule[InactivityState]):
 
     def compute_due(self) -> float | None:
         dues = [d for r, w in self.state.watches.items() if (d := self._due(r, w)) is not None]
-        away_at = away.away_due(self.state.absence, self._away_after_s)
-        if away_at is not None:
-            dues.append(away_at)
         return min(dues) if dues else None
 
     def fire(self, due: float) -> list[Transition]:
-        if away.fire(self.state.absence, due, self._away_after_s):
-            for w in self.state.watches.values():
-                w.exclude_gap = True  # a quiet spent away is not a usual gap at home
         out: list[Transition] = []
         for resident in sorted(self.state.watches):
             w = self.state.watches[resident]
             if self._due(resident, w) != due:
                 continue
-            limit, learned = self.limit_s(resident, w.last_move)
+            limit, learned = self.limit_s(resident, w.last_move, w.last_room)
             w.raised_at = due
             w.limit_s = limit
             w.exclude_gap = True

@@ -23,11 +23,9 @@ from typing import ClassVar
 
 from pydantic import BaseModel, Field
 
-from detectors import absence as presence
-from detectors.absence import AbsenceState
-from detectors.movement import MOVEMENT_STREAMS, MovementState, is_movement
+from detectors.occupancy import WATCHED_STREAMS
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
-from detectors.settings import AbsenceSettings, ColdSettings, HeatSettings
+from detectors.settings import ColdSettings, HeatSettings
 from eldercare.domain import AlertKind, Reading, Stream, Transition, TransitionAction
 from eldercare.evidence import EvidenceCode, Observation, seen
 
@@ -46,13 +44,12 @@ class _Track(RuleState):
 class IndoorTemperatureState(RuleState):
     tracks: dict[str, _Track] = Field(default_factory=dict)  # "resident|device" → track
     raised: dict[str, str] = Field(default_factory=dict)  # resident → device that raised
-    movement: MovementState = Field(default_factory=MovementState)
-    absence: AbsenceState = Field(default_factory=AbsenceState)
 
 
 class IndoorTemperatureRule(Rule[IndoorTemperatureState]):
     state_model = IndoorTemperatureState
-    streams = MOVEMENT_STREAMS | {Stream.TEMPERATURE}
+    streams = WATCHED_STREAMS | {Stream.TEMPERATURE}
+    reads_picture = True  # home or away, from the site's shared resident picture
     kind: ClassVar[AlertKind]
     settings_model: ClassVar[type[BaseModel]]
 
@@ -100,13 +97,9 @@ class IndoorTemperatureRule(Rule[IndoorTemperatureState]):
             return in_room or self.ctx.resident_ids
         return self.ctx.resident_ids
 
-    def _away_after_s(self) -> float:
-        return self.ctx.settings("absence", AbsenceSettings).away_after_minutes * 60
-
     def on_reading(self, reading: Reading) -> list[Transition]:
         out: list[Transition] = []
-        moved = is_movement(reading, self.state.movement)
-        if presence.observe(self.state.absence, self.ctx, reading, moved) == "returned":
+        if self.picture.change == "returned":
             out += self._raise_due_on_return(reading.ts)
         if reading.stream != Stream.TEMPERATURE:
             return out
@@ -130,7 +123,7 @@ class IndoorTemperatureRule(Rule[IndoorTemperatureState]):
                 self.state.tracks[key] = track
             track.evidence = EvidenceData.seen(reading, self._seen(celsius))
             track.recent.append((reading.ts, celsius))
-            home = not presence.is_away(self.state.absence)
+            home = not self.picture.is_away(reading.ts)
             if home and resident not in self.state.raised and self._raise_now(track, reading):
                 return self._raise(track, reading.ts, "rising fast")
             return []
@@ -190,25 +183,21 @@ class IndoorTemperatureRule(Rule[IndoorTemperatureState]):
         ]
 
     def _waiting(self) -> list[tuple[float, str, _Track]]:
-        if presence.is_away(self.state.absence):
-            return []
         out = []
         for key, track in self.state.tracks.items():
             if track.resident in self.state.raised or track.count_from is None:
                 continue
-            out.append((track.count_from + self._sustained_s(track.resident), key, track))
+            when = track.count_from + self._sustained_s(track.resident)
+            if not self.picture.is_away(when):  # nobody home then: raised on the return
+                out.append((when, key, track))
         return out
 
     def compute_due(self) -> float | None:
         dues = [due for due, _, _ in self._waiting()]
-        away = presence.away_due(self.state.absence, self._away_after_s())
-        if away is not None:
-            dues.append(away)
         return min(dues) if dues else None
 
     def fire(self, due: float) -> list[Transition]:
         out: list[Transition] = []
-        presence.fire(self.state.absence, due, self._away_after_s())
         for when, _, track in sorted(self._waiting(), key=lambda w: w[:2]):
             if when != due or track.resident in self.state.raised:
                 continue

@@ -23,9 +23,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from detectors import absence as away
 from detectors import bedtime as bedtimes
-from detectors.movement import MovementState, is_movement
 from detectors.occupancy import WATCHED_STREAMS
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
 from detectors.settings import NightDoorExitSettings, minutes_of_day
@@ -42,9 +40,7 @@ class _Exit(RuleState):
 
 
 class NightDoorExitState(RuleState):
-    movement: MovementState = Field(default_factory=MovementState)
     exit: _Exit | None = None
-    absence: away.AbsenceState = Field(default_factory=away.AbsenceState)
     bedtime: bedtimes.BedtimeState = Field(default_factory=bedtimes.BedtimeState)
 
 
@@ -53,6 +49,7 @@ class NightDoorExitRule(Rule[NightDoorExitState]):
     kinds = (AlertKind.NIGHT_DOOR_EXIT,)
     state_model = NightDoorExitState
     streams = WATCHED_STREAMS
+    reads_picture = True
 
     def _settings(self, resident: str | None) -> NightDoorExitSettings:
         return self.ctx.settings(self.name, NightDoorExitSettings, resident)
@@ -86,12 +83,12 @@ class NightDoorExitRule(Rule[NightDoorExitState]):
         return f"{minute // 60:02d}:{minute % 60:02d}"
 
     def on_reading(self, reading: Reading) -> list[Transition]:
-        if not is_movement(reading, self.state.movement):
+        if not self.picture.moved:
             return []
         bedtimes.observe(self.state.bedtime, self.ctx, reading, True)
         resident, watched = self._door_resident(reading)
         pending = self.state.exit
-        change = away.observe(self.state.absence, self.ctx, reading, True)
+        change = self.picture.change  # the door sequence, read from the shared picture
         if self.ctx.is_outer_door(reading.device_id):
             s = self._settings(resident)
             if (

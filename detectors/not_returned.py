@@ -36,9 +36,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from detectors import absence as away
 from detectors.baseline import DurationBaseline, ReturnBaseline
-from detectors.movement import MovementState, is_movement
 from detectors.occupancy import WATCHED_STREAMS
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
 from detectors.settings import AbsenceSettings, NotReturnedSettings, minutes_of_day
@@ -47,8 +45,6 @@ from eldercare.evidence import EvidenceCode, seen
 
 
 class NotReturnedState(RuleState):
-    movement: MovementState = Field(default_factory=MovementState)
-    absence: away.AbsenceState = Field(default_factory=away.AbsenceState)
     raised_for: float | None = None  # away_since of the absence that raised
     raised_learned: bool = False  # it raised against a learned deadline, or past max_hours
     raised_at: float | None = None  # when it last raised (a later declaration re-arms it)
@@ -61,6 +57,7 @@ class NotReturnedRule(Rule[NotReturnedState]):
     kinds = (AlertKind.NOT_RETURNED,)
     state_model = NotReturnedState
     streams = WATCHED_STREAMS
+    reads_picture = True
 
     @property
     def _resident(self) -> str | None:
@@ -78,11 +75,10 @@ class NotReturnedRule(Rule[NotReturnedState]):
     def on_reading(self, reading: Reading) -> list[Transition]:
         if self.state.returns.first_day is None:
             self.state.returns.observe_day(self.ctx.local_day(reading.ts))
-        moved = is_movement(reading, self.state.movement)
-        since = self.state.absence.away_since
-        door = self.state.absence.door_evidence
-        if away.observe(self.state.absence, self.ctx, reading, moved) != "returned":
+        ended = self.picture.ended_absence  # the shared picture saw this reading end one
+        if ended is None:
             return []
+        since, door = ended
         raised = self.state.raised_for
         self.state.raised_for = None
         self.state.raised_at = None
@@ -173,7 +169,7 @@ class NotReturnedRule(Rule[NotReturnedState]):
         """(deadline, not to be learned from?) of the absence in progress: the absence
         limit and the night deadline, each learned (alerts then are not learned from) or
         a default (alerts then are: the default knows nothing of the person)."""
-        since = self.state.absence.away_since
+        since = self.picture.away_pending_since()  # confirmed, or once its silence runs out
         s = self._settings
         if since is None or not s.enabled:
             return []
@@ -203,20 +199,15 @@ class NotReturnedRule(Rule[NotReturnedState]):
         return min(d for d, _ in deadlines) if deadlines else None
 
     def compute_due(self) -> float | None:
-        dues = [
-            d
-            for d in (self._deadline(), away.away_due(self.state.absence, self._away_after_s))
-            if d is not None
-        ]
-        return min(dues) if dues else None
+        return self._deadline()
 
     def fire(self, due: float) -> list[Transition]:
-        away.fire(self.state.absence, due, self._away_after_s)
         if self._deadline() != due:
             return []
-        since = self.state.absence.away_since
+        since = self.picture.away_since(due)
         assert since is not None
         learned = any(why for d, why in self._deadlines() if d == due)
+        door = self.picture.door_evidence()
         again = self.state.raised_for is not None  # past a declaration made after the alert
         self.state.raised_for = since
         self.state.raised_at = due
@@ -227,13 +218,9 @@ class NotReturnedRule(Rule[NotReturnedState]):
                 AlertKind.NOT_RETURNED,
                 due,
                 resident_id=self._resident,
-                room_id=self.state.absence.door_evidence.room_id
-                if self.state.absence.door_evidence
-                else None,
-                device_id=self.state.absence.door_evidence.device_id
-                if self.state.absence.door_evidence
-                else None,
-                evidence=evidence(self.state.absence.door_evidence),
+                room_id=door.room_id if door else None,
+                device_id=door.device_id if door else None,
+                evidence=evidence(door),
                 details={
                     "hours_away": round((due - since) / 3600, 2),
                     "left_at": self.ctx.local(since).strftime("%H:%M"),

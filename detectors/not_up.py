@@ -7,7 +7,8 @@ The deadline is the learned usual wake time (upper quartile of recent days) +
 `learn_days` days of wake times. Every morning she is seen getting up is learned,
 including mornings that raised (she got up at 11:00: that is a wake time; an alert
 is not a verdict on the morning); mornings that began away from home are not.
-Clears when the resident gets up.
+Clears when the resident gets up. A home of several residents is judged as one
+household (its room sensors cannot tell who got up), as `inactivity` does.
 In an institution getting up is leaving one's own bed (the bed sensor reports it empty
 after `day_start`); residents without a bed sensor, bed-bound residents and residents
 of a shared room are not judged.
@@ -19,12 +20,10 @@ from datetime import date, timedelta
 
 from pydantic import Field
 
-from detectors import absence as away
 from detectors.baseline import WakeBaseline
-from detectors.movement import MovementState, is_movement
 from detectors.occupancy import WATCHED_STREAMS
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
-from detectors.settings import AbsenceSettings, NotUpSettings, minutes_of_day
+from detectors.settings import NotUpSettings, minutes_of_day
 from eldercare.domain import AlertKind, Reading, Stream, Transition, TransitionAction
 from eldercare.evidence import EvidenceCode, seen
 
@@ -39,8 +38,6 @@ class _Morning(RuleState):
 
 
 class NotUpState(RuleState):
-    movement: MovementState = Field(default_factory=MovementState)
-    absence: away.AbsenceState = Field(default_factory=away.AbsenceState)
     mornings: dict[str, _Morning] = Field(default_factory=dict)  # resident id ("" = site)
 
 
@@ -53,13 +50,10 @@ class NotUpRule(Rule[NotUpState]):
     kinds = (AlertKind.NOT_UP,)
     state_model = NotUpState
     streams = WATCHED_STREAMS
+    reads_picture = True
 
     def _settings(self, resident: str) -> NotUpSettings:
         return self.ctx.settings(self.name, NotUpSettings, resident or None)
-
-    @property
-    def _away_after_s(self) -> float:
-        return self.ctx.settings("absence", AbsenceSettings).away_after_minutes * 60
 
     def deadline(self, resident: str, day: str) -> tuple[float, bool]:
         """(epoch of the day's deadline, learned or default)."""
@@ -80,8 +74,16 @@ class NotUpRule(Rule[NotUpState]):
             return False
         return not self.ctx.is_institution or resident in self.ctx.residents_with_bed_sensor
 
+    def _keys(self) -> tuple[str, ...]:
+        """Whose mornings are judged: each resident's, or the household's (`""`) in a home
+        of several, whose room sensors cannot tell who got up (one alert, not one per
+        resident on the same evidence: ARAS house B raised both residents at 09:36)."""
+        if not self.ctx.resident_ids or self.ctx.is_shared_home:
+            return ("",)
+        return self.ctx.resident_ids
+
     def _residents(self, reading: Reading) -> tuple[str, ...]:
-        if not self.ctx.resident_ids:
+        if not self.ctx.resident_ids or self.ctx.is_shared_home:
             return ("",)
         return tuple(r for r in self.ctx.activity_residents(reading) if self._judged(r))
 
@@ -94,9 +96,12 @@ class NotUpRule(Rule[NotUpState]):
         )
 
     def on_reading(self, reading: Reading) -> list[Transition]:
-        moved = is_movement(reading, self.state.movement)
-        returned = away.observe(self.state.absence, self.ctx, reading, moved) == "returned"
-        for resident in self.ctx.resident_ids or ("",):
+        moved = self.picture.moved  # the shared resident picture took this reading first
+        returned = self.picture.change == "returned"
+        keys = self._keys()
+        for old in [k for k in self.state.mornings if k not in keys]:
+            del self.state.mornings[old]  # judged per household now, or a resident gone
+        for resident in keys:
             if not self._judged(resident):
                 continue
             if resident not in self.state.mornings:
@@ -155,13 +160,9 @@ class NotUpRule(Rule[NotUpState]):
             for r, m in self.state.mornings.items()
             if self._settings(r).enabled
         ]
-        away_at = away.away_due(self.state.absence, self._away_after_s)
-        if away_at is not None:
-            dues.append(away_at)
         return min(dues) if dues else None
 
     def fire(self, due: float) -> list[Transition]:
-        away.fire(self.state.absence, due, self._away_after_s)
         out: list[Transition] = []
         for resident in sorted(self.state.mornings):
             if not self._settings(resident).enabled:
@@ -174,7 +175,7 @@ class NotUpRule(Rule[NotUpState]):
             m.check_day = _next_day(day)
             if m.up_day == day or m.raised_day is not None:
                 continue  # up already, or still open from an earlier morning
-            if away.is_away(self.state.absence):
+            if self.picture.is_away(due):
                 continue
             m.raised_day = day
             last = m.last_move

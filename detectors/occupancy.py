@@ -40,6 +40,7 @@ from eldercare.domain import DeviceKind, Reading, Stream
 # What a rule reading movement and occupancy declares as its `streams`.
 WATCHED_STREAMS = MOVEMENT_STREAMS | {Stream.PRESENCE}
 STUCK_S = 14 * 3600.0
+SETTLED_S = 60.0  # a bed mat pressed at least this long held a person lying on it
 OCCUPANCY_KINDS = frozenset({DeviceKind.BED, DeviceKind.SEAT})
 PRESENCE_KINDS = frozenset({DeviceKind.PRESENCE, DeviceKind.FALL_RADAR, DeviceKind.VITALS})
 
@@ -48,6 +49,9 @@ class OccupancyState(RuleState):
     on: dict[str, float] = Field(default_factory=dict)  # device pressed / seeing someone → since
     bed_empty_at: dict[str, float] = Field(default_factory=dict)  # resident → last mat emptied
     up_since_empty: dict[str, bool] = Field(default_factory=dict)  # resident → moved since
+    # resident → how long the mat that last emptied had been pressed (see `settled_before`)
+    pressed_s: dict[str, float] = Field(default_factory=dict)
+    up_seen_at: dict[str, float] = Field(default_factory=dict)  # resident → first seen up
 
 
 def _reports_someone(ctx: SiteContext, reading: Reading) -> bool | None:
@@ -71,23 +75,29 @@ def observe(state: OccupancyState, ctx: SiteContext, reading: Reading, moved: bo
         else None
     )
     if someone is not None:
+        pressed_since = None
         if someone:
             state.on.setdefault(reading.device_id, reading.ts)
         else:
-            state.on.pop(reading.device_id, None)
+            pressed_since = state.on.pop(reading.device_id, None)
         bed_of = ctx.bed_resident(reading.device_id)
         if bed_of is not None:
             if someone:
                 state.bed_empty_at.pop(bed_of, None)
                 state.up_since_empty.pop(bed_of, None)
+                state.up_seen_at.pop(bed_of, None)
             elif not _any_bed_on(state, ctx, bed_of) and bed_of not in state.bed_empty_at:
                 state.bed_empty_at[bed_of] = reading.ts
                 state.up_since_empty[bed_of] = False
+                if pressed_since is not None:
+                    state.pressed_s[bed_of] = reading.ts - pressed_since
             return
     if moved:
         room = ctx.room_of(reading)
         for resident in state.bed_empty_at:
             if ctx.is_institution or room is None or room not in ctx.bed_rooms.get(resident, ()):
+                if not state.up_since_empty.get(resident, False):
+                    state.up_seen_at[resident] = reading.ts
                 state.up_since_empty[resident] = True
 
 
@@ -109,10 +119,24 @@ def in_bed(state: OccupancyState, ctx: SiteContext, resident: str) -> bool:
 
 
 def left_bed_at(state: OccupancyState, resident: str) -> float | None:
-    """When the resident's mats emptied, once movement since shows them up; else None."""
+    """When the resident left her bed, once movement since shows her up; else None: when
+    the mats emptied if they had held her (`settled_before_empty`), else when she was
+    first seen up (a mat pressed for a moment dates nothing)."""
     if not state.up_since_empty.get(resident, False):
         return None
-    return state.bed_empty_at.get(resident)
+    if settled_before_empty(state, resident):
+        return state.bed_empty_at.get(resident)
+    return state.up_seen_at.get(resident, state.bed_empty_at.get(resident))
+
+
+def settled_before_empty(state: OccupancyState, resident: str) -> bool:
+    """The bed emptied after holding her for at least `SETTLED_S`: a mat pressed for a
+    second or two is a sleeper's arm or leg crossing its edge, and its emptying says
+    nothing of her leaving (van Kasteren house B: every night-time "exit" that raised
+    with nothing seen elsewhere ended a 1-2 s press; a real exit ends a long one).
+    Unknown (no press seen) counts as settled."""
+    pressed = state.pressed_s.get(resident)
+    return pressed is None or pressed >= SETTLED_S
 
 
 def sees_people_up(ctx: SiteContext) -> bool:

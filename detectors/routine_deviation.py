@@ -13,12 +13,10 @@ from datetime import date, timedelta
 
 from pydantic import Field
 
-from detectors import absence as away
 from detectors.baseline import ActivityBaseline
-from detectors.movement import MovementState, is_movement
 from detectors.occupancy import WATCHED_STREAMS
 from detectors.rule import Rule, RuleState
-from detectors.settings import AbsenceSettings, RoutineDeviationSettings
+from detectors.settings import RoutineDeviationSettings
 from eldercare.domain import AlertKind, Reading, Transition, TransitionAction
 
 
@@ -29,8 +27,6 @@ class _Day(RuleState):
 
 
 class RoutineDeviationState(RuleState):
-    movement: MovementState = Field(default_factory=MovementState)
-    absence: away.AbsenceState = Field(default_factory=away.AbsenceState)
     day: str | None = None  # the local day being counted
     away_s: float = 0.0  # time away during `day`
     residents: dict[str, _Day] = Field(default_factory=dict)  # resident id ("" = site)
@@ -45,13 +41,10 @@ class RoutineDeviationRule(Rule[RoutineDeviationState]):
     kinds = (AlertKind.ROUTINE_DEVIATION,)
     state_model = RoutineDeviationState
     streams = WATCHED_STREAMS
+    reads_picture = True
 
     def _settings(self, resident: str) -> RoutineDeviationSettings:
         return self.ctx.settings(self.name, RoutineDeviationSettings, resident or None)
-
-    @property
-    def _away_after_s(self) -> float:
-        return self.ctx.settings("absence", AbsenceSettings).away_after_minutes * 60
 
     def _day_bounds(self, day: str) -> tuple[float, float]:
         return self.ctx.at_local(day, 0), self.ctx.at_local(_next_day(day), 0)
@@ -59,10 +52,10 @@ class RoutineDeviationRule(Rule[RoutineDeviationState]):
     def on_reading(self, reading: Reading) -> list[Transition]:
         if self.state.day is None:
             self.state.day = self.ctx.local_day(reading.ts)
-        moved = is_movement(reading, self.state.movement)
-        since = self.state.absence.away_since
-        if away.observe(self.state.absence, self.ctx, reading, moved) == "returned":
-            assert since is not None
+        moved = self.picture.moved  # the shared resident picture took this reading first
+        ended = self.picture.ended_absence
+        if ended is not None:
+            since = ended[0]
             start, _ = self._day_bounds(self.state.day)
             self.state.away_s += max(0.0, reading.ts - max(since, start))
         if moved:
@@ -75,21 +68,18 @@ class RoutineDeviationRule(Rule[RoutineDeviationState]):
         dues = []
         if self.state.day is not None:
             dues.append(self._day_bounds(self.state.day)[1])
-        away_at = away.away_due(self.state.absence, self._away_after_s)
-        if away_at is not None:
-            dues.append(away_at)
         return min(dues) if dues else None
 
     def fire(self, due: float) -> list[Transition]:
-        away.fire(self.state.absence, due, self._away_after_s)
         if self.state.day is None:
             return []
         start, end = self._day_bounds(self.state.day)
         if due != end:
             return []
         away_s = self.state.away_s
-        if self.state.absence.away_since is not None:
-            away_s += max(0.0, end - max(self.state.absence.away_since, start))
+        away_since = self.picture.away_since(end)
+        if away_since is not None:
+            away_s += max(0.0, end - max(away_since, start))
         home_hours = (end - start - away_s) / 3600
         out: list[Transition] = []
         for resident in sorted(set(self.state.residents) | set(self.ctx.resident_ids)):

@@ -8,13 +8,19 @@ same transitions: replayed days raise the same alerts at the same event times.
 
 State lives in one pydantic model (`self.state`) of plain data, so `snapshot`
 and `restore` are a dump and a validated load.
+
+A rule that judges where the resident is and what she does (`reads_picture`) reads the
+site's shared `ResidentPicture` (`resident_state.py`) and keeps no copy of it: the
+catalogue builds one model per site, hosted first in the site's detector set, and hands
+its read-only view to every such rule. A rule built on its own (tests, tools) gets a
+private model it feeds itself before each reading, kept in its snapshot.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -22,8 +28,12 @@ from detectors.site_context import SiteContext
 from eldercare.domain import AlertKind, Evidence, Reading, Stream, Transition
 from eldercare.evidence import Observation, describe
 
+if TYPE_CHECKING:
+    from detectors.resident_state import ResidentPicture, ResidentStateModel
+
 StateT = TypeVar("StateT", bound=BaseModel)
 
+_OWN_PICTURE = "_resident_state"  # a rule built alone keeps its private picture here
 _MAX_FIRES_PER_ADVANCE = 100_000  # a timer that never moves on is a bug, not a hang
 
 
@@ -105,18 +115,37 @@ class Rule(ABC, Generic[StateT]):
     # restored; its timers fire whatever the reading. A stream left out by mistake loses
     # alerts silently: tests/unit/detectors/test_detectors_routing.py checks each declaration.
     streams: ClassVar[frozenset[Stream] | None] = None
+    # Reads the site's shared resident picture (`self.picture`); such a rule must declare
+    # every stream that can change the picture (`occupancy.WATCHED_STREAMS`) or none, so
+    # that its due time is recomputed whenever the picture changes.
+    reads_picture: ClassVar[bool] = False
 
-    def __init__(self, ctx: SiteContext) -> None:
+    def __init__(self, ctx: SiteContext, picture: ResidentPicture | None = None) -> None:
         self.ctx = ctx
         self.state: StateT = self.state_model()  # type: ignore[assignment]
         self._cached_due: float | None = None
         self._cached_due_known = False  # valid until the state changes
+        self._own_model: ResidentStateModel | None = None
+        if self.reads_picture and picture is None:
+            from detectors.resident_state import ResidentStateModel
+
+            self._own_model = ResidentStateModel(ctx)
+            picture = self._own_model.view
+        self._picture = picture
+
+    @property
+    def picture(self) -> ResidentPicture:
+        if self._picture is None:
+            raise TypeError(f"{self.name} does not read the resident picture")
+        return self._picture
 
     # --- protocol -------------------------------------------------------------------------
 
     def update(self, reading: Reading) -> list[Transition]:
         out = self.advance(reading.ts)
         self._cached_due_known = False  # on_reading may change state, then advance
+        if self._own_model is not None:
+            self._own_model.feed(reading)  # hosted: the runtime fed the shared one already
         out.extend(self.on_reading(reading))
         self._cached_due_known = False
         return out
@@ -141,10 +170,21 @@ class Rule(ABC, Generic[StateT]):
         return self._cached_due
 
     def snapshot(self) -> dict[str, Any]:
-        return self.state.model_dump(mode="json")
+        out = self.state.model_dump(mode="json")
+        if self._own_model is not None:
+            out[_OWN_PICTURE] = self._own_model.snapshot()
+        return out
 
     def restore(self, state: Mapping[str, Any]) -> None:
-        self.state = self.state_model.model_validate(dict(state))  # type: ignore[assignment]
+        data = dict(state)
+        own = data.pop(_OWN_PICTURE, None)
+        if self.reads_picture:
+            # A snapshot from before the shared picture: the rule's own copies of it
+            # (`movement`, `absence`) are the picture's business now.
+            data = {k: v for k, v in data.items() if k in self.state_model.model_fields}
+        self.state = self.state_model.model_validate(data)  # type: ignore[assignment]
+        if self._own_model is not None and isinstance(own, Mapping):
+            self._own_model.restore(own)
         self._cached_due_known = False
 
     def state_changed(self) -> None:

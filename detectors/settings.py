@@ -124,6 +124,14 @@ class InactivitySettings(NightWindowSettings):
         description="an hour needs this many day-hours of gaps (with its neighbours) to be "
         "learned; else the default applies",
     )
+    room_min_samples: int = Field(
+        20,
+        ge=1,
+        le=180,
+        description="the limit is her normal for the room of the last movement and the hour "
+        "once that has this many day-hours of gaps, else for the hour in any room (more "
+        "than min_samples: the longest of fewer gaps is biased short)",
+    )
     margin: float = Field(
         2.0, ge=1.0, le=5.0, description="learned limit = longest usual gap of the hour × this"
     )

@@ -122,6 +122,21 @@ class SiteContext:
         d = self._devices.get(device_id)
         return bool(d and d.outer_door)
 
+    @functools.cached_property
+    def _watched_rooms(self) -> frozenset[str]:
+        kinds = (DeviceKind.MOTION, DeviceKind.PRESENCE, DeviceKind.FALL_RADAR)
+        return frozenset(
+            room
+            for d in self.site.devices
+            if d.kind in kinds and (room := self.device_room(d.id)) is not None
+        )
+
+    def door_room_watched(self, device_id: str) -> bool:
+        """A motion or presence sensor watches the room of this door: anyone passing the
+        door is seen by it."""
+        room = self.device_room(device_id)
+        return room is not None and room in self._watched_rooms
+
     def has_outer_door(self) -> bool:
         return any(d.outer_door for d in self.site.devices)
 

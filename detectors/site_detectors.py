@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from detectors.base import Detector
+from detectors.resident_state import NAME as PICTURE_NAME
+from detectors.resident_state import ResidentStateModel
 from detectors.snapshot_store import SiteStates
 from eldercare import metrics
 from eldercare.domain import (
@@ -271,6 +273,9 @@ class SiteDetectors:
         return states
 
     def restore(self, states: Mapping[str, Any]) -> None:
+        picture = self.detectors.get(PICTURE_NAME)
+        if isinstance(picture, ResidentStateModel) and PICTURE_NAME not in states:
+            picture.restore_from_rules(states)  # a snapshot from before the shared picture
         for name, det in self.detectors.items():
             if name not in states:
                 continue

@@ -166,6 +166,14 @@ def scenarios(
         Path | None, typer.Option(help="where services, store, truth and logs go")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    in_process: Annotated[
+        bool,
+        typer.Option(
+            "--in-process",
+            help="ingest's decoding and the detectors in this process, no broker or store: "
+            "the same seed gives the same result (evaluation/scenarios_in_process.py)",
+        ),
+    ] = False,
 ) -> None:
     """The whole platform against simulated incidents: recall, delay, false alarms per site-day."""
     import json
@@ -188,6 +196,15 @@ def scenarios(
             scenarios=tuple(parse_specs(scenario_specs)),
             impairments=Impairments() if impairments else Impairments.none(),
         )
+        if in_process:
+            from evaluation.scenarios_in_process import evaluate_in_process, format_in_process
+
+            quick = evaluate_in_process(cfg, tolerance_s=tolerance_s)
+            if as_json:
+                typer.echo(json.dumps(quick.report.as_dict(), ensure_ascii=False, indent=2))
+            else:
+                typer.echo(format_in_process(quick))
+            return
         where = workdir or Path(tempfile.mkdtemp(prefix="eldercare-eval-"))
         result = evaluate_scenarios(
             cfg, where, progress=lambda m: typer.echo(m, err=True), tolerance_s=tolerance_s

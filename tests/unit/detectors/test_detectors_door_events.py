@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from detectors import absence as away
 from detectors.bathroom_too_long import BathroomRule
 from detectors.inactivity import InactivityRule
 from detectors.movement import MovementState, is_movement
@@ -50,8 +49,8 @@ def test_repeated_closed_reports_at_night_are_no_door_exit_and_no_absence() -> N
     assert replay(NotReturnedRule(context(site)), rs, end) == []
     rule = InactivityRule(context(site))
     replay(rule, rs, end)
-    assert not away.is_away(rule.state.absence)
-    assert rule.state.absence.last_door is None
+    assert not rule.picture.is_away(end)
+    assert rule.picture.door_evidence() is None
 
 
 def test_real_exit_still_raises_and_repeated_closed_reports_do_not_clear_it() -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 
-from detectors import absence as away
 from detectors.inactivity import InactivityRule
 from detectors.movement import MOTION_REPEAT_S, MovementState, is_movement
 from detectors.not_returned import NotReturnedRule
@@ -126,7 +125,7 @@ def test_cached_occupancy_after_the_front_door_does_not_keep_the_resident_home()
     rs = _departure(site, t)
     rule = InactivityRule(context(site))
     replay(rule, rs, t + 11 * 60)
-    assert away.is_away(rule.state.absence)
+    assert rule.picture.is_away(t + 11 * 60)
     # Out for 13 h: not_returned raises (it did not, while the repeat kept them "home").
     out = replay(NotReturnedRule(context(site)), rs, t + 14 * 3600)
     assert [x.action.value for x in out] == ["raise"]
@@ -140,4 +139,4 @@ def test_pir_re_triggering_after_its_blind_time_keeps_the_resident_home() -> Non
     rs.insert(4, reading(site, "pir-living", Stream.MOTION, t + 50, motion=True))
     rule = InactivityRule(context(site))
     replay(rule, rs, t + 11 * 60)
-    assert not away.is_away(rule.state.absence)
+    assert not rule.picture.is_away(t + 11 * 60)
