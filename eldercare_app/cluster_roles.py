@@ -34,6 +34,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alerts.pipeline import AlertPipeline
 from alerts.runtime import build_alerts
+from alerts.store import AlertStore
+from alerts.store_queries import AlertFilter
 from cluster.jetstream import JetStream, open_jetstream
 from cluster.leases import Lease
 from cluster.ownership import PartitionOwnership, lease_key
@@ -52,12 +54,13 @@ from eldercare import health
 from eldercare.clock import Clock, WallClock
 from eldercare.db import create_engine, session_factory
 from eldercare.domain import Transition
+from eldercare.influx import InfluxClient
 from eldercare.logs import get_logger
 from eldercare.periodic import Periodic
 from eldercare.registry_index import RegistryIndex
 from eldercare.registry_watch import RegistryWatcher
 from eldercare.settings import Settings
-from eldercare.stage_contracts import Component
+from eldercare.stage_contracts import Component, ReadingSink
 from eldercare_app.wiring import Platform, build_platform, prepare_store
 from field_service.device_events import DeviceEventSink
 from field_service.device_faults import DeviceFaultWatch
@@ -65,7 +68,7 @@ from field_service.orders import OrderStore
 from field_service.policy import FieldPolicy
 from gateway.family_link import GatewayContactPreferences
 from ingest.service import IngestService
-from ingest.site_status import FanOutSink
+from ingest.site_status import FanOutSink, SiteStatusTracker
 
 log = get_logger(__name__)
 
@@ -127,10 +130,13 @@ class PartitionRunner:
         index_provider: Callable[[], RegistryIndex],
         engine: AsyncEngine,
         clock: Clock,
+        tap: ReadingSink | None = None,
     ) -> None:
+        """`tap`: also handed every batch, before the detectors (the worker's site status)."""
         self.partition = partition
         self.settings = settings
         self.stream = stream
+        self.tap = tap
         self.key = lease_key(partition)
         self.runtime = DetectorRuntime(
             index_provider,
@@ -170,6 +176,8 @@ class PartitionRunner:
             self.stream.js, self.partition, self.position
         ):
             if readings:
+                if self.tap is not None:
+                    await self.tap.handle_readings(readings)
                 await self.runtime.handle_readings(readings)
             self.position = position
             if time.monotonic() - saved >= self.settings.cluster_snapshot_every_s:
@@ -208,13 +216,20 @@ class DetectorWorker:
         engine: AsyncEngine,
         clock: Clock,
         worker: str,
+        status: SiteStatusTracker | None = None,
     ) -> None:
+        """`status`: the site status points of the sites this worker holds (the map's
+        online/offline and open alerts), fed by its partitions' readings."""
         self.settings = settings
         self.stream = stream
         self.index_provider = index_provider
         self.engine = engine
         self.clock = clock
         self.runners: dict[int, PartitionRunner] = {}
+        self.gained_at: dict[int, float] = {}  # partition → when this worker took it
+        self.status = status
+        if status is not None:
+            status.followed_since = self.followed_since
         self.ownership = PartitionOwnership(
             stream,
             worker,
@@ -224,22 +239,38 @@ class DetectorWorker:
             self._lose,
         )
 
+    def followed_since(self, site_id: str) -> float | None:
+        """When this worker took the site's partition; None if it does not hold it."""
+        return self.gained_at.get(partition_of(site_id, self.settings.cluster_partitions))
+
     async def _gain(self, partition: int) -> None:
         runner = PartitionRunner(
-            partition, self.settings, self.stream, self.index_provider, self.engine, self.clock
+            partition,
+            self.settings,
+            self.stream,
+            self.index_provider,
+            self.engine,
+            self.clock,
+            tap=self.status,
         )
         await runner.start()
         self.runners[partition] = runner
+        self.gained_at[partition] = self.clock.now()
 
     async def _lose(self, partition: int, graceful: bool) -> None:
+        self.gained_at.pop(partition, None)
         runner = self.runners.pop(partition, None)
         if runner is not None:
             await runner.stop(save=graceful)
 
     async def start(self) -> None:
         await self.ownership.start()
+        if self.status is not None:
+            await self.status.start()
 
     async def stop(self) -> None:
+        if self.status is not None:
+            await self.status.stop()
         await self.ownership.stop()
 
 
@@ -455,6 +486,27 @@ class RoleProcess:
         await self.stream.close()
 
 
+def site_status(
+    settings: Settings, index: Callable[[], RegistryIndex], engine: AsyncEngine, clock: Clock
+) -> SiteStatusTracker:
+    """A detector worker's site status points: the sites of its partitions, written to
+    InfluxDB as the single process writes them, with the open alerts from the store."""
+    alerts = AlertStore(engine)
+    influx = InfluxClient.from_settings(settings)
+    unresolved = AlertFilter(status=["open", "acknowledged"], limit=100_000)
+
+    async def open_alerts_by_site() -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for alert in await alerts.find(unresolved):
+            counts[alert.site] = counts.get(alert.site, 0) + 1
+        return counts
+
+    async def write(lines: list[str]) -> None:
+        await influx.write(lines, settings.influx_db)
+
+    return SiteStatusTracker(index, open_alerts_by_site, write, clock)
+
+
 async def build_role(role: Role, settings: Settings, *, clock: Clock | None = None) -> RoleProcess:
     """Construct one role's parts; nothing runs until `RoleProcess.start()`."""
     if role not in ROLES:
@@ -501,7 +553,8 @@ async def build_role(role: Role, settings: Settings, *, clock: Clock | None = No
             IngestService(shared, registry.current, FanOutSink(sink, device_events), clock=clock)
         ]
     elif role == "detectors":
-        components = [DetectorWorker(settings, stream, registry.current, engine, clock, me)]
+        status = site_status(settings, registry.current, engine, clock)
+        components = [DetectorWorker(settings, stream, registry.current, engine, clock, me, status)]
     else:
 
         async def build() -> AlertPipeline:

@@ -59,7 +59,14 @@ class StatusBatch:
 
 
 class SiteStatusTracker:
-    """A `ReadingSink` tap and a `Component` that writes status points periodically."""
+    """A `ReadingSink` tap and a `Component` that writes status points periodically.
+
+    `followed_since` (a cluster's detector worker): the time from which this tracker
+    follows a site (its partition was taken then), None for a site it does not follow.
+    A followed site is written once each of its devices has spoken or has had twice its
+    report interval to do so since: a worker that has just taken a partition must not
+    paint its homes offline on the map before their readings could have reached it.
+    Without it (one process), every site is followed from the start."""
 
     name = "site-status"
 
@@ -72,8 +79,10 @@ class SiteStatusTracker:
         *,
         every_s: float = 60.0,
         refresh_s: float = 600.0,
+        followed_since: Callable[[str], float | None] | None = None,
     ) -> None:
         self.index_provider = index_provider
+        self.followed_since = followed_since
         self.open_alerts = open_alerts
         self.write = write
         self.clock = clock
@@ -115,8 +124,20 @@ class SiteStatusTracker:
         """Every site's and device's status point (changed or not)."""
         batch = StatusBatch()
         for site in self.index_provider().sites.values():
-            self._site_lines(site, now, open_alerts, ts_to_ns(now), batch, everything=True)
+            if self._reportable(site, now):
+                self._site_lines(site, now, open_alerts, ts_to_ns(now), batch, everything=True)
         return batch.lines
+
+    def _reportable(self, site: Site, now: float) -> bool:
+        """Whether this tracker writes the site now (see the class docstring)."""
+        if self.followed_since is None:
+            return True
+        since = self.followed_since(site.id)
+        if since is None:
+            return False
+        return all(
+            d.id in self.devices or now - since >= 2 * d.report_interval_s for d in site.devices
+        )
 
     def slice_of(self, site_id: str) -> int:
         """The tick (modulo `refresh_ticks`) at which a site is refreshed: stable per id."""
@@ -135,8 +156,9 @@ class SiteStatusTracker:
         refresh_slice = self.tick % self.refresh_ticks
         batch = StatusBatch()
         for i, site in enumerate(index.sites.values()):
-            refresh = self.slice_of(site.id) == refresh_slice
-            self._site_lines(site, now, open_alerts, ts, batch, everything=refresh)
+            if self._reportable(site, now):
+                refresh = self.slice_of(site.id) == refresh_slice
+                self._site_lines(site, now, open_alerts, ts, batch, everything=refresh)
             if i % SITES_PER_YIELD == SITES_PER_YIELD - 1:
                 await asyncio.sleep(0)
         return batch

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
+import time
 from pathlib import Path
 
 from cluster.jetstream import JetStream, open_jetstream
+from cluster.partitions import partition_of
 from cluster.publishers import JetStreamReadings, _duplicates
 from eldercare.clock import WallClock
 from eldercare.db import create_engine
@@ -19,6 +22,7 @@ from eldercare.settings import Settings
 from eldercare_app.cluster_roles import DetectorWorker
 from eldercare_app.local_services import NatsCluster
 from eldercare_app.wiring import prepare_store
+from ingest.site_status import SiteStatusTracker
 from tests.helpers.cluster import stored_transitions, until, wipe
 from tests.helpers.detectors import home_site
 
@@ -70,10 +74,10 @@ class Harness:
         self.index = index()
         self.workers: list[DetectorWorker] = []
 
-    async def worker(self, name: str) -> DetectorWorker:
+    async def worker(self, name: str, status: SiteStatusTracker | None = None) -> DetectorWorker:
         await prepare_store(self.engine)
         w = DetectorWorker(
-            self.settings, self.stream, lambda: self.index, self.engine, WallClock(), name
+            self.settings, self.stream, lambda: self.index, self.engine, WallClock(), name, status
         )
         await w.start()
         self.workers.append(w)
@@ -195,5 +199,58 @@ async def test_a_new_worker_takes_its_share_and_a_stopped_one_hands_back(
         await b.stop()  # graceful: saved and released at once, no TTL to wait for
         h.workers.remove(b)
         await until(lambda: len(a.runners) == PARTITIONS, TTL * 3, "hand back")
+    finally:
+        await h.close()
+
+
+def status_tracker(h: Harness) -> SiteStatusTracker:
+    async def no_alerts() -> dict[str, int]:
+        return {}
+
+    async def unused(lines: list[str]) -> None:
+        raise AssertionError("the test reads the points itself")
+
+    return SiteStatusTracker(lambda: h.index, no_alerts, unused, WallClock())
+
+
+def status_sites(lines: list[str]) -> dict[str, str]:
+    """Site id → its `online` field, from `site_status` points."""
+    out: dict[str, str] = {}
+    for line in lines:
+        if line.startswith("site_status,"):
+            site = re.search(r",site=([^, ]+)", line)
+            online = re.search(r" (?:.*,)?online=(\d+)i?", line)
+            assert site and online, line
+            out[site.group(1)] = online.group(1)
+    return out
+
+
+async def test_each_worker_writes_the_status_of_the_sites_it_holds_and_none_before_it_heard(
+    nats_cluster: NatsCluster, tmp_path: Path
+) -> None:
+    """The map's site status in a cluster: each detector worker writes the points of the
+    sites of its partitions, fed by their readings; no site twice, none left out, and a
+    worker that has just taken a partition does not paint its homes offline."""
+    await wipe(nats_cluster.url)
+    settings = cluster_settings(nats_cluster.url, tmp_path)
+    h = Harness(settings, await open_jetstream(settings, name="test"))
+    try:
+        a = await h.worker("worker-a", status_tracker(h))
+        b = await h.worker("worker-b", status_tracker(h))
+        await until(
+            lambda: len(a.runners) == len(b.runners) == PARTITIONS // 2, TTL * 6, "rebalance"
+        )
+        assert a.status is not None and b.status is not None
+        assert a.status.lines(time.time(), {}) == [], "nothing heard yet: no site written"
+        assert b.status.lines(time.time(), {}) == []
+        seq = await h.publish(presses(0, 1))
+        await h.caught_up([a, b], seq)
+        of_a = status_sites(a.status.lines(time.time(), {}))
+        of_b = status_sites(b.status.lines(time.time(), {}))
+        assert not set(of_a) & set(of_b), "no site written by two workers"
+        assert set(of_a) | set(of_b) == {f"home-{i}" for i in range(SITES)}
+        for worker, sites in ((a, of_a), (b, of_b)):
+            assert {partition_of(s, PARTITIONS) for s in sites} <= set(worker.runners)
+        assert set(of_a.values()) == set(of_b.values()) == {"1"}, "every home heard: online"
     finally:
         await h.close()
