@@ -308,6 +308,11 @@ class ActivePipeline:
         self.pipeline: AlertPipeline | None = None
         self._consume_task: asyncio.Task[None] | None = None
         self._turns: Periodic | None = None
+        # Activation (building the pipeline, warming it) runs beside the turns, which go on
+        # renewing the lease: on a loaded machine it can outlast the TTL, and the lease
+        # would expire under a pipeline still starting (seen at 20,000 homes on 2 cores).
+        self._held = False
+        self._activation: asyncio.Task[None] | None = None
         self.became_active = asyncio.Event()
 
     @property
@@ -315,6 +320,8 @@ class ActivePipeline:
         return self.pipeline is not None
 
     async def start(self) -> None:
+        """Take the lease if it is free and wait for that activation (the turns renewing
+        the lease meanwhile); else stand by."""
         await self.turn()
         # A `Periodic` (a failed turn is logged and retried; a stuck one shows on health).
         ttl_s = self.settings.cluster_lease_ttl_s
@@ -322,6 +329,8 @@ class ActivePipeline:
             f"pipeline-lease:{self.lease.holder}", self.turn, ttl_s / 3, overdue_after_s=ttl_s
         )
         self._turns.start()
+        if self._activation is not None:
+            await asyncio.wait({self._activation})
 
     async def stop(self) -> None:
         if self._turns is not None:
@@ -331,16 +340,29 @@ class ActivePipeline:
         await self.lease.release()
 
     async def turn(self) -> None:
-        if self.active:
+        if self._held:
             if not await self.lease.renew():
                 log.warning("pipeline lease lost: standing by")
                 await self._deactivate()
         elif await self.lease.take():
-            await self._activate()
+            self._held = True
+            self._activation = asyncio.create_task(self._activate(), name="pipeline-activation")
 
     async def _activate(self) -> None:
-        pipeline = await self._build()
-        await pipeline.start()
+        try:
+            pipeline = await self._build()
+            try:
+                await pipeline.start()
+            except BaseException:  # cancelled (the lease lost meanwhile) or failed
+                with contextlib.suppress(Exception):
+                    await pipeline.stop()
+                raise
+        except Exception:
+            log.exception("pipeline activation failed; the lease is given back")
+            self._held = False
+            with contextlib.suppress(Exception):
+                await self.lease.release()
+            return
         self.pipeline = pipeline
         self._companions = list(self._companions_of(pipeline))
         for companion in self._companions:
@@ -351,6 +373,12 @@ class ActivePipeline:
         log.warning("pipeline active", extra={"holder": self.lease.holder})
 
     async def _deactivate(self) -> None:
+        self._held = False
+        if self._activation is not None:
+            activation, self._activation = self._activation, None
+            activation.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await activation
         if self._consume_task is not None:
             self._consume_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -4,6 +4,7 @@ escalation step (PostgreSQL, the cluster's store)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
@@ -103,6 +104,62 @@ async def test_standby_takes_over_without_duplicate_or_missed_notification(
         assert len(rx.to("daughter")) == 1, "no duplicate notification of the family"
     finally:
         for role in roles:
+            with contextlib.suppress(Exception):
+                await role.stop()
+        for stream in streams:
+            await stream.close()
+        await engine.dispose()
+
+
+async def test_a_slow_activation_keeps_the_lease_renewed(
+    settings: Settings,
+    nats_cluster: NatsCluster,
+    pg_database: Callable[[str], str],
+) -> None:
+    """Building and starting the pipeline can outlast the lease's TTL on a loaded machine
+    (seen at 20,000 homes on 2 cores): the lease must be renewed meanwhile, or a standby
+    takes it and the two instances churn it between them."""
+    await wipe(nats_cluster.url)
+    settings = settings.model_copy(
+        update={
+            "nats_url": nats_cluster.url,
+            "cluster_replicas": 3,
+            "cluster_lease_ttl_s": TTL,
+            "database_url": pg_database("slow_activation"),
+        }
+    )
+    engine = create_engine(settings.database_url)
+    await prepare_store(engine)
+    go_on = asyncio.Event()
+    index = registry([])
+
+    async def slow_build() -> AlertPipeline:
+        await go_on.wait()  # held until the test has seen several TTLs pass
+        pipeline, _ = await build_alerts(settings, lambda: index, engine=engine)
+        return pipeline
+
+    async def build() -> AlertPipeline:
+        pipeline, _ = await build_alerts(settings, lambda: index, engine=engine)
+        return pipeline
+
+    streams = [await open_jetstream(settings, name=n) for n in ("slow", "standby")]
+    slow = ActivePipeline(settings, streams[0], slow_build, "pipeline-slow")
+    standby = ActivePipeline(settings, streams[1], build, "pipeline-standby")
+    starting = asyncio.create_task(slow.start())
+    try:
+        await until(lambda: slow._activation is not None, 10, "the lease taken")
+        await standby.start()
+        assert standby._turns is not None
+        # Six standby turns (a third of a TTL each): two TTLs in which it would have
+        # taken a lease left to expire.
+        await until(lambda: standby._turns is not None and standby._turns.ticks >= 6, 20, "turns")
+        assert not standby.active, "the lease was renewed while the activation ran"
+        go_on.set()
+        await asyncio.wait_for(starting, 30)
+        assert slow.active and not standby.active
+    finally:
+        go_on.set()
+        for role in (standby, slow):
             with contextlib.suppress(Exception):
                 await role.stop()
         for stream in streams:
