@@ -20,6 +20,7 @@ from eldercare.domain import AlertKind, Reading, Severity, Stream, Transition, T
 from eldercare.registry_index import PlannedAbsence, RegistryIndex
 from eldercare.registry_model import RegistryDocument, Site
 from tests.helpers.detectors import HOME_DEVICES, home_site, local_ts, reading
+from tests.helpers.examples import examples
 from tests.unit.detectors.test_wearable_fall_signals import Signal, batches
 
 SH = "Asia/Shanghai"
@@ -353,7 +354,9 @@ async def _replay_in_batches(cuts: list[int]) -> dict[str, list[Transition]]:
 
 
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(40),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(st.lists(st.integers(min_value=1, max_value=11), max_size=11))
 async def test_event_mode_same_transitions_whatever_the_batches(cuts: list[int]) -> None:
@@ -434,7 +437,7 @@ async def _replay_random(readings: list[Reading], cuts: list[int]) -> dict[str, 
     return per_site
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(_random_day())
 async def test_random_days_same_transitions_whatever_the_batches(
     day: tuple[list[Reading], list[int]],
