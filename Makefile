@@ -1,6 +1,6 @@
 # The project's commands. `make demo` runs the platform with simulated homes;
 # `make test` sets up, runs `make lint` and the whole test suite (CI runs it via .ci/run);
-# `make unit` runs only the tests that need no daemons (seconds).
+# `make unit` runs only the tests that need no daemons and are quick (seconds).
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -54,8 +54,10 @@ lint: setup
 test: lint
 	$(VENV)/bin/pytest -q -ra
 
+# The fast tier: no daemons, no long simulations or `eldercare` subprocesses (marked
+# `slow`), property tests on the small Hypothesis budget; `make test` runs all of it.
 unit: setup
-	$(VENV)/bin/pytest -q -m "not integration"
+	$(VENV)/bin/pytest -q -m "not integration and not slow" --hypothesis-profile=fast
 
 bench: setup
 	@echo "== ingest: MQTT → InfluxDB, msg/s with zero loss"

@@ -27,6 +27,8 @@ from eldercare.registry_index import RegistryIndex
 from ingest.codecs import adapt_to_device, decode
 from ingest.decoded import Decoded, NativeIdentity, VendorIdentity
 
+# Simulations of 14 homes x 2.5 days and 3 homes x 17 days: in `make test`, not `make unit`.
+pytestmark = pytest.mark.slow
 START = datetime(2026, 11, 2, 0, 0, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp()
 NIGHT = (22.0, 6.0)
 
