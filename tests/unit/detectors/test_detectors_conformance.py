@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from typing import Any
 
 import pytest
 
@@ -111,10 +112,11 @@ def test_snapshot_restore_round_trips_mid_episode(name: str, day: list[Reading])
         assert second.snapshot() == expected_state
 
 
-def _run_snapshot(name: str, day: list[Reading], until: float) -> dict:
+def _run_snapshot(name: str, day: list[Reading], until: float) -> dict[str, Any]:
     det = _fresh(name)
     _run(det, day, until)
-    return json.loads(json.dumps(det.snapshot()))
+    state: dict[str, Any] = json.loads(json.dumps(det.snapshot()))
+    return state
 
 
 @pytest.mark.parametrize("name", NAMES)
