@@ -44,7 +44,8 @@ demo: setup
 	@$(VENV)/bin/python -m eldercare_app.demo
 
 # Static checks: style, formatting, the import layering (pyproject's import-linter
-# contracts, see docs/architecture.md) and types.
+# contracts, see docs/architecture.md) and types (mypy --strict over every package and
+# the tests: pyproject's [tool.mypy] files).
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
