@@ -57,8 +57,9 @@ test: lint
 
 # The fast tier: no daemons, no long simulations or `eldercare` subprocesses (marked
 # `slow`), property tests on the small Hypothesis budget; `make test` runs all of it.
+# Only tests/unit is collected: every test in integration/ and e2e/ is an integration test.
 unit: setup
-	$(VENV)/bin/pytest -q -m "not integration and not slow" --hypothesis-profile=fast
+	$(VENV)/bin/pytest -q -m "not integration and not slow" --hypothesis-profile=fast tests/unit
 
 bench: setup
 	@echo "== ingest: MQTT → InfluxDB, msg/s with zero loss"
