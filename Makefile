@@ -1,6 +1,6 @@
 # The project's commands. `make demo` runs the platform with simulated homes;
 # `make test` sets up, runs `make lint` and the whole test suite (CI runs it via .ci/run);
-# `make unit` runs only the tests that need no daemons (seconds).
+# `make unit` runs only the tests that need no daemons and are quick (seconds).
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -44,7 +44,8 @@ demo: setup
 	@$(VENV)/bin/python -m eldercare_app.demo
 
 # Static checks: style, formatting, the import layering (pyproject's import-linter
-# contracts, see docs/architecture.md) and types.
+# contracts, see docs/architecture.md) and types (mypy --strict over every package and
+# the tests: pyproject's [tool.mypy] files).
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -54,8 +55,11 @@ lint: setup
 test: lint
 	$(VENV)/bin/pytest -q -ra
 
+# The fast tier: no daemons, no long simulations or `eldercare` subprocesses (marked
+# `slow`), property tests on the small Hypothesis budget; `make test` runs all of it.
+# Only tests/unit is collected: every test in integration/ and e2e/ is an integration test.
 unit: setup
-	$(VENV)/bin/pytest -q -m "not integration"
+	$(VENV)/bin/pytest -q -m "not integration and not slow" --hypothesis-profile=fast tests/unit
 
 bench: setup
 	@echo "== ingest: MQTT → InfluxDB, msg/s with zero loss"

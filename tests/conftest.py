@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from aiosmtpd.controller import Controller
+from hypothesis import settings as hypothesis_settings
 
 from alerts.store import AlertStore, init_store
 from eldercare.clock import FakeClock
@@ -28,6 +29,7 @@ from eldercare_app.local_services import LocalServices, NatsCluster
 from eldercare_app.mqtt_accounts import PLATFORM_USER
 from tests.helpers.alerts import HttpReceiver, Received, SmtpReceiver, free_port, sqlite_url
 from tests.helpers.china_providers import FakeChinaProviders
+from tests.helpers.examples import FAST_EXAMPLES, FAST_PROFILE
 
 # Tests that need a real service (one the session starts, or a receiver a test starts:
 # HTTP, SMTP, the paid gateways' stand-ins); a test asking for one is an integration test
@@ -50,6 +52,10 @@ SERVICE_FIXTURES = frozenset(
     }
 )
 TESTS = Path(__file__).resolve().parent
+
+# `make unit` passes --hypothesis-profile=fast: property tests without a count of their own
+# draw this many examples, and those with one go through tests.helpers.examples.
+hypothesis_settings.register_profile(FAST_PROFILE, max_examples=FAST_EXAMPLES)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -259,13 +259,13 @@ async def test_the_link_in_a_new_orders_sms_opens_its_card_and_device_faults_sho
     from tests.helpers.gateway import current_index
 
     sessions = platform.gateway.sessions
-    await add_responders(sessions, time.time())  # type: ignore[arg-type]
+    await add_responders(sessions, time.time())
     await platform.raise_sos("hh-401", "zhang-xiuying")
     console = await open_page(browser, platform.url, "op-bincheng", "zh-CN", **DESK)
     await console.wait_for_url("**/console")
     await console.click("#dispatch-go")
     await expect(console.locator("#field-panel .field-order").first).to_contain_text("王强")
-    [order] = await OrderStore(sessions).list_orders()  # type: ignore[arg-type]
+    [order] = await OrderStore(sessions).list_orders()
 
     phone = await open_page(browser, platform.url, "wang-grid", "zh-CN", **PHONE)
     await phone.wait_for_url("**/field")
@@ -280,11 +280,11 @@ async def test_the_link_in_a_new_orders_sms_opens_its_card_and_device_faults_sho
     # The SOS button's weekly test became overdue a minute ago: the centre's notice.
     now = time.time()
     await record_test(
-        sessions, site_id="hh-401", device_id="hh401-sos", at=now - 7 * 86400 - 60, passed=True,  # type: ignore[arg-type]
+        sessions, site_id="hh-401", device_id="hh401-sos", at=now - 7 * 86400 - 60, passed=True,
         source="responder", by="wang-grid", note=None,
     )  # fmt: skip
     index = platform.gateway.index
-    watch = DeviceFaultWatch(sessions, lambda: current_index(index), platform.pipeline, time.time)  # type: ignore[arg-type]
+    watch = DeviceFaultWatch(sessions, lambda: current_index(index), platform.pipeline, time.time)
     raised = await watch.tick(now)
     assert any(t.device_id == "hh401-sos" for t in raised)
     await expect(console.locator("#queue")).to_contain_text("设备故障（待检测或维修）")

@@ -22,9 +22,9 @@ from eldercare import registry_store
 from eldercare.registry_apply import apply_document
 from eldercare.registry_model import RegistryDocument, Site
 from eldercare.settings import Settings
-from eldercare_app.local_services import Mosquitto, free_port
+from eldercare_app.local_services import ISSUED_DIR, Mosquitto, free_port
 from eldercare_app.mqtt_accounts import PLATFORM_USER, read_password_file
-from eldercare_app.wiring import ISSUED_DIR, Platform, build_platform
+from eldercare_app.wiring import Platform, build_platform
 from gateway.app import ADMIN_PASSWORD_ENV
 from tests.e2e.test_platform_e2e import wait_for
 

@@ -7,6 +7,10 @@ can later swap in `eldercare run`'s wiring by changing only that function.
 
 from __future__ import annotations
 
+import atexit
+import json
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -16,6 +20,7 @@ from typing import Any
 import httpx
 from argon2 import PasswordHasher
 from fastapi import FastAPI
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import alerts.models  # noqa: F401  (registers the alert tables)
@@ -157,12 +162,9 @@ async def build_gateway(
     with_accounts: bool = True,
     registry: Mapping[str, Any] | None = None,
 ) -> Gateway:
+    await _prepare_database(settings.database_url, registry or REGISTRY, with_accounts, clock)
     engine = create_engine(settings.database_url)
-    async with engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
     sessions = session_factory(engine)
-    document = RegistryDocument.model_validate(registry or REGISTRY)
-    await registry_store.apply_document(sessions, document)
     index = CachedStoreIndex(sessions, check_every_s=0.0)
     await index.refresh()
     store = AlertStore(engine)
@@ -176,7 +178,51 @@ async def build_gateway(
         clock=clock,
         hub_poll_s=hub_poll_s,
     )
-    now = clock.now()
+    return Gateway(app, sessions, store, service, index, engine)
+
+
+# Creating the tables, applying the registry and hashing the accounts' passwords cost
+# about 0.1 s a test; a new SQLite file is instead a copy of one built the same way once
+# per process for the same registry, accounts and clock time.
+_TEMPLATES: dict[str, Path] = {}
+_TEMPLATE_DIR = Path(tempfile.mkdtemp(prefix="gateway-db-templates-"))
+atexit.register(shutil.rmtree, _TEMPLATE_DIR, True)
+
+
+async def _prepare_database(
+    url: str, registry: Mapping[str, Any], with_accounts: bool, clock: Clock
+) -> None:
+    target = _new_sqlite_file(url)
+    if target is None:  # another database, or a file a test prepared: fill it in place
+        await _fill_database(url, registry, with_accounts, clock.now())
+        return
+    key = json.dumps([registry, with_accounts, clock.now()], sort_keys=True, default=str)
+    template = _TEMPLATES.get(key)
+    if template is None:
+        template = _TEMPLATE_DIR / f"{len(_TEMPLATES)}.db"
+        await _fill_database(
+            f"sqlite+aiosqlite:///{template}", registry, with_accounts, clock.now()
+        )
+        _TEMPLATES[key] = template
+    shutil.copyfile(template, target)
+
+
+def _new_sqlite_file(url: str) -> Path | None:
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("sqlite") or not parsed.database:
+        return None
+    path = Path(parsed.database)
+    return None if parsed.database == ":memory:" or path.exists() else path
+
+
+async def _fill_database(
+    url: str, registry: Mapping[str, Any], with_accounts: bool, now: float
+) -> None:
+    engine = create_engine(url)
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    sessions = session_factory(engine)
+    await registry_store.apply_document(sessions, RegistryDocument.model_validate(registry))
     accounts = [
         ("admin1", Role.ADMIN, None, None),
         ("op-bincheng", Role.OPERATOR, BINCHENG, None),
@@ -195,7 +241,7 @@ async def build_gateway(
             residents=residents,
             display_name=username,
         )
-    return Gateway(app, sessions, store, service, index, engine)
+    await engine.dispose()
 
 
 def sos(site: str, resident: str | None, ts: float, room: str = "bedroom") -> Transition:

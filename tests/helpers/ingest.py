@@ -63,6 +63,13 @@ def heartbeat(seq: int, base_ts: float, n_devices: int = 20, site: str = SITE) -
     return topic, json.dumps({"ts": round(base_ts + seq * 0.001, 6), "seq": seq}).encode()
 
 
+def seq_of(reading: Reading) -> int:
+    """The sequence number a `heartbeat` carried."""
+    seq = reading.fields["seq"]
+    assert isinstance(seq, int), reading
+    return seq
+
+
 class Publisher:
     """A QoS 1 publisher on its own paho thread; `publish_all` waits for every PUBACK."""
 

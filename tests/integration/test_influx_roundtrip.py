@@ -83,7 +83,7 @@ async def test_arbitrary_names_and_values_round_trip(
             format_field_value(text)
         return
     # Field and tag keys must differ from each other to be told apart on the way back.
-    fields = {
+    fields: dict[str, bool | int | float | str] = {
         f"{field_key}": text,
         f"{field_key}.f": number,
         f"{field_key}.i": integer,

@@ -163,7 +163,9 @@ async def test_unregistered_tracking_is_bounded_and_flushes_any_size(tmp_path: P
 
 
 @pytest.mark.asyncio
-async def test_a_failed_flush_keeps_the_rest_for_later(tmp_path: Path, monkeypatch) -> None:
+async def test_a_failed_flush_keeps_the_rest_for_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/u.db")
     await init_unregistered_store(engine)
     tracker = UnregisteredDevices(session_factory(engine))

@@ -28,6 +28,7 @@ from tests.helpers.ingest import (
     recreate_db,
     registry_index,
     seq_counts,
+    seq_of,
     unique,
     wait_until,
 )
@@ -148,7 +149,7 @@ async def test_influx_outage_spools_then_drains_without_loss(
         assert not list((settings.run_dir / "spool").glob("*.spool"))
         assert service.writer.influx_up
         assert service.writer.drained >= service.writer.spooled > OUTAGE_S * RATE * 0.8
-        assert {int(r.fields["seq"]) for r in sink.readings} == set(range(total))
+        assert {seq_of(r) for r in sink.readings} == set(range(total))
     finally:
         stream.stopping.set()
         publisher.close()
@@ -189,7 +190,7 @@ async def test_a_full_spool_leaves_readings_with_the_broker_then_nothing_is_miss
 
         assert await wait_until(all_stored, 90)
         assert await seq_counts(influx.url, db) == (total, total)
-        assert {int(r.fields["seq"]) for r in sink.readings} == set(range(total))
+        assert {seq_of(r) for r in sink.readings} == set(range(total))
     finally:
         stream.stopping.set()
         publisher.close()

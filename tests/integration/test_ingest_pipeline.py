@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -23,6 +23,7 @@ from tests.helpers.ingest import (
     heartbeat,
     registry_index,
     seq_counts,
+    seq_of,
     site_ingest_settings,
     unique,
     wait_until,
@@ -42,9 +43,7 @@ async def ingest_settings(settings: Settings, site: str) -> Settings:
 
 
 @pytest.fixture
-def publisher(
-    mqtt_addr: tuple[str, int], mqtt_credentials: tuple[str, str]
-) -> AsyncIterator[Publisher]:
+def publisher(mqtt_addr: tuple[str, int], mqtt_credentials: tuple[str, str]) -> Iterator[Publisher]:
     pub = Publisher(*mqtt_addr, client_id=unique("pub-"), credentials=mqtt_credentials)
     yield pub
     pub.close()
@@ -84,7 +83,7 @@ async def test_readings_are_stamped_written_and_handed_on(
     first = sink.readings[0]
     assert (first.site_id, first.room_id, first.resident_id) == (site, "bedroom", "r1")
     assert first.stream is Stream.HEARTBEAT and first.source == "native"
-    assert sorted(int(r.fields["seq"]) for r in sink.readings) == list(range(500))
+    assert sorted(seq_of(r) for r in sink.readings) == list(range(500))
     assert service.received == 500 and service.quarantined == 0
     assert 0 < service.lag_seconds < 3600
     text = metrics.render_prometheus()
@@ -224,7 +223,7 @@ async def test_a_batch_the_sink_failed_is_not_acknowledged_and_comes_back(
         base = time.time() - 60
         publisher.publish_all(heartbeat(i, base, site=site) for i in range(200))
         assert await wait_until(
-            lambda: _true({int(r.fields["seq"]) for r in sink.readings} == set(range(200))), 20
+            lambda: _true({seq_of(r) for r in sink.readings} == set(range(200))), 20
         )
     finally:
         await service.stop()

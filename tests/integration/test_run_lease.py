@@ -133,7 +133,7 @@ async def test_eldercare_run_refuses_a_held_store_and_a_killed_holder_expires(
 
 
 async def test_cluster_roles_share_the_store_while_two_plain_runs_are_refused(
-    store, tmp_path: Path
+    store: tuple[str, Sessions], tmp_path: Path
 ) -> None:
     """The lease is the single-process platform's: a cluster's gateways (and the other
     roles, which never take it) run side by side on one store."""
@@ -164,5 +164,6 @@ async def test_cluster_roles_share_the_store_while_two_plain_runs_are_refused(
         with pytest.raises(LeaseHeld):
             await build_platform(settings("run2"), serve_http=False)
     finally:
-        await first.lease.release()
+        if first.lease is not None:
+            await first.lease.release()
         await first.engine.dispose()

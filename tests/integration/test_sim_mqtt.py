@@ -76,7 +76,7 @@ def subscriber(
 
     def on_message(c: mqtt.Client, u: object, msg: mqtt.MQTTMessage) -> None:
         if not msg.retain:
-            got[msg.topic].append(msg.payload)
+            got[msg.topic].append(bytes(msg.payload))
             count[0] += 1
             if order is not None and msg.payload.startswith(b"{"):
                 order.append(json.loads(msg.payload)["ts"])
@@ -345,10 +345,12 @@ def test_each_site_logs_in_with_its_own_account(tmp_path: Path) -> None:
             publisher.close()
             _wait_for(count, stats.messages, 30)
         assert stats.messages > 100 and count[0] == stats.messages
-        site = sim.sites[0].id
-        wrong = MqttPublisher(BrokerConfig(*addr, site_passwords={site: "wrong"}))
+        site_id = sim.sites[0].id
+        wrong = MqttPublisher(BrokerConfig(*addr, site_passwords={site_id: "wrong"}))
         with pytest.raises(PublishError, match=r"bad user name or password|not authorised"):
-            wrong.connect(site, Message(f"eldercare/{site}/gw/availability", b"offline", True))
+            wrong.connect(
+                site_id, Message(f"eldercare/{site_id}/gw/availability", b"offline", True)
+            )
         wrong.close()
     finally:
         mosquitto.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from typing import Any
 
 import pytest
 
@@ -99,6 +100,7 @@ def test_emits_only_its_kinds_in_time_order(name: str, day: list[Reading]) -> No
 def test_snapshot_restore_round_trips_mid_episode(name: str, day: list[Reading]) -> None:
     until = day[-1].ts + 86400
     expected = _run(_fresh(name), day, until)
+    expected_state = _run_snapshot(name, day, until)
     for cut in range(1, len(day), 3):
         first = _fresh(name)
         head = _run(first, day[:cut], day[cut - 1].ts)
@@ -107,13 +109,14 @@ def test_snapshot_restore_round_trips_mid_episode(name: str, day: list[Reading])
         second.restore(state)
         tail = _run(second, day[cut:], until)
         assert head + tail == expected, f"cut at reading {cut}"
-        assert second.snapshot() == _run_snapshot(name, day, until)
+        assert second.snapshot() == expected_state
 
 
-def _run_snapshot(name: str, day: list[Reading], until: float) -> dict:
+def _run_snapshot(name: str, day: list[Reading], until: float) -> dict[str, Any]:
     det = _fresh(name)
     _run(det, day, until)
-    return json.loads(json.dumps(det.snapshot()))
+    state: dict[str, Any] = json.loads(json.dumps(det.snapshot()))
+    return state
 
 
 @pytest.mark.parametrize("name", NAMES)

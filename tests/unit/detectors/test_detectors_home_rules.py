@@ -19,7 +19,9 @@ SH = "Asia/Shanghai"
 RAISE, CLEAR = TransitionAction.RAISE, TransitionAction.CLEAR
 
 
-def _evening_out(site: Site, day: int, leave: tuple[int, int], back: tuple[int, int]) -> list:
+def _evening_out(
+    site: Site, day: int, leave: tuple[int, int], back: tuple[int, int]
+) -> list[Reading]:
     """Kitchen, out through the front door, back through it, kitchen again."""
     t_out = local_ts(SH, 2024, 5, day, *leave)
     back_day = day + 1 if back < leave else day

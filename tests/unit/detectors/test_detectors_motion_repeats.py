@@ -5,6 +5,7 @@ a PIR that re-triggers after its blind time has seen the person again. Event tim
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from detectors.inactivity import InactivityRule
 from detectors.movement import MOTION_REPEAT_S, MovementState, is_movement
@@ -20,7 +21,7 @@ from tests.helpers.detectors import context, home_site, local_ts, reading, repla
 SH = "Asia/Shanghai"
 
 
-def _motions(site: Site, device: str, t: float, plan: list[tuple[float, bool]]) -> list[bool]:
+def _motions(site: Site, device: str, t: float, plan: Sequence[tuple[float, bool]]) -> list[bool]:
     state = MovementState()
     return [
         is_movement(reading(site, device, Stream.MOTION, t + dt, motion=v), state) for dt, v in plan

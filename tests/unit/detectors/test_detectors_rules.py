@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from detectors.bathroom_too_long import BathroomRule
@@ -16,7 +18,15 @@ from detectors.not_up import NotUpRule
 from detectors.site_offline import SiteOfflineRule
 from detectors.sos import SosRule
 from detectors.vitals import VitalsRule
-from eldercare.domain import AlertKind, Reading, Severity, Stream, TransitionAction
+from eldercare.domain import (
+    AlertKind,
+    FieldValue,
+    Reading,
+    Severity,
+    Stream,
+    Transition,
+    TransitionAction,
+)
 from eldercare.registry_model import Site
 from tests.helpers.detectors import (
     HOME_DEVICES,
@@ -33,7 +43,9 @@ BERLIN = "Europe/Berlin"
 RAISE, CLEAR, UPDATE = TransitionAction.RAISE, TransitionAction.CLEAR, TransitionAction.UPDATE
 
 
-def _bed_exit(tz: str, day: tuple[int, int, int], hour: int, minute: int, out_minutes: float):
+def _bed_exit(
+    tz: str, day: tuple[int, int, int], hour: int, minute: int, out_minutes: float
+) -> tuple[list[Transition], float]:
     site = home_site(tz)
     rule = BedExitRule(context(site))
     y, m, d = day
@@ -115,7 +127,7 @@ def test_bed_exit_threshold_overridable_per_resident() -> None:
     assert [t.ts - left for t in out] == [600]
 
 
-def _bathroom(tz: str, hour: int, minutes_inside: float):
+def _bathroom(tz: str, hour: int, minutes_inside: float) -> tuple[list[Transition], float]:
     site = home_site(tz)
     rule = BathroomRule(context(site))
     t = local_ts(tz, 2024, 5, 10, hour, 0)
@@ -214,7 +226,7 @@ def test_sos_raise_repeat_update_then_condition_clears() -> None:
     assert out[0].severity == Severity.CRITICAL and out[1].details["presses"] == 2
 
 
-def _inactivity_site(**overrides):
+def _inactivity_site(**overrides: Any) -> Site:
     return home_site(SH, resident_overrides={"inactivity": overrides} if overrides else None)
 
 
@@ -385,7 +397,7 @@ def test_vitals_out_of_range_longer_than_five_minutes() -> None:
     site = home_site(SH)
     t = local_ts(SH, 2024, 5, 10, 2, 0)
 
-    def v(dt: float, hr: float):
+    def v(dt: float, hr: float) -> Reading:
         return reading(site, "vitals-1", Stream.VITALS, t + dt, heart_rate=hr, breathing_rate=14.0)
 
     assert replay(VitalsRule(context(site)), [v(0, 130), v(299, 131), v(330, 70)]) == []
@@ -495,7 +507,9 @@ def _institution() -> Site:
     )
 
 
-def _inst_reading(site: Site, device_id: str, stream: Stream, ts: float, **fields: object):
+def _inst_reading(
+    site: Site, device_id: str, stream: Stream, ts: float, **fields: FieldValue
+) -> Reading:
     from eldercare.registry_index import ResolvedDevice
 
     device = site.device(device_id)
@@ -506,7 +520,7 @@ def _inst_reading(site: Site, device_id: str, stream: Stream, ts: float, **field
         device_id,
         stream,
         ts,
-        dict(fields),  # type: ignore[arg-type]
+        dict(fields),
         room_id=resolved.room_id,
         resident_id=resolved.resident_id,
     )

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,10 +17,19 @@ from detectors.site_detectors import _errors
 from detectors.snapshot_store import SnapshotStore
 from eldercare.clock import FakeClock
 from eldercare.db import create_all, create_engine
-from eldercare.domain import AlertKind, Reading, Severity, Stream, Transition, TransitionAction
+from eldercare.domain import (
+    AlertKind,
+    FieldValue,
+    Reading,
+    Severity,
+    Stream,
+    Transition,
+    TransitionAction,
+)
 from eldercare.registry_index import PlannedAbsence, RegistryIndex
 from eldercare.registry_model import RegistryDocument, Site
 from tests.helpers.detectors import HOME_DEVICES, home_site, local_ts, reading
+from tests.helpers.examples import examples
 from tests.unit.detectors.test_wearable_fall_signals import Signal, batches
 
 SH = "Asia/Shanghai"
@@ -42,7 +52,7 @@ def _index(*sites: Site) -> RegistryIndex:
     return RegistryIndex(RegistryDocument(sites=list(sites)))
 
 
-def _runtime(sink: Collector, *sites: Site, **kw) -> DetectorRuntime:
+def _runtime(sink: Collector, *sites: Site, **kw: Any) -> DetectorRuntime:
     index = _index(*sites)
     return DetectorRuntime(lambda: index, sink, clock_mode=kw.pop("clock_mode", "event"), **kw)
 
@@ -310,7 +320,7 @@ async def test_a_failed_snapshot_save_leaves_the_sites_to_save_again(tmp_path: P
 
 def _busy_day() -> tuple[list[Site], list[Reading]]:
     a = home_site(SH, site_id="home-a")
-    b_devices = [
+    b_devices: list[dict[str, Any]] = [
         {"id": "b-bed", "kind": "bed", "room": "bedroom", "report_interval_s": 600},
         {"id": "b-pir", "kind": "motion", "room": "living", "report_interval_s": 900},
         {"id": "b-door", "kind": "door", "room": "entrance", "outer_door": True},
@@ -318,7 +328,7 @@ def _busy_day() -> tuple[list[Site], list[Reading]]:
     ]
     b = home_site("Europe/Berlin", site_id="home-b", devices=b_devices)
     t = local_ts(SH, 2024, 5, 10, 21, 0)
-    plan = [
+    plan: list[tuple[Site, str, Stream, float, dict[str, FieldValue]]] = [
         (a, "pir-living", Stream.MOTION, 0, {"motion": True}),
         (b, "b-pir", Stream.MOTION, 10, {"motion": True}),
         (a, "bed-1", Stream.OCCUPANCY, 60, {"occupied": True}),
@@ -353,7 +363,9 @@ async def _replay_in_batches(cuts: list[int]) -> dict[str, list[Transition]]:
 
 
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(40),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(st.lists(st.integers(min_value=1, max_value=11), max_size=11))
 async def test_event_mode_same_transitions_whatever_the_batches(cuts: list[int]) -> None:
@@ -367,7 +379,7 @@ def test_bad_clock_mode_is_refused() -> None:
         DetectorRuntime(lambda: RegistryIndex.empty(), Collector(), clock_mode="lunar")  # type: ignore[arg-type]
 
 
-_EVENTS = [
+_EVENTS: list[tuple[str, Stream, dict[str, FieldValue]]] = [
     ("pir-living", Stream.MOTION, {"motion": True}),
     ("pir-kitchen", Stream.MOTION, {"motion": True}),
     ("pir-bath", Stream.MOTION, {"motion": True}),
@@ -434,7 +446,7 @@ async def _replay_random(readings: list[Reading], cuts: list[int]) -> dict[str, 
     return per_site
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(_random_day())
 async def test_random_days_same_transitions_whatever_the_batches(
     day: tuple[list[Reading], list[int]],
@@ -736,6 +748,7 @@ async def test_on_growth_is_called_as_detector_sets_grow_by_a_quarter() -> None:
     sites = [home_site(SH, site_id=f"h{i:03d}", device_suffix=f"-{i}") for i in range(200)]
     calls: list[int] = []
     sink = Collector()
+    rt: DetectorRuntime
     rt = _runtime(sink, *sites, on_growth=lambda: calls.append(len(rt.sites)))
     t = local_ts(SH, 2024, 5, 10, 9, 0)
     for i, site in enumerate(sites):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from detectors.catalogue import settings_models, site_context
@@ -106,7 +108,7 @@ def test_site_context_resolves_per_resident() -> None:
     ],
 )
 def test_invalid_overrides_name_site_resident_rule_and_key(
-    site_over: dict | None, resident_over: dict | None, message: str
+    site_over: dict[str, Any] | None, resident_over: dict[str, Any] | None, message: str
 ) -> None:
     site = home_site(site_overrides=site_over, resident_overrides=resident_over)
     with pytest.raises(DetectorSettingsError) as err:

@@ -275,7 +275,7 @@ def test_rare_reporters_several_devices_dying_together() -> None:
     assert [a for a, _ in of(out, AlertKind.SITE_OFFLINE)] == [RAISE, CLEAR]
     cleared = of(out, AlertKind.SITE_OFFLINE)[1][1]
     offline = [x for x in out if x.kind == AlertKind.DEVICE_OFFLINE]
-    assert sorted(x.device_id for x in offline if x.action != CLEAR) == [
+    assert sorted(str(x.device_id) for x in offline if x.action != CLEAR) == [
         "door-front",
         "pir-bed",
         "pir-kitchen",

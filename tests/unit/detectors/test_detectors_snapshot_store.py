@@ -9,7 +9,7 @@ import pytest
 import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from detectors.snapshot_store import SnapshotStore
+from detectors.snapshot_store import SiteStates, SnapshotStore
 from eldercare.db import create_all, create_engine
 
 
@@ -54,7 +54,7 @@ async def test_many_sites_in_one_save_replace_their_rows(engine: AsyncEngine) ->
     sites = [f"home-{i}" for i in range(250)]
     await store.save({s: {"sos": {"open": {}}, "fall": {"falls": {}}} for s in sites}, 1.0)
     # Every other site no longer has a fall radar; the rest keep both.
-    later = {
+    later: dict[str, SiteStates] = {
         s: ({"sos": {"open": {"": i}}} if i % 2 else {"sos": {}, "fall": {}})
         for i, s in enumerate(sites)
     }

@@ -20,6 +20,7 @@ from eldercare.domain import Reading, Stream, Transition
 from eldercare.registry_index import RegistryIndex
 from eldercare.registry_model import RegistryDocument
 from tests.helpers.detectors import context, local_ts, occupancy_couple, occupancy_home, reading
+from tests.helpers.examples import examples
 
 T0 = local_ts("Europe/Amsterdam", 2024, 5, 10, 18, 0)
 EVENTS: list[tuple[str, Stream, str]] = [
@@ -55,7 +56,7 @@ def _run(rule: Rule[Any], readings: list[Reading], until: float) -> list[Transit
     return out
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(draw=steps, cut=st.integers(0, 40), couple=st.booleans())
 def test_snapshot_restore_mid_stream_changes_nothing(
     draw: list[tuple[int, bool, int]], cut: int, couple: bool
@@ -73,7 +74,7 @@ def test_snapshot_restore_mid_stream_changes_nothing(
         assert head + _run(second, rs[cut:], until) == whole, cls.name
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(draw=steps, size=st.integers(1, 7))
 def test_batch_boundaries_change_nothing(draw: list[tuple[int, bool, int]], size: int) -> None:
     site = occupancy_home()

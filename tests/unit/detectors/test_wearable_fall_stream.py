@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from detectors.wearable_fall import WearableFallDetector, WearableFallSettings
 from eldercare.domain import Reading, Transition, TransitionAction
+from tests.helpers.examples import examples
 from tests.unit.detectors.test_wearable_fall_signals import (
     DEVICE,
     RESIDENT,
@@ -77,7 +78,7 @@ def test_batch_size_does_not_change_the_result(size: int, reference: list[Transi
     assert_same(run(batches(story(), sizes=size)), reference)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(st.lists(st.integers(min_value=1, max_value=150), min_size=1, max_size=60))
 def test_any_cutting_of_the_stream_gives_the_same_result(sizes: list[int]) -> None:
     want = run(batches(story()))

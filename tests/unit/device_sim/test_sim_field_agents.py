@@ -98,6 +98,7 @@ async def _run(gateway: Gateway, clock: FakeClock, agents: FieldAgents, minutes:
         await gateway.app.state.field.timers.tick()
 
 
+@pytest.mark.slow  # 90 simulated minutes of agents over HTTP
 async def test_the_loop_from_sos_to_the_door_matches_the_truth(world) -> None:  # type: ignore[no-untyped-def]
     gateway, clock, clients = world
     await gateway.store.apply_transitions([sos("hh-401", "zhang-xiuying", T0)], T0)
@@ -134,6 +135,7 @@ async def test_the_loop_from_sos_to_the_door_matches_the_truth(world) -> None:  
     assert took and all(r["status"] in (200, 201) for r in took)
 
 
+@pytest.mark.slow  # 60 simulated minutes of agents over HTTP
 async def test_a_decline_is_re_dispatched_by_the_operator(world) -> None:  # type: ignore[no-untyped-def]
     gateway, clock, clients = world
     await gateway.store.apply_transitions([sos("hh-401", "zhang-xiuying", T0)], T0)

@@ -42,7 +42,7 @@ def judged() -> tuple[Simulation, list[Transition]]:
         assert device is not None
         resident = device.resident or (site.residents[0].id if len(site.residents) == 1 else None)
         by_site[r.site].append(
-            Reading(r.site, r.device, r.stream, r.ts, r.fields, r.ts, device.room, resident)  # type: ignore[arg-type]
+            Reading(r.site, r.device, r.stream, r.ts, r.fields, r.ts, device.room, resident)
         )
     out: list[Transition] = []
     for site_id, readings in by_site.items():

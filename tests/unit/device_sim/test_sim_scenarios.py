@@ -18,15 +18,17 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from detectors.movement import MovementState, is_movement
-from device_sim.device import Impairments
+from device_sim.device import Impairments, SimDevice
 from device_sim.scenarios import SCENARIOS, parse_specs
 from device_sim.simulation import SimConfig, Simulation
 from device_sim.truth import TruthRecord
-from eldercare.domain import AlertKind, DeviceKind, Reading, Stream
+from eldercare.domain import AlertKind, DeviceKind, FieldValue, Reading, Stream
 from eldercare.registry_index import RegistryIndex
 from ingest.codecs import adapt_to_device, decode
 from ingest.decoded import Decoded, NativeIdentity, VendorIdentity
 
+# Simulations of 14 homes x 2.5 days and 3 homes x 17 days: in `make test`, not `make unit`.
+pytestmark = pytest.mark.slow
 START = datetime(2026, 11, 2, 0, 0, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp()
 NIGHT = (22.0, 6.0)
 
@@ -37,7 +39,7 @@ class Seen:
     device: str
     stream: Stream
     ts: float
-    fields: dict[str, object]
+    fields: dict[str, FieldValue]
     source: str
 
 
@@ -134,6 +136,18 @@ class Evidence:
         self.rec = rec
         self.mine = [r for r in seen if r.site == rec.site]
 
+    @property
+    def device(self) -> SimDevice:
+        """The device the incident was injected on (every scenario checked here has one)."""
+        assert self.rec.device is not None, self.rec
+        return self.site.device(self.rec.device)
+
+    @property
+    def device_room(self) -> str:
+        room = self.device.room
+        assert room is not None, self.rec
+        return room
+
     def kind_of(self, device_id: str) -> DeviceKind:
         return self.site.device(device_id).kind
 
@@ -197,7 +211,7 @@ def test_fall_long_lie(run: tuple[Simulation, list[Seen], list[str]]) -> None:
         assert [f.fields["status"] for f in falls] == ["fall"]
         assert rec.end is not None and rec.end - rec.start >= 60 * 60
         # Lying on the floor: the resident's own bathroom sees no movement for the lie.
-        bathroom = {ev.site.device(rec.device).room}
+        bathroom = {ev.device_room}
         assert ev.motion(rec.start + 5, rec.end - 180, bathroom) == []
 
 
@@ -212,9 +226,10 @@ def test_wearable_fall(run: tuple[Simulation, list[Seen], list[str]]) -> None:
         batches = ev.stream(Stream.ACCEL, rec.start - 10, rec.start + 30, device=rec.device)
         samples: list[tuple[float, float, float, float]] = []
         for b in sorted(batches, key=lambda r: r.ts):
-            rate = float(b.fields["rate_hz"])  # type: ignore[arg-type]
-            xs, ys, zs = b.fields["x"], b.fields["y"], b.fields["z"]
-            for i, (x, y, z) in enumerate(zip(xs, ys, zs, strict=True)):  # type: ignore[call-overload]
+            rate, xs, ys, zs = (b.fields[key] for key in ("rate_hz", "x", "y", "z"))
+            assert isinstance(rate, float) and isinstance(xs, tuple)
+            assert isinstance(ys, tuple) and isinstance(zs, tuple)
+            for i, (x, y, z) in enumerate(zip(xs, ys, zs, strict=True)):
                 samples.append((b.ts + i / rate, x, y, z))
         mag = [(t, math.sqrt(x * x + y * y + z * z)) for t, x, y, z in samples]
         peak_t, peak = max(mag, key=lambda m: m[1])
@@ -242,7 +257,7 @@ def test_night_wandering_exit(run: tuple[Simulation, list[Seen], list[str]]) -> 
         assert _in_night(rec.start)
         opened = ev.stream(Stream.CONTACT, rec.start - 1, rec.start + 1, device=rec.device)
         assert opened and opened[0].fields["open"] is True
-        assert ev.site.device(rec.device).outer_door
+        assert ev.device.outer_door
         # No indoor movement for the rule's 10 minutes after the door opened.
         assert ev.motion(rec.start + 30, rec.due + 60) == []
 
@@ -262,7 +277,7 @@ def test_bathroom_too_long(run: tuple[Simulation, list[Seen], list[str]]) -> Non
     for ev in _records(run, "bathroom_too_long"):
         rec = ev.rec
         assert _in_night(rec.start)
-        bathroom = {ev.site.device(rec.device).room}
+        bathroom = {ev.device_room}
         inside = ev.motion(rec.start, rec.due, bathroom)
         assert inside and inside[0].ts - rec.start < 10
         assert ev.motion(rec.due, rec.due + 300, bathroom)  # still in there at `due`
@@ -289,6 +304,7 @@ def test_no_activity(run: tuple[Simulation, list[Seen], list[str]]) -> None:
             r.fields["occupied"] for r in ev.stream(Stream.OCCUPANCY, rec.start, rec.due, bed.id)
         )
         door = ev.site.outer_door
+        assert door is not None
         opened = [
             r for r in ev.stream(Stream.CONTACT, rec.start, rec.due, door.id) if r.fields["open"]
         ]
@@ -307,7 +323,7 @@ def test_not_up(run: tuple[Simulation, list[Seen], list[str]]) -> None:
 def test_device_offline(run: tuple[Simulation, list[Seen], list[str]]) -> None:
     for ev in _records(run, "device_offline"):
         rec = ev.rec
-        interval = ev.site.device(rec.device).report_interval_s
+        interval = ev.device.report_interval_s
         assert rec.due - rec.start == 2 * interval
         mine = [r for r in ev.mine if r.device == rec.device]
         assert any(abs(r.ts - rec.start) < 1e-3 for r in mine)  # its last message

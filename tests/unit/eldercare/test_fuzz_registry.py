@@ -23,6 +23,7 @@ from eldercare.registry_apply import (
 )
 from eldercare.registry_model import RegistryDocument
 from eldercare_app.mqtt_accounts import acl_text
+from tests.helpers.examples import examples
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "registry.yaml"
 # The sample registry's first home (PyYAML's pure-Python loader is slow: a small base
@@ -30,7 +31,9 @@ EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "registry.yaml"
 EXAMPLE_DATA: dict[str, Any] = {
     "sites": yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))["sites"][:1]
 }
-SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 scalars = (
     st.none()
@@ -103,7 +106,7 @@ def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 EXAMPLE_PATHS = _paths(EXAMPLE_DATA)[1:]
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(80), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(edits=st.lists(st.tuples(st.sampled_from(EXAMPLE_PATHS), nested), min_size=1, max_size=3))
 def test_a_real_registry_with_subtrees_replaced_is_valid_or_refused_cleanly(
     edits: list[tuple[tuple[Any, ...], Any]],

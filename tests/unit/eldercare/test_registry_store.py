@@ -360,7 +360,9 @@ async def test_upsert_and_delete_one_site(store: Store, example: RegistryDocumen
     for kind, row_cls in CHILD_ROWS.items():
         async with store.sessions() as s:
             left = await s.scalar(
-                select(func.count()).select_from(row_cls).where(row_cls.site_id == "inst-xingfu")  # type: ignore[attr-defined]
+                select(func.count())
+                .select_from(row_cls)
+                .where(row_cls.__table__.c.site_id == "inst-xingfu")
             )
         assert left == 0, kind
     assert counts["registry_sites"] == 1

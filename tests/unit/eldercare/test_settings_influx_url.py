@@ -26,6 +26,7 @@ def test_well_formed_influx_url_is_kept(url: str, tmp_path: Path) -> None:
     assert Settings(run_dir=tmp_path, influx_url=url).influx_url == url
 
 
+@pytest.mark.slow  # starts the `eldercare` command
 def test_run_refuses_to_start_with_a_url_without_scheme(tmp_path: Path) -> None:
     env = {
         **os.environ,

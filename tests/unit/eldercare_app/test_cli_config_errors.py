@@ -7,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 
+
+@pytest.mark.slow  # starts the `eldercare` command
 def test_bad_setting_is_named_without_a_traceback(tmp_path: Path) -> None:
     env = {**os.environ, "ELDERCARE_RUN_DIR": str(tmp_path), "ELDERCARE_MQTT_PORT": "abc"}
     proc = subprocess.run(

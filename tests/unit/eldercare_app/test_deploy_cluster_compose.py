@@ -64,7 +64,9 @@ def test_role_environment_is_valid_cluster_settings(cluster: dict[str, Any]) -> 
             k for k in env if k.removeprefix("ELDERCARE_").lower() not in Settings.model_fields
         }
         assert not unknown, (name, unknown)
-        settings = Settings(**{k.removeprefix("ELDERCARE_").lower(): v for k, v in env.items()})
+        # The environment's strings, parsed by Settings as from ELDERCARE_* variables.
+        fields: dict[str, Any] = {k.removeprefix("ELDERCARE_").lower(): v for k, v in env.items()}
+        settings = Settings(**fields)
         assert settings.database_url.startswith("postgresql+asyncpg://"), name
         assert settings.cluster_replicas == 3
         nodes = [u.split("//")[1].split(":")[0] for u in settings.nats_url.split(",")]

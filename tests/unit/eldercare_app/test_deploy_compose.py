@@ -138,7 +138,9 @@ def test_platform_environment_is_valid_settings(compose: dict[str, Any]) -> None
     }
     unknown = {k for k in env if k.removeprefix("ELDERCARE_").lower() not in Settings.model_fields}
     assert not unknown, f"not platform settings: {unknown}"
-    settings = Settings(**{k.removeprefix("ELDERCARE_").lower(): v for k, v in env.items()})
+    # The environment's strings, parsed by Settings as from ELDERCARE_* variables.
+    fields: dict[str, Any] = {k.removeprefix("ELDERCARE_").lower(): v for k, v in env.items()}
+    settings = Settings(**fields)
     assert settings.mqtt_host == "mosquitto" and settings.mqtt_username == "eldercare"
     assert settings.influx_url == "http://influxdb:8086" and settings.influx_db == "eldercare"
     assert settings.influx_token == "secret"  # the admin token when no platform token is set

@@ -141,6 +141,7 @@ def test_invalid_file_exits_non_zero_and_changes_nothing(database_url: str, tmp_
     assert "registry version 1: 4 sites" in run(database_url, "show")[1]
 
 
+@pytest.mark.slow  # two `eldercare` processes
 def test_wired_into_the_eldercare_command(tmp_path: Path) -> None:
     env = {**os.environ, "ELDERCARE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/sub.db"}
     cmd = [sys.executable, "-m", "eldercare_app.cli", "registry"]

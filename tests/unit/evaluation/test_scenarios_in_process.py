@@ -3,6 +3,8 @@ the detectors in one process, deterministic."""
 
 from __future__ import annotations
 
+import pytest
+
 from device_sim.cli import default_start
 from device_sim.scenarios import parse_specs
 from device_sim.simulation import SimConfig
@@ -20,6 +22,7 @@ def _cfg() -> SimConfig:
     )
 
 
+@pytest.mark.slow  # two simulations of 3 homes x 2 days
 def test_injected_incidents_are_detected_the_same_way_every_time() -> None:
     first = evaluate_in_process(_cfg())
     for kind in ("sos", "tamper", "low_battery", "bathroom_too_long"):

@@ -47,7 +47,7 @@ async def gw(
 ) -> AsyncIterator[tuple[Gateway, httpx.AsyncClient, FakeClock]]:
     clock = FakeClock(T0)
     gateway = await build_gateway(_settings(tmp_path, providers), clock)
-    await add_responders(gateway.sessions, clock.now())  # type: ignore[arg-type]
+    await add_responders(gateway.sessions, clock.now())
     async with in_process_client(gateway) as client:
         field: FieldContext = gateway.app.state.field
         await field.timers.stop()  # the test drives the ticks
@@ -90,7 +90,7 @@ async def test_a_dispatch_is_sent_to_the_responder_once_by_sms_and_apprise(
     assert sms.params["PhoneNumbers"] == "13500000002"
     assert order_id in sms.params["TemplateParam"]  # the link itself is too long for a variable
     assert "张秀英" in sms.params["TemplateParam"]
-    [failed] = await messages_of(gateway.sessions, order_id)  # type: ignore[arg-type]
+    [failed] = await messages_of(gateway.sessions, order_id)
     assert failed.delivered_at is None and failed.last_error
     # The receiver is back: the next tick sends it there, and not the SMS again.
     http_receiver.status = 200
@@ -100,7 +100,7 @@ async def test_a_dispatch_is_sent_to_the_responder_once_by_sms_and_apprise(
     got = [r for r in http_receiver.to("wang")]
     assert len(got) == 2  # the refused try and the delivered one
     assert link in got[-1].doc["message"] and "张秀英" in got[-1].doc["message"]
-    [row] = await messages_of(gateway.sessions, order_id)  # type: ignore[arg-type]
+    [row] = await messages_of(gateway.sessions, order_id)
     assert row.delivered_at == T0 + 5
     # More ticks, and a restarted gateway on the same store: nothing sent again.
     await _tick(gateway)
@@ -108,7 +108,7 @@ async def test_a_dispatch_is_sent_to_the_responder_once_by_sms_and_apprise(
     try:
         await again.app.state.field.timers.tick()
     finally:
-        await again.engine.dispose()  # type: ignore[attr-defined]
+        await again.engine.dispose()
     assert len(providers.of("SendSms")) == 1 and len(http_receiver.to("wang")) == 2
 
 
@@ -135,7 +135,7 @@ async def test_a_service_request_sent_to_a_responder_tells_them_and_a_redispatch
         await _tick(gateway)
     sent = providers.of("SendSms")
     assert len(sent) == 2 and all("助餐" in c.params["TemplateParam"] for c in sent)
-    rows = await messages_of(gateway.sessions, order_id)  # type: ignore[arg-type]
+    rows = await messages_of(gateway.sessions, order_id)
     assert [(r.responder, r.attempt, r.delivered_at is not None) for r in rows] == [
         ("wang-grid", 1, True),
         ("li-volunteer", 2, True),

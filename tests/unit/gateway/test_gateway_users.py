@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -50,6 +51,7 @@ async def test_passwords_are_argon2_hashes(sessions: Sessions) -> None:
     )
     async with sessions() as s:
         stored = await s.scalar(select(UserRow.password_hash))
+    assert stored is not None
     assert stored.startswith("$argon2id$") and PASSWORD not in stored
     assert (await authenticate(sessions, "op1", PASSWORD)) is not None
     assert (await authenticate(sessions, "op1", PASSWORD.upper())) is None
@@ -154,7 +156,7 @@ def test_users_command_links_a_family_contact(
         engine = create_engine(db_url(tmp_path))
         async with engine.begin() as conn:
             await conn.run_sync(Base.metadata.create_all)
-        registry = copy.deepcopy(REGISTRY)
+        registry: dict[str, Any] = copy.deepcopy(REGISTRY)
         home = next(site for site in registry["sites"] if site["id"] == "hh-401")
         home["contacts"].append({"id": "grandson", "name": "张伟", "phone": "13500000009"})
         doc = RegistryDocument.model_validate(registry)

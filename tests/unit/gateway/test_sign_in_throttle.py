@@ -4,6 +4,7 @@ guesser one budget between them, with the same rule as the in-process guard."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from eldercare.db import create_engine, session_factory
 from eldercare_app.wiring import prepare_store
@@ -18,7 +19,7 @@ async def test_two_gateways_share_one_budget_with_the_local_rule(tmp_path: Path)
     await prepare_store(engine)
     try:
         sessions = session_factory(engine)
-        params = {"max_failures": 3, "window_s": 60.0, "max_client_failures": 5}
+        params: dict[str, Any] = {"max_failures": 3, "window_s": 60.0, "max_client_failures": 5}
         a, b = StoredSignInThrottle(sessions, **params), StoredSignInThrottle(sessions, **params)
         local = LocalSignInThrottle(LoginGuard(**params))  # the rule, in one process
         steps = [
@@ -62,7 +63,7 @@ async def test_the_per_account_budget_across_addresses_is_shared_too(tmp_path: P
     await prepare_store(engine)
     try:
         sessions = session_factory(engine)
-        params = {
+        params: dict[str, Any] = {
             "max_failures": 3,
             "window_s": 60.0,
             "max_client_failures": 5,

@@ -76,13 +76,14 @@ def test_presence_radar_presence() -> None:
 
 
 def test_same_meaning_everywhere_streams_pass() -> None:
-    for stream, fields in [
+    cases: list[tuple[Stream, dict[str, FieldValue]]] = [
         (Stream.BATTERY, {"percent": 12.0}),
         (Stream.TAMPER, {"tamper": True}),
         (Stream.LINK, {"linkquality": 80}),
         (Stream.HEARTBEAT, {}),
         (Stream.AVAILABILITY, {"online": False}),
-    ]:
+    ]
+    for stream, fields in cases:
         reading = raw(stream, **fields)
         for kind in DeviceKind:
             assert adapt_to_device(reading, device(kind)) is reading

@@ -240,10 +240,10 @@ def test_future_and_ancient_timestamps() -> None:
     r = rejected(topic("motion"), millis)
     assert r.cause is RejectCause.SCHEMA and r.detail.startswith("ts:")
     tight = DecodeLimits(max_future_s=1.0, max_age_s=60.0)
-    r = decode(
+    result = decode(
         topic("motion"), json.dumps({"ts": NOW - 61, "motion": True}).encode(), NOW, limits=tight
     )
-    assert isinstance(r, Rejected) and r.cause is RejectCause.ANCIENT_TIMESTAMP
+    assert isinstance(result, Rejected) and result.cause is RejectCause.ANCIENT_TIMESTAMP
 
 
 @pytest.mark.parametrize(

@@ -22,11 +22,14 @@ from ingest.codecs import DecodeLimits, decode, native_schema
 from ingest.codecs.common import Invalid
 from ingest.codecs.native import validate_payload
 from ingest.decoded import Decoded, Ignored, Rejected
+from tests.helpers.examples import examples
 
 NOW = 1714528800.0
 RESULT_TYPES = (Decoded, Ignored, Rejected)
 LIMITS = DecodeLimits()
-SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 json_scalars = (
     st.none()
@@ -204,7 +207,7 @@ def test_generated_valid_payloads_are_accepted_by_both(case: tuple[Stream, Any])
     assert isinstance(result, Decoded), (value, result)
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(400), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=mutated_cases())
 def test_mutated_payloads_get_the_same_verdict(case: tuple[Stream, Any]) -> None:
     stream, value = case

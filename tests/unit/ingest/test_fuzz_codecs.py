@@ -19,11 +19,14 @@ from eldercare.domain import Reading, Stream
 from eldercare.influx import point_for_reading
 from ingest.codecs import DecodeLimits, decode
 from ingest.decoded import Decoded, Ignored, RejectCause, Rejected
+from tests.helpers.examples import examples
 
 NOW = 1714528800.0
 LIMITS = DecodeLimits()
 MAX = LIMITS.max_payload_bytes
-SETTINGS = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=examples(250), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 # Text a device or an attacker might put anywhere: control characters, escapes, RTL
 # marks, CJK, emoji, lone surrogates (legal in JSON escapes, not encodable as UTF-8).

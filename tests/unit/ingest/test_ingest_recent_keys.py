@@ -42,6 +42,7 @@ def test_capacity_must_allow_two_generations() -> None:
         RecentKeys(1)
 
 
+@pytest.mark.slow  # the size is what is tested
 def test_two_hundred_thousand_keys_take_well_under_half_of_an_ordered_dict() -> None:
     # As in ingest: each key is built from a reading, which then goes away; the ordered
     # dict keeps the key's tuple and float, the window only its hash.
