@@ -41,8 +41,12 @@ reporting someone always starts one: it sees a person, maybe a visitor.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import ClassVar
+
 from pydantic import Field
 
+from detectors.episode import Episode, Episodes
 from detectors.occupancy import WATCHED_STREAMS
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
 from detectors.settings import BathroomSettings
@@ -50,13 +54,14 @@ from eldercare.domain import AlertKind, DeviceKind, Reading, Stream, Transition,
 from eldercare.evidence import EvidenceCode, seen
 
 
-class _Stay(RuleState):
+class _Stay(Episode):
+    """In the bathroom since the entry (`since`, `evidence`)."""
+
+    renamed: ClassVar[Mapping[str, str]] = {"entered": "evidence"}
+
     room_id: str
-    since: float
-    entered: EvidenceData
     device_id: str
     limit_s: float
-    raised: bool = False
     door_only: bool = False  # the room's door is its only occupancy evidence
     closed_at: float | None = None  # door-only: when the door was last shut during the stay
     transit: bool = False  # entered just after leaving another bathroom by its door
@@ -68,7 +73,8 @@ class _DoorExit(RuleState):
 
 
 class BathroomState(RuleState):
-    stays: dict[str, _Stay] = Field(default_factory=dict)  # resident id ("" = unknown) → stay
+    # resident id ("" = unknown) → stay
+    stays: Episodes[_Stay] = Field(default_factory=Episodes[_Stay])
     left_at: dict[str, float] = Field(default_factory=dict)  # resident id → last stay's end
     door_passage: dict[str, float] = Field(default_factory=dict)  # door → last counted opening
     door_open: dict[str, bool] = Field(default_factory=dict)  # bathroom door → open now?
@@ -131,7 +137,7 @@ class BathroomRule(Rule[BathroomState]):
         self.state.door_open[reading.device_id] = value
         if previous == value:
             return  # a repeated state report: the door was shut (or open) before this
-        for stay in self.state.stays.values():
+        for _, stay in self.state.stays.items():
             if stay.door_only and stay.room_id == room:
                 stay.closed_at = reading.ts if self._doors_shut(room) else None
 
@@ -234,17 +240,22 @@ class BathroomRule(Rule[BathroomState]):
         night = not transit and self.ctx.in_window(reading.ts, s.night_start, s.night_end)
         limit = (s.night_minutes if night else s.day_minutes) * 60
         door_only = self._door_only(room)
-        self.state.stays[key] = _Stay(
-            room_id=room,
-            since=reading.ts,
-            entered=EvidenceData.seen(reading, seen(EvidenceCode.BATHROOM_ACTIVITY), room_id=room),
-            device_id=reading.device_id,
-            limit_s=limit,
-            door_only=door_only,
-            transit=transit,
-            # Door-only: timed once the door is shut behind the person (`_track_door`); a stay
-            # begun without the door (a flush) contradicts a shut door and waits likewise.
-            closed_at=None,
+        self.state.stays.open(
+            key,
+            _Stay(
+                room_id=room,
+                since=reading.ts,
+                evidence=EvidenceData.seen(
+                    reading, seen(EvidenceCode.BATHROOM_ACTIVITY), room_id=room
+                ),
+                device_id=reading.device_id,
+                limit_s=limit,
+                door_only=door_only,
+                transit=transit,
+                # Door-only: timed once the door is shut behind the person (`_track_door`); a stay
+                # begun without the door (a flush) contradicts a shut door and waits likewise.
+                closed_at=None,
+            ),
         )
         return []
 
@@ -259,7 +270,7 @@ class BathroomRule(Rule[BathroomState]):
         return (stay.since if same_passage else stay.closed_at) + stay.limit_s
 
     def _leave(self, key: str, reading: Reading, why: EvidenceCode) -> list[Transition]:
-        stay = self.state.stays.pop(key, None)
+        stay = self.state.stays.close(key)
         if stay is not None:
             self.state.left_at[key] = reading.ts
         if stay is None or not stay.raised:
@@ -272,8 +283,8 @@ class BathroomRule(Rule[BathroomState]):
                 resident_id=key or None,
                 room_id=stay.room_id,
                 device_id=reading.device_id,
-                evidence=evidence(stay.entered, EvidenceData.seen(reading, seen(why))),
-                details={"minutes_in_bathroom": round((reading.ts - stay.since) / 60, 1)},
+                evidence=evidence(stay.evidence, EvidenceData.seen(reading, seen(why))),
+                details={"minutes_in_bathroom": stay.minutes_at(reading.ts)},
             )
         ]
 
@@ -283,22 +294,21 @@ class BathroomRule(Rule[BathroomState]):
 
     def fire(self, due: float) -> list[Transition]:
         out: list[Transition] = []
-        for key in sorted(self.state.stays):
-            stay = self.state.stays[key]
-            if self._due(key, stay) != due:
+        for key in self.state.stays.sorted_keys():
+            stay = self.state.stays.get(key)
+            if stay is None or self._due(key, stay) != due:
                 continue
-            stay.raised = True
             out.append(
                 self.ctx.transition(
-                    TransitionAction.RAISE,
+                    stay.mark_raised(),
                     AlertKind.BATHROOM_TOO_LONG,
                     due,
                     resident_id=key or None,
                     room_id=stay.room_id,
                     device_id=stay.device_id,
-                    evidence=evidence(stay.entered),
+                    evidence=evidence(stay.evidence),
                     details={
-                        "minutes_in_bathroom": round((due - stay.since) / 60, 1),
+                        "minutes_in_bathroom": stay.minutes_at(due),
                         "limit_minutes": round(stay.limit_s / 60, 1),
                         "entered_at": self.ctx.local(stay.since).strftime("%H:%M"),
                         "just_left_another_bathroom": stay.transit,
