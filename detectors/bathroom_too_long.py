@@ -31,6 +31,18 @@ at night: still caught if the person stays, but not on the short night limit, wh
 presumes we know they are inside. Activity in that room (a flush) confirms the stay,
 which then has its usual limit.
 
+A bathroom sensor firing with nobody seen coming is evidence of a sensor before it is
+evidence of a person (ARAS house A: the bathroom closet distance sensor and the shower
+cabin contact firing every few minutes, for tens of minutes, while both residents slept
+or sat elsewhere). So in a bathroom watched by more than its door, a stay begun with no
+movement elsewhere in the home within `unheralded_s` (10 min) before it is held to the
+day limit even at night, like a transit; someone who has just sat or lain down elsewhere
+is not on the way, so a mat pressed after the last movement leaves the stay unheralded.
+A second sensor of the room firing (a flush, the tap, the door) is a person: the usual
+limit applies, from the entry. The cost: someone who reaches the bathroom at night
+unseen by every other sensor and collapses there at once is raised at 45 min, not 15.
+A door-only bathroom keeps its own doubts (an open door is not timed).
+
 Where everyone is comes from the site's resident picture (`resident_state.py`): a
 movement in the bathroom while every resident is accounted for on a bed or seat
 elsewhere (a mat pressed in another room) is not someone walking in, and starts no
@@ -65,6 +77,7 @@ class _Stay(Episode):
     door_only: bool = False  # the room's door is its only occupancy evidence
     closed_at: float | None = None  # door-only: when the door was last shut during the stay
     transit: bool = False  # entered just after leaving another bathroom by its door
+    unheralded: bool = False  # begun by one sensor, nothing moving elsewhere before it
 
 
 class _DoorExit(RuleState):
@@ -78,6 +91,7 @@ class BathroomState(RuleState):
     left_at: dict[str, float] = Field(default_factory=dict)  # resident id → last stay's end
     door_passage: dict[str, float] = Field(default_factory=dict)  # door → last counted opening
     door_open: dict[str, bool] = Field(default_factory=dict)  # bathroom door → open now?
+    last_elsewhere: float | None = None  # last movement outside the bathrooms
     # resident id → the last stay, if it ended by its door and nothing was seen since
     door_exit: dict[str, _DoorExit] = Field(default_factory=dict)
 
@@ -180,6 +194,14 @@ class BathroomRule(Rule[BathroomState]):
                 return out
             if stay is not None and stay.room_id == room and stay.transit and not door_closing:
                 self._confirm(stay, s)  # a flush in that room: the person is in it
+            if (
+                stay is not None
+                and stay.room_id == room
+                and stay.unheralded
+                and moved
+                and reading.device_id != stay.device_id
+            ):
+                self._confirm(stay, s)  # a second sensor of the room: a person, not a sensor
             refill = (
                 reading.stream == Stream.FLUSH
                 and key in self.state.left_at
@@ -192,6 +214,12 @@ class BathroomRule(Rule[BathroomState]):
         else:
             if moved:
                 self.state.door_exit.pop(key, None)  # seen elsewhere: no longer in transit
+                # Someone up and about elsewhere may be on the way here; someone who has
+                # just sat or lain down elsewhere is not.
+                settled = reading.stream == Stream.OCCUPANCY and bool(
+                    reading.fields.get("occupied", False)
+                )
+                self.state.last_elsewhere = None if settled else reading.ts
             if stay is None or not moved:
                 return []
             return self._leave(key, reading, EvidenceCode.MOVEMENT_OUTSIDE_BATHROOM)
@@ -207,8 +235,10 @@ class BathroomRule(Rule[BathroomState]):
         return []
 
     def _confirm(self, stay: _Stay, s: BathroomSettings) -> None:
-        """Activity inside the room ends the doubt of a transit: the usual limit applies."""
+        """Activity inside the room ends the doubt of a transit or of a lone sensor: the
+        usual limit applies."""
         stay.transit = False
+        stay.unheralded = False
         night = self.ctx.in_window(stay.since, s.night_start, s.night_end)
         stay.limit_s = (s.night_minutes if night else s.day_minutes) * 60
 
@@ -236,10 +266,19 @@ class BathroomRule(Rule[BathroomState]):
     ) -> list[Transition]:
         if room is None:
             return []
-        # In transit the person may be on the way out: not the night limit's certainty.
-        night = not transit and self.ctx.in_window(reading.ts, s.night_start, s.night_end)
-        limit = (s.night_minutes if night else s.day_minutes) * 60
         door_only = self._door_only(room)
+        last = self.state.last_elsewhere
+        # A door-only room keeps its own doubts (an open door is not timed).
+        unheralded = (
+            not door_only
+            and reading.stream != Stream.PRESENCE
+            and (last is None or reading.ts - last > s.unheralded_s)
+        )
+        # In transit the person may be on the way out, and a sensor firing with nobody seen
+        # coming may be the sensor alone: not the night limit's certainty.
+        doubtful = transit or unheralded
+        night = not doubtful and self.ctx.in_window(reading.ts, s.night_start, s.night_end)
+        limit = (s.night_minutes if night else s.day_minutes) * 60
         self.state.stays.open(
             key,
             _Stay(
@@ -252,6 +291,7 @@ class BathroomRule(Rule[BathroomState]):
                 limit_s=limit,
                 door_only=door_only,
                 transit=transit,
+                unheralded=unheralded,
                 # Door-only: timed once the door is shut behind the person (`_track_door`); a stay
                 # begun without the door (a flush) contradicts a shut door and waits likewise.
                 closed_at=None,
