@@ -129,10 +129,6 @@ class ReturnBaseline(RuleState):
             return None
         return values[min(len(values) - 1, math.ceil(0.75 * len(values)) - 1)]
 
-    def latest_minute(self) -> float | None:
-        """The latest return of the evenings kept: she has come home that late."""
-        return max(self.latest.values(), default=None)
-
 
 class DurationBaseline(RuleState):
     """The longest absence from home per local day (of its start), in hours."""

@@ -18,14 +18,10 @@ The absence limit is personal too: the resident's usual long absence
 (`DurationBaseline`: upper quartile of each day's longest absence) × `duration_factor`,
 within [max_hours, max_hours_cap] (12–24 h); max_hours before learning.
 
-The night deadline is also never before the latest return of the learned evenings +
-`past_latest_minutes` (15): a man home at 01:25-01:40 on some evenings must not be
-alerted at a deadline drawn from the quartile of a few earlier evenings.
-
 Every return is learned, alerted or not (issue 16: baselines learn from what actually
 happened, including days a rule fired and the resident came home on her own). Without
-it a deadline that alerted could never move: the 2008 flat's man, alerted at 00:43 on
-coming home at 01:07, was alerted again at 00:43 coming home at 00:52. What bounds the
+it a deadline that alerted could never move: a resident whose evenings out grow later
+is alerted every evening, however many (ARAS house B in view). What bounds the
 cost of learning from a real incident (found and brought home at 04:00) is the ceiling:
 the night deadline never passes `latest_night_deadline` (03:00) and the absence limit
 never passes `max_hours_cap` (24 h), whatever was learned.
@@ -141,13 +137,7 @@ class NotReturnedRule(Rule[NotReturnedState]):
         latest = minutes_of_day(s.latest_night_deadline)
         if latest <= minutes_of_day(s.night_end) or latest < earliest:
             latest += 1440  # after midnight: the next morning of the evening
-        # Not before a time she has come home by on her own: the quartile of a few
-        # evenings is biased early, and one late return an evening is her routine too.
-        seen = self.state.returns.latest_minute()
-        wanted = usual + s.margin_minutes
-        if seen is not None:
-            wanted = max(wanted, seen + s.past_latest_minutes)
-        minute = min(max(wanted, earliest), latest)
+        minute = min(max(usual + s.margin_minutes, earliest), latest)
         # The evening is the one of `since` (an absence begun before night_end is in window).
         return max(self.ctx.at_local(day, minute), default), True
 

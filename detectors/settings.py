@@ -218,13 +218,6 @@ class NotReturnedSettings(NightWindowSettings):
     min_evenings: int = Field(
         3, ge=1, le=28, description="evenings out with a known return needed to learn"
     )
-    past_latest_minutes: float = Field(
-        15.0,
-        ge=0,
-        le=120,
-        description="the learned night deadline is never before the latest return of the "
-        "learned evenings out + this (she has come home that late on her own)",
-    )
     evening_start: LocalTime = Field(
         "21:00",
         description="an evening out is an absence that ends after this and before night_end "

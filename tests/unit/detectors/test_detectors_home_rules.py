@@ -74,10 +74,11 @@ def test_not_returned_early_homecomer_alarms_by_night_start() -> None:
 
 
 def test_not_returned_learns_alerted_evenings_within_its_ceiling() -> None:
-    """Her evenings change (out until 23:30 now): the first alerts, she comes home on her
-    own and that evening is learned, so the later ones do not (before: every one of the 14
-    alerted, nothing learned). What a learned incident can cost is bounded: after one
-    evening she was brought home at 05:00, the deadline is at most 03:00."""
+    """Her evenings change (out until 23:30 now): she comes home on her own and those
+    evenings are learned, so once they are her upper quartile (after 4) the alerts stop
+    (before: every one of the 14 alerted, nothing learned). One evening she is brought
+    home at 05:00 does not move the deadline (a quartile); evenings past 03:00 every
+    time move it at most to `latest_night_deadline`."""
     site = home_site(SH)
     rule = NotReturnedRule(context(site))
     for day in range(1, 10):  # evenings out until 21:30: learned deadline 22:30
@@ -87,11 +88,17 @@ def test_not_returned_learns_alerted_evenings_within_its_ceiling() -> None:
     for day in range(10, 24):  # now out late every evening
         rs = _evening_out(site, day, (19, 0), (23, 30))
         out += replay(rule, rs, rs[-1].ts)
-    assert _raises(out) == ["19:00→22:30"]
+    assert _raises(out) == ["19:00→22:30"] * 4
     rs = _evening_out(site, 24, (19, 0), (5, 0))
     assert _raises(replay(rule, rs, rs[-1].ts)) == ["19:00→00:30"]  # 23:30 + 60 min
-    rs = _evening_out(site, 25, (19, 0), (5, 30))
-    assert _raises(replay(rule, rs, rs[-1].ts)) == ["19:00→03:00"]
+    rs = _evening_out(site, 25, (19, 0), (0, 0))
+    assert _raises(replay(rule, rs, rs[-1].ts)) == []  # the 05:00 evening moved nothing
+    rule = NotReturnedRule(context(site))
+    out = []
+    for day in range(1, 13):  # another home: out until 05:00 every evening
+        rs = _evening_out(site, day, (19, 0), (5, 0))
+        out += replay(rule, rs, rs[-1].ts)
+    assert _raises(out)[-1] == "19:00→03:00"  # learned, within the ceiling
 
 
 def test_not_returned_learns_only_from_evenings_out() -> None:
