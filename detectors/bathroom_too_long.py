@@ -31,6 +31,18 @@ at night: still caught if the person stays, but not on the short night limit, wh
 presumes we know they are inside. Activity in that room (a flush) confirms the stay,
 which then has its usual limit.
 
+A bathroom sensor firing with nobody seen coming is evidence of a sensor before it is
+evidence of a person (ARAS house A: the bathroom closet distance sensor and the shower
+cabin contact firing every few minutes, for tens of minutes, while both residents slept
+or sat elsewhere). So in a bathroom watched by more than its door, a stay begun with no
+movement elsewhere in the home within `unheralded_s` (10 min) before it is held to the
+day limit even at night, like a transit; someone who has just sat or lain down elsewhere
+is not on the way, so a mat pressed after the last movement leaves the stay unheralded.
+A second sensor of the room firing (a flush, the tap, the door) is a person: the usual
+limit applies, from the entry. The cost: someone who reaches the bathroom at night
+unseen by every other sensor and collapses there at once is raised at 45 min, not 15.
+A door-only bathroom keeps its own doubts (an open door is not timed).
+
 Where everyone is comes from the site's resident picture (`resident_state.py`): a
 movement in the bathroom while every resident is accounted for on a bed or seat
 elsewhere (a mat pressed in another room) is not someone walking in, and starts no
@@ -41,8 +53,12 @@ reporting someone always starts one: it sees a person, maybe a visitor.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import ClassVar
+
 from pydantic import Field
 
+from detectors.episode import Episode, Episodes
 from detectors.occupancy import WATCHED_STREAMS
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
 from detectors.settings import BathroomSettings
@@ -50,16 +66,18 @@ from eldercare.domain import AlertKind, DeviceKind, Reading, Stream, Transition,
 from eldercare.evidence import EvidenceCode, seen
 
 
-class _Stay(RuleState):
+class _Stay(Episode):
+    """In the bathroom since the entry (`since`, `evidence`)."""
+
+    renamed: ClassVar[Mapping[str, str]] = {"entered": "evidence"}
+
     room_id: str
-    since: float
-    entered: EvidenceData
     device_id: str
     limit_s: float
-    raised: bool = False
     door_only: bool = False  # the room's door is its only occupancy evidence
     closed_at: float | None = None  # door-only: when the door was last shut during the stay
     transit: bool = False  # entered just after leaving another bathroom by its door
+    unheralded: bool = False  # begun by one sensor, nothing moving elsewhere before it
 
 
 class _DoorExit(RuleState):
@@ -68,10 +86,12 @@ class _DoorExit(RuleState):
 
 
 class BathroomState(RuleState):
-    stays: dict[str, _Stay] = Field(default_factory=dict)  # resident id ("" = unknown) → stay
+    # resident id ("" = unknown) → stay
+    stays: Episodes[_Stay] = Field(default_factory=Episodes[_Stay])
     left_at: dict[str, float] = Field(default_factory=dict)  # resident id → last stay's end
     door_passage: dict[str, float] = Field(default_factory=dict)  # door → last counted opening
     door_open: dict[str, bool] = Field(default_factory=dict)  # bathroom door → open now?
+    last_elsewhere: float | None = None  # last movement outside the bathrooms
     # resident id → the last stay, if it ended by its door and nothing was seen since
     door_exit: dict[str, _DoorExit] = Field(default_factory=dict)
 
@@ -131,7 +151,7 @@ class BathroomRule(Rule[BathroomState]):
         self.state.door_open[reading.device_id] = value
         if previous == value:
             return  # a repeated state report: the door was shut (or open) before this
-        for stay in self.state.stays.values():
+        for _, stay in self.state.stays.items():
             if stay.door_only and stay.room_id == room:
                 stay.closed_at = reading.ts if self._doors_shut(room) else None
 
@@ -174,6 +194,14 @@ class BathroomRule(Rule[BathroomState]):
                 return out
             if stay is not None and stay.room_id == room and stay.transit and not door_closing:
                 self._confirm(stay, s)  # a flush in that room: the person is in it
+            if (
+                stay is not None
+                and stay.room_id == room
+                and stay.unheralded
+                and moved
+                and reading.device_id != stay.device_id
+            ):
+                self._confirm(stay, s)  # a second sensor of the room: a person, not a sensor
             refill = (
                 reading.stream == Stream.FLUSH
                 and key in self.state.left_at
@@ -186,6 +214,12 @@ class BathroomRule(Rule[BathroomState]):
         else:
             if moved:
                 self.state.door_exit.pop(key, None)  # seen elsewhere: no longer in transit
+                # Someone up and about elsewhere may be on the way here; someone who has
+                # just sat or lain down elsewhere is not.
+                settled = reading.stream == Stream.OCCUPANCY and bool(
+                    reading.fields.get("occupied", False)
+                )
+                self.state.last_elsewhere = None if settled else reading.ts
             if stay is None or not moved:
                 return []
             return self._leave(key, reading, EvidenceCode.MOVEMENT_OUTSIDE_BATHROOM)
@@ -201,8 +235,10 @@ class BathroomRule(Rule[BathroomState]):
         return []
 
     def _confirm(self, stay: _Stay, s: BathroomSettings) -> None:
-        """Activity inside the room ends the doubt of a transit: the usual limit applies."""
+        """Activity inside the room ends the doubt of a transit or of a lone sensor: the
+        usual limit applies."""
         stay.transit = False
+        stay.unheralded = False
         night = self.ctx.in_window(stay.since, s.night_start, s.night_end)
         stay.limit_s = (s.night_minutes if night else s.day_minutes) * 60
 
@@ -230,21 +266,36 @@ class BathroomRule(Rule[BathroomState]):
     ) -> list[Transition]:
         if room is None:
             return []
-        # In transit the person may be on the way out: not the night limit's certainty.
-        night = not transit and self.ctx.in_window(reading.ts, s.night_start, s.night_end)
-        limit = (s.night_minutes if night else s.day_minutes) * 60
         door_only = self._door_only(room)
-        self.state.stays[key] = _Stay(
-            room_id=room,
-            since=reading.ts,
-            entered=EvidenceData.seen(reading, seen(EvidenceCode.BATHROOM_ACTIVITY), room_id=room),
-            device_id=reading.device_id,
-            limit_s=limit,
-            door_only=door_only,
-            transit=transit,
-            # Door-only: timed once the door is shut behind the person (`_track_door`); a stay
-            # begun without the door (a flush) contradicts a shut door and waits likewise.
-            closed_at=None,
+        last = self.state.last_elsewhere
+        # A door-only room keeps its own doubts (an open door is not timed).
+        unheralded = (
+            not door_only
+            and reading.stream != Stream.PRESENCE
+            and (last is None or reading.ts - last > s.unheralded_s)
+        )
+        # In transit the person may be on the way out, and a sensor firing with nobody seen
+        # coming may be the sensor alone: not the night limit's certainty.
+        doubtful = transit or unheralded
+        night = not doubtful and self.ctx.in_window(reading.ts, s.night_start, s.night_end)
+        limit = (s.night_minutes if night else s.day_minutes) * 60
+        self.state.stays.open(
+            key,
+            _Stay(
+                room_id=room,
+                since=reading.ts,
+                evidence=EvidenceData.seen(
+                    reading, seen(EvidenceCode.BATHROOM_ACTIVITY), room_id=room
+                ),
+                device_id=reading.device_id,
+                limit_s=limit,
+                door_only=door_only,
+                transit=transit,
+                unheralded=unheralded,
+                # Door-only: timed once the door is shut behind the person (`_track_door`); a stay
+                # begun without the door (a flush) contradicts a shut door and waits likewise.
+                closed_at=None,
+            ),
         )
         return []
 
@@ -259,7 +310,7 @@ class BathroomRule(Rule[BathroomState]):
         return (stay.since if same_passage else stay.closed_at) + stay.limit_s
 
     def _leave(self, key: str, reading: Reading, why: EvidenceCode) -> list[Transition]:
-        stay = self.state.stays.pop(key, None)
+        stay = self.state.stays.close(key)
         if stay is not None:
             self.state.left_at[key] = reading.ts
         if stay is None or not stay.raised:
@@ -272,8 +323,8 @@ class BathroomRule(Rule[BathroomState]):
                 resident_id=key or None,
                 room_id=stay.room_id,
                 device_id=reading.device_id,
-                evidence=evidence(stay.entered, EvidenceData.seen(reading, seen(why))),
-                details={"minutes_in_bathroom": round((reading.ts - stay.since) / 60, 1)},
+                evidence=evidence(stay.evidence, EvidenceData.seen(reading, seen(why))),
+                details={"minutes_in_bathroom": stay.minutes_at(reading.ts)},
             )
         ]
 
@@ -283,22 +334,21 @@ class BathroomRule(Rule[BathroomState]):
 
     def fire(self, due: float) -> list[Transition]:
         out: list[Transition] = []
-        for key in sorted(self.state.stays):
-            stay = self.state.stays[key]
-            if self._due(key, stay) != due:
+        for key in self.state.stays.sorted_keys():
+            stay = self.state.stays.get(key)
+            if stay is None or self._due(key, stay) != due:
                 continue
-            stay.raised = True
             out.append(
                 self.ctx.transition(
-                    TransitionAction.RAISE,
+                    stay.mark_raised(),
                     AlertKind.BATHROOM_TOO_LONG,
                     due,
                     resident_id=key or None,
                     room_id=stay.room_id,
                     device_id=stay.device_id,
-                    evidence=evidence(stay.entered),
+                    evidence=evidence(stay.evidence),
                     details={
-                        "minutes_in_bathroom": round((due - stay.since) / 60, 1),
+                        "minutes_in_bathroom": stay.minutes_at(due),
                         "limit_minutes": round(stay.limit_s / 60, 1),
                         "entered_at": self.ctx.local(stay.since).strftime("%H:%M"),
                         "just_left_another_bathroom": stay.transit,

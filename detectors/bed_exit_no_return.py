@@ -24,6 +24,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from detectors import occupancy
+from detectors.episode import Episode, Episodes
 from detectors.occupancy import WATCHED_STREAMS
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
 from detectors.settings import BedExitSettings
@@ -31,19 +32,18 @@ from eldercare.domain import AlertKind, Reading, Stream, Transition, TransitionA
 from eldercare.evidence import EvidenceCode, seen
 
 
-class _Bed(RuleState):
+class _Bed(Episode):
+    """The bed's last change (`since`, `evidence`); an episode out of bed when not occupied."""
+
     occupied: bool
-    since: float
-    evidence: EvidenceData
     device_id: str
     room_id: str | None
-    raised: bool = False
     reported_s: float = 0.0  # seconds out of bed at the last raise/update
     skipped: bool = False  # limit passed outside the night window: no alert this time
 
 
 class BedExitState(RuleState):
-    beds: dict[str, _Bed] = Field(default_factory=dict)  # resident id → bed state
+    beds: Episodes[_Bed] = Field(default_factory=Episodes[_Bed])  # resident id → bed state
 
 
 class BedExitRule(Rule[BedExitState]):
@@ -74,12 +74,15 @@ class BedExitRule(Rule[BedExitState]):
             seen(EvidenceCode.IN_BED if occupied else EvidenceCode.BED_EMPTY),
             room_id=room,
         )
-        self.state.beds[resident] = _Bed(
-            occupied=occupied,
-            since=reading.ts,
-            evidence=ev,
-            device_id=reading.device_id,
-            room_id=room,
+        self.state.beds.open(
+            resident,
+            _Bed(
+                occupied=occupied,
+                since=reading.ts,
+                evidence=ev,
+                device_id=reading.device_id,
+                room_id=room,
+            ),
         )
         if bed is None or not bed.raised:
             return []
@@ -93,7 +96,7 @@ class BedExitRule(Rule[BedExitState]):
                 device_id=reading.device_id,
                 evidence=evidence(bed.evidence, ev),
                 details={
-                    "minutes_out_of_bed": round((reading.ts - bed.since) / 60, 1),
+                    "minutes_out_of_bed": bed.minutes_at(reading.ts),
                     "left_bed_at": self.ctx.local(bed.since).strftime("%H:%M"),
                 },
             )
@@ -126,17 +129,16 @@ class BedExitRule(Rule[BedExitState]):
 
     def fire(self, due: float) -> list[Transition]:
         out: list[Transition] = []
-        for resident in sorted(self.state.beds):
-            bed = self.state.beds[resident]
-            if self._due(resident, bed) != due:
+        for resident in self.state.beds.sorted_keys():
+            bed = self.state.beds.get(resident)
+            if bed is None or self._due(resident, bed) != due:
                 continue
             s = self._settings(resident)
-            minutes = round((due - bed.since) / 60, 1)
+            minutes = bed.minutes_at(due)
             if not bed.raised and not self.ctx.in_window(due, s.night_start, s.night_end):
                 bed.skipped = True
                 continue
-            action = TransitionAction.UPDATE if bed.raised else TransitionAction.RAISE
-            bed.raised = True
+            action = bed.mark_raised()
             bed.reported_s = due - bed.since
             out.append(
                 self.ctx.transition(

@@ -21,9 +21,13 @@ site has the flag (raised for the ward, no resident).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import ClassVar
+
 from pydantic import Field
 
 from detectors import bedtime as bedtimes
+from detectors.episode import Episode
 from detectors.occupancy import WATCHED_STREAMS
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
 from detectors.settings import NightDoorExitSettings, minutes_of_day
@@ -32,11 +36,12 @@ from eldercare.domain import AlertKind, Reading, Transition, TransitionAction
 from eldercare.evidence import EvidenceCode, seen
 
 
-class _Exit(RuleState):
-    door_at: float
-    door: EvidenceData
+class _Exit(Episode):
+    """Out through the door (`since`, `evidence`) with nothing seen inside since."""
+
+    renamed: ClassVar[Mapping[str, str]] = {"door_at": "since", "door": "evidence"}
+
     resident_id: str | None
-    raised: bool = False
 
 
 class NightDoorExitState(RuleState):
@@ -101,7 +106,7 @@ class NightDoorExitRule(Rule[NightDoorExitState]):
                 door = EvidenceData.seen(
                     reading, seen(EvidenceCode.DOOR_USED), room_id=self.ctx.room_of(reading)
                 )
-                self.state.exit = _Exit(door_at=reading.ts, door=door, resident_id=resident)
+                self.state.exit = _Exit(since=reading.ts, evidence=door, resident_id=resident)
             if change not in ("came_in", "returned"):
                 return []
             why = EvidenceCode.CAME_BACK_IN
@@ -121,8 +126,8 @@ class NightDoorExitRule(Rule[NightDoorExitState]):
                 resident_id=pending.resident_id,
                 room_id=room,
                 device_id=reading.device_id,
-                evidence=evidence(pending.door, EvidenceData.seen(reading, seen(why))),
-                details={"minutes_out": round((reading.ts - pending.door_at) / 60, 1)},
+                evidence=evidence(pending.evidence, EvidenceData.seen(reading, seen(why))),
+                details={"minutes_out": pending.minutes_at(reading.ts)},
             )
         ]
 
@@ -130,24 +135,23 @@ class NightDoorExitRule(Rule[NightDoorExitState]):
         e = self.state.exit
         if e is None or e.raised:
             return None
-        return e.door_at + self._settings(e.resident_id).minutes * 60
+        return e.since + self._settings(e.resident_id).minutes * 60
 
     def fire(self, due: float) -> list[Transition]:
         e = self.state.exit
         assert e is not None
-        e.raised = True
         return [
             self.ctx.transition(
-                TransitionAction.RAISE,
+                e.mark_raised(),
                 AlertKind.NIGHT_DOOR_EXIT,
                 due,
                 resident_id=e.resident_id,
-                room_id=e.door.room_id,
-                device_id=e.door.device_id,
-                evidence=evidence(e.door),
+                room_id=e.evidence.room_id,
+                device_id=e.evidence.device_id,
+                evidence=evidence(e.evidence),
                 details={
-                    "door_at": self.ctx.local(e.door_at).strftime("%H:%M"),
-                    "minutes_without_indoor_movement": round((due - e.door_at) / 60, 1),
+                    "door_at": self.ctx.local(e.since).strftime("%H:%M"),
+                    "minutes_without_indoor_movement": e.minutes_at(due),
                 },
             )
         ]

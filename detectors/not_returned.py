@@ -18,11 +18,13 @@ The absence limit is personal too: the resident's usual long absence
 (`DurationBaseline`: upper quartile of each day's longest absence) × `duration_factor`,
 within [max_hours, max_hours_cap] (12–24 h); max_hours before learning.
 
-Learning never learns from alerted absences once the learned deadline or limit that
-raised is in force (otherwise an incident found at 02:00 would teach that 02:00 is
-usual). During the warm-up the alerts come from defaults that know nothing of the
-person, so those absences are learned from: without them a resident who always comes
-home at 23:00 could never be learned.
+Every return is learned, alerted or not (issue 16: baselines learn from what actually
+happened, including days a rule fired and the resident came home on her own). Without
+it a deadline that alerted could never move: a resident whose evenings out grow later
+is alerted every evening, however many (ARAS house B in view). What bounds the
+cost of learning from a real incident (found and brought home at 04:00) is the ceiling:
+the night deadline never passes `latest_night_deadline` (03:00) and the absence limit
+never passes `max_hours_cap` (24 h), whatever was learned.
 
 A declared absence (`planned_absence_until`, a resident override in the registry:
 "at my daughter's until Sunday 18:00", set by family or an operator) moves every
@@ -46,7 +48,9 @@ from eldercare.evidence import EvidenceCode, seen
 
 class NotReturnedState(RuleState):
     raised_for: float | None = None  # away_since of the absence that raised
-    raised_learned: bool = False  # it raised against a learned deadline, or past max_hours
+    # It raised against a learned deadline. Not read since every return is learned;
+    # kept so that snapshots holding it still restore.
+    raised_learned: bool = False
     raised_at: float | None = None  # when it last raised (a later declaration re-arms it)
     returns: ReturnBaseline = Field(default_factory=ReturnBaseline)
     durations: DurationBaseline = Field(default_factory=DurationBaseline)
@@ -82,8 +86,7 @@ class NotReturnedRule(Rule[NotReturnedState]):
         raised = self.state.raised_for
         self.state.raised_for = None
         self.state.raised_at = None
-        alerted_in_force = raised is not None and self.state.raised_learned
-        if since is not None and not alerted_in_force and not self._planned_covers(since):
+        if since is not None and not self._planned_covers(since):
             self._learn_return(reading.ts)
             self.state.durations.learn(self.ctx.local_day(since), (reading.ts - since) / 3600)
         self.state.raised_learned = False

@@ -110,6 +110,14 @@ class BathroomSettings(NightWindowSettings):
         "bathroom by its door may be the way out (nested doors, a shared lobby), not a new "
         "visit: that stay is held to day_minutes even at night",
     )
+    unheralded_s: float = Field(
+        600.0,
+        ge=0,
+        le=3600,
+        description="a stay begun by one bathroom sensor with nothing moving elsewhere in "
+        "the home this long before is held to day_minutes even at night, until a second "
+        "sensor of the room fires (a sensor firing on its own is not a person walking in)",
+    )
 
 
 class InactivitySettings(NightWindowSettings):

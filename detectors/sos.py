@@ -8,25 +8,34 @@ open for handling until an operator resolves it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import ClassVar
+
 from pydantic import Field
 
+from detectors.episode import Episode, Episodes
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
 from detectors.settings import SosSettings
 from eldercare.domain import AlertKind, Reading, Stream, Transition, TransitionAction
 from eldercare.evidence import EvidenceCode, seen
 
 
-class _Episode(RuleState):
-    first_press: float
+class _Presses(Episode):
+    """Open from the first press (`since`, `evidence`) until the repeat window passes;
+    raised from the start."""
+
+    renamed: ClassVar[Mapping[str, str]] = {"first_press": "since", "first_evidence": "evidence"}
+
+    raised: bool = True  # raised by its first press (older snapshots do not say)
     last_press: float
     presses: int
     device_id: str
     room_id: str | None
-    first_evidence: EvidenceData
 
 
 class SosState(RuleState):
-    open: dict[str, _Episode] = Field(default_factory=dict)  # resident id ("" = site) → episode
+    # resident id ("" = site) → presses
+    open: Episodes[_Presses] = Field(default_factory=Episodes[_Presses])
 
 
 class SosRule(Rule[SosState]):
@@ -49,21 +58,23 @@ class SosRule(Rule[SosState]):
         ev = EvidenceData.seen(reading, seen(EvidenceCode.SOS_PRESSED), room_id=room)
         episode = self.state.open.get(key)
         if episode is None:
-            self.state.open[key] = _Episode(
-                first_press=reading.ts,
-                last_press=reading.ts,
-                presses=1,
-                device_id=reading.device_id,
-                room_id=room,
-                first_evidence=ev,
+            episode = self.state.open.open(
+                key,
+                _Presses(
+                    since=reading.ts,
+                    evidence=ev,
+                    last_press=reading.ts,
+                    presses=1,
+                    device_id=reading.device_id,
+                    room_id=room,
+                ),
             )
             action = TransitionAction.RAISE
-            presses = 1
         else:
             episode.last_press = reading.ts
             episode.presses += 1
-            action = TransitionAction.UPDATE
-            presses = episode.presses
+            action = episode.mark_raised()
+        presses = episode.presses
         return [
             self.ctx.transition(
                 action,
@@ -86,11 +97,11 @@ class SosRule(Rule[SosState]):
 
     def fire(self, due: float) -> list[Transition]:
         out = []
-        for key in sorted(self.state.open):
-            e = self.state.open[key]
-            if e.last_press + self._settings(key or None).repeat_window_s != due:
+        for key in self.state.open.sorted_keys():
+            e = self.state.open.get(key)
+            if e is None or e.last_press + self._settings(key or None).repeat_window_s != due:
                 continue
-            del self.state.open[key]
+            self.state.open.close(key)
             out.append(
                 self.ctx.transition(
                     TransitionAction.CLEAR,
@@ -99,7 +110,7 @@ class SosRule(Rule[SosState]):
                     resident_id=key or None,
                     room_id=e.room_id,
                     device_id=e.device_id,
-                    evidence=evidence(e.first_evidence),
+                    evidence=evidence(e.evidence),
                     details={"presses": e.presses, "reason": "no further press"},
                 )
             )

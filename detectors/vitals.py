@@ -10,22 +10,27 @@ ends a run rather than extending it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import ClassVar
+
 from pydantic import Field
 
+from detectors.episode import Episode, Episodes
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
 from detectors.settings import VitalsSettings
 from eldercare.domain import AlertKind, Reading, Stream, Transition, TransitionAction
 from eldercare.evidence import EvidenceCode, Observation, seen
 
 
-class _Run(RuleState):
-    since: float
-    first: EvidenceData
-    raised: bool = False
+class _Run(Episode):
+    """A run of out-of-range readings, from its first (`since`, `evidence`)."""
+
+    renamed: ClassVar[Mapping[str, str]] = {"first": "evidence"}
 
 
 class VitalsState(RuleState):
-    runs: dict[str, _Run] = Field(default_factory=dict)  # resident id ("" = unknown) → run
+    # resident id ("" = unknown) → run
+    runs: Episodes[_Run] = Field(default_factory=Episodes[_Run])
 
 
 def _problems(reading: Reading, s: VitalsSettings) -> tuple[list[Observation], bool]:
@@ -70,7 +75,7 @@ class VitalsRule(Rule[VitalsState]):
         if not problems:
             if run is None:
                 return []
-            del self.state.runs[key]
+            self.state.runs.close(key)
             if not run.raised:
                 return []
             why = EvidenceCode.VITALS_OK if measured else EvidenceCode.NO_MEASUREMENT
@@ -83,28 +88,27 @@ class VitalsRule(Rule[VitalsState]):
                     room_id=room,
                     device_id=reading.device_id,
                     evidence=evidence(EvidenceData.seen(reading, seen(why), room_id=room)),
-                    details={**details, "minutes": round((reading.ts - run.since) / 60, 1)},
+                    details={**details, "minutes": run.minutes_at(reading.ts)},
                 )
             ]
         ev = EvidenceData.seen(reading, *problems, room_id=room)
         if run is None:
-            self.state.runs[key] = _Run(since=reading.ts, first=ev)
+            self.state.runs.open(key, _Run(since=reading.ts, evidence=ev))
             return []
         minutes = (reading.ts - run.since) / 60
         if minutes < s.minutes:
             return []
         if run.raised:
             return []  # one raise per run; the alert shows the values it was raised with
-        run.raised = True
         return [
             self.ctx.transition(
-                TransitionAction.RAISE,
+                run.mark_raised(),
                 AlertKind.VITALS,
                 reading.ts,
                 resident_id=resident,
                 room_id=room,
                 device_id=reading.device_id,
-                evidence=evidence(run.first, ev),
+                evidence=evidence(run.evidence, ev),
                 details={
                     **details,
                     "minutes": round(minutes, 1),

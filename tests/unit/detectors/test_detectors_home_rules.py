@@ -75,17 +75,32 @@ def test_not_returned_early_homecomer_alarms_by_night_start() -> None:
     ]
 
 
-def test_not_returned_does_not_learn_from_alerted_evenings_once_learned() -> None:
+def test_not_returned_learns_alerted_evenings_within_its_ceiling() -> None:
+    """Her evenings change (out until 23:30 now): she comes home on her own and those
+    evenings are learned, so once they are her upper quartile (after 4) the alerts stop
+    (before: every one of the 14 alerted, nothing learned). One evening she is brought
+    home at 05:00 does not move the deadline (a quartile); evenings past 03:00 every
+    time move it at most to `latest_night_deadline`."""
     site = home_site(SH)
     rule = NotReturnedRule(context(site))
     for day in range(1, 10):  # evenings out until 21:30: learned deadline 22:30
         rs = _evening_out(site, day, (19, 0), (21, 30))
         assert replay(rule, rs, rs[-1].ts) == []
     out: list[Transition] = []
-    for day in range(10, 24):  # now out late every evening: each one alarms, none is learned
+    for day in range(10, 24):  # now out late every evening
         rs = _evening_out(site, day, (19, 0), (23, 30))
         out += replay(rule, rs, rs[-1].ts)
-    assert _raises(out) == ["19:00→22:30"] * 14
+    assert _raises(out) == ["19:00→22:30"] * 4
+    rs = _evening_out(site, 24, (19, 0), (5, 0))
+    assert _raises(replay(rule, rs, rs[-1].ts)) == ["19:00→00:30"]  # 23:30 + 60 min
+    rs = _evening_out(site, 25, (19, 0), (0, 0))
+    assert _raises(replay(rule, rs, rs[-1].ts)) == []  # the 05:00 evening moved nothing
+    rule = NotReturnedRule(context(site))
+    out = []
+    for day in range(1, 13):  # another home: out until 05:00 every evening
+        rs = _evening_out(site, day, (19, 0), (5, 0))
+        out += replay(rule, rs, rs[-1].ts)
+    assert _raises(out)[-1] == "19:00→03:00"  # learned, within the ceiling
 
 
 def test_not_returned_learns_only_from_evenings_out() -> None:
@@ -127,7 +142,9 @@ def test_not_returned_learns_the_usual_absence_length_within_bounds() -> None:
     assert [x.action for x in out] == [RAISE, CLEAR]
     assert out[0].ts == pytest.approx(local_ts(SH, 2024, 5, 12, 22, 0), abs=10)
     assert out[0].details["limit_hours"] == 15.0
-    assert "2024-05-12" not in rule.state.durations.longest  # alerted: not learned
+    # She came home on her own: learned, alerted or not; the learned limit stays capped.
+    assert rule.state.durations.longest["2024-05-12"] == pytest.approx(16.0, abs=0.01)
+    assert rule._limit_hours(local_ts(SH, 2024, 5, 13, 7, 0))[0] <= 24.0
 
 
 def test_not_returned_default_absence_limit_before_learning_and_cap_after() -> None:

@@ -560,3 +560,53 @@ def test_not_up_deadline_is_local_ten_on_dst_change_days(day: tuple[int, int, in
     out = rule.advance(ten + 3600)
     assert [(x.action, x.ts) for x in out] == [(RAISE, ten)]
     assert out[0].details["deadline"] == "10:00"
+
+
+def _couple_with_armchair() -> Site:
+    site = home_site(SH, devices=[*HOME_DEVICES, {"id": "chair", "kind": "seat", "room": "living"}])
+    doc = site.model_dump()
+    doc["residents"] = [
+        {"id": "res-1", "name": "Zhang", "room": "bedroom"},
+        {"id": "res-2", "name": "Li", "room": "bedroom"},
+    ]
+    return Site.model_validate(doc)
+
+
+def _lone_bathroom_sensor(before: list[tuple[str, float, dict[str, bool]]]) -> list[tuple]:
+    """A couple's home: the bathroom PIR fires at 01:00 and every 3 min for an hour,
+    nothing else fires; `before` are (device, seconds before 01:00, fields) seen earlier."""
+    site = _couple_with_armchair()
+    t = local_ts(SH, 2024, 5, 10, 1, 0)
+    stream = {"pir": Stream.MOTION, "chair": Stream.OCCUPANCY}
+    rs = [reading(site, d, stream[d.split("-")[0]], t - ago, **f) for d, ago, f in before]
+    rs += [reading(site, "pir-bath", Stream.MOTION, t + i * 180, motion=True) for i in range(20)]
+    out = replay(BathroomRule(context(site)), rs, t + 3 * 3600)
+    return [(x.action, x.ts - t) for x in out]
+
+
+def test_a_bathroom_sensor_firing_with_nobody_seen_coming_is_held_to_the_day_limit() -> None:
+    """At night, a bathroom sensor firing on its own with nobody up and about elsewhere in
+    the 10 min before is not the night limit's certainty that a person walked in: held to
+    the day limit (45 min), still raised if it goes on. Before: raised at 15 min (ARAS
+    house A's bathroom closet sensor chattering at night while both slept or sat)."""
+    assert _lone_bathroom_sensor([("pir-kitchen", 2400, {"motion": True})]) == [(RAISE, 2700)]
+    # Someone who walked, then sat down 5 min ago, is not on the way: the same.
+    walked_then_sat = [
+        ("chair", 3600, {"occupied": False}),
+        ("pir-living", 300, {"motion": True}),
+        ("chair", 290, {"occupied": True}),
+    ]
+    assert _lone_bathroom_sensor(walked_then_sat) == [(RAISE, 2700)]
+    # Seen walking in the living room 2 min before: a person walked in, 15 min at night.
+    assert _lone_bathroom_sensor([("pir-living", 120, {"motion": True})]) == [(RAISE, 900)]
+
+
+def test_a_second_bathroom_sensor_confirms_a_lone_start_as_a_person() -> None:
+    site = home_site(SH)
+    t = local_ts(SH, 2024, 5, 10, 1, 0)
+    rs = [
+        reading(site, "pir-bath", Stream.MOTION, t, motion=True),
+        reading(site, "flush-1", Stream.FLUSH, t + 120, flushed=True),  # a person: night limit
+    ]
+    out = replay(BathroomRule(context(site)), rs, t + 3 * 3600)
+    assert [(x.action, x.ts - t) for x in out] == [(RAISE, 900)]

@@ -215,6 +215,42 @@ def test_a_regular_late_homecomer_is_not_alerted_at_a_one_oclock_cap() -> None:
     assert raised and all(r.day <= 8 for r in raised)  # the warm-up's 22:00 default only
 
 
+def _evening_out(site: Any, day: int, back: tuple[int, int]) -> list[Any]:
+    """Out at 19:30, home at `back` (the next morning when before noon)."""
+    back_ts = _at(*back, day + 1 if back[0] < 12 else day)
+    return [
+        reading(site, "pir-kitchen", Stream.MOTION, _at(19, 0, day), motion=True),
+        reading(site, "door-front", Stream.CONTACT, _at(19, 30, day), open=True),
+        reading(site, "door-front", Stream.CONTACT, _at(19, 30, day) + 5, open=False),
+        reading(site, "door-front", Stream.CONTACT, back_ts, open=True),
+        reading(site, "door-front", Stream.CONTACT, back_ts + 5, open=False),
+        reading(site, "pir-kitchen", Stream.MOTION, back_ts + 60, motion=True),
+    ]
+
+
+def test_returns_after_alerts_are_learned_until_the_deadline_follows_him() -> None:
+    """Evenings home by 21:35-23:43, then later ones (01:07, 01:10, 01:05) that the
+    learned 00:43 deadline alerts. He came home on his own each time: those evenings are
+    learned, and once they are his upper quartile the deadline follows him (02:07). Before:
+    an evening alerted against a learned deadline was never learned, so every later
+    evening was alerted at 00:43, however many."""
+    site = occupancy_home()
+    rule = NotReturnedRule(context(site))
+    evenings = {1: (21, 35), 3: (22, 56), 5: (23, 43), 8: (1, 7), 10: (1, 10), 12: (1, 5)}
+    evenings |= {14: (1, 8)}
+    raised: list[tuple[int, int, int]] = []
+    for day in range(1, 16):
+        rs = _evening_out(site, day, evenings[day]) if day in evenings else []
+        rs.append(reading(site, "pir-kitchen", Stream.MOTION, _at(11, 0, day + 1), motion=True))
+        for t in replay(rule, rs, _at(11, 30, day + 1)):
+            if t.action.value == "raise":
+                when = rule.ctx.local(t.ts)
+                raised.append((day, when.hour, when.minute))
+    # The warm-up's 22:00 default on days 3 and 5, the learned 00:43 on days 8 and 10;
+    # from day 12 the learned deadline is 01:07 + 60 min: no more.
+    assert raised == [(3, 22, 0), (5, 22, 0), (8, 0, 43), (10, 0, 43)]
+
+
 def _late_nights(site: Any, nights: int, leave: tuple[int, int]) -> list[Any]:
     """A household that goes to bed at 01:30 (last kitchen movement), up at 09:00; on the
     last evening he steps out at `leave` and does not come back."""
