@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -572,7 +573,9 @@ def _couple_with_armchair() -> Site:
     return Site.model_validate(doc)
 
 
-def _lone_bathroom_sensor(before: list[tuple[str, float, dict[str, bool]]]) -> list[tuple]:
+def _lone_bathroom_sensor(
+    before: Sequence[tuple[str, float, dict[str, bool]]],
+) -> list[tuple[TransitionAction, float]]:
     """A couple's home: the bathroom PIR fires at 01:00 and every 3 min for an hour,
     nothing else fires; `before` are (device, seconds before 01:00, fields) seen earlier."""
     site = _couple_with_armchair()
