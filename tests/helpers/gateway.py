@@ -204,6 +204,7 @@ async def _prepare_database(
             f"sqlite+aiosqlite:///{template}", registry, with_accounts, clock.now()
         )
         _TEMPLATES[key] = template
+    target.parent.mkdir(parents=True, exist_ok=True)  # as the engine would make it
     shutil.copyfile(template, target)
 
 
