@@ -72,6 +72,16 @@ class AlertQueries(StoreBase):
             q = q.limit(f.limit).offset(f.offset)
             return [AlertRecord.of(r) for r in (await s.scalars(q)).all()]
 
+    async def unresolved_by_site(self) -> dict[str, int]:
+        """Open or acknowledged alerts per site (the map's open-alert counts)."""
+        async with self.sessions() as s:
+            q = (
+                select(AlertRow.site, func.count())
+                .where(AlertRow.status.in_(["open", "acknowledged"]))
+                .group_by(AlertRow.site)
+            )
+            return {site: int(n) for site, n in (await s.execute(q)).all()}
+
     async def last_seq(self) -> int:
         async with self.sessions() as s:
             return int(await s.scalar(select(func.coalesce(func.max(AlertHistoryRow.id), 0))) or 0)

@@ -35,7 +35,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from alerts.pipeline import AlertPipeline
 from alerts.runtime import build_alerts
 from alerts.store import AlertStore
-from alerts.store_queries import AlertFilter
 from cluster.jetstream import JetStream, open_jetstream
 from cluster.leases import Lease
 from cluster.ownership import PartitionOwnership, lease_key
@@ -61,11 +60,14 @@ from eldercare.registry_index import RegistryIndex
 from eldercare.registry_watch import RegistryWatcher
 from eldercare.settings import Settings
 from eldercare.stage_contracts import Component, ReadingSink
-from eldercare_app.wiring import Platform, build_platform, prepare_store
-from field_service.device_events import DeviceEventSink
+from eldercare_app.wiring import (
+    Platform,
+    build_platform,
+    device_event_sink,
+    prepare_store,
+    site_status_tracker,
+)
 from field_service.device_faults import DeviceFaultWatch
-from field_service.orders import OrderStore
-from field_service.policy import FieldPolicy
 from gateway.family_link import GatewayContactPreferences
 from ingest.service import IngestService
 from ingest.site_status import FanOutSink, SiteStatusTracker
@@ -514,27 +516,6 @@ class RoleProcess:
         await self.stream.close()
 
 
-def site_status(
-    settings: Settings, index: Callable[[], RegistryIndex], engine: AsyncEngine, clock: Clock
-) -> SiteStatusTracker:
-    """A detector worker's site status points: the sites of its partitions, written to
-    InfluxDB as the single process writes them, with the open alerts from the store."""
-    alerts = AlertStore(engine)
-    influx = InfluxClient.from_settings(settings)
-    unresolved = AlertFilter(status=["open", "acknowledged"], limit=100_000)
-
-    async def open_alerts_by_site() -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for alert in await alerts.find(unresolved):
-            counts[alert.site] = counts.get(alert.site, 0) + 1
-        return counts
-
-    async def write(lines: list[str]) -> None:
-        await influx.write(lines, settings.influx_db)
-
-    return SiteStatusTracker(index, open_alerts_by_site, write, clock)
-
-
 async def build_role(role: Role, settings: Settings, *, clock: Clock | None = None) -> RoleProcess:
     """Construct one role's parts; nothing runs until `RoleProcess.start()`."""
     if role not in ROLES:
@@ -572,16 +553,19 @@ async def build_role(role: Role, settings: Settings, *, clock: Clock | None = No
         )
         # Devices' own tests and residents' button requests are recorded here, as in one
         # process (after the readings are on the stream, so an SOS never waits for them).
-        device_events = DeviceEventSink(
-            sessions,
-            OrderStore(sessions, FieldPolicy.load(settings.field_policy)),
-            registry.current,
-        )
+        device_events = device_event_sink(settings, sessions, registry.current)
         components = [
             IngestService(shared, registry.current, FanOutSink(sink, device_events), clock=clock)
         ]
     elif role == "detectors":
-        status = site_status(settings, registry.current, engine, clock)
+        # The map's status points for the sites of its partitions (see DetectorWorker).
+        status = site_status_tracker(
+            settings,
+            registry.current,
+            AlertStore(engine),
+            InfluxClient.from_settings(settings),
+            clock,
+        )
         components = [DetectorWorker(settings, stream, registry.current, engine, clock, me, status)]
     else:
 

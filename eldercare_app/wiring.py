@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
@@ -33,6 +34,7 @@ from alerts.runtime import build_alerts
 from alerts.service import AlertService
 from alerts.store import AlertStore
 from alerts.store_availability import AlertStoreAvailability
+from alerts.store_queries import AlertQueries
 from detectors.catalogue import registry_problems
 from detectors.runtime import DetectorRuntime
 from detectors.snapshot_store import SnapshotStore
@@ -176,6 +178,31 @@ class Platform:
         await self.engine.dispose()
 
 
+def site_status_tracker(
+    settings: Settings,
+    index: Callable[[], RegistryIndex],
+    alerts: AlertQueries,
+    influx: InfluxClient,
+    clock: Clock,
+) -> SiteStatusTracker:
+    """The map's site and device status points, with each site's unresolved alerts,
+    written to InfluxDB (one process, or a cluster's detector worker)."""
+
+    async def write(lines: list[str]) -> None:
+        await influx.write(lines, settings.influx_db)
+
+    return SiteStatusTracker(index, alerts.unresolved_by_site, write, clock)
+
+
+def device_event_sink(
+    settings: Settings, sessions: Sessions, index: Callable[[], RegistryIndex]
+) -> DeviceEventSink:
+    """Devices' own tests and residents' button requests, recorded by the field service."""
+    return DeviceEventSink(
+        sessions, OrderStore(sessions, FieldPolicy.load(settings.field_policy)), index
+    )
+
+
 async def hand_over_alert_events(pipeline: AlertPipeline, flush_s: float = 5.0) -> None:
     """Alert events InfluxDB has not taken yet (it is away, or hung) go to the outbox for
     the next run, after one bounded try: a stop must not wait out a hung InfluxDB."""
@@ -281,21 +308,10 @@ async def build_platform(
         on_growth=freeze_grown,
     )
 
-    async def open_alerts_by_site() -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for alert in await alert_service.queue():
-            counts[alert.site] = counts.get(alert.site, 0) + 1
-        return counts
-
-    async def write_status(lines: list[str]) -> None:
-        await influx.write(lines, settings.influx_db)
-
-    status = SiteStatusTracker(registry.current, open_alerts_by_site, write_status, clock)
+    status = site_status_tracker(settings, registry.current, alert_service.store, influx, clock)
     # Devices' own tests and residents' requests from a button: after the detectors, so
     # an SOS in the same batch never waits for them.
-    device_events = DeviceEventSink(
-        sessions, OrderStore(sessions, FieldPolicy.load(settings.field_policy)), registry.current
-    )
+    device_events = device_event_sink(settings, sessions, registry.current)
     ingest = IngestService(
         settings,
         registry.current,

@@ -311,3 +311,21 @@ async def test_odd_detail_values_are_kept_as_text(any_store: AlertStore) -> None
     )
     [alert] = await service.list_alerts()
     assert alert.details["since"] == str(when) and alert.details["rate"] == "nan"
+
+
+async def test_unresolved_alerts_are_counted_per_site(any_store: AlertStore) -> None:
+    """The map's open-alert count per site: open and acknowledged alerts, not resolved."""
+    clock = FakeClock(T0 + 5)
+    pipeline, service = _setup(any_store, clock)
+    await pipeline.handle_transitions(
+        [
+            transition(AlertKind.SOS, T0, site="home-a"),
+            transition(AlertKind.BATHROOM_TOO_LONG, T0, site="home-a", room="bathroom"),
+            transition(AlertKind.SOS, T0, site="home-b"),
+            transition(AlertKind.SOS, T0, site="home-c"),
+        ]
+    )
+    by_site = {a.site: a for a in await service.list_alerts() if a.kind == AlertKind.SOS}
+    await service.acknowledge(by_site["home-b"].id, by="operator-1")
+    await service.resolve(by_site["home-c"].id, "false_alarm", None, by="operator-1")
+    assert await any_store.unresolved_by_site() == {"home-a": 2, "home-b": 1}
