@@ -26,7 +26,7 @@ from eldercare_app.local_services import ISSUED_DIR, Mosquitto, free_port
 from eldercare_app.mqtt_accounts import PLATFORM_USER, read_password_file
 from eldercare_app.wiring import Platform, build_platform
 from gateway.app import ADMIN_PASSWORD_ENV
-from tests.e2e.test_platform_e2e import wait_for
+from tests.helpers.polling import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 

@@ -4,10 +4,9 @@ stored alert, a notification, an InfluxDB point and an entry in the API."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -23,6 +22,7 @@ from eldercare.settings import Settings
 from eldercare_app.local_services import free_port
 from eldercare_app.wiring import Platform, build_platform
 from tests.helpers.alerts import HttpReceiver
+from tests.helpers.polling import wait_for
 
 # The platform runs on the fixture loop; the test must run on the same one.
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
@@ -63,20 +63,6 @@ sites:
 """
     )
     return RegistryDocument.model_validate(doc)
-
-
-async def wait_for(
-    check: Callable[[], Awaitable[Any]], within_s: float = 10.0, what: str = "condition"
-) -> Any:
-    """Poll an asynchronous outcome until it is truthy (a bounded wait, not a sleep for time)."""
-    deadline = time.monotonic() + within_s
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within_s}s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture

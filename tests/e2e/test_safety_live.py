@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ from eldercare_app.local_services import LocalServices, free_port
 from eldercare_app.wiring import Platform, build_platform, prepare_store
 from gateway.metrics_access import metrics_token, scrape_headers
 from gateway.users import Role, create_user
+from tests.helpers.polling import wait_for
 from tests.helpers.stores import db_path, write_locked
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
@@ -89,20 +90,6 @@ def registry(site: str, confirm_s: float = CONFIRM_S) -> RegistryDocument:
             ]
         }
     )
-
-
-async def wait_for(
-    check: Callable[[], Awaitable[Any]], within_s: float, what: str, every_s: float = 0.05
-) -> Any:
-    """Poll an outcome until it is truthy (a bounded wait, not a sleep for time)."""
-    deadline = time.monotonic() + within_s
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within_s:.0f} s waiting for {what}")
-        await asyncio.sleep(every_s)
 
 
 def publish(settings: Settings, topic: str, payload: dict[str, Any]) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -24,6 +24,7 @@ from eldercare_app.local_services import free_port
 from eldercare_app.wiring import Platform, build_platform
 from gateway.metrics_access import metrics_token, scrape_headers
 from tests.helpers.mqtt import Client
+from tests.helpers.polling import wait_for
 from tests.helpers.stores import db_path, write_locked
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
@@ -53,18 +54,6 @@ def registry() -> RegistryDocument:
             ]
         }
     )
-
-
-async def wait_for(check: Callable[[], Awaitable[Any]], within_s: float, what: str) -> Any:
-    """Poll an outcome until it is truthy (a bounded wait, not a sleep for time)."""
-    deadline = time.monotonic() + within_s
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within_s:.0f} s waiting for {what}")
-        await asyncio.sleep(0.2)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from eldercare.settings import Settings
 from eldercare_app.local_services import LocalServices, free_port
 from eldercare_app.wiring import Platform, build_platform
 from tests.helpers.alerts import HttpReceiver
+from tests.helpers.polling import wait_for
 from tests.helpers.stores import db_path, write_locked
 
 # The platform runs on the fixture loop; the test must run on the same one.
@@ -80,20 +81,6 @@ def registry(receiver: HttpReceiver) -> RegistryDocument:
             }
         )
     return RegistryDocument.model_validate(yaml.safe_load(json.dumps({"sites": sites})))
-
-
-async def wait_for(
-    check: Callable[[], Awaitable[Any]], within_s: float = 10.0, what: str = "condition"
-) -> Any:
-    """Poll an asynchronous outcome until it is truthy (a bounded wait, not a sleep)."""
-    deadline = time.monotonic() + within_s
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within_s}s waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture

@@ -14,11 +14,10 @@ an HTTP receiver for the centre:
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -36,6 +35,7 @@ from field_service.device_faults import DeviceFaultWatch
 from field_service.device_tests import list_tests, record_test
 from field_service.orders import OrderStore
 from tests.helpers.alerts import HttpReceiver
+from tests.helpers.polling import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -70,20 +70,6 @@ def registry(receiver: HttpReceiver) -> RegistryDocument:
             ]
         }
     )  # fmt: skip
-
-
-async def wait_for(
-    check: Callable[[], Awaitable[Any]], within_s: float = 10.0, what: str = "condition"
-) -> Any:
-    """Poll an asynchronous outcome until it is truthy (a bounded wait, not a sleep)."""
-    deadline = time.monotonic() + within_s
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within_s}s waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 def platform_settings(settings: Settings) -> Settings:
