@@ -112,6 +112,44 @@ def home(
         typer.echo(format_homes(reports))
 
 
+@app.command("export-home")
+def export_home(
+    datasets: Annotated[
+        Path,
+        typer.Option(
+            "--datasets",
+            help="directory holding kasteren2008/, kasteren2010_houseB/ and aras/",
+            exists=True,
+            file_okay=False,
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="one folder per home is written here")],
+    only: Annotated[
+        list[str] | None,
+        typer.Option("--home", help="only this home (its key, e.g. arasb; repeatable)"),
+    ] = None,
+) -> None:
+    """Real homes as `eval replay` takes them: <out>/<home>/registry.yaml and recording.jsonl
+    (their recorded life as native MQTT messages, no injected incidents)."""
+    from evaluation.real_homes.export import export_home as write_home
+    from evaluation.real_homes.loaders import load_homes
+
+    homes = load_homes(
+        kasteren=datasets / "kasteren2008",
+        kasteren2010=datasets / "kasteren2010_houseB",
+        aras=datasets / "aras",
+    )
+    known = [h.key for h in homes]
+    unknown = sorted(set(only or []) - set(known))
+    if unknown:
+        fail(f"no home {', '.join(unknown)} (known: {', '.join(known)})", 2)
+    for h in homes:
+        if only and h.key not in only:
+            continue
+        done = write_home(h, out / h.key)
+        typer.echo(f"{h.key}: {done.messages} messages -> {done.recording}, {done.registry}")
+
+
 @app.command("replay")
 def replay(
     recording: Annotated[
