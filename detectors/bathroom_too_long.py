@@ -41,6 +41,13 @@ is not on the way, so a mat pressed after the last movement leaves the stay unhe
 A second sensor of the room firing (a flush, the tap, the door) is a person: the usual
 limit applies, from the entry. The cost: someone who reaches the bathroom at night
 unseen by every other sensor and collapses there at once is raised at 45 min, not 15.
+The same lone sensor firing again renews the same doubtful evidence rather than
+lengthening a stay: such a stay is timed from its sensor's last firing (what would show
+someone lying there is its silence), and raised at the latest `unheralded_max_minutes`
+(90) after its start if the sensor never stops (ARAS house A: the closet sensor firing
+every few minutes for over an hour, one resident on the couch, the other out). The
+cost: someone who walked in unseen and keeps that one sensor firing while unable to
+get out is raised at up to 90 min, not 45.
 A door-only bathroom keeps its own doubts (an open door is not timed).
 
 Where everyone is comes from the site's resident picture (`resident_state.py`): a
@@ -78,6 +85,7 @@ class _Stay(Episode):
     closed_at: float | None = None  # door-only: when the door was last shut during the stay
     transit: bool = False  # entered just after leaving another bathroom by its door
     unheralded: bool = False  # begun by one sensor, nothing moving elsewhere before it
+    last_fired: float | None = None  # unheralded: when its sensor last fired again
 
 
 class _DoorExit(RuleState):
@@ -202,6 +210,14 @@ class BathroomRule(Rule[BathroomState]):
                 and reading.device_id != stay.device_id
             ):
                 self._confirm(stay, s)  # a second sensor of the room: a person, not a sensor
+            elif (
+                stay is not None
+                and stay.room_id == room
+                and stay.unheralded
+                and moved
+                and reading.device_id == stay.device_id
+            ):
+                stay.last_fired = reading.ts  # the same doubtful evidence, renewed
             refill = (
                 reading.stream == Stream.FLUSH
                 and key in self.state.left_at
@@ -303,6 +319,11 @@ class BathroomRule(Rule[BathroomState]):
         if stay.raised:
             return None
         if not stay.door_only:
+            if stay.unheralded and stay.last_fired is not None:
+                # A lone sensor firing again is not a person stuck for longer: what would
+                # show one lying there is its silence. Raised anyway if it never stops.
+                cap = max(stay.limit_s, self._settings(key or None).unheralded_max_minutes * 60)
+                return min(stay.last_fired + stay.limit_s, stay.since + cap)
             return stay.since + stay.limit_s
         if stay.closed_at is None:
             return None  # door open: the person may have left unseen

@@ -17,6 +17,13 @@ against at least `seated_hours` (8 h) from the sitting down or the last movement
 whichever is later: a 3-6 h evening in front of the TV is not a long lie, a person
 slumped in the chair all day and night still is. In bed is the bed mats' (a mat
 emptied with nothing moving since is still in bed: mats lose sleepers).
+Leaving is read from the resident picture's `left_home_since`: besides a confirmed
+absence, a passage out whose only indoor movement was the door's own room's sensor
+firing between the door events (the hall sensor seeing her go through) followed by
+silence. No other rule reads her out then (`not_returned` keeps the shared absence,
+which saw her inside), so such a quiet is still raised, at `not_returned.max_hours`
+(12 h) from the last movement: a fall in the hall just after shutting the front door
+is caught as late as in a home without a hall sensor, not never.
 Gaps that raised an alert, began asleep or contained an absence are not learned.
 In a home of several residents the household is judged as one (`""`): its room sensors
 cannot tell who moved, and every resident would be raised on the same evidence; it is
@@ -37,6 +44,7 @@ from detectors.occupancy import WATCHED_STREAMS
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
 from detectors.settings import (
     InactivitySettings,
+    NotReturnedSettings,
     NotUpSettings,
     minutes_of_day,
 )
@@ -117,10 +125,10 @@ class InactivityRule(Rule[InactivityState]):
     def _spent_away(self, w: _Watch, now: float) -> bool:
         """The quiet since `w` up to `now` is not to be learned from, or contained a
         confirmed absence, ended or not (a quiet spent away is not a usual gap at home)."""
-        ended = self.picture.absence_ended()
-        if ended is not None and ended[1] > w.last_move:
-            return True
-        return w.exclude_gap or self.picture.is_away(now)
+        for ended in (self.picture.absence_ended(), self.picture.left_home_ended()):
+            if ended is not None and ended[1] > w.last_move:
+                return True
+        return w.exclude_gap or self.picture.left_home_since(now) is not None
 
     def _resting_room(self, room: str | None) -> bool:
         return self.ctx.is_bedroom(room) or self.ctx.is_bathroom(room)
@@ -135,7 +143,17 @@ class InactivityRule(Rule[InactivityState]):
             due = max(due, max(sat_down, w.last_move) + seated_s)
         if self.picture.is_away(due):
             return None  # out (or gone out by then): not a quiet at home
-        return None if self._asleep(resident, w, due) else due
+        if self._asleep(resident, w, due):
+            return None
+        left = self.picture.left_home_since(due)
+        if left is not None:
+            # Gone out through the door with only its own room's sensor firing on the way:
+            # not a quiet at home, but `not_returned` does not know her out, so a fall in
+            # the hall just after shutting the door is still raised, when `not_returned`
+            # would raise an absence before learning (as in a home without a hall sensor).
+            out_s = self.ctx.settings("not_returned", NotReturnedSettings, resident or None)
+            return max(due, w.last_move + out_s.max_hours * 3600)
+        return due
 
     # --- events ---------------------------------------------------------------------------
 

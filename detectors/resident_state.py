@@ -12,7 +12,9 @@ What it tells, per resident, or per household (`""`) where the sensors cannot te
 residents apart (a home of two: rooms, seats and the front door are shared):
 
 - *home or away*: the outer door and the silence after it (`absence.py`), never while
-  a bed, seat or radar reports someone (`occupancy.py`);
+  a bed, seat or radar reports someone (`occupancy.py`); and, for `inactivity`, also
+  gone when the only movement since a passage out was the hall sensor seeing her go
+  through the door (`left_home_since`);
 - *the room she is in*: the room of the last movement seen (a door into a room counts
   for that room); for a household, the room someone was last seen in;
 - *in bed*: her bed mats (or, mats emptied with nothing moving outside the bedroom
@@ -116,6 +118,12 @@ class ResidentStateData(RuleState):
     # The last confirmed absence that ended: (dated from its door, ended at).
     absence_ended: tuple[float, float] | None = None
     room_moved: dict[str, float] = Field(default_factory=dict)  # room → its last movement
+    # Leaving read through the door's own room (`ResidentPicture.left_home_since`): the
+    # room of the outer door of the last passage out while nobody has been seen inside
+    # beyond that room since (None: someone has), and its last movement since the passage.
+    passage_room: str | None = None
+    passage_room_moved: float | None = None
+    left_home_ended: tuple[float, float] | None = None  # (since, until) of the last one
 
 
 class ResidentStateModel:
@@ -178,11 +186,15 @@ class ResidentStateModel:
         self._confirm_away(reading.ts)
         self.moved = is_movement(reading, st.movement)
         since, door = st.absence.away_since, st.absence.door_evidence
+        left = self.view.left_home_since(reading.ts)
         self.change = away.observe(st.absence, self.ctx, reading, self.moved)
         self.ended_absence = None
         if self.change == "returned" and since is not None:
             self.ended_absence = (since, door)
             st.absence_ended = (since, reading.ts)
+        self._follow_passage(reading)
+        if left is not None and self.view.left_home_since(reading.ts) is None:
+            st.left_home_ended = (left, reading.ts)
         if not self.moved:
             return
         room = self.ctx.room_of(reading)
@@ -193,6 +205,22 @@ class ResidentStateModel:
         ev = EvidenceData.seen(reading, seen(EvidenceCode.MOVEMENT), room_id=room)
         for key in self.keys_of(reading):
             st.last_seen[key] = _Seen(room=room, ts=reading.ts, evidence=ev)
+
+    def _follow_passage(self, reading: Reading) -> None:
+        """Whether anyone has been seen inside beyond the outer door's own room since the
+        last passage out (for `left_home_since`)."""
+        st = self.state
+        if self.change == "went_out":
+            st.passage_room = self.ctx.device_room(reading.device_id)
+            st.passage_room_moved = None
+        elif self.change is not None:
+            st.passage_room = None  # coming in
+        elif self.moved and not self.ctx.is_outer_door(reading.device_id):
+            room = self.ctx.room_of(reading)
+            if room is not None and room == st.passage_room:
+                st.passage_room_moved = reading.ts
+            else:
+                st.passage_room = None
 
     def _confirm_away(self, now: float) -> None:
         """An absence whose silence ran out before `now` is confirmed, dated from its door
@@ -274,6 +302,34 @@ class ResidentPicture:
         if a.away_since is not None or self.away_due() is not None:
             return True
         return a.last_door is not None and a.last_door >= ts and not a.indoor_after_door
+
+    def left_home_since(self, now: float) -> float | None:
+        """Since when the household has been gone at `now` (dated from its door), reading
+        movement in the outer door's own room *between* the door events of a passage out
+        as whoever went through it, not as someone staying in: `away_since` and also a
+        passage out whose only indoor movement was in the door's room before the passage's
+        last door event, followed by `away_after_minutes` of silence (never while a bed,
+        seat or radar reports someone). A hall sensor sees whoever passes the door, going
+        out as well as coming in (ARAS house A: both residents leave, the hall sonar fires
+        between the door's open and its close, and the afternoon out was judged a quiet at
+        home). Movement in the door's room after the passage's last door event is someone
+        inside, as before."""
+        since = self.away_since(now)
+        if since is not None:
+            return since
+        st, a = self._model.state, self._absence
+        if st.passage_room is None or a.last_door is None:
+            return None
+        if st.passage_room_moved is not None and st.passage_room_moved > a.last_door:
+            return None
+        due = a.last_door + self._model.away_after_s
+        if due > now or occ.someone_inside(a.occupancy, due):
+            return None
+        return a.last_door
+
+    def left_home_ended(self) -> tuple[float, float] | None:
+        """(since, until) of the last time `left_home_since` ended."""
+        return self._model.state.left_home_ended
 
     def absence_ended(self) -> tuple[float, float] | None:
         """(since, until) of the last confirmed absence that ended."""

@@ -118,6 +118,14 @@ class BathroomSettings(NightWindowSettings):
         "the home this long before is held to day_minutes even at night, until a second "
         "sensor of the room fires (a sensor firing on its own is not a person walking in)",
     )
+    unheralded_max_minutes: float = Field(
+        90.0,
+        gt=0,
+        le=600,
+        description="such a stay is timed from its sensor's last firing (the same sensor "
+        "firing again renews the same doubtful evidence; a lie shows as silence), but raised "
+        "at the latest this long after its start if the sensor goes on firing",
+    )
 
 
 class InactivitySettings(NightWindowSettings):

@@ -574,15 +574,18 @@ def _couple_with_armchair() -> Site:
 
 
 def _lone_bathroom_sensor(
-    before: Sequence[tuple[str, float, dict[str, bool]]],
+    before: Sequence[tuple[str, float, dict[str, bool]]], firings: int = 1
 ) -> list[tuple[TransitionAction, float]]:
-    """A couple's home: the bathroom PIR fires at 01:00 and every 3 min for an hour,
-    nothing else fires; `before` are (device, seconds before 01:00, fields) seen earlier."""
+    """A couple's home: the bathroom PIR fires at 01:00 (and `firings` times in all, every
+    3 min), nothing else fires; `before` are (device, seconds before 01:00, fields) seen
+    earlier."""
     site = _couple_with_armchair()
     t = local_ts(SH, 2024, 5, 10, 1, 0)
     stream = {"pir": Stream.MOTION, "chair": Stream.OCCUPANCY}
     rs = [reading(site, d, stream[d.split("-")[0]], t - ago, **f) for d, ago, f in before]
-    rs += [reading(site, "pir-bath", Stream.MOTION, t + i * 180, motion=True) for i in range(20)]
+    rs += [
+        reading(site, "pir-bath", Stream.MOTION, t + i * 180, motion=True) for i in range(firings)
+    ]
     out = replay(BathroomRule(context(site)), rs, t + 3 * 3600)
     return [(x.action, x.ts - t) for x in out]
 
@@ -590,8 +593,8 @@ def _lone_bathroom_sensor(
 def test_a_bathroom_sensor_firing_with_nobody_seen_coming_is_held_to_the_day_limit() -> None:
     """At night, a bathroom sensor firing on its own with nobody up and about elsewhere in
     the 10 min before is not the night limit's certainty that a person walked in: held to
-    the day limit (45 min), still raised if it goes on. Before: raised at 15 min (ARAS
-    house A's bathroom closet sensor chattering at night while both slept or sat)."""
+    the day limit (45 min). Before: raised at 15 min (ARAS house A's bathroom closet
+    sensor chattering at night while both slept or sat)."""
     assert _lone_bathroom_sensor([("pir-kitchen", 2400, {"motion": True})]) == [(RAISE, 2700)]
     # Someone who walked, then sat down 5 min ago, is not on the way: the same.
     walked_then_sat = [
@@ -602,6 +605,23 @@ def test_a_bathroom_sensor_firing_with_nobody_seen_coming_is_held_to_the_day_lim
     assert _lone_bathroom_sensor(walked_then_sat) == [(RAISE, 2700)]
     # Seen walking in the living room 2 min before: a person walked in, 15 min at night.
     assert _lone_bathroom_sensor([("pir-living", 120, {"motion": True})]) == [(RAISE, 900)]
+
+
+def test_a_lone_bathroom_sensor_firing_again_is_timed_from_its_last_firing() -> None:
+    """The same lone sensor firing again renews the same doubtful evidence; what would show
+    someone lying there is its silence: 45 min from its last firing, and at the latest
+    `unheralded_max_minutes` (90) from the start if it never stops. Before: raised 45 min
+    from the first firing (ARAS house A's bathroom closet sensor firing every few minutes
+    for over an hour with one resident on the couch and the other out)."""
+    walked_long_ago = [("pir-kitchen", 2400, {"motion": True})]
+    # Fires for 27 min (10 firings), then silence: 27 + 45 min.
+    assert _lone_bathroom_sensor(walked_long_ago, firings=10) == [(RAISE, 27 * 60 + 2700)]
+    # Fires every 3 min for 57 min and on: raised at 90 min from the start.
+    assert _lone_bathroom_sensor(walked_long_ago, firings=20) == [(RAISE, 5400)]
+    assert _lone_bathroom_sensor(walked_long_ago, firings=60) == [(RAISE, 5400)]
+    # Someone seen walking there: a person, timed from the entry as always (15 min at night).
+    seen_coming = [("pir-living", 120, {"motion": True})]
+    assert _lone_bathroom_sensor(seen_coming, firings=20) == [(RAISE, 900)]
 
 
 def test_a_second_bathroom_sensor_confirms_a_lone_start_as_a_person() -> None:
