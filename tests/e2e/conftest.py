@@ -44,10 +44,11 @@ async def platform(tmp_path: Path, influx_url: str) -> AsyncIterator[Platform]:
     await gateway.engine.dispose()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def chromium() -> AsyncIterator[Any]:
-    """One Chromium for the session: starting Playwright's driver and the browser cost
-    2 to 4 s a test on a loaded machine. Tests never share pages: see `browser`."""
+    """One Chromium for the e2e tests (closed when they are done, before the other
+    folders run): starting Playwright's driver and the browser cost 2 to 4 s a test on a
+    loaded machine. Tests never share pages: see `browser`."""
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
