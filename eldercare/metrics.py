@@ -182,7 +182,7 @@ def render_prometheus() -> str:
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-async def serve_metrics(host: str, port: int) -> asyncio.AbstractServer:
+async def serve_metrics(host: str, port: int) -> asyncio.Server:
     """A minimal HTTP endpoint answering `GET /metrics`, for parts running without the
     gateway (standalone ingest). The gateway serves the same text itself."""
 

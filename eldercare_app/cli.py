@@ -16,6 +16,7 @@ import typer
 from eldercare.cli_errors import fail
 from eldercare.logs import configure_logging
 from eldercare.settings import Settings, load_settings
+from eldercare_app.cluster_role_names import ROLES
 from eldercare_app.local_services import LocalServices, ServiceError
 
 app = typer.Typer(
@@ -159,6 +160,9 @@ def run(
     """Run the platform in one process: ingest, detectors, alerts and the gateway."""
     import asyncio
 
+    if role is not None and role not in ROLES:
+        # Before settings, logging and imports: nothing else is set up, nothing else printed.
+        fail(f"--role must be one of {', '.join(ROLES)}", 2)
     overrides: dict[str, object] = {}
     if port is not None:
         overrides["http_port"] = port
@@ -177,10 +181,8 @@ def run(
             fail(str(exc), 2)
         return
     from cluster.jetstream import ClusterUnavailable
-    from eldercare_app.cluster_roles import ROLES, run_role_until_signalled
+    from eldercare_app.cluster_roles import run_role_until_signalled
 
-    if role not in ROLES:
-        fail(f"--role must be one of {', '.join(ROLES)}", 2)
     try:
         asyncio.run(run_role_until_signalled(role, settings))
     except ClusterUnavailable as exc:

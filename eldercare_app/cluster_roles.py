@@ -25,7 +25,6 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import nats.errors
 import nats.js.errors
@@ -60,6 +59,7 @@ from eldercare.registry_index import RegistryIndex
 from eldercare.registry_watch import RegistryWatcher
 from eldercare.settings import Settings
 from eldercare.stage_contracts import Component, ReadingSink
+from eldercare_app.cluster_role_names import ROLES, Role
 from eldercare_app.wiring import (
     Platform,
     build_platform,
@@ -74,8 +74,6 @@ from ingest.site_status import FanOutSink, SiteStatusTracker
 
 log = get_logger(__name__)
 
-Role = Literal["ingest", "detectors", "pipeline", "gateway"]
-ROLES: tuple[Role, ...] = ("ingest", "detectors", "pipeline", "gateway")
 PIPELINE_LEASE = "pipeline"
 HEARTBEAT_EVERY_S = 5.0
 HEARTBEAT_FILE = "heartbeat"

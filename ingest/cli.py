@@ -13,13 +13,17 @@ import asyncio
 import json
 import signal
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from eldercare.logs import configure_logging, get_logger
 from eldercare.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from ingest.service import IngestService
 
 log = get_logger("ingest.cli")
 
@@ -52,9 +56,13 @@ async def run_standalone(
     metrics_port: int | None = None,
     stop: asyncio.Event | None = None,
     registry_poll_s: float = REGISTRY_POLL_S,
-    started: asyncio.Event | None = None,
+    on_ready: Callable[[int | None], object] | None = None,
 ) -> None:
-    """Standalone ingest until `stop` is set (by default: until SIGTERM or SIGINT)."""
+    """Standalone ingest until `stop` is set (by default: until SIGTERM or SIGINT).
+
+    `on_ready`, when given, is called once ingest is subscribed to the broker (a message
+    published from then on is received), with the port /metrics is served on (None if
+    it could not be bound; `metrics_port=0` lets the system pick a free one)."""
     from eldercare.db import create_engine, session_factory
     from eldercare.metrics import serve_metrics
     from eldercare.registry_store import init_store
@@ -82,16 +90,27 @@ async def run_standalone(
         log.warning("metrics endpoint not served", extra={"port": port, "error": str(exc)})
 
     await service.start()
-    if started is not None:
-        started.set()
+    reporting = None
+    if on_ready is not None:
+        served = server.sockets[0].getsockname()[1] if server is not None else None
+        reporting = asyncio.create_task(_report_ready(service, on_ready, served))
     try:
         await stop.wait()
     finally:
+        if reporting is not None:
+            reporting.cancel()
         await service.stop()
         await registry.stop()
         if server is not None:
             server.close()
         await engine.dispose()
+
+
+async def _report_ready(
+    service: IngestService, on_ready: Callable[[int | None], object], port: int | None
+) -> None:
+    await service.ready.wait()
+    on_ready(port)
 
 
 # -- devices -------------------------------------------------------------------

@@ -44,11 +44,24 @@ async def platform(tmp_path: Path, influx_url: str) -> AsyncIterator[Platform]:
     await gateway.engine.dispose()
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
+@pytest.fixture(scope="package")
+async def chromium() -> AsyncIterator[Any]:
+    """One Chromium for the e2e tests (closed when they are done, before the other
+    folders run): starting Playwright's driver and the browser cost 2 to 4 s a test on a
+    loaded machine. Tests never share pages: see `browser`."""
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
         b = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield b
         await b.close()
+
+
+@pytest.fixture
+async def browser(chromium: Any) -> AsyncIterator[Any]:
+    """The session's Chromium for one test. Each test opens browser contexts of its own
+    (no cookie, storage or page is shared) and they are closed when it ends, as closing
+    a browser of its own would: no page of a finished test keeps polling or streaming."""
+    yield chromium
+    for context in list(chromium.contexts):
+        await context.close()

@@ -81,15 +81,11 @@ async def platform(
     p.registry.poll_s = 0.2
     await apply_document(p.parts.sessions, RegistryDocument(sites=[site("fu-a")]))
     await p.start()
-    await wait_for(lambda: _true(p.parts.ingest.ready.is_set()), what="ingest subscribed")
+    await wait_for(p.parts.ingest.ready.is_set, what="ingest subscribed")
     try:
         yield p
     finally:
         await p.stop()
-
-
-async def _true(value: bool) -> bool:
-    return value
 
 
 async def test_api_edit_with_a_bad_detector_override_is_refused_with_its_key_path(
@@ -185,7 +181,7 @@ async def test_a_site_added_while_running_gets_an_account_and_its_topics(
 
     await registry_store.upsert_site(platform.parts.sessions, site("fu-b"))
     issued = broker.dir / ISSUED_DIR / "fu-b"
-    await wait_for(lambda: _true(issued.exists()), what="the new site's password file")
+    await wait_for(issued.exists, what="the new site's password file")
     assert issued.stat().st_mode & 0o077 == 0
     password = issued.read_text().strip()
     assert "user fu-b" in files.acl_file.read_text()

@@ -81,15 +81,11 @@ async def platform(
     p = await build_platform(cfg)
     await apply_document(p.parts.sessions, registry(http_receiver))
     await p.start()
-    await wait_for(lambda: _true(p.parts.ingest.ready.is_set()), what="ingest subscribed")
+    await wait_for(p.parts.ingest.ready.is_set, what="ingest subscribed")
     try:
         yield p
     finally:
         await p.stop()
-
-
-async def _true(value: bool) -> bool:
-    return value
 
 
 def publish(settings: Settings, topic: str, payload: dict[str, Any]) -> None:

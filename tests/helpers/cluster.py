@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import nats
 import nats.errors
@@ -64,22 +64,6 @@ async def stored_transitions(url: str) -> list[Transition]:
     finally:
         await nc.close()
     return out
-
-
-async def until(
-    condition: Callable[[], Awaitable[bool] | bool], timeout_s: float, what: str
-) -> float:
-    """Poll `condition` until true; the seconds it took. Fails the test at the deadline."""
-    start = time.monotonic()
-    while True:
-        result = condition()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return time.monotonic() - start
-        if time.monotonic() - start > timeout_s:
-            raise AssertionError(f"not within {timeout_s} s: {what}")
-        await asyncio.sleep(0.05)
 
 
 class SseReader:

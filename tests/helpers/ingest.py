@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import paho.mqtt.client as paho
@@ -118,17 +117,6 @@ async def seq_counts(influx_url: str, db: str, measurement: str = "heartbeat") -
     if not rows:
         return 0, 0
     return int(rows[0]["count"]), int(rows[0]["count_1"])
-
-
-async def wait_until(
-    check: Callable[[], Awaitable[bool]], within: float, interval: float = 0.25
-) -> bool:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if await check():
-            return True
-        await asyncio.sleep(interval)
-    return await check()
 
 
 class RecordingSink:

@@ -20,7 +20,8 @@ from tests.helpers.alerts import (
     registry,
     transition,
 )
-from tests.helpers.ingest import recreate_db, unique, wait_until
+from tests.helpers.ingest import recreate_db, unique
+from tests.helpers.polling import wait_for
 
 
 class GatedInflux(InfluxClient):
@@ -37,15 +38,6 @@ class GatedInflux(InfluxClient):
             self.held += 1
             await self.gate.wait()
         await super().write_body(body, db, precision)
-
-
-async def _arrived(rx: HttpReceiver, path: str, within_s: float) -> bool:
-    """Wait for real I/O (the receiver's thread), not for a timer of the pipeline."""
-
-    async def there() -> bool:
-        return bool(rx.to(path))
-
-    return await wait_until(there, within_s, interval=0.01)
 
 
 @pytest.mark.integration
@@ -72,7 +64,9 @@ async def test_sos_reaches_the_centre_without_a_tick_and_before_influx_has_its_e
         # Stored and scheduled without waiting for InfluxDB (its write is held at the gate):
         # the detectors, and ingest behind them, never wait for InfluxDB either.
         await asyncio.wait_for(handling, 30)
-        assert await _arrived(rx, "centre", 30), "the raise must wake the sends at once"
+        # Real I/O (the receiver's thread), not a timer of the pipeline: the raise must
+        # wake the sends at once.
+        await wait_for(lambda: rx.to("centre"), 30, "the centre notified", every_s=0.01)
         assert influx.held >= 1 and not influx.gate.is_set()  # InfluxDB has nothing yet
         assert rx.to("daughter") == []  # the family comes at 60 s, unacknowledged
         influx.gate.set()

@@ -19,8 +19,9 @@ from eldercare_app.cluster_roles import ActivePipeline, RoleProcess, build_role
 from eldercare_app.local_services import NatsCluster
 from eldercare_app.wiring import prepare_store
 from gateway.users import Role, create_user
-from tests.helpers.cluster import SseReader, until, wipe
+from tests.helpers.cluster import SseReader, wipe
 from tests.helpers.gateway import PASSWORD, REGISTRY, free_port, sos
+from tests.helpers.polling import wait_for
 
 
 async def test_every_gateway_receives_the_live_stream(
@@ -74,7 +75,7 @@ async def test_every_gateway_receives_the_live_stream(
                 readers.append(reader)
             [role] = pipeline.components
             assert isinstance(role, ActivePipeline)
-            await until(lambda: role.active, 10, "the pipeline active")
+            await wait_for(lambda: role.active, 10, "the pipeline active")
             sink = JetStreamTransitions(pipeline.stream.js, settings.cluster_partitions)
             await sink.handle_transitions([sos("hh-401", "zhang-xiuying", time.time())])
             for reader in readers:

@@ -16,8 +16,9 @@ from eldercare.settings import Settings
 from eldercare_app.cluster_roles import shared_topics
 from eldercare_app.local_services import NatsCluster
 from ingest.service import IngestService
-from tests.helpers.cluster import until, wipe
+from tests.helpers.cluster import wipe
 from tests.helpers.ingest import Publisher, heartbeat, registry_index
+from tests.helpers.polling import wait_for
 
 MESSAGES = 20
 
@@ -53,17 +54,17 @@ async def test_broker_ack_waits_for_jetstream(
     try:
         for w in workers:
             await w.start()
-        await until(lambda: all(w.ready.is_set() for w in workers), 20, "subscribed")
+        await wait_for(lambda: all(w.ready.is_set() for w in workers), 20, "subscribed")
         base = time.time()
         publisher.publish_all(heartbeat(i, base, site=site) for i in range(MESSAGES))
         # The broker delivered them again after the failed batch: they were never acked.
-        await until(
+        await wait_for(
             lambda: sum(w.received for w in workers) > MESSAGES, 30, "messages delivered again"
         )
         assert sum(w.acked for w in workers) == 0
         declarer = await open_jetstream(settings, name="test-declare")  # the stream is back
         await declarer.close()
-        await until(lambda: sum(w.acked for w in workers) >= MESSAGES, 60, "acked once stored")
+        await wait_for(lambda: sum(w.acked for w in workers) >= MESSAGES, 60, "acked once stored")
         info = await stream.js.stream_info(READINGS_STREAM)
         assert info.state.messages >= MESSAGES, "every acknowledged reading is in JetStream"
     finally:

@@ -47,7 +47,8 @@ from field_service.orders import WorkOrder
 from field_service.response_points import response_lines
 from field_service.visits import VisitCategory, VisitPeriod
 from ingest.service import IngestService
-from tests.helpers.ingest import RecordingSink, wait_until
+from tests.helpers.ingest import RecordingSink
+from tests.helpers.polling import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -210,11 +211,14 @@ async def filled(
     service = IngestService(settings, lambda: index, sink)
     await service.start()
     try:
-        assert await wait_until(lambda: _is(service.ready.is_set()), 10), "ingest not subscribed"
+        await wait_for(service.ready.is_set, 10, "ingest subscribed")
         messages = await asyncio.to_thread(_publish, sim, *mqtt_addr, mqtt_credentials)
         # Availability messages are not readings; wait for everything to be received.
-        assert await wait_until(lambda: _is(service.received >= messages), 60), (
-            f"ingest received {service.received} of {messages}"
+        await wait_for(
+            lambda: service.received >= messages,
+            60,
+            "every message received",
+            detail=lambda: f"ingest received {service.received} of {messages}",
         )
         await service.writer.write([service.stats_line()])  # the producer's own line
     finally:
@@ -248,10 +252,6 @@ async def filled(
     )  # fmt: skip
     await client.query(f"DROP DATABASE {quote_ident(db)}")
     await client.aclose()
-
-
-async def _is(value: bool) -> bool:
-    return value
 
 
 def _home_with_incidents(filled: Filled) -> tuple[str, str]:

@@ -25,8 +25,8 @@ from tests.helpers.ingest import (
     seq_counts,
     site_ingest_settings,
     unique,
-    wait_until,
 )
+from tests.helpers.polling import wait_for
 
 
 class CountingInflux(InfluxClient):
@@ -149,9 +149,9 @@ async def test_futures_resolve_only_once_the_lines_are_in_influxdb(
     async with _running_writer(influx_url, tmp_path, "durable_", **options) as (writer, client, db):
         client.gate.clear()  # InfluxDB answers only when the test opens the gate
         first = writer.submit(_lines(0, 3))
-        await wait_until(lambda: _true(len(writer._writes) == 1), 5, interval=0.01)
+        await wait_for(lambda: len(writer._writes) == 1, 5, "the first write", every_s=0.01)
         second = writer.submit(_lines(1, 3))
-        await wait_until(lambda: _true(len(writer._writes) == 2), 5, interval=0.01)
+        await wait_for(lambda: len(writer._writes) == 2, 5, "the second write", every_s=0.01)
         third = writer.submit(_lines(2, 3))
         for _ in range(20):  # let the flush loop run: it must not start a third request
             await asyncio.sleep(0)
@@ -162,10 +162,6 @@ async def test_futures_resolve_only_once_the_lines_are_in_influxdb(
         client.gate.set()
         await asyncio.wait_for(asyncio.gather(first, second, third), 30)
         assert await seq_counts(influx_url, db, "probe") == (9, 9)
-
-
-async def _true(value: bool) -> bool:
-    return value
 
 
 # -- the ingest service: detectors first, acks after the write ---------------------------
@@ -194,19 +190,19 @@ async def test_acks_wait_for_the_write_but_detectors_do_not(
 
     await service.start()
     try:
-        assert await wait_until(lambda: _true(service.ready.is_set()), 10)
+        await wait_for(service.ready.is_set, 10, "ingest subscribed")
         base = time.time() - 60
         await asyncio.to_thread(
             publisher.publish_all, [heartbeat(i, base, site=site) for i in range(300)]
         )
         # The detectors have every reading while InfluxDB has not answered ...
-        assert await wait_until(lambda: _true(len(sink.readings) == 300), 20)
+        await wait_for(lambda: len(sink.readings) == 300, 20, "300 readings handed on")
         assert acked() == 0 and service.writer.pending_lines + len(service.writer._writes) > 0
         written_before = service.writer.written
         assert written_before == 0
         # ... and the broker gets its acks only once the lines are written.
         gated.gate.set()
-        assert await wait_until(lambda: _true(acked() == 300), 20)
+        await wait_for(lambda: acked() == 300, 20, "300 messages acknowledged")
         assert service.writer.written - written_before == 300
         assert await seq_counts(settings.influx_url, db) == (300, 300)
         # Coalesced: far fewer requests than messages, however the broker cut the batches.
@@ -235,11 +231,11 @@ async def test_a_reading_seen_again_is_counted_as_a_duplicate(
 
     await service.start()
     try:
-        assert await wait_until(lambda: _true(service.ready.is_set()), 10)
+        await wait_for(service.ready.is_set, 10, "ingest subscribed")
         base = time.time() - 60
         once = [heartbeat(i, base, site=site) for i in range(50)]
         await asyncio.to_thread(publisher.publish_all, once + once[:20])
-        assert await wait_until(lambda: _true(acked() == 70), 20)
+        await wait_for(lambda: acked() == 70, 20, "70 messages acknowledged")
     finally:
         await service.stop()
         publisher.close()

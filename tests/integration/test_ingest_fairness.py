@@ -33,6 +33,7 @@ from ingest.unregistered import (
     init_unregistered_store,
 )
 from tests.helpers.ingest import Publisher, RecordingSink, unique
+from tests.helpers.polling import wait_for
 
 T0 = 1_770_000_000.0
 
@@ -217,13 +218,6 @@ class GatedSink:
             await self.gate.wait()
 
 
-async def _until(condition, within_s: float = 20.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + within_s
-    while not condition():
-        assert time.monotonic() < deadline, "not reached in time"
-        await asyncio.sleep(0.02)
-
-
 @pytest.mark.integration
 @pytest.mark.asyncio(loop_scope="session")
 async def test_an_sos_passes_a_main_session_stuck_behind_a_flood(
@@ -241,16 +235,22 @@ async def test_an_sos_passes_a_main_session_stuck_behind_a_flood(
     await service.start()
     publisher = Publisher(*mqtt_addr, client_id=unique("pub-"), credentials=mqtt_credentials)
     try:
-        await _until(service.ready.is_set)
+        await wait_for(service.ready.is_set, 20, "ingest subscribed", every_s=0.02)
         now = time.time()
         await asyncio.to_thread(
             publisher.publish_all,
             [(m.topic, m.payload) for m in (_motion(flood, i, now) for i in range(2000))],
         )
-        await _until(sink.held.is_set)  # the main session is stuck in the sink
+        # The main session is stuck in the sink.
+        await wait_for(sink.held.is_set, 20, "the sink holding a batch", every_s=0.02)
         sos = _sos(quiet, time.time())
         await asyncio.to_thread(publisher.publish_all, [(sos.topic, sos.payload)])
-        await _until(lambda: any(r.site_id == quiet for r in sink.readings))
+        await wait_for(
+            lambda: any(r.site_id == quiet for r in sink.readings),
+            20,
+            "the quiet home's SOS handed on",
+            every_s=0.02,
+        )
         assert [r.stream for r in sink.readings if r.site_id == quiet] == [Stream.SOS]
     finally:
         sink.gate.set()

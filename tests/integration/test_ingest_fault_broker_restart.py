@@ -22,8 +22,8 @@ from tests.helpers.ingest import (
     registry_index,
     seq_counts,
     unique,
-    wait_until,
 )
+from tests.helpers.polling import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -61,20 +61,20 @@ async def test_broker_restart_reconnects_and_loses_nothing(
     await service.start()
     base = time.time() - 60
     try:
-        assert await wait_until(lambda: _true(service.ready.is_set()), 10)
+        await wait_for(service.ready.is_set, 10, "ingest subscribed")
         await asyncio.to_thread(
             _publish, broker, [heartbeat(i, base, site=site) for i in range(500)]
         )
-        assert await wait_until(lambda: _count_is(influx_url, db, 500), 20)
+        await wait_for(lambda: _count_is(influx_url, db, 500), 20, "500 points", every_s=0.25)
 
         await asyncio.to_thread(broker.stop)
-        assert await wait_until(lambda: _true(not service.connected), 10)
+        await wait_for(lambda: not service.connected, 10, "ingest to see the broker gone")
         await asyncio.to_thread(broker.start)
         # Published at once, while ingest is still backing off: the broker queues them
         # for the persistent session it kept across its own restart.
         more = [heartbeat(i, base, site=site) for i in range(500, 1500)]
         await asyncio.to_thread(_publish, broker, more)
-        assert await wait_until(lambda: _count_is(influx_url, db, 1500), 30)
+        await wait_for(lambda: _count_is(influx_url, db, 1500), 30, "1,500 points", every_s=0.25)
         assert service.connected
     finally:
         await service.stop()
@@ -98,7 +98,3 @@ def _publish(broker: Mosquitto, messages: list[tuple[str, bytes]]) -> None:
 
 async def _count_is(url: str, db: str, n: int) -> bool:
     return await seq_counts(url, db) == (n, n)
-
-
-async def _true(value: bool) -> bool:
-    return value

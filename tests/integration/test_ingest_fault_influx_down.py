@@ -30,8 +30,8 @@ from tests.helpers.ingest import (
     seq_counts,
     seq_of,
     unique,
-    wait_until,
 )
+from tests.helpers.polling import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -122,7 +122,7 @@ async def test_influx_outage_spools_then_drains_without_loss(
     )
     await service.start()
     try:
-        assert await wait_until(lambda: _true(service.ready.is_set()), 10)
+        await wait_for(service.ready.is_set, 10, "ingest subscribed")
         stream.start()
         await asyncio.sleep(BEFORE_S)
         await asyncio.to_thread(influx.stop)
@@ -143,7 +143,7 @@ async def test_influx_outage_spools_then_drains_without_loss(
             return (await seq_counts(influx.url, db))[0] >= total and service.spool.is_empty()
 
         # Patience, not a bound on speed: a loaded machine restarts InfluxDB slowly.
-        assert await wait_until(drained, 90)
+        await wait_for(drained, 90, "every reading stored and the spool drained", every_s=0.25)
         assert await seq_counts(influx.url, db) == (total, total)
         assert service.spool.is_empty()
         assert not list((settings.run_dir / "spool").glob("*.spool"))
@@ -154,10 +154,6 @@ async def test_influx_outage_spools_then_drains_without_loss(
         stream.stopping.set()
         publisher.close()
         await service.stop()
-
-
-async def _true(value: bool) -> bool:
-    return value
 
 
 async def test_a_full_spool_leaves_readings_with_the_broker_then_nothing_is_missing(
@@ -174,7 +170,7 @@ async def test_a_full_spool_leaves_readings_with_the_broker_then_nothing_is_miss
     service.spool.max_bytes = cap  # the setting is in MB; a test wants seconds
     await service.start()
     try:
-        assert await wait_until(lambda: _true(service.ready.is_set()), 10)
+        await wait_for(service.ready.is_set, 10, "ingest subscribed")
         stream.start()
         await asyncio.sleep(2.0)
         await asyncio.to_thread(influx.stop)
@@ -188,7 +184,7 @@ async def test_a_full_spool_leaves_readings_with_the_broker_then_nothing_is_miss
         async def all_stored() -> bool:
             return (await seq_counts(influx.url, db))[0] >= total and service.spool.is_empty()
 
-        assert await wait_until(all_stored, 90)
+        await wait_for(all_stored, 90, "every reading stored and the spool drained", every_s=0.25)
         assert await seq_counts(influx.url, db) == (total, total)
         assert {seq_of(r) for r in sink.readings} == set(range(total))
     finally:

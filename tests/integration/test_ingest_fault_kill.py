@@ -34,8 +34,8 @@ from tests.helpers.ingest import (
     seq_counts,
     store_registry,
     unique,
-    wait_until,
 )
+from tests.helpers.polling import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -78,7 +78,7 @@ class IngestProcess:
             m = await asyncio.to_thread(self.metrics)
             return m.get("eldercare_ingest_mqtt_connected") == 1
 
-        assert await wait_until(connected, within), self.log_tail()
+        await wait_for(connected, within, "ingest connected", every_s=0.25, detail=self.log_tail)
 
     def kill9(self) -> None:
         assert self.proc is not None
@@ -155,7 +155,7 @@ async def test_kill_9_mid_stream_loses_and_duplicates_nothing(
         async def some_written() -> bool:
             return (await seq_counts(settings.influx_url, db))[0] >= 2000
 
-        assert await wait_until(some_written, 60, interval=0.05), process.log_tail()
+        await wait_for(some_written, 60, "2,000 points stored", detail=process.log_tail)
         process.kill9()
         written_before_kill = (await seq_counts(settings.influx_url, db))[0]
         still_streaming = not stream.done()
@@ -171,7 +171,7 @@ async def test_kill_9_mid_stream_loses_and_duplicates_nothing(
     async def complete() -> bool:
         return (await seq_counts(settings.influx_url, db))[0] >= N_MESSAGES
 
-    assert await wait_until(complete, 90), process.log_tail()
+    await wait_for(complete, 90, "every point stored", every_s=0.25, detail=process.log_tail)
     # A message published now reaches the restarted ingest after every redelivery of the
     # stream (the broker keeps a session's order). Once ingest has handled it and
     # acknowledged all it received (acknowledged = durably written), no late duplicate
@@ -194,7 +194,7 @@ async def test_kill_9_mid_stream_loses_and_duplicates_nothing(
             "eldercare_ingest_acked_total", 0
         ) >= m.get("eldercare_ingest_received_total", 1)
 
-    assert await wait_until(all_handled, 30), process.log_tail()
+    await wait_for(all_handled, 30, "the sentinel handled", every_s=0.25, detail=process.log_tail)
     assert await seq_counts(settings.influx_url, db) == (N_MESSAGES, N_MESSAGES)
     async with InfluxClient(settings.influx_url) as client:
         rows = await client.query("SELECT min(seq), max(seq), sum(seq) FROM heartbeat", db)

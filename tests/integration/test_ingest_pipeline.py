@@ -26,8 +26,8 @@ from tests.helpers.ingest import (
     seq_of,
     site_ingest_settings,
     unique,
-    wait_until,
 )
+from tests.helpers.polling import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -51,7 +51,7 @@ def publisher(mqtt_addr: tuple[str, int], mqtt_credentials: tuple[str, str]) -> 
 
 async def _started(service: IngestService) -> IngestService:
     await service.start()
-    await wait_until(lambda: _true(service.ready.is_set()), 10)
+    await wait_for(service.ready.is_set, 10, "ingest subscribed")
     assert service.ready.is_set()
     return service
 
@@ -59,10 +59,6 @@ async def _started(service: IngestService) -> IngestService:
 def _index(site: str):  # type: ignore[no-untyped-def]
     index = registry_index(site=site)
     return lambda: index
-
-
-async def _true(value: bool) -> bool:
-    return value
 
 
 async def test_readings_are_stamped_written_and_handed_on(
@@ -76,8 +72,13 @@ async def test_readings_are_stamped_written_and_handed_on(
         base = time.time() - 60
         publisher.publish_all(heartbeat(i, base, site=site) for i in range(500))
         db = ingest_settings.influx_db
-        assert await wait_until(lambda: _counts_are(ingest_settings.influx_url, db, 500), within=20)
-        assert await wait_until(lambda: _true(len(sink.readings) >= 500), within=5)
+        await wait_for(
+            lambda: _counts_are(ingest_settings.influx_url, db, 500),
+            20,
+            "500 points stored",
+            every_s=0.25,
+        )
+        await wait_for(lambda: len(sink.readings) >= 500, 5, "500 readings handed on")
     finally:
         await service.stop()
     first = sink.readings[0]
@@ -121,8 +122,11 @@ async def test_hostile_payloads_are_quarantined_and_good_ones_keep_flowing(
         good = [heartbeat(i, now - 30, site=site) for i in range(100)]
         # Hostile first, then good: the process must still be serving.
         publisher.publish_all(hostile * 3 + good)
-        assert await wait_until(
-            lambda: _counts_are(ingest_settings.influx_url, ingest_settings.influx_db, 100), 20
+        await wait_for(
+            lambda: _counts_are(ingest_settings.influx_url, ingest_settings.influx_db, 100),
+            20,
+            "the 100 good points stored",
+            every_s=0.25,
         )
     finally:
         await service.stop()
@@ -167,12 +171,12 @@ async def test_unregistered_devices_are_listed_with_first_and_last_seen(
     try:
         t0 = time.time()
         publisher.publish_all([(f"eldercare/{site}/ghost/motion", b'{"motion": true}')])
-        assert await wait_until(lambda: _true(service.unregistered_count == 1), 10)
+        await wait_for(lambda: service.unregistered_count == 1, 10, "one unregistered message")
         publisher.publish_all(
             [(f"eldercare/{site}/ghost/motion", b'{"motion": false}')] * 2
             + [(f"eldercare/{site}/phantom/battery", b'{"percent": 40}')]
         )
-        assert await wait_until(lambda: _true(service.unregistered_count == 4), 10)
+        await wait_for(lambda: service.unregistered_count == 4, 10, "four unregistered messages")
         t1 = time.time()
     finally:
         await service.stop()  # flushes the sightings to the store
@@ -222,8 +226,10 @@ async def test_a_batch_the_sink_failed_is_not_acknowledged_and_comes_back(
     try:
         base = time.time() - 60
         publisher.publish_all(heartbeat(i, base, site=site) for i in range(200))
-        assert await wait_until(
-            lambda: _true({seq_of(r) for r in sink.readings} == set(range(200))), 20
+        await wait_for(
+            lambda: {seq_of(r) for r in sink.readings} == set(range(200)),
+            20,
+            "every sequence number handed on",
         )
     finally:
         await service.stop()

@@ -11,7 +11,7 @@ from nats.js.api import StreamConfig
 
 from eldercare.settings import load_settings, read_env_file
 from eldercare_app.local_services import LocalServices, port_is_free
-from tests.helpers.cluster import until
+from tests.helpers.polling import wait_for
 
 
 async def test_cluster_up_gives_three_nodes_one_jetstream(tmp_path: Path) -> None:
@@ -38,7 +38,7 @@ async def test_cluster_up_gives_three_nodes_one_jetstream(tmp_path: Path) -> Non
                 return False
             return True
 
-        await until(replicated, 30, "a stream on three replicas")
+        await wait_for(replicated, 30, "a stream on three replicas")
         info = await js.stream_info("probe")
         assert info.cluster is not None and len(info.cluster.replicas or []) == 2
         await nc.close()

@@ -19,7 +19,7 @@ from eldercare.clock import FakeClock
 from eldercare.db import create_engine
 from eldercare.domain import AlertKind
 from tests.helpers.alerts import T0, make_pipeline, policies, registry, transition
-from tests.helpers.ingest import wait_until
+from tests.helpers.polling import wait_for
 
 
 def _gauge(name: str) -> float:
@@ -71,7 +71,7 @@ async def test_the_pipeline_holds_a_batch_while_the_store_is_locked(tmp_path: Pa
             episode = pipeline.availability.status()
             return episode is not None and episode.failures >= 2
 
-        assert await wait_until(failed_twice, 10)
+        await wait_for(failed_twice, 10, "two failed store attempts")
         assert not handling.done(), "held, neither returned nor raised"
     finally:
         holder.execute("ROLLBACK")

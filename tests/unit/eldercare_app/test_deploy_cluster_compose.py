@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from eldercare.settings import Settings
-from eldercare_app.cluster_roles import HEARTBEAT_FILE, ROLES
+from eldercare_app.cluster_role_names import ROLES
+from eldercare_app.cluster_roles import HEARTBEAT_FILE
 
 DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
 CLUSTER = DEPLOY / "docker-compose.cluster.yml"

@@ -10,8 +10,6 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-import pytest
-
 from alerts.store import AlertFilter, AlertStore, init_store
 from eldercare.clock import FakeClock
 from eldercare.db import create_engine, session_factory
@@ -41,7 +39,6 @@ from tests.helpers.alerts import (
     sqlite_url,
 )
 
-pytestmark = pytest.mark.asyncio(loop_scope="function")
 DAY = 86400.0
 WEEK = 7 * DAY
 
