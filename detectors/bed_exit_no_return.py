@@ -16,7 +16,12 @@ a sleeper's limb on the mat's edge, `occupancy.settled_before_empty`): otherwise
 is out of bed only once movement is seen outside the bedroom, and from then (the
 emptying of a mat pressed for a moment dates nothing).
 Not while the resident is out, nor after a front-door passage out since leaving the
-bed: that night exit is `night_door_exit`'s alert, one alert for one exit.
+bed: that night exit is `night_door_exit`'s alert, one alert for one exit. Nor once she
+has come back from an absence begun after she left the bed: that exit was an outing
+(`night_door_exit` and `not_returned` judged it), not a bed left with no return. Before,
+the return itself made the exit due again, dated from the bed: ARAS house B, both
+residents out of bed and out of the door at 00:00, home at 01:05, and two
+`bed_exit_no_return` stamped 00:30 were raised as they came in.
 """
 
 from __future__ import annotations
@@ -39,7 +44,9 @@ class _Bed(Episode):
     device_id: str
     room_id: str | None
     reported_s: float = 0.0  # seconds out of bed at the last raise/update
-    skipped: bool = False  # limit passed outside the night window: no alert this time
+    # No alert this time: the limit passed outside the night window, or she went out and
+    # came back (an outing, not a bed left with no return).
+    skipped: bool = False
 
 
 class BedExitState(RuleState):
@@ -57,6 +64,7 @@ class BedExitRule(Rule[BedExitState]):
         return self.ctx.settings(self.name, BedExitSettings, resident)
 
     def on_reading(self, reading: Reading) -> list[Transition]:
+        self._end_exits_that_went_out()
         if reading.stream != Stream.OCCUPANCY:
             return []
         resident = self.ctx.bed_resident(reading.device_id)
@@ -101,6 +109,16 @@ class BedExitRule(Rule[BedExitState]):
                 },
             )
         ]
+
+    def _end_exits_that_went_out(self) -> None:
+        """The reading being applied ended an absence begun since a bed was left: that
+        exit was an outing, not this rule's (until the bed is occupied again)."""
+        ended = self.picture.ended_absence
+        if ended is None:
+            return
+        for _, bed in self.state.beds.items():
+            if not bed.occupied and not bed.raised and ended[0] >= bed.since:
+                bed.skipped = True
 
     def _gone_out(self, bed: _Bed) -> bool:
         """Out, or through the front door since leaving the bed (`night_door_exit`'s)."""

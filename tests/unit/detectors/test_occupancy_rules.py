@@ -302,3 +302,33 @@ def test_a_resident_with_dementia_keeps_the_contract_window() -> None:
     rs = _late_nights(site, 8, (23, 0))
     out = replay(NightDoorExitRule(context(site)), rs, rs[-1].ts + 3600)
     assert kinds_actions(out) == [("night_door_exit", "raise")]
+
+
+def test_a_bed_exit_that_went_out_and_came_back_raises_nothing_on_return() -> None:
+    """Out of bed, out of the front door, back an hour later: an outing (night_door_exit's
+    and not_returned's), not a bed left with no return."""
+    site = occupancy_home()
+    rule = BedExitRule(context(site))
+    left = _at(0, 0, 11)
+    back = left + 65 * 60
+    rs = [
+        reading(site, "mat-left", Stream.OCCUPANCY, _at(23), occupied=True),
+        reading(site, "mat-left", Stream.OCCUPANCY, left, occupied=False),
+        reading(site, "door-front", Stream.CONTACT, left, open=True),
+        reading(site, "door-front", Stream.CONTACT, left + 13, open=False),
+        reading(site, "door-front", Stream.CONTACT, back, open=True),
+        reading(site, "door-front", Stream.CONTACT, back + 20, open=False),
+        reading(site, "pir-kitchen", Stream.MOTION, back + 60, motion=True),
+    ]
+    # Before: the return made the exit due again, dated from the bed, and it was raised
+    # as she came in (stamped 00:30 or 01:00).
+    assert replay(rule, rs, back + 3 * 3600) == []
+    # Back in bed and out of it again: a new exit, judged as usual.
+    again = back + 3 * 3600
+    rs = [
+        reading(site, "mat-left", Stream.OCCUPANCY, again - 600, occupied=True),
+        reading(site, "mat-left", Stream.OCCUPANCY, again, occupied=False),
+        reading(site, "pir-kitchen", Stream.MOTION, again + 60, motion=True),
+    ]
+    out = replay(rule, rs, again + 3600)
+    assert [(t.action.value, t.ts - again) for t in out][:1] == [("raise", 30 * 60)]
