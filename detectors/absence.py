@@ -20,12 +20,6 @@ away. Nor is a home while a bed, a seat or a presence radar reports someone ther
 down, or one of two residents going out while the other watches TV, is not the home
 left empty.
 
-A door passage that begins within `door_passage_s` after the indoor movement that ended
-a confirmed absence is the way in, not a new passage out: a sensor near the door may see
-her before the door's contact reports it (van Kasteren house B: the kitchen PIR fired
-16-26 s before the front door on coming home at 23:04 and 01:01, the door was then
-taken for leaving, and `night_door_exit` raised 10 min later while he sat inside).
-
 Where the outer door's own room has a motion or presence sensor (a hall sonar, an
 entrance PIR), whoever comes in through the door passes it: after a confirmed absence
 the door alone does not bring her back, she is back once seen inside (ARAS house A:
@@ -56,7 +50,6 @@ class AbsenceState(RuleState):
     door_evidence: EvidenceData | None = None  # first door event of the last passage out
     indoor_after_door: bool = True  # someone is known inside since the last passage
     away_since: float | None = None  # confirmed absence, dated from the door
-    back_at: float | None = None  # the indoor movement that last ended a confirmed absence
     occupancy: occ.OccupancyState = Field(default_factory=occ.OccupancyState)
 
 
@@ -70,16 +63,10 @@ def observe(state: AbsenceState, ctx: SiteContext, reading: Reading, moved: bool
     if not ctx.is_outer_door(reading.device_id):
         state.indoor_after_door = True
         state.away_since = None
-        if was_away:
-            state.back_at = reading.ts
         return "returned" if was_away else None
     s = ctx.settings("absence", AbsenceSettings)
     last = state.last_door
     state.last_door = reading.ts
-    back = state.back_at
-    if not was_away and back is not None and 0 <= reading.ts - back <= s.door_passage_s:
-        state.indoor_after_door = True  # the door behind her as she came in
-        return None
     if was_away and ctx.door_room_watched(reading.device_id):
         return None  # back only once seen inside: whoever comes in passes the door's sensor
     if not was_away and last is not None and reading.ts - last <= s.door_passage_s:

@@ -288,39 +288,6 @@ def test_night_door_exit_coming_home_is_not_leaving() -> None:
     assert replay(NightDoorExitRule(context(site)), rs, t_in + 3600) == []
 
 
-def test_night_door_exit_seen_inside_just_before_the_door_is_coming_home() -> None:
-    """A sensor near the door sees her a few seconds before the door contact reports her
-    coming in (van Kasteren house B, 23:04 and 01:01): that door is the way in."""
-    site = home_site(SH)
-    t_out = local_ts(SH, 2024, 5, 10, 15, 0)
-    t_in = local_ts(SH, 2024, 5, 10, 23, 4)
-    rs = _night_before(site, t_out, t_in)
-    # Before: the door was taken for leaving and raised at 23:14.
-    assert replay(NightDoorExitRule(context(site)), rs, t_in + 3600) == []
-    # Out again later, after the passage in: a night exit as usual.
-    t = t_in + 30 * 60
-    rs = [
-        reading(site, "pir-kitchen", Stream.MOTION, t - 60, motion=True),
-        reading(site, "door-front", Stream.CONTACT, t, open=True),
-        reading(site, "door-front", Stream.CONTACT, t + 5, open=False),
-    ]
-    rule = NightDoorExitRule(context(site))
-    out = replay(rule, _night_before(site, t_out, t_in) + rs, t + 3600)
-    assert [(x.action, x.ts - t) for x in out] == [(RAISE, 600)]
-
-
-def _night_before(site: Site, t_out: float, t_in: float) -> list[Reading]:
-    """Out in the afternoon; back at `t_in`, seen inside 26 s before the door moves."""
-    return [
-        reading(site, "pir-kitchen", Stream.MOTION, t_out - 60, motion=True),
-        reading(site, "door-front", Stream.CONTACT, t_out, open=True),
-        reading(site, "door-front", Stream.CONTACT, t_out + 5, open=False),
-        reading(site, "pir-kitchen", Stream.MOTION, t_in, motion=True),
-        reading(site, "door-front", Stream.CONTACT, t_in + 26, open=True),
-        reading(site, "door-front", Stream.CONTACT, t_in + 31, open=False),
-    ]
-
-
 def test_night_door_exit_leaving_then_coming_back_in_clears() -> None:
     site = home_site(SH)
     t = local_ts(SH, 2024, 5, 11, 2, 0)
