@@ -14,7 +14,12 @@ the mats emptied, an empty bed is judged against the longer `unconfirmed_minutes
 and only if the mat had held her at least a minute before it emptied (a 1-2 s press is
 a sleeper's limb on the mat's edge, `occupancy.settled_before_empty`): otherwise she
 is out of bed only once movement is seen outside the bedroom, and from then (the
-emptying of a mat pressed for a moment dates nothing).
+emptying of a mat pressed for a moment dates nothing); and then, seen back in the bedroom
+with nothing elsewhere since, she is back (the mat told nothing of her leaving it, and
+says nothing of her return either) until she is seen elsewhere again, which dates the
+exit anew (van Kasteren house B, 25 Jul: home at 02:44, in bed at 02:55 with 1-2 s
+presses only, a kitchen drawer contact chattering on its own while the bedroom PIR saw
+him for 35 min; raised at 03:29).
 Not while the resident is out, nor after a front-door passage out since leaving the
 bed: that night exit is `night_door_exit`'s alert, one alert for one exit. Nor once she
 has come back from an absence begun after she left the bed: that exit was an outing
@@ -44,6 +49,11 @@ class _Bed(Episode):
     device_id: str
     room_id: str | None
     reported_s: float = 0.0  # seconds out of bed at the last raise/update
+    # Movement since the bed emptied: the first outside her bed's rooms since she was last
+    # seen in them, and whether she has been seen back in them (read for a mat pressed
+    # only for a moment, `occupancy.settled_before_empty`).
+    elsewhere_since: float | None = None
+    back_in_bedroom: bool = False
     # No alert this time: the limit passed outside the night window, or she went out and
     # came back (an outing, not a bed left with no return).
     skipped: bool = False
@@ -65,6 +75,8 @@ class BedExitRule(Rule[BedExitState]):
 
     def on_reading(self, reading: Reading) -> list[Transition]:
         self._end_exits_that_went_out()
+        if self.picture.moved:
+            self._track_where(reading)
         if reading.stream != Stream.OCCUPANCY:
             return []
         resident = self.ctx.bed_resident(reading.device_id)
@@ -120,6 +132,17 @@ class BedExitRule(Rule[BedExitState]):
             if not bed.occupied and not bed.raised and ended[0] >= bed.since:
                 bed.skipped = True
 
+    def _track_where(self, reading: Reading) -> None:
+        room = self.ctx.room_of(reading)
+        for resident, bed in self.state.beds.items():
+            if bed.occupied or bed.raised:
+                continue
+            if room is not None and room in self.ctx.bed_rooms.get(resident, ()):
+                bed.elsewhere_since = None
+                bed.back_in_bedroom = True
+            elif bed.elsewhere_since is None:
+                bed.elsewhere_since = reading.ts
+
     def _gone_out(self, bed: _Bed) -> bool:
         """Out, or through the front door since leaving the bed (`night_door_exit`'s)."""
         return self.picture.gone_out_since(bed.since)
@@ -133,6 +156,13 @@ class BedExitRule(Rule[BedExitState]):
         if self._gone_out(bed):
             return None
         left = self.picture.left_bed_at(resident)
+        if left is not None and not self.picture.settled_before_empty(resident):
+            # A mat pressed for a moment: out since seen elsewhere, not once back in the
+            # bedroom (episodes from before these fields were kept: as the picture says).
+            if bed.elsewhere_since is not None:
+                left = bed.elsewhere_since
+            elif bed.back_in_bedroom:
+                return None
         if left is not None:
             return max(bed.since, left) + s.minutes * 60
         if not occupancy.sees_people_up(self.ctx):
