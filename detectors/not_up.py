@@ -4,7 +4,10 @@ Getting up is movement in a room that is not a bedroom, bathroom or toilet (a
 night visit to the toilet is not getting up) at or after `day_start` local time.
 The deadline is the learned usual wake time (upper quartile of recent days) +
 `margin_hours`, at most `latest_deadline`; `default_deadline` (10:00) before
-`learn_days` days of wake times. Every morning she is seen getting up is learned,
+`learn_days` days of wake times, or her latest wake time so far + `margin_hours` if that
+is later (at most `latest_deadline`): a default she has already slept past and got up
+on her own is wrong for her (the 2008 flat, up at 09:34-10:20 on its first four
+mornings, alerted at 10:00 on the fifth; house B alike). Every morning she is seen getting up is learned,
 including mornings that raised (she got up at 11:00: that is a wake time; an alert
 is not a verdict on the morning); mornings that began away from home are not.
 Clears when the resident gets up. A home of several residents is judged as one
@@ -61,10 +64,14 @@ class NotUpRule(Rule[NotUpState]):
         m = self.state.mornings.get(resident)
         learned = m is not None and m.wake.ready(s.learn_days)
         minute = float(minutes_of_day(s.default_deadline))
+        latest = float(minutes_of_day(s.latest_deadline))
         if learned and m is not None:
             usual = m.wake.usual_wake_minute()
             assert usual is not None
-            minute = min(usual + s.margin_hours * 60, float(minutes_of_day(s.latest_deadline)))
+            minute = min(usual + s.margin_hours * 60, latest)
+        elif m is not None and m.wake.wake_minutes:  # warm-up: never before what she did
+            so_far = max(m.wake.wake_minutes.values()) + s.margin_hours * 60
+            minute = max(minute, min(so_far, latest))
         return self.ctx.at_local(day, minute), learned
 
     def _judged(self, resident: str) -> bool:
