@@ -285,6 +285,27 @@ def test_a_late_sleeper_leaving_at_23_is_not_a_night_exit() -> None:
     assert replay(NightDoorExitRule(context(site)), rs, rs[-1].ts + 3600) == []
 
 
+def test_in_the_warm_up_the_night_starts_at_the_earliest_bedtime_seen() -> None:
+    """Three nights in bed at 01:30: leaving at 23:00 on the fourth is before every bedtime
+    seen (before: the 22:00 default raised it at 23:10); leaving at 02:30 is in the night
+    as always (the start is at most 02:00)."""
+    site = occupancy_home()
+    rs = _late_nights(site, 3, (23, 0))
+    assert replay(NightDoorExitRule(context(site)), rs, rs[-1].ts + 3600) == []
+    rs = _late_nights(site, 3, (2, 30))
+    rs = [r for r in rs if r.ts < _at(1, 0, 4)] + [
+        reading(site, "pir-kitchen", Stream.MOTION, _at(1, 0, 4), motion=True),
+        reading(site, "door-front", Stream.CONTACT, _at(2, 30, 4), open=True),
+        reading(site, "door-front", Stream.CONTACT, _at(2, 30, 4) + 5, open=False),
+    ]
+    out = replay(NightDoorExitRule(context(site)), rs, _at(4, 0, 4))
+    assert kinds_actions(out) == [("night_door_exit", "raise")]
+    # The first night, nothing known yet: the default night start.
+    rs = _late_nights(site, 0, (23, 0))
+    out = replay(NightDoorExitRule(context(site)), rs, rs[-1].ts + 3600)
+    assert kinds_actions(out) == [("night_door_exit", "raise")]
+
+
 def test_a_late_sleeper_leaving_after_his_bedtime_is_raised() -> None:
     site = occupancy_home()
     rs = _late_nights(site, 8, (2, 30))
@@ -356,3 +377,4 @@ def test_a_moment_on_the_mat_then_back_in_the_bedroom_is_not_a_bed_exit() -> Non
     rs = [reading(site, "pir-kitchen", Stream.MOTION, t + 40 * 60, motion=True)]
     out = replay(rule, rs, t + 2 * 3600)
     assert [(x.action.value, x.ts - t) for x in out][:1] == [("raise", 70 * 60)]
+
