@@ -20,6 +20,12 @@ says nothing of her return either) until she is seen elsewhere again, which date
 exit anew (van Kasteren house B, 25 Jul: home at 02:44, in bed at 02:55 with 1-2 s
 presses only, a kitchen drawer contact chattering on its own while the bedroom PIR saw
 him for 35 min; raised at 03:29).
+In a home of two, each with her own mats, both out of bed within `minutes` of each
+other is one night exit: the first raised stands for both, the other's is folded into it
+(`also_out_of_bed` in its updates), not raised a second time on the same night. It is
+only held, not dropped: if the first goes back to bed while the other is still out, the
+other's is raised then.
+
 Not while the resident is out, nor after a front-door passage out since leaving the
 bed: that night exit is `night_door_exit`'s alert, one alert for one exit. Nor once she
 has come back from an absence begun after she left the bed: that exit was an outing
@@ -54,6 +60,8 @@ class _Bed(Episode):
     # only for a moment, `occupancy.settled_before_empty`).
     elsewhere_since: float | None = None
     back_in_bedroom: bool = False
+    folded_into: str | None = None  # the resident whose raised exit stands for this one
+    due_from: float | None = None  # not due before this (unfolded when that one ended)
     # No alert this time: the limit passed outside the night window, or she went out and
     # came back (an outing, not a bed left with no return).
     skipped: bool = False
@@ -94,6 +102,8 @@ class BedExitRule(Rule[BedExitState]):
             seen(EvidenceCode.IN_BED if occupied else EvidenceCode.BED_EMPTY),
             room_id=room,
         )
+        if occupied:
+            self._unfold(resident, reading.ts)
         self.state.beds.open(
             resident,
             _Bed(
@@ -143,12 +153,37 @@ class BedExitRule(Rule[BedExitState]):
             elif bed.elsewhere_since is None:
                 bed.elsewhere_since = reading.ts
 
+    def _unfold(self, resident: str, now: float) -> None:
+        """`resident` is back in bed: exits folded into hers are judged on their own again,
+        from now."""
+        for _, bed in self.state.beds.items():
+            if bed.folded_into == resident:
+                bed.folded_into = None
+                bed.due_from = now
+
+    def _raised_with(self, resident: str, bed: _Bed, minutes: float) -> str | None:
+        """In a shared home, the resident whose raised exit began within `minutes` of this
+        one (the same night exit), if any."""
+        if not self.ctx.is_shared_home:
+            return None
+        for other, ob in self.state.beds.items():
+            if other != resident and ob.raised and not ob.occupied:
+                if abs(ob.since - bed.since) <= minutes * 60:
+                    return other
+        return None
+
     def _gone_out(self, bed: _Bed) -> bool:
         """Out, or through the front door since leaving the bed (`night_door_exit`'s)."""
         return self.picture.gone_out_since(bed.since)
 
     def _due(self, resident: str, bed: _Bed) -> float | None:
-        if bed.occupied or bed.skipped:
+        due = self._due_of_exit(resident, bed)
+        if due is not None and bed.due_from is not None:
+            return max(due, bed.due_from)
+        return due
+
+    def _due_of_exit(self, resident: str, bed: _Bed) -> float | None:
+        if bed.occupied or bed.skipped or bed.folded_into is not None:
             return None
         s = self._settings(resident)
         if bed.raised:
@@ -186,8 +221,13 @@ class BedExitRule(Rule[BedExitState]):
             if not bed.raised and not self.ctx.in_window(due, s.night_start, s.night_end):
                 bed.skipped = True
                 continue
+            first = None if bed.raised else self._raised_with(resident, bed, s.minutes)
+            if first is not None:
+                bed.folded_into = first  # one night exit, one alert
+                continue
             action = bed.mark_raised()
             bed.reported_s = due - bed.since
+            folded = sorted(r for r, b in self.state.beds.items() if b.folded_into == resident)
             out.append(
                 self.ctx.transition(
                     action,
@@ -200,6 +240,7 @@ class BedExitRule(Rule[BedExitState]):
                     details={
                         "minutes_out_of_bed": minutes,
                         "left_bed_at": self.ctx.local(bed.since).strftime("%H:%M"),
+                        **({"also_out_of_bed": folded} if folded else {}),
                     },
                 )
             )

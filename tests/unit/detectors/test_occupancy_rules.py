@@ -378,3 +378,48 @@ def test_a_moment_on_the_mat_then_back_in_the_bedroom_is_not_a_bed_exit() -> Non
     out = replay(rule, rs, t + 2 * 3600)
     assert [(x.action.value, x.ts - t) for x in out][:1] == [("raise", 70 * 60)]
 
+
+def _couple_with_own_mats() -> Any:
+    site = occupancy_couple()
+    doc = site.model_dump()
+    for device in doc["devices"]:
+        if device["id"] == "mat-left":
+            device["resident"] = "res-1"
+        elif device["id"] == "mat-right":
+            device["resident"] = "res-2"
+    return type(site).model_validate(doc)
+
+
+def test_a_couple_out_of_bed_together_is_one_bed_exit_alert() -> None:
+    """Both out of their own beds at 02:00 and not back: one alert (before: one each, on
+    the same night exit); when the first goes back to bed with the other still out, the
+    other's is raised then, not dropped."""
+    site = _couple_with_own_mats()
+    rule = BedExitRule(context(site))
+    t = _at(2, 0, 11)
+    rs = [
+        reading(site, "mat-left", Stream.OCCUPANCY, _at(23), occupied=True),
+        reading(site, "mat-right", Stream.OCCUPANCY, _at(23, 5), occupied=True),
+        reading(site, "mat-left", Stream.OCCUPANCY, t, occupied=False),
+        reading(site, "mat-right", Stream.OCCUPANCY, t + 60, occupied=False),
+        reading(site, "pir-kitchen", Stream.MOTION, t + 120, motion=True),
+    ]
+    out = replay(rule, rs, t + 50 * 60)
+    assert [(x.action.value, x.resident_id, x.ts - t) for x in out] == [
+        ("raise", "res-1", 30 * 60)
+    ]
+    back = t + 50 * 60
+    out = replay(rule, [reading(site, "mat-left", Stream.OCCUPANCY, back, occupied=True)], back)
+    assert [(x.action.value, x.resident_id, x.ts) for x in out] == [
+        ("clear", "res-1", back),
+        ("raise", "res-2", back),
+    ]
+    # Apart by more than the limit: two exits, two alerts.
+    rule = BedExitRule(context(site))
+    rs[3] = reading(site, "mat-right", Stream.OCCUPANCY, t + 40 * 60, occupied=False)
+    rs[4] = reading(site, "pir-kitchen", Stream.MOTION, t + 41 * 60, motion=True)
+    out = replay(rule, rs, t + 75 * 60)
+    assert [(x.action.value, x.resident_id) for x in out if x.action.value == "raise"] == [
+        ("raise", "res-1"),
+        ("raise", "res-2"),
+    ]
