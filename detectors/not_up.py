@@ -10,7 +10,11 @@ on her own is wrong for her (the 2008 flat, up at 09:34-10:20 on its first four
 mornings, alerted at 10:00 on the fifth; house B alike). Every morning she is seen getting up is learned,
 including mornings that raised (she got up at 11:00: that is a wake time; an alert
 is not a verdict on the morning); mornings that began away from home are not.
-Clears when the resident gets up. A home of several residents is judged as one
+A night begun late ends late: home from an absence after `night_start` (22:00) and
+before `day_start`, that morning's deadline is later by as much as she came home after
+`night_start`, at most `latest_deadline` (ARAS house B, home at 03:17 and up at 11:29,
+and van Kasteren house B, home at 03:33 and up at 11:38, were raised at 09:36 and
+10:00). Clears when the resident gets up. A home of several residents is judged as one
 household (its room sensors cannot tell who got up), as `inactivity` does.
 In an institution getting up is leaving one's own bed (the bed sensor reports it empty
 after `day_start`); residents without a bed sensor, bed-bound residents and residents
@@ -72,7 +76,25 @@ class NotUpRule(Rule[NotUpState]):
         elif m is not None and m.wake.wake_minutes:  # warm-up: never before what she did
             so_far = max(m.wake.wake_minutes.values()) + s.margin_hours * 60
             minute = max(minute, min(so_far, latest))
+        late = self._home_late_by_minutes(day, s)
+        if late > 0:
+            minute = max(minute, min(minute + late, latest))
         return self.ctx.at_local(day, minute), learned
+
+    def _home_late_by_minutes(self, day: str, s: NotUpSettings) -> float:
+        """How long after `night_start` the household came home from its last absence, if
+        that return fell in the night before `day`'s `day_start`; else 0."""
+        ended = self.picture.absence_ended()
+        if ended is None:
+            return 0.0
+        back = ended[1]
+        start = minutes_of_day(s.night_start)
+        eve = (date.fromisoformat(day) - timedelta(days=1)).isoformat()
+        # A night start after midnight is on the morning's own date.
+        night = self.ctx.at_local(day if start < minutes_of_day(s.day_start) else eve, start)
+        if not night <= back < self.ctx.at_local(day, minutes_of_day(s.day_start)):
+            return 0.0
+        return (back - night) / 60
 
     def _judged(self, resident: str) -> bool:
         """In an institution getting up is leaving one's own bed: judged only with a bed

@@ -276,6 +276,11 @@ class NotUpSettings(RuleSettings):
     )
     latest_deadline: LocalTime = Field("13:00", description="learned deadline is at most this")
     learn_days: int = Field(7, ge=1, le=60, description="days of wake times before learning")
+    night_start: LocalTime = Field(
+        "22:00",
+        description="home from an absence after this (and before day_start): that morning's "
+        "deadline is later by as much, at most latest_deadline (a late night ends late)",
+    )
 
 
 class VitalsSettings(RuleSettings):

@@ -11,6 +11,7 @@ import pytest
 from detectors.bathroom_too_long import BathroomRule
 from detectors.night_door_exit import NightDoorExitRule
 from detectors.not_returned import NotReturnedRule
+from detectors.not_up import NotUpRule
 from eldercare.domain import Reading, Stream, Transition, TransitionAction
 from eldercare.registry_model import Site
 from tests.helpers.detectors import context, home_site, local_ts, reading, replay
@@ -494,3 +495,24 @@ def test_door_only_transit_confirmed_by_a_flush_in_that_room_gets_the_night_limi
     # In the toilet after all: the night limit, from the entry.
     assert [(x.action, x.ts - (t + 6)) for x in out] == [(RAISE, 15 * 60)]
     assert out[0].details["just_left_another_bathroom"] is False
+
+
+def test_not_up_after_coming_home_in_the_night_waits_as_long_as_she_was_late() -> None:
+    """Home at 01:00 (3 h after the 22:00 night start): that morning's deadline is 13:00
+    (10:00 + 3 h) instead of 10:00; after an evening home by 21:00, 10:00 as before."""
+    site = home_site(SH)
+
+    def night(back: tuple[int, int], up: tuple[int, int]) -> list[Transition]:
+        rs = _evening_out(site, 10, (19, 0), back)
+        rs.append(reading(site, "pir-bed", Stream.MOTION, rs[-1].ts + 300, motion=True))
+        rs.append(
+            reading(site, "pir-kitchen", Stream.MOTION, local_ts(SH, 2024, 5, 11, *up), motion=True)
+        )
+        return replay(NotUpRule(context(site)), rs, rs[-1].ts)
+
+    # Before: raised at 10:00, though she had come home at 01:00.
+    assert night((1, 0), (12, 30)) == []
+    out = night((1, 0), (13, 30))
+    assert [(x.action, x.ts) for x in out][:1] == [(RAISE, local_ts(SH, 2024, 5, 11, 13, 0))]
+    out = night((21, 0), (11, 0))
+    assert [(x.action, x.ts) for x in out][:1] == [(RAISE, local_ts(SH, 2024, 5, 11, 10, 0))]
