@@ -167,9 +167,9 @@ class BedExitRule(Rule[BedExitState]):
         if not self.ctx.is_shared_home:
             return None
         for other, ob in self.state.beds.items():
-            if other != resident and ob.raised and not ob.occupied:
-                if abs(ob.since - bed.since) <= minutes * 60:
-                    return other
+            together = abs(ob.since - bed.since) <= minutes * 60
+            if other != resident and ob.raised and not ob.occupied and together:
+                return other
         return None
 
     def _gone_out(self, bed: _Bed) -> bool:

@@ -11,9 +11,10 @@ In a home the night starts at the household's usual bedtime (`bedtime.py`: the l
 quartile of its learned bedtimes, after 7 nights) when that is later than `night_start`,
 at most `latest_start` (02:00): someone who goes to bed at 01:30 is not out "at night"
 when he leaves at 23:00. Before 7 nights, the earliest bedtime seen so far (every night
-seen began later), within the same bounds: the 2008 flat, in bed at 23:00-00:20 on its
-first four nights, left at 22:03 on the fifth and was raised at the 22:00 default. Not for residents flagged `dementia`: for them an exit before
-bed is the incident (they keep `night_start`).
+seen began later), within the same bounds: the 2008 flat, in bed at 23:19 on its first
+night, opened the front door at 22:10 on the second and was raised at the 22:00
+default. Not for residents flagged `dementia`: for them an exit before bed is the
+incident (they keep `night_start`).
 
 In an institution only residents flagged `dementia` are watched: a door of a room
 whose residents include one (raised for that resident if the room is theirs alone),

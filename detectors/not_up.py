@@ -6,8 +6,8 @@ The deadline is the learned usual wake time (upper quartile of recent days) +
 `margin_hours`, at most `latest_deadline`; `default_deadline` (10:00) before
 `learn_days` days of wake times, or her latest wake time so far + `margin_hours` if that
 is later (at most `latest_deadline`): a default she has already slept past and got up
-on her own is wrong for her (the 2008 flat, up at 09:34-10:20 on its first four
-mornings, alerted at 10:00 on the fifth; house B alike). Every morning she is seen getting up is learned,
+on her own is wrong for her (the 2008 flat, up at 08:00-09:48 on its first mornings,
+alerted at 10:00 on 29 Feb, up at 10:20). Every morning she is seen getting up is learned,
 including mornings that raised (she got up at 11:00: that is a wake time; an alert
 is not a verdict on the morning); mornings that began away from home are not.
 A night begun late ends late: home from an absence after `night_start` (22:00) and

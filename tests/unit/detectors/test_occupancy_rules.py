@@ -405,9 +405,7 @@ def test_a_couple_out_of_bed_together_is_one_bed_exit_alert() -> None:
         reading(site, "pir-kitchen", Stream.MOTION, t + 120, motion=True),
     ]
     out = replay(rule, rs, t + 50 * 60)
-    assert [(x.action.value, x.resident_id, x.ts - t) for x in out] == [
-        ("raise", "res-1", 30 * 60)
-    ]
+    assert [(x.action.value, x.resident_id, x.ts - t) for x in out] == [("raise", "res-1", 30 * 60)]
     back = t + 50 * 60
     out = replay(rule, [reading(site, "mat-left", Stream.OCCUPANCY, back, occupied=True)], back)
     assert [(x.action.value, x.resident_id, x.ts) for x in out] == [
