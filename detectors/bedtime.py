@@ -8,7 +8,8 @@ last kitchen or living-room movement. Nights spent away or up all night teach no
 
 Read by `night_door_exit`: a resident who goes to bed at 01:30 is not "out at night"
 when he leaves at 23:00. The usual bedtime is the lower quartile of the nights learned
-(an early night is still within the resident's night).
+(an early night is still within the resident's night). Before enough nights, the
+earliest bedtime seen so far: every night seen began later than that.
 """
 
 from __future__ import annotations
@@ -69,3 +70,8 @@ def usual_bedtime(state: BedtimeState, min_nights: int) -> float | None:
     if len(values) < min_nights:
         return None
     return values[max(0, math.ceil(0.25 * len(values)) - 1)]
+
+
+def earliest_bedtime(state: BedtimeState) -> float | None:
+    """The earliest learned bedtime (minutes after the evening's midnight), or None."""
+    return min(state.nights.values(), default=None)

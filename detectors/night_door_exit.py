@@ -10,8 +10,11 @@ seen inside in between (door, silence, door) is coming back in, never an exit.
 In a home the night starts at the household's usual bedtime (`bedtime.py`: the lower
 quartile of its learned bedtimes, after 7 nights) when that is later than `night_start`,
 at most `latest_start` (02:00): someone who goes to bed at 01:30 is not out "at night"
-when he leaves at 23:00. Not for residents flagged `dementia`: for them an exit before
-bed is the incident (they keep `night_start`).
+when he leaves at 23:00. Before 7 nights, the earliest bedtime seen so far (every night
+seen began later), within the same bounds: the 2008 flat, in bed at 23:19 on its first
+night, opened the front door at 22:10 on the second and was raised at the 22:00
+default. Not for residents flagged `dementia`: for them an exit before bed is the
+incident (they keep `night_start`).
 
 In an institution only residents flagged `dementia` are watched: a door of a room
 whose residents include one (raised for that resident if the room is theirs alone),
@@ -78,6 +81,8 @@ class NightDoorExitRule(Rule[NightDoorExitState]):
         if any(self.ctx.has_flag(r, DEMENTIA) for r in self.ctx.resident_ids):
             return s.night_start  # a shared home with someone flagged: theirs
         usual = bedtimes.usual_bedtime(self.state.bedtime, s.bedtime_nights)
+        if usual is None:  # warm-up: the earliest night seen so far, if any
+            usual = bedtimes.earliest_bedtime(self.state.bedtime)
         if usual is None:
             return s.night_start
         start = minutes_of_day(s.night_start)

@@ -7,16 +7,27 @@ only the absence limit applies to it. Clears when the resident is back.
 every evening, someone never out after 20:00 must alarm when still out at 22:30.
 So the night deadline is the resident's usual latest return (`ReturnBaseline`: the
 upper quartile of the latest return of each evening out) + `margin_minutes`,
-bounded to [night_start, latest_night_deadline]; before `learn_days` days of data
-and `min_evenings` evenings out, it is night_start. Only evenings out teach it (an
-absence still in progress at `evening_start`, 21:00, ending before night_end): how
-late a resident comes home when out in the evening is not told by the afternoons
-they came home from the shops or from work, which would otherwise pull the deadline
-back to night_start.
+bounded to [night_start, latest_night_deadline]. Only evenings out teach it (an
+absence begun before the night window, still in progress at `evening_start`, 21:00,
+and ending before night_end): how late a resident comes home when out in the evening
+is not told by the afternoons she came home from the shops or from work, which would
+otherwise pull the deadline back to night_start, nor by outings begun in the night
+(`night_door_exit`'s; the night deadline never applies to them).
 
 The absence limit is personal too: the resident's usual long absence
 (`DurationBaseline`: upper quartile of each day's longest absence) × `duration_factor`,
-within [max_hours, max_hours_cap] (12–24 h); max_hours before learning.
+within [max_hours, max_hours_cap] (12–24 h).
+
+During the warm-up (before `learn_days` days of data and `min_evenings` evenings out,
+or `min_absences` days with an absence) the defaults apply (night_start, max_hours),
+except where she has already done more on her own: the night deadline is then never
+before her latest evening return so far + `margin_minutes`, the absence limit never
+below her longest absence so far × `duration_factor`, within the same ceilings. A
+default she has already exceeded and come home from is not conservative, it is wrong
+for her (ARAS house B, two young adults out 9-16 h every day: raised at the 12 h
+default and at 22:00 three times in the first week, each time after days they had
+come home later on their own). A real "not back" in the first week is still raised,
+at the latest by the ceilings (03:00, 24 h).
 
 Every return is learned, alerted or not (issue 16: baselines learn from what actually
 happened, including days a rule fired and the resident came home on her own). Without
@@ -87,7 +98,8 @@ class NotReturnedRule(Rule[NotReturnedState]):
         self.state.raised_for = None
         self.state.raised_at = None
         if since is not None and not self._planned_covers(since):
-            self._learn_return(reading.ts)
+            if not self.ctx.in_window(since, self._settings.night_start, self._settings.night_end):
+                self._learn_return(reading.ts)
             self.state.durations.learn(self.ctx.local_day(since), (reading.ts - since) / 3600)
         self.state.raised_learned = False
         if raised is None or since is None:
@@ -126,11 +138,15 @@ class NotReturnedRule(Rule[NotReturnedState]):
         s = self._settings
         default = self.ctx.next_local(since, s.night_start)
         day = self.ctx.local_day(since)
+        returns = self.state.returns
         usual = (
-            self.state.returns.usual_latest_minute(s.min_evenings)
-            if self.state.returns.ready(day, s.learn_days)
+            returns.usual_latest_minute(s.min_evenings)
+            if returns.ready(day, s.learn_days)
             else None
         )
+        learned = usual is not None
+        if usual is None:  # warm-up: night_start, or her latest evening return so far
+            usual = max(returns.latest.values(), default=None)
         if usual is None:
             return default, False
         earliest = minutes_of_day(s.night_start)
@@ -139,22 +155,27 @@ class NotReturnedRule(Rule[NotReturnedState]):
             latest += 1440  # after midnight: the next morning of the evening
         minute = min(max(usual + s.margin_minutes, earliest), latest)
         # The evening is the one of `since` (an absence begun before night_end is in window).
-        return max(self.ctx.at_local(day, minute), default), True
+        return max(self.ctx.at_local(day, minute), default), learned
 
     def _limit_hours(self, since: float) -> tuple[float, bool]:
         """(absence limit in hours, learned?): the resident's usual long absence ×
-        duration_factor within [max_hours, max_hours_cap]; max_hours before learning."""
+        duration_factor within [max_hours, max_hours_cap]; before learning, max_hours or
+        her longest absence so far × duration_factor, within the same bounds."""
         s = self._settings
+        durations = self.state.durations
         usual = (
-            self.state.durations.usual_long_hours(s.min_absences)
+            durations.usual_long_hours(s.min_absences)
             if self.state.returns.ready(self.ctx.local_day(since), s.learn_days)
             else None
         )
+        learned = usual is not None
+        if usual is None:  # warm-up: max_hours, or her longest absence so far
+            usual = max(durations.longest.values(), default=None)
         if usual is None:
             return s.max_hours, False
         return min(
             max(s.max_hours, usual * s.duration_factor), max(s.max_hours_cap, s.max_hours)
-        ), True
+        ), learned
 
     def _planned_end(self) -> float | None:
         """End of the declared absence (`planned_absence_until`), epoch seconds."""

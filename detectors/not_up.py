@@ -4,10 +4,17 @@ Getting up is movement in a room that is not a bedroom, bathroom or toilet (a
 night visit to the toilet is not getting up) at or after `day_start` local time.
 The deadline is the learned usual wake time (upper quartile of recent days) +
 `margin_hours`, at most `latest_deadline`; `default_deadline` (10:00) before
-`learn_days` days of wake times. Every morning she is seen getting up is learned,
+`learn_days` days of wake times, or her latest wake time so far + `margin_hours` if that
+is later (at most `latest_deadline`): a default she has already slept past and got up
+on her own is wrong for her (the 2008 flat, up at 08:00-09:48 on its first mornings,
+alerted at 10:00 on 29 Feb, up at 10:20). Every morning she is seen getting up is learned,
 including mornings that raised (she got up at 11:00: that is a wake time; an alert
 is not a verdict on the morning); mornings that began away from home are not.
-Clears when the resident gets up. A home of several residents is judged as one
+A night begun late ends late: home from an absence after `night_start` (22:00) and
+before `day_start`, that morning's deadline is later by as much as she came home after
+`night_start`, at most `latest_deadline` (ARAS house B, home at 03:17 and up at 11:29,
+and van Kasteren house B, home at 03:33 and up at 11:38, were raised at 09:36 and
+10:00). Clears when the resident gets up. A home of several residents is judged as one
 household (its room sensors cannot tell who got up), as `inactivity` does.
 In an institution getting up is leaving one's own bed (the bed sensor reports it empty
 after `day_start`); residents without a bed sensor, bed-bound residents and residents
@@ -61,11 +68,33 @@ class NotUpRule(Rule[NotUpState]):
         m = self.state.mornings.get(resident)
         learned = m is not None and m.wake.ready(s.learn_days)
         minute = float(minutes_of_day(s.default_deadline))
+        latest = float(minutes_of_day(s.latest_deadline))
         if learned and m is not None:
             usual = m.wake.usual_wake_minute()
             assert usual is not None
-            minute = min(usual + s.margin_hours * 60, float(minutes_of_day(s.latest_deadline)))
+            minute = min(usual + s.margin_hours * 60, latest)
+        elif m is not None and m.wake.wake_minutes:  # warm-up: never before what she did
+            so_far = max(m.wake.wake_minutes.values()) + s.margin_hours * 60
+            minute = max(minute, min(so_far, latest))
+        late = self._home_late_by_minutes(day, s)
+        if late > 0:
+            minute = max(minute, min(minute + late, latest))
         return self.ctx.at_local(day, minute), learned
+
+    def _home_late_by_minutes(self, day: str, s: NotUpSettings) -> float:
+        """How long after `night_start` the household came home from its last absence, if
+        that return fell in the night before `day`'s `day_start`; else 0."""
+        ended = self.picture.absence_ended()
+        if ended is None:
+            return 0.0
+        back = ended[1]
+        start = minutes_of_day(s.night_start)
+        eve = (date.fromisoformat(day) - timedelta(days=1)).isoformat()
+        # A night start after midnight is on the morning's own date.
+        night = self.ctx.at_local(day if start < minutes_of_day(s.day_start) else eve, start)
+        if not night <= back < self.ctx.at_local(day, minutes_of_day(s.day_start)):
+            return 0.0
+        return (back - night) / 60
 
     def _judged(self, resident: str) -> bool:
         """In an institution getting up is leaving one's own bed: judged only with a bed

@@ -180,7 +180,13 @@ class NightDoorExitSettings(NightWindowSettings):
         description="in a home, the night starts at the household's usual bedtime when later "
         "than night_start (not for residents flagged dementia)",
     )
-    bedtime_nights: int = Field(7, ge=1, le=28, description="nights learned before it is used")
+    bedtime_nights: int = Field(
+        7,
+        ge=1,
+        le=28,
+        description="nights learned before the usual bedtime is used (before: the earliest "
+        "bedtime seen so far, if any)",
+    )
     latest_start: LocalTime = Field(
         "02:00", description="a learned start of the night is at most this (after midnight)"
     )
@@ -206,13 +212,15 @@ class NotReturnedSettings(NightWindowSettings):
         12.0,
         gt=0,
         le=96,
-        description="away longer than this (before learning; the learned limit is at least this)",
+        description="away longer than this (before learning, or her longest absence so far × "
+        "duration_factor if longer; the learned limit is at least this)",
     )
     by_night: bool = Field(
         True,
         description="also raise if still away by night: at the learned usual latest return "
-        "+ margin_minutes (night_start before learning; never earlier than night_start, "
-        "never later than latest_night_deadline)",
+        "+ margin_minutes (before learning: night_start, or her latest evening return so far "
+        "+ margin_minutes if later; never earlier than night_start, never later than "
+        "latest_night_deadline)",
     )
     margin_minutes: float = Field(
         60.0, ge=0, le=240, description="learned usual latest return + this = night deadline"
@@ -265,13 +273,22 @@ class NotReturnedSettings(NightWindowSettings):
 
 
 class NotUpSettings(RuleSettings):
-    default_deadline: LocalTime = Field("10:00", description="deadline before learning")
+    default_deadline: LocalTime = Field(
+        "10:00",
+        description="deadline before learning (or her latest wake time so far + margin_hours, "
+        "if later, at most latest_deadline)",
+    )
     margin_hours: float = Field(2.0, ge=0, le=12, description="learned wake time + this")
     day_start: LocalTime = Field(
         "04:00", description="movement outside bedroom and bathroom after this = got up"
     )
     latest_deadline: LocalTime = Field("13:00", description="learned deadline is at most this")
     learn_days: int = Field(7, ge=1, le=60, description="days of wake times before learning")
+    night_start: LocalTime = Field(
+        "22:00",
+        description="home from an absence after this (and before day_start): that morning's "
+        "deadline is later by as much, at most latest_deadline (a late night ends late)",
+    )
 
 
 class VitalsSettings(RuleSettings):

@@ -11,6 +11,7 @@ import pytest
 from detectors.bathroom_too_long import BathroomRule
 from detectors.night_door_exit import NightDoorExitRule
 from detectors.not_returned import NotReturnedRule
+from detectors.not_up import NotUpRule
 from eldercare.domain import Reading, Stream, Transition, TransitionAction
 from eldercare.registry_model import Site
 from tests.helpers.detectors import context, home_site, local_ts, reading, replay
@@ -47,9 +48,11 @@ def test_not_returned_learns_a_habitual_late_return() -> None:
     for day in range(1, 15):  # out every evening 19:00, home at 23:00
         rs = _evening_out(site, day, (19, 0), (23, 0))
         out += replay(rule, rs, rs[-1].ts)
-    # Warm-up (7 days of data): the default night start (22:00) raises; from then on the
-    # learned usual latest return (23:00) + 60 min applies: no more alerts.
-    assert _raises(out) == ["19:00→22:00"] * 7
+    # The first evening, knowing nothing of her, the default night start (22:00) raises;
+    # from then on her latest return so far (23:00) + 60 min, then (after the warm-up) the
+    # learned usual latest return + 60 min applies: no more alerts. Before: the default
+    # raised on each of the 7 warm-up evenings, though she had come home at 23:00 on all.
+    assert _raises(out) == ["19:00→22:00"]
     # Still out at 00:05 (after the learned deadline, 00:00): raised at midnight.
     rs = _evening_out(site, 15, (19, 0), (0, 30))
     out = replay(rule, rs, rs[-1].ts)
@@ -114,8 +117,9 @@ def test_not_returned_learns_only_from_evenings_out() -> None:
         if day in (2, 5, 8):
             rs += _evening_out(site, day, (19, 0), (23, 0))
         out += replay(rule, rs, rs[-1].ts)
-    # Warm-up (7 days of data, 3 evenings out): the default night start raises.
-    assert _raises(out) == ["19:00→22:00"] * 3
+    # The first evening out raises at the default night start; the next two, in the
+    # warm-up, are judged against her latest evening return so far (23:00) + 60 min.
+    assert _raises(out) == ["19:00→22:00"]
     assert sorted(rule.state.returns.latest.values()) == [23 * 60] * 3  # no afternoons
     rs = _evening_out(site, 13, (19, 0), (23, 0))  # learned 23:00 + 60 min: no alert
     assert replay(rule, rs, rs[-1].ts) == []
@@ -165,6 +169,35 @@ def test_not_returned_default_absence_limit_before_learning_and_cap_after() -> N
         (CLEAR, rs[3].ts),
     ]
     assert out[0].details["limit_hours"] == 24.0
+
+
+def test_not_returned_warm_up_yields_to_what_she_has_already_done() -> None:
+    """In the first week the defaults apply until she has done more on her own: a day out
+    longer than 12 h, an evening out later than 22:00 (ARAS house B). A real "not back" in
+    the warm-up is still raised, at the ceilings at the latest."""
+    site = home_site(SH)
+    rule = NotReturnedRule(context(site))
+    rs = _evening_out(site, 1, (9, 0), (23, 30))  # 14.5 h, home at 23:30
+    assert _raises(replay(rule, rs, rs[-1].ts)) == ["09:00→21:00"]  # 12 h: nothing known
+    rs = _evening_out(site, 2, (9, 0), (0, 15))  # 15.25 h, home at 00:15
+    # Before: raised at 21:00 (12 h) again. Now: 14.5 h × 1.5 and 23:30 + 60 min.
+    assert _raises(replay(rule, rs, rs[-1].ts)) == []
+    rs = _evening_out(site, 3, (19, 0), (5, 0))  # not back: raised by her latest + 60 min
+    assert _raises(replay(rule, rs, rs[-1].ts)) == ["19:00→01:15"]
+    hours, learned = rule._limit_hours(local_ts(SH, 2024, 5, 4, 9, 0))
+    assert hours == pytest.approx(15.25 * 1.5, abs=0.01) and not learned
+
+
+def test_not_returned_learns_no_return_from_an_outing_begun_in_the_night() -> None:
+    """Out at 02:30 and back at 04:00 says nothing of how late she comes home from an
+    evening out (ARAS house A: a night outing's 03:36 return)."""
+    site = home_site(SH)
+    rule = NotReturnedRule(context(site))
+    rs = _evening_out(site, 1, (2, 30), (4, 0))
+    replay(rule, rs, rs[-1].ts)
+    assert rule.state.returns.latest == {}
+    rs = _evening_out(site, 2, (19, 0), (23, 0))
+    assert _raises(replay(rule, rs, rs[-1].ts)) == ["19:00→22:00"]
 
 
 def test_not_returned_planned_absence_waits_for_its_end() -> None:
@@ -462,3 +495,24 @@ def test_door_only_transit_confirmed_by_a_flush_in_that_room_gets_the_night_limi
     # In the toilet after all: the night limit, from the entry.
     assert [(x.action, x.ts - (t + 6)) for x in out] == [(RAISE, 15 * 60)]
     assert out[0].details["just_left_another_bathroom"] is False
+
+
+def test_not_up_after_coming_home_in_the_night_waits_as_long_as_she_was_late() -> None:
+    """Home at 01:00 (3 h after the 22:00 night start): that morning's deadline is 13:00
+    (10:00 + 3 h) instead of 10:00; after an evening home by 21:00, 10:00 as before."""
+    site = home_site(SH)
+
+    def night(back: tuple[int, int], up: tuple[int, int]) -> list[Transition]:
+        rs = _evening_out(site, 10, (19, 0), back)
+        rs.append(reading(site, "pir-bed", Stream.MOTION, rs[-1].ts + 300, motion=True))
+        rs.append(
+            reading(site, "pir-kitchen", Stream.MOTION, local_ts(SH, 2024, 5, 11, *up), motion=True)
+        )
+        return replay(NotUpRule(context(site)), rs, rs[-1].ts)
+
+    # Before: raised at 10:00, though she had come home at 01:00.
+    assert night((1, 0), (12, 30)) == []
+    out = night((1, 0), (13, 30))
+    assert [(x.action, x.ts) for x in out][:1] == [(RAISE, local_ts(SH, 2024, 5, 11, 13, 0))]
+    out = night((21, 0), (11, 0))
+    assert [(x.action, x.ts) for x in out][:1] == [(RAISE, local_ts(SH, 2024, 5, 11, 10, 0))]
