@@ -43,6 +43,10 @@ TRANSITIONS_MAX_AGE_S = 24 * 3600
 DUPLICATE_WINDOW_S = 3600
 # JetStream answers slowly while a node is away or leaders are being elected.
 JETSTREAM_API_TIMEOUT_S = 10.0
+# A stop drains the connection (pending acks and publishes go out); a subscription whose
+# task was cancelled never finishes draining, and nats-py would wait 30 s before closing
+# anyway: a role's stop (a lost lease, SIGTERM) is bounded by this instead.
+DRAIN_TIMEOUT_S = 5.0
 
 
 class ClusterUnavailable(EldercareError, RuntimeError):
@@ -80,6 +84,7 @@ async def open_jetstream(settings: Settings, *, name: str, timeout_s: float = 30
             max_reconnect_attempts=-1,  # a node's restart is ridden out, not fatal
             reconnect_time_wait=0.5,
             connect_timeout=2,
+            drain_timeout=DRAIN_TIMEOUT_S,
         )
     except Exception as exc:  # nats-py raises several unrelated types when nothing answers
         raise ClusterUnavailable(f"NATS at {settings.nats_url!r} did not answer: {exc}") from exc
