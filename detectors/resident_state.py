@@ -187,6 +187,10 @@ class ResidentStateModel:
         self.moved = is_movement(reading, st.movement)
         since, door = st.absence.away_since, st.absence.door_evidence
         left = self.view.left_home_since(reading.ts)
+        if self.moved and not self.ctx.is_outer_door(reading.device_id):
+            # a device learned to fire on its own, alone in an empty home, is not a person
+            # moving, for every rule (`absence.py`)
+            self.moved = not away.lone_firing(st.absence, self.ctx, reading, left is not None)
         self.change = away.observe(st.absence, self.ctx, reading, self.moved)
         self.ended_absence = None
         if self.change == "returned" and since is not None:

@@ -205,6 +205,20 @@ class AbsenceSettings(RuleSettings):
         description="outer-door events this close together are one passage (open, close, "
         "open again for the shopping)",
     )
+    lone_device_days: int = Field(
+        2,
+        ge=0,
+        le=1000,
+        description="a device that fired on its own in an empty home (nothing else indoors, "
+        "then the door) on this many days is, alone, not someone home (0: never learned)",
+    )
+    corroborate_s: float = Field(
+        300.0,
+        gt=0,
+        le=3600,
+        description="such a device is someone home after all with the outer door or another "
+        "device within this long before it",
+    )
 
 
 class NotReturnedSettings(NightWindowSettings):
