@@ -38,6 +38,7 @@ from alerts.store import AlertStore
 from cluster.jetstream import JetStream, open_jetstream
 from cluster.leases import Lease
 from cluster.ownership import PartitionOwnership, lease_key
+from cluster.partition_registry import PartitionRegistry
 from cluster.partitions import (
     ALERTS_CHANGED_SUBJECT,
     TRANSITIONS_STREAM,
@@ -206,7 +207,8 @@ class PartitionRunner:
 
 
 class DetectorWorker:
-    """The detectors role: partition runners for the partitions this worker leases."""
+    """The detectors role: partition runners for the partitions this worker leases, over
+    a registry of those partitions' sites only (`cluster.partition_registry`)."""
 
     name = "detector-worker"
 
@@ -214,7 +216,7 @@ class DetectorWorker:
         self,
         settings: Settings,
         stream: JetStream,
-        index_provider: Callable[[], RegistryIndex],
+        registry: PartitionRegistry,
         engine: AsyncEngine,
         clock: Clock,
         worker: str,
@@ -224,7 +226,7 @@ class DetectorWorker:
         online/offline and open alerts), fed by its partitions' readings."""
         self.settings = settings
         self.stream = stream
-        self.index_provider = index_provider
+        self.registry = registry
         self.engine = engine
         self.clock = clock
         self.runners: dict[int, PartitionRunner] = {}
@@ -246,16 +248,22 @@ class DetectorWorker:
         return self.gained_at.get(partition_of(site_id, self.settings.cluster_partitions))
 
     async def _gain(self, partition: int) -> None:
+        # The partition's sites first: its runtime must never see a registry without them.
+        await self.registry.hold(partition)
         runner = PartitionRunner(
             partition,
             self.settings,
             self.stream,
-            self.index_provider,
+            self.registry.current,
             self.engine,
             self.clock,
             tap=self.status,
         )
-        await runner.start()
+        try:
+            await runner.start()
+        except BaseException:
+            await self.registry.release(partition)
+            raise
         self.runners[partition] = runner
         self.gained_at[partition] = self.clock.now()
 
@@ -264,8 +272,10 @@ class DetectorWorker:
         runner = self.runners.pop(partition, None)
         if runner is not None:
             await runner.stop(save=graceful)
+        await self.registry.release(partition)  # once its runtime has stopped
 
     async def start(self) -> None:
+        await self.registry.start()
         await self.ownership.start()
         if self.status is not None:
             await self.status.start()
@@ -274,6 +284,7 @@ class DetectorWorker:
         if self.status is not None:
             await self.status.stop()
         await self.ownership.stop()
+        await self.registry.stop()
 
 
 # --------------------------------------------------------------------------- pipeline
@@ -463,7 +474,7 @@ class RoleProcess:
 
     role: Role
     stream: JetStream
-    registry: RegistryWatcher
+    registry: RegistryWatcher | None  # None: the role keeps its own (detector workers)
     engine: AsyncEngine
     components: list[Component]
     heartbeat: Path  # touched while connected to NATS: the container's health check
@@ -473,7 +484,7 @@ class RoleProcess:
     async def start(self) -> None:
         if self.platform is not None:
             await self.platform.start()  # starts the registry too
-        else:
+        elif self.registry is not None:
             await self.registry.start()
         for component in self.components:
             await component.start()
@@ -511,7 +522,8 @@ class RoleProcess:
         if self.platform is not None:
             await self.platform.stop()
         else:
-            await self.registry.stop()
+            if self.registry is not None:
+                await self.registry.stop()
             await self.engine.dispose()
         await self.stream.close()
 
@@ -540,6 +552,17 @@ async def build_role(role: Role, settings: Settings, *, clock: Clock | None = No
     engine = create_engine(settings.database_url)
     await prepare_store(engine)
     sessions = session_factory(engine)
+    if role == "detectors":
+        # Only the sites of the partitions the worker holds (cluster.partition_registry).
+        held = PartitionRegistry(sessions, settings.cluster_partitions)
+        # The map's status points for the sites of its partitions (see DetectorWorker).
+        status = site_status_tracker(
+            settings, held.current, AlertStore(engine), InfluxClient.from_settings(settings), clock
+        )
+        worker = DetectorWorker(settings, stream, held, engine, clock, me, status)
+        return RoleProcess(
+            role, stream, None, engine, [worker], heartbeat=settings.run_dir / HEARTBEAT_FILE
+        )
     registry = RegistryWatcher(sessions)
     components: list[Component]
     if role == "ingest":
@@ -557,16 +580,6 @@ async def build_role(role: Role, settings: Settings, *, clock: Clock | None = No
         components = [
             IngestService(shared, registry.current, FanOutSink(sink, device_events), clock=clock)
         ]
-    elif role == "detectors":
-        # The map's status points for the sites of its partitions (see DetectorWorker).
-        status = site_status_tracker(
-            settings,
-            registry.current,
-            AlertStore(engine),
-            InfluxClient.from_settings(settings),
-            clock,
-        )
-        components = [DetectorWorker(settings, stream, registry.current, engine, clock, me, status)]
     else:
 
         async def build() -> AlertPipeline:
