@@ -248,6 +248,9 @@ class StepResult:
     ingest_cpu_cores: float
     pipeline_cpu_cores: float
     gateway_cpu_cores: float
+    # Per worker: measured at the first step it ran in (no partition it gave up since
+    # has left memory behind): the workers `memory_fit` reads.
+    fresh: list[bool] = field(default_factory=list)
 
 
 @dataclass
@@ -269,9 +272,34 @@ class ClusterResult:
     faults: list[FaultResult] = field(default_factory=list)
     machine: dict[str, Any] = field(default_factory=machine)
 
+    def memory_fit(self) -> tuple[float, float] | None:
+        """(baseline MB, MB per 1,000 homes held): a least-squares line through the RSS
+        of the workers measured at their first step, against the homes each held; None
+        without two different home counts to fit. The baseline is what an empty worker
+        would hold (the imports, connections and the loops)."""
+        points = [
+            (h, r)
+            for s in self.steps
+            for h, r, new in zip(s.homes_per_worker, s.rss_mb, s.fresh, strict=True)
+            if new
+        ]
+        xs = {h for h, _ in points}
+        if len(xs) < 2:
+            return None
+        n = len(points)
+        mx = sum(h for h, _ in points) / n
+        my = sum(r for _, r in points) / n
+        sxx = sum((h - mx) ** 2 for h, _ in points)
+        slope = sum((h - mx) * (r - my) for h, r in points) / sxx
+        return round(my - slope * mx, 1), round(slope * 1000, 1)
+
     def to_json(self) -> dict[str, Any]:
+        fit = self.memory_fit()
         return {
             "homes": self.homes,
+            "detector_memory": None
+            if fit is None
+            else {"baseline_mb": fit[0], "mb_per_1000_homes_held": fit[1]},
             "partitions": self.partitions,
             "window_s": self.window_s,
             "steps": [vars(s) for s in self.steps],
@@ -401,6 +429,7 @@ class Bench:
             self.device.connect(endpoints.mqtt_host, endpoints.mqtt_port)
             self.device.loop_start()
             detectors: list[RoleProcess] = []
+            measured: set[str] = set()
             for count in worker_counts:
                 while len(detectors) < count:
                     detectors.append(self.spawn("detectors", f"detectors-{len(detectors) + 1}"))
@@ -421,10 +450,11 @@ class Bench:
                         f"partitions did not settle over {count} workers: "
                         f"{Counter(owned.values())}\n" + self.log_tails()
                     )
-                result.steps.append(
-                    self.measure(detectors, ingest, pipelines, gateway, live, watch,
-                                 window_s, samples)
-                )  # fmt: skip
+                step = self.measure(detectors, ingest, pipelines, gateway, live, watch,
+                                    window_s, samples)  # fmt: skip
+                step.fresh = [d.name not in measured for d in detectors]
+                measured.update(d.name for d in detectors)
+                result.steps.append(step)
             result.faults += self.faults(detectors, pipelines, live, watch)
             live.stopping = True
         finally:
@@ -610,6 +640,12 @@ def render(result: ClusterResult) -> list[str]:
             f"{s.mb_per_1000_homes!s:<18} {s.lag_ms.get('p50')}/{s.lag_ms.get('p99')}"
             f"{'':<8} {s.console_ms.get('p50')}/{s.console_ms.get('p99')}{'':<10}"
             f"{s.ingest_cpu_cores}/{s.pipeline_cpu_cores}/{s.gateway_cpu_cores}"
+        )
+    fit = result.memory_fit()
+    if fit is not None:
+        lines.append(
+            f"detector worker memory (workers at their first step, fitted): baseline {fit[0]} MB"
+            f" + {fit[1]} MB per 1,000 homes held"
         )
     lines.append(
         "fault                              back after s  SOS → console s  fall → console s  "
