@@ -28,6 +28,7 @@ from detectors.site_detectors import (
     SiteDetectors,
     _errors,
     _open_conditions,
+    content_hash,
     removal_clears,
 )
 from detectors.snapshot_store import SiteStates
@@ -148,9 +149,10 @@ class DetectorHost:
                 fed += 1
                 continue
             key = (r.device_id, r.stream.value, r.ts)
+            content = content_hash(r.fields)
             if key in site.recent:
                 seen = site.recent[key]
-                if seen is None or seen == r.fields:
+                if seen is None or seen == content:
                     _dropped.inc(cause="duplicate")
                     continue
                 # Same device, stream and event time, another value (two reports within
@@ -165,10 +167,10 @@ class DetectorHost:
                     self._log_once(site.site.id, "too_old", r)
                     continue
                 _late.inc()
-                site.recent[key] = r.fields
+                site.recent[key] = content
                 emitted = site.apply(dataclasses.replace(r, ts=site.clock), own_time=r)
             else:
-                site.recent[key] = r.fields
+                site.recent[key] = content
                 emitted = site.apply(r)
             if kinds:
                 site.remember_emergency(key)

@@ -231,6 +231,8 @@ class DetectorWorker:
         self.clock = clock
         self.runners: dict[int, PartitionRunner] = {}
         self.gained_at: dict[int, float] = {}  # partition → when this worker took it
+        self._gaining: set[int] = set()  # being restored
+        self._lost_while_gaining: set[int] = set()
         self.status = status
         if status is not None:
             status.followed_since = self.followed_since
@@ -248,26 +250,42 @@ class DetectorWorker:
         return self.gained_at.get(partition_of(site_id, self.settings.cluster_partitions))
 
     async def _gain(self, partition: int) -> None:
-        # The partition's sites first: its runtime must never see a registry without them.
-        await self.registry.hold(partition)
-        runner = PartitionRunner(
-            partition,
-            self.settings,
-            self.stream,
-            self.registry.current,
-            self.engine,
-            self.clock,
-            tap=self.status,
-        )
+        self._gaining.add(partition)
         try:
-            await runner.start()
-        except BaseException:
-            await self.registry.release(partition)
-            raise
-        self.runners[partition] = runner
-        self.gained_at[partition] = self.clock.now()
+            # The partition's sites first: its runtime must never see a registry without
+            # them.
+            await self.registry.hold(partition)
+            runner = PartitionRunner(
+                partition,
+                self.settings,
+                self.stream,
+                self.registry.current,
+                self.engine,
+                self.clock,
+                tap=self.status,
+            )
+            try:
+                await runner.start()
+            except BaseException:
+                await self.registry.release(partition)
+                raise
+            if partition in self._lost_while_gaining:
+                # The lease expired while the partition was restored: another worker may
+                # hold it now, so this runner neither runs nor saves.
+                log.warning("partition lease lost while restoring", extra={"partition": partition})
+                await runner.stop(save=False)
+                await self.registry.release(partition)
+                return
+            self.runners[partition] = runner
+            self.gained_at[partition] = self.clock.now()
+        finally:
+            self._gaining.discard(partition)
+            self._lost_while_gaining.discard(partition)
 
     async def _lose(self, partition: int, graceful: bool) -> None:
+        if partition in self._gaining:  # its `_gain` stops it once restored
+            self._lost_while_gaining.add(partition)
+            return
         self.gained_at.pop(partition, None)
         runner = self.runners.pop(partition, None)
         if runner is not None:
