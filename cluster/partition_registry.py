@@ -43,7 +43,7 @@ class PartitionRegistry:
     def __init__(self, sessions: Sessions, partitions: int, *, poll_s: float = 2.0) -> None:
         self.sessions = sessions
         self.partitions = partitions
-        self._sites: dict[int, list[Site]] = {}  # held partition → its sites
+        self._sites: dict[int, RegistryIndex] = {}  # held partition → its sites
         self._absences: dict[tuple[str, str], PlannedAbsence] = {}  # of the held sites
         self._version = 0  # the registry version every held site was read at (or older)
         self._index = RegistryIndex.empty()
@@ -98,7 +98,7 @@ class PartitionRegistry:
         await self._loop.stop()
 
     def _site_ids(self) -> set[str]:
-        return {s.id for sites in self._sites.values() for s in sites}
+        return {site_id for part in self._sites.values() for site_id in part.sites}
 
     async def _read(self, partitions: set[int]) -> None:
         async with self.sessions() as session, session.begin():
@@ -120,7 +120,10 @@ class PartitionRegistry:
         read: dict[int, list[Site]] = {p: [] for p in partitions}
         for site in document.sites:
             read[partition_of(site.id, self.partitions)].append(site)
-        self._sites.update(read)
+        for partition, sites in read.items():
+            self._sites[partition] = RegistryIndex(
+                RegistryDocument.model_construct(sites=sites), version
+            )
         held = self._site_ids()
         self._absences = {k: v for k, v in absences.items() if k[0] in held}
         self._publish()
@@ -131,9 +134,8 @@ class PartitionRegistry:
 
     def _publish(self) -> None:
         # Sites already held keep their objects: a runtime compares a site's entry by
-        # identity first, so an unchanged site costs no comparison and no rebuild.
-        sites = [s for p in sorted(self._sites) for s in self._sites[p]]
-        # The held sites passed every check when they were applied; one site per id, and
-        # partitions never share a site, so the document is built without validating again.
-        document = RegistryDocument.model_construct(sites=sites)
-        self._index = RegistryIndex(document, self._version, self._absences)
+        # identity first, so an unchanged site costs no comparison and no rebuild. The
+        # sites passed every check when they were applied, and partitions never share a
+        # site: the parts are merged without validating again.
+        parts = [self._sites[p] for p in sorted(self._sites)]
+        self._index = RegistryIndex.merged(parts, self._version, self._absences)
