@@ -349,8 +349,9 @@ def _pg_drop(name: str) -> None:
 
 
 class Bench:
-    def __init__(self, homes: int, partitions: int, work: Path) -> None:
+    def __init__(self, homes: int, partitions: int, work: Path, lease_ttl_s: float = 5.0) -> None:
         self.homes = homes
+        self.lease_ttl_s = lease_ttl_s
         self.partitions = partitions
         self.work = work
         self.prefix = f"c{uuid.uuid4().hex[:4]}-"
@@ -411,6 +412,7 @@ class Bench:
             http_port = free_port()
             self.env = role_env(self.work, self.services, database_url, http_port)
             self.env["ELDERCARE_CLUSTER_PARTITIONS"] = str(self.partitions)
+            self.env["ELDERCARE_CLUSTER_LEASE_TTL_S"] = str(self.lease_ttl_s)
             watch = NatsWatch(self.services.nats_url)
             gateway = self.spawn("gateway", "gateway-1")
             pipelines = [self.spawn("pipeline", f"pipeline-{i}") for i in (1, 2)]
@@ -617,14 +619,25 @@ def _healthy(base: str) -> bool:
 
 
 def run_cluster_bench(
-    homes: int, worker_counts: list[int], window_s: float, samples: int, partitions: int = 64
+    homes: int,
+    worker_counts: list[int],
+    window_s: float,
+    samples: int,
+    partitions: int = 64,
+    lease_ttl_s: float = 5.0,
 ) -> ClusterResult:
+    """`lease_ttl_s`: longer on a machine shared with other work, where a starved worker
+    misses its renewals (the failover figures then grow with it)."""
     keep = os.environ.get("ELDERCARE_BENCH_WORK")  # keep the role logs there
     if keep:
         Path(keep).mkdir(parents=True, exist_ok=True)
-        return Bench(homes, partitions, Path(keep)).run(worker_counts, window_s, samples)
+        return Bench(homes, partitions, Path(keep), lease_ttl_s).run(
+            worker_counts, window_s, samples
+        )
     with tempfile.TemporaryDirectory(prefix="eldercare-bench-cluster-") as tmp:
-        return Bench(homes, partitions, Path(tmp)).run(worker_counts, window_s, samples)
+        return Bench(homes, partitions, Path(tmp), lease_ttl_s).run(
+            worker_counts, window_s, samples
+        )
 
 
 def render(result: ClusterResult) -> list[str]:
