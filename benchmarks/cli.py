@@ -217,6 +217,7 @@ def bench_cluster(
     lease_ttl: float = typer.Option(
         5.0, "--lease-ttl", min=1.0, help="lease TTL, s (longer on a shared machine)"
     ),
+    faults: bool = typer.Option(True, "--faults/--no-faults", help="the faults after the steps"),
     as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
 ) -> None:
     """Each role in its own process on a three-node NATS cluster: per detector worker the
@@ -227,7 +228,7 @@ def bench_cluster(
     from benchmarks.cluster import render, run_cluster_bench
 
     counts = [int(w) for w in workers.split(",") if w.strip()]
-    result = run_cluster_bench(homes, counts, window, samples, partitions, lease_ttl)
+    result = run_cluster_bench(homes, counts, window, samples, partitions, lease_ttl, faults)
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
     else:

@@ -396,7 +396,9 @@ class Bench:
             return among[self.sample % len(among)]
         return site_id(self.prefix, (self.sample * 7919) % self.homes)
 
-    def run(self, worker_counts: list[int], window_s: float, samples: int) -> ClusterResult:
+    def run(
+        self, worker_counts: list[int], window_s: float, samples: int, faults: bool = True
+    ) -> ClusterResult:
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion
 
@@ -457,7 +459,8 @@ class Bench:
                 step.fresh = [d.name not in measured for d in detectors]
                 measured.update(d.name for d in detectors)
                 result.steps.append(step)
-            result.faults += self.faults(detectors, pipelines, live, watch)
+            if faults:
+                result.faults += self.faults(detectors, pipelines, live, watch)
             live.stopping = True
         finally:
             if load is not None:
@@ -625,18 +628,20 @@ def run_cluster_bench(
     samples: int,
     partitions: int = 64,
     lease_ttl_s: float = 5.0,
+    faults: bool = True,
 ) -> ClusterResult:
     """`lease_ttl_s`: longer on a machine shared with other work, where a starved worker
-    misses its renewals (the failover figures then grow with it)."""
+    misses its renewals (the failover figures then grow with it). Without `faults`, the
+    steps only (a memory measurement)."""
     keep = os.environ.get("ELDERCARE_BENCH_WORK")  # keep the role logs there
     if keep:
         Path(keep).mkdir(parents=True, exist_ok=True)
         return Bench(homes, partitions, Path(keep), lease_ttl_s).run(
-            worker_counts, window_s, samples
+            worker_counts, window_s, samples, faults
         )
     with tempfile.TemporaryDirectory(prefix="eldercare-bench-cluster-") as tmp:
         return Bench(homes, partitions, Path(tmp), lease_ttl_s).run(
-            worker_counts, window_s, samples
+            worker_counts, window_s, samples, faults
         )
 
 
