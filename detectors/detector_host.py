@@ -17,6 +17,7 @@ which site at what time.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Callable, Sequence
 from typing import Literal
 
@@ -72,8 +73,11 @@ class DetectorHost:
         lateness_s: float,
         dedupe_s: float,
         on_growth: Callable[[], None] | None = None,
+        builds_per_tick: int = 200,
     ) -> None:
+        """`builds_per_tick`: sites restored from snapshots built at most at each tick."""
         self.index_provider = index_provider
+        self.builds_per_tick = max(1, builds_per_tick)
         self.clock_mode: ClockMode = clock_mode
         self.clock = clock
         self.global_overrides = global_overrides
@@ -334,8 +338,13 @@ class DetectorHost:
 
     def _refresh_sites(self) -> None:
         index = self.index_provider()
-        # Sites restored from a snapshot are built at the first tick, not at their next
+        for site_id in list(self.sites):
+            self._site(index, site_id)
+        # Sites restored from a snapshot are built at the first ticks, not at their next
         # reading: a possible fall open when the process died must still become a fall
-        # in a home that stays silent.
-        for site_id in [*self.sites, *(s for s in self.stored_states if s in index.sites)]:
+        # in a home that stays silent. A few hundred a tick: a worker taking over
+        # partitions of thousands of homes must not hold its event loop (its lease
+        # renewals, its readers) for the seconds building them all takes.
+        stored = (s for s in self.stored_states if s in index.sites)
+        for site_id in list(itertools.islice(stored, self.builds_per_tick)):
             self._site(index, site_id)
