@@ -214,6 +214,10 @@ def bench_cluster(
     window: float = typer.Option(20.0, "--window", min=1.0, help="seconds measured per count"),
     samples: int = typer.Option(10, "--samples", min=1, help="SOS presses per count"),
     partitions: int = typer.Option(64, "--partitions", min=1, help="site partitions"),
+    lease_ttl: float = typer.Option(
+        5.0, "--lease-ttl", min=1.0, help="lease TTL, s (longer on a shared machine)"
+    ),
+    faults: bool = typer.Option(True, "--faults/--no-faults", help="the faults after the steps"),
     as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
 ) -> None:
     """Each role in its own process on a three-node NATS cluster: per detector worker the
@@ -224,7 +228,7 @@ def bench_cluster(
     from benchmarks.cluster import render, run_cluster_bench
 
     counts = [int(w) for w in workers.split(",") if w.strip()]
-    result = run_cluster_bench(homes, counts, window, samples, partitions)
+    result = run_cluster_bench(homes, counts, window, samples, partitions, lease_ttl, faults)
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
     else:

@@ -248,6 +248,9 @@ class StepResult:
     ingest_cpu_cores: float
     pipeline_cpu_cores: float
     gateway_cpu_cores: float
+    # Per worker: measured at the first step it ran in (no partition it gave up since
+    # has left memory behind): the workers `memory_fit` reads.
+    fresh: list[bool] = field(default_factory=list)
 
 
 @dataclass
@@ -269,9 +272,34 @@ class ClusterResult:
     faults: list[FaultResult] = field(default_factory=list)
     machine: dict[str, Any] = field(default_factory=machine)
 
+    def memory_fit(self) -> tuple[float, float] | None:
+        """(baseline MB, MB per 1,000 homes held): a least-squares line through the RSS
+        of the workers measured at their first step, against the homes each held; None
+        without two different home counts to fit. The baseline is what an empty worker
+        would hold (the imports, connections and the loops)."""
+        points = [
+            (h, r)
+            for s in self.steps
+            for h, r, new in zip(s.homes_per_worker, s.rss_mb, s.fresh, strict=True)
+            if new
+        ]
+        xs = {h for h, _ in points}
+        if len(xs) < 2:
+            return None
+        n = len(points)
+        mx = sum(h for h, _ in points) / n
+        my = sum(r for _, r in points) / n
+        sxx = sum((h - mx) ** 2 for h, _ in points)
+        slope = sum((h - mx) * (r - my) for h, r in points) / sxx
+        return round(my - slope * mx, 1), round(slope * 1000, 1)
+
     def to_json(self) -> dict[str, Any]:
+        fit = self.memory_fit()
         return {
             "homes": self.homes,
+            "detector_memory": None
+            if fit is None
+            else {"baseline_mb": fit[0], "mb_per_1000_homes_held": fit[1]},
             "partitions": self.partitions,
             "window_s": self.window_s,
             "steps": [vars(s) for s in self.steps],
@@ -321,8 +349,9 @@ def _pg_drop(name: str) -> None:
 
 
 class Bench:
-    def __init__(self, homes: int, partitions: int, work: Path) -> None:
+    def __init__(self, homes: int, partitions: int, work: Path, lease_ttl_s: float = 5.0) -> None:
         self.homes = homes
+        self.lease_ttl_s = lease_ttl_s
         self.partitions = partitions
         self.work = work
         self.prefix = f"c{uuid.uuid4().hex[:4]}-"
@@ -367,7 +396,9 @@ class Bench:
             return among[self.sample % len(among)]
         return site_id(self.prefix, (self.sample * 7919) % self.homes)
 
-    def run(self, worker_counts: list[int], window_s: float, samples: int) -> ClusterResult:
+    def run(
+        self, worker_counts: list[int], window_s: float, samples: int, faults: bool = True
+    ) -> ClusterResult:
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion
 
@@ -383,6 +414,7 @@ class Bench:
             http_port = free_port()
             self.env = role_env(self.work, self.services, database_url, http_port)
             self.env["ELDERCARE_CLUSTER_PARTITIONS"] = str(self.partitions)
+            self.env["ELDERCARE_CLUSTER_LEASE_TTL_S"] = str(self.lease_ttl_s)
             watch = NatsWatch(self.services.nats_url)
             gateway = self.spawn("gateway", "gateway-1")
             pipelines = [self.spawn("pipeline", f"pipeline-{i}") for i in (1, 2)]
@@ -401,6 +433,7 @@ class Bench:
             self.device.connect(endpoints.mqtt_host, endpoints.mqtt_port)
             self.device.loop_start()
             detectors: list[RoleProcess] = []
+            measured: set[str] = set()
             for count in worker_counts:
                 while len(detectors) < count:
                     detectors.append(self.spawn("detectors", f"detectors-{len(detectors) + 1}"))
@@ -421,11 +454,13 @@ class Bench:
                         f"partitions did not settle over {count} workers: "
                         f"{Counter(owned.values())}\n" + self.log_tails()
                     )
-                result.steps.append(
-                    self.measure(detectors, ingest, pipelines, gateway, live, watch,
-                                 window_s, samples)
-                )  # fmt: skip
-            result.faults += self.faults(detectors, pipelines, live, watch)
+                step = self.measure(detectors, ingest, pipelines, gateway, live, watch,
+                                    window_s, samples)  # fmt: skip
+                step.fresh = [d.name not in measured for d in detectors]
+                measured.update(d.name for d in detectors)
+                result.steps.append(step)
+            if faults:
+                result.faults += self.faults(detectors, pipelines, live, watch)
             live.stopping = True
         finally:
             if load is not None:
@@ -587,14 +622,27 @@ def _healthy(base: str) -> bool:
 
 
 def run_cluster_bench(
-    homes: int, worker_counts: list[int], window_s: float, samples: int, partitions: int = 64
+    homes: int,
+    worker_counts: list[int],
+    window_s: float,
+    samples: int,
+    partitions: int = 64,
+    lease_ttl_s: float = 5.0,
+    faults: bool = True,
 ) -> ClusterResult:
+    """`lease_ttl_s`: longer on a machine shared with other work, where a starved worker
+    misses its renewals (the failover figures then grow with it). Without `faults`, the
+    steps only (a memory measurement)."""
     keep = os.environ.get("ELDERCARE_BENCH_WORK")  # keep the role logs there
     if keep:
         Path(keep).mkdir(parents=True, exist_ok=True)
-        return Bench(homes, partitions, Path(keep)).run(worker_counts, window_s, samples)
+        return Bench(homes, partitions, Path(keep), lease_ttl_s).run(
+            worker_counts, window_s, samples, faults
+        )
     with tempfile.TemporaryDirectory(prefix="eldercare-bench-cluster-") as tmp:
-        return Bench(homes, partitions, Path(tmp)).run(worker_counts, window_s, samples)
+        return Bench(homes, partitions, Path(tmp), lease_ttl_s).run(
+            worker_counts, window_s, samples, faults
+        )
 
 
 def render(result: ClusterResult) -> list[str]:
@@ -610,6 +658,12 @@ def render(result: ClusterResult) -> list[str]:
             f"{s.mb_per_1000_homes!s:<18} {s.lag_ms.get('p50')}/{s.lag_ms.get('p99')}"
             f"{'':<8} {s.console_ms.get('p50')}/{s.console_ms.get('p99')}{'':<10}"
             f"{s.ingest_cpu_cores}/{s.pipeline_cpu_cores}/{s.gateway_cpu_cores}"
+        )
+    fit = result.memory_fit()
+    if fit is not None:
+        lines.append(
+            f"detector worker memory (workers at their first step, fitted): baseline {fit[0]} MB"
+            f" + {fit[1]} MB per 1,000 homes held"
         )
     lines.append(
         "fault                              back after s  SOS → console s  fall → console s  "

@@ -67,22 +67,23 @@ class PartitionOwnership:
         self._order = [(start + i) % partitions for i in range(partitions)]
 
     async def start(self) -> None:
-        await self.turn()
         # Both are `Periodic`s, watched in `eldercare.health`: a stuck turn or renewal
-        # shows on the role's health. Renewals on their own: a turn handing partitions
-        # over (each saved first) may take longer than a TTL, and must not let the
-        # partitions kept expire meanwhile.
-        self._turns = Periodic(
-            f"partition-ownership:{self.worker_id}", self._turn_once, self.ttl_s / 3
-        )
+        # shows on the role's health. Renewals on their own, and running before the first
+        # turn: a turn restoring many partitions (a lone worker takes them all) or handing
+        # them over (each saved first) may take longer than a TTL on a loaded machine, and
+        # must not let the leases taken or kept expire meanwhile.
         self._renewals = Periodic(
             f"lease-renewal:{self.worker_id}",
             self._renew_once,
             self.ttl_s / 4,
             overdue_after_s=self.ttl_s,  # failing that long, the leases have expired
         )
-        self._turns.start()
         self._renewals.start()
+        await self.turn()
+        self._turns = Periodic(
+            f"partition-ownership:{self.worker_id}", self._turn_once, self.ttl_s / 3
+        )
+        self._turns.start()
 
     async def stop(self) -> None:
         """Hand every partition back (saved) so the others take them without waiting."""

@@ -17,6 +17,7 @@ which site at what time.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Callable, Sequence
 from typing import Literal
 
@@ -28,6 +29,7 @@ from detectors.site_detectors import (
     SiteDetectors,
     _errors,
     _open_conditions,
+    content_hash,
     removal_clears,
 )
 from detectors.snapshot_store import SiteStates
@@ -71,8 +73,11 @@ class DetectorHost:
         lateness_s: float,
         dedupe_s: float,
         on_growth: Callable[[], None] | None = None,
+        builds_per_tick: int = 200,
     ) -> None:
+        """`builds_per_tick`: sites restored from snapshots built at most at each tick."""
         self.index_provider = index_provider
+        self.builds_per_tick = max(1, builds_per_tick)
         self.clock_mode: ClockMode = clock_mode
         self.clock = clock
         self.global_overrides = global_overrides
@@ -148,9 +153,10 @@ class DetectorHost:
                 fed += 1
                 continue
             key = (r.device_id, r.stream.value, r.ts)
+            content = content_hash(r.fields)
             if key in site.recent:
                 seen = site.recent[key]
-                if seen is None or seen == r.fields:
+                if seen is None or seen == content:
                     _dropped.inc(cause="duplicate")
                     continue
                 # Same device, stream and event time, another value (two reports within
@@ -165,10 +171,10 @@ class DetectorHost:
                     self._log_once(site.site.id, "too_old", r)
                     continue
                 _late.inc()
-                site.recent[key] = r.fields
+                site.recent[key] = content
                 emitted = site.apply(dataclasses.replace(r, ts=site.clock), own_time=r)
             else:
-                site.recent[key] = r.fields
+                site.recent[key] = content
                 emitted = site.apply(r)
             if kinds:
                 site.remember_emergency(key)
@@ -332,8 +338,13 @@ class DetectorHost:
 
     def _refresh_sites(self) -> None:
         index = self.index_provider()
-        # Sites restored from a snapshot are built at the first tick, not at their next
+        for site_id in list(self.sites):
+            self._site(index, site_id)
+        # Sites restored from a snapshot are built at the first ticks, not at their next
         # reading: a possible fall open when the process died must still become a fall
-        # in a home that stays silent.
-        for site_id in [*self.sites, *(s for s in self.stored_states if s in index.sites)]:
+        # in a home that stays silent. A few hundred a tick: a worker taking over
+        # partitions of thousands of homes must not hold its event loop (its lease
+        # renewals, its readers) for the seconds building them all takes.
+        stored = (s for s in self.stored_states if s in index.sites)
+        for site_id in list(itertools.islice(stored, self.builds_per_tick)):
             self._site(index, site_id)

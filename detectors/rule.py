@@ -40,6 +40,24 @@ _MAX_FIRES_PER_ADVANCE = 100_000  # a timer that never moves on is a bug, not a 
 class RuleState(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    def model_post_init(self, context: Any, /) -> None:
+        # A worker keeps some thirty of these per site, by the thousand sites: each would
+        # hold a set of its own as pydantic's "fields set" (216 bytes and up). Every
+        # instance of a class shares one set of all its field names instead: assigning a
+        # field adds a name already there, so the shared set never changes (and no rule
+        # dumps `exclude_unset`).
+        object.__setattr__(self, "__pydantic_fields_set__", _all_fields(type(self)))
+
+
+_ALL_FIELDS: dict[type[BaseModel], set[str]] = {}
+
+
+def _all_fields(model: type[BaseModel]) -> set[str]:
+    found = _ALL_FIELDS.get(model)
+    if found is None:
+        found = _ALL_FIELDS[model] = set(model.model_fields)
+    return found
+
 
 class EvidenceData(BaseModel):
     """`Evidence` as plain data, to be kept in snapshots."""

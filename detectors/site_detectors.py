@@ -142,9 +142,11 @@ class SiteDetectors:
         self.detectors = DetectorSet(detectors)
         self.on_error = on_error
         self.clock: float | None = None
-        # Keys within the dedupe window → the reading's fields (None: restored from a
-        # snapshot, content unknown): a duplicate is the same key *and* the same content.
-        self.recent: dict[tuple[str, str, float], Mapping[str, FieldValue] | None] = {}
+        # Keys within the dedupe window → a hash of the reading's fields (None: restored
+        # from a snapshot, content unknown): a duplicate is the same key *and* the same
+        # content. A hash, not the fields: a site keeps a quarter hour of keys, and a
+        # worker thousands of sites.
+        self.recent: dict[tuple[str, str, float], int | None] = {}
         # Emergencies' keys, kept far longer than `recent`: a late SOS is applied, so its
         # redelivery must still be told apart.
         self.emergency_keys: dict[tuple[str, str, float], None] = {}
@@ -300,6 +302,16 @@ class SiteDetectors:
         self.open = _open_conditions(own)
         self._stale = None
         self._fresh = True
+
+
+def content_hash(fields: Mapping[str, FieldValue]) -> int:
+    """The reading's content as `recent` keeps it: equal fields, equal hash (every field
+    value is hashable); two contents of one key (device, stream, event time) sharing a
+    64-bit hash by chance is not a case to design for."""
+    try:
+        return hash(frozenset(fields.items()))
+    except TypeError:  # a value that is not (a list where a tuple belongs): by its text
+        return hash(repr(sorted(fields.items())))
 
 
 def _open_conditions(own: Mapping[str, Any]) -> dict[tuple[str, str | None], str]:

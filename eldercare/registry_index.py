@@ -6,7 +6,7 @@ changes, so readers never see a half-applied registry.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from eldercare.registry_model import Device, RegistryDocument, Site, vendor_keys
@@ -72,13 +72,6 @@ class RegistryIndex:
         self.document = document
         self.version = version
         self.sites: dict[str, Site] = {s.id: s for s in document.sites}
-        # Declared absences by (site, resident) (live state, not part of the registry
-        # document); resident ids are unique only within a site.
-        self.planned_absences: dict[tuple[str, str], PlannedAbsence] = dict(planned_absences or {})
-        self._absences_by_site: dict[str, list[PlannedAbsence]] = {}
-        for p in self.planned_absences.values():
-            self._absences_by_site.setdefault(p.site_id, []).append(p)
-        self._detector_sites: dict[str, Site] = {}
         self._by_device: dict[str, ResolvedDevice] = {}
         self._by_vendor: dict[tuple[str, ...], ResolvedDevice] = {}
         for site in document.sites:
@@ -87,10 +80,47 @@ class RegistryIndex:
                 self._by_device[device.id] = resolved
                 for key in vendor_keys(device):
                     self._by_vendor[key] = resolved
+        self._declare(planned_absences)
+
+    def _declare(self, planned_absences: Mapping[tuple[str, str], PlannedAbsence] | None) -> None:
+        # Declared absences by (site, resident) (live state, not part of the registry
+        # document); resident ids are unique only within a site.
+        self.planned_absences: dict[tuple[str, str], PlannedAbsence] = dict(planned_absences or {})
+        self._absences_by_site: dict[str, list[PlannedAbsence]] = {}
+        for p in self.planned_absences.values():
+            self._absences_by_site.setdefault(p.site_id, []).append(p)
+        self._detector_sites: dict[str, Site] = {}
 
     @classmethod
     def empty(cls) -> RegistryIndex:
         return cls(RegistryDocument())
+
+    @classmethod
+    def merged(
+        cls,
+        parts: Sequence[RegistryIndex],
+        version: int,
+        planned_absences: Mapping[tuple[str, str], PlannedAbsence] | None = None,
+    ) -> RegistryIndex:
+        """One index over indexes of disjoint sites (a cluster worker's partitions, each
+        read on its own), their sites and resolved devices shared, not built again: a
+        worker taking partitions one by one would otherwise resolve every device it holds
+        at each one."""
+        index = cls.__new__(cls)
+        # Each part was a valid document; disjoint sites keep the whole one valid.
+        index.document = RegistryDocument.model_construct(
+            sites=[s for part in parts for s in part.document.sites]
+        )
+        index.version = version
+        index.sites = {}
+        index._by_device = {}
+        index._by_vendor = {}
+        for part in parts:
+            index.sites.update(part.sites)
+            index._by_device.update(part._by_device)
+            index._by_vendor.update(part._by_vendor)
+        index._declare(planned_absences)
+        return index
 
     def detector_site(self, site_id: str) -> Site | None:
         """The site as its detectors see it: the registry entry with its residents'

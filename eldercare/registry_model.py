@@ -54,6 +54,19 @@ _ID_RE = re.compile(_ID)
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
+    def model_post_init(self, context: Any, /) -> None:
+        # A registry of thousands of sites is a dozen models a site, each holding a set
+        # of its own as pydantic's "fields set" (216-728 bytes). Frozen: pydantic never
+        # adds to it in place (`model_copy` copies it first), so equal sets are shared.
+        fields = self.__pydantic_fields_set__
+        object.__setattr__(
+            self, "__pydantic_fields_set__", _FIELDS_SETS.setdefault(frozenset(fields), fields)
+        )
+
+
+# Bounded: at most one entry per subset of a model's field names that inputs use.
+_FIELDS_SETS: dict[frozenset[str], set[str]] = {}
+
 
 def _finite_numbers(overrides: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """No infinity or NaN in an override: YAML and JSON cannot carry them back (a dumped

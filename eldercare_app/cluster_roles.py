@@ -37,6 +37,7 @@ from alerts.store import AlertStore
 from cluster.jetstream import JetStream, open_jetstream
 from cluster.leases import Lease
 from cluster.ownership import PartitionOwnership, lease_key
+from cluster.partition_registry import PartitionRegistry
 from cluster.partitions import (
     ALERTS_CHANGED_SUBJECT,
     TRANSITIONS_STREAM,
@@ -204,7 +205,8 @@ class PartitionRunner:
 
 
 class DetectorWorker:
-    """The detectors role: partition runners for the partitions this worker leases."""
+    """The detectors role: partition runners for the partitions this worker leases, over
+    a registry of those partitions' sites only (`cluster.partition_registry`)."""
 
     name = "detector-worker"
 
@@ -212,7 +214,7 @@ class DetectorWorker:
         self,
         settings: Settings,
         stream: JetStream,
-        index_provider: Callable[[], RegistryIndex],
+        registry: PartitionRegistry,
         engine: AsyncEngine,
         clock: Clock,
         worker: str,
@@ -222,11 +224,13 @@ class DetectorWorker:
         online/offline and open alerts), fed by its partitions' readings."""
         self.settings = settings
         self.stream = stream
-        self.index_provider = index_provider
+        self.registry = registry
         self.engine = engine
         self.clock = clock
         self.runners: dict[int, PartitionRunner] = {}
         self.gained_at: dict[int, float] = {}  # partition → when this worker took it
+        self._gaining: set[int] = set()  # being restored
+        self._lost_while_gaining: set[int] = set()
         self.status = status
         if status is not None:
             status.followed_since = self.followed_since
@@ -244,26 +248,50 @@ class DetectorWorker:
         return self.gained_at.get(partition_of(site_id, self.settings.cluster_partitions))
 
     async def _gain(self, partition: int) -> None:
-        runner = PartitionRunner(
-            partition,
-            self.settings,
-            self.stream,
-            self.index_provider,
-            self.engine,
-            self.clock,
-            tap=self.status,
-        )
-        await runner.start()
-        self.runners[partition] = runner
-        self.gained_at[partition] = self.clock.now()
+        self._gaining.add(partition)
+        try:
+            # The partition's sites first: its runtime must never see a registry without
+            # them.
+            await self.registry.hold(partition)
+            runner = PartitionRunner(
+                partition,
+                self.settings,
+                self.stream,
+                self.registry.current,
+                self.engine,
+                self.clock,
+                tap=self.status,
+            )
+            try:
+                await runner.start()
+            except BaseException:
+                await self.registry.release(partition)
+                raise
+            if partition in self._lost_while_gaining:
+                # The lease expired while the partition was restored: another worker may
+                # hold it now, so this runner neither runs nor saves.
+                log.warning("partition lease lost while restoring", extra={"partition": partition})
+                await runner.stop(save=False)
+                await self.registry.release(partition)
+                return
+            self.runners[partition] = runner
+            self.gained_at[partition] = self.clock.now()
+        finally:
+            self._gaining.discard(partition)
+            self._lost_while_gaining.discard(partition)
 
     async def _lose(self, partition: int, graceful: bool) -> None:
+        if partition in self._gaining:  # its `_gain` stops it once restored
+            self._lost_while_gaining.add(partition)
+            return
         self.gained_at.pop(partition, None)
         runner = self.runners.pop(partition, None)
         if runner is not None:
             await runner.stop(save=graceful)
+        await self.registry.release(partition)  # once its runtime has stopped
 
     async def start(self) -> None:
+        await self.registry.start()
         await self.ownership.start()
         if self.status is not None:
             await self.status.start()
@@ -272,6 +300,7 @@ class DetectorWorker:
         if self.status is not None:
             await self.status.stop()
         await self.ownership.stop()
+        await self.registry.stop()
 
 
 # --------------------------------------------------------------------------- pipeline
@@ -461,7 +490,7 @@ class RoleProcess:
 
     role: Role
     stream: JetStream
-    registry: RegistryWatcher
+    registry: RegistryWatcher | None  # None: the role keeps its own (detector workers)
     engine: AsyncEngine
     components: list[Component]
     heartbeat: Path  # touched while connected to NATS: the container's health check
@@ -471,7 +500,7 @@ class RoleProcess:
     async def start(self) -> None:
         if self.platform is not None:
             await self.platform.start()  # starts the registry too
-        else:
+        elif self.registry is not None:
             await self.registry.start()
         for component in self.components:
             await component.start()
@@ -509,7 +538,8 @@ class RoleProcess:
         if self.platform is not None:
             await self.platform.stop()
         else:
-            await self.registry.stop()
+            if self.registry is not None:
+                await self.registry.stop()
             await self.engine.dispose()
         await self.stream.close()
 
@@ -538,6 +568,17 @@ async def build_role(role: Role, settings: Settings, *, clock: Clock | None = No
     engine = create_engine(settings.database_url)
     await prepare_store(engine)
     sessions = session_factory(engine)
+    if role == "detectors":
+        # Only the sites of the partitions the worker holds (cluster.partition_registry).
+        held = PartitionRegistry(sessions, settings.cluster_partitions)
+        # The map's status points for the sites of its partitions (see DetectorWorker).
+        status = site_status_tracker(
+            settings, held.current, AlertStore(engine), InfluxClient.from_settings(settings), clock
+        )
+        worker = DetectorWorker(settings, stream, held, engine, clock, me, status)
+        return RoleProcess(
+            role, stream, None, engine, [worker], heartbeat=settings.run_dir / HEARTBEAT_FILE
+        )
     registry = RegistryWatcher(sessions)
     components: list[Component]
     if role == "ingest":
@@ -555,16 +596,6 @@ async def build_role(role: Role, settings: Settings, *, clock: Clock | None = No
         components = [
             IngestService(shared, registry.current, FanOutSink(sink, device_events), clock=clock)
         ]
-    elif role == "detectors":
-        # The map's status points for the sites of its partitions (see DetectorWorker).
-        status = site_status_tracker(
-            settings,
-            registry.current,
-            AlertStore(engine),
-            InfluxClient.from_settings(settings),
-            clock,
-        )
-        components = [DetectorWorker(settings, stream, registry.current, engine, clock, me, status)]
     else:
 
         async def build() -> AlertPipeline:

@@ -212,6 +212,8 @@ class SiteStatusTracker:
         """A new registry: forget sites and devices it no longer has."""
         self._index = index
         devices = {d.id for site in index.sites.values() for d in site.devices}
+        # A cluster worker's index loses the sites of a partition it gave up, too.
+        self.devices = {k: v for k, v in self.devices.items() if k in devices}
         self._written_devices = {k: v for k, v in self._written_devices.items() if k in devices}
         self._written_sites = {k: v for k, v in self._written_sites.items() if k in index.sites}
         self._slices = {k: v for k, v in self._slices.items() if k in index.sites}

@@ -8,15 +8,17 @@ import asyncio
 import contextlib
 import re
 import time
+from collections.abc import Collection
 from pathlib import Path
 
 from cluster.jetstream import JetStream, open_jetstream
+from cluster.partition_registry import PartitionRegistry
 from cluster.partitions import partition_of
 from cluster.publishers import JetStreamReadings, _duplicates
 from eldercare.clock import WallClock
-from eldercare.db import create_engine
+from eldercare.db import create_engine, session_factory
 from eldercare.domain import Reading, Stream
-from eldercare.registry_index import RegistryIndex
+from eldercare.registry_apply import apply_document
 from eldercare.registry_model import RegistryDocument
 from eldercare.settings import Settings
 from eldercare_app.cluster_roles import DetectorWorker
@@ -33,7 +35,7 @@ T0 = 1_780_000_000.0
 TTL = 1.5
 
 
-def index() -> RegistryIndex:
+def registry_document() -> RegistryDocument:
     sites = [
         home_site(
             site_id=f"home-{i}",
@@ -42,7 +44,7 @@ def index() -> RegistryIndex:
         )
         for i in range(SITES)
     ]
-    return RegistryIndex(RegistryDocument(sites=sites), version=1)
+    return RegistryDocument(sites=sites)
 
 
 def presses(first: int, last: int) -> list[Reading]:
@@ -72,13 +74,32 @@ class Harness:
         self.settings = settings
         self.stream = stream
         self.engine = create_engine(settings.database_url)
-        self.index = index()
+        self.sessions = session_factory(self.engine)
         self.workers: list[DetectorWorker] = []
+        self._applied = False
 
-    async def worker(self, name: str, status: SiteStatusTracker | None = None) -> DetectorWorker:
-        await prepare_store(self.engine)
+    def registry(self) -> PartitionRegistry:
+        """A worker's registry: the sites of the partitions it holds, from the store."""
+        return PartitionRegistry(self.sessions, PARTITIONS)
+
+    async def worker(
+        self,
+        name: str,
+        status: SiteStatusTracker | None = None,
+        registry: PartitionRegistry | None = None,
+    ) -> DetectorWorker:
+        if not self._applied:
+            await prepare_store(self.engine)
+            await apply_document(self.sessions, registry_document())
+            self._applied = True
         w = DetectorWorker(
-            self.settings, self.stream, lambda: self.index, self.engine, WallClock(), name, status
+            self.settings,
+            self.stream,
+            registry or self.registry(),
+            self.engine,
+            WallClock(),
+            name,
+            status,
         )
         await w.start()
         self.workers.append(w)
@@ -117,7 +138,7 @@ class Harness:
 
 def die(worker: DetectorWorker) -> None:
     """What kill -9 leaves: no snapshot saved, no lease released, nothing said."""
-    loops = [worker.ownership._turns, worker.ownership._renewals]
+    loops = [worker.ownership._turns, worker.ownership._renewals, worker.registry._loop]
     tasks = []
     for runner in worker.runners.values():
         tasks.append(runner._task)
@@ -205,14 +226,80 @@ async def test_a_new_worker_takes_its_share_and_a_stopped_one_hands_back(
         await h.close()
 
 
-def status_tracker(h: Harness) -> SiteStatusTracker:
+def sites_of(partitions: Collection[int]) -> set[str]:
+    return {
+        f"home-{i}" for i in range(SITES) if partition_of(f"home-{i}", PARTITIONS) in partitions
+    }
+
+
+def runtime_sites(worker: DetectorWorker) -> set[str]:
+    return {site for runner in worker.runners.values() for site in runner.runtime.sites}
+
+
+async def test_a_worker_holds_only_its_partitions_sites_and_gains_them_on_takeover(
+    nats_cluster: NatsCluster, tmp_path: Path
+) -> None:
+    """The memory of a detector worker follows its share: its registry and its runtimes
+    hold the sites of its partitions only; it drops those it gives up at a rebalance and
+    reads those it takes over from a dead worker, whose alerts it then raises."""
+    await wipe(nats_cluster.url)
+    settings = cluster_settings(nats_cluster.url, tmp_path)
+    h = Harness(settings, await open_jetstream(settings, name="test"))
+    everything = sites_of(range(PARTITIONS))
+    try:
+        a = await h.worker("worker-a")
+        assert set(a.registry.current().sites) == everything, "alone: every partition's sites"
+        b = await h.worker("worker-b")
+        await wait_for(
+            lambda: len(a.runners) == len(b.runners) == PARTITIONS // 2, TTL * 6, "rebalance"
+        )
+        # Given up at the rebalance: gone from the registry of the worker that held them.
+        assert set(a.registry.current().sites) == sites_of(list(a.runners))
+        assert set(b.registry.current().sites) == sites_of(list(b.runners))
+        assert sites_of(list(a.runners)) and sites_of(list(b.runners)), "homes on both sides"
+        seq = await h.publish(presses(0, 1))
+        await h.caught_up([a, b], seq)
+        assert runtime_sites(a) == sites_of(list(a.runners))
+        assert runtime_sites(b) == sites_of(list(b.runners))
+
+        # A site added to the registry reaches only the worker holding its partition.
+        added = next(
+            f"home-new-{i}"
+            for i in range(100)
+            if partition_of(f"home-new-{i}", PARTITIONS) in b.runners
+        )
+        extra = home_site(
+            site_id=added,
+            devices=[{"id": "sos", "kind": "sos_button", "room": "bedroom"}],
+            device_suffix=f"-{added}",
+        )
+        await apply_document(h.sessions, RegistryDocument(sites=[extra]))
+        await a.registry.refresh()
+        await b.registry.refresh()
+        assert added in b.registry.current().sites
+        assert added not in a.registry.current().sites
+
+        die(b)
+        h.workers.remove(b)
+        await wait_for(lambda: len(a.runners) == PARTITIONS, TTL * 6, "takeover")
+        assert set(a.registry.current().sites) == everything | {added}
+        seq = await h.publish(presses(1, 2))
+        await h.caught_up([a], seq)
+        assert runtime_sites(a) == everything
+        raised = {t.site_id for t in await stored_transitions(nats_cluster.url)}
+        assert raised == everything, "the taken-over homes' presses raised too"
+    finally:
+        await h.close()
+
+
+def status_tracker(registry: PartitionRegistry) -> SiteStatusTracker:
     async def no_alerts() -> dict[str, int]:
         return {}
 
     async def unused(lines: list[str]) -> None:
         raise AssertionError("the test reads the points itself")
 
-    return SiteStatusTracker(lambda: h.index, no_alerts, unused, WallClock())
+    return SiteStatusTracker(registry.current, no_alerts, unused, WallClock())
 
 
 def status_sites(lines: list[str]) -> dict[str, str]:
@@ -237,8 +324,9 @@ async def test_each_worker_writes_the_status_of_the_sites_it_holds_and_none_befo
     settings = cluster_settings(nats_cluster.url, tmp_path)
     h = Harness(settings, await open_jetstream(settings, name="test"))
     try:
-        a = await h.worker("worker-a", status_tracker(h))
-        b = await h.worker("worker-b", status_tracker(h))
+        held_a, held_b = h.registry(), h.registry()
+        a = await h.worker("worker-a", status_tracker(held_a), held_a)
+        b = await h.worker("worker-b", status_tracker(held_b), held_b)
         await wait_for(
             lambda: len(a.runners) == len(b.runners) == PARTITIONS // 2, TTL * 6, "rebalance"
         )

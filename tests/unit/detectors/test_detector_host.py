@@ -73,3 +73,26 @@ def test_wall_mode_fires_timers_by_the_clock_it_is_given() -> None:
     assert [(x.action, x.ts) for x in fired if x.kind == AlertKind.BED_EXIT_NO_RETURN] == [
         (RAISE, t + 3600)  # no movement seen: the rule's longer wait
     ]
+
+
+def test_sites_restored_from_snapshots_are_built_a_few_at_each_tick() -> None:
+    """A worker taking over thousands of homes builds them over several ticks, so its
+    event loop (lease renewals, readers) is never held for the whole restore."""
+    sites = [home_site(SH, site_id=f"home-{i}", device_suffix=f"-{i}") for i in range(5)]
+    index = RegistryIndex(RegistryDocument(sites=sites), version=1)
+    host = DetectorHost(
+        lambda: index,
+        clock_mode="wall",
+        clock=FakeClock(0.0),
+        global_overrides=None,
+        lateness_s=120.0,
+        dedupe_s=900.0,
+        builds_per_tick=2,
+    )
+    host.stored_states = {s.id: {} for s in sites}
+    built = []
+    for tick in range(4):
+        host.fire_due(float(tick))
+        built.append(len(host.sites))
+    assert built == [2, 4, 5, 5]
+    assert not host.stored_states, "every stored snapshot taken into a built site"

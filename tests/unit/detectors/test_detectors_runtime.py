@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from detectors.runtime import DetectorRuntime
-from detectors.site_detectors import _errors
+from detectors.site_detectors import _errors, content_hash
 from detectors.snapshot_store import SnapshotStore
 from eldercare.clock import FakeClock
 from eldercare.db import create_all, create_engine
@@ -757,3 +757,13 @@ async def test_on_growth_is_called_as_detector_sets_grow_by_a_quarter() -> None:
         )
     # At least 64 sets before the first call, then a quarter more each time.
     assert calls == [64, 80, 100, 125, 157, 197]
+
+
+def test_content_hash_tells_contents_apart_and_takes_any_value() -> None:
+    assert content_hash({"motion": True}) == content_hash({"motion": True})
+    assert content_hash({"motion": True}) != content_hash({"motion": False})
+    assert content_hash({"a": 1.0, "b": "x"}) == content_hash({"b": "x", "a": 1.0})
+    unhashable: dict[str, Any] = {"x": [0.1, 0.2]}  # a list where a tuple belongs
+    other: dict[str, Any] = {"x": [0.1, 0.3]}
+    assert content_hash(unhashable) == content_hash(dict(unhashable))
+    assert content_hash(unhashable) != content_hash(other)
