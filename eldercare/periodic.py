@@ -20,20 +20,18 @@ arrives).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 
 from eldercare import metrics
 from eldercare.health import HEALTH, HealthRegistry
 from eldercare.logs import get_logger
+from eldercare.task_stop import cancel_and_wait
 
 log = get_logger(__name__)
 
 _failures = metrics.counter("loop_failures_total", "Ticks of a periodic loop that raised", ["loop"])
 
 Sleep = Callable[[float], Awaitable[None]]
-
-_RECANCEL_S = 0.5  # a stop repeats a swallowed cancellation this often
 
 
 class Periodic:
@@ -91,11 +89,7 @@ class Periodic:
         task, self._task = self._task, None
         self._stopping = True
         if task is not None:
-            while not task.done():
-                task.cancel()
-                await asyncio.wait({task}, timeout=_RECANCEL_S)
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
         self.health.loop_stopped(self.name)
 
     def wake(self) -> None:

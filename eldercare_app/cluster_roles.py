@@ -60,6 +60,7 @@ from eldercare.registry_index import RegistryIndex
 from eldercare.registry_watch import RegistryWatcher
 from eldercare.settings import Settings
 from eldercare.stage_contracts import Component, ReadingSink
+from eldercare.task_stop import cancel_and_wait
 from eldercare_app.cluster_role_names import ROLES, Role
 from eldercare_app.wiring import (
     Platform,
@@ -194,9 +195,9 @@ class PartitionRunner:
 
     async def stop(self, save: bool) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # Repeated until it ends: nats-py's fetch can swallow one cancellation while
+            # readings keep arriving, and the hand-over would wait for ever.
+            await cancel_and_wait(self._task)
             self._task = None
         health.restored(self.health_part)  # handed over: no longer this worker's part
         await self.runtime.stop(save=save)
@@ -405,13 +406,9 @@ class ActivePipeline:
         self._held = False
         if self._activation is not None:
             activation, self._activation = self._activation, None
-            activation.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await activation
+            await cancel_and_wait(activation)
         if self._consume_task is not None:
-            self._consume_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._consume_task
+            await cancel_and_wait(self._consume_task)
             self._consume_task = None
         health.restored(CONSUMER_PART)
         for companion in reversed(self._companions):
