@@ -87,9 +87,11 @@ def home(
         typer.echo(msg, err=True)
 
     if datasets is not None:
-        kasteren = kasteren or datasets / "kasteren2008"
-        kasteren2010 = kasteren2010 or datasets / "kasteren2010_houseB"
-        aras = aras or datasets / "aras"
+        from evaluation.real_homes.loaders import ARAS_DIR, KASTEREN_2008_DIR, KASTEREN_2010_DIR
+
+        kasteren = kasteren or datasets / KASTEREN_2008_DIR
+        kasteren2010 = kasteren2010 or datasets / KASTEREN_2010_DIR
+        aras = aras or datasets / ARAS_DIR
     if kasteren is None and kasteren2010 is None and aras is None:
         fail("name a home (--kasteren, --kasteren2010, --aras or --datasets)", 2)
     try:
@@ -132,13 +134,9 @@ def export_home(
     """Real homes as `eval replay` takes them: <out>/<home>/registry.yaml and recording.jsonl
     (their recorded life as native MQTT messages, no injected incidents)."""
     from evaluation.real_homes.export import export_home as write_home
-    from evaluation.real_homes.loaders import load_homes
+    from evaluation.real_homes.loaders import load_all_homes
 
-    homes = load_homes(
-        kasteren=datasets / "kasteren2008",
-        kasteren2010=datasets / "kasteren2010_houseB",
-        aras=datasets / "aras",
-    )
+    homes = load_all_homes(datasets)
     known = [h.key for h in homes]
     unknown = sorted(set(only or []) - set(known))
     if unknown:

@@ -8,6 +8,20 @@ from evaluation.real_homes import aras as aras_homes
 from evaluation.real_homes import kasteren as kasteren_homes
 from evaluation.real_homes.home import Home
 
+# Where each recording lies under `../shared/datasets/` (its README).
+KASTEREN_2008_DIR = "kasteren2008"
+KASTEREN_2010_DIR = "kasteren2010_houseB"
+ARAS_DIR = "aras"
+
+
+def load_all_homes(datasets: Path) -> list[Home]:
+    """Every real home of a datasets folder, in the usual order."""
+    return load_homes(
+        kasteren=datasets / KASTEREN_2008_DIR,
+        kasteren2010=datasets / KASTEREN_2010_DIR,
+        aras=datasets / ARAS_DIR,
+    )
+
 
 def load_homes(
     kasteren: Path | None = None, kasteren2010: Path | None = None, aras: Path | None = None
