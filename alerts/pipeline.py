@@ -40,7 +40,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from alerts import decisions, receipts
 from alerts.change_stages import (
@@ -91,6 +91,7 @@ from eldercare.periodic import Periodic
 from eldercare.registry_index import RegistryIndex
 
 log = get_logger(__name__)
+T = TypeVar("T")
 
 _THROTTLED = metrics.counter(
     "notifications_throttled_total",
@@ -187,6 +188,7 @@ class AlertPipeline:
         self._record_again = False
         self._results: list[tuple[NotificationRecord, str | None]] = []
         self._results_lock = asyncio.Lock()
+        self._stopping = False  # store writes stop retrying: the stop must end
         self.counters: Counter[str] = Counter()
         self.throttle = Throttle(limits or load_limits())
         self._receipts: dict[int, Receipt] = {}  # log id → what the channel said
@@ -198,6 +200,7 @@ class AlertPipeline:
     # ---- Component -------------------------------------------------------------------
 
     async def start(self) -> None:
+        self._stopping = False
         self._timers.start()
         self._record_retry.start()
         if isinstance(self.sender, AppriseSender) and self._warm_task is None:
@@ -206,6 +209,7 @@ class AlertPipeline:
             self._warm_task = asyncio.create_task(self.sender.warm(), name="apprise-warm")
 
     async def stop(self) -> None:
+        self._stopping = True
         await self._timers.stop()
         await self._record_retry.stop()
         self.availability.withdraw()  # stopped: no longer this pipeline's to report
@@ -232,18 +236,25 @@ class AlertPipeline:
         the store cannot be written, holds and retries (see the module docstring)."""
         if not transitions:
             return
+        await self._until_stored(partial(self._store_and_stage, transitions))
+        self._timers.wake()
+
+    async def _until_stored(self, write: Callable[[], Awaitable[T]]) -> T:
+        """Run one store write, retrying with backoff while the store refuses it (the
+        episode reported by `availability`); the write must be safe to run again."""
         wait, longest = self.store_retry_s
         while True:
             try:
-                await self._store_and_stage(transitions)
+                result = await write()
             except Exception as exc:
                 self.availability.failed(exc)
+                if self._stopping:  # a stop must end: the caller keeps what was not written
+                    raise
                 await asyncio.sleep(wait)
                 wait = min(wait * 2, longest)
                 continue
             self.availability.succeeded()
-            self._timers.wake()
-            return
+            return result
 
     async def _store_and_stage(self, transitions: Sequence[Transition]) -> None:
         # Under the tick lock, so a tick never sees an alert whose stages are half run.
@@ -655,7 +666,12 @@ class AlertPipeline:
             if limit is not None:
                 self.throttle.note_refused(n.channel_hash, limit, self.clock.now())
         self._results.append((n, error))
-        await self._record_results()
+        try:
+            await self._record_results()
+        except Exception as exc:  # only when stopping with the store down (`_until_stored`)
+            # The message stays pending in the store: sent again after a restart, so at
+            # least once rather than never.
+            log.error("send not logged at stop", extra={"key": n.idempotency_key, "error": exc})
 
     def _limited(self, n: NotificationRecord, index: RegistryIndex) -> bool:
         url = self._urls_by_channel(n, index)
@@ -693,7 +709,12 @@ class AlertPipeline:
             receipts = {i: self._receipts.pop(i) for i in ids if i in self._receipts}
             throttled = {i for i in ids if i in self._throttled}
             self._throttled -= throttled
-            unanswered = await self.store.record_deliveries(rows, wall, receipts, throttled)
+            # A send that happened must be logged before anything else: were the log lost,
+            # the message would still be pending and go out a second time. The write
+            # only touches rows still pending, so it is safe to retry.
+            unanswered = await self._until_stored(
+                partial(self.store.record_deliveries, rows, wall, receipts, throttled)
+            )
             alerts = await self.store.get_many([n.alert_id for n, _ in batch if n.alert_id])
             events = [
                 AlertEvent(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -35,6 +36,7 @@ def create_engine(url: str) -> AsyncEngine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
+        event.listen(engine.sync_engine, "handle_error", _reopen_read_only_connections)
         return engine
     return create_async_engine(url, pool_pre_ping=True)
 
@@ -47,3 +49,14 @@ async def create_all(engine: AsyncEngine) -> None:
     """Create every table the imported modules declared (tests and first start)."""
     async with engine.begin() as conn:
         await conn.run_sync(Base.metadata.create_all)
+
+
+def _reopen_read_only_connections(context: ExceptionContext) -> None:
+    """A connection SQLite opened while the file could not be written (made read-only or
+    immutable) stays read-only for good, even once the file is writable again: treat its
+    refusal like a lost connection, so the pool drops it and the next attempt opens a
+    fresh one that can write."""
+    error = context.original_exception
+    code = getattr(error, "sqlite_errorcode", None)
+    if isinstance(code, int) and code & 0xFF == sqlite3.SQLITE_READONLY:
+        context.is_disconnect = True

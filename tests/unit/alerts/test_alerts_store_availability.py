@@ -18,7 +18,7 @@ from eldercare import metrics
 from eldercare.clock import FakeClock
 from eldercare.db import create_engine
 from eldercare.domain import AlertKind
-from tests.helpers.alerts import T0, make_pipeline, policies, registry, transition
+from tests.helpers.alerts import T0, HttpReceiver, make_pipeline, policies, registry, transition
 from tests.helpers.polling import wait_for
 
 
@@ -79,4 +79,45 @@ async def test_the_pipeline_holds_a_batch_while_the_store_is_locked(tmp_path: Pa
     await asyncio.wait_for(handling, 10)
     assert pipeline.availability.status() is None
     assert [a.kind for a in await service.list_alerts()] == ["sos"]
+    await engine.dispose()
+
+
+async def test_a_send_is_logged_once_the_store_takes_writes_and_not_sent_again(
+    tmp_path: Path, http_receiver: HttpReceiver
+) -> None:
+    """The message went out but the store refused its log line: the pipeline holds the
+    log line and retries it. Dropping it left the message pending, and the next tick
+    sent it a second time (seen in CI with a read-only database file)."""
+    rx = http_receiver
+    path = tmp_path / "alerts.db"
+    engine = create_engine(f"sqlite+aiosqlite:///{path}?timeout=0.2")
+    await init_store(engine)
+    store = AlertStore(engine)
+    clock = FakeClock(T0)
+    pipeline, _ = make_pipeline(
+        store, registry([]), clock, policies([rx.url("centre")]), store_retry_s=(0.05, 0.2)
+    )
+    await pipeline.handle_transitions([transition(AlertKind.SOS, T0)])
+    assert await pipeline.escalate_due(clock.now()) == 1  # the centre's message, pending
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        assert await pipeline.deliver_due(clock.now(), wait=False) == 1
+
+        async def sent_but_not_logged() -> bool:
+            episode = pipeline.availability.status()
+            return bool(rx.to("centre")) and episode is not None and episode.failures >= 2
+
+        await wait_for(sent_but_not_logged, 10, "the send made and its log line refused twice")
+        # Still in flight, so a tick meanwhile does not send it again.
+        assert await pipeline.deliver_due(clock.now(), wait=False) == 0
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    await asyncio.wait_for(pipeline.settle(), 10)
+    assert pipeline.availability.status() is None
+    [logged] = await store.notifications(1)
+    assert logged.state == "sent" and logged.attempts == 1
+    await pipeline.tick()
+    assert len(rx.to("centre")) == 1
     await engine.dispose()
