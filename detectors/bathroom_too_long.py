@@ -50,6 +50,14 @@ cost: someone who walked in unseen and keeps that one sensor firing while unable
 get out is raised at up to 90 min, not 45.
 A door-only bathroom keeps its own doubts (an open door is not timed).
 
+A sensor learned to fire on its own (`lone_sensor.py`: it fired alone in its room while
+every resident lay or sat settled elsewhere, on `lone_sensor_days` days) begins only such
+doubtful stays, even right after someone moved elsewhere: someone up is not someone who
+went in (ARAS house A: the closet and shower-cabin sensors chattering at night just after
+a bed-mat flicker or the TV remote). A second sensor of the room is a person, as above.
+The cost: a real stay seen only by such a sensor is raised at 45 min from its last firing
+(at most 90 from the start), not 15 at night.
+
 Where everyone is comes from the site's resident picture (`resident_state.py`): a
 movement in the bathroom while every resident is accounted for on a bed or seat
 elsewhere (a mat pressed in another room) is not someone walking in, and starts no
