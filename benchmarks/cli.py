@@ -218,6 +218,12 @@ def bench_cluster(
         5.0, "--lease-ttl", min=1.0, help="lease TTL, s (longer on a shared machine)"
     ),
     faults: bool = typer.Option(True, "--faults/--no-faults", help="the faults after the steps"),
+    fault: list[str] = typer.Option(
+        [], "--fault", help="only this fault (repeatable): detector, pipeline, nats-node"
+    ),
+    nats_stops: int = typer.Option(
+        1, "--nats-stops", min=1, help="how many times the NATS node fault runs, in turn"
+    ),
     as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
 ) -> None:
     """Each role in its own process on a three-node NATS cluster: per detector worker the
@@ -225,10 +231,16 @@ def bench_cluster(
     worker and of the active pipeline, one NATS node stopped), an SOS and a fall in each."""
     import json
 
-    from benchmarks.cluster import render, run_cluster_bench
+    from benchmarks.cluster import FAULTS, render, run_cluster_bench
 
+    unknown = sorted(set(fault) - set(FAULTS))
+    if unknown:
+        raise typer.BadParameter(f"unknown fault {unknown}; one of {', '.join(FAULTS)}")
+    chosen = tuple(f for f in FAULTS if f in fault) if fault else FAULTS
     counts = [int(w) for w in workers.split(",") if w.strip()]
-    result = run_cluster_bench(homes, counts, window, samples, partitions, lease_ttl, faults)
+    result = run_cluster_bench(
+        homes, counts, window, samples, partitions, lease_ttl, chosen if faults else (), nats_stops
+    )
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
     else:

@@ -13,7 +13,9 @@ presses published during the window, two latencies: publish → transition store
 JetStream ("lag": ingest and detectors) and publish → the gateway's live stream
 ("console"). Then the faults, each with an SOS and a fall published while it
 happens: kill -9 of a detector worker (an SOS and a fall at homes it held), kill -9
-of the active pipeline, and one NATS node of three stopped. For each: how long until
+of the active pipeline, and one NATS node of three stopped (the node leading the
+readings consumers of the SOS's and the fall's partitions, and the readings stream's
+leader where it can be: the worst place to lose a node). For each: how long until
 the role was back (partitions re-owned, lease taken), the latencies, and whether any
 alert went missing or arrived twice on the live stream.
 """
@@ -52,10 +54,17 @@ from benchmarks.support import (
     site_id,
 )
 from cluster.jetstream import LEASES_BUCKET
-from cluster.partitions import TRANSITIONS_SUBJECT, fair_share, partition_of
+from cluster.partitions import (
+    READINGS_STREAM,
+    TRANSITIONS_STREAM,
+    TRANSITIONS_SUBJECT,
+    fair_share,
+    partition_of,
+)
 from eldercare_app.cluster_roles import PIPELINE_LEASE
 from eldercare_app.local_services import LocalServices, free_port
 
+FAULTS = ("detector", "pipeline", "nats-node")
 MSGS_PER_HOME_PER_S = 1505 / 86400  # as benchmarks.scale: a simulated home's rate
 USER = ("bench-admin", "bench-password-123")
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
@@ -219,6 +228,37 @@ class NatsWatch:
         except Exception:  # a node away for a moment: no answer this time
             return {}
 
+    async def _leaders(self) -> tuple[str | None, dict[int, str]]:
+        stream = await self.js.stream_info(READINGS_STREAM)
+        consumers: dict[int, str] = {}
+        for info in await self.js.consumers_info(READINGS_STREAM):
+            subject = info.config.filter_subject or ""
+            if info.cluster is not None and info.cluster.leader and subject.count(".") == 2:
+                consumers[int(subject.rsplit(".", 1)[1])] = info.cluster.leader
+        return (stream.cluster.leader if stream.cluster else None), consumers
+
+    async def replicas_current(self, consumers_at_least: int) -> bool:
+        """Every replica of the readings and transitions streams and of their consumers
+        (at least so many on the readings) has a leader and is current."""
+        groups = []
+        for name in (READINGS_STREAM, TRANSITIONS_STREAM):
+            groups.append((await self.js.stream_info(name)).cluster)
+            consumers = await self.js.consumers_info(name)
+            if name == READINGS_STREAM and len(consumers) < consumers_at_least:
+                return False
+            groups += [c.cluster for c in consumers]
+        for group in groups:
+            if group is None or not group.leader:
+                return False
+            if not all(p.current and not p.offline for p in group.replicas or []):
+                return False
+        return True
+
+    def leaders(self) -> tuple[str | None, dict[int, str]]:
+        """The readings stream's leader node and each partition consumer's."""
+        leaders: tuple[str | None, dict[int, str]] = self.call(self._leaders())
+        return leaders
+
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.call(self.nc.close())
@@ -349,14 +389,18 @@ def _pg_drop(name: str) -> None:
 
 
 class Bench:
-    def __init__(self, homes: int, partitions: int, work: Path, lease_ttl_s: float = 5.0) -> None:
+    def __init__(
+        self, homes: int, partitions: int, work: Path, lease_ttl_s: float = 5.0, nats_stops: int = 1
+    ) -> None:
         self.homes = homes
+        self.nats_stops = nats_stops  # the NATS node fault, so many times in turn
         self.lease_ttl_s = lease_ttl_s
         self.partitions = partitions
         self.work = work
         self.prefix = f"c{uuid.uuid4().hex[:4]}-"
         self.services = LocalServices(work / "services-run", mqtt_auth=False, cluster=True)
         self.sample = 0
+        self.used: set[str] = set()  # homes an alert was raised at (once each)
         self.roles: list[RoleProcess] = []
 
     def site_homes(self) -> dict[int, list[str]]:
@@ -393,12 +437,19 @@ class Bench:
         """A home not used by an earlier sample (each alert is a new one)."""
         self.sample += 1
         if among:
-            return among[self.sample % len(among)]
-        return site_id(self.prefix, (self.sample * 7919) % self.homes)
+            for i in range(len(among)):
+                site = among[(self.sample + i) % len(among)]
+                if site not in self.used:
+                    break
+        else:
+            site = site_id(self.prefix, (self.sample * 7919) % self.homes)
+        self.used.add(site)
+        return site
 
     def run(
-        self, worker_counts: list[int], window_s: float, samples: int, faults: bool = True
-    ) -> ClusterResult:
+        self, worker_counts: list[int], window_s: float, samples: int,
+        faults: tuple[str, ...] = FAULTS,
+    ) -> ClusterResult:  # fmt: skip
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion
 
@@ -460,7 +511,7 @@ class Bench:
                 measured.update(d.name for d in detectors)
                 result.steps.append(step)
             if faults:
-                result.faults += self.faults(detectors, pipelines, live, watch)
+                result.faults += self.faults(detectors, pipelines, live, watch, faults)
             live.stopping = True
         finally:
             if load is not None:
@@ -556,26 +607,39 @@ class Bench:
         pipelines: list[RoleProcess],
         live: LiveStream,
         watch: NatsWatch,
+        which: tuple[str, ...] = FAULTS,
     ) -> list[FaultResult]:
         results = []
+        if "detector" in which:
+            results.append(self._kill_detector(detectors, live, watch))
+        if "pipeline" in which:
+            results += self._kill_pipeline(pipelines, live, watch)
+        if "nats-node" in which:
+            for _ in range(self.nats_stops):
+                results.append(self._stop_nats_node(live, watch))
+        return results
+
+    @staticmethod
+    def _verdict(live: LiveStream, name: str, recovered: float | None, sos: float | None,
+                 fall: float | None, keys: list[tuple[str, str]]) -> FaultResult:  # fmt: skip
+        # Give a duplicate the time to show up before counting.
+        time.sleep(3)
+        with live.lock:
+            counts = [live.raised.get(k, 0) for k in keys]
+        return FaultResult(
+            name,
+            None if recovered is None else round(recovered, 2),
+            None if sos is None else round(sos, 3),
+            None if fall is None else round(fall, 3),
+            missing=sum(1 for c in counts if c == 0),
+            duplicated=sum(1 for c in counts if c > 1),
+        )
+
+    def _kill_detector(
+        self, detectors: list[RoleProcess], live: LiveStream, watch: NatsWatch
+    ) -> FaultResult:
+        """kill -9 a detector worker; an SOS and a fall at homes it held."""
         by_partition = self.site_homes()
-
-        def verdict(name: str, recovered: float | None, sos: float | None, fall: float | None,
-                    keys: list[tuple[str, str]]) -> FaultResult:  # fmt: skip
-            # Give a duplicate the time to show up before counting.
-            time.sleep(3)
-            with live.lock:
-                counts = [live.raised.get(k, 0) for k in keys]
-            return FaultResult(
-                name,
-                None if recovered is None else round(recovered, 2),
-                None if sos is None else round(sos, 3),
-                None if fall is None else round(fall, 3),
-                missing=sum(1 for c in counts if c == 0),
-                duplicated=sum(1 for c in counts if c > 1),
-            )
-
-        # 1. kill -9 a detector worker; an SOS and a fall at homes it held.
         victim = detectors[-1]
         owned = holders(watch.leases(), self.partitions)
         theirs = [p for p, h in owned.items() if h == victim.name]
@@ -590,9 +654,12 @@ class Bench:
 
         back = _wait(reowned, 120)
         recovered = None if back is None else time.monotonic() - t0
-        results.append(verdict("kill -9 detector worker", recovered, sos, fall, keys))
+        return self._verdict(live, "kill -9 detector worker", recovered, sos, fall, keys)
 
-        # 2. kill -9 the active pipeline.
+    def _kill_pipeline(
+        self, pipelines: list[RoleProcess], live: LiveStream, watch: NatsWatch
+    ) -> list[FaultResult]:
+        results = []
         active_name = watch.leases().get(PIPELINE_LEASE)
         active = next((p for p in pipelines if p.name == active_name), None)
         if active is not None:
@@ -601,17 +668,67 @@ class Bench:
             sos, fall, keys = self._sos_and_fall(live, None)
             back = _wait(lambda: watch.leases().get(PIPELINE_LEASE) not in (None, active_name), 120)
             recovered = None if back is None else time.monotonic() - t0
-            results.append(verdict("kill -9 active pipeline", recovered, sos, fall, keys))
+            results.append(
+                self._verdict(live, "kill -9 active pipeline", recovered, sos, fall, keys)
+            )
+        return results
 
-        # 3. one NATS node of three stopped (and started again after).
-        node = self.services.nats[-1]
+    def _stop_nats_node(self, live: LiveStream, watch: NatsWatch) -> FaultResult:
+        """One NATS node of three stopped (and started again after): the one leading the
+        readings stream and partition consumers (a consumer with one replica is lost
+        with it, a replicated one moves to a survivor). An SOS in one of the partitions
+        whose consumer it led, and a fall in every one of them: the fall figure is the
+        worst of those."""
+        self._replicas_current(watch)  # (a node stopped before has caught up)
+        stream_leader, consumers = watch.leaders()
+        by_node = Counter(consumers.values())
+        # The stream's leader if it leads a consumer too (both move), else the busiest.
+        name = stream_leader if by_node.get(stream_leader or "") else by_node.most_common(1)[0][0]
+        theirs = sorted(p for p, n in consumers.items() if n == name)
+        by_partition = self.site_homes()
+        print(
+            f"stopping {name} (readings stream leader: {stream_leader}); it leads the "
+            f"consumers of partitions {theirs}",
+            file=sys.stderr,
+        )
+        node = next(n for n in self.services.nats if n.name == name)
         node.stop()
         try:
-            sos, fall, keys = self._sos_and_fall(live, None)
-            results.append(verdict("one NATS node of three stopped", 0.0, sos, fall, keys))
+            planned = [("sos", theirs[0])] + [("fall", p) for p in theirs]
+            times = []
+            for kind, partition in planned:
+                site = self.next_site(by_partition.get(partition, []))
+                times.append((site, kind, self.publish(kind, site)))
+            keys = [(site, kind) for site, kind, _ in times]
+            _wait(lambda: all(k in live.first for k in keys), 60)
+            sos: float | None = None
+            falls: list[float | None] = []
+            for site, kind, published in times:
+                at = live.first.get((site, kind))
+                took = None if at is None else at - published
+                if kind == "sos":
+                    sos = took
+                else:
+                    falls.append(took)
+            worst = None if None in falls else max(f for f in falls if f is not None)
+            stopped = f"NATS node {name} stopped ({len(falls)} falls)"
+            return self._verdict(live, stopped, 0.0, sos, worst, keys)
         finally:
             node.start()
-        return results
+            self._replicas_current(watch)
+
+    def _replicas_current(self, watch: NatsWatch, within_s: float = 120) -> None:
+        """Wait until every stream and consumer replica is current: a node restarted has
+        caught up (before another may stop) and every partition has its consumer."""
+
+        def current() -> bool:
+            try:
+                return bool(watch.call(watch.replicas_current(self.partitions)))
+            except Exception:  # not answering yet
+                return False
+
+        if _wait(current, within_s) is None:
+            raise RuntimeError("the restarted NATS node did not catch up")
 
 
 def _healthy(base: str) -> bool:
@@ -628,19 +745,20 @@ def run_cluster_bench(
     samples: int,
     partitions: int = 64,
     lease_ttl_s: float = 5.0,
-    faults: bool = True,
+    faults: tuple[str, ...] = FAULTS,
+    nats_stops: int = 1,
 ) -> ClusterResult:
     """`lease_ttl_s`: longer on a machine shared with other work, where a starved worker
     misses its renewals (the failover figures then grow with it). Without `faults`, the
-    steps only (a memory measurement)."""
+    steps only (a memory measurement); with some, those only."""
     keep = os.environ.get("ELDERCARE_BENCH_WORK")  # keep the role logs there
     if keep:
         Path(keep).mkdir(parents=True, exist_ok=True)
-        return Bench(homes, partitions, Path(keep), lease_ttl_s).run(
+        return Bench(homes, partitions, Path(keep), lease_ttl_s, nats_stops).run(
             worker_counts, window_s, samples, faults
         )
     with tempfile.TemporaryDirectory(prefix="eldercare-bench-cluster-") as tmp:
-        return Bench(homes, partitions, Path(tmp), lease_ttl_s).run(
+        return Bench(homes, partitions, Path(tmp), lease_ttl_s, nats_stops).run(
             worker_counts, window_s, samples, faults
         )
 

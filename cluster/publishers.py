@@ -9,8 +9,12 @@ behind a batch only then, as `eldercare.stage_contracts` asks.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 
+import nats.errors
+import nats.js.errors
+from nats.js.api import PubAck
 from nats.js.client import JetStreamContext
 
 from cluster.partitions import partition_of, readings_subject, transitions_subject
@@ -21,15 +25,47 @@ from eldercare.metrics import counter
 _published = counter(
     "eldercare_cluster_published_total", "messages stored by JetStream", ["stream"]
 )
+_retried = counter(
+    "eldercare_cluster_publish_retries_total",
+    "publishes tried again while the stream's leader was away or moving",
+)
 _duplicates = counter(
     "eldercare_cluster_duplicate_transitions_total",
     "transitions JetStream had already stored (a replay after a takeover)",
 )
 
 
-# A publish whose NATS node went away gets no answer: fail the batch after this long (the
-# broker delivers it again, through a node that is up) rather than the API's 10 s.
+# A publish whose NATS node went away gets no answer: try again after this long rather
+# than the API's 10 s.
 PUBLISH_TIMEOUT_S = 3.0
+# While a stream's leader is being elected (its node stopped), JetStream answers "no
+# responders" at once, for a few seconds. A publish is tried again for up to this long,
+# then the batch fails (the broker delivers it again) — rather than failing it at once
+# and reconnecting to the broker with a growing back-off.
+PUBLISH_RETRY_FOR_S = 8.0
+PUBLISH_RETRY_EVERY_S = 0.25
+
+
+async def publish_stored(
+    js: JetStreamContext, subject: str, payload: bytes, headers: dict[str, str] | None = None
+) -> PubAck:
+    """Publish and return JetStream's acknowledgement, trying again within the bound.
+
+    A retry after an unanswered publish may store a reading twice (it may have been
+    stored, its answer lost with the node): the detectors' recent-reading keys absorb
+    it, as they do the broker's redeliveries; a transition's message id drops it."""
+    deadline = time.monotonic() + PUBLISH_RETRY_FOR_S
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            return await js.publish(
+                subject, payload, timeout=min(PUBLISH_TIMEOUT_S, max(0.1, left)), headers=headers
+            )
+        except (nats.js.errors.NoStreamResponseError, nats.errors.TimeoutError):
+            if time.monotonic() + PUBLISH_RETRY_EVERY_S >= deadline:
+                raise
+            _retried.inc()
+            await asyncio.sleep(PUBLISH_RETRY_EVERY_S)
 
 
 class JetStreamReadings:
@@ -44,10 +80,10 @@ class JetStreamReadings:
             return
         await asyncio.gather(
             *(
-                self.js.publish(
+                publish_stored(
+                    self.js,
                     readings_subject(partition_of(r.site_id, self.partitions)),
                     reading_bytes(r),
-                    timeout=PUBLISH_TIMEOUT_S,
                 )
                 for r in readings
             )
@@ -68,11 +104,11 @@ class JetStreamTransitions:
             return
         acks = await asyncio.gather(
             *(
-                self.js.publish(
+                publish_stored(
+                    self.js,
                     transitions_subject(partition_of(t.site_id, self.partitions)),
                     transition_bytes(t),
                     headers={"Nats-Msg-Id": transition_id(t)},
-                    timeout=PUBLISH_TIMEOUT_S,
                 )
                 for t in transitions
             )

@@ -3,6 +3,7 @@ message is acknowledged to the broker only once JetStream has stored its reading
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 import uuid
@@ -11,7 +12,8 @@ import nats.js.errors
 
 from cluster.jetstream import open_jetstream
 from cluster.partitions import READINGS_STREAM
-from cluster.publishers import JetStreamReadings
+from cluster.publishers import PUBLISH_RETRY_FOR_S, JetStreamReadings, _retried
+from eldercare.domain import Reading, Stream
 from eldercare.settings import Settings
 from eldercare_app.cluster_roles import shared_topics
 from eldercare_app.local_services import NatsCluster
@@ -74,3 +76,29 @@ async def test_broker_ack_waits_for_jetstream(
                 await w.stop()
         with contextlib.suppress(nats.js.errors.Error):
             await stream.close()
+
+
+async def test_a_publish_waits_for_the_stream_to_answer_again_within_the_bound(
+    settings: Settings, nats_cluster: NatsCluster
+) -> None:
+    """While a stream has no leader (its node stopped, a survivor not yet elected),
+    JetStream answers "no responders": the sink tries again instead of failing the batch
+    at once (and ingest reconnecting to the broker with a growing back-off)."""
+    await wipe(nats_cluster.url)
+    settings = settings.model_copy(update={"nats_url": nats_cluster.url, "cluster_replicas": 3})
+    stream = await open_jetstream(settings, name="test-publish-retry")
+    try:
+        await stream.js.delete_stream(READINGS_STREAM)  # nobody answers its subjects now
+        retried = _retried.value()
+        motion = Reading("s-retry", "pir", Stream.MOTION, time.time(), {"motion": True})
+        sink = JetStreamReadings(stream.js, settings.cluster_partitions)
+        publishing = asyncio.create_task(sink.handle_readings([motion]))
+        await wait_for(lambda: _retried.value() > retried, 10, "the publish tried again")
+        assert not publishing.done()
+        declarer = await open_jetstream(settings, name="test-declare")  # the stream is back
+        await declarer.close()
+        await asyncio.wait_for(publishing, PUBLISH_RETRY_FOR_S)
+        info = await stream.js.stream_info(READINGS_STREAM)
+        assert info.state.messages == 1
+    finally:
+        await stream.close()
