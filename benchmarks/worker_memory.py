@@ -9,8 +9,9 @@ time** at a simulated home's rate (`benchmarks.scale`: 1,505 readings a day, the
 mix of `bench_load.PATTERN`), its 1 s timer tick run after every simulated second.
 Nothing waits on the wall clock: an hour of 2,000 homes takes seconds.
 
-Figures, per 1,000 homes held: the RSS growth of the registry read and of the detector
-state (after the first round of every home's mix, and after the whole run), and an
+Figures, per 1,000 homes held: the bytes (tracemalloc) the registry read holds and the
+detector state holds (after the first round of every home's mix, and after the whole
+run; readings come off the cluster's wire encoding, as a worker gets them), and an
 account by type of the objects the detector state holds (every object reachable from
 the runtime's sites that did not exist before the runtime was made: the registry's
 models, classes and interned constants are not counted; each object's `sys.getsizeof`).
@@ -85,9 +86,9 @@ class WorkerMemoryResult:
     readings: int
     transitions: int
     import_baseline_mb: float  # RSS of a fresh interpreter after the role's imports
-    registry_mb_per_1k: float  # RSS growth reading the held sites
-    state_first_round_mb_per_1k: float  # RSS growth: every home's mix once
-    state_after_run_mb_per_1k: float  # RSS growth: after the whole run
+    registry_mb_per_1k: float  # held by reading the held sites (tracemalloc)
+    state_first_round_mb_per_1k: float  # held by the detector state: every home's mix once
+    state_after_run_mb_per_1k: float  # held by the detector state after the whole run
     objects_mb_per_1k: float  # the account by type below, summed
     by_type_kb_per_home: dict[str, float]  # type name → KB a home, largest first
     count_per_home: dict[str, float]  # type name → objects a home
@@ -288,9 +289,9 @@ def render(r: WorkerMemoryResult) -> list[str]:
         f"readings                 {r.readings} over {r.simulated_hours:g} h of simulated event "
         f"time; {r.transitions} transitions",
         f"role import baseline     {r.import_baseline_mb} MB RSS (fresh interpreter)",
-        f"registry (held sites)    {r.registry_mb_per_1k} MB / 1,000 homes (RSS growth)",
+        f"registry (held sites)    {r.registry_mb_per_1k} MB / 1,000 homes (tracemalloc)",
         f"detector state           {r.state_first_round_mb_per_1k} MB / 1,000 homes after one "
-        f"round of the mix, {r.state_after_run_mb_per_1k} after the run (RSS growth)",
+        f"round of the mix, {r.state_after_run_mb_per_1k} after the run (tracemalloc)",
         f"  objects by type        {r.objects_mb_per_1k} MB / 1,000 homes in all:",
     ]
     lines.append("  by part:")
