@@ -71,5 +71,5 @@ async def at_head(engine: AsyncEngine) -> bool:
         return set(MigrationContext.configure(sync_conn).get_current_heads())
 
     async with engine.connect() as conn:
-        current = await conn.run_sync(_current)
+        current: set[str] = await conn.run_sync(_current)
     return current == heads
