@@ -71,6 +71,8 @@ bench: setup
 	@$(ELDERCARE) bench scale
 	@echo "== cluster: roles in their own processes on NATS JetStream, 1/2/4 detector workers, faults"
 	@$(ELDERCARE) bench cluster
+	@echo "== worker-memory: a detector worker's memory per 1,000 homes after an hour of readings"
+	@$(ELDERCARE) bench worker-memory
 	@echo "== flood: one home floods; other homes' SOS latency and memory"
 	@$(ELDERCARE) bench flood
 	@echo "figures are recorded by hand in BENCHMARKS.md with the machine they ran on"

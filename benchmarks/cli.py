@@ -78,6 +78,29 @@ def bench_detectors(
             typer.echo(line)
 
 
+@app.command("worker-memory")
+def bench_worker_memory(
+    homes: int = typer.Option(2000, "--homes", min=1, help="homes the worker holds"),
+    hours: float = typer.Option(
+        1.0, "--hours", min=0.01, help="hours of simulated event time of readings"
+    ),
+    lines: bool = typer.Option(False, "--lines", help="also the allocating lines (slower)"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+) -> None:
+    """A detector worker's memory per 1,000 homes held after an hour of readings, and where
+    it goes (registry, detector state by part and by type; the role's import baseline)."""
+    import json
+
+    from benchmarks.worker_memory import render, run_worker_memory_bench
+
+    result = run_worker_memory_bench(homes, hours, lines)
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        for line in render(result):
+            typer.echo(line)
+
+
 @app.command("latency")
 def bench_latency(
     homes: int = typer.Option(1000, "--homes", min=1, help="registered homes"),

@@ -11,12 +11,17 @@ from __future__ import annotations
 import math
 import statistics
 from datetime import date
+from sys import intern
 
 from pydantic import Field
 
 from detectors.rule import RuleState
 
 KEEP_DAYS = 28  # how much history a baseline holds
+
+# Keys are interned: a rule hands in a new day string each time (`SiteContext.local_day`),
+# and a full gap baseline keys 24 hours × 28 days by it (78 KB with a string per entry, 40
+# with shared ones); a worker holds several per home.
 
 
 class GapBaseline(RuleState):
@@ -26,7 +31,8 @@ class GapBaseline(RuleState):
     days: list[str] = Field(default_factory=list)  # local days with learned data, sorted
 
     def learn(self, day: str, hour: int, gap_s: float) -> None:
-        per_day = self.gaps.setdefault(str(hour), {})
+        day = intern(day)
+        per_day = self.gaps.setdefault(intern(str(hour)), {})
         per_day[day] = max(per_day.get(day, 0.0), gap_s)
         if day not in self.days:
             self.days.append(day)
@@ -59,7 +65,7 @@ class WakeBaseline(RuleState):
     wake_minutes: dict[str, float] = Field(default_factory=dict)  # day → minute of day
 
     def learn(self, day: str, minute: float) -> None:
-        self.wake_minutes.setdefault(day, minute)
+        self.wake_minutes.setdefault(intern(day), minute)
         if len(self.wake_minutes) > KEEP_DAYS:
             for old in sorted(self.wake_minutes)[: len(self.wake_minutes) - KEEP_DAYS]:
                 del self.wake_minutes[old]
@@ -81,7 +87,7 @@ class ActivityBaseline(RuleState):
     rates: dict[str, float] = Field(default_factory=dict)  # day → movements per home hour
 
     def learn(self, day: str, rate: float) -> None:
-        self.rates[day] = rate
+        self.rates[intern(day)] = rate
         if len(self.rates) > KEEP_DAYS:
             for old in sorted(self.rates)[: len(self.rates) - KEEP_DAYS]:
                 del self.rates[old]
@@ -111,6 +117,7 @@ class ReturnBaseline(RuleState):
             self.first_day = day
 
     def learn(self, day: str, minute: float) -> None:
+        day = intern(day)
         self.latest[day] = max(self.latest.get(day, minute), minute)
         if len(self.latest) > KEEP_DAYS:
             for old in sorted(self.latest)[: len(self.latest) - KEEP_DAYS]:
@@ -136,6 +143,7 @@ class DurationBaseline(RuleState):
     longest: dict[str, float] = Field(default_factory=dict)  # day → hours
 
     def learn(self, day: str, hours: float) -> None:
+        day = intern(day)
         self.longest[day] = max(self.longest.get(day, hours), hours)
         if len(self.longest) > KEEP_DAYS:
             for old in sorted(self.longest)[: len(self.longest) - KEEP_DAYS]:

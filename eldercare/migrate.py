@@ -57,3 +57,19 @@ async def upgrade(engine: AsyncEngine) -> None:
                 command.upgrade(cfg, "head")
 
         await conn.run_sync(_migrate)
+
+
+async def at_head(engine: AsyncEngine) -> bool:
+    """Whether the store is at the newest revision already: a process that needs no
+    migration then need not import every stage's tables (`upgrade`'s caller does)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    heads = set(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
+
+    def _current(sync_conn):  # type: ignore[no-untyped-def]
+        return set(MigrationContext.configure(sync_conn).get_current_heads())
+
+    async with engine.connect() as conn:
+        current: set[str] = await conn.run_sync(_current)
+    return current == heads

@@ -25,14 +25,13 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nats.errors
 import nats.js.errors
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from alerts.pipeline import AlertPipeline
-from alerts.runtime import build_alerts
 from alerts.store import AlertStore
 from cluster.jetstream import JetStream, open_jetstream
 from cluster.leases import Lease
@@ -55,6 +54,7 @@ from eldercare.db import create_engine, session_factory
 from eldercare.domain import Transition
 from eldercare.influx import InfluxClient
 from eldercare.logs import get_logger
+from eldercare.migrate import at_head
 from eldercare.periodic import Periodic
 from eldercare.registry_index import RegistryIndex
 from eldercare.registry_watch import RegistryWatcher
@@ -62,17 +62,15 @@ from eldercare.settings import Settings
 from eldercare.stage_contracts import Component, ReadingSink
 from eldercare.task_stop import cancel_and_wait
 from eldercare_app.cluster_role_names import ROLES, Role
-from eldercare_app.wiring import (
-    Platform,
-    build_platform,
-    device_event_sink,
-    prepare_store,
-    site_status_tracker,
-)
-from field_service.device_faults import DeviceFaultWatch
-from gateway.family_link import GatewayContactPreferences
-from ingest.service import IngestService
-from ingest.site_status import FanOutSink, SiteStatusTracker
+from eldercare_app.site_status_points import site_status_tracker
+from ingest.site_status import SiteStatusTracker
+
+if TYPE_CHECKING:
+    # A detector worker imports none of these (the alert pipeline, the gateway and its
+    # web framework, ingest's MQTT side: ~60 MB of a ~160 MB process); the roles that
+    # use them import them in `build_role`.
+    from alerts.pipeline import AlertPipeline
+    from eldercare_app.wiring import Platform
 
 log = get_logger(__name__)
 
@@ -549,6 +547,8 @@ async def build_role(role: Role, settings: Settings, *, clock: Clock | None = No
     me = worker_id(settings, role)
     stream = await open_jetstream(settings, name=me)
     if role == "gateway":
+        from eldercare_app.wiring import build_platform
+
         platform = await build_platform(settings, clock=clock, serve_http=True, stages=False)
         app = platform.parts.app
         assert app is not None
@@ -563,7 +563,12 @@ async def build_role(role: Role, settings: Settings, *, clock: Clock | None = No
             platform=platform,
         )
     engine = create_engine(settings.database_url)
-    await prepare_store(engine)
+    if role != "detectors" or not await at_head(engine):
+        # Every stage's tables are imported to migrate; a detector worker on a store that
+        # is up to date (the usual case) stays without them.
+        from eldercare_app.wiring import prepare_store
+
+        await prepare_store(engine)
     sessions = session_factory(engine)
     if role == "detectors":
         # Only the sites of the partitions the worker holds (cluster.partition_registry).
@@ -579,6 +584,10 @@ async def build_role(role: Role, settings: Settings, *, clock: Clock | None = No
     registry = RegistryWatcher(sessions)
     components: list[Component]
     if role == "ingest":
+        from eldercare_app.wiring import device_event_sink
+        from ingest.service import IngestService
+        from ingest.site_status import FanOutSink
+
         sink = JetStreamReadings(stream.js, settings.cluster_partitions)
         shared = settings.model_copy(
             update={
@@ -594,6 +603,9 @@ async def build_role(role: Role, settings: Settings, *, clock: Clock | None = No
             IngestService(shared, registry.current, FanOutSink(sink, device_events), clock=clock)
         ]
     else:
+        from alerts.runtime import build_alerts
+        from field_service.device_faults import DeviceFaultWatch
+        from gateway.family_link import GatewayContactPreferences
 
         async def build() -> AlertPipeline:
             pipeline, _ = await build_alerts(

@@ -34,7 +34,6 @@ from alerts.runtime import build_alerts
 from alerts.service import AlertService
 from alerts.store import AlertStore
 from alerts.store_availability import AlertStoreAvailability
-from alerts.store_queries import AlertQueries
 from detectors.catalogue import registry_problems
 from detectors.runtime import DetectorRuntime
 from detectors.snapshot_store import SnapshotStore
@@ -55,6 +54,7 @@ from eldercare_app.gc_pauses import freeze_grown, freeze_loaded, watch_pauses
 from eldercare_app.local_services import ISSUED_DIR, LocalServices
 from eldercare_app.mqtt_accounts import acl_text, issue_credentials, reload_broker, write_private
 from eldercare_app.run_lease import RunLease
+from eldercare_app.site_status_points import site_status_tracker
 from field_service.device_events import DeviceEventSink
 from field_service.device_faults import DeviceFaultWatch
 from field_service.orders import OrderStore
@@ -176,22 +176,6 @@ class Platform:
         if self.lease is not None:
             await self.lease.release()  # a restart need not wait for the expiry
         await self.engine.dispose()
-
-
-def site_status_tracker(
-    settings: Settings,
-    index: Callable[[], RegistryIndex],
-    alerts: AlertQueries,
-    influx: InfluxClient,
-    clock: Clock,
-) -> SiteStatusTracker:
-    """The map's site and device status points, with each site's unresolved alerts,
-    written to InfluxDB (one process, or a cluster's detector worker)."""
-
-    async def write(lines: list[str]) -> None:
-        await influx.write(lines, settings.influx_db)
-
-    return SiteStatusTracker(index, alerts.unresolved_by_site, write, clock)
 
 
 def device_event_sink(

@@ -12,7 +12,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 
 from eldercare.db import Base, create_engine
-from eldercare.migrate import upgrade
+from eldercare.migrate import at_head, upgrade
 from eldercare_app.wiring import import_all_tables
 
 
@@ -70,5 +70,20 @@ async def test_a_store_made_before_migrations_is_adopted(tmp_path: Path) -> None
         assert {t.name for t in Base.metadata.sorted_tables} <= names
         assert kept == 1
         assert diffs == []
+    finally:
+        await engine.dispose()
+
+
+async def test_at_head_tells_a_store_that_needs_no_migration(tmp_path: Path) -> None:
+    """A detector worker skips importing every stage's tables when the store is current."""
+    import_all_tables()
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/h.db")
+    try:
+        assert not await at_head(engine)  # empty
+        await upgrade(engine)
+        assert await at_head(engine)
+        async with engine.begin() as conn:  # one revision behind
+            await conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+        assert not await at_head(engine)
     finally:
         await engine.dispose()

@@ -86,3 +86,19 @@ def test_what_is_not_a_reading_or_transition_is_a_clear_error(data: bytes) -> No
         reading_from(data)
     with pytest.raises(WireError):
         transition_from(data)
+
+
+def test_decoded_readings_share_their_id_strings() -> None:
+    """A worker keeps the ids of a site's recent readings: one string per id, not per reading."""
+    r = Reading("s1", "s1-pir", Stream.MOTION, 10.0, {"motion": True}, room_id="hall")
+    a = reading_from(reading_bytes(r))
+    b = reading_from(reading_bytes(dataclasses.replace(r, ts=11.0)))
+    assert a.site_id is b.site_id
+    assert a.device_id is b.device_id
+    assert a.room_id is b.room_id
+
+
+def test_a_reading_whose_id_is_not_a_string_is_a_clear_error() -> None:
+    data = reading_bytes(Reading("s1", "d1", Stream.MOTION, 10.0, {}))
+    with pytest.raises(WireError):
+        reading_from(data.replace(b'"device":"d1"', b'"device":7'))
