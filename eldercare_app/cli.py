@@ -49,7 +49,7 @@ _SUBCOMMANDS: list[tuple[str, str]] = [
 ]
 
 
-_SUBCOMMANDS_REGISTERED: list[bool] = []  # register once per process (tests call it again)
+_SUBCOMMANDS_REGISTERED: set[str] = set()  # register once per process (tests call it again)
 
 
 def _run_dir() -> Path:
@@ -229,17 +229,38 @@ def _attribute(target: str) -> Any:
     return getattr(importlib.import_module(module_name), attr)
 
 
-def _register_subcommands() -> None:
-    if _SUBCOMMANDS_REGISTERED:
-        return
-    groups: dict[str, typer.Typer] = {}
+def _register_subcommands(only: str | None = None) -> None:
+    """Add the stages' command groups to `app`: only the group `only` when it names one
+    (`main` passes the one invoked: importing every group's package took each `eldercare`
+    command about a second), else all of them."""
+    names = [n for n, _ in _SUBCOMMANDS]
+    wanted = [only] if only in names else names
     for name, target in _SUBCOMMANDS:
-        groups[name] = _attribute(target)
-    for group, command, target in _LEAF_COMMANDS:
-        groups[group].command(command)(_attribute(target))
-    for name, sub in groups.items():
-        app.add_typer(sub, name=name)
-    _SUBCOMMANDS_REGISTERED.append(True)
+        if name not in wanted or name in _SUBCOMMANDS_REGISTERED:
+            continue
+        group: typer.Typer = _attribute(target)
+        for leaf_group, command, leaf in _LEAF_COMMANDS:
+            if leaf_group == name:
+                group.command(command)(_attribute(leaf))
+        app.add_typer(group, name=name)
+        _SUBCOMMANDS_REGISTERED.add(name)
+
+
+def _register_for(argv: list[str]) -> None:
+    """Register what a command line needs: the group it names first, none for a command
+    of this module's own (`run`, `services`, `db`), every group for `--help`, no
+    arguments or a name not known (so the help and the error list them all)."""
+    first = next(iter(argv), "--help")
+    own = {
+        c.name or c.callback.__name__.replace("_", "-")
+        for c in app.registered_commands
+        if c.callback
+    }
+    own |= {g.name for g in app.registered_groups if g.name}
+    if first in dict(_SUBCOMMANDS):
+        _register_subcommands(first)
+    elif first not in own:
+        _register_subcommands()
 
 
 @app.callback()
@@ -255,9 +276,11 @@ def _inject(ctx: typer.Context) -> None:
 
 
 def main() -> None:
+    import sys
+
     from pydantic import ValidationError
 
-    _register_subcommands()
+    _register_for(sys.argv[1:])
     try:
         app()
     except ValidationError as exc:

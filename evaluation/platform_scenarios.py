@@ -255,10 +255,10 @@ def _wait_subscribed(platform: subprocess.Popen[bytes], port: int, log: Path) ->
     while time.monotonic() < deadline:
         if platform.poll() is not None:
             raise EvaluationError(f"the platform exited ({platform.returncode}); see {log}")
+        # Ingest sets the gauge once the broker acknowledged its subscriptions (SUBACK).
         if _metric(_metrics(port), "eldercare_ingest_mqtt_connected") >= 1:
-            time.sleep(1.0)  # subscriptions follow the CONNACK
             return
-        time.sleep(0.5)
+        time.sleep(0.2)
     raise EvaluationError(f"the platform did not connect to the broker in 120 s; see {log}")
 
 
@@ -289,7 +289,7 @@ def _wait_drained(
         if time.monotonic() - last_report > 15:
             last_report = time.monotonic()
             progress(f"  ingest acknowledged {acked:.0f} of {published}")
-        time.sleep(1.0)
+        time.sleep(0.25)
     raise EvaluationError(f"ingest did not take all {published} messages in {timeout_s:.0f} s")
 
 

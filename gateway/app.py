@@ -84,7 +84,7 @@ from gateway.sign_in_throttle import (
     SignInThrottle,
 )
 from gateway.stream import ChangeHub, alert_events
-from gateway.users import Sessions, UserRow, ensure_first_admin
+from gateway.users import Sessions, UserRow, dummy_hash, ensure_first_admin
 
 log = get_logger(__name__)
 
@@ -232,6 +232,7 @@ def create_app(
 ) -> FastAPI:
     """`registry_validators` run on every registry edit through the API (any problem → 422,
     nothing changed); `eldercare_app.wiring` passes the detectors' override check."""
+    dummy_hash()  # before the first sign-in, whose timing must not tell a user name
     hub = ChangeHub(alert_service, poll_s=hub_poll_s)
     scrape_token = metrics_token(settings)
     ctx = GatewayContext(

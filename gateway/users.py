@@ -209,7 +209,7 @@ async def authenticate(sessions: Sessions, username: str, password: str) -> Acco
         row = await session.scalar(select(UserRow).where(UserRow.username == username))
         if row is None:
             # Spend the same effort as a real check, so timing does not reveal user names.
-            await off_loop(password_matches, _DUMMY_HASH, password)
+            await off_loop(password_matches, dummy_hash(), password)
             return None
         # Hashing runs off the event loop (gateway.password_work): it takes 0.15-0.3 s.
         if not row.active or not await off_loop(password_matches, row.password_hash, password):
@@ -273,4 +273,16 @@ async def ensure_first_admin(sessions: Sessions, password: str | None, now: floa
     return True
 
 
-_DUMMY_HASH = _HASHER.hash("not-a-real-password-only-for-timing")
+# Made on first need, not at import: every `eldercare` command imports this module, and
+# the hash costs as much as a login (~0.3 s of CPU at the default parameters).
+_DUMMY_HASH: str | None = None
+
+
+def dummy_hash() -> str:
+    """A hash of no one's password with the current parameters, for checks against user
+    names that do not exist; the gateway makes it when it builds its app, so the first
+    such sign-in takes no longer than the others."""
+    global _DUMMY_HASH
+    if _DUMMY_HASH is None:
+        _DUMMY_HASH = _HASHER.hash("not-a-real-password-only-for-timing")
+    return _DUMMY_HASH

@@ -169,6 +169,8 @@ class IngestService:
         self.quarantine = Quarantine(run_dir / "quarantine")
         self.influx = InfluxClient.from_settings(settings)
         self.writer = InfluxWriter(self.influx, settings.influx_db, self.spool)
+        # An attribute, not only the module default, so a test can wait seconds, not 10 s.
+        self.spool_full_retry_s = SPOOL_FULL_RETRY_S
         self._engine: AsyncEngine | None = None
         self.unregistered: UnregisteredDevices | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -289,7 +291,7 @@ class IngestService:
                 # InfluxDB away and the spool at its cap (logged by the writer): the broker
                 # keeps the unacknowledged messages; come back for them at a slow pace
                 # instead of reconnecting at once, over and over.
-                delay = max(backoff.next(), SPOOL_FULL_RETRY_S)
+                delay = max(backoff.next(), self.spool_full_retry_s)
             except Exception:
                 # The batch was not acknowledged; after reconnecting, the broker resends it.
                 delay = backoff.next()

@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
-from typing import Any
-
-from alibabacloud_dysmsapi20170525 import models as sms_models
-from alibabacloud_dysmsapi20170525.client import Client as SmsClient
-from alibabacloud_dyvmsapi20170525 import models as vms_models
-from alibabacloud_dyvmsapi20170525.client import Client as VmsClient
-from alibabacloud_tea_openapi.utils_models import Config
+from typing import TYPE_CHECKING, Any
 
 from alerts.channels.base import ProviderError, ProviderPlugin
 from alerts.channels.templates import TemplateParams
 from alerts.outcomes import Receipt
+
+if TYPE_CHECKING:
+    from alibabacloud_tea_openapi.utils_models import Config
+
+# The SDKs (with aiohttp and urllib3 under them) are imported where a channel is made or
+# used: importing them took about a second of every `eldercare` process, configured for
+# Aliyun or not.
 
 SMS_ENDPOINT = "dysmsapi.aliyuncs.com"
 VMS_ENDPOINT = "dyvmsapi.aliyuncs.com"
@@ -32,6 +33,8 @@ _CHINA = timezone(timedelta(hours=8))  # Aliyun's SendDate is a Beijing date
 
 
 def _config(plugin: ProviderPlugin, default_endpoint: str) -> Config:
+    from alibabacloud_tea_openapi.utils_models import Config
+
     return Config(
         access_key_id=plugin.key_id,
         access_key_secret=plugin.secret,
@@ -76,9 +79,13 @@ class NotifyAliyunSms(ProviderPlugin):
             from apprise.exception import AppriseImproperlyConfigured
 
             raise AppriseImproperlyConfigured("aliyunsms:// needs sign= (the SMS signature)")
+        from alibabacloud_dysmsapi20170525.client import Client as SmsClient
+
         self.client = SmsClient(_config(self, SMS_ENDPOINT))
 
     def deliver(self, phone: str, params: TemplateParams) -> Receipt:
+        from alibabacloud_dysmsapi20170525 import models as sms_models
+
         request = sms_models.SendSmsRequest(
             phone_numbers=phone,
             sign_name=self.sign,
@@ -91,6 +98,8 @@ class NotifyAliyunSms(ProviderPlugin):
 
     def query(self, ref: str, sent_at: float) -> Receipt | None:
         """QuerySendDetails: SendStatus 3 delivered, 2 failed, 1 still waiting."""
+        from alibabacloud_dysmsapi20170525 import models as sms_models
+
         phone, _, biz_id = ref.partition("|")
         request = sms_models.QuerySendDetailsRequest(
             phone_number=phone,
@@ -126,9 +135,13 @@ class NotifyAliyunVoice(ProviderPlugin):
         super().__init__(**kwargs)
         self.show = self.options.get("show") or None  # the number the callee sees
         self.play_times = int(self.options.get("play") or 2)
+        from alibabacloud_dyvmsapi20170525.client import Client as VmsClient
+
         self.client = VmsClient(_config(self, VMS_ENDPOINT))
 
     def deliver(self, phone: str, params: TemplateParams) -> Receipt:
+        from alibabacloud_dyvmsapi20170525 import models as vms_models
+
         request = vms_models.SingleCallByTtsRequest(
             called_number=phone,
             called_show_number=self.show,
@@ -141,6 +154,8 @@ class NotifyAliyunVoice(ProviderPlugin):
         return Receipt("calling", str(body.call_id))
 
     def query(self, ref: str, sent_at: float) -> Receipt | None:
+        from alibabacloud_dyvmsapi20170525 import models as vms_models
+
         request = vms_models.QueryCallDetailByCallIdRequest(
             call_id=ref,
             prod_id=VOICE_NOTIFICATION_PROD_ID,

@@ -1,8 +1,10 @@
-"""Fault (b): InfluxDB stops for 30 s mid-stream; readings spool, drain, nothing is missing.
+"""Fault (b): InfluxDB stops for 12 s mid-stream; readings spool, drain, nothing is missing.
 
-This test runs its own Mosquitto and InfluxDB in a temporary directory, so
+This module runs its own Mosquitto and InfluxDB in a temporary directory, so
 stopping InfluxDB does not disturb the rest of the session. A steady stream of
-QoS 1 messages runs before, during and after a real 30 s outage; detection
+QoS 1 messages runs before, during and after a real 12 s outage (~2,400 readings
+spooled; the timers on this path, write retries 0.6 s, hung write 3 s, spool drain
+every 1 s, are all well inside it, so a longer outage takes the same paths); detection
 (the sink) must keep getting readings throughout, the spool must fill while
 InfluxDB is away and be empty afterwards, and InfluxDB must hold every
 sequence number exactly once.
@@ -19,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from eldercare.settings import Settings
-from eldercare_app.local_services import LocalServices
+from eldercare_app.local_services import LocalServices, free_port
 from ingest.service import IngestService
 from tests.helpers.ingest import (
     Publisher,
@@ -35,18 +37,32 @@ from tests.helpers.polling import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-OUTAGE_S = 30.0
+OUTAGE_S = 12.0
 RATE = 200  # messages per second
 BEFORE_S = 4.0
 AFTER_S = 4.0
 
 
-@pytest.fixture
-def own_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServices]:
+@pytest.fixture(scope="module")
+def module_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServices]:
+    """One broker and InfluxDB for the module's tests: each stops and restarts InfluxDB
+    and works in a fresh database and site of its own."""
     services = LocalServices(tmp_path_factory.mktemp("outage-services"))
+    # Off InfluxDB's standard port: a restart listens on its last port if free, and
+    # another process on the machine may take the standard one while it is down.
+    services.influxdb.dir.mkdir(parents=True)
+    services.influxdb.port_file.write_text(str(free_port()))
     services.up()
     yield services
     services.down()
+
+
+@pytest.fixture
+def own_services(module_services: LocalServices) -> LocalServices:
+    """The module's services with InfluxDB running (a failed test may have left it down)."""
+    if not module_services.influxdb.running():
+        module_services.influxdb.start()
+    return module_services
 
 
 class SteadyStream(threading.Thread):
@@ -161,24 +177,28 @@ async def test_a_full_spool_leaves_readings_with_the_broker_then_nothing_is_miss
 ) -> None:
     """The same outage with the spool capped at 40 kB (~4 s of this stream): past the
     cap, batches stay unacknowledged with the broker, the disk use stays at the cap, and
-    once InfluxDB is back every reading is stored exactly once and reached detection."""
+    once InfluxDB is back every reading is stored exactly once and reached detection.
+    Ingest comes back for the broker's redeliveries every 2 s instead of every 10 s, so
+    the outage sees several refusals in 12 s (~7 s past the cap: ~1,400 readings held,
+    more than the broker's in-flight window of 1,000) and the drain no 10 s wait."""
     cap = 40_000
     influx = own_services.influxdb
     _, db, sink, service, publisher, stream = await _stream_into_ingest(
         own_services, tmp_path, "spoolcap"
     )
     service.spool.max_bytes = cap  # the setting is in MB; a test wants seconds
+    service.spool_full_retry_s = 2.0
     await service.start()
     try:
         await wait_for(service.ready.is_set, 10, "ingest subscribed")
         stream.start()
         await asyncio.sleep(2.0)
         await asyncio.to_thread(influx.stop)
-        await asyncio.sleep(20.0)
+        await asyncio.sleep(OUTAGE_S)
         assert service.writer.spool_refused > 0
         assert 0 < service.spool.bytes <= cap and service.spool.size_bytes() <= cap
         await asyncio.to_thread(influx.start)
-        await asyncio.sleep(4.0)
+        await asyncio.sleep(AFTER_S)
         total = await asyncio.to_thread(stream.finish)
 
         async def all_stored() -> bool:
