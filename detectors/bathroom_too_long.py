@@ -2,11 +2,18 @@
 at night (the stay began in the night window) or 45 min by day.
 
 Where the person is comes from the rooms of the sensors that fire:
-- a stay begins with movement (PIR, flush, door) or mmWave presence in a bathroom;
+- a stay begins with movement (PIR, flush, a door or cabinet contact) or mmWave presence
+  in a bathroom;
 - it ends with movement in any other room, the outer door, the bathroom's presence
   sensor reporting nobody, or the bathroom door opening again (a door opening toggles:
   one opening lets the person in, the next lets them out; closings are ignored, so a
   door left open does not confuse it).
+The room's door is a contact the registry declares on it (`room_door: true`). Any other
+contact in the room is on furniture or an appliance (a cabinet, a shower cabin, a medicine
+box): its opening or shutting is someone active in the room, never a passage, so it
+neither ends a stay nor tells whether the room is shut. Read as the door, a cabinet opened
+just after walking in ended the stay as "left by the door", and a collapse after it was
+not timed (ARAS house A's bathroom has a cabinet and a shower-cabin contact).
 A bathroom door opened again within `door_debounce_s` of its last counted opening
 is the same passage (fumbling with the door or the light), not in-and-out.
 A flush within `flush_after_exit_s` of leaving is the cistern refilling (flush
@@ -168,7 +175,7 @@ class BathroomRule(Rule[BathroomState]):
 
     def _door_only(self, room: str) -> bool:
         devices = [d for d in self.ctx.site.devices if self.ctx.device_room(d.id) == room]
-        has_door = any(d.kind == DeviceKind.DOOR and not d.outer_door for d in devices)
+        has_door = any(self.ctx.is_room_door(d.id) for d in devices)
         return has_door and not any(
             d.kind in (DeviceKind.MOTION, DeviceKind.PRESENCE) for d in devices
         )
@@ -178,15 +185,15 @@ class BathroomRule(Rule[BathroomState]):
         doors = [
             d.id
             for d in self.ctx.site.devices
-            if d.kind == DeviceKind.DOOR and not d.outer_door and self.ctx.device_room(d.id) == room
+            if self.ctx.is_room_door(d.id) and self.ctx.device_room(d.id) == room
         ]
         return bool(doors) and all(self.state.door_open.get(d) is False for d in doors)
 
     def _track_door(self, reading: Reading, room: str | None) -> None:
         if reading.stream != Stream.CONTACT or not self.ctx.is_bathroom(room):
             return
-        if self.ctx.is_outer_door(reading.device_id) or room is None:
-            return
+        if not self.ctx.is_room_door(reading.device_id) or room is None:
+            return  # a cabinet's state says nothing of whether the room is shut
         value = bool(reading.fields.get("open", False))
         previous = self.state.door_open.get(reading.device_id)
         self.state.door_open[reading.device_id] = value
@@ -200,7 +207,7 @@ class BathroomRule(Rule[BathroomState]):
         """A bathroom door opened again within `door_debounce_s` is the same passage."""
         if reading.stream != Stream.CONTACT or not reading.fields.get("open", False):
             return False
-        if not self.ctx.is_bathroom(room) or self.ctx.is_outer_door(reading.device_id):
+        if not self.ctx.is_bathroom(room) or not self.ctx.is_room_door(reading.device_id):
             return False
         last = self.state.door_passage.get(reading.device_id)
         debounce = self._settings(self.ctx.reading_resident(reading)).door_debounce_s
@@ -225,10 +232,13 @@ class BathroomRule(Rule[BathroomState]):
                 return self._leave(key, reading, EvidenceCode.BATHROOM_EMPTY)
             entering = stay is None
         elif in_bathroom and not self.ctx.is_outer_door(reading.device_id):
-            door_opening = reading.stream == Stream.CONTACT and bool(
-                reading.fields.get("open", False)
+            # Only the room's own door is a passage; a cabinet or shower cabin opening or
+            # shutting is someone in the room.
+            room_door = reading.stream == Stream.CONTACT and self.ctx.is_room_door(
+                reading.device_id
             )
-            door_closing = reading.stream == Stream.CONTACT and not door_opening
+            door_opening = room_door and bool(reading.fields.get("open", False))
+            door_closing = room_door and not door_opening
             if stay is not None and stay.room_id == room and door_opening:
                 out = self._leave(key, reading, EvidenceCode.BATHROOM_DOOR_LEFT)
                 self.state.door_exit[key] = _DoorExit(room_id=room, ts=reading.ts)
@@ -295,7 +305,11 @@ class BathroomRule(Rule[BathroomState]):
         """A door-only bathroom's door opened within `door_transit_s` of leaving another
         bathroom by its door, nothing seen in between: maybe the way out, not a visit."""
         last = self.state.door_exit.pop(key, None)
-        opening = reading.stream == Stream.CONTACT and bool(reading.fields.get("open", False))
+        opening = (
+            reading.stream == Stream.CONTACT
+            and self.ctx.is_room_door(reading.device_id)
+            and bool(reading.fields.get("open", False))
+        )
         return (
             last is not None
             and opening

@@ -122,6 +122,12 @@ class SiteContext:
         d = self._devices.get(device_id)
         return bool(d and d.outer_door)
 
+    def is_room_door(self, device_id: str) -> bool:
+        """A contact on the door of its room (`room_door`): its opening is a passage in or
+        out. A contact on furniture or an appliance is someone active in the room."""
+        d = self._devices.get(device_id)
+        return bool(d and d.room_door)
+
     @functools.cached_property
     def _watched_rooms(self) -> frozenset[str]:
         kinds = (DeviceKind.MOTION, DeviceKind.PRESENCE, DeviceKind.FALL_RADAR)

@@ -77,6 +77,7 @@ class SimDevice:
     resident: str | None = None
     bed: str | None = None
     outer_door: bool = False
+    room_door: bool = False  # a contact on the door of its room (not on furniture)
     z2m_name: str | None = None  # friendly name when the device speaks zigbee2mqtt
     report_interval_s: float = 3600.0
     phase: float = 0.0  # offset of the device's report schedule, seconds

@@ -131,6 +131,7 @@ def _device(
     resident: str | None = None,
     bed: str | None = None,
     outer_door: bool = False,
+    room_door: bool = False,
     z2m_name: str | None = None,
 ) -> SimDevice:
     interval = REPORT_INTERVAL_S[kind]
@@ -148,6 +149,7 @@ def _device(
         resident=resident,
         bed=bed,
         outer_door=outer_door,
+        room_door=room_door,
         z2m_name=z2m_name if kind in Z2M_KINDS else None,
         report_interval_s=interval,
         phase=rng.uniform(0, interval * 0.95),
@@ -225,7 +227,7 @@ def build_home(
     devices += [
         _device(rng, f"{site_id}-door-entrance", DeviceKind.DOOR, "entrance", outer_door=True,
                 z2m_name=zname("entrance", "door")),
-        _device(rng, f"{site_id}-door-bathroom", DeviceKind.DOOR, "bathroom",
+        _device(rng, f"{site_id}-door-bathroom", DeviceKind.DOOR, "bathroom", room_door=True,
                 z2m_name=zname("bathroom", "door")),
         _device(rng, f"{site_id}-bed", DeviceKind.BED, "bedroom", resident=resident_id,
                 z2m_name=zname("bedroom", "bed")),
@@ -312,7 +314,7 @@ def build_institution(
             devices += [
                 _device(rng, f"{site_id}-pir-{room}", DeviceKind.MOTION, room),
                 _device(rng, f"{site_id}-pir-{wc}", DeviceKind.MOTION, wc),
-                _device(rng, f"{site_id}-door-{wc}", DeviceKind.DOOR, wc),
+                _device(rng, f"{site_id}-door-{wc}", DeviceKind.DOOR, wc, room_door=True),
                 _device(rng, f"{site_id}-radar-{wc}", DeviceKind.FALL_RADAR, wc),
             ]
             for b in (1, 2):

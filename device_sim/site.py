@@ -117,6 +117,7 @@ class SimSite:
                 bed=d.bed,
                 resident=d.resident,
                 outer_door=d.outer_door,
+                room_door=d.room_door,
                 report_interval_s=d.report_interval_s,
                 vendor=VendorBinding(
                     z2m=Z2MBinding(base_topic=Z2M_BASE_TOPIC, friendly_name=d.z2m_name)

@@ -28,6 +28,8 @@ Example (abridged)::
              report_interval_s: 600, vendor: {z2m: {base_topic: zigbee2mqtt,
              friendly_name: "401/bed"}}}
           - {id: door-1, kind: door, room: entrance, outer_door: true}
+          - {id: door-2, kind: door, room: bathroom, room_door: true}
+          - {id: cabinet-1, kind: door, room: bathroom}   # on furniture: activity
         contacts:
           - {id: daughter, name: 李梅, role: family, phone: "138xxxx",
              language: zh-CN, residents: [zhang-xiuying],
@@ -169,6 +171,12 @@ class Device(_Strict):
     bed: Identifier | None = None
     resident: Identifier | None = Field(None, description="wearer / bed occupant")
     outer_door: bool = Field(False, description="door contact on a door leading outside")
+    room_door: bool = Field(
+        False,
+        description="door contact on the door of its room, passed to go in or out (a "
+        "bathroom door); false: on furniture or an appliance (cupboard, cabinet, shower "
+        "cabin, fridge, wardrobe): someone is in the room, nobody came or went",
+    )
     report_interval_s: float = Field(
         3600.0, gt=0, le=7 * 86400, description="expected interval between messages"
     )
@@ -178,6 +186,19 @@ class Device(_Strict):
         description="action name (z2m `action`, a native `action`) → what it means; "
         "added to the kind's defaults (docs/devices.md)",
     )
+
+    @model_validator(mode="after")
+    def _door_mounting(self) -> Device:
+        if self.room_door and self.kind is not DeviceKind.DOOR:
+            raise ValueError(
+                f"room_door: only a door contact sits on a door, not a {self.kind.value}"
+            )
+        if self.room_door and self.outer_door:
+            raise ValueError(
+                "room_door and outer_door: a contact on the door leading outside is the "
+                "outer door only (set outer_door: true)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _emergency_stays_sos(self) -> Device:

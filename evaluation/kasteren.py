@@ -124,6 +124,11 @@ def parse_sense_data(path: Path) -> list[Firing]:
     return out
 
 
+# The contacts on the doors of their rooms (the README's "Hall-Toilet door", "Hall-Bathroom
+# door", "Hall-Bedroom door"); the cupboards, fridge, freezer and appliances are furniture.
+ROOM_DOORS = frozenset({"toilet-door", "bathroom-door", "bedroom-door"})
+
+
 def site() -> Site:
     devices: list[dict[str, Any]] = []
     for sensor, (device_id, room) in sorted(SENSORS.items()):
@@ -133,6 +138,7 @@ def site() -> Site:
                 "kind": "flush" if sensor == FLUSH_SENSOR else "door",
                 "room": room,
                 "outer_door": device_id == "front-door",
+                "room_door": device_id in ROOM_DOORS,
             }
         )
     return Site.model_validate(

@@ -9,7 +9,8 @@ The sensors are replayed as the closest kind the registry knows:
   house A's single force sensor under the bed is on while either sleeps, so it is
   bound to no one (a bed rule cannot tell whose bed it is);
 - contacts and photocells in doors, wardrobes, cupboards, fridge and drawers → `door`
-  contacts in their room; the front ("outside"/"house") door → outer door;
+  contacts in their room; the front ("outside"/"house") door → outer door; house A's
+  bathroom door → `room_door`; the others are on furniture (`ROOM_DOORS`);
 - sonar and distance sensors that see people pass (hall, kitchen, closet, bathroom
   tap and door) → `motion` in their room; house A's infrared reader under the TV
   (the remote control used) → `motion` in the living room;
@@ -43,6 +44,10 @@ DEBOUNCE_S = 10
 SECONDS_PER_DAY = 86400
 R1, R2 = "resident-1", "resident-2"
 SHUT_WHEN_ON = frozenset({("A", "bathroom-door")})  # contacts whose 1 means closed
+# Contacts on the door of their room; every other contact is on furniture (wardrobes,
+# couch storage, fridge, drawers, cupboards, house A's bathroom cabinet and shower cabin,
+# house B's shower cabinet): someone active in its room, not a passage.
+ROOM_DOORS = frozenset({("A", "bathroom-door")})
 
 # sensor row → (device id, kind, room, resident); rows as in `senseLabels`
 HOUSE_A: list[tuple[str, str, str, str | None]] = [
@@ -97,6 +102,8 @@ def _site(house: str, sensors: list[tuple[str, str, str, str | None]]) -> Site:
         device: dict[str, Any] = {"id": device_id, "kind": kind, "room": room}
         if device_id == "front-door":
             device["outer_door"] = True
+        if (house, device_id) in ROOM_DOORS:
+            device["room_door"] = True
         if resident is not None:
             device["resident"] = resident
         devices.append(device)

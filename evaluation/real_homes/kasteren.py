@@ -6,9 +6,11 @@ sensor fired, local Dutch time. Mapping (the release's `metafeature` where it ha
 PIRs → motion sensors in bedroom, bathroom, kitchen; the two bed mats → bed mats of the
 resident; piano stool and study chair → `seat` mats (living room, study); front door →
 outer door; toilet door and flush → the toilet; sink float → the bathroom; bedroom door
-and dresser → the bedroom; fridge, cupboards, cutlery drawer, stove lid → kitchen
-contacts; toaster and microwave → plugs; balcony door and window → living-room contacts
-(not outer doors: the balcony is still home). Sensor 23 has no label (2 firings): skipped.
+and dresser → the bedroom (the toilet and bedroom doors are `room_door`s, every other
+contact is on furniture: someone active in its room); fridge, cupboards, cutlery
+drawer, stove lid → kitchen contacts; toaster and microwave → plugs; balcony door and
+window → living-room contacts (not outer doors: the balcony is still home). Sensor 23
+has no label (2 firings): skipped.
 
 Only the annotated span is replayed (first to last activity in `houseB_activities.tsv`,
 24 Jul – 7 Aug 2009): outside it the release's sensors are not looked after (the study
@@ -95,6 +97,10 @@ HOUSE_B: dict[int, tuple[str, str, str]] = {
     28: ("kitchen-pir", "motion", "kitchen"),
 }
 HOUSE_B_SKIPPED = frozenset({23})  # no label in the release
+# Contacts on the doors of their rooms. The others are furniture or fittings: cupboards,
+# fridge, drawer, stove lid, dresser, the bathroom sink's float; the balcony door and the
+# window lead nowhere else in the home (she is still in the living room).
+HOUSE_B_ROOM_DOORS = frozenset({"toilet-door", "bedroom-door"})
 
 
 def house_b_site() -> Site:
@@ -103,6 +109,8 @@ def house_b_site() -> Site:
         device: dict[str, Any] = {"id": device_id, "kind": kind, "room": room}
         if device_id == "front-door":
             device["outer_door"] = True
+        if device_id in HOUSE_B_ROOM_DOORS:
+            device["room_door"] = True
         if kind == "bed":
             device["resident"] = RESIDENT
         devices.append(device)

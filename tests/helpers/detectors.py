@@ -19,7 +19,7 @@ HOME_DEVICES: list[dict[str, Any]] = [
     {"id": "pir-living", "kind": "motion", "room": "living"},
     {"id": "pir-kitchen", "kind": "motion", "room": "kitchen"},
     {"id": "pir-bath", "kind": "motion", "room": "bathroom"},
-    {"id": "door-bath", "kind": "door", "room": "bathroom"},
+    {"id": "door-bath", "kind": "door", "room": "bathroom", "room_door": True},
     {"id": "flush-1", "kind": "flush", "room": "bathroom"},
     {"id": "door-front", "kind": "door", "room": "entrance", "outer_door": True},
     {"id": "radar-1", "kind": "fall_radar", "room": "bathroom"},

@@ -78,7 +78,7 @@ def test_repeated_closed_reports_do_not_count_as_activity_for_inactivity() -> No
 
 _DOOR_ONLY: list[dict[str, Any]] = [
     {"id": "pir-living", "kind": "motion", "room": "living"},
-    {"id": "door-bath", "kind": "door", "room": "bathroom"},
+    {"id": "door-bath", "kind": "door", "room": "bathroom", "room_door": True},
     {"id": "door-front", "kind": "door", "room": "entrance", "outer_door": True},
 ]
 

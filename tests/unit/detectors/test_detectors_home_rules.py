@@ -338,7 +338,7 @@ def test_night_door_exit_leaving_then_coming_back_in_clears() -> None:
 
 _DOOR_ONLY: list[dict[str, Any]] = [
     {"id": "pir-living", "kind": "motion", "room": "living"},
-    {"id": "door-bath", "kind": "door", "room": "bathroom"},
+    {"id": "door-bath", "kind": "door", "room": "bathroom", "room_door": True},
     {"id": "flush-1", "kind": "flush", "room": "bathroom"},
     {"id": "door-front", "kind": "door", "room": "entrance", "outer_door": True},
 ]
@@ -413,7 +413,7 @@ def _two_bathrooms_site(site_overrides: dict[str, Any] | None = None) -> Site:
     """A door-only bathroom (door and flush) and a door-only toilet (door only)."""
     base = home_site(SH, devices=_DOOR_ONLY, site_overrides=site_overrides).model_dump()
     base["rooms"].append({"id": "toilet", "kind": "toilet"})
-    base["devices"].append({"id": "door-wc", "kind": "door", "room": "toilet"})
+    base["devices"].append({"id": "door-wc", "kind": "door", "room": "toilet", "room_door": True})
     return Site.model_validate(base)
 
 

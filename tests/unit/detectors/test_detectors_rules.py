@@ -340,6 +340,48 @@ def test_bathroom_door_fumbled_on_entry_and_cistern_refill_after_leaving() -> No
     assert [(x.action, x.ts) for x in out] == [(RAISE, t + 150 + 900)]
 
 
+def test_a_cabinet_opened_in_the_bathroom_is_someone_there_not_the_way_out() -> None:
+    """She walks into the bathroom at night, opens the cabinet, and nothing more is seen:
+    the stay is raised at the night limit. Read as the room's door, the cabinet's opening
+    ended the stay ("left by the door") and a collapse after it was never raised."""
+    cabinet = {"id": "cabinet-bath", "kind": "door", "room": "bathroom"}  # on furniture
+    t = local_ts(SH, 2024, 5, 10, 3, 0)
+
+    site = home_site(SH, devices=[*HOME_DEVICES, cabinet])
+    rs = [
+        reading(site, "pir-living", Stream.MOTION, t - 60, motion=True),
+        reading(site, "pir-bath", Stream.MOTION, t, motion=True),
+        reading(site, "cabinet-bath", Stream.CONTACT, t + 30, open=True),
+        reading(site, "cabinet-bath", Stream.CONTACT, t + 40, open=False),
+    ]
+    out = replay(BathroomRule(context(site)), rs, t + 3600)
+    assert [(x.action, x.ts - t) for x in out] == [(RAISE, 900)]
+
+    # A bathroom whose only other sensor is its door: walked in, door shut behind her,
+    # the cabinet opened and shut, then nothing. Timed from the entry, not ended.
+    door_only = home_site(
+        SH,
+        devices=[
+            {"id": "pir-living", "kind": "motion", "room": "living"},
+            {"id": "door-bath", "kind": "door", "room": "bathroom", "room_door": True},
+            cabinet,
+            {"id": "door-front", "kind": "door", "room": "entrance", "outer_door": True},
+        ],
+    )
+    rs = [
+        reading(door_only, "pir-living", Stream.MOTION, t - 60, motion=True),
+        reading(door_only, "door-bath", Stream.CONTACT, t, open=True),
+        reading(door_only, "door-bath", Stream.CONTACT, t + 5, open=False),
+        reading(door_only, "cabinet-bath", Stream.CONTACT, t + 60, open=True),
+        reading(door_only, "cabinet-bath", Stream.CONTACT, t + 70, open=False),
+    ]
+    out = replay(BathroomRule(context(door_only)), rs, t + 3600)
+    assert [(x.action, x.ts - t) for x in out] == [(RAISE, 900)]
+    # Her leaving by the room's door still ends the stay.
+    rs.append(reading(door_only, "door-bath", Stream.CONTACT, t + 300, open=True))
+    assert replay(BathroomRule(context(door_only)), rs, t + 3600) == []
+
+
 def test_night_door_exit_raises_after_ten_quiet_minutes_only_at_night() -> None:
     site = home_site(SH)
     t = local_ts(SH, 2024, 5, 10, 3, 0)

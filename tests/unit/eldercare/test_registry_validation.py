@@ -162,3 +162,35 @@ def test_missing_file(tmp_path: Path) -> None:
     missing = tmp_path / "nope.yaml"
     with pytest.raises(RegistryError, match=r"nope\.yaml: no such file"):
         load_registry_file(missing)
+
+
+def test_a_contact_is_on_its_room_door_only_when_declared_so() -> None:
+    """`room_door` tells the bathroom's door from a cabinet in it. Undeclared, a contact is
+    on furniture: read as activity, it can never end a stay that is really going on."""
+    bathroom = "      - {id: bath, kind: bathroom}\n"
+    text = (
+        SITE.replace("      - {id: bedroom, kind: bedroom}\n", bathroom)
+        + "    devices:\n"
+        + "      - {id: bath-door, kind: door, room: bath, room_door: true}\n"
+        + "      - {id: bath-cabinet, kind: door, room: bath}\n"
+        + "      - {id: front, kind: door, room: bath, outer_door: true}\n"
+    )
+    (site,) = parse_registry(text, "t.yaml").sites
+    mounted = {d.id: (d.room_door, d.outer_door) for d in site.devices}
+    assert mounted == {
+        "bath-door": (True, False),
+        "bath-cabinet": (False, False),
+        "front": (False, True),
+    }
+    assert "room_door: true" in dump_registry(parse_registry(text, "t.yaml"))
+
+    wrong_kind = SITE + "    devices:\n      - {id: pir-1, kind: motion, room_door: true}\n"
+    assert problems(wrong_kind) == [
+        "t.yaml:9: sites[s1].devices[pir-1]: room_door: only a door contact sits"
+        " on a door, not a motion"
+    ]
+    both = SITE + "    devices:\n      - {id: d1, kind: door, outer_door: true, room_door: true}\n"
+    assert problems(both) == [
+        "t.yaml:9: sites[s1].devices[d1]: room_door and outer_door: a contact on"
+        " the door leading outside is the outer door only (set outer_door: true)"
+    ]

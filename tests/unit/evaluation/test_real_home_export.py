@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 
+from eldercare.domain import DeviceKind
 from eldercare.registry_model import RegistryDocument
 from evaluation.real_homes.export import export_home
 from evaluation.real_homes.kasteren import kasteren2010_house_b
@@ -24,6 +25,11 @@ def test_the_recording_decodes_to_the_homes_life_and_the_registry_to_its_site(
 
     doc = RegistryDocument.model_validate(yaml.safe_load(done.registry.read_text("utf-8")))
     assert doc.sites == [home.site]
+    # Where each contact is mounted travels with the home: the toilet and bedroom doors
+    # are room doors; the sink float, cupboards and fridge are furniture (activity).
+    contacts = {d.id: d.room_door for d in doc.sites[0].devices if d.kind is DeviceKind.DOOR}
+    assert {d for d, on_door in contacts.items() if on_door} == {"toilet-door", "bedroom-door"}
+    assert not contacts["sink-float"] and not contacts["fridge"]
 
     messages = read_recording(done.recording)
     assert len(messages) == done.messages == len(home.background)
