@@ -57,14 +57,6 @@ cost: someone who walked in unseen and keeps that one sensor firing while unable
 get out is raised at up to 90 min, not 45.
 A door-only bathroom keeps its own doubts (an open door is not timed).
 
-A sensor learned to fire on its own (`lone_sensor.py`: it fired alone in its room while
-every resident lay or sat settled elsewhere, on `lone_sensor_days` days) begins only such
-doubtful stays, even right after someone moved elsewhere: someone up is not someone who
-went in (ARAS house A: the closet and shower-cabin sensors chattering at night just after
-a bed-mat flicker or the TV remote). A second sensor of the room is a person, as above.
-The cost: a real stay seen only by such a sensor is raised at 45 min from its last firing
-(at most 90 from the start), not 15 at night.
-
 Where everyone is comes from the site's resident picture (`resident_state.py`): a
 movement in the bathroom while every resident is accounted for on a bed or seat
 elsewhere (a mat pressed in another room) is not someone walking in, and starts no
@@ -80,7 +72,6 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from detectors import lone_sensor
 from detectors.episode import Episode, Episodes
 from detectors.occupancy import WATCHED_STREAMS
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
@@ -102,7 +93,6 @@ class _Stay(Episode):
     transit: bool = False  # entered just after leaving another bathroom by its door
     unheralded: bool = False  # begun by one sensor, nothing moving elsewhere before it
     last_fired: float | None = None  # unheralded: when its sensor last fired again
-    lone_sensor: bool = False  # begun by a sensor learned to fire on its own
 
 
 class _DoorExit(RuleState):
@@ -119,8 +109,6 @@ class BathroomState(RuleState):
     last_elsewhere: float | None = None  # last movement outside the bathrooms
     # resident id → the last stay, if it ended by its door and nothing was seen since
     door_exit: dict[str, _DoorExit] = Field(default_factory=dict)
-    # bathroom sensors seen firing with every resident settled elsewhere (`lone_sensor.py`)
-    lone: lone_sensor.LoneSensorState = Field(default_factory=lone_sensor.LoneSensorState)
 
 
 class BathroomRule(Rule[BathroomState]):
@@ -142,8 +130,6 @@ class BathroomRule(Rule[BathroomState]):
             return []
         if self._repeated_opening(reading, room):
             return []
-        if moved:
-            self._learn_lone(reading, room)
         residents = self.ctx.activity_residents(reading) or (
             (self.ctx.reading_resident(reading) or "",)
         )
@@ -153,25 +139,6 @@ class BathroomRule(Rule[BathroomState]):
         for resident in residents:
             out += self._locate(resident or "", reading, room, moved)
         return out
-
-    def _learn_lone(self, reading: Reading, room: str | None) -> None:
-        """Note a bathroom sensor firing, for learning which fire with nobody there."""
-        if room is None or not self.ctx.is_bathroom(room) or reading.stream == Stream.PRESENCE:
-            return
-        if self.ctx.is_outer_door(reading.device_id):
-            return
-        sensors = frozenset(
-            d.id for d in self.ctx.site.devices if self.ctx.device_room(d.id) == room
-        )
-        lone_sensor.observe(
-            self.state.lone,
-            reading.device_id,
-            room,
-            reading.ts,
-            self.ctx.local_day(reading.ts),
-            self.picture.placed_since(room, reading.ts),
-            sensors,
-        )
 
     def _door_only(self, room: str) -> bool:
         devices = [d for d in self.ctx.site.devices if self.ctx.device_room(d.id) == room]
@@ -332,13 +299,11 @@ class BathroomRule(Rule[BathroomState]):
         door_only = self._door_only(room)
         last = self.state.last_elsewhere
         # A door-only room keeps its own doubts (an open door is not timed).
-        judged = not door_only and reading.stream != Stream.PRESENCE
-        # A sensor known to fire with nobody there is no better evidence for someone having
-        # moved elsewhere just before: someone up is not someone who went in.
-        lone = judged and lone_sensor.fires_alone(
-            self.state.lone, reading.device_id, s.lone_sensor_days
+        unheralded = (
+            not door_only
+            and reading.stream != Stream.PRESENCE
+            and (last is None or reading.ts - last > s.unheralded_s)
         )
-        unheralded = judged and (lone or last is None or reading.ts - last > s.unheralded_s)
         # In transit the person may be on the way out, and a sensor firing with nobody seen
         # coming may be the sensor alone: not the night limit's certainty.
         doubtful = transit or unheralded
@@ -357,7 +322,6 @@ class BathroomRule(Rule[BathroomState]):
                 door_only=door_only,
                 transit=transit,
                 unheralded=unheralded,
-                lone_sensor=lone,
                 # Door-only: timed once the door is shut behind the person (`_track_door`); a stay
                 # begun without the door (a flush) contradicts a shut door and waits likewise.
                 closed_at=None,
@@ -423,7 +387,6 @@ class BathroomRule(Rule[BathroomState]):
                         "limit_minutes": round(stay.limit_s / 60, 1),
                         "entered_at": self.ctx.local(stay.since).strftime("%H:%M"),
                         "just_left_another_bathroom": stay.transit,
-                        "sensor_fires_alone": stay.lone_sensor,
                     },
                 )
             )

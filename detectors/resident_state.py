@@ -384,11 +384,6 @@ class ResidentPicture:
         at `now`), and nothing has moved outside those rooms and `room` since the last of
         them was pressed: a sensor firing in `room` is then not one of them walking in.
         At most one person per room, except bed mats bound to different residents."""
-        return self.placed_since(room, now) is not None
-
-    def placed_since(self, room: str | None, now: float) -> float | None:
-        """Since when `everyone_placed(room, now)` has held: the last of the mats was
-        pressed then. None if it does not hold."""
         ctx = self._model.ctx
         residents = ctx.resident_ids or ("",)
         people: set[str] = set()
@@ -408,13 +403,13 @@ class ResidentPicture:
             placed_rooms.add(where)
             last_press = max(last_press, since)
         if len(people) < len(residents):
-            return None
+            return False
         # Movement elsewhere since the last of them sat or lay down contradicts the mats
         # (a mat left pressed by a cushion or a cat while she walks about).
         moved = self._model.state.room_moved
-        if any(ts > last_press for r, ts in moved.items() if r != room and r not in placed_rooms):
-            return None
-        return last_press
+        return not any(
+            ts > last_press for r, ts in moved.items() if r != room and r not in placed_rooms
+        )
 
     # --- where and how --------------------------------------------------------------------
 

@@ -126,15 +126,6 @@ class BathroomSettings(NightWindowSettings):
         "firing again renews the same doubtful evidence; a lie shows as silence), but raised "
         "at the latest this long after its start if the sensor goes on firing",
     )
-    lone_sensor_days: int = Field(
-        2,
-        ge=0,
-        le=60,
-        description="a bathroom sensor that fired alone (no other sensor of the room within "
-        "5 min) while every resident lay or sat settled elsewhere, on this many days, is "
-        "doubtful evidence of a person: a stay it begins is held like one with nobody seen "
-        "coming, until a second sensor of the room fires (0: never learned)",
-    )
 
 
 class InactivitySettings(NightWindowSettings):
