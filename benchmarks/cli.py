@@ -258,7 +258,7 @@ def bench_cluster(
 
     unknown = sorted(set(fault) - set(FAULTS))
     if unknown:
-        raise typer.BadParameter(f"unknown fault {unknown}; one of {', '.join(FAULTS)}")
+        fail(f"--fault: unknown fault {', '.join(unknown)}; one of {', '.join(FAULTS)}", 2)
     chosen = tuple(f for f in FAULTS if f in fault) if fault else FAULTS
     counts = [int(w) for w in workers.split(",") if w.strip()]
     result = run_cluster_bench(
