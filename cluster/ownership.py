@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 
 import nats.js.errors
 
-from cluster.jetstream import JetStream
+from cluster.jetstream import WORKERS_BUCKET, JetStream
 from cluster.leases import Lease
 from cluster.partitions import fair_share
 from eldercare.logs import get_logger
@@ -105,10 +105,23 @@ class PartitionOwnership:
         await self._renew_all()
 
     async def live_workers(self) -> int:
+        # One snapshot of the bucket's keys (its stream's subjects), each looked up for a
+        # delete marker. Not nats-py's `keys()`: it lists through a watcher, which also
+        # hands on the puts made while it reads (a worker counted twice) and may stop
+        # before the last key (one missed); the fair share then moved turn to turn, and
+        # workers gave partitions up and took them back.
+        prefix = f"$KV.{WORKERS_BUCKET}."
+        info = await self.stream.js.stream_info(f"KV_{WORKERS_BUCKET}", subjects_filter=">")
+        keys = [s.removeprefix(prefix) for s in info.state.subjects or {}]
+        alive = await asyncio.gather(*(self._alive(key) for key in keys))
+        return sum(alive)
+
+    async def _alive(self, worker: str) -> bool:
         try:
-            return len(await self.stream.workers.keys())
-        except nats.js.errors.NoKeysError:
-            return 0
+            await self.stream.workers.get(worker)
+        except nats.js.errors.NotFoundError:  # deleted (a worker stopped) or aged out
+            return False
+        return True
 
     async def turn(self) -> None:
         await self.stream.workers.put(self.worker_id, b"alive")
