@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from cluster.jetstream import JetStream, open_jetstream
 from cluster.leases import Lease
@@ -79,7 +80,7 @@ async def test_two_renewals_of_a_lease_at_once_keep_it(
         lease = Lease(stream.leases, lease_key(0), "worker")
         assert await lease.take()
         for _ in range(40):
-            assert await asyncio.gather(lease.renew(), lease.renew()) == [True, True]
+            assert list(await asyncio.gather(lease.renew(), lease.renew())) == [True, True]
         assert await lease.holder_now() == "worker"
     finally:
         await stream.close()
@@ -96,13 +97,13 @@ async def test_many_leases_stay_held_on_a_nats_slow_to_answer(
     bucket = stream.leases
     create, update = bucket.create, bucket.update
 
-    async def slow_create(key: str, value: bytes) -> int:
+    async def slow_create(*args: Any, **kwargs: Any) -> int:
         await asyncio.sleep(0.1)
-        return await create(key, value)
+        return await create(*args, **kwargs)
 
-    async def slow_update(key: str, value: bytes, last: int | None = None) -> int:
+    async def slow_update(*args: Any, **kwargs: Any) -> int:
         await asyncio.sleep(0.1)
-        return await update(key, value, last=last)
+        return await update(*args, **kwargs)
 
     bucket.create = slow_create  # type: ignore[method-assign]
     bucket.update = slow_update  # type: ignore[method-assign]
