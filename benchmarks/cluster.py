@@ -133,7 +133,8 @@ def role_env(
         "ELDERCARE_CLUSTER_REPLICAS": "3",
         "ELDERCARE_CLUSTER_LEASE_TTL_S": "5",
         "ELDERCARE_CLUSTER_SNAPSHOT_EVERY_S": "10",
-        "ELDERCARE_LOG_LEVEL": "WARNING",
+        # INFO shows each partition taken and released (a hand-over's timeline).
+        "ELDERCARE_LOG_LEVEL": os.environ.get("ELDERCARE_BENCH_LOG_LEVEL", "WARNING"),
     }
 
 
@@ -291,6 +292,7 @@ class StepResult:
     # Per worker: measured at the first step it ran in (no partition it gave up since
     # has left memory behind): the workers `memory_fit` reads.
     fresh: list[bool] = field(default_factory=list)
+    settled_s: float | None = None  # from the step's workers started to partitions settled
 
 
 @dataclass
@@ -499,7 +501,8 @@ class Bench:
                         and max(Counter(owned.values()).values()) <= share
                     )
 
-                if _wait(settled, 120) is None:
+                settled_s = _wait(settled, 120)
+                if settled_s is None:
                     owned = holders(watch.leases(), self.partitions)
                     raise RuntimeError(
                         f"partitions did not settle over {count} workers: "
@@ -508,6 +511,7 @@ class Bench:
                 step = self.measure(detectors, ingest, pipelines, gateway, live, watch,
                                     window_s, samples)  # fmt: skip
                 step.fresh = [d.name not in measured for d in detectors]
+                step.settled_s = round(settled_s, 1)
                 measured.update(d.name for d in detectors)
                 result.steps.append(step)
             if faults:
@@ -777,6 +781,10 @@ def render(result: ClusterResult) -> list[str]:
             f"{'':<8} {s.console_ms.get('p50')}/{s.console_ms.get('p99')}{'':<10}"
             f"{s.ingest_cpu_cores}/{s.pipeline_cpu_cores}/{s.gateway_cpu_cores}"
         )
+    lines.append(
+        "partitions settled after (s): "
+        + ", ".join(f"{s.workers} worker(s) {s.settled_s}" for s in result.steps)
+    )
     fit = result.memory_fit()
     if fit is not None:
         lines.append(

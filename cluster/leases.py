@@ -2,15 +2,20 @@
 
 Taking a lease creates its key (refused while another holder's key lives); renewing
 updates it against the revision this holder last wrote (refused once someone else
-took it after an expiry); releasing deletes it the same way. A holder that stops
+took it after an expiry); releasing deletes it the same way. A lease's calls are made
+one at a time: two renewals in flight with the same revision (a worker's renewal loop
+and its ownership turn) would see the second refused and take the lease, still theirs,
+for lost; a release racing a renewal would delete against a stale revision and leave
+the key alive for a TTL. A holder that stops
 renewing loses the lease when its key ages out: that is how a dead worker's
 partitions and a dead pipeline's role come free, without any process deciding it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import nats.js.errors
 from nats.js.kv import KeyValue
@@ -26,6 +31,7 @@ class Lease:
     key: str
     holder: str
     revision: int | None = None  # set while held
+    _turn: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False, compare=False)
 
     @property
     def held(self) -> bool:
@@ -33,8 +39,10 @@ class Lease:
 
     async def take(self) -> bool:
         """Take the lease if it is free; True if this holder has it now."""
-        if self.held:
-            return await self.renew()
+        async with self._turn:
+            return await (self._update() if self.held else self._create())
+
+    async def _create(self) -> bool:
         try:
             self.revision = await self.bucket.create(self.key, self.holder.encode())
         except nats.js.errors.KeyWrongLastSequenceError:
@@ -43,6 +51,10 @@ class Lease:
 
     async def renew(self) -> bool:
         """Renew the lease; False (and no longer held) if it was lost meanwhile."""
+        async with self._turn:
+            return await self._update()
+
+    async def _update(self) -> bool:
         if self.revision is None:
             return False
         try:
@@ -57,6 +69,10 @@ class Lease:
 
     async def release(self) -> None:
         """Give the lease up so another holder may take it at once (not after the TTL)."""
+        async with self._turn:
+            await self._delete()
+
+    async def _delete(self) -> None:
         if self.revision is None:
             return
         revision, self.revision = self.revision, None

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 
 import nats.js.errors
 
-from cluster.jetstream import JetStream
+from cluster.jetstream import WORKERS_BUCKET, JetStream
 from cluster.leases import Lease
 from cluster.partitions import fair_share
 from eldercare.logs import get_logger
@@ -105,10 +105,23 @@ class PartitionOwnership:
         await self._renew_all()
 
     async def live_workers(self) -> int:
+        # One snapshot of the bucket's keys (its stream's subjects), each looked up for a
+        # delete marker. Not nats-py's `keys()`: it lists through a watcher, which also
+        # hands on the puts made while it reads (a worker counted twice) and may stop
+        # before the last key (one missed); the fair share then moved turn to turn, and
+        # workers gave partitions up and took them back.
+        prefix = f"$KV.{WORKERS_BUCKET}."
+        info = await self.stream.js.stream_info(f"KV_{WORKERS_BUCKET}", subjects_filter=">")
+        keys = [s.removeprefix(prefix) for s in info.state.subjects or {}]
+        alive = await asyncio.gather(*(self._alive(key) for key in keys))
+        return sum(alive)
+
+    async def _alive(self, worker: str) -> bool:
         try:
-            return len(await self.stream.workers.keys())
-        except nats.js.errors.NoKeysError:
-            return 0
+            await self.stream.workers.get(worker)
+        except nats.js.errors.NotFoundError:  # deleted (a worker stopped) or aged out
+            return False
+        return True
 
     async def turn(self) -> None:
         await self.stream.workers.put(self.worker_id, b"alive")
@@ -119,14 +132,18 @@ class PartitionOwnership:
             await self._give_up(partition)
         taken: dict[int, Lease] = {}
         try:
-            for partition in self._order:
-                if len(self.held) + len(taken) >= share:
-                    break
-                if partition in self.held or partition in taken:
-                    continue
-                lease = Lease(self.stream.leases, lease_key(partition), self.worker_id)
-                if await lease.take():
-                    taken[partition] = lease
+            # Tried a wanting's worth at a time, side by side: one after another, the
+            # first leases of dozens taken on a loaded NATS expired before the last was
+            # (they are renewed only once held, below).
+            candidates = [p for p in self._order if p not in self.held]
+            while candidates and len(self.held) + len(taken) < share:
+                wanted = share - len(self.held) - len(taken)
+                batch, candidates = candidates[:wanted], candidates[wanted:]
+                leases = [Lease(self.stream.leases, lease_key(p), self.worker_id) for p in batch]
+                got = await asyncio.gather(*(lease.take() for lease in leases))
+                taken.update(
+                    (p, lease) for p, lease, ok in zip(batch, leases, got, strict=True) if ok
+                )
         finally:
             # Whatever was taken is ours to start (or to release if it fails), even when
             # NATS stopped answering halfway through the loop.
@@ -152,21 +169,24 @@ class PartitionOwnership:
                     exc_info=outcome,
                     extra={"partition": partition},
                 )
-                await self.held.pop(partition).release()
+                lease = self.held.pop(partition, None)  # None: lost meanwhile
+                if lease is not None:
+                    await lease.release()
             else:
                 log.info("partition taken", extra={"partition": partition})
         await self._renew_all()  # the restores may have taken a good part of the TTL
 
     async def _renew_all(self) -> None:
-        for partition, lease in list(self.held.items()):
-            if self.held.get(partition) is not lease:
-                continue  # handed over meanwhile (the turn and the renewals interleave)
-            if not await lease.renew():
-                if self.held.get(partition) is not lease:
-                    continue
-                del self.held[partition]
-                log.warning("partition lease lost", extra={"partition": partition})
-                await self.on_loss(partition, False)
+        # All at once: one round trip, not one per lease (64 renewals one after another
+        # on a loaded NATS outlasted the TTL, and the last ones expired while renewing).
+        held = list(self.held.items())
+        renewed = await asyncio.gather(*(lease.renew() for _, lease in held))
+        for (partition, lease), ok in zip(held, renewed, strict=True):
+            if ok or self.held.get(partition) is not lease:
+                continue  # kept, or handed over meanwhile (turns and renewals interleave)
+            del self.held[partition]
+            log.warning("partition lease lost", extra={"partition": partition})
+            await self.on_loss(partition, False)
 
     async def _give_up(self, partition: int) -> None:
         # Still held (and renewed) while it is saved, so no one restores it half-saved.

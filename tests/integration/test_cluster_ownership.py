@@ -1,15 +1,19 @@
-"""Partition ownership on a real three-node NATS cluster, under a slow restore."""
+"""Partition ownership on a real three-node NATS cluster, under a slow restore and a
+slow NATS; leases renewed and released from two tasks at once."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
-from cluster.jetstream import open_jetstream
-from cluster.ownership import PartitionOwnership
+from cluster.jetstream import JetStream, open_jetstream
+from cluster.leases import Lease
+from cluster.ownership import PartitionOwnership, lease_key
 from eldercare.settings import Settings
 from eldercare_app.local_services import NatsCluster
 from tests.helpers.cluster import wipe
+from tests.helpers.polling import wait_for
 
 PARTITIONS = 4
 TTL = 1.5
@@ -49,3 +53,118 @@ async def test_leases_taken_stay_renewed_while_a_slow_first_turn_restores_them(
     finally:
         await ownership.stop()
         await stream.close()
+
+
+async def _leases_bucket(nats_cluster: NatsCluster, tmp_path: Path, partitions: int) -> JetStream:
+    await wipe(nats_cluster.url)
+    settings = Settings(
+        run_dir=tmp_path / "run",
+        nats_url=nats_cluster.url,
+        cluster_partitions=partitions,
+        cluster_replicas=3,
+        cluster_lease_ttl_s=TTL,
+    )
+    return await open_jetstream(settings, name="test")
+
+
+async def test_two_renewals_of_a_lease_at_once_keep_it(
+    nats_cluster: NatsCluster, tmp_path: Path
+) -> None:
+    """A worker's renewal loop and its ownership turn both renew its leases; when they
+    met on one lease, both against the same revision, the second was refused whenever
+    the first was applied before it was checked (1 pair in 10 in a probe on the R3
+    bucket), and the worker took its own lease for lost: the partition stopped unsaved,
+    and could not be taken back until the key aged out."""
+    stream = await _leases_bucket(nats_cluster, tmp_path, 1)
+    try:
+        lease = Lease(stream.leases, lease_key(0), "worker")
+        assert await lease.take()
+        for _ in range(40):
+            assert list(await asyncio.gather(lease.renew(), lease.renew())) == [True, True]
+        assert await lease.holder_now() == "worker"
+    finally:
+        await stream.close()
+
+
+async def test_many_leases_stay_held_on_a_nats_slow_to_answer(
+    nats_cluster: NatsCluster, tmp_path: Path
+) -> None:
+    """A loaded NATS answering each lease write in 0.1 s: a worker taking and renewing 32
+    leases one after another spent 3.2 s a round, twice the TTL, and its first leases
+    expired before it reached its last (the lone worker of `bench cluster` lost dozens)."""
+    partitions = 32
+    stream = await _leases_bucket(nats_cluster, tmp_path, partitions)
+    bucket = stream.leases
+    create, update = bucket.create, bucket.update
+
+    async def slow_create(*args: Any, **kwargs: Any) -> int:
+        await asyncio.sleep(0.1)
+        return await create(*args, **kwargs)
+
+    async def slow_update(*args: Any, **kwargs: Any) -> int:
+        await asyncio.sleep(0.1)
+        return await update(*args, **kwargs)
+
+    bucket.create = slow_create  # type: ignore[method-assign]
+    bucket.update = slow_update  # type: ignore[method-assign]
+    lost: list[int] = []
+
+    async def on_gain(partition: int) -> None:
+        return None
+
+    async def on_loss(partition: int, graceful: bool) -> None:
+        if not graceful:
+            lost.append(partition)
+
+    ownership = PartitionOwnership(stream, "w", partitions, TTL, on_gain, on_loss)
+    try:
+        await ownership.start()
+        assert set(ownership.held) == set(range(partitions)), "the lone worker takes all"
+        renewals = ownership._renewals
+        assert renewals is not None
+        # Renewed over three TTLs (outcomes, not time: each tick is a renewal round).
+        await wait_for(lambda: renewals.ticks >= 12, within_s=60, what="12 renewal rounds")
+        assert lost == [], "leases lost while their holder renewed them"
+    finally:
+        await ownership.stop()
+        await stream.close()
+
+
+async def test_live_workers_counted_once_while_they_say_they_are_alive(
+    nats_cluster: NatsCluster, tmp_path: Path
+) -> None:
+    """Two workers renewing their alive keys while a third counts them: the listing
+    also handed on the puts made while it read, a worker was counted twice, the fair
+    share fell below what the workers held, and they gave partitions up and took them
+    back (seen in `bench cluster` on a loaded machine); it could also stop before the
+    last key and count one too few."""
+    stream = await _leases_bucket(nats_cluster, tmp_path, 64)
+    ownership = PartitionOwnership(stream, "counter", 64, TTL, _nothing, _nothing_lost)
+    stop = asyncio.Event()
+
+    async def alive(name: str) -> None:
+        while not stop.is_set():
+            await stream.workers.put(name, b"alive")
+
+    for name in ("a", "b"):
+        await stream.workers.put(name, b"alive")
+    putters = [asyncio.create_task(alive(name)) for name in ("a", "b")]
+    try:
+        counts = [await ownership.live_workers() for _ in range(40)]
+        assert counts == [2] * 40
+        stop.set()
+        await asyncio.gather(*putters)
+        await stream.workers.delete("a")  # a worker stopped
+        assert await ownership.live_workers() == 1
+    finally:
+        stop.set()
+        await asyncio.gather(*putters)
+        await stream.close()
+
+
+async def _nothing(partition: int) -> None:
+    return None
+
+
+async def _nothing_lost(partition: int, graceful: bool) -> None:
+    return None
