@@ -47,14 +47,18 @@ PUBLISH_RETRY_EVERY_S = 0.25
 
 
 async def publish_stored(
-    js: JetStreamContext, subject: str, payload: bytes, headers: dict[str, str] | None = None
+    js: JetStreamContext,
+    subject: str,
+    payload: bytes,
+    headers: dict[str, str] | None = None,
+    retry_for_s: float = PUBLISH_RETRY_FOR_S,
 ) -> PubAck:
     """Publish and return JetStream's acknowledgement, trying again within the bound.
 
     A retry after an unanswered publish may store a reading twice (it may have been
     stored, its answer lost with the node): the detectors' recent-reading keys absorb
     it, as they do the broker's redeliveries; a transition's message id drops it."""
-    deadline = time.monotonic() + PUBLISH_RETRY_FOR_S
+    deadline = time.monotonic() + retry_for_s
     while True:
         left = deadline - time.monotonic()
         try:
@@ -71,9 +75,12 @@ async def publish_stored(
 class JetStreamReadings:
     """Publishes each reading on its site's partition subject."""
 
-    def __init__(self, js: JetStreamContext, partitions: int) -> None:
+    def __init__(
+        self, js: JetStreamContext, partitions: int, retry_for_s: float = PUBLISH_RETRY_FOR_S
+    ) -> None:
         self.js = js
         self.partitions = partitions
+        self.retry_for_s = retry_for_s  # how long a publish waits for the stream to answer
 
     async def handle_readings(self, readings: Sequence[Reading]) -> None:
         if not readings:
@@ -84,6 +91,7 @@ class JetStreamReadings:
                     self.js,
                     readings_subject(partition_of(r.site_id, self.partitions)),
                     reading_bytes(r),
+                    retry_for_s=self.retry_for_s,
                 )
                 for r in readings
             )

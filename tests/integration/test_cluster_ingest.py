@@ -46,7 +46,8 @@ async def test_broker_ack_waits_for_jetstream(
                 }
             ),
             lambda: registry_index(site=site),
-            JetStreamReadings(stream.js, settings.cluster_partitions),
+            # No stream will answer here: give up after 1 s, not the 8 s a leader election gets.
+            JetStreamReadings(stream.js, settings.cluster_partitions, retry_for_s=1.0),
         )
         for n in range(2)
     ]
