@@ -34,34 +34,11 @@ from dataclasses import asdict, dataclass, field
 from types import ModuleType
 from typing import Any
 
+from benchmarks.detectors import MIX, ROOMS, START
 from benchmarks.support import bench_registry, machine, site_id
-from eldercare.domain import Reading, Stream, Transition
+from eldercare.domain import Reading, Transition
 
 READINGS_PER_HOME_PER_DAY = 1505  # a simulated home's day (benchmarks.scale)
-START = 1_767_225_600.0  # 2026-01-01 00:00 UTC
-# (device, stream, fields) of reading k % 10 of a home: `bench_load.PATTERN`'s.
-MIX: list[tuple[str, Stream, dict[str, bool]]] = [
-    ("gw", Stream.HEARTBEAT, {}),
-    ("pir-bed", Stream.MOTION, {"motion": True}),
-    ("radar", Stream.HEARTBEAT, {}),
-    ("sos", Stream.HEARTBEAT, {}),
-    ("pir-liv", Stream.MOTION, {"motion": True}),
-    ("radar", Stream.PRESENCE, {"present": True}),
-    ("bed", Stream.HEARTBEAT, {}),
-    ("pir-bath", Stream.MOTION, {"motion": False}),
-    ("door", Stream.HEARTBEAT, {}),
-    ("pir-liv", Stream.HEARTBEAT, {}),
-]
-ROOMS = {
-    "gw": "living",
-    "pir-bed": "bedroom",
-    "radar": "bedroom",
-    "sos": "bedroom",
-    "pir-liv": "living",
-    "bed": "bedroom",
-    "pir-bath": "bathroom",
-    "door": "entrance",
-}
 # What `eldercare run --role detectors` imports before it builds the role.
 ROLE_IMPORTS = (
     "eldercare_app.cli",

@@ -7,8 +7,9 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+from benchmarks.detectors import MIX
 from benchmarks.load import PATTERN
-from benchmarks.worker_memory import MIX, run_worker_memory_bench
+from benchmarks.worker_memory import run_worker_memory_bench
 
 
 def test_the_mix_is_the_platform_benchmarks_load() -> None:
