@@ -93,6 +93,12 @@ from eldercare.registry_index import RegistryIndex
 log = get_logger(__name__)
 T = TypeVar("T")
 
+
+class StoreWriteAbandoned(Exception):
+    """A store write given up at a stop while the store still refused it; the caller
+    keeps what was not written (its cause is chained)."""
+
+
 _THROTTLED = metrics.counter(
     "notifications_throttled_total",
     "messages held back for a destination's rate limit, night rule or quiet hours",
@@ -249,7 +255,7 @@ class AlertPipeline:
             except Exception as exc:
                 self.availability.failed(exc)
                 if self._stopping:  # a stop must end: the caller keeps what was not written
-                    raise
+                    raise StoreWriteAbandoned(str(exc)) from exc
                 await asyncio.sleep(wait)
                 wait = min(wait * 2, longest)
                 continue
@@ -668,10 +674,14 @@ class AlertPipeline:
         self._results.append((n, error))
         try:
             await self._record_results()
-        except Exception as exc:  # only when stopping with the store down (`_until_stored`)
+        except StoreWriteAbandoned as exc:
             # The message stays pending in the store: sent again after a restart, so at
             # least once rather than never.
             log.error("send not logged at stop", extra={"key": n.idempotency_key, "error": exc})
+        except Exception:
+            # The send is logged; what follows it failed (its "notified" events, pulling
+            # an unanswered step forward): that step still comes due at its own time.
+            log.exception("follow-up of a logged send failed", extra={"key": n.idempotency_key})
 
     def _limited(self, n: NotificationRecord, index: RegistryIndex) -> bool:
         url = self._urls_by_channel(n, index)

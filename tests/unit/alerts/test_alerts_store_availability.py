@@ -8,10 +8,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
+from alerts.records import AlertRecord
 from alerts.store import AlertStore, init_store
 from alerts.store_availability import AlertStoreAvailability
 from eldercare import metrics
@@ -120,4 +122,73 @@ async def test_a_send_is_logged_once_the_store_takes_writes_and_not_sent_again(
     assert logged.state == "sent" and logged.attempts == 1
     await pipeline.tick()
     assert len(rx.to("centre")) == 1
+    await engine.dispose()
+
+
+async def test_a_send_not_logged_at_a_stop_stays_pending_and_says_so(
+    tmp_path: Path, http_receiver: HttpReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A stop must end even while the store refuses the log line: the line is given up
+    with its own log message, and the message stays pending (sent again after a
+    restart: at least once, not never)."""
+    rx = http_receiver
+    path = tmp_path / "alerts.db"
+    engine = create_engine(f"sqlite+aiosqlite:///{path}?timeout=0.2")
+    await init_store(engine)
+    store = AlertStore(engine)
+    clock = FakeClock(T0)
+    pipeline, _ = make_pipeline(
+        store, registry([]), clock, policies([rx.url("centre")]), store_retry_s=(0.05, 0.2)
+    )
+    await pipeline.handle_transitions([transition(AlertKind.SOS, T0)])
+    assert await pipeline.escalate_due(clock.now()) == 1
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with caplog.at_level(logging.ERROR, logger="alerts.pipeline"):
+            assert await pipeline.deliver_due(clock.now(), wait=False) == 1
+            await wait_for(lambda: bool(rx.to("centre")), 10, "the send made")
+            await asyncio.wait_for(pipeline.stop(), 10)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    messages = [r.getMessage() for r in caplog.records if r.name == "alerts.pipeline"]
+    assert messages == ["send not logged at stop"]
+    [pending] = await store.notifications(1)
+    assert pending.state == "pending" and pending.attempts == 0
+    await engine.dispose()
+
+
+async def test_a_failed_read_after_a_logged_send_is_not_reported_as_unlogged(
+    tmp_path: Path,
+    http_receiver: HttpReceiver,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The log line is written, then reading the alert back fails: the send is logged
+    and the log says what failed, not "not logged at stop"."""
+    rx = http_receiver
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'alerts.db'}")
+    await init_store(engine)
+    store = AlertStore(engine)
+    clock = FakeClock(T0)
+    pipeline, _ = make_pipeline(store, registry([]), clock, policies([rx.url("centre")]))
+    await pipeline.handle_transitions([transition(AlertKind.SOS, T0)])
+    assert await pipeline.escalate_due(clock.now()) == 1
+    real_get_many = store.get_many
+
+    async def read_fails_once(ids: Sequence[int]) -> dict[int, AlertRecord]:
+        monkeypatch.setattr(store, "get_many", real_get_many)
+        raise OSError("disk read error")
+
+    monkeypatch.setattr(store, "get_many", read_fails_once)
+    with caplog.at_level(logging.ERROR, logger="alerts.pipeline"):
+        assert await pipeline.deliver_due(clock.now(), wait=False) == 1
+        await asyncio.wait_for(pipeline.settle(), 10)
+    messages = [r.getMessage() for r in caplog.records if r.name == "alerts.pipeline"]
+    assert messages == ["follow-up of a logged send failed"]
+    [logged] = await store.notifications(1)
+    assert logged.state == "sent" and logged.attempts == 1
+    assert len(rx.to("centre")) == 1
+    await pipeline.stop()
     await engine.dispose()
