@@ -21,8 +21,9 @@ which nothing moved in the home and no mat or radar reported anyone, followed by
 movement inside within as long, is someone coming home, not someone going out. The
 cost is the same as for a seen return: someone who lay still that long without a
 mat, then opened the front door from inside and walked back in at night, is judged
-that morning against the later deadline (at most `latest_deadline`). Clears when the
-resident gets up. A home of several residents is judged as one
+that morning against the later deadline (at most `latest_deadline`); not in a home with
+a resident flagged `dementia`, where that door at night may be her wandering out and
+back. Clears when the resident gets up. A home of several residents is judged as one
 household (its room sensors cannot tell who got up), as `inactivity` does.
 In an institution getting up is leaving one's own bed (the bed sensor reports it empty
 after `day_start`); residents without a bed sensor, bed-bound residents and residents
@@ -39,6 +40,7 @@ from detectors.baseline import WakeBaseline
 from detectors.occupancy import WATCHED_STREAMS
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
 from detectors.settings import AbsenceSettings, NotUpSettings, minutes_of_day
+from detectors.site_context import DEMENTIA
 from eldercare.domain import AlertKind, Reading, Stream, Transition, TransitionAction
 from eldercare.evidence import EvidenceCode, seen
 
@@ -96,7 +98,10 @@ class NotUpRule(Rule[NotUpState]):
         """How long after `night_start` the household came home from its last absence, if
         that return fell in the night before `day`'s `day_start`; else 0."""
         ended = self.picture.absence_ended()
-        backs = [b for b in (ended[1] if ended else None, self.state.unseen_return) if b]
+        unseen = self.state.unseen_return
+        if any(self.ctx.has_flag(r, DEMENTIA) for r in self.ctx.resident_ids):
+            unseen = None  # the door at night may be her wandering out and back, not a return
+        backs = [b for b in (ended[1] if ended else None, unseen) if b]
         if not backs:
             return 0.0
         back = max(backs)

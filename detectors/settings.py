@@ -304,7 +304,7 @@ class NotUpSettings(RuleSettings):
         "deadline is later by as much, at most latest_deadline (a late night ends late); also "
         "home through the front door after `absence.away_after_minutes` of a quiet home (no "
         "movement, no mat or radar reporting anyone) with movement inside just after, though "
-        "the going out was not seen",
+        "the going out was not seen (not with a resident flagged dementia)",
     )
 
 

@@ -524,10 +524,11 @@ def test_not_up_after_a_night_return_whose_going_out_was_not_seen_waits_as_long(
     at 03:30, up at 11:38): that is coming home, and the morning's deadline is 13:00
     (10:00 + 5 h 30 min, at most 13:00), not 10:00. The door opened minutes after
     movement inside (going out and back) moves nothing."""
-    site = home_site(SH)
     door = local_ts(SH, 2024, 5, 11, 3, 30)
 
-    def night(last_inside: float, up: tuple[int, int]) -> list[Transition]:
+    def night(
+        last_inside: float, up: tuple[int, int], site: Site = home_site(SH)
+    ) -> list[Transition]:
         rs = [
             reading(site, "pir-kitchen", Stream.MOTION, last_inside, motion=True),
             reading(site, "door-front", Stream.CONTACT, door, open=True),
@@ -545,4 +546,9 @@ def test_not_up_after_a_night_return_whose_going_out_was_not_seen_waits_as_long(
     out = night(evening, (13, 30))
     assert [(x.action, x.ts) for x in out][:1] == [(RAISE, local_ts(SH, 2024, 5, 11, 13, 0))]
     out = night(door - 300, (11, 0))  # seen inside at 03:25: the door is going out
+    assert [(x.action, x.ts) for x in out][:1] == [(RAISE, local_ts(SH, 2024, 5, 11, 10, 0))]
+    # A resident flagged dementia: that door at night may be her wandering out and back.
+    data = home_site(SH).model_dump()
+    data["residents"][0]["flags"] = ["dementia"]
+    out = night(evening, (11, 0), Site.model_validate(data))
     assert [(x.action, x.ts) for x in out][:1] == [(RAISE, local_ts(SH, 2024, 5, 11, 10, 0))]
