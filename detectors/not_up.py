@@ -14,7 +14,16 @@ A night begun late ends late: home from an absence after `night_start` (22:00) a
 before `day_start`, that morning's deadline is later by as much as she came home after
 `night_start`, at most `latest_deadline` (ARAS house B, home at 03:17 and up at 11:29,
 and van Kasteren house B, home at 03:33 and up at 11:38, were raised at 09:36 and
-10:00). Clears when the resident gets up. A home of several residents is judged as one
+10:00). A return whose going out was not seen counts the same (van Kasteren house B,
+26 Jul: out unseen after 21:54, home through the front door at 03:30, in bed until
+11:38, raised at 10:00): the outer door opening after `absence.away_after_minutes` in
+which nothing moved in the home and no mat or radar reported anyone, followed by
+movement inside within as long, is someone coming home, not someone going out. The
+cost is the same as for a seen return: someone who lay still that long without a
+mat, then opened the front door from inside and walked back in at night, is judged
+that morning against the later deadline (at most `latest_deadline`); not in a home with
+a resident flagged `dementia`, where that door at night may be her wandering out and
+back. Clears when the resident gets up. A home of several residents is judged as one
 household (its room sensors cannot tell who got up), as `inactivity` does.
 In an institution getting up is leaving one's own bed (the bed sensor reports it empty
 after `day_start`); residents without a bed sensor, bed-bound residents and residents
@@ -30,7 +39,8 @@ from pydantic import Field
 from detectors.baseline import WakeBaseline
 from detectors.occupancy import WATCHED_STREAMS
 from detectors.rule import EvidenceData, Rule, RuleState, evidence
-from detectors.settings import NotUpSettings, minutes_of_day
+from detectors.settings import AbsenceSettings, NotUpSettings, minutes_of_day
+from detectors.site_context import DEMENTIA
 from eldercare.domain import AlertKind, Reading, Stream, Transition, TransitionAction
 from eldercare.evidence import EvidenceCode, seen
 
@@ -46,6 +56,9 @@ class _Morning(RuleState):
 
 class NotUpState(RuleState):
     mornings: dict[str, _Morning] = Field(default_factory=dict)  # resident id ("" = site)
+    last_moved: float | None = None  # the household's last movement (any room, the door)
+    quiet_door: float | None = None  # the outer door opened after a quiet home: coming in?
+    unseen_return: float | None = None  # the last return whose going out was not seen
 
 
 def _next_day(day: str) -> str:
@@ -85,9 +98,13 @@ class NotUpRule(Rule[NotUpState]):
         """How long after `night_start` the household came home from its last absence, if
         that return fell in the night before `day`'s `day_start`; else 0."""
         ended = self.picture.absence_ended()
-        if ended is None:
+        unseen = self.state.unseen_return
+        if any(self.ctx.has_flag(r, DEMENTIA) for r in self.ctx.resident_ids):
+            unseen = None  # the door at night may be her wandering out and back, not a return
+        backs = [b for b in (ended[1] if ended else None, unseen) if b]
+        if not backs:
             return 0.0
-        back = ended[1]
+        back = max(backs)
         start = minutes_of_day(s.night_start)
         eve = (date.fromisoformat(day) - timedelta(days=1)).isoformat()
         # A night start after midnight is on the morning's own date.
@@ -95,6 +112,21 @@ class NotUpRule(Rule[NotUpState]):
         if not night <= back < self.ctx.at_local(day, minutes_of_day(s.day_start)):
             return 0.0
         return (back - night) / 60
+
+    def _follow_unseen_return(self, reading: Reading) -> None:
+        """The outer door after a quiet home (nothing moved, no mat or radar reporting
+        anyone) for `away_after_minutes`, then movement inside within as long: home from
+        an absence whose going out was not seen."""
+        quiet_s = self.ctx.settings("absence", AbsenceSettings).away_after_minutes * 60
+        last, self.state.last_moved = self.state.last_moved, reading.ts
+        if self.ctx.is_outer_door(reading.device_id):
+            quiet = last is None or reading.ts - last >= quiet_s
+            if quiet and not self.picture.someone_inside(reading.ts):
+                self.state.quiet_door = reading.ts
+            return
+        door, self.state.quiet_door = self.state.quiet_door, None
+        if door is not None and reading.ts - door <= quiet_s:
+            self.state.unseen_return = door
 
     def _judged(self, resident: str) -> bool:
         """In an institution getting up is leaving one's own bed: judged only with a bed
@@ -143,6 +175,7 @@ class NotUpRule(Rule[NotUpState]):
                 self.state.mornings[resident].home_since = reading.ts
         if not moved:
             return []
+        self._follow_unseen_return(reading)
         room = self.ctx.room_of(reading)
         out: list[Transition] = []
         for resident in self._residents(reading):

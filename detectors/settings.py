@@ -301,7 +301,10 @@ class NotUpSettings(RuleSettings):
     night_start: LocalTime = Field(
         "22:00",
         description="home from an absence after this (and before day_start): that morning's "
-        "deadline is later by as much, at most latest_deadline (a late night ends late)",
+        "deadline is later by as much, at most latest_deadline (a late night ends late); also "
+        "home through the front door after `absence.away_after_minutes` of a quiet home (no "
+        "movement, no mat or radar reporting anyone) with movement inside just after, though "
+        "the going out was not seen (not with a resident flagged dementia)",
     )
 
 

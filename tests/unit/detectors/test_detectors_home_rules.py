@@ -516,3 +516,39 @@ def test_not_up_after_coming_home_in_the_night_waits_as_long_as_she_was_late() -
     assert [(x.action, x.ts) for x in out][:1] == [(RAISE, local_ts(SH, 2024, 5, 11, 13, 0))]
     out = night((21, 0), (11, 0))
     assert [(x.action, x.ts) for x in out][:1] == [(RAISE, local_ts(SH, 2024, 5, 11, 10, 0))]
+
+
+def test_not_up_after_a_night_return_whose_going_out_was_not_seen_waits_as_long() -> None:
+    """Last seen in the kitchen at 21:50, then a quiet home until the front door at 03:30
+    and the kitchen and bedroom just after (van Kasteren house B, 26 Jul: out unseen, home
+    at 03:30, up at 11:38): that is coming home, and the morning's deadline is 13:00
+    (10:00 + 5 h 30 min, at most 13:00), not 10:00. The door opened minutes after
+    movement inside (going out and back) moves nothing."""
+    door = local_ts(SH, 2024, 5, 11, 3, 30)
+
+    def night(
+        last_inside: float, up: tuple[int, int], site: Site = home_site(SH)
+    ) -> list[Transition]:
+        rs = [
+            reading(site, "pir-kitchen", Stream.MOTION, last_inside, motion=True),
+            reading(site, "door-front", Stream.CONTACT, door, open=True),
+            reading(site, "door-front", Stream.CONTACT, door + 5, open=False),
+            reading(site, "pir-kitchen", Stream.MOTION, door + 60, motion=True),
+            reading(site, "pir-bed", Stream.MOTION, door + 300, motion=True),
+        ]
+        t_up = local_ts(SH, 2024, 5, 11, *up)
+        rs.append(reading(site, "pir-kitchen", Stream.MOTION, t_up, motion=True))
+        return replay(NotUpRule(context(site)), rs, t_up)
+
+    evening = local_ts(SH, 2024, 5, 10, 21, 50)
+    # Before: raised at 10:00 (only a return from a confirmed absence moved the deadline).
+    assert night(evening, (12, 30)) == []
+    out = night(evening, (13, 30))
+    assert [(x.action, x.ts) for x in out][:1] == [(RAISE, local_ts(SH, 2024, 5, 11, 13, 0))]
+    out = night(door - 300, (11, 0))  # seen inside at 03:25: the door is going out
+    assert [(x.action, x.ts) for x in out][:1] == [(RAISE, local_ts(SH, 2024, 5, 11, 10, 0))]
+    # A resident flagged dementia: that door at night may be her wandering out and back.
+    data = home_site(SH).model_dump()
+    data["residents"][0]["flags"] = ["dementia"]
+    out = night(evening, (11, 0), Site.model_validate(data))
+    assert [(x.action, x.ts) for x in out][:1] == [(RAISE, local_ts(SH, 2024, 5, 11, 10, 0))]
