@@ -16,10 +16,10 @@ from datetime import date
 from sys import intern
 from typing import Any
 
-from pydantic import Field, GetCoreSchemaHandler
+from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler
 from pydantic_core import core_schema
 
-from detectors.rule import RuleState
+from detectors.rule import RuleState, rule_state
 
 KEEP_DAYS = 28  # how much history a baseline holds
 
@@ -30,8 +30,10 @@ HOURS = 24
 _NONE = math.nan  # a day-hour without a learned gap
 
 
-class _GapBaselineData(RuleState):
+class _GapBaselineData(BaseModel):
     """A `GapBaseline` as its snapshot holds it (the model it was until session 8)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     gaps: dict[str, dict[str, float]] = Field(default_factory=dict)  # hour → day → longest gap s
     days: list[str] = Field(default_factory=list)  # local days with learned data, sorted
@@ -157,6 +159,7 @@ def _hour(key: str) -> int:
     return hour
 
 
+@rule_state
 class WakeBaseline(RuleState):
     """Local minute of day of getting up, per day."""
 
@@ -179,6 +182,7 @@ class WakeBaseline(RuleState):
         return values[min(len(values) - 1, math.ceil(0.75 * len(values)) - 1)]
 
 
+@rule_state
 class ActivityBaseline(RuleState):
     """Movements per hour at home, per day."""
 
@@ -203,6 +207,7 @@ class ActivityBaseline(RuleState):
         return (rate - mean) / sd, (rate / mean if mean > 0 else math.inf)
 
 
+@rule_state
 class ReturnBaseline(RuleState):
     """The latest time of coming home per evening, as minutes after the evening's local
     midnight (01:00 the next morning is 1500), so late returns order correctly."""
@@ -235,6 +240,7 @@ class ReturnBaseline(RuleState):
         return values[min(len(values) - 1, math.ceil(0.75 * len(values)) - 1)]
 
 
+@rule_state
 class DurationBaseline(RuleState):
     """The longest absence from home per local day (of its start), in hours."""
 

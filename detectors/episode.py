@@ -15,10 +15,11 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import Field, RootModel, model_validator
 
-from detectors.rule import EvidenceData, RuleState
+from detectors.rule import EvidenceData, RuleState, rule_state
 from eldercare.domain import TransitionAction
 
 
+@rule_state
 class Episode(RuleState):
     """One open episode: since when, on what evidence, and whether its alert is raised."""
 

@@ -23,13 +23,14 @@ from collections.abc import Iterator
 
 from pydantic import Field
 
-from detectors.rule import EvidenceData, RuleState, evidence
+from detectors.rule import EvidenceData, RuleState, evidence, rule_state
 from detectors.settings import SiteOfflineSettings
 from detectors.silence import SilenceRule
 from eldercare.domain import AlertKind, Reading, Stream, Transition, TransitionAction
 from eldercare.evidence import EvidenceCode, seen
 
 
+@rule_state
 class SiteOfflineState(RuleState):
     started_at: float | None = None
     last_seen: dict[str, float] = Field(default_factory=dict)

@@ -10,16 +10,18 @@ from sys import intern
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from detectors.baseline import KEEP_DAYS, GapBaseline
 from detectors.inactivity import InactivityState
-from detectors.rule import RuleState
 from tests.helpers.examples import examples
 
 
-class OldGapBaseline(RuleState):
-    """`detectors.baseline.GapBaseline` until session 8, verbatim but for the name."""
+class OldGapBaseline(BaseModel):
+    """`detectors.baseline.GapBaseline` until session 8, verbatim but for the name and its
+    base (a pydantic model refusing unknown fields, as `RuleState` was)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     gaps: dict[str, dict[str, float]] = Field(default_factory=dict)
     days: list[str] = Field(default_factory=list)
