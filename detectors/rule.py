@@ -33,7 +33,7 @@ from typing import (
     dataclass_transform,
 )
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import ConfigDict, Field, TypeAdapter
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from detectors.site_context import SiteContext
@@ -95,10 +95,10 @@ def rule_state(cls: type[S]) -> type[S]:
     )
 
 
-class EvidenceData(BaseModel):
-    """`Evidence` as plain data, to be kept in snapshots."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+@pydantic_dataclass(frozen=True, slots=True, kw_only=True, config=ConfigDict(extra="forbid"))
+class EvidenceData(RuleState):
+    """`Evidence` as plain data, to be kept in snapshots: a frozen `rule_state` (made per
+    reading by several rules and kept in their state)."""
 
     ts: float
     device_id: str | None
@@ -131,9 +131,6 @@ class EvidenceData(BaseModel):
             summary=summary,
             room_id=room_id if room_id is not None else reading.room_id,
         )
-        # Made per reading by several rules and kept in their state: frozen, so every one
-        # can share one "fields set" instead of holding a set of its own (216 bytes).
-        object.__setattr__(made, "__pydantic_fields_set__", _EVIDENCE_FIELDS)
         if observations:
             # Typed by construction (`eldercare.evidence.seen`): validating them again on
             # this hot path costs more than the rest of the model; restores still do.
@@ -149,9 +146,6 @@ class EvidenceData(BaseModel):
             room_id=self.room_id,
             observations=self.observations,
         )
-
-
-_EVIDENCE_FIELDS: set[str] = frozenset(EvidenceData.model_fields)  # type: ignore[assignment]
 
 
 def evidence(*items: EvidenceData | None) -> tuple[Evidence, ...]:
