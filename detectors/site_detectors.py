@@ -161,7 +161,9 @@ class SiteDetectors:
         self._layout = _layout(self.detectors)
         self._dets: tuple[Detector, ...] = tuple(self.detectors.values())
         self._dues: list[float] = [_NO_DUE] * len(self._dets)
-        self._stale: set[int] | None = None  # None: every detector's due is stale
+        # Detectors whose due is stale (None: every one); a list, not a set: one a site,
+        # by the thousand sites (an empty set is 216 bytes), and a reading's targets are distinct.
+        self._stale: list[int] | None = None
         self._next_due: float | None = None
         self._fresh = True  # the next reading goes to every detector
 
@@ -185,7 +187,7 @@ class SiteDetectors:
                     self.on_error(self._layout.names[i], "next_due", exc)
                     due = None
                 dues[i] = _NO_DUE if due is None else due
-            self._stale = set()
+            self._stale = []
             least = min(dues, default=_NO_DUE)
             self._next_due = None if least == _NO_DUE else least
         return self._next_due
@@ -219,7 +221,7 @@ class SiteDetectors:
             except Exception as exc:  # skip this reading for this detector only
                 self.on_error(layout.names[i], "update", exc)
             if stale is not None:
-                stale.add(i)
+                stale.append(i)
         self.clock = reading.ts if self.clock is None else max(self.clock, reading.ts)
         self.dirty = True
         return out

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from pydantic import Field
 
@@ -84,7 +84,7 @@ class SiteOfflineRule(SilenceRule[SiteOfflineState]):
         last = self.state.last_evidence
         return None if last is None else last.ts
 
-    def _in_silence(self) -> list[tuple[float, str]]:
+    def _in_silence(self) -> Sequence[tuple[float, str]]:
         """The deadlines due in the site's present silence, in order: not before its latest
         message (the site outlived those devices)."""
         items = self._deadlines.items(self._all_deadlines)
