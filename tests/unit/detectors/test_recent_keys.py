@@ -70,7 +70,8 @@ def test_content_unknown_is_none_and_a_key_keeps_its_place() -> None:
     window[("b", "motion", 2.0)] = 7
     window[("a", "motion", 1.0)] = 5  # a new content for a known key: in place
     assert list(window.items()) == [(("a", "motion", 1.0), 5), (("b", "motion", 2.0), 7)]
-    assert ("a", "motion", 2.0) not in window and "a" not in window
+    not_a_key: object = "a"
+    assert ("a", "motion", 2.0) not in window and not_a_key not in window
 
 
 def test_a_window_of_sixteen_keys_holds_a_fraction_of_the_dict() -> None:
