@@ -52,13 +52,15 @@ class GapBaseline:
 
     def __init__(self) -> None:
         self.days: list[str] = []  # local days with learned data, sorted
-        self._columns: list[str] = []  # the grid's days, sorted (those of `days` in practice)
+        # The grid's days, sorted; None: `days` itself (always, but for a restored snapshot
+        # that names gaps of other days): one list of 28 days, not two, per baseline.
+        self._columns: list[str] | None = None
         self._grid = array("d")  # column c, hour h at c * 24 + h; NaN: none
         self._hours = 0  # bit h: hour h has a row in the snapshot (even an emptied one)
 
     def learn(self, day: str, hour: int, gap_s: float) -> None:
         day = intern(day)
-        at = self._column(day) * HOURS + hour
+        at = self._column(day) * HOURS + hour  # a new day: in `days` too, if shared
         old = self._grid[at]
         self._grid[at] = max(0.0 if math.isnan(old) else old, gap_s)
         self._hours |= 1 << hour
@@ -66,17 +68,25 @@ class GapBaseline:
             self.days.append(day)
             self.days.sort()
         if len(self.days) > KEEP_DAYS:
-            self.days = self.days[-KEEP_DAYS:]
-            gone = bisect_left(self._columns, self.days[0])
-            del self._columns[:gone]
+            extra = len(self.days) - KEEP_DAYS
+            del self.days[:extra]
+            if self._columns is None:
+                gone = extra  # the grid's days are `days`
+            else:
+                gone = bisect_left(self._columns, self.days[0])
+                del self._columns[:gone]
             del self._grid[: gone * HOURS]
 
     def _column(self, day: str) -> int:
-        at = bisect_left(self._columns, day)
-        if at == len(self._columns) or self._columns[at] != day:
-            self._columns.insert(at, day)
+        columns = self.days if self._columns is None else self._columns
+        at = bisect_left(columns, day)
+        if at == len(columns) or columns[at] != day:
+            columns.insert(at, day)
             self._grid[at * HOURS : at * HOURS] = array("d", [_NONE] * HOURS)
         return at
+
+    def _days_of_grid(self) -> list[str]:
+        return self.days if self._columns is None else self._columns
 
     def ready(self, learn_days: int) -> bool:
         return len(self.days) >= learn_days
@@ -102,7 +112,9 @@ class GapBaseline:
             if self._hours >> hour & 1:
                 column = self._grid[hour::HOURS]
                 gaps[str(hour)] = {
-                    d: g for d, g in zip(self._columns, column, strict=True) if not math.isnan(g)
+                    d: g
+                    for d, g in zip(self._days_of_grid(), column, strict=True)
+                    if not math.isnan(g)
                 }
         return _GapBaselineData(gaps=gaps, days=list(self.days))
 
@@ -110,9 +122,10 @@ class GapBaseline:
     def from_data(cls, data: _GapBaselineData) -> GapBaseline:
         made = cls()
         made.days = [intern(d) for d in data.days]
-        made._columns = sorted({intern(d) for per_day in data.gaps.values() for d in per_day})
-        made._grid = array("d", [_NONE] * (HOURS * len(made._columns)))
-        where = {d: c for c, d in enumerate(made._columns)}
+        columns = sorted({intern(d) for per_day in data.gaps.values() for d in per_day})
+        made._columns = None if columns == made.days else columns
+        made._grid = array("d", [_NONE] * (HOURS * len(columns)))
+        where = {d: c for c, d in enumerate(columns)}
         for key, per_day in data.gaps.items():
             hour = _hour(key)
             made._hours |= 1 << hour

@@ -138,3 +138,8 @@ def test_a_snapshot_with_a_day_missing_from_its_days_restores_it() -> None:
     new = InactivityState.model_validate({"baselines": {"r": data}}).baselines["r"]
     _same_answers(old, new)
     assert new.model_dump(mode="json") == old.model_dump(mode="json")
+    for d in range(2, KEEP_DAYS + 4):  # and past 28 days from there
+        old.learn(_day(d), d % 24, 10.0 * d)
+        new.learn(_day(d), d % 24, 10.0 * d)
+        _same_answers(old, new)
+        assert new.model_dump(mode="json") == old.model_dump(mode="json")
