@@ -85,6 +85,9 @@ def bench_worker_memory(
         1.0, "--hours", min=0.01, help="hours of simulated event time of readings"
     ),
     lines: bool = typer.Option(False, "--lines", help="also the allocating lines (slower)"),
+    tick_s: float = typer.Option(
+        1.0, "--tick-s", min=0.01, help="simulated seconds between timer ticks (a month: 60)"
+    ),
     as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
 ) -> None:
     """A detector worker's memory per 1,000 homes held after an hour of readings, and where
@@ -93,7 +96,7 @@ def bench_worker_memory(
 
     from benchmarks.worker_memory import render, run_worker_memory_bench
 
-    result = run_worker_memory_bench(homes, hours, lines)
+    result = run_worker_memory_bench(homes, hours, lines, tick_s)
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
     else:

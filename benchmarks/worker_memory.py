@@ -6,8 +6,9 @@ fresh SQLite store and read back the way a detector worker reads them
 (`cluster.partition_registry.PartitionRegistry`, every partition held), then one
 `DetectorRuntime` in `wall` mode on a fake clock is fed `hours` of **simulated event
 time** at a simulated home's rate (`benchmarks.scale`: 1,505 readings a day, the stream
-mix of `bench_load.PATTERN`), its 1 s timer tick run after every simulated second.
-Nothing waits on the wall clock: an hour of 2,000 homes takes seconds.
+mix of `bench_load.PATTERN`), its 1 s timer tick run after every simulated second
+(`tick_s`: coarser, for a simulated month of a few homes, when the baselines are full).
+Nothing waits on the wall clock: an hour of 2,000 homes takes a minute or two.
 
 Figures, per 1,000 homes held: the bytes (tracemalloc) the registry read holds and the
 detector state holds (after the first round of every home's mix, and after the whole
@@ -60,6 +61,7 @@ class _CountingSink:
 class WorkerMemoryResult:
     homes: int
     simulated_hours: float
+    tick_s: float  # simulated seconds between two timer ticks
     readings: int
     transitions: int
     import_baseline_mb: float  # RSS of a fresh interpreter after the role's imports
@@ -179,7 +181,7 @@ def _alive() -> list[object]:
     return alive
 
 
-async def _run(homes: int, hours: float, top_frames: int) -> WorkerMemoryResult:
+async def _run(homes: int, hours: float, top_frames: int, tick_s: float) -> WorkerMemoryResult:
     from cluster.partition_registry import PartitionRegistry
     from detectors.runtime import DetectorRuntime
     from eldercare.clock import FakeClock
@@ -208,21 +210,21 @@ async def _run(homes: int, hours: float, top_frames: int) -> WorkerMemoryResult:
     sink = _CountingSink()
     clock = FakeClock(START)
     runtime = DetectorRuntime(registry.current, sink, clock_mode="wall", clock=clock)
-    next_tick = START + 1.0
+    next_tick = START + tick_s
     first_round = homes * len(MIX)
     first_bytes = 0
     batch = 200
     k = 0
     while k < total:
         chunk = _readings(homes, k, min(batch, total - k), period_s)
-        while next_tick <= chunk[0].ts:  # every simulated second's tick, in order
+        while next_tick <= chunk[0].ts:  # every tick due by then, in order
             clock.set(next_tick + 0.05)
             await runtime.tick()
-            next_tick += 1.0
+            next_tick += tick_s
         await runtime.handle_readings(chunk)
         k += len(chunk)
+        del chunk  # not counted as state (200 readings: ~10 KB a home at 20 homes)
         if k >= first_round and not first_bytes:
-            del chunk
             gc.collect()
             first_bytes = _traced() - base
     gc.collect()
@@ -235,6 +237,7 @@ async def _run(homes: int, hours: float, top_frames: int) -> WorkerMemoryResult:
     return WorkerMemoryResult(
         homes=homes,
         simulated_hours=hours,
+        tick_s=tick_s,
         readings=total,
         transitions=sink.transitions,
         import_baseline_mb=import_baseline_mb(),
@@ -255,16 +258,19 @@ async def _run(homes: int, hours: float, top_frames: int) -> WorkerMemoryResult:
     )
 
 
-def run_worker_memory_bench(homes: int, hours: float, lines: bool = False) -> WorkerMemoryResult:
-    """`lines`: also the allocating lines holding the most (slower)."""
-    return asyncio.run(_run(homes, hours, 1 if lines else 0))
+def run_worker_memory_bench(
+    homes: int, hours: float, lines: bool = False, tick_s: float = 1.0
+) -> WorkerMemoryResult:
+    """`lines`: also the allocating lines holding the most (slower); `tick_s`: simulated
+    seconds between two timer ticks."""
+    return asyncio.run(_run(homes, hours, 1 if lines else 0, tick_s))
 
 
 def render(r: WorkerMemoryResult) -> list[str]:
     lines = [
         f"homes held               {r.homes}",
         f"readings                 {r.readings} over {r.simulated_hours:g} h of simulated event "
-        f"time; {r.transitions} transitions",
+        f"time; {r.transitions} transitions; a tick every {r.tick_s:g} s",
         f"role import baseline     {r.import_baseline_mb} MB RSS (fresh interpreter)",
         f"registry (held sites)    {r.registry_mb_per_1k} MB / 1,000 homes (tracemalloc)",
         f"detector state           {r.state_first_round_mb_per_1k} MB / 1,000 homes after one "

@@ -131,7 +131,7 @@ class PartitionRegistry:
             read[partition_of(site.id, self.partitions)].append(site)
         for partition, sites in read.items():
             self._sites[partition] = RegistryIndex(
-                RegistryDocument.model_construct(sites=sites), version
+                RegistryDocument.model_construct(sites=sites), version, devices_now=False
             )
         held = self._site_ids()
         self._absences = {k: v for k, v in absences.items() if k[0] in held}
@@ -147,4 +147,5 @@ class PartitionRegistry:
         # sites passed every check when they were applied, and partitions never share a
         # site: the parts are merged without validating again.
         parts = [self._sites[p] for p in sorted(self._sites)]
-        self._index = RegistryIndex.merged(parts, self._version, self._absences)
+        # Devices resolved only if asked: the worker's readings name their site.
+        self._index = RegistryIndex.merged(parts, self._version, self._absences, devices_now=False)

@@ -48,7 +48,7 @@ from typing import Literal
 from pydantic import Field
 
 from detectors import occupancy as occ
-from detectors.rule import EvidenceData, RuleState
+from detectors.rule import EvidenceData, RuleState, rule_state
 from detectors.settings import AbsenceSettings
 from detectors.site_context import SiteContext
 from eldercare.domain import Reading, Stream
@@ -57,6 +57,7 @@ from eldercare.evidence import EvidenceCode, seen
 Change = Literal["returned", "went_out", "came_in"]
 
 
+@rule_state
 class AbsenceState(RuleState):
     last_door: float | None = None  # last outer-door event
     door_evidence: EvidenceData | None = None  # first door event of the last passage out

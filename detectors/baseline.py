@@ -10,39 +10,83 @@ from __future__ import annotations
 
 import math
 import statistics
+from array import array
+from bisect import bisect_left
 from datetime import date
 from sys import intern
+from typing import Any
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler
+from pydantic_core import core_schema
 
-from detectors.rule import RuleState
+from detectors.rule import RuleState, rule_state
 
 KEEP_DAYS = 28  # how much history a baseline holds
 
-# Keys are interned: a rule hands in a new day string each time (`SiteContext.local_day`),
-# and a full gap baseline keys 24 hours × 28 days by it (78 KB with a string per entry, 40
-# with shared ones); a worker holds several per home.
+# Day keys are interned: a rule hands in a new day string each time
+# (`SiteContext.local_day`), and a worker holds several baselines per home.
+
+HOURS = 24
+_NONE = math.nan  # a day-hour without a learned gap
 
 
-class GapBaseline(RuleState):
-    """Longest movement gap per local hour of day (of the gap's start), per day."""
+class _GapBaselineData(BaseModel):
+    """A `GapBaseline` as its snapshot holds it (the model it was until session 8)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     gaps: dict[str, dict[str, float]] = Field(default_factory=dict)  # hour → day → longest gap s
     days: list[str] = Field(default_factory=list)  # local days with learned data, sorted
 
+
+class GapBaseline:
+    """Longest movement gap per local hour of day (of the gap's start), per day.
+
+    Held as one grid of floats, 24 hours per learned day (`array('d')`, ~5 KB full),
+    not the snapshot's dict of dicts (~40 KB full of 28 days × 24 hours); inactivity
+    keeps one per resident and per resident and room. Snapshots keep the old JSON
+    (`{"gaps": {hour: {day: gap}}, "days": [...]}`), validated through `_GapBaselineData`.
+    """
+
+    __slots__ = ("_columns", "_grid", "_hours", "days")
+
+    def __init__(self) -> None:
+        self.days: list[str] = []  # local days with learned data, sorted
+        # The grid's days, sorted; None: `days` itself (always, but for a restored snapshot
+        # that names gaps of other days): one list of 28 days, not two, per baseline.
+        self._columns: list[str] | None = None
+        self._grid = array("d")  # column c, hour h at c * 24 + h; NaN: none
+        self._hours = 0  # bit h: hour h has a row in the snapshot (even an emptied one)
+
     def learn(self, day: str, hour: int, gap_s: float) -> None:
         day = intern(day)
-        per_day = self.gaps.setdefault(intern(str(hour)), {})
-        per_day[day] = max(per_day.get(day, 0.0), gap_s)
+        at = self._column(day) * HOURS + hour  # a new day: in `days` too, if shared
+        old = self._grid[at]
+        self._grid[at] = max(0.0 if math.isnan(old) else old, gap_s)
+        self._hours |= 1 << hour
         if day not in self.days:
             self.days.append(day)
             self.days.sort()
         if len(self.days) > KEEP_DAYS:
-            self.days = self.days[-KEEP_DAYS:]
-            oldest = self.days[0]
-            for hour_gaps in self.gaps.values():
-                for old in [d for d in hour_gaps if d < oldest]:
-                    del hour_gaps[old]
+            extra = len(self.days) - KEEP_DAYS
+            del self.days[:extra]
+            if self._columns is None:
+                gone = extra  # the grid's days are `days`
+            else:
+                gone = bisect_left(self._columns, self.days[0])
+                del self._columns[:gone]
+            del self._grid[: gone * HOURS]
+
+    def _column(self, day: str) -> int:
+        columns = self.days if self._columns is None else self._columns
+        at = bisect_left(columns, day)
+        if at == len(columns) or columns[at] != day:
+            columns.insert(at, day)
+            self._grid[at * HOURS : at * HOURS] = array("d", [_NONE] * HOURS)
+        return at
+
+    def _days_of_grid(self) -> list[str]:
+        return self.days if self._columns is None else self._columns
 
     def ready(self, learn_days: int) -> bool:
         return len(self.days) >= learn_days
@@ -51,14 +95,84 @@ class GapBaseline(RuleState):
         """Longest gap seen starting in this hour or its neighbours (a gap that started at
         09:58 is as usual at 10:05); None with fewer than `min_samples` day-hours of data
         (an hour the resident is rarely home in teaches nothing)."""
+        grid = self._grid
         values = [
             g
             for h in ((hour - 1) % 24, hour, (hour + 1) % 24)
-            for g in self.gaps.get(str(h), {}).values()
+            for g in grid[h::HOURS]
+            if not math.isnan(g)
         ]
         return max(values) if len(values) >= max(1, min_samples) else None
 
+    # --- snapshots ------------------------------------------------------------------------
 
+    def to_data(self) -> _GapBaselineData:
+        gaps: dict[str, dict[str, float]] = {}
+        for hour in range(HOURS):
+            if self._hours >> hour & 1:
+                column = self._grid[hour::HOURS]
+                gaps[str(hour)] = {
+                    d: g
+                    for d, g in zip(self._days_of_grid(), column, strict=True)
+                    if not math.isnan(g)
+                }
+        return _GapBaselineData(gaps=gaps, days=list(self.days))
+
+    @classmethod
+    def from_data(cls, data: _GapBaselineData) -> GapBaseline:
+        made = cls()
+        made.days = [intern(d) for d in data.days]
+        columns = sorted({intern(d) for per_day in data.gaps.values() for d in per_day})
+        made._columns = None if columns == made.days else columns
+        made._grid = array("d", [_NONE] * (HOURS * len(columns)))
+        where = {d: c for c, d in enumerate(columns)}
+        for key, per_day in data.gaps.items():
+            hour = _hour(key)
+            made._hours |= 1 << hour
+            for d, gap in per_day.items():
+                made._grid[where[d] * HOURS + hour] = gap
+        return made
+
+    def model_dump(self, mode: str = "python") -> dict[str, Any]:
+        return self.to_data().model_dump(mode=mode)
+
+    @classmethod
+    def model_validate(cls, value: Any) -> GapBaseline:
+        if isinstance(value, GapBaseline):
+            return value
+        return cls.from_data(_GapBaselineData.model_validate(value))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, GapBaseline):
+            return NotImplemented
+        return self.to_data() == other.to_data()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as the model was
+
+    def __repr__(self) -> str:
+        return f"GapBaseline(days={len(self.days)}, hours={self._hours.bit_count()})"
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: type[Any], handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        # In a rule's state model it validates and dumps as the model it replaced.
+        return core_schema.no_info_plain_validator_function(
+            cls.model_validate,
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                lambda v: v.to_data(), return_schema=handler.generate_schema(_GapBaselineData)
+            ),
+        )
+
+
+def _hour(key: str) -> int:
+    hour = int(key)
+    if not 0 <= hour < HOURS or key != str(hour):
+        raise ValueError(f"not an hour of day: {key!r}")
+    return hour
+
+
+@rule_state
 class WakeBaseline(RuleState):
     """Local minute of day of getting up, per day."""
 
@@ -81,6 +195,7 @@ class WakeBaseline(RuleState):
         return values[min(len(values) - 1, math.ceil(0.75 * len(values)) - 1)]
 
 
+@rule_state
 class ActivityBaseline(RuleState):
     """Movements per hour at home, per day."""
 
@@ -105,6 +220,7 @@ class ActivityBaseline(RuleState):
         return (rate - mean) / sd, (rate / mean if mean > 0 else math.inf)
 
 
+@rule_state
 class ReturnBaseline(RuleState):
     """The latest time of coming home per evening, as minutes after the evening's local
     midnight (01:00 the next morning is 1500), so late returns order correctly."""
@@ -137,6 +253,7 @@ class ReturnBaseline(RuleState):
         return values[min(len(values) - 1, math.ceil(0.75 * len(values)) - 1)]
 
 
+@rule_state
 class DurationBaseline(RuleState):
     """The longest absence from home per local day (of its start), in hours."""
 

@@ -74,12 +74,13 @@ from pydantic import Field
 
 from detectors.episode import Episode, Episodes
 from detectors.occupancy import WATCHED_STREAMS
-from detectors.rule import EvidenceData, Rule, RuleState, evidence
+from detectors.rule import EvidenceData, Rule, RuleState, evidence, rule_state
 from detectors.settings import BathroomSettings
 from eldercare.domain import AlertKind, DeviceKind, Reading, Stream, Transition, TransitionAction
 from eldercare.evidence import EvidenceCode, seen
 
 
+@rule_state
 class _Stay(Episode):
     """In the bathroom since the entry (`since`, `evidence`)."""
 
@@ -95,11 +96,13 @@ class _Stay(Episode):
     last_fired: float | None = None  # unheralded: when its sensor last fired again
 
 
+@rule_state
 class _DoorExit(RuleState):
     room_id: str
     ts: float
 
 
+@rule_state
 class BathroomState(RuleState):
     # resident id ("" = unknown) → stay
     stays: Episodes[_Stay] = Field(default_factory=Episodes[_Stay])

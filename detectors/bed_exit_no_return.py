@@ -42,12 +42,13 @@ from pydantic import Field
 from detectors import occupancy
 from detectors.episode import Episode, Episodes
 from detectors.occupancy import WATCHED_STREAMS
-from detectors.rule import EvidenceData, Rule, RuleState, evidence
+from detectors.rule import EvidenceData, Rule, RuleState, evidence, rule_state
 from detectors.settings import BedExitSettings
 from eldercare.domain import AlertKind, Reading, Stream, Transition, TransitionAction
 from eldercare.evidence import EvidenceCode, seen
 
 
+@rule_state
 class _Bed(Episode):
     """The bed's last change (`since`, `evidence`); an episode out of bed when not occupied."""
 
@@ -67,6 +68,7 @@ class _Bed(Episode):
     skipped: bool = False
 
 
+@rule_state
 class BedExitState(RuleState):
     beds: Episodes[_Bed] = Field(default_factory=Episodes[_Bed])  # resident id → bed state
 

@@ -18,7 +18,7 @@ import math
 
 from pydantic import Field
 
-from detectors.rule import RuleState
+from detectors.rule import RuleState, rule_state
 from detectors.site_context import SiteContext
 from eldercare.domain import Reading
 
@@ -28,6 +28,7 @@ EVENING_TO_MIN = 4 * 60  # … and 04:00 (next morning)
 KEEP_NIGHTS = 28
 
 
+@rule_state
 class BedtimeState(RuleState):
     last_up: float | None = None  # last movement outside bedroom and bathroom
     last_up_door: bool = False  # … and it was the front door

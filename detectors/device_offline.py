@@ -25,13 +25,14 @@ from collections.abc import Iterator
 from pydantic import Field
 
 from detectors import device_set
-from detectors.rule import EvidenceData
+from detectors.rule import EvidenceData, rule_state
 from detectors.settings import DeviceOfflineSettings, SiteOfflineSettings
 from detectors.silence import SilenceRule
 from eldercare.domain import AlertKind, Reading, Stream, Transition
 from eldercare.evidence import EvidenceCode, Observation, describe
 
 
+@rule_state
 class DeviceOfflineState(device_set.DeviceSetState):
     started_at: float | None = None
     last_seen: dict[str, float] = Field(default_factory=dict)  # an offline availability too

@@ -11,11 +11,12 @@ from collections.abc import Mapping
 
 from pydantic import Field
 
-from detectors.rule import EvidenceData, RuleState, evidence
+from detectors.rule import EvidenceData, RuleState, evidence, rule_state
 from detectors.site_context import SiteContext
 from eldercare.domain import AlertKind, Transition, TransitionAction
 
 
+@rule_state
 class DeviceSetState(RuleState):
     members: dict[str, EvidenceData] = Field(default_factory=dict)  # device id → why
 

@@ -15,10 +15,11 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import Field, RootModel, model_validator
 
-from detectors.rule import EvidenceData, RuleState
+from detectors.rule import EvidenceData, RuleState, rule_state
 from eldercare.domain import TransitionAction
 
 
+@rule_state
 class Episode(RuleState):
     """One open episode: since when, on what evidence, and whether its alert is raised."""
 
@@ -55,6 +56,11 @@ class Episodes(RootModel[dict[str, E]], Generic[E]):
 
     root: dict[str, E] = Field(default_factory=dict)
 
+    def model_post_init(self, context: Any, /) -> None:
+        # One per rule and site, by the thousand sites: every one shares a "fields set"
+        # (pydantic never changes it in place) rather than holding a set of its own.
+        object.__setattr__(self, "__pydantic_fields_set__", _ROOT_FIELDS)
+
     def open(self, key: str, episode: E) -> E:
         """Open (or replace) the key's episode."""
         self.root[key] = episode
@@ -79,3 +85,6 @@ class Episodes(RootModel[dict[str, E]], Generic[E]):
 
     def __len__(self) -> int:
         return len(self.root)
+
+
+_ROOT_FIELDS = {"root"}  # shared by every `Episodes`: see `model_post_init`

@@ -22,12 +22,13 @@ from __future__ import annotations
 from pydantic import Field
 
 from detectors.occupancy import WATCHED_STREAMS
-from detectors.rule import EvidenceData, Rule, RuleState, evidence
+from detectors.rule import EvidenceData, Rule, RuleState, evidence, rule_state
 from detectors.settings import FallSettings
 from eldercare.domain import AlertKind, Reading, Stream, Transition, TransitionAction
 from eldercare.evidence import EvidenceCode, seen
 
 
+@rule_state
 class _Fall(RuleState):
     device_id: str
     room_id: str | None
@@ -40,6 +41,7 @@ class _Fall(RuleState):
     last_status: str | None = None  # last fall / maybe_fall status reported in the alert
 
 
+@rule_state
 class FallState(RuleState):
     falls: dict[str, _Fall] = Field(default_factory=dict)  # radar device id → episode
 

@@ -18,12 +18,13 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from detectors.rule import EvidenceData, Rule, RuleState, evidence
+from detectors.rule import EvidenceData, Rule, RuleState, evidence, rule_state
 from detectors.settings import HazardAlarmSettings
 from eldercare.domain import AlertKind, Reading, Stream, Transition, TransitionAction
 from eldercare.evidence import EvidenceCode, seen
 
 
+@rule_state
 class HazardAlarmState(RuleState):
     alarming: dict[str, EvidenceData] = Field(default_factory=dict)  # device id → first alarm
 

@@ -41,7 +41,7 @@ from pydantic import Field
 
 from detectors.baseline import GapBaseline
 from detectors.occupancy import WATCHED_STREAMS
-from detectors.rule import EvidenceData, Rule, RuleState, evidence
+from detectors.rule import EvidenceData, Rule, RuleState, evidence, rule_state
 from detectors.settings import (
     InactivitySettings,
     NotReturnedSettings,
@@ -52,6 +52,7 @@ from eldercare.domain import AlertKind, Reading, Transition, TransitionAction
 from eldercare.evidence import EvidenceCode, seen
 
 
+@rule_state
 class _Watch(RuleState):
     last_move: float
     last_room: str | None
@@ -61,6 +62,7 @@ class _Watch(RuleState):
     limit_s: float = 0.0  # the limit the alert was raised with
 
 
+@rule_state
 class InactivityState(RuleState):
     in_bed: dict[str, bool] = Field(default_factory=dict)  # unused (occupancy); old snapshots
     up_day: dict[str, str] = Field(default_factory=dict)  # resident → last local day got up

@@ -24,12 +24,13 @@ from typing import ClassVar
 from pydantic import BaseModel, Field
 
 from detectors.occupancy import WATCHED_STREAMS
-from detectors.rule import EvidenceData, Rule, RuleState, evidence
+from detectors.rule import EvidenceData, Rule, RuleState, evidence, rule_state
 from detectors.settings import ColdSettings, HeatSettings
 from eldercare.domain import AlertKind, Reading, Stream, Transition, TransitionAction
 from eldercare.evidence import EvidenceCode, Observation, seen
 
 
+@rule_state
 class _Track(RuleState):
     """One sensor judged against one resident's limit."""
 
@@ -41,6 +42,7 @@ class _Track(RuleState):
     recent: list[tuple[float, float]] = Field(default_factory=list)  # (ts, °C), heat's rise
 
 
+@rule_state
 class IndoorTemperatureState(RuleState):
     tracks: dict[str, _Track] = Field(default_factory=dict)  # "resident|device" → track
     raised: dict[str, str] = Field(default_factory=dict)  # resident → device that raised

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from detectors.rule import RuleState
+from detectors.rule import RuleState, rule_state
 from eldercare.domain import Reading, Stream
 
 APPLIANCE_ON_WATTS = 20.0
@@ -40,6 +40,7 @@ MOVEMENT_STREAMS = frozenset(
 )
 
 
+@rule_state
 class MovementState(RuleState):
     last_bool: dict[str, bool] = Field(default_factory=dict)  # device → last occupancy / power on
     last_open: dict[str, bool] = Field(default_factory=dict)  # contact device → last open state

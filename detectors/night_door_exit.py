@@ -32,13 +32,14 @@ from pydantic import Field
 from detectors import bedtime as bedtimes
 from detectors.episode import Episode
 from detectors.occupancy import WATCHED_STREAMS
-from detectors.rule import EvidenceData, Rule, RuleState, evidence
+from detectors.rule import EvidenceData, Rule, RuleState, evidence, rule_state
 from detectors.settings import NightDoorExitSettings, minutes_of_day
 from detectors.site_context import DEMENTIA
 from eldercare.domain import AlertKind, Reading, Transition, TransitionAction
 from eldercare.evidence import EvidenceCode, seen
 
 
+@rule_state
 class _Exit(Episode):
     """Out through the door (`since`, `evidence`) with nothing seen inside since."""
 
@@ -47,6 +48,7 @@ class _Exit(Episode):
     resident_id: str | None
 
 
+@rule_state
 class NightDoorExitState(RuleState):
     exit: _Exit | None = None
     bedtime: bedtimes.BedtimeState = Field(default_factory=bedtimes.BedtimeState)

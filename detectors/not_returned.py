@@ -51,12 +51,13 @@ from pydantic import Field
 
 from detectors.baseline import DurationBaseline, ReturnBaseline
 from detectors.occupancy import WATCHED_STREAMS
-from detectors.rule import EvidenceData, Rule, RuleState, evidence
+from detectors.rule import EvidenceData, Rule, RuleState, evidence, rule_state
 from detectors.settings import AbsenceSettings, NotReturnedSettings, minutes_of_day
 from eldercare.domain import AlertKind, Reading, Transition, TransitionAction
 from eldercare.evidence import EvidenceCode, seen
 
 
+@rule_state
 class NotReturnedState(RuleState):
     raised_for: float | None = None  # away_since of the absence that raised
     # It raised against a learned deadline. Not read since every return is learned;

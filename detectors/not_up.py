@@ -38,13 +38,14 @@ from pydantic import Field
 
 from detectors.baseline import WakeBaseline
 from detectors.occupancy import WATCHED_STREAMS
-from detectors.rule import EvidenceData, Rule, RuleState, evidence
+from detectors.rule import EvidenceData, Rule, RuleState, evidence, rule_state
 from detectors.settings import AbsenceSettings, NotUpSettings, minutes_of_day
 from detectors.site_context import DEMENTIA
 from eldercare.domain import AlertKind, Reading, Stream, Transition, TransitionAction
 from eldercare.evidence import EvidenceCode, seen
 
 
+@rule_state
 class _Morning(RuleState):
     check_day: str  # the local day whose deadline is next
     up_day: str | None = None
@@ -54,6 +55,7 @@ class _Morning(RuleState):
     wake: WakeBaseline = Field(default_factory=WakeBaseline)
 
 
+@rule_state
 class NotUpState(RuleState):
     mornings: dict[str, _Morning] = Field(default_factory=dict)  # resident id ("" = site)
     last_moved: float | None = None  # the household's last movement (any room, the door)

@@ -33,7 +33,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from detectors.movement import MOVEMENT_STREAMS
-from detectors.rule import RuleState
+from detectors.rule import RuleState, rule_state
 from detectors.site_context import SiteContext
 from eldercare.domain import DeviceKind, Reading, Stream
 
@@ -45,6 +45,7 @@ OCCUPANCY_KINDS = frozenset({DeviceKind.BED, DeviceKind.SEAT})
 PRESENCE_KINDS = frozenset({DeviceKind.PRESENCE, DeviceKind.FALL_RADAR, DeviceKind.VITALS})
 
 
+@rule_state
 class OccupancyState(RuleState):
     on: dict[str, float] = Field(default_factory=dict)  # device pressed / seeing someone → since
     bed_empty_at: dict[str, float] = Field(default_factory=dict)  # resident → last mat emptied

@@ -56,7 +56,7 @@ from pydantic import Field
 from detectors import absence as away
 from detectors import occupancy as occ
 from detectors.movement import MovementState, is_movement
-from detectors.rule import EvidenceData, RuleState
+from detectors.rule import EvidenceData, RuleState, rule_state
 from detectors.settings import AbsenceSettings, InactivitySettings
 from detectors.site_context import SiteContext
 from eldercare.domain import AlertKind, DeviceKind, Reading, Stream, Transition
@@ -105,12 +105,14 @@ class ResidentFacts:
     asleep: Fact
 
 
+@rule_state
 class _Seen(RuleState):
     room: str | None
     ts: float
     evidence: EvidenceData
 
 
+@rule_state
 class ResidentStateData(RuleState):
     movement: MovementState = Field(default_factory=MovementState)
     absence: away.AbsenceState = Field(default_factory=away.AbsenceState)

@@ -15,17 +15,19 @@ from pydantic import Field
 
 from detectors.baseline import ActivityBaseline
 from detectors.occupancy import WATCHED_STREAMS
-from detectors.rule import Rule, RuleState
+from detectors.rule import Rule, RuleState, rule_state
 from detectors.settings import RoutineDeviationSettings
 from eldercare.domain import AlertKind, Reading, Transition, TransitionAction
 
 
+@rule_state
 class _Day(RuleState):
     count: int = 0
     raised: bool = False
     baseline: ActivityBaseline = Field(default_factory=ActivityBaseline)
 
 
+@rule_state
 class RoutineDeviationState(RuleState):
     day: str | None = None  # the local day being counted
     away_s: float = 0.0  # time away during `day`

@@ -1,4 +1,4 @@
-"""The shared machinery of a rule: timers fired at their due time, pydantic state snapshots.
+"""The shared machinery of a rule: timers fired at their due time, state snapshots.
 
 A rule implements `on_reading` (a reading arrived, timers up to its time already
 fired), `compute_due` and `fire(due)` (handle whatever is due at exactly `due`).
@@ -6,8 +6,8 @@ fired), `compute_due` and `fire(due)` (handle whatever is due at exactly `due`).
 due time, so calling `advance` once or many times between two readings gives the
 same transitions: replayed days raise the same alerts at the same event times.
 
-State lives in one pydantic model (`self.state`) of plain data, so `snapshot`
-and `restore` are a dump and a validated load.
+State lives in one `RuleState` (`self.state`) of plain data, a slots dataclass validated
+by pydantic, so `snapshot` and `restore` are a dump and a validated load.
 
 A rule that judges where the resident is and what she does (`reads_picture`) reads the
 site's shared `ResidentPicture` (`resident_state.py`) and keeps no copy of it: the
@@ -20,9 +20,21 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from dataclasses import fields
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Generic,
+    Literal,
+    Self,
+    TypeVar,
+    cast,
+    dataclass_transform,
+)
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict, Field, TypeAdapter
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from detectors.site_context import SiteContext
 from eldercare.domain import AlertKind, Evidence, Reading, Stream, Transition
@@ -31,38 +43,62 @@ from eldercare.evidence import Observation, describe
 if TYPE_CHECKING:
     from detectors.resident_state import ResidentPicture, ResidentStateModel
 
-StateT = TypeVar("StateT", bound=BaseModel)
+StateT = TypeVar("StateT", bound="RuleState")
 
 _OWN_PICTURE = "_resident_state"  # a rule built alone keeps its private picture here
 _MAX_FIRES_PER_ADVANCE = 100_000  # a timer that never moves on is a bug, not a hang
 
 
-class RuleState(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class RuleState:
+    """Base of a rule's state (and its parts): declare one with `@rule_state`, as a pydantic
+    model's fields. A worker keeps some thirty per site, by the thousand sites: as slots
+    dataclasses they hold no `__dict__` (a pydantic model's costs ~100-650 bytes, and its
+    "fields set" more), and they validate and dump through a pydantic `TypeAdapter` to
+    the JSON the models wrote, so snapshots are unchanged either way."""
 
-    def model_post_init(self, context: Any, /) -> None:
-        # A worker keeps some thirty of these per site, by the thousand sites: each would
-        # hold a set of its own as pydantic's "fields set" (216 bytes and up). Every
-        # instance of a class shares one set of all its field names instead: assigning a
-        # field adds a name already there, so the shared set never changes (and no rule
-        # dumps `exclude_unset`).
-        object.__setattr__(self, "__pydantic_fields_set__", _all_fields(type(self)))
+    __slots__ = ()
+
+    def model_dump(self, mode: Literal["json", "python"] = "python") -> dict[str, Any]:
+        dumped: dict[str, Any] = _adapter(type(self)).dump_python(self, mode=mode)
+        return dumped
+
+    @classmethod
+    def model_validate(cls, data: Any) -> Self:
+        return _adapter(cls).validate_python(data)
+
+    @classmethod
+    def field_names(cls) -> frozenset[str]:
+        return frozenset(f.name for f in fields(cast(Any, cls)))
 
 
-_ALL_FIELDS: dict[type[BaseModel], set[str]] = {}
+_ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}
 
 
-def _all_fields(model: type[BaseModel]) -> set[str]:
-    found = _ALL_FIELDS.get(model)
+def _adapter(model: type[S]) -> TypeAdapter[S]:
+    found = _ADAPTERS.get(model)
     if found is None:
-        found = _ALL_FIELDS[model] = set(model.model_fields)
+        if "__dataclass_fields__" not in vars(model):  # it would dump as its base
+            raise TypeError(f"{model.__qualname__} is not declared with @rule_state")
+        found = _ADAPTERS[model] = TypeAdapter(model)
     return found
 
 
-class EvidenceData(BaseModel):
-    """`Evidence` as plain data, to be kept in snapshots."""
+S = TypeVar("S", bound=RuleState)
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+
+@dataclass_transform(kw_only_default=True, field_specifiers=(Field,))
+def rule_state(cls: type[S]) -> type[S]:
+    """Make a `RuleState` subclass a slots dataclass validated as its pydantic model was:
+    keyword arguments, unknown fields refused."""
+    return pydantic_dataclass(  # type: ignore[return-value]
+        cls, slots=True, kw_only=True, config=ConfigDict(extra="forbid")
+    )
+
+
+@pydantic_dataclass(frozen=True, slots=True, kw_only=True, config=ConfigDict(extra="forbid"))
+class EvidenceData(RuleState):
+    """`Evidence` as plain data, to be kept in snapshots: a frozen `rule_state` (made per
+    reading by several rules and kept in their state)."""
 
     ts: float
     device_id: str | None
@@ -95,9 +131,6 @@ class EvidenceData(BaseModel):
             summary=summary,
             room_id=room_id if room_id is not None else reading.room_id,
         )
-        # Made per reading by several rules and kept in their state: frozen, so every one
-        # can share one "fields set" instead of holding a set of its own (216 bytes).
-        object.__setattr__(made, "__pydantic_fields_set__", _EVIDENCE_FIELDS)
         if observations:
             # Typed by construction (`eldercare.evidence.seen`): validating them again on
             # this hot path costs more than the rest of the model; restores still do.
@@ -115,9 +148,6 @@ class EvidenceData(BaseModel):
         )
 
 
-_EVIDENCE_FIELDS: set[str] = frozenset(EvidenceData.model_fields)  # type: ignore[assignment]
-
-
 def evidence(*items: EvidenceData | None) -> tuple[Evidence, ...]:
     return tuple(i.to_evidence() for i in items if i is not None)
 
@@ -127,7 +157,7 @@ class Rule(ABC, Generic[StateT]):
 
     name: ClassVar[str]  # catalogue name, also the settings key
     kinds: tuple[AlertKind, ...]
-    state_model: ClassVar[type[BaseModel]]
+    state_model: ClassVar[type[RuleState]]
     # The streams whose readings can change the rule's state (None: every stream). The
     # runtime gives a rule only those, besides the first reading after it is built or
     # restored; its timers fire whatever the reading. A stream left out by mistake loses
@@ -199,7 +229,7 @@ class Rule(ABC, Generic[StateT]):
         if self.reads_picture:
             # A snapshot from before the shared picture: the rule's own copies of it
             # (`movement`, `absence`) are the picture's business now.
-            data = {k: v for k, v in data.items() if k in self.state_model.model_fields}
+            data = {k: v for k, v in data.items() if k in self.state_model.field_names()}
         self.state = self.state_model.model_validate(data)  # type: ignore[assignment]
         if self._own_model is not None and isinstance(own, Mapping):
             self._own_model.restore(own)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from detectors.base import Detector
+from detectors.recent_keys import RecentKeys
 from detectors.resident_state import NAME as PICTURE_NAME
 from detectors.resident_state import ResidentStateModel
 from detectors.snapshot_store import SiteStates
@@ -145,8 +146,8 @@ class SiteDetectors:
         # Keys within the dedupe window → a hash of the reading's fields (None: restored
         # from a snapshot, content unknown): a duplicate is the same key *and* the same
         # content. A hash, not the fields: a site keeps a quarter hour of keys, and a
-        # worker thousands of sites.
-        self.recent: dict[tuple[str, str, float], int | None] = {}
+        # worker thousands of sites (hence columns, not a dict: `recent_keys`).
+        self.recent = RecentKeys()
         # Emergencies' keys, kept far longer than `recent`: a late SOS is applied, so its
         # redelivery must still be told apart.
         self.emergency_keys: dict[tuple[str, str, float], None] = {}
@@ -160,7 +161,9 @@ class SiteDetectors:
         self._layout = _layout(self.detectors)
         self._dets: tuple[Detector, ...] = tuple(self.detectors.values())
         self._dues: list[float] = [_NO_DUE] * len(self._dets)
-        self._stale: set[int] | None = None  # None: every detector's due is stale
+        # Detectors whose due is stale (None: every one); a list, not a set: one a site,
+        # by the thousand sites (an empty set is 216 bytes), and a reading's targets are distinct.
+        self._stale: list[int] | None = None
         self._next_due: float | None = None
         self._fresh = True  # the next reading goes to every detector
 
@@ -184,7 +187,7 @@ class SiteDetectors:
                     self.on_error(self._layout.names[i], "next_due", exc)
                     due = None
                 dues[i] = _NO_DUE if due is None else due
-            self._stale = set()
+            self._stale = []
             least = min(dues, default=_NO_DUE)
             self._next_due = None if least == _NO_DUE else least
         return self._next_due
@@ -218,7 +221,7 @@ class SiteDetectors:
             except Exception as exc:  # skip this reading for this detector only
                 self.on_error(layout.names[i], "update", exc)
             if stale is not None:
-                stale.add(i)
+                stale.append(i)
         self.clock = reading.ts if self.clock is None else max(self.clock, reading.ts)
         self.dirty = True
         return out
@@ -240,13 +243,7 @@ class SiteDetectors:
         """Forget keys older than `horizon`. Keys are kept in arrival order, which is nearly
         time order, so the old ones are at the front: stop at the first one to keep (a late
         key behind it waits for the next call that reaches it, a little longer than needed)."""
-        expired = []
-        for key in self.recent:
-            if key[2] >= horizon:
-                break
-            expired.append(key)
-        for key in expired:
-            del self.recent[key]
+        self.recent.forget_before(horizon)
 
     def remember_emergency(self, key: tuple[str, str, float]) -> None:
         self.emergency_keys[key] = None
@@ -289,11 +286,11 @@ class SiteDetectors:
         own = states.get(RUNTIME_ENTRY) or {}
         clock = own.get("clock")
         self.clock = float(clock) if isinstance(clock, int | float) else None
-        self.recent = {
-            (str(k[0]), str(k[1]), float(k[2])): None
+        self.recent = RecentKeys(
+            (str(k[0]), str(k[1]), float(k[2]))
             for k in own.get("recent", [])
             if isinstance(k, list) and len(k) == 3
-        }
+        )
         self.emergency_keys = {
             (str(k[0]), str(k[1]), float(k[2])): None
             for k in own.get("emergencies", [])

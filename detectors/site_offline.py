@@ -19,17 +19,18 @@ from __future__ import annotations
 
 import functools
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from pydantic import Field
 
-from detectors.rule import EvidenceData, RuleState, evidence
+from detectors.rule import EvidenceData, RuleState, evidence, rule_state
 from detectors.settings import SiteOfflineSettings
 from detectors.silence import SilenceRule
 from eldercare.domain import AlertKind, Reading, Stream, Transition, TransitionAction
 from eldercare.evidence import EvidenceCode, seen
 
 
+@rule_state
 class SiteOfflineState(RuleState):
     started_at: float | None = None
     last_seen: dict[str, float] = Field(default_factory=dict)
@@ -83,7 +84,7 @@ class SiteOfflineRule(SilenceRule[SiteOfflineState]):
         last = self.state.last_evidence
         return None if last is None else last.ts
 
-    def _in_silence(self) -> list[tuple[float, str]]:
+    def _in_silence(self) -> Sequence[tuple[float, str]]:
         """The deadlines due in the site's present silence, in order: not before its latest
         message (the site outlived those devices)."""
         items = self._deadlines.items(self._all_deadlines)

@@ -14,12 +14,13 @@ from typing import ClassVar
 from pydantic import Field
 
 from detectors.episode import Episode, Episodes
-from detectors.rule import EvidenceData, Rule, RuleState, evidence
+from detectors.rule import EvidenceData, Rule, RuleState, evidence, rule_state
 from detectors.settings import SosSettings
 from eldercare.domain import AlertKind, Reading, Stream, Transition, TransitionAction
 from eldercare.evidence import EvidenceCode, seen
 
 
+@rule_state
 class _Presses(Episode):
     """Open from the first press (`since`, `evidence`) until the repeat window passes;
     raised from the start."""
@@ -33,6 +34,7 @@ class _Presses(Episode):
     room_id: str | None
 
 
+@rule_state
 class SosState(RuleState):
     # resident id ("" = site) → presses
     open: Episodes[_Presses] = Field(default_factory=Episodes[_Presses])

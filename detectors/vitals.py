@@ -16,18 +16,20 @@ from typing import ClassVar
 from pydantic import Field
 
 from detectors.episode import Episode, Episodes
-from detectors.rule import EvidenceData, Rule, RuleState, evidence
+from detectors.rule import EvidenceData, Rule, RuleState, evidence, rule_state
 from detectors.settings import VitalsSettings
 from eldercare.domain import AlertKind, Reading, Stream, Transition, TransitionAction
 from eldercare.evidence import EvidenceCode, Observation, seen
 
 
+@rule_state
 class _Run(Episode):
     """A run of out-of-range readings, from its first (`since`, `evidence`)."""
 
     renamed: ClassVar[Mapping[str, str]] = {"first": "evidence"}
 
 
+@rule_state
 class VitalsState(RuleState):
     # resident id ("" = unknown) → run
     runs: Episodes[_Run] = Field(default_factory=Episodes[_Run])

@@ -62,25 +62,42 @@ class ResolvedDevice:
         return None
 
 
+_Resolved = tuple[dict[str, "ResolvedDevice"], dict[tuple[str, ...], "ResolvedDevice"]]
+
+
 class RegistryIndex:
     def __init__(
         self,
         document: RegistryDocument,
         version: int = 0,
         planned_absences: Mapping[tuple[str, str], PlannedAbsence] | None = None,
+        *,
+        devices_now: bool = True,
     ) -> None:
+        """`devices_now`: resolve every device now (ingest: not on its first message), else
+        when first asked (a detector worker never asks: its readings name their site)."""
         self.document = document
         self.version = version
         self.sites: dict[str, Site] = {s.id: s for s in document.sites}
-        self._by_device: dict[str, ResolvedDevice] = {}
-        self._by_vendor: dict[tuple[str, ...], ResolvedDevice] = {}
-        for site in document.sites:
-            for device in site.devices:
-                resolved = ResolvedDevice(site, device)
-                self._by_device[device.id] = resolved
-                for key in vendor_keys(device):
-                    self._by_vendor[key] = resolved
+        self._resolved: _Resolved | None = None
+        if devices_now:
+            self._devices()
         self._declare(planned_absences)
+
+    def _devices(self) -> _Resolved:
+        """(device id → device, vendor key → device), built once."""
+        resolved = self._resolved
+        if resolved is None:
+            by_device: dict[str, ResolvedDevice] = {}
+            by_vendor: dict[tuple[str, ...], ResolvedDevice] = {}
+            for site in self.document.sites:
+                for device in site.devices:
+                    one = ResolvedDevice(site, device)
+                    by_device[device.id] = one
+                    for key in vendor_keys(device):
+                        by_vendor[key] = one
+            resolved = self._resolved = (by_device, by_vendor)
+        return resolved
 
     def _declare(self, planned_absences: Mapping[tuple[str, str], PlannedAbsence] | None) -> None:
         # Declared absences by (site, resident) (live state, not part of the registry
@@ -101,11 +118,13 @@ class RegistryIndex:
         parts: Sequence[RegistryIndex],
         version: int,
         planned_absences: Mapping[tuple[str, str], PlannedAbsence] | None = None,
+        *,
+        devices_now: bool = True,
     ) -> RegistryIndex:
         """One index over indexes of disjoint sites (a cluster worker's partitions, each
         read on its own), their sites and resolved devices shared, not built again: a
         worker taking partitions one by one would otherwise resolve every device it holds
-        at each one."""
+        at each one (`devices_now` False: the devices are resolved when first asked)."""
         index = cls.__new__(cls)
         # Each part was a valid document; disjoint sites keep the whole one valid.
         index.document = RegistryDocument.model_construct(
@@ -113,12 +132,17 @@ class RegistryIndex:
         )
         index.version = version
         index.sites = {}
-        index._by_device = {}
-        index._by_vendor = {}
         for part in parts:
             index.sites.update(part.sites)
-            index._by_device.update(part._by_device)
-            index._by_vendor.update(part._by_vendor)
+        index._resolved = None
+        if devices_now:
+            by_device: dict[str, ResolvedDevice] = {}
+            by_vendor: dict[tuple[str, ...], ResolvedDevice] = {}
+            for part in parts:
+                part_devices, part_vendors = part._devices()
+                by_device.update(part_devices)
+                by_vendor.update(part_vendors)
+            index._resolved = (by_device, by_vendor)
         index._declare(planned_absences)
         return index
 
@@ -156,16 +180,16 @@ class RegistryIndex:
 
     def resolve_native(self, site_id: str, device_id: str) -> ResolvedDevice | None:
         """A native topic names both; a device speaking for another site is not resolved."""
-        resolved = self._by_device.get(device_id)
+        resolved = self._devices()[0].get(device_id)
         if resolved is None or resolved.site_id != site_id:
             return None
         return resolved
 
     def resolve_vendor(self, key: tuple[str, ...]) -> ResolvedDevice | None:
-        return self._by_vendor.get(key)
+        return self._devices()[1].get(key)
 
     def device(self, device_id: str) -> ResolvedDevice | None:
-        return self._by_device.get(device_id)
+        return self._devices()[0].get(device_id)
 
     def __len__(self) -> int:
-        return len(self._by_device)
+        return len(self._devices()[0])

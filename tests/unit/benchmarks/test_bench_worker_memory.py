@@ -33,8 +33,11 @@ def test_a_short_run_accounts_for_every_part_of_a_site() -> None:
 def test_cli_json() -> None:
     from benchmarks.cli import app
 
-    out = CliRunner().invoke(app, ["worker-memory", "--homes", "5", "--hours", "0.05", "--json"])
+    out = CliRunner().invoke(
+        app, ["worker-memory", "--homes", "5", "--hours", "0.05", "--tick-s", "30", "--json"]
+    )
     assert out.exit_code == 0, out.output
     result = json.loads(out.output)
     assert result["homes"] == 5
+    assert result["tick_s"] == 30
     assert result["machine"]["nproc"] >= 1

@@ -35,3 +35,22 @@ def test_merged_index_answers_as_one_built_from_all_the_sites() -> None:
     assert merged.detector_site("home-2") == whole.detector_site("home-2")
     assert merged.detector_site("home-2") != merged.sites["home-2"], "absence laid over"
     assert merged.device("nowhere") is None
+
+
+def test_a_worker_index_resolves_its_devices_only_when_asked() -> None:
+    """A detector worker's index (`devices_now=False`) holds no resolved device until one
+    is asked for (its readings name their site), then answers as an eager one."""
+    sites = [site(i) for i in range(3)]
+    whole = RegistryIndex(RegistryDocument(sites=sites), 3)
+    parts = [
+        RegistryIndex(RegistryDocument(sites=sites[:2]), 3, devices_now=False),
+        RegistryIndex(RegistryDocument(sites=sites[2:]), 3, devices_now=False),
+    ]
+    merged = RegistryIndex.merged(parts, 3, devices_now=False)
+    assert merged._resolved is None and all(p._resolved is None for p in parts)
+    assert whole._resolved is not None
+    assert len(merged) == len(whole)
+    for s in sites:
+        for d in s.devices:
+            assert merged.resolve_native(s.id, d.id) == whole.resolve_native(s.id, d.id)
+            assert merged.resolve_native("elsewhere", d.id) is None
