@@ -86,6 +86,7 @@ from alerts.store_availability import AlertStoreAvailability
 from eldercare import metrics
 from eldercare.clock import Clock
 from eldercare.domain import Transition
+from eldercare.errors import EldercareError
 from eldercare.logs import get_logger
 from eldercare.periodic import Periodic
 from eldercare.registry_index import RegistryIndex
@@ -94,7 +95,7 @@ log = get_logger(__name__)
 T = TypeVar("T")
 
 
-class StoreWriteAbandoned(Exception):
+class StoreWriteAbandoned(EldercareError):
     """A store write given up at a stop while the store still refused it; the caller
     keeps what was not written (its cause is chained)."""
 
