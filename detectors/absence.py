@@ -39,23 +39,6 @@ still to be confirmed) is no movement for any rule. The door or another device w
 `corroborate_s` before it is someone again (a second device is a person). Before that
 (the warm-up, or any other device), a firing is a return as before: a fridge opened in
 an empty home, then nothing, is someone come home and lying still.
-
-A sensor that fires while the household is out is learned a second way, in retrospect,
-for `bathroom_too_long` only (`ghost_days`, read through `fires_alone`): between two
-passages of the outer door, nothing indoors but that one sensor fired (no other device,
-no bed, seat or radar reporting anyone at the first door or since), and it fired at least
-`away_after_minutes` after the first door and `corroborate_s` before the second. Nobody
-was then inside to set it off: whoever opened the door went out (a person staying in
-would be seen by another sensor, or a mat, within that long) and whoever came back was
-not yet in. It does not need the absence confirmed, which such a sensor prevents by
-firing (ARAS house A: the bathroom closet sensor and the shower-cabin contact chattering
-after both left). A bed mat left pressed cannot teach it: a mat reporting someone spoils
-the watch. Counted once a local day; from `lone_device_days` such days on, the sensor is
-known to fire on its own. The passage that closes a watch finding nobody inside is the
-way back in, and is not watched itself (a sparse home's one sensor seeing her between
-coming home and going out again is a person). The picture does not read this record
-(its firing still ends an absence): a real person seen only by that sensor stays someone
-home.
 """
 
 from __future__ import annotations
@@ -87,14 +70,6 @@ class AbsenceState(RuleState):
     # credited to `lone_firings` if the outer door comes next.
     fired_alone: list[tuple[str, float]] = Field(default_factory=list)
     last_indoor: tuple[str, float] | None = None  # the last indoor movement (device, time)
-    # Learned in retrospect between two passages of the outer door (see the module doc):
-    # device → days it was the only thing firing, well after one door and before the next.
-    ghost_days: dict[str, int] = Field(default_factory=dict)
-    ghost_last_day: dict[str, str] = Field(default_factory=dict)
-    ghost_door: float | None = None  # the passage the watch began at (its last door event)
-    ghost_device: str | None = None  # the only device seen firing since
-    ghost_at: float | None = None  # its first firing `away_after_minutes` after the door
-    ghost_spoiled: bool = True  # something else fired, or a mat or radar reported someone
 
 
 def observe(state: AbsenceState, ctx: SiteContext, reading: Reading, moved: bool) -> Change | None:
@@ -105,7 +80,6 @@ def observe(state: AbsenceState, ctx: SiteContext, reading: Reading, moved: bool
         return None
     was_away = state.away_since is not None
     s = ctx.settings("absence", AbsenceSettings)
-    _watch_for_ghosts(state, ctx, reading, s)
     if not ctx.is_outer_door(reading.device_id):
         state.indoor_after_door = True
         state.away_since = None
@@ -154,63 +128,6 @@ def lone_firing(state: AbsenceState, ctx: SiteContext, reading: Reading, left: b
     if reading.stream in (Stream.OCCUPANCY, Stream.PRESENCE):
         return False  # a mat or a radar reports a person, not a movement
     return state.lone_firings.get(device, 0) >= s.lone_device_days
-
-
-def _watch_for_ghosts(
-    state: AbsenceState, ctx: SiteContext, reading: Reading, s: AbsenceSettings
-) -> None:
-    """Follow what fires between two passages of the outer door (`ghost_days`). Called
-    with each movement before `observe` dates it (`last_door` is the previous door)."""
-    ts, device = reading.ts, reading.device_id
-    inside = occ.someone_inside(state.occupancy, ts)
-    if ctx.is_outer_door(device):
-        if state.last_door is not None and ts - state.last_door <= s.door_passage_s:
-            if state.ghost_door is None:
-                return
-            state.ghost_door = ts  # the same passage: the watch counts from its last event
-            state.ghost_spoiled = state.ghost_spoiled or inside
-            if state.ghost_device is not None and ctx.device_room(
-                state.ghost_device
-            ) == ctx.device_room(device):
-                # between the door events of a passage, the door's own room (a hall
-                # sensor) sees whoever goes through it, not someone staying in
-                state.ghost_device, state.ghost_at = None, None
-            return
-        at, ghost = state.ghost_at, state.ghost_device
-        door = state.ghost_door
-        if door is not None and ghost is None and ts - door < s.away_after_minutes * 60:
-            state.ghost_door = ts  # soon after going out, nothing seen: still the departure
-            state.ghost_spoiled = state.ghost_spoiled or inside
-            return
-        empty = door is not None and not state.ghost_spoiled
-        if empty and ghost is not None and at is not None:
-            day = ctx.local_day(at)
-            if ts - at >= s.corroborate_s and state.ghost_last_day.get(ghost) != day:
-                state.ghost_days[ghost] = state.ghost_days.get(ghost, 0) + 1
-                state.ghost_last_day[ghost] = day
-        # After a watch that found nobody inside, this passage is the way back in: what
-        # fires next is whoever came home, not watched (else a sparse home's one sensor
-        # seeing her between coming home and going out again would be learned).
-        state.ghost_door = None if empty else ts
-        state.ghost_device, state.ghost_at, state.ghost_spoiled = None, None, inside
-        return
-    if state.ghost_door is None or state.ghost_spoiled or fires_alone(state, ctx, device):
-        return  # a device already known to fire on its own is no one inside either
-    other = state.ghost_device is not None and state.ghost_device != device
-    if other or inside or reading.stream in (Stream.OCCUPANCY, Stream.PRESENCE):
-        state.ghost_spoiled = True  # a second device, or a person reported: someone inside
-        return
-    state.ghost_device = device
-    if state.ghost_at is None and ts - state.ghost_door >= s.away_after_minutes * 60:
-        state.ghost_at = ts
-
-
-def fires_alone(state: AbsenceState, ctx: SiteContext, device_id: str) -> bool:
-    """The device is learned to fire with nobody home, either way (`lone_firings` or
-    `ghost_days` on `lone_device_days` days; 0: never learned)."""
-    days = ctx.settings("absence", AbsenceSettings).lone_device_days
-    learned = max(state.lone_firings.get(device_id, 0), state.ghost_days.get(device_id, 0))
-    return days > 0 and learned >= days
 
 
 def _credit_lone_firings(

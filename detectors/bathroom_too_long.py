@@ -56,11 +56,6 @@ every few minutes for over an hour, one resident on the couch, the other out). T
 cost: someone who walked in unseen and keeps that one sensor firing while unable to
 get out is raised at up to 90 min, not 45.
 A door-only bathroom keeps its own doubts (an open door is not timed).
-A sensor learned to fire with nobody home (`ResidentPicture.fires_alone`: alone between
-two passages of the outer door, or alone in a confirmed empty home, on 2 days) begins only
-such doubtful stays, even right after someone moved elsewhere, until a second sensor of
-the room fires. The cost: a real person whose only bathroom sensor is such a sensor is
-raised at 45 min from its last firing (at most 90 from the start), not 15, at night.
 
 Where everyone is comes from the site's resident picture (`resident_state.py`): a
 movement in the bathroom while every resident is accounted for on a bed or seat
@@ -98,7 +93,6 @@ class _Stay(Episode):
     transit: bool = False  # entered just after leaving another bathroom by its door
     unheralded: bool = False  # begun by one sensor, nothing moving elsewhere before it
     last_fired: float | None = None  # unheralded: when its sensor last fired again
-    lone_sensor: bool = False  # begun by a sensor learned to fire on its own
 
 
 class _DoorExit(RuleState):
@@ -305,11 +299,11 @@ class BathroomRule(Rule[BathroomState]):
         door_only = self._door_only(room)
         last = self.state.last_elsewhere
         # A door-only room keeps its own doubts (an open door is not timed).
-        judged = not door_only and reading.stream != Stream.PRESENCE
-        # A sensor learned to fire in the empty home is no better evidence for someone
-        # having moved elsewhere just before: someone up is not someone who went in.
-        lone = judged and self.picture.fires_alone(reading.device_id)
-        unheralded = judged and (lone or last is None or reading.ts - last > s.unheralded_s)
+        unheralded = (
+            not door_only
+            and reading.stream != Stream.PRESENCE
+            and (last is None or reading.ts - last > s.unheralded_s)
+        )
         # In transit the person may be on the way out, and a sensor firing with nobody seen
         # coming may be the sensor alone: not the night limit's certainty.
         doubtful = transit or unheralded
@@ -328,7 +322,6 @@ class BathroomRule(Rule[BathroomState]):
                 door_only=door_only,
                 transit=transit,
                 unheralded=unheralded,
-                lone_sensor=lone,
                 # Door-only: timed once the door is shut behind the person (`_track_door`); a stay
                 # begun without the door (a flush) contradicts a shut door and waits likewise.
                 closed_at=None,
@@ -394,7 +387,6 @@ class BathroomRule(Rule[BathroomState]):
                         "limit_minutes": round(stay.limit_s / 60, 1),
                         "entered_at": self.ctx.local(stay.since).strftime("%H:%M"),
                         "just_left_another_bathroom": stay.transit,
-                        "sensor_fires_alone": stay.lone_sensor,
                     },
                 )
             )

@@ -307,13 +307,6 @@ class ResidentPicture:
             return True
         return a.last_door is not None and a.last_door >= ts and not a.indoor_after_door
 
-    def fires_alone(self, device_id: str) -> bool:
-        """The device is learned to fire with nobody home (`absence.fires_alone`): alone in
-        a home confirmed empty before the door came next, or the only thing firing between
-        two passages of the outer door. A bed mat left pressed cannot teach it: a mat
-        reporting someone keeps the home from being judged empty and spoils the watch."""
-        return away.fires_alone(self._absence, self._model.ctx, device_id)
-
     def left_home_since(self, now: float) -> float | None:
         """Since when the household has been gone at `now` (dated from its door), reading
         movement in the outer door's own room *between* the door events of a passage out
