@@ -14,7 +14,6 @@ partitions and a dead pipeline's role come free, without any process deciding it
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass, field
 
 import nats.js.errors
@@ -23,6 +22,9 @@ from nats.js.kv import KeyValue
 from eldercare.logs import get_logger
 
 log = get_logger(__name__)
+
+# JetStream's "wrong last sequence" error codes (as nats-py's own update checks them).
+WRONG_LAST_SEQUENCE = (10071, 10164)
 
 
 @dataclass
@@ -76,9 +78,13 @@ class Lease:
         if self.revision is None:
             return
         revision, self.revision = self.revision, None
-        # Already someone else's: nothing of ours to release.
-        with contextlib.suppress(nats.js.errors.KeyWrongLastSequenceError):
+        try:
             await self.bucket.delete(self.key, last=revision)
+        except nats.js.errors.BadRequestError as exc:
+            # Already someone else's (it expired and was taken): nothing of ours to
+            # release. nats-py's delete, unlike its update, raises the bare 400 for it.
+            if exc.err_code not in WRONG_LAST_SEQUENCE:
+                raise
 
     async def holder_now(self) -> str | None:
         """Who holds it according to the bucket (None when free)."""

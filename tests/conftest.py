@@ -184,8 +184,7 @@ def pg_database(pg_url: str) -> Iterator[Callable[[str], str]]:
         return base.set(database=name).render_as_string(hide_password=False)
 
     yield make
-    for name in created:
-        _pg_run(_pg_admin(host, port, user, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    _pg_run(_pg_drop_all(host, port, user, created))
 
 
 def _pg_candidate_users() -> list[str]:
@@ -229,6 +228,21 @@ async def _pg_admin(host: str, port: int, user: str, sql: str) -> None:
         await conn.execute(sql)
     finally:
         await conn.close()
+
+
+async def _pg_drop_all(host: str, port: int, user: str, names: list[str]) -> None:
+    """Drop the databases side by side: each DROP DATABASE waits for a checkpoint (2.5 s
+    apiece on the loaded test machine), and one after another they took 15 s and more of
+    the session's teardown."""
+    import asyncio
+
+    at_once = asyncio.Semaphore(8)  # well inside the server's connection limit
+
+    async def drop(name: str) -> None:
+        async with at_once:
+            await _pg_admin(host, port, user, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    await asyncio.gather(*(drop(name) for name in names))
 
 
 def _pg_fresh_database(host: str, port: int, user: str) -> Iterator[str]:

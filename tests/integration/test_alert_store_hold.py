@@ -94,6 +94,10 @@ async def platform(
             "http_port": port,
             "public_url": f"http://127.0.0.1:{port}",
             "mqtt_client_id": f"hold-{port}",
+            # Only these homes' topics: messages other tests left retained on the session
+            # broker (a simulator's devices) would be acknowledged, and the tests count
+            # what ingest acknowledges.
+            "mqtt_topics": [f"eldercare/{home}/#" for home in HOMES],
             "database_url": f"{settings.database_url}?timeout={BUSY_TIMEOUT_S}",
         }
     )

@@ -40,7 +40,9 @@ async def test_broker_ack_waits_for_jetstream(
         IngestService(
             settings.model_copy(
                 update={
-                    "mqtt_topics": shared_topics(settings.mqtt_topics),
+                    # Only this site's topics: messages other tests left retained on
+                    # the session broker would be acknowledged without JetStream.
+                    "mqtt_topics": shared_topics([f"eldercare/{site}/#"]),
                     "mqtt_client_id": f"ingest-{site}-{n}",
                     "run_dir": settings.run_dir / f"w{n}",
                 }
