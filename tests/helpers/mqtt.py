@@ -61,3 +61,22 @@ class Client:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def clear_retained(port: int, user: str, password: str) -> int:
+    """Clear every retained message on the broker (an empty retained publish per topic);
+    returns how many. For a test module that leaves retained messages on the shared
+    session broker, where a later test subscribing to every site's topics would count them."""
+    client = Client(port, user, password)
+    try:
+        if not client.accepted():
+            raise RuntimeError("the broker refused the platform's account")
+        marker_topic = f"test/clear-retained/{uuid.uuid4().hex}"
+        client.subscribe("#")
+        client.publish(marker_topic, b"end")  # not retained: it arrives after the retained
+        topics = {topic for topic, _ in client.drain(marker_topic, b"end")}
+        for topic in topics:
+            client.publish(topic, b"", retain=True)
+        return len(topics)
+    finally:
+        client.close()

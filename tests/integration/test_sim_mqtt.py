@@ -35,11 +35,23 @@ from eldercare_app.local_services import Mosquitto
 from eldercare_app.mqtt_accounts import PLATFORM_USER, issue_credentials
 from ingest.codecs import decode, native_schema
 from ingest.decoded import Decoded
+from tests.helpers.mqtt import clear_retained
 
 pytestmark = pytest.mark.integration
 
 START = datetime(2026, 11, 9, 6, 0, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp()
 Received = dict[str, list[bytes]]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _no_retained_left(
+    mqtt_addr: tuple[str, int], mqtt_credentials: tuple[str, str]
+) -> Iterator[None]:
+    """The simulated devices retain their availability and state: cleared at the end, so
+    tests that later count every site's messages on the session broker do not see them."""
+    yield
+    assert clear_retained(mqtt_addr[1], *mqtt_credentials) > 0  # they were there
+    assert clear_retained(mqtt_addr[1], *mqtt_credentials) == 0  # and are gone
 
 
 @pytest.fixture(autouse=True)
