@@ -1,7 +1,7 @@
 # The project's commands. `make demo` runs the platform with simulated homes;
 # `make test` sets up, runs `make lint` and the whole test suite (CI runs it via .ci/run);
 # `make unit` runs only the tests that need no daemons and no long simulations (about a
-# minute of CPU on 2 cores: 1,244 tests; not yet the seconds issue #15 asks for).
+# minute of CPU on 2 cores: 1,373 tests; not yet the seconds issue #15 asks for).
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -55,7 +55,8 @@ lint: setup
 
 # Two test processes (pytest-xdist), each file's tests in one of them (they share module
 # fixtures); each process starts its own services on free ports. Most of the suite waits
-# on daemons and browsers, so two processes on two cores save about a fifth.
+# on daemons, browsers and wall-clock windows, which two processes overlap (5-7 min of
+# pytest instead of 14 on a 2-core machine: BENCHMARKS.md, "Test suite time").
 test: lint
 	$(VENV)/bin/pytest -q -ra -n 2 --dist loadfile
 
