@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import zlib
 from collections.abc import Awaitable, Callable
 
@@ -35,7 +36,10 @@ OnLoss = Callable[[int, bool], Awaitable[None]]
 
 
 GAINS_AT_ONCE = 8
-RELEASES_PER_TURN = 4  # each is saved first: a rebalance is spread over a few turns
+# A turn's surplus is handed over side by side, this many at a time, each saved before its
+# lease is released. One after another, four a turn, a second worker took ~68 s to get its
+# share on a loaded machine (BENCHMARKS.md, "Hand-over pace").
+RELEASES_AT_ONCE = 8
 
 
 def lease_key(partition: int) -> str:
@@ -91,8 +95,7 @@ class PartitionOwnership:
             if loop is not None:
                 await loop.stop()
         self._turns = self._renewals = None
-        for partition in sorted(self.held):
-            await self._give_up(partition)
+        await self._give_up_all(sorted(self.held), deadline=None)
         with contextlib.suppress(nats.js.errors.Error):
             await self.stream.workers.delete(self.worker_id)
 
@@ -124,12 +127,14 @@ class PartitionOwnership:
         return True
 
     async def turn(self) -> None:
+        began = time.monotonic()
         await self.stream.workers.put(self.worker_id, b"alive")
         await self._renew_all()
         share = fair_share(self.partitions, max(1, await self.live_workers()))
         surplus = sorted(self.held, reverse=True)[: max(0, len(self.held) - share)]
-        for partition in surplus[:RELEASES_PER_TURN]:  # the rest at the next turns
-            await self._give_up(partition)
+        # Releases not begun within a TTL wait for the next turn, which counts the live
+        # workers again (one may have died or joined meanwhile).
+        await self._give_up_all(surplus, deadline=began + self.ttl_s)
         taken: dict[int, Lease] = {}
         try:
             # Tried a wanting's worth at a time, side by side: one after another, the
@@ -187,6 +192,22 @@ class PartitionOwnership:
             del self.held[partition]
             log.warning("partition lease lost", extra={"partition": partition})
             await self.on_loss(partition, False)
+
+    async def _give_up_all(self, partitions: list[int], deadline: float | None) -> None:
+        """Hand these partitions over, `RELEASES_AT_ONCE` side by side; none begun after
+        `deadline` (monotonic). The leases stay renewed meanwhile by their own task."""
+        limit = asyncio.Semaphore(RELEASES_AT_ONCE)
+
+        async def give_up(partition: int) -> None:
+            async with limit:
+                if deadline is not None and time.monotonic() >= deadline:
+                    return  # still held: given up at a later turn
+                await self._give_up(partition)
+
+        outcomes = await asyncio.gather(*(give_up(p) for p in partitions), return_exceptions=True)
+        errors = [o for o in outcomes if isinstance(o, BaseException)]
+        if errors:  # after the others ended: none is left half-saved by a sibling's error
+            raise errors[0]
 
     async def _give_up(self, partition: int) -> None:
         # Still held (and renewed) while it is saved, so no one restores it half-saved.

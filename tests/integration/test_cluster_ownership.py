@@ -189,3 +189,54 @@ async def _nothing(partition: int) -> None:
 
 async def _nothing_lost(partition: int, graceful: bool) -> None:
     return None
+
+
+async def test_a_turn_hands_its_whole_surplus_over_side_by_side_each_saved_first(
+    nats_cluster: NatsCluster, tmp_path: Path
+) -> None:
+    """A second worker joins a lone one holding 16 partitions: the lone one hands its 8
+    surplus over in one turn, saving several at once, each still holding its lease until
+    saved. It gave up four a turn, one after another (~68 s for a second worker to get
+    its share in `bench cluster` on a loaded machine)."""
+    partitions = 16
+    stream = await _leases_bucket(nats_cluster, tmp_path, partitions)
+    saving: set[int] = set()
+    most_at_once = 0
+    saved: list[int] = []
+    lost: list[int] = []
+    held_while_saved: list[bool] = []
+
+    async def slow_save(partition: int, graceful: bool) -> None:
+        nonlocal most_at_once
+        if not graceful:
+            lost.append(partition)
+            return
+        saving.add(partition)
+        most_at_once = max(most_at_once, len(saving))
+        # Real time: a save on a loaded store, while the leases age on the NATS servers.
+        await asyncio.sleep(0.2)
+        holder = await Lease(stream.leases, lease_key(partition), "probe").holder_now()
+        held_while_saved.append(holder == "lone")
+        saving.discard(partition)
+        saved.append(partition)
+
+    ownership = PartitionOwnership(stream, "lone", partitions, TTL, _nothing, slow_save)
+    try:
+        await ownership.start()
+        assert len(ownership.held) == partitions
+        turns = ownership._turns
+        assert turns is not None
+        await turns.stop()  # the turn below is the only one (the renewals go on)
+        await stream.workers.put("newcomer", b"alive")  # share: 16 / 2
+        await ownership.turn()
+        assert len(saved) == partitions // 2, "the whole surplus in one turn"
+        assert sorted(ownership.held) == sorted(set(range(partitions)) - set(saved))
+        assert most_at_once > 1, "saved side by side"
+        assert all(held_while_saved), "each lease held until its partition was saved"
+        for partition in saved:
+            free = Lease(stream.leases, lease_key(partition), "probe")
+            assert await free.holder_now() is None, "released once saved"
+        assert lost == []
+    finally:
+        await ownership.stop()
+        await stream.close()
