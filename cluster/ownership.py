@@ -42,6 +42,10 @@ GAINS_AT_ONCE = 8
 RELEASES_AT_ONCE = 8
 
 
+class LostBeforeStart(Exception):
+    """A partition's lease was lost while its start waited for the others'."""
+
+
 def lease_key(partition: int) -> str:
     return f"partition.{partition}"
 
@@ -164,11 +168,20 @@ class PartitionOwnership:
 
         async def gain(partition: int) -> None:
             async with limit:
+                # Lost while waiting its turn (its renewal refused): another worker may
+                # hold it now, so it is not started here. No await between this check and
+                # `on_gain`, which notes a loss from then on.
+                if self.held.get(partition) is not taken[partition]:
+                    raise LostBeforeStart(partition)
                 await self.on_gain(partition)
 
         outcomes = await asyncio.gather(*(gain(p) for p in taken), return_exceptions=True)
         for partition, outcome in zip(taken, outcomes, strict=True):
-            if isinstance(outcome, BaseException):
+            if isinstance(outcome, LostBeforeStart):
+                log.warning(
+                    "partition lease lost before it started", extra={"partition": partition}
+                )
+            elif isinstance(outcome, BaseException):
                 log.error(
                     "partition start failed",
                     exc_info=outcome,

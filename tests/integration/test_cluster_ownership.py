@@ -9,7 +9,7 @@ from typing import Any
 
 from cluster.jetstream import JetStream, open_jetstream
 from cluster.leases import Lease
-from cluster.ownership import PartitionOwnership, lease_key
+from cluster.ownership import GAINS_AT_ONCE, PartitionOwnership, lease_key
 from eldercare.settings import Settings
 from eldercare_app.local_services import NatsCluster
 from tests.helpers.cluster import wipe
@@ -238,5 +238,51 @@ async def test_a_turn_hands_its_whole_surplus_over_side_by_side_each_saved_first
             assert await free.holder_now() is None, "released once saved"
         assert lost == []
     finally:
+        await ownership.stop()
+        await stream.close()
+
+
+async def test_a_partition_whose_lease_is_lost_while_waiting_to_start_is_not_started(
+    nats_cluster: NatsCluster, tmp_path: Path
+) -> None:
+    """Taken partitions start a few at a time; one whose lease was lost while it waited
+    (another worker holds it now) must not start here: it did, and two workers consumed
+    and saved the same sites."""
+    partitions = GAINS_AT_ONCE + 2
+    stream = await _leases_bucket(nats_cluster, tmp_path, partitions)
+    started: list[int] = []
+    lost: list[int] = []
+    stolen: list[int] = []
+    first_wave = asyncio.Event()
+
+    async def slow_start(partition: int) -> None:
+        started.append(partition)
+        if len(started) == GAINS_AT_ONCE:
+            first_wave.set()
+        if partition not in stolen:
+            # Real time: the renewal loop must see the stolen lease before this wave ends.
+            await wait_for(lambda: bool(lost), within_s=30, what="the stolen lease seen lost")
+
+    async def on_loss(partition: int, graceful: bool) -> None:
+        if not graceful:
+            lost.append(partition)
+
+    async def steal() -> None:
+        await first_wave.wait()
+        waiting = next(p for p in range(partitions) if p not in started)
+        stolen.append(waiting)
+        await stream.leases.put(lease_key(waiting), b"thief")
+
+    ownership = PartitionOwnership(stream, "w", partitions, TTL, slow_start, on_loss)
+    thief = asyncio.create_task(steal())
+    try:
+        await ownership.start()
+        await thief
+        assert lost and set(lost) == set(stolen)
+        assert stolen[0] not in started, "a partition started without its lease"
+        assert stolen[0] not in ownership.held
+        assert set(ownership.held) == set(range(partitions)) - set(stolen)
+    finally:
+        thief.cancel()
         await ownership.stop()
         await stream.close()
