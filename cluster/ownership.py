@@ -33,6 +33,9 @@ _owned = gauge("eldercare_cluster_partitions_owned", "partitions this worker hol
 # (`graceful`: save and stop; not graceful: the lease was lost, stop without saving).
 OnGain = Callable[[int], Awaitable[None]]
 OnLoss = Callable[[int, bool], Awaitable[None]]
+# Called with every partition a turn took, before their `OnGain`s: what they all need
+# (their sites) is read in one go instead of once per partition.
+OnTaking = Callable[[list[int]], Awaitable[None]]
 
 
 GAINS_AT_ONCE = 8
@@ -59,6 +62,7 @@ class PartitionOwnership:
         ttl_s: float,
         on_gain: OnGain,
         on_loss: OnLoss,
+        on_taking: OnTaking | None = None,
     ) -> None:
         self.stream = stream
         self.worker_id = worker_id
@@ -66,6 +70,7 @@ class PartitionOwnership:
         self.ttl_s = ttl_s
         self.on_gain = on_gain
         self.on_loss = on_loss
+        self.on_taking = on_taking
         self.held: dict[int, Lease] = {}
         self._turns: Periodic | None = None
         self._renewals: Periodic | None = None
@@ -164,6 +169,13 @@ class PartitionOwnership:
         # Restored side by side (a few at a time, each creates a consumer): one after
         # another, a dead worker's dozens of partitions would take many seconds.
         self.held.update(taken)
+        if self.on_taking is not None:
+            try:
+                await self.on_taking(list(taken))
+            except Exception:  # each gain reads what it needs itself
+                log.exception(
+                    "reading the partitions taken failed", extra={"partitions": list(taken)}
+                )
         limit = asyncio.Semaphore(GAINS_AT_ONCE)
 
         async def gain(partition: int) -> None:
@@ -181,6 +193,8 @@ class PartitionOwnership:
                 log.warning(
                     "partition lease lost before it started", extra={"partition": partition}
                 )
+                # Said again: what `on_taking` read for it may have come after the first.
+                await self.on_loss(partition, False)
             elif isinstance(outcome, BaseException):
                 log.error(
                     "partition start failed",
