@@ -286,3 +286,36 @@ async def test_a_partition_whose_lease_is_lost_while_waiting_to_start_is_not_sta
         thief.cancel()
         await ownership.stop()
         await stream.close()
+
+
+async def test_partitions_released_are_taken_at_once_not_at_the_next_turn(
+    nats_cluster: NatsCluster, tmp_path: Path
+) -> None:
+    """A worker handing partitions over says so, and the others take them at once: they
+    waited for their next turn, a third of a TTL later, at each step of a hand-over."""
+    ttl = 60.0  # turns 20 s apart: a take within 10 s is the word, not a turn
+    partitions = 4
+    await wipe(nats_cluster.url)
+    settings = Settings(
+        run_dir=tmp_path / "run",
+        nats_url=nats_cluster.url,
+        cluster_partitions=partitions,
+        cluster_replicas=3,
+        cluster_lease_ttl_s=ttl,
+    )
+    stream = await open_jetstream(settings, name="test-a")
+    other = await open_jetstream(settings, name="test-b")
+    a = PartitionOwnership(stream, "a", partitions, ttl, _nothing, _nothing_lost)
+    b = PartitionOwnership(other, "b", partitions, ttl, _nothing, _nothing_lost)
+    try:
+        await a.start()
+        await b.start()  # alive, but every partition is a's
+        assert len(a.held) == partitions and not b.held
+        await a.turn()  # two live workers: half handed over
+        assert len(a.held) == partitions // 2
+        await wait_for(lambda: len(b.held) == partitions // 2, within_s=ttl / 6, what="taken")
+    finally:
+        await b.stop()
+        await a.stop()
+        await other.close()
+        await stream.close()
