@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import zlib
 from collections.abc import Awaitable, Callable
 
+import nats.errors
 import nats.js.errors
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 
 from cluster.jetstream import WORKERS_BUCKET, JetStream
 from cluster.leases import Lease
@@ -32,10 +36,25 @@ _owned = gauge("eldercare_cluster_partitions_owned", "partitions this worker hol
 # (`graceful`: save and stop; not graceful: the lease was lost, stop without saving).
 OnGain = Callable[[int], Awaitable[None]]
 OnLoss = Callable[[int, bool], Awaitable[None]]
+# Called with every partition a turn took, before their `OnGain`s: what they all need
+# (their sites) is read in one go instead of once per partition.
+OnTaking = Callable[[list[int]], Awaitable[None]]
 
 
 GAINS_AT_ONCE = 8
-RELEASES_PER_TURN = 4  # each is saved first: a rebalance is spread over a few turns
+# A turn's surplus is handed over side by side, this many at a time, each saved before its
+# lease is released. One after another, four a turn, a second worker took ~68 s to get its
+# share on a loaded machine (BENCHMARKS.md, "Hand-over pace").
+RELEASES_AT_ONCE = 8
+
+
+class LostBeforeStart(Exception):
+    """A partition's lease was lost while its start waited for the others'."""
+
+
+# Core NATS (not stored): a worker released partitions; the others take them at once
+# instead of at their next turn (a third of a TTL later). A missed one costs only that wait.
+RELEASED_SUBJECT = "eldercare.partitions.released"
 
 
 def lease_key(partition: int) -> str:
@@ -51,6 +70,7 @@ class PartitionOwnership:
         ttl_s: float,
         on_gain: OnGain,
         on_loss: OnLoss,
+        on_taking: OnTaking | None = None,
     ) -> None:
         self.stream = stream
         self.worker_id = worker_id
@@ -58,9 +78,11 @@ class PartitionOwnership:
         self.ttl_s = ttl_s
         self.on_gain = on_gain
         self.on_loss = on_loss
+        self.on_taking = on_taking
         self.held: dict[int, Lease] = {}
         self._turns: Periodic | None = None
         self._renewals: Periodic | None = None
+        self._released: Subscription | None = None
         # Each worker looks at free partitions from its own starting point, so workers
         # starting together do not all race for partition 0.
         start = zlib.crc32(worker_id.encode()) % partitions
@@ -84,15 +106,24 @@ class PartitionOwnership:
             f"partition-ownership:{self.worker_id}", self._turn_once, self.ttl_s / 3
         )
         self._turns.start()
+        self._released = await self.stream.nc.subscribe(RELEASED_SUBJECT, cb=self._on_released)
+
+    async def _on_released(self, msg: Msg) -> None:
+        if msg.data.decode() != self.worker_id and self._turns is not None:
+            self._turns.wake()
 
     async def stop(self) -> None:
         """Hand every partition back (saved) so the others take them without waiting."""
+        if self._released is not None:
+            with contextlib.suppress(nats.errors.Error):
+                await self._released.unsubscribe()
+            self._released = None
         for loop in (self._turns, self._renewals):
             if loop is not None:
                 await loop.stop()
         self._turns = self._renewals = None
-        for partition in sorted(self.held):
-            await self._give_up(partition)
+        await self._give_up_all(sorted(self.held), deadline=None)
+        await self._say_released()
         with contextlib.suppress(nats.js.errors.Error):
             await self.stream.workers.delete(self.worker_id)
 
@@ -124,12 +155,16 @@ class PartitionOwnership:
         return True
 
     async def turn(self) -> None:
+        began = time.monotonic()
         await self.stream.workers.put(self.worker_id, b"alive")
         await self._renew_all()
         share = fair_share(self.partitions, max(1, await self.live_workers()))
         surplus = sorted(self.held, reverse=True)[: max(0, len(self.held) - share)]
-        for partition in surplus[:RELEASES_PER_TURN]:  # the rest at the next turns
-            await self._give_up(partition)
+        # Releases not begun within a TTL wait for the next turn, which counts the live
+        # workers again (one may have died or joined meanwhile).
+        await self._give_up_all(surplus, deadline=began + self.ttl_s)
+        if surplus:
+            await self._say_released()
         taken: dict[int, Lease] = {}
         try:
             # Tried a wanting's worth at a time, side by side: one after another, the
@@ -155,15 +190,33 @@ class PartitionOwnership:
         # Restored side by side (a few at a time, each creates a consumer): one after
         # another, a dead worker's dozens of partitions would take many seconds.
         self.held.update(taken)
+        if self.on_taking is not None:
+            try:
+                await self.on_taking(list(taken))
+            except Exception:  # each gain reads what it needs itself
+                log.exception(
+                    "reading the partitions taken failed", extra={"partitions": list(taken)}
+                )
         limit = asyncio.Semaphore(GAINS_AT_ONCE)
 
         async def gain(partition: int) -> None:
             async with limit:
+                # Lost while waiting its turn (its renewal refused): another worker may
+                # hold it now, so it is not started here. No await between this check and
+                # `on_gain`, which notes a loss from then on.
+                if self.held.get(partition) is not taken[partition]:
+                    raise LostBeforeStart(partition)
                 await self.on_gain(partition)
 
         outcomes = await asyncio.gather(*(gain(p) for p in taken), return_exceptions=True)
         for partition, outcome in zip(taken, outcomes, strict=True):
-            if isinstance(outcome, BaseException):
+            if isinstance(outcome, LostBeforeStart):
+                log.warning(
+                    "partition lease lost before it started", extra={"partition": partition}
+                )
+                # Said again: what `on_taking` read for it may have come after the first.
+                await self.on_loss(partition, False)
+            elif isinstance(outcome, BaseException):
                 log.error(
                     "partition start failed",
                     exc_info=outcome,
@@ -187,6 +240,26 @@ class PartitionOwnership:
             del self.held[partition]
             log.warning("partition lease lost", extra={"partition": partition})
             await self.on_loss(partition, False)
+
+    async def _say_released(self) -> None:
+        with contextlib.suppress(nats.errors.Error):  # the others' turns come anyway
+            await self.stream.nc.publish(RELEASED_SUBJECT, self.worker_id.encode())
+
+    async def _give_up_all(self, partitions: list[int], deadline: float | None) -> None:
+        """Hand these partitions over, `RELEASES_AT_ONCE` side by side; none begun after
+        `deadline` (monotonic). The leases stay renewed meanwhile by their own task."""
+        limit = asyncio.Semaphore(RELEASES_AT_ONCE)
+
+        async def give_up(partition: int) -> None:
+            async with limit:
+                if deadline is not None and time.monotonic() >= deadline:
+                    return  # still held: given up at a later turn
+                await self._give_up(partition)
+
+        outcomes = await asyncio.gather(*(give_up(p) for p in partitions), return_exceptions=True)
+        errors = [o for o in outcomes if isinstance(o, BaseException)]
+        if errors:  # after the others ended: none is left half-saved by a sibling's error
+            raise errors[0]
 
     async def _give_up(self, partition: int) -> None:
         # Still held (and renewed) while it is saved, so no one restores it half-saved.

@@ -16,6 +16,7 @@ their alerts), hence the order: hold, then start; stop, then release.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 
 from sqlalchemy import select
 
@@ -64,9 +65,15 @@ class PartitionRegistry:
 
     async def hold(self, partition: int) -> None:
         """Read the partition's sites into `current()` (at once if held already)."""
-        if partition in self._sites:
+        await self.hold_all([partition])
+
+    async def hold_all(self, partitions: Iterable[int]) -> None:
+        """Read these partitions' sites into `current()`, in one read (a worker taking
+        dozens of partitions read them a few at a time, ~0.5 s a read under load)."""
+        missing = {p for p in partitions if p not in self._sites}
+        if not missing:
             return
-        self._wanted.add(partition)
+        self._wanted |= missing
         async with self._lock:
             wanted = {p for p in self._wanted if p not in self._sites}
             self._wanted -= wanted

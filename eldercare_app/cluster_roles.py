@@ -240,6 +240,7 @@ class DetectorWorker:
             settings.cluster_lease_ttl_s,
             self._gain,
             self._lose,
+            self.registry.hold_all,  # the sites of every partition a turn took, in one read
         )
 
     def followed_since(self, site_id: str) -> float | None:

@@ -344,3 +344,31 @@ async def test_each_worker_writes_the_status_of_the_sites_it_holds_and_none_befo
         assert set(of_a.values()) == set(of_b.values()) == {"1"}, "every home heard: online"
     finally:
         await h.close()
+
+
+async def test_a_worker_reads_the_sites_of_the_partitions_it_took_in_one_read(
+    nats_cluster: NatsCluster, tmp_path: Path
+) -> None:
+    """A turn's partitions have their sites read together before they start: started side
+    by side, the first read one partition and the next the rest, and a worker taking a
+    dead worker's dozens of partitions read them a few at a time (~0.5 s a read under
+    load, the newcomer's share of the hand-over time in `bench cluster`)."""
+    await wipe(nats_cluster.url)
+    settings = cluster_settings(nats_cluster.url, tmp_path)
+    h = Harness(settings, await open_jetstream(settings, name="test"))
+    registry = h.registry()
+    reads: list[set[int]] = []
+    read = registry._read
+
+    async def counted(partitions: set[int]) -> None:
+        reads.append(set(partitions))
+        await read(partitions)
+
+    registry._read = counted  # type: ignore[method-assign]
+    try:
+        a = await h.worker("worker-a", registry=registry)
+        assert set(a.runners) == set(range(PARTITIONS))
+        assert reads == [set(range(PARTITIONS))]
+        assert set(registry.current().sites) == sites_of(range(PARTITIONS))
+    finally:
+        await h.close()

@@ -9,7 +9,7 @@ from typing import Any
 
 from cluster.jetstream import JetStream, open_jetstream
 from cluster.leases import Lease
-from cluster.ownership import PartitionOwnership, lease_key
+from cluster.ownership import GAINS_AT_ONCE, PartitionOwnership, lease_key
 from eldercare.settings import Settings
 from eldercare_app.local_services import NatsCluster
 from tests.helpers.cluster import wipe
@@ -189,3 +189,133 @@ async def _nothing(partition: int) -> None:
 
 async def _nothing_lost(partition: int, graceful: bool) -> None:
     return None
+
+
+async def test_a_turn_hands_its_whole_surplus_over_side_by_side_each_saved_first(
+    nats_cluster: NatsCluster, tmp_path: Path
+) -> None:
+    """A second worker joins a lone one holding 16 partitions: the lone one hands its 8
+    surplus over in one turn, saving several at once, each still holding its lease until
+    saved. It gave up four a turn, one after another (~68 s for a second worker to get
+    its share in `bench cluster` on a loaded machine)."""
+    partitions = 16
+    stream = await _leases_bucket(nats_cluster, tmp_path, partitions)
+    saving: set[int] = set()
+    most_at_once = 0
+    saved: list[int] = []
+    lost: list[int] = []
+    held_while_saved: list[bool] = []
+
+    async def slow_save(partition: int, graceful: bool) -> None:
+        nonlocal most_at_once
+        if not graceful:
+            lost.append(partition)
+            return
+        saving.add(partition)
+        most_at_once = max(most_at_once, len(saving))
+        # Real time: a save on a loaded store, while the leases age on the NATS servers.
+        await asyncio.sleep(0.2)
+        holder = await Lease(stream.leases, lease_key(partition), "probe").holder_now()
+        held_while_saved.append(holder == "lone")
+        saving.discard(partition)
+        saved.append(partition)
+
+    ownership = PartitionOwnership(stream, "lone", partitions, TTL, _nothing, slow_save)
+    try:
+        await ownership.start()
+        assert len(ownership.held) == partitions
+        turns = ownership._turns
+        assert turns is not None
+        await turns.stop()  # the turn below is the only one (the renewals go on)
+        await stream.workers.put("newcomer", b"alive")  # share: 16 / 2
+        await ownership.turn()
+        assert len(saved) == partitions // 2, "the whole surplus in one turn"
+        assert sorted(ownership.held) == sorted(set(range(partitions)) - set(saved))
+        assert most_at_once > 1, "saved side by side"
+        assert all(held_while_saved), "each lease held until its partition was saved"
+        for partition in saved:
+            free = Lease(stream.leases, lease_key(partition), "probe")
+            assert await free.holder_now() is None, "released once saved"
+        assert lost == []
+    finally:
+        await ownership.stop()
+        await stream.close()
+
+
+async def test_a_partition_whose_lease_is_lost_while_waiting_to_start_is_not_started(
+    nats_cluster: NatsCluster, tmp_path: Path
+) -> None:
+    """Taken partitions start a few at a time; one whose lease was lost while it waited
+    (another worker holds it now) must not start here: it did, and two workers consumed
+    and saved the same sites."""
+    partitions = GAINS_AT_ONCE + 2
+    stream = await _leases_bucket(nats_cluster, tmp_path, partitions)
+    started: list[int] = []
+    lost: list[int] = []
+    stolen: list[int] = []
+    first_wave = asyncio.Event()
+
+    async def slow_start(partition: int) -> None:
+        started.append(partition)
+        if len(started) == GAINS_AT_ONCE:
+            first_wave.set()
+        if partition not in stolen:
+            # Real time: the renewal loop must see the stolen lease before this wave ends.
+            await wait_for(lambda: bool(lost), within_s=30, what="the stolen lease seen lost")
+
+    async def on_loss(partition: int, graceful: bool) -> None:
+        if not graceful:
+            lost.append(partition)
+
+    async def steal() -> None:
+        await first_wave.wait()
+        waiting = next(p for p in range(partitions) if p not in started)
+        stolen.append(waiting)
+        await stream.leases.put(lease_key(waiting), b"thief")
+
+    ownership = PartitionOwnership(stream, "w", partitions, TTL, slow_start, on_loss)
+    thief = asyncio.create_task(steal())
+    try:
+        await ownership.start()
+        await thief
+        assert lost and set(lost) == set(stolen)
+        assert stolen[0] not in started, "a partition started without its lease"
+        assert stolen[0] not in ownership.held
+        assert set(ownership.held) == set(range(partitions)) - set(stolen)
+    finally:
+        thief.cancel()
+        await ownership.stop()
+        await stream.close()
+
+
+async def test_partitions_released_are_taken_at_once_not_at_the_next_turn(
+    nats_cluster: NatsCluster, tmp_path: Path
+) -> None:
+    """A worker handing partitions over says so, and the others take them at once: they
+    waited for their next turn, a third of a TTL later, at each step of a hand-over."""
+    ttl = 60.0  # turns 20 s apart: a take within 10 s is the word, not a turn
+    partitions = 4
+    await wipe(nats_cluster.url)
+    settings = Settings(
+        run_dir=tmp_path / "run",
+        nats_url=nats_cluster.url,
+        cluster_partitions=partitions,
+        cluster_replicas=3,
+        cluster_lease_ttl_s=ttl,
+    )
+    stream = await open_jetstream(settings, name="test-a")
+    other = await open_jetstream(settings, name="test-b")
+    a = PartitionOwnership(stream, "a", partitions, ttl, _nothing, _nothing_lost)
+    b = PartitionOwnership(other, "b", partitions, ttl, _nothing, _nothing_lost)
+    try:
+        await a.start()
+        await b.start()  # alive, but every partition is a's
+        assert len(a.held) == partitions and not b.held
+        await a.turn()  # two live workers: half handed over
+        assert len(a.held) == partitions // 2
+        await wait_for(lambda: len(b.held) == partitions // 2, within_s=ttl / 6, what="taken")
+    finally:
+        await b.stop()
+        await a.stop()
+        await other.close()
+        await stream.close()
