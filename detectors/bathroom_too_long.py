@@ -115,6 +115,8 @@ class BathroomState(RuleState):
 
 
 class BathroomRule(Rule[BathroomState]):
+    __slots__ = ()
+
     name = "bathroom_too_long"
     kinds = (AlertKind.BATHROOM_TOO_LONG,)
     state_model = BathroomState

@@ -47,6 +47,8 @@ class FallState(RuleState):
 
 
 class FallRule(Rule[FallState]):
+    __slots__ = ()
+
     name = "fall"
     kinds = (AlertKind.FALL,)
     state_model = FallState

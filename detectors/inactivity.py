@@ -73,6 +73,8 @@ class InactivityState(RuleState):
 
 
 class InactivityRule(Rule[InactivityState]):
+    __slots__ = ()
+
     name = "inactivity"
     kinds = (AlertKind.INACTIVITY,)
     state_model = InactivityState
