@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import pytest
 
+from detectors.baseline import ActivityBaseline, WakeBaseline
 from detectors.bathroom_too_long import BathroomRule, BathroomState
 from detectors.device_set import DeviceSetState
 from detectors.no_entries import NO_ENTRIES, writable
 from detectors.occupancy import OccupancyState
 from detectors.rule import EvidenceData
+from detectors.site_offline import SiteOfflineState
 from tests.helpers.detectors import context, home_site
 
 EV = EvidenceData.model_validate({"ts": 1.0, "device_id": "d", "stream": "motion", "summary": "x"})
@@ -52,3 +54,14 @@ def test_a_snapshot_restores_empty_mappings_shared_and_others_as_they_were() -> 
     snap = rule.snapshot()
     assert snap["left_at"] == {} and snap["door_exit"] == {}
     assert snap["door_open"] == {"door-bath": True}
+
+
+def test_the_baselines_learn_into_a_mapping_of_their_own() -> None:
+    wake, other = WakeBaseline(), WakeBaseline()
+    activity = ActivityBaseline()
+    assert wake.wake_minutes is NO_ENTRIES and activity.rates is NO_ENTRIES
+    assert SiteOfflineState().offline_by_lwt is NO_ENTRIES
+    wake.learn("2024-05-10", 420.0)
+    activity.learn("2024-05-10", 3.5)
+    assert wake.wake_minutes == {"2024-05-10": 420.0} and activity.rates == {"2024-05-10": 3.5}
+    assert other.wake_minutes is NO_ENTRIES and NO_ENTRIES == {}
