@@ -48,6 +48,7 @@ from typing import Literal
 from pydantic import Field
 
 from detectors import occupancy as occ
+from detectors.no_entries import Entries, no_entries, writable
 from detectors.rule import EvidenceData, RuleState, rule_state
 from detectors.settings import AbsenceSettings
 from detectors.site_context import SiteContext
@@ -65,8 +66,8 @@ class AbsenceState(RuleState):
     away_since: float | None = None  # confirmed absence, dated from the door
     occupancy: occ.OccupancyState = Field(default_factory=occ.OccupancyState)
     # device → days on which it fired on its own in an empty home (see the module doc)
-    lone_firings: dict[str, int] = Field(default_factory=dict)
-    lone_last_day: dict[str, str] = Field(default_factory=dict)  # device → last such day
+    lone_firings: Entries[str, int] = Field(default_factory=no_entries)
+    lone_last_day: Entries[str, str] = Field(default_factory=no_entries)  # device → last such day
     # Devices that fired alone since a confirmed absence began, nothing else indoors since:
     # credited to `lone_firings` if the outer door comes next.
     fired_alone: list[tuple[str, float]] = Field(default_factory=list)
@@ -140,8 +141,8 @@ def _credit_lone_firings(
     for device, ts in state.fired_alone:
         day = ctx.local_day(ts)
         if door_ts - ts >= s.corroborate_s and state.lone_last_day.get(device) != day:
-            state.lone_firings[device] = state.lone_firings.get(device, 0) + 1
-            state.lone_last_day[device] = day
+            writable(state, "lone_firings")[device] = state.lone_firings.get(device, 0) + 1
+            writable(state, "lone_last_day")[device] = day
     state.fired_alone.clear()
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler
 from pydantic_core import core_schema
 
+from detectors.no_entries import Entries, no_entries, writable
 from detectors.rule import RuleState, rule_state
 
 KEEP_DAYS = 28  # how much history a baseline holds
@@ -176,10 +177,10 @@ def _hour(key: str) -> int:
 class WakeBaseline(RuleState):
     """Local minute of day of getting up, per day."""
 
-    wake_minutes: dict[str, float] = Field(default_factory=dict)  # day → minute of day
+    wake_minutes: Entries[str, float] = Field(default_factory=no_entries)  # day → minute of day
 
     def learn(self, day: str, minute: float) -> None:
-        self.wake_minutes.setdefault(intern(day), minute)
+        writable(self, "wake_minutes").setdefault(intern(day), minute)
         if len(self.wake_minutes) > KEEP_DAYS:
             for old in sorted(self.wake_minutes)[: len(self.wake_minutes) - KEEP_DAYS]:
                 del self.wake_minutes[old]
@@ -199,10 +200,10 @@ class WakeBaseline(RuleState):
 class ActivityBaseline(RuleState):
     """Movements per hour at home, per day."""
 
-    rates: dict[str, float] = Field(default_factory=dict)  # day → movements per home hour
+    rates: Entries[str, float] = Field(default_factory=no_entries)  # day → movements per home hour
 
     def learn(self, day: str, rate: float) -> None:
-        self.rates[intern(day)] = rate
+        writable(self, "rates")[intern(day)] = rate
         if len(self.rates) > KEEP_DAYS:
             for old in sorted(self.rates)[: len(self.rates) - KEEP_DAYS]:
                 del self.rates[old]

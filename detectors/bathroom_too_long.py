@@ -73,6 +73,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from detectors.episode import Episode, Episodes
+from detectors.no_entries import Entries, no_entries, writable
 from detectors.occupancy import WATCHED_STREAMS
 from detectors.rule import EvidenceData, Rule, RuleState, evidence, rule_state
 from detectors.settings import BathroomSettings
@@ -106,15 +107,19 @@ class _DoorExit(RuleState):
 class BathroomState(RuleState):
     # resident id ("" = unknown) → stay
     stays: Episodes[_Stay] = Field(default_factory=Episodes[_Stay])
-    left_at: dict[str, float] = Field(default_factory=dict)  # resident id → last stay's end
-    door_passage: dict[str, float] = Field(default_factory=dict)  # door → last counted opening
-    door_open: dict[str, bool] = Field(default_factory=dict)  # bathroom door → open now?
+    # resident id → last stay's end
+    left_at: Entries[str, float] = Field(default_factory=no_entries)
+    # door → last counted opening
+    door_passage: Entries[str, float] = Field(default_factory=no_entries)
+    door_open: Entries[str, bool] = Field(default_factory=no_entries)  # bathroom door → open now?
     last_elsewhere: float | None = None  # last movement outside the bathrooms
     # resident id → the last stay, if it ended by its door and nothing was seen since
-    door_exit: dict[str, _DoorExit] = Field(default_factory=dict)
+    door_exit: Entries[str, _DoorExit] = Field(default_factory=no_entries)
 
 
 class BathroomRule(Rule[BathroomState]):
+    __slots__ = ()
+
     name = "bathroom_too_long"
     kinds = (AlertKind.BATHROOM_TOO_LONG,)
     state_model = BathroomState
@@ -166,7 +171,7 @@ class BathroomRule(Rule[BathroomState]):
             return  # a cabinet's state says nothing of whether the room is shut
         value = bool(reading.fields.get("open", False))
         previous = self.state.door_open.get(reading.device_id)
-        self.state.door_open[reading.device_id] = value
+        writable(self.state, "door_open")[reading.device_id] = value
         if previous == value:
             return  # a repeated state report: the door was shut (or open) before this
         for _, stay in self.state.stays.items():
@@ -183,7 +188,7 @@ class BathroomRule(Rule[BathroomState]):
         debounce = self._settings(self.ctx.reading_resident(reading)).door_debounce_s
         if last is not None and reading.ts - last <= debounce:
             return True
-        self.state.door_passage[reading.device_id] = reading.ts
+        writable(self.state, "door_passage")[reading.device_id] = reading.ts
         return False
 
     def _locate(
@@ -211,7 +216,7 @@ class BathroomRule(Rule[BathroomState]):
             door_closing = room_door and not door_opening
             if stay is not None and stay.room_id == room and door_opening:
                 out = self._leave(key, reading, EvidenceCode.BATHROOM_DOOR_LEFT)
-                self.state.door_exit[key] = _DoorExit(room_id=room, ts=reading.ts)
+                writable(self.state, "door_exit")[key] = _DoorExit(room_id=room, ts=reading.ts)
                 return out
             if stay is not None and stay.room_id == room and stay.transit and not door_closing:
                 self._confirm(stay, s)  # a flush in that room: the person is in it
@@ -350,7 +355,7 @@ class BathroomRule(Rule[BathroomState]):
     def _leave(self, key: str, reading: Reading, why: EvidenceCode) -> list[Transition]:
         stay = self.state.stays.close(key)
         if stay is not None:
-            self.state.left_at[key] = reading.ts
+            writable(self.state, "left_at")[key] = reading.ts
         if stay is None or not stay.raised:
             return []
         return [

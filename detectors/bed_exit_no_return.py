@@ -74,6 +74,8 @@ class BedExitState(RuleState):
 
 
 class BedExitRule(Rule[BedExitState]):
+    __slots__ = ()
+
     name = "bed_exit_no_return"
     kinds = (AlertKind.BED_EXIT_NO_RETURN,)
     state_model = BedExitState

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 from pydantic import Field
 
+from detectors.no_entries import Entries, no_entries, writable
 from detectors.rule import EvidenceData, RuleState, evidence, rule_state
 from detectors.site_context import SiteContext
 from eldercare.domain import AlertKind, Transition, TransitionAction
@@ -18,7 +19,7 @@ from eldercare.domain import AlertKind, Transition, TransitionAction
 
 @rule_state
 class DeviceSetState(RuleState):
-    members: dict[str, EvidenceData] = Field(default_factory=dict)  # device id → why
+    members: Entries[str, EvidenceData] = Field(default_factory=no_entries)  # device id → why
 
 
 def change(
@@ -35,7 +36,7 @@ def change(
     if why is not None:
         if device_id in state.members:
             return []
-        state.members[device_id] = why
+        writable(state, "members")[device_id] = why
     else:
         if device_id not in state.members:
             return []

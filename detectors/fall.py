@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from detectors.no_entries import Entries, no_entries, writable
 from detectors.occupancy import WATCHED_STREAMS
 from detectors.rule import EvidenceData, Rule, RuleState, evidence, rule_state
 from detectors.settings import FallSettings
@@ -43,10 +44,12 @@ class _Fall(RuleState):
 
 @rule_state
 class FallState(RuleState):
-    falls: dict[str, _Fall] = Field(default_factory=dict)  # radar device id → episode
+    falls: Entries[str, _Fall] = Field(default_factory=no_entries)  # radar device id → episode
 
 
 class FallRule(Rule[FallState]):
+    __slots__ = ()
+
     name = "fall"
     kinds = (AlertKind.FALL,)
     state_model = FallState
@@ -122,7 +125,7 @@ class FallRule(Rule[FallState]):
             return [self._transition(TransitionAction.UPDATE, f, reading.ts, ev, status=status)]
         if f is None:
             f = _Fall(device_id=reading.device_id, room_id=room, resident_id=resident, first=ev)
-            self.state.falls[reading.device_id] = f
+            writable(self.state, "falls")[reading.device_id] = f
         if status == "fall":
             f.raised_at = reading.ts
             f.maybe_since = None

@@ -35,6 +35,8 @@ class HazardAlarmRule(Rule[HazardAlarmState]):
     name, kinds, streams and the reading's flag follow from them (the flag is named as
     its stream)."""
 
+    __slots__ = ()
+
     state_model = HazardAlarmState
     kind: ClassVar[AlertKind]
     stream: ClassVar[Stream]
@@ -100,24 +102,32 @@ class HazardAlarmRule(Rule[HazardAlarmState]):
 
 
 class SmokeRule(HazardAlarmRule):
+    __slots__ = ()
+
     kind = AlertKind.SMOKE
     stream = Stream.SMOKE
     alarm_seen = EvidenceCode.SMOKE_ALARM
 
 
 class GasRule(HazardAlarmRule):
+    __slots__ = ()
+
     kind = AlertKind.GAS
     stream = Stream.GAS
     alarm_seen = EvidenceCode.GAS_ALARM
 
 
 class CarbonMonoxideRule(HazardAlarmRule):
+    __slots__ = ()
+
     kind = AlertKind.CARBON_MONOXIDE
     stream = Stream.CARBON_MONOXIDE
     alarm_seen = EvidenceCode.CO_ALARM
 
 
 class WaterLeakRule(HazardAlarmRule):
+    __slots__ = ()
+
     kind = AlertKind.WATER_LEAK
     stream = Stream.WATER_LEAK
     alarm_seen = EvidenceCode.WATER_ON_FLOOR

@@ -40,6 +40,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from detectors.baseline import GapBaseline
+from detectors.no_entries import Entries, no_entries
 from detectors.occupancy import WATCHED_STREAMS
 from detectors.rule import EvidenceData, Rule, RuleState, evidence, rule_state
 from detectors.settings import (
@@ -64,7 +65,8 @@ class _Watch(RuleState):
 
 @rule_state
 class InactivityState(RuleState):
-    in_bed: dict[str, bool] = Field(default_factory=dict)  # unused (occupancy); old snapshots
+    # unused (occupancy); old snapshots
+    in_bed: Entries[str, bool] = Field(default_factory=no_entries)
     up_day: dict[str, str] = Field(default_factory=dict)  # resident → last local day got up
     watches: dict[str, _Watch] = Field(default_factory=dict)  # resident id ("" = site)
     baselines: dict[str, GapBaseline] = Field(default_factory=dict)
@@ -73,6 +75,8 @@ class InactivityState(RuleState):
 
 
 class InactivityRule(Rule[InactivityState]):
+    __slots__ = ()
+
     name = "inactivity"
     kinds = (AlertKind.INACTIVITY,)
     state_model = InactivityState

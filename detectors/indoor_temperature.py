@@ -49,6 +49,8 @@ class IndoorTemperatureState(RuleState):
 
 
 class IndoorTemperatureRule(Rule[IndoorTemperatureState]):
+    __slots__ = ()
+
     state_model = IndoorTemperatureState
     streams = WATCHED_STREAMS | {Stream.TEMPERATURE}
     reads_picture = True  # home or away, from the site's shared resident picture
@@ -219,6 +221,8 @@ class IndoorTemperatureRule(Rule[IndoorTemperatureState]):
 
 
 class HeatRule(IndoorTemperatureRule):
+    __slots__ = ()
+
     name = "heat"
     kinds = (AlertKind.HEAT,)
     kind = AlertKind.HEAT
@@ -250,6 +254,8 @@ class HeatRule(IndoorTemperatureRule):
 
 
 class ColdRule(IndoorTemperatureRule):
+    __slots__ = ()
+
     name = "cold"
     kinds = (AlertKind.COLD,)
     kind = AlertKind.COLD

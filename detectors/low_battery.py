@@ -11,6 +11,8 @@ from eldercare.evidence import EvidenceCode, seen
 
 
 class LowBatteryRule(Rule[device_set.DeviceSetState]):
+    __slots__ = ()
+
     name = "low_battery"
     kinds = (AlertKind.LOW_BATTERY,)
     state_model = device_set.DeviceSetState

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from detectors.no_entries import Entries, no_entries, writable
 from detectors.rule import RuleState, rule_state
 from eldercare.domain import Reading, Stream
 
@@ -42,8 +43,10 @@ MOVEMENT_STREAMS = frozenset(
 
 @rule_state
 class MovementState(RuleState):
-    last_bool: dict[str, bool] = Field(default_factory=dict)  # device → last occupancy / power on
-    last_open: dict[str, bool] = Field(default_factory=dict)  # contact device → last open state
+    # device → last occupancy / power on
+    last_bool: Entries[str, bool] = Field(default_factory=no_entries)
+    # contact device → last open state
+    last_open: Entries[str, bool] = Field(default_factory=no_entries)
     # motion device → time of the last `motion: true` counted, while no `false` has followed
     motion_on_since: dict[str, float] = Field(default_factory=dict)
 
@@ -70,7 +73,7 @@ def is_movement(reading: Reading, state: MovementState) -> bool:
             watts = reading.fields.get("watts", 0.0)
             value = isinstance(watts, int | float) and float(watts) >= APPLIANCE_ON_WATTS
         previous = state.last_bool.get(reading.device_id)
-        state.last_bool[reading.device_id] = value
+        writable(state, "last_bool")[reading.device_id] = value
         if s == Stream.POWER:
             return value and previous is not True
         return previous is not None and previous != value
@@ -81,7 +84,7 @@ def contact_changed(reading: Reading, state: MovementState) -> bool:
     """A door event: the contact opened or changed state. Remembers the state in `state`."""
     value = _truthy(reading, "open")
     previous = state.last_open.get(reading.device_id)
-    state.last_open[reading.device_id] = value
+    writable(state, "last_open")[reading.device_id] = value
     if previous is None:
         return value
     return previous != value

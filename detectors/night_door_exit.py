@@ -55,6 +55,8 @@ class NightDoorExitState(RuleState):
 
 
 class NightDoorExitRule(Rule[NightDoorExitState]):
+    __slots__ = ()
+
     name = "night_door_exit"
     kinds = (AlertKind.NIGHT_DOOR_EXIT,)
     state_model = NightDoorExitState

@@ -69,6 +69,8 @@ class NotReturnedState(RuleState):
 
 
 class NotReturnedRule(Rule[NotReturnedState]):
+    __slots__ = ()
+
     name = "not_returned"
     kinds = (AlertKind.NOT_RETURNED,)
     state_model = NotReturnedState

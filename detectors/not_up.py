@@ -68,6 +68,8 @@ def _next_day(day: str) -> str:
 
 
 class NotUpRule(Rule[NotUpState]):
+    __slots__ = ()
+
     name = "not_up"
     kinds = (AlertKind.NOT_UP,)
     state_model = NotUpState

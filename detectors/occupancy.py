@@ -33,6 +33,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from detectors.movement import MOVEMENT_STREAMS
+from detectors.no_entries import Entries, no_entries, writable
 from detectors.rule import RuleState, rule_state
 from detectors.site_context import SiteContext
 from eldercare.domain import DeviceKind, Reading, Stream
@@ -48,11 +49,12 @@ PRESENCE_KINDS = frozenset({DeviceKind.PRESENCE, DeviceKind.FALL_RADAR, DeviceKi
 @rule_state
 class OccupancyState(RuleState):
     on: dict[str, float] = Field(default_factory=dict)  # device pressed / seeing someone → since
-    bed_empty_at: dict[str, float] = Field(default_factory=dict)  # resident → last mat emptied
-    up_since_empty: dict[str, bool] = Field(default_factory=dict)  # resident → moved since
+    # resident → last mat emptied
+    bed_empty_at: Entries[str, float] = Field(default_factory=no_entries)
+    up_since_empty: Entries[str, bool] = Field(default_factory=no_entries)  # resident → moved since
     # resident → how long the mat that last emptied had been pressed (see `settled_before`)
-    pressed_s: dict[str, float] = Field(default_factory=dict)
-    up_seen_at: dict[str, float] = Field(default_factory=dict)  # resident → first seen up
+    pressed_s: Entries[str, float] = Field(default_factory=no_entries)
+    up_seen_at: Entries[str, float] = Field(default_factory=no_entries)  # resident → first seen up
 
 
 def _reports_someone(ctx: SiteContext, reading: Reading) -> bool | None:
@@ -88,18 +90,18 @@ def observe(state: OccupancyState, ctx: SiteContext, reading: Reading, moved: bo
                 state.up_since_empty.pop(bed_of, None)
                 state.up_seen_at.pop(bed_of, None)
             elif not _any_bed_on(state, ctx, bed_of) and bed_of not in state.bed_empty_at:
-                state.bed_empty_at[bed_of] = reading.ts
-                state.up_since_empty[bed_of] = False
+                writable(state, "bed_empty_at")[bed_of] = reading.ts
+                writable(state, "up_since_empty")[bed_of] = False
                 if pressed_since is not None:
-                    state.pressed_s[bed_of] = reading.ts - pressed_since
+                    writable(state, "pressed_s")[bed_of] = reading.ts - pressed_since
             return
     if moved:
         room = ctx.room_of(reading)
         for resident in state.bed_empty_at:
             if ctx.is_institution or room is None or room not in ctx.bed_rooms.get(resident, ()):
                 if not state.up_since_empty.get(resident, False):
-                    state.up_seen_at[resident] = reading.ts
-                state.up_since_empty[resident] = True
+                    writable(state, "up_seen_at")[resident] = reading.ts
+                writable(state, "up_since_empty")[resident] = True
 
 
 def _any_bed_on(state: OccupancyState, ctx: SiteContext, resident: str) -> bool:

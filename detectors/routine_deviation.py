@@ -39,6 +39,8 @@ def _next_day(day: str) -> str:
 
 
 class RoutineDeviationRule(Rule[RoutineDeviationState]):
+    __slots__ = ()
+
     name = "routine_deviation"
     kinds = (AlertKind.ROUTINE_DEVIATION,)
     state_model = RoutineDeviationState

@@ -167,6 +167,10 @@ class Rule(ABC, Generic[StateT]):
     # every stream that can change the picture (`occupancy.WATCHED_STREAMS`) or none, so
     # that its due time is recomputed whenever the picture changes.
     reads_picture: ClassVar[bool] = False
+    # One of each rule a site, by the thousand sites: no `__dict__` (~50 bytes a rule).
+    # A subclass declares `__slots__` too (its own attributes, or none); one that does not
+    # (the silence rules: `functools.cached_property`) gets a `__dict__` as before.
+    __slots__ = ("_cached_due", "_cached_due_known", "_own_model", "_picture", "ctx", "state")
 
     def __init__(self, ctx: SiteContext, picture: ResidentPicture | None = None) -> None:
         self.ctx = ctx

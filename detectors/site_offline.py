@@ -23,6 +23,7 @@ from collections.abc import Iterator, Sequence
 
 from pydantic import Field
 
+from detectors.no_entries import Entries, no_entries, writable
 from detectors.rule import EvidenceData, RuleState, evidence, rule_state
 from detectors.settings import SiteOfflineSettings
 from detectors.silence import SilenceRule
@@ -34,7 +35,7 @@ from eldercare.evidence import EvidenceCode, seen
 class SiteOfflineState(RuleState):
     started_at: float | None = None
     last_seen: dict[str, float] = Field(default_factory=dict)
-    offline_by_lwt: dict[str, float] = Field(default_factory=dict)  # device → when
+    offline_by_lwt: Entries[str, float] = Field(default_factory=no_entries)  # device → when
     open_since: float | None = None
     # The site's latest message; its time is when the site was last heard (an availability
     # `offline` is the broker speaking for a lost connection, not the site).
@@ -107,7 +108,7 @@ class SiteOfflineRule(SilenceRule[SiteOfflineState]):
         state.last_seen[d] = reading.ts
         offline = reading.stream == Stream.AVAILABILITY and not reading.fields.get("online", True)
         if offline:
-            state.offline_by_lwt[d] = reading.ts
+            writable(state, "offline_by_lwt")[d] = reading.ts
         else:
             state.offline_by_lwt.pop(d, None)
             state.last_evidence = EvidenceData.seen(reading, seen(EvidenceCode.MESSAGE_RECEIVED))

@@ -41,6 +41,8 @@ class SosState(RuleState):
 
 
 class SosRule(Rule[SosState]):
+    __slots__ = ()
+
     name = "sos"
     kinds = (AlertKind.SOS,)
     state_model = SosState

@@ -10,6 +10,8 @@ from eldercare.evidence import EvidenceCode, seen
 
 
 class TamperRule(Rule[device_set.DeviceSetState]):
+    __slots__ = ()
+
     name = "tamper"
     kinds = (AlertKind.TAMPER,)
     state_model = device_set.DeviceSetState

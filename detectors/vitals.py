@@ -55,6 +55,8 @@ def _problems(reading: Reading, s: VitalsSettings) -> tuple[list[Observation], b
 
 
 class VitalsRule(Rule[VitalsState]):
+    __slots__ = ()
+
     name = "vitals"
     kinds = (AlertKind.VITALS,)
     state_model = VitalsState

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from enum import StrEnum
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -49,7 +50,13 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from eldercare.domain import SERVICE_REQUEST_KINDS, DeviceKind, RoomKind, SiteKind
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
-Identifier = Annotated[str, Field(pattern=_ID, description="Stable id: letters, digits, _.:-")]
+# Interned: a detector worker's state keys and evidence hold the ids of the readings
+# (interned on the wire, `cluster.wire`), which are then the registry's own strings.
+Identifier = Annotated[
+    str,
+    Field(pattern=_ID, description="Stable id: letters, digits, _.:-"),
+    AfterValidator(sys.intern),
+]
 _ID_RE = re.compile(_ID)
 
 

@@ -57,3 +57,16 @@ def test_snapshots_with_the_old_field_names_resume_their_episodes() -> None:
     vitals = VitalsRule(context(site))
     vitals.restore({"runs": {"": {"since": t, "first": ev}}})
     assert vitals.snapshot()["runs"][""]["evidence"]["ts"] == t
+
+
+def test_no_episodes_hold_no_mapping_and_dump_an_empty_one() -> None:
+    # One per rule and site, nearly always empty: no `__dict__`, no mapping until opened.
+    eps: Episodes[Episode] = Episodes[Episode]()
+    assert not hasattr(eps, "__dict__") and eps._root is None
+    assert eps.model_dump(mode="json") == {} and len(eps) == 0 and eps.sorted_keys() == []
+    eps.open("a", Episode(since=0.0, evidence=EvidenceData.model_validate(EV)))
+    assert eps.close("a") is not None and eps._root is None  # the last one closed
+    sos = SosRule(context(home_site(SH)))
+    assert sos.snapshot()["open"] == {}
+    sos.restore({"open": {}})
+    assert sos.state.open._root is None and sos.state.open == Episodes[Episode]()
