@@ -12,7 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from alerts.pipeline import AlertPipeline
 from alerts.records import AlertRecord
 from alerts.store import AlertStore, init_store
 from alerts.store_availability import AlertStoreAvailability
@@ -84,14 +86,11 @@ async def test_the_pipeline_holds_a_batch_while_the_store_is_locked(tmp_path: Pa
     await engine.dispose()
 
 
-async def test_a_send_is_logged_once_the_store_takes_writes_and_not_sent_again(
-    tmp_path: Path, http_receiver: HttpReceiver
-) -> None:
-    """The message went out but the store refused its log line: the pipeline holds the
-    log line and retries it. Dropping it left the message pending, and the next tick
-    sent it a second time (seen in CI with a read-only database file)."""
-    rx = http_receiver
-    path = tmp_path / "alerts.db"
+async def _an_sos_pending_for_the_centre(
+    path: Path, rx: HttpReceiver
+) -> tuple[AsyncEngine, AlertStore, FakeClock, AlertPipeline]:
+    """An SOS raised and escalated: the centre's message is pending (a 0.2 s busy
+    timeout and short store retries, for the tests that hold the database locked)."""
     engine = create_engine(f"sqlite+aiosqlite:///{path}?timeout=0.2")
     await init_store(engine)
     store = AlertStore(engine)
@@ -100,7 +99,19 @@ async def test_a_send_is_logged_once_the_store_takes_writes_and_not_sent_again(
         store, registry([]), clock, policies([rx.url("centre")]), store_retry_s=(0.05, 0.2)
     )
     await pipeline.handle_transitions([transition(AlertKind.SOS, T0)])
-    assert await pipeline.escalate_due(clock.now()) == 1  # the centre's message, pending
+    assert await pipeline.escalate_due(clock.now()) == 1
+    return engine, store, clock, pipeline
+
+
+async def test_a_send_is_logged_once_the_store_takes_writes_and_not_sent_again(
+    tmp_path: Path, http_receiver: HttpReceiver
+) -> None:
+    """The message went out but the store refused its log line: the pipeline holds the
+    log line and retries it. Dropping it left the message pending, and the next tick
+    sent it a second time (seen in CI with a read-only database file)."""
+    rx = http_receiver
+    path = tmp_path / "alerts.db"
+    engine, store, clock, pipeline = await _an_sos_pending_for_the_centre(path, rx)
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     try:
@@ -133,15 +144,7 @@ async def test_a_send_not_logged_at_a_stop_stays_pending_and_says_so(
     restart: at least once, not never)."""
     rx = http_receiver
     path = tmp_path / "alerts.db"
-    engine = create_engine(f"sqlite+aiosqlite:///{path}?timeout=0.2")
-    await init_store(engine)
-    store = AlertStore(engine)
-    clock = FakeClock(T0)
-    pipeline, _ = make_pipeline(
-        store, registry([]), clock, policies([rx.url("centre")]), store_retry_s=(0.05, 0.2)
-    )
-    await pipeline.handle_transitions([transition(AlertKind.SOS, T0)])
-    assert await pipeline.escalate_due(clock.now()) == 1
+    engine, store, clock, pipeline = await _an_sos_pending_for_the_centre(path, rx)
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     try:
@@ -168,13 +171,9 @@ async def test_a_failed_read_after_a_logged_send_is_not_reported_as_unlogged(
     """The log line is written, then reading the alert back fails: the send is logged
     and the log says what failed, not "not logged at stop"."""
     rx = http_receiver
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'alerts.db'}")
-    await init_store(engine)
-    store = AlertStore(engine)
-    clock = FakeClock(T0)
-    pipeline, _ = make_pipeline(store, registry([]), clock, policies([rx.url("centre")]))
-    await pipeline.handle_transitions([transition(AlertKind.SOS, T0)])
-    assert await pipeline.escalate_due(clock.now()) == 1
+    engine, store, clock, pipeline = await _an_sos_pending_for_the_centre(
+        tmp_path / "alerts.db", rx
+    )
     real_get_many = store.get_many
 
     async def read_fails_once(ids: Sequence[int]) -> dict[int, AlertRecord]:
