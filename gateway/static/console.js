@@ -13,6 +13,10 @@
   let connState = "connecting";
   let lastSeq = null;
   const flashing = new Set();  // critical alerts not yet acknowledged since this page saw them
+  // Changes streamed while the whole queue is loading. The list may have been read
+  // before them: applied on top of it, in order, each alert ends as its last change says
+  // (applied as they came, an SOS raised meanwhile vanished when the older list arrived).
+  let heldChanges = null;
 
   // ---- queue --------------------------------------------------------------
   function sorted() {
@@ -153,7 +157,8 @@
     source.addEventListener("alert", (ev) => {
       const change = JSON.parse(ev.data);
       lastSeq = change.seq;
-      applyChange(change);
+      if (heldChanges) heldChanges.push(change);  // the whole queue is being loaded
+      else applyChange(change);
     });
     source.addEventListener("signed-out", () => { location.href = "/login?next=/console"; });
     source.onerror = () => {
@@ -205,14 +210,21 @@
   }
 
   async function loadQueue() {
-    const list = await api("/api/alerts?handling=open&handling=acknowledged");
-    alerts.clear();
-    for (const a of list) {
-      alerts.set(a.id, a);
-      // Critical alerts still waiting when the page (re)loads call for attention too.
-      if (a.severity === "critical" && a.handling === "open") flashing.add(a.id);
+    heldChanges = heldChanges || [];
+    try {
+      const list = await api("/api/alerts?handling=open&handling=acknowledged");
+      alerts.clear();
+      for (const a of list) {
+        alerts.set(a.id, a);
+        // Critical alerts still waiting when the page (re)loads call for attention too.
+        if (a.severity === "critical" && a.handling === "open") flashing.add(a.id);
+      }
+      if (flashing.size) beep();
+    } finally {
+      const held = heldChanges || [];
+      heldChanges = null;
+      held.forEach(applyChange);
     }
-    if (flashing.size) beep();
     renderQueue();
     if (selectedId && !alerts.has(selectedId)) selectedId = null;
     if (!selectedId && alerts.size) select(sorted()[0].id);

@@ -5,6 +5,7 @@ logged in, and a recent day of readings for the family portal."""
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,8 +53,16 @@ def recent_day(now: float) -> list[Reading]:
     return readings
 
 
-async def open_page(browser: Any, base: str, username: str, lang: str, **ctx: Any) -> Any:
-    """A new browser context logged in as `username`, its first visit in `lang`."""
+async def open_page(
+    browser: Any,
+    base: str,
+    username: str,
+    lang: str,
+    prepare: Callable[[Any], Awaitable[None]] | None = None,
+    **ctx: Any,
+) -> Any:
+    """A new browser context logged in as `username`, its first visit in `lang`;
+    `prepare` is given the page before its first visit (routes, a DevTools session)."""
     context = await browser.new_context(
         locale=lang, base_url=base, timezone_id="Asia/Shanghai", **ctx
     )
@@ -66,6 +75,8 @@ async def open_page(browser: Any, base: str, username: str, lang: str, **ctx: An
     page.set_default_timeout(5000)
     page.on("pageerror", lambda exc: print("page error:", exc))
     page.on("console", lambda msg: print("console:", msg.text) if msg.type == "error" else None)
+    if prepare is not None:
+        await prepare(page)
     await page.goto("/login")
     await page.fill("#username", username)
     await page.fill("#password", PASSWORD)

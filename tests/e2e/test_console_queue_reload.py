@@ -1,0 +1,57 @@
+"""The console loads its whole queue when the live stream (re)connects. An SOS streamed
+while that list is on its way must stay in the queue when the list, read before the SOS,
+arrives (it vanished: seen in CI as an empty queue under "2 open alerts"). Chromium holds
+the list until the page has received the SOS on its stream (DevTools' EventSource
+messages), then hands it over."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from tests.helpers.browser import Platform, open_page
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.integration,
+    pytest.mark.asyncio(loop_scope="session"),
+]
+
+
+async def test_an_sos_streamed_while_the_queue_loads_stays_in_the_queue(
+    platform: Platform, browser: Any
+) -> None:
+    from playwright.async_api import expect
+
+    list_read = asyncio.Event()  # the queue's list read, before the SOS
+    streamed = asyncio.Event()  # the page has the SOS from its stream
+
+    async def hold_the_first_list(route: Any) -> None:
+        if list_read.is_set():
+            await route.continue_()
+            return
+        response = await route.fetch()
+        list_read.set()
+        await streamed.wait()
+        await route.fulfill(response=response)
+
+    async def prepare(page: Any) -> None:
+        await page.route("**/api/alerts?handling=open*", hold_the_first_list)
+        devtools = await page.context.new_cdp_session(page)
+        await devtools.send("Network.enable")
+        devtools.on(
+            "Network.eventSourceMessageReceived",
+            lambda msg: streamed.set() if msg.get("eventName") == "alert" else None,
+        )
+
+    console = await open_page(browser, platform.url, "op-bincheng", "en", prepare=prepare)
+    await asyncio.wait_for(list_read.wait(), 15)
+    await expect(console.locator("#queue .row")).to_have_count(0)
+    async with console.expect_request("**/api/overview*"):  # the list applied, then this
+        await platform.raise_sos("hh-401", "zhang-xiuying")
+        await asyncio.wait_for(streamed.wait(), 15)
+    await expect(console.locator("#queue .row")).to_have_count(1, timeout=1)
+    await expect(console.locator("#queue .row .kind")).to_have_text("SOS call")
+    await expect(console.locator("#queue-empty")).to_be_hidden()
