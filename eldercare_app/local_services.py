@@ -81,6 +81,16 @@ def _listen_range() -> tuple[int, int] | None:
     return max(10000, low - 12000), low - 1
 
 
+# Set by the test suite: its processes run side by side (pytest-xdist), and two of them
+# finding a standard port free at once would both take it (one then fails to listen).
+ANY_PORT_ENV = "ELDERCARE_SERVICES_ANY_PORT"
+
+
+def standard(port: int) -> int | None:
+    """The standard port to prefer, unless told to take any free port."""
+    return None if os.environ.get(ANY_PORT_ENV) else port
+
+
 def free_port(preferred: int | None = None, host: str = "127.0.0.1") -> int:
     """`preferred` if it is free, else a free port below the ephemeral range (where a
     service restarted later gets it back), else any free port."""
@@ -229,7 +239,7 @@ class LocalService:
                     )
                     break
                 time.sleep(0.2)
-        return free_port(self.standard_port)
+        return free_port(standard(self.standard_port))
 
     def stop(self, timeout: float = 10.0) -> None:
         pid = self.pid
@@ -322,7 +332,7 @@ class Mosquitto(LocalService):
         tls_port = None
         if self.tls:
             ensure_local_certificates(self.tls_dir)
-            tls_port = free_port(self.tls_port or self.standard_tls_port)
+            tls_port = free_port(self.tls_port or standard(self.standard_tls_port))
             if tls_port == port:
                 tls_port = free_port()
             self.tls_port_file.write_text(str(tls_port))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from email import message_from_bytes
@@ -25,11 +26,16 @@ from alerts.store import AlertStore, init_store
 from eldercare.clock import FakeClock
 from eldercare.db import create_engine
 from eldercare.settings import Settings
-from eldercare_app.local_services import LocalServices, NatsCluster
+from eldercare_app.local_services import ANY_PORT_ENV, LocalServices, NatsCluster
 from eldercare_app.mqtt_accounts import PLATFORM_USER
 from tests.helpers.alerts import HttpReceiver, Received, SmtpReceiver, free_port, sqlite_url
 from tests.helpers.china_providers import FakeChinaProviders
 from tests.helpers.examples import FAST_EXAMPLES, FAST_PROFILE
+
+# Services on any free port, never a standard one: the suite's two processes (and the
+# `eldercare` subprocesses it runs) start theirs side by side, and two finding 8086 free
+# at once both took it (one InfluxDB then failed to listen).
+os.environ[ANY_PORT_ENV] = "1"
 
 # Tests that need a real service (one the session starts, or a receiver a test starts:
 # HTTP, SMTP, the paid gateways' stand-ins); a test asking for one is an integration test
