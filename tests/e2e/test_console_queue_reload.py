@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers.browser import Platform, open_page
+from tests.helpers.browser import Platform, log_in, new_page
 
 pytestmark = [
     pytest.mark.browser,
@@ -37,16 +37,15 @@ async def test_an_sos_streamed_while_the_queue_loads_stays_in_the_queue(
         await streamed.wait()
         await route.fulfill(response=response)
 
-    async def prepare(page: Any) -> None:
-        await page.route("**/api/alerts?handling=open*", hold_the_first_list)
-        devtools = await page.context.new_cdp_session(page)
-        await devtools.send("Network.enable")
-        devtools.on(
-            "Network.eventSourceMessageReceived",
-            lambda msg: streamed.set() if msg.get("eventName") == "alert" else None,
-        )
-
-    console = await open_page(browser, platform.url, "op-bincheng", "en", prepare=prepare)
+    console = await new_page(browser, platform.url, "en")
+    await console.route("**/api/alerts?handling=open*", hold_the_first_list)
+    devtools = await console.context.new_cdp_session(console)
+    await devtools.send("Network.enable")
+    devtools.on(
+        "Network.eventSourceMessageReceived",
+        lambda msg: streamed.set() if msg.get("eventName") == "alert" else None,
+    )
+    await log_in(console, "op-bincheng")
     await asyncio.wait_for(list_read.wait(), 15)
     await expect(console.locator("#queue .row")).to_have_count(0)
     async with console.expect_request("**/api/overview*"):  # the list applied, then this

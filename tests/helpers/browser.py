@@ -5,7 +5,6 @@ logged in, and a recent day of readings for the family portal."""
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,16 +52,16 @@ def recent_day(now: float) -> list[Reading]:
     return readings
 
 
-async def open_page(
-    browser: Any,
-    base: str,
-    username: str,
-    lang: str,
-    prepare: Callable[[Any], Awaitable[None]] | None = None,
-    **ctx: Any,
-) -> Any:
-    """A new browser context logged in as `username`, its first visit in `lang`;
-    `prepare` is given the page before its first visit (routes, a DevTools session)."""
+async def open_page(browser: Any, base: str, username: str, lang: str, **ctx: Any) -> Any:
+    """A new browser context logged in as `username`, its first visit in `lang`."""
+    page = await new_page(browser, base, lang, **ctx)
+    await log_in(page, username)
+    return page
+
+
+async def new_page(browser: Any, base: str, lang: str, **ctx: Any) -> Any:
+    """A page in a new browser context, not yet visited (routes may be set on it first);
+    its first visit will be in `lang`."""
     context = await browser.new_context(
         locale=lang, base_url=base, timezone_id="Asia/Shanghai", **ctx
     )
@@ -75,13 +74,14 @@ async def open_page(
     page.set_default_timeout(5000)
     page.on("pageerror", lambda exc: print("page error:", exc))
     page.on("console", lambda msg: print("console:", msg.text) if msg.type == "error" else None)
-    if prepare is not None:
-        await prepare(page)
+    return page
+
+
+async def log_in(page: Any, username: str) -> None:
     await page.goto("/login")
     await page.fill("#username", username)
     await page.fill("#password", PASSWORD)
     await page.click("button[type=submit]")
-    return page
 
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
