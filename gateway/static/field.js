@@ -58,10 +58,33 @@
     document.getElementById("closed-orders").replaceChildren(...closed.map(item));
   }
 
+  // Changes streamed while the whole list loads: the list may have been read before them,
+  // so they go on top of it, in order (applied as they came, an order dispatched meanwhile
+  // vanished when the older list arrived).
+  let heldChanges = null;
+
+  function onChange(ev) {
+    const o = JSON.parse(ev.data);
+    const isNew = !orders.has(o.id) || ev.type === "redispatch";
+    orders.set(o.id, o);
+    if (isNew && o.state === "dispatched") {
+      fresh.add(o.id);
+      if (navigator.vibrate) navigator.vibrate([200, 100, 200]);
+    }
+    if (openId === o.id) openOrder(o.id); else if (!openId) renderList();
+  }
+
   async function loadOrders() {
-    const list = await api("/api/field/orders?limit=100");
-    orders.clear();
-    for (const o of list) orders.set(o.id, o);
+    heldChanges = heldChanges || [];
+    try {
+      const list = await api("/api/field/orders?limit=100");
+      orders.clear();
+      for (const o of list) orders.set(o.id, o);
+    } finally {
+      const held = heldChanges || [];
+      heldChanges = null;
+      held.forEach(onChange);
+    }
     renderList();
   }
 
@@ -304,17 +327,11 @@
     if (source) source.close();
     source = new EventSource("/api/field/stream");
     source.addEventListener("hello", async () => { setLost(false); await loadOrders(); });
-    const onChange = (ev) => {
-      const o = JSON.parse(ev.data);
-      const isNew = !orders.has(o.id) || ev.type === "redispatch";
-      orders.set(o.id, o);
-      if (isNew && o.state === "dispatched") {
-        fresh.add(o.id);
-        if (navigator.vibrate) navigator.vibrate([200, 100, 200]);
-      }
-      if (openId === o.id) openOrder(o.id); else if (!openId) renderList();
+    const streamed = (ev) => {
+      if (heldChanges) heldChanges.push(ev);  // the whole list is being loaded
+      else onChange(ev);
     };
-    for (const name of EVENTS) source.addEventListener(name, onChange);
+    for (const name of EVENTS) source.addEventListener(name, streamed);
     source.addEventListener("signed-out", () => { location.href = "/login?next=/field"; });
     source.onerror = () => {
       setLost(true);
