@@ -88,7 +88,11 @@ def _restore_logging() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def local_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServices]:
     services = LocalServices(tmp_path_factory.mktemp("services"))
-    services.up()
+    try:
+        services.up()
+    except BaseException:
+        services.down()  # what did start (the broker, when InfluxDB failed) must not linger
+        raise
     yield services
     services.down()
 
