@@ -58,7 +58,9 @@ ROOMS = {
 START = 1_767_225_600.0  # 2026-01-01 00:00 UTC
 
 
-class _CountingSink:
+class CountingSink:
+    """A transition sink that only counts (the benches measure detection alone)."""
+
     def __init__(self) -> None:
         self.transitions = 0
 
@@ -119,7 +121,7 @@ async def _traced_bytes(index: Any, homes: int, rate: float, batch: int) -> int:
     from eldercare.clock import FakeClock
 
     runtime = DetectorRuntime(
-        lambda: index, _CountingSink(), clock_mode="wall", clock=FakeClock(START)
+        lambda: index, CountingSink(), clock_mode="wall", clock=FakeClock(START)
     )
     todo = _readings(homes, 0, homes * len(MIX), START, rate)  # one round of each home
     gc.collect()
@@ -182,7 +184,7 @@ async def _run(
     from eldercare.registry_index import RegistryIndex
 
     index = RegistryIndex(bench_registry(homes, "bh", None), version=1)
-    sink = _CountingSink()
+    sink = CountingSink()
     clock = FakeClock(START)
     runtime = DetectorRuntime(lambda: index, sink, clock_mode="wall", clock=clock)
     gc.collect()

@@ -35,9 +35,9 @@ from dataclasses import asdict, dataclass, field
 from types import ModuleType
 from typing import Any
 
-from benchmarks.detectors import MIX, ROOMS, START
+from benchmarks.detectors import MIX, ROOMS, START, CountingSink
 from benchmarks.support import bench_registry, machine, site_id
-from eldercare.domain import Reading, Transition
+from eldercare.domain import Reading
 
 READINGS_PER_HOME_PER_DAY = 1505  # a simulated home's day (benchmarks.scale)
 # What `eldercare run --role detectors` imports before it builds the role.
@@ -47,14 +47,6 @@ ROLE_IMPORTS = (
     "cluster.jetstream",
     "eldercare_app.cluster_roles",
 )
-
-
-class _CountingSink:
-    def __init__(self) -> None:
-        self.transitions = 0
-
-    async def handle_transitions(self, transitions: Sequence[Transition]) -> None:
-        self.transitions += len(transitions)
 
 
 @dataclass
@@ -207,7 +199,7 @@ async def _run(homes: int, hours: float, top_frames: int, tick_s: float) -> Work
     registry_bytes = _traced()
     alive = _alive()
     base = _traced()
-    sink = _CountingSink()
+    sink = CountingSink()
     clock = FakeClock(START)
     runtime = DetectorRuntime(registry.current, sink, clock_mode="wall", clock=clock)
     next_tick = START + tick_s
