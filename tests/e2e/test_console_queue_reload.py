@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers.browser import Platform, log_in, new_page
+from tests.helpers.browser import Platform, hold_response_until_streamed, log_in, new_page
 
 pytestmark = [
     pytest.mark.browser,
@@ -25,32 +25,15 @@ async def test_an_sos_streamed_while_the_queue_loads_stays_in_the_queue(
 ) -> None:
     from playwright.async_api import expect
 
-    list_read = asyncio.Event()  # the queue's list read, before the SOS
-    streamed = asyncio.Event()  # the page has the SOS from its stream
-
-    async def hold_the_first_list(route: Any) -> None:
-        if list_read.is_set():
-            await route.continue_()
-            return
-        response = await route.fetch()
-        list_read.set()
-        await streamed.wait()
-        await route.fulfill(response=response)
-
     console = await new_page(browser, platform.url, "en")
-    await console.route("**/api/alerts?handling=open*", hold_the_first_list)
-    devtools = await console.context.new_cdp_session(console)
-    await devtools.send("Network.enable")
-    devtools.on(
-        "Network.eventSourceMessageReceived",
-        lambda msg: streamed.set() if msg.get("eventName") == "alert" else None,
-    )
+    # The queue's list, read before the SOS, handed over once the page has the SOS.
+    held = await hold_response_until_streamed(console, "**/api/alerts?handling=open*", "alert")
     await log_in(console, "op-bincheng")
-    await asyncio.wait_for(list_read.wait(), 15)
+    await asyncio.wait_for(held.read.wait(), 15)
     await expect(console.locator("#queue .row")).to_have_count(0)
     async with console.expect_request("**/api/overview*"):  # the list applied, then this
         await platform.raise_sos("hh-401", "zhang-xiuying")
-        await asyncio.wait_for(streamed.wait(), 15)
+        await asyncio.wait_for(held.handed.wait(), 15)
     await expect(console.locator("#queue .row")).to_have_count(1, timeout=1)
     await expect(console.locator("#queue .row .kind")).to_have_text("SOS call")
     await expect(console.locator("#queue-empty")).to_be_hidden()

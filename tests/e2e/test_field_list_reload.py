@@ -12,7 +12,13 @@ from typing import Any
 
 import pytest
 
-from tests.helpers.browser import Platform, log_in, new_page, open_page
+from tests.helpers.browser import (
+    Platform,
+    hold_response_until_streamed,
+    log_in,
+    new_page,
+    open_page,
+)
 from tests.helpers.field import add_responders
 
 pytestmark = [
@@ -33,42 +39,19 @@ async def test_an_order_dispatched_while_the_list_loads_stays_on_the_phone(
     await console.wait_for_url("**/console")
     await expect(console.locator("#queue .row")).to_have_count(1)
 
-    list_read = asyncio.Event()  # the phone's list read, before the dispatch
-    streamed = asyncio.Event()  # the phone has the dispatch from its stream
-    list_handed = asyncio.Event()
-
-    lists: list[Any] = []
-
-    async def hold_the_streams_list(route: Any) -> None:
-        # The page loads its list, connects its stream, and loads the list again when
-        # the stream says hello: that second list is the one held.
-        lists.append(route)
-        if len(lists) != 2:
-            await route.continue_()
-            return
-        response = await route.fetch()
-        list_read.set()
-        await streamed.wait()
-        await route.fulfill(response=response)
-        list_handed.set()
-
     phone = await new_page(browser, platform.url, "en", viewport={"width": 360, "height": 740})
-    await phone.route("**/api/field/orders?*", hold_the_streams_list)
-    devtools = await phone.context.new_cdp_session(phone)
-    await devtools.send("Network.enable")
-    devtools.on(
-        "Network.eventSourceMessageReceived",
-        lambda msg: streamed.set() if msg.get("eventName") == "dispatched" else None,
-    )
+    # The page loads its list, connects its stream, and loads the list again when the
+    # stream says hello: that second list, read before the dispatch, is held.
+    held = await hold_response_until_streamed(phone, "**/api/field/orders?*", "dispatched", 2)
     await log_in(phone, "wang-grid")
-    await asyncio.wait_for(list_read.wait(), 15)
+    await asyncio.wait_for(held.read.wait(), 15)
 
     who = console.locator("#dispatch-who")
     await expect(who.locator("option").first).to_have_attribute("value", "wang-grid")
     await who.select_option("wang-grid")
     await console.click("#dispatch-go")
     await expect(console.locator("#field-panel .field-order")).to_have_count(1)
-    await asyncio.wait_for(list_handed.wait(), 15)
+    await asyncio.wait_for(held.handed.wait(), 15)
     for _ in range(3):  # the page's own turns: the list read, parsed and applied
         await phone.evaluate("() => new Promise((r) => setTimeout(r, 0))")
     await expect(phone.locator(".order-item.st-dispatched")).to_have_count(1, timeout=1)

@@ -4,6 +4,7 @@ logged in, and a recent day of readings for the family portal."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +83,47 @@ async def log_in(page: Any, username: str) -> None:
     await page.fill("#username", username)
     await page.fill("#password", PASSWORD)
     await page.click("button[type=submit]")
+
+
+@dataclass
+class HeldResponse:
+    """One response held back from a page: read from the server (`read`), handed to the
+    page only once the page has received `event` on its server-sent stream (`handed`).
+    For a test of what a page does when a stream event overtakes a response read before
+    it (DevTools reports EventSource messages, so no waiting on a clock)."""
+
+    read: asyncio.Event
+    handed: asyncio.Event
+
+
+async def hold_response_until_streamed(
+    page: Any, url: str, event: str, nth: int = 1
+) -> HeldResponse:
+    """Hold the `nth` request to `url` (a glob) as `HeldResponse` says; others pass."""
+    held = HeldResponse(asyncio.Event(), asyncio.Event())
+    streamed = asyncio.Event()
+    seen = 0
+
+    async def route_handler(route: Any) -> None:
+        nonlocal seen
+        seen += 1
+        if seen != nth:
+            await route.continue_()
+            return
+        response = await route.fetch()
+        held.read.set()
+        await streamed.wait()
+        await route.fulfill(response=response)
+        held.handed.set()
+
+    await page.route(url, route_handler)
+    devtools = await page.context.new_cdp_session(page)
+    await devtools.send("Network.enable")
+    devtools.on(
+        "Network.eventSourceMessageReceived",
+        lambda msg: streamed.set() if msg.get("eventName") == event else None,
+    )
+    return held
 
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
