@@ -139,7 +139,29 @@ const EC = (() => {
       t("hazard.advice." + kind));
   }
 
+  // A page that reloads its whole list when its live stream (re)connects: changes streamed
+  // while the list is on its way are held and applied on top of it, in order. The list
+  // may have been read before them; applied as they came, a change (an SOS, a dispatched
+  // order) vanished when the older list arrived.
+  function streamGate(apply) {
+    let held = null;
+    return {
+      take(change) { if (held) held.push(change); else apply(change); },
+      async reload(load) {
+        held = held || [];
+        try {
+          await load();
+        } finally {
+          const changes = held || [];
+          held = null;
+          changes.forEach(apply);
+        }
+      },
+    };
+  }
+
   return {
+    streamGate,
     isHazard, hazardMark, hazardAdvice,
     t, loadStrings, setLang, toggleLang, api, setZone, localIso, hhmm, hhmmss, dateTime, duration, el,
     signOut,

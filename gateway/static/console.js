@@ -13,10 +13,7 @@
   let connState = "connecting";
   let lastSeq = null;
   const flashing = new Set();  // critical alerts not yet acknowledged since this page saw them
-  // Changes streamed while the whole queue is loading. The list may have been read
-  // before them: applied on top of it, in order, each alert ends as its last change says
-  // (applied as they came, an SOS raised meanwhile vanished when the older list arrived).
-  let heldChanges = null;
+  const gate = EC.streamGate((change) => applyChange(change));  // the queue's reloads
 
   // ---- queue --------------------------------------------------------------
   function sorted() {
@@ -157,8 +154,7 @@
     source.addEventListener("alert", (ev) => {
       const change = JSON.parse(ev.data);
       lastSeq = change.seq;
-      if (heldChanges) heldChanges.push(change);  // the whole queue is being loaded
-      else applyChange(change);
+      gate.take(change);
     });
     source.addEventListener("signed-out", () => { location.href = "/login?next=/console"; });
     source.onerror = () => {
@@ -210,8 +206,7 @@
   }
 
   async function loadQueue() {
-    heldChanges = heldChanges || [];
-    try {
+    await gate.reload(async () => {
       const list = await api("/api/alerts?handling=open&handling=acknowledged");
       alerts.clear();
       for (const a of list) {
@@ -220,11 +215,7 @@
         if (a.severity === "critical" && a.handling === "open") flashing.add(a.id);
       }
       if (flashing.size) beep();
-    } finally {
-      const held = heldChanges || [];
-      heldChanges = null;
-      held.forEach(applyChange);
-    }
+    });
     renderQueue();
     if (selectedId && !alerts.has(selectedId)) selectedId = null;
     if (!selectedId && alerts.size) select(sorted()[0].id);

@@ -58,10 +58,7 @@
     document.getElementById("closed-orders").replaceChildren(...closed.map(item));
   }
 
-  // Changes streamed while the whole list loads: the list may have been read before them,
-  // so they go on top of it, in order (applied as they came, an order dispatched meanwhile
-  // vanished when the older list arrived).
-  let heldChanges = null;
+  const gate = EC.streamGate((ev) => onChange(ev));  // the list's reloads
 
   function onChange(ev) {
     const o = JSON.parse(ev.data);
@@ -75,16 +72,11 @@
   }
 
   async function loadOrders() {
-    heldChanges = heldChanges || [];
-    try {
+    await gate.reload(async () => {
       const list = await api("/api/field/orders?limit=100");
       orders.clear();
       for (const o of list) orders.set(o.id, o);
-    } finally {
-      const held = heldChanges || [];
-      heldChanges = null;
-      held.forEach(onChange);
-    }
+    });
     renderList();
   }
 
@@ -327,11 +319,7 @@
     if (source) source.close();
     source = new EventSource("/api/field/stream");
     source.addEventListener("hello", async () => { setLost(false); await loadOrders(); });
-    const streamed = (ev) => {
-      if (heldChanges) heldChanges.push(ev);  // the whole list is being loaded
-      else onChange(ev);
-    };
-    for (const name of EVENTS) source.addEventListener(name, streamed);
+    for (const name of EVENTS) source.addEventListener(name, gate.take);
     source.addEventListener("signed-out", () => { location.href = "/login?next=/field"; });
     source.onerror = () => {
       setLost(true);
