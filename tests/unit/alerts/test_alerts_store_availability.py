@@ -1,7 +1,7 @@
 """The alert store's availability: an episode of failed writes is visible (status for
 health and the banner, metrics, one log line at its start and one at its end), and the
 pipeline holds a batch through it instead of dropping it. Real SQLite, write-locked
-by another connection holding `BEGIN IMMEDIATE`; a fake clock."""
+by another process holding `BEGIN IMMEDIATE`; a fake clock."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from eldercare.db import create_engine
 from eldercare.domain import AlertKind
 from tests.helpers.alerts import T0, HttpReceiver, make_pipeline, policies, registry, transition
 from tests.helpers.polling import wait_for
+from tests.helpers.stores import write_locked
 
 
 def _gauge(name: str) -> float:
@@ -66,9 +67,7 @@ async def test_the_pipeline_holds_a_batch_while_the_store_is_locked(tmp_path: Pa
     pipeline, service = make_pipeline(
         store, registry([]), clock, policies([]), store_retry_s=(0.05, 0.2)
     )
-    holder = sqlite3.connect(path, isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")
-    try:
+    with write_locked(path):
         handling = asyncio.create_task(pipeline.handle_transitions([transition(AlertKind.SOS, T0)]))
 
         async def failed_twice() -> bool:
@@ -77,9 +76,6 @@ async def test_the_pipeline_holds_a_batch_while_the_store_is_locked(tmp_path: Pa
 
         await wait_for(failed_twice, 10, "two failed store attempts")
         assert not handling.done(), "held, neither returned nor raised"
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
     await asyncio.wait_for(handling, 10)
     assert pipeline.availability.status() is None
     assert [a.kind for a in await service.list_alerts()] == ["sos"]
@@ -112,9 +108,7 @@ async def test_a_send_is_logged_once_the_store_takes_writes_and_not_sent_again(
     rx = http_receiver
     path = tmp_path / "alerts.db"
     engine, store, clock, pipeline = await _an_sos_pending_for_the_centre(path, rx)
-    holder = sqlite3.connect(path, isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")
-    try:
+    with write_locked(path):
         assert await pipeline.deliver_due(clock.now(), wait=False) == 1
 
         async def sent_but_not_logged() -> bool:
@@ -124,9 +118,6 @@ async def test_a_send_is_logged_once_the_store_takes_writes_and_not_sent_again(
         await wait_for(sent_but_not_logged, 10, "the send made and its log line refused twice")
         # Still in flight, so a tick meanwhile does not send it again.
         assert await pipeline.deliver_due(clock.now(), wait=False) == 0
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
     await asyncio.wait_for(pipeline.settle(), 10)
     assert pipeline.availability.status() is None
     [logged] = await store.notifications(1)
@@ -145,16 +136,10 @@ async def test_a_send_not_logged_at_a_stop_stays_pending_and_says_so(
     rx = http_receiver
     path = tmp_path / "alerts.db"
     engine, store, clock, pipeline = await _an_sos_pending_for_the_centre(path, rx)
-    holder = sqlite3.connect(path, isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")
-    try:
-        with caplog.at_level(logging.ERROR, logger="alerts.pipeline"):
-            assert await pipeline.deliver_due(clock.now(), wait=False) == 1
-            await wait_for(lambda: bool(rx.to("centre")), 10, "the send made")
-            await asyncio.wait_for(pipeline.stop(), 10)
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
+    with write_locked(path), caplog.at_level(logging.ERROR, logger="alerts.pipeline"):
+        assert await pipeline.deliver_due(clock.now(), wait=False) == 1
+        await wait_for(lambda: bool(rx.to("centre")), 10, "the send made")
+        await asyncio.wait_for(pipeline.stop(), 10)
     messages = [r.getMessage() for r in caplog.records if r.name == "alerts.pipeline"]
     assert messages == ["send not logged at stop"]
     [pending] = await store.notifications(1)
