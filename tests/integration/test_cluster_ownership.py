@@ -25,15 +25,7 @@ async def test_leases_taken_stay_renewed_while_a_slow_first_turn_restores_them(
     """A lone worker on a loaded machine restores every partition in its first turn; that
     outlasting the TTL must not cost it the leases it is restoring (it did: the renewals
     started only after the first turn, and the worker lost every partition it took)."""
-    await wipe(nats_cluster.url)
-    settings = Settings(
-        run_dir=tmp_path / "run",
-        nats_url=nats_cluster.url,
-        cluster_partitions=PARTITIONS,
-        cluster_replicas=3,
-        cluster_lease_ttl_s=TTL,
-    )
-    stream = await open_jetstream(settings, name="test")
+    stream = await _leases_bucket(nats_cluster, tmp_path, PARTITIONS)
     lost: list[int] = []
 
     async def slow_restore(partition: int) -> None:
@@ -55,16 +47,24 @@ async def test_leases_taken_stay_renewed_while_a_slow_first_turn_restores_them(
         await stream.close()
 
 
-async def _leases_bucket(nats_cluster: NatsCluster, tmp_path: Path, partitions: int) -> JetStream:
+async def _fresh_cluster(
+    nats_cluster: NatsCluster, tmp_path: Path, partitions: int, ttl: float = TTL
+) -> Settings:
+    """Settings for a cluster whose buckets and streams were just wiped."""
     await wipe(nats_cluster.url)
-    settings = Settings(
+    return Settings(
         run_dir=tmp_path / "run",
         nats_url=nats_cluster.url,
         cluster_partitions=partitions,
         cluster_replicas=3,
-        cluster_lease_ttl_s=TTL,
+        cluster_lease_ttl_s=ttl,
     )
-    return await open_jetstream(settings, name="test")
+
+
+async def _leases_bucket(nats_cluster: NatsCluster, tmp_path: Path, partitions: int) -> JetStream:
+    return await open_jetstream(
+        await _fresh_cluster(nats_cluster, tmp_path, partitions), name="test"
+    )
 
 
 async def test_two_renewals_of_a_lease_at_once_keep_it(
@@ -295,14 +295,7 @@ async def test_partitions_released_are_taken_at_once_not_at_the_next_turn(
     waited for their next turn, a third of a TTL later, at each step of a hand-over."""
     ttl = 60.0  # turns 20 s apart: a take within 10 s is the word, not a turn
     partitions = 4
-    await wipe(nats_cluster.url)
-    settings = Settings(
-        run_dir=tmp_path / "run",
-        nats_url=nats_cluster.url,
-        cluster_partitions=partitions,
-        cluster_replicas=3,
-        cluster_lease_ttl_s=ttl,
-    )
+    settings = await _fresh_cluster(nats_cluster, tmp_path, partitions, ttl)
     stream = await open_jetstream(settings, name="test-a")
     other = await open_jetstream(settings, name="test-b")
     a = PartitionOwnership(stream, "a", partitions, ttl, _nothing, _nothing_lost)
