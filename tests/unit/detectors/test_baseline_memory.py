@@ -3,8 +3,6 @@ once), and a full gap baseline holds 24 hours × 28 days (kept as a grid of floa
 
 from __future__ import annotations
 
-import gc
-import sys
 from datetime import date, timedelta
 
 from detectors.baseline import (
@@ -14,6 +12,7 @@ from detectors.baseline import (
     ReturnBaseline,
     WakeBaseline,
 )
+from tests.helpers.memory import deep_size
 
 
 def _day(n: int) -> str:
@@ -39,22 +38,8 @@ def test_a_full_gap_baseline_is_a_grid_of_floats() -> None:
         for hour in range(24):
             gaps.learn(_day(d), hour, 600.0 + d)
     assert len(gaps.days) == 28
-    assert _deep_size(gaps) < 6_500  # the grid and one list of its days
-
-
-def _deep_size(root: object) -> int:
-    seen: set[int] = set()
-    todo, total = [root], 0
-    while todo:
-        obj = todo.pop()
-        if id(obj) in seen or isinstance(obj, type | str):  # day strings: shared, interned
-            continue
-        seen.add(id(obj))
-        total += sys.getsizeof(obj)
-        todo.extend(gc.get_referents(obj))
-        slots: tuple[str, ...] = getattr(type(obj), "__slots__", ())
-        todo.extend(getattr(obj, s) for s in slots if hasattr(obj, s))
-    return total
+    # Day strings are shared and interned: not the baseline's.
+    assert deep_size(gaps, skip_types=(type, str)) < 6_500  # the grid and one list of its days
 
 
 def test_the_per_day_baselines_share_their_day_keys() -> None:

@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-import gc
-import sys
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from detectors.recent_keys import Key, RecentKeys
 from tests.helpers.examples import examples
+from tests.helpers.memory import deep_size
 
 
 def _dict_forget_before(recent: dict[Key, int | None], horizon: float) -> None:
@@ -81,18 +79,4 @@ def test_a_window_of_sixteen_keys_holds_a_fraction_of_the_dict() -> None:
     for i, key in enumerate(keys):
         window[key] = model[key] = hash(("content", i))
     strings = {id(s) for k in keys for s in k[:2]}  # the readings', shared
-    assert _deep_size(window, strings) * 3 < _deep_size(model, strings)
-
-
-def _deep_size(root: object, skip: set[int]) -> int:
-    seen, todo, total = set(skip), [root], 0
-    while todo:
-        obj = todo.pop()
-        if id(obj) in seen or isinstance(obj, type):
-            continue
-        seen.add(id(obj))
-        total += sys.getsizeof(obj)
-        todo.extend(gc.get_referents(obj))
-        slots: tuple[str, ...] = getattr(type(obj), "__slots__", ())
-        todo.extend(getattr(obj, s) for s in slots if hasattr(obj, s))
-    return total
+    assert deep_size(window, strings) * 3 < deep_size(model, strings)
